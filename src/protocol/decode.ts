@@ -1,0 +1,192 @@
+import type { ClientFrame, Cursor, Json, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import { PROTOCOL_VERSION } from './frames.ts'
+
+/**
+ * Why a message was rejected. `code` is stable: `json` (not JSON), `shape` (not an object or array of objects),
+ * `type` (unknown `t`), `field` (a field missing or of the wrong type), `binary` (a binary message where text is
+ * expected), `too-large`, `version` (unsupported `v`).
+ */
+export interface DecodeError {
+  code: 'json' | 'shape' | 'type' | 'field' | 'binary' | 'too-large' | 'version'
+  message: string
+}
+
+export type Decoded<F> = { ok: true; frames: F[] } | { ok: false; error: DecodeError }
+
+type Obj = Record<string, unknown>
+
+class Invalid extends Error {
+  constructor(readonly error: DecodeError) {
+    super(error.message)
+  }
+}
+
+function fail(code: DecodeError['code'], message: string): never {
+  throw new Invalid({ code, message })
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function str(f: Obj, k: string, opts: { nonEmpty?: boolean } = {}): string {
+  const v = f[k]
+  if (typeof v !== 'string' || (opts.nonEmpty && v.length === 0))
+    fail('field', `${String(f.t)}.${k} must be a${opts.nonEmpty ? ' non-empty' : ''} string`)
+  return v
+}
+
+/** A non-negative safe integer: seqs, ids and counters. */
+function nat(f: Obj, k: string, min = 0): number {
+  const v = f[k]
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    fail('field', `${String(f.t)}.${k} must be an integer ≥ ${min}`)
+  return v
+}
+
+function optStr(f: Obj, k: string): string | undefined {
+  return f[k] === undefined ? undefined : str(f, k)
+}
+
+function has(f: Obj, k: string): Json {
+  if (!(k in f)) fail('field', `${String(f.t)}.${k} is missing`)
+  return f[k] as Json
+}
+
+function version(f: Obj): typeof PROTOCOL_VERSION {
+  if (f.v !== PROTOCOL_VERSION) fail('version', `${String(f.t)}.v must be ${PROTOCOL_VERSION}, got ${String(f.v)}`)
+  return PROTOCOL_VERSION
+}
+
+function cursor(f: Obj, where: string): Cursor {
+  if (!isObj(f)) fail('field', `${where} must be an object`)
+  const c: Cursor = { topic: str(f, 'topic', { nonEmpty: true }), after: nat(f, 'after') }
+  const epoch = optStr(f, 'epoch')
+  if (epoch !== undefined) c.epoch = epoch
+  return c
+}
+
+const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead']
+
+function clientFrame(f: Obj): ClientFrame {
+  switch (f.t) {
+    case 'hello': {
+      const subs = f.subs
+      if (!Array.isArray(subs)) fail('field', 'hello.subs must be an array')
+      const hello: ClientFrame = {
+        t: 'hello',
+        v: version(f),
+        client: str(f, 'client', { nonEmpty: true }),
+        subs: subs.map((s, i) => cursor(s as Obj, `hello.subs[${i}]`)),
+      }
+      const token = optStr(f, 'token')
+      if (token !== undefined) hello.token = token
+      return hello
+    }
+    case 'pub':
+      return { t: 'pub', id: nat(f, 'id', 1), topic: str(f, 'topic', { nonEmpty: true }), body: has(f, 'body') }
+    case 'sub':
+      return { t: 'sub', ...cursor(f, 'sub') }
+    case 'unsub':
+      return { t: 'unsub', topic: str(f, 'topic', { nonEmpty: true }) }
+    case 'fetch':
+      return {
+        t: 'fetch',
+        req: nat(f, 'req'),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        after: nat(f, 'after'),
+        limit: nat(f, 'limit', 1),
+      }
+    case 'ping':
+      return { t: 'ping', n: nat(f, 'n') }
+    default:
+      return fail('type', `unknown client frame type ${JSON.stringify(f.t)}`)
+  }
+}
+
+function rangeMsg(m: unknown, i: number): RangeMsg {
+  if (!isObj(m)) fail('field', `range.msgs[${i}] must be an object`)
+  return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: has(m, 'body') }
+}
+
+function serverFrame(f: Obj): ServerFrame {
+  switch (f.t) {
+    case 'welcome':
+      return { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
+    case 'ack':
+      return { t: 'ack', id: nat(f, 'id') }
+    case 'msg':
+      return {
+        t: 'msg',
+        topic: str(f, 'topic', { nonEmpty: true }),
+        seq: nat(f, 'seq', 1),
+        epoch: str(f, 'epoch'),
+        body: has(f, 'body'),
+      }
+    case 'reset': {
+      const reason = f.reason
+      if (!RESET_REASONS.includes(reason as ResetReason))
+        fail('field', `reset.reason must be one of ${RESET_REASONS.join(', ')}`)
+      return {
+        t: 'reset',
+        topic: str(f, 'topic', { nonEmpty: true }),
+        seq: nat(f, 'seq'),
+        epoch: str(f, 'epoch'),
+        reason: reason as ResetReason,
+      }
+    }
+    case 'range': {
+      const msgs = f.msgs
+      if (!Array.isArray(msgs)) fail('field', 'range.msgs must be an array')
+      if (typeof f.done !== 'boolean') fail('field', 'range.done must be a boolean')
+      return {
+        t: 'range',
+        req: nat(f, 'req'),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        msgs: msgs.map(rangeMsg),
+        done: f.done,
+      }
+    }
+    case 'pong':
+      return { t: 'pong', n: nat(f, 'n') }
+    case 'error':
+      return { t: 'error', code: str(f, 'code'), message: str(f, 'message') }
+    default:
+      return fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
+  }
+}
+
+function decodeWith<F>(data: unknown, maxBytes: number, one: (f: Obj) => F): Decoded<F> {
+  if (typeof data !== 'string') return { ok: false, error: { code: 'binary', message: 'expected a text message' } }
+  // A UTF-16 length above the limit can still fit in bytes, but never the other way round: cheap pre-check.
+  if (data.length > maxBytes)
+    return { ok: false, error: { code: 'too-large', message: `message exceeds ${maxBytes} bytes` } }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data)
+  } catch {
+    return { ok: false, error: { code: 'json', message: 'message is not valid JSON' } }
+  }
+  const list = Array.isArray(parsed) ? parsed : [parsed]
+  try {
+    if (list.length === 0) fail('shape', 'a batch must hold at least one frame')
+    return {
+      ok: true,
+      frames: list.map((f) => {
+        if (!isObj(f)) fail('shape', 'a frame must be a JSON object')
+        return one(f)
+      }),
+    }
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.error }
+    throw e
+  }
+}
+
+/** Validates a message from the server. Never throws: anything malformed comes back as a `DecodeError`. */
+export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded<ServerFrame> {
+  return decodeWith(data, maxBytes, serverFrame)
+}
+
+/** Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. */
+export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded<ClientFrame> {
+  return decodeWith(data, maxBytes, clientFrame)
+}

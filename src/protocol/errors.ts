@@ -1,0 +1,38 @@
+/**
+ * Every error tabwire raises to an app is a `TabwireError` with a stable `code`, so apps branch on the code rather
+ * than on message text. Shared by worker and client: the worker's errors cross Comlink with their code intact.
+ */
+export type ErrorCode =
+  /** An argument to a public method is invalid (topic, options, URL). */
+  | 'invalid-argument'
+  /** The body cannot be structured-cloned or JSON-encoded (a function, a DOM node, a cycle, a BigInt). */
+  | 'invalid-body'
+  /** The encoded `pub` frame is larger than `maxMessageBytes`. */
+  | 'body-too-large'
+  /** The wire was closed by `close()`; create a new one with `connect()`. */
+  | 'closed'
+  /** IndexedDB refused the write because the origin's quota is used up; nothing of this call was stored. */
+  | 'storage-full'
+  /** IndexedDB failed or is blocked (another version holds it open). */
+  | 'storage'
+  /** The worker did not answer in time or was replaced; the call may not have taken effect. */
+  | 'worker-unavailable'
+  /** A frame from the server broke the protocol. */
+  | 'protocol'
+  /** The server refused the connection (4403) or retries ran out. */
+  | 'failed'
+
+export class TabwireError extends Error {
+  override readonly name = 'TabwireError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+export function isTabwireError(e: unknown): e is TabwireError {
+  return e instanceof Error && e.name === 'TabwireError' && typeof (e as { code?: unknown }).code === 'string'
+}

@@ -1,0 +1,147 @@
+/**
+ * Wire protocol v1: JSON text frames; field `t` names the frame.
+ *
+ * A WebSocket text message carries one frame object or a JSON array of them (a batch). Both sides accept both.
+ * This file is shared by the worker and the server, so it names neither DOM nor Node types.
+ */
+
+export const PROTOCOL_VERSION = 1
+
+/** Any JSON value: message bodies travel as-is inside the frame, never re-encoded. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/**
+ * Identifies one incarnation of a topic's log. When a server loses a log (a memory store restarts) or rebuilds it,
+ * the epoch changes, and a cursor taken under the old epoch is meaningless: the server answers it with `reset`.
+ */
+export type Epoch = string
+
+/** A resume point the client holds for one topic: the last seq it has, under which epoch. */
+export interface Cursor {
+  topic: string
+  after: number
+  epoch?: Epoch
+}
+
+// ── client → server ──────────────────────────────────────────────────────────
+
+/** First frame on every connection. `subs` resumes every topic the client follows. */
+export interface HelloFrame {
+  t: 'hello'
+  v: typeof PROTOCOL_VERSION
+  client: string
+  token?: string
+  subs: Cursor[]
+}
+
+/** `id` is the client's own counter (1, 2, 3…), persisted with the message so a resend carries the same id. */
+export interface PubFrame {
+  t: 'pub'
+  id: number
+  topic: string
+  body: Json
+}
+
+export interface SubFrame extends Cursor {
+  t: 'sub'
+}
+
+export interface UnsubFrame {
+  t: 'unsub'
+  topic: string
+}
+
+/** Older messages for one tab, without moving the subscription. Answered by `range` frames with the same `req`. */
+export interface FetchFrame {
+  t: 'fetch'
+  req: number
+  topic: string
+  after: number
+  limit: number
+}
+
+export interface PingFrame {
+  t: 'ping'
+  n: number
+}
+
+export type ClientFrame = HelloFrame | PubFrame | SubFrame | UnsubFrame | FetchFrame | PingFrame
+
+// ── server → client ──────────────────────────────────────────────────────────
+
+/** `acked`: the highest pub id of this (user, client) the server has durably accepted; 0 when none. */
+export interface WelcomeFrame {
+  t: 'welcome'
+  v: typeof PROTOCOL_VERSION
+  acked: number
+}
+
+/** Cumulative: every pub id ≤ `id` is durably accepted. */
+export interface AckFrame {
+  t: 'ack'
+  id: number
+}
+
+/** `seq` is contiguous per topic and epoch: 1, 2, 3… */
+export interface MsgFrame {
+  t: 'msg'
+  topic: string
+  seq: number
+  epoch: Epoch
+  body: Json
+}
+
+export type ResetReason = 'retention' | 'epoch' | 'ahead'
+
+/**
+ * The range after the client's cursor is gone. The client takes `{seq, epoch}` as its new cursor: the messages that
+ * follow start at `seq + 1`. `reason`: `retention` (trimmed), `epoch` (the log was replaced), `ahead` (the cursor
+ * is beyond the log's end, as after a server lost its data).
+ */
+export interface ResetFrame {
+  t: 'reset'
+  topic: string
+  seq: number
+  epoch: Epoch
+  reason: ResetReason
+}
+
+export interface RangeMsg {
+  seq: number
+  epoch: Epoch
+  body: Json
+}
+
+/**
+ * The answer to `fetch`: `msgs` in seq order, contiguous from the first one. The first may start later than
+ * `after + 1` when the older part is gone; `done` is true on the last `range` frame of a request.
+ */
+export interface RangeFrame {
+  t: 'range'
+  req: number
+  topic: string
+  msgs: RangeMsg[]
+  done: boolean
+}
+
+export interface PongFrame {
+  t: 'pong'
+  n: number
+}
+
+export interface ErrorFrame {
+  t: 'error'
+  code: string
+  message: string
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | AckFrame
+  | MsgFrame
+  | ResetFrame
+  | RangeFrame
+  | PongFrame
+  | ErrorFrame
+
+export type Frame = ClientFrame | ServerFrame

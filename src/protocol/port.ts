@@ -1,0 +1,118 @@
+/**
+ * The contract between a tab (`src/client`) and the worker (`src/worker`), carried by Comlink over the worker's
+ * MessagePort. Neither side imports the other; both import this file, which names no DOM or worker types.
+ *
+ * One `connect()` opens one port. The tab calls `WorkerPort.attach` first, handing over a Comlink proxy of its
+ * `TabEvents`; every other call acts on the namespace session the port was attached to.
+ */
+import type { ErrorCode } from './errors.ts'
+import type { Json } from './frames.ts'
+
+export type WireState = 'connecting' | 'open' | 'reconnecting' | 'offline' | 'failed' | 'closed'
+
+export interface StateInfo {
+  state: WireState
+  /** Connection attempts since the connection last stayed up for `stableAfter`; 0 while open. */
+  attempt: number
+  /** Wall-clock time (ms since epoch) of the next attempt while waiting in `reconnecting`. */
+  nextRetryAt?: number
+  /** Why the last connection ended or failed. */
+  error?: { code: ErrorCode | 'close'; message: string; closeCode?: number }
+}
+
+/** Reconnect and liveness tuning. Every field has a default in the client's `DEFAULTS`. */
+export interface ReconnectOptions {
+  /** Base of the exponential backoff, ms: attempt n waits `random(0, min(maxDelay, minDelay·2^n))`. */
+  minDelay: number
+  /** Cap of the backoff, ms, applied before the random draw. */
+  maxDelay: number
+  /** Failed attempts in a row before the state becomes `failed` (until `reconnect()`); `Infinity` never gives up. */
+  maxRetries: number
+  /** An attempt that has not received `welcome` after this many ms is abandoned. */
+  connectTimeout: number
+  /** How often an open connection sends `ping`, ms. */
+  heartbeatInterval: number
+  /** No frame at all from the server for this long (by the wall clock) means the link is dead, ms. */
+  heartbeatTimeout: number
+  /** A connection must stay open this long, ms, before the attempt count resets. */
+  stableAfter: number
+}
+
+/** What a tab tells the worker about the session it wants; the first tab of a namespace sets it. */
+export interface SessionConfig {
+  url: string
+  namespace: string
+  reconnect: ReconnectOptions
+  /** Largest encoded `pub` body accepted by `send()`, in bytes of UTF-8. */
+  maxMessageBytes: number
+  /** How many recent messages per topic the worker keeps in IndexedDB to replay to tabs without the server. */
+  inboxRetention: number
+}
+
+export interface TabInfo {
+  /** Unique per tab (per `connect()`); names the Web Lock the tab holds for its lifetime. */
+  id: string
+  /** The Web Lock name held by the tab: its grant to the worker means the tab is gone. */
+  lock: string
+  /** Whether the tab has a `token` provider to ask on each (re)connect. */
+  hasToken: boolean
+}
+
+/** One message as a subscriber receives it. */
+export interface Delivery {
+  topic: string
+  seq: number
+  body: Json
+}
+
+/** The range after a subscriber's cursor is gone: it resumes after `seq`. */
+export interface ResetNotice {
+  topic: string
+  seq: number
+  reason: 'retention' | 'epoch' | 'ahead'
+}
+
+/** A send as the tab hands it over: the body already JSON-encoded, checked for size by the tab. */
+export interface OutgoingMessage {
+  topic: string
+  body: string
+}
+
+export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'pagehide' | 'freeze' | 'resume'
+
+/** Calls from the worker into a tab. All but `token` are fire-and-forget: a dead tab never blocks the worker. */
+export interface TabEvents {
+  state(info: StateInfo): void
+  /** A batch of messages for subscription `sub`, contiguous and in seq order. */
+  messages(sub: number, msgs: Delivery[]): void
+  reset(sub: number, notice: ResetNotice): void
+  /** Cumulative: every message id ≤ `upTo` is acked by the server. */
+  acked(upTo: number): void
+  /** Asked on every (re)connect of a tab that has a token provider; never stored. */
+  token(): Promise<string | undefined>
+}
+
+export interface AttachResult {
+  state: StateInfo
+  /** Highest id acked so far, so sends resolved earlier can settle their `acked` at once. */
+  acked: number
+}
+
+/** Calls from a tab into the worker. */
+export interface WorkerPort {
+  attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
+  /** Stores the messages (one strict transaction) and returns their ids, in order. */
+  send(messages: OutgoingMessage[]): Promise<number[]>
+  /**
+   * `sub` is chosen by the tab, so messages that overtake this call's answer can be routed. `after`: the last seq
+   * the tab has (0: everything the worker and server still hold).
+   */
+  subscribe(sub: number, topic: string, after: number): Promise<void>
+  unsubscribe(sub: number): Promise<void>
+  pending(): Promise<number>
+  reconnect(): Promise<void>
+  purge(): Promise<void>
+  signal(signal: BrowserSignal): void
+  /** This tab leaves; the session and its socket stay for the other tabs. */
+  detach(): Promise<void>
+}

@@ -1,0 +1,72 @@
+import type { Epoch, Json } from '../protocol/frames.ts'
+
+/** A message as a topic's log holds it. */
+export interface StoredMessage {
+  topic: string
+  seq: number
+  epoch: Epoch
+  body: Json
+  /** Append time, ms since epoch: what age-based retention measures. */
+  at: number
+}
+
+/** One `pub` of a client, as the server hands it to the store. */
+export interface PubInput {
+  id: number
+  topic: string
+  body: Json
+}
+
+/**
+ * What became of one `pub`: `published` (appended, and the client's counter moved to its id in the same atomic
+ * step), `duplicate` (id ≤ the counter: already accepted before, not appended again), `out-of-order` (id > counter + 1:
+ * a protocol error; nothing appended).
+ */
+export type PubOutcome =
+  | { kind: 'published'; msg: StoredMessage }
+  | { kind: 'duplicate' }
+  | { kind: 'out-of-order'; expected: number }
+
+/** Where a topic's log stands. For an empty log `first` is `last + 1`. */
+export interface TopicHead {
+  epoch: Epoch
+  /** Oldest seq still retained. */
+  first: number
+  /** Newest seq appended (0 when nothing ever was). */
+  last: number
+}
+
+export interface ReadResult extends TopicHead {
+  /** Contiguous, ascending, starting at `max(after + 1, first)`; at most `limit`. */
+  msgs: StoredMessage[]
+}
+
+/** Per-topic retention: whichever limit is hit first trims the oldest messages. */
+export interface Retention {
+  /** Keep at most this many messages per topic. */
+  maxMessages?: number
+  /** Drop messages older than this, ms. */
+  maxAgeMs?: number
+}
+
+/**
+ * Where the server keeps topic logs and the dedup counters of (user, client). Every implementation moves a
+ * client's counter and appends the message in one atomic step, so a crash between the two cannot happen and two
+ * servers sharing the store cannot both publish the same id.
+ */
+export interface Store {
+  /** Applies a client's pubs in order; stops at (and reports) the first out-of-order one, leaving the rest unapplied. */
+  accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
+  /** A server-side producer's message: appended with the next seq. */
+  append(topic: string, body: Json): Promise<StoredMessage>
+  /** The highest pub id of (user, client) accepted so far; 0 when none. */
+  acked(user: string, client: string): Promise<number>
+  read(topic: string, after: number, limit: number): Promise<ReadResult>
+  head(topic: string): Promise<TopicHead>
+  /**
+   * Every message appended through this store by any server sharing it (this process included), in seq order per
+   * topic. Returns the unsubscribe function.
+   */
+  onAppend(listener: (msg: StoredMessage) => void): () => void
+  close(): Promise<void>
+}

@@ -1,0 +1,44 @@
+import type { IncomingMessage } from 'node:http'
+import type { Json } from '../protocol/frames.ts'
+import type { Store, StoredMessage } from './store.ts'
+
+/** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
+export interface Identity {
+  user: string
+}
+
+export interface ServerOptions {
+  /** Port to listen on; 0 picks a free one (read it back from `server.port`). */
+  port: number
+  /** Host to bind; default `127.0.0.1`. */
+  host?: string
+  /** Default: a new in-memory store. */
+  store?: Store
+  /**
+   * Turns a hello's token into an identity. Throw `AuthError` with `expired: true` for 4401 (the client fetches a
+   * fresh token and retries) or without it for 4403 (the client stops). Default: everyone is user `anonymous`.
+   */
+  authenticate?: (token: string | undefined, req: IncomingMessage) => Identity | Promise<Identity>
+  /** Largest incoming WebSocket message, bytes; larger closes with 4413. Default 1 MiB. */
+  maxFrameBytes?: number
+  /** A connection that sends nothing (not even ping) for this long is closed with 4408, ms. Default 60 000. */
+  idleTimeout?: number
+  /** Messages per `range` frame and per replay read. Default 500. */
+  replayBatch?: number
+}
+
+export interface TabwireServer {
+  /** The port actually bound (useful with `port: 0`). */
+  readonly port: number
+  readonly store: Store
+  /** Open WebSocket connections right now. */
+  connections(): number
+  /** A server-side producer: appends to the topic's log and fans out to subscribers on every node. */
+  publish(topic: string, body: Json): Promise<StoredMessage>
+  /** Stops listening and closes every connection with 1012; the store stays open. */
+  stop(): Promise<void>
+  /** Listens again on the same port after `stop()`. */
+  start(): Promise<void>
+  /** `stop()`, then closes the store. */
+  close(): Promise<void>
+}
