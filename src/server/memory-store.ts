@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto'
+import type { Json } from '../protocol/frames.ts'
+import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+
+/** Past this many trimmed slots at the front of a log's array, the array is compacted (amortised O(1) trim). */
+const COMPACT_AFTER = 1024
+
+/**
+ * One topic's log. Trimming only advances `start`, so a retention limit costs O(1) per append instead of shifting
+ * the whole array; the dead prefix is cut off now and then. The message at `msgs[start + i]` has seq `first + i`.
+ */
+interface Log {
+  msgs: StoredMessage[]
+  start: number
+  first: number
+  last: number
+}
+
+export interface MemoryStoreOptions {
+  retention?: Retention
+}
+
+/**
+ * A store that lives in this process only: for tests, demos and single-node servers that may lose history on
+ * restart. Every instance draws a fresh random epoch, so cursors taken against an earlier process's logs are
+ * answered with an `epoch` reset instead of being silently matched against new, unrelated seqs.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const { maxMessages = Infinity, maxAgeMs = Infinity } = options.retention ?? {}
+  const epoch = randomUUID()
+  const logs = new Map<string, Log>()
+  /** Highest accepted pub id per (user, client); JSON keys keep any user or client string unambiguous. */
+  const counters = new Map<string, number>()
+  const listeners = new Set<(msg: StoredMessage) => void>()
+  let closed = false
+
+  const counterKey = (user: string, client: string) => JSON.stringify([user, client])
+
+  function open(): void {
+    if (closed) throw new Error('tabwire memory store is closed')
+  }
+
+  function trim(log: Log, now: number): void {
+    const cutoff = now - maxAgeMs
+    while (log.first <= log.last) {
+      const oldest = log.msgs[log.start]
+      if (oldest === undefined) break
+      if (log.last - log.first + 1 <= maxMessages && oldest.at >= cutoff) break
+      log.start++
+      log.first++
+    }
+    if (log.start > COMPACT_AFTER && log.start * 2 > log.msgs.length) {
+      log.msgs = log.msgs.slice(log.start)
+      log.start = 0
+    }
+  }
+
+  /** The topic's log, trimmed to the retention limits as of now; `undefined` if nothing was ever appended. */
+  function current(topic: string): Log | undefined {
+    const log = logs.get(topic)
+    if (log) trim(log, Date.now())
+    return log
+  }
+
+  const headOf = (log: Log | undefined): TopicHead =>
+    log ? { epoch, first: log.first, last: log.last } : { epoch, first: 1, last: 0 }
+
+  /**
+   * Appends and notifies listeners synchronously, in order. A throwing listener does not keep the others from seeing
+   * the message; the first error is rethrown to the caller once all have run (the append itself stands).
+   */
+  function appendNow(topic: string, body: Json): StoredMessage {
+    let log = logs.get(topic)
+    if (!log) {
+      log = { msgs: [], start: 0, first: 1, last: 0 }
+      logs.set(topic, log)
+    }
+    const msg: StoredMessage = { topic, seq: log.last + 1, epoch, body, at: Date.now() }
+    log.msgs.push(msg)
+    log.last = msg.seq
+    trim(log, msg.at)
+    let failure: { error: unknown } | undefined
+    for (const listener of [...listeners]) {
+      try {
+        listener(msg)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure) throw failure.error
+    return msg
+  }
+
+  return {
+    async accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
+      open()
+      const key = counterKey(user, client)
+      const outcomes: PubOutcome[] = []
+      for (const pub of pubs) {
+        const acked = counters.get(key) ?? 0
+        if (pub.id <= acked) {
+          outcomes.push({ kind: 'duplicate' })
+        } else if (pub.id === acked + 1) {
+          // Counter first: a listener error rethrown by appendNow must not leave the message appended but unacked.
+          counters.set(key, pub.id)
+          outcomes.push({ kind: 'published', msg: appendNow(pub.topic, pub.body) })
+        } else {
+          outcomes.push({ kind: 'out-of-order', expected: acked + 1 })
+          break
+        }
+      }
+      return outcomes
+    },
+
+    async append(topic: string, body: Json): Promise<StoredMessage> {
+      open()
+      return appendNow(topic, body)
+    },
+
+    async acked(user: string, client: string): Promise<number> {
+      open()
+      return counters.get(counterKey(user, client)) ?? 0
+    },
+
+    async read(topic: string, after: number, limit: number): Promise<ReadResult> {
+      open()
+      const log = current(topic)
+      const head = headOf(log)
+      if (!log) return { ...head, msgs: [] }
+      const from = Math.max(after + 1, log.first)
+      const to = Math.min(log.last, from + limit - 1)
+      const base = log.start - log.first
+      return { ...head, msgs: from > to ? [] : log.msgs.slice(base + from, base + to + 1) }
+    },
+
+    async head(topic: string): Promise<TopicHead> {
+      open()
+      return headOf(current(topic))
+    },
+
+    onAppend(listener: (msg: StoredMessage) => void): () => void {
+      // Wrapped so that registering one function twice gives two independent subscriptions.
+      const wrapped = (msg: StoredMessage) => listener(msg)
+      listeners.add(wrapped)
+      return () => listeners.delete(wrapped)
+    },
+
+    async close(): Promise<void> {
+      closed = true
+      listeners.clear()
+    },
+  }
+}
