@@ -5,7 +5,7 @@
  * This file is shared by the worker and the server, so it names neither DOM nor Node types.
  */
 
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 1 as const
 
 /** Any JSON value: message bodies travel as-is inside the frame, never re-encoded. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }

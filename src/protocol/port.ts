@@ -12,7 +12,7 @@ export type WireState = 'connecting' | 'open' | 'reconnecting' | 'offline' | 'fa
 
 export interface StateInfo {
   state: WireState
-  /** Connection attempts since the connection last stayed up for `stableAfter`; 0 while open. */
+  /** Failed connection attempts since the connection last stayed up for `stableAfter`. */
   attempt: number
   /** Wall-clock time (ms since epoch) of the next attempt while waiting in `reconnecting`. */
   nextRetryAt?: number
@@ -40,7 +40,8 @@ export interface ReconnectOptions {
 
 /** What a tab tells the worker about the session it wants; the first tab of a namespace sets it. */
 export interface SessionConfig {
-  url: string
+  /** The URL when the tab gave a plain string; with a provider, `TabEvents.dial` answers on each connect. */
+  url?: string
   namespace: string
   reconnect: ReconnectOptions
   /** Largest encoded `pub` body accepted by `send()`, in bytes of UTF-8. */
@@ -50,12 +51,12 @@ export interface SessionConfig {
 }
 
 export interface TabInfo {
-  /** Unique per tab (per `connect()`); names the Web Lock the tab holds for its lifetime. */
+  /** Unique per tab (per `connect()`). */
   id: string
-  /** The Web Lock name held by the tab: its grant to the worker means the tab is gone. */
+  /** The Web Lock name held by the tab for its lifetime: its grant to the worker means the tab is gone. */
   lock: string
-  /** Whether the tab has a `token` provider to ask on each (re)connect. */
-  hasToken: boolean
+  /** Whether the tab has a `url` or `token` provider to ask on each (re)connect (see `TabEvents.dial`). */
+  dials: boolean
 }
 
 /** One message as a subscriber receives it. */
@@ -78,9 +79,14 @@ export interface OutgoingMessage {
   body: string
 }
 
+export interface DialInfo {
+  url: string
+  token?: string
+}
+
 export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'pagehide' | 'freeze' | 'resume'
 
-/** Calls from the worker into a tab. All but `token` are fire-and-forget: a dead tab never blocks the worker. */
+/** Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. */
 export interface TabEvents {
   state(info: StateInfo): void
   /** A batch of messages for subscription `sub`, contiguous and in seq order. */
@@ -88,8 +94,8 @@ export interface TabEvents {
   reset(sub: number, notice: ResetNotice): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
-  /** Asked on every (re)connect of a tab that has a token provider; never stored. */
-  token(): Promise<string | undefined>
+  /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
+  dial(): Promise<DialInfo>
 }
 
 export interface AttachResult {

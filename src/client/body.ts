@@ -1,0 +1,48 @@
+import { TabwireError } from '../protocol/errors.ts'
+
+const plainProto = Object.prototype
+
+/**
+ * Encodes a body as JSON, refusing what JSON would silently mangle: functions, symbols and `undefined` (dropped),
+ * NaN and Infinity (turned into null), class instances such as DOM nodes or Maps (turned into `{}`).
+ */
+export function encodeBody(body: unknown): string {
+  let text: string | undefined
+  try {
+    text = JSON.stringify(body, function (this: unknown, key, value: unknown) {
+      switch (typeof value) {
+        case 'function':
+        case 'symbol':
+        case 'undefined':
+        case 'bigint':
+          throw new TypeError(`${describe(key)} is a ${typeof value}`)
+        case 'number':
+          if (!Number.isFinite(value)) throw new TypeError(`${describe(key)} is ${value}`)
+          break
+        case 'object':
+          if (value !== null && !Array.isArray(value)) {
+            const proto = Object.getPrototypeOf(value) as unknown
+            if (proto !== plainProto && proto !== null)
+              throw new TypeError(`${describe(key)} is a ${(value as object).constructor?.name ?? 'non-plain object'}`)
+          }
+      }
+      return value
+    })
+  } catch (e) {
+    throw new TabwireError('invalid-body', `body cannot be sent as JSON: ${(e as Error).message}`, { cause: e })
+  }
+  return text as string
+}
+
+function describe(key: string): string {
+  return key === '' ? 'the body' : `field "${key}"`
+}
+
+const encoder = new TextEncoder()
+
+/** UTF-8 size, computed only when the UTF-16 length says it could matter (each unit is at most 3 bytes). */
+export function checkSize(text: string, max: number): void {
+  if (text.length * 3 <= max) return
+  const bytes = encoder.encode(text).length
+  if (bytes > max) throw new TabwireError('body-too-large', `body is ${bytes} bytes, over maxMessageBytes ${max}`)
+}

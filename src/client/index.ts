@@ -1,0 +1,19 @@
+import type { ConnectOptions } from './options.ts'
+import { Wire } from './wire.ts'
+
+/**
+ * Opens this tab's handle on the namespace's shared, durable connection. Synchronous: the worker attach happens in
+ * the background and every method waits for it. Throws `TabwireError('invalid-argument')` for bad options.
+ */
+export function connect(options: ConnectOptions): Wire {
+  return new Wire(options)
+}
+
+export { Wire }
+export type { Message, SendReceipt, SubscribeOptions } from './wire.ts'
+export { DEFAULTS } from './options.ts'
+export type { ConnectOptions, Provider } from './options.ts'
+export { TabwireError, isTabwireError } from '../protocol/errors.ts'
+export type { ErrorCode } from '../protocol/errors.ts'
+export type { Json } from '../protocol/frames.ts'
+export type { ReconnectOptions, ResetNotice, StateInfo, WireState } from '../protocol/port.ts'

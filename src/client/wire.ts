@@ -1,0 +1,337 @@
+import * as Comlink from 'comlink'
+import { TabwireError } from '../protocol/errors.ts'
+import type { Json } from '../protocol/frames.ts'
+import type {
+  BrowserSignal,
+  Delivery,
+  DialInfo,
+  OutgoingMessage,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+  TabEvents,
+  WireState,
+  WorkerPort,
+} from '../protocol/port.ts'
+import { checkSize, encodeBody } from './body.ts'
+import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
+import { workerCall } from './worker-call.ts'
+
+export interface Message<T = Json> {
+  topic: string
+  seq: number
+  body: T
+}
+
+export interface SendReceipt {
+  /** The message's id in this namespace's outbox: 1, 2, 3… in send order. */
+  id: number
+  /** Resolves when the server has acked the message. Never rejects; stays pending if this tab closes first. */
+  acked: Promise<void>
+}
+
+export interface SubscribeOptions {
+  /** The last seq the caller already has: delivery starts at `after + 1`. Default 0: all the server still holds. */
+  after?: number
+  /** Called instead of a silent hole when the range after the cursor is gone; delivery resumes after `seq`. */
+  onReset?: (notice: ResetNotice) => void
+}
+
+interface Subscription {
+  topic: string
+  onMessage: (m: Message) => void
+  onReset: ((n: ResetNotice) => void) | undefined
+  /** Last seq handed to `onMessage`: a guard against anything delivered twice. */
+  last: number
+}
+
+interface QueuedSend {
+  message: OutgoingMessage
+  resolve: (r: SendReceipt) => void
+  reject: (e: unknown) => void
+}
+
+const TOPIC_MAX = 256
+
+/**
+ * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
+ * answered the attach: calls wait for it.
+ */
+export class Wire {
+  private info: StateInfo = { state: 'connecting', attempt: 0 }
+  private readonly listeners = new Set<(s: StateInfo) => void>()
+  private readonly remote: Comlink.Remote<WorkerPort>
+  private readonly attached: Promise<void>
+  private readonly subs = new Map<number, Subscription>()
+  private nextSub = 1
+  private ackedUpTo = 0
+  /** Waiting `acked` promises in ascending id order (ids of one tab only grow). */
+  private ackWaiters: [number, () => void][] = []
+  private queue: QueuedSend[] = []
+  private releaseLock: (() => void) | undefined
+  private readonly unlisten: (() => void)[] = []
+  private readonly callTimeout: number
+  private readonly maxMessageBytes: number
+
+  constructor(private readonly options: ConnectOptions) {
+    if (typeof options.worker !== 'function') throw new TabwireError('invalid-argument', 'worker must be a function that creates the worker')
+    const namespace = options.namespace ?? DEFAULTS.namespace
+    if (typeof namespace !== 'string' || namespace === '') throw new TabwireError('invalid-argument', 'namespace must be a non-empty string')
+    if (typeof options.url === 'string') checkUrl(options.url)
+    else if (typeof options.url !== 'function') throw new TabwireError('invalid-argument', 'url must be a string or a function')
+    this.callTimeout = resolveNumber('callTimeout', options.callTimeout, DEFAULTS.callTimeout)
+    this.maxMessageBytes = resolveNumber('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes)
+    const config: SessionConfig = {
+      namespace,
+      reconnect: resolveReconnect(options.reconnect),
+      maxMessageBytes: this.maxMessageBytes,
+      inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
+    }
+    if (typeof options.url === 'string') config.url = options.url
+    this.remote = Comlink.wrap<WorkerPort>(options.worker().port)
+    this.attached = this.attach(config)
+    this.attached.catch((e: unknown) => this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) }))
+  }
+
+  /** The connection state as last reported by the worker. */
+  get state(): WireState {
+    return this.info.state
+  }
+
+  /** Calls `fn` on every state change; returns the function that stops it. */
+  onState(fn: (s: StateInfo) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  /**
+   * Stores the message durably, then resolves with its id; from then on it reaches the server exactly once, in order,
+   * across reconnects, reloads and browser restarts. Sends made in the same task travel to the worker as one call and
+   * share one IndexedDB transaction. Rejects with `invalid-argument`, `invalid-body`, `body-too-large`, `closed`,
+   * `storage-full`, `storage` or `worker-unavailable`; a rejected send was not stored.
+   */
+  send(topic: string, body: unknown): Promise<SendReceipt> {
+    try {
+      this.assertOpen()
+      checkTopic(topic)
+      const text = encodeBody(body)
+      checkSize(text, this.maxMessageBytes)
+      return new Promise((resolve, reject) => {
+        if (this.queue.length === 0) queueMicrotask(() => void this.flushSends())
+        this.queue.push({ message: { topic, body: text }, resolve, reject })
+      })
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * Follows a topic: `onMessage` gets every message after `after`, once each, in seq order, across reconnects and
+   * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
+   * stops the subscription.
+   */
+  async subscribe<T = Json>(
+    topic: string,
+    onMessage: (m: Message<T>) => void,
+    options: SubscribeOptions = {},
+  ): Promise<() => Promise<void>> {
+    this.assertOpen()
+    checkTopic(topic)
+    const after = options.after ?? 0
+    if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+    if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
+    const id = this.nextSub++
+    this.subs.set(id, { topic, onMessage: onMessage as (m: Message) => void, onReset: options.onReset, last: after })
+    try {
+      await this.call('subscribe', (r) => r.subscribe(id, topic, after))
+    } catch (e) {
+      this.subs.delete(id)
+      throw e
+    }
+    return async () => {
+      if (!this.subs.delete(id) || this.closed) return
+      await this.call('unsubscribe', (r) => r.unsubscribe(id))
+    }
+  }
+
+  /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
+  pending(): Promise<number> {
+    return this.call('pending', (r) => r.pending())
+  }
+
+  /** Tries to connect now: after `failed`, or to skip a backoff wait. */
+  reconnect(): Promise<void> {
+    return this.call('reconnect', (r) => r.reconnect())
+  }
+
+  /**
+   * Logs out: deletes this namespace's outbox (unsent messages are lost), cursors and local log, and closes its
+   * socket. Every tab of the namespace sees `closed`; `connect()` again to start afresh.
+   */
+  async purge(): Promise<void> {
+    await this.call('purge', (r) => r.purge())
+    this.shutdown()
+  }
+
+  /** This tab leaves: its subscriptions end; the worker and its socket stay for the other tabs. */
+  close(): void {
+    if (this.closed) return
+    void this.remote.detach().catch(() => undefined)
+    this.shutdown()
+  }
+
+  private get closed(): boolean {
+    return this.info.state === 'closed'
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
+  }
+
+  private async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    this.assertOpen()
+    await workerCall(this.attached, this.callTimeout, 'attach')
+    return workerCall(fn(this.remote), this.callTimeout, what)
+  }
+
+  private async attach(config: SessionConfig): Promise<void> {
+    const lock = `tabwire-tab:${crypto.randomUUID()}`
+    // Hold a Web Lock for the tab's whole life: the worker's request for it is granted only when the tab is gone.
+    await new Promise<void>((held) => {
+      void navigator.locks.request(lock, () => {
+        held()
+        return new Promise<void>((release) => (this.releaseLock = release))
+      })
+    })
+    const dials = typeof this.options.url === 'function' || this.options.token !== undefined
+    const result = await workerCall(
+      this.remote.attach(config, { id: lock, lock, dials }, Comlink.proxy(this.events())),
+      this.callTimeout,
+      'attach',
+    )
+    this.ackTo(result.acked)
+    this.setState(result.state)
+    this.listenToPage()
+  }
+
+  private events(): TabEvents {
+    return {
+      state: (info) => this.setState(info),
+      messages: (sub, msgs) => this.deliver(sub, msgs),
+      reset: (sub, notice) => {
+        const s = this.subs.get(sub)
+        if (!s) return
+        s.last = notice.seq
+        s.onReset?.(notice)
+      },
+      acked: (upTo) => this.ackTo(upTo),
+      dial: () => this.dial(),
+    }
+  }
+
+  private async dial(): Promise<DialInfo> {
+    const url = checkUrl(await provide(this.options.url))
+    const token = this.options.token === undefined ? undefined : await provide(this.options.token)
+    return token === undefined ? { url } : { url, token }
+  }
+
+  private deliver(sub: number, msgs: Delivery[]): void {
+    const s = this.subs.get(sub)
+    if (!s) return
+    for (const m of msgs) {
+      if (m.seq <= s.last) continue
+      s.last = m.seq
+      try {
+        s.onMessage(m)
+      } catch (e) {
+        // One failing handler must not cost the others their messages: report it the way an event listener would.
+        reportError(e)
+      }
+    }
+  }
+
+  private async flushSends(): Promise<void> {
+    const batch = this.queue
+    this.queue = []
+    try {
+      const ids = await this.call('send', (r) => r.send(batch.map((q) => q.message)))
+      batch.forEach((q, i) => {
+        const id = ids[i] as number
+        q.resolve({ id, acked: this.ackedPromise(id) })
+      })
+    } catch (e) {
+      for (const q of batch) q.reject(e)
+    }
+  }
+
+  private ackedPromise(id: number): Promise<void> {
+    if (id <= this.ackedUpTo) return Promise.resolve()
+    return new Promise((resolve) => {
+      // Ids from one tab arrive in ascending order, so appending keeps the list sorted.
+      this.ackWaiters.push([id, resolve])
+    })
+  }
+
+  private ackTo(upTo: number): void {
+    if (upTo <= this.ackedUpTo) return
+    this.ackedUpTo = upTo
+    let n = 0
+    for (const [id, resolve] of this.ackWaiters) {
+      if (id > upTo) break
+      resolve()
+      n++
+    }
+    if (n > 0) this.ackWaiters.splice(0, n)
+  }
+
+  private setState(info: StateInfo): void {
+    if (this.closed) return
+    this.info = info
+    for (const fn of this.listeners) fn(info)
+    if (info.state === 'closed') this.shutdown()
+  }
+
+  /** Chrome fires no online/offline events inside workers: the tab forwards what the page sees. */
+  private listenToPage(): void {
+    if (typeof window === 'undefined') return
+    const forward = (target: EventTarget, type: string, signal: () => BrowserSignal) => {
+      const handler = () => this.remote.signal(signal())
+      target.addEventListener(type, handler)
+      this.unlisten.push(() => target.removeEventListener(type, handler))
+    }
+    forward(window, 'online', () => 'online')
+    forward(window, 'offline', () => 'offline')
+    forward(document, 'visibilitychange', () => (document.visibilityState === 'hidden' ? 'hidden' : 'visible'))
+    forward(window, 'pagehide', () => 'pagehide')
+    forward(document, 'freeze', () => 'freeze')
+    forward(document, 'resume', () => 'resume')
+    if (!navigator.onLine) void this.remote.signal('offline')
+  }
+
+  private shutdown(): void {
+    if (this.info.state !== 'closed') {
+      this.info = { state: 'closed', attempt: 0 }
+      for (const fn of this.listeners) fn(this.info)
+    }
+    for (const off of this.unlisten.splice(0)) off()
+    this.releaseLock?.()
+    this.subs.clear()
+    this.ackWaiters = []
+    for (const q of this.queue.splice(0)) q.reject(new TabwireError('closed', 'the wire was closed before this send was stored'))
+    this.remote[Comlink.releaseProxy]()
+  }
+}
+
+function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string' || topic.length === 0 || topic.length > TOPIC_MAX)
+    throw new TabwireError('invalid-argument', `topic must be a string of 1 to ${TOPIC_MAX} characters`)
+}
+
+async function provide<T>(p: Provider<T>): Promise<T> {
+  return typeof p === 'function' ? await (p as () => T | Promise<T>)() : p
+}
+
+function errorInfo(e: unknown): StateInfo['error'] {
+  const err = e instanceof TabwireError ? e : new TabwireError('worker-unavailable', String(e))
+  return { code: err.code, message: err.message }
+}

@@ -1,0 +1,271 @@
+import { CloseCode, closePolicy } from '../protocol/close-codes.ts'
+import { decodeServerMessage } from '../protocol/decode.ts'
+import { encodeFrames } from '../protocol/encode.ts'
+import type { Cursor, ServerFrame } from '../protocol/frames.ts'
+import { PROTOCOL_VERSION } from '../protocol/frames.ts'
+import type { DialInfo, ReconnectOptions, StateInfo, WireState } from '../protocol/port.ts'
+import { backoffDelay } from './backoff.ts'
+
+/** What the connection needs from the session that owns it. */
+export interface ConnectionHost {
+  /** The URL and token for the next attempt, asked of a live tab each time; never kept. */
+  dial(): Promise<DialInfo>
+  /** The identity and resume points sent in `hello`, read at the moment of each attempt. */
+  hello(): { client: string; subs: Cursor[] }
+  /** `welcome` arrived: the connection is open. */
+  opened(acked: number): void
+  /** Every frame after `welcome`, one call per WebSocket message (a batch stays a batch). */
+  frames(frames: ServerFrame[]): void
+  /** The socket went away (any reason); in-flight requests on it are void. */
+  dropped(): void
+  state(info: StateInfo): void
+  log(message: string): void
+}
+
+/** A close we decide ourselves, with codes from the protocol so logs read the same on both sides. */
+class LocalClose {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {}
+}
+
+/**
+ * One reconnecting WebSocket with explicit states. An attempt is: dial (URL + token from a tab) → socket open →
+ * `hello` → `welcome`; only then is the state `open`. Everything that ends an attempt or an open connection goes
+ * through `lost()`, which picks the next state by the close code and schedules the retry with full jitter.
+ */
+export class Connection {
+  private ws: WebSocket | undefined
+  private info: StateInfo = { state: 'connecting', attempt: 0 }
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private connectTimer: ReturnType<typeof setTimeout> | undefined
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private stableTimer: ReturnType<typeof setTimeout> | undefined
+  private lastFrameAt = 0
+  private pingN = 0
+  private online = true
+  /** Bumped on every attempt: events of an abandoned socket compare it and fall silent. */
+  private generation = 0
+
+  constructor(
+    private readonly opts: ReconnectOptions,
+    private readonly host: ConnectionHost,
+  ) {}
+
+  get state(): WireState {
+    return this.info.state
+  }
+
+  get stateInfo(): StateInfo {
+    return this.info
+  }
+
+  get isOpen(): boolean {
+    return this.info.state === 'open'
+  }
+
+  start(): void {
+    void this.attempt()
+  }
+
+  /**
+   * Sends text on the open connection; false when not open (the caller keeps the data and resends after the next
+   * `welcome`).
+   */
+  send(text: string): boolean {
+    if (this.info.state !== 'open' || !this.ws) return false
+    this.ws.send(text)
+    return true
+  }
+
+  /** Try now: after `failed`, or to skip a backoff wait. Does nothing while an attempt is running or open. */
+  reconnectNow(): void {
+    if (this.info.state === 'closed') return
+    if (this.ws) return
+    this.clearTimer('retry')
+    if (this.info.state === 'failed') this.set({ state: 'reconnecting', attempt: 0 })
+    void this.attempt()
+  }
+
+  setOnline(online: boolean): void {
+    if (this.online === online || this.info.state === 'closed') return
+    this.online = online
+    if (online) {
+      if (this.info.state === 'offline' || this.info.state === 'reconnecting') this.reconnectNow()
+      return
+    }
+    if (this.info.state === 'failed') return
+    this.clearTimer('retry')
+    this.abandon(new LocalClose(CloseCode.GoingAway, 'browser offline'))
+    this.set({ state: 'offline', attempt: this.info.attempt })
+  }
+
+  close(): void {
+    this.abandon(new LocalClose(CloseCode.Normal, 'closed'))
+    this.clearTimer('retry')
+    this.set({ state: 'closed', attempt: 0 })
+  }
+
+  private async attempt(): Promise<void> {
+    const gen = ++this.generation
+    if (this.info.state !== 'connecting') this.set({ state: 'reconnecting', attempt: this.info.attempt })
+    this.connectTimer = setTimeout(() => {
+      if (gen === this.generation) this.lost(new LocalClose(CloseCode.HeartbeatTimeout, 'connect timeout'))
+    }, this.opts.connectTimeout)
+    let dial: DialInfo
+    try {
+      dial = await this.host.dial()
+    } catch (e) {
+      if (gen === this.generation) this.lost(new LocalClose(CloseCode.AuthExpired, `no URL or token: ${String(e)}`))
+      return
+    }
+    if (gen !== this.generation) return
+    let ws: WebSocket
+    try {
+      ws = new WebSocket(dial.url)
+    } catch (e) {
+      this.lost(new LocalClose(CloseCode.Forbidden, `invalid URL ${dial.url}: ${String(e)}`))
+      return
+    }
+    this.ws = ws
+    this.lastFrameAt = Date.now()
+    ws.onopen = () => {
+      if (gen !== this.generation) return
+      const { client, subs } = this.host.hello()
+      const hello = { t: 'hello' as const, v: PROTOCOL_VERSION, client, subs, ...(dial.token ? { token: dial.token } : {}) }
+      ws.send(encodeFrames([hello]))
+    }
+    ws.onmessage = (ev: MessageEvent) => {
+      if (gen === this.generation) this.receive(ev.data)
+    }
+    ws.onclose = (ev: CloseEvent) => {
+      if (gen === this.generation) this.lost(ev)
+    }
+  }
+
+  private receive(data: unknown): void {
+    this.lastFrameAt = Date.now()
+    const decoded = decodeServerMessage(data)
+    if (!decoded.ok) {
+      this.host.log(`bad frame from server (${decoded.error.code}): ${decoded.error.message}`)
+      this.lost(new LocalClose(CloseCode.BadFrame, decoded.error.message))
+      return
+    }
+    let frames = decoded.frames
+    if (this.info.state !== 'open') {
+      const [first, ...rest] = frames
+      if (first?.t !== 'welcome') {
+        this.lost(new LocalClose(CloseCode.BadFrame, `expected welcome, got ${first?.t}`))
+        return
+      }
+      this.welcomed(first.acked)
+      frames = rest
+    }
+    if (frames.length > 0) this.host.frames(frames)
+  }
+
+  private welcomed(acked: number): void {
+    this.clearTimer('connect')
+    this.set({ state: 'open', attempt: this.info.attempt })
+    this.stableTimer = setTimeout(() => {
+      if (this.info.state === 'open') this.set({ state: 'open', attempt: 0 })
+    }, this.opts.stableAfter)
+    this.startHeartbeat()
+    this.host.opened(acked)
+  }
+
+  /**
+   * Pings on an interval and checks silence against the wall clock, not against timer counts: a sleeping laptop or a
+   * throttled background timer fires late, and `Date.now()` then shows the real gap.
+   */
+  private startHeartbeat(): void {
+    const tick = Math.max(50, Math.min(this.opts.heartbeatInterval, this.opts.heartbeatTimeout / 2))
+    let lastPing = Date.now()
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now()
+      if (now - this.lastFrameAt > this.opts.heartbeatTimeout) {
+        this.lost(new LocalClose(CloseCode.HeartbeatTimeout, `no frame for ${now - this.lastFrameAt} ms`))
+        return
+      }
+      if (now - lastPing >= this.opts.heartbeatInterval) {
+        lastPing = now
+        this.ws?.send(encodeFrames([{ t: 'ping', n: ++this.pingN }]))
+      }
+    }, tick)
+  }
+
+  /** Ends the current socket (if any) without waiting for its close handshake: a half-open link may never answer. */
+  private abandon(why: LocalClose): void {
+    this.generation++
+    this.clearTimer('connect')
+    this.clearTimer('heartbeat')
+    this.clearTimer('stable')
+    const ws = this.ws
+    this.ws = undefined
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null
+      try {
+        ws.close(why.code, why.reason)
+      } catch {
+        // CONNECTING sockets may refuse a code; the socket is dropped either way.
+      }
+      this.host.dropped()
+    }
+  }
+
+  private lost(why: CloseEvent | LocalClose): void {
+    this.abandon(why instanceof LocalClose ? why : new LocalClose(CloseCode.Normal, ''))
+    const error: StateInfo['error'] = { code: 'close', message: why.reason || 'connection lost', closeCode: why.code }
+    if (closePolicy(why.code) === 'stop') {
+      this.set({ state: 'failed', attempt: this.info.attempt, error: { ...error, code: 'failed' } })
+      return
+    }
+    if (!this.online) {
+      this.set({ state: 'offline', attempt: this.info.attempt, error })
+      return
+    }
+    // The count resets only once a connection has stayed up for `stableAfter`, so a flapping server backs us off.
+    const attempt = this.info.attempt + 1
+    if (attempt > this.opts.maxRetries) {
+      this.set({ state: 'failed', attempt, error: { ...error, code: 'failed' } })
+      return
+    }
+    const delay = Math.max(backoffDelay(attempt - 1, this.opts), retryAfter(why.reason))
+    const nextRetryAt = Date.now() + delay
+    this.set({ state: 'reconnecting', attempt, nextRetryAt, error })
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      void this.attempt()
+    }, delay)
+  }
+
+  private set(info: StateInfo): void {
+    this.info = info
+    this.host.state(info)
+  }
+
+  private clearTimer(which: 'retry' | 'connect' | 'heartbeat' | 'stable'): void {
+    switch (which) {
+      case 'retry':
+        clearTimeout(this.retryTimer)
+        this.retryTimer = undefined
+        break
+      case 'connect':
+        clearTimeout(this.connectTimer)
+        break
+      case 'heartbeat':
+        clearInterval(this.heartbeatTimer)
+        break
+      case 'stable':
+        clearTimeout(this.stableTimer)
+        break
+    }
+  }
+}
+
+/** A server shedding load (4429) may name a minimum wait in the close reason: `retry-after=<ms>`. */
+function retryAfter(reason: string): number {
+  const m = /retry-after=(\d+)/.exec(reason)
+  return m ? Number(m[1]) : 0
+}

@@ -1,0 +1,291 @@
+import type { Cursor, Epoch, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame } from '../protocol/frames.ts'
+import type { Delivery, ResetNotice } from '../protocol/port.ts'
+import { TabwireError } from '../protocol/errors.ts'
+import type { IDBPTransaction } from 'idb'
+import { storageError, type DbHandle, type InboxRecord, type StoredCursor, type TabwireSchema } from './db.ts'
+
+type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
+
+/** Where a tab's subscription sends what it receives. Fire-and-forget: a dead tab must not stall a topic. */
+export interface SubTarget {
+  messages(msgs: Delivery[]): void
+  reset(notice: ResetNotice): void
+}
+
+/** One tab subscription to a topic. `delivered` is the last seq handed to the tab. */
+export interface TopicSub {
+  readonly topic: string
+  readonly target: SubTarget
+  delivered: number
+  /** False until the tab has caught up to the worker's cursor; only live subs get messages as they arrive. */
+  live: boolean
+}
+
+interface TopicState {
+  /** Last contiguous seq the worker has taken in (and stored), under which epoch; undefined: never subscribed. */
+  cursor: StoredCursor | undefined
+  subs: Set<TopicSub>
+  /**
+   * Every change to the topic runs on this chain, one at a time: arriving batches, resets and a new tab's catch-up
+   * never interleave, which is what makes "every seq once, in order" hold per tab without locks.
+   */
+  chain: Promise<void>
+  /** A gap or stray epoch made us resubscribe; drop everything until the seq after the cursor (or a reset). */
+  resyncing: boolean
+}
+
+/** What the inbox needs from the session: the socket, and whether it is open right now. */
+export interface InboxHost {
+  /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
+  sendFrame(frame: SubFrame | { t: 'unsub'; topic: string } | { t: 'fetch'; req: number; topic: string; after: number; limit: number }): boolean
+  whenOpen(): Promise<void>
+  log(message: string): void
+}
+
+interface PendingFetch {
+  msgs: RangeMsg[]
+  resolve: (msgs: RangeMsg[]) => void
+  reject: (e: unknown) => void
+}
+
+const FETCH_LIMIT = 500
+const LOCAL_READ = 500
+
+/**
+ * Inbound side of a namespace: one server subscription per topic however many tabs follow it, a cursor per topic
+ * stored together with a bounded local log of recent messages (so a new tab replays without the server), and a
+ * delivery cursor per tab subscription so each tab gets every seq once and in order.
+ */
+export class Inbox {
+  private topics = new Map<string, TopicState>()
+  private fetches = new Map<number, PendingFetch>()
+  private nextReq = 1
+
+  private constructor(
+    private readonly db: DbHandle,
+    private readonly host: InboxHost,
+    private readonly retention: number,
+  ) {}
+
+  static async load(db: DbHandle, host: InboxHost, retention: number): Promise<Inbox> {
+    const inbox = new Inbox(db, host, retention)
+    try {
+      for (const c of await (await db.get()).getAll('cursors')) inbox.state(c.topic).cursor = c
+    } catch (e) {
+      throw storageError(e, 'cannot read cursors')
+    }
+    return inbox
+  }
+
+  /** Resume points of every followed topic, for `hello`. */
+  activeCursors(): Cursor[] {
+    const subs: Cursor[] = []
+    for (const [topic, st] of this.topics) if (st.subs.size > 0) subs.push(this.cursorFrame(topic, st))
+    return subs
+  }
+
+  /** Adds a tab subscription; it first catches up from the local log (and the server for anything older). */
+  subscribe(topic: string, after: number, target: SubTarget): TopicSub {
+    const st = this.state(topic)
+    const sub: TopicSub = { topic, target, delivered: after, live: false }
+    const first = st.subs.size === 0
+    st.subs.add(sub)
+    if (first) {
+      st.cursor ??= { topic, seq: after }
+      st.resyncing = false
+      this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
+    }
+    this.run(st, () => this.catchUp(st, sub))
+    return sub
+  }
+
+  unsubscribe(sub: TopicSub): void {
+    const st = this.topics.get(sub.topic)
+    if (!st?.subs.delete(sub)) return
+    if (st.subs.size === 0) this.host.sendFrame({ t: 'unsub', topic: sub.topic })
+  }
+
+  /** Messages of one topic from one WebSocket message, in the order they came. */
+  receive(topic: string, msgs: MsgFrame[]): void {
+    const st = this.topics.get(topic)
+    if (!st || st.subs.size === 0) return // an unsub crossed these on the wire
+    this.run(st, () => this.accept(topic, st, msgs))
+  }
+
+  reset(frame: ResetFrame): void {
+    const st = this.topics.get(frame.topic)
+    if (!st) return
+    this.run(st, async () => {
+      this.host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
+      st.cursor = { topic: frame.topic, seq: frame.seq, epoch: frame.epoch }
+      st.resyncing = false
+      await this.write((tx) => {
+        void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
+        void tx.objectStore('cursors').put(st.cursor as StoredCursor)
+      })
+      for (const sub of st.subs) {
+        // Under a new epoch every old seq is meaningless; after trimming only those behind the new start lost data.
+        if (frame.reason !== 'retention' || sub.delivered < frame.seq) {
+          sub.target.reset({ topic: frame.topic, seq: frame.seq, reason: frame.reason })
+          sub.delivered = frame.seq
+        }
+      }
+    })
+  }
+
+  range(frame: RangeFrame): void {
+    const f = this.fetches.get(frame.req)
+    if (!f) return
+    f.msgs.push(...frame.msgs)
+    if (frame.done) {
+      this.fetches.delete(frame.req)
+      f.resolve(f.msgs)
+    }
+  }
+
+  /** The socket went away: fetches in flight on it will never be answered. */
+  dropped(): void {
+    const err = new TabwireError('worker-unavailable', 'connection lost during fetch')
+    for (const f of this.fetches.values()) f.reject(err)
+    this.fetches.clear()
+  }
+
+  /** Forgets every topic (after `purge()`); tabs are told by the session. */
+  clear(): void {
+    this.dropped()
+    this.topics.clear()
+  }
+
+  private state(topic: string): TopicState {
+    let st = this.topics.get(topic)
+    if (!st) {
+      st = { cursor: undefined, subs: new Set(), chain: Promise.resolve(), resyncing: false }
+      this.topics.set(topic, st)
+    }
+    return st
+  }
+
+  private cursorFrame(topic: string, st: TopicState): Cursor {
+    const c: Cursor = { topic, after: st.cursor?.seq ?? 0 }
+    if (st.cursor?.epoch !== undefined) c.epoch = st.cursor.epoch
+    return c
+  }
+
+  private run(st: TopicState, step: () => Promise<void>): void {
+    st.chain = st.chain.then(step).catch((e: unknown) => this.host.log(`inbox: ${String(e)}`))
+  }
+
+  private async accept(topic: string, st: TopicState, msgs: MsgFrame[]): Promise<void> {
+    const cursor = st.cursor ?? { topic, seq: 0 }
+    const taken: InboxRecord[] = []
+    let seq = cursor.seq
+    let epoch: Epoch | undefined = cursor.epoch
+    for (const m of msgs) {
+      if (epoch !== undefined && m.epoch !== epoch) {
+        this.resync(topic, st, `epoch ${m.epoch} without a reset`)
+        break
+      }
+      if (m.seq <= seq) continue // a repeat (replay overlap): already delivered
+      if (m.seq !== seq + 1) {
+        this.resync(topic, st, `gap: expected ${seq + 1}, got ${m.seq}`)
+        break
+      }
+      st.resyncing = false
+      seq = m.seq
+      epoch = m.epoch
+      taken.push({ topic, seq: m.seq, epoch: m.epoch, body: m.body })
+    }
+    if (taken.length === 0) return
+    const next: StoredCursor = { topic, seq, epoch: epoch as Epoch }
+    const trimBelow = seq - this.retention
+    await this.write((tx) => {
+      const inbox = tx.objectStore('inbox')
+      for (const r of taken) void inbox.put(r)
+      if (trimBelow >= 1) void inbox.delete(IDBKeyRange.bound([topic, 0], [topic, trimBelow]))
+      void tx.objectStore('cursors').put(next)
+    })
+    st.cursor = next
+    for (const sub of st.subs) if (sub.live) this.deliver(sub, taken)
+  }
+
+  /** Asks the server to replay from our cursor; what arrives before that replay is dropped. */
+  private resync(topic: string, st: TopicState, why: string): void {
+    if (st.resyncing) return
+    st.resyncing = true
+    this.host.log(`resync ${topic}: ${why}`)
+    this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
+  }
+
+  private deliver(sub: TopicSub, records: readonly { seq: number; body: InboxRecord['body'] }[]): void {
+    const fresh: Delivery[] = []
+    for (const r of records)
+      if (r.seq === sub.delivered + 1 + fresh.length) fresh.push({ topic: sub.topic, seq: r.seq, body: r.body })
+    if (fresh.length === 0) return
+    sub.delivered += fresh.length
+    sub.target.messages(fresh)
+  }
+
+  /**
+   * Brings one tab subscription up to the worker's cursor: from the local log where it still holds the range, else
+   * from the server with `fetch`. A range the server no longer has becomes an explicit reset for that tab.
+   */
+  private async catchUp(st: TopicState, sub: TopicSub): Promise<void> {
+    while (st.subs.has(sub) && sub.delivered < (st.cursor?.seq ?? 0)) {
+      const to = st.cursor?.seq ?? 0
+      const from = sub.delivered + 1
+      const local = await this.readLocal(sub.topic, from, to)
+      const firstLocal = local[0]?.seq ?? to + 1
+      if (firstLocal === from) {
+        this.deliver(sub, local)
+        continue
+      }
+      const older = await this.fetch(sub.topic, sub.delivered, Math.min(FETCH_LIMIT, firstLocal - from))
+      if (!st.subs.has(sub)) return
+      const start = older[0]?.seq ?? firstLocal
+      if (start > from) {
+        sub.target.reset({ topic: sub.topic, seq: start - 1, reason: 'retention' })
+        sub.delivered = start - 1
+      }
+      this.deliver(sub, older)
+    }
+    sub.live = true
+  }
+
+  private async readLocal(topic: string, from: number, to: number): Promise<InboxRecord[]> {
+    try {
+      return await (await this.db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, to]), LOCAL_READ)
+    } catch (e) {
+      this.host.log(`inbox read failed, asking the server: ${String(e)}`)
+      return []
+    }
+  }
+
+  private async fetch(topic: string, after: number, limit: number): Promise<RangeMsg[]> {
+    for (;;) {
+      await this.host.whenOpen()
+      const req = this.nextReq++
+      const answer = new Promise<RangeMsg[]>((resolve, reject) => this.fetches.set(req, { msgs: [], resolve, reject }))
+      if (!this.host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
+        this.fetches.delete(req)
+        continue
+      }
+      try {
+        return await answer
+      } catch {
+        // The connection dropped mid-fetch: ask again on the next one.
+      }
+    }
+  }
+
+  /** `fill` must issue its requests synchronously: awaiting anything else would let the transaction commit early. */
+  private async write(fill: (tx: InboxTx) => void): Promise<void> {
+    try {
+      // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
+      const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
+      fill(tx)
+      await tx.done
+    } catch (e) {
+      this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import * as Comlink from 'comlink'
+import { TabwireError } from '../protocol/errors.ts'
+import type {
+  AttachResult,
+  BrowserSignal,
+  OutgoingMessage,
+  SessionConfig,
+  TabEvents,
+  TabInfo,
+  WorkerPort,
+} from '../protocol/port.ts'
+import type { Session } from './session.ts'
+import { Tab } from './tab.ts'
+
+/** Where a port finds (or creates) the session of its namespace. */
+export interface SessionRegistry {
+  session(config: SessionConfig): Session
+}
+
+/**
+ * What one tab's port exposes. Errors leave as plain `{ name, code, message }` records: Comlink's throw handler
+ * keeps only name, message and stack of an `Error`, and the tab needs the `code`.
+ */
+export class PortApi implements WorkerPort {
+  private tab: Tab | undefined
+  private session: Session | undefined
+
+  constructor(private readonly registry: SessionRegistry) {}
+
+  async attach(config: SessionConfig, info: TabInfo, events: TabEvents): Promise<AttachResult> {
+    return guard(async () => {
+      if (this.tab) throw new TabwireError('invalid-argument', 'this port is already attached')
+      const session = this.registry.session(config)
+      const tab = new Tab(info, events as Comlink.Remote<TabEvents>)
+      session.attach(tab)
+      this.tab = tab
+      this.session = session
+      // The lock is free only once the tab is gone (closed, crashed, navigated): that grant is our close event.
+      void navigator.locks.request(info.lock, () => session.detach(tab))
+      try {
+        await session.ready
+      } catch (e) {
+        session.detach(tab)
+        throw e
+      }
+      return { state: session.state, acked: session.acked }
+    })
+  }
+
+  send(messages: OutgoingMessage[]): Promise<number[]> {
+    return guard(() => {
+      if (!Array.isArray(messages) || !messages.every(isOutgoing))
+        throw new TabwireError('invalid-argument', 'send() takes [{ topic: non-empty string, body: JSON text }]')
+      return this.attached().send(messages)
+    })
+  }
+
+  subscribe(sub: number, topic: string, after: number): Promise<void> {
+    return guard(() => {
+      if (typeof topic !== 'string' || topic === '') throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+      if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+      this.attached().subscribe(this.tab as Tab, sub, topic, after)
+    })
+  }
+
+  unsubscribe(sub: number): Promise<void> {
+    return guard(() => this.attached().unsubscribe(this.tab as Tab, sub))
+  }
+
+  pending(): Promise<number> {
+    return guard(() => this.attached().pending())
+  }
+
+  reconnect(): Promise<void> {
+    return guard(() => this.attached().reconnect())
+  }
+
+  purge(): Promise<void> {
+    return guard(() => this.attached().purge())
+  }
+
+  signal(signal: BrowserSignal): void {
+    this.session?.signal(signal)
+  }
+
+  detach(): Promise<void> {
+    return guard(() => {
+      if (this.session && this.tab) this.session.detach(this.tab)
+      this.tab = undefined
+      this.session = undefined
+    })
+  }
+
+  private attached(): Session {
+    if (!this.session || !this.tab || this.tab.gone)
+      throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
+    return this.session
+  }
+}
+
+function isOutgoing(m: unknown): m is OutgoingMessage {
+  const o = m as OutgoingMessage
+  return typeof o === 'object' && o !== null && typeof o.topic === 'string' && o.topic !== '' && typeof o.body === 'string'
+}
+
+async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    const err = e instanceof TabwireError ? e : new TabwireError('storage', String(e), { cause: e })
+    throw { name: 'TabwireError', code: err.code, message: err.message }
+  }
+}
