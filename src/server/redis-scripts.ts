@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto'
+import type { RedisClientType } from '@redis/client'
+
+/** A Lua script with its SHA1, sent with EVALSHA and, once per script cache, as EVAL. */
+export interface LuaScript {
+  lua: string
+  sha: string
+}
+
+function script(lua: string): LuaScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
+
+/**
+ * Runs a script by its SHA1 and falls back to sending its source when Redis answers NOSCRIPT — as it does after a
+ * restart or SCRIPT FLUSH, since the script cache is not persisted.
+ */
+export async function evalScript<T>(
+  client: RedisClientType,
+  { lua, sha }: LuaScript,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<T> {
+  const rest = [String(keys.length), ...keys, ...args]
+  try {
+    return await client.sendCommand<T>(['EVALSHA', sha, ...rest])
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+    return await client.sendCommand<T>(['EVAL', lua, ...rest])
+  }
+}
+
+/**
+ * Appends a batch to topic streams, each message with the entry id `<seq>-0`, and moves the client's dedup counter,
+ * all in one script: Redis runs a script atomically, so two servers accepting the same pub id cannot both append it
+ * and two servers appending to one topic cannot reuse a seq. Every append is PUBLISHed from inside the script, so
+ * notifications leave in exactly the order the appends happened.
+ *
+ * KEYS[1] the counters hash; for the j-th topic of the batch KEYS[2j] its meta hash (epoch, first, last) and
+ * KEYS[2j+1] its stream.
+ * ARGV[1] the counters field of (user, client), or '' for a producer's append (no dedup); ARGV[2] max messages and
+ * ARGV[3] max age in ms (0: no limit); ARGV[4] the notification channel; then per topic j its name and the epoch to
+ * give it if it is new; then per message a triple: topic index j, pub id, body as JSON text.
+ *
+ * Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}` or `{'out-of-order', expected}`, stopping
+ * at the first out-of-order one. A message is `[topic, seq, epoch, at, body]` on the channel.
+ *
+ * Times come from Redis's TIME, one clock for every server, so age retention does not depend on their clocks.
+ */
+export const ACCEPT = script(`
+local nTopics = (#KEYS - 1) / 2
+local field = ARGV[1]
+local dedup = field ~= ''
+local maxMessages = tonumber(ARGV[2])
+local maxAge = tonumber(ARGV[3])
+local channel = ARGV[4]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local function seqOf(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
+
+-- Drops what retention no longer allows once 'last' is appended: the count limit gives the oldest seq to keep,
+-- then the age limit walks on from there (append times rise with seqs) until the first fresh entry.
+local function trim(meta, log, last)
+  local first = tonumber(redis.call('HGET', meta, 'first') or '1')
+  local keep = first
+  if maxMessages > 0 and last - maxMessages + 1 > keep then keep = last - maxMessages + 1 end
+  if maxAge > 0 then
+    local cutoff = now - maxAge
+    local count = 1
+    local fresh = false
+    while not fresh and keep <= last do
+      local entries = redis.call('XRANGE', log, keep .. '-0', '+', 'COUNT', count)
+      if #entries == 0 then break end
+      for _, entry in ipairs(entries) do
+        if tonumber(entry[2][4]) >= cutoff then
+          fresh = true
+          break
+        end
+        keep = seqOf(entry[1]) + 1
+      end
+      count = 100
+    end
+  end
+  if keep > first then
+    redis.call('XTRIM', log, 'MINID', keep .. '-0')
+    redis.call('HSET', meta, 'first', keep)
+  end
+end
+
+local start = 0
+if dedup then start = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
+local acked = start
+local out = {}
+for i = 5 + 2 * nTopics, #ARGV, 3 do
+  local j = tonumber(ARGV[i])
+  local id = tonumber(ARGV[i + 1])
+  local body = ARGV[i + 2]
+  if dedup and id <= acked then
+    out[#out + 1] = { 'duplicate' }
+  elseif dedup and id ~= acked + 1 then
+    out[#out + 1] = { 'out-of-order', acked + 1 }
+    break
+  else
+    local meta, log, topic = KEYS[2 * j], KEYS[2 * j + 1], ARGV[3 + 2 * j]
+    redis.call('HSETNX', meta, 'epoch', ARGV[4 + 2 * j])
+    local seq = tonumber(redis.call('HGET', meta, 'last') or '0') + 1
+    -- XADD before moving 'last': scripts are not rolled back, so the one call that could fail comes first.
+    redis.call('XADD', log, seq .. '-0', 'b', body, 'a', now)
+    redis.call('HSET', meta, 'last', seq)
+    trim(meta, log, seq)
+    local epoch = redis.call('HGET', meta, 'epoch')
+    redis.call('PUBLISH', channel, cjson.encode({ topic, seq, epoch, now, body }))
+    out[#out + 1] = { 'published', seq, epoch, now }
+    if dedup then acked = id end
+  end
+end
+if acked ~= start then redis.call('HSET', KEYS[1], field, acked) end
+return out
+`)
+
+/**
+ * A topic's head and up to `limit` messages after a cursor, from one atomic snapshot. An unknown topic gets its
+ * epoch here (HSETNX), so the epoch a reader sees before the first append is the one the log keeps.
+ *
+ * KEYS[1] the topic's meta hash, KEYS[2] its stream; ARGV[1] the epoch to give it if it is new, ARGV[2] after,
+ * ARGV[3] limit. Returns `{epoch, first, last, entries}`, entries as XRANGE gives them: `{id, {'b', body, 'a', at}}`.
+ */
+export const READ = script(`
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local head = redis.call('HMGET', KEYS[1], 'epoch', 'first', 'last')
+local first = tonumber(head[2] or '1')
+local last = tonumber(head[3] or '0')
+local from = math.max(tonumber(ARGV[2]) + 1, first)
+local limit = tonumber(ARGV[3])
+local entries = {}
+if limit > 0 and from <= last then
+  entries = redis.call('XRANGE', KEYS[2], from .. '-0', '+', 'COUNT', limit)
+end
+return { head[1], first, last, entries }
+`)

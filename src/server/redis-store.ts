@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto'
+import { createClient, type RedisClientType } from '@redis/client'
+import type { Json } from '../protocol/frames.ts'
+import { startFanout } from './redis-fanout.ts'
+import { ACCEPT, READ, evalScript } from './redis-scripts.ts'
+import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+
+export interface RedisStoreOptions {
+  /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
+  url: string
+  retention?: Retention
+  /** Put before every key and the notification channel, so several apps can share one Redis. Default `tabwire:`. */
+  prefix?: string
+  /** Connection errors; the client reconnects by itself. Default: written to stderr. */
+  onError?: (err: unknown) => void
+}
+
+/** What the ACCEPT script returns per message. */
+type ScriptOutcome = ['published', number, string, number] | ['duplicate'] | ['out-of-order', number]
+
+/** What the READ script returns: epoch, first, last, and XRANGE's entries `[id, ['b', body, 'a', at]]`. */
+type ScriptRead = [string, number, number, [string, [string, string, string, string]][]]
+
+/**
+ * The store for several server nodes: each topic's log is a Redis Stream whose entry ids are the seqs (`<seq>-0`),
+ * beside a hash with its epoch, first and last seq; the dedup counters are one hash keyed by (user, client). Appends
+ * and counter moves happen in one Lua script (see `ACCEPT`), atomic across every node. Every append is announced on
+ * a pub/sub channel, and each store instance turns those announcements into `onAppend` calls in seq order per topic,
+ * filling any gap from the stream (see `startFanout`), so a message appended on one node reaches subscribers on all.
+ *
+ * Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` for acks that survive power loss).
+ * Retention is applied to a topic when something is appended to it.
+ */
+export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
+  const prefix = options.prefix ?? 'tabwire:'
+  const maxMessages = String(options.retention?.maxMessages ?? 0)
+  const maxAgeMs = String(options.retention?.maxAgeMs ?? 0)
+  const onError = options.onError ?? ((err: unknown) => console.error('tabwire redis store:', err))
+  const countersKey = `${prefix}clients`
+  const channel = `${prefix}appends`
+  const metaKey = (topic: string) => `${prefix}meta:${topic}`
+  const logKey = (topic: string) => `${prefix}log:${topic}`
+  // JSON keeps every (user, client) pair distinct, whatever characters the two strings hold.
+  const counterField = (user: string, client: string) => JSON.stringify([user, client])
+
+  const client: RedisClientType = createClient({ url: options.url })
+  client.on('error', onError)
+  await client.connect()
+  const listeners = new Set<(msg: StoredMessage) => void>()
+
+  async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
+    const [epoch, first, last, entries] = await evalScript<ScriptRead>(
+      client,
+      READ,
+      [metaKey(topic), logKey(topic)],
+      [randomUUID(), String(after), String(Math.max(0, limit))],
+    )
+    const msgs = entries.map(([id, fields]) => ({
+      topic,
+      seq: Number.parseInt(id, 10),
+      epoch,
+      body: JSON.parse(fields[1]) as Json,
+      at: Number(fields[3]),
+    }))
+    return { epoch, first, last, msgs }
+  }
+
+  /** Runs ACCEPT for messages with their pub ids (`field` '' for a producer's messages: no dedup, ids unused). */
+  async function run(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
+    const topics = [...new Set(pubs.map((p) => p.topic))]
+    const index = new Map(topics.map((topic, i) => [topic, i + 1]))
+    const keys = [countersKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
+    const args = [
+      field,
+      maxMessages,
+      maxAgeMs,
+      channel,
+      ...topics.flatMap((topic) => [topic, randomUUID()]),
+      ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), JSON.stringify(p.body)]),
+    ]
+    const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
+    return outcomes.map((outcome, i): PubOutcome => {
+      const pub = pubs[i]
+      if (!pub) throw new Error('tabwire redis store: more outcomes than pubs')
+      switch (outcome[0]) {
+        case 'published': {
+          const [, seq, epoch, at] = outcome
+          return { kind: 'published', msg: { topic: pub.topic, seq, epoch, body: pub.body, at } }
+        }
+        case 'duplicate':
+          return { kind: 'duplicate' }
+        case 'out-of-order':
+          return { kind: 'out-of-order', expected: outcome[1] }
+      }
+    })
+  }
+
+  /** A listener that throws is the caller's bug: it must not stall delivery to the others, so it surfaces on its own. */
+  function deliver(msg: StoredMessage): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(msg)
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
+    }
+  }
+
+  const fanout = await startFanout({ subscriber: client.duplicate(), channel, read, deliver, onError })
+
+  return {
+    accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
+      return pubs.length === 0 ? Promise.resolve([]) : run(counterField(user, clientId), pubs)
+    },
+
+    async append(topic: string, body: Json): Promise<StoredMessage> {
+      const [outcome] = await run('', [{ id: 0, topic, body }])
+      if (outcome?.kind !== 'published') throw new Error('tabwire redis store: a producer append was not published')
+      return outcome.msg
+    },
+
+    async acked(user: string, clientId: string): Promise<number> {
+      const value = await client.hGet(countersKey, counterField(user, clientId))
+      return value === null ? 0 : Number(value)
+    },
+
+    read,
+
+    async head(topic: string): Promise<TopicHead> {
+      const { epoch, first, last } = await read(topic, 0, 0)
+      return { epoch, first, last }
+    },
+
+    onAppend(listener: (msg: StoredMessage) => void): () => void {
+      // Wrapped so that registering one function twice gives two independent subscriptions.
+      const wrapped = (msg: StoredMessage) => listener(msg)
+      listeners.add(wrapped)
+      return () => listeners.delete(wrapped)
+    },
+
+    async close(): Promise<void> {
+      listeners.clear()
+      await fanout.close()
+      await client.close()
+    },
+  }
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto'
+import Database from 'better-sqlite3'
+import type { Json } from '../protocol/frames.ts'
+import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+
+export interface SqliteStoreOptions {
+  /** Database file; created with its tables when missing. */
+  path: string
+  retention?: Retention
+}
+
+/** How long a writer waits for another process's transaction on the same file before SQLITE_BUSY, ms. */
+const BUSY_TIMEOUT_MS = 15_000
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS topics (
+    topic TEXT PRIMARY KEY, epoch TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (topic, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS clients (
+    user TEXT NOT NULL, client TEXT NOT NULL, acked INTEGER NOT NULL, PRIMARY KEY (user, client)
+  ) WITHOUT ROWID;
+`
+
+interface TopicRow {
+  epoch: string
+  first: number
+  last: number
+}
+
+interface MessageRow {
+  seq: number
+  body: string
+  at: number
+}
+
+/**
+ * The embedded durable store: topic logs and dedup counters in one SQLite file, so a server restart (or `kill`)
+ * loses nothing it acknowledged. The single-node default.
+ *
+ * Several processes may open the same file: appends and counters stay exact (every write is one IMMEDIATE
+ * transaction that reads `last` and `acked` from the file itself), but `onAppend` only reports this process's own
+ * appends — SQLite has no way to tell other processes about commits. Servers that must fan out to each other use
+ * the Redis store.
+ *
+ * Retention is applied to a topic when something is appended to it; an idle topic keeps its old messages until then.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const maxMessages = options.retention?.maxMessages ?? Infinity
+  const maxAgeMs = options.retention?.maxAgeMs ?? Infinity
+  const db = new Database(options.path, { timeout: BUSY_TIMEOUT_MS })
+  db.pragma('journal_mode = WAL')
+  // FULL, not NORMAL: an ack tells the client to drop its outbox copy. Under WAL, NORMAL skips the fsync at commit,
+  // so an OS crash or power loss right after the ack could lose a message no one holds any more.
+  db.pragma('synchronous = FULL')
+  db.exec(SCHEMA)
+
+  const listeners = new Set<(msg: StoredMessage) => void>()
+
+  const selectTopic = db.prepare<[string], TopicRow>('SELECT epoch, first, last FROM topics WHERE topic = ?')
+  const insertTopic = db.prepare<[string, string]>(
+    'INSERT OR IGNORE INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)',
+  )
+  const updateTopic = db.prepare<[number, number, string]>('UPDATE topics SET first = ?, last = ? WHERE topic = ?')
+  const insertMessage = db.prepare<[string, number, string, number]>(
+    'INSERT INTO messages (topic, seq, body, at) VALUES (?, ?, ?, ?)',
+  )
+  // Seqs and append times rise together, so the first fresh message is found by walking from the oldest.
+  const firstFresh = db
+    .prepare<[string, number, number], number>(
+      'SELECT seq FROM messages WHERE topic = ? AND seq >= ? AND at >= ? ORDER BY seq LIMIT 1',
+    )
+    .pluck()
+  const deleteBefore = db.prepare<[string, number]>('DELETE FROM messages WHERE topic = ? AND seq < ?')
+  const selectMessages = db.prepare<[string, number, number], MessageRow>(
+    'SELECT seq, body, at FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?',
+  )
+  const selectAcked = db
+    .prepare<[string, string], number>('SELECT acked FROM clients WHERE user = ? AND client = ?')
+    .pluck()
+  const upsertAcked = db.prepare<[string, string, number]>(
+    'INSERT INTO clients (user, client, acked) VALUES (?, ?, ?) ON CONFLICT (user, client) DO UPDATE SET acked = excluded.acked',
+  )
+
+  /**
+   * The topic's row, created with a fresh random epoch on first use, so the epoch a head read reports before any
+   * append is the one the log keeps. Called inside a write transaction, or through `ensureTopic` before a read.
+   */
+  function topicRow(topic: string): TopicRow {
+    const row = selectTopic.get(topic)
+    if (row) return row
+    insertTopic.run(topic, randomUUID())
+    const created = selectTopic.get(topic)
+    if (!created) throw new Error(`tabwire sqlite store: topic ${JSON.stringify(topic)} missing after insert`)
+    return created
+  }
+
+  const createTopicTx = db.transaction(topicRow)
+
+  /**
+   * Creates an unknown topic in its own IMMEDIATE transaction before a read: a read transaction that turned into a
+   * write would fail at once with SQLITE_BUSY_SNAPSHOT when another process committed since it began.
+   */
+  function ensureTopic(topic: string): void {
+    if (!selectTopic.get(topic)) createTopicTx.immediate(topic)
+  }
+
+  /** Appends within the caller's transaction and trims to the retention limits. */
+  function appendRow(topic: string, body: Json, at: number): StoredMessage {
+    const row = topicRow(topic)
+    const seq = row.last + 1
+    insertMessage.run(topic, seq, JSON.stringify(body), at)
+    let first = Math.max(row.first, seq - maxMessages + 1)
+    if (maxAgeMs !== Infinity) first = firstFresh.get(topic, first, at - maxAgeMs) ?? seq
+    if (first > row.first) deleteBefore.run(topic, first)
+    updateTopic.run(first, seq, topic)
+    return { topic, seq, epoch: row.epoch, body, at }
+  }
+
+  const acceptTx = db.transaction((user: string, client: string, pubs: readonly PubInput[]): PubOutcome[] => {
+    const start = selectAcked.get(user, client) ?? 0
+    let acked = start
+    const outcomes: PubOutcome[] = []
+    const at = Date.now()
+    for (const pub of pubs) {
+      if (pub.id <= acked) {
+        outcomes.push({ kind: 'duplicate' })
+      } else if (pub.id === acked + 1) {
+        outcomes.push({ kind: 'published', msg: appendRow(pub.topic, pub.body, at) })
+        acked = pub.id
+      } else {
+        outcomes.push({ kind: 'out-of-order', expected: acked + 1 })
+        break
+      }
+    }
+    if (acked !== start) upsertAcked.run(user, client, acked)
+    return outcomes
+  })
+
+  const appendTx = db.transaction((topic: string, body: Json) => appendRow(topic, body, Date.now()))
+
+  // A deferred read transaction: the head and the messages come from one snapshot even while another process writes.
+  const readTx = db.transaction((topic: string, after: number, limit: number): ReadResult => {
+    const row = selectTopic.get(topic)
+    if (!row) throw new Error(`tabwire sqlite store: topic ${JSON.stringify(topic)} read before it was created`)
+    const { epoch, first, last } = row
+    const rows = limit > 0 ? selectMessages.all(topic, Math.max(after + 1, first), limit) : []
+    const msgs = rows.map((r) => ({ topic, seq: r.seq, epoch, body: JSON.parse(r.body) as Json, at: r.at }))
+    return { epoch, first, last, msgs }
+  })
+
+  /**
+   * Tells every listener after the commit, in seq order. A throwing listener does not keep the others from seeing
+   * the messages; the first error reaches the caller afterwards (the commit stands, and a resent pub is a duplicate).
+   */
+  function notify(msgs: readonly StoredMessage[]): void {
+    let failure: { error: unknown } | undefined
+    for (const msg of msgs) {
+      for (const listener of [...listeners]) {
+        try {
+          listener(msg)
+        } catch (error) {
+          failure ??= { error }
+        }
+      }
+    }
+    if (failure) throw failure.error
+  }
+
+  return {
+    async accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
+      // IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes can fail with
+      // SQLITE_BUSY at the upgrade when another process on the same file is writing, instead of waiting.
+      const outcomes = acceptTx.immediate(user, client, pubs)
+      notify(outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : [])))
+      return outcomes
+    },
+
+    async append(topic: string, body: Json): Promise<StoredMessage> {
+      const msg = appendTx.immediate(topic, body)
+      notify([msg])
+      return msg
+    },
+
+    async acked(user: string, client: string): Promise<number> {
+      return selectAcked.get(user, client) ?? 0
+    },
+
+    async read(topic: string, after: number, limit: number): Promise<ReadResult> {
+      ensureTopic(topic)
+      return readTx(topic, after, limit)
+    },
+
+    async head(topic: string): Promise<TopicHead> {
+      ensureTopic(topic)
+      const { epoch, first, last } = readTx(topic, 0, 0)
+      return { epoch, first, last }
+    },
+
+    onAppend(listener: (msg: StoredMessage) => void): () => void {
+      // Wrapped so that registering one function twice gives two independent subscriptions.
+      const wrapped = (msg: StoredMessage) => listener(msg)
+      listeners.add(wrapped)
+      return () => listeners.delete(wrapped)
+    },
+
+    async close(): Promise<void> {
+      listeners.clear()
+      db.close()
+    },
+  }
+}

@@ -1,0 +1,316 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient } from '@redis/client'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import type { Json } from '../../src/protocol/frames.ts'
+import { createMemoryStore } from '../../src/server/memory-store.ts'
+import type { PubInput, Retention, Store, StoredMessage } from '../../src/server/store.ts'
+import { startRedis, type RedisServer } from '../support/redis.ts'
+import {
+  hammer,
+  hammerInProcesses,
+  openStore,
+  pubFor,
+  type HammerOptions,
+  type HammerReport,
+  type StoreSpec,
+} from '../support/store-hammer.ts'
+import { until } from '../support/wait.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'tabwire-store-contract-'))
+let redisStarting: Promise<RedisServer> | undefined
+/** Started by the first Redis test, so a missing redis-server fails those tests (with how to install it), no others. */
+const redis = () => (redisStarting ??= startRedis())
+let opened: Store[] = []
+let serial = 0
+
+afterEach(async () => {
+  await Promise.all(opened.map((store) => store.close()))
+  opened = []
+})
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true })
+  await redisStarting?.then((server) => server.stop(), () => undefined)
+})
+
+function track(store: Store): Store {
+  opened.push(store)
+  return store
+}
+
+interface Subject {
+  name: string
+  /** A new, empty store of this kind. */
+  open(retention?: Retention): Promise<Store>
+  /** Runs `hammer` as two servers on `store` (opened by `open`) would. */
+  race(store: Store, options: Omit<HammerOptions, 'worker'>): Promise<HammerReport[]>
+}
+
+/** A store that outlives its process. */
+interface DurableSubject extends Subject {
+  /** A new instance on the data of `store` (already closed), as a restarted server gets; Redis restarts first. */
+  reopen(store: Store): Promise<Store>
+}
+
+/** Where each sqlite or Redis store under test keeps its data, so other processes and reopens can find it. */
+const specs = new WeakMap<Store, StoreSpec>()
+
+function specOf(store: Store): StoreSpec {
+  const spec = specs.get(store)
+  if (!spec) throw new Error('not a store this suite opened')
+  return spec
+}
+
+async function openSpec(spec: StoreSpec): Promise<Store> {
+  const store = track(await openStore(spec))
+  specs.set(store, spec)
+  return store
+}
+
+const memory: Subject = {
+  name: 'memory',
+  open: async (retention) => track(createMemoryStore(retention ? { retention } : {})),
+  // One process: two concurrent hammers on one instance, interleaving at every await.
+  race: (store, options) =>
+    Promise.all([hammer(store, { ...options, worker: 'a' }), hammer(store, { ...options, worker: 'b' })]),
+}
+
+const sqlite: DurableSubject = {
+  name: 'sqlite',
+  open: (retention) => openSpec({ kind: 'sqlite', path: join(dir, `store-${++serial}.db`), retention }),
+  race: (store, options) => hammerInProcesses(specOf(store), options, 2),
+  reopen: (store) => openSpec(specOf(store)),
+}
+
+const redisSubject: DurableSubject = {
+  name: 'redis',
+  open: async (retention) => openSpec({ kind: 'redis', url: (await redis()).url, prefix: `t${++serial}:`, retention }),
+  race: (store, options) => hammerInProcesses(specOf(store), options, 2),
+  async reopen(store) {
+    await (await redis()).restart()
+    return openSpec(specOf(store))
+  },
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const seqs = (msgs: readonly StoredMessage[]) => msgs.map((m) => m.seq)
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+function published(outcomes: Awaited<ReturnType<Store['accept']>>): StoredMessage[] {
+  return outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : []))
+}
+
+/** Collects what `onAppend` delivers, per topic. */
+function collect(store: Store) {
+  const byTopic = new Map<string, StoredMessage[]>()
+  const stop = store.onAppend((msg) => byTopic.set(msg.topic, [...(byTopic.get(msg.topic) ?? []), msg]))
+  const count = () => [...byTopic.values()].reduce((n, msgs) => n + msgs.length, 0)
+  return { byTopic, stop, count }
+}
+
+describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
+  it('appends with contiguous seqs per topic, from 1, under one epoch', async () => {
+    const store = await subject.open()
+    const a1 = await store.append('a', { n: 1 })
+    const b1 = await store.append('b', { n: 1 })
+    const out = await store.accept('u', 'c', [
+      { id: 1, topic: 'a', body: { n: 2 } },
+      { id: 2, topic: 'b', body: { n: 2 } },
+      { id: 3, topic: 'a', body: { n: 3 } },
+    ])
+    const a4 = await store.append('a', [4, 'four'])
+    expect([a1.seq, b1.seq, ...seqs(published(out)), a4.seq]).toEqual([1, 1, 2, 2, 3, 4])
+    expect(out.map((o) => o.kind)).toEqual(['published', 'published', 'published'])
+    expect(await store.head('a')).toEqual({ epoch: a1.epoch, first: 1, last: 4 })
+    expect(await store.head('b')).toEqual({ epoch: b1.epoch, first: 1, last: 2 })
+    const { msgs } = await store.read('a', 0, 10)
+    expect(msgs.map((m) => [m.topic, m.seq, m.epoch, m.body])).toEqual([
+      ['a', 1, a1.epoch, { n: 1 }],
+      ['a', 2, a1.epoch, { n: 2 }],
+      ['a', 3, a1.epoch, { n: 3 }],
+      ['a', 4, a1.epoch, [4, 'four']],
+    ])
+  })
+
+  it('reads after a cursor, at most `limit`, with the head', async () => {
+    const store = await subject.open()
+    for (const n of range(1, 10)) await store.append('t', { n })
+    const page = await store.read('t', 3, 4)
+    expect(page.msgs.map((m) => [m.seq, m.body])).toEqual([[4, { n: 4 }], [5, { n: 5 }], [6, { n: 6 }], [7, { n: 7 }]])
+    expect([page.first, page.last, page.epoch]).toEqual([1, 10, (await store.head('t')).epoch])
+    expect(seqs((await store.read('t', 8, 100)).msgs)).toEqual([9, 10])
+    expect(seqs((await store.read('t', 10, 5)).msgs)).toEqual([])
+    expect(seqs((await store.read('t', 0, 0)).msgs)).toEqual([])
+  })
+
+  it('reports an unknown topic as empty, under the epoch its first append gets', async () => {
+    const store = await subject.open()
+    const head = await store.head('nothing yet')
+    expect([head.first, head.last]).toEqual([1, 0])
+    expect(head.epoch).toMatch(/.{8,}/)
+    expect(await store.read('nothing yet', 0, 10)).toEqual({ ...head, msgs: [] })
+    expect((await store.append('nothing yet', 'first')).epoch).toBe(head.epoch)
+  })
+
+  it('publishes a client id once: a resent id is a duplicate and moves nothing', async () => {
+    const store = await subject.open()
+    const first = await store.accept('u', 'c', [pubFor(1), pubFor(2)])
+    const again = await store.accept('u', 'c', [pubFor(1), pubFor(2), pubFor(3)])
+    expect(first.map((o) => o.kind)).toEqual(['published', 'published'])
+    expect(again.map((o) => o.kind)).toEqual(['duplicate', 'duplicate', 'published'])
+    expect(await store.acked('u', 'c')).toBe(3)
+    expect((await store.read('side:1', 0, 10)).msgs.map((m) => m.body)).toEqual([{ id: 1 }])
+    expect((await store.read('side:0', 0, 10)).msgs.map((m) => m.body)).toEqual([{ id: 2 }])
+    expect((await store.read('hot', 0, 10)).msgs.map((m) => m.body)).toEqual([{ id: 3 }])
+    expect(await store.accept('u', 'c', [])).toEqual([])
+  })
+
+  it('stops a batch at the first out-of-order id, applying nothing after it', async () => {
+    const store = await subject.open()
+    const pubs: PubInput[] = [1, 3, 2].map((id) => ({ id, topic: 't', body: { id } }))
+    const out = await store.accept('u', 'c', pubs)
+    expect(out.map((o) => (o.kind === 'out-of-order' ? [o.kind, o.expected] : [o.kind]))).toEqual([
+      ['published'],
+      ['out-of-order', 2],
+    ])
+    expect(await store.acked('u', 'c')).toBe(1)
+    expect(await store.head('t')).toMatchObject({ first: 1, last: 1 })
+    expect(seqs(published(await store.accept('u', 'c', [pubs[2] as PubInput, pubs[1] as PubInput])))).toEqual([2, 3])
+  })
+
+  it('keeps one counter per (user, client): the same client id of another user is independent', async () => {
+    const store = await subject.open()
+    await store.accept('alice', 'tab', [pubFor(1), pubFor(2)])
+    const bob = await store.accept('bob', 'tab', [pubFor(1)])
+    expect(bob.map((o) => o.kind)).toEqual(['published'])
+    expect(await store.acked('alice', 'tab')).toBe(2)
+    expect(await store.acked('bob', 'tab')).toBe(1)
+    expect(await store.acked('alice', 'other')).toBe(0)
+    expect(await store.acked('alice:tab', '')).toBe(0)
+    expect((await store.read('side:1', 0, 10)).msgs.map((m) => [m.seq, m.body])).toEqual([
+      [1, { id: 1 }],
+      [2, { id: 1 }],
+    ])
+  })
+
+  it('trims by count on append: `first` moves, reads start there', async () => {
+    const store = await subject.open({ maxMessages: 3 })
+    for (const n of range(1, 5)) await store.append('t', { n })
+    expect(await store.head('t')).toMatchObject({ first: 3, last: 5 })
+    expect(seqs((await store.read('t', 0, 10)).msgs)).toEqual([3, 4, 5])
+    expect(seqs((await store.read('t', 1, 1)).msgs)).toEqual([3])
+    await store.accept('u', 'c', [{ id: 1, topic: 't', body: 6 }])
+    expect(await store.read('t', 0, 10)).toMatchObject({ first: 4, last: 6, msgs: [{ seq: 4 }, { seq: 5 }, { seq: 6 }] })
+  })
+
+  it('trims by age on append: messages older than maxAgeMs go, `first` moves', async () => {
+    const store = await subject.open({ maxAgeMs: 300 })
+    await store.append('t', 1)
+    await store.append('t', 2)
+    await sleep(450)
+    await store.accept('u', 'c', [{ id: 1, topic: 't', body: 3 }])
+    await store.append('t', 4)
+    expect(await store.read('t', 0, 10)).toMatchObject({ first: 3, last: 4, msgs: [{ body: 3 }, { body: 4 }] })
+  })
+
+  it('tells onAppend listeners every append in seq order per topic, until they unsubscribe', async () => {
+    const store = await subject.open()
+    const seen = collect(store)
+    for (const id of range(1, 12)) {
+      await store.accept('u', 'c', [pubFor(id)])
+      if (id % 4 === 0) await store.append('hot', { producer: id })
+    }
+    await until('15 appends seen', seen.count, (n) => n >= 15, { timeout: 5_000 })
+    expect(seen.count()).toBe(15)
+    expect(seqs(seen.byTopic.get('hot') ?? [])).toEqual(range(1, 7))
+    expect((seen.byTopic.get('hot') ?? []).map((m) => m.body)).toEqual([
+      { id: 3 },
+      { producer: 4 },
+      { id: 6 },
+      { producer: 8 },
+      { id: 9 },
+      { id: 12 },
+      { producer: 12 },
+    ])
+    expect(seqs(seen.byTopic.get('side:0') ?? [])).toEqual(range(1, 4))
+    expect(seqs(seen.byTopic.get('side:1') ?? [])).toEqual(range(1, 4))
+    seen.stop()
+    const after = collect(store)
+    await store.append('hot', 'late')
+    await until('the late append seen', after.count, (n) => n === 1, { timeout: 5_000 })
+    expect(seen.count()).toBe(15)
+  })
+
+  it('publishes each id exactly once and keeps seqs contiguous when two servers accept at once', { timeout: 60_000 }, async () => {
+    const store = await subject.open()
+    const upTo = 120
+    const reports = await subject.race(store, { user: 'u', client: 'c', upTo })
+    expect(reports.map((r) => r.outOfOrder)).toEqual([0, 0])
+    const pubs = reports.flatMap((r) => r.published)
+    expect(pubs.map((p) => p.id).sort((x, y) => x - y)).toEqual(range(1, upTo))
+    expect(await store.acked('u', 'c')).toBe(upTo)
+    const produced = reports.flatMap((r) => r.produced)
+    for (const topic of ['hot', 'side:0', 'side:1']) {
+      const claimed = [...pubs.filter((p) => p.topic === topic), ...produced.filter((p) => p.topic === topic)]
+      const seqsClaimed = claimed.map((p) => p.seq).sort((x, y) => x - y)
+      expect(seqsClaimed).toEqual(range(1, claimed.length))
+      const log = await store.read(topic, 0, 1_000)
+      expect(log.last).toBe(claimed.length)
+      const ids = pubs.filter((p) => p.topic === topic).map((p) => p.id).sort((x, y) => x - y)
+      const logged = log.msgs.flatMap((m) => (typeof m.body === 'object' && m.body && 'id' in m.body ? [m.body.id] : []))
+      expect(logged.map(Number).sort((x, y) => x - y)).toEqual(ids)
+    }
+    expect(produced.length).toBeGreaterThan(0)
+  })
+})
+
+describe.each([sqlite, redisSubject])('$name store across a restart', (subject) => {
+  it('keeps logs, counters and epochs, and goes on from where it was', { timeout: 20_000 }, async () => {
+    const store = await subject.open()
+    await store.accept('u', 'c', [pubFor(1), pubFor(2), pubFor(3)])
+    await store.append('news', { headline: 'kept' })
+    const before = [await store.head('hot'), await store.head('news'), await store.head('never appended')]
+    await store.close()
+    opened = opened.filter((s) => s !== store)
+    const reopened = await subject.reopen(store)
+    expect([await reopened.head('hot'), await reopened.head('news'), await reopened.head('never appended')]).toEqual(
+      before,
+    )
+    expect(await reopened.acked('u', 'c')).toBe(3)
+    expect((await reopened.read('news', 0, 10)).msgs.map((m) => m.body)).toEqual([{ headline: 'kept' }])
+    const out = await reopened.accept('u', 'c', [pubFor(3), { id: 4, topic: 'hot', body: { id: 4 } }])
+    expect(out.map((o) => (o.kind === 'published' ? o.msg.seq : o.kind))).toEqual(['duplicate', 2])
+    expect((await reopened.read('hot', 0, 10)).msgs.map((m) => m.body as Json)).toEqual([{ id: 3 }, { id: 4 }])
+  })
+})
+
+describe('redis store on several servers', () => {
+  it('delivers an append made through one server to onAppend on another, in seq order', { timeout: 20_000 }, async () => {
+    const a = await redisSubject.open()
+    const b = await openSpec(specOf(a))
+    const onB = collect(b)
+    for (const id of range(1, 30)) await (id % 2 ? a : b).accept('u', 'c', [pubFor(id)])
+    await until('30 appends seen on b', onB.count, (n) => n >= 30, { timeout: 10_000 })
+    expect(seqs(onB.byTopic.get('hot') ?? [])).toEqual(range(1, 10))
+    expect(seqs(onB.byTopic.get('side:0') ?? [])).toEqual(range(1, 10))
+    expect(seqs(onB.byTopic.get('side:1') ?? [])).toEqual(range(1, 10))
+    expect((onB.byTopic.get('hot') ?? []).map((m) => m.body)).toEqual(range(1, 10).map((n) => ({ id: 3 * n })))
+  })
+
+  it('reads what it missed from the stream when its notification connection drops', { timeout: 30_000 }, async () => {
+    const a = await redisSubject.open()
+    const b = await openSpec(specOf(a))
+    const onB = collect(b)
+    await a.append('t', 1)
+    await until('the first append seen on b', onB.count, (n) => n === 1, { timeout: 5_000 })
+    const admin = createClient({ url: (await redis()).url })
+    await admin.connect()
+    await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+    await admin.close()
+    for (const n of range(2, 20)) await a.append('t', n)
+    await until('20 appends seen on b', onB.count, (n) => n >= 20, { timeout: 20_000 })
+    expect((onB.byTopic.get('t') ?? []).map((m) => [m.seq, m.body])).toEqual(range(1, 20).map((n) => [n, n]))
+  })
+})
