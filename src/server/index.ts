@@ -1,0 +1,15 @@
+/** The reference server for Node: `createServer({ port, store })`. Never imports browser code. */
+export { createServer } from './server.ts'
+export { createMemoryStore } from './memory-store.ts'
+export type { MemoryStoreOptions } from './memory-store.ts'
+export { AuthError } from './auth.ts'
+export type { Identity, ServerOptions, TabwireServer } from './types.ts'
+export type {
+  PubInput,
+  PubOutcome,
+  ReadResult,
+  Retention,
+  Store,
+  StoredMessage,
+  TopicHead,
+} from './store.ts'
