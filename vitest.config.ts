@@ -1,10 +1,54 @@
+import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH } from './test/support/browser-paths.ts'
+import { serverCommands } from './test/support/server-commands.ts'
 
 export default defineConfig({
   test: {
+    // `default` for people; the JSON file is what `.ci/run` counts passed/failed tests from.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     projects: [
       {
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' },
+      },
+      {
+        // Real SharedWorker, IndexedDB and server, in Chromium and Firefox.
+        optimizeDeps: { include: ['comlink', 'idb'] },
+        worker: { format: 'es' },
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/browser/setup/firefox-iframe.ts'],
+          // Tests stop and start the instance's one server: files must not overlap.
+          fileParallelism: false,
+          testTimeout: 30_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
+            commands: serverCommands,
+            instances: [
+              { browser: 'chromium' },
+              {
+                browser: 'firefox',
+                provider: playwright({ launchOptions: { channel: 'moz-firefox', executablePath: FIREFOX_PATH } }),
+              },
+            ],
+          },
+        },
+      },
+      {
+        // Several tabs of one browser context, driven by Playwright from Node against a Vite dev server.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          environment: 'node',
+          // Each file launches browsers: one file at a time keeps 2 cores from thrashing.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
     ],
   },

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# npm `pretest`: make sure the browsers (and redis-server, which a store test needs) the suite runs against exist.
+# Playwright cannot download its own browsers on this kind of machine, so Debian's packages are the source.
+# CHROMIUM_PATH / FIREFOX_PATH point elsewhere (for example at Playwright's own builds) and are then only checked.
+set -euo pipefail
+
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+firefox="${FIREFOX_PATH:-/usr/bin/firefox-esr}"
+
+missing=()
+[ -x "$chromium" ] || missing+=(chromium)
+[ -x "$firefox" ] || missing+=(firefox-esr)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+# An override that points nowhere is a mistake to report, not something apt can fix.
+if [ -n "${CHROMIUM_PATH:-}" ] && [ ! -x "$CHROMIUM_PATH" ]; then
+  echo "ensure-browsers: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable" >&2
+  exit 1
+fi
+if [ -n "${FIREFOX_PATH:-}" ] && [ ! -x "$FIREFOX_PATH" ]; then
+  echo "ensure-browsers: FIREFOX_PATH=$FIREFOX_PATH is not an executable" >&2
+  exit 1
+fi
+
+packages="${missing[*]}"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-browsers: installing $packages (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  # shellcheck disable=SC2086 # one word per package
+  apt-get install -y --no-install-recommends $packages
+  exit 0
+fi
+
+cat >&2 <<MSG
+ensure-browsers: missing: $packages
+Install them, then run the tests again:
+  sudo apt-get update && sudo apt-get install -y $packages
+or point the tests at browsers you have:
+  CHROMIUM_PATH=/path/to/chromium FIREFOX_PATH=/path/to/firefox npm test
+MSG
+exit 1

@@ -1,0 +1,22 @@
+/**
+ * Where the browsers are: Debian's packages by default (Playwright cannot download its own here), overridable so
+ * a machine elsewhere can point at Playwright's builds. Shared by vitest.config.ts and the e2e harness.
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+export const FIREFOX_PATH = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr'
+
+/**
+ * Chromium flags that keep it off the network: this machine's network is closed, and without these Chromium keeps
+ * opening (refused) connections to Google services in the background.
+ */
+export const CHROMIUM_ARGS = [
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+export type BrowserName = 'chromium' | 'firefox'
+export const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox']

@@ -1,0 +1,58 @@
+/**
+ * One browser tab of the e2e app, with a typed bridge to its `window.tabwireTest` API.
+ */
+import type { BrowserContext, Page } from 'playwright'
+import type { AppGlobal, TestApi } from '../e2e/app/api.ts'
+
+type Method = keyof TestApi
+type Result<K extends Method> = Awaited<ReturnType<TestApi[K]>>
+
+export class Tab {
+  /** Uncaught page errors and console errors, shown when a wait fails so a broken worker is visible. */
+  readonly errors: string[] = []
+
+  constructor(readonly page: Page) {
+    page.on('pageerror', (err) => this.errors.push(`pageerror: ${err.message}`))
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') this.errors.push(`console: ${msg.text()}`)
+    })
+  }
+
+  /** Calls `window.tabwireTest[method](...args)` in the page and returns its (serialized) result. */
+  call<K extends Method>(method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>> {
+    return this.page.evaluate(
+      async ([m, a]) => {
+        const api = (globalThis as AppGlobal).tabwireTest
+        if (!api) throw new Error('window.tabwireTest is missing')
+        return (api[m] as (...x: unknown[]) => unknown)(...a)
+      },
+      [method, args] as [Method, unknown[]],
+    ) as Promise<Result<K>>
+  }
+
+  /** Waits for the app module to have run, and fails with its error if it threw. */
+  async ready(): Promise<void> {
+    await this.page.waitForFunction(() => {
+      const g = globalThis as AppGlobal
+      return g.tabwireTest !== undefined || g.tabwireTestError !== undefined
+    })
+    const error = await this.page.evaluate(() => (globalThis as AppGlobal).tabwireTestError)
+    if (error) throw new Error(`e2e app failed to start: ${error}`)
+  }
+
+  async reload(): Promise<void> {
+    await this.page.reload()
+    await this.ready()
+  }
+
+  close(): Promise<void> {
+    return this.page.close()
+  }
+}
+
+export async function openTab(context: BrowserContext, url: string): Promise<Tab> {
+  const tab = new Tab(await context.newPage())
+  await tab.page.goto(url)
+  await tab.ready()
+  return tab
+}

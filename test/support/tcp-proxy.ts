@@ -1,0 +1,48 @@
+/**
+ * A loopback TCP proxy in front of the tabwire server that counts every connection accepted. `server.connections()`
+ * is a snapshot; this count also sees a connection that came and went, which is what "no second connection" means.
+ */
+import net from 'node:net'
+import { onCleanup } from './cleanup.ts'
+
+export interface Proxy {
+  readonly port: number
+  /** TCP connections accepted since the proxy started. */
+  accepted(): number
+  close(): Promise<void>
+}
+
+export async function startProxy(targetPort: number): Promise<Proxy> {
+  let accepted = 0
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    accepted++
+    const upstream = net.connect(targetPort, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      // Either side ending ends both: the browser must see the server go away, and vice versa.
+      s.on('close', () => {
+        sockets.delete(s)
+        client.destroy()
+        upstream.destroy()
+      })
+      s.on('error', () => undefined)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('proxy has no TCP address')
+  const close = onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  )
+  return { port: address.port, accepted: () => accepted, close }
+}

@@ -1,0 +1,25 @@
+// Types of what the test server setup hands to tests: `inject('tabwirePort')` and the `server*` browser commands.
+// Included by both tsconfig.json (browser tests) and tsconfig.node.json (globalSetup, config).
+import type { Json } from '../../src/protocol/frames.ts'
+import type { ReadResult } from '../../src/server/store.ts'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Port of the real tabwire server the browser project's globalSetup started for this browser instance. */
+    tabwirePort: number
+  }
+}
+
+declare module 'vitest/browser' {
+  interface BrowserCommands {
+    /** Closes every connection (1012) and stops listening; the store stays. */
+    serverStop: () => Promise<void>
+    /** Listens again on the same port. */
+    serverStart: () => Promise<void>
+    /** A server-side producer's message; resolves to its seq. */
+    serverPublish: (topic: string, body: Json) => Promise<number>
+    serverConnections: () => Promise<number>
+    /** The topic's whole log as the server holds it. */
+    serverRead: (topic: string) => Promise<ReadResult>
+  }
+}
