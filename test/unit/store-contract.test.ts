@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@redis/client'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import type { Json } from '../../src/protocol/frames.ts'
 import { createMemoryStore } from '../../src/server/memory-store.ts'
 import type { PubInput, Retention, Store, StoredMessage } from '../../src/server/store.ts'
@@ -16,7 +16,6 @@ import {
   type HammerReport,
   type StoreSpec,
 } from '../support/store-hammer.ts'
-import { until } from '../support/wait.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tabwire-store-contract-'))
 let redisStarting: Promise<RedisServer> | undefined
@@ -222,7 +221,7 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
       await store.accept('u', 'c', [pubFor(id)])
       if (id % 4 === 0) await store.append('hot', { producer: id })
     }
-    await until('15 appends seen', seen.count, (n) => n >= 15, { timeout: 5_000 })
+    await vi.waitFor(() => expect(seen.count()).toBeGreaterThanOrEqual(15), { timeout: 5_000 })
     expect(seen.count()).toBe(15)
     expect(seqs(seen.byTopic.get('hot') ?? [])).toEqual(range(1, 7))
     expect((seen.byTopic.get('hot') ?? []).map((m) => m.body)).toEqual([
@@ -239,7 +238,7 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     seen.stop()
     const after = collect(store)
     await store.append('hot', 'late')
-    await until('the late append seen', after.count, (n) => n === 1, { timeout: 5_000 })
+    await vi.waitFor(() => expect(after.count()).toBe(1), { timeout: 5_000 })
     expect(seen.count()).toBe(15)
   })
 
@@ -292,7 +291,7 @@ describe('redis store on several servers', () => {
     const b = await openSpec(specOf(a))
     const onB = collect(b)
     for (const id of range(1, 30)) await (id % 2 ? a : b).accept('u', 'c', [pubFor(id)])
-    await until('30 appends seen on b', onB.count, (n) => n >= 30, { timeout: 10_000 })
+    await vi.waitFor(() => expect(onB.count()).toBeGreaterThanOrEqual(30), { timeout: 10_000 })
     expect(seqs(onB.byTopic.get('hot') ?? [])).toEqual(range(1, 10))
     expect(seqs(onB.byTopic.get('side:0') ?? [])).toEqual(range(1, 10))
     expect(seqs(onB.byTopic.get('side:1') ?? [])).toEqual(range(1, 10))
@@ -304,13 +303,13 @@ describe('redis store on several servers', () => {
     const b = await openSpec(specOf(a))
     const onB = collect(b)
     await a.append('t', 1)
-    await until('the first append seen on b', onB.count, (n) => n === 1, { timeout: 5_000 })
+    await vi.waitFor(() => expect(onB.count()).toBe(1), { timeout: 5_000 })
     const admin = createClient({ url: (await redis()).url })
     await admin.connect()
     await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
     await admin.close()
     for (const n of range(2, 20)) await a.append('t', n)
-    await until('20 appends seen on b', onB.count, (n) => n >= 20, { timeout: 20_000 })
+    await vi.waitFor(() => expect(onB.count()).toBeGreaterThanOrEqual(20), { timeout: 20_000 })
     expect((onB.byTopic.get('t') ?? []).map((m) => [m.seq, m.body])).toEqual(range(1, 20).map((n) => [n, n]))
   })
 })
