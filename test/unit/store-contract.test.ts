@@ -205,10 +205,10 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
   })
 
   it('trims by age on append: messages older than maxAgeMs go, `first` moves', async () => {
-    const store = await subject.open({ maxAgeMs: 300 })
+    const store = await subject.open({ maxAgeMs: 600 })
     await store.append('t', 1)
     await store.append('t', 2)
-    await sleep(450)
+    await sleep(800)
     await store.accept('u', 'c', [{ id: 1, topic: 't', body: 3 }])
     await store.append('t', 4)
     expect(await store.read('t', 0, 10)).toMatchObject({ first: 3, last: 4, msgs: [{ body: 3 }, { body: 4 }] })
