@@ -43,6 +43,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   })
   http.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // An upgrade that completes while stop() runs would escape its 1012 round: it gets its own.
+      if (!listening) return ws.close(CloseCode.ServiceRestart, 'server restart')
       const connection = new Connection(ws, req, context)
       connections.add(connection)
       void connection.done.then(() => connections.delete(connection))

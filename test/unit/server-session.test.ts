@@ -113,13 +113,13 @@ describe('server session', () => {
   })
 
   it('closes 4408 after idleTimeout without any frame, but not while pings come', async () => {
-    const { url } = await serve({ idleTimeout: 150 })
+    const { url } = await serve({ idleTimeout: 300 })
     const silent = await hello(url, 'silent')
     const chatty = await hello(url, 'chatty')
-    const timer = setInterval(() => chatty.send({ t: 'ping', n: 0 }), 40)
+    const timer = setInterval(() => chatty.send({ t: 'ping', n: 0 }), 50)
     try {
       expect(await silent.closed).toEqual({ code: 4408, reason: 'idle timeout' })
-      await chatty.quiet(200)
+      await chatty.quiet(350)
       expect(chatty.ws.readyState).toBe(chatty.ws.OPEN)
     } finally {
       clearInterval(timer)
