@@ -1,4 +1,6 @@
 import { createMemoryStore } from './memory-store.ts'
+import { createRedisStore } from './redis-store.ts'
+import { createSqliteStore } from './sqlite-store.ts'
 import type { Retention, Store } from './store.ts'
 
 export interface StoreFromUrlOptions {
@@ -11,5 +13,7 @@ export interface StoreFromUrlOptions {
  */
 export async function storeFromUrl(spec: string, options: StoreFromUrlOptions = {}): Promise<Store> {
   if (spec === 'memory') return createMemoryStore(options)
-  throw new Error(`unknown store "${spec}": supported stores are: memory`)
+  if (spec.startsWith('sqlite:')) return createSqliteStore({ ...options, path: spec.slice('sqlite:'.length) })
+  if (spec.startsWith('redis://')) return createRedisStore({ ...options, url: spec })
+  throw new Error(`unknown store "${spec}": supported stores are: memory, sqlite:PATH, redis://HOST:PORT`)
 }
