@@ -169,15 +169,21 @@ export class Wire {
    * socket. Every tab of the namespace sees `closed`; `connect()` again to start afresh.
    */
   async purge(): Promise<void> {
-    await this.call('purge', (r) => r.purge())
-    this.shutdown()
+    try {
+      await this.call('purge', (r) => r.purge())
+    } finally {
+      this.shutdown()
+      this.remote[Comlink.releaseProxy]()
+    }
   }
 
   /** This tab leaves: its subscriptions end; the worker and its socket stay for the other tabs. */
   close(): void {
     if (this.closed) return
-    void this.remote.detach().catch(() => undefined)
     this.shutdown()
+    void workerCall(this.remote.detach(), this.callTimeout, 'detach')
+      .catch(() => undefined)
+      .finally(() => this.remote[Comlink.releaseProxy]())
   }
 
   private get closed(): boolean {
@@ -317,8 +323,8 @@ export class Wire {
     this.releaseLock?.()
     this.subs.clear()
     this.ackWaiters = []
+    // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     for (const q of this.queue.splice(0)) q.reject(new TabwireError('closed', 'the wire was closed before this send was stored'))
-    this.remote[Comlink.releaseProxy]()
   }
 }
 
