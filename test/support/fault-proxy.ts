@@ -88,9 +88,8 @@ export interface FaultProxy {
   throttle(bytesPerSecond: number | null): void
   /**
    * The next chunk in `direction` (on any connection; one the blackhole drops does not count) is split: its first
-   * half is forwarded, then that connection
-   * dies: the sender's side is reset, the receiver's side gets the half followed by an end. Resolves once it
-   * happened; rejects if the proxy closes first. Each call arms one cut.
+   * half is forwarded, then that connection dies: the sender's side is reset, the receiver's side gets the half
+   * followed by an end. Resolves once it happened; rejects if the proxy closes first. Each call arms one cut.
    */
   cutMidFrame(direction: FaultDirection): Promise<void>
   /** New connections go to `target`; existing ones stay where they are (cut them to move them). */
