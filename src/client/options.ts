@@ -8,10 +8,19 @@ export interface ConnectOptions {
   /** `ws://` or `wss://` URL of a tabwire server, or a provider asked on every (re)connect. */
   url: Provider<string>
   /**
-   * Creates the worker. Vite detects the worker only with `new URL` written inside the constructor call:
+   * Creates the shared worker. Vite detects the worker only with `new URL` written inside the constructor call:
    * `() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })`.
+   * Add `extendedLifetime: true` to the options (Chrome 148+) so one tab's reload does not end the socket.
    */
-  worker: () => SharedWorker
+  worker?: () => SharedWorker
+  /**
+   * Creates a dedicated worker running the same `serve()`, for browsers without SharedWorker (Android WebView, Chrome
+   * for Android before 148) or `mode: 'dedicated'`: `() => new Worker(new URL('./tabwire.worker.ts',
+   * import.meta.url), { type: 'module' })`. One tab's worker is elected to own the socket; the others relay to it.
+   */
+  dedicatedWorker?: () => Worker
+  /** `auto` (default): shared where the browser has SharedWorker and `worker` is given, else dedicated. */
+  mode?: 'auto' | 'shared' | 'dedicated'
   /** Partitions storage and the socket: one per signed-in user, say. Default `'default'`. */
   namespace?: string
   /** Asked on every (re)connect and sent in `hello`; never stored by tabwire. */

@@ -60,8 +60,10 @@ const TOPIC_MAX = 256
 export class Wire {
   private info: StateInfo = { state: 'connecting', attempt: 0 }
   private readonly listeners = new Set<(s: StateInfo) => void>()
-  private readonly remote: Comlink.Remote<WorkerPort>
-  private readonly attached: Promise<void>
+  private binding!: Binding
+  private readonly config: SessionConfig
+  private readonly lock = `tabwire-tab:${crypto.randomUUID()}`
+  private readonly lockHeld: Promise<void>
   private readonly subs = new Map<number, Subscription>()
   private nextSub = 1
   private ackedUpTo = 0
@@ -74,7 +76,6 @@ export class Wire {
   private readonly maxMessageBytes: number
 
   constructor(private readonly options: ConnectOptions) {
-    if (typeof options.worker !== 'function') throw new TabwireError('invalid-argument', 'worker must be a function that creates the worker')
     const namespace = options.namespace ?? DEFAULTS.namespace
     if (typeof namespace !== 'string' || namespace === '') throw new TabwireError('invalid-argument', 'namespace must be a non-empty string')
     if (typeof options.url === 'string') checkUrl(options.url)
@@ -88,9 +89,10 @@ export class Wire {
       inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
     }
     if (typeof options.url === 'string') config.url = options.url
-    this.remote = Comlink.wrap<WorkerPort>(options.worker().port)
-    this.attached = this.attach(config)
-    this.attached.catch((e: unknown) => this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) }))
+    this.config = config
+    this.lockHeld = this.holdTabLock()
+    this.bind(pickWorker(options))
+    this.listenToPage()
   }
 
   /** The connection state as last reported by the worker. */
@@ -173,7 +175,7 @@ export class Wire {
       await this.call('purge', (r) => r.purge())
     } finally {
       this.shutdown()
-      this.remote[Comlink.releaseProxy]()
+      this.binding.release()
     }
   }
 
@@ -181,9 +183,10 @@ export class Wire {
   close(): void {
     if (this.closed) return
     this.shutdown()
-    void workerCall(this.remote.detach(), this.callTimeout, 'detach')
+    const { remote, release } = this.binding
+    void workerCall(remote.detach(), this.callTimeout, 'detach')
       .catch(() => undefined)
-      .finally(() => this.remote[Comlink.releaseProxy]())
+      .finally(release)
   }
 
   private get closed(): boolean {
@@ -194,30 +197,66 @@ export class Wire {
     if (this.closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
+  /**
+   * A call into the current worker: it waits for the attach, gives up after `callTimeout`, and fails at once with
+   * `worker-unavailable` if the worker dies meanwhile (a call to a dead worker would otherwise never settle).
+   */
   private async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
     this.assertOpen()
-    await workerCall(this.attached, this.callTimeout, 'attach')
-    return workerCall(fn(this.remote), this.callTimeout, what)
+    const b = this.binding
+    await workerCall(Promise.race([b.attached, b.died]), this.callTimeout, 'attach')
+    return workerCall(Promise.race([fn(b.remote), b.died]), this.callTimeout, what)
   }
 
-  private async attach(config: SessionConfig): Promise<void> {
-    const lock = `tabwire-tab:${crypto.randomUUID()}`
-    // Hold a Web Lock for the tab's whole life: the worker's request for it is granted only when the tab is gone.
-    await new Promise<void>((held) => {
-      void navigator.locks.request(lock, () => {
+  /** Holds a Web Lock for the tab's whole life: a worker's request for it is granted only when the tab is gone. */
+  private holdTabLock(): Promise<void> {
+    return new Promise<void>((held) => {
+      void navigator.locks.request(this.lock, () => {
         held()
         return new Promise<void>((release) => (this.releaseLock = release))
       })
     })
+  }
+
+  /** Attaches to a worker; when that worker dies, attaches to a new one and resubscribes from each `last` seq. */
+  private bind(worker: WorkerHandle): void {
+    let died!: (e: TabwireError) => void
+    const b: Binding = {
+      remote: Comlink.wrap<WorkerPort>(worker.endpoint),
+      attached: Promise.resolve(),
+      died: new Promise<never>((_, reject) => (died = reject)),
+      release: () => {
+        b.remote[Comlink.releaseProxy]()
+        worker.terminate()
+      },
+    }
+    b.died.catch(() => undefined)
+    this.binding = b
+    b.attached = this.attach(b, died)
+    b.attached.catch((e: unknown) => {
+      if (this.binding === b) this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) })
+    })
+  }
+
+  private async attach(b: Binding, died: (e: TabwireError) => void): Promise<void> {
+    await this.lockHeld
     const dials = typeof this.options.url === 'function' || this.options.token !== undefined
     const result = await workerCall(
-      this.remote.attach(config, { id: lock, lock, dials }, Comlink.proxy(this.events())),
+      Promise.race([b.remote.attach(this.config, { id: this.lock, lock: this.lock, dials }, Comlink.proxy(this.events())), b.died]),
       this.callTimeout,
       'attach',
     )
+    // The worker holds this lock for its lifetime: our request is granted only once it is gone.
+    void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
+      if (this.binding !== b || this.closed) return
+      died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
+      this.setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } })
+      this.bind(pickWorker(this.options))
+      for (const [id, s] of this.subs)
+        void this.call('subscribe', (r) => r.subscribe(id, s.topic, s.last)).catch((e: unknown) => reportError(e))
+    })
     this.ackTo(result.acked)
     this.setState(result.state)
-    this.listenToPage()
   }
 
   private events(): TabEvents {
@@ -300,18 +339,21 @@ export class Wire {
   /** Chrome fires no online/offline events inside workers: the tab forwards what the page sees. */
   private listenToPage(): void {
     if (typeof window === 'undefined') return
-    const forward = (target: EventTarget, type: string, signal: () => BrowserSignal) => {
-      const handler = () => this.remote.signal(signal())
+    const listen = (target: EventTarget, type: string, handler: (ev: Event) => void) => {
       target.addEventListener(type, handler)
       this.unlisten.push(() => target.removeEventListener(type, handler))
     }
-    forward(window, 'online', () => 'online')
-    forward(window, 'offline', () => 'offline')
-    forward(document, 'visibilitychange', () => (document.visibilityState === 'hidden' ? 'hidden' : 'visible'))
-    forward(window, 'pagehide', () => 'pagehide')
-    forward(document, 'freeze', () => 'freeze')
-    forward(document, 'resume', () => 'resume')
-    if (!navigator.onLine) void this.remote.signal('offline')
+    const forward = (signal: () => BrowserSignal) => () => void this.binding.attached.then(() => this.binding.remote.signal(signal()))
+    listen(window, 'online', forward(() => 'online'))
+    listen(window, 'offline', forward(() => 'offline'))
+    listen(document, 'visibilitychange', forward(() => (document.visibilityState === 'hidden' ? 'hidden' : 'visible')))
+    listen(document, 'freeze', forward(() => 'freeze'))
+    listen(document, 'resume', forward(() => 'resume'))
+    // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.
+    listen(window, 'pagehide', (ev) => {
+      if (!(ev as PageTransitionEvent).persisted) this.close()
+    })
+    if (!navigator.onLine) forward(() => 'offline')()
   }
 
   private shutdown(): void {
@@ -326,6 +368,35 @@ export class Wire {
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     for (const q of this.queue.splice(0)) q.reject(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
+}
+
+/** One attachment to one worker instance; replaced when that worker dies. */
+interface Binding {
+  remote: Comlink.Remote<WorkerPort>
+  attached: Promise<void>
+  /** Rejects when the worker dies: every call races it. */
+  died: Promise<never>
+  release(): void
+}
+
+interface WorkerHandle {
+  endpoint: MessagePort | Worker
+  terminate(): void
+}
+
+/** A SharedWorker where the browser has one and the app allows it, else a dedicated Worker (see `mode`). */
+function pickWorker(options: ConnectOptions): WorkerHandle {
+  const mode = options.mode ?? 'auto'
+  const shared = mode === 'shared' || (mode === 'auto' && typeof SharedWorker !== 'undefined' && options.worker !== undefined)
+  if (shared) {
+    if (typeof options.worker !== 'function') throw new TabwireError('invalid-argument', "mode 'shared' needs the worker option")
+    const w = options.worker()
+    return { endpoint: w.port, terminate: () => w.port.close() }
+  }
+  if (typeof options.dedicatedWorker !== 'function')
+    throw new TabwireError('invalid-argument', 'no SharedWorker here (or mode is dedicated): give the dedicatedWorker option')
+  const w = options.dedicatedWorker()
+  return { endpoint: w, terminate: () => w.terminate() }
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -102,6 +102,8 @@ export interface AttachResult {
   state: StateInfo
   /** Highest id acked so far, so sends resolved earlier can settle their `acked` at once. */
   acked: number
+  /** The worker's id: it holds the Web Lock `tabwire-worker:<id>` for its lifetime, so a tab learns of its death. */
+  worker: string
 }
 
 /** Calls from a tab into the worker. */

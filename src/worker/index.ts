@@ -1,30 +1,40 @@
 import * as Comlink from 'comlink'
 import type { SessionConfig } from '../protocol/port.ts'
-import { PortApi } from './port-api.ts'
-import { Session } from './session.ts'
+import { workerLock } from './bus.ts'
+import { NamespaceHost } from './host.ts'
+import { PortApi, type HostRegistry } from './port-api.ts'
 
 /**
  * Starts tabwire in this worker. The app's worker file is one line: `import { serve } from 'tabwire/worker'; serve()`.
- * Each tab's `connect()` opens a port; every port of one namespace shares one session, hence one socket.
+ * As a SharedWorker, every tab's `connect()` opens a port; as a dedicated Worker (no SharedWorker in the browser, or
+ * `mode: 'dedicated'`), the worker's own scope is the one port. Either way the workers of one namespace elect one
+ * owner of the socket among themselves.
  */
 export function serve(): void {
-  const sessions = new Map<string, Session>()
-  const registry = {
-    session(config: SessionConfig): Session {
-      let s = sessions.get(config.namespace)
-      if (!s) {
-        const created = new Session(config, () => {
-          if (sessions.get(config.namespace) === created) sessions.delete(config.namespace)
+  const workerId = crypto.randomUUID()
+  // Held until this worker dies: the grant to a tab or another worker is how they learn it is gone.
+  void navigator.locks.request(workerLock(workerId), () => new Promise<never>(() => {}))
+  const hosts = new Map<string, NamespaceHost>()
+  const registry: HostRegistry = {
+    workerId,
+    host(config: SessionConfig): NamespaceHost {
+      let h = hosts.get(config.namespace)
+      if (!h) {
+        const created = new NamespaceHost(config, workerId, () => {
+          if (hosts.get(config.namespace) === created) hosts.delete(config.namespace)
         })
-        sessions.set(config.namespace, created)
-        s = created
+        hosts.set(config.namespace, created)
+        h = created
       }
-      return s
+      return h
     },
   }
-  const scope = globalThis as unknown as SharedWorkerGlobalScope
-  scope.onconnect = (event: MessageEvent) => {
-    const port = event.ports[0]
-    if (port) Comlink.expose(new PortApi(registry), port)
+  if ('onconnect' in globalThis) {
+    ;(globalThis as unknown as SharedWorkerGlobalScope).onconnect = (event: MessageEvent) => {
+      const port = event.ports[0]
+      if (port) Comlink.expose(new PortApi(registry), port)
+    }
+  } else {
+    Comlink.expose(new PortApi(registry), globalThis as unknown as DedicatedWorkerGlobalScope)
   }
 }

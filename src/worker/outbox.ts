@@ -80,31 +80,17 @@ export class Outbox {
       while (this.waiting.length > 0) {
         const group = this.waiting
         this.waiting = []
-        const first = this.lastId + 1
-        const batch: OutboxBatch = { first, last: this.lastId, topics: [], bodies: [] }
-        for (const w of group)
-          for (const m of w.messages) {
-            batch.topics.push(m.topic)
-            batch.bodies.push(m.body)
-          }
-        batch.last = first + batch.topics.length - 1
+        let batch: OutboxBatch
         try {
-          const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-          // Both puts are issued synchronously: awaiting anything else inside the transaction would let it commit.
-          void tx.objectStore('outbox').put(batch)
-          void tx.objectStore('meta').put(batch.last, 'lastId')
-          await tx.done
+          batch = await this.write(group.flatMap((w) => w.messages))
         } catch (e) {
           const err = storageError(e, 'send() was not stored')
           for (const w of group) w.reject(err)
           continue
         }
-        this.lastId = batch.last
-        let id = first
-        for (const w of group) {
-          const ids = w.messages.map(() => id++)
-          w.resolve(ids)
-        }
+        this.lastId = Math.max(this.lastId, batch.last)
+        let id = batch.first
+        for (const w of group) w.resolve(w.messages.map(() => id++))
         this.onCommitted(batch)
       }
     } finally {
@@ -113,13 +99,42 @@ export class Outbox {
   }
 
   /**
-   * Records a cumulative ack; returns whether it moved. Acked records are deleted in the background by key range:
-   * losing that delete to a crash only means a resend the server answers as a duplicate.
+   * One strict transaction: the ids are taken from the stored counter inside it, so several workers writing the same
+   * outbox (two versions after a deploy, dedicated workers of several tabs) never hand out the same id.
    */
-  ack(id: number): boolean {
+  private async write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
+    const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+    const meta = tx.objectStore('meta')
+    const stored = await meta.get('lastId')
+    const first = (typeof stored === 'number' ? stored : 0) + 1
+    const batch: OutboxBatch = {
+      first,
+      last: first + messages.length - 1,
+      topics: messages.map((m) => m.topic),
+      bodies: messages.map((m) => m.body),
+    }
+    // Issued without awaiting in between: awaiting anything but these requests would let the transaction commit.
+    void tx.objectStore('outbox').put(batch)
+    void meta.put(batch.last, 'lastId')
+    await tx.done
+    return batch
+  }
+
+  /** Another worker of the namespace committed up to `last`. */
+  noteCommitted(last: number): void {
+    this.lastId = Math.max(this.lastId, last)
+  }
+
+  /**
+   * Records a cumulative ack; returns whether it moved. With `prune` (the socket's owner only) acked records are
+   * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
+   * a duplicate.
+   */
+  ack(id: number, prune: boolean): boolean {
     if (id <= this.ackedId) return false
-    this.ackedId = Math.min(id, this.lastId)
-    void this.deleteAcked()
+    this.ackedId = id
+    this.lastId = Math.max(this.lastId, id)
+    if (prune) void this.deleteAcked()
     return true
   }
 
@@ -130,7 +145,7 @@ export class Outbox {
    */
   async skipTo(acked: number): Promise<void> {
     this.lastId = acked
-    this.ack(acked)
+    this.ack(acked, true)
     try {
       const tx = (await this.db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
       await tx.store.put(acked, 'lastId')

@@ -9,12 +9,13 @@ import type {
   TabInfo,
   WorkerPort,
 } from '../protocol/port.ts'
-import type { Session } from './session.ts'
+import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
-/** Where a port finds (or creates) the session of its namespace. */
-export interface SessionRegistry {
-  session(config: SessionConfig): Session
+/** Where a port finds (or creates) this worker's host of its namespace. */
+export interface HostRegistry {
+  readonly workerId: string
+  host(config: SessionConfig): NamespaceHost
 }
 
 /**
@@ -23,14 +24,14 @@ export interface SessionRegistry {
  */
 export class PortApi implements WorkerPort {
   private tab: Tab | undefined
-  private session: Session | undefined
+  private session: NamespaceHost | undefined
 
-  constructor(private readonly registry: SessionRegistry) {}
+  constructor(private readonly registry: HostRegistry) {}
 
   async attach(config: SessionConfig, info: TabInfo, events: TabEvents): Promise<AttachResult> {
     return guard(async () => {
       if (this.tab) throw new TabwireError('invalid-argument', 'this port is already attached')
-      const session = this.registry.session(config)
+      const session = this.registry.host(config)
       const tab = new Tab(info, events as Comlink.Remote<TabEvents>)
       session.attach(tab)
       this.tab = tab
@@ -43,7 +44,7 @@ export class PortApi implements WorkerPort {
         session.detach(tab)
         throw e
       }
-      return { state: session.state, acked: session.acked }
+      return { state: session.state, acked: session.acked, worker: this.registry.workerId }
     })
   }
 
@@ -91,7 +92,7 @@ export class PortApi implements WorkerPort {
     })
   }
 
-  private attached(): Session {
+  private attached(): NamespaceHost {
     if (!this.session || !this.tab || this.tab.gone)
       throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
     return this.session

@@ -1,29 +1,34 @@
-import { TabwireError } from '../protocol/errors.ts'
 import { batchText, encodeFrames, pubFrameText } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
-import type { BrowserSignal, DialInfo, OutgoingMessage, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { BrowserSignal, DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
 import { Connection } from './connection.ts'
-import { DbHandle, type OutboxBatch } from './db.ts'
-import { Inbox } from './inbox.ts'
-import { Outbox } from './outbox.ts'
-import type { Tab } from './tab.ts'
+import type { DbHandle, OutboxBatch } from './db.ts'
+import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
+import type { Outbox } from './outbox.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
 /** Outbox records read per step of a resend: bounded so 100k queued messages never sit in memory at once. */
 const RESEND_RECORDS = 16
 
+/** What the owning session needs from the namespace host around it. */
+export interface SessionHost {
+  dial(): Promise<DialInfo>
+  state(info: StateInfo): void
+  /** Cumulative: the server acked every id ≤ `upTo`. */
+  acked(upTo: number): void
+  log(message: string): void
+}
+
 /**
- * Everything one namespace owns in the worker: one connection, the outbox, the inbox and the tabs attached to it.
- * Created by the first tab of the namespace, closed when the last one leaves or on `purge()`.
+ * The socket side of one namespace, run only by the worker that holds the namespace's owner lock: the connection,
+ * the resend of the shared outbox, and the inbox with every subscription (local tabs' and relayed ones alike).
  */
 export class Session {
-  readonly tabs = new Set<Tab>()
   readonly ready: Promise<void>
-  private readonly db: DbHandle
   private readonly connection: Connection
-  private outbox!: Outbox
   private inbox!: Inbox
+  private readonly subs = new Map<string, TopicSub>()
   /** Highest outbox id written to the current connection. */
   private sentUpTo = 0
   /** Bumped on each `welcome`: a resend loop of an older connection stops. */
@@ -34,29 +39,29 @@ export class Session {
 
   constructor(
     readonly config: SessionConfig,
-    private readonly onEnd: () => void,
+    private readonly db: DbHandle,
+    private readonly outbox: Outbox,
+    private readonly host: SessionHost,
   ) {
-    this.db = new DbHandle(config.namespace)
     this.connection = new Connection(config.reconnect, {
-      dial: () => this.dial(),
+      dial: () => host.dial(),
       hello: () => ({ client: this.outbox.clientId, subs: this.inbox.activeCursors() }),
       opened: (acked) => void this.opened(acked),
       frames: (frames) => this.frames(frames),
       dropped: () => this.inbox.dropped(),
-      state: (info) => this.broadcastState(info),
-      log: (m) => this.log(m),
+      state: (info) => host.state(info),
+      log: (m) => host.log(m),
     })
     this.ready = this.load()
   }
 
   private async load(): Promise<void> {
-    this.outbox = await Outbox.load(this.db, (batch) => this.committed(batch))
     this.inbox = await Inbox.load(
       this.db,
       {
         sendFrame: (f) => this.connection.send(encodeFrames([f])),
         whenOpen: () => this.whenOpen(),
-        log: (m) => this.log(m),
+        log: (m) => this.host.log(m),
       },
       this.config.inboxRetention,
     )
@@ -67,49 +72,22 @@ export class Session {
     return this.connection.stateInfo
   }
 
-  get acked(): number {
-    return this.outbox.acked
+  /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
+  subscribe(key: string, topic: string, after: number, target: SubTarget): void {
+    this.unsubscribe(key)
+    this.subs.set(key, this.inbox.subscribe(topic, after, target))
   }
 
-  attach(tab: Tab): void {
-    this.tabs.add(tab)
-  }
-
-  /** Forgets a tab (closed, navigated away, or `close()`d): its subscriptions end; the last tab ends the session. */
-  detach(tab: Tab): void {
-    if (!this.tabs.delete(tab)) return
-    tab.gone = true
-    for (const sub of tab.subs.values()) this.inbox.unsubscribe(sub)
-    tab.subs.clear()
-    if (this.tabs.size === 0) this.end()
-  }
-
-  send(messages: OutgoingMessage[]): Promise<number[]> {
-    this.assertOpen()
-    return this.outbox.send(messages)
-  }
-
-  subscribe(tab: Tab, sub: number, topic: string, after: number): void {
-    this.assertOpen()
-    if (tab.subs.has(sub)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
-    tab.subs.set(
-      sub,
-      this.inbox.subscribe(topic, after, {
-        messages: (msgs) => void tab.events.messages(sub, msgs),
-        reset: (notice) => void tab.events.reset(sub, notice),
-      }),
-    )
-  }
-
-  unsubscribe(tab: Tab, sub: number): void {
-    const s = tab.subs.get(sub)
+  unsubscribe(key: string): void {
+    const s = this.subs.get(key)
     if (!s) return
-    tab.subs.delete(sub)
+    this.subs.delete(key)
     this.inbox.unsubscribe(s)
   }
 
-  pending(): number {
-    return this.outbox.pending()
+  /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
+  unsubscribeAll(prefix: string): void {
+    for (const key of [...this.subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
   }
 
   reconnect(): void {
@@ -121,41 +99,24 @@ export class Session {
     else if (signal === 'offline') this.connection.setOnline(false)
   }
 
-  /** Log out: drops the socket, the outbox and every cursor of this namespace; every tab of it sees `closed`. */
-  async purge(): Promise<void> {
-    this.end()
-    await this.db.destroy()
-  }
-
-  private end(): void {
+  close(): void {
     if (this.closed) return
     this.closed = true
     this.connection.close()
     this.inbox?.clear()
-    this.onEnd()
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
-  }
-
-  private async dial(): Promise<DialInfo> {
-    const askers = [...this.tabs].filter((t) => t.info.dials).reverse()
-    for (const tab of askers) {
-      try {
-        return await tab.dial(this.config.reconnect.connectTimeout)
-      } catch (e) {
-        this.log(`dial: ${String(e)}`)
-      }
-    }
-    if (this.config.url) return { url: this.config.url }
-    throw new TabwireError('failed', 'no live tab could provide the URL or token')
+  /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
+  committed(batch?: OutboxBatch): void {
+    if (!this.connection.isOpen) return
+    if (batch && !this.flushing && this.sentUpTo === batch.first - 1) this.write(batch)
+    else void this.flush()
   }
 
   private async opened(acked: number): Promise<void> {
     const gen = ++this.openGen
     if (acked > this.outbox.last) {
-      this.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
+      this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
       await this.outbox.skipTo(acked)
     }
     if (gen !== this.openGen) return
@@ -195,7 +156,7 @@ export class Session {
           this.inbox.range(f)
           break
         case 'error':
-          this.log(`server error ${f.code}: ${f.message}`)
+          this.host.log(`server error ${f.code}: ${f.message}`)
           break
         case 'pong':
         case 'welcome':
@@ -206,15 +167,7 @@ export class Session {
   }
 
   private ackTo(id: number): void {
-    if (!this.outbox.ack(id)) return
-    const upTo = this.outbox.acked
-    for (const tab of this.tabs) void tab.events.acked(upTo)
-  }
-
-  private committed(batch: OutboxBatch): void {
-    if (!this.connection.isOpen) return
-    if (!this.flushing && this.sentUpTo === batch.first - 1) this.write(batch)
-    else void this.flush()
+    if (this.outbox.ack(id, true)) this.host.acked(this.outbox.acked)
   }
 
   /** Resends every stored message after `sentUpTo`, in id order, a few records at a time. */
@@ -229,7 +182,7 @@ export class Session {
         for (const b of batches) this.write(b)
       }
     } catch (e) {
-      this.log(`resend stopped: ${String(e)}`)
+      this.host.log(`resend stopped: ${String(e)}`)
     } finally {
       this.flushing = false
     }
@@ -252,13 +205,5 @@ export class Session {
       this.sentUpTo = id
     }
     if (texts.length > 0) this.connection.send(batchText(texts))
-  }
-
-  private broadcastState(info: StateInfo): void {
-    for (const tab of this.tabs) void tab.events.state(info)
-  }
-
-  private log(message: string): void {
-    console.info(`[tabwire:${this.config.namespace}] ${message}`)
   }
 }

@@ -1,0 +1,56 @@
+import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+
+/**
+ * Messages between the workers of one namespace on a BroadcastChannel. Exactly one worker owns the socket (it holds
+ * the namespace's owner lock); the others — a second worker version after a deploy, or the dedicated workers of
+ * other tabs where there is no SharedWorker — relay to it. Sends never cross the bus: every worker writes the shared
+ * IndexedDB outbox itself and only says `committed`, so a send's durability never depends on another worker.
+ *
+ * The layout is versioned by `v`: workers of two releases must understand each other for as long as both run.
+ */
+export type BusMessage =
+  // follower → owner
+  | { k: 'join'; from: string }
+  | { k: 'sub'; from: string; key: string; topic: string; after: number }
+  | { k: 'unsub'; from: string; key: string }
+  | { k: 'committed'; last: number }
+  | { k: 'reconnect' }
+  | { k: 'online'; online: boolean }
+  // owner → followers
+  | { k: 'owner'; id: string; state: StateInfo; acked: number }
+  | { k: 'state'; state: StateInfo }
+  | { k: 'acked'; upTo: number }
+  | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
+  | { k: 'reset'; to: string; key: string; notice: ResetNotice }
+  // anyone → everyone
+  | { k: 'purged' }
+
+export const BUS_VERSION = 1
+
+type Envelope = BusMessage & { v: typeof BUS_VERSION }
+
+/** A typed BroadcastChannel for one namespace. Messages from other bus versions are ignored, not misread. */
+export class Bus {
+  private readonly channel: BroadcastChannel
+
+  constructor(namespace: string, onMessage: (m: BusMessage) => void) {
+    this.channel = new BroadcastChannel(`tabwire-bus:${namespace}`)
+    this.channel.onmessage = (ev: MessageEvent<Envelope>) => {
+      if (ev.data?.v === BUS_VERSION) onMessage(ev.data)
+    }
+  }
+
+  post(m: BusMessage): void {
+    this.channel.postMessage({ ...m, v: BUS_VERSION })
+  }
+
+  close(): void {
+    this.channel.close()
+  }
+}
+
+/** The owner lock of a namespace: whoever holds it owns the socket. */
+export const ownerLock = (namespace: string): string => `tabwire-owner:${namespace}`
+
+/** Held by each worker for its lifetime: its grant to another worker means this one is gone. */
+export const workerLock = (workerId: string): string => `tabwire-worker:${workerId}`

@@ -1,0 +1,320 @@
+import { TabwireError } from '../protocol/errors.ts'
+import type {
+  BrowserSignal,
+  Delivery,
+  DialInfo,
+  OutgoingMessage,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+} from '../protocol/port.ts'
+import { Bus, ownerLock, workerLock, type BusMessage } from './bus.ts'
+import { DbHandle } from './db.ts'
+import { Outbox } from './outbox.ts'
+import { Session } from './session.ts'
+import type { Tab } from './tab.ts'
+
+/** A tab's subscription as this worker tracks it: `last` survives a change of owner, so nothing repeats or goes missing. */
+interface HostSub {
+  tab: Tab
+  sub: number
+  topic: string
+  last: number
+}
+
+/**
+ * One namespace inside one worker. Every worker writes the shared outbox itself; only the worker holding the
+ * namespace's owner lock runs the `Session` with the socket. The others are followers that relay subscriptions over
+ * the bus — so two worker versions after a deploy, or the dedicated workers of several tabs, still make one socket.
+ * When the owner goes (its lock is released), the next worker in the lock's queue takes over and resubscribes every
+ * tab from the last seq it delivered.
+ */
+export class NamespaceHost {
+  readonly tabs = new Set<Tab>()
+  readonly ready: Promise<void>
+  private readonly db: DbHandle
+  private readonly bus: Bus
+  private outbox!: Outbox
+  private session: Session | undefined
+  private readonly subs = new Map<string, HostSub>()
+  private info: StateInfo = { state: 'connecting', attempt: 0 }
+  /** Releases the owner lock (owner) or withdraws the request for it (follower). */
+  private readonly leave = new AbortController()
+  private releaseOwnership: (() => void) | undefined
+  private readonly watchedFollowers = new Set<string>()
+  private ended = false
+
+  constructor(
+    readonly config: SessionConfig,
+    private readonly workerId: string,
+    private readonly onEnd: () => void,
+  ) {
+    this.db = new DbHandle(config.namespace)
+    this.bus = new Bus(config.namespace, (m) => this.onBus(m))
+    this.ready = this.load()
+  }
+
+  private async load(): Promise<void> {
+    this.outbox = await Outbox.load(this.db, (batch) => {
+      if (this.session) this.session.committed(batch)
+      else this.bus.post({ k: 'committed', last: batch.last })
+    })
+    if (this.ended) return
+    navigator.locks
+      .request(ownerLock(this.config.namespace), { signal: this.leave.signal }, () => this.own())
+      .catch(() => undefined) // aborted: this host ended before it became the owner
+    this.bus.post({ k: 'join', from: this.workerId })
+  }
+
+  get state(): StateInfo {
+    return this.info
+  }
+
+  get acked(): number {
+    return this.outbox.acked
+  }
+
+  attach(tab: Tab): void {
+    this.assertLive()
+    this.tabs.add(tab)
+  }
+
+  /** Forgets a tab (closed, navigated away, or `close()`d); the last tab ends this worker's part in the namespace. */
+  detach(tab: Tab): void {
+    if (!this.tabs.delete(tab)) return
+    tab.gone = true
+    for (const [key, hs] of this.subs) if (hs.tab === tab) this.unsubscribeKey(key)
+    if (this.tabs.size === 0) this.end()
+  }
+
+  send(messages: OutgoingMessage[]): Promise<number[]> {
+    this.assertLive()
+    return this.outbox.send(messages)
+  }
+
+  subscribe(tab: Tab, sub: number, topic: string, after: number): void {
+    this.assertLive()
+    const key = `${this.workerId}/${tab.info.id}/${sub}`
+    if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
+    const hs: HostSub = { tab, sub, topic, last: after }
+    this.subs.set(key, hs)
+    this.route(key, hs)
+  }
+
+  unsubscribe(tab: Tab, sub: number): void {
+    this.unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
+  }
+
+  pending(): number {
+    return this.outbox.pending()
+  }
+
+  reconnect(): void {
+    if (this.session) this.session.reconnect()
+    else this.bus.post({ k: 'reconnect' })
+  }
+
+  signal(signal: BrowserSignal): void {
+    if (signal !== 'online' && signal !== 'offline') return
+    if (this.session) this.session.signal(signal)
+    else this.bus.post({ k: 'online', online: signal === 'online' })
+  }
+
+  /** Log out: every worker of the namespace lets go of it, then its database is deleted. */
+  async purge(): Promise<void> {
+    this.bus.post({ k: 'purged' })
+    this.end()
+    await this.db.destroy()
+  }
+
+  /** URL and token from the most recently attached tab that answers. */
+  private async dial(): Promise<DialInfo> {
+    for (const tab of [...this.tabs].reverse()) {
+      if (!tab.info.dials) continue
+      try {
+        return await tab.dial(this.config.reconnect.connectTimeout)
+      } catch (e) {
+        this.log(`dial: ${String(e)}`)
+      }
+    }
+    if (this.config.url) return { url: this.config.url }
+    throw new TabwireError('failed', 'no live tab could provide the URL or token')
+  }
+
+  /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
+  private async own(): Promise<void> {
+    if (this.ended) return
+    const session = new Session(this.config, this.db, this.outbox, {
+      dial: () => this.dial(),
+      state: (info) => {
+        this.setState(info)
+        this.bus.post({ k: 'state', state: info })
+      },
+      acked: (upTo) => {
+        this.ackTabs(upTo)
+        this.bus.post({ k: 'acked', upTo })
+      },
+      log: (m) => this.log(m),
+    })
+    const released = new Promise<void>((resolve) => (this.releaseOwnership = resolve))
+    try {
+      await session.ready
+    } catch (e) {
+      this.log(`cannot own the namespace: ${String(e)}`)
+      session.close()
+      return
+    }
+    if (this.ended) {
+      session.close()
+      return
+    }
+    this.session = session
+    this.log('owns the socket')
+    for (const [key, hs] of this.subs) this.route(key, hs)
+    this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
+    // Followers may have committed while nobody owned the socket: send whatever is on disk.
+    session.committed()
+    await released
+  }
+
+  private route(key: string, hs: HostSub): void {
+    if (this.session)
+      this.session.subscribe(key, hs.topic, hs.last, {
+        messages: (msgs) => this.deliver(hs, msgs),
+        reset: (notice) => this.reset(hs, notice),
+      })
+    else this.bus.post({ k: 'sub', from: this.workerId, key, topic: hs.topic, after: hs.last })
+  }
+
+  private unsubscribeKey(key: string): void {
+    if (!this.subs.delete(key)) return
+    if (this.session) this.session.unsubscribe(key)
+    else this.bus.post({ k: 'unsub', from: this.workerId, key })
+  }
+
+  private deliver(hs: HostSub, msgs: Delivery[]): void {
+    const fresh = msgs.filter((m) => m.seq > hs.last)
+    const last = fresh[fresh.length - 1]
+    if (!last || hs.tab.gone) return
+    hs.last = last.seq
+    void hs.tab.events.messages(hs.sub, fresh)
+  }
+
+  private reset(hs: HostSub, notice: ResetNotice): void {
+    if (hs.tab.gone) return
+    hs.last = notice.seq
+    void hs.tab.events.reset(hs.sub, notice)
+  }
+
+  private onBus(m: BusMessage): void {
+    if (this.ended) return
+    switch (m.k) {
+      case 'committed':
+        this.outbox?.noteCommitted(m.last)
+        this.session?.committed()
+        return
+      case 'purged':
+        this.end()
+        return
+    }
+    if (this.session) this.onBusAsOwner(m)
+    else this.onBusAsFollower(m)
+  }
+
+  private onBusAsOwner(m: BusMessage): void {
+    const session = this.session as Session
+    switch (m.k) {
+      case 'join':
+        this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
+        break
+      case 'sub':
+        this.watchFollower(m.from)
+        session.subscribe(m.key, m.topic, m.after, {
+          messages: (msgs) => this.bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
+          reset: (notice) => this.bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+        })
+        break
+      case 'unsub':
+        session.unsubscribe(m.key)
+        break
+      case 'reconnect':
+        session.reconnect()
+        break
+      case 'online':
+        session.signal(m.online ? 'online' : 'offline')
+        break
+    }
+  }
+
+  private onBusAsFollower(m: BusMessage): void {
+    switch (m.k) {
+      case 'owner':
+        // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
+        this.setState(m.state)
+        this.outbox.ack(m.acked, false)
+        this.ackTabs(this.outbox.acked)
+        for (const [key, hs] of this.subs) this.route(key, hs)
+        break
+      case 'state':
+        this.setState(m.state)
+        break
+      case 'acked':
+        if (this.outbox.ack(m.upTo, false)) this.ackTabs(this.outbox.acked)
+        break
+      case 'msgs':
+        if (m.to === this.workerId) {
+          const hs = this.subs.get(m.key)
+          if (hs) this.deliver(hs, m.msgs)
+        }
+        break
+      case 'reset':
+        if (m.to === this.workerId) {
+          const hs = this.subs.get(m.key)
+          if (hs) this.reset(hs, m.notice)
+        }
+        break
+    }
+  }
+
+  /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */
+  private watchFollower(id: string): void {
+    if (this.watchedFollowers.has(id)) return
+    this.watchedFollowers.add(id)
+    void navigator.locks.request(workerLock(id), { signal: this.leave.signal }, () => {
+      this.watchedFollowers.delete(id)
+      this.session?.unsubscribeAll(`${id}/`)
+    }).catch(() => undefined)
+  }
+
+  private setState(info: StateInfo): void {
+    this.info = info
+    for (const tab of this.tabs) void tab.events.state(info)
+  }
+
+  private ackTabs(upTo: number): void {
+    for (const tab of this.tabs) void tab.events.acked(upTo)
+  }
+
+  private assertLive(): void {
+    if (this.ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
+  }
+
+  private end(): void {
+    if (this.ended) return
+    this.ended = true
+    if (!this.session) for (const key of this.subs.keys()) this.bus.post({ k: 'unsub', from: this.workerId, key })
+    this.subs.clear()
+    this.session?.close()
+    this.session = undefined
+    this.setState({ state: 'closed', attempt: 0 })
+    this.tabs.clear()
+    this.releaseOwnership?.()
+    this.leave.abort()
+    this.bus.close()
+    this.onEnd()
+  }
+
+  private log(message: string): void {
+    console.info(`[tabwire:${this.config.namespace}] ${message}`)
+  }
+}
