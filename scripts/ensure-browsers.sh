@@ -32,15 +32,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
   # shellcheck disable=SC2086 # one word per package
-  apt-get install -y --no-install-recommends $packages
+  apt-get install -y $packages
   exit 0
 fi
 
-cat >&2 <<MSG
-ensure-browsers: missing: $packages
-Install them, then run the tests again:
-  sudo apt-get update && sudo apt-get install -y $packages
-or point the tests at browsers you have:
-  CHROMIUM_PATH=/path/to/chromium FIREFOX_PATH=/path/to/firefox npm test
-MSG
+{
+  echo "ensure-browsers: missing: $packages"
+  echo "Install them, then run the tests again:"
+  echo "  sudo apt-get update && sudo apt-get install -y $packages"
+  echo "or point the tests at browsers you have:"
+  echo "  CHROMIUM_PATH=/path/to/chromium FIREFOX_PATH=/path/to/firefox npm test"
+} >&2
 exit 1

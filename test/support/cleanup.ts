@@ -35,14 +35,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 function installSignalHandlers(): void {
   if (installed) return
   installed = true
-  for (const [name, num] of Object.entries(SIGNALS)) {
-    process.once(name, () => {
-      void cleanupAll().finally(() => process.exit(128 + num))
+  for (const signal of SIGNALS) {
+    process.once(signal, () => {
+      void cleanupAll().finally(() => {
+        // Vitest replaces `process.exit` in its workers with one that throws, so die the way the signal would have
+        // killed us: drop every handler for it and raise it again.
+        process.removeAllListeners(signal)
+        process.kill(process.pid, signal)
+      })
     })
   }
 }

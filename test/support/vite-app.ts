@@ -3,7 +3,8 @@
  *
  * Middleware mode behind our own HTTP server: Vite's standalone server installs a SIGTERM (and stdin-end) handler
  * that exits the process at once, which would skip closing browsers; here the harness's own handlers do cleanup.
- * No HMR and no file watcher: another engineer editing src/ mid-run must not reload the tabs under test.
+ * Vite's client socket shares our HTTP server (no fixed port 24678 that another dev server may hold), and there is
+ * no file watcher, so nothing ever tells a tab to reload: someone editing src/ mid-run cannot disturb a test.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -20,13 +21,14 @@ export interface App {
 }
 
 export async function startApp(): Promise<App> {
+  const server = http.createServer()
   const vite = await createVite({
     configFile: false,
     root: ROOT,
     appType: 'mpa',
     logLevel: 'warn',
     cacheDir: 'node_modules/.vite-e2e',
-    server: { middlewareMode: true, hmr: false, watch: null },
+    server: { middlewareMode: true, hmr: { server }, watch: null },
     // Pre-bundle everything the page and the worker import up front, or Vite re-optimizes mid-test and reloads.
     optimizeDeps: {
       include: ['comlink', 'idb'],
@@ -34,7 +36,7 @@ export async function startApp(): Promise<App> {
     },
     worker: { format: 'es' },
   })
-  const server = http.createServer(vite.middlewares)
+  server.on('request', vite.middlewares)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', resolve)
