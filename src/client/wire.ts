@@ -161,8 +161,16 @@ export class Wire {
     return this.call('pending', (r) => r.pending())
   }
 
-  /** Tries to connect now: after `failed`, or to skip a backoff wait. */
+  /**
+   * Tries to connect now: after `failed`, or to skip a backoff wait. If attaching to the worker itself failed (its
+   * storage could not be opened, say), attaches again.
+   */
   reconnect(): Promise<void> {
+    if (this.binding.failed && !this.closed) {
+      this.binding.release()
+      this.bind(pickWorker(this.options))
+      return this.binding.attached
+    }
     return this.call('reconnect', (r) => r.reconnect())
   }
 
@@ -224,6 +232,7 @@ export class Wire {
     const b: Binding = {
       remote: Comlink.wrap<WorkerPort>(worker.endpoint),
       attached: Promise.resolve(),
+      failed: false,
       died: new Promise<never>((_, reject) => (died = reject)),
       release: () => {
         b.remote[Comlink.releaseProxy]()
@@ -234,6 +243,7 @@ export class Wire {
     this.binding = b
     b.attached = this.attach(b, died)
     b.attached.catch((e: unknown) => {
+      b.failed = true
       if (this.binding === b) this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) })
     })
   }
@@ -374,6 +384,8 @@ export class Wire {
 interface Binding {
   remote: Comlink.Remote<WorkerPort>
   attached: Promise<void>
+  /** The attach was refused (storage could not be opened): `reconnect()` attaches again. */
+  failed: boolean
   /** Rejects when the worker dies: every call races it. */
   died: Promise<never>
   release(): void

@@ -36,23 +36,52 @@ export interface TabwireSchema extends DBSchema {
 
 export type TabwireDB = IDBPDatabase<TabwireSchema>
 
-export const SCHEMA_VERSION = 1
+/**
+ * The schema as a list of steps; version N is the first N steps. A new release only appends a step, so a worker of
+ * the new version upgrades a database in place and every queued message survives the deploy.
+ */
+export const MIGRATIONS: readonly ((db: IDBPDatabase<TabwireSchema>) => void)[] = [
+  // v1: the outbox with its id counter and client id, and the inbound cursors.
+  (db) => {
+    db.createObjectStore('meta')
+    db.createObjectStore('outbox', { keyPath: 'last' })
+    db.createObjectStore('cursors', { keyPath: 'topic' })
+  },
+  // v2: the local log of recent messages per topic, replayed to new tabs without the server.
+  (db) => {
+    db.createObjectStore('inbox', { keyPath: ['topic', 'seq'] })
+  },
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
 
 /** One database per namespace, so `purge()` of one namespace is a `deleteDB` that leaves the others intact. */
 export function dbName(namespace: string): string {
   return `tabwire:${namespace}`
 }
 
-export async function openTabwireDB(namespace: string, onLost: () => void): Promise<TabwireDB> {
-  try {
-    return await openDB<TabwireSchema>(dbName(namespace), SCHEMA_VERSION, {
+/** How long an upgrade may wait for an older connection that ignores `versionchange` before we report it. */
+const BLOCKED_TIMEOUT = 5_000
+
+export function openTabwireDB(namespace: string, onLost: () => void): Promise<TabwireDB> {
+  return new Promise((resolve, reject) => {
+    let gaveUp = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    openDB<TabwireSchema>(dbName(namespace), SCHEMA_VERSION, {
       upgrade(db, oldVersion) {
-        if (oldVersion < 1) {
-          db.createObjectStore('meta')
-          db.createObjectStore('outbox', { keyPath: 'last' })
-          db.createObjectStore('cursors', { keyPath: 'topic' })
-          db.createObjectStore('inbox', { keyPath: ['topic', 'seq'] })
-        }
+        for (let v = oldVersion; v < MIGRATIONS.length; v++) MIGRATIONS[v]?.(db)
+      },
+      // An older connection (a tab or worker of another version) has not closed on `versionchange`.
+      blocked() {
+        timer ??= setTimeout(() => {
+          gaveUp = true
+          reject(
+            new TabwireError(
+              'storage',
+              `IndexedDB ${dbName(namespace)} is held open by an older version in another tab; close or reload it`,
+            ),
+          )
+        }, BLOCKED_TIMEOUT)
       },
       // Another worker version wants to upgrade or delete the database: let it, and reopen on next use.
       blocking(_current, _next, event) {
@@ -61,10 +90,24 @@ export async function openTabwireDB(namespace: string, onLost: () => void): Prom
       },
       // The browser closed the connection (storage cleared, disk error): reopen on next use.
       terminated: onLost,
-    })
-  } catch (e) {
-    throw new TabwireError('storage', `cannot open IndexedDB ${dbName(namespace)}: ${String(e)}`, { cause: e })
-  }
+    }).then(
+      (db) => {
+        clearTimeout(timer)
+        // We already reported the block; the late connection must not hold the database open unseen.
+        if (gaveUp) db.close()
+        else resolve(db)
+      },
+      (e: unknown) => {
+        clearTimeout(timer)
+        const name = e instanceof Error || e instanceof DOMException ? e.name : ''
+        reject(
+          name === 'VersionError'
+            ? new TabwireError('storage', `IndexedDB ${dbName(namespace)} was upgraded by a newer tabwire: reload this tab`)
+            : new TabwireError('storage', `cannot open IndexedDB ${dbName(namespace)}: ${String(e)}`, { cause: e }),
+        )
+      },
+    )
+  })
 }
 
 export async function deleteTabwireDB(namespace: string): Promise<void> {

@@ -52,6 +52,12 @@ export class NamespaceHost {
     this.db = new DbHandle(config.namespace)
     this.bus = new Bus(config.namespace, (m) => this.onBus(m))
     this.ready = this.load()
+    // A host whose storage cannot be opened is dropped, so the tab's next attach (`wire.reconnect()`) starts afresh.
+    this.ready.catch(() => {
+      this.ended = true
+      this.bus.close()
+      this.onEnd()
+    })
   }
 
   private async load(): Promise<void> {
