@@ -94,6 +94,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     },
     store,
     connections: () => connections.size,
+    subscribers: (topic) => topics.count(topic),
     publish: (topic, body) => store.append(topic, body),
     stop,
     start,

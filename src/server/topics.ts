@@ -20,6 +20,11 @@ export class Topics {
     if (set.size === 0) this.feeds.delete(feed.topic)
   }
 
+  /** Feeds (one per connection) following `topic` on this node right now. */
+  count(topic: string): number {
+    return this.feeds.get(topic)?.size ?? 0
+  }
+
   dispatch(msg: StoredMessage): void {
     const set = this.feeds.get(msg.topic)
     if (set) for (const feed of set) feed.offer(msg)

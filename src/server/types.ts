@@ -33,6 +33,8 @@ export interface TabwireServer {
   readonly store: Store
   /** Open WebSocket connections right now. */
   connections(): number
+  /** Connections subscribed to `topic` on this node right now (read-only; for tests and monitoring). */
+  subscribers(topic: string): number
   /** A server-side producer: appends to the topic's log and fans out to subscribers on every node. */
   publish(topic: string, body: Json): Promise<StoredMessage>
   /** Stops listening and closes every connection with 1012; the store stays open. */
