@@ -1,0 +1,1 @@
+import { serve } from '../src/worker/index.ts'; serve()
