@@ -33,6 +33,13 @@ export interface ConnectOptions {
   maxMessageBytes?: number
   /** Recent messages per topic the worker keeps to replay to tabs without asking the server. */
   inboxRetention?: number
+  /**
+   * When every tab of the namespace is hidden: `keep` the socket (default: messages keep flowing, notifications
+   * work), or `disconnect` after `hiddenGrace` ms to spare servers and batteries; it reconnects when a tab shows.
+   */
+  whenHidden?: 'keep' | 'disconnect'
+  /** ms every tab must stay hidden before `whenHidden: 'disconnect'` closes the socket. */
+  hiddenGrace?: number
 }
 
 export const DEFAULTS = {
@@ -49,6 +56,8 @@ export const DEFAULTS = {
   callTimeout: 10_000,
   maxMessageBytes: 256 * 1024,
   inboxRetention: 1_000,
+  whenHidden: 'keep',
+  hiddenGrace: 30_000,
 } as const
 
 export function checkUrl(url: string): string {

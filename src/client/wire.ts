@@ -87,7 +87,11 @@ export class Wire {
       reconnect: resolveReconnect(options.reconnect),
       maxMessageBytes: this.maxMessageBytes,
       inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
+      whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
+      hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
     }
+    if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
+      throw new TabwireError('invalid-argument', "whenHidden must be 'keep' or 'disconnect'")
     if (typeof options.url === 'string') config.url = options.url
     this.config = config
     this.lockHeld = this.holdTabLock()
@@ -364,6 +368,7 @@ export class Wire {
       if (!(ev as PageTransitionEvent).persisted) this.close()
     })
     if (!navigator.onLine) forward(() => 'offline')()
+    if (document.visibilityState === 'hidden') forward(() => 'hidden')()
   }
 
   private shutdown(): void {

@@ -48,6 +48,9 @@ export interface SessionConfig {
   maxMessageBytes: number
   /** How many recent messages per topic the worker keeps in IndexedDB to replay to tabs without the server. */
   inboxRetention: number
+  /** `keep` the socket while every tab is hidden, or `disconnect` after `hiddenGrace` ms (reconnects when one shows). */
+  whenHidden: 'keep' | 'disconnect'
+  hiddenGrace: number
 }
 
 export interface TabInfo {

@@ -16,6 +16,8 @@ export type BusMessage =
   | { k: 'committed'; last: number }
   | { k: 'reconnect' }
   | { k: 'online'; online: boolean }
+  /** Whether any tab of the sending worker is visible (for `whenHidden: 'disconnect'`). */
+  | { k: 'visible'; from: string; visible: boolean }
   // owner → followers
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }

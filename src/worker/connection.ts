@@ -22,6 +22,8 @@ export interface ConnectionHost {
   log(message: string): void
 }
 
+export type Hold = 'offline' | 'hidden'
+
 /** A close we decide ourselves, with codes from the protocol so logs read the same on both sides. */
 class LocalClose {
   constructor(
@@ -44,7 +46,8 @@ export class Connection {
   private stableTimer: ReturnType<typeof setTimeout> | undefined
   private lastFrameAt = 0
   private pingN = 0
-  private online = true
+  /** Reasons to stay disconnected: the browser says offline, or every tab is hidden under `whenHidden: 'disconnect'`. */
+  private readonly holds = new Set<Hold>()
   /** Bumped on every attempt: events of an abandoned socket compare it and fall silent. */
   private generation = 0
 
@@ -81,23 +84,28 @@ export class Connection {
 
   /** Try now: after `failed`, or to skip a backoff wait. Does nothing while an attempt is running or open. */
   reconnectNow(): void {
-    if (this.info.state === 'closed') return
+    if (this.info.state === 'closed' || this.holds.size > 0) return
     if (this.ws) return
     this.clearTimer('retry')
     if (this.info.state === 'failed') this.set({ state: 'reconnecting', attempt: 0 })
     void this.attempt()
   }
 
-  setOnline(online: boolean): void {
-    if (this.online === online || this.info.state === 'closed') return
-    this.online = online
-    if (online) {
+  /**
+   * Holds the connection down for a reason (state `offline`, no futile attempts) or lets it go: when the last hold is
+   * lifted, it tries at once instead of waiting out a backoff.
+   */
+  hold(reason: Hold, on: boolean): void {
+    if (this.holds.has(reason) === on || this.info.state === 'closed') return
+    if (on) this.holds.add(reason)
+    else this.holds.delete(reason)
+    if (this.holds.size === 0) {
       if (this.info.state === 'offline' || this.info.state === 'reconnecting') this.reconnectNow()
       return
     }
-    if (this.info.state === 'failed') return
+    if (this.info.state === 'failed' || this.info.state === 'offline') return
     this.clearTimer('retry')
-    this.abandon(new LocalClose(CloseCode.GoingAway, 'browser offline'))
+    this.abandon(new LocalClose(CloseCode.GoingAway, reason === 'offline' ? 'browser offline' : 'every tab is hidden'))
     this.set({ state: 'offline', attempt: this.info.attempt })
   }
 
@@ -205,11 +213,9 @@ export class Connection {
     this.ws = undefined
     if (ws) {
       ws.onopen = ws.onmessage = ws.onclose = null
-      try {
-        ws.close(why.code, why.reason)
-      } catch {
-        // CONNECTING sockets may refuse a code; the socket is dropped either way.
-      }
+      // Browsers accept only 1000 and 3000–4999 from a script; any other code would throw and leave the socket open.
+      const code = why.code === CloseCode.Normal || (why.code >= 3000 && why.code <= 4999) ? why.code : CloseCode.Normal
+      ws.close(code, why.reason.slice(0, 100))
       this.host.dropped()
     }
   }
@@ -221,7 +227,7 @@ export class Connection {
       this.set({ state: 'failed', attempt: this.info.attempt, error: { ...error, code: 'failed' } })
       return
     }
-    if (!this.online) {
+    if (this.holds.size > 0) {
       this.set({ state: 'offline', attempt: this.info.attempt, error })
       return
     }

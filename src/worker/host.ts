@@ -42,6 +42,10 @@ export class NamespaceHost {
   private readonly leave = new AbortController()
   private releaseOwnership: (() => void) | undefined
   private readonly watchedFollowers = new Set<string>()
+  /** Followers' visibility (owner only): worker id → whether any of its tabs is visible. */
+  private readonly followerVisible = new Map<string, boolean>()
+  private hiddenTimer: ReturnType<typeof setTimeout> | undefined
+  private lastReportedVisible: boolean | undefined
   private ended = false
 
   constructor(
@@ -91,6 +95,7 @@ export class NamespaceHost {
     tab.gone = true
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.unsubscribeKey(key)
     if (this.tabs.size === 0) this.end()
+    else this.visibilityChanged()
   }
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
@@ -120,10 +125,39 @@ export class NamespaceHost {
     else this.bus.post({ k: 'reconnect' })
   }
 
-  signal(signal: BrowserSignal): void {
-    if (signal !== 'online' && signal !== 'offline') return
-    if (this.session) this.session.signal(signal)
-    else this.bus.post({ k: 'online', online: signal === 'online' })
+  signal(tab: Tab, signal: BrowserSignal): void {
+    switch (signal) {
+      case 'online':
+      case 'offline':
+        if (this.session) this.session.hold('offline', signal === 'offline')
+        else this.bus.post({ k: 'online', online: signal === 'online' })
+        break
+      case 'visible':
+      case 'hidden':
+        tab.visible = signal === 'visible'
+        this.visibilityChanged()
+        break
+    }
+  }
+
+  /**
+   * Applies `whenHidden`. The owner decides from its tabs and the followers' reports; a follower reports whether
+   * any of its own tabs is visible whenever that changes (or a new owner asks by announcing itself).
+   */
+  private visibilityChanged(): void {
+    const mine = [...this.tabs].some((t) => t.visible)
+    if (!this.session) {
+      if (mine !== this.lastReportedVisible) {
+        this.lastReportedVisible = mine
+        this.bus.post({ k: 'visible', from: this.workerId, visible: mine })
+      }
+      return
+    }
+    if (this.config.whenHidden !== 'disconnect') return
+    const any = mine || [...this.followerVisible.values()].some(Boolean)
+    clearTimeout(this.hiddenTimer)
+    if (any) this.session.hold('hidden', false)
+    else this.hiddenTimer = setTimeout(() => this.session?.hold('hidden', true), this.config.hiddenGrace)
   }
 
   /** Log out: every worker of the namespace lets go of it, then its database is deleted. */
@@ -178,6 +212,7 @@ export class NamespaceHost {
     this.log('owns the socket')
     for (const [key, hs] of this.subs) this.route(key, hs)
     this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
+    this.visibilityChanged()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
     session.committed()
     await released
@@ -247,7 +282,12 @@ export class NamespaceHost {
         session.reconnect()
         break
       case 'online':
-        session.signal(m.online ? 'online' : 'offline')
+        session.hold('offline', !m.online)
+        break
+      case 'visible':
+        this.watchFollower(m.from)
+        this.followerVisible.set(m.from, m.visible)
+        this.visibilityChanged()
         break
     }
   }
@@ -260,6 +300,8 @@ export class NamespaceHost {
         this.outbox.ack(m.acked, false)
         this.ackTabs(this.outbox.acked)
         for (const [key, hs] of this.subs) this.route(key, hs)
+        this.lastReportedVisible = undefined
+        this.visibilityChanged()
         break
       case 'state':
         this.setState(m.state)
@@ -288,7 +330,9 @@ export class NamespaceHost {
     this.watchedFollowers.add(id)
     void navigator.locks.request(workerLock(id), { signal: this.leave.signal }, () => {
       this.watchedFollowers.delete(id)
+      this.followerVisible.delete(id)
       this.session?.unsubscribeAll(`${id}/`)
+      this.visibilityChanged()
     }).catch(() => undefined)
   }
 
@@ -310,6 +354,7 @@ export class NamespaceHost {
     this.ended = true
     if (!this.session) for (const key of this.subs.keys()) this.bus.post({ k: 'unsub', from: this.workerId, key })
     this.subs.clear()
+    clearTimeout(this.hiddenTimer)
     this.session?.close()
     this.session = undefined
     this.setState({ state: 'closed', attempt: 0 })

@@ -81,7 +81,7 @@ export class PortApi implements WorkerPort {
   }
 
   signal(signal: BrowserSignal): void {
-    this.session?.signal(signal)
+    if (this.session && this.tab) this.session.signal(this.tab, signal)
   }
 
   detach(): Promise<void> {

@@ -1,7 +1,7 @@
 import { batchText, encodeFrames, pubFrameText } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
-import type { BrowserSignal, DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
-import { Connection } from './connection.ts'
+import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
+import { Connection, type Hold } from './connection.ts'
 import type { DbHandle, OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import type { Outbox } from './outbox.ts'
@@ -90,13 +90,14 @@ export class Session {
     for (const key of [...this.subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
   }
 
+  /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
   reconnect(): void {
+    this.connection.hold('offline', false)
     this.connection.reconnectNow()
   }
 
-  signal(signal: BrowserSignal): void {
-    if (signal === 'online') this.connection.setOnline(true)
-    else if (signal === 'offline') this.connection.setOnline(false)
+  hold(reason: Hold, on: boolean): void {
+    this.connection.hold(reason, on)
   }
 
   close(): void {

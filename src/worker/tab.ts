@@ -9,6 +9,8 @@ import type { TopicSub } from './inbox.ts'
 export class Tab {
   readonly subs = new Map<number, TopicSub>()
   gone = false
+  /** Until the tab says otherwise it counts as visible, so a policy never disconnects on missing information. */
+  visible = true
 
   constructor(
     readonly info: TabInfo,

@@ -1,0 +1,69 @@
+/**
+ * `whenHidden`: the tab forwards its visibility to the worker. With `disconnect`, the socket closes once every tab
+ * has been hidden for `hiddenGrace` and comes back as soon as one shows; with the default `keep` it stays.
+ */
+import { afterEach, expect, inject, it } from 'vitest'
+import { commands } from 'vitest/browser'
+import { connect, type ConnectOptions, type WireState, type Wire } from '../../src/client/index.ts'
+
+const url = `ws://127.0.0.1:${inject('tabwirePort')}`
+const poll = { timeout: 15_000, interval: 20 }
+const wires: Wire[] = []
+
+/** Headless pages are always visible: this page pretends, the way a real tab switch would look to our listener. */
+function pretend(state: 'hidden' | 'visible'): void {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+  document.dispatchEvent(new Event('visibilitychange'))
+}
+
+afterEach(() => {
+  pretend('visible')
+  for (const w of wires.splice(0)) w.close()
+})
+
+function openWire(options: Partial<ConnectOptions>): { wire: Wire; states: WireState[] } {
+  const wire = connect({
+    url,
+    namespace: `vis-${crypto.randomUUID()}`,
+    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    reconnect: { minDelay: 20, maxDelay: 200 },
+    ...options,
+  })
+  const states: WireState[] = []
+  wire.onState((s) => states.push(s.state))
+  wires.push(wire)
+  return { wire, states }
+}
+
+it("whenHidden 'disconnect' closes the socket after the grace period and reconnects when the tab shows again", async () => {
+  const before = await commands.serverConnections()
+  const { wire, states } = openWire({ whenHidden: 'disconnect', hiddenGrace: 100 })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  expect(await commands.serverConnections()).toBe(before + 1)
+
+  pretend('hidden')
+  await expect.poll(() => wire.state, poll).toBe('offline')
+  await expect.poll(() => commands.serverConnections(), poll).toBe(before)
+  // Sends while disconnected are stored and wait.
+  const tag = crypto.randomUUID()
+  const receipt = await wire.send(`vis:${tag}`, { tag })
+  expect(await wire.pending()).toBe(1)
+
+  pretend('visible')
+  await expect.poll(() => wire.state, poll).toBe('open')
+  await receipt.acked
+  expect((await commands.serverRead(`vis:${tag}`)).msgs.map((m) => m.body)).toEqual([{ tag }])
+  expect(states.slice(states.indexOf('open'))).toEqual(['open', 'offline', 'reconnecting', 'open'])
+})
+
+it("the default 'keep' leaves the socket open while hidden", async () => {
+  const { wire, states } = openWire({ hiddenGrace: 50 })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  pretend('hidden')
+  // A round trip through the worker after the grace period: had it disconnected, the state would show it.
+  await new Promise((r) => setTimeout(r, 300))
+  const tag = crypto.randomUUID()
+  await (await wire.send(`keep:${tag}`, { tag })).acked
+  expect(wire.state).toBe('open')
+  expect(states).not.toContain('offline')
+})
