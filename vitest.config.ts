@@ -26,6 +26,8 @@ export default defineConfig({
           browser: {
             enabled: true,
             headless: true,
+            // Failure screenshots go with the reports (git-ignored), not beside the tests.
+            screenshotDirectory: 'test-results/screenshots',
             provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
             commands: serverCommands,
             instances: [
