@@ -40,6 +40,11 @@ export interface ConnectOptions {
   whenHidden?: 'keep' | 'disconnect'
   /** ms every tab must stay hidden before `whenHidden: 'disconnect'` closes the socket. */
   hiddenGrace?: number
+  /**
+   * Logs state changes (page console) and every frame in and out (worker console; tokens redacted), prefixed
+   * `[tabwire:<namespace>]`. Off by default.
+   */
+  debug?: boolean
 }
 
 export const DEFAULTS = {

@@ -12,6 +12,7 @@ import type {
   TabEvents,
   WireState,
   WorkerPort,
+  WorkerStats,
 } from '../protocol/port.ts'
 import { checkSize, encodeBody } from './body.ts'
 import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
@@ -21,6 +22,11 @@ export interface Message<T = Json> {
   topic: string
   seq: number
   body: T
+}
+
+export interface WireStats extends WorkerStats {
+  /** This tab's subscriptions and the last seq each has delivered. */
+  subscriptions: { topic: string; last: number }[]
 }
 
 export interface SendReceipt {
@@ -89,6 +95,7 @@ export class Wire {
       inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
       whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
       hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
+      debug: options.debug === true,
     }
     if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
       throw new TabwireError('invalid-argument', "whenHidden must be 'keep' or 'disconnect'")
@@ -158,6 +165,15 @@ export class Wire {
       if (!this.subs.delete(id) || this.closed) return
       await this.call('unsubscribe', (r) => r.unsubscribe(id))
     }
+  }
+
+  /**
+   * A snapshot for debugging and status displays: connection state, outbox size, cursors, tabs attached, which
+   * worker (and version) serves this tab and whether it owns the socket, plus this tab's own subscriptions.
+   */
+  async stats(): Promise<WireStats> {
+    const worker = await this.call('stats', (r) => r.stats())
+    return { ...worker, subscriptions: [...this.subs.values()].map((s) => ({ topic: s.topic, last: s.last })) }
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
@@ -345,6 +361,7 @@ export class Wire {
 
   private setState(info: StateInfo): void {
     if (this.closed) return
+    if (this.options.debug) console.debug(`[tabwire:${this.config.namespace}] state`, info)
     this.info = info
     for (const fn of this.listeners) fn(info)
     if (info.state === 'closed') this.shutdown()

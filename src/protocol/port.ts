@@ -51,6 +51,8 @@ export interface SessionConfig {
   /** `keep` the socket while every tab is hidden, or `disconnect` after `hiddenGrace` ms (reconnects when one shows). */
   whenHidden: 'keep' | 'disconnect'
   hiddenGrace: number
+  /** Log state changes and every frame (token redacted) in the worker's console, prefixed `[tabwire:<namespace>]`. */
+  debug: boolean
 }
 
 export interface TabInfo {
@@ -109,6 +111,22 @@ export interface AttachResult {
   worker: string
 }
 
+/** What `wire.stats()` reports, as the worker this tab is attached to sees it. */
+export interface WorkerStats {
+  state: StateInfo
+  /** Messages of the namespace stored but not yet acked. */
+  pending: number
+  /** Highest outbox id acked by the server. */
+  acked: number
+  /** Last seq per followed topic; known only to the worker that owns the socket (empty on a follower). */
+  cursors: Record<string, number>
+  /** Tabs attached to this worker for the namespace. */
+  tabs: number
+  /** Whether this worker owns the namespace's socket (others relay to it). */
+  owner: boolean
+  worker: { id: string; version: string; kind: 'shared' | 'dedicated' }
+}
+
 /** Calls from a tab into the worker. */
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
@@ -124,6 +142,7 @@ export interface WorkerPort {
   reconnect(): Promise<void>
   purge(): Promise<void>
   signal(signal: BrowserSignal): void
+  stats(): Promise<WorkerStats>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
 }

@@ -20,6 +20,8 @@ export interface ConnectionHost {
   dropped(): void
   state(info: StateInfo): void
   log(message: string): void
+  /** Every WebSocket message in (`<-`) and out (`->`), when the app asked for `debug`; the token is redacted. */
+  trace?(direction: '->' | '<-', text: string): void
 }
 
 export type Hold = 'offline' | 'hidden'
@@ -79,6 +81,7 @@ export class Connection {
   send(text: string): boolean {
     if (this.info.state !== 'open' || !this.ws) return false
     this.ws.send(text)
+    this.host.trace?.('->', text)
     return true
   }
 
@@ -141,8 +144,9 @@ export class Connection {
     ws.onopen = () => {
       if (gen !== this.generation) return
       const { client, subs } = this.host.hello()
-      const hello = { t: 'hello' as const, v: PROTOCOL_VERSION, client, subs, ...(dial.token ? { token: dial.token } : {}) }
-      ws.send(encodeFrames([hello]))
+      const hello = { t: 'hello' as const, v: PROTOCOL_VERSION, client, subs }
+      ws.send(encodeFrames([dial.token ? { ...hello, token: dial.token } : hello]))
+      this.host.trace?.('->', encodeFrames([dial.token ? { ...hello, token: '[redacted]' } : hello]))
     }
     ws.onmessage = (ev: MessageEvent) => {
       if (gen === this.generation) this.receive(ev.data)
@@ -154,6 +158,7 @@ export class Connection {
 
   private receive(data: unknown): void {
     this.lastFrameAt = Date.now()
+    this.host.trace?.('<-', typeof data === 'string' ? data : `[binary ${String((data as Blob | ArrayBuffer | undefined)?.constructor?.name)}]`)
     const decoded = decodeServerMessage(data)
     if (!decoded.ok) {
       this.host.log(`bad frame from server (${decoded.error.code}): ${decoded.error.message}`)
@@ -198,7 +203,7 @@ export class Connection {
       }
       if (now - lastPing >= this.opts.heartbeatInterval) {
         lastPing = now
-        this.ws?.send(encodeFrames([{ t: 'ping', n: ++this.pingN }]))
+        this.send(encodeFrames([{ t: 'ping', n: ++this.pingN }]))
       }
     }, tick)
   }

@@ -7,6 +7,7 @@ import type {
   ResetNotice,
   SessionConfig,
   StateInfo,
+  WorkerStats,
 } from '../protocol/port.ts'
 import { Bus, ownerLock, workerLock, type BusMessage } from './bus.ts'
 import { DbHandle } from './db.ts'
@@ -120,6 +121,18 @@ export class NamespaceHost {
     return this.outbox.pending()
   }
 
+  stats(worker: WorkerStats['worker']): WorkerStats {
+    return {
+      state: this.info,
+      pending: this.outbox.pending(),
+      acked: this.outbox.acked,
+      cursors: this.session?.cursors() ?? {},
+      tabs: this.tabs.size,
+      owner: this.session !== undefined,
+      worker,
+    }
+  }
+
   reconnect(): void {
     if (this.session) this.session.reconnect()
     else this.bus.post({ k: 'reconnect' })
@@ -195,6 +208,7 @@ export class NamespaceHost {
         this.bus.post({ k: 'acked', upTo })
       },
       log: (m) => this.log(m),
+      ...(this.config.debug ? { debug: (m: string) => this.debug(m) } : {}),
     })
     const released = new Promise<void>((resolve) => (this.releaseOwnership = resolve))
     try {
@@ -209,7 +223,7 @@ export class NamespaceHost {
       return
     }
     this.session = session
-    this.log('owns the socket')
+    this.debug(`worker ${this.workerId} owns the socket`)
     for (const [key, hs] of this.subs) this.route(key, hs)
     this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
     this.visibilityChanged()
@@ -338,6 +352,7 @@ export class NamespaceHost {
 
   private setState(info: StateInfo): void {
     this.info = info
+    this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
   }
 
@@ -366,6 +381,10 @@ export class NamespaceHost {
   }
 
   private log(message: string): void {
-    console.info(`[tabwire:${this.config.namespace}] ${message}`)
+    console.warn(`[tabwire:${this.config.namespace}] ${message}`)
+  }
+
+  private debug(message: string): void {
+    if (this.config.debug) console.debug(`[tabwire:${this.config.namespace}] ${message}`)
   }
 }

@@ -84,6 +84,13 @@ export class Inbox {
     return subs
   }
 
+  /** Last seq per followed topic. */
+  cursors(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [topic, st] of this.topics) if (st.subs.size > 0) out[topic] = st.cursor?.seq ?? 0
+    return out
+  }
+
   /** Adds a tab subscription; it first catches up from the local log (and the server for anything older). */
   subscribe(topic: string, after: number, target: SubTarget): TopicSub {
     const st = this.state(topic)

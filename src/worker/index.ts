@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
 import type { SessionConfig } from '../protocol/port.ts'
+import { VERSION } from '../protocol/version.ts'
 import { workerLock } from './bus.ts'
 import { NamespaceHost } from './host.ts'
 import { PortApi, type HostRegistry } from './port-api.ts'
@@ -15,8 +16,9 @@ export function serve(): void {
   // Held until this worker dies: the grant to a tab or another worker is how they learn it is gone.
   void navigator.locks.request(workerLock(workerId), () => new Promise<never>(() => {}))
   const hosts = new Map<string, NamespaceHost>()
+  const kind = 'onconnect' in globalThis ? 'shared' : 'dedicated'
   const registry: HostRegistry = {
-    workerId,
+    worker: { id: workerId, version: VERSION, kind },
     host(config: SessionConfig): NamespaceHost {
       let h = hosts.get(config.namespace)
       if (!h) {
@@ -29,7 +31,7 @@ export function serve(): void {
       return h
     },
   }
-  if ('onconnect' in globalThis) {
+  if (kind === 'shared') {
     ;(globalThis as unknown as SharedWorkerGlobalScope).onconnect = (event: MessageEvent) => {
       const port = event.ports[0]
       if (port) Comlink.expose(new PortApi(registry), port)

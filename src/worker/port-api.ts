@@ -8,13 +8,14 @@ import type {
   TabEvents,
   TabInfo,
   WorkerPort,
+  WorkerStats,
 } from '../protocol/port.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
 /** Where a port finds (or creates) this worker's host of its namespace. */
 export interface HostRegistry {
-  readonly workerId: string
+  readonly worker: WorkerStats['worker']
   host(config: SessionConfig): NamespaceHost
 }
 
@@ -44,7 +45,7 @@ export class PortApi implements WorkerPort {
         session.detach(tab)
         throw e
       }
-      return { state: session.state, acked: session.acked, worker: this.registry.workerId }
+      return { state: session.state, acked: session.acked, worker: this.registry.worker.id }
     })
   }
 
@@ -82,6 +83,10 @@ export class PortApi implements WorkerPort {
 
   signal(signal: BrowserSignal): void {
     if (this.session && this.tab) this.session.signal(this.tab, signal)
+  }
+
+  stats(): Promise<WorkerStats> {
+    return guard(() => this.attached().stats(this.registry.worker))
   }
 
   detach(): Promise<void> {

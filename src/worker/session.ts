@@ -17,7 +17,10 @@ export interface SessionHost {
   state(info: StateInfo): void
   /** Cumulative: the server acked every id ≤ `upTo`. */
   acked(upTo: number): void
+  /** Something went wrong that the app's developer should see (always logged). */
   log(message: string): void
+  /** Chatter for the `debug` option only. */
+  debug?(message: string): void
 }
 
 /**
@@ -51,6 +54,7 @@ export class Session {
       dropped: () => this.inbox.dropped(),
       state: (info) => host.state(info),
       log: (m) => host.log(m),
+      ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
     })
     this.ready = this.load()
   }
@@ -70,6 +74,10 @@ export class Session {
 
   get state(): StateInfo {
     return this.connection.stateInfo
+  }
+
+  cursors(): Record<string, number> {
+    return this.inbox.cursors()
   }
 
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */

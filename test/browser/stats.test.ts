@@ -1,0 +1,62 @@
+/** `wire.stats()` reports what the worker serving this tab knows, read from a real SharedWorker. */
+import { afterEach, expect, inject, it } from 'vitest'
+import { commands } from 'vitest/browser'
+import { connect, VERSION, type Wire } from '../../src/client/index.ts'
+
+const url = `ws://127.0.0.1:${inject('tabwirePort')}`
+const poll = { timeout: 15_000, interval: 20 }
+const wires: Wire[] = []
+
+afterEach(() => {
+  for (const w of wires.splice(0)) w.close()
+})
+
+function openWire(namespace: string): Wire {
+  const wire = connect({
+    url,
+    namespace,
+    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    reconnect: { minDelay: 20, maxDelay: 200 },
+  })
+  wires.push(wire)
+  return wire
+}
+
+it('reports state, outbox, cursors, tabs, ownership and the worker version', async () => {
+  const namespace = `stats-${crypto.randomUUID()}`
+  const topic = `stats:${crypto.randomUUID()}`
+  const a = openWire(namespace)
+  const b = openWire(namespace)
+  await expect.poll(() => a.state, poll).toBe('open')
+  const seen: number[] = []
+  await a.subscribe(topic, (m) => seen.push(m.seq))
+  await commands.serverPublish(topic, { n: 1 })
+  await commands.serverPublish(topic, { n: 2 })
+  await expect.poll(() => seen, poll).toEqual([1, 2])
+  await (await a.send(topic, { n: 3 })).acked
+  await expect.poll(() => seen, poll).toEqual([1, 2, 3])
+
+  const stats = await a.stats()
+  expect(stats).toMatchObject({
+    state: { state: 'open' },
+    pending: 0,
+    acked: 1,
+    cursors: { [topic]: 3 },
+    tabs: 2,
+    owner: true,
+    worker: { version: VERSION, kind: 'shared' },
+    subscriptions: [{ topic, last: 3 }],
+  })
+  // Both tabs are served by the same worker: one socket.
+  expect((await b.stats()).worker.id).toBe(stats.worker.id)
+
+  await commands.serverStop()
+  try {
+    await expect.poll(() => a.state, poll).toBe('reconnecting')
+    await a.send(topic, { n: 4 })
+    await b.send(topic, { n: 5 })
+    expect((await b.stats()).pending).toBe(2)
+  } finally {
+    await commands.serverStart()
+  }
+})
