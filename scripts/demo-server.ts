@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Plugin } from 'vite'
+import type { Plugin, ViteDevServer } from 'vite'
 import { createMemoryStore, createServer, type Store, type TabwireServer } from '../src/server/index.ts'
 import { storeFromUrl } from '../src/server/store-from-url.ts'
 
@@ -70,24 +70,55 @@ export function tabwireDemo(options: DemoServerOptions): Plugin {
       vite.middlewares.use('/api', (req, res, next) => {
         void controlApi(req, res, running).catch(next)
       })
-      // Vite exits on SIGTERM after `close()` (which runs the hooks below); the CLI leaves SIGINT to Node's default,
-      // which would kill the process before the store is closed. A second Ctrl-C exits at once.
-      if (vite.httpServer) {
-        process.once('SIGINT', () => {
-          process.once('SIGINT', () => process.exit(130))
-          void vite.close().finally(() => process.exit(130))
-        })
-      }
+      if (vite.httpServer) closeOnSigint(vite)
     },
     buildEnd: close,
     closeBundle: close,
   }
 }
 
+/**
+ * When a file the config imports changes (src/server/**), Vite restarts: it runs the new config's `configureServer`
+ * before closing the old server, so the old tabwire server may still hold the port for a moment. Retry briefly.
+ */
+const PORT_HANDOFF_MS = 5_000
+
+/**
+ * Vite exits on SIGTERM after `close()` (which runs the close hooks above); the CLI leaves SIGINT to Node's default,
+ * which would kill the process before the store is closed. One handler per process, closing whichever dev server is
+ * current: a Vite restart loads this file afresh, so the holder lives on globalThis. A second Ctrl-C exits at once.
+ */
+const CURRENT_VITE = Symbol.for('tabwire-demo:current-vite')
+
+function closeOnSigint(vite: ViteDevServer): void {
+  const g = globalThis as { [CURRENT_VITE]?: { vite: ViteDevServer } }
+  if (g[CURRENT_VITE]) {
+    g[CURRENT_VITE].vite = vite
+    return
+  }
+  const holder = (g[CURRENT_VITE] = { vite })
+  process.once('SIGINT', () => {
+    process.once('SIGINT', () => process.exit(130))
+    void holder.vite.close().finally(() => process.exit(130))
+  })
+}
+
 async function startTabwire(options: DemoServerOptions): Promise<Running> {
   const { store, storeName } = await openStore(options.store)
-  const server = await createServer({ port: options.port, store })
-  return { server, storeName, listening: true }
+  const deadline = Date.now() + PORT_HANDOFF_MS
+  for (;;) {
+    try {
+      const server = await createServer({ port: options.port, store })
+      return { server, storeName, listening: true }
+    } catch (error) {
+      const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      if (!inUse || Date.now() > deadline) {
+        await store.close()
+        throw error
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
 }
 
 /** The requested store, or memory when this build of the server does not know that kind of store yet. */
