@@ -3,6 +3,8 @@ export { createServer } from './server.ts'
 export { createMemoryStore } from './memory-store.ts'
 export type { MemoryStoreOptions } from './memory-store.ts'
 export { AuthError } from './auth.ts'
+export { Admission } from './admission.ts'
+export type { AdmissionOptions, AdmissionVerdict } from './admission.ts'
 export type { Identity, ServerOptions, TabwireServer } from './types.ts'
 export type {
   PubInput,

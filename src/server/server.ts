@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
+import { Admission } from './admission.ts'
 import { anonymous } from './auth.ts'
 import { Connection } from './connection.ts'
 import { createMemoryStore } from './memory-store.ts'
@@ -34,6 +35,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
   }
+  const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
   const unlisten = store.onAppend((msg) => topics.dispatch(msg))
 
@@ -45,6 +47,10 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     wss.handleUpgrade(req, socket, head, (ws) => {
       // An upgrade that completes while stop() runs would escape its 1012 round: it gets its own.
       if (!listening) return ws.close(CloseCode.ServiceRestart, 'server restart')
+      // Shed a reconnect storm before it costs a hello, a store read and a replay: the handshake has to finish
+      // anyway, since a browser sees a close code and reason only on an open WebSocket (an HTTP 429 reads as 1006).
+      const verdict = admission?.take()
+      if (verdict && !verdict.admit) return ws.close(CloseCode.RateLimited, `retry-after=${verdict.retryAfterMs}`)
       const connection = new Connection(ws, req, context)
       connections.add(connection)
       void connection.done.then(() => connections.delete(connection))

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Json } from '../protocol/frames.ts'
+import type { AdmissionOptions } from './admission.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
@@ -25,6 +26,12 @@ export interface ServerOptions {
   idleTimeout?: number
   /** Messages per `range` frame and per replay read. Default 500. */
   replayBatch?: number
+  /**
+   * Admission control for reconnect storms: new connections beyond a token bucket (`burst`, refilled at
+   * `ratePerSecond`) are closed with 4429 and reason `retry-after=<ms>`, a wait the client honours. Each one turned
+   * away is told a later slot than the last, so they come back spread out. Default: no limit.
+   */
+  admission?: AdmissionOptions
 }
 
 export interface TabwireServer {

@@ -1,0 +1,64 @@
+/** How fast new connections are let in: a token bucket of `burst` tokens that refills at `ratePerSecond`. */
+export interface AdmissionOptions {
+  /** Sustained new connections per second. */
+  ratePerSecond: number
+  /** New connections let in at once when the bucket is full (the bucket's size). */
+  burst: number
+}
+
+/** What the gate says to one new connection: come in, or come back in `retryAfterMs`. */
+export type AdmissionVerdict = { admit: true } | { admit: false; retryAfterMs: number }
+
+/**
+ * Admission control against reconnect storms: after a restart every client of a server comes back at once, and
+ * each hello costs a store read and a replay. Connections beyond the bucket are turned away (the server closes them
+ * with 4429 and `retry-after=<ms>`, which the worker honours as a minimum wait).
+ *
+ * The clients turned away are told *different* times, one token interval apart, starting when the bucket next holds
+ * a token: told the same time, they would all return together and form the next wave. So each rejection books the
+ * next free slot, and a storm leaves the gate as a stream at `ratePerSecond`. Slots are a schedule, not reservations:
+ * a client returning on time usually finds the token refilled for it, and one that finds none is given a later slot.
+ *
+ * The clock is injectable so the storm simulation and tests run this exact code on virtual time.
+ */
+export class Admission {
+  private tokens: number
+  private refilledAt: number
+  /** The latest time (clock ms) handed to a rejected client; the next one is told one interval later. */
+  private lastSlot = -Infinity
+  private readonly interval: number
+
+  constructor(
+    private readonly options: AdmissionOptions,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    const { ratePerSecond, burst } = options
+    if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0))
+      throw new RangeError(`admission.ratePerSecond must be a finite number > 0, got ${ratePerSecond}`)
+    if (!(Number.isFinite(burst) && burst >= 1))
+      throw new RangeError(`admission.burst must be a finite number ≥ 1, got ${burst}`)
+    this.interval = 1_000 / ratePerSecond
+    this.tokens = burst
+    this.refilledAt = this.now()
+  }
+
+  /** Takes a token for one new connection, or says how long it should wait. */
+  take(): AdmissionVerdict {
+    const now = this.now()
+    this.refill(now)
+    if (this.tokens >= 1) {
+      this.tokens -= 1
+      return { admit: true }
+    }
+    const firstToken = now + (1 - this.tokens) * this.interval
+    const slot = Math.max(firstToken, this.lastSlot + this.interval)
+    this.lastSlot = slot
+    return { admit: false, retryAfterMs: Math.ceil(slot - now) }
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.refilledAt)
+    this.tokens = Math.min(this.options.burst, this.tokens + elapsed / this.interval)
+    this.refilledAt = now
+  }
+}

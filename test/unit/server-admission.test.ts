@@ -1,0 +1,123 @@
+/**
+ * Admission control with real ws clients: the close code and reason a connection over the rate gets, the slots the
+ * rejected ones are told, and the bucket refilling. The bucket's clock is `performance.now()`, faked here (and only
+ * it: timers and sockets stay real) so every `retry-after` is an exact value rather than a timing-dependent one.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { Admission } from '../../src/server/admission.ts'
+import { createServer } from '../../src/server/index.ts'
+import { serverHarness } from '../support/server-harness.ts'
+import { TestClient } from '../support/ws-client.ts'
+
+const h = serverHarness()
+
+/** Opens a socket and returns how the server closed it without a hello: only a rejected one closes by itself. */
+async function rejected(url: string): Promise<{ code: number; reason: string; frames: number }> {
+  const c = await h.open(url)
+  const closed = await c.closed
+  return { ...closed, frames: c.frames.length }
+}
+
+describe('admission control (server)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('lets in a burst, then closes each new connection with 4429 and a retry-after one slot later than the last', async () => {
+    const { server, url } = await h.serve({ admission: { ratePerSecond: 10, burst: 3 } })
+    for (const id of ['a', 'b', 'c']) await h.hello(url, id)
+    expect(server.connections()).toBe(3)
+
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=100', frames: 0 })
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=200', frames: 0 })
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=300', frames: 0 })
+    // A rejected socket never became a connection: the admitted three are untouched.
+    expect(server.connections()).toBe(3)
+  })
+
+  it('refills at the rate: one token per interval, the next rejection booked after the slots already told', async () => {
+    const { server, url } = await h.serve({ admission: { ratePerSecond: 10, burst: 2 } })
+    await h.hello(url, 'a')
+    await h.hello(url, 'b')
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=100', frames: 0 })
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=200', frames: 0 })
+
+    vi.advanceTimersByTime(100)
+    const c = await h.hello(url, 'c')
+    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0 })
+    // The slots at 100 and 200 were handed out already: the next one is 300 (200 ms from now).
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=200', frames: 0 })
+    expect(server.connections()).toBe(3)
+  })
+
+  it('refills up to the burst and no further, and a later rejection waits only for the next token', async () => {
+    const { server, url } = await h.serve({ admission: { ratePerSecond: 10, burst: 2 } })
+    await h.hello(url, 'a')
+    await h.hello(url, 'b')
+    expect((await rejected(url)).reason).toBe('retry-after=100')
+
+    vi.advanceTimersByTime(60_000)
+    await h.hello(url, 'c')
+    await h.hello(url, 'd')
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=100', frames: 0 })
+    expect(server.connections()).toBe(4)
+  })
+
+  it('an admitted connection is served as usual (pubs acked), a rejected client id is admitted once there is a token', async () => {
+    const { url } = await h.serve({ admission: { ratePerSecond: 1, burst: 1 } })
+    const a = await h.hello(url, 'a', { subs: [{ topic: 't', after: 0 }] })
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=1000', frames: 0 })
+    vi.advanceTimersByTime(1_000)
+    const b = await h.hello(url, 'b', { subs: [{ topic: 't', after: 0 }] })
+    b.send({ t: 'pub', id: 1, topic: 't', body: 'from b' })
+    await a.untilSeq('t', 1)
+    await b.waitFor((frames) => frames.some((f) => f.t === 'ack' && f.id === 1))
+    expect(a.msgs('t').map((m) => [m.seq, m.body])).toEqual([[1, 'from b']])
+  })
+
+  it('without the option every connection is admitted', async () => {
+    const { server, url } = await h.serve()
+    const clients: TestClient[] = []
+    for (let i = 0; i < 30; i++) clients.push(await h.hello(url, `c${i}`))
+    expect(server.connections()).toBe(30)
+  })
+
+  it('rejects a bucket that could never admit anyone', async () => {
+    await expect(createServer({ port: 0, admission: { ratePerSecond: 0, burst: 5 } })).rejects.toThrow(RangeError)
+    await expect(createServer({ port: 0, admission: { ratePerSecond: 5, burst: 0 } })).rejects.toThrow(RangeError)
+    await expect(createServer({ port: 0, admission: { ratePerSecond: Number.NaN, burst: 5 } })).rejects.toThrow(
+      /ratePerSecond/,
+    )
+  })
+})
+
+describe('Admission (the bucket on a virtual clock)', () => {
+  it('hands out the burst, then slots one interval apart that follow the refill', () => {
+    let now = 1_000
+    const gate = new Admission({ ratePerSecond: 4, burst: 2 }, () => now)
+    expect([gate.take(), gate.take()]).toEqual([{ admit: true }, { admit: true }])
+    expect([gate.take(), gate.take(), gate.take()]).toEqual([
+      { admit: false, retryAfterMs: 250 },
+      { admit: false, retryAfterMs: 500 },
+      { admit: false, retryAfterMs: 750 },
+    ])
+    // Half an interval later: half a token, so the first free token is 125 ms away, but slots up to 750 are told.
+    now += 125
+    expect(gate.take()).toEqual({ admit: false, retryAfterMs: 875 })
+    now += 125
+    expect(gate.take()).toEqual({ admit: true })
+  })
+
+  it('admits exactly ratePerSecond per second in steady state', () => {
+    let now = 0
+    // 62.5/s: a 16 ms interval, a power of two, so the refill adds up exactly in floating point.
+    const gate = new Admission({ ratePerSecond: 62.5, burst: 1 }, () => now)
+    let admitted = 0
+    // One arrival per ms for 10 s: admitted at 0, 16, 32, … 9984.
+    for (now = 0; now < 10_000; now++) if (gate.take().admit) admitted++
+    expect(admitted).toBe(10_000 / 16)
+  })
+})
