@@ -2,7 +2,7 @@
  * tabwire demo: a chat whose every tab shares one durable WebSocket. Wires the views to one `connect()` handle.
  * Open it in several tabs, stop the server, keep typing, reload, start the server: nothing is lost.
  */
-import { connect, type StateInfo, type Wire } from '../src/client/index.ts'
+import { connect, type Json, type StateInfo, type Wire } from '../src/client/index.ts'
 import { ChatLog, type ChatBody } from './ui/chat-log.ts'
 import { byId, el, plural } from './ui/dom.ts'
 import { tabIdentity } from './ui/identity.ts'
@@ -48,7 +48,7 @@ function start(): void {
     drawControls()
   })
   for (const room of ROOMS) {
-    w.subscribe(
+    w.subscribe<Json>(
       topicOf(room),
       (m) => {
         const msg = log.add(room, m, room === active)

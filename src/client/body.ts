@@ -46,3 +46,16 @@ export function checkSize(text: string, max: number): void {
   const bytes = encoder.encode(text).length
   if (bytes > max) throw new TabwireError('body-too-large', `body is ${bytes} bytes, over maxMessageBytes ${max}`)
 }
+
+/** Bytes travel as a binary body; an `ArrayBuffer` or any typed-array view is taken as its bytes. */
+export function binaryBody(body: unknown): Uint8Array | undefined {
+  if (body instanceof Uint8Array) return body
+  if (body instanceof ArrayBuffer) return new Uint8Array(body)
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+  return undefined
+}
+
+export function checkBinarySize(bytes: Uint8Array, max: number): void {
+  if (bytes.byteLength > max)
+    throw new TabwireError('body-too-large', `body is ${bytes.byteLength} bytes, over maxMessageBytes ${max}`)
+}

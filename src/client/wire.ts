@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
-import type { Json } from '../protocol/frames.ts'
+import type { Body } from '../protocol/frames.ts'
 import type {
   BrowserSignal,
   Delivery,
@@ -14,11 +14,11 @@ import type {
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
-import { checkSize, encodeBody } from './body.ts'
+import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
 import { workerCall } from './worker-call.ts'
 
-export interface Message<T = Json> {
+export interface Message<T = Body> {
   topic: string
   seq: number
   body: T
@@ -118,7 +118,8 @@ export class Wire {
   }
 
   /**
-   * Stores the message durably, then resolves with its id; from then on it reaches the server exactly once, in order,
+   * Stores the message durably, then resolves with its id; `body` is any JSON value, or bytes (`Uint8Array`,
+   * `ArrayBuffer`, a typed array) which travel as a binary WebSocket message and arrive as a `Uint8Array`; from then on it reaches the server exactly once, in order,
    * across reconnects, reloads and browser restarts. Sends made in the same task travel to the worker as one call and
    * share one IndexedDB transaction. Rejects with `invalid-argument`, `invalid-body`, `body-too-large`, `closed`,
    * `storage-full`, `storage` or `worker-unavailable`; a rejected send was not stored.
@@ -127,11 +128,18 @@ export class Wire {
     try {
       this.assertOpen()
       checkTopic(topic)
-      const text = encodeBody(body)
-      checkSize(text, this.maxMessageBytes)
+      const bytes = binaryBody(body)
+      let encoded: string | Uint8Array
+      if (bytes) {
+        checkBinarySize(bytes, this.maxMessageBytes)
+        encoded = bytes
+      } else {
+        encoded = encodeBody(body)
+        checkSize(encoded, this.maxMessageBytes)
+      }
       return new Promise((resolve, reject) => {
         if (this.queue.length === 0) queueMicrotask(() => void this.flushSends())
-        this.queue.push({ message: { topic, body: text }, resolve, reject })
+        this.queue.push({ message: { topic, body: encoded }, resolve, reject })
       })
     } catch (e) {
       return Promise.reject(e)
@@ -143,7 +151,7 @@ export class Wire {
    * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
    * stops the subscription.
    */
-  async subscribe<T = Json>(
+  async subscribe<T = Body>(
     topic: string,
     onMessage: (m: Message<T>) => void,
     options: SubscribeOptions = {},

@@ -1,10 +1,11 @@
-import type { ClientFrame, Cursor, Json, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
+import type { Body, ClientFrame, Cursor, Frame, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 
 /**
  * Why a message was rejected. `code` is stable: `json` (not JSON), `shape` (not an object or array of objects),
- * `type` (unknown `t`), `field` (a field missing or of the wrong type), `binary` (a binary message where text is
- * expected), `too-large`, `version` (unsupported `v`).
+ * `type` (unknown `t`), `field` (a field missing or of the wrong type), `binary` (a binary message that is not a
+ * well-formed envelope, or a kind of data that is neither text nor bytes), `too-large`, `version` (unsupported `v`).
  */
 export interface DecodeError {
   code: 'json' | 'shape' | 'type' | 'field' | 'binary' | 'too-large' | 'version'
@@ -46,9 +47,9 @@ function optStr(f: Obj, k: string): string | undefined {
   return f[k] === undefined ? undefined : str(f, k)
 }
 
-function has(f: Obj, k: string): Json {
+function has(f: Obj, k: string): Body {
   if (!(k in f)) fail('field', `${String(f.t)}.${k} is missing`)
-  return f[k] as Json
+  return f[k] as Body
 }
 
 function version(f: Obj): typeof PROTOCOL_VERSION {
@@ -154,17 +155,39 @@ function serverFrame(f: Obj): ServerFrame {
   }
 }
 
-function decodeWith<F>(data: unknown, maxBytes: number, one: (f: Obj) => F): Decoded<F> {
-  if (typeof data !== 'string') return { ok: false, error: { code: 'binary', message: 'expected a text message' } }
-  // A UTF-16 length above the limit can still fit in bytes, but never the other way round: cheap pre-check.
-  if (data.length > maxBytes)
-    return { ok: false, error: { code: 'too-large', message: `message exceeds ${maxBytes} bytes` } }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(data)
-  } catch {
-    return { ok: false, error: { code: 'json', message: 'message is not valid JSON' } }
+function decodeWith<F extends Frame>(data: unknown, maxBytes: number, one: (f: Obj) => F): Decoded<F> {
+  if (typeof data === 'string') {
+    // A UTF-16 length above the limit can still fit in bytes, but never the other way round: cheap pre-check.
+    if (data.length > maxBytes)
+      return { ok: false, error: { code: 'too-large', message: `message exceeds ${maxBytes} bytes` } }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(data)
+    } catch {
+      return { ok: false, error: { code: 'json', message: 'message is not valid JSON' } }
+    }
+    return validate(parsed, one)
   }
+  if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data))
+    return { ok: false, error: { code: 'binary', message: 'expected a text or binary message' } }
+  if (data.byteLength > maxBytes)
+    return { ok: false, error: { code: 'too-large', message: `message exceeds ${maxBytes} bytes` } }
+  let env: BinaryEnvelope
+  try {
+    env = openBinaryMessage(data)
+  } catch (e) {
+    return { ok: false, error: { code: 'binary', message: `malformed binary message: ${(e as Error).message}` } }
+  }
+  const decoded = validate(env.header, one)
+  if (!decoded.ok) return decoded
+  try {
+    return { ok: true, frames: decoded.frames.map((f) => unwrapBodies(f, env)) }
+  } catch (e) {
+    return { ok: false, error: { code: 'binary', message: `malformed binary message: ${(e as Error).message}` } }
+  }
+}
+
+function validate<F>(parsed: unknown, one: (f: Obj) => F): Decoded<F> {
   const list = Array.isArray(parsed) ? parsed : [parsed]
   try {
     if (list.length === 0) fail('shape', 'a batch must hold at least one frame')
@@ -179,6 +202,12 @@ function decodeWith<F>(data: unknown, maxBytes: number, one: (f: Obj) => F): Dec
     if (e instanceof Invalid) return { ok: false, error: e.error }
     throw e
   }
+}
+
+function unwrapBodies<F extends Frame>(f: F, env: BinaryEnvelope): F {
+  if ('body' in f) return { ...f, body: env.body(f.body) }
+  if (f.t === 'range') return { ...f, msgs: f.msgs.map((m) => ({ ...m, body: env.body(m.body) })) }
+  return f
 }
 
 /** Validates a message from the server. Never throws: anything malformed comes back as a `DecodeError`. */

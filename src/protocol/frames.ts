@@ -10,6 +10,9 @@ export const PROTOCOL_VERSION = 1 as const
 /** Any JSON value: message bodies travel as-is inside the frame, never re-encoded. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
+/** A message body: JSON, or bytes — which travel in binary WebSocket messages (see `binary.ts`), never as base64. */
+export type Body = Json | Uint8Array
+
 /**
  * Identifies one incarnation of a topic's log. When a server loses a log (a memory store restarts) or rebuilds it,
  * the epoch changes, and a cursor taken under the old epoch is meaningless: the server answers it with `reset`.
@@ -39,7 +42,7 @@ export interface PubFrame {
   t: 'pub'
   id: number
   topic: string
-  body: Json
+  body: Body
 }
 
 export interface SubFrame extends Cursor {
@@ -88,7 +91,7 @@ export interface MsgFrame {
   topic: string
   seq: number
   epoch: Epoch
-  body: Json
+  body: Body
 }
 
 export type ResetReason = 'retention' | 'epoch' | 'ahead'
@@ -109,7 +112,7 @@ export interface ResetFrame {
 export interface RangeMsg {
   seq: number
   epoch: Epoch
-  body: Json
+  body: Body
 }
 
 /**

@@ -6,7 +6,7 @@
  * `TabEvents`; every other call acts on the namespace session the port was attached to.
  */
 import type { ErrorCode } from './errors.ts'
-import type { Json } from './frames.ts'
+import type { Body } from './frames.ts'
 
 export type WireState = 'connecting' | 'open' | 'reconnecting' | 'offline' | 'failed' | 'closed'
 
@@ -68,7 +68,7 @@ export interface TabInfo {
 export interface Delivery {
   topic: string
   seq: number
-  body: Json
+  body: Body
 }
 
 /** The range after a subscriber's cursor is gone: it resumes after `seq`. */
@@ -78,10 +78,10 @@ export interface ResetNotice {
   reason: 'retention' | 'epoch' | 'ahead'
 }
 
-/** A send as the tab hands it over: the body already JSON-encoded, checked for size by the tab. */
+/** A send as the tab hands it over, checked for size by the tab: JSON already encoded as text, or bytes. */
 export interface OutgoingMessage {
   topic: string
-  body: string
+  body: string | Uint8Array
 }
 
 export interface DialInfo {

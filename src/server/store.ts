@@ -1,11 +1,11 @@
-import type { Epoch, Json } from '../protocol/frames.ts'
+import type { Body, Epoch } from '../protocol/frames.ts'
 
 /** A message as a topic's log holds it. */
 export interface StoredMessage {
   topic: string
   seq: number
   epoch: Epoch
-  body: Json
+  body: Body
   /** Append time, ms since epoch: what age-based retention measures. */
   at: number
 }
@@ -14,7 +14,7 @@ export interface StoredMessage {
 export interface PubInput {
   id: number
   topic: string
-  body: Json
+  body: Body
 }
 
 /**
@@ -58,7 +58,7 @@ export interface Store {
   /** Applies a client's pubs in order; stops at (and reports) the first out-of-order one, leaving the rest unapplied. */
   accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
   /** A server-side producer's message: appended with the next seq. */
-  append(topic: string, body: Json): Promise<StoredMessage>
+  append(topic: string, body: Body): Promise<StoredMessage>
   /** The highest pub id of (user, client) accepted so far; 0 when none. */
   acked(user: string, client: string): Promise<number>
   read(topic: string, after: number, limit: number): Promise<ReadResult>

@@ -75,13 +75,14 @@ export class Connection {
   }
 
   /**
-   * Sends text on the open connection; false when not open (the caller keeps the data and resends after the next
+   * Sends a message on the open connection; false when not open (the caller keeps the data and resends after the next
    * `welcome`).
    */
-  send(text: string): boolean {
+  send(data: string | Uint8Array): boolean {
     if (this.info.state !== 'open' || !this.ws) return false
-    this.ws.send(text)
-    this.host.trace?.('->', text)
+    // Our bytes always sit on a plain ArrayBuffer (built by encodeBinaryMessage), never a SharedArrayBuffer.
+    this.ws.send(data as string | Uint8Array<ArrayBuffer>)
+    this.host.trace?.('->', typeof data === 'string' ? data : `[binary ${data.byteLength} bytes]`)
     return true
   }
 
@@ -139,6 +140,8 @@ export class Connection {
       this.lost(new LocalClose(CloseCode.Forbidden, `invalid URL ${dial.url}: ${String(e)}`))
       return
     }
+    // Binary bodies arrive as binary messages; an ArrayBuffer decodes synchronously, a Blob would not.
+    ws.binaryType = 'arraybuffer'
     this.ws = ws
     this.lastFrameAt = Date.now()
     ws.onopen = () => {
@@ -158,7 +161,7 @@ export class Connection {
 
   private receive(data: unknown): void {
     this.lastFrameAt = Date.now()
-    this.host.trace?.('<-', typeof data === 'string' ? data : `[binary ${String((data as Blob | ArrayBuffer | undefined)?.constructor?.name)}]`)
+    this.host.trace?.('<-', typeof data === 'string' ? data : `[binary ${(data as ArrayBuffer).byteLength} bytes]`)
     const decoded = decodeServerMessage(data)
     if (!decoded.ok) {
       this.host.log(`bad frame from server (${decoded.error.code}): ${decoded.error.message}`)
@@ -242,7 +245,9 @@ export class Connection {
       this.set({ state: 'failed', attempt, error: { ...error, code: 'failed' } })
       return
     }
-    const delay = Math.max(backoffDelay(attempt - 1, this.opts), retryAfter(why.reason))
+    // A server shedding load names the slot it will admit us in (4429 retry-after): come back then, not later,
+    // or a growing backoff would push every client past the slot it was given and stretch the recovery.
+    const delay = retryAfter(why.reason) || backoffDelay(attempt - 1, this.opts)
     const nextRetryAt = Date.now() + delay
     this.set({ state: 'reconnecting', attempt, nextRetryAt, error })
     this.retryTimer = setTimeout(() => {

@@ -1,5 +1,5 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb'
-import type { Epoch, Json } from '../protocol/frames.ts'
+import type { Body, Epoch } from '../protocol/frames.ts'
 import { TabwireError } from '../protocol/errors.ts'
 
 /**
@@ -11,7 +11,8 @@ export interface OutboxBatch {
   first: number
   last: number
   topics: string[]
-  bodies: string[]
+  /** JSON text, or bytes for a binary body (IndexedDB stores them as they are). */
+  bodies: (string | Uint8Array)[]
 }
 
 export interface StoredCursor {
@@ -24,7 +25,7 @@ export interface InboxRecord {
   topic: string
   seq: number
   epoch: Epoch
-  body: Json
+  body: Body
 }
 
 export interface TabwireSchema extends DBSchema {

@@ -52,7 +52,7 @@ export class PortApi implements WorkerPort {
   send(messages: OutgoingMessage[]): Promise<number[]> {
     return guard(() => {
       if (!Array.isArray(messages) || !messages.every(isOutgoing))
-        throw new TabwireError('invalid-argument', 'send() takes [{ topic: non-empty string, body: JSON text }]')
+        throw new TabwireError('invalid-argument', 'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]')
       return this.attached().send(messages)
     })
   }
@@ -106,7 +106,13 @@ export class PortApi implements WorkerPort {
 
 function isOutgoing(m: unknown): m is OutgoingMessage {
   const o = m as OutgoingMessage
-  return typeof o === 'object' && o !== null && typeof o.topic === 'string' && o.topic !== '' && typeof o.body === 'string'
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.topic === 'string' &&
+    o.topic !== '' &&
+    (typeof o.body === 'string' || o.body instanceof Uint8Array)
+  )
 }
 
 async function guard<T>(fn: () => T | Promise<T>): Promise<T> {

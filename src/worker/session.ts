@@ -1,3 +1,4 @@
+import { encodeBinaryMessage } from '../protocol/binary.ts'
 import { batchText, encodeFrames, pubFrameText } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
 import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
@@ -197,22 +198,35 @@ export class Session {
     }
   }
 
-  /** Writes the ids of `batch` above `sentUpTo` as pub frames, packed into text messages of at most MAX_TEXT. */
+  /**
+   * Writes the ids of `batch` above `sentUpTo` in order: JSON bodies as pub frames packed into text messages of at
+   * most MAX_TEXT, each binary body as a binary message of its own.
+   */
   private write(batch: OutboxBatch): void {
     let texts: string[] = []
     let size = 0
+    const flushText = (): boolean => {
+      if (texts.length === 0) return true
+      const ok = this.connection.send(batchText(texts))
+      texts = []
+      size = 0
+      return ok
+    }
     for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
-      const text = pubFrameText(id, batch.topics[i] as string, batch.bodies[i] as string)
-      if (texts.length > 0 && size + text.length > MAX_TEXT) {
-        if (!this.connection.send(batchText(texts))) return
-        texts = []
-        size = 0
+      const topic = batch.topics[i] as string
+      const body = batch.bodies[i] as string | Uint8Array
+      if (typeof body !== 'string') {
+        if (!flushText() || !this.connection.send(encodeBinaryMessage([{ t: 'pub', id, topic, body }]))) return
+        this.sentUpTo = id
+        continue
       }
+      const text = pubFrameText(id, topic, body)
+      if (texts.length > 0 && size + text.length > MAX_TEXT && !flushText()) return
       texts.push(text)
       size += text.length + 1
       this.sentUpTo = id
     }
-    if (texts.length > 0) this.connection.send(batchText(texts))
+    flushText()
   }
 }
