@@ -21,18 +21,23 @@ export interface StoredCursor {
   epoch?: Epoch
 }
 
-export interface InboxRecord {
+/**
+ * Received messages stored as one record per arriving batch (seqs `first..last` of one topic, contiguous), keyed
+ * `[topic, last]`: one put per WebSocket message instead of one per message, and a trim is one key-range delete.
+ */
+export interface InboxBatch {
   topic: string
-  seq: number
+  first: number
+  last: number
   epoch: Epoch
-  body: Body
+  bodies: Body[]
 }
 
 export interface TabwireSchema extends DBSchema {
   meta: { key: 'client' | 'lastId'; value: string | number }
   outbox: { key: number; value: OutboxBatch }
   cursors: { key: string; value: StoredCursor }
-  inbox: { key: [string, number]; value: InboxRecord }
+  inbox: { key: [string, number]; value: InboxBatch }
 }
 
 export type TabwireDB = IDBPDatabase<TabwireSchema>
@@ -50,7 +55,7 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<TabwireSchema>) => void)[] 
   },
   // v2: the local log of recent messages per topic, replayed to new tabs without the server.
   (db) => {
-    db.createObjectStore('inbox', { keyPath: ['topic', 'seq'] })
+    db.createObjectStore('inbox', { keyPath: ['topic', 'last'] })
   },
 ]
 

@@ -2,7 +2,7 @@ import type { Cursor, Epoch, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFram
 import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
-import { storageError, type DbHandle, type InboxRecord, type StoredCursor, type TabwireSchema } from './db.ts'
+import { storageError, type DbHandle, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
 
 type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
 
@@ -48,8 +48,15 @@ interface PendingFetch {
   reject: (e: unknown) => void
 }
 
+/** A message as the inbox hands it around: seq and body (the topic is known from context). */
+interface Received {
+  seq: number
+  body: Delivery['body']
+}
+
 const FETCH_LIMIT = 500
-const LOCAL_READ = 500
+/** Batch records read per step of a catch-up from the local log. */
+const LOCAL_READ = 64
 
 /**
  * Inbound side of a namespace: one server subscription per topic however many tabs follow it, a cursor per topic
@@ -129,7 +136,7 @@ export class Inbox {
       await this.write((tx) => {
         void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
         void tx.objectStore('cursors').put(st.cursor as StoredCursor)
-      })
+      }).started
       for (const sub of st.subs) {
         // Under a new epoch every old seq is meaningless; after trimming only those behind the new start lost data.
         if (frame.reason !== 'retention' || sub.delivered < frame.seq) {
@@ -184,7 +191,7 @@ export class Inbox {
 
   private async accept(topic: string, st: TopicState, msgs: MsgFrame[]): Promise<void> {
     const cursor = st.cursor ?? { topic, seq: 0 }
-    const taken: InboxRecord[] = []
+    const taken: Received[] = []
     let seq = cursor.seq
     let epoch: Epoch | undefined = cursor.epoch
     for (const m of msgs) {
@@ -200,19 +207,23 @@ export class Inbox {
       st.resyncing = false
       seq = m.seq
       epoch = m.epoch
-      taken.push({ topic, seq: m.seq, epoch: m.epoch, body: m.body })
+      taken.push({ seq: m.seq, body: m.body })
     }
-    if (taken.length === 0) return
+    const first = taken[0]
+    if (!first) return
     const next: StoredCursor = { topic, seq, epoch: epoch as Epoch }
-    const trimBelow = seq - this.retention
-    await this.write((tx) => {
+    const trimTo = seq - this.retention
+    // Not awaited: deliveries need not wait for the disk. A catch-up that reads the log later still sees this batch,
+    // because IndexedDB runs transactions over the same store in the order they were created.
+    const written = this.write((tx) => {
       const inbox = tx.objectStore('inbox')
-      for (const r of taken) void inbox.put(r)
-      if (trimBelow >= 1) void inbox.delete(IDBKeyRange.bound([topic, 0], [topic, trimBelow]))
+      void inbox.put({ topic, first: first.seq, last: seq, epoch: next.epoch as Epoch, bodies: taken.map((r) => r.body) })
+      if (trimTo >= 1) void inbox.delete(IDBKeyRange.bound([topic, 0], [topic, trimTo]))
       void tx.objectStore('cursors').put(next)
     })
     st.cursor = next
     for (const sub of st.subs) if (sub.live) this.deliver(sub, taken)
+    await written.started
   }
 
   /** Asks the server to replay from our cursor; what arrives before that replay is dropped. */
@@ -223,7 +234,7 @@ export class Inbox {
     this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
   }
 
-  private deliver(sub: TopicSub, records: readonly { seq: number; body: InboxRecord['body'] }[]): void {
+  private deliver(sub: TopicSub, records: readonly Received[]): void {
     const fresh: Delivery[] = []
     for (const r of records)
       if (r.seq === sub.delivered + 1 + fresh.length) fresh.push({ topic: sub.topic, seq: r.seq, body: r.body })
@@ -258,13 +269,25 @@ export class Inbox {
     sub.live = true
   }
 
-  private async readLocal(topic: string, from: number, to: number): Promise<InboxRecord[]> {
+  /** Messages `from..to` the local log still holds, from the first one it has in that range on, contiguous. */
+  private async readLocal(topic: string, from: number, to: number): Promise<Received[]> {
+    let batches: InboxBatch[]
     try {
-      return await (await this.db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, to]), LOCAL_READ)
+      batches = await (await this.db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, Infinity]), LOCAL_READ)
     } catch (e) {
       this.host.log(`inbox read failed, asking the server: ${String(e)}`)
       return []
     }
+    const out: Received[] = []
+    for (const b of batches) {
+      for (let seq = Math.max(b.first, from); seq <= Math.min(b.last, to); seq++) {
+        const prev = out[out.length - 1]
+        if (prev && seq !== prev.seq + 1) return out
+        out.push({ seq, body: b.bodies[seq - b.first] as Received['body'] })
+      }
+      if (b.last >= to) break
+    }
+    return out
   }
 
   private async fetch(topic: string, after: number, limit: number): Promise<RangeMsg[]> {
@@ -284,15 +307,26 @@ export class Inbox {
     }
   }
 
-  /** `fill` must issue its requests synchronously: awaiting anything else would let the transaction commit early. */
-  private async write(fill: (tx: InboxTx) => void): Promise<void> {
-    try {
-      // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
-      const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
-      fill(tx)
-      await tx.done
-    } catch (e) {
-      this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
-    }
+  /**
+   * `fill` must issue its requests synchronously: awaiting anything else would let the transaction commit early.
+   * `started` resolves once the transaction exists (so later transactions are ordered after it); `done` when it
+   * committed. Failures are logged, never thrown: the log is a cache and the cursor a hint.
+   */
+  private write(fill: (tx: InboxTx) => void): { started: Promise<void>; done: Promise<void> } {
+    let markStarted!: () => void
+    const started = new Promise<void>((resolve) => (markStarted = resolve))
+    const done = (async () => {
+      try {
+        // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
+        const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
+        fill(tx)
+        markStarted()
+        await tx.done
+      } catch (e) {
+        markStarted()
+        this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
+      }
+    })()
+    return { started, done }
   }
 }
