@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import type { Json } from '../protocol/frames.ts'
-import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+import type { Body } from '../protocol/frames.ts'
+import {
+  ownBody,
+  type PubInput,
+  type PubOutcome,
+  type ReadResult,
+  type Retention,
+  type Store,
+  type StoredMessage,
+  type TopicHead,
+} from './store.ts'
 
 /** Past this many trimmed slots at the front of a log's array, the array is compacted (amortised O(1) trim). */
 const COMPACT_AFTER = 1024
@@ -69,13 +78,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    * Appends and notifies listeners synchronously, in order. A throwing listener does not keep the others from seeing
    * the message; the first error is rethrown to the caller once all have run (the append itself stands).
    */
-  function appendNow(topic: string, body: Json): StoredMessage {
+  function appendNow(topic: string, body: Body): StoredMessage {
     let log = logs.get(topic)
     if (!log) {
       log = { msgs: [], start: 0, first: 1, last: 0 }
       logs.set(topic, log)
     }
-    const msg: StoredMessage = { topic, seq: log.last + 1, epoch, body, at: Date.now() }
+    // Bytes are copied: the log must not change when the caller reuses its buffer.
+    const msg: StoredMessage = { topic, seq: log.last + 1, epoch, body: ownBody(body), at: Date.now() }
     log.msgs.push(msg)
     log.last = msg.seq
     trim(log, msg.at)
@@ -112,7 +122,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return outcomes
     },
 
-    async append(topic: string, body: Json): Promise<StoredMessage> {
+    async append(topic: string, body: Body): Promise<StoredMessage> {
       open()
       return appendNow(topic, body)
     },

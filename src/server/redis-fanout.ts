@@ -1,5 +1,6 @@
 import type { RedisClientType } from '@redis/client'
 import type { Json } from '../protocol/frames.ts'
+import { bodyFrom } from './redis-scripts.ts'
 import type { ReadResult, StoredMessage } from './store.ts'
 
 /** Messages per read when a gap is filled from the stream. */
@@ -19,8 +20,23 @@ export interface Fanout {
   close(): Promise<void>
 }
 
-/** The channel payload the ACCEPT script publishes: `[topic, seq, epoch, at, body as JSON text]`. */
-type Notification = [string, number, string, number, string]
+/**
+ * The channel payload the ACCEPT script publishes: for a JSON body the JSON text `[topic, seq, epoch, at, body as
+ * JSON text]`; for a binary one the JSON text `[topic, seq, epoch, at]`, a newline, then the body's bytes.
+ */
+type Notification = [string, number, string, number, string?]
+
+const NEWLINE = 0x0a
+
+/** Reads a notification from its bytes (received as a Buffer, so a binary body is never decoded as text). */
+export function parseNotification(payload: Buffer): StoredMessage {
+  // JSON text never holds a raw newline (cjson escapes them): the first one, if any, ends a binary body's header.
+  const cut = payload.indexOf(NEWLINE)
+  const header = cut < 0 ? payload : payload.subarray(0, cut)
+  const [topic, seq, epoch, at, json] = JSON.parse(header.toString('utf8')) as Notification
+  const body = cut < 0 ? (JSON.parse(json ?? '') as Json) : bodyFrom('r', payload.subarray(cut + 1))
+  return { topic, seq, epoch, at, body }
+}
 
 /**
  * Delivers every append made by any server on this Redis, per topic in seq order with no gap and no repeat, starting
@@ -87,11 +103,14 @@ export async function startFanout(options: FanoutOptions): Promise<Fanout> {
     readyBefore = true
   })
   await subscriber.connect()
-  await subscriber.subscribe(channel, (payload) => {
-    const [topic, seq, epoch, at, body] = JSON.parse(payload) as Notification
-    const msg: StoredMessage = { topic, seq, epoch, at, body: JSON.parse(body) as Json }
-    enqueue(() => handle(msg))
-  })
+  await subscriber.subscribe(
+    channel,
+    (payload) => {
+      const msg = parseNotification(payload)
+      enqueue(() => handle(msg))
+    },
+    true,
+  )
 
   return {
     async close() {

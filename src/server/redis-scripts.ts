@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { RedisClientType } from '@redis/client'
+import { RESP_TYPES, type RedisArgument, type RedisClientType } from '@redis/client'
+import type { Body, Json } from '../protocol/frames.ts'
 
 /** A Lua script with its SHA1, sent with EVALSHA and, once per script cache, as EVAL. */
 export interface LuaScript {
@@ -19,15 +20,38 @@ export async function evalScript<T>(
   client: RedisClientType,
   { lua, sha }: LuaScript,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly RedisArgument[],
+  options: { buffers?: boolean } = {},
 ): Promise<T> {
   const rest = [String(keys.length), ...keys, ...args]
+  // With `buffers`, every string in the reply comes back as the Buffer of its bytes, never decoded as UTF-8.
+  const command = options.buffers ? { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } } : undefined
   try {
-    return await client.sendCommand<T>(['EVALSHA', sha, ...rest])
+    return await client.sendCommand<T>(['EVALSHA', sha, ...rest], command)
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-    return await client.sendCommand<T>(['EVAL', lua, ...rest])
+    return await client.sendCommand<T>(['EVAL', lua, ...rest], command)
   }
+}
+
+/**
+ * How a body sits in a stream entry: its field names the kind — `b` holds JSON text (the only kind before binary
+ * bodies existed, so older entries read unchanged), `r` the raw bytes of a binary body.
+ */
+export type BodyField = 'b' | 'r'
+
+/** A body as a script argument: its field and value (bytes go as a Buffer view, never through a string). */
+export function bodyArgs(body: Body): [BodyField, RedisArgument] {
+  return body instanceof Uint8Array
+    ? ['r', Buffer.from(body.buffer, body.byteOffset, body.byteLength)]
+    : ['b', JSON.stringify(body)]
+}
+
+/** A body from its field and value as Redis returned them (as bytes): a plain `Uint8Array` copy, or parsed JSON. */
+export function bodyFrom(field: string, value: Buffer): Body {
+  if (field === 'r') return new Uint8Array(value)
+  if (field === 'b') return JSON.parse(value.toString('utf8')) as Json
+  throw new Error(`tabwire redis store: unknown body field ${JSON.stringify(field)}`)
 }
 
 /**
@@ -40,10 +64,13 @@ export async function evalScript<T>(
  * KEYS[2j+1] its stream.
  * ARGV[1] the counters field of (user, client), or '' for a producer's append (no dedup); ARGV[2] max messages and
  * ARGV[3] max age in ms (0: no limit); ARGV[4] the notification channel; then per topic j its name and the epoch to
- * give it if it is new; then per message a triple: topic index j, pub id, body as JSON text.
+ * give it if it is new; then per message a quadruple: topic index j, pub id, body field (see `BodyField`: 'b' JSON
+ * text, 'r' raw bytes) and the body. The stream entry is `{<field>, body, 'a', at}`.
  *
  * Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}` or `{'out-of-order', expected}`, stopping
- * at the first out-of-order one. A message is `[topic, seq, epoch, at, body]` on the channel.
+ * at the first out-of-order one. On the channel, a JSON body's message is the JSON text `[topic, seq, epoch, at,
+ * body]` (body as a JSON string); a binary one's is the JSON text `[topic, seq, epoch, at]`, a newline, then the
+ * body's bytes as they are (cjson escapes every newline inside JSON, so the first one ends the header).
  *
  * Times come from Redis's TIME, one clock for every server, so age retention does not depend on their clocks.
  */
@@ -94,10 +121,11 @@ local start = 0
 if dedup then start = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
 local acked = start
 local out = {}
-for i = 5 + 2 * nTopics, #ARGV, 3 do
+for i = 5 + 2 * nTopics, #ARGV, 4 do
   local j = tonumber(ARGV[i])
   local id = tonumber(ARGV[i + 1])
-  local body = ARGV[i + 2]
+  local kind = ARGV[i + 2]
+  local body = ARGV[i + 3]
   if dedup and id <= acked then
     out[#out + 1] = { 'duplicate' }
   elseif dedup and id ~= acked + 1 then
@@ -108,11 +136,15 @@ for i = 5 + 2 * nTopics, #ARGV, 3 do
     redis.call('HSETNX', meta, 'epoch', ARGV[4 + 2 * j])
     local seq = tonumber(redis.call('HGET', meta, 'last') or '0') + 1
     -- XADD before moving 'last': scripts are not rolled back, so the one call that could fail comes first.
-    redis.call('XADD', log, seq .. '-0', 'b', body, 'a', now)
+    redis.call('XADD', log, seq .. '-0', kind, body, 'a', now)
     redis.call('HSET', meta, 'last', seq)
     trim(meta, log, seq)
     local epoch = redis.call('HGET', meta, 'epoch')
-    redis.call('PUBLISH', channel, cjson.encode({ topic, seq, epoch, now, body }))
+    if kind == 'r' then
+      redis.call('PUBLISH', channel, cjson.encode({ topic, seq, epoch, now }) .. string.char(10) .. body)
+    else
+      redis.call('PUBLISH', channel, cjson.encode({ topic, seq, epoch, now, body }))
+    end
     out[#out + 1] = { 'published', seq, epoch, now }
     if dedup then acked = id end
   end
@@ -126,7 +158,8 @@ return out
  * epoch here (HSETNX), so the epoch a reader sees before the first append is the one the log keeps.
  *
  * KEYS[1] the topic's meta hash, KEYS[2] its stream; ARGV[1] the epoch to give it if it is new, ARGV[2] after,
- * ARGV[3] limit. Returns `{epoch, first, last, entries}`, entries as XRANGE gives them: `{id, {'b', body, 'a', at}}`.
+ * ARGV[3] limit. Returns `{epoch, first, last, entries}`, entries as XRANGE gives them: `{id, {field, body, 'a', at}}`
+ * with field 'b' (JSON text) or 'r' (bytes).
  */
 export const READ = script(`
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])

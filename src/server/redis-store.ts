@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import { createClient, type RedisClientType } from '@redis/client'
-import type { Json } from '../protocol/frames.ts'
+import type { Body } from '../protocol/frames.ts'
 import { startFanout } from './redis-fanout.ts'
-import { ACCEPT, READ, evalScript } from './redis-scripts.ts'
-import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+import { ACCEPT, READ, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
+import {
+  ownBody,
+  type PubInput,
+  type PubOutcome,
+  type ReadResult,
+  type Retention,
+  type Store,
+  type StoredMessage,
+  type TopicHead,
+} from './store.ts'
 
 export interface RedisStoreOptions {
   /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
@@ -18,8 +27,11 @@ export interface RedisStoreOptions {
 /** What the ACCEPT script returns per message. */
 type ScriptOutcome = ['published', number, string, number] | ['duplicate'] | ['out-of-order', number]
 
-/** What the READ script returns: epoch, first, last, and XRANGE's entries `[id, ['b', body, 'a', at]]`. */
-type ScriptRead = [string, number, number, [string, [string, string, string, string]][]]
+/**
+ * What the READ script returns, every string as bytes: epoch, first, last, and XRANGE's entries
+ * `[id, [field, body, 'a', at]]` (field `b`: JSON text, `r`: raw bytes; see `BodyField`).
+ */
+type ScriptRead = [Buffer, number, number, [Buffer, [Buffer, Buffer, Buffer, Buffer]][]]
 
 /**
  * The store for several server nodes: each topic's log is a Redis Stream whose entry ids are the seqs (`<seq>-0`),
@@ -49,18 +61,21 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const listeners = new Set<(msg: StoredMessage) => void>()
 
   async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
-    const [epoch, first, last, entries] = await evalScript<ScriptRead>(
+    // As bytes: a binary body decoded as UTF-8 text would lose every byte that is not valid UTF-8.
+    const [epochBytes, first, last, entries] = await evalScript<ScriptRead>(
       client,
       READ,
       [metaKey(topic), logKey(topic)],
       [randomUUID(), String(after), String(Math.max(0, limit))],
+      { buffers: true },
     )
+    const epoch = epochBytes.toString('utf8')
     const msgs = entries.map(([id, fields]) => ({
       topic,
-      seq: Number.parseInt(id, 10),
+      seq: Number.parseInt(id.toString('latin1'), 10),
       epoch,
-      body: JSON.parse(fields[1]) as Json,
-      at: Number(fields[3]),
+      body: bodyFrom(fields[0].toString('latin1'), fields[1]),
+      at: Number(fields[3].toString('latin1')),
     }))
     return { epoch, first, last, msgs }
   }
@@ -76,7 +91,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       maxAgeMs,
       channel,
       ...topics.flatMap((topic) => [topic, randomUUID()]),
-      ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), JSON.stringify(p.body)]),
+      ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)]),
     ]
     const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
     return outcomes.map((outcome, i): PubOutcome => {
@@ -85,7 +100,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       switch (outcome[0]) {
         case 'published': {
           const [, seq, epoch, at] = outcome
-          return { kind: 'published', msg: { topic: pub.topic, seq, epoch, body: pub.body, at } }
+          return { kind: 'published', msg: { topic: pub.topic, seq, epoch, body: ownBody(pub.body), at } }
         }
         case 'duplicate':
           return { kind: 'duplicate' }
@@ -115,7 +130,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return pubs.length === 0 ? Promise.resolve([]) : run(counterField(user, clientId), pubs)
     },
 
-    async append(topic: string, body: Json): Promise<StoredMessage> {
+    async append(topic: string, body: Body): Promise<StoredMessage> {
       const [outcome] = await run('', [{ id: 0, topic, body }])
       if (outcome?.kind !== 'published') throw new Error('tabwire redis store: a producer append was not published')
       return outcome.msg

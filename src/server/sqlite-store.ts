@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
-import type { Json } from '../protocol/frames.ts'
-import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+import type { Body, Json } from '../protocol/frames.ts'
+import {
+  ownBody,
+  type PubInput,
+  type PubOutcome,
+  type ReadResult,
+  type Retention,
+  type Store,
+  type StoredMessage,
+  type TopicHead,
+} from './store.ts'
 
 export interface SqliteStoreOptions {
   /** Database file; created with its tables when missing. */
@@ -12,6 +21,11 @@ export interface SqliteStoreOptions {
 /** How long a writer waits for another process's transaction on the same file before SQLITE_BUSY, ms. */
 const BUSY_TIMEOUT_MS = 15_000
 
+/**
+ * `messages.body` holds a JSON body as TEXT and a binary body as a BLOB of its bytes: SQLite keeps the storage class of
+ * each value (a TEXT column converts numbers, never blobs), so the value's own type is the flag. Files written before
+ * binary bodies existed hold only TEXT and read unchanged, with no migration.
+ */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS topics (
     topic TEXT PRIMARY KEY, epoch TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL
@@ -32,8 +46,19 @@ interface TopicRow {
 
 interface MessageRow {
   seq: number
-  body: string
+  /** TEXT (JSON) comes back as a string, a BLOB (bytes) as a Buffer. */
+  body: string | Buffer
   at: number
+}
+
+/** The column value for a body: JSON text, or the bytes themselves (bound as a BLOB). */
+function toColumn(body: Body): string | Uint8Array {
+  return body instanceof Uint8Array ? body : JSON.stringify(body)
+}
+
+/** A plain `Uint8Array` copy of a BLOB (not a Buffer: the same type every store returns), or the parsed JSON. */
+function fromColumn(value: string | Buffer): Body {
+  return typeof value === 'string' ? (JSON.parse(value) as Json) : new Uint8Array(value)
 }
 
 /**
@@ -64,7 +89,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     'INSERT OR IGNORE INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)',
   )
   const updateTopic = db.prepare<[number, number, string]>('UPDATE topics SET first = ?, last = ? WHERE topic = ?')
-  const insertMessage = db.prepare<[string, number, string, number]>(
+  const insertMessage = db.prepare<[string, number, string | Uint8Array, number]>(
     'INSERT INTO messages (topic, seq, body, at) VALUES (?, ?, ?, ?)',
   )
   // Seqs and append times rise together, so the first fresh message is found by walking from the oldest.
@@ -108,10 +133,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   /** Appends within the caller's transaction and trims to the retention limits. */
-  function appendRow(topic: string, body: Json, at: number): StoredMessage {
+  function appendRow(topic: string, input: Body, at: number): StoredMessage {
     const row = topicRow(topic)
     const seq = row.last + 1
-    insertMessage.run(topic, seq, JSON.stringify(body), at)
+    // Our own copy of the bytes: what listeners see now is what a read returns later.
+    const body = ownBody(input)
+    insertMessage.run(topic, seq, toColumn(body), at)
     let first = Math.max(row.first, seq - maxMessages + 1)
     if (maxAgeMs !== Infinity) first = firstFresh.get(topic, first, at - maxAgeMs) ?? seq
     if (first > row.first) deleteBefore.run(topic, first)
@@ -139,7 +166,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return outcomes
   })
 
-  const appendTx = db.transaction((topic: string, body: Json) => appendRow(topic, body, Date.now()))
+  const appendTx = db.transaction((topic: string, body: Body) => appendRow(topic, body, Date.now()))
 
   // A deferred read transaction: the head and the messages come from one snapshot even while another process writes.
   const readTx = db.transaction((topic: string, after: number, limit: number): ReadResult => {
@@ -147,7 +174,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (!row) throw new Error(`tabwire sqlite store: topic ${JSON.stringify(topic)} read before it was created`)
     const { epoch, first, last } = row
     const rows = limit > 0 ? selectMessages.all(topic, Math.max(after + 1, first), limit) : []
-    const msgs = rows.map((r) => ({ topic, seq: r.seq, epoch, body: JSON.parse(r.body) as Json, at: r.at }))
+    const msgs = rows.map((r) => ({ topic, seq: r.seq, epoch, body: fromColumn(r.body), at: r.at }))
     return { epoch, first, last, msgs }
   })
 
@@ -178,7 +205,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return outcomes
     },
 
-    async append(topic: string, body: Json): Promise<StoredMessage> {
+    async append(topic: string, body: Body): Promise<StoredMessage> {
       const msg = appendTx.immediate(topic, body)
       notify([msg])
       return msg

@@ -5,6 +5,10 @@ export interface StoredMessage {
   topic: string
   seq: number
   epoch: Epoch
+  /**
+   * JSON, or bytes: every store keeps a binary body byte for byte and gives it back as a plain `Uint8Array` (never
+   * a Node `Buffer`, never text), copied on the way in so a caller reusing its buffer cannot change the log.
+   */
   body: Body
   /** Append time, ms since epoch: what age-based retention measures. */
   at: number
@@ -69,4 +73,12 @@ export interface Store {
    */
   onAppend(listener: (msg: StoredMessage) => void): () => void
   close(): Promise<void>
+}
+
+/**
+ * A body as a store keeps it: bytes copied into a plain `Uint8Array` of their own (a Node `Buffer`, a view into a
+ * larger buffer or one its owner will reuse become independent bytes); JSON as-is.
+ */
+export function ownBody(body: Body): Body {
+  return body instanceof Uint8Array ? new Uint8Array(body) : body
 }

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import type { BrowserContext } from 'playwright'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import type { Json } from '../../src/protocol/frames.ts'
+import type { Body, Json } from '../../src/protocol/frames.ts'
 import { createServer } from '../../src/server/index.ts'
 import { createRedisStore } from '../../src/server/redis-store.ts'
 import type { PubOutcome, Store } from '../../src/server/store.ts'
@@ -85,7 +85,7 @@ interface Cluster {
   /** The URL that goes through the proxy (to A until retargeted). */
   proxied: string
   /** `topic`'s whole log as [seq, body] pairs, read from Redis (through B's store). */
-  log(topic: string): Promise<[number, Json][]>
+  log(topic: string): Promise<[number, Body][]>
 }
 
 describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@redis/client'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
-import type { Json } from '../../src/protocol/frames.ts'
+import Database from 'better-sqlite3'
+import type { Body, Json } from '../../src/protocol/frames.ts'
 import { createMemoryStore } from '../../src/server/memory-store.ts'
+import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { PubInput, Retention, Store, StoredMessage } from '../../src/server/store.ts'
 import { startRedis, type RedisServer } from '../support/redis.ts'
 import {
@@ -99,6 +101,17 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 function published(outcomes: Awaited<ReturnType<Store['accept']>>): StoredMessage[] {
   return outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : []))
+}
+
+/** Bytes that are not valid UTF-8 (a lone 0xff, a NUL, 0xfe): any text round trip would change them. */
+const NOT_UTF8 = [0xff, 0x00, 0xfe]
+
+/** A body as bytes (asserting it is a plain Uint8Array, not a Buffer), or as itself when JSON. */
+function bytesOf(body: Body): number[] | Json {
+  if (!(body instanceof Uint8Array)) return body
+  expect(Buffer.isBuffer(body), 'a binary body must come back as a plain Uint8Array, not a Buffer').toBe(false)
+  expect(Object.getPrototypeOf(body)).toBe(Uint8Array.prototype)
+  return ['bytes', ...body]
 }
 
 /** Collects what `onAppend` delivers, per topic. */
@@ -242,6 +255,40 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     expect(seen.count()).toBe(15)
   })
 
+  it('keeps binary bodies byte for byte through accept, append, read and onAppend, beside JSON ones', async () => {
+    const store = await subject.open()
+    const seen = collect(store)
+    // A Buffer that views the middle of a larger one: the store must take exactly its bytes.
+    const big = Buffer.from([9, 9, ...NOT_UTF8, 9])
+    const reused = new Uint8Array([1, 2, 3])
+    const out = await store.accept('u', 'c', [
+      { id: 1, topic: 'bin', body: new Uint8Array(NOT_UTF8) },
+      { id: 2, topic: 'bin', body: new Uint8Array(0) },
+      { id: 3, topic: 'bin', body: { $b: [0, 1] } },
+      { id: 4, topic: 'bin', body: big.subarray(2, 5) },
+    ])
+    const appended = await store.append('bin', reused)
+    // The caller reuses its buffers: the log must not change with them.
+    reused.fill(0)
+    big.fill(0)
+    const json = await store.append('bin', 'after')
+    const expected = [
+      ['bytes', ...NOT_UTF8],
+      ['bytes'],
+      { $b: [0, 1] },
+      ['bytes', ...NOT_UTF8],
+      ['bytes', 1, 2, 3],
+      'after',
+    ]
+    expect(seqs([...published(out), appended, json])).toEqual(range(1, 6))
+    expect([...published(out), appended, json].map((m) => bytesOf(m.body))).toEqual(expected)
+    const { msgs } = await store.read('bin', 0, 10)
+    expect(msgs.map((m) => [m.seq, bytesOf(m.body)])).toEqual(expected.map((b, i) => [i + 1, b]))
+    expect(bytesOf((await store.read('bin', 1, 1)).msgs[0]?.body ?? null)).toEqual(['bytes'])
+    await vi.waitFor(() => expect(seen.count()).toBe(6), { timeout: 5_000 })
+    expect((seen.byTopic.get('bin') ?? []).map((m) => bytesOf(m.body))).toEqual(expected)
+  })
+
   it('publishes each id exactly once and keeps seqs contiguous when two servers accept at once', { timeout: 60_000 }, async () => {
     const store = await subject.open()
     const upTo = 120
@@ -283,6 +330,49 @@ describe.each([sqlite, redisSubject])('$name store across a restart', (subject) 
     expect(out.map((o) => (o.kind === 'published' ? o.msg.seq : o.kind))).toEqual(['duplicate', 2])
     expect((await reopened.read('hot', 0, 10)).msgs.map((m) => m.body as Json)).toEqual([{ id: 3 }, { id: 4 }])
   })
+
+  it('keeps binary bodies byte for byte, empty ones included', { timeout: 20_000 }, async () => {
+    const store = await subject.open()
+    await store.accept('u', 'c', [{ id: 1, topic: 'bin', body: new Uint8Array(NOT_UTF8) }])
+    await store.append('bin', new Uint8Array(0))
+    await store.append('bin', { json: true })
+    await store.close()
+    opened = opened.filter((s) => s !== store)
+    const reopened = await subject.reopen(store)
+    await reopened.append('bin', new Uint8Array([0x80]))
+    expect((await reopened.read('bin', 0, 10)).msgs.map((m) => [m.seq, bytesOf(m.body)])).toEqual([
+      [1, ['bytes', ...NOT_UTF8]],
+      [2, ['bytes']],
+      [3, { json: true }],
+      [4, ['bytes', 0x80]],
+    ])
+  })
+})
+
+describe('sqlite store on a file written before binary bodies', () => {
+  it('reads the old JSON rows as they were and appends binary bodies after them', async () => {
+    const path = join(dir, `old-${++serial}.db`)
+    // The schema and rows as the store wrote them before binary bodies: every body JSON text.
+    const old = new Database(path)
+    old.exec(`
+      CREATE TABLE topics (topic TEXT PRIMARY KEY, epoch TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE messages (topic TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (topic, seq)) WITHOUT ROWID;
+      CREATE TABLE clients (user TEXT NOT NULL, client TEXT NOT NULL, acked INTEGER NOT NULL, PRIMARY KEY (user, client)) WITHOUT ROWID;
+      INSERT INTO topics VALUES ('t', 'old-epoch', 1, 2);
+      INSERT INTO messages VALUES ('t', 1, '{"n":1}', 1), ('t', 2, '"two"', 2);
+      INSERT INTO clients VALUES ('u', 'c', 2);
+    `)
+    old.close()
+    const store = track(createSqliteStore({ path }))
+    expect(await store.acked('u', 'c')).toBe(2)
+    const msg = await store.append('t', new Uint8Array(NOT_UTF8))
+    expect([msg.seq, msg.epoch]).toEqual([3, 'old-epoch'])
+    expect((await store.read('t', 0, 10)).msgs.map((m) => [m.seq, bytesOf(m.body)])).toEqual([
+      [1, { n: 1 }],
+      [2, 'two'],
+      [3, ['bytes', ...NOT_UTF8]],
+    ])
+  })
 })
 
 describe('redis store on several servers', () => {
@@ -311,5 +401,25 @@ describe('redis store on several servers', () => {
     for (const n of range(2, 20)) await a.append('t', n)
     await vi.waitFor(() => expect(onB.count()).toBeGreaterThanOrEqual(20), { timeout: 20_000 })
     expect((onB.byTopic.get('t') ?? []).map((m) => [m.seq, m.body])).toEqual(range(1, 20).map((n) => [n, n]))
+  })
+
+  it('delivers binary bodies to another server intact, by notification and by a gap read', { timeout: 30_000 }, async () => {
+    const a = await redisSubject.open()
+    const b = await openSpec(specOf(a))
+    const onB = collect(b)
+    // Bytes with a newline and invalid UTF-8: they must not be split or decoded on the way.
+    const bodyOf = (n: number): Body => (n % 3 === 0 ? { n } : new Uint8Array([n, 0x0a, ...NOT_UTF8, n]))
+    await a.append('t', bodyOf(1))
+    await a.append('t', new Uint8Array(0))
+    await vi.waitFor(() => expect(onB.count()).toBe(2), { timeout: 5_000 })
+    const admin = createClient({ url: (await redis()).url })
+    await admin.connect()
+    await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+    await admin.close()
+    for (const n of range(3, 12)) await a.append('t', bodyOf(n))
+    await vi.waitFor(() => expect(onB.count()).toBeGreaterThanOrEqual(12), { timeout: 20_000 })
+    expect((onB.byTopic.get('t') ?? []).map((m) => [m.seq, bytesOf(m.body)])).toEqual(
+      range(1, 12).map((n) => [n, bytesOf(n === 2 ? new Uint8Array(0) : bodyOf(n))]),
+    )
   })
 })
