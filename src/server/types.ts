@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { Json } from '../protocol/frames.ts'
+import type { Body } from '../protocol/frames.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { Store, StoredMessage } from './store.ts'
 
@@ -42,8 +42,11 @@ export interface TabwireServer {
   connections(): number
   /** Connections subscribed to `topic` on this node right now (read-only; for tests and monitoring). */
   subscribers(topic: string): number
-  /** A server-side producer: appends to the topic's log and fans out to subscribers on every node. */
-  publish(topic: string, body: Json): Promise<StoredMessage>
+  /**
+   * A server-side producer: appends to the topic's log and fans out to subscribers on every node. A `Uint8Array` body
+   * is stored as bytes (copied) and reaches subscribers in a binary message.
+   */
+  publish(topic: string, body: Body): Promise<StoredMessage>
   /** Stops listening and closes every connection with 1012; the store stays open. */
   stop(): Promise<void>
   /** Listens again on the same port after `stop()`. */

@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws'
+import { encodeBinaryMessage } from '../../src/protocol/binary.ts'
 import { decodeServerMessage } from '../../src/protocol/decode.ts'
 import { encodeFrames } from '../../src/protocol/encode.ts'
 import type { ClientFrame, Cursor, MsgFrame, ServerFrame } from '../../src/protocol/frames.ts'
@@ -17,6 +18,8 @@ export class TestClient {
   readonly frames: ServerFrame[] = []
   /** How many WebSocket messages carried them: batching shows as fewer messages than frames. */
   messages = 0
+  /** Per frame in `frames`, the kind of WebSocket message that carried it, and that message's number (from 1). */
+  readonly via: { kind: 'text' | 'binary'; message: number }[] = []
   /** Messages from the server that the protocol decoder rejected: any makes `waitFor` fail. */
   readonly invalid: string[] = []
   /** Settles when the socket closes, with the code and reason the server sent. */
@@ -27,8 +30,12 @@ export class TestClient {
     ws.on('message', (data, isBinary) => {
       const decoded = decodeServerMessage(isBinary ? data : data.toString())
       this.messages++
-      if (decoded.ok) this.frames.push(...decoded.frames)
-      else this.invalid.push(decoded.error.message)
+      if (decoded.ok) {
+        this.frames.push(...decoded.frames)
+        for (const _ of decoded.frames) this.via.push({ kind: isBinary ? 'binary' : 'text', message: this.messages })
+      } else {
+        this.invalid.push(decoded.error.message)
+      }
       for (const check of this.checks) check()
     })
     this.closed = new Promise((resolve) => {
@@ -63,13 +70,18 @@ export class TestClient {
     return c
   }
 
-  /** Sends frames as one WebSocket message (a batch when several), or a raw string / buffer as-is. */
+  /** Sends frames as one WebSocket message (a batch when several), or a raw string / bytes as-is. */
   send(...frames: ClientFrame[]): void
-  send(raw: string | Buffer): void
+  send(raw: string | Uint8Array): void
   send(...args: unknown[]): void {
     const [first] = args
-    if (typeof first === 'string' || Buffer.isBuffer(first)) this.ws.send(first)
+    if (typeof first === 'string' || first instanceof Uint8Array) this.ws.send(first)
     else this.ws.send(encodeFrames(args as ClientFrame[]))
+  }
+
+  /** Sends frames as one binary message (see `protocol/binary.ts`), whatever their bodies. */
+  sendBinary(...frames: ClientFrame[]): void {
+    this.ws.send(encodeBinaryMessage(frames))
   }
 
   /** Resolves once `predicate(frames)` holds; rejects on timeout or if the socket closes first. */

@@ -37,14 +37,22 @@ describe('server bad input', () => {
     expect(c.frames).toEqual([{ t: 'error', code: 'json', message: 'message is not valid JSON' }])
   })
 
-  it('closes 4400 on a binary message', async () => {
+  it('closes 4400 on a binary message that is not an envelope (JSON text sent as bytes)', async () => {
     const { url } = await serve()
     const good = await hello(url, 'good')
     const c = await hello(url, 'bin')
     c.send(Buffer.from(JSON.stringify({ t: 'ping', n: 1 })))
     expect(await c.closed).toEqual({ code: 4400, reason: 'binary' })
-    expect(c.frames[1]).toEqual({ t: 'error', code: 'binary', message: 'expected a text message' })
+    expect(c.frames[1]).toEqual({ t: 'error', code: 'binary', message: expect.stringMatching(/^malformed binary message/) })
     await stillWorks(good, 1)
+  })
+
+  it('accepts a well-formed binary message, even one whose bodies are all JSON', async () => {
+    const { url } = await serve()
+    const c = await hello(url, 'bin')
+    c.sendBinary({ t: 'pub', id: 1, topic: 'ok', body: { json: true } }, { t: 'ping', n: 7 })
+    await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 1) && f.some((x) => x.t === 'pong' && x.n === 7))
+    await stillWorks(c, 2)
   })
 
   it('closes 4413 when a message exceeds maxFrameBytes (ws says 1009; we map it), and accepts one at the limit', async () => {
