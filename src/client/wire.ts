@@ -122,7 +122,8 @@ export class Wire {
    * `ArrayBuffer`, a typed array) which travel as a binary WebSocket message and arrive as a `Uint8Array`; from then on it reaches the server exactly once, in order,
    * across reconnects, reloads and browser restarts. Sends made in the same task travel to the worker as one call and
    * share one IndexedDB transaction. Rejects with `invalid-argument`, `invalid-body`, `body-too-large`, `closed`,
-   * `storage-full`, `storage` or `worker-unavailable`; a rejected send was not stored.
+   * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
+   * answer in time or died: the message may or may not have been stored).
    */
   send(topic: string, body: unknown): Promise<SendReceipt> {
     try {
@@ -308,6 +309,11 @@ export class Wire {
         s.onReset?.(notice)
       },
       acked: (upTo) => this.ackTo(upTo),
+      renumbered: (from, delta) => {
+        for (const w of this.ackWaiters) if (w[0] >= from) w[0] -= delta
+        // The new server's acks count from its own counter: lower our mark to it so they register.
+        this.ackedUpTo = Math.min(this.ackedUpTo, from - delta - 1)
+      },
       dial: () => this.dial(),
     }
   }

@@ -7,7 +7,7 @@ export type ErrorCode =
   | 'invalid-argument'
   /** The body cannot be structured-cloned or JSON-encoded (a function, a DOM node, a cycle, a BigInt). */
   | 'invalid-body'
-  /** The encoded `pub` frame is larger than `maxMessageBytes`. */
+  /** The body (its JSON text in UTF-8, or its bytes) is larger than `maxMessageBytes`. */
   | 'body-too-large'
   /** The wire was closed by `close()`; create a new one with `connect()`. */
   | 'closed'
@@ -17,7 +17,7 @@ export type ErrorCode =
   | 'storage'
   /** The worker did not answer in time or was replaced; the call may not have taken effect. */
   | 'worker-unavailable'
-  /** A frame from the server broke the protocol. */
+  /** A frame from the server broke the protocol (seen in `StateInfo.error`; the connection is retried). */
   | 'protocol'
   /** The server refused the connection (4403) or retries ran out. */
   | 'failed'

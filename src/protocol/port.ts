@@ -99,6 +99,11 @@ export interface TabEvents {
   reset(sub: number, notice: ResetNotice): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
+  /**
+   * The server had lost its counter for this client, so the queue was renumbered: ids ≥ `from` are now `id - delta`
+   * (their `acked` promises follow the new ids).
+   */
+  renumbered(from: number, delta: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
 }

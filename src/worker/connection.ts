@@ -230,7 +230,12 @@ export class Connection {
 
   private lost(why: CloseEvent | LocalClose): void {
     this.abandon(why instanceof LocalClose ? why : new LocalClose(CloseCode.Normal, ''))
-    const error: StateInfo['error'] = { code: 'close', message: why.reason || 'connection lost', closeCode: why.code }
+    const error: StateInfo['error'] = {
+      // Our own 4400 means the server broke the protocol; anything else is the server's close code.
+      code: why instanceof LocalClose && why.code === CloseCode.BadFrame ? 'protocol' : 'close',
+      message: why.reason || 'connection lost',
+      closeCode: why.code,
+    }
     if (closePolicy(why.code) === 'stop') {
       this.set({ state: 'failed', attempt: this.info.attempt, error: { ...error, code: 'failed' } })
       return

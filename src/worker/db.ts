@@ -53,8 +53,13 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<TabwireSchema>) => void)[] 
     db.createObjectStore('outbox', { keyPath: 'last' })
     db.createObjectStore('cursors', { keyPath: 'topic' })
   },
-  // v2: the local log of recent messages per topic, replayed to new tabs without the server.
+  // v2: the local log of recent messages per topic, replayed to new tabs without the server (a record per message).
   (db) => {
+    db.createObjectStore('inbox', { keyPath: ['topic', 'seq'] })
+  },
+  // v3: the local log as one record per arriving batch. It is a cache the server can refill, so it starts empty.
+  (db) => {
+    db.deleteObjectStore('inbox')
     db.createObjectStore('inbox', { keyPath: ['topic', 'last'] })
   },
 ]

@@ -46,6 +46,8 @@ export class NamespaceHost {
   /** Followers' visibility (owner only): worker id → whether any of its tabs is visible. */
   private readonly followerVisible = new Map<string, boolean>()
   private hiddenTimer: ReturnType<typeof setTimeout> | undefined
+  /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
+  private offline = false
   private lastReportedVisible: boolean | undefined
   private ended = false
 
@@ -142,8 +144,9 @@ export class NamespaceHost {
     switch (signal) {
       case 'online':
       case 'offline':
-        if (this.session) this.session.hold('offline', signal === 'offline')
-        else this.bus.post({ k: 'online', online: signal === 'online' })
+        this.offline = signal === 'offline'
+        if (this.session) this.session.hold('offline', this.offline)
+        else this.bus.post({ k: 'online', online: !this.offline })
         break
       case 'visible':
       case 'hidden':
@@ -207,6 +210,10 @@ export class NamespaceHost {
         this.ackTabs(upTo)
         this.bus.post({ k: 'acked', upTo })
       },
+      renumbered: (from, delta) => {
+        this.renumberTabs(from, delta)
+        this.bus.post({ k: 'renumbered', from, delta })
+      },
       log: (m) => this.log(m),
       ...(this.config.debug ? { debug: (m: string) => this.debug(m) } : {}),
     })
@@ -223,6 +230,7 @@ export class NamespaceHost {
       return
     }
     this.session = session
+    session.hold('offline', this.offline)
     this.debug(`worker ${this.workerId} owns the socket`)
     for (const [key, hs] of this.subs) this.route(key, hs)
     this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
@@ -314,6 +322,7 @@ export class NamespaceHost {
         this.outbox.ack(m.acked, false)
         this.ackTabs(this.outbox.acked)
         for (const [key, hs] of this.subs) this.route(key, hs)
+        if (this.offline) this.bus.post({ k: 'online', online: false })
         this.lastReportedVisible = undefined
         this.visibilityChanged()
         break
@@ -322,6 +331,9 @@ export class NamespaceHost {
         break
       case 'acked':
         if (this.outbox.ack(m.upTo, false)) this.ackTabs(this.outbox.acked)
+        break
+      case 'renumbered':
+        this.renumberTabs(m.from, m.delta)
         break
       case 'msgs':
         if (m.to === this.workerId) {
@@ -354,6 +366,10 @@ export class NamespaceHost {
     this.info = info
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
+  }
+
+  private renumberTabs(from: number, delta: number): void {
+    for (const tab of this.tabs) void tab.events.renumbered(from, delta)
   }
 
   private ackTabs(upTo: number): void {

@@ -155,6 +155,37 @@ export class Outbox {
     }
   }
 
+  /**
+   * The server's counter is behind the oldest message we still hold (it lost state: a memory store restarted, a
+   * backup was restored), so resending our ids would be refused as out of order forever. Renumber the queue to start
+   * right after the server's counter, in one transaction, keeping the order. Returns the shift, or undefined when
+   * nothing had to move.
+   */
+  async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
+    try {
+      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const store = tx.objectStore('outbox')
+      const batches = await store.getAll()
+      const oldest = batches[0]
+      if (!oldest || oldest.first <= acked + 1) {
+        await tx.done
+        return undefined
+      }
+      const delta = oldest.first - (acked + 1)
+      void store.clear()
+      for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      const last = (batches[batches.length - 1] as OutboxBatch).last - delta
+      void tx.objectStore('meta').put(last, 'lastId')
+      await tx.done
+      this.lastId = last
+      this.ackedId = acked
+      this.deletedUpTo = acked
+      return { from: oldest.first, delta }
+    } catch (e) {
+      throw storageError(e, 'cannot renumber the outbox')
+    }
+  }
+
   private async deleteAcked(): Promise<void> {
     if (this.deleting) return
     this.deleting = true

@@ -18,6 +18,8 @@ export interface SessionHost {
   state(info: StateInfo): void
   /** Cumulative: the server acked every id ≤ `upTo`. */
   acked(upTo: number): void
+  /** Queued ids ≥ `from` now go by `id - delta` (see `Outbox.renumberAfter`). */
+  renumbered(from: number, delta: number): void
   /** Something went wrong that the app's developer should see (always logged). */
   log(message: string): void
   /** Chatter for the `debug` option only. */
@@ -128,6 +130,12 @@ export class Session {
     if (acked > this.outbox.last) {
       this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
       await this.outbox.skipTo(acked)
+    } else {
+      const moved = await this.outbox.renumberAfter(acked)
+      if (moved) {
+        this.host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
+        this.host.renumbered(moved.from, moved.delta)
+      }
     }
     if (gen !== this.openGen) return
     this.sentUpTo = acked

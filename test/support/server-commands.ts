@@ -5,7 +5,8 @@
 import type { BrowserCommand } from 'vitest/node'
 import type { Json } from '../../src/protocol/frames.ts'
 import type { ReadResult } from '../../src/server/store.ts'
-import { serverFor } from './server-registry.ts'
+import { createServer } from '../../src/server/index.ts'
+import { registerServer, serverFor } from './server-registry.ts'
 
 const serverStop: BrowserCommand<[]> = async ({ project }) => {
   await serverFor(project.name).stop()
@@ -26,4 +27,14 @@ const serverConnections: BrowserCommand<[]> = ({ project }) => serverFor(project
 const serverRead: BrowserCommand<[topic: string]> = async ({ project }, topic): Promise<ReadResult> =>
   serverFor(project.name).store.read(topic, 0, 10_000)
 
-export const serverCommands = { serverStop, serverStart, serverPublish, serverConnections, serverRead }
+/**
+ * A server that lost all its state: the old one closes (1012) and a new one with an empty memory store listens on
+ * the same port, as after a restart of a server whose store was not durable.
+ */
+const serverForget: BrowserCommand<[]> = async ({ project }) => {
+  const old = serverFor(project.name)
+  await old.close()
+  registerServer(project.name, await createServer({ port: old.port }))
+}
+
+export const serverCommands = { serverStop, serverStart, serverPublish, serverConnections, serverRead, serverForget }

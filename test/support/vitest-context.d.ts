@@ -21,5 +21,7 @@ declare module 'vitest/browser' {
     serverConnections: () => Promise<number>
     /** The topic's whole log as the server holds it. */
     serverRead: (topic: string) => Promise<ReadResult>
+    /** Replaces the server by one with an empty memory store on the same port (a server that lost its state). */
+    serverForget: () => Promise<void>
   }
 }
