@@ -1,6 +1,7 @@
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH } from './test/support/browser-paths.ts'
+import { evilCommands } from './test/support/evil-server.ts'
 import { serverCommands } from './test/support/server-commands.ts'
 
 export default defineConfig({
@@ -29,7 +30,7 @@ export default defineConfig({
             // Failure screenshots go with the reports (git-ignored), not beside the tests.
             screenshotDirectory: 'test-results/screenshots',
             provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
-            commands: serverCommands,
+            commands: { ...serverCommands, ...evilCommands },
             instances: [
               { browser: 'chromium' },
               {

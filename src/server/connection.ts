@@ -6,6 +6,7 @@ import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame } from '../p
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
+import { RateLimiter, type Authorize, type RateLimitOptions, type TopicAction } from './guard.ts'
 import { Outbox } from './outbox.ts'
 import type { Session, Sessions } from './sessions.ts'
 import type { Store } from './store.ts'
@@ -27,6 +28,9 @@ export interface ConnectionContext {
   maxFrameBytes: number
   idleTimeout: number
   replayBatch: number
+  authorize?: Authorize | undefined
+  rateLimit?: RateLimitOptions | undefined
+  maxSubscriptions?: number | undefined
 }
 
 /**
@@ -44,6 +48,9 @@ export class Connection implements Session {
   /** Fetches of this connection, one at a time, beside the chain. */
   private fetches: Promise<void> = Promise.resolve()
   private queued = 0
+  private readonly limiter: RateLimiter | undefined
+  /** Went over `rateLimit`: the close is queued behind what was let in. */
+  private limited = false
   /** We have started closing: nothing more is processed or sent. */
   private ending = false
   private readonly idle: NodeJS.Timeout
@@ -56,6 +63,7 @@ export class Connection implements Session {
     private readonly ctx: ConnectionContext,
   ) {
     this.out = new Outbox(ws)
+    this.limiter = ctx.rateLimit ? new RateLimiter(ctx.rateLimit) : undefined
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     // ws has already closed the socket on a protocol error (4413 for oversize, see socket.ts); `close` cleans up.
@@ -88,13 +96,27 @@ export class Connection implements Session {
   }
 
   private receive(data: RawData, isBinary: boolean): void {
+    if (this.ended || this.limited) return
     this.idle.refresh()
+    const wait = this.limiter?.take() ?? 0
+    if (wait > 0) {
+      // Over the rate: this message and any after it are not read; those already let in are handled first, then the
+      // close. Pubs not acked by then are resent by the client after the wait.
+      this.limited = true
+      this.ws.pause()
+      this.chain = this.chain.then(() => {
+        // Reading again lets the close handshake complete; what still arrives is dropped above.
+        this.ws.resume()
+        this.close(CloseCode.RateLimited, `retry-after=${wait}`)
+      })
+      return
+    }
     if (++this.queued === MAX_QUEUED_MESSAGES) this.ws.pause()
     this.chain = this.chain
       .then(() => this.handle(isBinary ? data : data.toString()))
       .catch((error: unknown) => this.internal(error))
       .finally(() => {
-        if (--this.queued < MAX_QUEUED_MESSAGES && this.ws.isPaused) this.ws.resume()
+        if (--this.queued < MAX_QUEUED_MESSAGES && this.ws.isPaused && !this.limited) this.ws.resume()
       })
   }
 
@@ -116,17 +138,17 @@ export class Connection implements Session {
       if (frame.t === 'pub') {
         if (frame === pubs[0]) await this.publish(pubs)
       } else {
-        this.control(frame)
+        await this.control(frame)
       }
     }
   }
 
-  private control(frame: Exclude<ClientFrame, PubFrame>): void {
+  private async control(frame: Exclude<ClientFrame, PubFrame>): Promise<void> {
     switch (frame.t) {
       case 'hello':
         return this.reject('hello-repeated', 'hello may only be the first frame')
       case 'sub':
-        return this.subscribe(frame)
+        return void (await this.subscribe(frame))
       case 'unsub': {
         const feed = this.feeds.get(frame.topic)
         if (feed) this.drop(feed)
@@ -157,12 +179,54 @@ export class Connection implements Session {
     const acked = await this.ctx.store.acked(user, hello.client)
     if (this.ended) return
     this.out.push({ t: 'welcome', v: PROTOCOL_VERSION, acked })
-    for (const cursor of hello.subs) this.subscribe(cursor)
+    for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
   }
 
   /** Dedup lives in the store; this only turns its outcomes into one cumulative ack (a resent id is re-acked). */
-  private async publish(pubs: PubFrame[]): Promise<void> {
+  private async publish(all: PubFrame[]): Promise<void> {
     if (!this.identity) return
+    const denied = await this.firstDenied(all)
+    if (this.ended) return
+    const pubs = denied === undefined ? all : all.slice(0, denied)
+    if (pubs.length > 0 && !(await this.accept(pubs))) return
+    const forbidden = denied === undefined ? undefined : all[denied]
+    if (forbidden) {
+      // Not appended, not acked: the client stops (4403 → `failed`) with the message still queued, rather than having
+      // it dropped behind its back; its later pubs could not be accepted before this one anyway (ids are in order).
+      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${forbidden.topic}` })
+      this.close(CloseCode.Forbidden, 'forbidden')
+    }
+  }
+
+  /** Index of the first pub whose topic `authorize` denies; each distinct topic is asked once per message. */
+  private async firstDenied(pubs: PubFrame[]): Promise<number | undefined> {
+    if (!this.ctx.authorize) return undefined
+    const verdicts = new Map<string, boolean>()
+    for (const [i, p] of pubs.entries()) {
+      let ok = verdicts.get(p.topic)
+      if (ok === undefined) {
+        ok = await this.allowed(p.topic, 'pub')
+        verdicts.set(p.topic, ok)
+      }
+      if (!ok) return i
+    }
+    return undefined
+  }
+
+  private async allowed(topic: string, action: TopicAction): Promise<boolean> {
+    const { authorize } = this.ctx
+    if (!authorize || !this.identity) return true
+    try {
+      return (await authorize(this.identity.user, topic, action)) === true
+    } catch (error) {
+      console.error(`tabwire: authorize(${action} ${topic}) threw; denied`, error)
+      return false
+    }
+  }
+
+  /** Returns false when the connection is being closed (an out-of-order id). */
+  private async accept(pubs: PubFrame[]): Promise<boolean> {
+    if (!this.identity) return false
     const inputs = pubs.map(({ id, topic, body }) => ({ id, topic, body }))
     const outcomes = await this.ctx.store.accept(this.identity.user, this.identity.client, inputs)
     let acked = 0
@@ -172,12 +236,26 @@ export class Connection implements Session {
     if (acked > 0) this.out.push({ t: 'ack', id: acked })
     const bad = outcomes.findIndex((o) => o.kind === 'out-of-order')
     const expected = outcomes[bad]
-    if (expected?.kind === 'out-of-order')
+    if (expected?.kind === 'out-of-order') {
       this.reject('out-of-order', `pub.id ${pubs[bad]?.id} is out of order: expected ${expected.expected}`)
+      return false
+    }
+    return true
   }
 
-  private subscribe(cursor: Cursor): void {
+  /** Returns false when the connection is being closed (over `maxSubscriptions`). */
+  private async subscribe(cursor: Cursor): Promise<boolean> {
+    if (!(await this.allowed(cursor.topic, 'sub'))) {
+      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to subscribe to ${cursor.topic}` })
+      return true
+    }
+    if (this.ended) return false
     const old = this.feeds.get(cursor.topic)
+    const max = this.ctx.maxSubscriptions
+    if (!old && max !== undefined && this.feeds.size >= max) {
+      this.reject('too-many-subscriptions', `at most ${max} subscriptions per connection`)
+      return false
+    }
     if (old) this.drop(old)
     const { store, topics, replayBatch } = this.ctx
     const feed = new Feed(cursor.topic, cursor, {
@@ -190,6 +268,7 @@ export class Connection implements Session {
     // Listen before the first read, so nothing appended while it runs can be missed.
     topics.add(feed)
     feed.start()
+    return true
   }
 
   private drop(feed: Feed): void {
@@ -200,6 +279,10 @@ export class Connection implements Session {
 
   /** `range` frames of `replayBatch` msgs; the first may start after `after + 1` when older ones are gone. */
   private async fetch(f: FetchFrame): Promise<void> {
+    if (!(await this.allowed(f.topic, 'sub'))) {
+      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to read ${f.topic}` })
+      return
+    }
     let after = f.after
     let left = f.limit
     for (;;) {

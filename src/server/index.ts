@@ -5,6 +5,7 @@ export type { MemoryStoreOptions } from './memory-store.ts'
 export { AuthError } from './auth.ts'
 export { Admission } from './admission.ts'
 export type { AdmissionOptions, AdmissionVerdict } from './admission.ts'
+export type { Authorize, RateLimitOptions, TopicAction } from './guard.ts'
 export type { Identity, ServerOptions, TabwireServer } from './types.ts'
 export type {
   PubInput,

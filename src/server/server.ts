@@ -5,6 +5,7 @@ import { CloseCode } from '../protocol/close-codes.ts'
 import { Admission } from './admission.ts'
 import { anonymous } from './auth.ts'
 import { Connection } from './connection.ts'
+import { checkMaxSubscriptions, checkRateLimit, refuseOrigin } from './guard.ts'
 import { createMemoryStore } from './memory-store.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
@@ -34,7 +35,13 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     maxFrameBytes,
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
+    authorize: options.authorize,
+    rateLimit: options.rateLimit,
+    maxSubscriptions: options.maxSubscriptions,
   }
+  if (options.rateLimit) checkRateLimit(options.rateLimit)
+  checkMaxSubscriptions(options.maxSubscriptions)
+  const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
   const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
   const unlisten = store.onAppend((msg) => topics.dispatch(msg))
@@ -44,6 +51,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     res.writeHead(426, { 'content-type': 'text/plain' }).end('tabwire: WebSocket only\n')
   })
   http.on('upgrade', (req, socket, head) => {
+    if (refuseOrigin(allowedOrigins, req, socket)) return
     wss.handleUpgrade(req, socket, head, (ws) => {
       // An upgrade that completes while stop() runs would escape its 1012 round: it gets its own.
       if (!listening) return ws.close(CloseCode.ServiceRestart, 'server restart')

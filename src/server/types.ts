@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
+import type { Authorize, RateLimitOptions } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { Store, StoredMessage } from './store.ts'
 
@@ -22,6 +23,30 @@ export interface ServerOptions {
   authenticate?: (token: string | undefined, req: IncomingMessage) => Identity | Promise<Identity>
   /** Largest incoming WebSocket message, bytes; larger closes with 4413. Default 1 MiB. */
   maxFrameBytes?: number
+  /**
+   * May `user` publish to (`pub`) or follow (`sub`, also `fetch`) `topic`? Asked per topic of each pub message and
+   * per sub; a throw is a denial. A denied pub is not appended nor acked: the server sends `error {code: 'forbidden'}`
+   * and closes with 4403, so the client stops (`failed`) with the message still queued, never silently dropped;
+   * pubs before it in the same message are accepted. A denied sub or fetch gets `error {code: 'forbidden'}` and no
+   * messages; the connection stays. Default: everything allowed.
+   */
+  authorize?: Authorize
+  /**
+   * Per-connection limit on incoming WebSocket messages (a batch counts once): a token bucket of `burst`, refilled at
+   * `messagesPerSecond`. A message beyond it closes the connection with 4429 and `retry-after=<ms>` (the time until
+   * the bucket holds a token again); unacked pubs are resent after that wait. Default: no limit.
+   */
+  rateLimit?: RateLimitOptions
+  /**
+   * Most topics one connection may follow at once (hello's subs included; re-subscribing a topic does not count
+   * twice). One more closes the connection: `error {code: 'too-many-subscriptions'}`, then 4400. Default: no cap.
+   */
+  maxSubscriptions?: number
+  /**
+   * Origins (`https://app.example.com`, exactly as browsers send the `Origin` header) allowed to open a WebSocket; any
+   * other origin, or none, gets HTTP 403 on the upgrade. Default: every origin.
+   */
+  allowedOrigins?: string[]
   /** A connection that sends nothing (not even ping) for this long is closed with 4408, ms. Default 60 000. */
   idleTimeout?: number
   /** Messages per `range` frame and per replay read. Default 500. */

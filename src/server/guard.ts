@@ -1,0 +1,85 @@
+/**
+ * The server's security options that act before or beside the protocol: who may connect (Origin), how fast one
+ * connection may send, how much it may follow, and what a user may do with a topic. Kept out of `connection.ts` so
+ * each rule reads on its own.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+
+/** What a user wants to do with a topic: `pub` (send to it) or `sub` (follow it, including `fetch`). */
+export type TopicAction = 'pub' | 'sub'
+
+/**
+ * Decides whether `user` may `action` on `topic`. Asked for every topic of every pub message and every sub; may be
+ * async (a database lookup). A throw counts as a denial, so a bug in the hook fails closed.
+ */
+export type Authorize = (user: string, topic: string, action: TopicAction) => boolean | Promise<boolean>
+
+/** A per-connection token bucket on incoming WebSocket messages (a batch is one message). */
+export interface RateLimitOptions {
+  /** Sustained messages per second. */
+  messagesPerSecond: number
+  /** Messages accepted at once when the bucket is full (its size). */
+  burst: number
+}
+
+/**
+ * One connection's bucket. `take()` answers `0` when a message may pass, else the ms until the bucket holds a token
+ * again: what the server puts in its 4429 close as `retry-after=<ms>`.
+ */
+export class RateLimiter {
+  private tokens: number
+  private at: number
+  private readonly interval: number
+
+  constructor(
+    private readonly options: RateLimitOptions,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    checkRateLimit(options)
+    this.interval = 1_000 / options.messagesPerSecond
+    this.tokens = options.burst
+    this.at = this.now()
+  }
+
+  take(): number {
+    const now = this.now()
+    this.tokens = Math.min(this.options.burst, this.tokens + Math.max(0, now - this.at) / this.interval)
+    this.at = now
+    if (this.tokens >= 1) {
+      this.tokens -= 1
+      return 0
+    }
+    return Math.max(1, Math.ceil((1 - this.tokens) * this.interval))
+  }
+}
+
+export function checkRateLimit(options: RateLimitOptions): void {
+  const { messagesPerSecond, burst } = options
+  if (!(Number.isFinite(messagesPerSecond) && messagesPerSecond > 0))
+    throw new RangeError(`rateLimit.messagesPerSecond must be a finite number > 0, got ${messagesPerSecond}`)
+  if (!(Number.isFinite(burst) && burst >= 1)) throw new RangeError(`rateLimit.burst must be a finite number ≥ 1, got ${burst}`)
+}
+
+export function checkMaxSubscriptions(max: number | undefined): void {
+  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 1))
+    throw new RangeError(`maxSubscriptions must be an integer ≥ 1, got ${max}`)
+}
+
+/**
+ * `allowedOrigins`: an upgrade whose `Origin` header is not in the list (or that has none) is refused with HTTP 403
+ * before any WebSocket exists. Browsers always send `Origin` on a WebSocket handshake and a page cannot forge it, so
+ * this stops other sites' pages from using a visitor's cookies against the server (cross-site WebSocket hijacking).
+ * A non-browser client must send an allowed `Origin` itself. Returns whether the upgrade was refused.
+ */
+export function refuseOrigin(allowed: readonly string[] | undefined, req: IncomingMessage, socket: Duplex): boolean {
+  if (allowed === undefined) return false
+  const origin = req.headers.origin
+  if (origin !== undefined && allowed.includes(origin)) return false
+  const body = 'tabwire: origin not allowed\n'
+  socket.end(
+    'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+  return true
+}

@@ -1,0 +1,354 @@
+/**
+ * Bad input from the server (RELIABILITY.md, "Bad-input catalogue"): a real SharedWorker and IndexedDB against a
+ * scriptable fake server (test/support/evil-server.ts) that injects malformed messages, sequence faults and close
+ * codes. Each test asserts what the worker does (the close code and reason it sends, the frame it answers with, what
+ * a subscriber sees, the state it reports) and that nothing accepted is lost: a send stored before the fault reaches
+ * the server again with the same id on the next connection, and settles once acked.
+ */
+import { afterEach, expect, it } from 'vitest'
+import { commands } from 'vitest/browser'
+import { connect, type ConnectOptions, type ResetNotice, type SendReceipt, type StateInfo, type Wire } from '../../src/client/index.ts'
+import type { ServerFrame } from '../../src/protocol/frames.ts'
+import type { EvilConnectionLog, EvilOptions, EvilPayload } from './evil-context.d.ts'
+
+const poll = { timeout: 15_000, interval: 20 }
+const wires: Wire[] = []
+const evils: string[] = []
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close()
+  for (const id of evils.splice(0)) await commands.evilStop(id)
+})
+
+interface Scenario {
+  wire: Wire
+  states: StateInfo[]
+  log(): Promise<EvilConnectionLog[]>
+  inject(payload: EvilPayload): Promise<void>
+  frames(...frames: ServerFrame[]): Promise<void>
+  close(code: number, reason: string): Promise<void>
+  configure(options: EvilOptions): Promise<void>
+}
+
+async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOptions>; open?: boolean } = {}): Promise<Scenario> {
+  const { id, port } = await commands.evilStart(options.evil)
+  evils.push(id)
+  const wire = connect({
+    url: `ws://127.0.0.1:${port}`,
+    namespace: `bad-server-${crypto.randomUUID()}`,
+    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    reconnect: { minDelay: 20, maxDelay: 200 },
+    ...options.wire,
+  })
+  wires.push(wire)
+  const states: StateInfo[] = []
+  wire.onState((s) => states.push(s))
+  if (options.open !== false) await expect.poll(() => wire.state, poll).toBe('open')
+  const s: Scenario = {
+    wire,
+    states,
+    log: () => commands.evilLog(id),
+    async inject(payload) {
+      expect(await commands.evilSend(id, payload)).toBe(true)
+    },
+    frames: (...frames) => s.inject({ frames }),
+    async close(code, reason) {
+      expect(await commands.evilClose(id, code, reason)).toBe(true)
+    },
+    configure: (o) => commands.evilConfigure(id, o),
+  }
+  return s
+}
+
+const pubs = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'pub')
+const subs = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'sub')
+const topicOf = (name: string) => `${name}:${crypto.randomUUID()}`
+
+/** Stores one send and waits until the fake server has it on connection 0, unacked. */
+async function queueOne(s: Scenario, topic: string): Promise<SendReceipt> {
+  const receipt = await s.wire.send(topic, { n: 1 })
+  expect(receipt.id).toBe(1)
+  await expect.poll(async () => pubs((await s.log())[0]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  return receipt
+}
+
+/** The send stored before the fault comes again, with the same id, on connection `index`; acked there, it settles. */
+async function resentAndAcked(s: Scenario, receipt: SendReceipt, topic: string, index = 1): Promise<void> {
+  await expect.poll(async () => pubs((await s.log())[index]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  await s.frames({ t: 'ack', id: 1 })
+  await receipt.acked
+  expect(await s.wire.pending()).toBe(0)
+}
+
+// ── malformed messages: the worker closes 4400 with the decoder's message, reconnects, resends ──────────────────
+
+const MALFORMED: [string, EvilPayload, string][] = [
+  ['invalid JSON', { text: '{"t":"msg",' }, 'message is not valid JSON'],
+  [
+    'a binary message that is not a binary envelope (JSON text sent as bytes)',
+    { binary: '{"t":"pong","n":1}' },
+    'malformed binary message: binary header longer than the message',
+  ],
+  ['an unknown t', { text: '{"t":"shout","v":1}' }, 'unknown server frame type "shout"'],
+  ['a frame without t', { text: '{"id":1}' }, 'unknown server frame type undefined'],
+  ['a frame that is not an object', { text: '42' }, 'a frame must be a JSON object'],
+  ['an empty batch', { text: '[]' }, 'a batch must hold at least one frame'],
+  ['an ack without id', { text: '{"t":"ack"}' }, 'ack.id must be an integer ≥ 0'],
+  ['an ack with a string id', { text: '{"t":"ack","id":"1"}' }, 'ack.id must be an integer ≥ 0'],
+  ['a msg with a fractional seq', { text: '{"t":"msg","topic":"x","seq":1.5,"epoch":"e","body":1}' }, 'msg.seq must be an integer ≥ 1'],
+  ['a msg with seq 0', { text: '{"t":"msg","topic":"x","seq":0,"epoch":"e","body":1}' }, 'msg.seq must be an integer ≥ 1'],
+  ['a msg without body', { text: '{"t":"msg","topic":"x","seq":1,"epoch":"e"}' }, 'msg.body is missing'],
+  ['a msg with an empty topic', { text: '{"t":"msg","topic":"","seq":1,"epoch":"e","body":1}' }, 'msg.topic must be a non-empty string'],
+  ['a msg with a numeric epoch', { text: '{"t":"msg","topic":"x","seq":1,"epoch":7,"body":1}' }, 'msg.epoch must be a string'],
+  [
+    'a reset with an unknown reason',
+    { text: '{"t":"reset","topic":"x","seq":0,"epoch":"e","reason":"whim"}' },
+    'reset.reason must be one of retention, epoch, ahead',
+  ],
+  ['a range without done', { text: '{"t":"range","req":1,"topic":"x","msgs":[]}' }, 'range.done must be a boolean'],
+  ['a welcome of another protocol version', { text: '{"t":"welcome","v":2,"acked":0}' }, 'welcome.v must be 1, got 2'],
+  ['a batch with one bad frame among good ones', { text: '[{"t":"pong","n":1},{"t":"ack","id":-1}]' }, 'ack.id must be an integer ≥ 0'],
+]
+
+it.each(MALFORMED)('%s: the worker closes 4400 with the decoder message, reconnects, and resends the queued send', async (_name, payload, message) => {
+  const s = await scenario()
+  const topic = topicOf('malformed')
+  const receipt = await queueOne(s, topic)
+  await s.inject(payload)
+  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason: message, at: expect.any(Number) })
+  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+    state: 'reconnecting',
+    error: { code: 'close', message, closeCode: 4400 },
+  })
+  await resentAndAcked(s, receipt, topic)
+  expect(s.wire.state).toBe('open')
+  expect(await s.log()).toHaveLength(2)
+})
+
+it('a frame other than welcome first: closes 4400 "expected welcome, got ack", and the next connection opens', async () => {
+  const s = await scenario({ evil: { silent: true }, open: false })
+  await expect.poll(async () => (await s.log())[0]?.hello?.t, poll).toBe('hello')
+  await s.configure({ silent: false })
+  await s.frames({ t: 'ack', id: 0 })
+  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({
+    by: 'client',
+    code: 4400,
+    reason: 'expected welcome, got ack',
+    at: expect.any(Number),
+  })
+  await expect.poll(() => s.wire.state, poll).toBe('open')
+  expect(await s.log()).toHaveLength(2)
+})
+
+// ── sequence faults on one topic ─────────────────────────────────────────────────────────────────────────────
+
+const msg = (topic: string, seq: number, epoch = 'e1', body: unknown = `m${seq}`): ServerFrame => ({
+  t: 'msg',
+  topic,
+  seq,
+  epoch,
+  body: body as never,
+})
+
+async function subscribed(s: Scenario, topic: string) {
+  const got: { seq: number; body: unknown }[] = []
+  const resets: ResetNotice[] = []
+  await s.wire.subscribe(topic, (m) => got.push({ seq: m.seq, body: m.body }), { onReset: (r) => resets.push(r) })
+  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([{ t: 'sub', topic, after: 0 }])
+  return { got, resets, seqs: () => got.map((g) => g.seq) }
+}
+
+it('a seq gap: the worker sends sub again from its cursor (after 2, epoch e1), drops the gap, and takes the replay', async () => {
+  const s = await scenario()
+  const topic = topicOf('gap')
+  const sub = await subscribed(s, topic)
+  await s.frames(msg(topic, 1), msg(topic, 2))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2])
+  await s.frames(msg(topic, 4))
+  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([
+    { t: 'sub', topic, after: 0 },
+    { t: 'sub', topic, after: 2, epoch: 'e1' },
+  ])
+  // What the real server would answer: the replay from the cursor.
+  await s.frames(msg(topic, 3), msg(topic, 4), msg(topic, 5))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2, 3, 4, 5])
+  expect(sub.got.map((g) => g.body)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5'])
+  expect(sub.resets).toEqual([])
+  expect(s.wire.state).toBe('open')
+  expect(await s.log()).toHaveLength(1)
+})
+
+it('a seq that goes backwards and repeated seqs are dropped: the subscriber sees each seq once, no resync', async () => {
+  const s = await scenario()
+  const topic = topicOf('repeat')
+  const sub = await subscribed(s, topic)
+  await s.frames(msg(topic, 1), msg(topic, 2), msg(topic, 3))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2, 3])
+  await s.frames(msg(topic, 2, 'e1', 'again-2'))
+  await s.frames(msg(topic, 3, 'e1', 'again-3'), msg(topic, 3, 'e1', 'again-3'), msg(topic, 1, 'e1', 'again-1'))
+  await s.frames(msg(topic, 4))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2, 3, 4])
+  expect(sub.got.map((g) => g.body)).toEqual(['m1', 'm2', 'm3', 'm4'])
+  expect(subs((await s.log())[0])).toEqual([{ t: 'sub', topic, after: 0 }])
+  expect(await s.log()).toHaveLength(1)
+})
+
+it('a new epoch without reset: the worker resyncs (sub after 2, epoch e1); the reset that follows reaches onReset', async () => {
+  const s = await scenario()
+  const topic = topicOf('epoch')
+  const sub = await subscribed(s, topic)
+  await s.frames(msg(topic, 1), msg(topic, 2))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2])
+  await s.frames(msg(topic, 1, 'e2', 'new-1'))
+  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([
+    { t: 'sub', topic, after: 0 },
+    { t: 'sub', topic, after: 2, epoch: 'e1' },
+  ])
+  expect(sub.seqs()).toEqual([1, 2])
+  // The real server's answer to a cursor of an old epoch.
+  await s.frames({ t: 'reset', topic, seq: 0, epoch: 'e2', reason: 'epoch' }, msg(topic, 1, 'e2', 'new-1'), msg(topic, 2, 'e2', 'new-2'))
+  await expect.poll(() => sub.got.length, poll).toBe(4)
+  expect(sub.resets).toEqual([{ topic, seq: 0, reason: 'epoch' }])
+  expect(sub.got).toEqual([
+    { seq: 1, body: 'm1' },
+    { seq: 2, body: 'm2' },
+    { seq: 1, body: 'new-1' },
+    { seq: 2, body: 'new-2' },
+  ])
+})
+
+it('reset: onReset gets the exact notice, and delivery resumes after its seq', async () => {
+  const s = await scenario()
+  const topic = topicOf('reset')
+  const sub = await subscribed(s, topic)
+  await s.frames(msg(topic, 1), msg(topic, 2))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2])
+  await s.frames({ t: 'reset', topic, seq: 10, epoch: 'e1', reason: 'retention' }, msg(topic, 11))
+  await expect.poll(sub.seqs, poll).toEqual([1, 2, 11])
+  expect(sub.resets).toEqual([{ topic, seq: 10, reason: 'retention' }])
+  expect((await s.wire.stats()).cursors).toEqual({ [topic]: 11 })
+})
+
+// ── welcome.acked beyond anything sent ───────────────────────────────────────────────────────────────────────
+
+it('welcome.acked beyond anything sent: ids skip past it (51, 52) and those sends are delivered and acked', async () => {
+  const s = await scenario({ evil: { welcomeAcked: 50, autoAck: true } })
+  const topic = topicOf('acked-ahead')
+  const a = await s.wire.send(topic, { n: 1 })
+  const b = await s.wire.send(topic, { n: 2 })
+  expect([a.id, b.id]).toEqual([51, 52])
+  await Promise.all([a.acked, b.acked])
+  expect(pubs((await s.log())[0])).toEqual([
+    { t: 'pub', id: 51, topic, body: { n: 1 } },
+    { t: 'pub', id: 52, topic, body: { n: 2 } },
+  ])
+  expect(await s.wire.pending()).toBe(0)
+  expect((await s.wire.stats()).acked).toBe(52)
+})
+
+it('welcome.acked beyond what is queued after a reconnect: queued ids ≤ acked count as delivered, the next id follows it', async () => {
+  const s = await scenario()
+  const topic = topicOf('acked-ahead-queued')
+  const sent = [await s.wire.send(topic, { n: 1 }), await s.wire.send(topic, { n: 2 })]
+  await expect.poll(async () => pubs((await s.log())[0]).length, poll).toBe(2)
+  await s.configure({ welcomeAcked: 5 })
+  await s.close(1012, 'server restart')
+  await expect.poll(async () => (await s.log()).length, poll).toBe(2)
+  await expect.poll(() => s.wire.pending(), poll).toBe(0)
+  const next = await s.wire.send(topic, { n: 3 })
+  expect(next.id).toBe(6)
+  await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([{ t: 'pub', id: 6, topic, body: { n: 3 } }])
+  // The server said it has them: their `acked` must settle too, or an app waiting on it hangs forever.
+  const settled = await Promise.race([
+    Promise.all(sent.map((r) => r.acked)).then(() => 'settled'),
+    new Promise((r) => setTimeout(() => r('still pending after 3 s'), 3_000)),
+  ])
+  expect(settled).toBe('settled')
+})
+
+// ── an oversized message from the server ─────────────────────────────────────────────────────────────────────
+
+it('an oversized message (a 4 MiB msg) is taken whole: the worker caps what it sends, not what it receives', async () => {
+  const s = await scenario()
+  const topic = topicOf('huge')
+  const got: number[] = []
+  await s.wire.subscribe(topic, (m) => got.push((m.body as string).length))
+  await expect.poll(async () => subs((await s.log())[0]).length, poll).toBe(1)
+  await s.inject({ size: 4 << 20, topic, seq: 1, epoch: 'e1' })
+  await expect.poll(() => got, poll).toEqual([4 << 20])
+  const receipt = await queueOne(s, topicOf('after-huge')).catch(() => undefined)
+  expect(receipt?.id).toBe(1)
+  expect(s.wire.state).toBe('open')
+  expect(await s.log()).toHaveLength(1)
+})
+
+// ── close codes ──────────────────────────────────────────────────────────────────────────────────────────────
+
+it.each([
+  [4400, 'bad-frame'],
+  [4408, 'idle timeout'],
+  [4409, 'superseded by a newer connection'],
+  [4413, 'frame too large'],
+  [4429, 'busy'],
+  [1000, 'bye'],
+  [1001, 'going away'],
+  [1012, 'server restart'],
+])('close %i: the worker retries (state reconnecting with the code), and the queued send is resent with its id', async (code, reason) => {
+  const s = await scenario()
+  const topic = topicOf(`close-${code}`)
+  const receipt = await queueOne(s, topic)
+  await s.close(code, reason)
+  await resentAndAcked(s, receipt, topic)
+  expect(s.states.find((st) => st.error?.closeCode === code)).toMatchObject({
+    state: 'reconnecting',
+    attempt: 1,
+    error: { code: 'close', message: reason, closeCode: code },
+  })
+  expect(await s.log()).toHaveLength(2)
+})
+
+it('close 4401: a fresh token is asked (one provider call per attempt) and sent in the next hello; the queued send follows', async () => {
+  let calls = 0
+  const s = await scenario({ wire: { token: () => `tok-${++calls}` } })
+  const topic = topicOf('close-4401')
+  const receipt = await queueOne(s, topic)
+  expect(calls).toBe(1)
+  expect((await s.log())[0]?.hello?.token).toBe('tok-1')
+  await s.close(4401, 'token expired')
+  await resentAndAcked(s, receipt, topic)
+  expect(calls).toBe(2)
+  expect((await s.log()).map((c) => c.hello?.token)).toEqual(['tok-1', 'tok-2'])
+})
+
+it('close 4403: state failed and no more attempts until reconnect(); then the queued send is resent', async () => {
+  const s = await scenario()
+  const topic = topicOf('close-4403')
+  const receipt = await queueOne(s, topic)
+  await s.close(4403, 'forbidden')
+  await expect.poll(() => s.wire.state, poll).toBe('failed')
+  expect(s.states.at(-1)).toMatchObject({ state: 'failed', error: { code: 'failed', message: 'forbidden', closeCode: 4403 } })
+  // Ten times the largest backoff: a retrying worker would have come back several times.
+  await new Promise((r) => setTimeout(r, 2_000))
+  expect(await s.log()).toHaveLength(1)
+  expect(s.wire.state).toBe('failed')
+  expect(await s.wire.pending()).toBe(1)
+  await s.wire.reconnect()
+  await expect.poll(() => s.wire.state, poll).toBe('open')
+  await resentAndAcked(s, receipt, topic)
+  expect(await s.log()).toHaveLength(2)
+})
+
+it('close 4429 retry-after=1500: the next attempt comes no sooner than 1500 ms later (backoff alone would be ≤ 200 ms)', async () => {
+  const s = await scenario()
+  const topic = topicOf('close-4429')
+  const receipt = await queueOne(s, topic)
+  await s.close(4429, 'retry-after=1500')
+  await resentAndAcked(s, receipt, topic)
+  const [first, second] = await s.log()
+  const waited = (second?.openedAt ?? 0) - (first?.closed?.at ?? Infinity)
+  expect(waited).toBeGreaterThanOrEqual(1500)
+  expect(waited).toBeLessThan(4000)
+  const retry = s.states.find((st) => st.error?.closeCode === 4429)
+  expect(retry?.state).toBe('reconnecting')
+  expect((retry?.nextRetryAt ?? 0) - (first?.closed?.at ?? Infinity)).toBeGreaterThanOrEqual(1500)
+})

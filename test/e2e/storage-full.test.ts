@@ -1,0 +1,74 @@
+/**
+ * IndexedDB full (RELIABILITY.md, "Bad-input catalogue"), Chromium only: the origin's quota is shrunk over the
+ * DevTools protocol (`Storage.overrideQuotaForOrigin`, through Playwright's CDP session). `send()` then rejects with
+ * `storage-full` and stores nothing; what was accepted before is still delivered; once the quota is back, sends work.
+ *
+ * Chromium caches an origin's remaining space while its IndexedDB is open, so the first override (a small quota) is
+ * set before the page opens anything, in a fresh context: the cache then holds little, and a large write re-checks.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Browser } from 'playwright'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { createServer } from '../../src/server/index.ts'
+import type { GuardedApi } from './app/guarded-api.ts'
+import { launchBrowser } from '../support/browsers.ts'
+import { onCleanup } from '../support/cleanup.ts'
+import { startApp, type App } from '../support/vite-app.ts'
+import { until } from '../support/wait.ts'
+
+type Api = GuardedApi
+
+describe('chromium', () => {
+  let browser: Browser | undefined
+  let app: App | undefined
+  const closers: (() => Promise<void>)[] = []
+  beforeAll(async () => {
+    const launched = await launchBrowser('chromium')
+    browser = launched.browser
+    closers.push(launched.close)
+    app = await startApp()
+    closers.push(app.close)
+  })
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close()
+  })
+
+  it('send() rejects with storage-full; earlier sends are delivered; after the quota is restored sends work', async () => {
+    const server = await createServer({ port: 0 })
+    const closeServer = onCleanup(() => server.close())
+    const context = await (browser as Browser).newContext()
+    const closeContext = onCleanup(() => context.close())
+    onTestFinished(async () => {
+      await closeContext()
+      await closeServer()
+    })
+    const page = await context.newPage()
+    const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns: `full-${randomUUID()}`, maxMessageBytes: String(16 << 20) })
+    const pageUrl = (app as App).pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
+    const origin = new URL(pageUrl).origin
+    const cdp = await context.newCDPSession(page)
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 4 << 20 })
+    await page.goto(pageUrl)
+    await page.waitForFunction(() => 'guarded' in globalThis)
+    const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>
+      page.evaluate(([k2, a]) => ((globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (...x: unknown[]) => unknown)(...a), [k, args] as [string, unknown[]]) as Promise<Awaited<ReturnType<Api[K]>>>
+
+    await until('open', () => call('state'), (s) => s === 'open')
+    await server.stop()
+    await until('reconnecting', () => call('state'), (s) => s === 'reconnecting')
+    expect(await call('send', 'q', { n: 1 })).toEqual({ id: 1 })
+    expect(await call('send', 'q', { n: 2 })).toEqual({ id: 2 })
+
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 })
+    const full = await call('send', 'q', { n: 3, pad: 'x'.repeat(8 << 20) })
+    expect(full).toEqual({ code: 'storage-full', message: "send() was not stored: the origin's storage quota is used up" })
+    expect(await call('pending')).toBe(2)
+
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin })
+    await server.start()
+    await call('allAcked')
+    expect(await call('send', 'q', { n: 3 })).toEqual({ id: 3 })
+    await call('allAcked')
+    expect((await server.store.read('q', 0, 100)).msgs.map((m) => m.body)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+  })
+})

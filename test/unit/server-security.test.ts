@@ -1,0 +1,243 @@
+/**
+ * The server's security options with real ws clients: `authorize` (pub and sub), the per-connection `rateLimit`,
+ * `maxSubscriptions` and `allowedOrigins`. (The frame-size cap is in server-bad-input.test.ts; dedup and acks bound to
+ * the authenticated user in server-publish.test.ts.)
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { WebSocket } from 'ws'
+import { createServer, type ServerOptions } from '../../src/server/index.ts'
+import type { TopicAction } from '../../src/server/guard.ts'
+import { serverHarness } from '../support/server-harness.ts'
+
+const { serve, hello } = serverHarness()
+
+/** user = the token. */
+const authenticate: ServerOptions['authenticate'] = (token) => ({ user: token ?? 'nobody' })
+
+/** Topics `secret:*` belong to `root`; every call is recorded. */
+function authorizer() {
+  const calls: [string, string, TopicAction][] = []
+  const authorize = async (user: string, topic: string, action: TopicAction) => {
+    calls.push([user, topic, action])
+    await new Promise((r) => setTimeout(r, 1)) // an async lookup
+    return !topic.startsWith('secret') || user === 'root'
+  }
+  return { calls, authorize }
+}
+
+const pub = (id: number, topic: string, body: unknown) => ({ t: 'pub' as const, id, topic, body: body as never })
+
+describe('authorize', () => {
+  it('a denied pub is neither appended nor acked: error forbidden, close 4403; earlier pubs of the message stand, other clients unharmed', async () => {
+    const { calls, authorize } = authorizer()
+    const { server, url } = await serve({ authenticate, authorize })
+    const watcher = await hello(url, 'w', { token: 'bob', subs: [{ topic: 'room', after: 0 }] })
+    const alice = await hello(url, 'a', { token: 'alice' })
+    alice.send(pub(1, 'room', 'a1'), pub(2, 'secret:plans', 'leak'), pub(3, 'room', 'a3'))
+    expect(await alice.closed).toEqual({ code: 4403, reason: 'forbidden' })
+    expect(alice.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'ack', id: 1 },
+      { t: 'error', code: 'forbidden', message: 'not allowed to publish to secret:plans' },
+    ])
+    // Asked once per distinct topic of the message, in order, up to the denial.
+    expect(calls.filter(([user]) => user === 'alice')).toEqual([
+      ['alice', 'room', 'pub'],
+      ['alice', 'secret:plans', 'pub'],
+    ])
+    expect((await server.store.head('secret:plans')).last).toBe(0)
+    expect(await server.store.acked('alice', 'a')).toBe(1)
+    await watcher.untilSeq('room', 1)
+    await watcher.quiet()
+    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1'])
+
+    // The denied id was not consumed: the client's next id is still 2 (its queue is intact, not silently skipped).
+    const again = await hello(url, 'a', { token: 'alice' })
+    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 1 }])
+    again.send(pub(2, 'room', 'a2'))
+    await again.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 2))
+    await watcher.untilSeq('room', 2)
+    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1', 'a2'])
+
+    // The owner of the topic may publish to it.
+    const root = await hello(url, 'r', { token: 'root' })
+    root.send(pub(1, 'secret:plans', 'ok'))
+    await root.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 1))
+    expect((await server.store.read('secret:plans', 0, 10)).msgs.map((m) => m.body)).toEqual(['ok'])
+  })
+
+  it('a denied sub (in hello or later) and fetch get error forbidden and no messages; the connection stays', async () => {
+    const { authorize } = authorizer()
+    const { server, url } = await serve({ authenticate, authorize })
+    await server.publish('secret:a', 'hidden-1')
+    const c = await hello(url, 'c', { token: 'eve', subs: [{ topic: 'secret:a', after: 0 }, { topic: 'room', after: 0 }] })
+    c.send({ t: 'sub', topic: 'secret:b', after: 0 }, { t: 'fetch', req: 7, topic: 'secret:a', after: 0, limit: 10 })
+    c.send({ t: 'ping', n: 1 })
+    await c.waitFor((f) => f.some((x) => x.t === 'pong'))
+    await server.publish('secret:a', 'hidden-2')
+    await server.publish('secret:b', 'hidden-3')
+    await server.publish('room', 'public')
+    await c.untilSeq('room', 1)
+    await c.quiet()
+    // Fetches run beside the frame chain: their answer may come anywhere after the frame that asked.
+    const fetchError = { t: 'error', code: 'forbidden', message: 'not allowed to read secret:a' }
+    expect(c.frames.filter((f) => JSON.stringify(f) === JSON.stringify(fetchError))).toHaveLength(1)
+    expect(c.frames.filter((f) => JSON.stringify(f) !== JSON.stringify(fetchError))).toEqual([
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:a' },
+      { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:b' },
+      { t: 'pong', n: 1 },
+      { t: 'msg', topic: 'room', seq: 1, epoch: expect.any(String), body: 'public' },
+    ])
+    expect(server.subscribers('secret:a')).toBe(0)
+    expect(server.connections()).toBe(1)
+  })
+
+  it('a throwing authorize denies (fails closed), and a sync boolean works too', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const { url } = await serve({
+        authorize: (_user, topic) => {
+          if (topic === 'boom') throw new Error('db down')
+          return topic === 'ok'
+        },
+      })
+      const c = await hello(url, 'c')
+      c.send(pub(1, 'ok', 1))
+      await c.waitFor((f) => f.some((x) => x.t === 'ack'))
+      c.send(pub(2, 'boom', 2))
+      expect(await c.closed).toEqual({ code: 4403, reason: 'forbidden' })
+      expect(c.frames.at(-1)).toEqual({ t: 'error', code: 'forbidden', message: 'not allowed to publish to boom' })
+      expect(errors).toHaveBeenCalledTimes(1)
+    } finally {
+      errors.mockRestore()
+    }
+  })
+})
+
+describe('rateLimit', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('closes a connection over its bucket with 4429 retry-after (the wait for the next token); a batch counts once; others are unharmed', async () => {
+    // Only the bucket's clock is faked: every retry-after is then an exact value.
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const { server, url } = await serve({ rateLimit: { messagesPerSecond: 10, burst: 3 } })
+    const other = await hello(url, 'other') // hello: 1 of its own 3
+    const c = await hello(url, 'c') // hello: 1 of 3
+    c.send(pub(1, 'room', 1), pub(2, 'room', 2), pub(3, 'room', 3), { t: 'ping', n: 1 }) // one message: 2 of 3
+    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 1))
+    c.send({ t: 'ping', n: 2 }) // 3 of 3
+    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 2))
+    c.send(pub(4, 'room', 4)) // over
+    expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=100' })
+    expect(c.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'ack', id: 3 },
+      { t: 'pong', n: 1 },
+      { t: 'pong', n: 2 },
+    ])
+    // The message over the limit was not processed: pub 4 was never appended.
+    expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual([1, 2, 3])
+    other.send({ t: 'ping', n: 9 })
+    await other.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 9))
+  })
+
+  it('refills at messagesPerSecond: after 250 ms two more pass and the next is told to wait 50 ms', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const { url } = await serve({ rateLimit: { messagesPerSecond: 10, burst: 3 } })
+    const c = await hello(url, 'c')
+    for (const n of [1, 2]) c.send({ t: 'ping', n })
+    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 2))
+    vi.advanceTimersByTime(250) // 2.5 tokens
+    for (const n of [3, 4, 5]) c.send({ t: 'ping', n })
+    expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=50' })
+    expect(c.frames.filter((f) => f.t === 'pong').map((f) => (f.t === 'pong' ? f.n : 0))).toEqual([1, 2, 3, 4])
+  })
+
+  it('refuses a bucket that could never pass a message', async () => {
+    await expect(createServer({ port: 0, rateLimit: { messagesPerSecond: 0, burst: 1 } })).rejects.toThrow(
+      'rateLimit.messagesPerSecond must be a finite number > 0, got 0',
+    )
+    await expect(createServer({ port: 0, rateLimit: { messagesPerSecond: 5, burst: 0 } })).rejects.toThrow(
+      'rateLimit.burst must be a finite number ≥ 1, got 0',
+    )
+  })
+})
+
+describe('maxSubscriptions', () => {
+  it('one topic over the cap: error too-many-subscriptions, close 4400; re-subscribing and unsub/sub do not count twice', async () => {
+    const { server, url } = await serve({ maxSubscriptions: 2 })
+    const good = await hello(url, 'good', { subs: [{ topic: 'x', after: 0 }] })
+    const c = await hello(url, 'c', { subs: [{ topic: 'a', after: 0 }, { topic: 'b', after: 0 }] })
+    c.send({ t: 'sub', topic: 'a', after: 0 }, { t: 'unsub', topic: 'b' }, { t: 'sub', topic: 'c', after: 0 }, { t: 'ping', n: 1 })
+    await c.waitFor((f) => f.some((x) => x.t === 'pong'))
+    expect(server.subscribers('c')).toBe(1)
+    c.send({ t: 'sub', topic: 'd', after: 0 })
+    expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
+    expect(c.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'pong', n: 1 },
+      { t: 'error', code: 'too-many-subscriptions', message: 'at most 2 subscriptions per connection' },
+    ])
+    await server.publish('x', 1)
+    await good.untilSeq('x', 1)
+  })
+
+  it('a hello with more subs than the cap is refused after welcome', async () => {
+    const { url } = await serve({ maxSubscriptions: 1 })
+    const c = await hello(url, 'c', { subs: [{ topic: 'a', after: 0 }, { topic: 'b', after: 0 }] })
+    expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
+    expect(c.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'error', code: 'too-many-subscriptions', message: 'at most 1 subscriptions per connection' },
+    ])
+  })
+
+  it('refuses a cap below 1', async () => {
+    await expect(createServer({ port: 0, maxSubscriptions: 0 })).rejects.toThrow('maxSubscriptions must be an integer ≥ 1, got 0')
+  })
+})
+
+describe('allowedOrigins', () => {
+  /** Opens a raw socket with the given Origin header: resolves 'open' or the HTTP status of a refused upgrade. */
+  function tryOrigin(url: string, origin: string | undefined): Promise<{ status: number | 'open'; body: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, origin === undefined ? {} : { origin })
+      ws.on('open', () => {
+        ws.close()
+        resolve({ status: 'open', body: '' })
+      })
+      ws.on('unexpected-response', (_req, res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => (body += d.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      ws.on('error', reject)
+    })
+  }
+
+  it('lets in only the listed origins: any other, or none, gets HTTP 403 before a WebSocket exists', async () => {
+    const { server, url } = await serve({ allowedOrigins: ['https://app.example', 'http://localhost:5173'] })
+    expect(await tryOrigin(url, 'https://app.example')).toEqual({ status: 'open', body: '' })
+    expect(await tryOrigin(url, 'http://localhost:5173')).toEqual({ status: 'open', body: '' })
+    expect(await tryOrigin(url, 'https://evil.example')).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
+    expect(await tryOrigin(url, 'https://app.example.evil.example')).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
+    expect(await tryOrigin(url, undefined)).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
+    // An allowed origin is then served as usual.
+    const ws = new WebSocket(url, { origin: 'https://app.example' })
+    await new Promise<void>((resolve) => ws.once('open', () => resolve()))
+    ws.send(JSON.stringify({ t: 'hello', v: 1, client: 'o', subs: [] }))
+    const first = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())))
+    expect(JSON.parse(first)).toEqual({ t: 'welcome', v: 1, acked: 0 })
+    expect(server.connections()).toBe(1)
+    ws.close()
+  })
+
+  it('without the option every origin is let in', async () => {
+    const { url } = await serve()
+    expect((await tryOrigin(url, 'https://anything.example')).status).toBe('open')
+    expect((await tryOrigin(url, undefined)).status).toBe('open')
+  })
+})
