@@ -23,8 +23,13 @@ export interface Scenario {
   namespace: string
   /** Present when asked for: the tabs connect through it, so it counts every connection they make. */
   proxy: Proxy | undefined
-  /** Opens a tab of the app on this scenario's server (or proxy) and namespace (or `namespace`). */
-  openTab(namespace?: string): Promise<Tab>
+  /**
+   * Opens a tab of the app on this scenario's server (or proxy) and namespace (or `namespace`; several separated by
+   * commas); `query` adds the app's other options (see test/e2e/app/main.ts: `worker`, `mode`, `minDelay`…).
+   */
+  openTab(namespace?: string, query?: Record<string, string>): Promise<Tab>
+  /** The URL `openTab` would open, for a page the test creates itself. */
+  tabUrl(namespace?: string, query?: Record<string, string>): string
 }
 
 export interface E2E {
@@ -71,10 +76,17 @@ export function useE2E(name: BrowserName): E2E {
         context,
         namespace,
         proxy,
-        openTab: (ns = namespace) => openTab(context, pageApp.pageUrl(wsUrl, ns)),
+        openTab: (ns = namespace, query = {}) => openTab(context, withQuery(pageApp.pageUrl(wsUrl, ns), query)),
+        tabUrl: (ns = namespace, query = {}) => withQuery(pageApp.pageUrl(wsUrl, ns), query),
       }
     },
   }
+}
+
+function withQuery(url: string, query: Record<string, string>): string {
+  const u = new URL(url)
+  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v)
+  return u.toString()
 }
 
 /**

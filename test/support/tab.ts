@@ -30,6 +30,18 @@ export class Tab {
     ) as Promise<Result<K>>
   }
 
+  /** Like `call`, on the wire of namespace `ns` in a page opened with several namespaces. */
+  callIn<K extends Method>(ns: string, method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>> {
+    return this.page.evaluate(
+      async ([n, m, a]) => {
+        const api = (globalThis as AppGlobal).tabwireTestFor?.[n]
+        if (!api) throw new Error(`window.tabwireTestFor[${n}] is missing`)
+        return (api[m] as (...x: unknown[]) => unknown)(...a)
+      },
+      [ns, method, args] as [string, Method, unknown[]],
+    ) as Promise<Result<K>>
+  }
+
   /** Waits for the app module to have run, and fails with its error if it threw. */
   async ready(): Promise<void> {
     await this.page.waitForFunction(() => {

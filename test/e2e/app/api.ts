@@ -3,7 +3,7 @@
  * file names no DOM types: it is shared by the page (DOM tsconfig) and the Playwright tests (Node tsconfig).
  */
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
+import type { Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
 export interface StoreDump {
@@ -16,9 +16,17 @@ export interface DatabaseDump {
   stores: StoreDump[]
 }
 
+/** A state report as the tab saw it, with the page's wall clock at that moment. */
+export type StateRecord = StateInfo & { at: number }
+
+/** The outcome of a call whose rejection is what the test looks at. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string }
+
 export interface TestApi {
   /** Every state the wire reported, in order, starting with the state right after `connect()`. */
   states(): WireState[]
+  /** Every state report in full (`attempt`, `nextRetryAt`, `error`), stamped with `Date.now()` when it arrived. */
+  stateInfos(): StateRecord[]
   state(): WireState
   /** Sends every body on `topic` at once, in call order; resolves with their ids once all are stored. */
   send(topic: string, bodies: Json[]): Promise<number[]>
@@ -29,6 +37,22 @@ export interface TestApi {
   unsubscribe(topic: string): Promise<void>
   received(topic: string): Delivery[]
   resets(topic: string): ResetNotice[]
+  /** Like `send`, but a rejection comes back as its code and message instead of throwing. */
+  trySend(topic: string, bodies: Json[]): Promise<Outcome<number[]>>
+  /**
+   * Starts sending `bodies` one by one, each `send()` in its own task, without waiting for them; returns at once.
+   * Each body whose `send()` resolved is recorded synchronously in localStorage under `<key>:<index>`, so the test
+   * can tell, after this tab is gone, which sends had resolved.
+   */
+  startSends(topic: string, bodies: Json[], key: string): void
+  /** How many of `startSends`' sends were called so far. */
+  sendsStarted(): number
+  /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */
+  resolvedSends(key: string): number[]
+  /** Dispatches a plain event (`online`, `offline`) on `window`, as the browser would. */
+  dispatch(type: string): void
+  /** Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it. */
+  armWorkerKill(method: string): Promise<void>
   pending(): Promise<number>
   purge(): Promise<void>
   close(): void
@@ -39,6 +63,8 @@ export interface TestApi {
 /** `window` as the e2e tests see it: `globalThis` in the page. */
 export interface AppGlobal {
   tabwireTest?: TestApi
+  /** One API per namespace when the page was opened with several (`?ns=a,b`); `tabwireTest` is the first. */
+  tabwireTestFor?: Record<string, TestApi>
   /** Set when the module failed before `tabwireTest` existed. */
   tabwireTestError?: string
 }

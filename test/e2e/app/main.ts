@@ -1,50 +1,141 @@
 /**
- * The e2e test app: connects one wire as configured by the query string (`url`, `ns`) and exposes `TestApi` on
- * `window.tabwireTest`, recording every state and delivery so Node-side tests can assert on exact sequences.
+ * The e2e test app: connects one wire per namespace as configured by the query string and exposes `TestApi` on
+ * `window.tabwireTest` (and per namespace on `window.tabwireTestFor`), recording every state and delivery so
+ * Node-side tests can assert on exact sequences.
+ *
+ * Query: `url` (tabwire server), `ns` (namespace, or several separated by commas), and optionally
+ * `worker=v2|killable` (another worker script URL: a second version, or one a test can kill), `mode=dedicated`,
+ * `minDelay`/`maxDelay`/`callTimeout` (ms), `nopagehide=1` (this page's `pagehide` never reaches tabwire, as when a
+ * tab is killed without warning).
  */
-import { connect } from '../../../src/client/index.ts'
+import { connect, isTabwireError, type ConnectOptions, type Wire } from '../../../src/client/index.ts'
 import type { Json } from '../../../src/protocol/frames.ts'
 import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
-import type { AppGlobal, TestApi } from './api.ts'
+import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
 
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
 const url = params.get('url')
-const namespace = params.get('ns')
+const namespaces = (params.get('ns') ?? '').split(',').filter((ns) => ns !== '')
+/** The killable worker's control channel (test/fixtures/killable-worker.ts). */
+const KILL_CHANNEL = 'tabwire-test-kill'
 
-try {
-  if (!url || !namespace) throw new Error('the e2e app needs ?url=ws://…&ns=…')
-  const wire = connect({
-    url,
-    namespace,
-    worker: () =>
-      new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+function numberParam(name: string): number | undefined {
+  const v = params.get(name)
+  return v === null ? undefined : Number(v)
+}
+
+/** Vite finds a worker only with `new URL` written inside the constructor: one literal branch per script. */
+function sharedWorker(): () => SharedWorker {
+  switch (params.get('worker')) {
+    case 'v2':
+      return () => new SharedWorker(new URL('../../fixtures/worker-v2.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+    case 'killable':
+      return () =>
+        new SharedWorker(new URL('../../fixtures/killable-worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+    default:
+      return () => new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+  }
+}
+
+function options(namespace: string): ConnectOptions {
+  const reconnect: ConnectOptions['reconnect'] = {
     // Small delays so reconnects after the test restarts the server happen fast; never give up during a test.
-    reconnect: { minDelay: 20, maxDelay: 250, maxRetries: Infinity },
-  })
+    minDelay: numberParam('minDelay') ?? 20,
+    maxDelay: numberParam('maxDelay') ?? 250,
+    maxRetries: Infinity,
+  }
+  const o: ConnectOptions = { url: url as string, namespace, reconnect }
+  const callTimeout = numberParam('callTimeout')
+  if (callTimeout !== undefined) o.callTimeout = callTimeout
+  if (params.get('mode') === 'dedicated') {
+    o.mode = 'dedicated'
+    o.dedicatedWorker = () => new Worker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module' })
+  } else {
+    o.worker = sharedWorker()
+  }
+  return o
+}
 
+function outcomeOf(err: unknown): { ok: false; code: string; message: string } {
+  if (isTabwireError(err)) return { ok: false, code: err.code, message: err.message }
+  return { ok: false, code: 'not-a-tabwire-error', message: String(err) }
+}
+
+let sendsStarted = 0
+
+function testApi(wire: Wire): TestApi {
   const states: WireState[] = [wire.state]
+  const infos: StateRecord[] = [{ state: wire.state, attempt: 0, at: Date.now() }]
   wire.onState((s) => {
     states.push(s.state)
+    infos.push({ ...s, at: Date.now() })
   })
   const acks: { topic: string; acked: Promise<void> }[] = []
   const received = new Map<string, Delivery[]>()
   const resets = new Map<string, ResetNotice[]>()
   const stops = new Map<string, () => unknown>()
 
-  const api: TestApi = {
+  async function send(topic: string, bodies: Json[]): Promise<number[]> {
+    // All at once: ids must still follow call order (per-client order is the order of send() calls).
+    const sent = await Promise.all(bodies.map((body) => wire.send(topic, body)))
+    for (const s of sent) {
+      // purge() may reject pending acks: that is expected, not an unhandled rejection in the page.
+      s.acked.catch(() => undefined)
+      acks.push({ topic, acked: s.acked })
+    }
+    return sent.map((s) => s.id)
+  }
+
+  return {
     states: () => [...states],
+    stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,
-    async send(topic: string, bodies: Json[]) {
-      // All at once: ids must still follow call order (per-client order is the order of send() calls).
-      const sent = await Promise.all(bodies.map((body) => wire.send(topic, body)))
-      for (const s of sent) {
-        // purge() may reject pending acks: that is expected, not an unhandled rejection in the page.
-        s.acked.catch(() => undefined)
-        acks.push({ topic, acked: s.acked })
+    send,
+    async trySend(topic: string, bodies: Json[]) {
+      try {
+        return { ok: true, value: await send(topic, bodies) }
+      } catch (e) {
+        return outcomeOf(e)
       }
-      return sent.map((s) => s.id)
+    },
+    startSends(topic: string, bodies: Json[], key: string) {
+      void (async () => {
+        for (const [i, body] of bodies.entries()) {
+          // Each send in its own task: many separate calls and transactions are in flight at any moment.
+          await new Promise((resolve) => setTimeout(resolve, 0))
+          sendsStarted++
+          wire.send(topic, body).then(
+            () => localStorage.setItem(`${key}:${i}`, '1'),
+            () => undefined, // the tab is closing: a rejected send was not stored, and no one waits for it
+          )
+        }
+      })()
+    },
+    sendsStarted: () => sendsStarted,
+    resolvedSends(key: string) {
+      const done: number[] = []
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (k?.startsWith(`${key}:`)) done.push(Number(k.slice(key.length + 1)))
+      }
+      return done.sort((a, b) => a - b)
+    },
+    dispatch(type: string) {
+      window.dispatchEvent(new Event(type))
+    },
+    armWorkerKill(method: string) {
+      return new Promise<void>((resolve) => {
+        const channel = new BroadcastChannel(KILL_CHANNEL)
+        const ack = crypto.randomUUID()
+        channel.onmessage = (ev: MessageEvent<{ armed?: string }>) => {
+          if (ev.data?.armed !== ack) return
+          channel.close()
+          resolve()
+        }
+        channel.postMessage({ armOn: method, ack })
+      })
     },
     async allAcked(topic?: string) {
       await Promise.all(acks.filter((a) => topic === undefined || a.topic === topic).map((a) => a.acked))
@@ -73,7 +164,18 @@ try {
     close: () => wire.close(),
     dumpIndexedDB,
   }
-  app.tabwireTest = api
+}
+
+try {
+  if (!url || namespaces.length === 0) throw new Error('the e2e app needs ?url=ws://…&ns=…')
+  if (params.get('nopagehide') === '1') {
+    // Registered before connect(): a capturing listener at the target runs first and hides the event from tabwire.
+    window.addEventListener('pagehide', (ev) => ev.stopImmediatePropagation(), { capture: true })
+  }
+  const apis: Record<string, TestApi> = {}
+  for (const ns of namespaces) apis[ns] = testApi(connect(options(ns)))
+  app.tabwireTestFor = apis
+  app.tabwireTest = apis[namespaces[0] as string]
 } catch (err) {
   app.tabwireTestError = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
   throw err
