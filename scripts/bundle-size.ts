@@ -1,0 +1,139 @@
+/**
+ * Bundle sizes of the two browser entries, as an app ships them (used by `npm run size` and test/unit/bundle-size).
+ *
+ * - client: `src/client/index.ts` (what `import … from 'tabwire'` brings into the page), comlink left out (the app may
+ *   share it; issue 5 measures without it).
+ * - worker: `src/worker/index.ts` (what the app's one-line worker file becomes), comlink and idb inside.
+ *
+ * Each is bundled by Vite's library mode (rolldown) in memory, then minified with Vite's own minifier (oxc, compress
+ * and mangle: library mode keeps whitespace in ES output, an app's build does not), then gzipped (level 9).
+ * Bytes are decimal: 3 kB = 3,000 bytes.
+ */
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { build, minify, type Rolldown } from 'vite'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+export type EntryName = 'client' | 'worker'
+
+/**
+ * `target` is issue 5's budget. `ceiling` is the size that fails the check today: while an entry is over its target
+ * the ceiling sits just above the measured size, so growth fails the test, and `npm run size` shows the gap. Lower
+ * the ceiling to the target once the entry fits; never raise it to make growth pass.
+ */
+export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
+  client: { target: 3_000, ceiling: 4_000 },
+  worker: { target: 8_000, ceiling: 13_000 },
+}
+
+const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
+  client: { entry: 'src/client/index.ts', external: ['comlink'], allowedDeps: [] },
+  worker: { entry: 'src/worker/index.ts', external: [], allowedDeps: ['comlink', 'idb'] },
+}
+
+export interface ModuleSize {
+  /** Path relative to the repo (or `node_modules/<pkg>/…`). */
+  id: string
+  /** The module alone, minified without mangling and gzipped: an estimate of its share, not an exact slice. */
+  gzip: number
+}
+
+export interface EntrySize {
+  name: EntryName
+  /** Minified bytes. */
+  min: number
+  /** Minified, gzipped bytes. */
+  gzip: number
+  target: number
+  ceiling: number
+  /** Imports left outside the bundle (for the client: comlink). */
+  imports: string[]
+  modules: ModuleSize[]
+}
+
+export async function measureEntry(name: EntryName): Promise<EntrySize> {
+  const { entry, external } = ENTRIES[name]
+  const result = await build({
+    configFile: false,
+    root: ROOT,
+    logLevel: 'silent',
+    build: {
+      write: false,
+      target: 'es2022',
+      minify: true,
+      lib: { entry: path.join(ROOT, entry), formats: ['es'], fileName: name },
+      rolldownOptions: { external },
+    },
+  })
+  const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[]
+  const chunks = outputs.flatMap((o) => o.output).filter((c): c is Rolldown.OutputChunk => c.type === 'chunk')
+  if (chunks.length !== 1) throw new Error(`${name}: expected one chunk, got ${chunks.map((c) => c.fileName).join(', ')}`)
+  const chunk = chunks[0]!
+  const minified = await minify(`${name}.js`, chunk.code, { compress: true, mangle: true, module: true })
+  if (minified.errors.length) throw new Error(`${name}: minify failed: ${minified.errors.map((e) => e.message).join('; ')}`)
+
+  const modules: ModuleSize[] = []
+  for (const [id, info] of Object.entries(chunk.modules)) {
+    if (!info.code) continue
+    const alone = await minify('m.js', info.code, { compress: false, mangle: false, module: true })
+    modules.push({ id: path.relative(ROOT, id), gzip: gzipSize(alone.code) })
+  }
+  modules.sort((a, b) => b.gzip - a.gzip)
+  return {
+    name,
+    min: Buffer.byteLength(minified.code),
+    gzip: gzipSize(minified.code),
+    ...BUDGETS[name],
+    imports: [...chunk.imports, ...chunk.dynamicImports],
+    modules,
+  }
+}
+
+/** Bare package names a bundle's modules come from (`comlink`, `idb`, …): the browser entries must name no Node dep. */
+export function dependenciesOf(size: EntrySize): string[] {
+  const names = new Set<string>()
+  for (const m of size.modules) {
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m.id)
+    if (match?.[1]) names.add(match[1])
+  }
+  for (const i of size.imports) names.add(i)
+  return [...names].sort()
+}
+
+export function allowedDependencies(name: EntryName): string[] {
+  return [...ENTRIES[name].allowedDeps, ...ENTRIES[name].external].sort()
+}
+
+export function gzipSize(text: string): number {
+  return gzipSync(text, { level: 9 }).length
+}
+
+export async function measureAll(): Promise<EntrySize[]> {
+  // One after the other: two cores, and the builds are short.
+  return [await measureEntry('client'), await measureEntry('worker')]
+}
+
+export function kB(bytes: number): string {
+  return `${(bytes / 1000).toFixed(2)} kB`
+}
+
+/** The table `npm run size` prints. */
+export function formatTable(sizes: EntrySize[]): string {
+  const rows = [['entry', 'min', 'gzip', 'target', 'ceiling', 'status']]
+  for (const s of sizes) {
+    const status = s.gzip > s.ceiling ? 'OVER CEILING' : s.gzip > s.target ? `over target by ${kB(s.gzip - s.target)}` : 'ok'
+    rows.push([s.name, kB(s.min), kB(s.gzip), kB(s.target), kB(s.ceiling), status])
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n')
+}
+
+/** Where the bytes go: each module's estimated gzip share, largest first. */
+export function formatModules(size: EntrySize, top = 12): string {
+  const lines = size.modules.slice(0, top).map((m) => `  ${kB(m.gzip).padStart(9)}  ${m.id}`)
+  const rest = size.modules.slice(top)
+  if (rest.length) lines.push(`  ${kB(rest.reduce((n, m) => n + m.gzip, 0)).padStart(9)}  (${rest.length} more)`)
+  return `${size.name} (each module minified and gzipped alone, so the shares add up to more than the total):\n${lines.join('\n')}`
+}

@@ -1,0 +1,274 @@
+/**
+ * The published package, as another app gets it: `npm pack` (its `prepack` runs `npm run build`), the tarball
+ * installed offline into a fresh Vite app in a temp folder, that app built with `vite build` and served with
+ * `vite preview`, and a tabwire server started from the installed `tabwire/server`. Then, in a real browser: two
+ * tabs share one server connection, and a send queued while the server is down survives a reload and arrives once.
+ *
+ * The app's package.json names only the tarball: `npm install --offline` takes comlink, idb and ws from the npm
+ * cache (filled by the repo's own install), so the optional peers (better-sqlite3, @redis/client) are absent, as in
+ * a browser-only app. Vite is the repo's copy, driven through its JS API with the app as `root` (it resolves
+ * `tabwire` from the app's node_modules, and reads the app's own vite.config.js), so nothing else is installed.
+ */
+import { execFile } from 'node:child_process'
+import { readFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import type { AddressInfo } from 'node:net'
+import type { Browser, Page } from 'playwright'
+import { build, preview, type PreviewServer } from 'vite'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type * as ServerModule from '../../src/server/index.ts'
+import { BROWSERS, type BrowserName } from '../support/browser-paths.ts'
+import { launchBrowser } from '../support/browsers.ts'
+import { onCleanup } from '../support/cleanup.ts'
+import { until } from '../support/wait.ts'
+
+const exec = promisify(execFile)
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+/**
+ * Chromium by default: what this file checks is the package (exports, build, bundling), and the browser behaviour
+ * behind it runs in Firefox too in the other e2e files. `TABWIRE_CONSUMER_BROWSERS=chromium,firefox` adds Firefox
+ * (all six tests pass there; it costs a Firefox start, ~4 s idle and far more on a loaded machine).
+ */
+const CONSUMER_BROWSERS = (process.env.TABWIRE_CONSUMER_BROWSERS ?? 'chromium')
+  .split(',')
+  .map((b) => b.trim())
+  .filter((b): b is BrowserName => (BROWSERS as readonly string[]).includes(b))
+
+/** The consumer app, exactly what its author writes: an HTML page, a main module, a one-line worker file. */
+const APP_FILES: Record<string, string> = {
+  'package.json': JSON.stringify({ name: 'tabwire-consumer', private: true, type: 'module' }, null, 2),
+  // What Vite needs for a module SharedWorker built from a dependency (see docs/bundlers.md).
+  'vite.config.js': `export default {
+  worker: { format: 'es' },
+  optimizeDeps: { include: ['tabwire', 'tabwire/worker'] },
+}
+`,
+  'index.html': `<!doctype html>
+<html><head><meta charset="utf-8" /><title>consumer</title></head>
+<body><script type="module" src="./main.ts"></script></body></html>
+`,
+  'tabwire.worker.ts': `import { serve } from 'tabwire/worker'; serve()\n`,
+  // No bundler: the compiled ESM from node_modules through an import map, and the prebuilt worker bundle (a module
+  // worker does not see the page's import map). Served as static files by the test, straight from the app folder.
+  'plain.html': `<!doctype html>
+<html><head><meta charset="utf-8" /><title>plain ESM</title>
+<script type="importmap">
+{ "imports": {
+  "tabwire": "./node_modules/tabwire/dist/client/index.js",
+  "comlink": "./node_modules/comlink/dist/esm/comlink.mjs"
+} }
+</script></head>
+<body><script type="module">
+import { connect } from 'tabwire'
+const params = new URLSearchParams(location.search)
+const wire = connect({
+  url: params.get('url'),
+  namespace: params.get('ns'),
+  worker: () => new SharedWorker('./node_modules/tabwire/dist/bundle/tabwire.worker.js', { type: 'module', name: 'tabwire' }),
+})
+window.plain = async (body) => { const r = await wire.send(params.get('ns'), body); await r.acked; return wire.state }
+</script></body></html>
+`,
+  'main.ts': `import { connect } from 'tabwire'
+
+const params = new URLSearchParams(location.search)
+const wire = connect({
+  url: params.get('url') ?? '',
+  namespace: params.get('ns') ?? 'default',
+  worker: () => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+  reconnect: { minDelay: 50, maxDelay: 300 },
+})
+
+const topic = params.get('topic') ?? 'room'
+const received: unknown[] = []
+const ready = wire.subscribe(topic, (m) => { received.push(m.body) })
+;(window as unknown as { app: unknown }).app = {
+  state: () => wire.state,
+  ready: () => ready.then(() => true),
+  send: async (body: unknown) => (await wire.send(topic, body as never)).id,
+  acked: async (body: unknown) => { const r = await wire.send(topic, body as never); await r.acked; return r.id },
+  pending: () => wire.pending(),
+  received: () => received,
+}
+`,
+}
+
+interface AppApi {
+  state(): string
+  ready(): Promise<boolean>
+  send(body: unknown): Promise<number>
+  acked(body: unknown): Promise<number>
+  pending(): Promise<number>
+  received(): unknown[]
+}
+
+/** Calls `window.app[name](...args)` in the page. */
+function call<K extends keyof AppApi>(page: Page, name: K, ...args: Parameters<AppApi[K]>): Promise<Awaited<ReturnType<AppApi[K]>>> {
+  return page.evaluate(
+    ([n, a]) => {
+      const app = (globalThis as unknown as { app: Record<string, (...x: unknown[]) => unknown> }).app
+      return app[n as string]!(...(a as unknown[]))
+    },
+    [name, args] as const,
+  ) as Promise<Awaited<ReturnType<AppApi[K]>>>
+}
+
+let dir = ''
+let appUrl = ''
+let staticUrl = ''
+let server: ServerModule.TabwireServer
+let wsUrl = ''
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'tabwire-consumer-'))
+  const removeDir = onCleanup(() => rm(dir, { recursive: true, force: true }))
+  afterAll(removeDir)
+
+  // 1. The tarball: `prepack` builds dist/ with tsc first, so this is what `npm publish` would upload.
+  await exec(NPM, ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT })
+  const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'))
+  if (!tarball) throw new Error(`npm pack wrote no tarball into ${dir}`)
+
+  // 2. A fresh app that depends on it, installed without the network.
+  const app = path.join(dir, 'app')
+  await mkdir(app)
+  for (const [name, text] of Object.entries(APP_FILES)) await writeFile(path.join(app, name), text)
+  await exec(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--silent', `../${tarball}`], { cwd: app })
+
+  // 3. `vite build` and `vite preview` of the app.
+  await build({ root: app, logLevel: 'warn', cacheDir: path.join(app, 'node_modules/.vite') })
+  const sigtermBefore = new Set(process.listeners('SIGTERM'))
+  const previewServer: PreviewServer = await preview({
+    root: app,
+    logLevel: 'warn',
+    preview: { host: '127.0.0.1', port: 0, strictPort: false },
+  })
+  // `preview()` installs a SIGTERM handler that exits at once: drop it, so the harness's own cleanup (browsers,
+  // servers) runs on a signal instead (see test/support/cleanup.ts).
+  for (const l of process.listeners('SIGTERM')) if (!sigtermBefore.has(l)) process.off('SIGTERM', l)
+  const closePreview = onCleanup(() => previewServer.close())
+  afterAll(closePreview)
+  const { port } = previewServer.httpServer.address() as AddressInfo
+  appUrl = `http://127.0.0.1:${port}/`
+
+  // 3b. The same folder as plain static files, for the no-bundler page.
+  const files = http.createServer((req, res) => {
+    const file = path.join(app, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
+    if (!file.startsWith(app + path.sep)) return void res.writeHead(403).end()
+    readFile(file).then(
+      (data) => res.writeHead(200, { 'content-type': /\.m?js$/.test(file) ? 'text/javascript' : 'text/html' }).end(data),
+      () => res.writeHead(404).end(),
+    )
+  })
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve))
+  const closeFiles = onCleanup(() => new Promise<void>((resolve) => (files.closeAllConnections(), files.close(() => resolve()))))
+  afterAll(closeFiles)
+  staticUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/`
+
+  // 4. The server, from the installed package (so its `ws` dependency and the server entry are checked too).
+  const serverEntry = path.join(app, 'node_modules/tabwire/dist/server/index.js')
+  const mod = (await import(pathToFileURL(serverEntry).href)) as typeof ServerModule
+  server = await mod.createServer({ port: 0 })
+  const closeServer = onCleanup(() => server.close())
+  afterAll(closeServer)
+  wsUrl = `ws://127.0.0.1:${server.port}`
+}, 60_000)
+
+describe.each(CONSUMER_BROWSERS)('%s', (name) => {
+  let browser: Browser
+  beforeAll(async () => {
+    const launched = await launchBrowser(name)
+    browser = launched.browser
+    afterAll(launched.close)
+  })
+
+  // One namespace and one topic per test, so neither browser nor test sees another's messages.
+  const pageUrl = (ns: string) => `${appUrl}?${new URLSearchParams({ url: wsUrl, ns, topic: ns })}`
+
+  async function open(ns: string, context: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {
+    const page = await context.newPage()
+    page.on('pageerror', (err) => console.error(`[${name} page] ${err.message}`))
+    await page.goto(pageUrl(ns))
+    await page.waitForFunction(() => 'app' in globalThis)
+    await call(page, 'ready')
+    return page
+  }
+
+  it('two tabs of the built app share one server connection', async () => {
+    const ns = `two-tabs-${name}`
+    const context = await browser.newContext()
+    try {
+      const a = await open(ns, context)
+      const b = await open(ns, context)
+      await until('both tabs open', async () => [await call(a, 'state'), await call(b, 'state')], (s) => s.every((x) => x === 'open'))
+      await call(a, 'acked', { from: 'a', ns })
+      await call(b, 'acked', { from: 'b', ns })
+      // Each tab sees both messages: one ordered log through the one socket.
+      for (const page of [a, b])
+        await until('both messages in the tab', () => call(page, 'received'), (r) => r.length >= 2)
+      expect(await call(a, 'received')).toEqual([{ from: 'a', ns }, { from: 'b', ns }])
+      // Both tabs subscribe to the topic, but the server has one subscriber: the one socket. (The wait only lets a
+      // socket of an earlier test's closed browser context finish closing; two sockets here would stay two.)
+      expect(server.subscribers(ns)).toBe(1)
+      await until('one server connection', () => server.connections(), (n) => n === 1, { timeout: 5_000 })
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('a send queued while the server is down survives a reload and arrives once', async () => {
+    const ns = `queued-${name}`
+    const context = await browser.newContext()
+    try {
+      const page = await open(ns, context)
+      await until('tab open', () => call(page, 'state'), (s) => s === 'open')
+      await server.stop()
+      await until('tab notices the server is gone', () => call(page, 'state'), (s) => s !== 'open')
+      const body = { queued: ns }
+      await call(page, 'send', body)
+      expect(await call(page, 'pending')).toBe(1)
+
+      // The only tab reloads: its SharedWorker dies with it, so the message must come back from IndexedDB.
+      await page.reload()
+      await page.waitForFunction(() => 'app' in globalThis)
+      await call(page, 'ready')
+      expect(await call(page, 'pending')).toBe(1)
+
+      await server.start()
+      await until('the queued send acked', () => call(page, 'pending'), (n) => n === 0)
+      const log = await server.store.read(ns, 0, 10_000)
+      expect(log.msgs.filter((m) => JSON.stringify(m.body) === JSON.stringify(body))).toHaveLength(1)
+      // And the tab gets it back through its subscription, once.
+      await until('the message delivered to the tab', () => call(page, 'received'), (r) => r.length >= 1)
+      expect((await call(page, 'received')).filter((m) => JSON.stringify(m) === JSON.stringify(body))).toHaveLength(1)
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('without a bundler: the compiled ESM through an import map and the prebuilt worker bundle', async () => {
+    const ns = `plain-${name}`
+    const context = await browser.newContext()
+    try {
+      const page = await context.newPage()
+      page.on('pageerror', (err) => console.error(`[${name} page] ${err.message}`))
+      await page.goto(`${staticUrl}plain.html?${new URLSearchParams({ url: wsUrl, ns })}`)
+      await page.waitForFunction(() => 'plain' in globalThis)
+      const state = await page.evaluate(
+        (body) => (globalThis as unknown as { plain: (b: unknown) => Promise<string> }).plain(body),
+        { plain: ns },
+      )
+      expect(state).toBe('open')
+      const log = await server.store.read(ns, 0, 10)
+      expect(log.msgs.map((m) => m.body)).toEqual([{ plain: ns }])
+    } finally {
+      await context.close()
+    }
+  })
+})

@@ -1,0 +1,18 @@
+/**
+ * Size budget of the browser entries (gzip; see scripts/bundle-size.ts for how they are built and measured, and
+ * `npm run size` for the table and the per-module breakdown). Also checks that neither pulls a Node dependency.
+ */
+import { describe, expect, it } from 'vitest'
+import { allowedDependencies, dependenciesOf, kB, measureEntry, type EntryName } from '../../scripts/bundle-size.ts'
+
+describe.each<EntryName>(['client', 'worker'])('%s bundle', (name) => {
+  it('stays within its size ceiling and names only its browser dependencies', async () => {
+    const size = await measureEntry(name)
+    expect(dependenciesOf(size)).toEqual(allowedDependencies(name))
+    if (size.gzip > size.target)
+      console.warn(`[size] ${name}: ${kB(size.gzip)} gzip, over issue 5's target of ${kB(size.target)} (npm run size)`)
+    expect(size.gzip, `${name} is ${kB(size.gzip)} gzip, over its ceiling of ${kB(size.ceiling)}`).toBeLessThanOrEqual(
+      size.ceiling,
+    )
+  })
+})
