@@ -119,6 +119,12 @@ function call<K extends keyof AppApi>(page: Page, name: K, ...args: Parameters<A
   ) as Promise<Awaited<ReturnType<AppApi[K]>>>
 }
 
+/** Closed newest first after the file (a hook registered inside `beforeAll` would never run). */
+const closers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+})
+
 let dir = ''
 let appUrl = ''
 let staticUrl = ''
@@ -128,7 +134,7 @@ let wsUrl = ''
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tabwire-consumer-'))
   const removeDir = onCleanup(() => rm(dir, { recursive: true, force: true }))
-  afterAll(removeDir)
+  closers.push(removeDir)
 
   // 1. The tarball: `prepack` builds dist/ with tsc first, so this is what `npm publish` would upload.
   await exec(NPM, ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT })
@@ -153,7 +159,7 @@ beforeAll(async () => {
   // servers) runs on a signal instead (see test/support/cleanup.ts).
   for (const l of process.listeners('SIGTERM')) if (!sigtermBefore.has(l)) process.off('SIGTERM', l)
   const closePreview = onCleanup(() => previewServer.close())
-  afterAll(closePreview)
+  closers.push(closePreview)
   const { port } = previewServer.httpServer.address() as AddressInfo
   appUrl = `http://127.0.0.1:${port}/`
 
@@ -168,7 +174,7 @@ beforeAll(async () => {
   })
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve))
   const closeFiles = onCleanup(() => new Promise<void>((resolve) => (files.closeAllConnections(), files.close(() => resolve()))))
-  afterAll(closeFiles)
+  closers.push(closeFiles)
   staticUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/`
 
   // 4. The server, from the installed package (so its `ws` dependency and the server entry are checked too).
@@ -176,7 +182,7 @@ beforeAll(async () => {
   const mod = (await import(pathToFileURL(serverEntry).href)) as typeof ServerModule
   server = await mod.createServer({ port: 0 })
   const closeServer = onCleanup(() => server.close())
-  afterAll(closeServer)
+  closers.push(closeServer)
   wsUrl = `ws://127.0.0.1:${server.port}`
 }, 60_000)
 
@@ -185,7 +191,7 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
   beforeAll(async () => {
     const launched = await launchBrowser(name)
     browser = launched.browser
-    afterAll(launched.close)
+    return launched.close
   })
 
   // One namespace and one topic per test, so neither browser nor test sees another's messages.
