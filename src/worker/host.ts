@@ -185,16 +185,18 @@ export class NamespaceHost {
 
   /** URL and token from the most recently attached tab that answers. */
   private async dial(): Promise<DialInfo> {
+    let last: unknown
     for (const tab of [...this.tabs].reverse()) {
       if (!tab.info.dials) continue
       try {
         return await tab.dial(this.config.reconnect.connectTimeout)
       } catch (e) {
-        this.log(`dial: ${String(e)}`)
+        last = e
+        this.log(`dial: ${errorText(e)}`)
       }
     }
     if (this.config.url) return { url: this.config.url }
-    throw new TabwireError('failed', 'no live tab could provide the URL or token')
+    throw new TabwireError('failed', `no live tab could provide the URL or token${last ? `: ${errorText(last)}` : ''}`)
   }
 
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
@@ -403,4 +405,10 @@ export class NamespaceHost {
   private debug(message: string): void {
     if (this.config.debug) console.debug(`[tabwire:${this.config.namespace}] ${message}`)
   }
+}
+
+/** Errors from a tab arrive as plain `{ code, message }` records (see PortApi): show their message, not `[object]`. */
+function errorText(e: unknown): string {
+  const m = (e as { message?: unknown } | null)?.message
+  return typeof m === 'string' ? m : String(e)
 }

@@ -144,8 +144,8 @@ export class Outbox {
    * are not swallowed as duplicates; queued ids ≤ `acked` count as delivered, as the server says.
    */
   async skipTo(acked: number): Promise<void> {
+    // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
     this.lastId = acked
-    this.ack(acked, true)
     try {
       const tx = (await this.db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
       await tx.store.put(acked, 'lastId')

@@ -118,7 +118,7 @@ it.each(MALFORMED)('%s: the worker closes 4400 with the decoder message, reconne
   await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason: message, at: expect.any(Number) })
   expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
     state: 'reconnecting',
-    error: { code: 'close', message, closeCode: 4400 },
+    error: { code: 'protocol', message, closeCode: 4400 },
   })
   await resentAndAcked(s, receipt, topic)
   expect(s.wire.state).toBe('open')
