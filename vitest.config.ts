@@ -10,7 +10,8 @@ export default defineConfig({
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     projects: [
       {
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' },
+        // Some unit tests spawn the CLI, Redis or child processes: 5 s is too little for them on a loaded 2-core box.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 30_000 },
       },
       {
         // Real SharedWorker, IndexedDB and server, in Chromium and Firefox.
