@@ -1,0 +1,51 @@
+/**
+ * The chaos soak tab (chaos.html / chaos.ts) as the Node-side driver (test/soak/chaos.ts) sees it. No DOM types:
+ * shared by the page (DOM tsconfig) and the driver (Node tsconfig).
+ *
+ * Everything the soak checks is written to localStorage synchronously, the moment it happens, under keys starting
+ * with `cs:`, so it survives the tab's reload or close (localStorage is shared by every tab of the origin):
+ * - `cs:s:<session>`: the session's `SessionInfo`;
+ * - `cs:c:<session>`: how many `send()` calls the session made (its counter `n` runs 1..that);
+ * - `cs:r:<session>:<chunk>`: JSON `[n, id][]`, the sends whose `send()` RESOLVED, with the id it resolved with;
+ * - `cs:e:<session>`: JSON `Record<code, count>`, sends that rejected;
+ * - `cs:d:<session>:<topic>`: JSON `DeliveryRun[]`, everything the subscription handed to the app, run-length encoded.
+ */
+
+/** One page load of one tab: `<tab>.<load>`, the load counted in sessionStorage (a reload keeps the tab). */
+export interface SessionInfo {
+  session: string
+  tab: number
+  load: number
+  /** Per subscribed topic, the `after` it subscribed with (the last seq an earlier load of this tab had handed over). */
+  after: Record<string, number>
+  startedAt: number
+}
+
+/** `[first, last]`: seqs first..last delivered one by one, in order; `['reset', seq, reason]`: an `onReset` notice. */
+export type DeliveryRun = [number, number] | ['reset', number, string]
+
+/** A body a chaos tab sends: tab, session and the session's counter. */
+export interface ChaosBody {
+  t: number
+  s: string
+  n: number
+}
+
+/** The page's `window.chaos`: methods without arguments, so the driver can call them by name. */
+export interface ChaosApi {
+  /** This page load's session id. */
+  session(): string
+  /** Stops starting new sends (those in flight still finish); returns how many were started. */
+  pause(): number
+  pending(): Promise<number>
+  state(): string
+  /** Last seq handed over per subscribed topic, 0 before any. */
+  last(): Record<string, number>
+  /** Every `cs:` localStorage entry of the origin (all tabs, live and gone). */
+  dump(): Record<string, string>
+}
+
+export interface ChaosGlobal {
+  chaos?: ChaosApi
+  chaosError?: string
+}

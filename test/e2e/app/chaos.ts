@@ -1,0 +1,165 @@
+/**
+ * One tab of the chaos soak (test/soak/chaos.ts). It connects one wire, subscribes to the topics it is told to, and
+ * sends `{ t, s, n }` bodies at random (bursts of 1–4 sends, each `send()` its own call) until paused, recording
+ * every resolved send and every delivery in localStorage synchronously (see chaos-api.ts for the keys).
+ *
+ * Query: `url`, `ns`, `tab` (the driver's tab number), `seed`, `up` (topic to send on), `subs` (topics to subscribe,
+ * comma-separated), `hbi`/`hbt` (heartbeat interval/timeout, ms), `cto` (connect timeout), `gap` (mean ms between
+ * bursts).
+ */
+import { connect } from '../../../src/client/index.ts'
+import type { ChaosApi, ChaosBody, ChaosGlobal, DeliveryRun, SessionInfo } from './chaos-api.ts'
+
+const g = globalThis as ChaosGlobal
+const q = new URLSearchParams(location.search)
+const num = (name: string, fallback: number): number => {
+  const v = q.get(name)
+  return v === null ? fallback : Number(v)
+}
+
+/** mulberry32: small, seedable, good enough to vary timing. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+try {
+  const url = q.get('url')
+  const ns = q.get('ns')
+  const up = q.get('up')
+  if (!url || !ns || !up) throw new Error('the chaos tab needs ?url=…&ns=…&up=…')
+  const tab = num('tab', 0)
+  const load = Number(sessionStorage.getItem('cs-load') ?? '0') + 1
+  sessionStorage.setItem('cs-load', String(load))
+  const session = `${tab}.${load}`
+  const random = rng(num('seed', 1) * 1_000_003 + tab * 7_919 + load)
+  const subs = (q.get('subs') ?? '').split(',').filter((t) => t !== '')
+  const info: SessionInfo = { session, tab, load, after: {}, startedAt: Date.now() }
+  const saveInfo = () => localStorage.setItem(`cs:s:${session}`, JSON.stringify(info))
+  saveInfo()
+
+  const wire = connect({
+    url,
+    namespace: ns,
+    worker: () =>
+      new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    reconnect: {
+      minDelay: 20,
+      maxDelay: 500,
+      maxRetries: Infinity,
+      connectTimeout: num('cto', 2_000),
+      heartbeatInterval: num('hbi', 300),
+      heartbeatTimeout: num('hbt', 1_000),
+    },
+  })
+
+  // Resolved sends, in chunks so each synchronous write stays small.
+  const CHUNK = 200
+  let resolved: [number, number][] = []
+  let chunk = 0
+  const recordResolved = (n: number, id: number) => {
+    resolved.push([n, id])
+    localStorage.setItem(`cs:r:${session}:${chunk}`, JSON.stringify(resolved))
+    if (resolved.length >= CHUNK) {
+      chunk++
+      resolved = []
+    }
+  }
+  const errors: Record<string, number> = {}
+  const recordError = (err: unknown) => {
+    const code = (err as { code?: unknown } | null)?.code
+    const key = typeof code === 'string' ? code : String(err).slice(0, 80)
+    errors[key] = (errors[key] ?? 0) + 1
+    localStorage.setItem(`cs:e:${session}`, JSON.stringify(errors))
+  }
+
+  let counter = 0
+  let paused = false
+  const sendOne = () => {
+    const n = ++counter
+    localStorage.setItem(`cs:c:${session}`, String(n))
+    const body: ChaosBody = { t: tab, s: session, n }
+    wire.send(up, body).then(
+      (receipt) => {
+        recordResolved(n, receipt.id)
+        receipt.acked.catch(() => undefined)
+      },
+      recordError,
+    )
+  }
+  const gap = num('gap', 200)
+  void (async () => {
+    while (!paused) {
+      await new Promise((resolve) => setTimeout(resolve, random() * 2 * gap))
+      if (paused) break
+      const burst = 1 + Math.floor(random() * 4)
+      for (let i = 0; i < burst; i++) sendOne()
+    }
+  })()
+
+  // Deliveries, run-length encoded per topic; the last seq per topic also goes to sessionStorage for the next load.
+  const last: Record<string, number> = {}
+  for (const topic of subs) {
+    const after = Number(sessionStorage.getItem(`cs-last:${topic}`) ?? '0')
+    info.after[topic] = after
+    last[topic] = after
+    saveInfo()
+    const runs: DeliveryRun[] = []
+    const key = `cs:d:${session}:${topic}`
+    const save = () => localStorage.setItem(key, JSON.stringify(runs))
+    save()
+    void wire
+      .subscribe(
+        topic,
+        (m) => {
+          const tail = runs[runs.length - 1]
+          if (tail !== undefined && tail[0] !== 'reset' && tail[1] + 1 === m.seq) tail[1] = m.seq
+          else runs.push([m.seq, m.seq])
+          save()
+          last[topic] = m.seq
+          sessionStorage.setItem(`cs-last:${topic}`, String(m.seq))
+        },
+        {
+          after,
+          onReset: (r) => {
+            runs.push(['reset', r.seq, r.reason])
+            save()
+            last[topic] = r.seq
+            sessionStorage.setItem(`cs-last:${topic}`, String(r.seq))
+          },
+        },
+      )
+      .catch((err: unknown) => {
+        localStorage.setItem(`cs:x:${session}:${topic}`, String(err))
+      })
+  }
+
+  const api: ChaosApi = {
+    session: () => session,
+    pause() {
+      paused = true
+      return counter
+    },
+    pending: () => wire.pending(),
+    state: () => wire.state,
+    last: () => ({ ...last }),
+    dump() {
+      const out: Record<string, string> = {}
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (k?.startsWith('cs:')) out[k] = localStorage.getItem(k) ?? ''
+      }
+      return out
+    },
+  }
+  g.chaos = api
+} catch (err) {
+  g.chaosError = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  throw err
+}

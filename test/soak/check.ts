@@ -1,0 +1,194 @@
+/**
+ * The chaos soak's report and checker (see chaos.ts): what a run counted, and the delivery guarantees of DESIGN.md
+ * checked against the pages' records and the server's logs. No browser or server here, so unit tests can feed it
+ * hand-made records (test/unit/chaos-check.test.ts).
+ */
+import type { StoredMessage } from '../../src/server/store.ts'
+import type { ChaosBody, DeliveryRun, SessionInfo } from '../e2e/app/chaos-api.ts'
+import type { BrowserName } from '../support/browser-paths.ts'
+import type { FaultCounts } from '../support/fault-proxy.ts'
+
+export const UP = 'chaos:up'
+export const FEED = 'chaos:feed'
+
+export const STEP_KINDS = [
+  'reload',
+  'close',
+  'open',
+  'closeAll',
+  'cut',
+  'refuse',
+  'blackhole',
+  'latency',
+  'throttle',
+  'midFrameUp',
+  'midFrameDown',
+  'kill9',
+  'restart',
+  'term',
+] as const
+export type StepKind = (typeof STEP_KINDS)[number]
+
+export interface ChaosReport {
+  browser: BrowserName
+  seed: number
+  durationMs: number
+  steps: number
+  stepsByKind: Partial<Record<StepKind, number>>
+  tabs: { opened: number; reloads: number; closes: number; sessions: number; maxOpen: number }
+  server: { kills: number; inProcessRestarts: number; gracefulProcessRestarts: number }
+  faults: FaultCounts & { connectionsAccepted: number }
+  sent: number
+  resolved: number
+  rejected: Record<string, number>
+  /** Distinct bodies in the server's log (resolved or not). */
+  delivered: number
+  /** Bodies in the log whose `send()` had not (yet) resolved when the tab went away. */
+  deliveredUnresolved: number
+  published: number
+  /** Messages handed to subscribers (all subscriptions, both topics). */
+  received: number
+  subscriptions: number
+  resets: number
+  /** Every failure, as exact lists; the run passed when all are empty. */
+  lost: string[]
+  duplicated: string[]
+  misordered: string[]
+  /** Anything else that breaks the run: phantom bodies, a subscription that failed or never caught up, a bad log. */
+  other: string[]
+  /** Allowed but worth reading: each `reset` notice (none is expected here: no retention, one epoch). */
+  notes: string[]
+}
+
+/** The guarantees, from the pages' records (`dump`), the server's logs and the sessions still open at the end. */
+export function check(
+  report: ChaosReport,
+  dump: Record<string, string>,
+  upLog: StoredMessage[],
+  feedLog: StoredMessage[],
+  live: Map<string, string[]>,
+): void {
+  const sessions = new Map<string, SessionInfo>()
+  const counters = new Map<string, number>()
+  const resolved: { key: string; session: string; n: number; id: number }[] = []
+  for (const [k, v] of Object.entries(dump)) {
+    const [, kind, session = ''] = k.split(':')
+    if (kind === 's') sessions.set(session, JSON.parse(v) as SessionInfo)
+    else if (kind === 'c') counters.set(session, Number(v))
+    else if (kind === 'r') {
+      for (const [n, id] of JSON.parse(v) as [number, number][]) resolved.push({ key: `${session}#${n}`, session, n, id })
+    } else if (kind === 'e') {
+      for (const [code, count] of Object.entries(JSON.parse(v) as Record<string, number>)) {
+        report.rejected[code] = (report.rejected[code] ?? 0) + count
+      }
+    } else if (kind === 'x') report.other.push(`subscribe failed in session ${k.slice(5)}: ${v}`)
+  }
+  report.tabs.sessions = sessions.size
+  report.sent = [...counters.values()].reduce((a, b) => a + b, 0)
+  report.resolved = resolved.length
+
+  // Outbound.
+  const seqsOf = new Map<string, number[]>()
+  const lastN = new Map<string, { n: number; seq: number }>()
+  for (const m of upLog) {
+    const b = m.body as Partial<ChaosBody> | null
+    if (!b || typeof b.s !== 'string' || typeof b.n !== 'number') {
+      report.other.push(`seq ${m.seq} of ${UP} is not a chaos body: ${JSON.stringify(m.body)}`)
+      continue
+    }
+    const key = `${b.s}#${b.n}`
+    const seqs = seqsOf.get(key) ?? []
+    seqs.push(m.seq)
+    seqsOf.set(key, seqs)
+    if (b.n > (counters.get(b.s) ?? 0)) report.other.push(`seq ${m.seq}: ${key} was never sent (phantom)`)
+    const prev = lastN.get(b.s)
+    if (prev && b.n <= prev.n) {
+      report.misordered.push(`session ${b.s}: n ${b.n} at seq ${m.seq} after n ${prev.n} at seq ${prev.seq}`)
+    }
+    if (!prev || b.n > prev.n) lastN.set(b.s, { n: b.n, seq: m.seq })
+  }
+  for (const [key, seqs] of seqsOf) if (seqs.length > 1) report.duplicated.push(`${key} at seqs ${seqs.join(', ')}`)
+  report.delivered = seqsOf.size
+  const resolvedKeys = new Set(resolved.map((r) => r.key))
+  report.deliveredUnresolved = [...seqsOf.keys()].filter((k) => !resolvedKeys.has(k)).length
+  const byId = new Map<number, string>()
+  for (const r of resolved) {
+    if (!seqsOf.has(r.key)) report.lost.push(`${r.key} (send() resolved with id ${r.id}) is not in the server's log`)
+    const other = byId.get(r.id)
+    if (other !== undefined && other !== r.key) report.misordered.push(`id ${r.id} resolved for both ${other} and ${r.key}`)
+    byId.set(r.id, r.key)
+  }
+  const inLog = resolved.filter((r) => seqsOf.has(r.key)).sort((a, b) => a.id - b.id)
+  for (let i = 1; i < inLog.length; i++) {
+    const a = inLog[i - 1] as (typeof inLog)[number]
+    const b = inLog[i] as (typeof inLog)[number]
+    const sa = (seqsOf.get(a.key) as number[])[0] as number
+    const sb = (seqsOf.get(b.key) as number[])[0] as number
+    if (sb <= sa) report.misordered.push(`id ${a.id} (${a.key}) is at seq ${sa} but id ${b.id} (${b.key}) at seq ${sb}`)
+  }
+
+  // The producer's log itself: contiguous from 1.
+  feedLog.forEach((m, i) => {
+    if (m.seq !== i + 1) report.other.push(`${FEED} log: seq ${m.seq} at position ${i + 1}`)
+  })
+  report.published = feedLog.length
+  const heads: Record<string, number> = { [FEED]: feedLog.at(-1)?.seq ?? 0, [UP]: upLog.at(-1)?.seq ?? 0 }
+
+  // Inbound: each subscription's runs against its `after`, and against the head for the ones still open.
+  for (const [k, v] of Object.entries(dump)) {
+    if (!k.startsWith('cs:d:')) continue
+    const rest = k.slice('cs:d:'.length)
+    const cut = rest.indexOf(':')
+    const session = rest.slice(0, cut)
+    const topic = rest.slice(cut + 1)
+    const info = sessions.get(session)
+    const head = heads[topic] ?? 0
+    report.subscriptions++
+    let expect = (info?.after[topic] ?? 0) + 1
+    const where = `session ${session} ${topic}`
+    for (const run of JSON.parse(v) as DeliveryRun[]) {
+      if (run[0] === 'reset') {
+        report.resets++
+        report.notes.push(`${where}: reset to ${run[1]} (${run[2]}) at expected seq ${expect}`)
+        if (run[1] + 1 < expect) report.duplicated.push(`${where}: reset back to ${run[1]} after ${expect - 1}`)
+        expect = run[1] + 1
+        continue
+      }
+      const [a, b] = run
+      report.received += b - a + 1
+      if (b > head) report.other.push(`${where}: received seq ${b} beyond the log's head ${head}`)
+      if (a < expect) report.duplicated.push(`${where}: seqs ${a}..${Math.min(b, expect - 1)} again (expected ${expect})`)
+      else if (a > expect) report.lost.push(`${where}: seqs ${expect}..${a - 1} never delivered (next was ${a})`)
+      expect = Math.max(expect, b + 1)
+    }
+    if (live.get(session)?.includes(topic) && expect <= head) {
+      report.lost.push(`${where}: seqs ${expect}..${head} never delivered by the end (still open)`)
+    }
+  }
+}
+
+/** Counts listed, for a report line: `a, b, c … (+N more)`. */
+function some(xs: string[], max = 50): string {
+  return xs.length <= max ? xs.join('\n    ') : `${xs.slice(0, max).join('\n    ')}\n    … (+${xs.length - max} more)`
+}
+
+export function formatReport(r: ChaosReport): string {
+  const lines = [
+    `chaos soak — ${r.browser}, seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s of chaos, ${r.steps} steps`,
+    `  steps by kind:    ${Object.entries(r.stepsByKind).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  tabs:             ${r.tabs.opened} opened, ${r.tabs.reloads} reloads, ${r.tabs.closes} closes, ${r.tabs.sessions} page sessions, at most ${r.tabs.maxOpen} open`,
+    `  server:           ${r.server.kills} kill -9, ${r.server.inProcessRestarts} in-process stop/start, ${r.server.gracefulProcessRestarts} SIGTERM restarts`,
+    `  faults (proxy):   ${r.faults.cut} connections cut, ${r.faults.refused} refused, ${r.faults.blackholed} chunks black-holed, ${r.faults.delayed} delayed, ${r.faults.throttled} throttled, ${r.faults.midFrame} mid-frame cuts; ${r.faults.connectionsAccepted} connections accepted`,
+    `  messages:         ${r.sent} sent, ${r.resolved} resolved, ${r.delivered} delivered to the server (${r.deliveredUnresolved} of them unresolved when their tab went), rejected ${JSON.stringify(r.rejected)}`,
+    `  producer:         ${r.published} published; ${r.received} received by ${r.subscriptions} subscriptions, ${r.resets} resets`,
+    `  lost:             ${r.lost.length}`,
+    `  duplicated:       ${r.duplicated.length}`,
+    `  misordered:       ${r.misordered.length}`,
+  ]
+  if (r.lost.length) lines.push(`  LOST:\n    ${some(r.lost)}`)
+  if (r.duplicated.length) lines.push(`  DUPLICATED:\n    ${some(r.duplicated)}`)
+  if (r.misordered.length) lines.push(`  MISORDERED:\n    ${some(r.misordered)}`)
+  if (r.other.length) lines.push(`  OTHER:\n    ${some(r.other)}`)
+  if (r.notes.length) lines.push(`  notes:\n    ${some(r.notes)}`)
+  return lines.join('\n')
+}

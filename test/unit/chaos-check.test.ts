@@ -1,0 +1,104 @@
+/**
+ * The chaos soak's checker (test/soak/chaos.ts `check`) on hand-made records: a clean run passes, and each kind of
+ * broken guarantee is reported in its list, so a green soak means the checks ran, not that they cannot fail.
+ */
+import { describe, expect, it } from 'vitest'
+import type { StoredMessage } from '../../src/server/store.ts'
+import { check, FEED, UP, type ChaosReport } from '../soak/check.ts'
+
+function emptyReport(): ChaosReport {
+  return {
+    browser: 'chromium',
+    seed: 1,
+    durationMs: 0,
+    steps: 0,
+    stepsByKind: {},
+    tabs: { opened: 0, reloads: 0, closes: 0, sessions: 0, maxOpen: 0 },
+    server: { kills: 0, inProcessRestarts: 0, gracefulProcessRestarts: 0 },
+    faults: { cut: 0, refused: 0, blackholed: 0, delayed: 0, throttled: 0, midFrame: 0, connectionsAccepted: 0 },
+    sent: 0,
+    resolved: 0,
+    rejected: {},
+    delivered: 0,
+    deliveredUnresolved: 0,
+    published: 0,
+    received: 0,
+    subscriptions: 0,
+    resets: 0,
+    lost: [],
+    duplicated: [],
+    misordered: [],
+    other: [],
+    notes: [],
+  }
+}
+
+const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
+  bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
+const up = (s: string, n: number) => ({ t: Number(s.split('.')[0]), s, n })
+const feed = (count: number) => log(FEED, Array.from({ length: count }, (_, i) => ({ b: 1, p: i + 1 })))
+
+/** Session 1.1 sent 3 (all resolved, ids 1..3) and follows the feed from 0; session 2.1 sent 2 (ids 4, 5). */
+function records(over: Record<string, string> = {}): Record<string, string> {
+  return {
+    'cs:s:1.1': JSON.stringify({ session: '1.1', tab: 1, load: 1, after: { [FEED]: 0 }, startedAt: 0 }),
+    'cs:s:2.1': JSON.stringify({ session: '2.1', tab: 2, load: 1, after: {}, startedAt: 0 }),
+    'cs:c:1.1': '3',
+    'cs:c:2.1': '2',
+    'cs:r:1.1:0': JSON.stringify([[1, 1], [2, 2], [3, 3]]),
+    'cs:r:2.1:0': JSON.stringify([[1, 4], [2, 5]]),
+    [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 4]]),
+    ...over,
+  }
+}
+const goodUp = () => log(UP, [up('1.1', 1), up('1.1', 2), up('1.1', 3), up('2.1', 1), up('2.1', 2)])
+const live = new Map([['1.1', [FEED]]])
+
+describe('chaos soak checker', () => {
+  it('passes a clean run and counts it', () => {
+    const r = emptyReport()
+    check(r, records(), goodUp(), feed(4), live)
+    expect([r.lost, r.duplicated, r.misordered, r.other]).toEqual([[], [], [], []])
+    expect([r.sent, r.resolved, r.delivered, r.published, r.received]).toEqual([5, 5, 5, 4, 4])
+  })
+
+  it('reports a resolved send missing from the log as lost', () => {
+    const r = emptyReport()
+    check(r, records(), goodUp().filter((m) => m.seq !== 2), feed(4), live)
+    expect(r.lost).toEqual(['1.1#2 (send() resolved with id 2) is not in the server\'s log'])
+  })
+
+  it('reports a body appearing twice as duplicated', () => {
+    const r = emptyReport()
+    check(r, records(), log(UP, [up('1.1', 1), up('1.1', 2), up('1.1', 3), up('2.1', 1), up('2.1', 2), up('1.1', 3)]), feed(4), live)
+    expect(r.duplicated).toEqual(['1.1#3 at seqs 3, 6'])
+  })
+
+  it('reports the log out of id order, and out of a session\'s send order, as misordered', () => {
+    const r = emptyReport()
+    check(r, records(), log(UP, [up('1.1', 2), up('1.1', 1), up('1.1', 3), up('2.1', 1), up('2.1', 2)]), feed(4), live)
+    expect(r.misordered).toEqual([
+      'session 1.1: n 1 at seq 2 after n 2 at seq 1',
+      'id 1 (1.1#1) is at seq 2 but id 2 (1.1#2) at seq 1',
+    ])
+  })
+
+  it('reports a delivery gap, a repeat and a subscription short of the head', () => {
+    const gap = emptyReport()
+    check(gap, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 1], [3, 4]]) }), goodUp(), feed(4), live)
+    expect(gap.lost).toEqual([`session 1.1 ${FEED}: seqs 2..2 never delivered (next was 3)`])
+    const again = emptyReport()
+    check(again, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 3], [3, 4]]) }), goodUp(), feed(4), live)
+    expect(again.duplicated).toEqual([`session 1.1 ${FEED}: seqs 3..3 again (expected 4)`])
+    const short = emptyReport()
+    check(short, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 2]]) }), goodUp(), feed(4), live)
+    expect(short.lost).toEqual([`session 1.1 ${FEED}: seqs 3..4 never delivered by the end (still open)`])
+  })
+
+  it('accepts a hole covered by a reset notice, and notes it', () => {
+    const r = emptyReport()
+    check(r, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 1], ['reset', 2, 'retention'], [3, 4]]) }), goodUp(), feed(4), live)
+    expect([r.lost, r.duplicated]).toEqual([[], []])
+    expect(r.resets).toBe(1)
+  })
+})
