@@ -21,6 +21,18 @@ const serverPublish: BrowserCommand<[topic: string, body: Json]> = async ({ proj
   return msg.seq
 }
 
+/** A binary body, handed over as a list of byte values (commands travel as JSON). */
+const serverPublishBytes: BrowserCommand<[topic: string, bytes: number[]]> = async ({ project }, topic, bytes) => {
+  const msg = await serverFor(project.name).publish(topic, new Uint8Array(bytes))
+  return msg.seq
+}
+
+/** A topic's log with binary bodies as byte lists and JSON bodies as they are, for exact comparison in the page. */
+const serverReadBodies: BrowserCommand<[topic: string]> = async ({ project }, topic) => {
+  const { msgs } = await serverFor(project.name).store.read(topic, 0, 10_000)
+  return msgs.map((m) => (m.body instanceof Uint8Array ? { bytes: [...m.body] } : { json: m.body }))
+}
+
 const serverConnections: BrowserCommand<[]> = ({ project }) => serverFor(project.name).connections()
 
 /** The whole log of a topic: what the server received, in seq order. */
@@ -37,4 +49,13 @@ const serverForget: BrowserCommand<[]> = async ({ project }) => {
   registerServer(project.name, await createServer({ port: old.port }))
 }
 
-export const serverCommands = { serverStop, serverStart, serverPublish, serverConnections, serverRead, serverForget }
+export const serverCommands = {
+  serverStop,
+  serverStart,
+  serverPublish,
+  serverPublishBytes,
+  serverConnections,
+  serverRead,
+  serverReadBodies,
+  serverForget,
+}

@@ -18,7 +18,11 @@ declare module 'vitest/browser' {
     serverStart: () => Promise<void>
     /** A server-side producer's message; resolves to its seq. */
     serverPublish: (topic: string, body: Json) => Promise<number>
+    /** A binary body given as its byte values; resolves to its seq. */
+    serverPublishBytes: (topic: string, bytes: number[]) => Promise<number>
     serverConnections: () => Promise<number>
+    /** The topic's bodies: `{ bytes }` for binary ones, `{ json }` for the others. */
+    serverReadBodies: (topic: string) => Promise<({ bytes: number[] } | { json: Json })[]>
     /** The topic's whole log as the server holds it. */
     serverRead: (topic: string) => Promise<ReadResult>
     /** Replaces the server by one with an empty memory store on the same port (a server that lost its state). */
