@@ -1,0 +1,90 @@
+/**
+ * The bench page: reads its task from the query string, runs it, and posts what it measured to the runner over
+ * plain HTTP, so nothing needs a debugging connection to the page (Playwright's would record every WebSocket frame).
+ */
+import type { PageParams, Report } from '../shared.ts'
+import { createClient, TabwireClient } from './contenders.ts'
+
+const q = new URLSearchParams(location.search)
+const p: PageParams = {
+  job: q.get('job') ?? '',
+  contender: q.get('contender') as PageParams['contender'],
+  task: q.get('task') as PageParams['task'],
+  url: q.get('url') ?? '',
+  n: Number(q.get('n')),
+  ns: q.get('ns') ?? 'bench',
+  chunk: Number(q.get('chunk') ?? 100),
+  tab: Number(q.get('tab') ?? 0),
+}
+
+async function report(r: Report): Promise<void> {
+  await fetch(`/report/${p.job}`, { method: 'POST', body: JSON.stringify(r) })
+}
+
+/** Waits for the runner's signal `name` (long poll). */
+async function signal(name: string): Promise<void> {
+  const res = await fetch(`/wait/${p.job}/${name}`)
+  await res.text()
+}
+
+async function run(): Promise<void> {
+  const client = createClient(p.contender, p.url, p.ns, p.chunk)
+  const tab = p.tab
+  switch (p.task) {
+    case 'send': {
+      await client.open()
+      await client.burst(200) // warm-up: JIT, socket, IndexedDB open
+      const t0 = performance.now()
+      await client.burst(p.n)
+      return report({ kind: 'result', tab, ms: performance.now() - t0 })
+    }
+    case 'latency': {
+      await client.open()
+      for (let i = 0; i < 50; i++) await client.roundTrip()
+      const samples: number[] = []
+      const t0 = performance.now()
+      for (let i = 0; i < p.n; i++) {
+        const s = performance.now()
+        await client.roundTrip()
+        samples.push(performance.now() - s)
+      }
+      return report({ kind: 'result', tab, ms: performance.now() - t0, samples })
+    }
+    case 'fanout': {
+      await client.open()
+      let got = 0
+      let first = 0
+      let done!: () => void
+      const all = new Promise<void>((resolve) => (done = resolve))
+      await client.subscribe(p.ns, () => {
+        if (got++ === 0) first = performance.now()
+        if (got === p.n) done()
+      })
+      await report({ kind: 'ready', tab })
+      await all
+      return report({ kind: 'result', tab, ms: performance.now() - first })
+    }
+    case 'recovery': {
+      await client.queue(p.n)
+      await report({ kind: 'queued', tab })
+      await signal('go')
+      const t0 = performance.now()
+      await client.recover()
+      return report({ kind: 'result', tab, ms: performance.now() - t0 })
+    }
+    case 'memory': {
+      if (!(client instanceof TabwireClient)) throw new Error('memory is measured for tabwire only')
+      await report({ kind: 'ready', tab })
+      await signal('go')
+      const t0 = performance.now()
+      await client.queue(p.n)
+      const ms = performance.now() - t0
+      const pending = await client.pending()
+      await report({ kind: 'queued', tab, pending })
+      await signal('done')
+      return report({ kind: 'result', tab, ms })
+    }
+  }
+}
+
+run().catch((e: unknown) => void report({ kind: 'error', tab: p.tab, message: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }))

@@ -1,0 +1,397 @@
+/**
+ * `npm run bench`: every contender in one run of real Chromium, alternating, repeated; medians with min–max.
+ *
+ *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
+ *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
+ *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
+ *   --rounds N  --only send,latency,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
+ *
+ * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { chromium as playwright } from 'playwright'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/support/browser-paths.ts'
+import { renderChart } from './chart.ts'
+import { bundleSize, buildPage, SIZE_ENTRIES } from './lib/build.ts'
+import { launchChromium, type Chromium } from './lib/chromium.ts'
+import { startHub, type Hub } from './lib/hub.ts'
+import { startSocketIoServer, startTabwireServer, startWsServer, type BenchServer } from './lib/servers.ts'
+import { quantile, summarize } from './lib/stats.ts'
+import { writeBenchmarksMd, type Results } from './report.ts'
+import { CONTENDERS, type ContenderId, type Report, type Task } from './shared.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const WORK = path.join(ROOT, 'node_modules/.bench')
+
+const { values: flags } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    contenders: { type: 'string' },
+    md: { type: 'boolean', default: false },
+    chunk: { type: 'string', default: '100' },
+    /** Fan-out to 5 and 10 tabs with 20,000 messages too (page sockets at 10 tabs run ~1.4k msg/s: minutes per round). */
+    'full-fanout': { type: 'boolean', default: false },
+  },
+})
+
+const quick = flags.quick === true
+const rounds = Number(flags.rounds ?? (quick ? 1 : 3))
+const N = quick
+  ? { send: 5_000, latency: 200, fanout: 5_000, fanoutMany: 2_000, recovery: 1_000, memory: 20_000 }
+  : { send: 20_000, latency: 1_000, fanout: 20_000, fanoutMany: flags['full-fanout'] ? 20_000 : 10_000, recovery: 1_000, memory: 100_000 }
+const FANOUT_TABS = [1, 5, 10] as const
+const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,size,trap').split(','))
+const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
+const chunk = Number(flags.chunk)
+const writeDocs = !quick || flags.md === true
+
+const samples = new Map<string, number[]>()
+const failures: string[] = []
+
+/** Runs one measurement; a contender that fails or times out is logged and listed, and the run goes on. */
+async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn()
+  } catch (e) {
+    const msg = `${what}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`
+    failures.push(msg)
+    log(`FAILED ${msg}`)
+    return undefined
+  }
+}
+const extras = new Map<string, number[]>()
+const key = (workload: string, contender: string) => `${workload}|${contender}`
+function record(map: Map<string, number[]>, workload: string, contender: string, value: number): void {
+  const k = key(workload, contender)
+  map.set(k, [...(map.get(k) ?? []), value])
+}
+const log = (...a: unknown[]) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)}s]`, ...a)
+const started = performance.now()
+
+let jobCounter = 0
+const runId = Date.now().toString(36)
+
+interface Env {
+  hub: Hub
+  browser: Chromium
+  servers: Record<'ws' | 'socket.io' | 'tabwire', BenchServer>
+}
+
+function serverFor(env: Env, c: ContenderId): BenchServer {
+  if (c === 'tabwire') return env.servers.tabwire
+  if (c === 'socket.io') return env.servers['socket.io']
+  return env.servers.ws
+}
+
+function pageUrl(env: Env, job: string, c: ContenderId, task: Task, url: string, n: number, tab = 0): string {
+  const q = new URLSearchParams({ job, contender: c, task, url, n: String(n), ns: `${runId}-${job}`, chunk: String(chunk), tab: String(tab) })
+  return `${env.hub.origin}/bench/page/index.html?${q}`
+}
+
+/** Opens tabs for one job, runs `fn`, always closes them and waits until the worker they shared is gone. */
+async function withJob<T>(env: Env, fn: (job: string, open: (url: string) => Promise<void>) => Promise<T>): Promise<T> {
+  const job = `j${++jobCounter}`
+  const targets: string[] = []
+  try {
+    return await fn(job, async (url) => void targets.push(await env.browser.open(url)))
+  } finally {
+    for (const t of targets) await env.browser.close(t)
+    env.hub.forget(job)
+    await settle(env.browser)
+  }
+}
+
+/** Waits until no bench page or shared worker is left, so one job's worker never overlaps the next job. */
+async function settle(browser: Chromium): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const left = (await browser.targets()).filter((t) => t.type === 'shared_worker' || t.url.includes('/bench/page/'))
+    if (left.length === 0) return
+    await sleep(50)
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function runSend(env: Env, c: ContenderId, n: number): Promise<number> {
+  return withJob(env, async (job, open) => {
+    const s = serverFor(env, c)
+    await open(pageUrl(env, job, c, 'send', s.url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result') throw new Error('unreachable')
+    return n / (r.ms / 1000)
+  })
+}
+
+async function runLatency(env: Env, c: ContenderId, n: number): Promise<{ p50: number; p99: number }> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, c, 'latency', serverFor(env, c).url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result' || !r.samples) throw new Error('no samples')
+    return { p50: quantile(r.samples, 0.5), p99: quantile(r.samples, 0.99) }
+  })
+}
+
+async function runFanout(env: Env, c: ContenderId, n: number, tabs: number): Promise<{ rate: number; connections: number; pageRate: number }> {
+  return withJob(env, async (job, open) => {
+    const s = serverFor(env, c)
+    for (let tab = 0; tab < tabs; tab++) await open(pageUrl(env, job, c, 'fanout', s.url, n, tab))
+    for (let tab = 0; tab < tabs; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
+    const connections = s.connections()
+    const topic = `${runId}-${job}`
+    const t0 = performance.now()
+    const results = Array.from({ length: tabs }, (_, tab) =>
+      env.hub.expect(job, 'result', 300_000, tab).then((r) => ({ r, at: performance.now() })),
+    )
+    await s.publish(topic, n, c === 'raw-batch100')
+    const done = await Promise.all(results)
+    const all = Math.max(...done.map((d) => d.at)) - t0
+    const slowestPage = Math.max(...done.map((d) => (d.r.kind === 'result' ? d.r.ms : 0)))
+    return { rate: n / (all / 1000), connections, pageRate: n / (slowestPage / 1000) }
+  })
+}
+
+async function runRecovery(env: Env, c: ContenderId, n: number): Promise<number> {
+  const s = serverFor(env, c)
+  await s.stop()
+  try {
+    return await withJob(env, async (job, open) => {
+      await open(pageUrl(env, job, c, 'recovery', s.url, n))
+      await env.hub.expect(job, 'queued', 60_000)
+      await s.start()
+      env.hub.signal(job, 'go')
+      const r = await env.hub.expect(job, 'result', 20_000)
+      return r.kind === 'result' ? r.ms : NaN
+    })
+  } finally {
+    await s.start()
+  }
+}
+
+async function heap(env: Env): Promise<number> {
+  const worker = (await env.browser.targets()).find((t) => t.type === 'shared_worker')
+  if (!worker) throw new Error('no shared worker target')
+  return env.browser.withSession(worker.targetId, async (send) => {
+    await send('HeapProfiler.collectGarbage')
+    const usage = await send('Runtime.getHeapUsage')
+    return Number(usage.usedSize) / 2 ** 20
+  })
+}
+
+async function runMemory(env: Env, n: number): Promise<{ before: number; after: number; pending: number; ms: number }> {
+  return withJob(env, async (job, open) => {
+    // Nothing listens on port 1: the worker stays offline (reconnecting) for the whole job.
+    await open(pageUrl(env, job, 'tabwire', 'memory', 'ws://127.0.0.1:1/', n))
+    await env.hub.expect(job, 'ready', 60_000)
+    await sleep(300)
+    const before = await heap(env)
+    env.hub.signal(job, 'go')
+    const q = await env.hub.expect(job, 'queued', 300_000)
+    const after = await heap(env)
+    env.hub.signal(job, 'done')
+    const r = await env.hub.expect(job, 'result', 60_000)
+    return { before, after, pending: q.kind === 'queued' ? (q.pending ?? NaN) : NaN, ms: r.kind === 'result' ? r.ms : NaN }
+  })
+}
+
+/** The same send workload with Playwright driving the page (its debugging connection records every frame). */
+async function runTrap(hub: Hub, servers: Env['servers'], rounds: number): Promise<void> {
+  const dir = path.join(WORK, `pw-profile-${runId}`)
+  const context = await playwright.launchPersistentContext(dir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const c of (round % 2 ? ['tabwire', 'raw'] : ['raw', 'tabwire']) as ContenderId[]) {
+        if (!contenders.includes(c)) continue
+        const job = `pw${++jobCounter}`
+        const page = await context.newPage()
+        const s = c === 'tabwire' ? servers.tabwire : servers.ws
+        await page.goto(`${hub.origin}/bench/page/index.html?${new URLSearchParams({ job, contender: c, task: 'send', url: s.url, n: String(N.send), ns: `${runId}-${job}`, chunk: String(chunk), tab: '0' })}`)
+        const r = (await hub.expect(job, 'result', 180_000)) as Extract<Report, { kind: 'result' }>
+        await page.close()
+        record(extras, 'send-playwright', c, N.send / (r.ms / 1000))
+        log(`trap send ${c} (Playwright-attached): ${Math.round(N.send / (r.ms / 1000))} msg/s`)
+        await sleep(300)
+      }
+    }
+  } finally {
+    await context.close()
+  }
+}
+
+async function main(): Promise<void> {
+  await mkdir(WORK, { recursive: true })
+  log(`building the bench page (${quick ? 'quick' : 'full'} run, ${rounds} round(s))`)
+  await buildPage(ROOT, path.join(WORK, 'dist'))
+
+  const sizes: Results['sizes'] = []
+  if (only.has('size')) {
+    for (const e of SIZE_ENTRIES) {
+      if (!contenders.includes(e.contender as ContenderId)) continue
+      const s = await bundleSize(ROOT, path.join(WORK, 'size'), e)
+      sizes.push({ contender: e.contender, workload: e.workload, gzip: s.gzip, raw: s.raw, note: e.note })
+      record(samples, e.workload, e.contender, s.gzip)
+      log(`${e.workload} ${e.contender}: ${s.gzip} B gz (${s.raw} B min)`)
+    }
+  }
+
+  const hub = await startHub(path.join(WORK, 'dist'))
+  const servers = { ws: await startWsServer(), 'socket.io': await startSocketIoServer(), tabwire: await startTabwireServer() }
+  const browser = await launchChromium(WORK)
+  const env: Env = { hub, browser, servers }
+  log(`${browser.version}, servers on loopback`)
+  const stop = async () => {
+    await browser.quit().catch(() => undefined)
+    log('browser closed')
+    await hub.close().catch(() => undefined)
+    log('hub closed')
+    for (const [name, s] of Object.entries(servers)) {
+      await s.close().catch(() => undefined)
+      log(`${name} closed`)
+    }
+  }
+  process.once('SIGINT', () => void stop().finally(() => process.exit(130)))
+
+  try {
+    // Warm-up: one small send per contender (the browser's caches, JIT, the servers' code paths), not recorded.
+    for (const c of contenders) await runSend(env, c, 1_000)
+    log('warm-up done')
+
+    for (let round = 0; round < rounds; round++) {
+      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as ContenderId)
+      log(`round ${round + 1}/${rounds}: ${order.join(', ')}`)
+      if (only.has('send'))
+        for (const c of order) {
+          const v = await attempt(`send ${c}`, () => runSend(env, c, N.send))
+          if (v === undefined) continue
+          record(samples, 'send', c, v)
+          log(`send ${c}: ${Math.round(v)} msg/s`)
+        }
+      if (only.has('latency'))
+        for (const c of order) {
+          const v = await attempt(`latency ${c}`, () => runLatency(env, c, N.latency))
+          if (v === undefined) continue
+          record(samples, 'latency-p50', c, v.p50)
+          record(samples, 'latency-p99', c, v.p99)
+          log(`latency ${c}: p50 ${v.p50.toFixed(3)} ms, p99 ${v.p99.toFixed(3)} ms`)
+        }
+      if (only.has('fanout'))
+        for (const tabs of FANOUT_TABS)
+          for (const c of order) {
+            const n = tabs === 1 ? N.fanout : N.fanoutMany
+            const v = await attempt(`fanout-${tabs} ${c}`, () => runFanout(env, c, n, tabs))
+            if (v === undefined) continue
+            record(samples, `fanout-${tabs}`, c, v.rate)
+            record(extras, `fanout-${tabs}-page`, c, v.pageRate)
+            if (tabs === 10) record(samples, 'connections-10', c, v.connections)
+            log(`fanout-${tabs} ${c}: ${Math.round(v.rate)} msg/s per tab (slowest page first→last ${Math.round(v.pageRate)}), ${v.connections} server connections`)
+          }
+      if (only.has('recovery'))
+        for (const c of order) {
+          if (c === 'raw-batch100') continue
+          const v = await attempt(`recovery ${c}`, () => runRecovery(env, c, N.recovery))
+          if (v === undefined) continue
+          record(samples, 'recovery', c, v)
+          log(`recovery ${c}: ${v.toFixed(1)} ms`)
+        }
+      if (only.has('memory') && contenders.includes('tabwire')) {
+        const v = await attempt('memory tabwire', () => runMemory(env, N.memory))
+        if (v !== undefined) {
+        record(samples, 'memory', 'tabwire', v.after)
+        record(extras, 'memory-before', 'tabwire', v.before)
+        record(extras, 'memory-store-rate', 'tabwire', N.memory / (v.ms / 1000))
+        log(`memory tabwire: ${v.after.toFixed(2)} MB with ${v.pending} queued (${v.before.toFixed(2)} MB before; stored at ${Math.round(N.memory / (v.ms / 1000))} msg/s)`)
+        }
+      }
+    }
+  } finally {
+    await browser.quit().catch(() => undefined)
+  }
+
+  try {
+    if (only.has('trap')) await attempt('trap', () => runTrap(hub, servers, 1))
+  } finally {
+    await stop()
+  }
+
+  const results: Results = {
+    date: new Date().toISOString(),
+    quick,
+    rounds,
+    messages: N,
+    chunk,
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      os: `${os.type()} ${os.release()}`,
+      node: process.version,
+      browser: browser.version,
+      playwright: (await import('playwright/package.json', { with: { type: 'json' } })).default.version,
+    },
+    summaries: [...samples].map(([k, v]) => {
+      const [workload = '', contender = ''] = k.split('|')
+      return { workload, contender, ...summarize(v), values: v }
+    }),
+    extras: [...extras].map(([k, v]) => {
+      const [workload = '', contender = ''] = k.split('|')
+      return { workload, contender, ...summarize(v), values: v }
+    }),
+    sizes,
+    failures,
+  }
+  const rows = results.summaries.map((s) => ({ workload: s.workload, contender: s.contender, value: round(s.median), unit: UNITS[s.workload] ?? '' }))
+  if (flags.json) await writeFile(flags.json, JSON.stringify({ rows }, null, 2) + '\n')
+  if (writeDocs) {
+    await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify({ rows, details: results }, null, 2) + '\n')
+    await writeFile(path.join(ROOT, 'bench/chart.svg'), renderChart(rows))
+    await writeBenchmarksMd(path.join(ROOT, 'BENCHMARKS.md'), results)
+    log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')
+  }
+  printTable(rows)
+  log('done')
+}
+
+export const UNITS: Record<string, string> = {
+  send: 'msg/s',
+  'latency-p50': 'ms',
+  'latency-p99': 'ms',
+  'fanout-1': 'msg/s',
+  'fanout-5': 'msg/s',
+  'fanout-10': 'msg/s',
+  'connections-10': 'connections',
+  recovery: 'ms',
+  memory: 'MB',
+  'size-client': 'B',
+  'size-worker': 'B',
+}
+
+function round(v: number): number {
+  return Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 1000) / 1000
+}
+
+function printTable(rows: { workload: string; contender: string; value: number; unit: string }[]): void {
+  const workloads = [...new Set(rows.map((r) => r.workload))]
+  const cols = CONTENDERS.filter((c) => rows.some((r) => r.contender === c))
+  console.log(['workload'.padEnd(16), ...cols.map((c) => c.padStart(14))].join(''))
+  for (const w of workloads) {
+    const cells = cols.map((c) => {
+      const r = rows.find((x) => x.workload === w && x.contender === c)
+      return (r ? String(r.value) : '—').padStart(14)
+    })
+    console.log([`${w} (${UNITS[w]})`.padEnd(16), ...cells].join(''))
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e)
+    process.exit(1)
+  },
+)
