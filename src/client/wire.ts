@@ -58,6 +58,8 @@ interface QueuedSend {
 }
 
 const TOPIC_MAX = 256
+/** How long one re-attach to a replacement worker may take before we try another. */
+const REATTACH_TIMEOUT = 2_000
 
 /**
  * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
@@ -256,7 +258,7 @@ export class Wire {
   }
 
   /** Attaches to a worker; when that worker dies, attaches to a new one and resubscribes from each `last` seq. */
-  private bind(worker: WorkerHandle): void {
+  private bind(worker: WorkerHandle, attachTimeout = this.callTimeout, reportFailure = true): Binding {
     let died!: (e: TabwireError) => void
     const b: Binding = {
       remote: Comlink.wrap<WorkerPort>(worker.endpoint),
@@ -270,19 +272,20 @@ export class Wire {
     }
     b.died.catch(() => undefined)
     this.binding = b
-    b.attached = this.attach(b, died)
+    b.attached = this.attach(b, died, attachTimeout)
     b.attached.catch((e: unknown) => {
       b.failed = true
-      if (this.binding === b) this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) })
+      if (this.binding === b && reportFailure) this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) })
     })
+    return b
   }
 
-  private async attach(b: Binding, died: (e: TabwireError) => void): Promise<void> {
+  private async attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
     await this.lockHeld
     const dials = typeof this.options.url === 'function' || this.options.token !== undefined
     const result = await workerCall(
       Promise.race([b.remote.attach(this.config, { id: this.lock, lock: this.lock, dials }, Comlink.proxy(this.events())), b.died]),
-      this.callTimeout,
+      timeout,
       'attach',
     )
     // The worker holds this lock for its lifetime: our request is granted only once it is gone.
@@ -290,12 +293,31 @@ export class Wire {
       if (this.binding !== b || this.closed) return
       died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
       this.setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } })
-      this.bind(pickWorker(this.options))
-      for (const [id, s] of this.subs)
-        void this.call('subscribe', (r) => r.subscribe(id, s.topic, s.last)).catch((e: unknown) => reportError(e))
+      void this.rebind()
     })
     this.ackTo(result.acked)
     this.setState(result.state)
+  }
+
+  /**
+   * Attaches to a fresh worker after ours died, then resubscribes every subscription from its last seq. Retried with
+   * a growing pause: Firefox hands a `new SharedWorker()` made while the old one is still closing to the dying
+   * instance, which never answers.
+   */
+  private async rebind(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
+      if (this.closed) return
+      const b = this.bind(pickWorker(this.options), Math.min(this.callTimeout, REATTACH_TIMEOUT), false)
+      try {
+        await b.attached
+        break
+      } catch {
+        if (this.binding === b) b.release()
+      }
+    }
+    for (const [id, s] of this.subs)
+      void this.call('subscribe', (r) => r.subscribe(id, s.topic, s.last)).catch((e: unknown) => reportError(e))
   }
 
   private events(): TabEvents {

@@ -100,7 +100,13 @@ export class Connection {
    * lifted, it tries at once instead of waiting out a backoff.
    */
   hold(reason: Hold, on: boolean): void {
-    if (this.holds.has(reason) === on || this.info.state === 'closed') return
+    if (this.info.state === 'closed') return
+    if (this.holds.has(reason) === on) {
+      // `online` without an `offline` before it (the tab missed it, or it came from another tab): still a reason to
+      // stop waiting out a backoff.
+      if (reason === 'offline' && !on && this.holds.size === 0 && this.info.state === 'reconnecting') this.reconnectNow()
+      return
+    }
     if (on) this.holds.add(reason)
     else this.holds.delete(reason)
     if (this.holds.size === 0) {

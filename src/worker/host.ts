@@ -69,8 +69,9 @@ export class NamespaceHost {
 
   private async load(): Promise<void> {
     this.outbox = await Outbox.load(this.db, (batch) => {
-      if (this.session) this.session.committed(batch)
-      else this.bus.post({ k: 'committed', last: batch.last })
+      this.session?.committed(batch)
+      // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
+      this.bus.post({ k: 'committed', last: batch.last })
     })
     if (this.ended) return
     navigator.locks
@@ -205,6 +206,9 @@ export class NamespaceHost {
     const session = new Session(this.config, this.db, this.outbox, {
       dial: () => this.dial(),
       state: (info) => {
+        // An owner that is leaving closes its socket; that `closed` is not the namespace's, and must not reach tabs
+        // that stay (the next owner takes over and reports its own state).
+        if (this.ended) return
         this.setState(info)
         this.bus.post({ k: 'state', state: info })
       },

@@ -144,14 +144,30 @@ export class Outbox {
    * are not swallowed as duplicates; queued ids ≤ `acked` count as delivered, as the server says.
    */
   async skipTo(acked: number): Promise<void> {
-    // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-    this.lastId = acked
     try {
       const tx = (await this.db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
-      await tx.store.put(acked, 'lastId')
+      const stored = await tx.store.get('lastId')
+      // Only ever forward: another worker may have committed past what this one knows.
+      if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
       await tx.done
+      // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
+      this.lastId = Math.max(this.lastId, acked, typeof stored === 'number' ? stored : 0)
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
+    }
+  }
+
+  /**
+   * Reads the stored counter: other workers of the namespace commit to the same outbox, and their `committed`
+   * notices may not have arrived (or were sent while nobody owned the socket).
+   */
+  async syncLast(): Promise<number> {
+    try {
+      const stored = await (await this.db.get()).get('meta', 'lastId')
+      if (typeof stored === 'number') this.lastId = Math.max(this.lastId, stored)
+      return this.lastId
+    } catch (e) {
+      throw storageError(e, 'cannot read the outbox counter')
     }
   }
 

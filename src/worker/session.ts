@@ -127,6 +127,8 @@ export class Session {
 
   private async opened(acked: number): Promise<void> {
     const gen = ++this.openGen
+    // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
+    await this.outbox.syncLast()
     if (acked > this.outbox.last) {
       this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
       await this.outbox.skipTo(acked)

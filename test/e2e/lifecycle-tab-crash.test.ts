@@ -50,7 +50,9 @@ describe.each(BROWSERS)('%s', (name) => {
     await forgotten(s, keeper)
   })
 
-  it.runIf(name === 'chromium')('a tab whose renderer crashed is forgotten within a second', async () => {
+  // Page.crash is a Chromium DevTools command with no Firefox equivalent: registered for Chromium only, not skipped.
+  if (name === 'chromium')
+  it('a tab whose renderer crashed is forgotten within a second', async () => {
     const s = await e2e.scenario()
     const { keeper, victim } = await twoTabs(s)
     const crashed = new Promise<void>((resolve) => victim.page.once('crash', () => resolve()))
