@@ -8,6 +8,7 @@
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
+import { spawnSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -352,6 +353,12 @@ async function main(): Promise<void> {
     await writeFile(path.join(ROOT, 'bench/chart.svg'), renderChart(rows))
     await writeBenchmarksMd(path.join(ROOT, 'BENCHMARKS.md'), results)
     log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')
+    // The server-side figures: store throughput per store, and the reconnect-storm simulation. Each writes its own
+    // section of BENCHMARKS.md.
+    for (const script of ['bench/store-bench.ts', 'bench/storm-sim.ts']) {
+      const run = spawnSync('npx', ['tsx', script, '--write'], { cwd: ROOT, stdio: 'inherit' })
+      if (run.status !== 0) throw new Error(`${script} failed with status ${run.status}`)
+    }
   }
   printTable(rows)
   log('done')

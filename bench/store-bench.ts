@@ -3,6 +3,8 @@
  * Each figure runs for a fixed time slice, so the whole run stays under a minute whatever the machine.
  *
  *   npx tsx bench/store-bench.ts            # memory, sqlite (temp file), redis (a private redis-server)
+ *   npx tsx bench/store-bench.ts --write    # also replace the "Store throughput" section of BENCHMARKS.md
+ *                                           # (`npm run bench` runs it so)
  *   REDIS_URL=redis://host:port npx tsx bench/store-bench.ts   # an existing Redis instead of a private one
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -13,6 +15,7 @@ import { createRedisStore } from '../src/server/redis-store.ts'
 import { createSqliteStore } from '../src/server/sqlite-store.ts'
 import type { PubInput, Store } from '../src/server/store.ts'
 import { startRedis, type RedisServer } from '../test/support/redis.ts'
+import { writeBenchmarksSection } from './lib/md-section.ts'
 
 const SLICE_MS = 2_000
 const BATCH = 100
@@ -68,7 +71,24 @@ try {
   rmSync(dir, { recursive: true, force: true })
 }
 
-console.log(`\nStore throughput, ${SLICE_MS / 1_000} s per figure, ${JSON.stringify(body).length}-byte bodies\n`)
-console.log(`| store | appends/s, one per call | appends/s, batches of ${BATCH} pubs | replay reads/s, pages of ${READ_PAGE} |`)
-console.log('| --- | ---: | ---: | ---: |')
-for (const row of rows) console.log(row)
+const table = [
+  `| store | appends/s, one per call | appends/s, batches of ${BATCH} pubs | replay reads/s, pages of ${READ_PAGE} |`,
+  '| --- | ---: | ---: | ---: |',
+  ...rows,
+].join('\n')
+console.log(`\nStore throughput, ${SLICE_MS / 1_000} s per figure, ${JSON.stringify(body).length}-byte bodies\n\n${table}`)
+
+if (process.argv.includes('--write'))
+  writeBenchmarksSection(
+    'Store throughput',
+    `## Store throughput
+
+\`npx tsx bench/store-bench.ts --write\` (part of \`npm run bench\`): each store measured for ${SLICE_MS / 1_000} s per figure with
+${JSON.stringify(body).length}-byte bodies, in the same process (no network; Redis is a private \`redis-server\` with
+\`appendonly yes\`, \`appendfsync always\`). "Batches" is \`accept()\` with ${BATCH} pubs of one client, the way the
+server hands over one WebSocket message of pubs: the durable stores pay one fsync per call, so batching is what
+makes them fast. Replay reads walk the whole log in pages of ${READ_PAGE}.
+
+${table}
+`,
+  )

@@ -11,10 +11,9 @@
  *   npx tsx bench/storm-sim.ts            # print the table
  *   npx tsx bench/storm-sim.ts --write    # also replace the "Reconnect storm" section of BENCHMARKS.md
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { Admission, type AdmissionOptions } from '../src/server/admission.ts'
 import { backoffDelay } from '../src/worker/backoff.ts'
+import { writeBenchmarksSection } from './lib/md-section.ts'
 
 const CLIENTS = 10_000
 const SERVER_BACK_AT_MS = 2_000
@@ -246,23 +245,7 @@ Reading it:
 `
 }
 
-function writeSection(text: string): void {
-  const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
-  // Replace only our own section: from its heading to the next `## ` heading (or the end); others stay as they are.
-  const start = current.search(/^## Reconnect storm$/m)
-  let next: string
-  if (start === -1) {
-    next = `${current.trimEnd()}\n\n${text}`
-  } else {
-    const after = current.slice(start + 1).search(/^## /m)
-    const end = after === -1 ? current.length : start + 1 + after
-    next = `${current.slice(0, start)}${text}${after === -1 ? '' : '\n'}${current.slice(end)}`
-  }
-  writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`)
-  console.log(`wrote the "Reconnect storm" section of ${file}`)
-}
 
 const results = SCENARIOS.map(simulate)
 console.log(table(results))
-if (process.argv.includes('--write')) writeSection(section(results))
+if (process.argv.includes('--write')) writeBenchmarksSection('Reconnect storm', section(results))
