@@ -392,6 +392,7 @@ export class NamespaceHost {
     if (!this.session) for (const key of this.subs.keys()) this.bus.post({ k: 'unsub', from: this.workerId, key })
     this.subs.clear()
     clearTimeout(this.hiddenTimer)
+    this.outbox?.dispose()
     this.session?.close()
     this.session = undefined
     this.setState({ state: 'closed', attempt: 0 })

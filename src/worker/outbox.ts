@@ -7,6 +7,9 @@ interface Waiting {
   reject: (e: unknown) => void
 }
 
+/** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
+const PRUNE_DELAY = 1_000
+
 /**
  * The durable send queue. `send()` resolves only after its messages are committed with `durability: 'strict'`:
  * sends that arrive while a commit is in flight wait and share the next transaction (group commit), so a burst costs
@@ -21,6 +24,7 @@ export class Outbox {
   private committing = false
   private deleting = false
   private deletedUpTo = 0
+  private pruneTimer: ReturnType<typeof setTimeout> | undefined
 
   private constructor(
     private readonly db: DbHandle,
@@ -99,25 +103,37 @@ export class Outbox {
   }
 
   /**
-   * One strict transaction: the ids are taken from the stored counter inside it, so several workers writing the same
-   * outbox (two versions after a deploy, dedicated workers of several tabs) never hand out the same id.
+   * One strict transaction. The ids follow the counter this worker knows, and the stored counter is read in the same
+   * transaction before the puts run: when another worker (two versions after a deploy, dedicated workers of several
+   * tabs) committed meanwhile, the transaction is aborted and redone from the stored counter. So ids are never
+   * handed out twice, and the usual case costs no extra round trip to IndexedDB before the write.
    */
   private async write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
-    const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-    const meta = tx.objectStore('meta')
-    const stored = await meta.get('lastId')
-    const first = (typeof stored === 'number' ? stored : 0) + 1
-    const batch: OutboxBatch = {
-      first,
-      last: first + messages.length - 1,
-      topics: messages.map((m) => m.topic),
-      bodies: messages.map((m) => m.body),
+    const db = await this.db.get()
+    for (;;) {
+      const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const first = this.lastId + 1
+      const batch: OutboxBatch = {
+        first,
+        last: first + messages.length - 1,
+        topics: messages.map((m) => m.topic),
+        bodies: messages.map((m) => m.body),
+      }
+      // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
+      // requests would let the transaction commit.
+      const check = meta.get('lastId')
+      void tx.objectStore('outbox').put(batch)
+      void meta.put(batch.last, 'lastId')
+      const stored = (await check) ?? 0
+      if (stored === first - 1) {
+        await tx.done
+        return batch
+      }
+      tx.abort()
+      await tx.done.catch(() => undefined)
+      this.lastId = Math.max(this.lastId, typeof stored === 'number' ? stored : 0)
     }
-    // Issued without awaiting in between: awaiting anything but these requests would let the transaction commit.
-    void tx.objectStore('outbox').put(batch)
-    void meta.put(batch.last, 'lastId')
-    await tx.done
-    return batch
   }
 
   /** Another worker of the namespace committed up to `last`. */
@@ -134,7 +150,12 @@ export class Outbox {
     if (id <= this.ackedId) return false
     this.ackedId = id
     this.lastId = Math.max(this.lastId, id)
-    if (prune) void this.deleteAcked()
+    // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
+    // store and add a transaction to every send's latency.
+    if (prune) this.pruneTimer ??= setTimeout(() => {
+      this.pruneTimer = undefined
+      void this.deleteAcked()
+    }, PRUNE_DELAY)
     return true
   }
 
@@ -181,7 +202,8 @@ export class Outbox {
     try {
       const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
-      const batches = await store.getAll()
+      // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
+      const batches = (await store.getAll()).filter((b) => b.last > this.ackedId).map((b) => this.unackedPart(b))
       const oldest = batches[0]
       if (!oldest || oldest.first <= acked + 1) {
         await tx.done
@@ -200,6 +222,19 @@ export class Outbox {
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
     }
+  }
+
+  /** The part of a record after the known ack: a batch acked halfway keeps only its tail. */
+  private unackedPart(b: OutboxBatch): OutboxBatch {
+    if (b.first > this.ackedId) return b
+    const skip = this.ackedId + 1 - b.first
+    return { first: this.ackedId + 1, last: b.last, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+  }
+
+  /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
+  dispose(): void {
+    clearTimeout(this.pruneTimer)
+    this.pruneTimer = undefined
   }
 
   private async deleteAcked(): Promise<void> {

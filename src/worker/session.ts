@@ -40,6 +40,8 @@ export class Session {
   /** Bumped on each `welcome`: a resend loop of an older connection stops. */
   private openGen = 0
   private flushing = false
+  /** Between a `welcome` and the queue's reconciliation with its `acked` (see `opened`). */
+  private reconciling = false
   private openWaiters: (() => void)[] = []
   private closed = false
 
@@ -120,24 +122,31 @@ export class Session {
 
   /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
   committed(batch?: OutboxBatch): void {
-    if (!this.connection.isOpen) return
+    if (!this.connection.isOpen || this.reconciling) return
     if (batch && !this.flushing && this.sentUpTo === batch.first - 1) this.write(batch)
     else void this.flush()
   }
 
   private async opened(acked: number): Promise<void> {
     const gen = ++this.openGen
-    // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
-    await this.outbox.syncLast()
-    if (acked > this.outbox.last) {
-      this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
-      await this.outbox.skipTo(acked)
-    } else {
-      const moved = await this.outbox.renumberAfter(acked)
-      if (moved) {
-        this.host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
-        this.host.renumbered(moved.from, moved.delta)
+    // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
+    // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
+    this.reconciling = true
+    try {
+      // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
+      await this.outbox.syncLast()
+      if (acked > this.outbox.last) {
+        this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
+        await this.outbox.skipTo(acked)
+      } else {
+        const moved = await this.outbox.renumberAfter(acked)
+        if (moved) {
+          this.host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
+          this.host.renumbered(moved.from, moved.delta)
+        }
       }
+    } finally {
+      if (gen === this.openGen) this.reconciling = false
     }
     if (gen !== this.openGen) return
     this.sentUpTo = acked
@@ -192,15 +201,19 @@ export class Session {
 
   /** Resends every stored message after `sentUpTo`, in id order, a few records at a time. */
   private async flush(): Promise<void> {
-    if (this.flushing) return
+    if (this.flushing || this.reconciling) return
     this.flushing = true
-    const gen = this.openGen
     try {
-      while (this.connection.isOpen && gen === this.openGen && this.sentUpTo < this.outbox.last) {
-        const batches = await this.outbox.batchesAfter(this.sentUpTo, RESEND_RECORDS)
-        if (gen !== this.openGen || batches.length === 0) break
-        for (const b of batches) this.write(b)
-      }
+      let gen: number
+      // A newer connection opening while this loop awaits the disk starts the loop over for that connection.
+      do {
+        gen = this.openGen
+        while (this.connection.isOpen && !this.reconciling && gen === this.openGen && this.sentUpTo < this.outbox.last) {
+          const batches = await this.outbox.batchesAfter(this.sentUpTo, RESEND_RECORDS)
+          if (gen !== this.openGen || this.reconciling || batches.length === 0) break
+          for (const b of batches) this.write(b)
+        }
+      } while (gen !== this.openGen && this.connection.isOpen && !this.reconciling)
     } catch (e) {
       this.host.log(`resend stopped: ${String(e)}`)
     } finally {
