@@ -70,9 +70,13 @@ async function send(text: string): Promise<void> {
   try {
     const body: ChatBody = { text, author: me.name, key: local.key }
     // Resolves once the message is in IndexedDB: from here on it survives reloads, restarts and offline periods.
-    const { id, acked } = await w.send(topicOf(room), body)
+    const { id, sent, acked } = await w.send(topicOf(room), body)
     sends.update(local.key, { id, status: 'queued' })
     void refreshOutbox()
+    // On the socket, not yet acked: only while the connection is open (a reconnect may write it again).
+    void sent.then(() => {
+      if (sends.statusOf(local.key) === 'queued') sends.update(local.key, { status: 'sent' })
+    })
     await acked
     sends.update(local.key, { status: 'acked' })
     void refreshOutbox()

@@ -5,7 +5,7 @@
  * Entries are kept in sessionStorage once `send()` has resolved (the message is then in tabwire's IndexedDB outbox),
  * so a reloaded tab still shows its queued messages until the server has them.
  */
-export type SendStatus = 'saving' | 'queued' | 'acked' | 'failed'
+export type SendStatus = 'saving' | 'queued' | 'sent' | 'acked' | 'failed'
 
 export interface LocalSend {
   /** Random, carried in the message body: how the echo is matched to this entry. */
@@ -42,6 +42,10 @@ export class LocalSends {
     this.changed()
   }
 
+  statusOf(key: string): SendStatus | undefined {
+    return this.items.get(key)?.status
+  }
+
   /** The server has published it: the subscribed copy, with its seq, replaces this entry. */
   settle(key: string): void {
     if (this.items.delete(key)) this.changed()
@@ -58,7 +62,7 @@ export class LocalSends {
 
   private changed(): void {
     // A `saving` entry is not stored yet; after a reload nobody could tell whether it ever was, so it is not kept.
-    const durable = [...this.items.values()].filter((s) => s.status === 'queued' || s.status === 'acked')
+    const durable = [...this.items.values()].filter((s) => s.status !== 'saving' && s.status !== 'failed')
     sessionStorage.setItem(KEY, JSON.stringify(durable))
     this.onChange()
   }

@@ -10,6 +10,7 @@ import type { LocalSend } from './local-sends.ts'
 const STATUS_TEXT: Record<LocalSend['status'], string> = {
   saving: 'saving…',
   queued: 'queued',
+  sent: 'sent',
   acked: 'acked',
   failed: 'failed',
 }
@@ -17,6 +18,7 @@ const STATUS_TEXT: Record<LocalSend['status'], string> = {
 const STATUS_TITLE: Record<LocalSend['status'], string> = {
   saving: 'being written to IndexedDB',
   queued: 'stored in IndexedDB, waiting for the server',
+  sent: 'on the socket, waiting for the server’s ack',
   acked: 'the server has it; waiting for its seq',
   failed: 'not stored',
 }

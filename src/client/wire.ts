@@ -16,6 +16,7 @@ import type {
 } from '../protocol/port.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
+import { Watermark } from './watermark.ts'
 import { workerCall } from './worker-call.ts'
 
 export interface Message<T = Body> {
@@ -32,6 +33,11 @@ export interface WireStats extends WorkerStats {
 export interface SendReceipt {
   /** The message's id in this namespace's outbox: 1, 2, 3… in send order. */
   id: number
+  /**
+   * Resolves when the message has been written to an open socket (it may be written again after a reconnect).
+   * Never rejects; stays pending if this tab closes first.
+   */
+  sent: Promise<void>
   /** Resolves when the server has acked the message. Never rejects; stays pending if this tab closes first. */
   acked: Promise<void>
 }
@@ -74,9 +80,8 @@ export class Wire {
   private readonly lockHeld: Promise<void>
   private readonly subs = new Map<number, Subscription>()
   private nextSub = 1
-  private ackedUpTo = 0
-  /** Waiting `acked` promises in ascending id order (ids of one tab only grow). */
-  private ackWaiters: [number, () => void][] = []
+  private readonly acks = new Watermark()
+  private readonly sends = new Watermark()
   private queue: QueuedSend[] = []
   private releaseLock: (() => void) | undefined
   private readonly unlisten: (() => void)[] = []
@@ -295,7 +300,8 @@ export class Wire {
       this.setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } })
       void this.rebind()
     })
-    this.ackTo(result.acked)
+    this.sends.mark(result.acked)
+    this.acks.mark(result.acked)
     this.setState(result.state)
   }
 
@@ -330,11 +336,14 @@ export class Wire {
         s.last = notice.seq
         s.onReset?.(notice)
       },
-      acked: (upTo) => this.ackTo(upTo),
+      acked: (upTo) => {
+        this.sends.mark(upTo)
+        this.acks.mark(upTo)
+      },
+      sent: (upTo) => this.sends.mark(upTo),
       renumbered: (from, delta) => {
-        for (const w of this.ackWaiters) if (w[0] >= from) w[0] -= delta
-        // The new server's acks count from its own counter: lower our mark to it so they register.
-        this.ackedUpTo = Math.min(this.ackedUpTo, from - delta - 1)
+        this.sends.shift(from, delta)
+        this.acks.shift(from, delta)
       },
       dial: () => this.dial(),
     }
@@ -368,31 +377,11 @@ export class Wire {
       const ids = await this.call('send', (r) => r.send(batch.map((q) => q.message)))
       batch.forEach((q, i) => {
         const id = ids[i] as number
-        q.resolve({ id, acked: this.ackedPromise(id) })
+        q.resolve({ id, sent: this.sends.wait(id), acked: this.acks.wait(id) })
       })
     } catch (e) {
       for (const q of batch) q.reject(e)
     }
-  }
-
-  private ackedPromise(id: number): Promise<void> {
-    if (id <= this.ackedUpTo) return Promise.resolve()
-    return new Promise((resolve) => {
-      // Ids from one tab arrive in ascending order, so appending keeps the list sorted.
-      this.ackWaiters.push([id, resolve])
-    })
-  }
-
-  private ackTo(upTo: number): void {
-    if (upTo <= this.ackedUpTo) return
-    this.ackedUpTo = upTo
-    let n = 0
-    for (const [id, resolve] of this.ackWaiters) {
-      if (id > upTo) break
-      resolve()
-      n++
-    }
-    if (n > 0) this.ackWaiters.splice(0, n)
   }
 
   private setState(info: StateInfo): void {
@@ -432,7 +421,8 @@ export class Wire {
     for (const off of this.unlisten.splice(0)) off()
     this.releaseLock?.()
     this.subs.clear()
-    this.ackWaiters = []
+    this.acks.clear()
+    this.sends.clear()
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     for (const q of this.queue.splice(0)) q.reject(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }

@@ -99,6 +99,8 @@ export interface TabEvents {
   reset(sub: number, notice: ResetNotice): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
+  /** Cumulative: every message id ≤ `upTo` has been written to the current socket (not yet acked). */
+  sent(upTo: number): void
   /**
    * The server had lost its counter for this client, so the queue was renumbered: ids ≥ `from` are now `id - delta`
    * (their `acked` promises follow the new ids).

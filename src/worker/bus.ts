@@ -22,6 +22,7 @@ export type BusMessage =
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
   | { k: 'acked'; upTo: number }
+  | { k: 'sent'; upTo: number }
   | { k: 'renumbered'; from: number; delta: number }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }

@@ -216,6 +216,10 @@ export class NamespaceHost {
         this.ackTabs(upTo)
         this.bus.post({ k: 'acked', upTo })
       },
+      sent: (upTo) => {
+        for (const tab of this.tabs) void tab.events.sent(upTo)
+        this.bus.post({ k: 'sent', upTo })
+      },
       renumbered: (from, delta) => {
         this.renumberTabs(from, delta)
         this.bus.post({ k: 'renumbered', from, delta })
@@ -340,6 +344,9 @@ export class NamespaceHost {
         break
       case 'renumbered':
         this.renumberTabs(m.from, m.delta)
+        break
+      case 'sent':
+        for (const tab of this.tabs) void tab.events.sent(m.upTo)
         break
       case 'msgs':
         if (m.to === this.workerId) {

@@ -18,6 +18,8 @@ export interface SessionHost {
   state(info: StateInfo): void
   /** Cumulative: the server acked every id ≤ `upTo`. */
   acked(upTo: number): void
+  /** Cumulative: every id ≤ `upTo` is written to the current socket. */
+  sent(upTo: number): void
   /** Queued ids ≥ `from` now go by `id - delta` (see `Outbox.renumberAfter`). */
   renumbered(from: number, delta: number): void
   /** Something went wrong that the app's developer should see (always logged). */
@@ -123,8 +125,10 @@ export class Session {
   /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
   committed(batch?: OutboxBatch): void {
     if (!this.connection.isOpen || this.reconciling) return
-    if (batch && !this.flushing && this.sentUpTo === batch.first - 1) this.write(batch)
-    else void this.flush()
+    if (batch && !this.flushing && this.sentUpTo === batch.first - 1) {
+      this.write(batch)
+      this.host.sent(this.sentUpTo)
+    } else void this.flush()
   }
 
   private async opened(acked: number): Promise<void> {
@@ -212,6 +216,7 @@ export class Session {
           const batches = await this.outbox.batchesAfter(this.sentUpTo, RESEND_RECORDS)
           if (gen !== this.openGen || this.reconciling || batches.length === 0) break
           for (const b of batches) this.write(b)
+          this.host.sent(this.sentUpTo)
         }
       } while (gen !== this.openGen && this.connection.isOpen && !this.reconciling)
     } catch (e) {
