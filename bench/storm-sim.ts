@@ -14,6 +14,7 @@
 import { Admission, type AdmissionOptions } from '../src/server/admission.ts'
 import { backoffDelay } from '../src/worker/backoff.ts'
 import { writeBenchmarksSection } from './lib/md-section.ts'
+import { seededRandom } from '../test/support/seeded-random.ts'
 
 const CLIENTS = 10_000
 const SERVER_BACK_AT_MS = 2_000
@@ -54,17 +55,6 @@ interface Result {
   rejected: number
 }
 
-/** mulberry32: small, fast, and the same sequence on every machine for a seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 /** A binary min-heap of [time, client] events; ties go to the lower client id, so runs are reproducible. */
 class Events {
@@ -124,7 +114,7 @@ class Events {
 }
 
 function simulate(scenario: Scenario): Result {
-  const random = seeded(SEED)
+  const random = seededRandom(SEED)
   const draw = scenario.jitter ? random : () => 1
   let now = 0
   const gate = scenario.admission ? new Admission(scenario.admission, () => now) : undefined

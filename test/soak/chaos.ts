@@ -16,6 +16,7 @@
  * the network add their own timing) and bounded: a fixed number of steps and a deadline. Only loopback traffic.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { seededRandom } from '../support/seeded-random.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -73,17 +74,6 @@ const WEIGHTS: Record<StepKind, number> = {
   term: 0.4,
 }
 
-/** mulberry32. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -232,7 +222,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined)
   const hbi = options.heartbeatInterval ?? 300
   const hbt = options.heartbeatTimeout ?? 1_000
-  const random = rng(options.seed)
+  const random = seededRandom(options.seed)
   const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1))
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
 

@@ -8,6 +8,7 @@
  * bursts).
  */
 import { connect } from '../../../src/client/index.ts'
+import { seededRandom } from '../../support/seeded-random.ts'
 import type { ChaosApi, ChaosBody, ChaosGlobal, DeliveryRun, SessionInfo } from './chaos-api.ts'
 
 const g = globalThis as ChaosGlobal
@@ -17,17 +18,6 @@ const num = (name: string, fallback: number): number => {
   return v === null ? fallback : Number(v)
 }
 
-/** mulberry32: small, seedable, good enough to vary timing. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 try {
   const url = q.get('url')
@@ -38,7 +28,7 @@ try {
   const load = Number(sessionStorage.getItem('cs-load') ?? '0') + 1
   sessionStorage.setItem('cs-load', String(load))
   const session = `${tab}.${load}`
-  const random = rng(num('seed', 1) * 1_000_003 + tab * 7_919 + load)
+  const random = seededRandom(num('seed', 1) * 1_000_003 + tab * 7_919 + load)
   const subs = (q.get('subs') ?? '').split(',').filter((t) => t !== '')
   const info: SessionInfo = { session, tab, load, after: {}, startedAt: Date.now() }
   const saveInfo = () => localStorage.setItem(`cs:s:${session}`, JSON.stringify(info))
