@@ -36,7 +36,9 @@ function start(): void {
   log.clear()
   const w = connect({
     url: WS_URL,
-    worker: () => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    // extendedLifetime: a reload of the only tab keeps the worker, and with it the socket (Chrome 148+).
+    worker: () =>
+      new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire', extendedLifetime: true }),
     namespace: NAMESPACE,
   })
   wire = w

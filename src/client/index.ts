@@ -18,3 +18,13 @@ export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
 export type { ReconnectOptions, ResetNotice, StateInfo, WireState, WorkerStats } from '../protocol/port.ts'
 export { VERSION } from '../protocol/version.ts'
+
+declare global {
+  interface WorkerOptions {
+    /**
+     * Chrome 148+: keep a SharedWorker alive briefly after its last tab goes, so a single tab's reload does not end
+     * the socket (browsers without it ignore the option). Typed here because TypeScript's DOM types lack it.
+     */
+    extendedLifetime?: boolean
+  }
+}
