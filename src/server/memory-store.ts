@@ -10,6 +10,7 @@ import {
   type StoredMessage,
   type TopicHead,
 } from './store.ts'
+import { AppendListeners } from './append-listeners.ts'
 
 /** Past this many trimmed slots at the front of a log's array, the array is compacted (amortised O(1) trim). */
 const COMPACT_AFTER = 1024
@@ -40,7 +41,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const logs = new Map<string, Log>()
   /** Highest accepted pub id per (user, client); JSON keys keep any user or client string unambiguous. */
   const counters = new Map<string, number>()
-  const listeners = new Set<(msg: StoredMessage) => void>()
+  const listeners = new AppendListeners()
   let closed = false
 
   const counterKey = (user: string, client: string) => JSON.stringify([user, client])
@@ -89,14 +90,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     log.msgs.push(msg)
     log.last = msg.seq
     trim(log, msg.at)
-    let failure: { error: unknown } | undefined
-    for (const listener of [...listeners]) {
-      try {
-        listener(msg)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
+    const failure = listeners.emit([msg])
     if (failure) throw failure.error
     return msg
   }
@@ -149,10 +143,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
 
     onAppend(listener: (msg: StoredMessage) => void): () => void {
-      // Wrapped so that registering one function twice gives two independent subscriptions.
-      const wrapped = (msg: StoredMessage) => listener(msg)
-      listeners.add(wrapped)
-      return () => listeners.delete(wrapped)
+      return listeners.add(listener)
     },
 
     async close(): Promise<void> {

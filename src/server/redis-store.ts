@@ -13,6 +13,7 @@ import {
   type StoredMessage,
   type TopicHead,
 } from './store.ts'
+import { AppendListeners } from './append-listeners.ts'
 
 export interface RedisStoreOptions {
   /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
@@ -58,7 +59,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const client: RedisClientType = createClient({ url: options.url })
   client.on('error', onError)
   await client.connect()
-  const listeners = new Set<(msg: StoredMessage) => void>()
+  const listeners = new AppendListeners()
 
   async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
     // As bytes: a binary body decoded as UTF-8 text would lose every byte that is not valid UTF-8.
@@ -112,15 +113,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   /** A listener that throws is the caller's bug: it must not stall delivery to the others, so it surfaces on its own. */
   function deliver(msg: StoredMessage): void {
-    for (const listener of [...listeners]) {
-      try {
-        listener(msg)
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err
-        })
-      }
-    }
+    const failure = listeners.emit([msg])
+    if (failure)
+      queueMicrotask(() => {
+        throw failure.error
+      })
   }
 
   const fanout = await startFanout({ subscriber: client.duplicate(), channel, read, deliver, onError })
@@ -149,10 +146,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     onAppend(listener: (msg: StoredMessage) => void): () => void {
-      // Wrapped so that registering one function twice gives two independent subscriptions.
-      const wrapped = (msg: StoredMessage) => listener(msg)
-      listeners.add(wrapped)
-      return () => listeners.delete(wrapped)
+      return listeners.add(listener)
     },
 
     async close(): Promise<void> {

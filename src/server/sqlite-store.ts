@@ -11,6 +11,7 @@ import {
   type StoredMessage,
   type TopicHead,
 } from './store.ts'
+import { AppendListeners } from './append-listeners.ts'
 
 export interface SqliteStoreOptions {
   /** Database file; created with its tables when missing. */
@@ -82,7 +83,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma('synchronous = FULL')
   db.exec(SCHEMA)
 
-  const listeners = new Set<(msg: StoredMessage) => void>()
+  const listeners = new AppendListeners()
 
   const selectTopic = db.prepare<[string], TopicRow>('SELECT epoch, first, last FROM topics WHERE topic = ?')
   const insertTopic = db.prepare<[string, string]>(
@@ -183,16 +184,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
    * the messages; the first error reaches the caller afterwards (the commit stands, and a resent pub is a duplicate).
    */
   function notify(msgs: readonly StoredMessage[]): void {
-    let failure: { error: unknown } | undefined
-    for (const msg of msgs) {
-      for (const listener of [...listeners]) {
-        try {
-          listener(msg)
-        } catch (error) {
-          failure ??= { error }
-        }
-      }
-    }
+    const failure = listeners.emit(msgs)
     if (failure) throw failure.error
   }
 
@@ -227,10 +219,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     onAppend(listener: (msg: StoredMessage) => void): () => void {
-      // Wrapped so that registering one function twice gives two independent subscriptions.
-      const wrapped = (msg: StoredMessage) => listener(msg)
-      listeners.add(wrapped)
-      return () => listeners.delete(wrapped)
+      return listeners.add(listener)
     },
 
     async close(): Promise<void> {

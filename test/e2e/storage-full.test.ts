@@ -7,36 +7,22 @@
  * set before the page opens anything, in a fresh context: the cache then holds little, and a large write re-checks.
  */
 import { randomUUID } from 'node:crypto'
-import type { Browser } from 'playwright'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
-import { launchBrowser } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
-import { startApp, type App } from '../support/vite-app.ts'
+import { useBrowserApp } from '../support/e2e-browser-app.ts'
 import { until } from '../support/wait.ts'
 
 type Api = GuardedApi
 
 describe('chromium', () => {
-  let browser: Browser | undefined
-  let app: App | undefined
-  const closers: (() => Promise<void>)[] = []
-  beforeAll(async () => {
-    const launched = await launchBrowser('chromium')
-    browser = launched.browser
-    closers.push(launched.close)
-    app = await startApp()
-    closers.push(app.close)
-  })
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close()
-  })
+  const shared = useBrowserApp('chromium')
 
   it('send() rejects with storage-full; earlier sends are delivered; after the quota is restored sends work', async () => {
     const server = await createServer({ port: 0 })
     const closeServer = onCleanup(() => server.close())
-    const context = await (browser as Browser).newContext()
+    const context = await shared.browser().newContext()
     const closeContext = onCleanup(() => context.close())
     onTestFinished(async () => {
       await closeContext()
@@ -44,7 +30,7 @@ describe('chromium', () => {
     })
     const page = await context.newPage()
     const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns: `full-${randomUUID()}`, maxMessageBytes: String(16 << 20) })
-    const pageUrl = (app as App).pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
+    const pageUrl = shared.app().pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
     const origin = new URL(pageUrl).origin
     const cdp = await context.newCDPSession(page)
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 4 << 20 })

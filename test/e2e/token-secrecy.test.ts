@@ -5,32 +5,18 @@
  * of it (and of the page) is checked.
  */
 import { randomUUID } from 'node:crypto'
-import type { Browser } from 'playwright'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
 import { BROWSERS } from '../support/browser-paths.ts'
-import { launchBrowser } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
-import { startApp, type App } from '../support/vite-app.ts'
+import { useBrowserApp } from '../support/e2e-browser-app.ts'
 import { until } from '../support/wait.ts'
 
 type Api = GuardedApi
 
 describe.each(BROWSERS)('%s', (name) => {
-  let browser: Browser | undefined
-  let app: App | undefined
-  const closers: (() => Promise<void>)[] = []
-  beforeAll(async () => {
-    const launched = await launchBrowser(name)
-    browser = launched.browser
-    closers.push(launched.close)
-    app = await startApp()
-    closers.push(app.close)
-  })
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close()
-  })
+  const shared = useBrowserApp(name)
 
   it.each(['shared', 'dedicated'])('%s worker: the token reaches the server but no IndexedDB record and no console line', async (mode) => {
     const token = `secret-token-${randomUUID()}`
@@ -43,7 +29,7 @@ describe.each(BROWSERS)('%s', (name) => {
       },
     })
     const closeServer = onCleanup(() => server.close())
-    const context = await (browser as Browser).newContext()
+    const context = await shared.browser().newContext()
     const closeContext = onCleanup(() => context.close())
     onTestFinished(async () => {
       await closeContext()
@@ -55,7 +41,7 @@ describe.each(BROWSERS)('%s', (name) => {
     page.on('worker', (w) => w.on('console', (m) => lines.push(`worker ${m.type()}: ${m.text()}`)))
     const ns = `token-${randomUUID()}`
     const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns, token, debug: '1', mode })
-    const pageUrl = (app as App).pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
+    const pageUrl = shared.app().pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
     await page.goto(pageUrl)
     await page.waitForFunction(() => 'guarded' in globalThis)
     const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>

@@ -1,15 +1,14 @@
 /**
- * The browser and the Vite app for e2e tests that build their own servers (several nodes, admission control) and
- * so cannot use `useE2E`'s one memory-store server per test: per `describe`, one browser, one app and a warm-up page
- * load, closed after it (and on signals, see cleanup.ts).
+ * The browser and the Vite app of e2e tests: per `describe`, one browser, one app and a warm-up page load, closed
+ * after it (and on signals, see cleanup.ts). `useE2E` adds a server per test on top; tests that build their own
+ * servers (several nodes, admission control, a guarded server) use this directly.
  */
 import type { Browser } from 'playwright'
 import { afterAll, beforeAll } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { BrowserName } from './browser-paths.ts'
 import { launchBrowser } from './browsers.ts'
-import { waitForState } from './e2e.ts'
-import { openTab } from './tab.ts'
+import { openTab, waitForState } from './tab.ts'
 import { startApp, type App } from './vite-app.ts'
 
 export interface BrowserApp {

@@ -4,18 +4,19 @@
  * namespace. Everything is closed after the test, and on signals (see cleanup.ts).
  */
 import { randomUUID } from 'node:crypto'
-import type { Browser, BrowserContext } from 'playwright'
+import type { BrowserContext } from 'playwright'
 import type { Delivery } from '../../src/protocol/port.ts'
-import { afterAll, beforeAll, onTestFinished } from 'vitest'
+import { onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { TabwireServer } from '../../src/server/types.ts'
 import type { BrowserName } from './browser-paths.ts'
-import { launchBrowser } from './browsers.ts'
 import { onCleanup } from './cleanup.ts'
-import { openTab, type Tab } from './tab.ts'
+import { useBrowserApp } from './e2e-browser-app.ts'
+import { openTab, pageErrors, type Tab } from './tab.ts'
 import { startProxy, type Proxy } from './tcp-proxy.ts'
-import { startApp, type App } from './vite-app.ts'
 import { until } from './wait.ts'
+
+export { pageErrors, waitForState } from './tab.ts'
 
 export interface Scenario {
   server: TabwireServer
@@ -38,27 +39,12 @@ export interface E2E {
 
 /** Call inside a `describe`: sets up the browser and app for it. */
 export function useE2E(name: BrowserName): E2E {
-  let browser: Browser | undefined
-  let app: App | undefined
-  const closers: (() => Promise<void>)[] = []
-
-  beforeAll(async () => {
-    const launched = await launchBrowser(name)
-    browser = launched.browser
-    closers.push(launched.close)
-    app = await startApp()
-    closers.push(app.close)
-    await warmUp(browser, app)
-  })
-
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close()
-  })
+  const shared = useBrowserApp(name)
 
   return {
     async scenario(options = {}) {
-      if (!browser || !app) throw new Error('useE2E: beforeAll has not run')
-      const pageApp = app
+      const browser = shared.browser()
+      const pageApp = shared.app()
       const server = await createServer({ port: 0 })
       const closeServer = onCleanup(() => server.close())
       const proxy = options.proxy ? await startProxy(server.port) : undefined
@@ -89,40 +75,9 @@ function withQuery(url: string, query: Record<string, string>): string {
   return u.toString()
 }
 
-/**
- * One full page load (page, worker, socket open) in a throwaway context before any counted work, so Vite has
- * transformed and pre-bundled everything and no test page is reloaded by a late dependency optimization.
- */
-async function warmUp(browser: Browser, app: App): Promise<void> {
-  const server = await createServer({ port: 0 })
-  const context = await browser.newContext()
-  try {
-    const tab = await openTab(context, app.pageUrl(`ws://127.0.0.1:${server.port}`, 'warm-up'))
-    await waitForState(tab, 'open')
-  } finally {
-    await context.close()
-    await server.close()
-  }
-}
-
-/** Waits until the tab's wire reports `state`. */
-export function waitForState(tab: Tab, state: string, timeout?: number): Promise<unknown> {
-  return until(
-    () => `state "${state}"${pageErrors(tab)}`,
-    () => tab.call('state'),
-    (s) => s === state,
-    timeout === undefined ? {} : { timeout },
-  )
-}
-
 /** A unique `{ n }` body series 1..count, tagged so one test's messages cannot be mistaken for another's. */
 export function bodies(count: number, tag: string): { n: number; tag: string }[] {
   return Array.from({ length: count }, (_, i) => ({ n: i + 1, tag }))
-}
-
-/** The tab's page errors so far, for failure messages. */
-export function pageErrors(tab: Tab): string {
-  return tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''
 }
 
 /** Waits until the tab has received `seq` on `topic`; returns everything it received on the topic. */

@@ -3,6 +3,7 @@
  */
 import type { BrowserContext, Page } from 'playwright'
 import type { AppGlobal, TestApi } from '../e2e/app/api.ts'
+import { until } from './wait.ts'
 
 type Method = keyof TestApi
 type Result<K extends Method> = Awaited<ReturnType<TestApi[K]>>
@@ -67,4 +68,19 @@ export async function openTab(context: BrowserContext, url: string): Promise<Tab
   await tab.page.goto(url)
   await tab.ready()
   return tab
+}
+
+/** The tab's page errors so far, for failure messages. */
+export function pageErrors(tab: Tab): string {
+  return tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''
+}
+
+/** Waits until the tab's wire reports `state`. */
+export function waitForState(tab: Tab, state: string, timeout?: number): Promise<unknown> {
+  return until(
+    () => `state "${state}"${pageErrors(tab)}`,
+    () => tab.call('state'),
+    (s) => s === state,
+    timeout === undefined ? {} : { timeout },
+  )
 }
