@@ -5,8 +5,11 @@
  *
  * Chromium caches an origin's remaining space while its IndexedDB is open, so the first override (a small quota) is
  * set before the page opens anything, in a fresh context: the cache then holds little, and a large write re-checks.
+ * The large write must be incompressible: Chromium compresses IndexedDB values (snappy) and checks the quota against
+ * the stored size, so 8 MiB of one repeated character is ~400 kB on disk, fits the cached 4 MiB and is never
+ * re-checked (Chromium 150 stores it and `send()` resolves; 156 happens to re-check). Random base64 stays ~8 MiB.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
@@ -46,7 +49,7 @@ describe('chromium', () => {
     expect(await call('send', 'q', { n: 2 })).toEqual({ id: 2 })
 
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 })
-    const full = await call('send', 'q', { n: 3, pad: 'x'.repeat(8 << 20) })
+    const full = await call('send', 'q', { n: 3, pad: randomBytes(6 << 20).toString('base64') })
     expect(full).toEqual({ code: 'storage-full', message: "send() was not stored: the origin's storage quota is used up" })
     expect(await call('pending')).toBe(2)
 
