@@ -44,7 +44,7 @@ async function manifest(dir: string): Promise<Manifest> {
 
 /** Packs `cwd` into `dest` and returns the tarball's path (npm prints its file name last). */
 async function pack(cwd: string, dest: string, env: NodeJS.ProcessEnv, ignoreScripts: boolean): Promise<string> {
-  const args = ['pack', '--pack-destination', dest, '--silent', ...(ignoreScripts ? ['--ignore-scripts'] : [])]
+  const args = ['pack', '--pack-destination', dest, '--loglevel=error', ...(ignoreScripts ? ['--ignore-scripts'] : [])]
   const { stdout } = await exec(NPM, args, { cwd, env, maxBuffer: 16 << 20 })
   const file = stdout.trim().split('\n').pop()
   if (!file?.endsWith('.tgz')) throw new Error(`npm pack in ${cwd} printed no tarball name: ${stdout}`)
@@ -115,7 +115,7 @@ export async function installPackedApp(files: Record<string, string>): Promise<P
     }
     const pkg = { ...(JSON.parse(files['package.json'] ?? '{}') as object), dependencies: deps }
     await writeFile(path.join(app, 'package.json'), JSON.stringify(pkg, null, 2))
-    await exec(NPM, ['install', '--silent'], { cwd: app, env })
+    await exec(NPM, ['install', '--loglevel=error'], { cwd: app, env })
     return { app, tarball, env, remove }
   } catch (e) {
     await remove()
