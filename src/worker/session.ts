@@ -132,6 +132,7 @@ export class Session {
   }
 
   private async opened(acked: number): Promise<void> {
+    this.inbox.opened()
     const gen = ++this.openGen
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
