@@ -77,7 +77,7 @@ async function startDemo(): Promise<string> {
   process.env.TABWIRE_PORT = String(await freePort())
   process.env.TABWIRE_STORE = 'memory'
   const vite: ViteDevServer = await createVite({
-    configFile: `${REPO}scripts/demo-vite.config.ts`,
+    configFile: `${REPO}vite.config.ts`,
     logLevel: 'warn',
     cacheDir: `${REPO}node_modules/.vite-demo-screenshot`,
     server: { middlewareMode: true, hmr: false, watch: null },

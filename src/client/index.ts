@@ -1,16 +1,18 @@
 import type { ConnectOptions } from './options.ts'
+import type { AnyTopics } from './topics.ts'
 import { Wire } from './wire.ts'
 
 /**
  * Opens this tab's handle on the namespace's shared, durable connection. Synchronous: the worker attach happens in
  * the background and every method waits for it. Throws `TabwireError('invalid-argument')` for bad options.
  */
-export function connect(options: ConnectOptions): Wire {
-  return new Wire(options)
+export function connect<Topics extends object = AnyTopics>(options: ConnectOptions): Wire<Topics> {
+  return new Wire<Topics>(options)
 }
 
 export { Wire }
-export type { Message, SendReceipt, SubscribeOptions, WireStats } from './wire.ts'
+export type { Message, ReceivedBodyFor, SendBodyFor, SendReceipt, SubscribeOptions, WireStats } from './wire.ts'
+export type { AnyTopics, BinaryInput, BodyOf, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 export { DEFAULTS } from './options.ts'
 export type { ConnectOptions, Provider } from './options.ts'
 export { TabwireError, isTabwireError } from '../protocol/errors.ts'

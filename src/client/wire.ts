@@ -16,14 +16,24 @@ import type {
 } from '../protocol/port.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
+import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { Watermark } from './watermark.ts'
 import { workerCall } from './worker-call.ts'
 
-export interface Message<T = Body> {
-  topic: string
+export interface Message<T = Body, K extends string = string> {
+  topic: K
   seq: number
   body: T
 }
+
+/**
+ * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
+ * if JSON or bytes can carry it.
+ */
+export type SendBodyFor<Topics, K extends string, B> = IsAnyTopics<Topics> extends true ? Sendable<B> : SendBody<BodyOf<Topics, K>>
+
+/** The body a subscriber to `topic` receives: the map's declared body, or with no map the `B` the caller names. */
+export type ReceivedBodyFor<Topics, K extends string, B> = IsAnyTopics<Topics> extends true ? B : ReceivedBody<BodyOf<Topics, K>>
 
 export interface WireStats extends WorkerStats {
   /** This tab's subscriptions and the last seq each has delivered. */
@@ -71,7 +81,7 @@ const REATTACH_TIMEOUT = 2_000
  * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
  * answered the attach: calls wait for it.
  */
-export class Wire {
+export class Wire<Topics extends object = AnyTopics> {
   private info: StateInfo = { state: 'connecting', attempt: 0 }
   private readonly listeners = new Set<(s: StateInfo) => void>()
   private binding!: Binding
@@ -132,7 +142,7 @@ export class Wire {
    * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
    * answer in time or died: the message may or may not have been stored).
    */
-  send(topic: string, body: unknown): Promise<SendReceipt> {
+  send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
     try {
       this.assertOpen()
       checkTopic(topic)
@@ -159,9 +169,9 @@ export class Wire {
    * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
    * stops the subscription.
    */
-  async subscribe<T = Body>(
-    topic: string,
-    onMessage: (m: Message<T>) => void,
+  async subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     this.assertOpen()

@@ -10,7 +10,9 @@ import { connect, type ConnectOptions, type Wire } from '../../src/client/index.
 
 const url = `ws://127.0.0.1:${inject('tabwirePort')}`
 const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
+/** Bodies unchecked at compile time: these tests hand `send` what the types refuse, to see the run-time check. */
+type Unchecked = Record<string, unknown>
+const wires: Wire<Unchecked>[] = []
 let serverStopped = false
 
 afterEach(async () => {
@@ -21,8 +23,8 @@ afterEach(async () => {
   }
 })
 
-function openWire(options: Partial<ConnectOptions> = {}, namespace = `bad-app-${crypto.randomUUID()}`): Wire {
-  const wire = connect({
+function openWire(options: Partial<ConnectOptions> = {}, namespace = `bad-app-${crypto.randomUUID()}`): Wire<Unchecked> {
+  const wire = connect<Unchecked>({
     url,
     namespace,
     worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
@@ -202,7 +204,7 @@ it('warns on a non-local ws:// URL, and not for localhost, 127.x, [::1] or wss:/
   try {
     const worker = () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
     const open = (u: string) => {
-      const w = connect({ url: u, namespace: `warn-${crypto.randomUUID()}`, worker, reconnect: { minDelay: 1_000, maxDelay: 1_000 } })
+      const w = connect<Unchecked>({ url: u, namespace: `warn-${crypto.randomUUID()}`, worker, reconnect: { minDelay: 1_000, maxDelay: 1_000 } })
       wires.push(w)
     }
     for (const u of ['ws://localhost:1/x', 'ws://127.0.0.1:1', 'ws://127.8.9.10:1', 'ws://[::1]:1', 'wss://example.com/ws', 'wss://10.0.0.1'])

@@ -1,6 +1,6 @@
 /**
- * Scenario 4: a second tab that subscribes with `after: 200` is served 201..500 by the worker over the existing
- * socket: no second connection reaches the server.
+ * Scenario 4: a second tab that subscribes with `after: 200` is served 201..500 by the worker from its local log
+ * over the existing socket: no second connection and no `fetch` reach the server.
  */
 import { describe, expect, it } from 'vitest'
 import { BROWSERS } from '../support/browser-paths.ts'
@@ -21,6 +21,7 @@ describe.each(BROWSERS)('%s', (name) => {
 
     const second = await s.openTab()
     await waitForState(second, 'open')
+    const subsBefore = s.proxy?.framesUp.of('sub')
     await second.call('subscribe', TOPIC, 200)
     await receivedUpTo(second, TOPIC, 500)
     // One more: a duplicate of 201..500 still on its way would arrive before it.
@@ -31,5 +32,11 @@ describe.each(BROWSERS)('%s', (name) => {
     expect(await second.call('resets', TOPIC)).toEqual([])
     expect(s.server.connections()).toBe(1)
     expect(s.proxy?.accepted()).toBe(1)
+    // The mechanism: the worker's local log served it. A fetch would have fetched it from the server's log instead,
+    // and a second sub would have replayed it from there; neither left the worker.
+    expect(subsBefore).toBe(1)
+    expect(s.proxy?.framesUp.of('sub')).toBe(1)
+    expect(s.proxy?.framesUp.of('hello')).toBe(1)
+    expect(s.proxy?.framesUp.of('fetch')).toBe(0)
   })
 })

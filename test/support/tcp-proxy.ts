@@ -1,19 +1,24 @@
 /**
- * A loopback TCP proxy in front of the tabwire server that counts every connection accepted. `server.connections()`
- * is a snapshot; this count also sees a connection that came and went, which is what "no second connection" means.
+ * A loopback TCP proxy in front of the tabwire server that counts every connection accepted and every frame the
+ * clients send. `server.connections()` is a snapshot; this count also sees a connection that came and went, which is
+ * what "no second connection" means.
  */
 import net from 'node:net'
 import { onCleanup } from './cleanup.ts'
+import { FrameCounts } from './frame-tap.ts'
 
 export interface Proxy {
   readonly port: number
   /** TCP connections accepted since the proxy started. */
   accepted(): number
+  /** Frames the clients sent through the proxy, by type, over all connections. */
+  readonly framesUp: FrameCounts
   close(): Promise<void>
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
   let accepted = 0
+  const framesUp = new FrameCounts()
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     accepted++
@@ -28,6 +33,8 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       })
       s.on('error', () => undefined)
     }
+    const tap = framesUp.tap()
+    client.on('data', (chunk: Buffer) => tap.write(chunk))
     client.pipe(upstream)
     upstream.pipe(client)
   })
@@ -44,5 +51,5 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         server.close(() => resolve())
       }),
   )
-  return { port: address.port, accepted: () => accepted, close }
+  return { port: address.port, accepted: () => accepted, framesUp, close }
 }

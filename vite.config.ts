@@ -1,13 +1,13 @@
 /**
- * Vite config of the demo (`npm run demo`). It lives in scripts/ because it runs in Node: the demo/ folder is
- * typechecked as browser code. The plugin starts the tabwire server beside Vite (see demo-server.ts).
+ * Vite config of the demo: `npm run demo` (or `npx vite`) serves demo/ and its plugin starts the tabwire server beside
+ * Vite (see scripts/demo-server.ts). The tests have their own config (vitest.config.ts), which vitest prefers.
  */
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
-import { optionsFromEnv, tabwireDemo } from './demo-server.ts'
+import { optionsFromEnv, tabwireDemo } from './scripts/demo-server.ts'
 
 export default defineConfig({
-  root: fileURLToPath(new URL('../demo', import.meta.url)),
+  root: fileURLToPath(new URL('./demo', import.meta.url)),
   clearScreen: false,
   plugins: [tabwireDemo(optionsFromEnv())],
   // A module SharedWorker: Vite's default worker format (iife) cannot be loaded with `type: 'module'`.

@@ -1,0 +1,64 @@
+/**
+ * Reads the tabwire frames a client sends, from the raw bytes of its TCP connection: a test that claims "served from
+ * the local log" or "one fetch" counts the frames on the wire instead of inferring them from what the page saw.
+ *
+ * The bytes are parsed as the server would: the HTTP upgrade request is skipped, ws's own `Receiver` unmasks and
+ * reassembles WebSocket messages, and the protocol's decoder turns each message into frames (a batch is many).
+ */
+import { Receiver } from 'ws'
+import { decodeClientMessage } from '../../src/protocol/decode.ts'
+import type { ClientFrame } from '../../src/protocol/frames.ts'
+
+export type ClientFrameType = ClientFrame['t']
+
+const HEADER_END = Buffer.from('\r\n\r\n')
+
+/** One client → server byte stream. Feed it every chunk in order; frames that decode are handed to `onFrame`. */
+export class FrameTap {
+  private head: Buffer | undefined = Buffer.alloc(0)
+  private readonly receiver = new Receiver({ isServer: true })
+
+  constructor(onFrame: (frame: ClientFrame) => void) {
+    this.receiver.on('message', (data: Buffer, isBinary: boolean) => {
+      const decoded = decodeClientMessage(isBinary ? data : data.toString())
+      if (decoded.ok) for (const frame of decoded.frames) onFrame(frame)
+    })
+    // A stream cut mid-frame (a fault, a closed tab) is the end of this tap, not an error of the test.
+    this.receiver.on('error', () => this.receiver.removeAllListeners('message'))
+  }
+
+  /** `chunk` is not changed: the receiver gets a copy, since it unmasks payloads in place. */
+  write(chunk: Buffer): void {
+    if (this.head === undefined) {
+      this.receiver.write(Buffer.from(chunk))
+      return
+    }
+    const buffered = Buffer.concat([this.head, chunk])
+    const end = buffered.indexOf(HEADER_END)
+    if (end === -1) {
+      this.head = buffered
+      return
+    }
+    this.head = undefined
+    // `buffered` is a fresh buffer (concat copies), so the receiver may unmask it in place.
+    const rest = buffered.subarray(end + HEADER_END.length)
+    if (rest.length > 0) this.receiver.write(rest)
+  }
+}
+
+/** Frames counted by type, over every connection tapped. */
+export class FrameCounts {
+  private readonly counts = new Map<ClientFrameType, number>()
+
+  tap(): FrameTap {
+    return new FrameTap((frame) => this.counts.set(frame.t, this.of(frame.t) + 1))
+  }
+
+  of(type: ClientFrameType): number {
+    return this.counts.get(type) ?? 0
+  }
+
+  snapshot(): Partial<Record<ClientFrameType, number>> {
+    return Object.fromEntries(this.counts)
+  }
+}

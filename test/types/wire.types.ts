@@ -1,0 +1,90 @@
+/**
+ * Compile-time tests of the public client API: `npm run typecheck` (and test/unit/typecheck.test.ts, so `npm test`)
+ * fails if a line marked `@ts-expect-error` compiles or an `expectTypeOf` does not hold. Never executed.
+ */
+import { expectTypeOf } from 'vitest'
+import { connect, type Message, type SendReceipt, type Wire } from '../../src/client/index.ts'
+
+declare const options: Parameters<typeof connect>[0]
+
+type Topics = {
+  [room: `room:${string}`]: { text: string; from: string }
+  'metrics:cpu': number
+  [doc: `doc:${string}`]: Uint8Array
+}
+
+export function typed(wire: Wire<Topics>): void {
+  expectTypeOf(connect<Topics>(options)).toEqualTypeOf<Wire<Topics>>()
+
+  expectTypeOf(wire.send('room:lobby', { text: 'hi', from: 'ann' })).toEqualTypeOf<Promise<SendReceipt>>()
+  void wire.send('metrics:cpu', 0.5)
+  void wire.send('doc:1', new Uint8Array(1))
+  // Any bytes where the map says Uint8Array: they arrive as a Uint8Array.
+  void wire.send('doc:1', new ArrayBuffer(1))
+  void wire.send('doc:1', new Float32Array(1))
+
+  // @ts-expect-error a topic the map does not name
+  void wire.send('lobby', { text: 'hi', from: 'ann' })
+  // @ts-expect-error the wrong body for the topic
+  void wire.send('room:lobby', { text: 1, from: 'ann' })
+  // @ts-expect-error a missing field
+  void wire.send('room:lobby', { text: 'hi' })
+  // @ts-expect-error JSON where the map says bytes
+  void wire.send('doc:1', { text: 'hi' })
+
+  void wire.subscribe('room:lobby', (m) => {
+    expectTypeOf(m).toEqualTypeOf<Message<{ text: string; from: string }, 'room:lobby'>>()
+  })
+  void wire.subscribe('metrics:cpu', (m) => expectTypeOf(m.body).toEqualTypeOf<number>())
+  void wire.subscribe('doc:x', (m) => expectTypeOf(m.body).toEqualTypeOf<Uint8Array>())
+  // @ts-expect-error a topic the map does not name
+  void wire.subscribe('metrics:mem', () => undefined)
+}
+
+interface Chat {
+  text: string
+  at?: number
+  tags: readonly string[]
+}
+
+export function untyped(wire: Wire): void {
+  expectTypeOf(connect(options)).toEqualTypeOf<Wire>()
+  const chat: Chat = { text: 'hi', tags: [] }
+  // An interface is fine (the protocol's `Json` type alone would refuse it for lack of an index signature).
+  void wire.send('any-topic', chat)
+  void wire.send('t', 'text')
+  void wire.send('t', [1, 'two', null, { three: [true] }])
+  void wire.send('t', new Uint8Array(2))
+  void wire.send('t', new ArrayBuffer(2))
+  // A Date has toJSON: it is sent as its ISO string.
+  void wire.send('t', new Date(0))
+  // What the compiler cannot see is checked at run time.
+  void wire.send('t', JSON.parse('{}') as unknown)
+
+  // @ts-expect-error a function is not sendable
+  void wire.send('t', () => 1)
+  // @ts-expect-error nor a function in a field
+  void wire.send('t', { f: () => 1 })
+  // @ts-expect-error nor undefined, bigint or symbol
+  void wire.send('t', { n: 10n })
+  // @ts-expect-error nor a Map
+  void wire.send('t', new Map<string, number>())
+  // @ts-expect-error nor a Set in a field
+  void wire.send('t', { s: new Set<number>() })
+
+  void wire.subscribe('t', (m) => expectTypeOf(m.body).toEqualTypeOf<null | boolean | number | string | import('../../src/client/index.ts').Json[] | { [key: string]: import('../../src/client/index.ts').Json } | Uint8Array>())
+  // Untyped callers name the body they expect, as before.
+  void wire.subscribe<Chat>('t', (m) => expectTypeOf(m.body).toEqualTypeOf<Chat>())
+}
+
+/**
+ * A typed wire is not an untyped one (that would let any body reach any topic); a helper that takes any wire takes
+ * `Wire<any>`.
+ */
+export function assignable(wire: Wire<Topics>): void {
+  // @ts-expect-error the untyped wire accepts sends the typed one refuses
+  const untyped: Wire = wire
+  // biome-ignore lint/suspicious/noExplicitAny: the documented way to accept a wire of any topic map
+  const any: Wire<any> = wire
+  void [untyped, any]
+}
