@@ -50,6 +50,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const maxAgeMs = String(options.retention?.maxAgeMs ?? 0)
   const onError = options.onError ?? ((err: unknown) => console.error('tabwire redis store:', err))
   const countersKey = `${prefix}clients`
+  const epochKey = `${prefix}epoch`
   const channel = `${prefix}appends`
   const metaKey = (topic: string) => `${prefix}meta:${topic}`
   const logKey = (topic: string) => `${prefix}log:${topic}`
@@ -59,6 +60,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const client: RedisClientType = createClient({ url: options.url })
   client.on('error', onError)
   await client.connect()
+  // One epoch for the store, drawn by whichever node comes first: what a topic nothing was appended to reports, and
+  // what its first append gives it (see READ and ACCEPT).
+  await client.set(epochKey, randomUUID(), { condition: 'NX' })
+  const storeEpoch = (await client.get(epochKey)) ?? randomUUID()
   const listeners = new AppendListeners()
 
   async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
@@ -66,8 +71,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     const [epochBytes, first, last, entries] = await evalScript<ScriptRead>(
       client,
       READ,
-      [metaKey(topic), logKey(topic)],
-      [randomUUID(), String(after), String(Math.max(0, limit))],
+      [metaKey(topic), logKey(topic), epochKey],
+      [storeEpoch, String(after), String(Math.max(0, limit))],
       { buffers: true },
     )
     const epoch = epochBytes.toString('utf8')
@@ -85,13 +90,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   async function run(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
     const topics = [...new Set(pubs.map((p) => p.topic))]
     const index = new Map(topics.map((topic, i) => [topic, i + 1]))
-    const keys = [countersKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
+    const keys = [countersKey, epochKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
     const args = [
       field,
       maxMessages,
       maxAgeMs,
       channel,
-      ...topics.flatMap((topic) => [topic, randomUUID()]),
+      randomUUID(),
+      ...topics,
       ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)]),
     ]
     const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
