@@ -88,3 +88,78 @@ describe('a peer that resets the connection while its origin is refused', () => 
     expect(cli.stderr()).toBe('')
   })
 })
+
+/** Resolves with what came first: the promise's settling, or 'still waiting' after `ms` (a generous bound, not a timing claim). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  return Promise.race([promise, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms))])
+}
+
+/** Sockets that never became a WebSocket: silent ones, half a plain request, half an upgrade. */
+async function stragglers(port: number): Promise<Promise<unknown>[]> {
+  const opened = await Promise.all(Array.from({ length: 6 }, () => raw(port)))
+  opened[2]?.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n')
+  opened[3]?.write('GET / HTTP/1.')
+  opened[4]?.write(upgradeRequest(port, ALLOWED).slice(0, 80))
+  opened[5]?.write(upgradeRequest(port, ALLOWED).slice(0, 150))
+  return opened.map((socket) => new Promise((resolve) => socket.once('close', resolve)))
+}
+
+describe('graceful stop with sockets that never became a WebSocket', () => {
+  it('stop() cuts silent and half-request sockets after the grace, closes WebSockets with 1012, and can start again', async () => {
+    const server = await createServer({ port: 0 })
+    servers.push(server)
+    const url = `ws://127.0.0.1:${server.port}`
+    const closes = await stragglers(server.port)
+    // Accepts are handled in order: once this later connection is served, the server holds every straggler.
+    const client = await TestClient.hello(url, 'c')
+    expect(await within(server.stop(), 15_000)).toBe(undefined)
+    expect(await within(Promise.all(closes), 1_000)).toHaveLength(6)
+    expect((await client.closed).code).toBe(1012)
+    await server.start()
+    const again = await TestClient.hello(url, 'c')
+    expect(again.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0 })
+    await again.close()
+  })
+
+  it('close() resolves too, and a second stop with new stragglers does as well', async () => {
+    const server = await createServer({ port: 0 })
+    servers.push(server)
+    const url = `ws://127.0.0.1:${server.port}`
+    await stragglers(server.port)
+    await TestClient.hello(url, 'probe')
+    expect(await within(server.stop(), 15_000)).toBe(undefined)
+    await server.start()
+    await stragglers(server.port)
+    await TestClient.hello(url, 'probe')
+    expect(await within(server.close(), 15_000)).toBe(undefined)
+  })
+
+  it('the CLI exits 0 on SIGTERM while such sockets are open', async () => {
+    const cli = await startCli(['--port', '0', '--store', 'memory'])
+    running.push(cli)
+    const closes = await stragglers(cli.port)
+    const client = await TestClient.hello(cli.url, 'c')
+    cli.child.kill('SIGTERM')
+    expect(await within(cli.exited, 15_000)).toBe(0)
+    expect((await client.closed).code).toBe(1012)
+    expect(await within(Promise.all(closes), 1_000)).toHaveLength(6)
+    expect(cli.stderr()).toBe('')
+  })
+
+  it('while running, a socket without complete headers after 10 s gets 408 and is closed (Node would wait 60 s)', { timeout: 40_000 }, async () => {
+    const server = await createServer({ port: 0 })
+    servers.push(server)
+    const opened = await Promise.all(Array.from({ length: 3 }, () => raw(server.port)))
+    opened[1]?.write('GET / HTTP/1.1\r\n')
+    opened[2]?.write(upgradeRequest(server.port, ALLOWED).slice(0, 100))
+    const answers = opened.map(
+      (socket) =>
+        new Promise<string>((resolve) => {
+          let got = ''
+          socket.on('data', (d: Buffer) => (got += d.toString()))
+          socket.once('close', () => resolve(got.split('\r\n')[0] ?? ''))
+        }),
+    )
+    expect(await within(Promise.all(answers), 30_000)).toEqual(Array(3).fill('HTTP/1.1 408 Request Timeout'))
+  })
+})
