@@ -99,10 +99,11 @@ function usageFrom(error: unknown): UsageError {
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new UsageError(`unexpected argument "${quoted ?? message}"`)
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const option = quoted?.split(' ')[0]
-    if (option && message.includes('argument missing')) return new UsageError(`${option} needs a value`)
+    // "argument missing", or "ambiguous" for `--port --store x` (the next argument is an option, not a value).
+    if (option && /argument missing|is ambiguous/.test(message)) return new UsageError(`${option} needs a value`)
     if (option && message.includes('does not take an argument')) return new UsageError(`${option} takes no value`)
   }
-  return new UsageError(message.split('. ')[0] ?? message)
+  return new UsageError(message.split('\n')[0] ?? message)
 }
 
 function integer(flag: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {

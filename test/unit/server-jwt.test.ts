@@ -157,7 +157,7 @@ describe('the CLI with JWT', () => {
     for (const cli of running.splice(0)) cli.kill()
   })
 
-  it('takes the secret from --jwt-secret-file or TABWIRE_JWT_SECRET, never from the command line', async () => {
+  it('takes the secret from --jwt-secret-file or TABWIRE_JWT_SECRET, never from the command line', { timeout: 60_000 }, async () => {
     const file = join(dir, 'secret')
     writeFileSync(file, `${SECRET}\n`)
     const fromFile = await startCli(['--port', '0', '--store', 'memory', '--jwt-secret-file', file])
@@ -174,7 +174,7 @@ describe('the CLI with JWT', () => {
     expect(await answer(fromEnv.url, 'd', await token(bytes(SECRET), { sub: 'a' }))).toMatchObject({ code: 4403 })
   })
 
-  it('serves JWKS-verified tokens with --jwks-url and checks --jwt-issuer', async () => {
+  it('serves JWKS-verified tokens with --jwks-url and checks --jwt-issuer', { timeout: 60_000 }, async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256')
     const jwks = await serveJwks([{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }])
     const cli = await startCli(['--port', '0', '--store', 'memory', '--jwks-url', jwks.url, '--jwt-issuer', 'idp'])
@@ -188,7 +188,7 @@ describe('the CLI with JWT', () => {
     expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({ code: 4403 })
   })
 
-  it('says plainly what is wrong with the JWT options', async () => {
+  it('says plainly what is wrong with the JWT options', { timeout: 60_000 }, async () => {
     const file = join(dir, 'short')
     writeFileSync(file, 'short\n')
     const withEnv = { env: { ...process.env, TABWIRE_JWT_SECRET: SECRET } }
@@ -202,9 +202,9 @@ describe('the CLI with JWT', () => {
     ]
     const env = { ...process.env }
     delete env['TABWIRE_JWT_SECRET']
-    for (const [args, launch, code, line] of cases) {
-      const out = await runCli(['--port', '0', '--store', 'memory', ...args], launch ?? { env })
-      expect([out.code, out.stderr, out.stdout]).toEqual([code, `tabwire server: ${line}\n`, ''])
-    }
+    const outs = await Promise.all(cases.map(([args, launch]) => runCli(['--port', '0', '--store', 'memory', ...args], launch ?? { env })))
+    expect(outs.map((out) => [out.code, out.stderr, out.stdout])).toEqual(
+      cases.map(([, , code, line]) => [code, `tabwire server: ${line}\n`, '']),
+    )
   })
 })

@@ -71,7 +71,7 @@ async function served(url: string): Promise<unknown> {
 }
 
 describe('a peer that resets the connection while its origin is refused', () => {
-  it('never crashes the server: 300 resets during and right after the 403, then a good client is served', async () => {
+  it('never crashes the server: 300 resets during and right after the 403, then a good client is served', { timeout: 60_000 }, async () => {
     // In a child process: an uncaught exception there ends that process, which the test sees, not the test runner.
     const cli = await startCli(['--port', '0', '--store', 'memory', '--allowed-origin', ALLOWED])
     running.push(cli)
@@ -134,7 +134,7 @@ describe('graceful stop with sockets that never became a WebSocket', () => {
     expect(await within(server.close(), 15_000)).toBe(undefined)
   })
 
-  it('the CLI exits 0 on SIGTERM while such sockets are open', async () => {
+  it('the CLI exits 0 on SIGTERM while such sockets are open', { timeout: 60_000 }, async () => {
     const cli = await startCli(['--port', '0', '--store', 'memory'])
     running.push(cli)
     const closes = await stragglers(cli.port)
