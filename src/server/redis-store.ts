@@ -95,7 +95,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     url: options.url,
     socket: {
       reconnectStrategy(retries, cause) {
-        if (reached) return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS)
+        // Jittered, so the nodes of a cluster do not all come back to a restarted Redis in the same millisecond.
+        if (reached) return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS) + Math.floor(Math.random() * 100)
         lastFailure = cause
         return retries + 1 < STARTUP_TRIES ? STARTUP_RETRY_MS : cause
       },
