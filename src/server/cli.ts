@@ -57,8 +57,9 @@ async function main(config: CliConfig): Promise<void> {
     throw error
   }
   const auth = config.jwt ? `JWT (${config.jwt.source.kind === 'jwks' ? 'JWKS' : 'HS256'})` : 'none: every client is the same user'
-  console.log(`tabwire server listening on ws://${config.host}:${server.port}`)
+  // The ready line comes last: scripts and tests wait for it, and may read what was printed before.
   console.log(`tabwire server: store ${config.store}, authentication ${auth}`)
+  console.log(`tabwire server listening on ws://${config.host}:${server.port}`)
 
   let stopping = false
   const shutdown = (signal: string) => {

@@ -28,7 +28,9 @@ describe('server CLI', () => {
   it('prints where it listens, serves, and on SIGTERM closes clients with 1012 and exits 0', { timeout: 60_000 }, async () => {
     const cli = await startCli(['--port', '0', '--store', 'memory'])
     running.push(cli)
-    expect(cli.stdout()).toMatch(/^tabwire server listening on ws:\/\/127\.0\.0\.1:\d+\n/)
+    expect(cli.stdout()).toMatch(
+      /^tabwire server: store memory, authentication none: every client is the same user\ntabwire server listening on ws:\/\/127\.0\.0\.1:\d+\n/,
+    )
     await serveThenStop(cli)
     expect(cli.stderr()).toBe('')
   })
