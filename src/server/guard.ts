@@ -70,13 +70,16 @@ export function checkMaxSubscriptions(max: number | undefined): void {
  * `allowedOrigins`: an upgrade whose `Origin` header is not in the list (or that has none) is refused with HTTP 403
  * before any WebSocket exists. Browsers always send `Origin` on a WebSocket handshake and a page cannot forge it, so
  * this stops other sites' pages from using a visitor's cookies against the server (cross-site WebSocket hijacking).
- * A non-browser client must send an allowed `Origin` itself. Returns whether the upgrade was refused.
+ * A non-browser client must send an allowed `Origin` itself. Returns whether the upgrade was refused. The caller has
+ * given `socket` an error listener: a peer may reset it while the answer is written.
  */
 export function refuseOrigin(allowed: readonly string[] | undefined, req: IncomingMessage, socket: Duplex): boolean {
   if (allowed === undefined) return false
   const origin = req.headers.origin
   if (origin !== undefined && allowed.includes(origin)) return false
   const body = 'tabwire: origin not allowed\n'
+  // Closed once the answer is out, as ws does for its own refusals: the peer does not get to hold the socket open.
+  socket.once('finish', () => socket.destroy())
   socket.end(
     'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

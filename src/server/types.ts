@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
 import type { Authorize, RateLimitOptions } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
+import type { JwtOptions } from './jwt.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
@@ -21,6 +22,12 @@ export interface ServerOptions {
    * fresh token and retries) or without it for 4403 (the client stops). Default: everyone is user `anonymous`.
    */
   authenticate?: (token: string | undefined, req: IncomingMessage) => Identity | Promise<Identity>
+  /**
+   * JWT authentication instead of a hand-written `authenticate`: tokens signed with an HS256 `secret` or a key from
+   * `jwksUrl`, the user being the token's `sub` (see `jwtAuthenticate`). Giving both `jwt` and `authenticate` is an
+   * error.
+   */
+  jwt?: JwtOptions
   /** Largest incoming WebSocket message, bytes; larger closes with 4413. Default 1 MiB. */
   maxFrameBytes?: number
   /**
@@ -72,7 +79,10 @@ export interface TabwireServer {
    * is stored as bytes (copied) and reaches subscribers in a binary message.
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
-  /** Stops listening and closes every connection with 1012; the store stays open. */
+  /**
+   * Stops listening and closes every connection with 1012; after 1 s every socket still open is cut, whatever state
+   * it is in (a WebSocket, a handshake in flight, a peer that never sent a byte). The store stays open.
+   */
   stop(): Promise<void>
   /** Listens again on the same port after `stop()`. */
   start(): Promise<void>
