@@ -1,10 +1,12 @@
+import { MAX_BODY_DEPTH, jsonTextDepth } from '../protocol/depth.ts'
 import { TabwireError } from '../protocol/errors.ts'
 
 const plainProto = Object.prototype
 
 /**
  * Encodes a body as JSON, refusing what JSON would silently mangle: functions, symbols and `undefined` (dropped),
- * NaN and Infinity (turned into null), class instances such as DOM nodes or Maps (turned into `{}`).
+ * NaN and Infinity (turned into null), class instances such as DOM nodes or Maps (turned into `{}`); and what a
+ * server would refuse on every retry: nesting deeper than `MAX_BODY_DEPTH`.
  */
 export function encodeBody(body: unknown): string {
   let text: string | undefined
@@ -31,6 +33,9 @@ export function encodeBody(body: unknown): string {
   } catch (e) {
     throw new TabwireError('invalid-body', `body cannot be sent as JSON: ${(e as Error).message}`, { cause: e })
   }
+  // Nesting deeper than the limit takes at least that many brackets each way: short texts need no scan.
+  if (text !== undefined && text.length > 2 * MAX_BODY_DEPTH && jsonTextDepth(text) > MAX_BODY_DEPTH)
+    throw new TabwireError('invalid-body', `body cannot be sent: it nests deeper than ${MAX_BODY_DEPTH} levels`)
   return text as string
 }
 
