@@ -35,11 +35,11 @@ interface Piece {
  *   burst of fan-out ready in one turn share messages, which is what makes the wire fast, without ever building one
  *   huge string. Text-only frames go in text messages, frames with a binary body (`msg`, or a `range` holding one)
  *   in binary messages (see `protocol/binary.ts`), in the order queued.
- * - ws is handed the next message only once its own buffer holds less than a message; the rest waits here. While
- *   frames are held back so, a newer `ack` replaces a queued one (acks are cumulative) and a newer `pong` the queued
- *   one, each moving to the end so neither arrives earlier than it would have. A client that never reads holds at
- *   most about two messages in ws plus one ack and one pong, however many pings or pubs it sends; one that reads
- *   gets every pong and ack.
+ * - ws is handed the next message only once its own buffer holds less than a message; the rest waits here. While a
+ *   message's worth or more waits, a newer `ack` replaces a queued one (acks are cumulative) and a newer `pong` the
+ *   queued one, each moving to the end so neither arrives earlier than it would have. A client that never reads
+ *   holds at most about two messages in ws plus one ack and one pong, however many pings or pubs it sends; one that
+ *   keeps up gets every pong and ack.
  * - `pending` counts both what waits here and ws's buffer (`bufferedAmount` only moves once a message is handed
  *   over): producers that read the store take `turn`s and wait for room first.
  */
@@ -123,10 +123,10 @@ export class Outbox {
     return run
   }
 
-  /** While frames are held back, the newest ack (the highest id: acks are cumulative) or pong replaces a queued one. */
+  /** While a message's worth or more waits, the newest ack (the highest id: acks are cumulative) or pong replaces a queued one. */
   private coalesce<F extends AckFrame | PongFrame>(frame: F): F {
     const old = this.latest[frame.t]
-    if (!old || old.dropped || this.ws.bufferedAmount < MESSAGE_BYTES) return frame
+    if (!old || old.dropped || this.pending < MESSAGE_BYTES) return frame
     old.dropped = true
     this.queuedBytes -= old.bytes
     if (frame.t === 'ack' && old.frame.t === 'ack' && old.frame.id > frame.id) return { ...frame, id: old.frame.id }
@@ -154,13 +154,14 @@ export class Outbox {
   /** Takes the next run of frames of one kind (text or binary) that fits a message; a large frame alone. */
   private nextGroup(): Piece[] {
     const group: Piece[] = []
-    let bytes = 0
+    // A batch's brackets and commas (a binary header's too): one byte per frame, one more for the batch.
+    let bytes = 1
     for (let p = this.queue[this.head]; p; p = this.queue[this.head]) {
       if (!p.dropped) {
         const first = group[0]
-        if (first && (typeof first.data !== typeof p.data || bytes + p.bytes > MESSAGE_BYTES)) break
+        if (first && (typeof first.data !== typeof p.data || bytes + p.bytes + 1 > MESSAGE_BYTES)) break
         group.push(p)
-        bytes += p.bytes
+        bytes += p.bytes + 1
         this.queuedBytes -= p.bytes
         if (this.latest.ack === p) this.latest.ack = undefined
         if (this.latest.pong === p) this.latest.pong = undefined
