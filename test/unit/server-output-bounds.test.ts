@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { MAX_BODY_DEPTH } from '../../src/protocol/depth.ts'
-import type { Body, ClientFrame, ServerFrame } from '../../src/protocol/frames.ts'
+import type { ClientFrame, Json, ServerFrame } from '../../src/protocol/frames.ts'
 import { Connection } from '../../src/server/connection.ts'
 import { HIGH_WATER_BYTES, MESSAGE_BYTES, PAUSE_BYTES } from '../../src/server/outbox.ts'
 import { createMemoryStore } from '../../src/server/memory-store.ts'
@@ -17,7 +17,7 @@ import { WireCounter } from '../support/wire-counter.ts'
 
 const { serve, hello, open } = serverHarness()
 
-const nested = (depth: number): Body => JSON.parse('['.repeat(depth) + ']'.repeat(depth)) as Body
+const nested = (depth: number): Json => JSON.parse('['.repeat(depth) + ']'.repeat(depth)) as Json
 const text = (...frames: ClientFrame[]) => JSON.stringify(frames.length === 1 ? frames[0] : frames)
 
 describe('nesting', () => {
