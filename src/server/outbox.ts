@@ -47,6 +47,8 @@ export class Outbox {
   /** Sent pieces are cleared (so their data can go) up to `head`; the queue is compacted now and then, not shifted. */
   private queue: (Piece | undefined)[] = []
   private head = 0
+  /** Pieces replaced by a newer ack or pong but still in `queue`: compacted away before they outnumber the rest. */
+  private dropped = 0
   private queuedBytes = 0
   private readonly latest: { ack?: Piece | undefined; pong?: Piece | undefined } = {}
   private timer: NodeJS.Immediate | undefined
@@ -74,6 +76,7 @@ export class Outbox {
       return 0
     }
     if (frame.t === 'ack' || frame.t === 'pong') this.latest[frame.t] = piece
+    if (this.dropped > 1024 && this.dropped * 2 > this.queue.length - this.head) this.compact()
     this.queue.push(piece)
     this.queuedBytes += piece.bytes
     this.meter.peak = Math.max(this.meter.peak, this.pending)
@@ -128,6 +131,7 @@ export class Outbox {
     const old = this.latest[frame.t]
     if (!old || old.dropped || this.pending < MESSAGE_BYTES) return frame
     old.dropped = true
+    this.dropped++
     this.queuedBytes -= old.bytes
     if (frame.t === 'ack' && old.frame.t === 'ack' && old.frame.id > frame.id) return { ...frame, id: old.frame.id }
     return frame
@@ -157,7 +161,8 @@ export class Outbox {
     // A batch's brackets and commas (a binary header's too): one byte per frame, one more for the batch.
     let bytes = 1
     for (let p = this.queue[this.head]; p; p = this.queue[this.head]) {
-      if (!p.dropped) {
+      if (p.dropped) this.dropped--
+      else {
         const first = group[0]
         if (first && (typeof first.data !== typeof p.data || bytes + p.bytes + 1 > MESSAGE_BYTES)) break
         group.push(p)
@@ -173,6 +178,12 @@ export class Outbox {
       this.head = 0
     }
     return group
+  }
+
+  private compact(): void {
+    this.queue = this.queue.slice(this.head).filter((p) => p && !p.dropped)
+    this.head = 0
+    this.dropped = 0
   }
 
   /** A message was written (or the socket failed): send more, and let producers go on once drained. */

@@ -1,4 +1,6 @@
 /**
+ * Server memory, measured in a child process (so running out of it fails a test instead of killing the runner).
+ *
  * The honest client that took the server down: it resubscribes from 0 to 5 topics holding 500 messages of 256 KiB
  * each (the client's default largest body), 655 MB in all. The server runs in a child process with a 512 MiB heap,
  * so running out of memory fails this test instead of killing the runner; it reports its own memory before and at
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, expect, it } from 'vitest'
+import type { ClientFrame } from '../../src/protocol/frames.ts'
 import { HIGH_WATER_BYTES, MESSAGE_BYTES } from '../../src/server/outbox.ts'
 import { WireCounter } from '../support/wire-counter.ts'
 
@@ -112,3 +115,35 @@ it.each([
     expect(s.peakRss - s.rssBefore).toBeLessThan(160 * 2 ** 20)
   },
 )
+
+it('a client flooding 100 MB of pings without reading: the server keeps answering, holds one message and a pong for it, and its heap stays small', { timeout: 300_000 }, async () => {
+  const { url, stats } = await startChild('memory', 0)
+  let pongs = 0
+  let lastPong = -1
+  const c = await WireCounter.open(url, (f) => {
+    if (f.t === 'pong') (pongs++, (lastPong = f.n))
+  })
+  cleanups.push(() => void c.close())
+  await c.send(JSON.stringify({ t: 'hello', v: 1, client: 'c', subs: [] }))
+  await c.until(() => c.frames === 1, 'welcome')
+  c.pause()
+  let n = 0
+  let sent = 0
+  while (sent < 100_000_000) {
+    const data = JSON.stringify(Array.from({ length: 4_000 }, (): ClientFrame => ({ t: 'ping', n: n++ })))
+    sent += data.length
+    await c.send(data)
+  }
+  c.resume()
+  await c.until(() => lastPong === n - 1, `the pong of ping ${n - 1}`, 280_000)
+  const s = await stats()
+  console.log(
+    `ping flood: ${n} pings (${(sent / 2 ** 20).toFixed(0)} MiB) unread → ${pongs} pongs in ${c.messages} messages; server ` +
+      `RSS ${(s.rssBefore / 2 ** 20).toFixed(0)} → peak ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, heap ` +
+      `${(s.heapBefore / 2 ** 20).toFixed(0)} → peak ${(s.peakHeap / 2 ** 20).toFixed(0)} MiB, output peak ${s.output.peak} B`,
+  )
+  expect(pongs).toBeLessThan(n / 4)
+  expect(s.output.peak).toBeLessThan(2 * MESSAGE_BYTES)
+  // Replaced pongs must not pile up either: 4 million of them were once 500 MB of heap.
+  expect(s.peakHeap - s.heapBefore).toBeLessThan(128 * 2 ** 20)
+})
