@@ -70,7 +70,8 @@ export class Outbox {
     let piece: Piece
     try {
       const data = hasBinaryBody([frame]) ? encodeBinaryMessage([frame]) : JSON.stringify(frame)
-      piece = { frame, data, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, dropped: false }
+      const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+      piece = { frame, data, bytes, dropped: false }
     } catch (error) {
       this.onError(error)
       return 0
@@ -126,7 +127,10 @@ export class Outbox {
     return run
   }
 
-  /** While a message's worth or more waits, the newest ack (the highest id: acks are cumulative) or pong replaces a queued one. */
+  /**
+   * While a message's worth or more waits, the newest ack (the highest id: acks are cumulative) or pong replaces a
+   * queued one.
+   */
   private coalesce<F extends AckFrame | PongFrame>(frame: F): F {
     const old = this.latest[frame.t]
     if (!old || old.dropped || this.pending < MESSAGE_BYTES) return frame
