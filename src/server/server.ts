@@ -8,6 +8,8 @@ import { jwtAuthenticate } from './jwt.ts'
 import { Connection } from './connection.ts'
 import { checkMaxSubscriptions, checkRateLimit, refuseOrigin } from './guard.ts'
 import { createMemoryStore } from './memory-store.ts'
+import { RateLimits } from './rate-limits.ts'
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../protocol/depth.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
@@ -53,8 +55,9 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
     authorize: options.authorize,
-    rateLimit: options.rateLimit,
+    rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
+    meter: { peak: 0 },
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
@@ -139,7 +142,16 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     connections: () => connections.size,
     subscribers: (topic) => topics.count(topic),
-    publish: (topic, body) => store.append(topic, body),
+    publish: async (topic, body) => {
+      // What no client may publish, the server may not either: every stored body can be encoded and sent.
+      if (nestsDeeperThan(body, MAX_BODY_DEPTH))
+        throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
+      return store.append(topic, body)
+    },
+    outputBytes: () => ({
+      now: [...connections].reduce((sum, c) => sum + c.pendingBytes, 0),
+      peak: context.meter.peak,
+    }),
     stop,
     start,
     async close() {

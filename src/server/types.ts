@@ -39,9 +39,12 @@ export interface ServerOptions {
    */
   authorize?: Authorize
   /**
-   * Per-connection limit on incoming WebSocket messages (a batch counts once): a token bucket of `burst`, refilled at
-   * `messagesPerSecond`. A message beyond it closes the connection with 4429 and `retry-after=<ms>` (the time until
-   * the bucket holds a token again); unacked pubs are resent after that wait. Default: no limit.
+   * Limit on incoming frames per (user, client id): a token bucket of `burst`, refilled at `messagesPerSecond`, that
+   * every frame draws one token from (a batch of 100 frames costs 100) and that outlives the connection (a reconnect
+   * finds it as it was left; it is forgotten once full again). A message arriving while the bucket holds less than
+   * one token is not processed: the connection closes with 4429 and `retry-after=<ms>` (the time until it holds one
+   * again); unacked pubs are resent after that wait. A message is let in whole whenever the bucket holds a token, and
+   * may leave it in debt, so a batch larger than `burst` is not refused forever. Per node. Default: no limit.
    */
   rateLimit?: RateLimitOptions
   /**
@@ -76,9 +79,16 @@ export interface TabwireServer {
   subscribers(topic: string): number
   /**
    * A server-side producer: appends to the topic's log and fans out to subscribers on every node. A `Uint8Array` body
-   * is stored as bytes (copied) and reaches subscribers in a binary message.
+   * is stored as bytes (copied) and reaches subscribers in a binary message. A JSON body nested deeper than
+   * `MAX_BODY_DEPTH` (100) rejects with a `RangeError`, as a client's `pub` would be refused.
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
+  /**
+   * Bytes waiting to be sent: `now`, summed over open connections, and `peak`, the most ever waiting for one
+   * connection (queued in the server plus ws's buffer; the kernel's socket buffer not included). For monitoring and
+   * for tests of the output bounds.
+   */
+  outputBytes(): { now: number; peak: number }
   /**
    * Stops listening and closes every connection with 1012; after 1 s every socket still open is cut, whatever state
    * it is in (a WebSocket, a handshake in flight, a peer that never sent a byte). The store stays open.

@@ -86,6 +86,21 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
   expect(await wire.pending()).toBe(0)
 })
 
+it('a body nested deeper than 100 levels rejects with invalid-body (the server would refuse it on every retry); 100 levels are sent and acked', async () => {
+  const wire = openWire()
+  const topic = topicOf('too-deep')
+  const nested = (depth: number): unknown => JSON.parse('['.repeat(depth) + ']'.repeat(depth))
+  const tooDeep = invalidBody('it nests deeper than 100 levels')
+  expect(await rejection(wire.send(topic, nested(101)))).toEqual(tooDeep)
+  expect(await rejection(wire.send(topic, { a: nested(100) }))).toEqual(tooDeep)
+  // Deep enough to overflow JSON.stringify's recursion: refused on the way down, before that could happen.
+  expect(await rejection(wire.send(topic, nested(100_000)))).toEqual(tooDeep)
+  const atLimit = await wire.send(topic, nested(100))
+  expect(atLimit.id).toBe(1)
+  await atLimit.acked
+  expect((await commands.serverRead(topic)).msgs.map((m) => JSON.stringify(m.body))).toEqual([JSON.stringify(nested(100))])
+})
+
 it('a body over maxMessageBytes rejects with body-too-large (UTF-8 bytes counted); one at the limit is sent', async () => {
   const wire = openWire({ maxMessageBytes: 100 })
   const topic = topicOf('too-large')

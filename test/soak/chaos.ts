@@ -31,6 +31,7 @@ import { launchBrowser } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
 import { check, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
+import { startHostileClients } from './hostile.ts'
 import { startApp } from '../support/vite-app.ts'
 import { until } from '../support/wait.ts'
 
@@ -241,6 +242,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await server.spawn()
     const proxy: FaultProxy = await createFaultProxy({ target: { host: '127.0.0.1', port } })
     closers.push(() => proxy.close())
+    // Beside the tabs all along: a client that never reads and one that floods fetches (they must cost the tabs
+    // nothing: the checks below are the same).
+    const hostile = startHostileClients(`ws://127.0.0.1:${port}`, [FEED, UP])
+    let hostileStopped = false
+    const stopHostile = async () => {
+      if (hostileStopped) return
+      hostileStopped = true
+      const counts = await hostile.stop()
+      report.hostile = counts
+      report.other.push(...counts.invalid)
+    }
+    closers.push(stopHostile)
     const launched = await launchBrowser(options.browser)
     closers.push(launched.close)
     const app = await startApp()
@@ -489,6 +502,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const fs = proxy.stats()
     report.faults = { ...fs.faults, connectionsAccepted: fs.accepted }
 
+    await stopHostile()
     // The server's logs, read from the store file after a graceful stop.
     await server.term()
     const store = createSqliteStore({ path: db })
