@@ -8,6 +8,12 @@ interface Waiting {
   reject: (e: unknown) => void
 }
 
+/**
+ * The highest `welcome.acked` the outbox follows: ids must stay safe integers (the protocol's rule, and IndexedDB keys
+ * that differ), and this leaves room for 2³² more sends.
+ */
+export const MAX_OUTBOX_ID = Number.MAX_SAFE_INTEGER - 2 ** 32
+
 /** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
 const PRUNE_DELAY = 1_000
 

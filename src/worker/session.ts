@@ -5,7 +5,7 @@ import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
 import { Connection, type Hold } from './connection.ts'
 import type { DbHandle, OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
-import type { Outbox } from './outbox.ts'
+import { MAX_OUTBOX_ID, type Outbox } from './outbox.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
@@ -134,6 +134,11 @@ export class Session {
   }
 
   private async opened(acked: number): Promise<void> {
+    // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
+    if (acked > MAX_OUTBOX_ID) {
+      this.connection.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
+      return
+    }
     const gen = ++this.openGen
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
@@ -250,6 +255,8 @@ export class Session {
       size = 0
       return ok
     }
+    // Read from disk (or just committed), so the stored counter is at least this far: acks up to it are acks of stored ids.
+    this.outbox.noteCommitted(batch.last)
     for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
       const topic = batch.topics[i] as string

@@ -408,9 +408,8 @@ it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox
   expect(await outboxOnDisk(s.namespace).then((d) => d.lastId)).toBe(2)
 })
 
-it('an ack beyond what a follower worker stored, relayed on the bus, is refused there: its sends still commit and arrive', async () => {
-  const s = await scenario()
-  const topic = topicOf('ack-ahead-follower')
+/** A second wire on the scenario's namespace, in a dedicated worker of its own: a follower of the shared owner. */
+async function dedicatedFollower(s: Scenario): Promise<{ follower: Wire; followerStates: StateInfo[] }> {
   const follower = connect({
     url: s.url,
     namespace: s.namespace,
@@ -424,6 +423,13 @@ it('an ack beyond what a follower worker stored, relayed on the bus, is refused 
   await expect.poll(() => follower.state, poll).toBe('open')
   expect((await s.wire.stats()).owner).toBe(true)
   expect((await follower.stats()).owner).toBe(false)
+  return { follower, followerStates }
+}
+
+it('an ack beyond what a follower worker stored, relayed on the bus, is refused there: its sends still commit and arrive', async () => {
+  const s = await scenario()
+  const topic = topicOf('ack-ahead-follower')
+  const { follower, followerStates } = await dedicatedFollower(s)
   const first = await follower.send(topic, { n: 1 })
   expect(first.id).toBe(1)
   await expect.poll(async () => pubs((await s.log())[0]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
@@ -448,6 +454,62 @@ it('an ack beyond what a follower worker stored, relayed on the bus, is refused 
   expect(await follower.pending()).toBe(0)
   expect(await s.wire.pending()).toBe(0)
   expect(await outboxOnDisk(s.namespace).then((d) => d.lastId)).toBe(2)
+})
+
+it('a follower worker follows the owner renumbering the queue after a server that lost its counter: its next send gets the next id', async () => {
+  const s = await scenario()
+  const topic = topicOf('renumber-follower')
+  const { follower } = await dedicatedFollower(s)
+  const early = [await follower.send(topic, { n: 1 }), await follower.send(topic, { n: 2 })]
+  await expect.poll(async () => pubs((await s.log())[0]).length, poll).toBe(2)
+  await s.frames({ t: 'ack', id: 2 })
+  await Promise.all(early.map((r) => r.acked))
+  const queued = [await follower.send(topic, { n: 3 }), await follower.send(topic, { n: 4 })]
+  expect(queued.map((r) => r.id)).toEqual([3, 4])
+  await expect.poll(async () => pubs((await s.log())[0]).length, poll).toBe(4)
+  // The server restarts without its counters: welcome.acked 0 is below the oldest queued id, 3.
+  await s.configure({ welcomeAcked: 0 })
+  await s.close(1012, 'server restart')
+  await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([
+    { t: 'pub', id: 1, topic, body: { n: 3 } },
+    { t: 'pub', id: 2, topic, body: { n: 4 } },
+  ])
+  // Before: the follower's write kept aborting against the lowered counter on disk, and this send never resolved.
+  const next = await follower.send(topic, { n: 5 })
+  expect(next.id).toBe(3)
+  await expect.poll(async () => pubs((await s.log())[1]).length, poll).toBe(3)
+  expect(pubs((await s.log())[1])[2]).toEqual({ t: 'pub', id: 3, topic, body: { n: 5 } })
+  await s.frames({ t: 'ack', id: 3 })
+  await Promise.all([...queued, next].map((r) => r.acked))
+  expect(await follower.pending()).toBe(0)
+  expect(await s.wire.pending()).toBe(0)
+  expect(await outboxOnDisk(s.namespace).then((d) => d.lastId)).toBe(3)
+})
+
+it('welcome.acked that leaves no room for new ids (2^53 − 1): closes 4400 (protocol) and leaves the outbox; a sane welcome then delivers', async () => {
+  const s = await scenario()
+  const topic = topicOf('acked-unsafe')
+  const receipt = await queueOne(s, topic)
+  await s.configure({ welcomeAcked: Number.MAX_SAFE_INTEGER })
+  await s.close(1012, 'server restart')
+  const reason = `welcome.acked ${Number.MAX_SAFE_INTEGER} leaves no room for new ids`
+  await expect.poll(async () => (await s.log())[1]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
+  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+    state: 'reconnecting',
+    error: { code: 'protocol', message: reason, closeCode: 4400 },
+  })
+  expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
+  expect(await s.wire.pending()).toBe(1)
+  await s.configure({ welcomeAcked: 0 })
+  // The worker retries with backoff meanwhile: the first connection after the change resends id 1.
+  await expect.poll(async () => pubs((await s.log()).at(-1)), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  await s.frames({ t: 'ack', id: 1 })
+  await receipt.acked
+  expect(await s.wire.pending()).toBe(0)
+  const log = await s.log()
+  // Nothing was sent under the bad welcome.
+  expect(log.slice(1, -1).map((c) => c.frames)).toEqual(log.slice(1, -1).map(() => []))
+  expect((await s.wire.send(topic, { n: 2 })).id).toBe(2)
 })
 
 // ── ranges under another epoch ───────────────────────────────────────────────────────────────────────────────
