@@ -366,7 +366,8 @@ export class NamespaceHost {
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
   private async followAck(upTo: number, settle: boolean): Promise<void> {
     const moved = await this.outbox.ackRelayed(upTo)
-    if (!moved && upTo > this.outbox.last) this.log(`ignored the owner's ack of ${upTo}: only ${this.outbox.last} ever stored`)
+    if (!moved && upTo > this.outbox.last)
+      this.log(`ignored the owner's ack of ${upTo}: only ${this.outbox.last} stored`)
     if (moved || settle) this.ackTabs(this.outbox.acked)
   }
 

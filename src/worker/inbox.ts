@@ -330,7 +330,9 @@ export class Inbox {
     for (;;) {
       await this.host.whenOpen()
       const req = this.nextReq++
-      const answer = new Promise<RangeMsg[]>((resolve, reject) => this.fetches.set(req, { topic, msgs: [], resolve, reject }))
+      const answer = new Promise<RangeMsg[]>((resolve, reject) =>
+        this.fetches.set(req, { topic, msgs: [], resolve, reject }),
+      )
       if (!this.host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
         this.fetches.delete(req)
         continue

@@ -154,9 +154,9 @@ export class Outbox {
   }
 
   /**
-   * Records a cumulative ack of stored ids; returns whether it moved. With `prune` (the socket's owner only) acked records are
-   * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
-   * a duplicate.
+   * Records a cumulative ack of stored ids; returns whether it moved. With `prune` (the socket's owner only) acked
+   * records are deleted in the background by key range: losing that delete to a crash only means a resend the server
+   * answers as a duplicate.
    */
   ack(id: number, prune: boolean): boolean {
     // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.

@@ -255,7 +255,7 @@ export class Session {
       size = 0
       return ok
     }
-    // Read from disk (or just committed), so the stored counter is at least this far: acks up to it are acks of stored ids.
+    // Read from disk (or just committed): the stored counter is at least this far, so acks up to it are of stored ids.
     this.outbox.noteCommitted(batch.last)
     for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
