@@ -5,7 +5,7 @@ import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
 import { Connection, type Hold } from './connection.ts'
 import type { DbHandle, OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
-import type { Outbox } from './outbox.ts'
+import { MAX_OUTBOX_ID, type Outbox } from './outbox.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
@@ -37,7 +37,7 @@ export class Session {
   private readonly connection: Connection
   private inbox!: Inbox
   private readonly subs = new Map<string, TopicSub>()
-  /** Highest outbox id written to the current connection. */
+  /** Highest outbox id written to the current connection, starting from its `welcome.acked`. */
   private sentUpTo = 0
   /** Bumped on each `welcome`: a resend loop of an older connection stops. */
   private openGen = 0
@@ -75,6 +75,8 @@ export class Session {
         log: (m) => this.host.log(m),
       },
       this.config.inboxRetention,
+      // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
+      this.config.reconnect.heartbeatTimeout,
     )
     if (!this.closed) this.connection.start()
   }
@@ -132,11 +134,18 @@ export class Session {
   }
 
   private async opened(acked: number): Promise<void> {
+    // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
+    if (acked > MAX_OUTBOX_ID) {
+      this.connection.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
+      return
+    }
     this.inbox.opened()
     const gen = ++this.openGen
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
     this.reconciling = true
+    // Set now, not after the awaits: acks on this connection are checked against it from its first frame on.
+    this.sentUpTo = acked
     try {
       // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
       await this.outbox.syncLast()
@@ -181,6 +190,12 @@ export class Session {
       flushRun()
       switch (f.t) {
         case 'ack':
+          // A server can only ack what it was sent. Believing more would count unsent records as delivered; the
+          // protocol error leaves the outbox as it is, and the next `welcome` says where the server really stands.
+          if (f.id > this.sentUpTo) {
+            this.connection.protocolError(`ack ${f.id} is beyond the last id sent (${this.sentUpTo})`)
+            return
+          }
           this.ackTo(f.id)
           break
         case 'reset':
@@ -241,6 +256,8 @@ export class Session {
       size = 0
       return ok
     }
+    // Read from disk (or just committed): the stored counter is at least this far, so acks up to it are of stored ids.
+    this.outbox.noteCommitted(batch.last)
     for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
       const topic = batch.topics[i] as string
