@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Browser, BrowserContext, Page } from 'playwright'
 import { createServer as createVite } from 'vite'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { launchBrowser } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { readmeSection, shellCommands, titledBlocks } from '../support/readme-snippets.ts'
@@ -83,8 +83,7 @@ it('prints the server command for an app, and the durable one with the driver it
 })
 
 it('two tabs chat: each message shows up once, in order, in both, over one connection, and Vite never reloads', async () => {
-  const context = await browser.newContext()
-  closers.push(onCleanup(() => context.close()))
+  const context = await newContext()
   const a = await openPage(context)
   const b = await openPage(context)
   for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
@@ -101,6 +100,44 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
   expect([a.loads, b.loads]).toEqual([1, 1])
   expect([...a.errors, ...b.errors]).toEqual([])
 })
+
+it('with the durable command: sends made while the server is stopped survive a reload and arrive once, in order, after its restart', async () => {
+  // Run where the app is, as the README has it: the database file lands in the app folder.
+  const durable = SERVER_COMMANDS[1] ?? []
+  let server = await startCli(durable, app)
+  onTestFinished(() => server.stop())
+  expect(existsSync(path.join(app, 'data.db'))).toBe(true)
+  proxy.retarget(server.port)
+  const context = await newContext()
+  const a = await openPage(context)
+  const b = await openPage(context)
+  for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
+  await say(a.page, 'kept on disk')
+  await bothShow([a, b], ['#1 kept on disk'])
+
+  await server.stop()
+  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  await say(b.page, 'sent while the server is stopped')
+  await until('pending 1', () => b.page.textContent('#pending'), (p) => p === '1')
+  await b.page.reload()
+  // The reloaded tab shows what it had from the worker's local log; its queued send is still counted.
+  await bothShow([b], ['#1 kept on disk'])
+  await until('pending 1 after the reload', () => b.page.textContent('#pending'), (p) => p === '1')
+
+  server = await startCli(durable, app)
+  proxy.retarget(server.port)
+  // The next attempt comes after the backoff the tabs reached while the server was down (a few seconds).
+  await bothShow([a, b], ['#1 kept on disk', '#2 sent while the server is stopped'], 60_000)
+  for (const tab of [a, b]) await until('pending 0', () => tab.page.textContent('#pending'), (p) => p === '0')
+  expect([...a.errors, ...b.errors]).toEqual([])
+})
+
+async function newContext(): Promise<BrowserContext> {
+  const context = await browser.newContext()
+  const close = onCleanup(() => context.close())
+  onTestFinished(close)
+  return context
+}
 
 interface OpenPage {
   page: Page
@@ -132,12 +169,13 @@ async function say(page: Page, text: string): Promise<void> {
   await page.press('#text', 'Enter')
 }
 
-async function bothShow(tabs: OpenPage[], lines: string[]): Promise<void> {
+async function bothShow(tabs: OpenPage[], lines: string[], timeout = 30_000): Promise<void> {
   for (const tab of tabs)
     await until(
       () => `the messages ${JSON.stringify(lines)}${tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''}`,
       () => tab.page.$$eval('#messages li', (items) => items.map((li) => li.textContent)),
       (shown) => JSON.stringify(shown) === JSON.stringify(lines),
+      { timeout },
     )
 }
 

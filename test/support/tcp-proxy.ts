@@ -9,15 +9,18 @@ export interface Proxy {
   readonly port: number
   /** TCP connections accepted since the proxy started. */
   accepted(): number
+  /** Sends connections accepted from now on to another port (a restarted server); open ones stay where they are. */
+  retarget(port: number): void
   close(): Promise<void>
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
   let accepted = 0
+  let target = targetPort
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     accepted++
-    const upstream = net.connect(targetPort, '127.0.0.1')
+    const upstream = net.connect(target, '127.0.0.1')
     for (const s of [client, upstream]) {
       sockets.add(s)
       // Either side ending ends both: the browser must see the server go away, and vice versa.
@@ -44,5 +47,5 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         server.close(() => resolve())
       }),
   )
-  return { port: address.port, accepted: () => accepted, close }
+  return { port: address.port, accepted: () => accepted, retarget: (port) => (target = port), close }
 }
