@@ -10,13 +10,13 @@ export function connect(options: ConnectOptions): Wire {
 }
 
 export { Wire }
-export type { Message, SendReceipt, SubscribeOptions, WireStats } from './wire.ts'
+export type { Message, SendReceipt, SubscribeOptions, WireOutbox, WireStats } from './wire.ts'
 export { DEFAULTS } from './options.ts'
 export type { ConnectOptions, Provider } from './options.ts'
 export { TabwireError, isTabwireError } from '../protocol/errors.ts'
 export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
-export type { ReconnectOptions, ResetNotice, StateInfo, WireState, WorkerStats } from '../protocol/port.ts'
+export type { OutboxEntry, ReconnectOptions, ResetNotice, StateInfo, WireState, WorkerStats } from '../protocol/port.ts'
 export { VERSION } from '../protocol/version.ts'
 
 declare global {

@@ -5,6 +5,7 @@ import type {
   BrowserSignal,
   Delivery,
   DialInfo,
+  OutboxEntry,
   OutgoingMessage,
   ResetNotice,
   SessionConfig,
@@ -62,6 +63,15 @@ export interface SubscribeOptions {
   onReset?: (notice: ResetNotice) => void
 }
 
+/** The namespace's outbox: every tab's messages that are stored and not yet acked by the server. */
+export interface WireOutbox {
+  /**
+   * The queued messages, oldest first (id order, which is the order they reach the server), at most `limit`
+   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
+   */
+  list(options?: { limit?: number }): Promise<OutboxEntry[]>
+}
+
 interface Subscription {
   topic: string
   onMessage: (m: Message) => void
@@ -77,6 +87,8 @@ interface QueuedSend {
 }
 
 const TOPIC_MAX = 256
+const LIST_DEFAULT = 1_000
+const LIST_MAX = 10_000
 /** How long one re-attach to a replacement worker may take before we try another. */
 const REATTACH_TIMEOUT = 2_000
 
@@ -206,6 +218,16 @@ export class Wire {
   async stats(): Promise<WireStats> {
     const worker = await this.call('stats', (r) => r.stats())
     return { ...worker, subscriptions: [...this.subs.values()].map((s) => ({ topic: s.topic, last: s.last })) }
+  }
+
+  /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
+  readonly outbox: WireOutbox = {
+    list: (options = {}) => {
+      const limit = options.limit ?? LIST_DEFAULT
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX)
+        return Promise.reject(new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`))
+      return this.call('outbox.list', (r) => r.outboxList(limit))
+    },
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
