@@ -163,13 +163,13 @@ it('connect() without options, or with a missing or mistyped worker option, thro
   // Both engines under test have SharedWorker, so `worker` is the option that is missing.
   expect(typeof SharedWorker).toBe('function')
   expect(catchSync(() => (connect as (o?: unknown) => Wire)())).toEqual(
-    invalidArgument(`connect() needs an options object, got undefined: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got undefined: connect({ url, worker })'),
   )
   expect(catchSync(() => connect(null as unknown as ConnectOptions))).toEqual(
-    invalidArgument(`connect() needs an options object, got null: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got null: connect({ url, worker })'),
   )
   expect(catchSync(() => connect('ws://localhost:8080' as unknown as ConnectOptions))).toEqual(
-    invalidArgument(`connect() needs an options object, got the string "ws://localhost:8080": connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got the string "ws://localhost:8080": connect({ url, worker })'),
   )
   expect(catchSync(() => connect(options({})))).toEqual(invalidArgument(`the worker option is missing: worker: ${SHARED_LINE}`))
   expect(catchSync(() => connect(options({ worker: 'tabwire.worker.ts' })))).toEqual(
