@@ -82,6 +82,40 @@ it('prints the server command for an app, and the durable one with the driver it
   expect(shellCommands(SECTION, 'npm install').map((c) => c.join(' '))).toEqual(['npm install tabwire', 'npm install better-sqlite3'])
 })
 
+it('typechecks under the compiler settings of Vite\'s vanilla-ts template (every name is defined, every type fits)', async () => {
+  // The template's tsconfig.json, as `npm create vite@latest -- --template vanilla-ts` writes it; its `npm run build`
+  // runs `tsc` with it first.
+  const tsconfig = {
+    compilerOptions: {
+      target: 'ES2022',
+      useDefineForClassFields: true,
+      module: 'ESNext',
+      lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+      types: ['vite/client'],
+      skipLibCheck: true,
+      moduleResolution: 'bundler',
+      allowImportingTsExtensions: true,
+      verbatimModuleSyntax: true,
+      moduleDetection: 'force',
+      noEmit: true,
+      strict: true,
+      noUnusedLocals: true,
+      noUnusedParameters: true,
+      erasableSyntaxOnly: true,
+      noFallthroughCasesInSwitch: true,
+      noUncheckedSideEffectImports: true,
+    },
+    include: ['src'],
+  }
+  await writeFile(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2))
+  const tsc = path.join(ROOT, 'node_modules/.bin/tsc')
+  const result = await promisify(execFile)(tsc, ['-p', path.join(app, 'tsconfig.json')], { cwd: app }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  )
+  expect(result).toEqual({ code: 0, stdout: '' })
+})
+
 it('two tabs chat: each message shows up once, in order, in both, over one connection, and Vite never reloads', async () => {
   const context = await newContext()
   const a = await openPage(context)
