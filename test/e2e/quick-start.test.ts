@@ -41,8 +41,11 @@ afterAll(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
 
+let dir = ''
 let app = ''
 let appUrl = ''
+/** The server of the first command (memory store), restarted by the chat test. */
+let memoryServer: { port: number; stop: () => Promise<void> }
 let proxy: Proxy
 let browser: Browser
 
@@ -51,13 +54,13 @@ beforeAll(async () => {
   const main = FILES.get('src/main.ts') ?? ''
   expect(main.split(README_URL).length - 1, `src/main.ts names ${README_URL} once`).toBe(1)
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'tabwire-quick-start-'))
+  dir = await mkdtemp(path.join(tmpdir(), 'tabwire-quick-start-'))
   closers.push(onCleanup(() => rm(dir, { recursive: true, force: true })))
   app = path.join(dir, 'my-chat')
 
-  const server = await startCli(SERVER_COMMANDS[0] ?? [], dir)
-  closers.push(server.stop)
-  proxy = await startProxy(server.port)
+  memoryServer = await startCli(SERVER_COMMANDS[0] ?? [], dir)
+  closers.push(() => memoryServer.stop())
+  proxy = await startProxy(memoryServer.port)
   closers.push(proxy.close)
 
   for (const [name, text] of FILES) {
@@ -116,7 +119,7 @@ it('typechecks under the compiler settings of Vite\'s vanilla-ts template (every
   expect(result).toEqual({ code: 0, stdout: '' })
 })
 
-it('two tabs chat: each message shows up once, in order, in both, over one connection, and Vite never reloads', async () => {
+it('two tabs chat: each message shows up once, in order, in both, over one connection, Vite never reloads; after a restart of the memory store a queued send arrives once, after the reset', async () => {
   const context = await newContext()
   const a = await openPage(context)
   const b = await openPage(context)
@@ -132,6 +135,19 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
   expect(proxy.accepted()).toBe(1)
   // One navigation each: Vite found every dependency at start-up and never reloaded a page.
   expect([a.loads, b.loads]).toEqual([1, 1])
+
+  // What the README says of a restart of the memory store: the queued send arrives once, and the room starts again.
+  await memoryServer.stop()
+  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  await say(a.page, 'sent while the server is stopped')
+  await until('pending 1', () => a.page.textContent('#pending'), (p) => p === '1')
+  memoryServer = await startCli(SERVER_COMMANDS[0] ?? [], dir)
+  proxy.retarget(memoryServer.port)
+  await bothShow(
+    [a, b],
+    ['#1 hello from tab A', '#2 and hi from tab B', '(earlier messages are gone: epoch)', '#1 sent while the server is stopped'],
+    60_000,
+  )
   expect([...a.errors, ...b.errors]).toEqual([])
 })
 
