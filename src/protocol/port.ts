@@ -84,10 +84,11 @@ export interface OutgoingMessage {
   body: string | Uint8Array
 }
 
-export interface DialInfo {
-  url: string
-  token?: string
-}
+/**
+ * The URL and token for one attempt, or, when the app's `url` provider answered with something that is no `ws:` or
+ * `wss:` URL, why: a mistake in the app that no retry mends, so the worker stops in `failed` (`invalid-url`).
+ */
+export type DialInfo = { url: string; token?: string } | { invalidUrl: string }
 
 export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'pagehide' | 'freeze' | 'resume'
 
@@ -135,6 +136,19 @@ export interface WorkerStats {
 }
 
 /** Calls from a tab into the worker. */
+/** One message of the namespace's outbox: stored, not yet acked by the server. */
+export interface OutboxEntry {
+  /** Its id, as `send()` resolved it. */
+  id: number
+  topic: string
+  /** Size of the body as stored: UTF-8 bytes of its JSON text, or its byte length. */
+  bytes: number
+  /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
+  queuedAt?: number
+  /** `sent`: written to the current connection, waiting for the server's ack; `queued`: waiting for a connection. */
+  state: 'queued' | 'sent'
+}
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /** Stores the messages (one strict transaction) and returns their ids, in order. */
@@ -150,6 +164,8 @@ export interface WorkerPort {
   purge(): Promise<void>
   signal(signal: BrowserSignal): void
   stats(): Promise<WorkerStats>
+  /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
+  outboxList(limit: number): Promise<OutboxEntry[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
 }

@@ -3,6 +3,7 @@ import type {
   BrowserSignal,
   Delivery,
   DialInfo,
+  OutboxEntry,
   OutgoingMessage,
   ResetNotice,
   SessionConfig,
@@ -49,6 +50,8 @@ export class NamespaceHost {
   /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
   private offline = false
   private lastReportedVisible: boolean | undefined
+  /** Highest outbox id written to the owner's current connection (for `outboxList`; 0 while not open). */
+  private sentUpTo = 0
   private ended = false
 
   constructor(
@@ -122,6 +125,11 @@ export class NamespaceHost {
 
   pending(): number {
     return this.outbox.pending()
+  }
+
+  async outboxList(limit: number): Promise<OutboxEntry[]> {
+    const entries = await this.outbox.list(limit)
+    return entries.map((e) => ({ ...e, state: e.id <= this.sentUpTo ? 'sent' : 'queued' }))
   }
 
   stats(worker: WorkerStats['worker']): WorkerStats {
@@ -217,7 +225,7 @@ export class NamespaceHost {
         this.bus.post({ k: 'acked', upTo })
       },
       sent: (upTo) => {
-        for (const tab of this.tabs) void tab.events.sent(upTo)
+        this.sentTabs(upTo)
         this.bus.post({ k: 'sent', upTo })
       },
       renumbered: (from, delta) => {
@@ -346,7 +354,7 @@ export class NamespaceHost {
         this.renumberTabs(m.from, m.delta)
         break
       case 'sent':
-        for (const tab of this.tabs) void tab.events.sent(m.upTo)
+        this.sentTabs(m.upTo)
         break
       case 'msgs':
         if (m.to === this.workerId) {
@@ -385,12 +393,19 @@ export class NamespaceHost {
 
   private setState(info: StateInfo): void {
     this.info = info
+    // Written to a socket that is gone: queued again until the next connection resends it.
+    if (info.state !== 'open') this.sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
   }
 
   private renumberTabs(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+  }
+
+  private sentTabs(upTo: number): void {
+    this.sentUpTo = Math.max(this.sentUpTo, upTo)
+    for (const tab of this.tabs) void tab.events.sent(upTo)
   }
 
   private ackTabs(upTo: number): void {

@@ -1,5 +1,5 @@
-import type { OutgoingMessage } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
+import type { OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
 import { storageError, type DbHandle, type OutboxBatch } from './db.ts'
 
 interface Waiting {
@@ -13,6 +13,10 @@ interface Waiting {
  * that differ), and this leaves room for 2³² more sends.
  */
 export const MAX_OUTBOX_ID = Number.MAX_SAFE_INTEGER - 2 ** 32
+
+/** Outbox records read per step of `list()`. */
+const LIST_RECORDS = 16
+const utf8 = new TextEncoder()
 
 /** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
 const PRUNE_DELAY = 1_000
@@ -127,6 +131,7 @@ export class Outbox {
         last: first + messages.length - 1,
         topics: messages.map((m) => m.topic),
         bodies: messages.map((m) => m.body),
+        at: Date.now(),
       }
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
@@ -265,7 +270,7 @@ export class Outbox {
   private unackedPart(b: OutboxBatch): OutboxBatch {
     if (b.first > this.ackedId) return b
     const skip = this.ackedId + 1 - b.first
-    return { first: this.ackedId + 1, last: b.last, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+    return { ...b, first: this.ackedId + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
   }
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
@@ -290,6 +295,26 @@ export class Outbox {
     } finally {
       this.deleting = false
     }
+  }
+
+  /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
+  async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
+    const entries: Omit<OutboxEntry, 'state'>[] = []
+    let after = this.ackedId
+    while (entries.length < limit) {
+      const batches = await this.batchesAfter(after, LIST_RECORDS)
+      for (const b of batches) {
+        const part = this.unackedPart(b)
+        part.topics.forEach((topic, i) => {
+          const body = part.bodies[i] as string | Uint8Array
+          const bytes = typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
+          if (entries.length < limit) entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
+        })
+        after = b.last
+      }
+      if (batches.length < LIST_RECORDS) break
+    }
+    return entries
   }
 
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
