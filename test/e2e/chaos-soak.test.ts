@@ -5,12 +5,13 @@
  * holds, and every subscription got every seq once, in order. `CHAOS_SEED` picks another seed.
  */
 import { describe, expect, it } from 'vitest'
-import { BROWSERS } from '../support/browser-paths.ts'
+import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
 import { formatReport, runChaos, STEP_KINDS } from '../soak/chaos.ts'
 
 const SEED = Number(process.env.CHAOS_SEED ?? 20261101)
 
-describe.each(BROWSERS)('%s', (name) => {
+// Not yet WebKit: the chaos tabs are Playwright pages (test/soak/chaos.ts has no WebDriver tab yet).
+describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
   it(
     `chaos soak (seed ${SEED}): nothing lost, nothing duplicated, in order, under every fault`,
     async () => {

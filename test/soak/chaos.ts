@@ -26,8 +26,8 @@ import type { BrowserContext, Page } from 'playwright'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { StoredMessage } from '../../src/server/store.ts'
 import type { ChaosApi, ChaosGlobal, SessionInfo } from '../e2e/app/chaos-api.ts'
-import type { BrowserName } from '../support/browser-paths.ts'
-import { launchBrowser } from '../support/browsers.ts'
+import type { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
+import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
 import { check, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
@@ -40,7 +40,7 @@ const SERVER_SCRIPT = fileURLToPath(new URL('./server-process.ts', import.meta.u
 export { FEED, UP, STEP_KINDS, check, formatReport, type ChaosReport, type StepKind } from './check.ts'
 
 export interface ChaosOptions {
-  browser: BrowserName
+  browser: (typeof PLAYWRIGHT_BROWSERS)[number]
   seed: number
   /** At most this many driver steps (Infinity: until the deadline). */
   steps: number
@@ -241,7 +241,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await server.spawn()
     const proxy: FaultProxy = await createFaultProxy({ target: { host: '127.0.0.1', port } })
     closers.push(() => proxy.close())
-    const launched = await launchBrowser(options.browser)
+    const launched = await launchPlaywright(options.browser)
     closers.push(launched.close)
     const app = await startApp()
     closers.push(app.close)

@@ -22,5 +22,10 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ]
 
-export type BrowserName = 'chromium' | 'firefox'
-export const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox']
+export type BrowserName = 'chromium' | 'firefox' | 'webkit'
+export const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox', 'webkit']
+/**
+ * The engines Playwright drives. A test registered for these only needs what WebDriver (WebKit's path here) cannot
+ * do, and says what next to its registration.
+ */
+export const PLAYWRIGHT_BROWSERS = ['chromium', 'firefox'] as const satisfies readonly BrowserName[]

@@ -1,14 +1,28 @@
 /**
- * One browser tab of the e2e app, with a typed bridge to its `window.tabwireTest` API.
+ * One browser tab of the e2e app, with a typed bridge to its `window.tabwireTest` API. `Tab` is what the tests use;
+ * `PlaywrightTab` drives a Playwright page (Chromium, Firefox), `WebDriverTab` a WebDriver window (WebKit).
  */
-import type { BrowserContext, Page } from 'playwright'
+import type { Page } from 'playwright'
 import type { AppGlobal, TestApi } from '../e2e/app/api.ts'
+import type { TestContext } from './browsers.ts'
 import { until } from './wait.ts'
 
-type Method = keyof TestApi
-type Result<K extends Method> = Awaited<ReturnType<TestApi[K]>>
+export type Method = keyof TestApi
+export type Result<K extends Method> = Awaited<ReturnType<TestApi[K]>>
 
-export class Tab {
+export interface Tab {
+  /** Uncaught page errors and console errors seen so far, shown when a wait fails so a broken worker is visible. */
+  readonly errors: string[]
+  /** Calls `window.tabwireTest[method](...args)` in the page and returns its (JSON-serialized) result. */
+  call<K extends Method>(method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>>
+  /** Like `call`, on the wire of namespace `ns` in a page opened with several namespaces. */
+  callIn<K extends Method>(ns: string, method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>>
+  /** Reloads the page and waits for the app in it to be ready again. */
+  reload(): Promise<void>
+  close(): Promise<void>
+}
+
+export class PlaywrightTab implements Tab {
   /** Uncaught page errors and console errors, shown when a wait fails so a broken worker is visible. */
   readonly errors: string[] = []
 
@@ -63,11 +77,15 @@ export class Tab {
   }
 }
 
-export async function openTab(context: BrowserContext, url: string): Promise<Tab> {
-  const tab = new Tab(await context.newPage())
-  await tab.page.goto(url)
-  await tab.ready()
-  return tab
+/** Opens the e2e app at `url` in a new tab of `context`, ready to be called. */
+export function openTab(context: TestContext, url: string): Promise<Tab> {
+  return context.newTab(url)
+}
+
+/** The Playwright page behind `tab`, for a test registered only for the engines Playwright drives. */
+export function playwrightPage(tab: Tab): Page {
+  if (!(tab instanceof PlaywrightTab)) throw new Error('this test needs a Playwright page (Chromium or Firefox)')
+  return tab.page
 }
 
 /** The tab's page errors so far, for failure messages. */

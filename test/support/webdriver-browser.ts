@@ -1,0 +1,236 @@
+/**
+ * WebKit for the e2e harness over W3C WebDriver: a context is one WebDriver session of WebKitGTK's MiniBrowser (its
+ * own throwaway storage, so its own IndexedDB and SharedWorkers), and a tab is one window of that session.
+ *
+ * WebKitWebDriver serves one session at a time, so each context runs its own driver (and display). The session's
+ * first window stays on about:blank for the context's lifetime: closing the last window would end the session and
+ * with it the storage a test may expect to outlive every tab of the app.
+ *
+ * WebDriver answers one command at a time per session and acts on the "current" window, so commands are queued
+ * and each switches to its tab's window first. A tab call that waits long (`allAcked` against a server that is
+ * down) therefore holds up the other tabs of its context.
+ */
+import type { AppGlobal } from '../e2e/app/api.ts'
+import { WEBKIT_BROWSER_PATH } from './browser-paths.ts'
+import type { TestBrowser, TestContext } from './browsers.ts'
+import type { Method, Result, Tab } from './tab.ts'
+import { until } from './wait.ts'
+import { startWebKitDriver, WEBKIT_SESSION_TIMEOUT_MS, type WebKitDriver } from './webkit-driver.ts'
+
+/** Longest tab call (the session's script timeout) and longest page load. */
+const SCRIPT_TIMEOUT_MS = 120_000
+const PAGE_LOAD_TIMEOUT_MS = 60_000
+
+export async function launchWebKit(): Promise<TestBrowser & { close(): Promise<void> }> {
+  const contexts = new Set<WebDriverContext>()
+  let version = 'unknown'
+  return {
+    name: 'webkit',
+    version: () => version,
+    async newContext() {
+      const context = await WebDriverContext.open()
+      version = context.browserVersion
+      contexts.add(context)
+      return {
+        playwright: undefined,
+        newTab: (url) => context.newTab(url),
+        close: async () => {
+          contexts.delete(context)
+          await context.close()
+        },
+      } satisfies TestContext
+    },
+    async close() {
+      for (const context of [...contexts]) await context.close()
+      contexts.clear()
+    },
+  }
+}
+
+class WebDriverContext {
+  private queue: Promise<unknown> = Promise.resolve()
+  private current: string | undefined
+  private closed: Promise<void> | undefined
+
+  private constructor(
+    private readonly driver: WebKitDriver,
+    private readonly session: string,
+    readonly browserVersion: string,
+    /** The session's first window, kept on about:blank (see the top of this file). */
+    private readonly holder: string,
+  ) {
+    this.current = holder
+  }
+
+  static async open(): Promise<WebDriverContext> {
+    const driver = await startWebKitDriver()
+    try {
+      const created = (await request(driver.port, 'POST', '/session', {
+        capabilities: {
+          alwaysMatch: {
+            browserName: 'MiniBrowser',
+            'webkitgtk:browserOptions': { binary: WEBKIT_BROWSER_PATH, args: ['--automation'] },
+            timeouts: { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_TIMEOUT_MS },
+          },
+        },
+      }, WEBKIT_SESSION_TIMEOUT_MS)) as { sessionId: string; capabilities: { browserVersion?: string } }
+      const path = `/session/${created.sessionId}/window`
+      const holder = (await request(driver.port, 'GET', path, undefined, WEBKIT_SESSION_TIMEOUT_MS)) as string
+      return new WebDriverContext(driver, created.sessionId, created.capabilities.browserVersion ?? 'unknown', holder)
+    } catch (err) {
+      await driver.close()
+      throw err
+    }
+  }
+
+  async newTab(url: string): Promise<Tab> {
+    const handle = await this.serial(async () => {
+      // "New window" acts from the current window, which must still exist.
+      if (this.current === undefined) await this.switchTo(this.holder)
+      const { handle } = (await this.command('POST', '/window/new', { type: 'tab' })) as { handle: string }
+      await this.switchTo(handle)
+      await this.command('POST', '/url', { url })
+      return handle
+    })
+    const tab = new WebDriverTab(this, handle)
+    await tab.ready()
+    return tab
+  }
+
+  /** Runs `fn` with the session to itself, on window `handle`. */
+  onWindow<T>(handle: string, fn: () => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      await this.switchTo(handle)
+      return fn()
+    })
+  }
+
+  command(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeout = SCRIPT_TIMEOUT_MS + 10_000): Promise<unknown> {
+    return request(this.driver.port, method, `/session/${this.session}${path}`, body, timeout)
+  }
+
+  /** Marks the current window gone (after closing it), so the next command switches first. */
+  forgetCurrent(): void {
+    this.current = undefined
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      try {
+        await this.command('DELETE', '', undefined, 10_000)
+      } catch {
+        // the driver is stopped below either way
+      }
+      await this.driver.close()
+    })()
+    return this.closed
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async switchTo(handle: string): Promise<void> {
+    if (this.current === handle) return
+    await this.command('POST', '/window', { handle })
+    this.current = handle
+  }
+}
+
+/** Collects uncaught errors and console errors in the page, for `Tab.errors` (WebDriver has no event for them). */
+const INSTALL_ERROR_TRAP = `
+  const g = globalThis
+  if (!g.__tabErrors) {
+    g.__tabErrors = []
+    addEventListener('error', (e) => g.__tabErrors.push('pageerror: ' + e.message))
+    addEventListener('unhandledrejection', (e) => g.__tabErrors.push('pageerror: ' + (e.reason && e.reason.message || e.reason)))
+    const original = console.error
+    console.error = (...args) => { g.__tabErrors.push('console: ' + args.join(' ')); original.apply(console, args) }
+  }`
+
+/** Calls the test API; answers with the result (undefined as null, as JSON has it) and the errors trapped since. */
+const CALL = `
+  const [ns, method, args, done] = arguments
+  const g = globalThis
+  const drain = () => (g.__tabErrors || []).splice(0)
+  const api = ns === null ? g.tabwireTest : g.tabwireTestFor && g.tabwireTestFor[ns]
+  if (!api) return done({ error: ns === null ? 'window.tabwireTest is missing' : 'window.tabwireTestFor[' + ns + '] is missing', errors: drain() })
+  Promise.resolve()
+    .then(() => api[method](...args))
+    .then((value) => done({ value: value === undefined ? null : value, errors: drain() }),
+          (e) => done({ error: (e && e.name ? e.name + ': ' : '') + (e && e.message !== undefined ? e.message : String(e)), errors: drain() }))`
+
+class WebDriverTab implements Tab {
+  readonly errors: string[] = []
+
+  constructor(
+    private readonly context: WebDriverContext,
+    private readonly handle: string,
+  ) {}
+
+  call<K extends Method>(method: K, ...args: unknown[]): Promise<Result<K>> {
+    return this.invoke(null, method, args) as Promise<Result<K>>
+  }
+
+  callIn<K extends Method>(ns: string, method: K, ...args: unknown[]): Promise<Result<K>> {
+    return this.invoke(ns, method, args) as Promise<Result<K>>
+  }
+
+  /** Waits for the app module to have run, and fails with its error if it threw. */
+  async ready(): Promise<void> {
+    const error = await until(
+      'the e2e app to start',
+      () =>
+        this.context.onWindow(this.handle, () =>
+          this.script(`const g = globalThis; return g.tabwireTest !== undefined || g.tabwireTestError !== undefined
+            ? { started: true, error: g.tabwireTestError === undefined ? null : g.tabwireTestError } : { started: false }`),
+        ) as Promise<{ started: boolean; error?: AppGlobal['tabwireTestError'] | null }>,
+      (r) => r.started,
+    )
+    if (error.error) throw new Error(`e2e app failed to start: ${error.error}`)
+    await this.context.onWindow(this.handle, () => this.script(INSTALL_ERROR_TRAP))
+  }
+
+  async reload(): Promise<void> {
+    await this.context.onWindow(this.handle, () => this.context.command('POST', '/refresh', {}))
+    await this.ready()
+  }
+
+  close(): Promise<void> {
+    return this.context.onWindow(this.handle, async () => {
+      await this.context.command('DELETE', '/window')
+      this.context.forgetCurrent()
+    })
+  }
+
+  private async invoke(ns: string | null, method: string, args: unknown[]): Promise<unknown> {
+    const answer = (await this.context.onWindow(this.handle, () =>
+      this.context.command('POST', '/execute/async', { script: CALL, args: [ns, method, args] }),
+    )) as { value?: unknown; error?: string; errors: string[] }
+    this.errors.push(...answer.errors)
+    if (answer.error !== undefined) throw new Error(answer.error)
+    return answer.value
+  }
+
+  private script(script: string): Promise<unknown> {
+    return this.context.command('POST', '/execute/sync', { script, args: [] })
+  }
+}
+
+/** One W3C WebDriver request; a WebDriver error becomes an Error with its code and message. */
+async function request(port: number, method: string, path: string, body: unknown, timeout: number): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(timeout),
+  })
+  const json = (await res.json()) as { value: unknown }
+  if (!res.ok) {
+    const { error, message } = json.value as { error?: string; message?: string }
+    throw new Error(`WebDriver ${method} ${path}: ${error ?? res.status}: ${message ?? ''}`)
+  }
+  return json.value
+}
