@@ -11,6 +11,13 @@ missing=()
 [ -x "$chromium" ] || missing+=(chromium)
 [ -x "$firefox" ] || missing+=(firefox-esr)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# WebKit (Safari's engine): WebKitGTK's WebDriver and MiniBrowser (in the same package's dependencies), run by the
+# tests on an Xvfb display they start themselves. WEBKIT_DRIVER_PATH / WEBKIT_BROWSER_PATH point elsewhere.
+if [ ! -x "${WEBKIT_DRIVER_PATH:-/usr/bin/WebKitWebDriver}" ] ||
+  [ ! -x "${WEBKIT_BROWSER_PATH:-/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser}" ]; then
+  missing+=(webkit2gtk-driver)
+fi
+command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

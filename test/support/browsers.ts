@@ -7,7 +7,7 @@
 import { chromium, firefox, type Browser, type BrowserContext } from 'playwright'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH, type BrowserName } from './browser-paths.ts'
 import { onCleanup } from './cleanup.ts'
-import { PlaywrightTab, type Tab } from './tab.ts'
+import { PlaywrightTab, TEST_APP, type AppGlobals, type Tab } from './tab.ts'
 import { launchWebKit } from './webdriver-browser.ts'
 
 export interface TestBrowser {
@@ -18,8 +18,8 @@ export interface TestBrowser {
 }
 
 export interface TestContext {
-  /** Opens `url` in a new tab and waits for the e2e app in it to be ready (see Tab.ready). */
-  newTab(url: string): Promise<Tab>
+  /** Opens `url` in a new tab and waits for the app in it (its `globals`; the e2e app's by default) to be ready. */
+  newTab(url: string, globals?: AppGlobals): Promise<Tab>
   close(): Promise<void>
   /** The Playwright context behind it, for what only Playwright can do (DevTools, console); absent in WebKit. */
   readonly playwright: BrowserContext | undefined
@@ -38,8 +38,8 @@ export async function launchBrowser(name: BrowserName): Promise<{ browser: TestB
       const context = await launched.browser.newContext()
       return {
         playwright: context,
-        newTab: async (url) => {
-          const tab = new PlaywrightTab(await context.newPage())
+        newTab: async (url, globals = TEST_APP) => {
+          const tab = new PlaywrightTab(await context.newPage(), globals)
           await tab.page.goto(url)
           await tab.ready()
           return tab

@@ -10,6 +10,17 @@ import { until } from './wait.ts'
 export type Method = keyof TestApi
 export type Result<K extends Method> = Awaited<ReturnType<TestApi[K]>>
 
+/**
+ * Where a page puts its test API and its start-up error: the e2e app's (`tabwireTest`) unless a page says otherwise
+ * (the chaos page: `chaos`). `Tab.call` calls into `api`; its types are the e2e app's, so another page's harness
+ * wraps it with its own.
+ */
+export interface AppGlobals {
+  api: string
+  error: string
+}
+export const TEST_APP: AppGlobals = { api: 'tabwireTest', error: 'tabwireTestError' }
+
 export interface Tab {
   /** Uncaught page errors and console errors seen so far, shown when a wait fails so a broken worker is visible. */
   readonly errors: string[]
@@ -26,7 +37,10 @@ export class PlaywrightTab implements Tab {
   /** Uncaught page errors and console errors, shown when a wait fails so a broken worker is visible. */
   readonly errors: string[] = []
 
-  constructor(readonly page: Page) {
+  constructor(
+    readonly page: Page,
+    private readonly globals: AppGlobals = TEST_APP,
+  ) {
     page.on('pageerror', (err) => this.errors.push(`pageerror: ${err.message}`))
     page.on('console', (msg) => {
       if (msg.type() === 'error') this.errors.push(`console: ${msg.text()}`)
@@ -36,12 +50,12 @@ export class PlaywrightTab implements Tab {
   /** Calls `window.tabwireTest[method](...args)` in the page and returns its (serialized) result. */
   call<K extends Method>(method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>> {
     return this.page.evaluate(
-      async ([m, a]) => {
-        const api = (globalThis as AppGlobal).tabwireTest
-        if (!api) throw new Error('window.tabwireTest is missing')
+      async ([g, m, a]) => {
+        const api = (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown> | undefined>)[g]
+        if (!api) throw new Error(`window.${g} is missing`)
         return (api[m] as (...x: unknown[]) => unknown)(...a)
       },
-      [method, args] as [Method, unknown[]],
+      [this.globals.api, method, args] as [string, Method, unknown[]],
     ) as Promise<Result<K>>
   }
 
@@ -59,12 +73,16 @@ export class PlaywrightTab implements Tab {
 
   /** Waits for the app module to have run, and fails with its error if it threw. */
   async ready(): Promise<void> {
-    await this.page.waitForFunction(() => {
-      const g = globalThis as AppGlobal
-      return g.tabwireTest !== undefined || g.tabwireTestError !== undefined
-    })
-    const error = await this.page.evaluate(() => (globalThis as AppGlobal).tabwireTestError)
-    if (error) throw new Error(`e2e app failed to start: ${error}`)
+    const { api, error: errorName } = this.globals
+    await this.page.waitForFunction(
+      ([a, e]) => {
+        const g = globalThis as unknown as Record<string, unknown>
+        return g[a] !== undefined || g[e] !== undefined
+      },
+      [api, errorName] as const,
+    )
+    const error = await this.page.evaluate((e) => (globalThis as unknown as Record<string, unknown>)[e], errorName)
+    if (error) throw new Error(`app failed to start: ${String(error)}`)
   }
 
   async reload(): Promise<void> {

@@ -10,10 +10,9 @@
  * and each switches to its tab's window first. A tab call that waits long (`allAcked` against a server that is
  * down) therefore holds up the other tabs of its context.
  */
-import type { AppGlobal } from '../e2e/app/api.ts'
 import { WEBKIT_BROWSER_PATH } from './browser-paths.ts'
 import type { TestBrowser, TestContext } from './browsers.ts'
-import type { Method, Result, Tab } from './tab.ts'
+import { TEST_APP, type AppGlobals, type Method, type Result, type Tab } from './tab.ts'
 import { until } from './wait.ts'
 import { startWebKitDriver, WEBKIT_SESSION_TIMEOUT_MS, type WebKitDriver } from './webkit-driver.ts'
 
@@ -33,7 +32,7 @@ export async function launchWebKit(): Promise<TestBrowser & { close(): Promise<v
       contexts.add(context)
       return {
         playwright: undefined,
-        newTab: (url) => context.newTab(url),
+        newTab: (url, globals) => context.newTab(url, globals),
         close: async () => {
           contexts.delete(context)
           await context.close()
@@ -83,7 +82,7 @@ class WebDriverContext {
     }
   }
 
-  async newTab(url: string): Promise<Tab> {
+  async newTab(url: string, globals: AppGlobals = TEST_APP): Promise<Tab> {
     const handle = await this.serial(async () => {
       // "New window" acts from the current window, which must still exist.
       if (this.current === undefined) await this.switchTo(this.holder)
@@ -92,7 +91,7 @@ class WebDriverContext {
       await this.command('POST', '/url', { url })
       return handle
     })
-    const tab = new WebDriverTab(this, handle)
+    const tab = new WebDriverTab(this, handle, globals)
     await tab.ready()
     return tab
   }
@@ -150,13 +149,16 @@ const INSTALL_ERROR_TRAP = `
     console.error = (...args) => { g.__tabErrors.push('console: ' + args.join(' ')); original.apply(console, args) }
   }`
 
-/** Calls the test API; answers with the result (undefined as null, as JSON has it) and the errors trapped since. */
+/**
+ * Calls `window[name][method]` (or `window[name][ns][method]`); answers with the result (undefined as null, as JSON
+ * has it) and the errors trapped since the last call.
+ */
 const CALL = `
-  const [ns, method, args, done] = arguments
+  const [name, ns, method, args, done] = arguments
   const g = globalThis
   const drain = () => (g.__tabErrors || []).splice(0)
-  const api = ns === null ? g.tabwireTest : g.tabwireTestFor && g.tabwireTestFor[ns]
-  if (!api) return done({ error: ns === null ? 'window.tabwireTest is missing' : 'window.tabwireTestFor[' + ns + '] is missing', errors: drain() })
+  const api = ns === null ? g[name] : g[name] && g[name][ns]
+  if (!api) return done({ error: 'window.' + name + (ns === null ? '' : '[' + ns + ']') + ' is missing', errors: drain() })
   Promise.resolve()
     .then(() => api[method](...args))
     .then((value) => done({ value: value === undefined ? null : value, errors: drain() }),
@@ -168,14 +170,15 @@ class WebDriverTab implements Tab {
   constructor(
     private readonly context: WebDriverContext,
     private readonly handle: string,
+    private readonly globals: AppGlobals,
   ) {}
 
   call<K extends Method>(method: K, ...args: unknown[]): Promise<Result<K>> {
-    return this.invoke(null, method, args) as Promise<Result<K>>
+    return this.invoke(this.globals.api, null, method, args) as Promise<Result<K>>
   }
 
   callIn<K extends Method>(ns: string, method: K, ...args: unknown[]): Promise<Result<K>> {
-    return this.invoke(ns, method, args) as Promise<Result<K>>
+    return this.invoke('tabwireTestFor', ns, method, args) as Promise<Result<K>>
   }
 
   /** Waits for the app module to have run, and fails with its error if it threw. */
@@ -184,12 +187,16 @@ class WebDriverTab implements Tab {
       'the e2e app to start',
       () =>
         this.context.onWindow(this.handle, () =>
-          this.script(`const g = globalThis; return g.tabwireTest !== undefined || g.tabwireTestError !== undefined
-            ? { started: true, error: g.tabwireTestError === undefined ? null : g.tabwireTestError } : { started: false }`),
-        ) as Promise<{ started: boolean; error?: AppGlobal['tabwireTestError'] | null }>,
+          this.script(
+            `const [api, error] = arguments; const g = globalThis
+            return g[api] !== undefined || g[error] !== undefined
+              ? { started: true, error: g[error] === undefined ? null : String(g[error]) } : { started: false }`,
+            [this.globals.api, this.globals.error],
+          ),
+        ) as Promise<{ started: boolean; error?: string | null }>,
       (r) => r.started,
     )
-    if (error.error) throw new Error(`e2e app failed to start: ${error.error}`)
+    if (error.error) throw new Error(`app failed to start: ${error.error}`)
     await this.context.onWindow(this.handle, () => this.script(INSTALL_ERROR_TRAP))
   }
 
@@ -205,17 +212,17 @@ class WebDriverTab implements Tab {
     })
   }
 
-  private async invoke(ns: string | null, method: string, args: unknown[]): Promise<unknown> {
+  private async invoke(api: string, ns: string | null, method: string, args: unknown[]): Promise<unknown> {
     const answer = (await this.context.onWindow(this.handle, () =>
-      this.context.command('POST', '/execute/async', { script: CALL, args: [ns, method, args] }),
+      this.context.command('POST', '/execute/async', { script: CALL, args: [api, ns, method, args] }),
     )) as { value?: unknown; error?: string; errors: string[] }
     this.errors.push(...answer.errors)
     if (answer.error !== undefined) throw new Error(answer.error)
     return answer.value
   }
 
-  private script(script: string): Promise<unknown> {
-    return this.context.command('POST', '/execute/sync', { script, args: [] })
+  private script(script: string, args: unknown[] = []): Promise<unknown> {
+    return this.context.command('POST', '/execute/sync', { script, args })
   }
 }
 
