@@ -12,8 +12,6 @@ import { launchWebKit } from './webdriver-browser.ts'
 
 export interface TestBrowser {
   readonly name: BrowserName
-  /** The engine's version, for reports. */
-  version(): string
   newContext(): Promise<TestContext>
 }
 
@@ -27,13 +25,12 @@ export interface TestContext {
 
 export async function launchBrowser(name: BrowserName): Promise<{ browser: TestBrowser; close: () => Promise<void> }> {
   if (name === 'webkit') {
-    const webkit = await launchWebKit()
+    const webkit = launchWebKit()
     return { browser: webkit, close: onCleanup(() => webkit.close()) }
   }
   const launched = await launchPlaywright(name)
   const browser: TestBrowser = {
     name,
-    version: () => launched.browser.version(),
     async newContext() {
       const context = await launched.browser.newContext()
       return {

@@ -20,15 +20,12 @@ import { startWebKitDriver, WEBKIT_SESSION_TIMEOUT_MS, type WebKitDriver } from 
 const SCRIPT_TIMEOUT_MS = 120_000
 const PAGE_LOAD_TIMEOUT_MS = 60_000
 
-export async function launchWebKit(): Promise<TestBrowser & { close(): Promise<void> }> {
+export function launchWebKit(): TestBrowser & { close(): Promise<void> } {
   const contexts = new Set<WebDriverContext>()
-  let version = 'unknown'
   return {
     name: 'webkit',
-    version: () => version,
     async newContext() {
       const context = await WebDriverContext.open()
-      version = context.browserVersion
       contexts.add(context)
       return {
         playwright: undefined,
@@ -54,7 +51,6 @@ class WebDriverContext {
   private constructor(
     private readonly driver: WebKitDriver,
     private readonly session: string,
-    readonly browserVersion: string,
     /** The session's first window, kept on about:blank (see the top of this file). */
     private readonly holder: string,
   ) {
@@ -72,10 +68,10 @@ class WebDriverContext {
             timeouts: { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_TIMEOUT_MS },
           },
         },
-      }, WEBKIT_SESSION_TIMEOUT_MS)) as { sessionId: string; capabilities: { browserVersion?: string } }
+      }, WEBKIT_SESSION_TIMEOUT_MS)) as { sessionId: string }
       const path = `/session/${created.sessionId}/window`
       const holder = (await request(driver.port, 'GET', path, undefined, WEBKIT_SESSION_TIMEOUT_MS)) as string
-      return new WebDriverContext(driver, created.sessionId, created.capabilities.browserVersion ?? 'unknown', holder)
+      return new WebDriverContext(driver, created.sessionId, holder)
     } catch (err) {
       await driver.close()
       throw err
