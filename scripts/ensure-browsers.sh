@@ -55,6 +55,13 @@ consider() { # <package> <path> <problem> <override variable>
 consider chromium "$chromium" "$chromium_problem" CHROMIUM_PATH
 consider firefox-esr "$firefox" "$firefox_problem" FIREFOX_PATH
 if ! command -v redis-server >/dev/null 2>&1; then install+=(redis-server); notes+=("redis-server: missing"); fi
+# WebKit (Safari's engine): WebKitGTK's WebDriver and MiniBrowser (in the same package's dependencies), run by the
+# tests on an Xvfb display they start themselves. WEBKIT_DRIVER_PATH / WEBKIT_BROWSER_PATH point elsewhere.
+if [ ! -x "${WEBKIT_DRIVER_PATH:-/usr/bin/WebKitWebDriver}" ] ||
+  [ ! -x "${WEBKIT_BROWSER_PATH:-/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser}" ]; then
+  install+=(webkit2gtk-driver); notes+=("webkit2gtk-driver: missing")
+fi
+if ! command -v Xvfb >/dev/null 2>&1; then install+=(xvfb); notes+=("xvfb: missing"); fi
 
 need="The suite needs Chromium >= $MIN_CHROMIUM and Firefox >= $MIN_FIREFOX"
 
@@ -83,9 +90,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   if [ -n "$chromium_problem" ]; then echo "ensure-browsers: after apt-get, $chromium: $chromium_problem" >&2; fi
   if [ -n "$firefox_problem" ]; then echo "ensure-browsers: after apt-get, $firefox: $firefox_problem" >&2; fi
   {
-    echo "$need. Debian's security repository carries newer builds"
-    echo "(deb http://deb.debian.org/debian-security <release>-security main); or point CHROMIUM_PATH /"
-    echo "FIREFOX_PATH at newer browsers."
+    echo "$need. Debian's security repository (<release>-security) carries newer builds;"
+    echo "or point CHROMIUM_PATH / FIREFOX_PATH at newer browsers."
   } >&2
   exit 1
 fi

@@ -19,8 +19,8 @@ import type { Browser, Page } from 'playwright'
 import { build, preview, type PreviewServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type * as ServerModule from '../../src/server/index.ts'
-import { BROWSERS, type BrowserName } from '../support/browser-paths.ts'
-import { launchBrowser } from '../support/browsers.ts'
+import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
+import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { installPackedApp } from '../support/packed-package.ts'
 import { until } from '../support/wait.ts'
@@ -28,12 +28,14 @@ import { until } from '../support/wait.ts'
 /**
  * Chromium by default: what this file checks is the package (exports, build, bundling), and the browser behaviour
  * behind it runs in Firefox too in the other e2e files. `TABWIRE_CONSUMER_BROWSERS=chromium,firefox` adds Firefox
- * (all six tests pass there; it costs a Firefox start, ~4 s idle and far more on a loaded machine).
+ * (all six tests pass there; it costs a Firefox start, ~4 s idle and far more on a loaded machine). Not WebKit: the
+ * tests drive the built app through Playwright pages, which WebKit (over WebDriver here) does not have.
  */
+type ConsumerBrowser = (typeof PLAYWRIGHT_BROWSERS)[number]
 const CONSUMER_BROWSERS = (process.env.TABWIRE_CONSUMER_BROWSERS ?? 'chromium')
   .split(',')
   .map((b) => b.trim())
-  .filter((b): b is BrowserName => (BROWSERS as readonly string[]).includes(b))
+  .filter((b): b is ConsumerBrowser => (PLAYWRIGHT_BROWSERS as readonly string[]).includes(b))
 
 /** The consumer app, exactly what its author writes: an HTML page, a main module, a one-line worker file. */
 const APP_FILES: Record<string, string> = {
@@ -173,7 +175,7 @@ beforeAll(async () => {
 describe.each(CONSUMER_BROWSERS)('%s', (name) => {
   let browser: Browser
   beforeAll(async () => {
-    const launched = await launchBrowser(name)
+    const launched = await launchPlaywright(name)
     browser = launched.browser
     return launched.close
   })

@@ -14,6 +14,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
 import { onCleanup } from '../support/cleanup.ts'
+import { playwrightContext } from '../support/browsers.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
 import { until } from '../support/wait.ts'
 
@@ -25,7 +26,7 @@ describe('chromium', () => {
   it('send() rejects with storage-full; earlier sends are delivered; after the quota is restored sends work', async () => {
     const server = await createServer({ port: 0 })
     const closeServer = onCleanup(() => server.close())
-    const context = await shared.browser().newContext()
+    const context = playwrightContext(await shared.browser().newContext())
     const closeContext = onCleanup(() => context.close())
     onTestFinished(async () => {
       await closeContext()
