@@ -170,7 +170,7 @@ beforeAll(async () => {
   const closeServer = onCleanup(() => server.close())
   closers.push(closeServer)
   wsUrl = `ws://127.0.0.1:${server.port}`
-}, 60_000)
+}, 300_000)
 
 describe.each(CONSUMER_BROWSERS)('%s', (name) => {
   let browser: Browser
