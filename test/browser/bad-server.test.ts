@@ -124,7 +124,7 @@ it.each(MALFORMED)('%s: the worker closes 4400 with the decoder message, reconne
   const receipt = await queueOne(s, topic)
   await s.inject(payload)
   await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason: message, at: expect.any(Number) })
-  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
     state: 'reconnecting',
     error: { code: 'protocol', message, closeCode: 4400 },
   })
@@ -400,7 +400,7 @@ it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox
   await s.frames({ t: 'ack', id: 7 })
   const reason = 'ack 7 is beyond the last id sent (1)'
   await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
-  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
     state: 'reconnecting',
     error: { code: 'protocol', message: reason, closeCode: 4400 },
   })
@@ -512,7 +512,7 @@ it('welcome.acked that leaves no room for new ids (2^53 − 1): closes 4400 (pro
   await s.close(1012, 'server restart')
   const reason = `welcome.acked ${Number.MAX_SAFE_INTEGER} leaves no room for new ids`
   await expect.poll(async () => (await s.log())[1]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
-  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
     state: 'reconnecting',
     error: { code: 'protocol', message: reason, closeCode: 4400 },
   })
