@@ -4,7 +4,7 @@ import { encodeFrames } from '../protocol/encode.ts'
 import type { Cursor, ServerFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { DialInfo, ReconnectOptions, StateInfo, WireState } from '../protocol/port.ts'
-import { backoffDelay } from './backoff.ts'
+import { backoffDelay, MAX_TIMER_DELAY, retryAfterDelay } from './backoff.ts'
 
 /** What the connection needs from the session that owns it. */
 export interface ConnectionHost {
@@ -84,6 +84,16 @@ export class Connection {
     this.ws.send(data as string | Uint8Array<ArrayBuffer>)
     this.host.trace?.('->', typeof data === 'string' ? data : `[binary ${data.byteLength} bytes]`)
     return true
+  }
+
+  /**
+   * A frame that decoded fine but breaks the protocol in its context (an ack of ids never sent): closed with 4400
+   * and retried, like a malformed frame, so the state shows error code `protocol`.
+   */
+  protocolError(message: string): void {
+    if (!this.ws) return
+    this.host.log(`bad frame from server (protocol): ${message}`)
+    this.lost(new LocalClose(CloseCode.BadFrame, message))
   }
 
   /** Try now: after `failed`, or to skip a backoff wait. Does nothing while an attempt is running or open. */
@@ -257,8 +267,11 @@ export class Connection {
       return
     }
     // A server shedding load names the slot it will admit us in (4429 retry-after): come back then, not later,
-    // or a growing backoff would push every client past the slot it was given and stretch the recovery.
-    const delay = retryAfter(why.reason) || backoffDelay(attempt - 1, this.opts)
+    // or a growing backoff would push every client past the slot it was given and stretch the recovery. Only a
+    // server's close carries one; the wait is capped, so a hostile or broken server cannot park us for days.
+    const named = why instanceof LocalClose ? undefined : retryAfterDelay(why.reason, this.opts)
+    // An app's maxDelay past setTimeout's range would otherwise wrap to an immediate retry.
+    const delay = Math.min(named ?? backoffDelay(attempt - 1, this.opts), MAX_TIMER_DELAY)
     const nextRetryAt = Date.now() + delay
     this.set({ state: 'reconnecting', attempt, nextRetryAt, error })
     this.retryTimer = setTimeout(() => {
@@ -289,10 +302,4 @@ export class Connection {
         break
     }
   }
-}
-
-/** A server shedding load (4429) may name a minimum wait in the close reason: `retry-after=<ms>`. */
-function retryAfter(reason: string): number {
-  const m = /retry-after=(\d+)/.exec(reason)
-  return m ? Number(m[1]) : 0
 }

@@ -329,8 +329,7 @@ export class NamespaceHost {
       case 'owner':
         // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
         this.setState(m.state)
-        this.outbox.ack(m.acked, false)
-        this.ackTabs(this.outbox.acked)
+        void this.followAck(m.acked, true)
         for (const [key, hs] of this.subs) this.route(key, hs)
         if (this.offline) this.bus.post({ k: 'online', online: false })
         this.lastReportedVisible = undefined
@@ -340,9 +339,10 @@ export class NamespaceHost {
         this.setState(m.state)
         break
       case 'acked':
-        if (this.outbox.ack(m.upTo, false)) this.ackTabs(this.outbox.acked)
+        void this.followAck(m.upTo, false)
         break
       case 'renumbered':
+        void this.outbox.followRenumber(m.from, m.delta)
         this.renumberTabs(m.from, m.delta)
         break
       case 'sent':
@@ -361,6 +361,13 @@ export class NamespaceHost {
         }
         break
     }
+  }
+
+  /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
+  private async followAck(upTo: number, settle: boolean): Promise<void> {
+    const moved = await this.outbox.ackRelayed(upTo)
+    if (!moved && upTo > this.outbox.last) this.log(`ignored the owner's ack of ${upTo}: only ${this.outbox.last} ever stored`)
+    if (moved || settle) this.ackTabs(this.outbox.acked)
   }
 
   /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */

@@ -2,6 +2,7 @@ import type { Cursor, Epoch, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFram
 import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
+import { usableRange } from './catch-up-range.ts'
 import { storageError, type DbHandle, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
 
 type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
@@ -43,6 +44,7 @@ export interface InboxHost {
 }
 
 interface PendingFetch {
+  topic: string
   msgs: RangeMsg[]
   resolve: (msgs: RangeMsg[]) => void
   reject: (e: unknown) => void
@@ -67,15 +69,23 @@ export class Inbox {
   private topics = new Map<string, TopicState>()
   private fetches = new Map<number, PendingFetch>()
   private nextReq = 1
+  /** Runs while fetches are pending; restarted by every `range` (see `fetchTimeout`). */
+  private fetchTimer: ReturnType<typeof setTimeout> | undefined
 
+  /**
+   * `fetchTimeout`: how long the fetches in flight may go without any `range` before they are given up. A catch-up
+   * holds its topic's chain, so an unanswered fetch would otherwise stall that topic for every tab until the socket
+   * drops. The server answers fetches one after another, so the clock measures the whole pipeline's progress.
+   */
   private constructor(
     private readonly db: DbHandle,
     private readonly host: InboxHost,
     private readonly retention: number,
+    private readonly fetchTimeout: number,
   ) {}
 
-  static async load(db: DbHandle, host: InboxHost, retention: number): Promise<Inbox> {
-    const inbox = new Inbox(db, host, retention)
+  static async load(db: DbHandle, host: InboxHost, retention: number, fetchTimeout: number): Promise<Inbox> {
+    const inbox = new Inbox(db, host, retention, fetchTimeout)
     try {
       for (const c of await (await db.get()).getAll('cursors')) inbox.state(c.topic).cursor = c
     } catch (e) {
@@ -149,12 +159,14 @@ export class Inbox {
 
   range(frame: RangeFrame): void {
     const f = this.fetches.get(frame.req)
-    if (!f) return
+    // Late (the fetch timed out), unknown, or about another topic: nothing waits for it.
+    if (!f || f.topic !== frame.topic) return
     f.msgs.push(...frame.msgs)
     if (frame.done) {
       this.fetches.delete(frame.req)
       f.resolve(f.msgs)
     }
+    this.armFetchTimer()
   }
 
   /** The socket went away: fetches in flight on it will never be answered. */
@@ -162,9 +174,23 @@ export class Inbox {
     const err = new TabwireError('worker-unavailable', 'connection lost during fetch')
     for (const f of this.fetches.values()) f.reject(err)
     this.fetches.clear()
+    this.armFetchTimer()
   }
 
-  /** Forgets every topic (after `purge()`); tabs are told by the session. */
+  private armFetchTimer(): void {
+    clearTimeout(this.fetchTimer)
+    this.fetchTimer = undefined
+    if (this.fetches.size === 0) return
+    this.fetchTimer = setTimeout(() => {
+      this.fetchTimer = undefined
+      this.host.log(`${this.fetches.size} fetch(es) unanswered for ${this.fetchTimeout} ms: catching up without them`)
+      // What did arrive is good; the catch-up treats the rest as a range the server does not hold.
+      for (const f of this.fetches.values()) f.resolve(f.msgs)
+      this.fetches.clear()
+    }, this.fetchTimeout)
+  }
+
+  /** Forgets every topic (after `purge()`, or the session closing); tabs are told by the session. */
   clear(): void {
     this.dropped()
     this.topics.clear()
@@ -251,26 +277,35 @@ export class Inbox {
     while (st.subs.has(sub) && sub.delivered < (st.cursor?.seq ?? 0)) {
       const to = st.cursor?.seq ?? 0
       const from = sub.delivered + 1
-      const local = await this.readLocal(sub.topic, from, to)
+      const local = await this.readLocal(sub.topic, from, to, st.cursor?.epoch)
       const firstLocal = local[0]?.seq ?? to + 1
       if (firstLocal === from) {
         this.deliver(sub, local)
         continue
       }
-      const older = await this.fetch(sub.topic, sub.delivered, Math.min(FETCH_LIMIT, firstLocal - from))
+      const fetched = await this.fetch(sub.topic, sub.delivered, Math.min(FETCH_LIMIT, firstLocal - from))
       if (!st.subs.has(sub)) return
-      const start = older[0]?.seq ?? firstLocal
+      const older = usableRange(fetched, st.cursor?.epoch, from, firstLocal)
+      // A cursor taken from a tab's `after` has no epoch until a message arrives: the range names it, and from now on
+      // the subscription's messages must match it (accept() resyncs otherwise), so the tab never sees two histories.
+      if (st.cursor && st.cursor.epoch === undefined && older.epoch !== undefined) st.cursor.epoch = older.epoch
+      const start = older.msgs[0]?.seq ?? firstLocal
       if (start > from) {
-        sub.target.reset({ topic: sub.topic, seq: start - 1, reason: 'retention' })
+        // Under another epoch the server no longer holds our epoch's history at all; otherwise it was trimmed (or the
+        // fetch went unanswered). Either way the tab is told where its history resumes, never shown the other one.
+        sub.target.reset({ topic: sub.topic, seq: start - 1, reason: older.foreign ? 'epoch' : 'retention' })
         sub.delivered = start - 1
       }
-      this.deliver(sub, older)
+      this.deliver(sub, older.msgs)
     }
     sub.live = true
   }
 
-  /** Messages `from..to` the local log still holds, from the first one it has in that range on, contiguous. */
-  private async readLocal(topic: string, from: number, to: number): Promise<Received[]> {
+  /**
+   * Messages `from..to` the local log still holds, from the first one it has in that range on, contiguous, under
+   * `epoch` (a reset clears the log, but that write may have failed: older records must not pass as current ones).
+   */
+  private async readLocal(topic: string, from: number, to: number, epoch: Epoch | undefined): Promise<Received[]> {
     let batches: InboxBatch[]
     try {
       batches = await (await this.db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, Infinity]), LOCAL_READ)
@@ -280,6 +315,7 @@ export class Inbox {
     }
     const out: Received[] = []
     for (const b of batches) {
+      if (epoch !== undefined && b.epoch !== epoch) return out
       for (let seq = Math.max(b.first, from); seq <= Math.min(b.last, to); seq++) {
         const prev = out[out.length - 1]
         if (prev && seq !== prev.seq + 1) return out
@@ -294,11 +330,13 @@ export class Inbox {
     for (;;) {
       await this.host.whenOpen()
       const req = this.nextReq++
-      const answer = new Promise<RangeMsg[]>((resolve, reject) => this.fetches.set(req, { msgs: [], resolve, reject }))
+      const answer = new Promise<RangeMsg[]>((resolve, reject) => this.fetches.set(req, { topic, msgs: [], resolve, reject }))
       if (!this.host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
         this.fetches.delete(req)
         continue
       }
+      // Only the first one pending starts the clock: the others queue behind it on the server.
+      if (this.fetches.size === 1) this.armFetchTimer()
       try {
         return await answer
       } catch {

@@ -1,4 +1,5 @@
 import type { OutgoingMessage } from '../protocol/port.ts'
+import { TabwireError } from '../protocol/errors.ts'
 import { storageError, type DbHandle, type OutboxBatch } from './db.ts'
 
 interface Waiting {
@@ -67,7 +68,8 @@ export class Outbox {
   }
 
   pending(): number {
-    return this.lastId - this.ackedId
+    // A follower may hear of a renumbering (which lowers both) after its next commit already followed the disk.
+    return Math.max(0, this.lastId - this.ackedId)
   }
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
@@ -125,14 +127,18 @@ export class Outbox {
       const check = meta.get('lastId')
       void tx.objectStore('outbox').put(batch)
       void meta.put(batch.last, 'lastId')
-      const stored = (await check) ?? 0
-      if (stored === first - 1) {
+      const stored = await check
+      if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
         return batch
       }
       tx.abort()
       await tx.done.catch(() => undefined)
-      this.lastId = Math.max(this.lastId, typeof stored === 'number' ? stored : 0)
+      if (typeof stored !== 'number')
+        throw new TabwireError('storage', 'the outbox counter is gone from IndexedDB (was site data cleared?)')
+      // The disk is the truth, also when it is behind: the owner renumbered the queue after a server that lost its
+      // counter. Redoing from a counter the disk does not hold would abort forever.
+      this.lastId = stored
     }
   }
 
@@ -142,14 +148,14 @@ export class Outbox {
   }
 
   /**
-   * Records a cumulative ack; returns whether it moved. With `prune` (the socket's owner only) acked records are
+   * Records a cumulative ack of stored ids; returns whether it moved. With `prune` (the socket's owner only) acked records are
    * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
    * a duplicate.
    */
   ack(id: number, prune: boolean): boolean {
-    if (id <= this.ackedId) return false
+    // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
+    if (id <= this.ackedId || id > this.lastId) return false
     this.ackedId = id
-    this.lastId = Math.max(this.lastId, id)
     // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
     // store and add a transaction to every send's latency.
     if (prune) this.pruneTimer ??= setTimeout(() => {
@@ -157,6 +163,31 @@ export class Outbox {
       void this.deleteAcked()
     }, PRUNE_DELAY)
     return true
+  }
+
+  /**
+   * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so
+   * an ack above its counter is checked against the stored one; an ack beyond even that (an owner of an older
+   * release that trusted a bad server) is refused. Returns whether it moved.
+   */
+  async ackRelayed(id: number): Promise<boolean> {
+    if (id > this.lastId) await this.syncLast().catch(() => undefined)
+    return this.ack(id, false)
+  }
+
+  /**
+   * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
+   * is what came before the new first id. The stored counter went backwards with it; follow it.
+   */
+  async followRenumber(from: number, delta: number): Promise<void> {
+    this.ackedId = from - delta - 1
+    this.deletedUpTo = this.ackedId
+    try {
+      const stored = await (await this.db.get()).get('meta', 'lastId')
+      if (typeof stored === 'number') this.lastId = stored
+    } catch {
+      // The next commit reads the stored counter anyway and follows it.
+    }
   }
 
   /**

@@ -37,7 +37,7 @@ export class Session {
   private readonly connection: Connection
   private inbox!: Inbox
   private readonly subs = new Map<string, TopicSub>()
-  /** Highest outbox id written to the current connection. */
+  /** Highest outbox id written to the current connection, starting from its `welcome.acked`. */
   private sentUpTo = 0
   /** Bumped on each `welcome`: a resend loop of an older connection stops. */
   private openGen = 0
@@ -75,6 +75,8 @@ export class Session {
         log: (m) => this.host.log(m),
       },
       this.config.inboxRetention,
+      // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
+      this.config.reconnect.heartbeatTimeout,
     )
     if (!this.closed) this.connection.start()
   }
@@ -136,6 +138,8 @@ export class Session {
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
     this.reconciling = true
+    // Set now, not after the awaits: acks on this connection are checked against it from its first frame on.
+    this.sentUpTo = acked
     try {
       // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
       await this.outbox.syncLast()
@@ -180,6 +184,12 @@ export class Session {
       flushRun()
       switch (f.t) {
         case 'ack':
+          // A server can only ack what it was sent. Believing more would count unsent records as delivered; the
+          // protocol error leaves the outbox as it is, and the next `welcome` says where the server really stands.
+          if (f.id > this.sentUpTo) {
+            this.connection.protocolError(`ack ${f.id} is beyond the last id sent (${this.sentUpTo})`)
+            return
+          }
           this.ackTo(f.id)
           break
         case 'reset':

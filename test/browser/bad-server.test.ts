@@ -8,6 +8,7 @@
 import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
 import { connect, type ConnectOptions, type ResetNotice, type SendReceipt, type StateInfo, type Wire } from '../../src/client/index.ts'
+import { openDB } from 'idb'
 import type { ServerFrame } from '../../src/protocol/frames.ts'
 import type { EvilConnectionLog, EvilOptions, EvilPayload } from './evil-context.d.ts'
 
@@ -22,6 +23,8 @@ afterEach(async () => {
 
 interface Scenario {
   wire: Wire
+  namespace: string
+  url: string
   states: StateInfo[]
   log(): Promise<EvilConnectionLog[]>
   inject(payload: EvilPayload): Promise<void>
@@ -33,10 +36,13 @@ interface Scenario {
 async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOptions>; open?: boolean } = {}): Promise<Scenario> {
   const { id, port } = await commands.evilStart(options.evil)
   evils.push(id)
+  const url = `ws://127.0.0.1:${port}`
+  const namespace = `bad-server-${crypto.randomUUID()}`
   const wire = connect({
-    url: `ws://127.0.0.1:${port}`,
-    namespace: `bad-server-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    url,
+    namespace,
+    // A worker of its own per test: a new SharedWorker of the same name may be handed the previous test's dying one.
+    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
     reconnect: { minDelay: 20, maxDelay: 200 },
     ...options.wire,
   })
@@ -46,6 +52,8 @@ async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOpt
   if (options.open !== false) await expect.poll(() => wire.state, poll).toBe('open')
   const s: Scenario = {
     wire,
+    namespace,
+    url,
     states,
     log: () => commands.evilLog(id),
     async inject(payload) {
@@ -351,4 +359,274 @@ it('close 4429 retry-after=1500: the next attempt comes no sooner than 1500 ms l
   const retry = s.states.find((st) => st.error?.closeCode === 4429)
   expect(retry?.state).toBe('reconnecting')
   expect((retry?.nextRetryAt ?? 0) - (first?.closed?.at ?? Infinity)).toBeGreaterThanOrEqual(1500)
+})
+
+// ── acks beyond what was sent ────────────────────────────────────────────────────────────────────────────────
+
+/** The outbox as IndexedDB holds it: each record's id range, and the stored id counter. */
+async function outboxOnDisk(namespace: string): Promise<{ records: { first: number; last: number }[]; lastId: unknown }> {
+  const db = await openDB(`tabwire:${namespace}`)
+  try {
+    const records = (await db.getAll('outbox')) as { first: number; last: number }[]
+    return { records: records.map(({ first, last }) => ({ first, last })), lastId: await db.get('meta', 'lastId') }
+  } finally {
+    db.close()
+  }
+}
+
+it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox alone; the next connection delivers it and later sends', async () => {
+  const s = await scenario()
+  const topic = topicOf('ack-ahead')
+  const receipt = await queueOne(s, topic)
+  expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
+  await s.frames({ t: 'ack', id: 7 })
+  const reason = 'ack 7 is beyond the last id sent (1)'
+  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
+  expect(s.states.find((st) => st.error?.closeCode === 4400)).toMatchObject({
+    state: 'reconnecting',
+    error: { code: 'protocol', message: reason, closeCode: 4400 },
+  })
+  await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
+  expect(await s.wire.pending()).toBe(1)
+  await s.frames({ t: 'ack', id: 1 })
+  await receipt.acked
+  expect(await s.wire.pending()).toBe(0)
+  const next = await s.wire.send(topic, { n: 2 })
+  expect(next.id).toBe(2)
+  await expect.poll(async () => pubs((await s.log())[1]).length, poll).toBe(2)
+  await s.frames({ t: 'ack', id: 2 })
+  await next.acked
+  expect(await s.wire.pending()).toBe(0)
+  const log = await s.log()
+  expect(log).toHaveLength(2)
+  expect(log[0]?.frames).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  expect(log[1]?.frames).toEqual([
+    { t: 'pub', id: 1, topic, body: { n: 1 } },
+    { t: 'pub', id: 2, topic, body: { n: 2 } },
+  ])
+  expect(await outboxOnDisk(s.namespace).then((d) => d.lastId)).toBe(2)
+})
+
+it('an ack beyond what a follower worker stored, relayed on the bus, is refused there: its sends still commit and arrive', async () => {
+  const s = await scenario()
+  const topic = topicOf('ack-ahead-follower')
+  const follower = connect({
+    url: s.url,
+    namespace: s.namespace,
+    mode: 'dedicated',
+    dedicatedWorker: () => new Worker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module' }),
+    reconnect: { minDelay: 20, maxDelay: 200 },
+  })
+  wires.push(follower)
+  const followerStates: StateInfo[] = []
+  follower.onState((st) => followerStates.push(st))
+  await expect.poll(() => follower.state, poll).toBe('open')
+  expect((await s.wire.stats()).owner).toBe(true)
+  expect((await follower.stats()).owner).toBe(false)
+  const first = await follower.send(topic, { n: 1 })
+  expect(first.id).toBe(1)
+  await expect.poll(async () => pubs((await s.log())[0]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  await s.frames({ t: 'ack', id: 1 })
+  await first.acked
+  // What an owner of an older release that believed a bad server would relay; the state after it, seen by the
+  // follower's tab, shows the bus got that far (one sender's messages arrive in order).
+  const bus = new BroadcastChannel(`tabwire-bus:${s.namespace}`)
+  bus.postMessage({ k: 'acked', upTo: 99, v: 1 })
+  bus.postMessage({ k: 'state', state: { state: 'open', attempt: 42 }, v: 1 })
+  bus.close()
+  await expect.poll(() => followerStates.some((st) => st.attempt === 42), poll).toBe(true)
+  expect(await follower.pending()).toBe(0)
+  expect((await follower.stats()).acked).toBe(1)
+  const second = await follower.send(topic, { n: 2 })
+  expect(second.id).toBe(2)
+  expect(await follower.pending()).toBe(1)
+  await expect.poll(async () => pubs((await s.log())[0]).length, poll).toBe(2)
+  expect(pubs((await s.log())[0])[1]).toEqual({ t: 'pub', id: 2, topic, body: { n: 2 } })
+  await s.frames({ t: 'ack', id: 2 })
+  await second.acked
+  expect(await follower.pending()).toBe(0)
+  expect(await s.wire.pending()).toBe(0)
+  expect(await outboxOnDisk(s.namespace).then((d) => d.lastId)).toBe(2)
+})
+
+// ── ranges under another epoch ───────────────────────────────────────────────────────────────────────────────
+
+type Seen = { reset: ResetNotice } | { seq: number; body: unknown }
+
+async function watch(s: Scenario, topic: string, after: number) {
+  const seen: Seen[] = []
+  await s.wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), { after, onReset: (reset) => seen.push({ reset }) })
+  return seen
+}
+
+const fetches = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'fetch')
+const bodies = (from: number, to: number, prefix = 'm') => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, body: `${prefix}${from + i}` }))
+
+it('a range under another epoch is not delivered: the catching-up tab gets an epoch reset, the local history, then the new epoch once', async () => {
+  const s = await scenario()
+  const topic = topicOf('range-epoch')
+  // The worker holds seqs 6..10 of epoch e1 (a first tab subscribed from 5).
+  const a = await watch(s, topic, 5)
+  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([{ t: 'sub', topic, after: 5 }])
+  await s.frames(msg(topic, 6), msg(topic, 7), msg(topic, 8), msg(topic, 9), msg(topic, 10))
+  await expect.poll(() => a.length, poll).toBe(5)
+  // A second tab wants everything: 6..10 come from the local log, 1..5 from the server, which restarted meanwhile
+  // under epoch e2 and answers the fetch from its new log.
+  const b = await watch(s, topic, 0)
+  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
+  await s.frames({
+    t: 'range',
+    req: 1,
+    topic,
+    msgs: [1, 2, 3].map((seq) => ({ seq, epoch: 'e2', body: `new-${seq}` })),
+    done: true,
+  })
+  await expect.poll(() => b.length, poll).toBe(6)
+  // The subscription learns of the new epoch the way the protocol says: a reset, then the new log.
+  await s.frames(
+    { t: 'reset', topic, seq: 0, epoch: 'e2', reason: 'epoch' },
+    msg(topic, 1, 'e2', 'new-1'),
+    msg(topic, 2, 'e2', 'new-2'),
+    msg(topic, 3, 'e2', 'new-3'),
+  )
+  const newEpoch: Seen[] = [{ reset: { topic, seq: 0, reason: 'epoch' } }, ...bodies(1, 3, 'new-')]
+  await expect.poll(() => b.length, poll).toBe(10)
+  expect(b).toEqual([{ reset: { topic, seq: 5, reason: 'epoch' } }, ...bodies(6, 10), ...newEpoch])
+  await expect.poll(() => a.length, poll).toBe(9)
+  expect(a).toEqual([...bodies(6, 10), ...newEpoch])
+  expect(fetches((await s.log())[0])).toHaveLength(1)
+  expect((await s.wire.stats()).cursors).toEqual({ [topic]: 3 })
+  expect(await s.log()).toHaveLength(1)
+})
+
+it('a range that turns to another epoch halfway: the tab gets the part under its epoch, then a reset, never the rest', async () => {
+  const s = await scenario()
+  const topic = topicOf('range-epoch-half')
+  const a = await watch(s, topic, 5)
+  await expect.poll(async () => subs((await s.log())[0]).length, poll).toBe(1)
+  await s.frames(msg(topic, 6), msg(topic, 7))
+  await expect.poll(() => a.length, poll).toBe(2)
+  const b = await watch(s, topic, 0)
+  await expect.poll(async () => fetches((await s.log())[0]).length, poll).toBe(1)
+  await s.frames({
+    t: 'range',
+    req: 1,
+    topic,
+    msgs: [
+      { seq: 1, epoch: 'e1', body: 'm1' },
+      { seq: 2, epoch: 'e1', body: 'm2' },
+      { seq: 3, epoch: 'e2', body: 'new-3' },
+    ],
+    done: true,
+  })
+  // Seqs 3..5 are asked for again; the server's answer is still the other epoch.
+  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([
+    { t: 'fetch', req: 1, topic, after: 0, limit: 5 },
+    { t: 'fetch', req: 2, topic, after: 2, limit: 3 },
+  ])
+  await s.frames({ t: 'range', req: 2, topic, msgs: [{ seq: 3, epoch: 'e2', body: 'new-3' }], done: true })
+  await expect.poll(() => b.length, poll).toBe(5)
+  expect(b).toEqual([...bodies(1, 2), { reset: { topic, seq: 5, reason: 'epoch' } }, ...bodies(6, 7)])
+  await s.frames(msg(topic, 8))
+  await expect.poll(() => b.length, poll).toBe(6)
+  expect(b.at(-1)).toEqual({ seq: 8, body: 'm8' })
+  expect(a).toEqual(bodies(6, 8))
+})
+
+// ── retry-after from a hostile server ────────────────────────────────────────────────────────────────────────
+
+it('close 4429 retry-after=600000: the wait is capped at 5 minutes; reconnect() then skips it and the queued send goes out', async () => {
+  const s = await scenario()
+  const topic = topicOf('retry-after-long')
+  const receipt = await queueOne(s, topic)
+  await s.close(4429, 'retry-after=600000')
+  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4429), poll).toBeDefined()
+  const closedAt = (await s.log())[0]?.closed?.at ?? Infinity
+  const retry = s.states.find((st) => st.error?.closeCode === 4429)
+  expect(retry).toMatchObject({ state: 'reconnecting', attempt: 1, error: { code: 'close', message: 'retry-after=600000', closeCode: 4429 } })
+  const waits = (retry?.nextRetryAt ?? 0) - closedAt
+  // The close is stamped on the server just before it is sent; the worker adds 300,000 ms to its clock on arrival.
+  expect(waits).toBeGreaterThanOrEqual(300_000)
+  expect(waits).toBeLessThan(300_000 + 5_000)
+  expect(await s.log()).toHaveLength(1)
+  await s.wire.reconnect()
+  await resentAndAcked(s, receipt, topic)
+})
+
+it.each([
+  [`retry-after=${2 ** 32}`, 300_000],
+  ['retry-after=abc', undefined],
+  ['retry-after=-1', undefined],
+  ['retry-after=1.5e12', undefined],
+])('a server refusing every hello with 4429 %s: no hot loop (the wait is %s, else the backoff)', async (reason, capped) => {
+  const s = await scenario({ evil: { refuse: { code: 4429, reason } }, wire: { reconnect: { minDelay: 1_000, maxDelay: 1_000 } }, open: false })
+  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4429), poll).toBeDefined()
+  const retry = s.states.find((st) => st.error?.closeCode === 4429)
+  const closedAt = (await s.log())[0]?.closed?.at ?? Infinity
+  const waits = (retry?.nextRetryAt ?? 0) - closedAt
+  if (capped) {
+    expect(waits).toBeGreaterThanOrEqual(capped)
+    expect(waits).toBeLessThan(capped + 5_000)
+  } else {
+    // The backoff of a first retry: random(0, minDelay), plus the time the close took to arrive.
+    expect(waits).toBeGreaterThanOrEqual(0)
+    expect(waits).toBeLessThan(1_000 + 5_000)
+  }
+  // A window of 2 s: a wrapped timer (2^32 ms fires at once) or a trusted bit of garbage (the 1 of 1.5e12) reconnects
+  // every few ms, hundreds of times; the backoff, random(0, 1 s) per retry, comes back a few times.
+  await new Promise((r) => setTimeout(r, 2_000))
+  const attempts = (await s.log()).length
+  expect(attempts).toBeLessThanOrEqual(capped ? 1 : 20)
+  await s.configure({ refuse: null })
+  await s.wire.reconnect()
+  await expect.poll(() => s.wire.state, poll).toBe('open')
+})
+
+// ── a fetch the server never answers ─────────────────────────────────────────────────────────────────────────
+
+it('a fetch never answered is given up after heartbeatTimeout: the tab catches up from the local log after a reset, and the topic flows again', async () => {
+  const s = await scenario({
+    evil: { autoPong: true },
+    wire: { reconnect: { minDelay: 20, maxDelay: 200, heartbeatInterval: 200, heartbeatTimeout: 1_500 } },
+  })
+  const topic = topicOf('fetch-unanswered')
+  const a = await watch(s, topic, 5)
+  await expect.poll(async () => subs((await s.log())[0]).length, poll).toBe(1)
+  await s.frames(msg(topic, 6), msg(topic, 7), msg(topic, 8))
+  await expect.poll(() => a.length, poll).toBe(3)
+  const b = await watch(s, topic, 0)
+  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
+  // Arrives while the catch-up waits: it is held back for every tab of the topic, in order, not lost.
+  await s.frames(msg(topic, 9))
+  await expect.poll(() => b.length, poll).toBe(5)
+  expect(b).toEqual([{ reset: { topic, seq: 5, reason: 'retention' } }, ...bodies(6, 9)])
+  await expect.poll(() => a.length, poll).toBe(4)
+  expect(a).toEqual(bodies(6, 9))
+  // A late answer is ignored: nothing waits for req 1 any more.
+  await s.frames({ t: 'range', req: 1, topic, msgs: [{ seq: 1, epoch: 'e1', body: 'late' }], done: true }, msg(topic, 10))
+  await expect.poll(() => b.length, poll).toBe(6)
+  expect(b.at(-1)).toEqual({ seq: 10, body: 'm10' })
+  const log = await s.log()
+  // The mechanism was the timeout: one connection throughout (pings were answered), one fetch.
+  expect(log).toHaveLength(1)
+  expect(fetches(log[0])).toHaveLength(1)
+  expect(s.wire.state).toBe('open')
+})
+
+it('a fetch in flight when the socket drops is asked again on the next connection, and that answer completes the catch-up', async () => {
+  const s = await scenario()
+  const topic = topicOf('fetch-dropped')
+  const a = await watch(s, topic, 3)
+  await expect.poll(async () => subs((await s.log())[0]).length, poll).toBe(1)
+  await s.frames(msg(topic, 4), msg(topic, 5))
+  await expect.poll(() => a.length, poll).toBe(2)
+  const b = await watch(s, topic, 0)
+  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 3 }])
+  await s.close(1012, 'server restart')
+  await expect.poll(async () => fetches((await s.log())[1]), poll).toEqual([{ t: 'fetch', req: 2, topic, after: 0, limit: 3 }])
+  await s.frames({ t: 'range', req: 2, topic, msgs: bodies(1, 3).map(({ seq, body }) => ({ seq, epoch: 'e1', body })), done: true })
+  await expect.poll(() => b.length, poll).toBe(5)
+  expect(b).toEqual(bodies(1, 5))
+  expect(a).toEqual(bodies(4, 5))
 })

@@ -6,6 +6,8 @@ export interface EvilOptions {
   welcomeAcked?: number
   autoAck?: boolean
   silent?: boolean
+  autoPong?: boolean
+  refuse?: { code: number; reason: string } | null
 }
 
 export interface EvilConnectionLog {

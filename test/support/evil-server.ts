@@ -18,6 +18,10 @@ export interface EvilOptions {
   autoAck?: boolean
   /** Record hellos but answer none (default false): for a test that sends something else before `welcome`. */
   silent?: boolean
+  /** Answer every ping with its pong (default false: a test that keeps a connection open longer than the heartbeat). */
+  autoPong?: boolean
+  /** Close each connection with this code and reason as soon as its hello arrives, instead of a welcome (null: stop). */
+  refuse?: { code: number; reason: string } | null
 }
 
 export interface EvilClose {
@@ -75,11 +79,15 @@ export async function createEvilServer(options: EvilOptions = {}): Promise<EvilS
       for (const f of (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, unknown>[]) {
         if (f.t === 'hello' && conn.hello === undefined) {
           conn.hello = f
-          if (!opts.silent) ws.send(JSON.stringify({ t: 'welcome', v: 1, acked: opts.welcomeAcked ?? 0 }))
+          if (opts.refuse) {
+            conn.closed = { by: 'server', ...opts.refuse, at: Date.now() }
+            ws.close(opts.refuse.code, opts.refuse.reason)
+          } else if (!opts.silent) ws.send(JSON.stringify({ t: 'welcome', v: 1, acked: opts.welcomeAcked ?? 0 }))
           continue
         }
         conn.frames.push(f)
         if (f.t === 'pub' && opts.autoAck) ws.send(JSON.stringify({ t: 'ack', id: f.id }))
+        if (f.t === 'ping' && opts.autoPong) ws.send(JSON.stringify({ t: 'pong', n: f.n }))
       }
     })
     ws.on('close', (code, reason) => {

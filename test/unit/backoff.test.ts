@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDelay } from '../../src/worker/backoff.ts'
+import { backoffDelay, RETRY_AFTER_CEILING, retryAfterDelay } from '../../src/worker/backoff.ts'
 
 const opts = { minDelay: 100, maxDelay: 5_000 }
 
@@ -31,5 +31,42 @@ describe('backoffDelay (full jitter, cap before the draw)', () => {
     // Past the cap the mean settles at cap/2.
     expect(mean(10)).toBeGreaterThan(2_400)
     expect(mean(10)).toBeLessThan(2_600)
+  })
+})
+
+describe('retryAfterDelay (a server-named wait, trusted only within bounds)', () => {
+  const reconnect = { maxDelay: 30_000 }
+
+  it('honours a plain wait exactly, below the ceiling', () => {
+    expect(retryAfterDelay('retry-after=1500', reconnect)).toBe(1500)
+    expect(retryAfterDelay('retry-after=1', reconnect)).toBe(1)
+    expect(retryAfterDelay('busy; retry-after=250', reconnect)).toBe(250)
+    expect(retryAfterDelay('retry-after=300000', reconnect)).toBe(300_000)
+  })
+
+  it('caps a long wait at 5 minutes, or at maxDelay when the app allows longer', () => {
+    expect(RETRY_AFTER_CEILING).toBe(300_000)
+    expect(retryAfterDelay('retry-after=600000', reconnect)).toBe(300_000)
+    expect(retryAfterDelay(`retry-after=${2 ** 32}`, reconnect)).toBe(300_000)
+    expect(retryAfterDelay(`retry-after=${'9'.repeat(400)}`, reconnect)).toBe(300_000)
+    expect(retryAfterDelay('retry-after=900000', { maxDelay: 600_000 })).toBe(600_000)
+    expect(retryAfterDelay('retry-after=500000', { maxDelay: 600_000 })).toBe(500_000)
+  })
+
+  it('treats an absent, zero or malformed value as no wait named (the backoff applies)', () => {
+    for (const reason of [
+      '',
+      'busy',
+      'retry-after=',
+      'retry-after=0',
+      'retry-after=-5',
+      'retry-after=1.5',
+      'retry-after=1e9',
+      'retry-after=abc',
+      'retry-after=12ms',
+      'retry-after= 100',
+      'noretry-after=100',
+    ])
+      expect(retryAfterDelay(reason, reconnect), reason).toBeUndefined()
   })
 })
