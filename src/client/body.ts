@@ -1,3 +1,4 @@
+import { describeValue } from '../protocol/describe.ts'
 import { TabwireError } from '../protocol/errors.ts'
 
 const plainProto = Object.prototype
@@ -15,7 +16,7 @@ export function encodeBody(body: unknown): string {
         case 'symbol':
         case 'undefined':
         case 'bigint':
-          throw new TypeError(`${describe(key)} is a ${typeof value}`)
+          throw new TypeError(`${describe(key)} is ${describeValue(value)}`)
         case 'number':
           if (!Number.isFinite(value)) throw new TypeError(`${describe(key)} is ${value}`)
           break
@@ -23,7 +24,7 @@ export function encodeBody(body: unknown): string {
           if (value !== null && !Array.isArray(value)) {
             const proto = Object.getPrototypeOf(value) as unknown
             if (proto !== plainProto && proto !== null)
-              throw new TypeError(`${describe(key)} is a ${(value as object).constructor?.name ?? 'non-plain object'}`)
+              throw new TypeError(`${describe(key)} is ${describeValue(value)}`)
           }
       }
       return value

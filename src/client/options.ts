@@ -1,5 +1,7 @@
+import { describeValue } from '../protocol/describe.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { ReconnectOptions } from '../protocol/port.ts'
+import { wsUrlProblem } from '../protocol/ws-url.ts'
 
 /** A value, or a function asked for it each time it is needed (sync or async): how URLs and tokens are given. */
 export type Provider<T> = T | (() => T | Promise<T>)
@@ -65,29 +67,88 @@ export const DEFAULTS = {
   hiddenGrace: 30_000,
 } as const
 
+const invalid = (message: string) => new TabwireError('invalid-argument', message)
+
+const SHARED_EXAMPLE = "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
+const DEDICATED_EXAMPLE = "() => new Worker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module' })"
+
+/** `connect()` called without an options object (or with something else) fails here, not as a TypeError further on. */
+export function checkOptionsObject(options: unknown): asserts options is ConnectOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw invalid(`connect() needs an options object, got ${describeValue(options)}: connect({ url: 'wss://…', worker: ${SHARED_EXAMPLE} })`)
+}
+
+/** A `url` string is checked at once (a provider's answers are checked by the worker before each attempt). */
+export function checkUrlOption(url: unknown): void {
+  if (url === undefined) throw invalid("the url option is missing: give the tabwire server's ws:// or wss:// URL, or a function returning it")
+  if (typeof url === 'function') return
+  if (typeof url !== 'string')
+    throw invalid(`url must be a ws:// or wss:// URL string or a function returning one, got ${describeValue(url)}`)
+  checkUrl(url)
+}
+
+/** Throws `invalid-argument` for anything but a `ws:` or `wss:` URL; warns when a `ws:` URL leaves this machine. */
 export function checkUrl(url: string): string {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new TabwireError('invalid-argument', `url is not a URL: ${url}`)
-  }
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
-    throw new TabwireError('invalid-argument', `url must use ws: or wss:, got ${parsed.protocol}`)
-  if (parsed.protocol === 'ws:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname))
-    console.warn(`[tabwire] ${url} is not encrypted: use wss:// for anything but local development`)
+  const problem = wsUrlProblem(url)
+  if (problem) throw invalid(problem)
+  warnIfUnencrypted(url)
   return url
 }
 
+export function warnIfUnencrypted(url: string): void {
+  const parsed = new URL(url)
+  if (parsed.protocol === 'ws:' && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname))
+    console.warn(`[tabwire] ${url} is not encrypted: use wss:// for anything but local development`)
+}
+
+/**
+ * Which kind of worker `connect()` starts (see `mode`), checked up front so that a missing or mistyped option is named
+ * before anything runs, with the line to write.
+ */
+export function workerKind(options: ConnectOptions, hasSharedWorker: boolean): 'shared' | 'dedicated' {
+  const { worker, dedicatedWorker } = options
+  const mode: unknown = options.mode ?? 'auto'
+  if (mode !== 'auto' && mode !== 'shared' && mode !== 'dedicated')
+    throw invalid(`mode must be 'auto', 'shared' or 'dedicated', got ${describeValue(mode)}`)
+  if (worker !== undefined && typeof worker !== 'function')
+    throw invalid(`worker must be a function that returns a SharedWorker, got ${describeValue(worker)}: worker: ${SHARED_EXAMPLE}`)
+  if (dedicatedWorker !== undefined && typeof dedicatedWorker !== 'function')
+    throw invalid(
+      `dedicatedWorker must be a function that returns a Worker, got ${describeValue(dedicatedWorker)}: dedicatedWorker: ${DEDICATED_EXAMPLE}`,
+    )
+  if (mode === 'dedicated') {
+    if (!dedicatedWorker) throw invalid(`mode 'dedicated' needs the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`)
+    return 'dedicated'
+  }
+  if (mode === 'shared') {
+    if (!worker) throw invalid(`mode 'shared' needs the worker option: worker: ${SHARED_EXAMPLE}`)
+    if (!hasSharedWorker) throw invalid("mode is 'shared' but this browser has no SharedWorker: use mode 'auto' and give dedicatedWorker too")
+    return 'shared'
+  }
+  if (worker && hasSharedWorker) return 'shared'
+  if (dedicatedWorker) return 'dedicated'
+  if (hasSharedWorker) throw invalid(`the worker option is missing: worker: ${SHARED_EXAMPLE}`)
+  throw invalid(
+    `this browser has no SharedWorker: give the dedicatedWorker option too: dedicatedWorker: ${DEDICATED_EXAMPLE}` +
+      (worker ? '' : `, and worker: ${SHARED_EXAMPLE} for browsers that have one`),
+  )
+}
+
+/** What `worker()` / `dedicatedWorker()` returned must be the worker itself (a common slip: returning its URL). */
+export function checkWorkerInstance<T>(what: 'worker' | 'dedicatedWorker', made: unknown, kind: abstract new (...args: never[]) => T): T {
+  if (made instanceof kind) return made
+  throw invalid(`${what}() must return a ${kind.name}, got ${describeValue(made)}`)
+}
+
 function positive(name: string, v: number): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw new TabwireError('invalid-argument', `${name} must be a number ≥ 0`)
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalid(`${name} must be a number ≥ 0, got ${describeValue(v)}`)
   return v
 }
 
 export function resolveReconnect(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
   const r = { ...DEFAULTS.reconnect, ...given }
   for (const [k, v] of Object.entries(r)) positive(`reconnect.${k}`, v)
-  if (r.minDelay > r.maxDelay) throw new TabwireError('invalid-argument', 'reconnect.minDelay must not exceed maxDelay')
+  if (r.minDelay > r.maxDelay) throw invalid(`reconnect.minDelay (${r.minDelay}) must not exceed maxDelay (${r.maxDelay})`)
   return r
 }
 

@@ -15,7 +15,20 @@ import type {
   WorkerStats,
 } from '../protocol/port.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
-import { checkUrl, DEFAULTS, resolveNumber, resolveReconnect, type ConnectOptions, type Provider } from './options.ts'
+import { describeValue } from '../protocol/describe.ts'
+import { wsUrlProblem } from '../protocol/ws-url.ts'
+import {
+  checkOptionsObject,
+  checkUrlOption,
+  checkWorkerInstance,
+  DEFAULTS,
+  resolveNumber,
+  resolveReconnect,
+  warnIfUnencrypted,
+  workerKind,
+  type ConnectOptions,
+  type Provider,
+} from './options.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { Watermark } from './watermark.ts'
 import { workerCall } from './worker-call.ts'
@@ -97,12 +110,15 @@ export class Wire<Topics extends object = AnyTopics> {
   private readonly unlisten: (() => void)[] = []
   private readonly callTimeout: number
   private readonly maxMessageBytes: number
+  private readonly kind: 'shared' | 'dedicated'
 
   constructor(private readonly options: ConnectOptions) {
-    const namespace = options.namespace ?? DEFAULTS.namespace
-    if (typeof namespace !== 'string' || namespace === '') throw new TabwireError('invalid-argument', 'namespace must be a non-empty string')
-    if (typeof options.url === 'string') checkUrl(options.url)
-    else if (typeof options.url !== 'function') throw new TabwireError('invalid-argument', 'url must be a string or a function')
+    checkOptionsObject(options)
+    const namespace: unknown = options.namespace ?? DEFAULTS.namespace
+    if (typeof namespace !== 'string' || namespace === '')
+      throw new TabwireError('invalid-argument', `namespace must be a non-empty string, got ${describeValue(namespace)}`)
+    checkUrlOption(options.url)
+    this.kind = workerKind(options, typeof SharedWorker !== 'undefined')
     this.callTimeout = resolveNumber('callTimeout', options.callTimeout, DEFAULTS.callTimeout)
     this.maxMessageBytes = resolveNumber('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes)
     const config: SessionConfig = {
@@ -115,11 +131,11 @@ export class Wire<Topics extends object = AnyTopics> {
       debug: options.debug === true,
     }
     if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
-      throw new TabwireError('invalid-argument', "whenHidden must be 'keep' or 'disconnect'")
+      throw new TabwireError('invalid-argument', `whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
     if (typeof options.url === 'string') config.url = options.url
     this.config = config
     this.lockHeld = this.holdTabLock()
-    this.bind(pickWorker(options))
+    this.bind(pickWorker(options, this.kind))
     this.listenToPage()
   }
 
@@ -214,7 +230,7 @@ export class Wire<Topics extends object = AnyTopics> {
   reconnect(): Promise<void> {
     if (this.binding.failed && !this.closed) {
       this.binding.release()
-      this.bind(pickWorker(this.options))
+      this.bind(pickWorker(this.options, this.kind))
       return this.binding.attached
     }
     return this.call('reconnect', (r) => r.reconnect())
@@ -324,7 +340,7 @@ export class Wire<Topics extends object = AnyTopics> {
     for (let attempt = 0; !this.closed; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
       if (this.closed) return
-      const b = this.bind(pickWorker(this.options), Math.min(this.callTimeout, REATTACH_TIMEOUT), false)
+      const b = this.bind(pickWorker(this.options, this.kind), Math.min(this.callTimeout, REATTACH_TIMEOUT), false)
       try {
         await b.attached
         break
@@ -359,10 +375,14 @@ export class Wire<Topics extends object = AnyTopics> {
     }
   }
 
+  /** A provider's answer that is no URL is named to the worker, which fails for good (`invalid-url`): no retry mends it. */
   private async dial(): Promise<DialInfo> {
-    const url = checkUrl(await provide(this.options.url))
+    const url: unknown = await provide(this.options.url)
+    const problem = wsUrlProblem(url)
+    if (problem) return { invalidUrl: `the url provider returned an unusable URL: ${problem}` }
+    warnIfUnencrypted(url as string)
     const token = this.options.token === undefined ? undefined : await provide(this.options.token)
-    return token === undefined ? { url } : { url, token }
+    return token === undefined ? { url: url as string } : { url: url as string, token }
   }
 
   private deliver(sub: number, msgs: Delivery[]): void {
@@ -454,18 +474,13 @@ interface WorkerHandle {
   terminate(): void
 }
 
-/** A SharedWorker where the browser has one and the app allows it, else a dedicated Worker (see `mode`). */
-function pickWorker(options: ConnectOptions): WorkerHandle {
-  const mode = options.mode ?? 'auto'
-  const shared = mode === 'shared' || (mode === 'auto' && typeof SharedWorker !== 'undefined' && options.worker !== undefined)
-  if (shared) {
-    if (typeof options.worker !== 'function') throw new TabwireError('invalid-argument', "mode 'shared' needs the worker option")
-    const w = options.worker()
+/** Starts the worker `workerKind` chose (its options were checked there). */
+function pickWorker(options: ConnectOptions, kind: 'shared' | 'dedicated'): WorkerHandle {
+  if (kind === 'shared') {
+    const w = checkWorkerInstance('worker', options.worker?.(), SharedWorker)
     return { endpoint: w.port, terminate: () => w.port.close() }
   }
-  if (typeof options.dedicatedWorker !== 'function')
-    throw new TabwireError('invalid-argument', 'no SharedWorker here (or mode is dedicated): give the dedicatedWorker option')
-  const w = options.dedicatedWorker()
+  const w = checkWorkerInstance('dedicatedWorker', options.dedicatedWorker?.(), Worker)
   return { endpoint: w, terminate: () => w.terminate() }
 }
 

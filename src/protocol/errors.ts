@@ -21,6 +21,11 @@ export type ErrorCode =
   | 'protocol'
   /** The server refused the connection (4403) or retries ran out. */
   | 'failed'
+  /**
+   * Seen in `StateInfo.error` with state `failed`: the app's `url` provider answered with something that is no `ws:` or
+   * `wss:` URL, or the browser refused the URL. Sends stay queued; `reconnect()` asks the provider again.
+   */
+  | 'invalid-url'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'

@@ -84,10 +84,11 @@ export interface OutgoingMessage {
   body: string | Uint8Array
 }
 
-export interface DialInfo {
-  url: string
-  token?: string
-}
+/**
+ * The URL and token for one attempt, or, when the app's `url` provider answered with something that is no `ws:` or
+ * `wss:` URL, why: a mistake in the app that no retry mends, so the worker stops in `failed` (`invalid-url`).
+ */
+export type DialInfo = { url: string; token?: string } | { invalidUrl: string }
 
 export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'pagehide' | 'freeze' | 'resume'
 

@@ -149,11 +149,15 @@ export class Connection {
       return
     }
     if (gen !== this.generation) return
+    if ('invalidUrl' in dial) {
+      this.invalidUrl(dial.invalidUrl)
+      return
+    }
     let ws: WebSocket
     try {
       ws = new WebSocket(dial.url)
     } catch (e) {
-      this.lost(new LocalClose(CloseCode.Forbidden, `invalid URL ${dial.url}: ${String(e)}`))
+      this.invalidUrl(`the browser refused the URL ${JSON.stringify(dial.url)}: ${String(e)}`)
       return
     }
     // Binary bodies arrive as binary messages; an ArrayBuffer decodes synchronously, a Blob would not.
@@ -278,6 +282,12 @@ export class Connection {
       this.retryTimer = undefined
       void this.attempt()
     }, delay)
+  }
+
+  /** A bad URL is the app's mistake: retrying cannot mend it, so stop in `failed` until `reconnect()` asks again. */
+  private invalidUrl(message: string): void {
+    this.abandon(new LocalClose(CloseCode.Normal, 'invalid URL'))
+    this.set({ state: 'failed', attempt: this.info.attempt, error: { code: 'invalid-url', message } })
   }
 
   private set(info: StateInfo): void {

@@ -63,15 +63,19 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
 
   expect(await rejection(wire.send(topic, () => 1))).toEqual(invalidBody('the body is a function'))
   expect(await rejection(wire.send(topic, { f: () => 1 }))).toEqual(invalidBody('field "f" is a function'))
-  expect(await rejection(wire.send(topic, { el: document.createElement('div') }))).toEqual(invalidBody('field "el" is a HTMLDivElement'))
-  expect(await rejection(wire.send(topic, document.body))).toEqual(invalidBody('the body is a HTMLBodyElement'))
-  expect(await rejection(wire.send(topic, new Map([['a', 1]])))).toEqual(invalidBody('the body is a Map'))
-  expect(await rejection(wire.send(topic, { s: new Set([1]) }))).toEqual(invalidBody('field "s" is a Set'))
-  expect(await rejection(wire.send(topic, { n: 10n }))).toEqual(invalidBody('field "n" is a bigint'))
-  expect(await rejection(wire.send(topic, { u: undefined }))).toEqual(invalidBody('field "u" is a undefined'))
+  expect(await rejection(wire.send(topic, { el: document.createElement('div') }))).toEqual(invalidBody('field "el" is an instance of HTMLDivElement'))
+  expect(await rejection(wire.send(topic, document.body))).toEqual(invalidBody('the body is an instance of HTMLBodyElement'))
+  expect(await rejection(wire.send(topic, new Map([['a', 1]])))).toEqual(invalidBody('the body is an instance of Map'))
+  expect(await rejection(wire.send(topic, { s: new Set([1]) }))).toEqual(invalidBody('field "s" is an instance of Set'))
+  expect(await rejection(wire.send(topic, { n: 10n }))).toEqual(invalidBody('field "n" is the BigInt 10n'))
+  expect(await rejection(wire.send(topic, { u: undefined }))).toEqual(invalidBody('field "u" is undefined'))
   expect(await rejection(wire.send(topic, Symbol('s')))).toEqual(invalidBody('the body is a symbol'))
   expect(await rejection(wire.send(topic, { x: NaN }))).toEqual(invalidBody('field "x" is NaN'))
   expect(await rejection(wire.send(topic, [Infinity]))).toEqual(invalidBody('field "0" is Infinity'))
+  expect(await rejection(wire.send(topic, { a: new Uint8Array(1) }))).toEqual(invalidBody('field "a" is an instance of Uint8Array'))
+  expect(await rejection(wire.send(topic, { o: Object.create({ inherited: 1 }) as object }))).toEqual(
+    invalidBody('field "o" is an object with a custom prototype'),
+  )
   // A cycle: the message is the browser's own (Chromium and Firefox word it differently).
   const cycle = await rejection(wire.send(topic, cyclic))
   expect(cycle).toMatchObject({ name: 'TabwireError', code: 'invalid-body' })
@@ -133,14 +137,110 @@ it('a non-ws URL throws invalid-argument from connect(); so does a string that i
   expect(catchSync(attempt('http://localhost:8080'))).toEqual({
     name: 'TabwireError',
     code: 'invalid-argument',
-    message: 'url must use ws: or wss:, got http:',
+    message: 'url must start with ws:// or wss://, got "http://localhost:8080"',
   })
-  expect(catchSync(attempt('https://example.com/ws'))).toMatchObject({ code: 'invalid-argument', message: 'url must use ws: or wss:, got https:' })
-  expect(catchSync(attempt('not a url'))).toEqual({ name: 'TabwireError', code: 'invalid-argument', message: 'url is not a URL: not a url' })
-  expect(catchSync(() => connect({ url: 42 as unknown as string, worker }))).toMatchObject({
+  expect(catchSync(attempt('https://example.com/ws'))).toMatchObject({
     code: 'invalid-argument',
-    message: 'url must be a string or a function',
+    message: 'url must start with ws:// or wss://, got "https://example.com/ws"',
   })
+  expect(catchSync(attempt('not a url'))).toEqual({ name: 'TabwireError', code: 'invalid-argument', message: 'url is not a URL: "not a url"' })
+  expect(catchSync(() => connect({ url: 42 as unknown as string, worker }))).toEqual({
+    name: 'TabwireError',
+    code: 'invalid-argument',
+    message: 'url must be a ws:// or wss:// URL string or a function returning one, got the number 42',
+  })
+  expect(catchSync(() => connect({ worker } as ConnectOptions))).toEqual({
+    name: 'TabwireError',
+    code: 'invalid-argument',
+    message: "the url option is missing: give the tabwire server's ws:// or wss:// URL, or a function returning it",
+  })
+})
+
+const SHARED_LINE = "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
+const DEDICATED_LINE = "() => new Worker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module' })"
+const invalidArgument = (message: string) => ({ name: 'TabwireError', code: 'invalid-argument', message })
+
+it('connect() without options, or with a missing or mistyped worker option, throws invalid-argument naming the option and the line to write', () => {
+  const options = (extra: Record<string, unknown>) => ({ url, namespace: `bad-worker-${crypto.randomUUID()}`, ...extra }) as ConnectOptions
+  // Both engines under test have SharedWorker, so `worker` is the option that is missing.
+  expect(typeof SharedWorker).toBe('function')
+  expect(catchSync(() => (connect as (o?: unknown) => Wire)())).toEqual(
+    invalidArgument(`connect() needs an options object, got undefined: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+  )
+  expect(catchSync(() => connect(null as unknown as ConnectOptions))).toEqual(
+    invalidArgument(`connect() needs an options object, got null: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+  )
+  expect(catchSync(() => connect('ws://localhost:8080' as unknown as ConnectOptions))).toEqual(
+    invalidArgument(`connect() needs an options object, got the string "ws://localhost:8080": connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+  )
+  expect(catchSync(() => connect(options({})))).toEqual(invalidArgument(`the worker option is missing: worker: ${SHARED_LINE}`))
+  expect(catchSync(() => connect(options({ worker: 'tabwire.worker.ts' })))).toEqual(
+    invalidArgument(`worker must be a function that returns a SharedWorker, got the string "tabwire.worker.ts": worker: ${SHARED_LINE}`),
+  )
+  expect(catchSync(() => connect(options({ worker: () => 'tabwire.worker.ts' })))).toEqual(
+    invalidArgument('worker() must return a SharedWorker, got the string "tabwire.worker.ts"'),
+  )
+  expect(catchSync(() => connect(options({ dedicatedWorker: new URL('https://x/w.js') })))).toEqual(
+    invalidArgument(`dedicatedWorker must be a function that returns a Worker, got an instance of URL: dedicatedWorker: ${DEDICATED_LINE}`),
+  )
+  expect(catchSync(() => connect(options({ mode: 'dedicated' })))).toEqual(
+    invalidArgument(`mode 'dedicated' needs the dedicatedWorker option: dedicatedWorker: ${DEDICATED_LINE}`),
+  )
+  expect(catchSync(() => connect(options({ mode: 'shared' })))).toEqual(invalidArgument(`mode 'shared' needs the worker option: worker: ${SHARED_LINE}`))
+  expect(catchSync(() => connect(options({ mode: 'both', worker: () => undefined })))).toEqual(
+    invalidArgument(`mode must be 'auto', 'shared' or 'dedicated', got the string "both"`),
+  )
+  expect(catchSync(() => connect(options({ worker: () => undefined, callTimeout: '5000' })))).toEqual(
+    invalidArgument('callTimeout must be a number ≥ 0, got the string "5000"'),
+  )
+  expect(catchSync(() => connect(options({ worker: () => undefined, namespace: 7 })))).toEqual(
+    invalidArgument('namespace must be a non-empty string, got the number 7'),
+  )
+})
+
+it('a url provider that answers with no ws:// URL stops in failed (invalid-url) instead of retrying; sends stay queued and reconnect() asks again', async () => {
+  const namespace = `bad-provider-${crypto.randomUUID()}`
+  const topic = topicOf('bad-provider')
+  let answer: unknown = url.replace(/^ws:/, 'http:')
+  let asked = 0
+  const wire = openWire({ url: () => (asked++, answer as string) }, namespace)
+  const states: string[] = []
+  wire.onState((s) => states.push(s.state))
+  const failed = await new Promise<unknown>((resolve) => wire.onState((s) => s.state === 'failed' && resolve(s)))
+  expect(failed).toEqual({
+    state: 'failed',
+    attempt: 0,
+    error: {
+      code: 'invalid-url',
+      message: `the url provider returned an unusable URL: url must start with ws:// or wss://, got "${String(answer)}"`,
+    },
+  })
+  const queued = [await wire.send(topic, { n: 1 }), await wire.send(topic, { n: 2 })]
+  expect(queued.map((r) => r.id)).toEqual([1, 2])
+  expect(await wire.pending()).toBe(2)
+  // No retry: the provider was asked once, and the state went straight to failed and stayed there.
+  expect(asked).toBe(1)
+  expect(states.filter((s) => s !== 'connecting')).toEqual(['failed'])
+  expect(wire.state).toBe('failed')
+
+  // Not a string at all: named as such.
+  answer = undefined
+  await wire.reconnect()
+  await expect.poll(() => asked, poll).toBe(2)
+  await expect.poll(() => wire.state, poll).toBe('failed')
+  expect(await wire.stats().then((s) => s.state.error)).toEqual({
+    code: 'invalid-url',
+    message: 'the url provider returned an unusable URL: url must be a ws:// or wss:// URL string, got undefined',
+  })
+
+  // The app mends its provider: reconnect() asks again, and the queued sends arrive once, in order.
+  answer = url
+  await wire.reconnect()
+  await Promise.all(queued.map((r) => r.acked))
+  expect(wire.state).toBe('open')
+  expect(asked).toBe(3)
+  expect((await commands.serverRead(topic)).msgs.map((m) => m.body)).toEqual([{ n: 1 }, { n: 2 }])
+  expect(await wire.pending()).toBe(0)
 })
 
 function catchSync(fn: () => unknown): { name: string; code: string; message: string } | 'no error' {

@@ -1,0 +1,218 @@
+/**
+ * README's Quick start, word for word: its titled code blocks are written into an empty app folder, Vite serves that
+ * folder with the app's own vite.config.ts, and the tabwire server runs as the CLI with the Quick start's arguments.
+ * Then two tabs of one Chromium profile must chat: a message sent in one shows up, exactly, in both, over one server
+ * connection, and Vite never reloads a page (the reason the config pre-bundles `tabwire` and `tabwire/worker`).
+ *
+ * What the test changes, and only that: the URL's port (a free one instead of 8080, through a counting TCP proxy), and
+ * `tabwire-server` runs from src/server/cli.ts (the package's `bin`). `npm install tabwire` is stood in for by this
+ * repository's browser entries compiled into the app's node_modules/tabwire, with its package.json, and comlink, idb
+ * and vite linked from the repository's node_modules (the packed tarball is consumer-package.test.ts's job). Not an
+ * alias to src/: Vite treats aliased sources as app code, crawls them at start-up and never reloads, so a config
+ * without `optimizeDeps.include` would pass too.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import type { Browser, BrowserContext, Page } from 'playwright'
+import { createServer as createVite } from 'vite'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { launchBrowser } from '../support/browsers.ts'
+import { onCleanup } from '../support/cleanup.ts'
+import { readmeSection, shellCommands, titledBlocks } from '../support/readme-snippets.ts'
+import { startProxy, type Proxy } from '../support/tcp-proxy.ts'
+import { until } from '../support/wait.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const SECTION = readmeSection('Quick start (Vite)')
+const FILES = titledBlocks(SECTION)
+const SERVER_COMMANDS = shellCommands(SECTION, 'npx tabwire-server')
+/** The URL main.ts is written with; the test points it at its own server. */
+const README_URL = "'ws://localhost:8080'"
+
+const closers: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+})
+
+let app = ''
+let appUrl = ''
+let proxy: Proxy
+let browser: Browser
+
+beforeAll(async () => {
+  expect([...FILES.keys()].sort()).toEqual(['index.html', 'src/main.ts', 'src/tabwire.worker.ts', 'vite.config.ts'])
+  const main = FILES.get('src/main.ts') ?? ''
+  expect(main.split(README_URL).length - 1, `src/main.ts names ${README_URL} once`).toBe(1)
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'tabwire-quick-start-'))
+  closers.push(onCleanup(() => rm(dir, { recursive: true, force: true })))
+  app = path.join(dir, 'my-chat')
+
+  const server = await startCli(SERVER_COMMANDS[0] ?? [], dir)
+  closers.push(server.stop)
+  proxy = await startProxy(server.port)
+  closers.push(proxy.close)
+
+  for (const [name, text] of FILES) {
+    await mkdir(path.dirname(path.join(app, name)), { recursive: true })
+    await writeFile(path.join(app, name), name === 'src/main.ts' ? text.replace(README_URL, `'ws://localhost:${proxy.port}'`) : text)
+  }
+  // What `npm create vite` leaves besides the files the README replaces: an ES-module package.json.
+  await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'my-chat', private: true, type: 'module' }, null, 2))
+  await installTabwire(path.join(app, 'node_modules'))
+
+  closers.push(await serveWithVite())
+  const launched = await launchBrowser('chromium')
+  browser = launched.browser
+  closers.push(launched.close)
+}, 120_000)
+
+it('prints the server command for an app, and the durable one with the driver it needs', () => {
+  expect(SERVER_COMMANDS.map((c) => c.join(' '))).toEqual([
+    'npx tabwire-server --port 8080 --store memory',
+    'npx tabwire-server --port 8080 --store sqlite:./data.db',
+  ])
+  expect(shellCommands(SECTION, 'npm install').map((c) => c.join(' '))).toEqual(['npm install tabwire', 'npm install better-sqlite3'])
+})
+
+it('two tabs chat: each message shows up once, in order, in both, over one connection, and Vite never reloads', async () => {
+  const context = await browser.newContext()
+  closers.push(onCleanup(() => context.close()))
+  const a = await openPage(context)
+  const b = await openPage(context)
+  for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
+
+  await say(a.page, 'hello from tab A')
+  await bothShow([a, b], ['#1 hello from tab A'])
+  await say(b.page, 'and hi from tab B')
+  await bothShow([a, b], ['#1 hello from tab A', '#2 and hi from tab B'])
+  for (const tab of [a, b]) await until('pending 0', () => tab.page.textContent('#pending'), (p) => p === '0')
+
+  // Two tabs, one SharedWorker, one socket: the proxy in front of the server accepted a single connection.
+  expect(proxy.accepted()).toBe(1)
+  // One navigation each: Vite found every dependency at start-up and never reloaded a page.
+  expect([a.loads, b.loads]).toEqual([1, 1])
+  expect([...a.errors, ...b.errors]).toEqual([])
+})
+
+interface OpenPage {
+  page: Page
+  /** Main-frame loads since the page opened. */
+  readonly loads: number
+  errors: string[]
+}
+
+async function openPage(context: BrowserContext): Promise<OpenPage> {
+  const page = await context.newPage()
+  const opened = { page, loads: 0, errors: [] as string[] }
+  page.on('load', () => opened.loads++)
+  page.on('pageerror', (e) => opened.errors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    // A failed request is reported below with its URL; the browser's console line for it names none.
+    if (m.text().startsWith('Failed to load resource')) return
+    if (m.type() === 'error' || m.type() === 'warning') opened.errors.push(`console.${m.type()}: ${m.text()}`)
+  })
+  page.on('response', (r) => {
+    // The browser asks for /favicon.ico by itself; the README's page has none, as a fresh Vite app's need not.
+    if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') opened.errors.push(`HTTP ${r.status()}: ${r.url()}`)
+  })
+  await page.goto(appUrl)
+  return opened
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill('#text', text)
+  await page.press('#text', 'Enter')
+}
+
+async function bothShow(tabs: OpenPage[], lines: string[]): Promise<void> {
+  for (const tab of tabs)
+    await until(
+      () => `the messages ${JSON.stringify(lines)}${tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''}`,
+      () => tab.page.$$eval('#messages li', (items) => items.map((li) => li.textContent)),
+      (shown) => JSON.stringify(shown) === JSON.stringify(lines),
+    )
+}
+
+/**
+ * The app folder served by Vite's dev server, configured by the app's own vite.config.ts. Middleware mode behind our
+ * HTTP server: no fixed HMR port, and no SIGTERM handler of Vite's that would exit before cleanup (see vite-app.ts).
+ */
+async function serveWithVite(): Promise<() => Promise<void>> {
+  const server = http.createServer()
+  const vite = await createVite({
+    root: app,
+    configFile: path.join(app, 'vite.config.ts'),
+    logLevel: 'warn',
+    appType: 'spa',
+    cacheDir: path.join(app, 'node_modules/.vite'),
+    server: { middlewareMode: true, hmr: { server }, watch: null },
+  })
+  server.on('request', vite.middlewares)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  return onCleanup(async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await vite.close()
+  })
+}
+
+/**
+ * What `npm install tabwire` (and the Vite template's own devDependency) put in node_modules, as far as the browser
+ * app uses it: tabwire's package.json and its compiled browser entries (`npm run build`'s client and worker steps,
+ * into this folder instead of dist/), and links to the dependencies they import. The config's own
+ * `import … from 'vite'` resolves from here too.
+ */
+async function installTabwire(nodeModules: string): Promise<void> {
+  const pkg = path.join(nodeModules, 'tabwire')
+  await mkdir(pkg, { recursive: true })
+  await copyFile(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'))
+  const tsc = path.join(ROOT, 'node_modules/.bin/tsc')
+  for (const project of ['tsconfig.build.client.json', 'tsconfig.build.worker.json'])
+    await promisify(execFile)(tsc, ['-p', path.join(ROOT, project), '--outDir', path.join(pkg, 'dist')], { cwd: ROOT })
+  for (const dep of ['comlink', 'idb', 'vite'])
+    await symlink(path.join(ROOT, 'node_modules', dep), path.join(nodeModules, dep), 'dir')
+}
+
+/**
+ * Runs `npx tabwire-server …` as the repository's CLI, on a free port instead of the one written, in `cwd`; resolves
+ * once it says where it listens. Stopped with SIGTERM, as Ctrl-C would.
+ */
+async function startCli(command: string[], cwd: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const [npx, bin, ...args] = command
+  expect([npx, bin]).toEqual(['npx', 'tabwire-server'])
+  const portAt = args.indexOf('--port')
+  expect(portAt).toBeGreaterThanOrEqual(0)
+  args[portAt + 1] = '0'
+  const tsx = path.join(ROOT, 'node_modules/.bin/tsx')
+  expect(existsSync(tsx)).toBe(true)
+  const child: ChildProcess = spawn(tsx, [path.join(ROOT, 'src/server/cli.ts'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = onCleanup(async () => {
+    if (child.exitCode === null) child.kill('SIGTERM')
+    await exited
+  })
+  const port = await until(
+    () => `the server to listen (output: ${output})`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${output}`)
+      return Number(/listening on ws:\/\/[^\s]+:(\d+)/.exec(output)?.[1] ?? 0)
+    },
+    (p) => p > 0,
+  )
+  return { port, stop }
+}
