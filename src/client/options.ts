@@ -140,18 +140,18 @@ export function checkWorkerInstance<T>(what: 'worker' | 'dedicatedWorker', made:
   throw invalid(`${what}() must return a ${kind.name}, got ${describeValue(made)}`)
 }
 
-function positive(name: string, v: number): number {
+function nonNegative(name: string, v: number): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalid(`${name} must be a number ≥ 0, got ${describeValue(v)}`)
   return v
 }
 
 export function resolveReconnect(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
   const r = { ...DEFAULTS.reconnect, ...given }
-  for (const [k, v] of Object.entries(r)) positive(`reconnect.${k}`, v)
+  for (const [k, v] of Object.entries(r)) nonNegative(`reconnect.${k}`, v)
   if (r.minDelay > r.maxDelay) throw invalid(`reconnect.minDelay (${r.minDelay}) must not exceed maxDelay (${r.maxDelay})`)
   return r
 }
 
 export function resolveNumber(name: string, given: number | undefined, fallback: number): number {
-  return given === undefined ? fallback : positive(name, given)
+  return given === undefined ? fallback : nonNegative(name, given)
 }

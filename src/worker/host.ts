@@ -11,8 +11,8 @@ import type {
 } from '../protocol/port.ts'
 import { Bus, ownerLock, workerLock, type BusMessage } from './bus.ts'
 import { DbHandle } from './db.ts'
-import { Outbox } from './outbox.ts'
-import { Session } from './session.ts'
+import { OutboxStore } from './outbox-store.ts'
+import { OwnerSession } from './owner-session.ts'
 import type { Tab } from './tab.ts'
 
 /** A tab's subscription as this worker tracks it: `last` survives a change of owner, so nothing repeats or goes missing. */
@@ -25,7 +25,7 @@ interface HostSub {
 
 /**
  * One namespace inside one worker. Every worker writes the shared outbox itself; only the worker holding the
- * namespace's owner lock runs the `Session` with the socket. The others are followers that relay subscriptions over
+ * namespace's owner lock runs the `OwnerSession` with the socket. The others are followers that relay subscriptions over
  * the bus — so two worker versions after a deploy, or the dedicated workers of several tabs, still make one socket.
  * When the owner goes (its lock is released), the next worker in the lock's queue takes over and resubscribes every
  * tab from the last seq it delivered.
@@ -35,8 +35,8 @@ export class NamespaceHost {
   readonly ready: Promise<void>
   private readonly db: DbHandle
   private readonly bus: Bus
-  private outbox!: Outbox
-  private session: Session | undefined
+  private outbox!: OutboxStore
+  private session: OwnerSession | undefined
   private readonly subs = new Map<string, HostSub>()
   private info: StateInfo = { state: 'connecting', attempt: 0 }
   /** Releases the owner lock (owner) or withdraws the request for it (follower). */
@@ -68,7 +68,7 @@ export class NamespaceHost {
   }
 
   private async load(): Promise<void> {
-    this.outbox = await Outbox.load(this.db, (batch) => {
+    this.outbox = await OutboxStore.load(this.db, (batch) => {
       this.session?.committed(batch)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
@@ -154,6 +154,11 @@ export class NamespaceHost {
         tab.visible = signal === 'visible'
         this.visibilityChanged()
         break
+      case 'freeze':
+      case 'resume':
+        tab.frozen = signal === 'freeze'
+        this.visibilityChanged()
+        break
     }
   }
 
@@ -162,7 +167,7 @@ export class NamespaceHost {
    * any of its own tabs is visible whenever that changes (or a new owner asks by announcing itself).
    */
   private visibilityChanged(): void {
-    const mine = [...this.tabs].some((t) => t.visible)
+    const mine = [...this.tabs].some((t) => t.shown)
     if (!this.session) {
       if (mine !== this.lastReportedVisible) {
         this.lastReportedVisible = mine
@@ -203,7 +208,7 @@ export class NamespaceHost {
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
   private async own(): Promise<void> {
     if (this.ended) return
-    const session = new Session(this.config, this.db, this.outbox, {
+    const session = new OwnerSession(this.config, this.db, this.outbox, {
       dial: () => this.dial(),
       state: (info) => {
         // An owner that is leaving closes its socket; that `closed` is not the namespace's, and must not reach tabs
@@ -295,7 +300,7 @@ export class NamespaceHost {
   }
 
   private onBusAsOwner(m: BusMessage): void {
-    const session = this.session as Session
+    const session = this.session as OwnerSession
     switch (m.k) {
       case 'join':
         this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })

@@ -1,4 +1,4 @@
-import type { Cursor, Epoch, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame } from '../protocol/frames.ts'
+import type { Cursor, Epoch, FetchFrame, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame, UnsubFrame } from '../protocol/frames.ts'
 import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
@@ -38,7 +38,7 @@ interface TopicState {
 /** What the inbox needs from the session: the socket, and whether it is open right now. */
 export interface InboxHost {
   /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
-  sendFrame(frame: SubFrame | { t: 'unsub'; topic: string } | { t: 'fetch'; req: number; topic: string; after: number; limit: number }): boolean
+  sendFrame(frame: SubFrame | UnsubFrame | FetchFrame): boolean
   whenOpen(): Promise<void>
   log(message: string): void
 }
@@ -146,7 +146,7 @@ export class Inbox {
       await this.write((tx) => {
         void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
         void tx.objectStore('cursors').put(st.cursor as StoredCursor)
-      }).started
+      })
       for (const sub of st.subs) {
         // Under a new epoch every old seq is meaningless; after trimming only those behind the new start lost data.
         if (frame.reason !== 'retention' || sub.delivered < frame.seq) {
@@ -249,7 +249,7 @@ export class Inbox {
     })
     st.cursor = next
     for (const sub of st.subs) if (sub.live) this.deliver(sub, taken)
-    await written.started
+    await written
   }
 
   /** Asks the server to replay from our cursor; what arrives before that replay is dropped. */
@@ -347,24 +347,23 @@ export class Inbox {
 
   /**
    * `fill` must issue its requests synchronously: awaiting anything else would let the transaction commit early.
-   * `started` resolves once the transaction exists (so later transactions are ordered after it); `done` when it
-   * committed. Failures are logged, never thrown: the log is a cache and the cursor a hint.
+   * Resolves once the transaction exists, so later transactions are ordered after it; its commit is not awaited by
+   * anyone. Failures are logged, never thrown: the log is a cache and the cursor a hint.
    */
-  private write(fill: (tx: InboxTx) => void): { started: Promise<void>; done: Promise<void> } {
-    let markStarted!: () => void
-    const started = new Promise<void>((resolve) => (markStarted = resolve))
-    const done = (async () => {
-      try {
-        // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
-        const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
-        fill(tx)
-        markStarted()
-        await tx.done
-      } catch (e) {
-        markStarted()
-        this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
-      }
-    })()
-    return { started, done }
+  private write(fill: (tx: InboxTx) => void): Promise<void> {
+    return new Promise<void>((started) => {
+      void (async () => {
+        try {
+          // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
+          const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
+          fill(tx)
+          started()
+          await tx.done
+        } catch (e) {
+          started()
+          this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
+        }
+      })()
+    })
   }
 }

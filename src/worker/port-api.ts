@@ -25,27 +25,27 @@ export interface HostRegistry {
  */
 export class PortApi implements WorkerPort {
   private tab: Tab | undefined
-  private session: NamespaceHost | undefined
+  private host: NamespaceHost | undefined
 
   constructor(private readonly registry: HostRegistry) {}
 
   async attach(config: SessionConfig, info: TabInfo, events: TabEvents): Promise<AttachResult> {
     return guard(async () => {
       if (this.tab) throw new TabwireError('invalid-argument', 'this port is already attached')
-      const session = this.registry.host(config)
+      const host = this.registry.host(config)
       const tab = new Tab(info, events as Comlink.Remote<TabEvents>)
-      session.attach(tab)
+      host.attach(tab)
       this.tab = tab
-      this.session = session
+      this.host = host
       // The lock is free only once the tab is gone (closed, crashed, navigated): that grant is our close event.
-      void navigator.locks.request(info.lock, () => session.detach(tab))
+      void navigator.locks.request(info.lock, () => host.detach(tab))
       try {
-        await session.ready
+        await host.ready
       } catch (e) {
-        session.detach(tab)
+        host.detach(tab)
         throw e
       }
-      return { state: session.state, acked: session.acked, worker: this.registry.worker.id }
+      return { state: host.state, acked: host.acked, worker: this.registry.worker.id }
     })
   }
 
@@ -82,7 +82,7 @@ export class PortApi implements WorkerPort {
   }
 
   signal(signal: BrowserSignal): void {
-    if (this.session && this.tab) this.session.signal(this.tab, signal)
+    if (this.host && this.tab) this.host.signal(this.tab, signal)
   }
 
   stats(): Promise<WorkerStats> {
@@ -91,16 +91,16 @@ export class PortApi implements WorkerPort {
 
   detach(): Promise<void> {
     return guard(() => {
-      if (this.session && this.tab) this.session.detach(this.tab)
+      if (this.host && this.tab) this.host.detach(this.tab)
       this.tab = undefined
-      this.session = undefined
+      this.host = undefined
     })
   }
 
   private attached(): NamespaceHost {
-    if (!this.session || !this.tab || this.tab.gone)
+    if (!this.host || !this.tab || this.tab.gone)
       throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
-    return this.session
+    return this.host
   }
 }
 

@@ -16,7 +16,7 @@ const PRUNE_DELAY = 1_000
  * sends that arrive while a commit is in flight wait and share the next transaction (group commit), so a burst costs
  * one fsync, not one per message. Memory holds only counters; bodies live on disk until acked.
  */
-export class Outbox {
+export class OutboxStore {
   /** Highest id committed. Ids are assigned only inside a commit, so a failed commit gives none away. */
   private lastId = 0
   /** Highest id the server acked (memory only: after a restart, `welcome.acked` says it again). */
@@ -34,7 +34,7 @@ export class Outbox {
   ) {}
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
-  static async load(db: DbHandle, onCommitted: (batch: OutboxBatch) => void): Promise<Outbox> {
+  static async load(db: DbHandle, onCommitted: (batch: OutboxBatch) => void): Promise<OutboxStore> {
     try {
       const tx = (await db.get()).transaction(['meta', 'outbox'], 'readwrite')
       const meta = tx.objectStore('meta')
@@ -49,7 +49,7 @@ export class Outbox {
         await meta.put(clientId, 'client')
       }
       await tx.done
-      const outbox = new Outbox(db, clientId, onCommitted)
+      const outbox = new OutboxStore(db, clientId, onCommitted)
       outbox.lastId = typeof lastId === 'number' ? lastId : 0
       outbox.ackedId = oldest ? oldest.value.first - 1 : outbox.lastId
       outbox.deletedUpTo = outbox.ackedId
@@ -148,20 +148,26 @@ export class Outbox {
   }
 
   /**
-   * Records a cumulative ack of stored ids; returns whether it moved. With `prune` (the socket's owner only) acked records are
+   * The server's cumulative ack (this worker owns the socket); returns whether it moved. The acked records are then
    * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
    * a duplicate.
    */
-  ack(id: number, prune: boolean): boolean {
-    // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
-    if (id <= this.ackedId || id > this.lastId) return false
-    this.ackedId = id
+  ackFromServer(id: number): boolean {
+    if (!this.advanceAck(id)) return false
     // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
     // store and add a transaction to every send's latency.
-    if (prune) this.pruneTimer ??= setTimeout(() => {
+    this.pruneTimer ??= setTimeout(() => {
       this.pruneTimer = undefined
       void this.deleteAcked()
     }, PRUNE_DELAY)
+    return true
+  }
+
+  /** Records a cumulative ack of stored ids; returns whether it moved. */
+  private advanceAck(id: number): boolean {
+    // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
+    if (id <= this.ackedId || id > this.lastId) return false
+    this.ackedId = id
     return true
   }
 
@@ -172,7 +178,7 @@ export class Outbox {
    */
   async ackRelayed(id: number): Promise<boolean> {
     if (id > this.lastId) await this.syncLast().catch(() => undefined)
-    return this.ack(id, false)
+    return this.advanceAck(id)
   }
 
   /**

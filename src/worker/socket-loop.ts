@@ -3,11 +3,11 @@ import { decodeServerMessage } from '../protocol/decode.ts'
 import { encodeFrames } from '../protocol/encode.ts'
 import type { Cursor, ServerFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
-import type { DialInfo, ReconnectOptions, StateInfo, WireState } from '../protocol/port.ts'
+import type { DialInfo, ReconnectOptions, StateInfo } from '../protocol/port.ts'
 import { backoffDelay, MAX_TIMER_DELAY, retryAfterDelay } from './backoff.ts'
 
 /** What the connection needs from the session that owns it. */
-export interface ConnectionHost {
+export interface SocketLoopHost {
   /** The URL and token for the next attempt, asked of a live tab each time; never kept. */
   dial(): Promise<DialInfo>
   /** The identity and resume points sent in `hello`, read at the moment of each attempt. */
@@ -39,7 +39,7 @@ class LocalClose {
  * `hello` → `welcome`; only then is the state `open`. Everything that ends an attempt or an open connection goes
  * through `lost()`, which picks the next state by the close code and schedules the retry with full jitter.
  */
-export class Connection {
+export class SocketLoop {
   private ws: WebSocket | undefined
   private info: StateInfo = { state: 'connecting', attempt: 0 }
   private retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -55,12 +55,8 @@ export class Connection {
 
   constructor(
     private readonly opts: ReconnectOptions,
-    private readonly host: ConnectionHost,
+    private readonly host: SocketLoopHost,
   ) {}
-
-  get state(): WireState {
-    return this.info.state
-  }
 
   get stateInfo(): StateInfo {
     return this.info

@@ -2,10 +2,10 @@ import { encodeBinaryMessage } from '../protocol/binary.ts'
 import { batchText, encodeFrames, pubFrameText } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
 import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
-import { Connection, type Hold } from './connection.ts'
+import { SocketLoop, type Hold } from './socket-loop.ts'
 import type { DbHandle, OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
-import type { Outbox } from './outbox.ts'
+import type { OutboxStore } from './outbox-store.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
@@ -13,14 +13,14 @@ const MAX_TEXT = 256 * 1024
 const RESEND_RECORDS = 16
 
 /** What the owning session needs from the namespace host around it. */
-export interface SessionHost {
+export interface OwnerSessionHost {
   dial(): Promise<DialInfo>
   state(info: StateInfo): void
   /** Cumulative: the server acked every id ≤ `upTo`. */
   acked(upTo: number): void
   /** Cumulative: every id ≤ `upTo` is written to the current socket. */
   sent(upTo: number): void
-  /** Queued ids ≥ `from` now go by `id - delta` (see `Outbox.renumberAfter`). */
+  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter`). */
   renumbered(from: number, delta: number): void
   /** Something went wrong that the app's developer should see (always logged). */
   log(message: string): void
@@ -32,9 +32,9 @@ export interface SessionHost {
  * The socket side of one namespace, run only by the worker that holds the namespace's owner lock: the connection,
  * the resend of the shared outbox, and the inbox with every subscription (local tabs' and relayed ones alike).
  */
-export class Session {
+export class OwnerSession {
   readonly ready: Promise<void>
-  private readonly connection: Connection
+  private readonly connection: SocketLoop
   private inbox!: Inbox
   private readonly subs = new Map<string, TopicSub>()
   /** Highest outbox id written to the current connection, starting from its `welcome.acked`. */
@@ -50,10 +50,10 @@ export class Session {
   constructor(
     readonly config: SessionConfig,
     private readonly db: DbHandle,
-    private readonly outbox: Outbox,
-    private readonly host: SessionHost,
+    private readonly outbox: OutboxStore,
+    private readonly host: OwnerSessionHost,
   ) {
-    this.connection = new Connection(config.reconnect, {
+    this.connection = new SocketLoop(config.reconnect, {
       dial: () => host.dial(),
       hello: () => ({ client: this.outbox.clientId, subs: this.inbox.activeCursors() }),
       opened: (acked) => void this.opened(acked),
@@ -210,7 +210,7 @@ export class Session {
   }
 
   private ackTo(id: number): void {
-    if (this.outbox.ack(id, true)) this.host.acked(this.outbox.acked)
+    if (this.outbox.ackFromServer(id)) this.host.acked(this.outbox.acked)
   }
 
   /** Resends every stored message after `sentUpTo`, in id order, a few records at a time. */
