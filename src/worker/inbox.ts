@@ -3,7 +3,8 @@ import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
 import { usableRange } from './catch-up-range.ts'
-import { storageError, type DbHandle, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
+import { storageError, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
+import type { Database } from './platform.ts'
 
 type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
 
@@ -78,13 +79,13 @@ export class Inbox {
    * drops. The server answers fetches one after another, so the clock measures the whole pipeline's progress.
    */
   private constructor(
-    private readonly db: DbHandle,
+    private readonly db: Database,
     private readonly host: InboxHost,
     private readonly retention: number,
     private readonly fetchTimeout: number,
   ) {}
 
-  static async load(db: DbHandle, host: InboxHost, retention: number, fetchTimeout: number): Promise<Inbox> {
+  static async load(db: Database, host: InboxHost, retention: number, fetchTimeout: number): Promise<Inbox> {
     const inbox = new Inbox(db, host, retention, fetchTimeout)
     try {
       for (const c of await (await db.get()).getAll('cursors')) inbox.state(c.topic).cursor = c

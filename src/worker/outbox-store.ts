@@ -1,6 +1,8 @@
 import type { OutgoingMessage } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
-import { storageError, type DbHandle, type OutboxBatch } from './db.ts'
+import { storageError, type OutboxBatch } from './db.ts'
+import { OutboxCounters } from './outbox-counters.ts'
+import type { Clock, Database, TimerId } from './platform.ts'
 
 interface Waiting {
   messages: OutgoingMessage[]
@@ -14,27 +16,28 @@ const PRUNE_DELAY = 1_000
 /**
  * The durable send queue. `send()` resolves only after its messages are committed with `durability: 'strict'`:
  * sends that arrive while a commit is in flight wait and share the next transaction (group commit), so a burst costs
- * one fsync, not one per message. Memory holds only counters; bodies live on disk until acked.
+ * one fsync, not one per message. Memory holds only the counters; bodies live on disk until acked.
  */
 export class OutboxStore {
-  /** Highest id committed. Ids are assigned only inside a commit, so a failed commit gives none away. */
-  private lastId = 0
-  /** Highest id the server acked (memory only: after a restart, `welcome.acked` says it again). */
-  private ackedId = 0
   private waiting: Waiting[] = []
   private committing = false
   private deleting = false
-  private deletedUpTo = 0
-  private pruneTimer: ReturnType<typeof setTimeout> | undefined
+  private deletedUpTo: number
+  private pruneTimer: TimerId | undefined
 
+  /** Ids are assigned only inside a commit, so a failed commit gives none away. */
   private constructor(
-    private readonly db: DbHandle,
+    private readonly db: Database,
+    private readonly clock: Clock,
     readonly clientId: string,
+    readonly counters: OutboxCounters,
     private readonly onCommitted: (batch: OutboxBatch) => void,
-  ) {}
+  ) {
+    this.deletedUpTo = counters.acked
+  }
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
-  static async load(db: DbHandle, onCommitted: (batch: OutboxBatch) => void): Promise<OutboxStore> {
+  static async load(db: Database, clock: Clock, onCommitted: (batch: OutboxBatch) => void): Promise<OutboxStore> {
     try {
       const tx = (await db.get()).transaction(['meta', 'outbox'], 'readwrite')
       const meta = tx.objectStore('meta')
@@ -49,27 +52,12 @@ export class OutboxStore {
         await meta.put(clientId, 'client')
       }
       await tx.done
-      const outbox = new OutboxStore(db, clientId, onCommitted)
-      outbox.lastId = typeof lastId === 'number' ? lastId : 0
-      outbox.ackedId = oldest ? oldest.value.first - 1 : outbox.lastId
-      outbox.deletedUpTo = outbox.ackedId
-      return outbox
+      const last = typeof lastId === 'number' ? lastId : 0
+      const counters = new OutboxCounters(last, oldest ? oldest.value.first - 1 : last)
+      return new OutboxStore(db, clock, clientId, counters, onCommitted)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')
     }
-  }
-
-  get last(): number {
-    return this.lastId
-  }
-
-  get acked(): number {
-    return this.ackedId
-  }
-
-  pending(): number {
-    // A follower may hear of a renumbering (which lowers both) after its next commit already followed the disk.
-    return Math.max(0, this.lastId - this.ackedId)
   }
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
@@ -94,7 +82,7 @@ export class OutboxStore {
           for (const w of group) w.reject(err)
           continue
         }
-        this.lastId = Math.max(this.lastId, batch.last)
+        this.counters.committed(batch.last)
         let id = batch.first
         for (const w of group) w.resolve(w.messages.map(() => id++))
         this.onCommitted(batch)
@@ -115,7 +103,7 @@ export class OutboxStore {
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
-      const first = this.lastId + 1
+      const first = this.counters.last + 1
       const batch: OutboxBatch = {
         first,
         last: first + messages.length - 1,
@@ -138,13 +126,8 @@ export class OutboxStore {
         throw new TabwireError('storage', 'the outbox counter is gone from IndexedDB (was site data cleared?)')
       // The disk is the truth, also when it is behind: the owner renumbered the queue after a server that lost its
       // counter. Redoing from a counter the disk does not hold would abort forever.
-      this.lastId = stored
+      this.counters.followDisk(stored)
     }
-  }
-
-  /** Another worker of the namespace committed up to `last`. */
-  noteCommitted(last: number): void {
-    this.lastId = Math.max(this.lastId, last)
   }
 
   /**
@@ -153,21 +136,13 @@ export class OutboxStore {
    * a duplicate.
    */
   ackFromServer(id: number): boolean {
-    if (!this.advanceAck(id)) return false
+    if (!this.counters.ack(id)) return false
     // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
     // store and add a transaction to every send's latency.
-    this.pruneTimer ??= setTimeout(() => {
+    this.pruneTimer ??= this.clock.setTimeout(() => {
       this.pruneTimer = undefined
       void this.deleteAcked()
     }, PRUNE_DELAY)
-    return true
-  }
-
-  /** Records a cumulative ack of stored ids; returns whether it moved. */
-  private advanceAck(id: number): boolean {
-    // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
-    if (id <= this.ackedId || id > this.lastId) return false
-    this.ackedId = id
     return true
   }
 
@@ -177,8 +152,8 @@ export class OutboxStore {
    * release that trusted a bad server) is refused. Returns whether it moved.
    */
   async ackRelayed(id: number): Promise<boolean> {
-    if (id > this.lastId) await this.syncLast().catch(() => undefined)
-    return this.advanceAck(id)
+    if (id > this.counters.last) await this.syncLast().catch(() => undefined)
+    return this.counters.ack(id)
   }
 
   /**
@@ -186,11 +161,11 @@ export class OutboxStore {
    * is what came before the new first id. The stored counter went backwards with it; follow it.
    */
   async followRenumber(from: number, delta: number): Promise<void> {
-    this.ackedId = from - delta - 1
-    this.deletedUpTo = this.ackedId
+    this.counters.renumbered(from - delta - 1)
+    this.deletedUpTo = this.counters.acked
     try {
       const stored = await (await this.db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.lastId = stored
+      if (typeof stored === 'number') this.counters.followDisk(stored)
     } catch {
       // The next commit reads the stored counter anyway and follows it.
     }
@@ -209,7 +184,7 @@ export class OutboxStore {
       if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
       await tx.done
       // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-      this.lastId = Math.max(this.lastId, acked, typeof stored === 'number' ? stored : 0)
+      this.counters.committed(Math.max(acked, typeof stored === 'number' ? stored : 0))
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
     }
@@ -222,8 +197,8 @@ export class OutboxStore {
   async syncLast(): Promise<number> {
     try {
       const stored = await (await this.db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.lastId = Math.max(this.lastId, stored)
-      return this.lastId
+      if (typeof stored === 'number') this.counters.committed(stored)
+      return this.counters.last
     } catch (e) {
       throw storageError(e, 'cannot read the outbox counter')
     }
@@ -240,7 +215,7 @@ export class OutboxStore {
       const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
       // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll()).filter((b) => b.last > this.ackedId).map((b) => this.unackedPart(b))
+      const batches = (await store.getAll()).filter((b) => b.last > this.counters.acked).map((b) => this.unackedPart(b))
       const oldest = batches[0]
       if (!oldest || oldest.first <= acked + 1) {
         await tx.done
@@ -252,8 +227,8 @@ export class OutboxStore {
       const last = (batches[batches.length - 1] as OutboxBatch).last - delta
       void tx.objectStore('meta').put(last, 'lastId')
       await tx.done
-      this.lastId = last
-      this.ackedId = acked
+      this.counters.followDisk(last)
+      this.counters.renumbered(acked)
       this.deletedUpTo = acked
       return { from: oldest.first, delta }
     } catch (e) {
@@ -263,14 +238,15 @@ export class OutboxStore {
 
   /** The part of a record after the known ack: a batch acked halfway keeps only its tail. */
   private unackedPart(b: OutboxBatch): OutboxBatch {
-    if (b.first > this.ackedId) return b
-    const skip = this.ackedId + 1 - b.first
-    return { first: this.ackedId + 1, last: b.last, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+    const acked = this.counters.acked
+    if (b.first > acked) return b
+    const skip = acked + 1 - b.first
+    return { first: acked + 1, last: b.last, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
   }
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    clearTimeout(this.pruneTimer)
+    this.clock.clearTimeout(this.pruneTimer)
     this.pruneTimer = undefined
   }
 
@@ -278,8 +254,8 @@ export class OutboxStore {
     if (this.deleting) return
     this.deleting = true
     try {
-      while (this.deletedUpTo < this.ackedId) {
-        const upTo = this.ackedId
+      while (this.deletedUpTo < this.counters.acked) {
+        const upTo = this.counters.acked
         const tx = (await this.db.get()).transaction('outbox', 'readwrite')
         await tx.store.delete(IDBKeyRange.upperBound(upTo))
         await tx.done

@@ -1,67 +1,65 @@
-import { encodeBinaryMessage } from '../protocol/binary.ts'
-import { batchText, encodeFrames, pubFrameText } from '../protocol/encode.ts'
+import { encodeFrames } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
 import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
-import { SocketLoop, type Hold } from './socket-loop.ts'
-import type { DbHandle, OutboxBatch } from './db.ts'
+import type { OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import type { OutboxStore } from './outbox-store.ts'
+import type { Database, Platform } from './platform.ts'
+import { Resender, type ResendHost } from './resender.ts'
+import { SocketLoop, type Hold } from './socket-loop.ts'
 
-/** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
-const MAX_TEXT = 256 * 1024
-/** Outbox records read per step of a resend: bounded so 100k queued messages never sit in memory at once. */
-const RESEND_RECORDS = 16
-
-/** What the owning session needs from the namespace host around it. */
-export interface OwnerSessionHost {
+/** What the owning session needs from the role around it. */
+export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
   dial(): Promise<DialInfo>
   state(info: StateInfo): void
-  /** Cumulative: the server acked every id ≤ `upTo`. */
-  acked(upTo: number): void
-  /** Cumulative: every id ≤ `upTo` is written to the current socket. */
-  sent(upTo: number): void
-  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter`). */
-  renumbered(from: number, delta: number): void
-  /** Something went wrong that the app's developer should see (always logged). */
-  log(message: string): void
   /** Chatter for the `debug` option only. */
   debug?(message: string): void
 }
 
 /**
- * The socket side of one namespace, run only by the worker that holds the namespace's owner lock: the connection,
- * the resend of the shared outbox, and the inbox with every subscription (local tabs' and relayed ones alike).
+ * The socket side of one namespace, run only by the worker that holds the namespace's owner lock: it ties the
+ * socket loop to the resend of the shared outbox and to the inbox, routes the server's frames to them, and keys the
+ * subscriptions (local tabs' and relayed ones alike) so a worker's can be dropped together.
  */
 export class OwnerSession {
   readonly ready: Promise<void>
-  private readonly connection: SocketLoop
+  private readonly socket: SocketLoop
+  private readonly resender: Resender
   private inbox!: Inbox
   private readonly subs = new Map<string, TopicSub>()
-  /** Highest outbox id written to the current connection, starting from its `welcome.acked`. */
-  private sentUpTo = 0
-  /** Bumped on each `welcome`: a resend loop of an older connection stops. */
-  private openGen = 0
-  private flushing = false
-  /** Between a `welcome` and the queue's reconciliation with its `acked` (see `opened`). */
-  private reconciling = false
   private openWaiters: (() => void)[] = []
   private closed = false
 
   constructor(
     readonly config: SessionConfig,
-    private readonly db: DbHandle,
+    private readonly db: Database,
     private readonly outbox: OutboxStore,
     private readonly host: OwnerSessionHost,
+    platform: Pick<Platform, 'clock' | 'socket'>,
   ) {
-    this.connection = new SocketLoop(config.reconnect, {
-      dial: () => host.dial(),
-      hello: () => ({ client: this.outbox.clientId, subs: this.inbox.activeCursors() }),
-      opened: (acked) => void this.opened(acked),
-      frames: (frames) => this.frames(frames),
-      dropped: () => this.inbox.dropped(),
-      state: (info) => host.state(info),
+    this.socket = new SocketLoop(
+      config.reconnect,
+      {
+        dial: () => host.dial(),
+        hello: () => ({ client: this.outbox.clientId, subs: this.inbox.activeCursors() }),
+        opened: (acked) => void this.resender.opened(acked),
+        frames: (frames) => this.frames(frames),
+        dropped: () => this.inbox.dropped(),
+        state: (info) => host.state(info),
+        log: (m) => host.log(m),
+        ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
+      },
+      platform.clock,
+      platform.socket,
+    )
+    this.resender = new Resender(outbox, this.socket, {
+      acked: (upTo) => host.acked(upTo),
+      sent: (upTo) => host.sent(upTo),
+      renumbered: (from, delta) => host.renumbered(from, delta),
+      reconciled: () => {
+        for (const w of this.openWaiters.splice(0)) w()
+      },
       log: (m) => host.log(m),
-      ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
     })
     this.ready = this.load()
   }
@@ -70,7 +68,7 @@ export class OwnerSession {
     this.inbox = await Inbox.load(
       this.db,
       {
-        sendFrame: (f) => this.connection.send(encodeFrames([f])),
+        sendFrame: (f) => this.socket.send(encodeFrames([f])),
         whenOpen: () => this.whenOpen(),
         log: (m) => this.host.log(m),
       },
@@ -78,11 +76,11 @@ export class OwnerSession {
       // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
       this.config.reconnect.heartbeatTimeout,
     )
-    if (!this.closed) this.connection.start()
+    if (!this.closed) this.socket.start()
   }
 
   get state(): StateInfo {
-    return this.connection.stateInfo
+    return this.socket.stateInfo
   }
 
   cursors(): Record<string, number> {
@@ -109,65 +107,32 @@ export class OwnerSession {
 
   /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
   reconnect(): void {
-    this.connection.hold('offline', false)
-    this.connection.reconnectNow()
+    this.socket.hold('offline', false)
+    this.socket.reconnectNow()
   }
 
   hold(reason: Hold, on: boolean): void {
-    this.connection.hold(reason, on)
+    this.socket.hold(reason, on)
+  }
+
+  /** New outbox records are on disk (written by this worker or another). */
+  committed(batch?: OutboxBatch): void {
+    this.resender.committed(batch)
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.connection.close()
+    this.socket.close()
     this.inbox?.clear()
   }
 
-  /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
-  committed(batch?: OutboxBatch): void {
-    if (!this.connection.isOpen || this.reconciling) return
-    if (batch && !this.flushing && this.sentUpTo === batch.first - 1) {
-      this.write(batch)
-      this.host.sent(this.sentUpTo)
-    } else void this.flush()
-  }
-
-  private async opened(acked: number): Promise<void> {
-    const gen = ++this.openGen
-    // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
-    // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
-    this.reconciling = true
-    // Set now, not after the awaits: acks on this connection are checked against it from its first frame on.
-    this.sentUpTo = acked
-    try {
-      // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
-      await this.outbox.syncLast()
-      if (acked > this.outbox.last) {
-        this.host.log(`resync: server acked ${acked} but this client only ever stored ${this.outbox.last}`)
-        await this.outbox.skipTo(acked)
-      } else {
-        const moved = await this.outbox.renumberAfter(acked)
-        if (moved) {
-          this.host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
-          this.host.renumbered(moved.from, moved.delta)
-        }
-      }
-    } finally {
-      if (gen === this.openGen) this.reconciling = false
-    }
-    if (gen !== this.openGen) return
-    this.sentUpTo = acked
-    this.ackTo(acked)
-    for (const w of this.openWaiters.splice(0)) w()
-    void this.flush()
-  }
-
   private whenOpen(): Promise<void> {
-    if (this.connection.isOpen) return Promise.resolve()
+    if (this.socket.isOpen) return Promise.resolve()
     return new Promise((resolve) => this.openWaiters.push(resolve))
   }
 
+  /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
   private frames(frames: ServerFrame[]): void {
     let run: MsgFrame[] = []
     const flushRun = () => {
@@ -184,13 +149,7 @@ export class OwnerSession {
       flushRun()
       switch (f.t) {
         case 'ack':
-          // A server can only ack what it was sent. Believing more would count unsent records as delivered; the
-          // protocol error leaves the outbox as it is, and the next `welcome` says where the server really stands.
-          if (f.id > this.sentUpTo) {
-            this.connection.protocolError(`ack ${f.id} is beyond the last id sent (${this.sentUpTo})`)
-            return
-          }
-          this.ackTo(f.id)
+          if (!this.resender.ack(f.id)) return
           break
         case 'reset':
           this.inbox.reset(f)
@@ -207,64 +166,5 @@ export class OwnerSession {
       }
     }
     flushRun()
-  }
-
-  private ackTo(id: number): void {
-    if (this.outbox.ackFromServer(id)) this.host.acked(this.outbox.acked)
-  }
-
-  /** Resends every stored message after `sentUpTo`, in id order, a few records at a time. */
-  private async flush(): Promise<void> {
-    if (this.flushing || this.reconciling) return
-    this.flushing = true
-    try {
-      let gen: number
-      // A newer connection opening while this loop awaits the disk starts the loop over for that connection.
-      do {
-        gen = this.openGen
-        while (this.connection.isOpen && !this.reconciling && gen === this.openGen && this.sentUpTo < this.outbox.last) {
-          const batches = await this.outbox.batchesAfter(this.sentUpTo, RESEND_RECORDS)
-          if (gen !== this.openGen || this.reconciling || batches.length === 0) break
-          for (const b of batches) this.write(b)
-          this.host.sent(this.sentUpTo)
-        }
-      } while (gen !== this.openGen && this.connection.isOpen && !this.reconciling)
-    } catch (e) {
-      this.host.log(`resend stopped: ${String(e)}`)
-    } finally {
-      this.flushing = false
-    }
-  }
-
-  /**
-   * Writes the ids of `batch` above `sentUpTo` in order: JSON bodies as pub frames packed into text messages of at
-   * most MAX_TEXT, each binary body as a binary message of its own.
-   */
-  private write(batch: OutboxBatch): void {
-    let texts: string[] = []
-    let size = 0
-    const flushText = (): boolean => {
-      if (texts.length === 0) return true
-      const ok = this.connection.send(batchText(texts))
-      texts = []
-      size = 0
-      return ok
-    }
-    for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
-      const i = id - batch.first
-      const topic = batch.topics[i] as string
-      const body = batch.bodies[i] as string | Uint8Array
-      if (typeof body !== 'string') {
-        if (!flushText() || !this.connection.send(encodeBinaryMessage([{ t: 'pub', id, topic, body }]))) return
-        this.sentUpTo = id
-        continue
-      }
-      const text = pubFrameText(id, topic, body)
-      if (texts.length > 0 && size + text.length > MAX_TEXT && !flushText()) return
-      texts.push(text)
-      size += text.length + 1
-      this.sentUpTo = id
-    }
-    flushText()
   }
 }

@@ -5,6 +5,7 @@ import type { Cursor, ServerFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { DialInfo, ReconnectOptions, StateInfo } from '../protocol/port.ts'
 import { backoffDelay, MAX_TIMER_DELAY, retryAfterDelay } from './backoff.ts'
+import type { Clock, SocketFactory, TimerId } from './platform.ts'
 
 /** What the connection needs from the session that owns it. */
 export interface SocketLoopHost {
@@ -42,10 +43,10 @@ class LocalClose {
 export class SocketLoop {
   private ws: WebSocket | undefined
   private info: StateInfo = { state: 'connecting', attempt: 0 }
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private connectTimer: ReturnType<typeof setTimeout> | undefined
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
-  private stableTimer: ReturnType<typeof setTimeout> | undefined
+  private retryTimer: TimerId | undefined
+  private connectTimer: TimerId | undefined
+  private heartbeatTimer: TimerId | undefined
+  private stableTimer: TimerId | undefined
   private lastFrameAt = 0
   private pingN = 0
   /** Reasons to stay disconnected: the browser says offline, or every tab is hidden under `whenHidden: 'disconnect'`. */
@@ -56,6 +57,8 @@ export class SocketLoop {
   constructor(
     private readonly opts: ReconnectOptions,
     private readonly host: SocketLoopHost,
+    private readonly clock: Clock,
+    private readonly openSocket: SocketFactory,
   ) {}
 
   get stateInfo(): StateInfo {
@@ -134,7 +137,7 @@ export class SocketLoop {
   private async attempt(): Promise<void> {
     const gen = ++this.generation
     if (this.info.state !== 'connecting') this.set({ state: 'reconnecting', attempt: this.info.attempt })
-    this.connectTimer = setTimeout(() => {
+    this.connectTimer = this.clock.setTimeout(() => {
       if (gen === this.generation) this.lost(new LocalClose(CloseCode.HeartbeatTimeout, 'connect timeout'))
     }, this.opts.connectTimeout)
     let dial: DialInfo
@@ -151,7 +154,7 @@ export class SocketLoop {
     }
     let ws: WebSocket
     try {
-      ws = new WebSocket(dial.url)
+      ws = this.openSocket(dial.url)
     } catch (e) {
       this.invalidUrl(`the browser refused the URL ${JSON.stringify(dial.url)}: ${String(e)}`)
       return
@@ -159,7 +162,7 @@ export class SocketLoop {
     // Binary bodies arrive as binary messages; an ArrayBuffer decodes synchronously, a Blob would not.
     ws.binaryType = 'arraybuffer'
     this.ws = ws
-    this.lastFrameAt = Date.now()
+    this.lastFrameAt = this.clock.now()
     ws.onopen = () => {
       if (gen !== this.generation) return
       const { client, subs } = this.host.hello()
@@ -176,7 +179,7 @@ export class SocketLoop {
   }
 
   private receive(data: unknown): void {
-    this.lastFrameAt = Date.now()
+    this.lastFrameAt = this.clock.now()
     this.host.trace?.('<-', typeof data === 'string' ? data : `[binary ${(data as ArrayBuffer).byteLength} bytes]`)
     const decoded = decodeServerMessage(data)
     if (!decoded.ok) {
@@ -200,7 +203,7 @@ export class SocketLoop {
   private welcomed(acked: number): void {
     this.clearTimer('connect')
     this.set({ state: 'open', attempt: this.info.attempt })
-    this.stableTimer = setTimeout(() => {
+    this.stableTimer = this.clock.setTimeout(() => {
       if (this.info.state === 'open') this.set({ state: 'open', attempt: 0 })
     }, this.opts.stableAfter)
     this.startHeartbeat()
@@ -209,13 +212,13 @@ export class SocketLoop {
 
   /**
    * Pings on an interval and checks silence against the wall clock, not against timer counts: a sleeping laptop or a
-   * throttled background timer fires late, and `Date.now()` then shows the real gap.
+   * throttled background timer fires late, and the clock then shows the real gap.
    */
   private startHeartbeat(): void {
     const tick = Math.max(50, Math.min(this.opts.heartbeatInterval, this.opts.heartbeatTimeout / 2))
-    let lastPing = Date.now()
-    this.heartbeatTimer = setInterval(() => {
-      const now = Date.now()
+    let lastPing = this.clock.now()
+    this.heartbeatTimer = this.clock.setInterval(() => {
+      const now = this.clock.now()
       if (now - this.lastFrameAt > this.opts.heartbeatTimeout) {
         this.lost(new LocalClose(CloseCode.HeartbeatTimeout, `no frame for ${now - this.lastFrameAt} ms`))
         return
@@ -272,9 +275,9 @@ export class SocketLoop {
     const named = why instanceof LocalClose ? undefined : retryAfterDelay(why.reason, this.opts)
     // An app's maxDelay past setTimeout's range would otherwise wrap to an immediate retry.
     const delay = Math.min(named ?? backoffDelay(attempt - 1, this.opts), MAX_TIMER_DELAY)
-    const nextRetryAt = Date.now() + delay
+    const nextRetryAt = this.clock.now() + delay
     this.set({ state: 'reconnecting', attempt, nextRetryAt, error })
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined
       void this.attempt()
     }, delay)
@@ -294,17 +297,17 @@ export class SocketLoop {
   private clearTimer(which: 'retry' | 'connect' | 'heartbeat' | 'stable'): void {
     switch (which) {
       case 'retry':
-        clearTimeout(this.retryTimer)
+        this.clock.clearTimeout(this.retryTimer)
         this.retryTimer = undefined
         break
       case 'connect':
-        clearTimeout(this.connectTimer)
+        this.clock.clearTimeout(this.connectTimer)
         break
       case 'heartbeat':
-        clearInterval(this.heartbeatTimer)
+        this.clock.clearInterval(this.heartbeatTimer)
         break
       case 'stable':
-        clearTimeout(this.stableTimer)
+        this.clock.clearTimeout(this.stableTimer)
         break
     }
   }
