@@ -113,8 +113,9 @@ export class OutboxStore {
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
       const check = meta.get('lastId')
-      void tx.objectStore('outbox').put(batch)
-      void meta.put(batch.last, 'lastId')
+      // Their failures surface through `tx.done`; caught here so a clash's abort leaves no unhandled rejection.
+      tx.objectStore('outbox').put(batch).catch(() => undefined)
+      meta.put(batch.last, 'lastId').catch(() => undefined)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
