@@ -14,30 +14,30 @@ export interface SendReceipt {
 
 /** The `sent` and `acked` marks of this tab's sends, as the worker reports them. */
 export class Receipts {
-  private readonly sends = new Watermark()
-  private readonly acks = new Watermark()
+  readonly #sends = new Watermark()
+  readonly #acks = new Watermark()
 
   receipt(id: number): SendReceipt {
-    return { id, sent: this.sends.wait(id), acked: this.acks.wait(id) }
+    return { id, sent: this.#sends.wait(id), acked: this.#acks.wait(id) }
   }
 
   /** An ack implies the write before it: both marks move. */
   acked(upTo: number): void {
-    this.sends.mark(upTo)
-    this.acks.mark(upTo)
+    this.#sends.mark(upTo)
+    this.#acks.mark(upTo)
   }
 
   sent(upTo: number): void {
-    this.sends.mark(upTo)
+    this.#sends.mark(upTo)
   }
 
   renumbered(from: number, delta: number): void {
-    this.sends.shift(from, delta)
-    this.acks.shift(from, delta)
+    this.#sends.shift(from, delta)
+    this.#acks.shift(from, delta)
   }
 
   clear(): void {
-    this.acks.clear()
-    this.sends.clear()
+    this.#acks.clear()
+    this.#sends.clear()
   }
 }

@@ -6,18 +6,18 @@ export class TabLock {
   readonly name = `tabwire-tab:${crypto.randomUUID()}`
   /** Resolves once the lock is held: attaching before would let the worker's request win at once. */
   readonly held: Promise<void>
-  private releaseLock: (() => void) | undefined
+  #releaseLock: (() => void) | undefined
 
   constructor() {
     this.held = new Promise<void>((held) => {
       void navigator.locks.request(this.name, () => {
         held()
-        return new Promise<void>((release) => (this.releaseLock = release))
+        return new Promise<void>((release) => (this.#releaseLock = release))
       })
     })
   }
 
   release(): void {
-    this.releaseLock?.()
+    this.#releaseLock?.()
   }
 }

@@ -46,58 +46,61 @@ const TOPIC_MAX = 256
  * receipts (receipts.ts), subscriptions (subscriptions.ts), and what the page sees (page-events.ts).
  */
 export class Wire<Topics extends object = AnyTopics> {
-  private info: StateInfo = { state: 'connecting', attempt: 0 }
-  private readonly listeners = new Set<(s: StateInfo) => void>()
-  private readonly worker: WorkerBinding
-  private readonly namespace: string
-  private readonly lock: TabLock
-  private readonly subs = new Subscriptions()
-  private readonly receipts = new Receipts()
-  private readonly sends: SendBatcher
-  private readonly unlisten: () => void
-  private readonly maxMessageBytes: number
+  #info: StateInfo = { state: 'connecting', attempt: 0 }
+  readonly #listeners = new Set<(s: StateInfo) => void>()
+  readonly #worker: WorkerBinding
+  readonly #namespace: string
+  readonly #lock: TabLock
+  readonly #subs = new Subscriptions()
+  readonly #receipts = new Receipts()
+  readonly #sends: SendBatcher
+  readonly #unlisten: () => void
+  readonly #maxMessageBytes: number
 
-  constructor(private readonly options: ConnectOptions) {
+  readonly #options: ConnectOptions
+
+  constructor(options: ConnectOptions) {
+    this.#options = options
     const { config, kind, callTimeout, maxMessageBytes } = resolveOptions(options, typeof SharedWorker !== 'undefined')
-    this.namespace = config.namespace
-    this.maxMessageBytes = maxMessageBytes
+    this.#namespace = config.namespace
+    this.#maxMessageBytes = maxMessageBytes
     // Only after the options passed: a lock taken for a wire that throws would never be released.
-    this.lock = new TabLock()
-    this.sends = new SendBatcher((messages) => this.call('send', (r) => r.send(messages)), this.receipts)
+    this.#lock = new TabLock()
+    this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
-    this.worker = new WorkerBinding(options, kind, config, { id: this.lock.name, lock: this.lock.name, dials }, this.lock.held, callTimeout, {
+    this.#worker = new WorkerBinding(options, kind, config, { id: this.#lock.name, lock: this.#lock.name, dials }, this.#lock.held, callTimeout, {
       get closed() {
-        return wire.closed
+        return wire.#closed
       },
-      tabEvents: () => this.events(),
+      tabEvents: () => this.#events(),
       attached: (result: AttachResult) => {
-        this.receipts.acked(result.acked)
-        this.setState(result.state)
+        this.#receipts.acked(result.acked)
+        this.#setState(result.state)
       },
-      failed: (e) => this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
+      failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
       died: () =>
-        this.setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } }),
+        this.#setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } }),
       rebound: () => {
-        for (const [id, topic, last] of this.subs.resumePoints())
-          void this.call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+        for (const [id, topic, last] of this.#subs.resumePoints())
+          void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
       },
     })
-    this.unlisten = relayPageEvents(
-      (signal) => this.worker.signal(signal),
+    this.#unlisten = relayPageEvents(
+      (signal) => this.#worker.signal(signal),
       () => this.close(),
     )
   }
 
   /** The connection state as last reported by the worker. */
   get state(): WireState {
-    return this.info.state
+    return this.#info.state
   }
 
   /** Calls `fn` on every state change; returns the function that stops it. */
   onState(fn: (s: StateInfo) => void): () => void {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
   }
 
   /**
@@ -110,18 +113,18 @@ export class Wire<Topics extends object = AnyTopics> {
    */
   send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
     try {
-      this.assertOpen()
+      this.#assertOpen()
       checkTopic(topic)
       const bytes = binaryBody(body)
       let encoded: string | Uint8Array
       if (bytes) {
-        checkBinarySize(bytes, this.maxMessageBytes)
+        checkBinarySize(bytes, this.#maxMessageBytes)
         encoded = bytes
       } else {
         encoded = encodeBody(body)
-        checkSize(encoded, this.maxMessageBytes)
+        checkSize(encoded, this.#maxMessageBytes)
       }
-      return this.sends.enqueue({ topic, body: encoded })
+      return this.#sends.enqueue({ topic, body: encoded })
     } catch (e) {
       return Promise.reject(e)
     }
@@ -137,21 +140,21 @@ export class Wire<Topics extends object = AnyTopics> {
     onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
-    this.assertOpen()
+    this.#assertOpen()
     checkTopic(topic)
     const after = options.after ?? 0
     if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
-    const id = this.subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
+    const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
     try {
-      await this.call('subscribe', (r) => r.subscribe(id, topic, after))
+      await this.#call('subscribe', (r) => r.subscribe(id, topic, after))
     } catch (e) {
-      this.subs.delete(id)
+      this.#subs.delete(id)
       throw e
     }
     return async () => {
-      if (!this.subs.delete(id) || this.closed) return
-      await this.call('unsubscribe', (r) => r.unsubscribe(id))
+      if (!this.#subs.delete(id) || this.#closed) return
+      await this.#call('unsubscribe', (r) => r.unsubscribe(id))
     }
   }
 
@@ -160,13 +163,13 @@ export class Wire<Topics extends object = AnyTopics> {
    * worker (and version) serves this tab and whether it owns the socket, plus this tab's own subscriptions.
    */
   async stats(): Promise<WireStats> {
-    const worker = await this.call('stats', (r) => r.stats())
-    return { ...worker, subscriptions: this.subs.snapshot() }
+    const worker = await this.#call('stats', (r) => r.stats())
+    return { ...worker, subscriptions: this.#subs.snapshot() }
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
   pending(): Promise<number> {
-    return this.call('pending', (r) => r.pending())
+    return this.#call('pending', (r) => r.pending())
   }
 
   /**
@@ -174,8 +177,8 @@ export class Wire<Topics extends object = AnyTopics> {
    * storage could not be opened, say), attaches again.
    */
   reconnect(): Promise<void> {
-    if (this.worker.failed && !this.closed) return this.worker.reattach()
-    return this.call('reconnect', (r) => r.reconnect())
+    if (this.#worker.failed && !this.#closed) return this.#worker.reattach()
+    return this.#call('reconnect', (r) => r.reconnect())
   }
 
   /**
@@ -184,74 +187,74 @@ export class Wire<Topics extends object = AnyTopics> {
    */
   async purge(): Promise<void> {
     try {
-      await this.call('purge', (r) => r.purge())
+      await this.#call('purge', (r) => r.purge())
     } finally {
-      this.shutdown()
-      this.worker.release()
+      this.#shutdown()
+      this.#worker.release()
     }
   }
 
   /** This tab leaves: its subscriptions end; the worker and its socket stay for the other tabs. */
   close(): void {
-    if (this.closed) return
-    this.shutdown()
-    this.worker.detach()
+    if (this.#closed) return
+    this.#shutdown()
+    this.#worker.detach()
   }
 
-  private get closed(): boolean {
-    return this.info.state === 'closed'
+  get #closed(): boolean {
+    return this.#info.state === 'closed'
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
+  #assertOpen(): void {
+    if (this.#closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
-  private async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
-    this.assertOpen()
-    return this.worker.call(what, fn)
+  async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    this.#assertOpen()
+    return this.#worker.call(what, fn)
   }
 
-  private events(): TabEvents {
+  #events(): TabEvents {
     return {
-      state: (info) => this.setState(info),
-      messages: (sub, msgs) => this.subs.deliver(sub, msgs),
-      reset: (sub, notice) => this.subs.reset(sub, notice),
-      acked: (upTo) => this.receipts.acked(upTo),
-      sent: (upTo) => this.receipts.sent(upTo),
-      renumbered: (from, delta) => this.receipts.renumbered(from, delta),
-      dial: () => this.dial(),
+      state: (info) => this.#setState(info),
+      messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
+      reset: (sub, notice) => this.#subs.reset(sub, notice),
+      acked: (upTo) => this.#receipts.acked(upTo),
+      sent: (upTo) => this.#receipts.sent(upTo),
+      renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
+      dial: () => this.#dial(),
     }
   }
 
   /** A provider's answer that is no URL is named to the worker, which fails for good (`invalid-url`): no retry mends it. */
-  private async dial(): Promise<DialInfo> {
-    const url: unknown = await provide(this.options.url)
+  async #dial(): Promise<DialInfo> {
+    const url: unknown = await provide(this.#options.url)
     const problem = wsUrlProblem(url)
     if (problem) return { invalidUrl: `the url provider returned an unusable URL: ${problem}` }
     warnIfUnencrypted(url as string)
-    const token = this.options.token === undefined ? undefined : await provide(this.options.token)
+    const token = this.#options.token === undefined ? undefined : await provide(this.#options.token)
     return token === undefined ? { url: url as string } : { url: url as string, token }
   }
 
-  private setState(info: StateInfo): void {
-    if (this.closed) return
-    if (this.options.debug) console.debug(`[tabwire:${this.namespace}] state`, info)
-    this.info = info
-    for (const fn of this.listeners) fn(info)
-    if (info.state === 'closed') this.shutdown()
+  #setState(info: StateInfo): void {
+    if (this.#closed) return
+    if (this.#options.debug) console.debug(`[tabwire:${this.#namespace}] state`, info)
+    this.#info = info
+    for (const fn of this.#listeners) fn(info)
+    if (info.state === 'closed') this.#shutdown()
   }
 
-  private shutdown(): void {
-    if (this.info.state !== 'closed') {
-      this.info = { state: 'closed', attempt: 0 }
-      for (const fn of this.listeners) fn(this.info)
+  #shutdown(): void {
+    if (this.#info.state !== 'closed') {
+      this.#info = { state: 'closed', attempt: 0 }
+      for (const fn of this.#listeners) fn(this.#info)
     }
-    this.unlisten()
-    this.lock.release()
-    this.subs.clear()
-    this.receipts.clear()
+    this.#unlisten()
+    this.#lock.release()
+    this.#subs.clear()
+    this.#receipts.clear()
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
-    this.sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
+    this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
 }
 

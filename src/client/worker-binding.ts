@@ -44,29 +44,44 @@ interface WorkerHandle {
  * `worker-unavailable` instead of hanging on a dead worker.
  */
 export class WorkerBinding {
-  private binding!: Binding
+  #binding!: Binding
+
+  readonly #options: ConnectOptions
+  readonly #kind: 'shared' | 'dedicated'
+  readonly #config: SessionConfig
+  readonly #tab: TabInfo
+  readonly #lockHeld: Promise<void>
+  readonly #callTimeout: number
+  readonly #events: BindingEvents
 
   constructor(
-    private readonly options: ConnectOptions,
-    private readonly kind: 'shared' | 'dedicated',
-    private readonly config: SessionConfig,
-    private readonly tab: TabInfo,
-    private readonly lockHeld: Promise<void>,
-    private readonly callTimeout: number,
-    private readonly events: BindingEvents,
+    options: ConnectOptions,
+    kind: 'shared' | 'dedicated',
+    config: SessionConfig,
+    tab: TabInfo,
+    lockHeld: Promise<void>,
+    callTimeout: number,
+    events: BindingEvents,
   ) {
-    this.bind(pickWorker(options, kind))
+    this.#options = options
+    this.#kind = kind
+    this.#config = config
+    this.#tab = tab
+    this.#lockHeld = lockHeld
+    this.#callTimeout = callTimeout
+    this.#events = events
+    this.#bind(pickWorker(options, kind))
   }
 
   /** Whether the last attach was refused: `reattach()` tries again. */
   get failed(): boolean {
-    return this.binding.failed
+    return this.#binding.failed
   }
 
   /** Attaches to a new worker after the last attach failed (its storage could not be opened, say). */
   reattach(): Promise<void> {
-    this.binding.release()
-    return this.bind(pickWorker(this.options, this.kind)).attached
+    this.#binding.release()
+    return this.#bind(pickWorker(this.#options, this.#kind)).attached
   }
 
   /**
@@ -74,30 +89,30 @@ export class WorkerBinding {
    * `worker-unavailable` if the worker dies meanwhile (a call to a dead worker would otherwise never settle).
    */
   async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
-    const b = this.binding
-    await workerCall(Promise.race([b.attached, b.died]), this.callTimeout, 'attach')
-    return workerCall(Promise.race([fn(b.remote), b.died]), this.callTimeout, what)
+    const b = this.#binding
+    await workerCall(Promise.race([b.attached, b.died]), this.#callTimeout, 'attach')
+    return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
   }
 
   /** Fire-and-forget, once attached; `signal` is read then. */
   signal(signal: () => BrowserSignal): void {
-    void this.binding.attached.then(() => this.binding.remote.signal(signal()))
+    void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
   }
 
   /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
   detach(): void {
-    const { remote, release } = this.binding
-    void workerCall(remote.detach(), this.callTimeout, 'detach')
+    const { remote, release } = this.#binding
+    void workerCall(remote.detach(), this.#callTimeout, 'detach')
       .catch(() => undefined)
       .finally(release)
   }
 
   release(): void {
-    this.binding.release()
+    this.#binding.release()
   }
 
   /** Attaches to a worker; when that worker dies, attaches to a new one. */
-  private bind(worker: WorkerHandle, attachTimeout = this.callTimeout, reportFailure = true): Binding {
+  #bind(worker: WorkerHandle, attachTimeout = this.#callTimeout, reportFailure = true): Binding {
     let died!: (e: TabwireError) => void
     const b: Binding = {
       remote: Comlink.wrap<WorkerPort>(worker.endpoint),
@@ -110,49 +125,49 @@ export class WorkerBinding {
       },
     }
     b.died.catch(() => undefined)
-    this.binding = b
-    b.attached = this.attach(b, died, attachTimeout)
+    this.#binding = b
+    b.attached = this.#attach(b, died, attachTimeout)
     b.attached.catch((e: unknown) => {
       b.failed = true
-      if (this.binding === b && reportFailure) this.events.failed(e)
+      if (this.#binding === b && reportFailure) this.#events.failed(e)
     })
     return b
   }
 
-  private async attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
-    await this.lockHeld
+  async #attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
+    await this.#lockHeld
     const result = await workerCall(
-      Promise.race([b.remote.attach(this.config, this.tab, Comlink.proxy(this.events.tabEvents())), b.died]),
+      Promise.race([b.remote.attach(this.#config, this.#tab, Comlink.proxy(this.#events.tabEvents())), b.died]),
       timeout,
       'attach',
     )
     // The worker holds this lock for its lifetime: our request is granted only once it is gone.
     void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
-      if (this.binding !== b || this.events.closed) return
+      if (this.#binding !== b || this.#events.closed) return
       died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
-      this.events.died()
-      void this.rebind()
+      this.#events.died()
+      void this.#rebind()
     })
-    this.events.attached(result)
+    this.#events.attached(result)
   }
 
   /**
    * Attaches to a fresh worker after ours died. Retried with a growing pause: Firefox hands a `new SharedWorker()`
    * made while the old one is still closing to the dying instance, which never answers.
    */
-  private async rebind(): Promise<void> {
-    for (let attempt = 0; !this.events.closed; attempt++) {
+  async #rebind(): Promise<void> {
+    for (let attempt = 0; !this.#events.closed; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
-      if (this.events.closed) return
-      const b = this.bind(pickWorker(this.options, this.kind), Math.min(this.callTimeout, REATTACH_TIMEOUT), false)
+      if (this.#events.closed) return
+      const b = this.#bind(pickWorker(this.#options, this.#kind), Math.min(this.#callTimeout, REATTACH_TIMEOUT), false)
       try {
         await b.attached
         break
       } catch {
-        if (this.binding === b) b.release()
+        if (this.#binding === b) b.release()
       }
     }
-    this.events.rebound()
+    this.#events.rebound()
   }
 }
 

@@ -36,22 +36,22 @@ type Envelope = BusMessage & { v: typeof BUS_VERSION }
 
 /** A typed BroadcastChannel for one namespace. Messages from other bus versions are ignored, not misread. */
 export class Bus {
-  private readonly channel: Channel
+  readonly #channel: Channel
 
   constructor(namespace: string, open: (name: string) => Channel, onMessage: (m: BusMessage) => void) {
-    this.channel = open(`tabwire-bus:${namespace}`)
-    this.channel.onmessage = (ev: MessageEvent) => {
+    this.#channel = open(`tabwire-bus:${namespace}`)
+    this.#channel.onmessage = (ev: MessageEvent) => {
       const data = ev.data as Envelope | undefined
       if (data?.v === BUS_VERSION) onMessage(data)
     }
   }
 
   post(m: BusMessage): void {
-    this.channel.postMessage({ ...m, v: BUS_VERSION })
+    this.#channel.postMessage({ ...m, v: BUS_VERSION })
   }
 
   close(): void {
-    this.channel.close()
+    this.#channel.close()
   }
 }
 

@@ -10,33 +10,37 @@ import type { Role, RoleHost, HostSub } from './role.ts'
 export class FollowerRole implements Role {
   readonly owner = false
   /** What this worker last told the owner about its tabs' visibility; a new owner is told again. */
-  private lastReportedVisible: boolean | undefined
+  #lastReportedVisible: boolean | undefined
 
-  constructor(private readonly host: RoleHost) {}
+  readonly #host: RoleHost
+
+  constructor(host: RoleHost) {
+    this.#host = host
+  }
 
   route(key: string, hs: HostSub): void {
-    const { bus, workerId } = this.host
+    const { bus, workerId } = this.#host
     bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last })
   }
 
   unroute(key: string): void {
-    this.host.bus.post({ k: 'unsub', from: this.host.workerId, key })
+    this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
   }
 
   reconnect(): void {
-    this.host.bus.post({ k: 'reconnect' })
+    this.#host.bus.post({ k: 'reconnect' })
   }
 
   online(online: boolean): void {
-    this.host.bus.post({ k: 'online', online })
+    this.#host.bus.post({ k: 'online', online })
   }
 
   /** Reports whether any of this worker's tabs is shown, whenever that changes (or a new owner asks). */
   visibilityChanged(): void {
-    const mine = this.host.localShown()
-    if (mine === this.lastReportedVisible) return
-    this.lastReportedVisible = mine
-    this.host.bus.post({ k: 'visible', from: this.host.workerId, visible: mine })
+    const mine = this.#host.localShown()
+    if (mine === this.#lastReportedVisible) return
+    this.#lastReportedVisible = mine
+    this.#host.bus.post({ k: 'visible', from: this.#host.workerId, visible: mine })
   }
 
   committed(): void {
@@ -48,22 +52,22 @@ export class FollowerRole implements Role {
   }
 
   onBus(m: BusMessage): void {
-    const { host } = this
+    const host = this.#host
     switch (m.k) {
       case 'owner':
         // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
         host.setState(m.state)
-        void this.followAck(m.acked, true)
+        void this.#followAck(m.acked, true)
         for (const [key, hs] of host.subs) this.route(key, hs)
         if (host.offline) this.online(false)
-        this.lastReportedVisible = undefined
+        this.#lastReportedVisible = undefined
         this.visibilityChanged()
         break
       case 'state':
         host.setState(m.state)
         break
       case 'acked':
-        void this.followAck(m.upTo, false)
+        void this.#followAck(m.upTo, false)
         break
       case 'renumbered':
         void host.outbox.followRenumber(m.from, m.delta)
@@ -89,15 +93,15 @@ export class FollowerRole implements Role {
 
   /** The owner takes this worker's subscriptions with it when this worker's lifetime lock frees; tell it at once. */
   leave(): void {
-    for (const key of this.host.subs.keys()) this.unroute(key)
+    for (const key of this.#host.subs.keys()) this.unroute(key)
   }
 
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
-  private async followAck(upTo: number, settle: boolean): Promise<void> {
-    const { outbox } = this.host
+  async #followAck(upTo: number, settle: boolean): Promise<void> {
+    const { outbox } = this.#host
     const moved = await outbox.ackRelayed(upTo)
     if (!moved && upTo > outbox.counters.last)
-      this.host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} ever stored`)
-    if (moved || settle) this.host.tabsAcked(outbox.counters.acked)
+      this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} ever stored`)
+    if (moved || settle) this.#host.tabsAcked(outbox.counters.acked)
   }
 }

@@ -25,45 +25,50 @@ export class NamespaceHost implements RoleHost {
   readonly subs = new Map<string, HostSub>()
   offline = false
   ended = false
-  private readonly follower: FollowerRole = new FollowerRole(this)
-  private role: Role = this.follower
-  private info: StateInfo = { state: 'connecting', attempt: 0 }
+  readonly #follower: FollowerRole = new FollowerRole(this)
+  #role: Role = this.#follower
+  #info: StateInfo = { state: 'connecting', attempt: 0 }
   /** Releases the owner lock (owner) or withdraws the request for it (follower). */
-  private readonly leave = new AbortController()
-  private releaseOwnership: (() => void) | undefined
+  readonly #leave = new AbortController()
+  #releaseOwnership: (() => void) | undefined
+
+  readonly #onEnd: () => void
+  readonly #platform: Platform
 
   constructor(
     readonly config: SessionConfig,
     readonly workerId: string,
-    private readonly onEnd: () => void,
-    private readonly platform: Platform = browserPlatform,
+    onEnd: () => void,
+    platform: Platform = browserPlatform,
   ) {
+    this.#onEnd = onEnd
+    this.#platform = platform
     this.db = platform.database(config.namespace)
-    this.bus = new Bus(config.namespace, platform.channel, (m) => this.onBus(m))
-    this.ready = this.load()
+    this.bus = new Bus(config.namespace, platform.channel, (m) => this.#onBus(m))
+    this.ready = this.#load()
     // A host whose storage cannot be opened is dropped, so the tab's next attach (`wire.reconnect()`) starts afresh.
     this.ready.catch(() => {
       this.ended = true
       this.bus.close()
-      this.onEnd()
+      this.#onEnd()
     })
   }
 
-  private async load(): Promise<void> {
-    this.outbox = await OutboxStore.load(this.db, this.platform.clock, (batch) => {
-      this.role.committed(batch)
+  async #load(): Promise<void> {
+    this.outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
+      this.#role.committed(batch)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
     if (this.ended) return
-    this.platform.locks
-      .request(ownerLock(this.config.namespace), { signal: this.leave.signal }, () => this.own())
+    this.#platform.locks
+      .request(ownerLock(this.config.namespace), { signal: this.#leave.signal }, () => this.#own())
       .catch(() => undefined) // aborted: this host ended before it became the owner
     this.bus.post({ k: 'join', from: this.workerId })
   }
 
   get state(): StateInfo {
-    return this.info
+    return this.#info
   }
 
   get acked(): number {
@@ -71,7 +76,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   attach(tab: Tab): void {
-    this.assertLive()
+    this.#assertLive()
     this.tabs.add(tab)
   }
 
@@ -79,27 +84,27 @@ export class NamespaceHost implements RoleHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
-    for (const [key, hs] of this.subs) if (hs.tab === tab) this.unsubscribeKey(key)
-    if (this.tabs.size === 0) this.end()
-    else this.role.visibilityChanged()
+    for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
+    if (this.tabs.size === 0) this.#end()
+    else this.#role.visibilityChanged()
   }
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
-    this.assertLive()
+    this.#assertLive()
     return this.outbox.send(messages)
   }
 
   subscribe(tab: Tab, sub: number, topic: string, after: number): void {
-    this.assertLive()
+    this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: after }
     this.subs.set(key, hs)
-    this.role.route(key, hs)
+    this.#role.route(key, hs)
   }
 
   unsubscribe(tab: Tab, sub: number): void {
-    this.unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
+    this.#unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
   }
 
   pending(): number {
@@ -108,18 +113,18 @@ export class NamespaceHost implements RoleHost {
 
   stats(worker: WorkerStats['worker']): WorkerStats {
     return {
-      state: this.info,
+      state: this.#info,
       pending: this.outbox.counters.pending(),
       acked: this.outbox.counters.acked,
-      cursors: this.role.cursors(),
+      cursors: this.#role.cursors(),
       tabs: this.tabs.size,
-      owner: this.role.owner,
+      owner: this.#role.owner,
       worker,
     }
   }
 
   reconnect(): void {
-    this.role.reconnect()
+    this.#role.reconnect()
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
@@ -127,17 +132,17 @@ export class NamespaceHost implements RoleHost {
       case 'online':
       case 'offline':
         this.offline = signal === 'offline'
-        this.role.online(!this.offline)
+        this.#role.online(!this.offline)
         break
       case 'visible':
       case 'hidden':
         tab.visible = signal === 'visible'
-        this.role.visibilityChanged()
+        this.#role.visibilityChanged()
         break
       case 'freeze':
       case 'resume':
         tab.frozen = signal === 'freeze'
-        this.role.visibilityChanged()
+        this.#role.visibilityChanged()
         break
     }
   }
@@ -149,7 +154,7 @@ export class NamespaceHost implements RoleHost {
   /** Log out: every worker of the namespace lets go of it, then its database is deleted. */
   async purge(): Promise<void> {
     this.bus.post({ k: 'purged' })
-    this.end()
+    this.#end()
     await this.db.destroy()
   }
 
@@ -158,10 +163,10 @@ export class NamespaceHost implements RoleHost {
   }
 
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
-  private async own(): Promise<void> {
+  async #own(): Promise<void> {
     if (this.ended) return
-    const owner = new OwnerRole(this, this.platform, this.leave.signal)
-    const released = new Promise<void>((resolve) => (this.releaseOwnership = resolve))
+    const owner = new OwnerRole(this, this.#platform, this.#leave.signal)
+    const released = new Promise<void>((resolve) => (this.#releaseOwnership = resolve))
     try {
       await owner.ready
     } catch (e) {
@@ -173,13 +178,13 @@ export class NamespaceHost implements RoleHost {
       owner.leave()
       return
     }
-    this.role = owner
+    this.#role = owner
     owner.start()
     await released
   }
 
-  private unsubscribeKey(key: string): void {
-    if (this.subs.delete(key)) this.role.unroute(key)
+  #unsubscribeKey(key: string): void {
+    if (this.subs.delete(key)) this.#role.unroute(key)
   }
 
   deliver(hs: HostSub, msgs: Delivery[]): void {
@@ -196,22 +201,22 @@ export class NamespaceHost implements RoleHost {
     void hs.tab.events.reset(hs.sub, notice)
   }
 
-  private onBus(m: BusMessage): void {
+  #onBus(m: BusMessage): void {
     if (this.ended) return
     switch (m.k) {
       case 'committed':
         this.outbox?.counters.committed(m.last)
-        this.role.committed()
+        this.#role.committed()
         return
       case 'purged':
-        this.end()
+        this.#end()
         return
     }
-    this.role.onBus(m)
+    this.#role.onBus(m)
   }
 
   setState(info: StateInfo): void {
-    this.info = info
+    this.#info = info
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
   }
@@ -228,24 +233,24 @@ export class NamespaceHost implements RoleHost {
     for (const tab of this.tabs) void tab.events.sent(upTo)
   }
 
-  private assertLive(): void {
+  #assertLive(): void {
     if (this.ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
   }
 
-  private end(): void {
+  #end(): void {
     if (this.ended) return
     this.ended = true
-    this.role.leave()
+    this.#role.leave()
     // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
-    this.role = this.follower
+    this.#role = this.#follower
     this.subs.clear()
     this.outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
     this.tabs.clear()
-    this.releaseOwnership?.()
-    this.leave.abort()
+    this.#releaseOwnership?.()
+    this.#leave.abort()
     this.bus.close()
-    this.onEnd()
+    this.#onEnd()
   }
 
   log(message: string): void {

@@ -5,46 +5,52 @@
  * server that lost or outran its counter — and each is one named method here, so the rules live in one place.
  */
 export class OutboxCounters {
+  #lastId: number
+  #ackedId: number
+
   constructor(
-    private lastId: number,
-    private ackedId: number,
-  ) {}
+    lastId: number,
+    ackedId: number,
+  ) {
+    this.#lastId = lastId
+    this.#ackedId = ackedId
+  }
 
   /** Highest id committed by any worker of the namespace, as far as this one has heard. */
   get last(): number {
-    return this.lastId
+    return this.#lastId
   }
 
   /** Highest id the server acked (memory only: after a restart, `welcome.acked` says it again). */
   get acked(): number {
-    return this.ackedId
+    return this.#ackedId
   }
 
   pending(): number {
     // A follower may hear of a renumbering (which lowers both) after its next commit already followed the disk.
-    return Math.max(0, this.lastId - this.ackedId)
+    return Math.max(0, this.#lastId - this.#ackedId)
   }
 
   /** A commit (this worker's, another's, or the stored counter read back) reached `last`. Only ever forward. */
   committed(last: number): void {
-    this.lastId = Math.max(this.lastId, last)
+    this.#lastId = Math.max(this.#lastId, last)
   }
 
   /** The stored counter is the truth, also when it is behind: the owner renumbered the queue. */
   followDisk(stored: number): void {
-    this.lastId = stored
+    this.#lastId = stored
   }
 
   /** A cumulative ack of stored ids; returns whether it moved. */
   ack(id: number): boolean {
     // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
-    if (id <= this.ackedId || id > this.lastId) return false
-    this.ackedId = id
+    if (id <= this.#ackedId || id > this.#lastId) return false
+    this.#ackedId = id
     return true
   }
 
   /** The queue was renumbered to start right after `acked`, the server's counter: the ack follows it, even backwards. */
   renumbered(acked: number): void {
-    this.ackedId = acked
+    this.#ackedId = acked
   }
 }

@@ -19,21 +19,28 @@ const PRUNE_DELAY = 1_000
  * one fsync, not one per message. Memory holds only the counters; bodies live on disk until acked.
  */
 export class OutboxStore {
-  private waiting: Waiting[] = []
-  private committing = false
-  private deleting = false
-  private deletedUpTo: number
-  private pruneTimer: TimerId | undefined
+  #waiting: Waiting[] = []
+  #committing = false
+  #deleting = false
+  #deletedUpTo: number
+  #pruneTimer: TimerId | undefined
 
   /** Ids are assigned only inside a commit, so a failed commit gives none away. */
+  readonly #db: Database
+  readonly #clock: Clock
+  readonly #onCommitted: (batch: OutboxBatch) => void
+
   private constructor(
-    private readonly db: Database,
-    private readonly clock: Clock,
+    db: Database,
+    clock: Clock,
     readonly clientId: string,
     readonly counters: OutboxCounters,
-    private readonly onCommitted: (batch: OutboxBatch) => void,
+    onCommitted: (batch: OutboxBatch) => void,
   ) {
-    this.deletedUpTo = counters.acked
+    this.#db = db
+    this.#clock = clock
+    this.#onCommitted = onCommitted
+    this.#deletedUpTo = counters.acked
   }
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
@@ -62,21 +69,21 @@ export class OutboxStore {
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ messages, resolve, reject })
-      void this.commit()
+      this.#waiting.push({ messages, resolve, reject })
+      void this.#commit()
     })
   }
 
-  private async commit(): Promise<void> {
-    if (this.committing) return
-    this.committing = true
+  async #commit(): Promise<void> {
+    if (this.#committing) return
+    this.#committing = true
     try {
-      while (this.waiting.length > 0) {
-        const group = this.waiting
-        this.waiting = []
+      while (this.#waiting.length > 0) {
+        const group = this.#waiting
+        this.#waiting = []
         let batch: OutboxBatch
         try {
-          batch = await this.write(group.flatMap((w) => w.messages))
+          batch = await this.#write(group.flatMap((w) => w.messages))
         } catch (e) {
           const err = storageError(e, 'send() was not stored')
           for (const w of group) w.reject(err)
@@ -85,10 +92,10 @@ export class OutboxStore {
         this.counters.committed(batch.last)
         let id = batch.first
         for (const w of group) w.resolve(w.messages.map(() => id++))
-        this.onCommitted(batch)
+        this.#onCommitted(batch)
       }
     } finally {
-      this.committing = false
+      this.#committing = false
     }
   }
 
@@ -98,8 +105,8 @@ export class OutboxStore {
    * tabs) committed meanwhile, the transaction is aborted and redone from the stored counter. So ids are never
    * handed out twice, and the usual case costs no extra round trip to IndexedDB before the write.
    */
-  private async write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
-    const db = await this.db.get()
+  async #write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
+    const db = await this.#db.get()
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
@@ -140,9 +147,9 @@ export class OutboxStore {
     if (!this.counters.ack(id)) return false
     // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
     // store and add a transaction to every send's latency.
-    this.pruneTimer ??= this.clock.setTimeout(() => {
-      this.pruneTimer = undefined
-      void this.deleteAcked()
+    this.#pruneTimer ??= this.#clock.setTimeout(() => {
+      this.#pruneTimer = undefined
+      void this.#deleteAcked()
     }, PRUNE_DELAY)
     return true
   }
@@ -163,9 +170,9 @@ export class OutboxStore {
    */
   async followRenumber(from: number, delta: number): Promise<void> {
     this.counters.renumbered(from - delta - 1)
-    this.deletedUpTo = this.counters.acked
+    this.#deletedUpTo = this.counters.acked
     try {
-      const stored = await (await this.db.get()).get('meta', 'lastId')
+      const stored = await (await this.#db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.followDisk(stored)
     } catch {
       // The next commit reads the stored counter anyway and follows it.
@@ -179,7 +186,7 @@ export class OutboxStore {
    */
   async skipTo(acked: number): Promise<void> {
     try {
-      const tx = (await this.db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
+      const tx = (await this.#db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
       const stored = await tx.store.get('lastId')
       // Only ever forward: another worker may have committed past what this one knows.
       if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
@@ -197,7 +204,7 @@ export class OutboxStore {
    */
   async syncLast(): Promise<number> {
     try {
-      const stored = await (await this.db.get()).get('meta', 'lastId')
+      const stored = await (await this.#db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.committed(stored)
       return this.counters.last
     } catch (e) {
@@ -213,10 +220,10 @@ export class OutboxStore {
    */
   async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
     try {
-      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
       // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll()).filter((b) => b.last > this.counters.acked).map((b) => this.unackedPart(b))
+      const batches = (await store.getAll()).filter((b) => b.last > this.counters.acked).map((b) => this.#unackedPart(b))
       const oldest = batches[0]
       if (!oldest || oldest.first <= acked + 1) {
         await tx.done
@@ -230,7 +237,7 @@ export class OutboxStore {
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)
-      this.deletedUpTo = acked
+      this.#deletedUpTo = acked
       return { from: oldest.first, delta }
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
@@ -238,7 +245,7 @@ export class OutboxStore {
   }
 
   /** The part of a record after the known ack: a batch acked halfway keeps only its tail. */
-  private unackedPart(b: OutboxBatch): OutboxBatch {
+  #unackedPart(b: OutboxBatch): OutboxBatch {
     const acked = this.counters.acked
     if (b.first > acked) return b
     const skip = acked + 1 - b.first
@@ -247,32 +254,32 @@ export class OutboxStore {
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    this.clock.clearTimeout(this.pruneTimer)
-    this.pruneTimer = undefined
+    this.#clock.clearTimeout(this.#pruneTimer)
+    this.#pruneTimer = undefined
   }
 
-  private async deleteAcked(): Promise<void> {
-    if (this.deleting) return
-    this.deleting = true
+  async #deleteAcked(): Promise<void> {
+    if (this.#deleting) return
+    this.#deleting = true
     try {
-      while (this.deletedUpTo < this.counters.acked) {
+      while (this.#deletedUpTo < this.counters.acked) {
         const upTo = this.counters.acked
-        const tx = (await this.db.get()).transaction('outbox', 'readwrite')
+        const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
         await tx.store.delete(IDBKeyRange.upperBound(upTo))
         await tx.done
-        this.deletedUpTo = upTo
+        this.#deletedUpTo = upTo
       }
     } catch {
       // Left for the next ack: a record that outlives its ack is resent and deduplicated by the server.
     } finally {
-      this.deleting = false
+      this.#deleting = false
     }
   }
 
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
   async batchesAfter(after: number, limit: number): Promise<OutboxBatch[]> {
     try {
-      const db = await this.db.get()
+      const db = await this.#db.get()
       return await db.getAll('outbox', IDBKeyRange.lowerBound(after, true), limit)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')

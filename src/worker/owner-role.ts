@@ -14,18 +14,25 @@ import type { HostSub, Role, RoleHost } from './role.ts'
 export class OwnerRole implements Role {
   readonly owner = true
   readonly ready: Promise<void>
-  private readonly session: OwnerSession
-  private readonly policy: HoldPolicy
-  private readonly watched = new Set<string>()
+  readonly #session: OwnerSession
+  readonly #policy: HoldPolicy
+  readonly #watched = new Set<string>()
+
+  readonly #host: RoleHost
+  readonly #platform: Platform
+  readonly #leaving: AbortSignal
 
   constructor(
-    private readonly host: RoleHost,
-    private readonly platform: Platform,
+    host: RoleHost,
+    platform: Platform,
     /** Aborted when the host ends: withdraws the watch on followers' locks. */
-    private readonly leaving: AbortSignal,
+    leaving: AbortSignal,
   ) {
+    this.#host = host
+    this.#platform = platform
+    this.#leaving = leaving
     const { bus, config } = host
-    this.session = new OwnerSession(
+    this.#session = new OwnerSession(
       config,
       host.db,
       host.outbox,
@@ -55,101 +62,101 @@ export class OwnerRole implements Role {
       },
       platform,
     )
-    this.policy = new HoldPolicy(config, platform.clock, () => host.localShown(), (reason, on) => this.session.hold(reason, on))
-    this.ready = this.session.ready
+    this.#policy = new HoldPolicy(config, platform.clock, () => host.localShown(), (reason, on) => this.#session.hold(reason, on))
+    this.ready = this.#session.ready
   }
 
   /** Takes over: the socket follows this worker's offline signal, and every subscription of every worker resumes here. */
   start(): void {
-    const { host } = this
-    this.session.hold('offline', host.offline)
+    const host = this.#host
+    this.#session.hold('offline', host.offline)
     host.debug(`worker ${host.workerId} owns the socket`)
     for (const [key, hs] of host.subs) this.route(key, hs)
-    this.announce()
-    this.policy.apply()
+    this.#announce()
+    this.#policy.apply()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
-    this.session.committed()
+    this.#session.committed()
   }
 
   route(key: string, hs: HostSub): void {
-    this.session.subscribe(key, hs.topic, hs.last, {
-      messages: (msgs) => this.host.deliver(hs, msgs),
-      reset: (notice) => this.host.reset(hs, notice),
+    this.#session.subscribe(key, hs.topic, hs.last, {
+      messages: (msgs) => this.#host.deliver(hs, msgs),
+      reset: (notice) => this.#host.reset(hs, notice),
     })
   }
 
   unroute(key: string): void {
-    this.session.unsubscribe(key)
+    this.#session.unsubscribe(key)
   }
 
   reconnect(): void {
-    this.session.reconnect()
+    this.#session.reconnect()
   }
 
   online(online: boolean): void {
-    this.policy.online(online)
+    this.#policy.online(online)
   }
 
   visibilityChanged(): void {
-    this.policy.apply()
+    this.#policy.apply()
   }
 
   committed(batch?: OutboxBatch): void {
-    this.session.committed(batch)
+    this.#session.committed(batch)
   }
 
   cursors(): Record<string, number> {
-    return this.session.cursors()
+    return this.#session.cursors()
   }
 
   onBus(m: BusMessage): void {
-    const { bus } = this.host
+    const { bus } = this.#host
     switch (m.k) {
       case 'join':
-        this.announce()
+        this.#announce()
         break
       case 'sub':
-        this.watch(m.from)
-        this.session.subscribe(m.key, m.topic, m.after, {
+        this.#watch(m.from)
+        this.#session.subscribe(m.key, m.topic, m.after, {
           messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
           reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
         })
         break
       case 'unsub':
-        this.session.unsubscribe(m.key)
+        this.#session.unsubscribe(m.key)
         break
       case 'reconnect':
-        this.session.reconnect()
+        this.#session.reconnect()
         break
       case 'online':
-        this.policy.online(m.online)
+        this.#policy.online(m.online)
         break
       case 'visible':
-        this.watch(m.from)
-        this.policy.report(m.from, m.visible)
+        this.#watch(m.from)
+        this.#policy.report(m.from, m.visible)
         break
     }
   }
 
   leave(): void {
-    this.policy.stop()
-    this.session.close()
+    this.#policy.stop()
+    this.#session.close()
   }
 
-  private announce(): void {
-    const { host } = this
-    host.bus.post({ k: 'owner', id: host.workerId, state: this.session.state, acked: host.outbox.counters.acked })
+  #announce(): void {
+    const host = this.#host
+    host.bus.post({ k: 'owner', id: host.workerId, state: this.#session.state, acked: host.outbox.counters.acked })
   }
 
   /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */
-  private watch(id: string): void {
-    if (this.watched.has(id)) return
-    this.watched.add(id)
-    void this.platform.locks
-      .request(workerLock(id), { signal: this.leaving }, () => {
-        this.watched.delete(id)
-        this.session.unsubscribeAll(`${id}/`)
-        this.policy.forget(id)
+  #watch(id: string): void {
+    if (this.#watched.has(id)) return
+    this.#watched.add(id)
+    void this.#platform.locks
+      .request(workerLock(id), { signal: this.#leaving }, () => {
+        this.#watched.delete(id)
+        this.#session.unsubscribeAll(`${id}/`)
+        this.#policy.forget(id)
       })
       .catch(() => undefined)
   }

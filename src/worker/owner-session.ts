@@ -23,28 +23,35 @@ export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
  */
 export class OwnerSession {
   readonly ready: Promise<void>
-  private readonly socket: SocketLoop
-  private readonly resender: Resender
-  private inbox!: Inbox
-  private readonly subs = new Map<string, TopicSub>()
-  private openWaiters: (() => void)[] = []
-  private closed = false
+  readonly #socket: SocketLoop
+  readonly #resender: Resender
+  #inbox!: Inbox
+  readonly #subs = new Map<string, TopicSub>()
+  #openWaiters: (() => void)[] = []
+  #closed = false
+
+  readonly #db: Database
+  readonly #outbox: OutboxStore
+  readonly #host: OwnerSessionHost
 
   constructor(
     readonly config: SessionConfig,
-    private readonly db: Database,
-    private readonly outbox: OutboxStore,
-    private readonly host: OwnerSessionHost,
+    db: Database,
+    outbox: OutboxStore,
+    host: OwnerSessionHost,
     platform: Pick<Platform, 'clock' | 'socket'>,
   ) {
-    this.socket = new SocketLoop(
+    this.#db = db
+    this.#outbox = outbox
+    this.#host = host
+    this.#socket = new SocketLoop(
       config.reconnect,
       {
         dial: () => host.dial(),
-        hello: () => ({ client: this.outbox.clientId, subs: this.inbox.activeCursors() }),
-        opened: (acked) => void this.resender.opened(acked),
-        frames: (frames) => this.frames(frames),
-        dropped: () => this.inbox.dropped(),
+        hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
+        opened: (acked) => void this.#resender.opened(acked),
+        frames: (frames) => this.#frames(frames),
+        dropped: () => this.#inbox.dropped(),
         state: (info) => host.state(info),
         log: (m) => host.log(m),
         ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
@@ -52,92 +59,92 @@ export class OwnerSession {
       platform.clock,
       platform.socket,
     )
-    this.resender = new Resender(outbox, this.socket, {
+    this.#resender = new Resender(outbox, this.#socket, {
       acked: (upTo) => host.acked(upTo),
       sent: (upTo) => host.sent(upTo),
       renumbered: (from, delta) => host.renumbered(from, delta),
       reconciled: () => {
-        for (const w of this.openWaiters.splice(0)) w()
+        for (const w of this.#openWaiters.splice(0)) w()
       },
       log: (m) => host.log(m),
     })
-    this.ready = this.load()
+    this.ready = this.#load()
   }
 
-  private async load(): Promise<void> {
-    this.inbox = await Inbox.load(
-      this.db,
+  async #load(): Promise<void> {
+    this.#inbox = await Inbox.load(
+      this.#db,
       {
-        sendFrame: (f) => this.socket.send(encodeFrames([f])),
-        whenOpen: () => this.whenOpen(),
-        log: (m) => this.host.log(m),
+        sendFrame: (f) => this.#socket.send(encodeFrames([f])),
+        whenOpen: () => this.#whenOpen(),
+        log: (m) => this.#host.log(m),
       },
       this.config.inboxRetention,
       // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
       this.config.reconnect.heartbeatTimeout,
     )
-    if (!this.closed) this.socket.start()
+    if (!this.#closed) this.#socket.start()
   }
 
   get state(): StateInfo {
-    return this.socket.stateInfo
+    return this.#socket.stateInfo
   }
 
   cursors(): Record<string, number> {
-    return this.inbox.cursors()
+    return this.#inbox.cursors()
   }
 
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
   subscribe(key: string, topic: string, after: number, target: SubTarget): void {
     this.unsubscribe(key)
-    this.subs.set(key, this.inbox.subscribe(topic, after, target))
+    this.#subs.set(key, this.#inbox.subscribe(topic, after, target))
   }
 
   unsubscribe(key: string): void {
-    const s = this.subs.get(key)
+    const s = this.#subs.get(key)
     if (!s) return
-    this.subs.delete(key)
-    this.inbox.unsubscribe(s)
+    this.#subs.delete(key)
+    this.#inbox.unsubscribe(s)
   }
 
   /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
   unsubscribeAll(prefix: string): void {
-    for (const key of [...this.subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
+    for (const key of [...this.#subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
   }
 
   /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
   reconnect(): void {
-    this.socket.hold('offline', false)
-    this.socket.reconnectNow()
+    this.#socket.hold('offline', false)
+    this.#socket.reconnectNow()
   }
 
   hold(reason: Hold, on: boolean): void {
-    this.socket.hold(reason, on)
+    this.#socket.hold(reason, on)
   }
 
   /** New outbox records are on disk (written by this worker or another). */
   committed(batch?: OutboxBatch): void {
-    this.resender.committed(batch)
+    this.#resender.committed(batch)
   }
 
   close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.socket.close()
-    this.inbox?.clear()
+    if (this.#closed) return
+    this.#closed = true
+    this.#socket.close()
+    this.#inbox?.clear()
   }
 
-  private whenOpen(): Promise<void> {
-    if (this.socket.isOpen) return Promise.resolve()
-    return new Promise((resolve) => this.openWaiters.push(resolve))
+  #whenOpen(): Promise<void> {
+    if (this.#socket.isOpen) return Promise.resolve()
+    return new Promise((resolve) => this.#openWaiters.push(resolve))
   }
 
   /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
-  private frames(frames: ServerFrame[]): void {
+  #frames(frames: ServerFrame[]): void {
     let run: MsgFrame[] = []
     const flushRun = () => {
       const first = run[0]
-      if (first) this.inbox.receive(first.topic, run)
+      if (first) this.#inbox.receive(first.topic, run)
       run = []
     }
     for (const f of frames) {
@@ -149,16 +156,16 @@ export class OwnerSession {
       flushRun()
       switch (f.t) {
         case 'ack':
-          if (!this.resender.ack(f.id)) return
+          if (!this.#resender.ack(f.id)) return
           break
         case 'reset':
-          this.inbox.reset(f)
+          this.#inbox.reset(f)
           break
         case 'range':
-          this.inbox.range(f)
+          this.#inbox.range(f)
           break
         case 'error':
-          this.host.log(`server error ${f.code}: ${f.message}`)
+          this.#host.log(`server error ${f.code}: ${f.message}`)
           break
         case 'pong':
         case 'welcome':

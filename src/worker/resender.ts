@@ -37,96 +37,104 @@ export interface ResendHost {
  */
 export class Resender {
   /** Highest outbox id written to the current connection, starting from its `welcome.acked`. */
-  private sentUpTo = 0
+  #sentUpTo = 0
   /** Bumped on each `welcome`: a resend loop of an older connection stops. */
-  private openGen = 0
-  private flushing = false
+  #openGen = 0
+  #flushing = false
   /** Between a `welcome` and the queue's reconciliation with its `acked` (see `opened`). */
-  private reconciling = false
+  #reconciling = false
+
+  readonly #outbox: OutboxStore
+  readonly #socket: ResendSocket
+  readonly #host: ResendHost
 
   constructor(
-    private readonly outbox: OutboxStore,
-    private readonly socket: ResendSocket,
-    private readonly host: ResendHost,
-  ) {}
+    outbox: OutboxStore,
+    socket: ResendSocket,
+    host: ResendHost,
+  ) {
+    this.#outbox = outbox
+    this.#socket = socket
+    this.#host = host
+  }
 
   /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
   committed(batch?: OutboxBatch): void {
-    if (!this.socket.isOpen || this.reconciling) return
-    if (batch && !this.flushing && this.sentUpTo === batch.first - 1) {
-      this.write(batch)
-      this.host.sent(this.sentUpTo)
-    } else void this.flush()
+    if (!this.#socket.isOpen || this.#reconciling) return
+    if (batch && !this.#flushing && this.#sentUpTo === batch.first - 1) {
+      this.#write(batch)
+      this.#host.sent(this.#sentUpTo)
+    } else void this.#flush()
   }
 
   /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
   async opened(acked: number): Promise<void> {
-    const gen = ++this.openGen
+    const gen = ++this.#openGen
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
-    this.reconciling = true
+    this.#reconciling = true
     // Set now, not after the awaits: acks on this connection are checked against it from its first frame on.
-    this.sentUpTo = acked
+    this.#sentUpTo = acked
     try {
       // What this worker remembers may be behind the shared outbox; the comparisons below need the stored truth.
-      await this.outbox.syncLast()
-      const last = this.outbox.counters.last
+      await this.#outbox.syncLast()
+      const last = this.#outbox.counters.last
       if (acked > last) {
-        this.host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
-        await this.outbox.skipTo(acked)
+        this.#host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
+        await this.#outbox.skipTo(acked)
       } else {
-        const moved = await this.outbox.renumberAfter(acked)
+        const moved = await this.#outbox.renumberAfter(acked)
         if (moved) {
-          this.host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
-          this.host.renumbered(moved.from, moved.delta)
+          this.#host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
+          this.#host.renumbered(moved.from, moved.delta)
         }
       }
     } finally {
-      if (gen === this.openGen) this.reconciling = false
+      if (gen === this.#openGen) this.#reconciling = false
     }
-    if (gen !== this.openGen) return
-    this.sentUpTo = acked
-    this.ackTo(acked)
-    this.host.reconciled()
-    void this.flush()
+    if (gen !== this.#openGen) return
+    this.#sentUpTo = acked
+    this.#ackTo(acked)
+    this.#host.reconciled()
+    void this.#flush()
   }
 
   /** The server's `ack {id}`; false when it broke the protocol (the socket is closing: read no further frames). */
   ack(id: number): boolean {
     // A server can only ack what it was sent. Believing more would count unsent records as delivered; the protocol
     // error leaves the outbox as it is, and the next `welcome` says where the server really stands.
-    if (id > this.sentUpTo) {
-      this.socket.protocolError(`ack ${id} is beyond the last id sent (${this.sentUpTo})`)
+    if (id > this.#sentUpTo) {
+      this.#socket.protocolError(`ack ${id} is beyond the last id sent (${this.#sentUpTo})`)
       return false
     }
-    this.ackTo(id)
+    this.#ackTo(id)
     return true
   }
 
-  private ackTo(id: number): void {
-    if (this.outbox.ackFromServer(id)) this.host.acked(this.outbox.counters.acked)
+  #ackTo(id: number): void {
+    if (this.#outbox.ackFromServer(id)) this.#host.acked(this.#outbox.counters.acked)
   }
 
   /** Resends every stored message after `sentUpTo`, in id order, a few records at a time. */
-  private async flush(): Promise<void> {
-    if (this.flushing || this.reconciling) return
-    this.flushing = true
+  async #flush(): Promise<void> {
+    if (this.#flushing || this.#reconciling) return
+    this.#flushing = true
     try {
       let gen: number
       // A newer connection opening while this loop awaits the disk starts the loop over for that connection.
       do {
-        gen = this.openGen
-        while (this.socket.isOpen && !this.reconciling && gen === this.openGen && this.sentUpTo < this.outbox.counters.last) {
-          const batches = await this.outbox.batchesAfter(this.sentUpTo, RESEND_RECORDS)
-          if (gen !== this.openGen || this.reconciling || batches.length === 0) break
-          for (const b of batches) this.write(b)
-          this.host.sent(this.sentUpTo)
+        gen = this.#openGen
+        while (this.#socket.isOpen && !this.#reconciling && gen === this.#openGen && this.#sentUpTo < this.#outbox.counters.last) {
+          const batches = await this.#outbox.batchesAfter(this.#sentUpTo, RESEND_RECORDS)
+          if (gen !== this.#openGen || this.#reconciling || batches.length === 0) break
+          for (const b of batches) this.#write(b)
+          this.#host.sent(this.#sentUpTo)
         }
-      } while (gen !== this.openGen && this.socket.isOpen && !this.reconciling)
+      } while (gen !== this.#openGen && this.#socket.isOpen && !this.#reconciling)
     } catch (e) {
-      this.host.log(`resend stopped: ${String(e)}`)
+      this.#host.log(`resend stopped: ${String(e)}`)
     } finally {
-      this.flushing = false
+      this.#flushing = false
     }
   }
 
@@ -134,30 +142,30 @@ export class Resender {
    * Writes the ids of `batch` above `sentUpTo` in order: JSON bodies as pub frames packed into text messages of at
    * most MAX_TEXT, each binary body as a binary message of its own.
    */
-  private write(batch: OutboxBatch): void {
+  #write(batch: OutboxBatch): void {
     let texts: string[] = []
     let size = 0
     const flushText = (): boolean => {
       if (texts.length === 0) return true
-      const ok = this.socket.send(batchText(texts))
+      const ok = this.#socket.send(batchText(texts))
       texts = []
       size = 0
       return ok
     }
-    for (let id = Math.max(batch.first, this.sentUpTo + 1); id <= batch.last; id++) {
+    for (let id = Math.max(batch.first, this.#sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
       const topic = batch.topics[i] as string
       const body = batch.bodies[i] as string | Uint8Array
       if (typeof body !== 'string') {
-        if (!flushText() || !this.socket.send(encodeBinaryMessage([{ t: 'pub', id, topic, body }]))) return
-        this.sentUpTo = id
+        if (!flushText() || !this.#socket.send(encodeBinaryMessage([{ t: 'pub', id, topic, body }]))) return
+        this.#sentUpTo = id
         continue
       }
       const text = pubFrameText(id, topic, body)
       if (texts.length > 0 && size + text.length > MAX_TEXT && !flushText()) return
       texts.push(text)
       size += text.length + 1
-      this.sentUpTo = id
+      this.#sentUpTo = id
     }
     flushText()
   }
