@@ -21,10 +21,10 @@ export class NamespaceHost implements RoleHost {
   readonly ready: Promise<void>
   readonly db: Database
   readonly bus: Bus
-  outbox!: OutboxStore
+  #outbox: OutboxStore | undefined
   readonly subs = new Map<string, HostSub>()
-  offline = false
-  ended = false
+  #offline = false
+  #ended = false
   readonly #follower: FollowerRole = new FollowerRole(this)
   #role: Role = this.#follower
   #info: StateInfo = { state: 'connecting', attempt: 0 }
@@ -48,23 +48,36 @@ export class NamespaceHost implements RoleHost {
     this.ready = this.#load()
     // A host whose storage cannot be opened is dropped, so the tab's next attach (`wire.reconnect()`) starts afresh.
     this.ready.catch(() => {
-      this.ended = true
+      this.#ended = true
       this.bus.close()
       this.#onEnd()
     })
   }
 
   async #load(): Promise<void> {
-    this.outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
+    this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
       this.#role.committed(batch)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
-    if (this.ended) return
+    if (this.#ended) return
     this.#platform.locks
       .request(ownerLock(this.config.namespace), { signal: this.#leave.signal }, () => this.#own())
       .catch(() => undefined) // aborted: this host ended before it became the owner
     this.bus.post({ k: 'join', from: this.workerId })
+  }
+
+  /** Set once the storage is open (`ready`); roles and ports use it only after that. */
+  get outbox(): OutboxStore {
+    return this.#outbox as OutboxStore
+  }
+
+  get offline(): boolean {
+    return this.#offline
+  }
+
+  get ended(): boolean {
+    return this.#ended
   }
 
   get state(): StateInfo {
@@ -131,8 +144,8 @@ export class NamespaceHost implements RoleHost {
     switch (signal) {
       case 'online':
       case 'offline':
-        this.offline = signal === 'offline'
-        this.#role.online(!this.offline)
+        this.#offline = signal === 'offline'
+        this.#role.online(!this.#offline)
         break
       case 'visible':
       case 'hidden':
@@ -164,7 +177,7 @@ export class NamespaceHost implements RoleHost {
 
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
   async #own(): Promise<void> {
-    if (this.ended) return
+    if (this.#ended) return
     const owner = new OwnerRole(this, this.#platform, this.#leave.signal)
     const released = new Promise<void>((resolve) => (this.#releaseOwnership = resolve))
     try {
@@ -174,7 +187,7 @@ export class NamespaceHost implements RoleHost {
       owner.leave()
       return
     }
-    if (this.ended) {
+    if (this.#ended) {
       owner.leave()
       return
     }
@@ -202,10 +215,10 @@ export class NamespaceHost implements RoleHost {
   }
 
   #onBus(m: BusMessage): void {
-    if (this.ended) return
+    if (this.#ended) return
     switch (m.k) {
       case 'committed':
-        this.outbox?.counters.committed(m.last)
+        this.#outbox?.counters.committed(m.last)
         this.#role.committed()
         return
       case 'purged':
@@ -234,17 +247,17 @@ export class NamespaceHost implements RoleHost {
   }
 
   #assertLive(): void {
-    if (this.ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
+    if (this.#ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
   }
 
   #end(): void {
-    if (this.ended) return
-    this.ended = true
+    if (this.#ended) return
+    this.#ended = true
     this.#role.leave()
     // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
     this.#role = this.#follower
     this.subs.clear()
-    this.outbox?.dispose()
+    this.#outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
     this.tabs.clear()
     this.#releaseOwnership?.()
