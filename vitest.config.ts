@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH } from './test/support/browser-paths.ts'
 import { evilCommands } from './test/support/evil-server.ts'
 import { serverCommands } from './test/support/server-commands.ts'
+import { webkit } from './test/support/webkit-provider.ts'
 
 export default defineConfig({
   test: {
@@ -14,7 +15,7 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 30_000 },
       },
       {
-        // Real SharedWorker, IndexedDB and server, in Chromium and Firefox.
+        // Real SharedWorker, IndexedDB and server, in Chromium, Firefox and WebKit.
         optimizeDeps: { include: ['comlink', 'idb'] },
         worker: { format: 'es' },
         test: {
@@ -30,14 +31,21 @@ export default defineConfig({
             headless: true,
             // Failure screenshots go with the reports (git-ignored), not beside the tests.
             screenshotDirectory: 'test-results/screenshots',
-            provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
             commands: { ...serverCommands, ...evilCommands },
+            // One provider per instance and none on the project: vitest refuses an instance whose provider differs
+            // from the project's, and WebKit's is not Playwright.
             instances: [
-              { browser: 'chromium' },
+              {
+                browser: 'chromium',
+                provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
+              },
               {
                 browser: 'firefox',
                 provider: playwright({ launchOptions: { channel: 'moz-firefox', executablePath: FIREFOX_PATH } }),
               },
+              // WebKitGTK's MiniBrowser over WebDriver (vitest names it `safari`; see webkit-provider.ts). It has no
+              // headless mode: the provider runs it on its own Xvfb display.
+              { browser: 'safari', name: 'browser (webkit)', headless: false, provider: webkit() },
             ],
           },
         },

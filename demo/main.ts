@@ -2,7 +2,7 @@
  * tabwire demo: a chat whose every tab shares one durable WebSocket. Wires the views to one `connect()` handle.
  * Open it in several tabs, stop the server, keep typing, reload, start the server: nothing is lost.
  */
-import { connect, type Json, type StateInfo, type Wire } from '../src/client/index.ts'
+import { connect, type Json, type OutboxEntry, type StateInfo, type Wire } from '../src/client/index.ts'
 import { ChatLog, type ChatBody } from './ui/chat-log.ts'
 import { byId, el, plural } from './ui/dom.ts'
 import { tabIdentity } from './ui/identity.ts'
@@ -29,6 +29,10 @@ let info: StateInfo = { state: 'connecting', attempt: 0 }
 let stats: Stats | undefined
 let tabs = 1
 let outbox: number | undefined
+/** The shared outbox's entries (every tab's queued messages), as the worker lists them. */
+let queued: readonly OutboxEntry[] = []
+/** Enough for the demo's rooms; the chip still counts every one. */
+const LISTED = 200
 let refreshStats = (): void => undefined
 
 /** Connects this tab and follows every room (so unread counts and last seqs stay live). */
@@ -45,6 +49,7 @@ function start(): void {
   w.onState((s) => {
     info = s
     badge.show(s)
+    drawRetry()
     void refreshOutbox()
     refreshStats() // a socket that just opened or dropped changes the server's count
     drawControls()
@@ -97,9 +102,10 @@ function outboxSoon(): void {
 }
 
 async function refreshOutbox(): Promise<void> {
-  if (!wire || wire.state === 'closed') outbox = undefined
-  else outbox = await wire.pending().catch(() => undefined)
-  drawChips()
+  const w = wire
+  if (!w || w.state === 'closed') [outbox, queued] = [undefined, []]
+  else [outbox, queued] = await Promise.all([w.pending().catch(() => undefined), w.outbox.list({ limit: LISTED }).catch(() => [])])
+  draw()
 }
 
 // --- drawing -------------------------------------------------------------------------------------------------------
@@ -108,7 +114,14 @@ function draw(): void {
   renderRooms(byId('rooms'), ROOMS, active, log)
   byId('room-name').textContent = `#${active}`
   byId('room-seq').textContent = `last seq ${log.lastSeq(active)}`
-  renderMessages(byId('messages'), log.entries(active), sends.forRoom(active), me.name)
+  renderMessages(byId('messages'), {
+    room: active,
+    entries: log.entries(active),
+    mine: sends.forRoom(active),
+    outbox: queued.filter((q) => q.topic === topicOf(active)),
+    me: me.name,
+    tabs,
+  })
   drawChips()
 }
 
@@ -124,6 +137,17 @@ function drawChips(): void {
   box.textContent = outbox === undefined ? 'outbox –' : `outbox ${outbox}`
   box.dataset.busy = String((outbox ?? 0) > 0)
   box.title = 'messages stored in IndexedDB and not yet acked by the server (all tabs together)'
+}
+
+/**
+ * A server restarted behind the demo's back (not with its button) is found by the next backoff attempt, which can be
+ * up to 30 s away: offer to try now.
+ */
+function drawRetry(): void {
+  const retry = byId<HTMLButtonElement>('retry-now')
+  const waiting = info.state === 'reconnecting' && info.nextRetryAt !== undefined && info.nextRetryAt - Date.now() > 1_000
+  retry.hidden = !waiting
+  retry.title = 'The next attempt waits out a growing backoff (up to 30 s): try to connect now'
 }
 
 function drawControls(): void {
@@ -179,7 +203,9 @@ byId('toggle-server').addEventListener('click', async () => {
   drawChips()
 })
 
-byId('reconnect').addEventListener('click', () => void wire?.reconnect().catch((e: unknown) => console.error(e)))
+const reconnectNow = () => void wire?.reconnect().catch((e: unknown) => console.error(e))
+byId('reconnect').addEventListener('click', reconnectNow)
+byId('retry-now').addEventListener('click', reconnectNow)
 
 byId('purge').addEventListener('click', async () => {
   if (!wire || wire.state === 'closed') return start()
@@ -197,9 +223,12 @@ mine.append(avatar, who)
 
 countTabs((n) => {
   tabs = n
-  drawChips()
+  draw()
 })
 refreshStats = pollStats((s) => {
+  // The server is listening again after it was stopped or unreachable (a restart of `npm run demo`, say): try now
+  // rather than when the backoff runs out.
+  if (s?.listening && !stats?.listening && wire?.state === 'reconnecting') reconnectNow()
   stats = s
   drawChips()
   drawControls()

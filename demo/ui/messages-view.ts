@@ -1,11 +1,26 @@
 /**
- * The message list of one room: what the server published (with seq), then this tab's own sends that have not
- * come back yet (with their status). Redrawn whole: a room shows a few hundred messages at most.
+ * The message list of one room: what the server published (with seq), then the room's part of the shared outbox in
+ * id order (the order the server will get them): this tab's own sends with their text and status, other tabs' queued
+ * sends as the outbox lists them (id, size, status; their text stays in IndexedDB). Redrawn whole: a room shows a few
+ * hundred messages at most.
  */
+import type { OutboxEntry } from '../../src/client/index.ts'
 import type { Entry } from './chat-log.ts'
 import { el } from './dom.ts'
 import { colorOf } from './identity.ts'
 import type { LocalSend } from './local-sends.ts'
+
+export interface RoomView {
+  room: string
+  entries: readonly Entry[]
+  /** This tab's sends that have not come back yet. */
+  mine: readonly LocalSend[]
+  /** The room's queued messages of the shared outbox (every tab's). */
+  outbox: readonly OutboxEntry[]
+  me: string
+  /** Tabs of the demo open in this browser. */
+  tabs: number
+}
 
 const STATUS_TEXT: Record<LocalSend['status'], string> = {
   saving: 'saving…',
@@ -23,7 +38,8 @@ const STATUS_TITLE: Record<LocalSend['status'], string> = {
   failed: 'not stored',
 }
 
-export function renderMessages(list: HTMLElement, entries: readonly Entry[], pending: readonly LocalSend[], me: string): void {
+export function renderMessages(list: HTMLElement, view: RoomView): void {
+  const { entries, mine, me } = view
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
   const items: HTMLElement[] = []
   for (const e of entries) {
@@ -34,19 +50,42 @@ export function renderMessages(list: HTMLElement, entries: readonly Entry[], pen
     const mine = e.author === me
     items.push(row(e.author, e.text, mine, `seq ${e.seq}`, mine ? status('acked', 'acked by the server, published as seq ' + e.seq) : undefined))
   }
-  for (const s of pending) {
-    const where = s.id === undefined ? 'no seq yet' : `outbox #${s.id}`
-    items.push(row(me, s.text, true, where, status(s.status, s.error ?? STATUS_TITLE[s.status]), s.status))
+  const queued = pendingInIdOrder(mine, view.outbox)
+  for (const q of queued) {
+    if ('key' in q) {
+      const where = q.id === undefined ? 'no seq yet' : `outbox #${q.id}`
+      items.push(row(me, q.text, true, where, status(q.status, q.error ?? STATUS_TITLE[q.status]), q.status))
+    } else {
+      const text = `${q.bytes} bytes from another tab, waiting in the shared outbox`
+      items.push(row('another tab', text, false, `outbox #${q.id}`, status(q.state, STATUS_TITLE[q.state]), `${q.state} other`))
+    }
   }
-  if (items.length === 0) items.push(el('li', 'empty', 'No messages yet. Open this page in a second tab and say hi.'))
+  if (items.length === 0) items.push(el('li', 'empty', emptyHint(view)))
   list.replaceChildren(...items)
-  if (atBottom || pending.length > 0) list.scrollTop = list.scrollHeight
+  // Follow new messages, but leave a reader who scrolled up where they are: the outbox is redrawn every second.
+  const before = Number(list.dataset.queued ?? 0)
+  list.dataset.queued = String(queued.length)
+  if (atBottom || queued.length > before) list.scrollTop = list.scrollHeight
+}
+
+/** This tab's sends and other tabs' outbox entries, by outbox id; sends not stored yet (no id) come last. */
+function pendingInIdOrder(mine: readonly LocalSend[], outbox: readonly OutboxEntry[]): (LocalSend | OutboxEntry)[] {
+  const ownIds = new Set(mine.map((s) => s.id))
+  const others = outbox.filter((e) => !ownIds.has(e.id))
+  const idOf = (q: LocalSend | OutboxEntry) => q.id ?? Infinity
+  return [...mine, ...others].sort((a, b) => idOf(a) - idOf(b))
+}
+
+function emptyHint({ room, tabs }: RoomView): string {
+  if (tabs > 1) return `No messages in #${room} yet. Say hi: all ${tabs} tabs will show it.`
+  return 'No messages yet. Open this page in a second tab and say hi.'
 }
 
 function row(author: string, text: string, mine: boolean, where: string, badge?: HTMLElement, pending?: string): HTMLElement {
   const li = el('li', `msg${mine ? ' mine' : ''}${pending ? ` pending ${pending}` : ''}`)
-  const avatar = el('span', 'avatar', author.slice(0, 1).toUpperCase())
-  avatar.style.setProperty('--c', colorOf(author))
+  const other = pending?.endsWith(' other') === true
+  const avatar = el('span', 'avatar', other ? '?' : author.slice(0, 1).toUpperCase())
+  if (!other) avatar.style.setProperty('--c', colorOf(author))
   const meta = el('div', 'meta')
   meta.append(el('b', '', author), el('span', 'where', where))
   if (badge) meta.append(badge)

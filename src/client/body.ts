@@ -1,3 +1,4 @@
+import { MAX_BODY_DEPTH } from '../protocol/depth.ts'
 import { describeValue } from '../protocol/describe.ts'
 import { TabwireError } from '../protocol/errors.ts'
 
@@ -5,10 +6,14 @@ const plainProto = Object.prototype
 
 /**
  * Encodes a body as JSON, refusing what JSON would silently mangle: functions, symbols and `undefined` (dropped),
- * NaN and Infinity (turned into null), class instances such as DOM nodes or Maps (turned into `{}`).
+ * NaN and Infinity (turned into null), class instances such as DOM nodes or Maps (turned into `{}`); and what a
+ * server refuses on every retry: nesting deeper than `MAX_BODY_DEPTH` (checked on the way down, so a body nested
+ * thousands of levels is refused before it could overflow the stack).
  */
 export function encodeBody(body: unknown): string {
   let text: string | undefined
+  /** Depth of each object or array met so far; the root's holder is not in it (depth 0). */
+  const depths = new Map<unknown, number>()
   try {
     text = JSON.stringify(body, function (this: unknown, key, value: unknown) {
       switch (typeof value) {
@@ -21,7 +26,11 @@ export function encodeBody(body: unknown): string {
           if (!Number.isFinite(value)) throw new TypeError(`${describe(key)} is ${value}`)
           break
         case 'object':
-          if (value !== null && !Array.isArray(value)) {
+          if (value === null) break
+          const depth = (depths.get(this) ?? 0) + 1
+          if (depth > MAX_BODY_DEPTH) throw new TypeError(`it nests deeper than ${MAX_BODY_DEPTH} levels`)
+          depths.set(value, depth)
+          if (!Array.isArray(value)) {
             const proto = Object.getPrototypeOf(value) as unknown
             if (proto !== plainProto && proto !== null)
               throw new TypeError(`${describe(key)} is ${describeValue(value)}`)

@@ -75,7 +75,7 @@ const DEDICATED_EXAMPLE = "() => new Worker(new URL('./tabwire.worker.ts', impor
 /** `connect()` called without an options object (or with something else) fails here, not as a TypeError further on. */
 export function checkOptionsObject(options: unknown): asserts options is ConnectOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw invalid(`connect() needs an options object, got ${describeValue(options)}: connect({ url: 'wss://…', worker: ${SHARED_EXAMPLE} })`)
+    throw invalid(`connect() needs an options object, got ${describeValue(options)}: connect({ url, worker })`)
 }
 
 /** A `url` string is checked at once (a provider's answers are checked by the worker before each attempt). */
@@ -122,16 +122,13 @@ export function workerKind(options: ConnectOptions, hasSharedWorker: boolean): '
   }
   if (mode === 'shared') {
     if (!worker) throw invalid(`mode 'shared' needs the worker option: worker: ${SHARED_EXAMPLE}`)
-    if (!hasSharedWorker) throw invalid("mode is 'shared' but this browser has no SharedWorker: use mode 'auto' and give dedicatedWorker too")
+    if (!hasSharedWorker) throw invalid("mode 'shared': this browser has no SharedWorker")
     return 'shared'
   }
   if (worker && hasSharedWorker) return 'shared'
   if (dedicatedWorker) return 'dedicated'
   if (hasSharedWorker) throw invalid(`the worker option is missing: worker: ${SHARED_EXAMPLE}`)
-  throw invalid(
-    `this browser has no SharedWorker: give the dedicatedWorker option too: dedicatedWorker: ${DEDICATED_EXAMPLE}` +
-      (worker ? '' : `, and worker: ${SHARED_EXAMPLE} for browsers that have one`),
-  )
+  throw invalid(`this browser has no SharedWorker: give the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`)
 }
 
 /** What `worker()` / `dedicatedWorker()` returned must be the worker itself (a common slip: returning its URL). */

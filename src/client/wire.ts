@@ -1,7 +1,18 @@
 import * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type { Body } from '../protocol/frames.ts'
-import type { AttachResult, DialInfo, ResetNotice, StateInfo, TabEvents, WireState, WorkerPort, WorkerStats } from '../protocol/port.ts'
+import { describeValue } from '../protocol/describe.ts'
+import type {
+  AttachResult,
+  DialInfo,
+  OutboxEntry,
+  ResetNotice,
+  StateInfo,
+  TabEvents,
+  WireState,
+  WorkerPort,
+  WorkerStats,
+} from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { relayPageEvents } from './page-events.ts'
@@ -37,7 +48,18 @@ export interface SubscribeOptions {
   onReset?: (notice: ResetNotice) => void
 }
 
+/** The namespace's outbox: every tab's messages that are stored and not yet acked by the server. */
+export interface WireOutbox {
+  /**
+   * The queued messages, oldest first (id order, which is the order they reach the server), at most `limit`
+   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
+   */
+  list(options?: { limit?: number }): Promise<OutboxEntry[]>
+}
+
 const TOPIC_MAX = 256
+const LIST_DEFAULT = 1_000
+const LIST_MAX = 10_000
 
 /**
  * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
@@ -165,6 +187,18 @@ export class Wire<Topics extends object = AnyTopics> {
   async stats(): Promise<WireStats> {
     const worker = await this.#call('stats', (r) => r.stats())
     return { ...worker, subscriptions: this.#subs.snapshot() }
+  }
+
+  /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
+  readonly outbox: WireOutbox = {
+    list: (options = {}) => {
+      const limit = options.limit ?? LIST_DEFAULT
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
+        const got = describeValue(limit)
+        return Promise.reject(new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`))
+      }
+      return this.#call('outbox.list', (r) => r.outboxList(limit))
+    },
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */

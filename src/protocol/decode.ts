@@ -1,14 +1,16 @@
 import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
 import type { Body, ClientFrame, Cursor, Frame, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 
 /**
  * Why a message was rejected. `code` is stable: `json` (not JSON), `shape` (not an object or array of objects),
  * `type` (unknown `t`), `field` (a field missing or of the wrong type), `binary` (a binary message that is not a
- * well-formed envelope, or a kind of data that is neither text nor bytes), `too-large`, `version` (unsupported `v`).
+ * well-formed envelope, or a kind of data that is neither text nor bytes), `too-large`, `version` (unsupported `v`),
+ * `depth` (a `pub` body nested deeper than `MAX_BODY_DEPTH`).
  */
 export interface DecodeError {
-  code: 'json' | 'shape' | 'type' | 'field' | 'binary' | 'too-large' | 'version'
+  code: 'json' | 'shape' | 'type' | 'field' | 'binary' | 'too-large' | 'version' | 'depth'
   message: string
 }
 
@@ -215,7 +217,13 @@ export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded
   return decodeWith(data, maxBytes, serverFrame)
 }
 
-/** Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. */
+/**
+ * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A `pub` body
+ * nested deeper than `MAX_BODY_DEPTH` is refused here, so the server never stores, nor has to encode, one.
+ */
 export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded<ClientFrame> {
-  return decodeWith(data, maxBytes, clientFrame)
+  const decoded = decodeWith(data, maxBytes, clientFrame)
+  if (decoded.ok && decoded.frames.some((f) => f.t === 'pub' && nestsDeeperThan(f.body, MAX_BODY_DEPTH)))
+    return { ok: false, error: { code: 'depth', message: `pub.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  return decoded
 }

@@ -140,6 +140,19 @@ export interface WorkerStats {
 }
 
 /** Calls from a tab into the worker. */
+/** One message of the namespace's outbox: stored, not yet acked by the server. */
+export interface OutboxEntry {
+  /** Its id, as `send()` resolved it. */
+  id: number
+  topic: string
+  /** Size of the body as stored: UTF-8 bytes of its JSON text, or its byte length. */
+  bytes: number
+  /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
+  queuedAt?: number
+  /** `sent`: written to the current connection, waiting for the server's ack; `queued`: waiting for a connection. */
+  state: 'queued' | 'sent'
+}
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /** Stores the messages (one strict transaction) and returns their ids, in order. */
@@ -155,6 +168,8 @@ export interface WorkerPort {
   purge(): Promise<void>
   signal(signal: BrowserSignal): void
   stats(): Promise<WorkerStats>
+  /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
+  outboxList(limit: number): Promise<OutboxEntry[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
 }

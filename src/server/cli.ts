@@ -1,64 +1,65 @@
+#!/usr/bin/env node
 /**
- * `npm run server -- --port 8080 [--store sqlite:PATH | memory | redis://HOST:PORT] [--host 127.0.0.1]
- *   [--max-messages N] [--max-age-ms MS] [--admission-rate PER_SECOND --admission-burst N]`
+ * `tabwire-server [--port 8080] [--store sqlite:PATH | memory | redis://HOST:PORT] [--jwt-secret-file PATH] ...`
+ * (`tabwire-server --help` lists every option; in this repository: `npm run server -- ...`).
  *
  * The store defaults to `sqlite:./tabwire.db`: a server someone just starts should not forget its logs and dedup
  * counters on restart (a memory store would re-number every topic and re-publish every resent pub).
  *
  * Runs the reference server until SIGINT or SIGTERM, then stops gracefully: clients get 1012 and reconnect to the
- * next instance. A second signal exits at once.
+ * next instance. A second signal exits at once. Exit codes: 0 after a graceful stop, 1 when the server could not
+ * start or stop (one line on stderr says why), 2 for a mistake in the command line.
+ *
+ * Imports only what every store needs: better-sqlite3 and @redis/client are loaded when their store is chosen.
  */
-import { parseArgs } from 'node:util'
-import type { AdmissionOptions } from './admission.ts'
+import { readFile } from 'node:fs/promises'
+import { parseCli, SECRET_ENV, USAGE, UsageError, type CliConfig } from './cli-args.ts'
+import type { JwtOptions } from './jwt.ts'
 import { createServer } from './server.ts'
-import type { Retention } from './store.ts'
 import { storeFromUrl } from './store-from-url.ts'
 
-function count(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${flag} must be a non-negative integer, got "${value}"`)
-  return n
+/** The secret as the file holds it, less the line break an editor or `echo` leaves at the end. */
+async function secretFromFile(path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error)
+    throw new Error(`cannot read the JWT secret file ${path} (${reason})`)
+  }
 }
 
-const DEFAULT_STORE = 'sqlite:./tabwire.db'
-
-/** Both flags or neither: a rate without a burst (or the reverse) is a typo, not a choice. */
-function admissionFrom(rate: string | undefined, burst: string | undefined): AdmissionOptions | undefined {
-  if (rate === undefined && burst === undefined) return undefined
-  const ratePerSecond = Number(rate)
-  const size = count('admission-burst', burst)
-  if (rate === undefined || size === undefined) throw new Error('--admission-rate and --admission-burst go together')
-  if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0))
-    throw new Error(`--admission-rate must be a number > 0, got "${rate}"`)
-  return { ratePerSecond, burst: size }
+async function jwtOptions(jwt: NonNullable<CliConfig['jwt']>): Promise<JwtOptions> {
+  const { source, issuer, audience } = jwt
+  const claims = { ...(issuer !== undefined && { issuer }), ...(audience !== undefined && { audience }) }
+  if (source.kind === 'jwks') return { jwksUrl: source.url, ...claims }
+  const secret = source.kind === 'secret-file' ? await secretFromFile(source.path) : source.secret
+  const from = source.kind === 'secret-file' ? source.path : SECRET_ENV
+  if (Buffer.byteLength(secret) < 32)
+    throw new Error(`the JWT secret in ${from} is too short: HS256 needs at least 32 bytes, got ${Buffer.byteLength(secret)}`)
+  return { secret, ...claims }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      store: { type: 'string', default: DEFAULT_STORE },
-      'max-messages': { type: 'string' },
-      'max-age-ms': { type: 'string' },
-      'admission-rate': { type: 'string' },
-      'admission-burst': { type: 'string' },
-    },
-    strict: true,
-  })
-  const retention: Retention = {}
-  const maxMessages = count('max-messages', values['max-messages'])
-  const maxAgeMs = count('max-age-ms', values['max-age-ms'])
-  if (maxMessages !== undefined) retention.maxMessages = maxMessages
-  if (maxAgeMs !== undefined) retention.maxAgeMs = maxAgeMs
-
-  const admission = admissionFrom(values['admission-rate'], values['admission-burst'])
-
-  const store = await storeFromUrl(values.store, { retention })
-  const port = count('port', values.port) ?? 8080
-  const server = await createServer({ port, host: values.host, store, admission })
-  console.log(`tabwire server listening on ws://${values.host}:${server.port}`)
+async function main(config: CliConfig): Promise<void> {
+  const jwt = config.jwt ? await jwtOptions(config.jwt) : undefined
+  const store = await storeFromUrl(config.store, { retention: config.retention, isDefault: config.storeIsDefault })
+  let server
+  try {
+    server = await createServer({
+      port: config.port,
+      host: config.host,
+      store,
+      ...(config.admission && { admission: config.admission }),
+      ...(config.allowedOrigins && { allowedOrigins: config.allowedOrigins }),
+      ...(jwt && { jwt }),
+    })
+  } catch (error) {
+    await store.close()
+    throw error
+  }
+  const auth = config.jwt ? `JWT (${config.jwt.source.kind === 'jwks' ? 'JWKS' : 'HS256'})` : 'none: every client is the same user'
+  // The ready line comes last: scripts and tests wait for it, and may read what was printed before.
+  console.log(`tabwire server: store ${config.store}, authentication ${auth}`)
+  console.log(`tabwire server listening on ws://${config.host}:${server.port}`)
 
   let stopping = false
   const shutdown = (signal: string) => {
@@ -67,17 +68,28 @@ async function main(): Promise<void> {
     console.log(`tabwire server: ${signal}, stopping`)
     server.close().then(
       () => process.exit(0),
-      (error: unknown) => {
-        console.error(error)
-        process.exit(1)
-      },
+      (error: unknown) => fail(error),
     )
   }
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
 }
 
-main().catch((error: unknown) => {
+function fail(error: unknown, code = 1): never {
   console.error(`tabwire server: ${error instanceof Error ? error.message : String(error)}`)
-  process.exit(1)
-})
+  process.exit(code)
+}
+
+let config: CliConfig
+try {
+  config = parseCli(process.argv.slice(2), process.env)
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error
+  console.error(`tabwire server: ${error.message} (tabwire-server --help lists the options)`)
+  process.exit(2)
+}
+if (config.help) {
+  console.log(USAGE)
+} else {
+  main(config).catch((error: unknown) => fail(error))
+}

@@ -6,8 +6,10 @@ import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame } from '../p
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
-import { RateLimiter, type Authorize, type RateLimitOptions, type TopicAction } from './guard.ts'
-import { Outbox } from './outbox.ts'
+import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
+import { Outbox, type OutputMeter } from './outbox.ts'
+import type { RateLimits } from './rate-limits.ts'
+import { ReadSizer } from './read-sizer.ts'
 import type { Session, Sessions } from './sessions.ts'
 import type { Store } from './store.ts'
 import type { Topics } from './topics.ts'
@@ -15,6 +17,10 @@ import type { Identity } from './types.ts'
 
 /** Incoming messages waiting for the store before the socket stops reading: a flooding client waits, memory doesn't grow. */
 const MAX_QUEUED_MESSAGES = 64
+/** …or this many bytes of them (one larger message is still let in alone). */
+const MAX_QUEUED_BYTES = 4 << 20
+/** Fetches waiting for their turn before the connection stops reading: a flood of `fetch` frames waits too. */
+const MAX_QUEUED_FETCHES = 32
 
 /** Internal failure (a store error): the client retries as after any drop; its unacked pubs are resent. */
 const INTERNAL_ERROR = 1011
@@ -29,8 +35,11 @@ export interface ConnectionContext {
   idleTimeout: number
   replayBatch: number
   authorize?: Authorize | undefined
-  rateLimit?: RateLimitOptions | undefined
+  /** `rateLimit`'s buckets, shared by the server's connections (keyed by user and client id). */
+  rateLimits?: RateLimits | undefined
   maxSubscriptions?: number | undefined
+  /** Where connections record the most bytes ever waiting for one of them. */
+  meter: OutputMeter
 }
 
 /**
@@ -39,6 +48,10 @@ export interface ConnectionContext {
  * Incoming messages are handled strictly one after another (a promise chain), because store calls are async and
  * the order of a client's pubs is the order of its ids. Replays and fetches run beside that chain, so a long replay
  * never delays an ack. Anything the client gets wrong ends this connection only, with an `error` frame and 4400.
+ *
+ * Every buffer is bounded per connection: incoming messages (`MAX_QUEUED_MESSAGES`/`_BYTES`, then the socket stops
+ * reading), fetches (`MAX_QUEUED_FETCHES`), and what is sent (`Outbox`): a `sub` waits for room before it starts a
+ * replay, and when more than `PAUSE_BYTES` wait for the client, the connection stops reading it until they drain.
  */
 export class Connection implements Session {
   private identity: { user: string; client: string } | undefined
@@ -48,9 +61,10 @@ export class Connection implements Session {
   /** Fetches of this connection, one at a time, beside the chain. */
   private fetches: Promise<void> = Promise.resolve()
   private queued = 0
-  private readonly limiter: RateLimiter | undefined
-  /** Went over `rateLimit`: the close is queued behind what was let in. */
-  private limited = false
+  private queuedBytes = 0
+  private queuedFetches = 0
+  /** This (user, client)'s `rateLimit` bucket, from hello on. */
+  private limiter: RateLimiter | undefined
   /** We have started closing: nothing more is processed or sent. */
   private ending = false
   private readonly idle: NodeJS.Timeout
@@ -62,8 +76,7 @@ export class Connection implements Session {
     private readonly req: IncomingMessage,
     private readonly ctx: ConnectionContext,
   ) {
-    this.out = new Outbox(ws)
-    this.limiter = ctx.rateLimit ? new RateLimiter(ctx.rateLimit) : undefined
+    this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter)
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     // ws has already closed the socket on a protocol error (4413 for oversize, see socket.ts); `close` cleans up.
@@ -74,6 +87,7 @@ export class Connection implements Session {
         clearTimeout(this.idle)
         for (const feed of this.feeds.values()) this.drop(feed)
         if (this.identity) ctx.sessions.release(this.identity.user, this.identity.client, this)
+        if (this.identity && this.limiter) ctx.rateLimits?.release(this.identity.user, this.identity.client)
         resolve()
       })
     })
@@ -85,10 +99,17 @@ export class Connection implements Session {
     this.ending = true
     this.out.flush()
     this.ws.close(code, closeReason(reason))
+    // The close handshake needs the client's close frame: read again (what still arrives is dropped).
+    if (this.ws.isPaused) this.ws.resume()
   }
 
   supersede(): void {
     this.close(CloseCode.Superseded, 'superseded by a newer connection')
+  }
+
+  /** Bytes waiting to be sent to this client. */
+  get pendingBytes(): number {
+    return this.out.pending
   }
 
   private get ended(): boolean {
@@ -96,27 +117,22 @@ export class Connection implements Session {
   }
 
   private receive(data: RawData, isBinary: boolean): void {
-    if (this.ended || this.limited) return
+    if (this.ended) return
     this.idle.refresh()
-    const wait = this.limiter?.take() ?? 0
-    if (wait > 0) {
-      // Over the rate: this message and any after it are not read; those already let in are handled first, then the
-      // close. Pubs not acked by then are resent by the client after the wait.
-      this.limited = true
-      this.ws.pause()
-      this.chain = this.chain.then(() => {
-        // Reading again lets the close handshake complete; what still arrives is dropped above.
-        this.ws.resume()
-        this.close(CloseCode.RateLimited, `retry-after=${wait}`)
-      })
-      return
-    }
-    if (++this.queued === MAX_QUEUED_MESSAGES) this.ws.pause()
+    const bytes = byteLength(data)
+    this.queued++
+    this.queuedBytes += bytes
+    if (this.queued >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES) this.ws.pause()
     this.chain = this.chain
       .then(() => this.handle(isBinary ? data : data.toString()))
+      // Replies the client does not read: stop reading it until they drain (its pongs and acks coalesce meanwhile).
+      .then(() => (this.out.overloaded ? this.out.room() : undefined))
       .catch((error: unknown) => this.internal(error))
       .finally(() => {
-        if (--this.queued < MAX_QUEUED_MESSAGES && this.ws.isPaused && !this.limited) this.ws.resume()
+        this.queued--
+        this.queuedBytes -= bytes
+        const full = this.queued >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES
+        if (!full && this.ws.isPaused && !this.ended) this.ws.resume()
       })
   }
 
@@ -128,9 +144,9 @@ export class Connection implements Session {
     if (!this.identity) {
       const [first, ...rest] = frames
       if (first?.t !== 'hello') return this.reject('hello-expected', 'the first frame must be hello')
-      await this.hello(first)
+      await this.hello(first, frames.length)
       frames = rest
-    }
+    } else if (!this.withinRate(frames.length)) return
     // All pubs of one message go to the store in one call and get one ack, where the first of them stands.
     const pubs = frames.filter((f): f is PubFrame => f.t === 'pub')
     for (const frame of frames) {
@@ -155,14 +171,22 @@ export class Connection implements Session {
         return
       }
       case 'fetch':
-        this.fetches = this.fetches.then(() => this.fetch(frame)).catch((error: unknown) => this.internal(error))
+        // A flood of fetches waits here, and so does everything the client sends after them.
+        if (this.queuedFetches >= MAX_QUEUED_FETCHES) await this.fetches
+        this.queuedFetches++
+        this.fetches = this.fetches
+          .then(() => this.fetch(frame))
+          .catch((error: unknown) => this.internal(error))
+          .finally(() => this.queuedFetches--)
         return
       case 'ping':
-        return this.out.push({ t: 'pong', n: frame.n })
+        this.out.push({ t: 'pong', n: frame.n })
+        return
     }
   }
 
-  private async hello(hello: HelloFrame): Promise<void> {
+  /** `frames`: how many frames the message holding this hello has, all paid for from the client's rate budget. */
+  private async hello(hello: HelloFrame, frames: number): Promise<void> {
     let identity: Identity
     try {
       identity = await this.ctx.authenticate(hello.token, this.req)
@@ -175,6 +199,8 @@ export class Connection implements Session {
     if (this.ended) return
     const { user } = identity
     this.identity = { user, client: hello.client }
+    this.limiter = this.ctx.rateLimits?.acquire(user, hello.client)
+    if (!this.withinRate(frames)) return
     this.ctx.sessions.claim(user, hello.client, this)
     const acked = await this.ctx.store.acked(user, hello.client)
     if (this.ended) return
@@ -245,6 +271,9 @@ export class Connection implements Session {
 
   /** Returns false when the connection is being closed (over `maxSubscriptions`). */
   private async subscribe(cursor: Cursor): Promise<boolean> {
+    // A replay starts only with room to send it: subs sent faster than the client reads (re-subscribing one topic
+    // over and over) wait here, never stacking replays.
+    await this.out.room()
     if (!(await this.allowed(cursor.topic, 'sub'))) {
       this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to subscribe to ${cursor.topic}` })
       return true
@@ -277,27 +306,44 @@ export class Connection implements Session {
     if (this.feeds.get(feed.topic) === feed) this.feeds.delete(feed.topic)
   }
 
-  /** `range` frames of `replayBatch` msgs; the first may start after `after + 1` when older ones are gone. */
+  /**
+   * `range` frames of at most `replayBatch` msgs and about one WebSocket message each (`ReadSizer`); the first may
+   * start after `after + 1` when older ones are gone. Always answered: a denied fetch gets `error forbidden` and an
+   * empty `range` with `done`, so the client never waits for it.
+   */
   private async fetch(f: FetchFrame): Promise<void> {
     if (!(await this.allowed(f.topic, 'sub'))) {
       this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to read ${f.topic}` })
+      this.out.push({ t: 'range', req: f.req, topic: f.topic, msgs: [], done: true })
       return
     }
+    // Sizes are unknown until the first message: a range must not be 500 of them at 900 kB.
+    const sizer = new ReadSizer(this.ctx.replayBatch, 1)
     let after = f.after
     let left = f.limit
-    for (;;) {
-      if (this.ended) return
-      const r = await this.ctx.store.read(f.topic, after, Math.min(left, this.ctx.replayBatch))
-      if (this.ended) return
-      left -= r.msgs.length
-      const lastSeq = r.msgs.at(-1)?.seq ?? after
-      const done = r.msgs.length === 0 || left <= 0 || lastSeq >= r.last
-      const msgs = r.msgs.map(({ seq, epoch, body }) => ({ seq, epoch, body }))
-      this.out.push({ t: 'range', req: f.req, topic: f.topic, msgs, done })
-      if (done) return
-      after = lastSeq
-      await this.out.flushed()
+    for (let done = false; !done; ) {
+      done = await this.out.turn(async () => {
+        if (this.ended) return true
+        const r = await this.ctx.store.read(f.topic, after, Math.min(left, sizer.limit))
+        if (this.ended) return true
+        left -= r.msgs.length
+        const lastSeq = r.msgs.at(-1)?.seq ?? after
+        const last = r.msgs.length === 0 || left <= 0 || lastSeq >= r.last
+        const msgs = r.msgs.map(({ seq, epoch, body }) => ({ seq, epoch, body }))
+        sizer.observe(msgs.length, this.out.push({ t: 'range', req: f.req, topic: f.topic, msgs, done: last }))
+        after = lastSeq
+        return last
+      })
     }
+  }
+
+  /** Takes `frames` tokens from the rate budget; false (and closing with 4429) when it is spent. */
+  private withinRate(frames: number): boolean {
+    const wait = this.limiter?.take(frames) ?? 0
+    if (wait === 0) return true
+    // This message is not processed; those before it were. Pubs not acked are resent by the client after the wait.
+    this.close(CloseCode.RateLimited, `retry-after=${wait}`)
+    return false
   }
 
   private reject(code: string, message: string): void {
@@ -319,4 +365,9 @@ function closeReason(reason: string): string {
   if (bytes.length <= 123) return reason
   // Cutting bytes can split a character; decoding drops the broken tail as U+FFFD, which we strip.
   return bytes.subarray(0, 120).toString().replace(/\uFFFD+$/, '') + '…'
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, b) => sum + b.byteLength, 0)
+  return data.byteLength
 }

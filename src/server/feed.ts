@@ -1,11 +1,17 @@
 import type { Cursor, Epoch, ResetReason } from '../protocol/frames.ts'
 import type { Outbox } from './outbox.ts'
+import { ReadSizer } from './read-sizer.ts'
 import type { ReadResult, Store, StoredMessage } from './store.ts'
+
+/** Store reads of a replay ask for this many messages until their size is known. */
+const FIRST_READ = 16
+/** Live messages held while a read is in flight; beyond, one more read instead (they stay in the store anyway). */
+const MAX_HELD = 32
 
 export interface FeedOptions {
   store: Store
   out: Outbox
-  /** Messages per store read while catching up. */
+  /** Most messages per store read while catching up (fewer when they are large: see `ReadSizer`). */
   batch: number
   /** A store read failed: the connection cannot keep its promise and must end. */
   fail: (error: unknown) => void
@@ -17,9 +23,13 @@ export interface FeedOptions {
  *
  * `sent` is the last seq sent under `epoch`. A live message (from `store.onAppend`) goes out only if it is exactly
  * `sent + 1`; anything else — a gap, a new epoch, a congested socket — is served by reading the store from `sent`
- * until caught up. Live messages that arrive while a read is in flight are held (up to one batch); once the store
- * has nothing more, they are sent if they continue the sequence, which hands over from replay to live even while
- * publishes keep coming. A gap among them, or more than a batch, means one more read instead.
+ * until caught up. Live messages that arrive while a read is in flight are held (a few); once the store has nothing
+ * more, they are sent if they continue the sequence, which hands over from replay to live even while publishes keep
+ * coming. A gap among them, or more than `MAX_HELD`, means one more read instead.
+ *
+ * Catching up is bounded in bytes: each read is one `turn` of the connection's outbox (one read at a time per
+ * connection, and only once it has room), about one WebSocket message's worth (`ReadSizer`), and the feed waits for
+ * room again whenever a read's messages congest the outbox. A client that reads slowly is fed at its own pace.
  *
  * Resume rules, checked on every read (so they also cover a store that changes under a running subscription):
  * - the log's epoch differs from the cursor's → `reset {seq: first - 1, reason: 'epoch'}`, then msgs from `first`;
@@ -35,8 +45,9 @@ export class Feed {
   private epoch: Epoch | undefined
   private reading = false
   private stopped = false
-  /** Live messages offered while a read was in flight, in seq order; `undefined` once more than a batch came. */
+  /** Live messages offered while a read was in flight, in seq order; `undefined` once more than `MAX_HELD` came. */
   private held: StoredMessage[] | undefined = []
+  private readonly sizer: ReadSizer
 
   constructor(
     readonly topic: string,
@@ -45,6 +56,7 @@ export class Feed {
   ) {
     this.sent = cursor.after
     this.epoch = cursor.epoch
+    this.sizer = new ReadSizer(options.batch, FIRST_READ)
   }
 
   /** Replays from the cursor, then follows live. */
@@ -60,20 +72,24 @@ export class Feed {
   offer(msg: StoredMessage): void {
     if (this.stopped) return
     if (this.reading) {
-      if (this.held && this.held.length < this.options.batch) this.held.push(msg)
+      if (this.held && this.held.length < Math.min(MAX_HELD, this.options.batch)) this.held.push(msg)
       else this.held = undefined
       return
     }
     if (msg.epoch === this.epoch) {
       if (msg.seq <= this.sent) return
-      if (msg.seq === this.sent + 1 && !this.options.out.congested) return this.send(msg)
+      if (msg.seq === this.sent + 1 && !this.options.out.congested) {
+        this.send(msg)
+        return
+      }
     }
     void this.catchUp()
   }
 
-  private send(msg: StoredMessage): void {
+  /** Returns the frame's encoded size. */
+  private send(msg: StoredMessage): number {
     this.sent = msg.seq
-    this.options.out.push({ t: 'msg', topic: msg.topic, seq: msg.seq, epoch: msg.epoch, body: msg.body })
+    return this.options.out.push({ t: 'msg', topic: msg.topic, seq: msg.seq, epoch: msg.epoch, body: msg.body })
   }
 
   private reset(head: ReadResult, reason: ResetReason): void {
@@ -85,33 +101,42 @@ export class Feed {
   private async catchUp(): Promise<void> {
     if (this.reading) return
     this.reading = true
-    const { store, out, batch } = this.options
     try {
-      for (;;) {
-        // Backpressure: a slow reader is fed at the pace it drains, never from an unbounded queue.
-        if (out.congested) await out.flushed()
-        this.held = []
-        const r = await store.read(this.topic, this.sent, batch)
-        if (this.stopped) return
-        if (this.epoch === undefined) this.epoch = r.epoch
-        if (r.epoch !== this.epoch) {
-          this.reset(r, 'epoch')
-          continue
-        }
-        if (this.sent > r.last) {
-          this.reset(r, 'ahead')
-          continue
-        }
-        if (this.sent + 1 < r.first) this.reset(r, 'retention')
-        for (const msg of r.msgs) this.send(msg)
-        if (this.sent >= r.last && this.sendHeld()) return
-      }
+      for (let caughtUp = false; !caughtUp && !this.stopped; ) caughtUp = await this.options.out.turn(() => this.step())
     } catch (error) {
       if (!this.stopped) this.options.fail(error)
     } finally {
       this.reading = false
       this.held = []
     }
+  }
+
+  /** One store read and what it sends; true once caught up and handed over to live (or stopped). */
+  private async step(): Promise<boolean> {
+    const { store, out } = this.options
+    if (this.stopped) return true
+    this.held = []
+    const r = await store.read(this.topic, this.sent, this.sizer.limit)
+    if (this.stopped) return true
+    if (this.epoch === undefined) this.epoch = r.epoch
+    if (r.epoch !== this.epoch) {
+      this.reset(r, 'epoch')
+      return false
+    }
+    if (this.sent > r.last) {
+      this.reset(r, 'ahead')
+      return false
+    }
+    if (this.sent + 1 < r.first) this.reset(r, 'retention')
+    let bytes = 0
+    for (const msg of r.msgs) {
+      // The first read's sizes were a guess: never let it pile up more than the outbox's bound.
+      if (out.congested) await out.room()
+      if (this.stopped) return true
+      bytes += this.send(msg)
+    }
+    this.sizer.observe(r.msgs.length, bytes)
+    return this.sent >= r.last && this.sendHeld()
   }
 
   /** Sends the held live messages that continue the sequence; false if they leave a gap (read again). */

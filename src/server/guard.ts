@@ -15,17 +15,23 @@ export type TopicAction = 'pub' | 'sub'
  */
 export type Authorize = (user: string, topic: string, action: TopicAction) => boolean | Promise<boolean>
 
-/** A per-connection token bucket on incoming WebSocket messages (a batch is one message). */
+/**
+ * A token bucket on incoming frames, per (user, client id): every frame costs a token, so a batch of 40,000 frames is
+ * 40,000, and the budget outlives the connection, so reconnecting does not refill it.
+ */
 export interface RateLimitOptions {
-  /** Sustained messages per second. */
+  /** Sustained frames per second. */
   messagesPerSecond: number
-  /** Messages accepted at once when the bucket is full (its size). */
+  /** Frames accepted at once when the bucket is full (its size). */
   burst: number
 }
 
 /**
- * One connection's bucket. `take()` answers `0` when a message may pass, else the ms until the bucket holds a token
- * again: what the server puts in its 4429 close as `retry-after=<ms>`.
+ * One bucket. `take(cost)` answers `0` when a message may pass, else the ms until the bucket holds a token again:
+ * what the server puts in its 4429 close as `retry-after=<ms>`. A message passes whenever the bucket holds a token,
+ * and pays for all its frames: the bucket may go below zero, and later messages wait until it has refilled. So a
+ * batch larger than `burst` (the worker packs up to 256 KiB of pubs in one message) is never refused forever, and
+ * still counts in full.
  */
 export class RateLimiter {
   private tokens: number
@@ -42,15 +48,25 @@ export class RateLimiter {
     this.at = this.now()
   }
 
-  take(): number {
-    const now = this.now()
-    this.tokens = Math.min(this.options.burst, this.tokens + Math.max(0, now - this.at) / this.interval)
-    this.at = now
+  take(cost = 1): number {
+    this.refill()
     if (this.tokens >= 1) {
-      this.tokens -= 1
+      this.tokens -= cost
       return 0
     }
     return Math.max(1, Math.ceil((1 - this.tokens) * this.interval))
+  }
+
+  /** Ms until the bucket is full again: a full bucket is no different from a new one. */
+  untilFull(): number {
+    this.refill()
+    return Math.max(0, Math.ceil((this.options.burst - this.tokens) * this.interval))
+  }
+
+  private refill(): void {
+    const now = this.now()
+    this.tokens = Math.min(this.options.burst, this.tokens + Math.max(0, now - this.at) / this.interval)
+    this.at = now
   }
 }
 
@@ -70,13 +86,16 @@ export function checkMaxSubscriptions(max: number | undefined): void {
  * `allowedOrigins`: an upgrade whose `Origin` header is not in the list (or that has none) is refused with HTTP 403
  * before any WebSocket exists. Browsers always send `Origin` on a WebSocket handshake and a page cannot forge it, so
  * this stops other sites' pages from using a visitor's cookies against the server (cross-site WebSocket hijacking).
- * A non-browser client must send an allowed `Origin` itself. Returns whether the upgrade was refused.
+ * A non-browser client must send an allowed `Origin` itself. Returns whether the upgrade was refused. The caller has
+ * given `socket` an error listener: a peer may reset it while the answer is written.
  */
 export function refuseOrigin(allowed: readonly string[] | undefined, req: IncomingMessage, socket: Duplex): boolean {
   if (allowed === undefined) return false
   const origin = req.headers.origin
   if (origin !== undefined && allowed.includes(origin)) return false
   const body = 'tabwire: origin not allowed\n'
+  // Closed once the answer is out, as ws does for its own refusals: the peer does not get to hold the socket open.
+  socket.once('finish', () => socket.destroy())
   socket.end(
     'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

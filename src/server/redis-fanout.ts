@@ -7,12 +7,16 @@ import type { ReadResult, StoredMessage } from './store.ts'
 const FILL_BATCH = 500
 
 export interface FanoutOptions {
-  /** A dedicated connection: a RESP2 connection in subscribe mode can issue no other command. */
+  /**
+   * A dedicated connection: a RESP2 connection in subscribe mode can issue no other command. Its owner listens for
+   * its connection errors.
+   */
   subscriber: RedisClientType
   channel: string
   /** The store's own read, used to fill gaps from the topic's stream. */
   read: (topic: string, after: number, limit: number) => Promise<ReadResult>
   deliver: (msg: StoredMessage) => void
+  /** A notification or a gap read failed. */
   onError: (err: unknown) => void
 }
 
@@ -90,7 +94,6 @@ export async function startFanout(options: FanoutOptions): Promise<Fanout> {
     pass(msg)
   }
 
-  subscriber.on('error', onError)
   subscriber.on('ready', () => {
     if (readyBefore) {
       for (const topic of cursors.keys()) {

@@ -60,12 +60,15 @@ export function bodyFrom(field: string, value: Buffer): Body {
  * and two servers appending to one topic cannot reuse a seq. Every append is PUBLISHed from inside the script, so
  * notifications leave in exactly the order the appends happened.
  *
- * KEYS[1] the counters hash; for the j-th topic of the batch KEYS[2j] its meta hash (epoch, first, last) and
- * KEYS[2j+1] its stream.
+ * A topic's first append gives it the store's epoch (the string at KEYS[2]), the one `READ` reported for it while it
+ * had no meta hash. Only when that key is missing too (the data was deleted) is a fresh epoch drawn and stored there.
+ *
+ * KEYS[1] the counters hash; KEYS[2] the store's epoch; for the j-th topic of the batch KEYS[2j+1] its meta hash
+ * (epoch, first, last) and KEYS[2j+2] its stream.
  * ARGV[1] the counters field of (user, client), or '' for a producer's append (no dedup); ARGV[2] max messages and
- * ARGV[3] max age in ms (0: no limit); ARGV[4] the notification channel; then per topic j its name and the epoch to
- * give it if it is new; then per message a quadruple: topic index j, pub id, body field (see `BodyField`: 'b' JSON
- * text, 'r' raw bytes) and the body. The stream entry is `{<field>, body, 'a', at}`.
+ * ARGV[3] max age in ms (0: no limit); ARGV[4] the notification channel; ARGV[5] a fresh epoch for a store that has
+ * none; then per topic j its name; then per message a quadruple: topic index j, pub id, body field (see `BodyField`:
+ * 'b' JSON text, 'r' raw bytes) and the body. The stream entry is `{<field>, body, 'a', at}`.
  *
  * Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}` or `{'out-of-order', expected}`, stopping
  * at the first out-of-order one. On the channel, a JSON body's message is the JSON text `[topic, seq, epoch, at,
@@ -75,7 +78,7 @@ export function bodyFrom(field: string, value: Buffer): Body {
  * Times come from Redis's TIME, one clock for every server, so age retention does not depend on their clocks.
  */
 export const ACCEPT = script(`
-local nTopics = (#KEYS - 1) / 2
+local nTopics = (#KEYS - 2) / 2
 local field = ARGV[1]
 local dedup = field ~= ''
 local maxMessages = tonumber(ARGV[2])
@@ -121,7 +124,16 @@ local start = 0
 if dedup then start = tonumber(redis.call('HGET', KEYS[1], field) or '0') end
 local acked = start
 local out = {}
-for i = 5 + 2 * nTopics, #ARGV, 4 do
+local function storeEpoch()
+  local epoch = redis.call('GET', KEYS[2])
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('SET', KEYS[2], epoch)
+  end
+  return epoch
+end
+
+for i = 6 + nTopics, #ARGV, 4 do
   local j = tonumber(ARGV[i])
   local id = tonumber(ARGV[i + 1])
   local kind = ARGV[i + 2]
@@ -132,8 +144,8 @@ for i = 5 + 2 * nTopics, #ARGV, 4 do
     out[#out + 1] = { 'out-of-order', acked + 1 }
     break
   else
-    local meta, log, topic = KEYS[2 * j], KEYS[2 * j + 1], ARGV[3 + 2 * j]
-    redis.call('HSETNX', meta, 'epoch', ARGV[4 + 2 * j])
+    local meta, log, topic = KEYS[2 * j + 1], KEYS[2 * j + 2], ARGV[5 + j]
+    if redis.call('HEXISTS', meta, 'epoch') == 0 then redis.call('HSET', meta, 'epoch', storeEpoch()) end
     local seq = tonumber(redis.call('HGET', meta, 'last') or '0') + 1
     -- XADD before moving 'last': scripts are not rolled back, so the one call that could fail comes first.
     redis.call('XADD', log, seq .. '-0', kind, body, 'a', now)
@@ -154,16 +166,18 @@ return out
 `)
 
 /**
- * A topic's head and up to `limit` messages after a cursor, from one atomic snapshot. An unknown topic gets its
- * epoch here (HSETNX), so the epoch a reader sees before the first append is the one the log keeps.
+ * A topic's head and up to `limit` messages after a cursor, from one atomic snapshot. It writes nothing: a topic
+ * nothing was appended to is an empty log under the store's epoch, the one its first append will give it (`ACCEPT`),
+ * so reading any name a client likes costs no key.
  *
- * KEYS[1] the topic's meta hash, KEYS[2] its stream; ARGV[1] the epoch to give it if it is new, ARGV[2] after,
- * ARGV[3] limit. Returns `{epoch, first, last, entries}`, entries as XRANGE gives them: `{id, {field, body, 'a', at}}`
- * with field 'b' (JSON text) or 'r' (bytes).
+ * KEYS[1] the topic's meta hash, KEYS[2] its stream, KEYS[3] the store's epoch; ARGV[1] the epoch to report when even
+ * that key is missing (the data was deleted: the next append draws a new one, and readers get an epoch reset),
+ * ARGV[2] after, ARGV[3] limit. Returns `{epoch, first, last, entries}`, entries as XRANGE gives them:
+ * `{id, {field, body, 'a', at}}` with field 'b' (JSON text) or 'r' (bytes).
  */
 export const READ = script(`
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local head = redis.call('HMGET', KEYS[1], 'epoch', 'first', 'last')
+if not head[1] then head[1] = redis.call('GET', KEYS[3]) or ARGV[1] end
 local first = tonumber(head[2] or '1')
 local last = tonumber(head[3] or '0')
 local from = math.max(tonumber(ARGV[2]) + 1, first)

@@ -21,8 +21,39 @@ export interface RedisStoreOptions {
   retention?: Retention
   /** Put before every key and the notification channel, so several apps can share one Redis. Default `tabwire:`. */
   prefix?: string
-  /** Connection errors; the client reconnects by itself. Default: written to stderr. */
+  /**
+   * A connection to Redis was lost (told once per outage, per connection; the client reconnects by itself), or a
+   * notification could not be handled. Default: one line on stderr.
+   */
   onError?: (err: unknown) => void
+}
+
+/** At startup Redis is tried this many times, this far apart, before `createRedisStore` gives up. */
+const STARTUP_TRIES = 10
+const STARTUP_RETRY_MS = 500
+/** Once Redis has been reached, a lost connection is retried forever, at most this far apart. */
+const RECONNECT_MAX_MS = 5_000
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message || err.name : String(err)
+}
+
+/**
+ * Reports a connection's errors once per outage instead of once per reconnect attempt (every few hundred ms), and
+ * none before it was first ready: `createRedisStore` fails then, with one message of its own.
+ */
+function reportOutages(client: RedisClientType, onError: (err: unknown) => void): void {
+  let ready = false
+  let down = false
+  client.on('ready', () => {
+    ready = true
+    down = false
+  })
+  client.on('error', (err: unknown) => {
+    if (!ready || down) return
+    down = true
+    onError(err)
+  })
 }
 
 /** What the ACCEPT script returns per message. */
@@ -48,17 +79,43 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const prefix = options.prefix ?? 'tabwire:'
   const maxMessages = String(options.retention?.maxMessages ?? 0)
   const maxAgeMs = String(options.retention?.maxAgeMs ?? 0)
-  const onError = options.onError ?? ((err: unknown) => console.error('tabwire redis store:', err))
+  const onError =
+    options.onError ?? ((err: unknown) => console.error(`tabwire redis store: ${describeError(err)} (reconnecting)`))
   const countersKey = `${prefix}clients`
+  const epochKey = `${prefix}epoch`
   const channel = `${prefix}appends`
   const metaKey = (topic: string) => `${prefix}meta:${topic}`
   const logKey = (topic: string) => `${prefix}log:${topic}`
   // JSON keeps every (user, client) pair distinct, whatever characters the two strings hold.
   const counterField = (user: string, client: string) => JSON.stringify([user, client])
 
-  const client: RedisClientType = createClient({ url: options.url })
-  client.on('error', onError)
-  await client.connect()
+  let reached = false
+  let lastFailure: unknown
+  const client: RedisClientType = createClient({
+    url: options.url,
+    socket: {
+      reconnectStrategy(retries, cause) {
+        // Jittered, so the nodes of a cluster do not all come back to a restarted Redis in the same millisecond.
+        if (reached) return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS) + Math.floor(Math.random() * 100)
+        lastFailure = cause
+        return retries + 1 < STARTUP_TRIES ? STARTUP_RETRY_MS : cause
+      },
+    },
+  })
+  reportOutages(client, onError)
+  try {
+    await client.connect()
+  } catch (error) {
+    const tried = (STARTUP_TRIES * STARTUP_RETRY_MS) / 1000
+    throw new Error(`cannot reach Redis at ${options.url} (tried for ${tried} s): ${describeError(lastFailure ?? error)}`, {
+      cause: error,
+    })
+  }
+  reached = true
+  // One epoch for the store, drawn by whichever node comes first: what a topic nothing was appended to reports, and
+  // what its first append gives it (see READ and ACCEPT).
+  await client.set(epochKey, randomUUID(), { condition: 'NX' })
+  const storeEpoch = (await client.get(epochKey)) ?? randomUUID()
   const listeners = new AppendListeners()
 
   async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
@@ -66,8 +123,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     const [epochBytes, first, last, entries] = await evalScript<ScriptRead>(
       client,
       READ,
-      [metaKey(topic), logKey(topic)],
-      [randomUUID(), String(after), String(Math.max(0, limit))],
+      [metaKey(topic), logKey(topic), epochKey],
+      [storeEpoch, String(after), String(Math.max(0, limit))],
       { buffers: true },
     )
     const epoch = epochBytes.toString('utf8')
@@ -85,13 +142,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   async function run(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
     const topics = [...new Set(pubs.map((p) => p.topic))]
     const index = new Map(topics.map((topic, i) => [topic, i + 1]))
-    const keys = [countersKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
+    const keys = [countersKey, epochKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
     const args = [
       field,
       maxMessages,
       maxAgeMs,
       channel,
-      ...topics.flatMap((topic) => [topic, randomUUID()]),
+      randomUUID(),
+      ...topics,
       ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)]),
     ]
     const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
@@ -120,7 +178,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       })
   }
 
-  const fanout = await startFanout({ subscriber: client.duplicate(), channel, read, deliver, onError })
+  const subscriber = client.duplicate()
+  reportOutages(subscriber, onError)
+  const fanout = await startFanout({ subscriber, channel, read, deliver, onError })
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {

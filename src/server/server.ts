@@ -1,12 +1,15 @@
 import { createServer as createHttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
 import { Admission } from './admission.ts'
 import { anonymous } from './auth.ts'
+import { jwtAuthenticate } from './jwt.ts'
 import { Connection } from './connection.ts'
 import { checkMaxSubscriptions, checkRateLimit, refuseOrigin } from './guard.ts'
 import { createMemoryStore } from './memory-store.ts'
+import { RateLimits } from './rate-limits.ts'
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../protocol/depth.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
@@ -16,6 +19,22 @@ const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_00
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000
+
+/**
+ * The only HTTP this server speaks is a WebSocket handshake (a few hundred bytes) or the 426 answer: a peer that has
+ * not sent its headers within 10 s is holding a socket, not making a request. Node checks every 2 s.
+ */
+const HTTP_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 }
+
+/** A socket's error ends it; the handshake or the WebSocket that owns it reports what matters. */
+function ignoreSocketError(): void {}
+
+function authenticatorFor(options: ServerOptions): NonNullable<ServerOptions['authenticate']> {
+  if (options.jwt && options.authenticate)
+    throw new TypeError('createServer: give either `jwt` or `authenticate`, not both (`jwt` is an authenticate hook)')
+  if (options.jwt) return jwtAuthenticate(options.jwt)
+  return options.authenticate ?? anonymous
+}
 
 /**
  * The reference server. One HTTP server carries the WebSocket upgrades; it can stop and start again on the same port
@@ -31,13 +50,14 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     topics,
     sessions: new Sessions(),
-    authenticate: options.authenticate ?? anonymous,
+    authenticate: authenticatorFor(options),
     maxFrameBytes,
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
     authorize: options.authorize,
-    rateLimit: options.rateLimit,
+    rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
+    meter: { peak: 0 },
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
@@ -47,8 +67,18 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const unlisten = store.onAppend((msg) => topics.dispatch(msg))
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, WebSocket: TabwireSocket })
-  const http = createHttpServer((_req, res) => {
+  const http = createHttpServer(HTTP_TIMEOUTS, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('tabwire: WebSocket only\n')
+  })
+  // Every raw socket, from accept to close: what `stop()` cuts when a peer never finishes (or never starts) a request.
+  const sockets = new Set<Socket>()
+  http.on('connection', (socket: Socket) => {
+    // Node's HTTP server drops its own error listener when it hands a socket to 'upgrade': a peer resetting the
+    // connection before ws attaches one (during an origin refusal, say) would then be an uncaught ECONNRESET. This
+    // listener is added before anything is written and stays for the socket's life.
+    socket.on('error', ignoreSocketError)
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
   })
   http.on('upgrade', (req, socket, head) => {
     if (refuseOrigin(allowedOrigins, req, socket)) return
@@ -87,8 +117,11 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     const closed = new Promise<void>((resolve) => http.close(() => resolve()))
     const open = [...connections]
     for (const connection of open) connection.close(CloseCode.ServiceRestart, 'server restart')
+    // A socket that is not a WebSocket yet (silent, half a request, an upgrade in flight) is not timed out by Node
+    // once the server stops listening, so `close()` would wait for it forever: it is cut with the rest.
     const grace = setTimeout(() => {
       for (const ws of wss.clients) ws.terminate()
+      for (const socket of sockets) socket.destroy()
     }, STOP_GRACE_MS)
     // `done` also takes each connection out of `connections` (its first listener), so none is counted after this.
     await Promise.all([closed, ...open.map((connection) => connection.done)])
@@ -109,7 +142,16 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     connections: () => connections.size,
     subscribers: (topic) => topics.count(topic),
-    publish: (topic, body) => store.append(topic, body),
+    publish: async (topic, body) => {
+      // What no client may publish, the server may not either: every stored body can be encoded and sent.
+      if (nestsDeeperThan(body, MAX_BODY_DEPTH))
+        throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
+      return store.append(topic, body)
+    },
+    outputBytes: () => ({
+      now: [...connections].reduce((sum, c) => sum + c.pendingBytes, 0),
+      peak: context.meter.peak,
+    }),
     stop,
     start,
     async close() {

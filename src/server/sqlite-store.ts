@@ -37,6 +37,7 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS clients (
     user TEXT NOT NULL, client TEXT NOT NULL, acked INTEGER NOT NULL, PRIMARY KEY (user, client)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `
 
 interface TopicRow {
@@ -82,12 +83,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // so an OS crash or power loss right after the ack could lose a message no one holds any more.
   db.pragma('synchronous = FULL')
   db.exec(SCHEMA)
+  // The file's epoch, drawn once when the file is new (every process on the file reads the same one back).
+  db.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES ('epoch', ?)").run(randomUUID())
+  const fileEpoch: string = db.prepare<[], string>("SELECT value FROM settings WHERE key = 'epoch'").pluck().get() ?? ''
+  if (fileEpoch === '') throw new Error('tabwire sqlite store: no epoch after creating it')
 
   const listeners = new AppendListeners()
 
   const selectTopic = db.prepare<[string], TopicRow>('SELECT epoch, first, last FROM topics WHERE topic = ?')
   const insertTopic = db.prepare<[string, string]>(
-    'INSERT OR IGNORE INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)',
+    'INSERT INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)',
   )
   const updateTopic = db.prepare<[number, number, string]>('UPDATE topics SET first = ?, last = ? WHERE topic = ?')
   const insertMessage = db.prepare<[string, number, string | Uint8Array, number]>(
@@ -111,26 +116,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   )
 
   /**
-   * The topic's row, created with a fresh random epoch on first use, so the epoch a head read reports before any
-   * append is the one the log keeps. Called inside a write transaction, or through `ensureTopic` before a read.
+   * The topic's row, created by its first append under the file's epoch: the epoch a read reported for the topic
+   * while it had no row, so a reader's cursor stays valid across that first append. Called inside a write transaction.
    */
   function topicRow(topic: string): TopicRow {
     const row = selectTopic.get(topic)
     if (row) return row
-    insertTopic.run(topic, randomUUID())
-    const created = selectTopic.get(topic)
-    if (!created) throw new Error(`tabwire sqlite store: topic ${JSON.stringify(topic)} missing after insert`)
-    return created
-  }
-
-  const createTopicTx = db.transaction(topicRow)
-
-  /**
-   * Creates an unknown topic in its own IMMEDIATE transaction before a read: a read transaction that turned into a
-   * write would fail at once with SQLITE_BUSY_SNAPSHOT when another process committed since it began.
-   */
-  function ensureTopic(topic: string): void {
-    if (!selectTopic.get(topic)) createTopicTx.immediate(topic)
+    insertTopic.run(topic, fileEpoch)
+    return { epoch: fileEpoch, first: 1, last: 0 }
   }
 
   /** Appends within the caller's transaction and trims to the retention limits. */
@@ -169,10 +162,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const appendTx = db.transaction((topic: string, body: Body) => appendRow(topic, body, Date.now()))
 
-  // A deferred read transaction: the head and the messages come from one snapshot even while another process writes.
+  /**
+   * A deferred read transaction: the head and the messages come from one snapshot even while another process writes.
+   * It never writes: a topic nothing was appended to is answered as an empty log under the file's epoch, so reading
+   * (any client may subscribe to any name) costs no disk write and cannot grow the file.
+   */
   const readTx = db.transaction((topic: string, after: number, limit: number): ReadResult => {
     const row = selectTopic.get(topic)
-    if (!row) throw new Error(`tabwire sqlite store: topic ${JSON.stringify(topic)} read before it was created`)
+    if (!row) return { epoch: fileEpoch, first: 1, last: 0, msgs: [] }
     const { epoch, first, last } = row
     const rows = limit > 0 ? selectMessages.all(topic, Math.max(after + 1, first), limit) : []
     const msgs = rows.map((r) => ({ topic, seq: r.seq, epoch, body: fromColumn(r.body), at: r.at }))
@@ -208,12 +205,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async read(topic: string, after: number, limit: number): Promise<ReadResult> {
-      ensureTopic(topic)
       return readTx(topic, after, limit)
     },
 
     async head(topic: string): Promise<TopicHead> {
-      ensureTopic(topic)
       const { epoch, first, last } = readTx(topic, 0, 0)
       return { epoch, first, last }
     },

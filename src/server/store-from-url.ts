@@ -1,10 +1,33 @@
 import { createMemoryStore } from './memory-store.ts'
-import { createRedisStore } from './redis-store.ts'
-import { createSqliteStore } from './sqlite-store.ts'
 import type { Retention, Store } from './store.ts'
 
 export interface StoreFromUrlOptions {
   retention?: Retention
+  /** The spec is the CLI's default, not something the user typed: the hint for a missing package says so. */
+  isDefault?: boolean
+}
+
+/** The store's npm package is not installed: the CLI prints this message alone. */
+export class MissingStorePackage extends Error {
+  override readonly name = 'MissingStorePackage'
+}
+
+/**
+ * Loads a store module whose backend is an optional peer dependency. Only the module that needs the package is
+ * imported, and only when its store is chosen, so the memory store runs with nothing but tabwire installed.
+ */
+async function load<T>(pkg: string, what: string, isDefault: boolean, importer: () => Promise<T>): Promise<T> {
+  try {
+    return await importer()
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException
+    if (code !== 'ERR_MODULE_NOT_FOUND' || !message.includes(`'${pkg}'`)) throw error
+    const chosen = isDefault ? `${what} (the default store)` : what
+    throw new MissingStorePackage(
+      `${chosen} needs the ${pkg} package, which is not installed: run "npm install ${pkg}", or pass --store memory (nothing kept across restarts)`,
+      { cause: error },
+    )
+  }
 }
 
 /**
@@ -12,8 +35,15 @@ export interface StoreFromUrlOptions {
  * `redis://HOST:PORT`) is one more branch here. Async because a real backend connects before it is usable.
  */
 export async function storeFromUrl(spec: string, options: StoreFromUrlOptions = {}): Promise<Store> {
-  if (spec === 'memory') return createMemoryStore(options)
-  if (spec.startsWith('sqlite:')) return createSqliteStore({ ...options, path: spec.slice('sqlite:'.length) })
-  if (spec.startsWith('redis://')) return createRedisStore({ ...options, url: spec })
+  const { isDefault = false, ...storeOptions } = options
+  if (spec === 'memory') return createMemoryStore(storeOptions)
+  if (spec.startsWith('sqlite:')) {
+    const { createSqliteStore } = await load('better-sqlite3', `--store ${spec}`, isDefault, () => import('./sqlite-store.ts'))
+    return createSqliteStore({ ...storeOptions, path: spec.slice('sqlite:'.length) })
+  }
+  if (spec.startsWith('redis://')) {
+    const { createRedisStore } = await load('@redis/client', `--store ${spec}`, isDefault, () => import('./redis-store.ts'))
+    return createRedisStore({ ...storeOptions, url: spec })
+  }
   throw new Error(`unknown store "${spec}": supported stores are: memory, sqlite:PATH, redis://HOST:PORT`)
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
 import type { Authorize, RateLimitOptions } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
+import type { JwtOptions } from './jwt.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
@@ -21,6 +22,12 @@ export interface ServerOptions {
    * fresh token and retries) or without it for 4403 (the client stops). Default: everyone is user `anonymous`.
    */
   authenticate?: (token: string | undefined, req: IncomingMessage) => Identity | Promise<Identity>
+  /**
+   * JWT authentication instead of a hand-written `authenticate`: tokens signed with an HS256 `secret` or a key from
+   * `jwksUrl`, the user being the token's `sub` (see `jwtAuthenticate`). Giving both `jwt` and `authenticate` is an
+   * error.
+   */
+  jwt?: JwtOptions
   /** Largest incoming WebSocket message, bytes; larger closes with 4413. Default 1 MiB. */
   maxFrameBytes?: number
   /**
@@ -32,9 +39,12 @@ export interface ServerOptions {
    */
   authorize?: Authorize
   /**
-   * Per-connection limit on incoming WebSocket messages (a batch counts once): a token bucket of `burst`, refilled at
-   * `messagesPerSecond`. A message beyond it closes the connection with 4429 and `retry-after=<ms>` (the time until
-   * the bucket holds a token again); unacked pubs are resent after that wait. Default: no limit.
+   * Limit on incoming frames per (user, client id): a token bucket of `burst`, refilled at `messagesPerSecond`, that
+   * every frame draws one token from (a batch of 100 frames costs 100) and that outlives the connection (a reconnect
+   * finds it as it was left; it is forgotten once full again). A message arriving while the bucket holds less than
+   * one token is not processed: the connection closes with 4429 and `retry-after=<ms>` (the time until it holds one
+   * again); unacked pubs are resent after that wait. A message is let in whole whenever the bucket holds a token, and
+   * may leave it in debt, so a batch larger than `burst` is not refused forever. Per node. Default: no limit.
    */
   rateLimit?: RateLimitOptions
   /**
@@ -69,10 +79,20 @@ export interface TabwireServer {
   subscribers(topic: string): number
   /**
    * A server-side producer: appends to the topic's log and fans out to subscribers on every node. A `Uint8Array` body
-   * is stored as bytes (copied) and reaches subscribers in a binary message.
+   * is stored as bytes (copied) and reaches subscribers in a binary message. A JSON body nested deeper than
+   * `MAX_BODY_DEPTH` (100) rejects with a `RangeError`, as a client's `pub` would be refused.
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
-  /** Stops listening and closes every connection with 1012; the store stays open. */
+  /**
+   * Bytes waiting to be sent: `now`, summed over open connections, and `peak`, the most ever waiting for one
+   * connection (queued in the server plus ws's buffer; the kernel's socket buffer not included). For monitoring and
+   * for tests of the output bounds.
+   */
+  outputBytes(): { now: number; peak: number }
+  /**
+   * Stops listening and closes every connection with 1012; after 1 s every socket still open is cut, whatever state
+   * it is in (a WebSocket, a handshake in flight, a peer that never sent a byte). The store stays open.
+   */
   stop(): Promise<void>
   /** Listens again on the same port after `stop()`. */
   start(): Promise<void>

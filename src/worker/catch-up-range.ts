@@ -17,7 +17,12 @@ export interface UsableRange {
  * Only the leading run that continues the catch-up is kept; the first message after a gap, out of order, outside the
  * window, or under another epoch ends it. The first message may start after `from` (the older part was trimmed).
  */
-export function usableRange(msgs: readonly RangeMsg[], epoch: Epoch | undefined, from: number, before: number): UsableRange {
+export function usableRange(
+  msgs: readonly RangeMsg[],
+  epoch: Epoch | undefined,
+  from: number,
+  before: number,
+): UsableRange {
   const out: RangeMsg[] = []
   let pinned = epoch
   for (const m of msgs) {

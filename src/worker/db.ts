@@ -13,6 +13,8 @@ export interface OutboxBatch {
   topics: string[]
   /** JSON text, or bytes for a binary body (IndexedDB stores them as they are). */
   bodies: (string | Uint8Array)[]
+  /** When the batch was committed, ms since epoch (absent in records of versions before `outbox.list()`). */
+  at?: number
 }
 
 export interface StoredCursor {

@@ -101,7 +101,7 @@ export class FollowerRole implements Role {
     const { outbox } = this.#host
     const moved = await outbox.ackRelayed(upTo)
     if (!moved && upTo > outbox.counters.last)
-      this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} ever stored`)
+      this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} stored`)
     if (moved || settle) this.#host.tabsAcked(outbox.counters.acked)
   }
 }

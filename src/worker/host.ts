@@ -1,5 +1,15 @@
 import { TabwireError } from '../protocol/errors.ts'
-import type { BrowserSignal, Delivery, DialInfo, OutgoingMessage, ResetNotice, SessionConfig, StateInfo, WorkerStats } from '../protocol/port.ts'
+import type {
+  BrowserSignal,
+  Delivery,
+  DialInfo,
+  OutboxEntry,
+  OutgoingMessage,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+  WorkerStats,
+} from '../protocol/port.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
@@ -28,6 +38,8 @@ export class NamespaceHost implements RoleHost {
   readonly #follower: FollowerRole = new FollowerRole(this)
   #role: Role = this.#follower
   #info: StateInfo = { state: 'connecting', attempt: 0 }
+  /** Highest outbox id written to the owner's current connection (for `outboxList`; 0 while not open). */
+  #sentUpTo = 0
   /** Releases the owner lock (owner) or withdraws the request for it (follower). */
   readonly #leave = new AbortController()
   #releaseOwnership: (() => void) | undefined
@@ -122,6 +134,11 @@ export class NamespaceHost implements RoleHost {
 
   pending(): number {
     return this.outbox.counters.pending()
+  }
+
+  async outboxList(limit: number): Promise<OutboxEntry[]> {
+    const entries = await this.outbox.list(limit)
+    return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
   }
 
   stats(worker: WorkerStats['worker']): WorkerStats {
@@ -230,6 +247,8 @@ export class NamespaceHost implements RoleHost {
 
   setState(info: StateInfo): void {
     this.#info = info
+    // Written to a socket that is gone: queued again until the next connection resends it.
+    if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
   }
@@ -243,6 +262,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   tabsSent(upTo: number): void {
+    this.#sentUpTo = Math.max(this.#sentUpTo, upTo)
     for (const tab of this.tabs) void tab.events.sent(upTo)
   }
 

@@ -70,6 +70,8 @@ export class Inbox {
   #topics = new Map<string, TopicState>()
   #fetches = new Map<number, PendingFetch>()
   #nextReq = 1
+  /** The topics the current connection's `hello` subscribed. */
+  #inHello = new Set<string>()
   /** Runs while fetches are pending; restarted by every `range` (see `fetchTimeout`). */
   #fetchTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -105,11 +107,25 @@ export class Inbox {
     return inbox
   }
 
-  /** Resume points of every followed topic, for `hello`. */
+  /**
+   * Resume points of every followed topic, for `hello`. Remembered: a subscribe or unsubscribe between this `hello`
+   * and its `welcome` cannot go out on its own (the socket is not open yet), so `opened()` makes up the difference.
+   */
   activeCursors(): Cursor[] {
     const subs: Cursor[] = []
     for (const [topic, st] of this.#topics) if (st.subs.size > 0) subs.push(this.#cursorFrame(topic, st))
+    this.#inHello = new Set(subs.map((c) => c.topic))
     return subs
+  }
+
+  /** `welcome` arrived: subscribe what was followed after the `hello` was written, unsubscribe what was dropped. */
+  opened(): void {
+    const inHello = this.#inHello
+    this.#inHello = new Set()
+    for (const [topic, st] of this.#topics) {
+      if (st.subs.size > 0 && !inHello.has(topic)) this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
+      else if (st.subs.size === 0 && inHello.has(topic)) this.#host.sendFrame({ t: 'unsub', topic })
+    }
   }
 
   /** Last seq per followed topic. */
@@ -341,7 +357,9 @@ export class Inbox {
     for (;;) {
       await this.#host.whenOpen()
       const req = this.#nextReq++
-      const answer = new Promise<RangeMsg[]>((resolve, reject) => this.#fetches.set(req, { topic, msgs: [], resolve, reject }))
+      const answer = new Promise<RangeMsg[]>((resolve, reject) =>
+        this.#fetches.set(req, { topic, msgs: [], resolve, reject }),
+      )
       if (!this.#host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
         this.#fetches.delete(req)
         continue

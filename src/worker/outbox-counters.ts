@@ -1,4 +1,10 @@
 /**
+ * The highest `welcome.acked` the outbox follows: ids must stay safe integers (the protocol's rule, and IndexedDB keys
+ * that differ), and this leaves room for 2³² more sends.
+ */
+export const MAX_OUTBOX_ID = Number.MAX_SAFE_INTEGER - 2 ** 32
+
+/**
  * Where the namespace's send queue stands as this worker knows it: the highest id committed and the highest the
  * server acked. Many events move them — this worker's commits, other workers' `committed` notices, the server's acks
  * (owner) or the owner's relayed ones (follower), the stored counter read back, a renumbering or a skip after a

@@ -1,5 +1,5 @@
-import type { OutgoingMessage } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
+import type { OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
 import { storageError, type OutboxBatch } from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
 import type { Clock, Database, TimerId } from './platform.ts'
@@ -9,6 +9,10 @@ interface Waiting {
   resolve: (ids: number[]) => void
   reject: (e: unknown) => void
 }
+
+/** Outbox records read per step of `list()`. */
+const LIST_RECORDS = 16
+const utf8 = new TextEncoder()
 
 /** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
 const PRUNE_DELAY = 1_000
@@ -116,6 +120,7 @@ export class OutboxStore {
         last: first + messages.length - 1,
         topics: messages.map((m) => m.topic),
         bodies: messages.map((m) => m.body),
+        at: this.#clock.now(),
       }
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
@@ -249,7 +254,7 @@ export class OutboxStore {
     const acked = this.counters.acked
     if (b.first > acked) return b
     const skip = acked + 1 - b.first
-    return { first: acked + 1, last: b.last, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+    return { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
   }
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
@@ -274,6 +279,27 @@ export class OutboxStore {
     } finally {
       this.#deleting = false
     }
+  }
+
+  /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
+  async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
+    const entries: Omit<OutboxEntry, 'state'>[] = []
+    let after = this.counters.acked
+    while (entries.length < limit) {
+      const batches = await this.batchesAfter(after, LIST_RECORDS)
+      for (const b of batches) {
+        const part = this.#unackedPart(b)
+        part.topics.forEach((topic, i) => {
+          const body = part.bodies[i] as string | Uint8Array
+          const bytes = typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
+          if (entries.length < limit)
+            entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
+        })
+        after = b.last
+      }
+      if (batches.length < LIST_RECORDS) break
+    }
+    return entries
   }
 
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */

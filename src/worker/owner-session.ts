@@ -3,6 +3,7 @@ import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
 import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
+import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database, Platform } from './platform.ts'
 import { Resender, type ResendHost } from './resender.ts'
@@ -49,7 +50,7 @@ export class OwnerSession {
       {
         dial: () => host.dial(),
         hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
-        opened: (acked) => void this.#resender.opened(acked),
+        opened: (acked) => this.#opened(acked),
         frames: (frames) => this.#frames(frames),
         dropped: () => this.#inbox.dropped(),
         state: (info) => host.state(info),
@@ -132,6 +133,17 @@ export class OwnerSession {
     this.#closed = true
     this.#socket.close()
     this.#inbox?.clear()
+  }
+
+  /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
+  #opened(acked: number): void {
+    // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
+    if (acked > MAX_OUTBOX_ID) {
+      this.#socket.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
+      return
+    }
+    this.#inbox.opened()
+    void this.#resender.opened(acked)
   }
 
   #whenOpen(): Promise<void> {

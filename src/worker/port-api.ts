@@ -3,6 +3,7 @@ import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
+  OutboxEntry,
   OutgoingMessage,
   SessionConfig,
   TabEvents,
@@ -12,6 +13,9 @@ import type {
 } from '../protocol/port.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
+
+/** The most entries one `outboxList` answer carries: a reply stays bounded however long the queue is. */
+const MAX_LIST = 10_000
 
 /** Where a port finds (or creates) this worker's host of its namespace. */
 export interface HostRegistry {
@@ -91,6 +95,14 @@ export class PortApi implements WorkerPort {
 
   stats(): Promise<WorkerStats> {
     return guard(() => this.#attached().stats(this.#registry.worker))
+  }
+
+  outboxList(limit: number): Promise<OutboxEntry[]> {
+    return guard(() => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+        throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
+      return this.#attached().outboxList(limit)
+    })
   }
 
   detach(): Promise<void> {

@@ -152,6 +152,8 @@ export class Resender {
       size = 0
       return ok
     }
+    // Read from disk (or just committed): the stored counter is at least this far, so acks up to it are of stored ids.
+    this.#outbox.counters.committed(batch.last)
     for (let id = Math.max(batch.first, this.#sentUpTo + 1); id <= batch.last; id++) {
       const i = id - batch.first
       const topic = batch.topics[i] as string

@@ -205,6 +205,8 @@ export class SocketLoop {
         return
       }
       this.#welcomed(first.acked)
+      // The session may have refused the welcome itself (a counter it cannot follow).
+      if (!this.isOpen) return
       frames = rest
     }
     if (frames.length > 0) this.#host.frames(frames)

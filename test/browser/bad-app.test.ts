@@ -90,6 +90,21 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
   expect(await wire.pending()).toBe(0)
 })
 
+it('a body nested deeper than 100 levels rejects with invalid-body (the server would refuse it on every retry); 100 levels are sent and acked', async () => {
+  const wire = openWire()
+  const topic = topicOf('too-deep')
+  const nested = (depth: number): unknown => JSON.parse('['.repeat(depth) + ']'.repeat(depth))
+  const tooDeep = invalidBody('it nests deeper than 100 levels')
+  expect(await rejection(wire.send(topic, nested(101)))).toEqual(tooDeep)
+  expect(await rejection(wire.send(topic, { a: nested(100) }))).toEqual(tooDeep)
+  // Deep enough to overflow JSON.stringify's recursion: refused on the way down, before that could happen.
+  expect(await rejection(wire.send(topic, nested(100_000)))).toEqual(tooDeep)
+  const atLimit = await wire.send(topic, nested(100))
+  expect(atLimit.id).toBe(1)
+  await atLimit.acked
+  expect((await commands.serverRead(topic)).msgs.map((m) => JSON.stringify(m.body))).toEqual([JSON.stringify(nested(100))])
+})
+
 it('a body over maxMessageBytes rejects with body-too-large (UTF-8 bytes counted); one at the limit is sent', async () => {
   const wire = openWire({ maxMessageBytes: 100 })
   const topic = topicOf('too-large')
@@ -165,13 +180,13 @@ it('connect() without options, or with a missing or mistyped worker option, thro
   // Both engines under test have SharedWorker, so `worker` is the option that is missing.
   expect(typeof SharedWorker).toBe('function')
   expect(catchSync(() => (connect as (o?: unknown) => Wire)())).toEqual(
-    invalidArgument(`connect() needs an options object, got undefined: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got undefined: connect({ url, worker })'),
   )
   expect(catchSync(() => connect(null as unknown as ConnectOptions))).toEqual(
-    invalidArgument(`connect() needs an options object, got null: connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got null: connect({ url, worker })'),
   )
   expect(catchSync(() => connect('ws://localhost:8080' as unknown as ConnectOptions))).toEqual(
-    invalidArgument(`connect() needs an options object, got the string "ws://localhost:8080": connect({ url: 'wss://…', worker: ${SHARED_LINE} })`),
+    invalidArgument('connect() needs an options object, got the string "ws://localhost:8080": connect({ url, worker })'),
   )
   expect(catchSync(() => connect(options({})))).toEqual(invalidArgument(`the worker option is missing: worker: ${SHARED_LINE}`))
   expect(catchSync(() => connect(options({ worker: 'tabwire.worker.ts' })))).toEqual(

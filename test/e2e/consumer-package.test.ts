@@ -4,41 +4,38 @@
  * `vite preview`, and a tabwire server started from the installed `tabwire/server`. Then, in a real browser: two
  * tabs share one server connection, and a send queued while the server is down survives a reload and arrives once.
  *
- * The app's package.json names only the tarball: `npm install --offline` takes comlink, idb and ws from the npm
- * cache (filled by the repo's own install), so the optional peers (better-sqlite3, @redis/client) are absent, as in
- * a browser-only app. Vite is the repo's copy, driven through its JS API with the app as `root` (it resolves
- * `tabwire` from the app's node_modules, and reads the app's own vite.config.js), so nothing else is installed.
+ * The install is test/support/packed-package.ts: tabwire's tarball and its runtime dependencies' tarballs (packed
+ * from this repo's node_modules), installed offline with an empty npm cache, so the optional peers (better-sqlite3,
+ * @redis/client) are absent, as in a browser-only app. Vite is the repo's copy, driven through its JS API with the
+ * app as `root` (it resolves `tabwire` from the app's node_modules, and reads the app's own vite.config.js), so
+ * nothing else is installed.
  */
-import { execFile } from 'node:child_process'
-import { readFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { promisify } from 'node:util'
+import { pathToFileURL } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import type { Browser, Page } from 'playwright'
 import { build, preview, type PreviewServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type * as ServerModule from '../../src/server/index.ts'
-import { BROWSERS, type BrowserName } from '../support/browser-paths.ts'
-import { launchBrowser } from '../support/browsers.ts'
+import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
+import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
+import { installPackedApp } from '../support/packed-package.ts'
 import { until } from '../support/wait.ts'
-
-const exec = promisify(execFile)
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
 /**
  * Chromium by default: what this file checks is the package (exports, build, bundling), and the browser behaviour
  * behind it runs in Firefox too in the other e2e files. `TABWIRE_CONSUMER_BROWSERS=chromium,firefox` adds Firefox
- * (all six tests pass there; it costs a Firefox start, ~4 s idle and far more on a loaded machine).
+ * (all six tests pass there; it costs a Firefox start, ~4 s idle and far more on a loaded machine). Not WebKit: the
+ * tests drive the built app through Playwright pages, which WebKit (over WebDriver here) does not have.
  */
+type ConsumerBrowser = (typeof PLAYWRIGHT_BROWSERS)[number]
 const CONSUMER_BROWSERS = (process.env.TABWIRE_CONSUMER_BROWSERS ?? 'chromium')
   .split(',')
   .map((b) => b.trim())
-  .filter((b): b is BrowserName => (BROWSERS as readonly string[]).includes(b))
+  .filter((b): b is ConsumerBrowser => (PLAYWRIGHT_BROWSERS as readonly string[]).includes(b))
 
 /** The consumer app, exactly what its author writes: an HTML page, a main module, a one-line worker file. */
 const APP_FILES: Record<string, string> = {
@@ -125,29 +122,18 @@ afterAll(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
 
-let dir = ''
 let appUrl = ''
 let staticUrl = ''
 let server: ServerModule.TabwireServer
 let wsUrl = ''
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'tabwire-consumer-'))
-  const removeDir = onCleanup(() => rm(dir, { recursive: true, force: true }))
-  closers.push(removeDir)
+  // 1. The packed tarball (what `npm publish` would upload) installed into a fresh app, without the network.
+  const packed = await installPackedApp(APP_FILES)
+  closers.push(onCleanup(() => packed.remove()))
+  const app = packed.app
 
-  // 1. The tarball: `prepack` builds dist/ with tsc first, so this is what `npm publish` would upload.
-  await exec(NPM, ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT })
-  const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'))
-  if (!tarball) throw new Error(`npm pack wrote no tarball into ${dir}`)
-
-  // 2. A fresh app that depends on it, installed without the network.
-  const app = path.join(dir, 'app')
-  await mkdir(app)
-  for (const [name, text] of Object.entries(APP_FILES)) await writeFile(path.join(app, name), text)
-  await exec(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--silent', `../${tarball}`], { cwd: app })
-
-  // 3. `vite build` and `vite preview` of the app.
+  // 2. `vite build` and `vite preview` of the app.
   await build({ root: app, logLevel: 'warn', cacheDir: path.join(app, 'node_modules/.vite') })
   const sigtermBefore = new Set(process.listeners('SIGTERM'))
   const previewServer: PreviewServer = await preview({
@@ -163,7 +149,7 @@ beforeAll(async () => {
   const { port } = previewServer.httpServer.address() as AddressInfo
   appUrl = `http://127.0.0.1:${port}/`
 
-  // 3b. The same folder as plain static files, for the no-bundler page.
+  // 2b. The same folder as plain static files, for the no-bundler page.
   const files = http.createServer((req, res) => {
     const file = path.join(app, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
     if (!file.startsWith(app + path.sep)) return void res.writeHead(403).end()
@@ -177,7 +163,7 @@ beforeAll(async () => {
   closers.push(closeFiles)
   staticUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/`
 
-  // 4. The server, from the installed package (so its `ws` dependency and the server entry are checked too).
+  // 3. The server, from the installed package (so its `ws` dependency and the server entry are checked too).
   const serverEntry = path.join(app, 'node_modules/tabwire/dist/server/index.js')
   const mod = (await import(pathToFileURL(serverEntry).href)) as typeof ServerModule
   server = await mod.createServer({ port: 0 })
@@ -189,7 +175,7 @@ beforeAll(async () => {
 describe.each(CONSUMER_BROWSERS)('%s', (name) => {
   let browser: Browser
   beforeAll(async () => {
-    const launched = await launchBrowser(name)
+    const launched = await launchPlaywright(name)
     browser = launched.browser
     return launched.close
   })

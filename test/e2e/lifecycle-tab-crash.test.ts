@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest'
 import { BROWSERS } from '../support/browser-paths.ts'
 import { receivedUpTo, useE2E, waitForState, type Scenario } from '../support/e2e.ts'
 import { stream } from '../support/publisher.ts'
-import type { Tab } from '../support/tab.ts'
+import { playwrightContext } from '../support/browsers.ts'
+import { playwrightPage, type Tab } from '../support/tab.ts'
 import { until } from '../support/wait.ts'
 
 /** A keeper tab on `kept` and a victim tab on `victim`, both followed by the server. */
@@ -46,17 +47,19 @@ describe.each(BROWSERS)('%s', (name) => {
   it('a tab closed without pagehide is forgotten within a second', async () => {
     const s = await e2e.scenario()
     const { keeper, victim } = await twoTabs(s)
-    await victim.page.close({ runBeforeUnload: false })
+    await victim.close()
     await forgotten(s, keeper)
   })
 
-  // Page.crash is a Chromium DevTools command with no Firefox equivalent: registered for Chromium only, not skipped.
+  // Page.crash is a Chromium DevTools command with no Firefox or WebDriver (WebKit) equivalent: registered for
+  // Chromium only, not skipped.
   if (name === 'chromium')
   it('a tab whose renderer crashed is forgotten within a second', async () => {
     const s = await e2e.scenario()
     const { keeper, victim } = await twoTabs(s)
-    const crashed = new Promise<void>((resolve) => victim.page.once('crash', () => resolve()))
-    const cdp = await s.context.newCDPSession(victim.page)
+    const page = playwrightPage(victim)
+    const crashed = new Promise<void>((resolve) => page.once('crash', () => resolve()))
+    const cdp = await playwrightContext(s.context).newCDPSession(page)
     // Page.crash never answers: the target is gone.
     void cdp.send('Page.crash').catch(() => undefined)
     await crashed

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Browser, BrowserContext, Page } from 'playwright'
 import { createServer as createVite } from 'vite'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { launchBrowser } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { readmeSection, shellCommands, titledBlocks } from '../support/readme-snippets.ts'
@@ -41,8 +41,11 @@ afterAll(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
 
+let dir = ''
 let app = ''
 let appUrl = ''
+/** The server of the first command (memory store), restarted by the chat test. */
+let memoryServer: { port: number; stop: () => Promise<void> }
 let proxy: Proxy
 let browser: Browser
 
@@ -51,13 +54,13 @@ beforeAll(async () => {
   const main = FILES.get('src/main.ts') ?? ''
   expect(main.split(README_URL).length - 1, `src/main.ts names ${README_URL} once`).toBe(1)
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'tabwire-quick-start-'))
+  dir = await mkdtemp(path.join(tmpdir(), 'tabwire-quick-start-'))
   closers.push(onCleanup(() => rm(dir, { recursive: true, force: true })))
   app = path.join(dir, 'my-chat')
 
-  const server = await startCli(SERVER_COMMANDS[0] ?? [], dir)
-  closers.push(server.stop)
-  proxy = await startProxy(server.port)
+  memoryServer = await startCli(SERVER_COMMANDS[0] ?? [], dir)
+  closers.push(() => memoryServer.stop())
+  proxy = await startProxy(memoryServer.port)
   closers.push(proxy.close)
 
   for (const [name, text] of FILES) {
@@ -82,9 +85,42 @@ it('prints the server command for an app, and the durable one with the driver it
   expect(shellCommands(SECTION, 'npm install').map((c) => c.join(' '))).toEqual(['npm install tabwire', 'npm install better-sqlite3'])
 })
 
-it('two tabs chat: each message shows up once, in order, in both, over one connection, and Vite never reloads', async () => {
-  const context = await browser.newContext()
-  closers.push(onCleanup(() => context.close()))
+it('typechecks under the compiler settings of Vite\'s vanilla-ts template (every name is defined, every type fits)', async () => {
+  // The template's tsconfig.json, as `npm create vite@latest -- --template vanilla-ts` writes it; its `npm run build`
+  // runs `tsc` with it first.
+  const tsconfig = {
+    compilerOptions: {
+      target: 'ES2022',
+      useDefineForClassFields: true,
+      module: 'ESNext',
+      lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+      types: ['vite/client'],
+      skipLibCheck: true,
+      moduleResolution: 'bundler',
+      allowImportingTsExtensions: true,
+      verbatimModuleSyntax: true,
+      moduleDetection: 'force',
+      noEmit: true,
+      strict: true,
+      noUnusedLocals: true,
+      noUnusedParameters: true,
+      erasableSyntaxOnly: true,
+      noFallthroughCasesInSwitch: true,
+      noUncheckedSideEffectImports: true,
+    },
+    include: ['src'],
+  }
+  await writeFile(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2))
+  const tsc = path.join(ROOT, 'node_modules/.bin/tsc')
+  const result = await promisify(execFile)(tsc, ['-p', path.join(app, 'tsconfig.json')], { cwd: app }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  )
+  expect(result).toEqual({ code: 0, stdout: '' })
+})
+
+it('two tabs chat: each message shows up once, in order, in both, over one connection, Vite never reloads; after a restart of the memory store a queued send arrives once, after the reset', async () => {
+  const context = await newContext()
   const a = await openPage(context)
   const b = await openPage(context)
   for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
@@ -99,8 +135,59 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
   expect(proxy.accepted()).toBe(1)
   // One navigation each: Vite found every dependency at start-up and never reloaded a page.
   expect([a.loads, b.loads]).toEqual([1, 1])
+
+  // What the README says of a restart of the memory store: the queued send arrives once, and the room starts again.
+  await memoryServer.stop()
+  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  await say(a.page, 'sent while the server is stopped')
+  await until('pending 1', () => a.page.textContent('#pending'), (p) => p === '1')
+  memoryServer = await startCli(SERVER_COMMANDS[0] ?? [], dir)
+  proxy.retarget(memoryServer.port)
+  await bothShow(
+    [a, b],
+    ['#1 hello from tab A', '#2 and hi from tab B', '(earlier messages are gone: epoch)', '#1 sent while the server is stopped'],
+    60_000,
+  )
   expect([...a.errors, ...b.errors]).toEqual([])
 })
+
+it('with the durable command: sends made while the server is stopped survive a reload and arrive once, in order, after its restart', async () => {
+  // Run where the app is, as the README has it: the database file lands in the app folder.
+  const durable = SERVER_COMMANDS[1] ?? []
+  let server = await startCli(durable, app)
+  onTestFinished(() => server.stop())
+  expect(existsSync(path.join(app, 'data.db'))).toBe(true)
+  proxy.retarget(server.port)
+  const context = await newContext()
+  const a = await openPage(context)
+  const b = await openPage(context)
+  for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
+  await say(a.page, 'kept on disk')
+  await bothShow([a, b], ['#1 kept on disk'])
+
+  await server.stop()
+  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  await say(b.page, 'sent while the server is stopped')
+  await until('pending 1', () => b.page.textContent('#pending'), (p) => p === '1')
+  await b.page.reload()
+  // The reloaded tab shows what it had from the worker's local log; its queued send is still counted.
+  await bothShow([b], ['#1 kept on disk'])
+  await until('pending 1 after the reload', () => b.page.textContent('#pending'), (p) => p === '1')
+
+  server = await startCli(durable, app)
+  proxy.retarget(server.port)
+  // The next attempt comes after the backoff the tabs reached while the server was down (a few seconds).
+  await bothShow([a, b], ['#1 kept on disk', '#2 sent while the server is stopped'], 60_000)
+  for (const tab of [a, b]) await until('pending 0', () => tab.page.textContent('#pending'), (p) => p === '0')
+  expect([...a.errors, ...b.errors]).toEqual([])
+})
+
+async function newContext(): Promise<BrowserContext> {
+  const context = await browser.newContext()
+  const close = onCleanup(() => context.close())
+  onTestFinished(close)
+  return context
+}
 
 interface OpenPage {
   page: Page
@@ -132,12 +219,13 @@ async function say(page: Page, text: string): Promise<void> {
   await page.press('#text', 'Enter')
 }
 
-async function bothShow(tabs: OpenPage[], lines: string[]): Promise<void> {
+async function bothShow(tabs: OpenPage[], lines: string[], timeout = 30_000): Promise<void> {
   for (const tab of tabs)
     await until(
       () => `the messages ${JSON.stringify(lines)}${tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''}`,
       () => tab.page.$$eval('#messages li', (items) => items.map((li) => li.textContent)),
       (shown) => JSON.stringify(shown) === JSON.stringify(lines),
+      { timeout },
     )
 }
 

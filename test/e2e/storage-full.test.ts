@@ -5,12 +5,16 @@
  *
  * Chromium caches an origin's remaining space while its IndexedDB is open, so the first override (a small quota) is
  * set before the page opens anything, in a fresh context: the cache then holds little, and a large write re-checks.
+ * The large write must be incompressible: Chromium compresses IndexedDB values (snappy) and checks the quota against
+ * the stored size, so 8 MiB of one repeated character is ~400 kB on disk, fits the cached 4 MiB and is never
+ * re-checked (Chromium 150 stores it and `send()` resolves; 156 happens to re-check). Random base64 stays ~8 MiB.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
 import { onCleanup } from '../support/cleanup.ts'
+import { playwrightContext } from '../support/browsers.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
 import { until } from '../support/wait.ts'
 
@@ -22,7 +26,7 @@ describe('chromium', () => {
   it('send() rejects with storage-full; earlier sends are delivered; after the quota is restored sends work', async () => {
     const server = await createServer({ port: 0 })
     const closeServer = onCleanup(() => server.close())
-    const context = await shared.browser().newContext()
+    const context = playwrightContext(await shared.browser().newContext())
     const closeContext = onCleanup(() => context.close())
     onTestFinished(async () => {
       await closeContext()
@@ -46,7 +50,7 @@ describe('chromium', () => {
     expect(await call('send', 'q', { n: 2 })).toEqual({ id: 2 })
 
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 })
-    const full = await call('send', 'q', { n: 3, pad: 'x'.repeat(8 << 20) })
+    const full = await call('send', 'q', { n: 3, pad: randomBytes(6 << 20).toString('base64') })
     expect(full).toEqual({ code: 'storage-full', message: "send() was not stored: the origin's storage quota is used up" })
     expect(await call('pending')).toBe(2)
 

@@ -9,7 +9,6 @@
  * The last two hold A's (and B's) store calls at chosen points, so the interleaving is forced, not hoped for.
  */
 import { randomUUID } from 'node:crypto'
-import type { BrowserContext } from 'playwright'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import type { Body, Json } from '../../src/protocol/frames.ts'
 import { createServer } from '../../src/server/index.ts'
@@ -125,7 +124,7 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
       proxy,
       proxied: `ws://127.0.0.1:${proxy.port}`,
       async openTab(wsUrl) {
-        const context: BrowserContext = await liveBrowser.newContext()
+        const context = await liveBrowser.newContext()
         closers.push(onCleanup(() => context.close()))
         const tab = await openTab(context, pageApp.pageUrl(wsUrl, namespace))
         await waitForState(tab, 'open')

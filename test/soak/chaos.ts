@@ -22,15 +22,16 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { BrowserContext, Page } from 'playwright'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { StoredMessage } from '../../src/server/store.ts'
 import type { ChaosApi, ChaosGlobal, SessionInfo } from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
-import { launchBrowser } from '../support/browsers.ts'
+import { launchBrowser, type TestContext } from '../support/browsers.ts'
+import type { AppGlobals, Tab } from '../support/tab.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
 import { check, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
+import { startHostileClients } from './hostile.ts'
 import { startApp } from '../support/vite-app.ts'
 import { until } from '../support/wait.ts'
 
@@ -180,42 +181,35 @@ class ServerProcess {
 /** One chaos tab (test/e2e/app/chaos.html). */
 class ChaosTab {
   session = ''
-  constructor(
-    readonly page: Page,
+  private constructor(
+    private readonly page: Tab,
     readonly tab: number,
   ) {}
 
-  static async open(context: BrowserContext, url: string, tab: number): Promise<ChaosTab> {
-    const t = new ChaosTab(await context.newPage(), tab)
-    await t.page.goto(url)
-    await t.ready()
+  static async open(context: TestContext, url: string, tab: number): Promise<ChaosTab> {
+    const t = new ChaosTab(await context.newTab(url, CHAOS_APP), tab)
+    t.session = await t.call('session')
     return t
-  }
-
-  async ready(): Promise<void> {
-    await this.page.waitForFunction(() => {
-      const g = globalThis as ChaosGlobal
-      return g.chaos !== undefined || g.chaosError !== undefined
-    })
-    const error = await this.page.evaluate(() => (globalThis as ChaosGlobal).chaosError)
-    if (error) throw new Error(`chaos tab ${this.tab} failed to start: ${error}`)
-    this.session = await this.call('session')
   }
 
   /** Calls `window.chaos[method]()` in the page. */
   call<K extends keyof ChaosApi>(method: K): Promise<Awaited<ReturnType<ChaosApi[K]>>> {
-    return this.page.evaluate(async (m) => {
-      const api = (globalThis as ChaosGlobal).chaos
-      if (!api) throw new Error('window.chaos is missing')
-      return (api[m] as () => unknown)()
-    }, method) as Promise<Awaited<ReturnType<ChaosApi[K]>>>
+    // `Tab.call` is typed for the e2e app's API; this page's is `ChaosApi`.
+    const call = this.page.call.bind(this.page) as unknown as (m: K) => Promise<Awaited<ReturnType<ChaosApi[K]>>>
+    return call(method)
   }
 
   async reload(): Promise<void> {
     await this.page.reload()
-    await this.ready()
+    this.session = await this.call('session')
+  }
+
+  close(): Promise<void> {
+    return this.page.close()
   }
 }
+
+const CHAOS_APP: AppGlobals = { api: 'chaos', error: 'chaosError' } satisfies Record<keyof AppGlobals, keyof ChaosGlobal>
 
 /** Runs one soak; throws only when the harness itself breaks (the guarantees' failures are in the report). */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -241,6 +235,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await server.spawn()
     const proxy: FaultProxy = await createFaultProxy({ target: { host: '127.0.0.1', port } })
     closers.push(() => proxy.close())
+    // Beside the tabs all along: a client that never reads and one that floods fetches (they must cost the tabs
+    // nothing: the checks below are the same).
+    const hostile = startHostileClients(`ws://127.0.0.1:${port}`, [FEED, UP])
+    let hostileStopped = false
+    const stopHostile = async () => {
+      if (hostileStopped) return
+      hostileStopped = true
+      const counts = await hostile.stop()
+      report.hostile = counts
+      report.other.push(...counts.invalid)
+    }
+    closers.push(stopHostile)
     const launched = await launchBrowser(options.browser)
     closers.push(launched.close)
     const app = await startApp()
@@ -311,7 +317,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const closeOne = async (t: ChaosTab): Promise<void> => {
       tabs.splice(tabs.indexOf(t), 1)
-      await t.page.close()
+      await t.close()
       report.tabs.closes++
     }
     for (let i = 0; i < 3; i++) await openOne()
@@ -489,6 +495,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const fs = proxy.stats()
     report.faults = { ...fs.faults, connectionsAccepted: fs.accepted }
 
+    await stopHostile()
     // The server's logs, read from the store file after a graceful stop.
     await server.term()
     const store = createSqliteStore({ path: db })

@@ -7,6 +7,7 @@ import type { StoredMessage } from '../../src/server/store.ts'
 import type { ChaosBody, DeliveryRun, SessionInfo } from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import type { FaultCounts } from '../support/fault-proxy.ts'
+import type { HostileCounts } from './hostile.ts'
 
 export const UP = 'chaos:up'
 export const FEED = 'chaos:feed'
@@ -58,6 +59,8 @@ export interface ChaosReport {
   other: string[]
   /** Allowed but worth reading: each `reset` notice (none is expected here: no retention, one epoch). */
   notes: string[]
+  /** The hostile clients beside the tabs (test/soak/hostile.ts), when they ran. */
+  hostile?: HostileCounts
 }
 
 /** The guarantees, from the pages' records (`dump`), the server's logs and the sessions still open at the end. */
@@ -181,6 +184,12 @@ export function formatReport(r: ChaosReport): string {
     `  faults (proxy):   ${r.faults.cut} connections cut, ${r.faults.refused} refused, ${r.faults.blackholed} chunks black-holed, ${r.faults.delayed} delayed, ${r.faults.throttled} throttled, ${r.faults.midFrame} mid-frame cuts; ${r.faults.connectionsAccepted} connections accepted`,
     `  messages:         ${r.sent} sent, ${r.resolved} resolved, ${r.delivered} delivered to the server (${r.deliveredUnresolved} of them unresolved when their tab went), rejected ${JSON.stringify(r.rejected)}`,
     `  producer:         ${r.published} published; ${r.received} received by ${r.subscriptions} subscriptions, ${r.resets} resets`,
+    ...(r.hostile
+      ? [
+          `  hostile clients:  a non-reader (${r.hostile.nonReaderConnections} connections, never read), a fetch flooder ` +
+            `(${r.hostile.fetchesSent} fetches sent, ${r.hostile.fetchesAnswered} answered in full)`,
+        ]
+      : []),
     `  lost:             ${r.lost.length}`,
     `  duplicated:       ${r.duplicated.length}`,
     `  misordered:       ${r.misordered.length}`,

@@ -1,10 +1,10 @@
 /**
- * `npm run soak -- --minutes N [--seed S] [--browser chromium|firefox]`: the long chaos soak (see chaos.ts).
+ * `npm run soak -- --minutes N [--seed S] [--browser chromium|firefox|webkit]`: the long chaos soak (see chaos.ts).
  * Prints each step, a progress line every 30 s and the report; exits 1 when anything was lost, duplicated or
  * misordered (or the run broke), 0 otherwise.
  */
 import { parseArgs } from 'node:util'
-import type { BrowserName } from '../support/browser-paths.ts'
+import { BROWSERS, type BrowserName } from '../support/browser-paths.ts'
 import { cleanupAll } from '../support/cleanup.ts'
 import { formatReport, runChaos } from './chaos.ts'
 
@@ -22,7 +22,7 @@ if (!(Number.isFinite(minutes) && minutes > 0)) throw new Error(`--minutes must 
 const seed = values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : Number(values.seed)
 if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`)
 const browser = values.browser as BrowserName
-if (browser !== 'chromium' && browser !== 'firefox') throw new Error(`--browser must be chromium or firefox`)
+if (!BROWSERS.includes(browser)) throw new Error(`--browser must be one of ${BROWSERS.join(', ')}`)
 
 console.log(`chaos soak: ${browser}, seed ${seed}, ${minutes} min (rerun: npm run soak -- --minutes ${minutes} --seed ${seed} --browser ${browser})`)
 try {

@@ -4,6 +4,10 @@
  */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 export const FIREFOX_PATH = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr'
+/** WebKit (Safari's engine): Debian's WebKitGTK, driven over W3C WebDriver (TOOLCHAIN.md, "WebKit"). */
+export const WEBKIT_DRIVER_PATH = process.env.WEBKIT_DRIVER_PATH || '/usr/bin/WebKitWebDriver'
+export const WEBKIT_BROWSER_PATH =
+  process.env.WEBKIT_BROWSER_PATH || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser'
 
 /**
  * Chromium flags that keep it off the network: this machine's network is closed, and without these Chromium keeps
@@ -18,5 +22,10 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ]
 
-export type BrowserName = 'chromium' | 'firefox'
-export const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox']
+export type BrowserName = 'chromium' | 'firefox' | 'webkit'
+export const BROWSERS: readonly BrowserName[] = ['chromium', 'firefox', 'webkit']
+/**
+ * The engines Playwright drives. A test registered for these only needs what WebDriver (WebKit's path here) cannot
+ * do, and says what next to its registration.
+ */
+export const PLAYWRIGHT_BROWSERS = ['chromium', 'firefox'] as const satisfies readonly BrowserName[]

@@ -3,22 +3,21 @@
  * after it (and on signals, see cleanup.ts). `useE2E` adds a server per test on top; tests that build their own
  * servers (several nodes, admission control, a guarded server) use this directly.
  */
-import type { Browser } from 'playwright'
 import { afterAll, beforeAll } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { BrowserName } from './browser-paths.ts'
-import { launchBrowser } from './browsers.ts'
+import { launchBrowser, type TestBrowser } from './browsers.ts'
 import { openTab, waitForState } from './tab.ts'
 import { startApp, type App } from './vite-app.ts'
 
 export interface BrowserApp {
-  browser(): Browser
+  browser(): TestBrowser
   app(): App
 }
 
 /** Call inside a `describe`. `more` runs after the app is up (start services there); its closers run first. */
 export function useBrowserApp(name: BrowserName, more?: (closers: (() => Promise<void>)[]) => Promise<void>): BrowserApp {
-  let browser: Browser | undefined
+  let browser: TestBrowser | undefined
   let app: App | undefined
   const closers: (() => Promise<void>)[] = []
 
@@ -52,7 +51,7 @@ export function useBrowserApp(name: BrowserName, more?: (closers: (() => Promise
  * One full page load (page, worker, socket open) in a throwaway context before any counted work, so Vite has
  * transformed and pre-bundled everything and no test page is reloaded by a late dependency optimization.
  */
-async function warmUp(browser: Browser, app: App): Promise<void> {
+async function warmUp(browser: TestBrowser, app: App): Promise<void> {
   const server = await createServer({ port: 0 })
   const context = await browser.newContext()
   try {

@@ -4,12 +4,12 @@
  * namespace. Everything is closed after the test, and on signals (see cleanup.ts).
  */
 import { randomUUID } from 'node:crypto'
-import type { BrowserContext } from 'playwright'
 import type { Delivery } from '../../src/protocol/port.ts'
 import { onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { TabwireServer } from '../../src/server/types.ts'
 import type { BrowserName } from './browser-paths.ts'
+import type { TestContext } from './browsers.ts'
 import { onCleanup } from './cleanup.ts'
 import { useBrowserApp } from './e2e-browser-app.ts'
 import { openTab, pageErrors, type Tab } from './tab.ts'
@@ -20,7 +20,7 @@ export { pageErrors, waitForState } from './tab.ts'
 
 export interface Scenario {
   server: TabwireServer
-  context: BrowserContext
+  context: TestContext
   namespace: string
   /** Present when asked for: the tabs connect through it, so it counts every connection they make. */
   proxy: Proxy | undefined

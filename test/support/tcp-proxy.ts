@@ -13,16 +13,19 @@ export interface Proxy {
   accepted(): number
   /** Frames the clients sent through the proxy, by type, over all connections. */
   readonly framesUp: FrameCounts
+  /** Sends connections accepted from now on to another port (a restarted server); open ones stay where they are. */
+  retarget(port: number): void
   close(): Promise<void>
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
   let accepted = 0
   const framesUp = new FrameCounts()
+  let target = targetPort
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     accepted++
-    const upstream = net.connect(targetPort, '127.0.0.1')
+    const upstream = net.connect(target, '127.0.0.1')
     for (const s of [client, upstream]) {
       sockets.add(s)
       // Either side ending ends both: the browser must see the server go away, and vice versa.
@@ -51,5 +54,5 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         server.close(() => resolve())
       }),
   )
-  return { port: address.port, accepted: () => accepted, framesUp, close }
+  return { port: address.port, accepted: () => accepted, framesUp, retarget: (port) => (target = port), close }
 }

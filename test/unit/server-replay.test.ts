@@ -191,22 +191,24 @@ describe('server fetch', () => {
     const { server, url } = await serve({ replayBatch: 4 })
     const epoch = await publishMany(server, 't', 12)
     const c = await hello(url, 'c')
-    c.send({ t: 'fetch', req: 1, topic: 't', after: 2, limit: 5 })
+    c.send({ t: 'fetch', req: 1, topic: 't', after: 2, limit: 7 })
     await c.waitFor((f) => f.some((x) => x.t === 'range' && x.done))
     const m = (seq: number) => ({ seq, epoch, body: `b${seq}` })
+    // One message first (its size sizes the next reads), then replayBatch at a time, up to the limit.
     expect(c.frames.slice(1)).toEqual([
-      { t: 'range', req: 1, topic: 't', msgs: range(3, 6).map(m), done: false },
-      { t: 'range', req: 1, topic: 't', msgs: [m(7)], done: true },
+      { t: 'range', req: 1, topic: 't', msgs: [m(3)], done: false },
+      { t: 'range', req: 1, topic: 't', msgs: range(4, 7).map(m), done: false },
+      { t: 'range', req: 1, topic: 't', msgs: range(8, 9).map(m), done: true },
     ])
     const mark = c.frames.length
-    c.send({ t: 'fetch', req: 2, topic: 't', after: 9, limit: 100 })
+    c.send({ t: 'fetch', req: 2, topic: 't', after: 11, limit: 100 })
     c.send({ t: 'fetch', req: 3, topic: 't', after: 12, limit: 100 })
     c.send({ t: 'fetch', req: 4, topic: 'nothing-here', after: 0, limit: 1 })
     await c.waitFor((f) => f.filter((x) => x.t === 'range' && x.done).length === 4)
     await server.publish('t', 'b13')
     await c.quiet()
     expect(c.since(mark)).toEqual([
-      { t: 'range', req: 2, topic: 't', msgs: range(10, 12).map(m), done: true },
+      { t: 'range', req: 2, topic: 't', msgs: [m(12)], done: true },
       { t: 'range', req: 3, topic: 't', msgs: [], done: true },
       { t: 'range', req: 4, topic: 'nothing-here', msgs: [], done: true },
     ])
@@ -217,14 +219,11 @@ describe('server fetch', () => {
     const { server, url } = await serve({ store })
     const epoch = await publishMany(server, 't', 10)
     const c = await hello(url, 'c')
-    c.send({ t: 'fetch', req: 9, topic: 't', after: 0, limit: 2 })
-    await c.waitFor((f) => f.length === 2)
-    expect(c.frames[1]).toEqual({
-      t: 'range',
-      req: 9,
-      topic: 't',
-      msgs: [8, 9].map((seq) => ({ seq, epoch, body: `b${seq}` })),
-      done: true,
-    })
+    c.send({ t: 'fetch', req: 9, topic: 't', after: 0, limit: 3 })
+    await c.waitFor((f) => f.length === 3)
+    expect(c.frames.slice(1)).toEqual([
+      { t: 'range', req: 9, topic: 't', msgs: [{ seq: 8, epoch, body: 'b8' }], done: false },
+      { t: 'range', req: 9, topic: 't', msgs: [9, 10].map((seq) => ({ seq, epoch, body: `b${seq}` })), done: true },
+    ])
   })
 })

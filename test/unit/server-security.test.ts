@@ -9,7 +9,7 @@ import { createServer, type ServerOptions } from '../../src/server/index.ts'
 import type { TopicAction } from '../../src/server/guard.ts'
 import { serverHarness } from '../support/server-harness.ts'
 
-const { serve, hello } = serverHarness()
+const { serve, hello, open } = serverHarness()
 
 /** user = the token. */
 const authenticate: ServerOptions['authenticate'] = (token) => ({ user: token ?? 'nobody' })
@@ -79,10 +79,13 @@ describe('authorize', () => {
     await server.publish('room', 'public')
     await c.untilSeq('room', 1)
     await c.quiet()
-    // Fetches run beside the frame chain: their answer may come anywhere after the frame that asked.
+    // Fetches run beside the frame chain: their answer may come anywhere after the frame that asked. A denied one is
+    // still answered, with an empty range marked done, so the client never waits for it.
     const fetchError = { t: 'error', code: 'forbidden', message: 'not allowed to read secret:a' }
-    expect(c.frames.filter((f) => JSON.stringify(f) === JSON.stringify(fetchError))).toHaveLength(1)
-    expect(c.frames.filter((f) => JSON.stringify(f) !== JSON.stringify(fetchError))).toEqual([
+    const fetchAnswer = { t: 'range', req: 7, topic: 'secret:a', msgs: [], done: true }
+    const isFetchReply = (f: unknown) => [fetchError, fetchAnswer].some((x) => JSON.stringify(x) === JSON.stringify(f))
+    expect(c.frames.filter(isFetchReply)).toEqual([fetchError, fetchAnswer])
+    expect(c.frames.filter((f) => !isFetchReply(f))).toEqual([
       { t: 'welcome', v: 1, acked: 0 },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:a' },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:b' },
@@ -120,28 +123,46 @@ describe('rateLimit', () => {
     vi.useRealTimers()
   })
 
-  it('closes a connection over its bucket with 4429 retry-after (the wait for the next token); a batch counts once; others are unharmed', async () => {
+  it('counts every frame of a batch: a batch passes while the bucket holds a token, then the next message waits until its frames are paid for; others are unharmed', async () => {
     // Only the bucket's clock is faked: every retry-after is then an exact value.
     vi.useFakeTimers({ toFake: ['performance'] })
     const { server, url } = await serve({ rateLimit: { messagesPerSecond: 10, burst: 3 } })
     const other = await hello(url, 'other') // hello: 1 of its own 3
-    const c = await hello(url, 'c') // hello: 1 of 3
-    c.send(pub(1, 'room', 1), pub(2, 'room', 2), pub(3, 'room', 3), { t: 'ping', n: 1 }) // one message: 2 of 3
+    const c = await hello(url, 'c') // hello: 1 of 3, 2 left
+    c.send(pub(1, 'room', 1), pub(2, 'room', 2), pub(3, 'room', 3), { t: 'ping', n: 1 }) // 4 frames: 2 - 4 = -2
     await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 1))
-    c.send({ t: 'ping', n: 2 }) // 3 of 3
-    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 2))
-    c.send(pub(4, 'room', 4)) // over
-    expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=100' })
+    c.send({ t: 'ping', n: 2 }) // over: 3 tokens short, 100 ms each
+    expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=300' })
     expect(c.frames).toEqual([
       { t: 'welcome', v: 1, acked: 0 },
       { t: 'ack', id: 3 },
       { t: 'pong', n: 1 },
-      { t: 'pong', n: 2 },
     ])
-    // The message over the limit was not processed: pub 4 was never appended.
+    // The message over the limit was not processed: no pong 2.
     expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual([1, 2, 3])
     other.send({ t: 'ping', n: 9 })
     await other.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 9))
+  })
+
+  it('40,000 frames in one message cost 40,000 tokens, and reconnecting the same (user, client) does not refill the bucket', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const { url } = await serve({ authenticate, rateLimit: { messagesPerSecond: 100, burst: 50 } })
+    const c = await hello(url, 'c', { token: 'mallory' }) // 49 left
+    const flood = Array.from({ length: 40_000 }, (_, n) => ({ t: 'ping' as const, n }))
+    c.send(...flood) // passes (the bucket held tokens), leaving it 39,951 short of 1
+    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 39_999), 20_000)
+    c.send({ t: 'ping', n: 1 })
+    expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=399520' })
+
+    // A new connection of the same user and client id finds the bucket as it was left: its hello is refused.
+    const again = await open(url)
+    again.send({ t: 'hello', v: 1, client: 'c', token: 'mallory', subs: [] })
+    expect(await again.closed).toEqual({ code: 4429, reason: 'retry-after=399520' })
+    expect(again.frames).toEqual([])
+    // Another client id (or user) has a bucket of its own.
+    const fresh = await hello(url, 'd', { token: 'mallory' })
+    fresh.send({ t: 'ping', n: 5 })
+    await fresh.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 5))
   })
 
   it('refills at messagesPerSecond: after 250 ms two more pass and the next is told to wait 50 ms', async () => {

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@redis/client'
@@ -53,6 +54,8 @@ interface Subject {
 interface DurableSubject extends Subject {
   /** A new instance on the data of `store` (already closed), as a restarted server gets; Redis restarts first. */
   reopen(store: Store): Promise<Store>
+  /** What the store's data weighs where it lives: rows per table and bytes on disk, or Redis keys and their values. */
+  footprint(store: Store): Promise<unknown>
 }
 
 /** Where each sqlite or Redis store under test keeps its data, so other processes and reopens can find it. */
@@ -83,6 +86,17 @@ const sqlite: DurableSubject = {
   open: (retention) => openSpec({ kind: 'sqlite', path: join(dir, `store-${++serial}.db`), retention }),
   race: (store, options) => hammerInProcesses(specOf(store), options, 2),
   reopen: (store) => openSpec(specOf(store)),
+  async footprint(store) {
+    const { path } = specOf(store) as { path: string }
+    const db = new Database(path, { readonly: true })
+    try {
+      const rows = (table: string) => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get()
+      const bytes = (file: string) => (existsSync(file) ? statSync(file).size : 0)
+      return { topics: rows('topics'), messages: rows('messages'), bytes: bytes(path) + bytes(`${path}-wal`) }
+    } finally {
+      db.close()
+    }
+  },
 }
 
 const redisSubject: DurableSubject = {
@@ -92,6 +106,19 @@ const redisSubject: DurableSubject = {
   async reopen(store) {
     await (await redis()).restart()
     return openSpec(specOf(store))
+  },
+  async footprint(store) {
+    const { prefix } = specOf(store) as { prefix: string }
+    const admin = createClient({ url: (await redis()).url })
+    await admin.connect()
+    try {
+      const keys = (await admin.keys(`${prefix}*`)).sort()
+      // A digest of each key's serialised value: a readable diff when something changed.
+      const digest = async (key: string) => createHash('sha1').update(String(await admin.dump(key))).digest('hex')
+      return Object.fromEntries(await Promise.all(keys.map(async (key) => [key, await digest(key)])))
+    } finally {
+      await admin.close()
+    }
   },
 }
 
@@ -329,6 +356,22 @@ describe.each([sqlite, redisSubject])('$name store across a restart', (subject) 
     const out = await reopened.accept('u', 'c', [pubFor(3), { id: 4, topic: 'hot', body: { id: 4 } }])
     expect(out.map((o) => (o.kind === 'published' ? o.msg.seq : o.kind))).toEqual(['duplicate', 2])
     expect((await reopened.read('hot', 0, 10)).msgs.map((m) => m.body as Json)).toEqual([{ id: 3 }, { id: 4 }])
+  })
+
+  it('reads topics nothing was appended to without writing anything, under the epoch their first append gets', async () => {
+    const store = await subject.open()
+    await store.append('known', 'x')
+    const before = await subject.footprint(store)
+    const names = range(1, 2_000).map((n) => `unknown:${n}`)
+    const heads = await Promise.all(names.map((name) => store.head(name)))
+    const reads = await Promise.all(names.map((name) => store.read(name, 5, 10)))
+    expect(await subject.footprint(store)).toEqual(before)
+    const epoch = (await store.head('known')).epoch
+    expect(new Set([...heads, ...reads].map((h) => JSON.stringify([h.epoch, h.first, h.last])))).toEqual(
+      new Set([JSON.stringify([epoch, 1, 0])]),
+    )
+    expect(reads.every((r) => r.msgs.length === 0)).toBe(true)
+    expect((await store.append('unknown:7', 'first')).epoch).toBe(epoch)
   })
 
   it('keeps binary bodies byte for byte, empty ones included', { timeout: 20_000 }, async () => {

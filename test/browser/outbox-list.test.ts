@@ -1,0 +1,99 @@
+/**
+ * `wire.outbox.list()`: the namespace's queued messages, every tab's, as each tab sees them — id, topic, stored size,
+ * when stored, and whether they are on the current socket (`sent`) or waiting for one (`queued`). Real SharedWorker,
+ * IndexedDB, the real server (stopped to hold messages back) and the fake server (which never acks, to hold them
+ * `sent`).
+ */
+import { afterEach, expect, inject, it } from 'vitest'
+import { commands } from 'vitest/browser'
+import { connect, type ConnectOptions, type Wire } from '../../src/client/index.ts'
+
+const url = `ws://127.0.0.1:${inject('tabwirePort')}`
+const poll = { timeout: 15_000, interval: 20 }
+const wires: Wire[] = []
+const evils: string[] = []
+let serverStopped = false
+
+afterEach(async () => {
+  for (const w of wires.splice(0)) w.close()
+  for (const id of evils.splice(0)) await commands.evilStop(id)
+  if (serverStopped) {
+    await commands.serverStart()
+    serverStopped = false
+  }
+})
+
+function openWire(namespace: string, options: Partial<ConnectOptions> = {}): Wire {
+  const wire = connect({
+    url,
+    namespace,
+    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    reconnect: { minDelay: 20, maxDelay: 200 },
+    ...options,
+  })
+  wires.push(wire)
+  return wire
+}
+
+it("lists every tab's queued messages, oldest first, with their stored size and time; limit cuts the list; acked ones leave it", async () => {
+  const namespace = `outbox-list-${crypto.randomUUID()}`
+  const [chat, bytes] = [`chat:${crypto.randomUUID()}`, `bytes:${crypto.randomUUID()}`]
+  const a = openWire(namespace)
+  const b = openWire(namespace)
+  await expect.poll(() => [a.state, b.state], poll).toEqual(['open', 'open'])
+  await commands.serverStop()
+  serverStopped = true
+  await expect.poll(() => [a.state, b.state], poll).toEqual(['reconnecting', 'reconnecting'])
+
+  const before = Date.now()
+  const sends = [
+    await a.send(chat, { text: 'from A' }), // {"text":"from A"}: 17 bytes
+    await b.send(bytes, new Uint8Array(5)),
+    await a.send(chat, 'é'), // "é": 4 bytes of UTF-8
+  ]
+  const after = Date.now()
+  expect(sends.map((s) => s.id)).toEqual([1, 2, 3])
+
+  const expected = [
+    { id: 1, topic: chat, bytes: 17, queuedAt: expect.any(Number), state: 'queued' },
+    { id: 2, topic: bytes, bytes: 5, queuedAt: expect.any(Number), state: 'queued' },
+    { id: 3, topic: chat, bytes: 4, queuedAt: expect.any(Number), state: 'queued' },
+  ]
+  const fromA = await a.outbox.list()
+  expect(fromA).toEqual(expected)
+  expect(await b.outbox.list()).toEqual(fromA)
+  for (const e of fromA) expect(e.queuedAt! >= before && e.queuedAt! <= after, `queuedAt ${e.queuedAt} in [${before}, ${after}]`).toBe(true)
+  expect(await b.outbox.list({ limit: 2 })).toEqual(fromA.slice(0, 2))
+  expect(await a.pending()).toBe(3)
+
+  for (const limit of [0, 10_001, 1.5, '2'] as unknown[])
+    await expect(a.outbox.list({ limit: limit as number })).rejects.toMatchObject({
+      name: 'TabwireError',
+      code: 'invalid-argument',
+      message: `limit must be an integer from 1 to 10000, got ${typeof limit === 'string' ? `the string "${limit}"` : `the number ${String(limit)}`}`,
+    })
+
+  await commands.serverStart()
+  serverStopped = false
+  await Promise.all(sends.map((s) => s.acked))
+  expect(await a.outbox.list()).toEqual([])
+  expect(await b.outbox.list()).toEqual([])
+})
+
+it('a message written to the socket and not yet acked is sent; when that socket goes, it is queued again', async () => {
+  const { id, port } = await commands.evilStart({ autoAck: false })
+  evils.push(id)
+  const wire = openWire(`outbox-sent-${crypto.randomUUID()}`, { url: `ws://127.0.0.1:${port}` })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  const topic = `sent:${crypto.randomUUID()}`
+  const receipt = await wire.send(topic, { n: 1 })
+  await receipt.sent
+  // The fake server has it and never acks: on the socket, not on the server.
+  await expect.poll(async () => (await commands.evilLog(id))[0]?.frames.filter((f) => f.t === 'pub').length, poll).toBe(1)
+  expect(await wire.outbox.list()).toEqual([{ id: 1, topic, bytes: 7, queuedAt: expect.any(Number), state: 'sent' }])
+
+  await commands.evilStop(id)
+  evils.splice(evils.indexOf(id), 1)
+  await expect.poll(() => wire.state, poll).toBe('reconnecting')
+  expect(await wire.outbox.list()).toEqual([{ id: 1, topic, bytes: 7, queuedAt: expect.any(Number), state: 'queued' }])
+})
