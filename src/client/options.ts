@@ -1,6 +1,6 @@
 import { describeValue } from '../protocol/describe.ts'
 import { TabwireError } from '../protocol/errors.ts'
-import type { ReconnectOptions } from '../protocol/port.ts'
+import type { ReconnectOptions, SessionConfig } from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
 
 /** A value, or a function asked for it each time it is needed (sync or async): how URLs and tokens are given. */
@@ -137,18 +137,51 @@ export function checkWorkerInstance<T>(what: 'worker' | 'dedicatedWorker', made:
   throw invalid(`${what}() must return a ${kind.name}, got ${describeValue(made)}`)
 }
 
-function positive(name: string, v: number): number {
+function nonNegative(name: string, v: number): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalid(`${name} must be a number ≥ 0, got ${describeValue(v)}`)
   return v
 }
 
 export function resolveReconnect(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
   const r = { ...DEFAULTS.reconnect, ...given }
-  for (const [k, v] of Object.entries(r)) positive(`reconnect.${k}`, v)
+  for (const [k, v] of Object.entries(r)) nonNegative(`reconnect.${k}`, v)
   if (r.minDelay > r.maxDelay) throw invalid(`reconnect.minDelay (${r.minDelay}) must not exceed maxDelay (${r.maxDelay})`)
   return r
 }
 
 export function resolveNumber(name: string, given: number | undefined, fallback: number): number {
-  return given === undefined ? fallback : positive(name, given)
+  return given === undefined ? fallback : nonNegative(name, given)
+}
+
+/** Everything `connect()` derives from its options, checked. */
+export interface ResolvedOptions {
+  config: SessionConfig
+  kind: 'shared' | 'dedicated'
+  callTimeout: number
+  maxMessageBytes: number
+}
+
+/** Checks every option of `connect()` up front and fills in the defaults; throws `invalid-argument` naming the option. */
+export function resolveOptions(options: ConnectOptions, hasSharedWorker: boolean): ResolvedOptions {
+  checkOptionsObject(options)
+  const namespace: unknown = options.namespace ?? DEFAULTS.namespace
+  if (typeof namespace !== 'string' || namespace === '')
+    throw invalid(`namespace must be a non-empty string, got ${describeValue(namespace)}`)
+  checkUrlOption(options.url)
+  const kind = workerKind(options, hasSharedWorker)
+  const callTimeout = resolveNumber('callTimeout', options.callTimeout, DEFAULTS.callTimeout)
+  const maxMessageBytes = resolveNumber('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes)
+  const config: SessionConfig = {
+    namespace,
+    reconnect: resolveReconnect(options.reconnect),
+    maxMessageBytes,
+    inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
+    whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
+    hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
+    debug: options.debug === true,
+  }
+  if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
+    throw invalid(`whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
+  if (typeof options.url === 'string') config.url = options.url
+  return { config, kind, callTimeout, maxMessageBytes }
 }

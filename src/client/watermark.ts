@@ -3,35 +3,35 @@
  * grow, so waiters stay sorted by appending, and a mark settles a prefix of them.
  */
 export class Watermark {
-  private upTo = 0
-  private waiters: [id: number, settle: () => void][] = []
+  #upTo = 0
+  #waiters: [id: number, settle: () => void][] = []
 
   /** Resolves once the mark reaches `id`; never rejects (it stays pending if the tab closes first). */
   wait(id: number): Promise<void> {
-    if (id <= this.upTo) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push([id, resolve]))
+    if (id <= this.#upTo) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push([id, resolve]))
   }
 
   /** Moves the mark forward; a lower value (a new connection resending) changes nothing. */
   mark(upTo: number): void {
-    if (upTo <= this.upTo) return
-    this.upTo = upTo
+    if (upTo <= this.#upTo) return
+    this.#upTo = upTo
     let n = 0
-    for (const [id, settle] of this.waiters) {
+    for (const [id, settle] of this.#waiters) {
       if (id > upTo) break
       settle()
       n++
     }
-    if (n > 0) this.waiters.splice(0, n)
+    if (n > 0) this.#waiters.splice(0, n)
   }
 
   /** The queue was renumbered: ids ≥ `from` are now `id - delta`, and the mark restarts below them. */
   shift(from: number, delta: number): void {
-    for (const w of this.waiters) if (w[0] >= from) w[0] -= delta
-    this.upTo = Math.min(this.upTo, from - delta - 1)
+    for (const w of this.#waiters) if (w[0] >= from) w[0] -= delta
+    this.#upTo = Math.min(this.#upTo, from - delta - 1)
   }
 
   clear(): void {
-    this.waiters = []
+    this.#waiters = []
   }
 }

@@ -1,44 +1,31 @@
 import * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type { Body } from '../protocol/frames.ts'
+import { describeValue } from '../protocol/describe.ts'
 import type {
-  BrowserSignal,
-  Delivery,
+  AttachResult,
   DialInfo,
   OutboxEntry,
-  OutgoingMessage,
   ResetNotice,
-  SessionConfig,
   StateInfo,
   TabEvents,
   WireState,
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
-import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
-import { describeValue } from '../protocol/describe.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
-import {
-  checkOptionsObject,
-  checkUrlOption,
-  checkWorkerInstance,
-  DEFAULTS,
-  resolveNumber,
-  resolveReconnect,
-  warnIfUnencrypted,
-  workerKind,
-  type ConnectOptions,
-  type Provider,
-} from './options.ts'
+import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
+import { relayPageEvents } from './page-events.ts'
+import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
+import { Receipts, type SendReceipt } from './receipts.ts'
+import { SendBatcher } from './send-batcher.ts'
+import { Subscriptions, type Message } from './subscriptions.ts'
+import { TabLock } from './tab-lock.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
-import { Watermark } from './watermark.ts'
-import { workerCall } from './worker-call.ts'
+import { WorkerBinding } from './worker-binding.ts'
 
-export interface Message<T = Body, K extends string = string> {
-  topic: K
-  seq: number
-  body: T
-}
+export type { Message } from './subscriptions.ts'
+export type { SendReceipt } from './receipts.ts'
 
 /**
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
@@ -52,18 +39,6 @@ export type ReceivedBodyFor<Topics, K extends string, B> = IsAnyTopics<Topics> e
 export interface WireStats extends WorkerStats {
   /** This tab's subscriptions and the last seq each has delivered. */
   subscriptions: { topic: string; last: number }[]
-}
-
-export interface SendReceipt {
-  /** The message's id in this namespace's outbox: 1, 2, 3… in send order. */
-  id: number
-  /**
-   * Resolves when the message has been written to an open socket (it may be written again after a reconnect).
-   * Never rejects; stays pending if this tab closes first.
-   */
-  sent: Promise<void>
-  /** Resolves when the server has acked the message. Never rejects; stays pending if this tab closes first. */
-  acked: Promise<void>
 }
 
 export interface SubscribeOptions {
@@ -82,84 +57,72 @@ export interface WireOutbox {
   list(options?: { limit?: number }): Promise<OutboxEntry[]>
 }
 
-interface Subscription {
-  topic: string
-  onMessage: (m: Message) => void
-  onReset: ((n: ResetNotice) => void) | undefined
-  /** Last seq handed to `onMessage`: a guard against anything delivered twice. */
-  last: number
-}
-
-interface QueuedSend {
-  message: OutgoingMessage
-  resolve: (r: SendReceipt) => void
-  reject: (e: unknown) => void
-}
-
 const TOPIC_MAX = 256
 const LIST_DEFAULT = 1_000
 const LIST_MAX = 10_000
-/** How long one re-attach to a replacement worker may take before we try another. */
-const REATTACH_TIMEOUT = 2_000
 
 /**
  * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
- * answered the attach: calls wait for it.
+ * answered the attach: calls wait for it. The parts each have a home: option checks (options.ts), the tab's lifetime
+ * lock (tab-lock.ts), the worker and its replacement (worker-binding.ts), send batching (send-batcher.ts) and
+ * receipts (receipts.ts), subscriptions (subscriptions.ts), and what the page sees (page-events.ts).
  */
 export class Wire<Topics extends object = AnyTopics> {
-  private info: StateInfo = { state: 'connecting', attempt: 0 }
-  private readonly listeners = new Set<(s: StateInfo) => void>()
-  private binding!: Binding
-  private readonly config: SessionConfig
-  private readonly lock = `tabwire-tab:${crypto.randomUUID()}`
-  private readonly lockHeld: Promise<void>
-  private readonly subs = new Map<number, Subscription>()
-  private nextSub = 1
-  private readonly acks = new Watermark()
-  private readonly sends = new Watermark()
-  private queue: QueuedSend[] = []
-  private releaseLock: (() => void) | undefined
-  private readonly unlisten: (() => void)[] = []
-  private readonly callTimeout: number
-  private readonly maxMessageBytes: number
-  private readonly kind: 'shared' | 'dedicated'
+  #info: StateInfo = { state: 'connecting', attempt: 0 }
+  readonly #listeners = new Set<(s: StateInfo) => void>()
+  readonly #worker: WorkerBinding
+  readonly #namespace: string
+  readonly #lock: TabLock
+  readonly #subs = new Subscriptions()
+  readonly #receipts = new Receipts()
+  readonly #sends: SendBatcher
+  readonly #unlisten: () => void
+  readonly #maxMessageBytes: number
 
-  constructor(private readonly options: ConnectOptions) {
-    checkOptionsObject(options)
-    const namespace: unknown = options.namespace ?? DEFAULTS.namespace
-    if (typeof namespace !== 'string' || namespace === '')
-      throw new TabwireError('invalid-argument', `namespace must be a non-empty string, got ${describeValue(namespace)}`)
-    checkUrlOption(options.url)
-    this.kind = workerKind(options, typeof SharedWorker !== 'undefined')
-    this.callTimeout = resolveNumber('callTimeout', options.callTimeout, DEFAULTS.callTimeout)
-    this.maxMessageBytes = resolveNumber('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes)
-    const config: SessionConfig = {
-      namespace,
-      reconnect: resolveReconnect(options.reconnect),
-      maxMessageBytes: this.maxMessageBytes,
-      inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
-      whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
-      hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
-      debug: options.debug === true,
-    }
-    if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
-      throw new TabwireError('invalid-argument', `whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
-    if (typeof options.url === 'string') config.url = options.url
-    this.config = config
-    this.lockHeld = this.holdTabLock()
-    this.bind(pickWorker(options, this.kind))
-    this.listenToPage()
+  readonly #options: ConnectOptions
+
+  constructor(options: ConnectOptions) {
+    this.#options = options
+    const { config, kind, callTimeout, maxMessageBytes } = resolveOptions(options, typeof SharedWorker !== 'undefined')
+    this.#namespace = config.namespace
+    this.#maxMessageBytes = maxMessageBytes
+    // Only after the options passed: a lock taken for a wire that throws would never be released.
+    this.#lock = new TabLock()
+    this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
+    const dials = typeof options.url === 'function' || options.token !== undefined
+    const wire = this
+    this.#worker = new WorkerBinding(options, kind, config, { id: this.#lock.name, lock: this.#lock.name, dials }, this.#lock.held, callTimeout, {
+      get closed() {
+        return wire.#closed
+      },
+      tabEvents: () => this.#events(),
+      attached: (result: AttachResult) => {
+        this.#receipts.acked(result.acked)
+        this.#setState(result.state)
+      },
+      failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
+      died: () =>
+        this.#setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } }),
+      rebound: () => {
+        for (const [id, topic, last] of this.#subs.resumePoints())
+          void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+      },
+    })
+    this.#unlisten = relayPageEvents(
+      (signal) => this.#worker.signal(signal),
+      () => this.close(),
+    )
   }
 
   /** The connection state as last reported by the worker. */
   get state(): WireState {
-    return this.info.state
+    return this.#info.state
   }
 
   /** Calls `fn` on every state change; returns the function that stops it. */
   onState(fn: (s: StateInfo) => void): () => void {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
   }
 
   /**
@@ -172,21 +135,18 @@ export class Wire<Topics extends object = AnyTopics> {
    */
   send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
     try {
-      this.assertOpen()
+      this.#assertOpen()
       checkTopic(topic)
       const bytes = binaryBody(body)
       let encoded: string | Uint8Array
       if (bytes) {
-        checkBinarySize(bytes, this.maxMessageBytes)
+        checkBinarySize(bytes, this.#maxMessageBytes)
         encoded = bytes
       } else {
         encoded = encodeBody(body)
-        checkSize(encoded, this.maxMessageBytes)
+        checkSize(encoded, this.#maxMessageBytes)
       }
-      return new Promise((resolve, reject) => {
-        if (this.queue.length === 0) queueMicrotask(() => void this.flushSends())
-        this.queue.push({ message: { topic, body: encoded }, resolve, reject })
-      })
+      return this.#sends.enqueue({ topic, body: encoded })
     } catch (e) {
       return Promise.reject(e)
     }
@@ -202,22 +162,21 @@ export class Wire<Topics extends object = AnyTopics> {
     onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
-    this.assertOpen()
+    this.#assertOpen()
     checkTopic(topic)
     const after = options.after ?? 0
     if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
-    const id = this.nextSub++
-    this.subs.set(id, { topic, onMessage: onMessage as (m: Message) => void, onReset: options.onReset, last: after })
+    const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
     try {
-      await this.call('subscribe', (r) => r.subscribe(id, topic, after))
+      await this.#call('subscribe', (r) => r.subscribe(id, topic, after))
     } catch (e) {
-      this.subs.delete(id)
+      this.#subs.delete(id)
       throw e
     }
     return async () => {
-      if (!this.subs.delete(id) || this.closed) return
-      await this.call('unsubscribe', (r) => r.unsubscribe(id))
+      if (!this.#subs.delete(id) || this.#closed) return
+      await this.#call('unsubscribe', (r) => r.unsubscribe(id))
     }
   }
 
@@ -226,23 +185,25 @@ export class Wire<Topics extends object = AnyTopics> {
    * worker (and version) serves this tab and whether it owns the socket, plus this tab's own subscriptions.
    */
   async stats(): Promise<WireStats> {
-    const worker = await this.call('stats', (r) => r.stats())
-    return { ...worker, subscriptions: [...this.subs.values()].map((s) => ({ topic: s.topic, last: s.last })) }
+    const worker = await this.#call('stats', (r) => r.stats())
+    return { ...worker, subscriptions: this.#subs.snapshot() }
   }
 
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
     list: (options = {}) => {
       const limit = options.limit ?? LIST_DEFAULT
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX)
-        return Promise.reject(new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`))
-      return this.call('outbox.list', (r) => r.outboxList(limit))
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
+        const got = describeValue(limit)
+        return Promise.reject(new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`))
+      }
+      return this.#call('outbox.list', (r) => r.outboxList(limit))
     },
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
   pending(): Promise<number> {
-    return this.call('pending', (r) => r.pending())
+    return this.#call('pending', (r) => r.pending())
   }
 
   /**
@@ -250,12 +211,8 @@ export class Wire<Topics extends object = AnyTopics> {
    * storage could not be opened, say), attaches again.
    */
   reconnect(): Promise<void> {
-    if (this.binding.failed && !this.closed) {
-      this.binding.release()
-      this.bind(pickWorker(this.options, this.kind))
-      return this.binding.attached
-    }
-    return this.call('reconnect', (r) => r.reconnect())
+    if (this.#worker.failed && !this.#closed) return this.#worker.reattach()
+    return this.#call('reconnect', (r) => r.reconnect())
   }
 
   /**
@@ -264,246 +221,75 @@ export class Wire<Topics extends object = AnyTopics> {
    */
   async purge(): Promise<void> {
     try {
-      await this.call('purge', (r) => r.purge())
+      await this.#call('purge', (r) => r.purge())
     } finally {
-      this.shutdown()
-      this.binding.release()
+      this.#shutdown()
+      this.#worker.release()
     }
   }
 
   /** This tab leaves: its subscriptions end; the worker and its socket stay for the other tabs. */
   close(): void {
-    if (this.closed) return
-    this.shutdown()
-    const { remote, release } = this.binding
-    void workerCall(remote.detach(), this.callTimeout, 'detach')
-      .catch(() => undefined)
-      .finally(release)
+    if (this.#closed) return
+    this.#shutdown()
+    this.#worker.detach()
   }
 
-  private get closed(): boolean {
-    return this.info.state === 'closed'
+  get #closed(): boolean {
+    return this.#info.state === 'closed'
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
+  #assertOpen(): void {
+    if (this.#closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
-  /**
-   * A call into the current worker: it waits for the attach, gives up after `callTimeout`, and fails at once with
-   * `worker-unavailable` if the worker dies meanwhile (a call to a dead worker would otherwise never settle).
-   */
-  private async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
-    this.assertOpen()
-    const b = this.binding
-    await workerCall(Promise.race([b.attached, b.died]), this.callTimeout, 'attach')
-    return workerCall(Promise.race([fn(b.remote), b.died]), this.callTimeout, what)
+  async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    this.#assertOpen()
+    return this.#worker.call(what, fn)
   }
 
-  /** Holds a Web Lock for the tab's whole life: a worker's request for it is granted only when the tab is gone. */
-  private holdTabLock(): Promise<void> {
-    return new Promise<void>((held) => {
-      void navigator.locks.request(this.lock, () => {
-        held()
-        return new Promise<void>((release) => (this.releaseLock = release))
-      })
-    })
-  }
-
-  /** Attaches to a worker; when that worker dies, attaches to a new one and resubscribes from each `last` seq. */
-  private bind(worker: WorkerHandle, attachTimeout = this.callTimeout, reportFailure = true): Binding {
-    let died!: (e: TabwireError) => void
-    const b: Binding = {
-      remote: Comlink.wrap<WorkerPort>(worker.endpoint),
-      attached: Promise.resolve(),
-      failed: false,
-      died: new Promise<never>((_, reject) => (died = reject)),
-      release: () => {
-        b.remote[Comlink.releaseProxy]()
-        worker.terminate()
-      },
-    }
-    b.died.catch(() => undefined)
-    this.binding = b
-    b.attached = this.attach(b, died, attachTimeout)
-    b.attached.catch((e: unknown) => {
-      b.failed = true
-      if (this.binding === b && reportFailure) this.setState({ state: 'failed', attempt: 0, error: errorInfo(e) })
-    })
-    return b
-  }
-
-  private async attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
-    await this.lockHeld
-    const dials = typeof this.options.url === 'function' || this.options.token !== undefined
-    const result = await workerCall(
-      Promise.race([b.remote.attach(this.config, { id: this.lock, lock: this.lock, dials }, Comlink.proxy(this.events())), b.died]),
-      timeout,
-      'attach',
-    )
-    // The worker holds this lock for its lifetime: our request is granted only once it is gone.
-    void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
-      if (this.binding !== b || this.closed) return
-      died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
-      this.setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } })
-      void this.rebind()
-    })
-    this.sends.mark(result.acked)
-    this.acks.mark(result.acked)
-    this.setState(result.state)
-  }
-
-  /**
-   * Attaches to a fresh worker after ours died, then resubscribes every subscription from its last seq. Retried with
-   * a growing pause: Firefox hands a `new SharedWorker()` made while the old one is still closing to the dying
-   * instance, which never answers.
-   */
-  private async rebind(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
-      await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
-      if (this.closed) return
-      const b = this.bind(pickWorker(this.options, this.kind), Math.min(this.callTimeout, REATTACH_TIMEOUT), false)
-      try {
-        await b.attached
-        break
-      } catch {
-        if (this.binding === b) b.release()
-      }
-    }
-    for (const [id, s] of this.subs)
-      void this.call('subscribe', (r) => r.subscribe(id, s.topic, s.last)).catch((e: unknown) => reportError(e))
-  }
-
-  private events(): TabEvents {
+  #events(): TabEvents {
     return {
-      state: (info) => this.setState(info),
-      messages: (sub, msgs) => this.deliver(sub, msgs),
-      reset: (sub, notice) => {
-        const s = this.subs.get(sub)
-        if (!s) return
-        s.last = notice.seq
-        s.onReset?.(notice)
-      },
-      acked: (upTo) => {
-        this.sends.mark(upTo)
-        this.acks.mark(upTo)
-      },
-      sent: (upTo) => this.sends.mark(upTo),
-      renumbered: (from, delta) => {
-        this.sends.shift(from, delta)
-        this.acks.shift(from, delta)
-      },
-      dial: () => this.dial(),
+      state: (info) => this.#setState(info),
+      messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
+      reset: (sub, notice) => this.#subs.reset(sub, notice),
+      acked: (upTo) => this.#receipts.acked(upTo),
+      sent: (upTo) => this.#receipts.sent(upTo),
+      renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
+      dial: () => this.#dial(),
     }
   }
 
   /** A provider's answer that is no URL is named to the worker, which fails for good (`invalid-url`): no retry mends it. */
-  private async dial(): Promise<DialInfo> {
-    const url: unknown = await provide(this.options.url)
+  async #dial(): Promise<DialInfo> {
+    const url: unknown = await provide(this.#options.url)
     const problem = wsUrlProblem(url)
     if (problem) return { invalidUrl: `the url provider returned an unusable URL: ${problem}` }
     warnIfUnencrypted(url as string)
-    const token = this.options.token === undefined ? undefined : await provide(this.options.token)
+    const token = this.#options.token === undefined ? undefined : await provide(this.#options.token)
     return token === undefined ? { url: url as string } : { url: url as string, token }
   }
 
-  private deliver(sub: number, msgs: Delivery[]): void {
-    const s = this.subs.get(sub)
-    if (!s) return
-    for (const m of msgs) {
-      if (m.seq <= s.last) continue
-      s.last = m.seq
-      try {
-        s.onMessage(m)
-      } catch (e) {
-        // One failing handler must not cost the others their messages: report it the way an event listener would.
-        reportError(e)
-      }
-    }
+  #setState(info: StateInfo): void {
+    if (this.#closed) return
+    if (this.#options.debug) console.debug(`[tabwire:${this.#namespace}] state`, info)
+    this.#info = info
+    for (const fn of this.#listeners) fn(info)
+    if (info.state === 'closed') this.#shutdown()
   }
 
-  private async flushSends(): Promise<void> {
-    const batch = this.queue
-    this.queue = []
-    try {
-      const ids = await this.call('send', (r) => r.send(batch.map((q) => q.message)))
-      batch.forEach((q, i) => {
-        const id = ids[i] as number
-        q.resolve({ id, sent: this.sends.wait(id), acked: this.acks.wait(id) })
-      })
-    } catch (e) {
-      for (const q of batch) q.reject(e)
+  #shutdown(): void {
+    if (this.#info.state !== 'closed') {
+      this.#info = { state: 'closed', attempt: 0 }
+      for (const fn of this.#listeners) fn(this.#info)
     }
-  }
-
-  private setState(info: StateInfo): void {
-    if (this.closed) return
-    if (this.options.debug) console.debug(`[tabwire:${this.config.namespace}] state`, info)
-    this.info = info
-    for (const fn of this.listeners) fn(info)
-    if (info.state === 'closed') this.shutdown()
-  }
-
-  /** Chrome fires no online/offline events inside workers: the tab forwards what the page sees. */
-  private listenToPage(): void {
-    if (typeof window === 'undefined') return
-    const listen = (target: EventTarget, type: string, handler: (ev: Event) => void) => {
-      target.addEventListener(type, handler)
-      this.unlisten.push(() => target.removeEventListener(type, handler))
-    }
-    const forward = (signal: () => BrowserSignal) => () => void this.binding.attached.then(() => this.binding.remote.signal(signal()))
-    listen(window, 'online', forward(() => 'online'))
-    listen(window, 'offline', forward(() => 'offline'))
-    listen(document, 'visibilitychange', forward(() => (document.visibilityState === 'hidden' ? 'hidden' : 'visible')))
-    listen(document, 'freeze', forward(() => 'freeze'))
-    listen(document, 'resume', forward(() => 'resume'))
-    // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.
-    listen(window, 'pagehide', (ev) => {
-      if (!(ev as PageTransitionEvent).persisted) this.close()
-    })
-    if (!navigator.onLine) forward(() => 'offline')()
-    if (document.visibilityState === 'hidden') forward(() => 'hidden')()
-  }
-
-  private shutdown(): void {
-    if (this.info.state !== 'closed') {
-      this.info = { state: 'closed', attempt: 0 }
-      for (const fn of this.listeners) fn(this.info)
-    }
-    for (const off of this.unlisten.splice(0)) off()
-    this.releaseLock?.()
-    this.subs.clear()
-    this.acks.clear()
-    this.sends.clear()
+    this.#unlisten()
+    this.#lock.release()
+    this.#subs.clear()
+    this.#receipts.clear()
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
-    for (const q of this.queue.splice(0)) q.reject(new TabwireError('closed', 'the wire was closed before this send was stored'))
+    this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
-}
-
-/** One attachment to one worker instance; replaced when that worker dies. */
-interface Binding {
-  remote: Comlink.Remote<WorkerPort>
-  attached: Promise<void>
-  /** The attach was refused (storage could not be opened): `reconnect()` attaches again. */
-  failed: boolean
-  /** Rejects when the worker dies: every call races it. */
-  died: Promise<never>
-  release(): void
-}
-
-interface WorkerHandle {
-  endpoint: MessagePort | Worker
-  terminate(): void
-}
-
-/** Starts the worker `workerKind` chose (its options were checked there). */
-function pickWorker(options: ConnectOptions, kind: 'shared' | 'dedicated'): WorkerHandle {
-  if (kind === 'shared') {
-    const w = checkWorkerInstance('worker', options.worker?.(), SharedWorker)
-    return { endpoint: w.port, terminate: () => w.port.close() }
-  }
-  const w = checkWorkerInstance('dedicatedWorker', options.dedicatedWorker?.(), Worker)
-  return { endpoint: w, terminate: () => w.terminate() }
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -49,7 +49,7 @@ function optStr(f: Obj, k: string): string | undefined {
   return f[k] === undefined ? undefined : str(f, k)
 }
 
-function has(f: Obj, k: string): Body {
+function requiredBody(f: Obj, k: string): Body {
   if (!(k in f)) fail('field', `${String(f.t)}.${k} is missing`)
   return f[k] as Body
 }
@@ -85,7 +85,7 @@ function clientFrame(f: Obj): ClientFrame {
       return hello
     }
     case 'pub':
-      return { t: 'pub', id: nat(f, 'id', 1), topic: str(f, 'topic', { nonEmpty: true }), body: has(f, 'body') }
+      return { t: 'pub', id: nat(f, 'id', 1), topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
     case 'sub':
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':
@@ -107,7 +107,7 @@ function clientFrame(f: Obj): ClientFrame {
 
 function rangeMsg(m: unknown, i: number): RangeMsg {
   if (!isObj(m)) fail('field', `range.msgs[${i}] must be an object`)
-  return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: has(m, 'body') }
+  return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: requiredBody(m, 'body') }
 }
 
 function serverFrame(f: Obj): ServerFrame {
@@ -122,7 +122,7 @@ function serverFrame(f: Obj): ServerFrame {
         topic: str(f, 'topic', { nonEmpty: true }),
         seq: nat(f, 'seq', 1),
         epoch: str(f, 'epoch'),
-        body: has(f, 'body'),
+        body: requiredBody(f, 'body'),
       }
     case 'reset': {
       const reason = f.reason

@@ -90,7 +90,11 @@ export interface OutgoingMessage {
  */
 export type DialInfo = { url: string; token?: string } | { invalidUrl: string }
 
-export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'pagehide' | 'freeze' | 'resume'
+/**
+ * What a tab's page saw, forwarded because workers do not see it: online/offline (Chrome fires neither inside
+ * workers), visibility, and the Page Lifecycle's freeze/resume (a frozen tab runs no code, so it counts as hidden).
+ */
+export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'freeze' | 'resume'
 
 /** Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. */
 export interface TabEvents {

@@ -1,4 +1,5 @@
 import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+import type { Channel } from './platform.ts'
 
 /**
  * Messages between the workers of one namespace on a BroadcastChannel. Exactly one worker owns the socket (it holds
@@ -35,21 +36,22 @@ type Envelope = BusMessage & { v: typeof BUS_VERSION }
 
 /** A typed BroadcastChannel for one namespace. Messages from other bus versions are ignored, not misread. */
 export class Bus {
-  private readonly channel: BroadcastChannel
+  readonly #channel: Channel
 
-  constructor(namespace: string, onMessage: (m: BusMessage) => void) {
-    this.channel = new BroadcastChannel(`tabwire-bus:${namespace}`)
-    this.channel.onmessage = (ev: MessageEvent<Envelope>) => {
-      if (ev.data?.v === BUS_VERSION) onMessage(ev.data)
+  constructor(namespace: string, open: (name: string) => Channel, onMessage: (m: BusMessage) => void) {
+    this.#channel = open(`tabwire-bus:${namespace}`)
+    this.#channel.onmessage = (ev: MessageEvent) => {
+      const data = ev.data as Envelope | undefined
+      if (data?.v === BUS_VERSION) onMessage(data)
     }
   }
 
   post(m: BusMessage): void {
-    this.channel.postMessage({ ...m, v: BUS_VERSION })
+    this.#channel.postMessage({ ...m, v: BUS_VERSION })
   }
 
   close(): void {
-    this.channel.close()
+    this.#channel.close()
   }
 }
 

@@ -141,22 +141,22 @@ export function storageError(e: unknown, what: string): TabwireError {
  * connection away: the worker can be restarted at any moment, so nothing here assumes a connection lives forever.
  */
 export class DbHandle {
-  private open: Promise<TabwireDB> | undefined
+  #open: Promise<TabwireDB> | undefined
 
   constructor(readonly namespace: string) {}
 
   get(): Promise<TabwireDB> {
-    this.open ??= openTabwireDB(this.namespace, () => (this.open = undefined)).catch((e: unknown) => {
-      this.open = undefined
+    this.#open ??= openTabwireDB(this.namespace, () => (this.#open = undefined)).catch((e: unknown) => {
+      this.#open = undefined
       throw e
     })
-    return this.open
+    return this.#open
   }
 
   /** Closes and deletes the database; the next `get()` creates it anew. */
   async destroy(): Promise<void> {
-    const pending = this.open
-    this.open = undefined
+    const pending = this.#open
+    this.#open = undefined
     if (pending) (await pending.catch(() => undefined))?.close()
     await deleteTabwireDB(this.namespace)
   }

@@ -10,89 +10,98 @@ import type {
   StateInfo,
   WorkerStats,
 } from '../protocol/port.ts'
-import { Bus, ownerLock, workerLock, type BusMessage } from './bus.ts'
-import { DbHandle } from './db.ts'
-import { Outbox } from './outbox.ts'
-import { Session } from './session.ts'
+import { Bus, ownerLock, type BusMessage } from './bus.ts'
+import { dialFromTabs } from './dial.ts'
+import { FollowerRole } from './follower-role.ts'
+import { OutboxStore } from './outbox-store.ts'
+import { OwnerRole } from './owner-role.ts'
+import { browserPlatform, type Database, type Platform } from './platform.ts'
+import type { HostSub, Role, RoleHost } from './role.ts'
 import type { Tab } from './tab.ts'
 
-/** A tab's subscription as this worker tracks it: `last` survives a change of owner, so nothing repeats or goes missing. */
-interface HostSub {
-  tab: Tab
-  sub: number
-  topic: string
-  last: number
-}
-
 /**
- * One namespace inside one worker. Every worker writes the shared outbox itself; only the worker holding the
- * namespace's owner lock runs the `Session` with the socket. The others are followers that relay subscriptions over
- * the bus — so two worker versions after a deploy, or the dedicated workers of several tabs, still make one socket.
- * When the owner goes (its lock is released), the next worker in the lock's queue takes over and resubscribes every
- * tab from the last seq it delivered.
+ * One namespace inside one worker: its tabs and their subscriptions, the shared outbox (every worker writes it
+ * itself), and teardown. What depends on owning the socket is delegated to a role: every host starts as a follower
+ * that relays over the bus, and becomes the owner when it wins the namespace's owner lock — so two worker versions
+ * after a deploy, or the dedicated workers of several tabs, still make one socket. When the owner goes (its lock is
+ * released), the next worker in the lock's queue takes over and resubscribes every tab from the last seq it delivered.
  */
-export class NamespaceHost {
+export class NamespaceHost implements RoleHost {
   readonly tabs = new Set<Tab>()
   readonly ready: Promise<void>
-  private readonly db: DbHandle
-  private readonly bus: Bus
-  private outbox!: Outbox
-  private session: Session | undefined
-  private readonly subs = new Map<string, HostSub>()
-  private info: StateInfo = { state: 'connecting', attempt: 0 }
-  /** Releases the owner lock (owner) or withdraws the request for it (follower). */
-  private readonly leave = new AbortController()
-  private releaseOwnership: (() => void) | undefined
-  private readonly watchedFollowers = new Set<string>()
-  /** Followers' visibility (owner only): worker id → whether any of its tabs is visible. */
-  private readonly followerVisible = new Map<string, boolean>()
-  private hiddenTimer: ReturnType<typeof setTimeout> | undefined
-  /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
-  private offline = false
-  private lastReportedVisible: boolean | undefined
+  readonly db: Database
+  readonly bus: Bus
+  #outbox: OutboxStore | undefined
+  readonly subs = new Map<string, HostSub>()
+  #offline = false
+  #ended = false
+  readonly #follower: FollowerRole = new FollowerRole(this)
+  #role: Role = this.#follower
+  #info: StateInfo = { state: 'connecting', attempt: 0 }
   /** Highest outbox id written to the owner's current connection (for `outboxList`; 0 while not open). */
-  private sentUpTo = 0
-  private ended = false
+  #sentUpTo = 0
+  /** Releases the owner lock (owner) or withdraws the request for it (follower). */
+  readonly #leave = new AbortController()
+  #releaseOwnership: (() => void) | undefined
+
+  readonly #onEnd: () => void
+  readonly #platform: Platform
 
   constructor(
     readonly config: SessionConfig,
-    private readonly workerId: string,
-    private readonly onEnd: () => void,
+    readonly workerId: string,
+    onEnd: () => void,
+    platform: Platform = browserPlatform,
   ) {
-    this.db = new DbHandle(config.namespace)
-    this.bus = new Bus(config.namespace, (m) => this.onBus(m))
-    this.ready = this.load()
+    this.#onEnd = onEnd
+    this.#platform = platform
+    this.db = platform.database(config.namespace)
+    this.bus = new Bus(config.namespace, platform.channel, (m) => this.#onBus(m))
+    this.ready = this.#load()
     // A host whose storage cannot be opened is dropped, so the tab's next attach (`wire.reconnect()`) starts afresh.
     this.ready.catch(() => {
-      this.ended = true
+      this.#ended = true
       this.bus.close()
-      this.onEnd()
+      this.#onEnd()
     })
   }
 
-  private async load(): Promise<void> {
-    this.outbox = await Outbox.load(this.db, (batch) => {
-      this.session?.committed(batch)
+  async #load(): Promise<void> {
+    this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
+      this.#role.committed(batch)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
-    if (this.ended) return
-    navigator.locks
-      .request(ownerLock(this.config.namespace), { signal: this.leave.signal }, () => this.own())
+    if (this.#ended) return
+    this.#platform.locks
+      .request(ownerLock(this.config.namespace), { signal: this.#leave.signal }, () => this.#own())
       .catch(() => undefined) // aborted: this host ended before it became the owner
     this.bus.post({ k: 'join', from: this.workerId })
   }
 
+  /** Set once the storage is open (`ready`); roles and ports use it only after that. */
+  get outbox(): OutboxStore {
+    return this.#outbox as OutboxStore
+  }
+
+  get offline(): boolean {
+    return this.#offline
+  }
+
+  get ended(): boolean {
+    return this.#ended
+  }
+
   get state(): StateInfo {
-    return this.info
+    return this.#info
   }
 
   get acked(): number {
-    return this.outbox.acked
+    return this.outbox.counters.acked
   }
 
   attach(tab: Tab): void {
-    this.assertLive()
+    this.#assertLive()
     this.tabs.add(tab)
   }
 
@@ -100,180 +109,115 @@ export class NamespaceHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
-    for (const [key, hs] of this.subs) if (hs.tab === tab) this.unsubscribeKey(key)
-    if (this.tabs.size === 0) this.end()
-    else this.visibilityChanged()
+    for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
+    if (this.tabs.size === 0) this.#end()
+    else this.#role.visibilityChanged()
   }
 
   send(messages: OutgoingMessage[]): Promise<number[]> {
-    this.assertLive()
+    this.#assertLive()
     return this.outbox.send(messages)
   }
 
   subscribe(tab: Tab, sub: number, topic: string, after: number): void {
-    this.assertLive()
+    this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: after }
     this.subs.set(key, hs)
-    this.route(key, hs)
+    this.#role.route(key, hs)
   }
 
   unsubscribe(tab: Tab, sub: number): void {
-    this.unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
+    this.#unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
   }
 
   pending(): number {
-    return this.outbox.pending()
+    return this.outbox.counters.pending()
   }
 
   async outboxList(limit: number): Promise<OutboxEntry[]> {
     const entries = await this.outbox.list(limit)
-    return entries.map((e) => ({ ...e, state: e.id <= this.sentUpTo ? 'sent' : 'queued' }))
+    return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
   }
 
   stats(worker: WorkerStats['worker']): WorkerStats {
     return {
-      state: this.info,
-      pending: this.outbox.pending(),
-      acked: this.outbox.acked,
-      cursors: this.session?.cursors() ?? {},
+      state: this.#info,
+      pending: this.outbox.counters.pending(),
+      acked: this.outbox.counters.acked,
+      cursors: this.#role.cursors(),
       tabs: this.tabs.size,
-      owner: this.session !== undefined,
+      owner: this.#role.owner,
       worker,
     }
   }
 
   reconnect(): void {
-    if (this.session) this.session.reconnect()
-    else this.bus.post({ k: 'reconnect' })
+    this.#role.reconnect()
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
     switch (signal) {
       case 'online':
       case 'offline':
-        this.offline = signal === 'offline'
-        if (this.session) this.session.hold('offline', this.offline)
-        else this.bus.post({ k: 'online', online: !this.offline })
+        this.#offline = signal === 'offline'
+        this.#role.online(!this.#offline)
         break
       case 'visible':
       case 'hidden':
         tab.visible = signal === 'visible'
-        this.visibilityChanged()
+        this.#role.visibilityChanged()
+        break
+      case 'freeze':
+      case 'resume':
+        tab.frozen = signal === 'freeze'
+        this.#role.visibilityChanged()
         break
     }
   }
 
-  /**
-   * Applies `whenHidden`. The owner decides from its tabs and the followers' reports; a follower reports whether
-   * any of its own tabs is visible whenever that changes (or a new owner asks by announcing itself).
-   */
-  private visibilityChanged(): void {
-    const mine = [...this.tabs].some((t) => t.visible)
-    if (!this.session) {
-      if (mine !== this.lastReportedVisible) {
-        this.lastReportedVisible = mine
-        this.bus.post({ k: 'visible', from: this.workerId, visible: mine })
-      }
-      return
-    }
-    if (this.config.whenHidden !== 'disconnect') return
-    const any = mine || [...this.followerVisible.values()].some(Boolean)
-    clearTimeout(this.hiddenTimer)
-    if (any) this.session.hold('hidden', false)
-    else this.hiddenTimer = setTimeout(() => this.session?.hold('hidden', true), this.config.hiddenGrace)
+  localShown(): boolean {
+    return [...this.tabs].some((t) => t.shown)
   }
 
   /** Log out: every worker of the namespace lets go of it, then its database is deleted. */
   async purge(): Promise<void> {
     this.bus.post({ k: 'purged' })
-    this.end()
+    this.#end()
     await this.db.destroy()
   }
 
-  /** URL and token from the most recently attached tab that answers. */
-  private async dial(): Promise<DialInfo> {
-    let last: unknown
-    for (const tab of [...this.tabs].reverse()) {
-      if (!tab.info.dials) continue
-      try {
-        return await tab.dial(this.config.reconnect.connectTimeout)
-      } catch (e) {
-        last = e
-        this.log(`dial: ${errorText(e)}`)
-      }
-    }
-    if (this.config.url) return { url: this.config.url }
-    throw new TabwireError('failed', `no live tab could provide the URL or token${last ? `: ${errorText(last)}` : ''}`)
+  dial(): Promise<DialInfo> {
+    return dialFromTabs(this.tabs, this.config.url, this.config.reconnect.connectTimeout, (m) => this.log(m))
   }
 
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
-  private async own(): Promise<void> {
-    if (this.ended) return
-    const session = new Session(this.config, this.db, this.outbox, {
-      dial: () => this.dial(),
-      state: (info) => {
-        // An owner that is leaving closes its socket; that `closed` is not the namespace's, and must not reach tabs
-        // that stay (the next owner takes over and reports its own state).
-        if (this.ended) return
-        this.setState(info)
-        this.bus.post({ k: 'state', state: info })
-      },
-      acked: (upTo) => {
-        this.ackTabs(upTo)
-        this.bus.post({ k: 'acked', upTo })
-      },
-      sent: (upTo) => {
-        this.sentTabs(upTo)
-        this.bus.post({ k: 'sent', upTo })
-      },
-      renumbered: (from, delta) => {
-        this.renumberTabs(from, delta)
-        this.bus.post({ k: 'renumbered', from, delta })
-      },
-      log: (m) => this.log(m),
-      ...(this.config.debug ? { debug: (m: string) => this.debug(m) } : {}),
-    })
-    const released = new Promise<void>((resolve) => (this.releaseOwnership = resolve))
+  async #own(): Promise<void> {
+    if (this.#ended) return
+    const owner = new OwnerRole(this, this.#platform, this.#leave.signal)
+    const released = new Promise<void>((resolve) => (this.#releaseOwnership = resolve))
     try {
-      await session.ready
+      await owner.ready
     } catch (e) {
       this.log(`cannot own the namespace: ${String(e)}`)
-      session.close()
+      owner.leave()
       return
     }
-    if (this.ended) {
-      session.close()
+    if (this.#ended) {
+      owner.leave()
       return
     }
-    this.session = session
-    session.hold('offline', this.offline)
-    this.debug(`worker ${this.workerId} owns the socket`)
-    for (const [key, hs] of this.subs) this.route(key, hs)
-    this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
-    this.visibilityChanged()
-    // Followers may have committed while nobody owned the socket: send whatever is on disk.
-    session.committed()
+    this.#role = owner
+    owner.start()
     await released
   }
 
-  private route(key: string, hs: HostSub): void {
-    if (this.session)
-      this.session.subscribe(key, hs.topic, hs.last, {
-        messages: (msgs) => this.deliver(hs, msgs),
-        reset: (notice) => this.reset(hs, notice),
-      })
-    else this.bus.post({ k: 'sub', from: this.workerId, key, topic: hs.topic, after: hs.last })
+  #unsubscribeKey(key: string): void {
+    if (this.subs.delete(key)) this.#role.unroute(key)
   }
 
-  private unsubscribeKey(key: string): void {
-    if (!this.subs.delete(key)) return
-    if (this.session) this.session.unsubscribe(key)
-    else this.bus.post({ k: 'unsub', from: this.workerId, key })
-  }
-
-  private deliver(hs: HostSub, msgs: Delivery[]): void {
+  deliver(hs: HostSub, msgs: Delivery[]): void {
     const fresh = msgs.filter((m) => m.seq > hs.last)
     const last = fresh[fresh.length - 1]
     if (!last || hs.tab.gone) return
@@ -281,169 +225,72 @@ export class NamespaceHost {
     void hs.tab.events.messages(hs.sub, fresh)
   }
 
-  private reset(hs: HostSub, notice: ResetNotice): void {
+  reset(hs: HostSub, notice: ResetNotice): void {
     if (hs.tab.gone) return
     hs.last = notice.seq
     void hs.tab.events.reset(hs.sub, notice)
   }
 
-  private onBus(m: BusMessage): void {
-    if (this.ended) return
+  #onBus(m: BusMessage): void {
+    if (this.#ended) return
     switch (m.k) {
       case 'committed':
-        this.outbox?.noteCommitted(m.last)
-        this.session?.committed()
+        this.#outbox?.counters.committed(m.last)
+        this.#role.committed()
         return
       case 'purged':
-        this.end()
+        this.#end()
         return
     }
-    if (this.session) this.onBusAsOwner(m)
-    else this.onBusAsFollower(m)
+    this.#role.onBus(m)
   }
 
-  private onBusAsOwner(m: BusMessage): void {
-    const session = this.session as Session
-    switch (m.k) {
-      case 'join':
-        this.bus.post({ k: 'owner', id: this.workerId, state: session.state, acked: this.outbox.acked })
-        break
-      case 'sub':
-        this.watchFollower(m.from)
-        session.subscribe(m.key, m.topic, m.after, {
-          messages: (msgs) => this.bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
-          reset: (notice) => this.bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
-        })
-        break
-      case 'unsub':
-        session.unsubscribe(m.key)
-        break
-      case 'reconnect':
-        session.reconnect()
-        break
-      case 'online':
-        session.hold('offline', !m.online)
-        break
-      case 'visible':
-        this.watchFollower(m.from)
-        this.followerVisible.set(m.from, m.visible)
-        this.visibilityChanged()
-        break
-    }
-  }
-
-  private onBusAsFollower(m: BusMessage): void {
-    switch (m.k) {
-      case 'owner':
-        // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
-        this.setState(m.state)
-        void this.followAck(m.acked, true)
-        for (const [key, hs] of this.subs) this.route(key, hs)
-        if (this.offline) this.bus.post({ k: 'online', online: false })
-        this.lastReportedVisible = undefined
-        this.visibilityChanged()
-        break
-      case 'state':
-        this.setState(m.state)
-        break
-      case 'acked':
-        void this.followAck(m.upTo, false)
-        break
-      case 'renumbered':
-        void this.outbox.followRenumber(m.from, m.delta)
-        this.renumberTabs(m.from, m.delta)
-        break
-      case 'sent':
-        this.sentTabs(m.upTo)
-        break
-      case 'msgs':
-        if (m.to === this.workerId) {
-          const hs = this.subs.get(m.key)
-          if (hs) this.deliver(hs, m.msgs)
-        }
-        break
-      case 'reset':
-        if (m.to === this.workerId) {
-          const hs = this.subs.get(m.key)
-          if (hs) this.reset(hs, m.notice)
-        }
-        break
-    }
-  }
-
-  /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
-  private async followAck(upTo: number, settle: boolean): Promise<void> {
-    const moved = await this.outbox.ackRelayed(upTo)
-    if (!moved && upTo > this.outbox.last)
-      this.log(`ignored the owner's ack of ${upTo}: only ${this.outbox.last} stored`)
-    if (moved || settle) this.ackTabs(this.outbox.acked)
-  }
-
-  /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */
-  private watchFollower(id: string): void {
-    if (this.watchedFollowers.has(id)) return
-    this.watchedFollowers.add(id)
-    void navigator.locks.request(workerLock(id), { signal: this.leave.signal }, () => {
-      this.watchedFollowers.delete(id)
-      this.followerVisible.delete(id)
-      this.session?.unsubscribeAll(`${id}/`)
-      this.visibilityChanged()
-    }).catch(() => undefined)
-  }
-
-  private setState(info: StateInfo): void {
-    this.info = info
+  setState(info: StateInfo): void {
+    this.#info = info
     // Written to a socket that is gone: queued again until the next connection resends it.
-    if (info.state !== 'open') this.sentUpTo = 0
+    if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
   }
 
-  private renumberTabs(from: number, delta: number): void {
+  tabsRenumbered(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
   }
 
-  private sentTabs(upTo: number): void {
-    this.sentUpTo = Math.max(this.sentUpTo, upTo)
-    for (const tab of this.tabs) void tab.events.sent(upTo)
-  }
-
-  private ackTabs(upTo: number): void {
+  tabsAcked(upTo: number): void {
     for (const tab of this.tabs) void tab.events.acked(upTo)
   }
 
-  private assertLive(): void {
-    if (this.ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
+  tabsSent(upTo: number): void {
+    this.#sentUpTo = Math.max(this.#sentUpTo, upTo)
+    for (const tab of this.tabs) void tab.events.sent(upTo)
   }
 
-  private end(): void {
-    if (this.ended) return
-    this.ended = true
-    if (!this.session) for (const key of this.subs.keys()) this.bus.post({ k: 'unsub', from: this.workerId, key })
+  #assertLive(): void {
+    if (this.#ended) throw new TabwireError('closed', `namespace ${this.config.namespace} was closed or purged`)
+  }
+
+  #end(): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#role.leave()
+    // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
+    this.#role = this.#follower
     this.subs.clear()
-    clearTimeout(this.hiddenTimer)
-    this.outbox?.dispose()
-    this.session?.close()
-    this.session = undefined
+    this.#outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
     this.tabs.clear()
-    this.releaseOwnership?.()
-    this.leave.abort()
+    this.#releaseOwnership?.()
+    this.#leave.abort()
     this.bus.close()
-    this.onEnd()
+    this.#onEnd()
   }
 
-  private log(message: string): void {
+  log(message: string): void {
     console.warn(`[tabwire:${this.config.namespace}] ${message}`)
   }
 
-  private debug(message: string): void {
+  debug(message: string): void {
     if (this.config.debug) console.debug(`[tabwire:${this.config.namespace}] ${message}`)
   }
-}
-
-/** Errors from a tab arrive as plain `{ code, message }` records (see PortApi): show their message, not `[object]`. */
-function errorText(e: unknown): string {
-  const m = (e as { message?: unknown } | null)?.message
-  return typeof m === 'string' ? m : String(e)
 }

@@ -1,9 +1,10 @@
-import type { Cursor, Epoch, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame } from '../protocol/frames.ts'
+import type { Cursor, Epoch, FetchFrame, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame, UnsubFrame } from '../protocol/frames.ts'
 import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
 import { usableRange } from './catch-up-range.ts'
-import { storageError, type DbHandle, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
+import { storageError, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
+import type { Database } from './platform.ts'
 
 type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
 
@@ -38,7 +39,7 @@ interface TopicState {
 /** What the inbox needs from the session: the socket, and whether it is open right now. */
 export interface InboxHost {
   /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
-  sendFrame(frame: SubFrame | { t: 'unsub'; topic: string } | { t: 'fetch'; req: number; topic: string; after: number; limit: number }): boolean
+  sendFrame(frame: SubFrame | UnsubFrame | FetchFrame): boolean
   whenOpen(): Promise<void>
   log(message: string): void
 }
@@ -66,31 +67,40 @@ const LOCAL_READ = 64
  * delivery cursor per tab subscription so each tab gets every seq once and in order.
  */
 export class Inbox {
-  private topics = new Map<string, TopicState>()
-  private fetches = new Map<number, PendingFetch>()
-  private nextReq = 1
+  #topics = new Map<string, TopicState>()
+  #fetches = new Map<number, PendingFetch>()
+  #nextReq = 1
   /** The topics the current connection's `hello` subscribed. */
-  private inHello = new Set<string>()
-
+  #inHello = new Set<string>()
   /** Runs while fetches are pending; restarted by every `range` (see `fetchTimeout`). */
-  private fetchTimer: ReturnType<typeof setTimeout> | undefined
+  #fetchTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
    * `fetchTimeout`: how long the fetches in flight may go without any `range` before they are given up. A catch-up
    * holds its topic's chain, so an unanswered fetch would otherwise stall that topic for every tab until the socket
    * drops. The server answers fetches one after another, so the clock measures the whole pipeline's progress.
    */
-  private constructor(
-    private readonly db: DbHandle,
-    private readonly host: InboxHost,
-    private readonly retention: number,
-    private readonly fetchTimeout: number,
-  ) {}
+  readonly #db: Database
+  readonly #host: InboxHost
+  readonly #retention: number
+  readonly #fetchTimeout: number
 
-  static async load(db: DbHandle, host: InboxHost, retention: number, fetchTimeout: number): Promise<Inbox> {
+  private constructor(
+    db: Database,
+    host: InboxHost,
+    retention: number,
+    fetchTimeout: number,
+  ) {
+    this.#db = db
+    this.#host = host
+    this.#retention = retention
+    this.#fetchTimeout = fetchTimeout
+  }
+
+  static async load(db: Database, host: InboxHost, retention: number, fetchTimeout: number): Promise<Inbox> {
     const inbox = new Inbox(db, host, retention, fetchTimeout)
     try {
-      for (const c of await (await db.get()).getAll('cursors')) inbox.state(c.topic).cursor = c
+      for (const c of await (await db.get()).getAll('cursors')) inbox.#state(c.topic).cursor = c
     } catch (e) {
       throw storageError(e, 'cannot read cursors')
     }
@@ -103,67 +113,67 @@ export class Inbox {
    */
   activeCursors(): Cursor[] {
     const subs: Cursor[] = []
-    for (const [topic, st] of this.topics) if (st.subs.size > 0) subs.push(this.cursorFrame(topic, st))
-    this.inHello = new Set(subs.map((c) => c.topic))
+    for (const [topic, st] of this.#topics) if (st.subs.size > 0) subs.push(this.#cursorFrame(topic, st))
+    this.#inHello = new Set(subs.map((c) => c.topic))
     return subs
   }
 
   /** `welcome` arrived: subscribe what was followed after the `hello` was written, unsubscribe what was dropped. */
   opened(): void {
-    const inHello = this.inHello
-    this.inHello = new Set()
-    for (const [topic, st] of this.topics) {
-      if (st.subs.size > 0 && !inHello.has(topic)) this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
-      else if (st.subs.size === 0 && inHello.has(topic)) this.host.sendFrame({ t: 'unsub', topic })
+    const inHello = this.#inHello
+    this.#inHello = new Set()
+    for (const [topic, st] of this.#topics) {
+      if (st.subs.size > 0 && !inHello.has(topic)) this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
+      else if (st.subs.size === 0 && inHello.has(topic)) this.#host.sendFrame({ t: 'unsub', topic })
     }
   }
 
   /** Last seq per followed topic. */
   cursors(): Record<string, number> {
     const out: Record<string, number> = {}
-    for (const [topic, st] of this.topics) if (st.subs.size > 0) out[topic] = st.cursor?.seq ?? 0
+    for (const [topic, st] of this.#topics) if (st.subs.size > 0) out[topic] = st.cursor?.seq ?? 0
     return out
   }
 
   /** Adds a tab subscription; it first catches up from the local log (and the server for anything older). */
   subscribe(topic: string, after: number, target: SubTarget): TopicSub {
-    const st = this.state(topic)
+    const st = this.#state(topic)
     const sub: TopicSub = { topic, target, delivered: after, live: false }
     const first = st.subs.size === 0
     st.subs.add(sub)
     if (first) {
       st.cursor ??= { topic, seq: after }
       st.resyncing = false
-      this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
+      this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
     }
-    this.run(st, () => this.catchUp(st, sub))
+    this.#run(st, () => this.#catchUp(st, sub))
     return sub
   }
 
   unsubscribe(sub: TopicSub): void {
-    const st = this.topics.get(sub.topic)
+    const st = this.#topics.get(sub.topic)
     if (!st?.subs.delete(sub)) return
-    if (st.subs.size === 0) this.host.sendFrame({ t: 'unsub', topic: sub.topic })
+    if (st.subs.size === 0) this.#host.sendFrame({ t: 'unsub', topic: sub.topic })
   }
 
   /** Messages of one topic from one WebSocket message, in the order they came. */
   receive(topic: string, msgs: MsgFrame[]): void {
-    const st = this.topics.get(topic)
+    const st = this.#topics.get(topic)
     if (!st || st.subs.size === 0) return // an unsub crossed these on the wire
-    this.run(st, () => this.accept(topic, st, msgs))
+    this.#run(st, () => this.#accept(topic, st, msgs))
   }
 
   reset(frame: ResetFrame): void {
-    const st = this.topics.get(frame.topic)
+    const st = this.#topics.get(frame.topic)
     if (!st) return
-    this.run(st, async () => {
-      this.host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
+    this.#run(st, async () => {
+      this.#host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
       st.cursor = { topic: frame.topic, seq: frame.seq, epoch: frame.epoch }
       st.resyncing = false
-      await this.write((tx) => {
+      await this.#write((tx) => {
         void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
         void tx.objectStore('cursors').put(st.cursor as StoredCursor)
-      }).started
+      })
       for (const sub of st.subs) {
         // Under a new epoch every old seq is meaningless; after trimming only those behind the new start lost data.
         if (frame.reason !== 'retention' || sub.delivered < frame.seq) {
@@ -175,76 +185,76 @@ export class Inbox {
   }
 
   range(frame: RangeFrame): void {
-    const f = this.fetches.get(frame.req)
+    const f = this.#fetches.get(frame.req)
     // Late (the fetch timed out), unknown, or about another topic: nothing waits for it.
     if (!f || f.topic !== frame.topic) return
     f.msgs.push(...frame.msgs)
     if (frame.done) {
-      this.fetches.delete(frame.req)
+      this.#fetches.delete(frame.req)
       f.resolve(f.msgs)
     }
-    this.armFetchTimer()
+    this.#armFetchTimer()
   }
 
   /** The socket went away: fetches in flight on it will never be answered. */
   dropped(): void {
     const err = new TabwireError('worker-unavailable', 'connection lost during fetch')
-    for (const f of this.fetches.values()) f.reject(err)
-    this.fetches.clear()
-    this.armFetchTimer()
+    for (const f of this.#fetches.values()) f.reject(err)
+    this.#fetches.clear()
+    this.#armFetchTimer()
   }
 
-  private armFetchTimer(): void {
-    clearTimeout(this.fetchTimer)
-    this.fetchTimer = undefined
-    if (this.fetches.size === 0) return
-    this.fetchTimer = setTimeout(() => {
-      this.fetchTimer = undefined
-      this.host.log(`${this.fetches.size} fetch(es) unanswered for ${this.fetchTimeout} ms: catching up without them`)
+  #armFetchTimer(): void {
+    clearTimeout(this.#fetchTimer)
+    this.#fetchTimer = undefined
+    if (this.#fetches.size === 0) return
+    this.#fetchTimer = setTimeout(() => {
+      this.#fetchTimer = undefined
+      this.#host.log(`${this.#fetches.size} fetch(es) unanswered for ${this.#fetchTimeout} ms: catching up without them`)
       // What did arrive is good; the catch-up treats the rest as a range the server does not hold.
-      for (const f of this.fetches.values()) f.resolve(f.msgs)
-      this.fetches.clear()
-    }, this.fetchTimeout)
+      for (const f of this.#fetches.values()) f.resolve(f.msgs)
+      this.#fetches.clear()
+    }, this.#fetchTimeout)
   }
 
   /** Forgets every topic (after `purge()`, or the session closing); tabs are told by the session. */
   clear(): void {
     this.dropped()
-    this.topics.clear()
+    this.#topics.clear()
   }
 
-  private state(topic: string): TopicState {
-    let st = this.topics.get(topic)
+  #state(topic: string): TopicState {
+    let st = this.#topics.get(topic)
     if (!st) {
       st = { cursor: undefined, subs: new Set(), chain: Promise.resolve(), resyncing: false }
-      this.topics.set(topic, st)
+      this.#topics.set(topic, st)
     }
     return st
   }
 
-  private cursorFrame(topic: string, st: TopicState): Cursor {
+  #cursorFrame(topic: string, st: TopicState): Cursor {
     const c: Cursor = { topic, after: st.cursor?.seq ?? 0 }
     if (st.cursor?.epoch !== undefined) c.epoch = st.cursor.epoch
     return c
   }
 
-  private run(st: TopicState, step: () => Promise<void>): void {
-    st.chain = st.chain.then(step).catch((e: unknown) => this.host.log(`inbox: ${String(e)}`))
+  #run(st: TopicState, step: () => Promise<void>): void {
+    st.chain = st.chain.then(step).catch((e: unknown) => this.#host.log(`inbox: ${String(e)}`))
   }
 
-  private async accept(topic: string, st: TopicState, msgs: MsgFrame[]): Promise<void> {
+  async #accept(topic: string, st: TopicState, msgs: MsgFrame[]): Promise<void> {
     const cursor = st.cursor ?? { topic, seq: 0 }
     const taken: Received[] = []
     let seq = cursor.seq
     let epoch: Epoch | undefined = cursor.epoch
     for (const m of msgs) {
       if (epoch !== undefined && m.epoch !== epoch) {
-        this.resync(topic, st, `epoch ${m.epoch} without a reset`)
+        this.#resync(topic, st, `epoch ${m.epoch} without a reset`)
         break
       }
       if (m.seq <= seq) continue // a repeat (replay overlap): already delivered
       if (m.seq !== seq + 1) {
-        this.resync(topic, st, `gap: expected ${seq + 1}, got ${m.seq}`)
+        this.#resync(topic, st, `gap: expected ${seq + 1}, got ${m.seq}`)
         break
       }
       st.resyncing = false
@@ -255,29 +265,29 @@ export class Inbox {
     const first = taken[0]
     if (!first) return
     const next: StoredCursor = { topic, seq, epoch: epoch as Epoch }
-    const trimTo = seq - this.retention
+    const trimTo = seq - this.#retention
     // Not awaited: deliveries need not wait for the disk. A catch-up that reads the log later still sees this batch,
     // because IndexedDB runs transactions over the same store in the order they were created.
-    const written = this.write((tx) => {
+    const written = this.#write((tx) => {
       const inbox = tx.objectStore('inbox')
       void inbox.put({ topic, first: first.seq, last: seq, epoch: next.epoch as Epoch, bodies: taken.map((r) => r.body) })
       if (trimTo >= 1) void inbox.delete(IDBKeyRange.bound([topic, 0], [topic, trimTo]))
       void tx.objectStore('cursors').put(next)
     })
     st.cursor = next
-    for (const sub of st.subs) if (sub.live) this.deliver(sub, taken)
-    await written.started
+    for (const sub of st.subs) if (sub.live) this.#deliver(sub, taken)
+    await written
   }
 
   /** Asks the server to replay from our cursor; what arrives before that replay is dropped. */
-  private resync(topic: string, st: TopicState, why: string): void {
+  #resync(topic: string, st: TopicState, why: string): void {
     if (st.resyncing) return
     st.resyncing = true
-    this.host.log(`resync ${topic}: ${why}`)
-    this.host.sendFrame({ t: 'sub', ...this.cursorFrame(topic, st) })
+    this.#host.log(`resync ${topic}: ${why}`)
+    this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
   }
 
-  private deliver(sub: TopicSub, records: readonly Received[]): void {
+  #deliver(sub: TopicSub, records: readonly Received[]): void {
     const fresh: Delivery[] = []
     for (const r of records)
       if (r.seq === sub.delivered + 1 + fresh.length) fresh.push({ topic: sub.topic, seq: r.seq, body: r.body })
@@ -290,17 +300,17 @@ export class Inbox {
    * Brings one tab subscription up to the worker's cursor: from the local log where it still holds the range, else
    * from the server with `fetch`. A range the server no longer has becomes an explicit reset for that tab.
    */
-  private async catchUp(st: TopicState, sub: TopicSub): Promise<void> {
+  async #catchUp(st: TopicState, sub: TopicSub): Promise<void> {
     while (st.subs.has(sub) && sub.delivered < (st.cursor?.seq ?? 0)) {
       const to = st.cursor?.seq ?? 0
       const from = sub.delivered + 1
-      const local = await this.readLocal(sub.topic, from, to, st.cursor?.epoch)
+      const local = await this.#readLocal(sub.topic, from, to, st.cursor?.epoch)
       const firstLocal = local[0]?.seq ?? to + 1
       if (firstLocal === from) {
-        this.deliver(sub, local)
+        this.#deliver(sub, local)
         continue
       }
-      const fetched = await this.fetch(sub.topic, sub.delivered, Math.min(FETCH_LIMIT, firstLocal - from))
+      const fetched = await this.#fetch(sub.topic, sub.delivered, Math.min(FETCH_LIMIT, firstLocal - from))
       if (!st.subs.has(sub)) return
       const older = usableRange(fetched, st.cursor?.epoch, from, firstLocal)
       // A cursor taken from a tab's `after` has no epoch until a message arrives: the range names it, and from now on
@@ -313,7 +323,7 @@ export class Inbox {
         sub.target.reset({ topic: sub.topic, seq: start - 1, reason: older.foreign ? 'epoch' : 'retention' })
         sub.delivered = start - 1
       }
-      this.deliver(sub, older.msgs)
+      this.#deliver(sub, older.msgs)
     }
     sub.live = true
   }
@@ -322,12 +332,12 @@ export class Inbox {
    * Messages `from..to` the local log still holds, from the first one it has in that range on, contiguous, under
    * `epoch` (a reset clears the log, but that write may have failed: older records must not pass as current ones).
    */
-  private async readLocal(topic: string, from: number, to: number, epoch: Epoch | undefined): Promise<Received[]> {
+  async #readLocal(topic: string, from: number, to: number, epoch: Epoch | undefined): Promise<Received[]> {
     let batches: InboxBatch[]
     try {
-      batches = await (await this.db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, Infinity]), LOCAL_READ)
+      batches = await (await this.#db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, Infinity]), LOCAL_READ)
     } catch (e) {
-      this.host.log(`inbox read failed, asking the server: ${String(e)}`)
+      this.#host.log(`inbox read failed, asking the server: ${String(e)}`)
       return []
     }
     const out: Received[] = []
@@ -343,19 +353,19 @@ export class Inbox {
     return out
   }
 
-  private async fetch(topic: string, after: number, limit: number): Promise<RangeMsg[]> {
+  async #fetch(topic: string, after: number, limit: number): Promise<RangeMsg[]> {
     for (;;) {
-      await this.host.whenOpen()
-      const req = this.nextReq++
+      await this.#host.whenOpen()
+      const req = this.#nextReq++
       const answer = new Promise<RangeMsg[]>((resolve, reject) =>
-        this.fetches.set(req, { topic, msgs: [], resolve, reject }),
+        this.#fetches.set(req, { topic, msgs: [], resolve, reject }),
       )
-      if (!this.host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
-        this.fetches.delete(req)
+      if (!this.#host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
+        this.#fetches.delete(req)
         continue
       }
       // Only the first one pending starts the clock: the others queue behind it on the server.
-      if (this.fetches.size === 1) this.armFetchTimer()
+      if (this.#fetches.size === 1) this.#armFetchTimer()
       try {
         return await answer
       } catch {
@@ -366,24 +376,23 @@ export class Inbox {
 
   /**
    * `fill` must issue its requests synchronously: awaiting anything else would let the transaction commit early.
-   * `started` resolves once the transaction exists (so later transactions are ordered after it); `done` when it
-   * committed. Failures are logged, never thrown: the log is a cache and the cursor a hint.
+   * Resolves once the transaction exists, so later transactions are ordered after it; its commit is not awaited by
+   * anyone. Failures are logged, never thrown: the log is a cache and the cursor a hint.
    */
-  private write(fill: (tx: InboxTx) => void): { started: Promise<void>; done: Promise<void> } {
-    let markStarted!: () => void
-    const started = new Promise<void>((resolve) => (markStarted = resolve))
-    const done = (async () => {
-      try {
-        // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
-        const tx = (await this.db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
-        fill(tx)
-        markStarted()
-        await tx.done
-      } catch (e) {
-        markStarted()
-        this.host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
-      }
-    })()
-    return { started, done }
+  #write(fill: (tx: InboxTx) => void): Promise<void> {
+    return new Promise<void>((started) => {
+      void (async () => {
+        try {
+          // The cursor is a resume hint and the log a cache, both re-derivable from the server: relaxed is enough.
+          const tx = (await this.#db.get()).transaction(['inbox', 'cursors'], 'readwrite', { durability: 'relaxed' })
+          fill(tx)
+          started()
+          await tx.done
+        } catch (e) {
+          started()
+          this.#host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
+        }
+      })()
+    })
   }
 }

@@ -28,28 +28,32 @@ export interface HostRegistry {
  * keeps only name, message and stack of an `Error`, and the tab needs the `code`.
  */
 export class PortApi implements WorkerPort {
-  private tab: Tab | undefined
-  private session: NamespaceHost | undefined
+  #tab: Tab | undefined
+  #host: NamespaceHost | undefined
 
-  constructor(private readonly registry: HostRegistry) {}
+  readonly #registry: HostRegistry
+
+  constructor(registry: HostRegistry) {
+    this.#registry = registry
+  }
 
   async attach(config: SessionConfig, info: TabInfo, events: TabEvents): Promise<AttachResult> {
     return guard(async () => {
-      if (this.tab) throw new TabwireError('invalid-argument', 'this port is already attached')
-      const session = this.registry.host(config)
+      if (this.#tab) throw new TabwireError('invalid-argument', 'this port is already attached')
+      const host = this.#registry.host(config)
       const tab = new Tab(info, events as Comlink.Remote<TabEvents>)
-      session.attach(tab)
-      this.tab = tab
-      this.session = session
+      host.attach(tab)
+      this.#tab = tab
+      this.#host = host
       // The lock is free only once the tab is gone (closed, crashed, navigated): that grant is our close event.
-      void navigator.locks.request(info.lock, () => session.detach(tab))
+      void navigator.locks.request(info.lock, () => host.detach(tab))
       try {
-        await session.ready
+        await host.ready
       } catch (e) {
-        session.detach(tab)
+        host.detach(tab)
         throw e
       }
-      return { state: session.state, acked: session.acked, worker: this.registry.worker.id }
+      return { state: host.state, acked: host.acked, worker: this.#registry.worker.id }
     })
   }
 
@@ -57,7 +61,7 @@ export class PortApi implements WorkerPort {
     return guard(() => {
       if (!Array.isArray(messages) || !messages.every(isOutgoing))
         throw new TabwireError('invalid-argument', 'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]')
-      return this.attached().send(messages)
+      return this.#attached().send(messages)
     })
   }
 
@@ -65,54 +69,54 @@ export class PortApi implements WorkerPort {
     return guard(() => {
       if (typeof topic !== 'string' || topic === '') throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
       if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      this.attached().subscribe(this.tab as Tab, sub, topic, after)
+      this.#attached().subscribe(this.#tab as Tab, sub, topic, after)
     })
   }
 
   unsubscribe(sub: number): Promise<void> {
-    return guard(() => this.attached().unsubscribe(this.tab as Tab, sub))
+    return guard(() => this.#attached().unsubscribe(this.#tab as Tab, sub))
   }
 
   pending(): Promise<number> {
-    return guard(() => this.attached().pending())
+    return guard(() => this.#attached().pending())
   }
 
   reconnect(): Promise<void> {
-    return guard(() => this.attached().reconnect())
+    return guard(() => this.#attached().reconnect())
   }
 
   purge(): Promise<void> {
-    return guard(() => this.attached().purge())
+    return guard(() => this.#attached().purge())
   }
 
   signal(signal: BrowserSignal): void {
-    if (this.session && this.tab) this.session.signal(this.tab, signal)
+    if (this.#host && this.#tab) this.#host.signal(this.#tab, signal)
   }
 
   stats(): Promise<WorkerStats> {
-    return guard(() => this.attached().stats(this.registry.worker))
+    return guard(() => this.#attached().stats(this.#registry.worker))
   }
 
   outboxList(limit: number): Promise<OutboxEntry[]> {
     return guard(() => {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
-      return this.attached().outboxList(limit)
+      return this.#attached().outboxList(limit)
     })
   }
 
   detach(): Promise<void> {
     return guard(() => {
-      if (this.session && this.tab) this.session.detach(this.tab)
-      this.tab = undefined
-      this.session = undefined
+      if (this.#host && this.#tab) this.#host.detach(this.#tab)
+      this.#tab = undefined
+      this.#host = undefined
     })
   }
 
-  private attached(): NamespaceHost {
-    if (!this.session || !this.tab || this.tab.gone)
+  #attached(): NamespaceHost {
+    if (!this.#host || !this.#tab || this.#tab.gone)
       throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
-    return this.session
+    return this.#host
   }
 }
 

@@ -1,16 +1,21 @@
 import type { Remote } from 'comlink'
 import type { DialInfo, TabEvents, TabInfo } from '../protocol/port.ts'
-import type { TopicSub } from './inbox.ts'
 
 /**
  * A tab attached to a session. Calls into it are fire-and-forget (`void`): a Comlink call to a closed tab never
  * settles, and the worker must never wait on one. The tab's death is learnt from its Web Lock, not from the port.
  */
 export class Tab {
-  readonly subs = new Map<number, TopicSub>()
   gone = false
   /** Until the tab says otherwise it counts as visible, so a policy never disconnects on missing information. */
   visible = true
+  /** Frozen by the browser (Page Lifecycle): it runs no code, so whatever its visibility it shows nothing. */
+  frozen = false
+
+  /** Whether the tab counts as seen for `whenHidden`. */
+  get shown(): boolean {
+    return this.visible && !this.frozen
+  }
 
   constructor(
     readonly info: TabInfo,

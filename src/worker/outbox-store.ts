@@ -1,18 +1,14 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
-import { storageError, type DbHandle, type OutboxBatch } from './db.ts'
+import { storageError, type OutboxBatch } from './db.ts'
+import { OutboxCounters } from './outbox-counters.ts'
+import type { Clock, Database, TimerId } from './platform.ts'
 
 interface Waiting {
   messages: OutgoingMessage[]
   resolve: (ids: number[]) => void
   reject: (e: unknown) => void
 }
-
-/**
- * The highest `welcome.acked` the outbox follows: ids must stay safe integers (the protocol's rule, and IndexedDB keys
- * that differ), and this leaves room for 2³² more sends.
- */
-export const MAX_OUTBOX_ID = Number.MAX_SAFE_INTEGER - 2 ** 32
 
 /** Outbox records read per step of `list()`. */
 const LIST_RECORDS = 16
@@ -24,27 +20,35 @@ const PRUNE_DELAY = 1_000
 /**
  * The durable send queue. `send()` resolves only after its messages are committed with `durability: 'strict'`:
  * sends that arrive while a commit is in flight wait and share the next transaction (group commit), so a burst costs
- * one fsync, not one per message. Memory holds only counters; bodies live on disk until acked.
+ * one fsync, not one per message. Memory holds only the counters; bodies live on disk until acked.
  */
-export class Outbox {
-  /** Highest id committed. Ids are assigned only inside a commit, so a failed commit gives none away. */
-  private lastId = 0
-  /** Highest id the server acked (memory only: after a restart, `welcome.acked` says it again). */
-  private ackedId = 0
-  private waiting: Waiting[] = []
-  private committing = false
-  private deleting = false
-  private deletedUpTo = 0
-  private pruneTimer: ReturnType<typeof setTimeout> | undefined
+export class OutboxStore {
+  #waiting: Waiting[] = []
+  #committing = false
+  #deleting = false
+  #deletedUpTo: number
+  #pruneTimer: TimerId | undefined
+
+  /** Ids are assigned only inside a commit, so a failed commit gives none away. */
+  readonly #db: Database
+  readonly #clock: Clock
+  readonly #onCommitted: (batch: OutboxBatch) => void
 
   private constructor(
-    private readonly db: DbHandle,
+    db: Database,
+    clock: Clock,
     readonly clientId: string,
-    private readonly onCommitted: (batch: OutboxBatch) => void,
-  ) {}
+    readonly counters: OutboxCounters,
+    onCommitted: (batch: OutboxBatch) => void,
+  ) {
+    this.#db = db
+    this.#clock = clock
+    this.#onCommitted = onCommitted
+    this.#deletedUpTo = counters.acked
+  }
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
-  static async load(db: DbHandle, onCommitted: (batch: OutboxBatch) => void): Promise<Outbox> {
+  static async load(db: Database, clock: Clock, onCommitted: (batch: OutboxBatch) => void): Promise<OutboxStore> {
     try {
       const tx = (await db.get()).transaction(['meta', 'outbox'], 'readwrite')
       const meta = tx.objectStore('meta')
@@ -59,58 +63,43 @@ export class Outbox {
         await meta.put(clientId, 'client')
       }
       await tx.done
-      const outbox = new Outbox(db, clientId, onCommitted)
-      outbox.lastId = typeof lastId === 'number' ? lastId : 0
-      outbox.ackedId = oldest ? oldest.value.first - 1 : outbox.lastId
-      outbox.deletedUpTo = outbox.ackedId
-      return outbox
+      const last = typeof lastId === 'number' ? lastId : 0
+      const counters = new OutboxCounters(last, oldest ? oldest.value.first - 1 : last)
+      return new OutboxStore(db, clock, clientId, counters, onCommitted)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')
     }
   }
 
-  get last(): number {
-    return this.lastId
-  }
-
-  get acked(): number {
-    return this.ackedId
-  }
-
-  pending(): number {
-    // A follower may hear of a renumbering (which lowers both) after its next commit already followed the disk.
-    return Math.max(0, this.lastId - this.ackedId)
-  }
-
   send(messages: OutgoingMessage[]): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ messages, resolve, reject })
-      void this.commit()
+      this.#waiting.push({ messages, resolve, reject })
+      void this.#commit()
     })
   }
 
-  private async commit(): Promise<void> {
-    if (this.committing) return
-    this.committing = true
+  async #commit(): Promise<void> {
+    if (this.#committing) return
+    this.#committing = true
     try {
-      while (this.waiting.length > 0) {
-        const group = this.waiting
-        this.waiting = []
+      while (this.#waiting.length > 0) {
+        const group = this.#waiting
+        this.#waiting = []
         let batch: OutboxBatch
         try {
-          batch = await this.write(group.flatMap((w) => w.messages))
+          batch = await this.#write(group.flatMap((w) => w.messages))
         } catch (e) {
           const err = storageError(e, 'send() was not stored')
           for (const w of group) w.reject(err)
           continue
         }
-        this.lastId = Math.max(this.lastId, batch.last)
+        this.counters.committed(batch.last)
         let id = batch.first
         for (const w of group) w.resolve(w.messages.map(() => id++))
-        this.onCommitted(batch)
+        this.#onCommitted(batch)
       }
     } finally {
-      this.committing = false
+      this.#committing = false
     }
   }
 
@@ -120,24 +109,25 @@ export class Outbox {
    * tabs) committed meanwhile, the transaction is aborted and redone from the stored counter. So ids are never
    * handed out twice, and the usual case costs no extra round trip to IndexedDB before the write.
    */
-  private async write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
-    const db = await this.db.get()
+  async #write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
+    const db = await this.#db.get()
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
-      const first = this.lastId + 1
+      const first = this.counters.last + 1
       const batch: OutboxBatch = {
         first,
         last: first + messages.length - 1,
         topics: messages.map((m) => m.topic),
         bodies: messages.map((m) => m.body),
-        at: Date.now(),
+        at: this.#clock.now(),
       }
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
       const check = meta.get('lastId')
-      void tx.objectStore('outbox').put(batch)
-      void meta.put(batch.last, 'lastId')
+      // Their failures surface through `tx.done`; caught here so a clash's abort leaves no unhandled rejection.
+      tx.objectStore('outbox').put(batch).catch(() => undefined)
+      meta.put(batch.last, 'lastId').catch(() => undefined)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
@@ -149,29 +139,22 @@ export class Outbox {
         throw new TabwireError('storage', 'the outbox counter is gone from IndexedDB (was site data cleared?)')
       // The disk is the truth, also when it is behind: the owner renumbered the queue after a server that lost its
       // counter. Redoing from a counter the disk does not hold would abort forever.
-      this.lastId = stored
+      this.counters.followDisk(stored)
     }
   }
 
-  /** Another worker of the namespace committed up to `last`. */
-  noteCommitted(last: number): void {
-    this.lastId = Math.max(this.lastId, last)
-  }
-
   /**
-   * Records a cumulative ack of stored ids; returns whether it moved. With `prune` (the socket's owner only) acked
-   * records are deleted in the background by key range: losing that delete to a crash only means a resend the server
-   * answers as a duplicate.
+   * The server's cumulative ack (this worker owns the socket); returns whether it moved. The acked records are then
+   * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
+   * a duplicate.
    */
-  ack(id: number, prune: boolean): boolean {
-    // Never beyond the counter: an ack of ids nobody stored would leave the counter in memory ahead of the one on disk.
-    if (id <= this.ackedId || id > this.lastId) return false
-    this.ackedId = id
+  ackFromServer(id: number): boolean {
+    if (!this.counters.ack(id)) return false
     // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
     // store and add a transaction to every send's latency.
-    if (prune) this.pruneTimer ??= setTimeout(() => {
-      this.pruneTimer = undefined
-      void this.deleteAcked()
+    this.#pruneTimer ??= this.#clock.setTimeout(() => {
+      this.#pruneTimer = undefined
+      void this.#deleteAcked()
     }, PRUNE_DELAY)
     return true
   }
@@ -182,8 +165,8 @@ export class Outbox {
    * release that trusted a bad server) is refused. Returns whether it moved.
    */
   async ackRelayed(id: number): Promise<boolean> {
-    if (id > this.lastId) await this.syncLast().catch(() => undefined)
-    return this.ack(id, false)
+    if (id > this.counters.last) await this.syncLast().catch(() => undefined)
+    return this.counters.ack(id)
   }
 
   /**
@@ -191,11 +174,11 @@ export class Outbox {
    * is what came before the new first id. The stored counter went backwards with it; follow it.
    */
   async followRenumber(from: number, delta: number): Promise<void> {
-    this.ackedId = from - delta - 1
-    this.deletedUpTo = this.ackedId
+    this.counters.renumbered(from - delta - 1)
+    this.#deletedUpTo = this.counters.acked
     try {
-      const stored = await (await this.db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.lastId = stored
+      const stored = await (await this.#db.get()).get('meta', 'lastId')
+      if (typeof stored === 'number') this.counters.followDisk(stored)
     } catch {
       // The next commit reads the stored counter anyway and follows it.
     }
@@ -208,13 +191,13 @@ export class Outbox {
    */
   async skipTo(acked: number): Promise<void> {
     try {
-      const tx = (await this.db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
+      const tx = (await this.#db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
       const stored = await tx.store.get('lastId')
       // Only ever forward: another worker may have committed past what this one knows.
       if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
       await tx.done
       // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-      this.lastId = Math.max(this.lastId, acked, typeof stored === 'number' ? stored : 0)
+      this.counters.committed(Math.max(acked, typeof stored === 'number' ? stored : 0))
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
     }
@@ -226,9 +209,9 @@ export class Outbox {
    */
   async syncLast(): Promise<number> {
     try {
-      const stored = await (await this.db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.lastId = Math.max(this.lastId, stored)
-      return this.lastId
+      const stored = await (await this.#db.get()).get('meta', 'lastId')
+      if (typeof stored === 'number') this.counters.committed(stored)
+      return this.counters.last
     } catch (e) {
       throw storageError(e, 'cannot read the outbox counter')
     }
@@ -242,10 +225,10 @@ export class Outbox {
    */
   async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
     try {
-      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
       // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll()).filter((b) => b.last > this.ackedId).map((b) => this.unackedPart(b))
+      const batches = (await store.getAll()).filter((b) => b.last > this.counters.acked).map((b) => this.#unackedPart(b))
       const oldest = batches[0]
       if (!oldest || oldest.first <= acked + 1) {
         await tx.done
@@ -257,9 +240,9 @@ export class Outbox {
       const last = (batches[batches.length - 1] as OutboxBatch).last - delta
       void tx.objectStore('meta').put(last, 'lastId')
       await tx.done
-      this.lastId = last
-      this.ackedId = acked
-      this.deletedUpTo = acked
+      this.counters.followDisk(last)
+      this.counters.renumbered(acked)
+      this.#deletedUpTo = acked
       return { from: oldest.first, delta }
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
@@ -267,48 +250,50 @@ export class Outbox {
   }
 
   /** The part of a record after the known ack: a batch acked halfway keeps only its tail. */
-  private unackedPart(b: OutboxBatch): OutboxBatch {
-    if (b.first > this.ackedId) return b
-    const skip = this.ackedId + 1 - b.first
-    return { ...b, first: this.ackedId + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+  #unackedPart(b: OutboxBatch): OutboxBatch {
+    const acked = this.counters.acked
+    if (b.first > acked) return b
+    const skip = acked + 1 - b.first
+    return { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
   }
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    clearTimeout(this.pruneTimer)
-    this.pruneTimer = undefined
+    this.#clock.clearTimeout(this.#pruneTimer)
+    this.#pruneTimer = undefined
   }
 
-  private async deleteAcked(): Promise<void> {
-    if (this.deleting) return
-    this.deleting = true
+  async #deleteAcked(): Promise<void> {
+    if (this.#deleting) return
+    this.#deleting = true
     try {
-      while (this.deletedUpTo < this.ackedId) {
-        const upTo = this.ackedId
-        const tx = (await this.db.get()).transaction('outbox', 'readwrite')
+      while (this.#deletedUpTo < this.counters.acked) {
+        const upTo = this.counters.acked
+        const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
         await tx.store.delete(IDBKeyRange.upperBound(upTo))
         await tx.done
-        this.deletedUpTo = upTo
+        this.#deletedUpTo = upTo
       }
     } catch {
       // Left for the next ack: a record that outlives its ack is resent and deduplicated by the server.
     } finally {
-      this.deleting = false
+      this.#deleting = false
     }
   }
 
   /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
   async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
-    let after = this.ackedId
+    let after = this.counters.acked
     while (entries.length < limit) {
       const batches = await this.batchesAfter(after, LIST_RECORDS)
       for (const b of batches) {
-        const part = this.unackedPart(b)
+        const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
           const body = part.bodies[i] as string | Uint8Array
           const bytes = typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
-          if (entries.length < limit) entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
+          if (entries.length < limit)
+            entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
         })
         after = b.last
       }
@@ -320,7 +305,7 @@ export class Outbox {
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
   async batchesAfter(after: number, limit: number): Promise<OutboxBatch[]> {
     try {
-      const db = await this.db.get()
+      const db = await this.#db.get()
       return await db.getAll('outbox', IDBKeyRange.lowerBound(after, true), limit)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')

@@ -1,0 +1,30 @@
+import type { BrowserSignal } from '../protocol/port.ts'
+
+/**
+ * Relays what the page sees to the worker, which cannot see it (Chrome fires no online/offline events inside workers,
+ * and visibility and the Page Lifecycle's freeze/resume belong to the page), and reports a page that goes away for
+ * good. `forward` takes the signal as a function: it is read once the worker is attached. Returns the function that
+ * stops listening.
+ */
+export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, pageGone: () => void): () => void {
+  if (typeof window === 'undefined') return () => undefined
+  const unlisten: (() => void)[] = []
+  const listen = (target: EventTarget, type: string, handler: (ev: Event) => void) => {
+    target.addEventListener(type, handler)
+    unlisten.push(() => target.removeEventListener(type, handler))
+  }
+  listen(window, 'online', () => forward(() => 'online'))
+  listen(window, 'offline', () => forward(() => 'offline'))
+  listen(document, 'visibilitychange', () => forward(() => (document.visibilityState === 'hidden' ? 'hidden' : 'visible')))
+  listen(document, 'freeze', () => forward(() => 'freeze'))
+  listen(document, 'resume', () => forward(() => 'resume'))
+  // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.
+  listen(window, 'pagehide', (ev) => {
+    if (!(ev as PageTransitionEvent).persisted) pageGone()
+  })
+  if (!navigator.onLine) forward(() => 'offline')
+  if (document.visibilityState === 'hidden') forward(() => 'hidden')
+  return () => {
+    for (const off of unlisten.splice(0)) off()
+  }
+}

@@ -1,0 +1,182 @@
+import * as Comlink from 'comlink'
+import { TabwireError } from '../protocol/errors.ts'
+import type { AttachResult, BrowserSignal, SessionConfig, TabEvents, TabInfo, WorkerPort } from '../protocol/port.ts'
+import { checkWorkerInstance, type ConnectOptions } from './options.ts'
+import { workerCall } from './worker-call.ts'
+
+/** How long one re-attach to a replacement worker may take before we try another. */
+const REATTACH_TIMEOUT = 2_000
+
+/** What the binding reports to the wire. */
+export interface BindingEvents {
+  /** The wire was closed: no rebinding, and a dying worker is no news. */
+  readonly closed: boolean
+  /** The calls a worker makes into this tab; proxied anew for each worker. */
+  tabEvents(): TabEvents
+  attached(result: AttachResult): void
+  /** The attach was refused or timed out (not while rebinding: those attempts are retried). */
+  failed(e: unknown): void
+  /** The worker died; a new one is being attached. */
+  died(): void
+  /** A new worker is attached after the old one died: subscriptions must be made again. */
+  rebound(): void
+}
+
+/** One attachment to one worker instance; replaced when that worker dies. */
+interface Binding {
+  remote: Comlink.Remote<WorkerPort>
+  attached: Promise<void>
+  /** The attach was refused (storage could not be opened): `reconnect()` attaches again. */
+  failed: boolean
+  /** Rejects when the worker dies: every call races it. */
+  died: Promise<never>
+  release(): void
+}
+
+interface WorkerHandle {
+  endpoint: MessagePort | Worker
+  terminate(): void
+}
+
+/**
+ * This tab's link to its worker: starts the worker, attaches (after the tab lock is held), learns of the worker's
+ * death from its lifetime lock and then attaches to a fresh one, and makes every call fail fast with
+ * `worker-unavailable` instead of hanging on a dead worker.
+ */
+export class WorkerBinding {
+  #binding!: Binding
+
+  readonly #options: ConnectOptions
+  readonly #kind: 'shared' | 'dedicated'
+  readonly #config: SessionConfig
+  readonly #tab: TabInfo
+  readonly #lockHeld: Promise<void>
+  readonly #callTimeout: number
+  readonly #events: BindingEvents
+
+  constructor(
+    options: ConnectOptions,
+    kind: 'shared' | 'dedicated',
+    config: SessionConfig,
+    tab: TabInfo,
+    lockHeld: Promise<void>,
+    callTimeout: number,
+    events: BindingEvents,
+  ) {
+    this.#options = options
+    this.#kind = kind
+    this.#config = config
+    this.#tab = tab
+    this.#lockHeld = lockHeld
+    this.#callTimeout = callTimeout
+    this.#events = events
+    this.#bind(pickWorker(options, kind))
+  }
+
+  /** Whether the last attach was refused: `reattach()` tries again. */
+  get failed(): boolean {
+    return this.#binding.failed
+  }
+
+  /** Attaches to a new worker after the last attach failed (its storage could not be opened, say). */
+  reattach(): Promise<void> {
+    this.#binding.release()
+    return this.#bind(pickWorker(this.#options, this.#kind)).attached
+  }
+
+  /**
+   * A call into the current worker: it waits for the attach, gives up after `callTimeout`, and fails at once with
+   * `worker-unavailable` if the worker dies meanwhile (a call to a dead worker would otherwise never settle).
+   */
+  async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    const b = this.#binding
+    await workerCall(Promise.race([b.attached, b.died]), this.#callTimeout, 'attach')
+    return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
+  }
+
+  /** Fire-and-forget, once attached; `signal` is read then. */
+  signal(signal: () => BrowserSignal): void {
+    void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
+  }
+
+  /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
+  detach(): void {
+    const { remote, release } = this.#binding
+    void workerCall(remote.detach(), this.#callTimeout, 'detach')
+      .catch(() => undefined)
+      .finally(release)
+  }
+
+  release(): void {
+    this.#binding.release()
+  }
+
+  /** Attaches to a worker; when that worker dies, attaches to a new one. */
+  #bind(worker: WorkerHandle, attachTimeout = this.#callTimeout, reportFailure = true): Binding {
+    let died!: (e: TabwireError) => void
+    const b: Binding = {
+      remote: Comlink.wrap<WorkerPort>(worker.endpoint),
+      attached: Promise.resolve(),
+      failed: false,
+      died: new Promise<never>((_, reject) => (died = reject)),
+      release: () => {
+        b.remote[Comlink.releaseProxy]()
+        worker.terminate()
+      },
+    }
+    b.died.catch(() => undefined)
+    this.#binding = b
+    b.attached = this.#attach(b, died, attachTimeout)
+    b.attached.catch((e: unknown) => {
+      b.failed = true
+      if (this.#binding === b && reportFailure) this.#events.failed(e)
+    })
+    return b
+  }
+
+  async #attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
+    await this.#lockHeld
+    const result = await workerCall(
+      Promise.race([b.remote.attach(this.#config, this.#tab, Comlink.proxy(this.#events.tabEvents())), b.died]),
+      timeout,
+      'attach',
+    )
+    // The worker holds this lock for its lifetime: our request is granted only once it is gone.
+    void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
+      if (this.#binding !== b || this.#events.closed) return
+      died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
+      this.#events.died()
+      void this.#rebind()
+    })
+    this.#events.attached(result)
+  }
+
+  /**
+   * Attaches to a fresh worker after ours died. Retried with a growing pause: Firefox hands a `new SharedWorker()`
+   * made while the old one is still closing to the dying instance, which never answers.
+   */
+  async #rebind(): Promise<void> {
+    for (let attempt = 0; !this.#events.closed; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
+      if (this.#events.closed) return
+      const b = this.#bind(pickWorker(this.#options, this.#kind), Math.min(this.#callTimeout, REATTACH_TIMEOUT), false)
+      try {
+        await b.attached
+        break
+      } catch {
+        if (this.#binding === b) b.release()
+      }
+    }
+    this.#events.rebound()
+  }
+}
+
+/** Starts the worker `workerKind` chose (its options were checked there). */
+function pickWorker(options: ConnectOptions, kind: 'shared' | 'dedicated'): WorkerHandle {
+  if (kind === 'shared') {
+    const w = checkWorkerInstance('worker', options.worker?.(), SharedWorker)
+    return { endpoint: w.port, terminate: () => w.port.close() }
+  }
+  const w = checkWorkerInstance('dedicatedWorker', options.dedicatedWorker?.(), Worker)
+  return { endpoint: w, terminate: () => w.terminate() }
+}

@@ -1,0 +1,107 @@
+import type { BusMessage } from './bus.ts'
+import type { Role, RoleHost, HostSub } from './role.ts'
+
+/**
+ * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
+ * worker of one of several tabs): it relays its tabs' subscriptions and requests to the owner over the bus and
+ * passes the owner's deliveries, state and acks on to its tabs. Sends never cross the bus: it writes the shared
+ * outbox itself.
+ */
+export class FollowerRole implements Role {
+  readonly owner = false
+  /** What this worker last told the owner about its tabs' visibility; a new owner is told again. */
+  #lastReportedVisible: boolean | undefined
+
+  readonly #host: RoleHost
+
+  constructor(host: RoleHost) {
+    this.#host = host
+  }
+
+  route(key: string, hs: HostSub): void {
+    const { bus, workerId } = this.#host
+    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last })
+  }
+
+  unroute(key: string): void {
+    this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
+  }
+
+  reconnect(): void {
+    this.#host.bus.post({ k: 'reconnect' })
+  }
+
+  online(online: boolean): void {
+    this.#host.bus.post({ k: 'online', online })
+  }
+
+  /** Reports whether any of this worker's tabs is shown, whenever that changes (or a new owner asks). */
+  visibilityChanged(): void {
+    const mine = this.#host.localShown()
+    if (mine === this.#lastReportedVisible) return
+    this.#lastReportedVisible = mine
+    this.#host.bus.post({ k: 'visible', from: this.#host.workerId, visible: mine })
+  }
+
+  committed(): void {
+    // The owner sends; it heard of the commit on the bus.
+  }
+
+  cursors(): Record<string, number> {
+    return {}
+  }
+
+  onBus(m: BusMessage): void {
+    const host = this.#host
+    switch (m.k) {
+      case 'owner':
+        // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
+        host.setState(m.state)
+        void this.#followAck(m.acked, true)
+        for (const [key, hs] of host.subs) this.route(key, hs)
+        if (host.offline) this.online(false)
+        this.#lastReportedVisible = undefined
+        this.visibilityChanged()
+        break
+      case 'state':
+        host.setState(m.state)
+        break
+      case 'acked':
+        void this.#followAck(m.upTo, false)
+        break
+      case 'renumbered':
+        void host.outbox.followRenumber(m.from, m.delta)
+        host.tabsRenumbered(m.from, m.delta)
+        break
+      case 'sent':
+        host.tabsSent(m.upTo)
+        break
+      case 'msgs':
+        if (m.to === host.workerId) {
+          const hs = host.subs.get(m.key)
+          if (hs) host.deliver(hs, m.msgs)
+        }
+        break
+      case 'reset':
+        if (m.to === host.workerId) {
+          const hs = host.subs.get(m.key)
+          if (hs) host.reset(hs, m.notice)
+        }
+        break
+    }
+  }
+
+  /** The owner takes this worker's subscriptions with it when this worker's lifetime lock frees; tell it at once. */
+  leave(): void {
+    for (const key of this.#host.subs.keys()) this.unroute(key)
+  }
+
+  /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
+  async #followAck(upTo: number, settle: boolean): Promise<void> {
+    const { outbox } = this.#host
+    const moved = await outbox.ackRelayed(upTo)
+    if (!moved && upTo > outbox.counters.last)
+      this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} stored`)
+    if (moved || settle) this.#host.tabsAcked(outbox.counters.acked)
+  }
+}

@@ -1,0 +1,163 @@
+import type { BusMessage } from './bus.ts'
+import { workerLock } from './bus.ts'
+import type { OutboxBatch } from './db.ts'
+import { HoldPolicy } from './hold-policy.ts'
+import { OwnerSession } from './owner-session.ts'
+import type { Platform } from './platform.ts'
+import type { HostSub, Role, RoleHost } from './role.ts'
+
+/**
+ * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
+ * subscriptions and the ones followers relay over the bus, answers their requests, and keeps the hold policy with
+ * their visibility reports. A follower that dies is noticed by its lifetime lock, and its subscriptions dropped.
+ */
+export class OwnerRole implements Role {
+  readonly owner = true
+  readonly ready: Promise<void>
+  readonly #session: OwnerSession
+  readonly #policy: HoldPolicy
+  readonly #watched = new Set<string>()
+
+  readonly #host: RoleHost
+  readonly #platform: Platform
+  readonly #leaving: AbortSignal
+
+  constructor(
+    host: RoleHost,
+    platform: Platform,
+    /** Aborted when the host ends: withdraws the watch on followers' locks. */
+    leaving: AbortSignal,
+  ) {
+    this.#host = host
+    this.#platform = platform
+    this.#leaving = leaving
+    const { bus, config } = host
+    this.#session = new OwnerSession(
+      config,
+      host.db,
+      host.outbox,
+      {
+        dial: () => host.dial(),
+        state: (info) => {
+          // An owner that is leaving closes its socket; that `closed` is not the namespace's, and must not reach tabs
+          // that stay (the next owner takes over and reports its own state).
+          if (host.ended) return
+          host.setState(info)
+          bus.post({ k: 'state', state: info })
+        },
+        acked: (upTo) => {
+          host.tabsAcked(upTo)
+          bus.post({ k: 'acked', upTo })
+        },
+        sent: (upTo) => {
+          host.tabsSent(upTo)
+          bus.post({ k: 'sent', upTo })
+        },
+        renumbered: (from, delta) => {
+          host.tabsRenumbered(from, delta)
+          bus.post({ k: 'renumbered', from, delta })
+        },
+        log: (m) => host.log(m),
+        ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
+      },
+      platform,
+    )
+    this.#policy = new HoldPolicy(config, platform.clock, () => host.localShown(), (reason, on) => this.#session.hold(reason, on))
+    this.ready = this.#session.ready
+  }
+
+  /** Takes over: the socket follows this worker's offline signal, and every subscription of every worker resumes here. */
+  start(): void {
+    const host = this.#host
+    this.#session.hold('offline', host.offline)
+    host.debug(`worker ${host.workerId} owns the socket`)
+    for (const [key, hs] of host.subs) this.route(key, hs)
+    this.#announce()
+    this.#policy.apply()
+    // Followers may have committed while nobody owned the socket: send whatever is on disk.
+    this.#session.committed()
+  }
+
+  route(key: string, hs: HostSub): void {
+    this.#session.subscribe(key, hs.topic, hs.last, {
+      messages: (msgs) => this.#host.deliver(hs, msgs),
+      reset: (notice) => this.#host.reset(hs, notice),
+    })
+  }
+
+  unroute(key: string): void {
+    this.#session.unsubscribe(key)
+  }
+
+  reconnect(): void {
+    this.#session.reconnect()
+  }
+
+  online(online: boolean): void {
+    this.#policy.online(online)
+  }
+
+  visibilityChanged(): void {
+    this.#policy.apply()
+  }
+
+  committed(batch?: OutboxBatch): void {
+    this.#session.committed(batch)
+  }
+
+  cursors(): Record<string, number> {
+    return this.#session.cursors()
+  }
+
+  onBus(m: BusMessage): void {
+    const { bus } = this.#host
+    switch (m.k) {
+      case 'join':
+        this.#announce()
+        break
+      case 'sub':
+        this.#watch(m.from)
+        this.#session.subscribe(m.key, m.topic, m.after, {
+          messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
+          reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+        })
+        break
+      case 'unsub':
+        this.#session.unsubscribe(m.key)
+        break
+      case 'reconnect':
+        this.#session.reconnect()
+        break
+      case 'online':
+        this.#policy.online(m.online)
+        break
+      case 'visible':
+        this.#watch(m.from)
+        this.#policy.report(m.from, m.visible)
+        break
+    }
+  }
+
+  leave(): void {
+    this.#policy.stop()
+    this.#session.close()
+  }
+
+  #announce(): void {
+    const host = this.#host
+    host.bus.post({ k: 'owner', id: host.workerId, state: this.#session.state, acked: host.outbox.counters.acked })
+  }
+
+  /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */
+  #watch(id: string): void {
+    if (this.#watched.has(id)) return
+    this.#watched.add(id)
+    void this.#platform.locks
+      .request(workerLock(id), { signal: this.#leaving }, () => {
+        this.#watched.delete(id)
+        this.#session.unsubscribeAll(`${id}/`)
+        this.#policy.forget(id)
+      })
+      .catch(() => undefined)
+  }
+}

@@ -1,0 +1,189 @@
+import { encodeFrames } from '../protocol/encode.ts'
+import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
+import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { OutboxBatch } from './db.ts'
+import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
+import { MAX_OUTBOX_ID } from './outbox-counters.ts'
+import type { OutboxStore } from './outbox-store.ts'
+import type { Database, Platform } from './platform.ts'
+import { Resender, type ResendHost } from './resender.ts'
+import { SocketLoop, type Hold } from './socket-loop.ts'
+
+/** What the owning session needs from the role around it. */
+export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
+  dial(): Promise<DialInfo>
+  state(info: StateInfo): void
+  /** Chatter for the `debug` option only. */
+  debug?(message: string): void
+}
+
+/**
+ * The socket side of one namespace, run only by the worker that holds the namespace's owner lock: it ties the
+ * socket loop to the resend of the shared outbox and to the inbox, routes the server's frames to them, and keys the
+ * subscriptions (local tabs' and relayed ones alike) so a worker's can be dropped together.
+ */
+export class OwnerSession {
+  readonly ready: Promise<void>
+  readonly #socket: SocketLoop
+  readonly #resender: Resender
+  #inbox!: Inbox
+  readonly #subs = new Map<string, TopicSub>()
+  #openWaiters: (() => void)[] = []
+  #closed = false
+
+  readonly #db: Database
+  readonly #outbox: OutboxStore
+  readonly #host: OwnerSessionHost
+
+  constructor(
+    readonly config: SessionConfig,
+    db: Database,
+    outbox: OutboxStore,
+    host: OwnerSessionHost,
+    platform: Pick<Platform, 'clock' | 'socket'>,
+  ) {
+    this.#db = db
+    this.#outbox = outbox
+    this.#host = host
+    this.#socket = new SocketLoop(
+      config.reconnect,
+      {
+        dial: () => host.dial(),
+        hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
+        opened: (acked) => this.#opened(acked),
+        frames: (frames) => this.#frames(frames),
+        dropped: () => this.#inbox.dropped(),
+        state: (info) => host.state(info),
+        log: (m) => host.log(m),
+        ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
+      },
+      platform.clock,
+      platform.socket,
+    )
+    this.#resender = new Resender(outbox, this.#socket, {
+      acked: (upTo) => host.acked(upTo),
+      sent: (upTo) => host.sent(upTo),
+      renumbered: (from, delta) => host.renumbered(from, delta),
+      reconciled: () => {
+        for (const w of this.#openWaiters.splice(0)) w()
+      },
+      log: (m) => host.log(m),
+    })
+    this.ready = this.#load()
+  }
+
+  async #load(): Promise<void> {
+    this.#inbox = await Inbox.load(
+      this.#db,
+      {
+        sendFrame: (f) => this.#socket.send(encodeFrames([f])),
+        whenOpen: () => this.#whenOpen(),
+        log: (m) => this.#host.log(m),
+      },
+      this.config.inboxRetention,
+      // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
+      this.config.reconnect.heartbeatTimeout,
+    )
+    if (!this.#closed) this.#socket.start()
+  }
+
+  get state(): StateInfo {
+    return this.#socket.stateInfo
+  }
+
+  cursors(): Record<string, number> {
+    return this.#inbox.cursors()
+  }
+
+  /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
+  subscribe(key: string, topic: string, after: number, target: SubTarget): void {
+    this.unsubscribe(key)
+    this.#subs.set(key, this.#inbox.subscribe(topic, after, target))
+  }
+
+  unsubscribe(key: string): void {
+    const s = this.#subs.get(key)
+    if (!s) return
+    this.#subs.delete(key)
+    this.#inbox.unsubscribe(s)
+  }
+
+  /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
+  unsubscribeAll(prefix: string): void {
+    for (const key of [...this.#subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
+  }
+
+  /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
+  reconnect(): void {
+    this.#socket.hold('offline', false)
+    this.#socket.reconnectNow()
+  }
+
+  hold(reason: Hold, on: boolean): void {
+    this.#socket.hold(reason, on)
+  }
+
+  /** New outbox records are on disk (written by this worker or another). */
+  committed(batch?: OutboxBatch): void {
+    this.#resender.committed(batch)
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#socket.close()
+    this.#inbox?.clear()
+  }
+
+  /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
+  #opened(acked: number): void {
+    // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
+    if (acked > MAX_OUTBOX_ID) {
+      this.#socket.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
+      return
+    }
+    this.#inbox.opened()
+    void this.#resender.opened(acked)
+  }
+
+  #whenOpen(): Promise<void> {
+    if (this.#socket.isOpen) return Promise.resolve()
+    return new Promise((resolve) => this.#openWaiters.push(resolve))
+  }
+
+  /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
+  #frames(frames: ServerFrame[]): void {
+    let run: MsgFrame[] = []
+    const flushRun = () => {
+      const first = run[0]
+      if (first) this.#inbox.receive(first.topic, run)
+      run = []
+    }
+    for (const f of frames) {
+      if (f.t === 'msg') {
+        if (run[0] && run[0].topic !== f.topic) flushRun()
+        run.push(f)
+        continue
+      }
+      flushRun()
+      switch (f.t) {
+        case 'ack':
+          if (!this.#resender.ack(f.id)) return
+          break
+        case 'reset':
+          this.#inbox.reset(f)
+          break
+        case 'range':
+          this.#inbox.range(f)
+          break
+        case 'error':
+          this.#host.log(`server error ${f.code}: ${f.message}`)
+          break
+        case 'pong':
+        case 'welcome':
+          break
+      }
+    }
+    flushRun()
+  }
+}

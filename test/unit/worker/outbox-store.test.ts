@@ -1,0 +1,171 @@
+/**
+ * The durable send queue on fake-indexeddb: ids, acks against the counters, renumbering after a server that lost its
+ * counter, skipping past one that is ahead, and following what another worker of the namespace did to the disk.
+ */
+import { describe, expect, it } from 'vitest'
+import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
+import { OutboxStore } from '../../../src/worker/outbox-store.ts'
+import { FakeClock, freshNamespace } from './fakes.ts'
+
+const msg = (n: number) => ({ topic: 't', body: JSON.stringify(n) })
+
+async function open(namespace = freshNamespace()) {
+  const db = new DbHandle(namespace)
+  const clock = new FakeClock()
+  const committed: OutboxBatch[] = []
+  const outbox = await OutboxStore.load(db, clock, (b) => committed.push(b))
+  return { db, clock, outbox, committed, namespace }
+}
+
+/** Sends `n` messages one call each, in order: ids 1..n on a fresh queue. */
+async function fill(outbox: OutboxStore, n: number): Promise<number[]> {
+  const ids: number[] = []
+  for (let i = 1; i <= n; i++) ids.push(...(await outbox.send([msg(i)])))
+  return ids
+}
+
+/** What is stored, as ids with their bodies. */
+async function stored(db: DbHandle): Promise<[number, string][]> {
+  const out: [number, string][] = []
+  for (const b of await (await db.get()).getAll('outbox'))
+    b.bodies.forEach((body, i) => out.push([b.first + i, body as string]))
+  return out
+}
+
+describe('OutboxStore', () => {
+  it('sends in one task share a commit; ids follow in order across commits', async () => {
+    const { outbox, committed } = await open()
+    const [a, b] = await Promise.all([outbox.send([msg(1)]), outbox.send([msg(2), msg(3)])])
+    const c = await outbox.send([msg(4)])
+    expect([a, b, c]).toEqual([[1], [2, 3], [4]])
+    // The first send's commit is in flight when the second arrives, so the second waits and commits alone.
+    expect(committed.map((x) => [x.first, x.last])).toEqual([[1, 1], [2, 3], [4, 4]])
+    expect(outbox.counters.last).toBe(4)
+    expect(outbox.counters.pending()).toBe(4)
+  })
+
+  it.each([
+    { ack: 3, moved: true, acked: 3 },
+    { ack: 5, moved: true, acked: 5 },
+    { ack: 0, moved: false, acked: 0 },
+    // Never beyond what was stored: the counter in memory would run ahead of the one on disk.
+    { ack: 6, moved: false, acked: 0 },
+  ])('ackFromServer($ack) on 5 stored: moved $moved, acked $acked', async ({ ack, moved, acked }) => {
+    const { outbox } = await open()
+    await fill(outbox, 5)
+    expect(outbox.ackFromServer(ack)).toBe(moved)
+    expect(outbox.counters.acked).toBe(acked)
+    expect(outbox.counters.pending()).toBe(5 - acked)
+  })
+
+  it('prunes acked records a second later, in one delete', async () => {
+    const { outbox, db, clock } = await open()
+    await fill(outbox, 4)
+    outbox.ackFromServer(2)
+    outbox.ackFromServer(3)
+    expect((await stored(db)).map(([id]) => id)).toEqual([1, 2, 3, 4])
+    clock.advance(1_000)
+    await expect.poll(async () => (await stored(db)).map(([id]) => id)).toEqual([4])
+  })
+
+  it('a relayed ack above this worker’s counter is checked against the stored one', async () => {
+    const namespace = freshNamespace()
+    const a = await open(namespace)
+    const b = await open(namespace)
+    await fill(a.outbox, 3)
+    // b has not heard of a's commits: the ack is believed once the disk shows them…
+    expect(b.outbox.counters.last).toBe(0)
+    expect(await b.outbox.ackRelayed(2)).toBe(true)
+    expect(b.outbox.counters.acked).toBe(2)
+    // …and refused beyond anything ever stored.
+    expect(await b.outbox.ackRelayed(9)).toBe(false)
+    expect(b.outbox.counters.acked).toBe(2)
+  })
+
+  it('two workers committing to one queue never hand out an id twice', async () => {
+    const namespace = freshNamespace()
+    const a = await open(namespace)
+    const b = await open(namespace)
+    const ids = (await Promise.all([fill(a.outbox, 3), fill(b.outbox, 3)])).flat()
+    expect([...ids].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6])
+    expect((await stored(a.db)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6])
+  })
+
+  it.each([
+    // Stored 1..6 with 1..3 acked: the server's counter names where the queue must start.
+    { server: 3, moved: undefined, ids: [4, 5, 6] },
+    { server: 5, moved: undefined, ids: [4, 5, 6] },
+    { server: 0, moved: { from: 4, delta: 3 }, ids: [1, 2, 3] },
+    { server: 1, moved: { from: 4, delta: 2 }, ids: [2, 3, 4] },
+  ])('renumberAfter($server) with 4..6 unacked: $moved', async ({ server, moved, ids }) => {
+    const { outbox, db } = await open()
+    await fill(outbox, 6)
+    outbox.ackFromServer(3)
+    expect(await outbox.renumberAfter(server)).toEqual(moved)
+    const left = await stored(db)
+    // Acked records may still be on disk (pruning waits): only the unacked tail counts, renumbered, in order.
+    expect(left.filter(([id]) => moved || id > 3).map(([id]) => id)).toEqual(ids)
+    if (moved) {
+      expect(left.map(([, body]) => body)).toEqual(['4', '5', '6'])
+      expect(outbox.counters.last).toBe(server + 3)
+      expect(outbox.counters.acked).toBe(server)
+      // New sends continue after the renumbered queue.
+      expect(await outbox.send([msg(7)])).toEqual([server + 4])
+    }
+  })
+
+  it('renumbering keeps only the unacked part of a record acked halfway', async () => {
+    const { outbox, db } = await open()
+    await outbox.send([msg(1), msg(2), msg(3), msg(4)])
+    outbox.ackFromServer(2)
+    expect(await outbox.renumberAfter(0)).toEqual({ from: 3, delta: 2 })
+    expect(await stored(db)).toEqual([
+      [1, '3'],
+      [2, '4'],
+    ])
+  })
+
+  it('skipTo moves the counter past a server that is ahead; the next send follows it', async () => {
+    const { outbox } = await open()
+    await fill(outbox, 2)
+    await outbox.skipTo(10)
+    expect(outbox.counters.last).toBe(10)
+    expect(await outbox.send([msg(3)])).toEqual([11])
+  })
+
+  it('skipTo never moves the stored counter backwards', async () => {
+    const namespace = freshNamespace()
+    const a = await open(namespace)
+    const b = await open(namespace)
+    await fill(a.outbox, 5)
+    await b.outbox.skipTo(3)
+    expect(b.outbox.counters.last).toBe(5)
+    expect(await b.outbox.send([msg(6)])).toEqual([6])
+  })
+
+  it('a follower follows the owner’s renumbering, also where the stored counter went backwards', async () => {
+    const namespace = freshNamespace()
+    const owner = await open(namespace)
+    const follower = await open(namespace)
+    await fill(owner.outbox, 6)
+    owner.outbox.ackFromServer(3)
+    await follower.outbox.ackRelayed(3)
+    const moved = await owner.outbox.renumberAfter(0)
+    expect(moved).toEqual({ from: 4, delta: 3 })
+    await follower.outbox.followRenumber(4, 3)
+    expect([follower.outbox.counters.acked, follower.outbox.counters.last]).toEqual([0, 3])
+    expect(await follower.outbox.send([msg(7)])).toEqual([4])
+  })
+
+  it('reloading reads the counter and the oldest unacked record back from disk', async () => {
+    const namespace = freshNamespace()
+    const first = await open(namespace)
+    await fill(first.outbox, 5)
+    first.outbox.ackFromServer(2)
+    first.clock.advance(1_000)
+    await expect.poll(async () => (await stored(first.db)).length).toBe(3)
+    const again = await open(namespace)
+    expect(again.outbox.clientId).toBe(first.outbox.clientId)
+    expect([again.outbox.counters.acked, again.outbox.counters.last]).toEqual([2, 5])
+  })
+})

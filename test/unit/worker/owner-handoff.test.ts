@@ -1,0 +1,157 @@
+/**
+ * Two workers of one namespace (two releases after a deploy, or two tabs' dedicated workers) on shared fake locks, a
+ * fake BroadcastChannel and one fake-indexeddb: one owns the socket, the other relays; when the owner goes, the
+ * follower takes over and resumes every subscription where its tabs stand, with nothing lost or repeated.
+ */
+import type { Remote } from 'comlink'
+import { describe, expect, it } from 'vitest'
+import type { SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
+import { ownerLock, workerLock } from '../../../src/worker/bus.ts'
+import { NamespaceHost } from '../../../src/worker/host.ts'
+import { Tab } from '../../../src/worker/tab.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until } from './fakes.ts'
+
+const config = (namespace: string): SessionConfig => ({
+  namespace,
+  url: 'ws://server.test/',
+  reconnect: {
+    minDelay: 100,
+    maxDelay: 1_000,
+    maxRetries: Infinity,
+    connectTimeout: 10_000,
+    heartbeatInterval: 15_000,
+    heartbeatTimeout: 40_000,
+    stableAfter: 5_000,
+  },
+  maxMessageBytes: 256 * 1024,
+  inboxRetention: 100,
+  whenHidden: 'keep',
+  hiddenGrace: 0,
+  debug: false,
+})
+
+const WORKER = { id: 'w', version: 'test', kind: 'dedicated' as const }
+
+/** A tab as the worker sees it, recording every call the worker makes into it. */
+function fakeTab(id: string) {
+  const seen = { states: [] as StateInfo[], seqs: [] as number[], acked: [] as number[] }
+  const events: TabEvents = {
+    state: (info) => void seen.states.push(info),
+    messages: (_sub, msgs) => void seen.seqs.push(...msgs.map((m) => m.seq)),
+    reset: () => undefined,
+    acked: (upTo) => void seen.acked.push(upTo),
+    sent: () => undefined,
+    renumbered: () => undefined,
+    dial: () => Promise.reject(new Error('no provider')),
+  }
+  const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
+  return { tab, seen, lastState: () => seen.states.at(-1)?.state }
+}
+
+/** A worker with one tab; it holds its lifetime lock as `serve()` does. */
+async function worker(name: string, namespace: string, shared: { locks: FakeLocks; hub: ChannelHub }) {
+  const platform = fakePlatform(shared)
+  void shared.locks.request(workerLock(name), {}, () => new Promise(() => undefined))
+  const host = new NamespaceHost(config(namespace), name, () => undefined, platform)
+  await host.ready
+  const t = fakeTab(`${name}-tab`)
+  host.attach(t.tab)
+  return { host, platform, ...t }
+}
+
+describe('owner handoff', () => {
+  it('the follower relays through the owner, then takes over from where its tab stands', async () => {
+    const namespace = freshNamespace()
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const a = await worker('wA', namespace, shared)
+    await until(() => a.platform.sockets.all.length === 1, "A's socket")
+    const sa = a.platform.sockets.last
+    sa.open()
+    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    const b = await worker('wB', namespace, shared)
+    expect(shared.locks.isHeld(ownerLock(namespace))).toBe(true)
+    await until(() => b.lastState() === 'open', "B's tab hears the owner's state")
+    expect(a.host.stats(WORKER).owner).toBe(true)
+    expect(b.host.stats(WORKER).owner).toBe(false)
+
+    // B's tab subscribes: the owner subscribes on the socket and relays what arrives.
+    b.host.subscribe(b.tab, 1, 'news', 0)
+    await until(() => sa.sent('sub').length === 1, 'the sub on the owner socket')
+    expect(sa.sent('sub')).toEqual([{ t: 'sub', topic: 'news', after: 0 }])
+    sa.receive({ t: 'msg', topic: 'news', seq: 1, epoch: 'e1', body: 1 }, { t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 })
+    await until(() => b.seen.seqs.length === 2, 'relayed messages')
+
+    // B's send is stored by B; the owner hears `committed` and writes it; the ack comes back to B's tab.
+    expect(await b.host.send([{ topic: 'chat', body: '"from B"' }])).toEqual([1])
+    await until(() => sa.sent('pub').length === 1, 'the pub on the owner socket')
+    expect(sa.sent('pub')).toEqual([{ t: 'pub', id: 1, topic: 'chat', body: 'from B' }])
+    sa.receive({ t: 'ack', id: 1 })
+    await until(() => b.seen.acked.includes(1), "B's tab hears the ack")
+
+    // A's last tab goes: A lets go of the lock, B becomes the owner and dials its own socket.
+    a.host.detach(a.tab)
+    expect(sa.closedWith?.code).toBe(1000)
+    await until(() => b.platform.sockets.all.length === 1, "B's socket")
+    // Sent while nobody owned a socket: it waits in the outbox for B's welcome.
+    expect(await b.host.send([{ topic: 'chat', body: '"meanwhile"' }])).toEqual([2])
+    const sb = b.platform.sockets.last
+    sb.open()
+    expect(sb.sent('hello')[0]?.subs).toEqual([{ topic: 'news', after: 2, epoch: 'e1' }])
+    sb.receive({ t: 'welcome', v: 1, acked: 1 })
+    await until(() => sb.sent('pub').length === 1, 'the resend on B')
+    expect(sb.sent('pub')).toEqual([{ t: 'pub', id: 2, topic: 'chat', body: 'meanwhile' }])
+    sb.receive({ t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 }, { t: 'msg', topic: 'news', seq: 3, epoch: 'e1', body: 3 })
+    await until(() => b.seen.seqs.length === 3, 'the message after the handoff')
+    expect(b.seen.seqs).toEqual([1, 2, 3])
+    expect(b.host.stats(WORKER).owner).toBe(true)
+    expect(b.lastState()).toBe('open')
+  })
+
+  it('a follower resubscribes at a new owner from where its tab stands', async () => {
+    const namespace = freshNamespace()
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const a = await worker('wA', namespace, shared)
+    await until(() => a.platform.sockets.all.length === 1)
+    const sa = a.platform.sockets.last
+    sa.open()
+    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    // C queues for the lock before B, so C is the next owner and B stays a follower throughout.
+    const c = await worker('wC', namespace, shared)
+    const b = await worker('wB', namespace, shared)
+    b.host.subscribe(b.tab, 1, 'news', 0)
+    await until(() => sa.sent('sub').length === 1)
+    sa.receive({ t: 'msg', topic: 'news', seq: 1, epoch: 'e1', body: 1 })
+    await until(() => b.seen.seqs.length === 1)
+    a.host.detach(a.tab)
+    await until(() => c.platform.sockets.all.length === 1, "C's socket")
+    const sc = c.platform.sockets.last
+    sc.open()
+    sc.receive({ t: 'welcome', v: 1, acked: 0 })
+    await until(() => sc.sent('sub').length === 1, "B's subscription at C")
+    expect(sc.sent('sub')).toEqual([{ t: 'sub', topic: 'news', after: 1, epoch: 'e1' }])
+    sc.receive({ t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 })
+    await until(() => b.seen.seqs.length === 2)
+    expect(b.seen.seqs).toEqual([1, 2])
+    expect(b.host.stats(WORKER).owner).toBe(false)
+  })
+
+  it('a follower whose worker dies loses its subscriptions at the owner', async () => {
+    const namespace = freshNamespace()
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const a = await worker('wA', namespace, shared)
+    await until(() => a.platform.sockets.all.length === 1)
+    const sa = a.platform.sockets.last
+    sa.open()
+    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    // C never takes its lifetime lock: the owner's watch is granted at once, as for a worker that just died.
+    const platform = fakePlatform(shared)
+    const c = new NamespaceHost(config(namespace), 'wC', () => undefined, platform)
+    await c.ready
+    const ct = fakeTab('wC-tab')
+    c.attach(ct.tab)
+    c.subscribe(ct.tab, 1, 'news', 0)
+    await until(() => sa.sent('unsub').length === 1, 'the unsub after the follower died')
+    expect(sa.sent('sub')).toEqual([{ t: 'sub', topic: 'news', after: 0 }])
+    expect(sa.sent('unsub')).toEqual([{ t: 'unsub', topic: 'news' }])
+  })
+})

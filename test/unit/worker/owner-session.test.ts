@@ -1,0 +1,242 @@
+/**
+ * The owner's session on a scripted socket and fake-indexeddb: what it resends after each `welcome` (reconciling the
+ * queue with the server's counter first, refusing one it cannot follow), that acks are checked against what was
+ * written, and that subscriptions changed between `hello` and `welcome` reach the server.
+ */
+import { describe, expect, it } from 'vitest'
+import type { PubFrame } from '../../../src/protocol/frames.ts'
+import type { Delivery, SessionConfig, StateInfo } from '../../../src/protocol/port.ts'
+import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
+import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
+import { OutboxStore } from '../../../src/worker/outbox-store.ts'
+import { OwnerSession } from '../../../src/worker/owner-session.ts'
+import { FakeClock, FakeSockets, freshNamespace, until } from './fakes.ts'
+
+const config = (namespace: string): SessionConfig => ({
+  namespace,
+  reconnect: {
+    minDelay: 100,
+    maxDelay: 1_000,
+    maxRetries: Infinity,
+    connectTimeout: 10_000,
+    heartbeatInterval: 15_000,
+    heartbeatTimeout: 40_000,
+    stableAfter: 5_000,
+  },
+  maxMessageBytes: 256 * 1024,
+  inboxRetention: 100,
+  whenHidden: 'keep',
+  hiddenGrace: 0,
+  debug: false,
+})
+
+async function setup(queued: number, ackedBefore = 0) {
+  const namespace = freshNamespace()
+  const db = new DbHandle(namespace)
+  const clock = new FakeClock()
+  const sockets = new FakeSockets()
+  let session: OwnerSession | undefined
+  const outbox = await OutboxStore.load(db, clock, (b: OutboxBatch) => session?.committed(b))
+  for (let i = 1; i <= queued; i++) await outbox.send([{ topic: 't', body: `"m${i}"` }])
+  outbox.ackFromServer(ackedBefore)
+  const events = { acked: [] as number[], sent: [] as number[], renumbered: [] as [number, number][], logs: [] as string[] }
+  const states: StateInfo[] = []
+  session = new OwnerSession(
+    config(namespace),
+    db,
+    outbox,
+    {
+      dial: () => Promise.resolve({ url: 'ws://server.test/' }),
+      state: (s) => states.push(s),
+      acked: (upTo) => events.acked.push(upTo),
+      sent: (upTo) => events.sent.push(upTo),
+      renumbered: (from, delta) => events.renumbered.push([from, delta]),
+      log: (m) => events.logs.push(m),
+    },
+    { clock, socket: sockets.open },
+  )
+  await session.ready
+  await until(() => sockets.all.length === 1, 'the first socket')
+  const welcome = async (acked: number) => {
+    const s = sockets.last
+    s.open()
+    s.receive({ t: 'welcome', v: 1, acked })
+    await until(() => states.some((x) => x.state === 'open'), 'open')
+  }
+  const pubs = () => sockets.last.sent('pub').map((p: PubFrame) => [p.id, p.body])
+  return { session, outbox, sockets, events, states, welcome, pubs, clock, db }
+}
+
+describe('OwnerSession: welcome reconciliation', () => {
+  it.each([
+    { why: 'server has everything', queued: 3, server: 3, resent: [], acked: [3], renumbered: [], next: 4 },
+    { why: 'server is behind', queued: 3, server: 1, resent: [[2, 'm2'], [3, 'm3']], acked: [1], renumbered: [], next: 4 },
+    { why: 'server has nothing yet', queued: 2, server: 0, resent: [[1, 'm1'], [2, 'm2']], acked: [], renumbered: [], next: 3 },
+    // The server claims more than this client ever stored (another installation reused the id): skip past it.
+    { why: 'server is ahead', queued: 2, server: 7, resent: [], acked: [7], renumbered: [], next: 8 },
+  ])('$why (stored $queued, welcome.acked $server)', async ({ queued, server, resent, acked, renumbered, next }) => {
+    const t = await setup(queued)
+    await t.welcome(server)
+    await until(() => t.pubs().length === resent.length && t.events.acked.length === acked.length, 'the resend')
+    expect(t.pubs()).toEqual(resent)
+    expect(t.events.acked).toEqual(acked)
+    expect(t.events.renumbered).toEqual(renumbered)
+    expect(await t.outbox.send([{ topic: 't', body: '"new"' }])).toEqual([next])
+    await until(() => t.pubs().length === resent.length + 1, 'the new send')
+    expect(t.pubs().at(-1)).toEqual([next, 'new'])
+  })
+
+  it('a server that lost its counter gets the queue renumbered to follow on from it, in order', async () => {
+    // 1..5 stored, 1..3 acked by a server that then restarted empty.
+    const t = await setup(5, 3)
+    await t.welcome(0)
+    await until(() => t.pubs().length === 2, 'the resend')
+    expect(t.pubs()).toEqual([
+      [1, 'm4'],
+      [2, 'm5'],
+    ])
+    expect(t.events.renumbered).toEqual([[4, 3]])
+    expect(t.events.logs.some((l) => l.includes("server's counter (0) is behind our queue"))).toBe(true)
+    expect(t.events.sent.at(-1)).toBe(2)
+  })
+
+  it('writes nothing twice on one connection, and everything again on the next', async () => {
+    const t = await setup(3)
+    await t.welcome(0)
+    await until(() => t.pubs().length === 3)
+    t.sockets.last.receive({ t: 'ack', id: 1 })
+    expect(t.events.acked).toEqual([1])
+    t.sockets.last.serverClose(1012)
+    t.clock.advance(1_000)
+    await until(() => t.sockets.all.length === 2, 'the second socket')
+    t.states.length = 0
+    await t.welcome(1)
+    await until(() => t.pubs().length === 2)
+    expect(t.sockets.all[0]?.sent('pub').map((p) => p.id)).toEqual([1, 2, 3])
+    expect(t.pubs().map(([id]) => id)).toEqual([2, 3])
+  })
+})
+
+describe('OwnerSession: acks are checked against what was written', () => {
+  it.each([
+    { why: 'beyond what was written', written: 2, ack: 3 },
+    { why: 'beyond what was ever stored', written: 2, ack: 99 },
+  ])('an ack $why is a protocol error (4400) and leaves the outbox as it was', async ({ written, ack }) => {
+    const t = await setup(written)
+    await t.welcome(0)
+    await until(() => t.pubs().length === written)
+    t.sockets.last.receive({ t: 'ack', id: ack }, { t: 'ack', id: 1 })
+    expect(t.sockets.all[0]?.closedWith).toEqual({ code: 4400, reason: `ack ${ack} is beyond the last id sent (${written})` })
+    expect(t.states.at(-1)).toMatchObject({ state: 'reconnecting', error: { code: 'protocol', closeCode: 4400 } })
+    // Nothing after the bad frame was read, and nothing counts as delivered.
+    expect(t.events.acked).toEqual([])
+    expect(t.outbox.counters.acked).toBe(0)
+    expect(t.outbox.counters.pending()).toBe(written)
+  })
+
+  it('an ack of what was written settles it', async () => {
+    const t = await setup(2)
+    await t.welcome(0)
+    await until(() => t.pubs().length === 2)
+    t.sockets.last.receive({ t: 'ack', id: 2 })
+    expect(t.events.acked).toEqual([2])
+    expect(t.outbox.counters.pending()).toBe(0)
+    expect(t.sockets.last.closedWith).toBeUndefined()
+  })
+})
+
+describe('OwnerSession: a welcome.acked with no room for new ids', () => {
+  it('above MAX_OUTBOX_ID is a protocol error (4400): the counter stays, nothing is written, the rest of its message is not read', async () => {
+    const t = await setup(1)
+    const got: Delivery[] = []
+    t.session.subscribe('w/1/1', 'room', 0, { messages: (m) => got.push(...m), reset: () => undefined })
+    const s = t.sockets.last
+    s.open()
+    const acked = MAX_OUTBOX_ID + 1
+    s.receive({ t: 'welcome', v: 1, acked }, { t: 'msg', topic: 'room', seq: 1, epoch: 'e1', body: 'read' })
+    const reason = `welcome.acked ${acked} leaves no room for new ids`
+    expect(s.closedWith).toEqual({ code: 4400, reason })
+    expect(t.states.at(-1)).toMatchObject({ state: 'reconnecting', error: { code: 'protocol', message: reason, closeCode: 4400 } })
+    // Let any resend or reconciliation that wrongly started run its course.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0))
+    expect(s.frames.map((f) => f.t)).toEqual(['hello'])
+    expect(got).toEqual([])
+    expect(t.events.acked).toEqual([])
+    expect(t.outbox.counters.last).toBe(1)
+    expect(t.outbox.counters.pending()).toBe(1)
+    expect(await (await t.db.get()).get('meta', 'lastId')).toBe(1)
+  })
+
+  it('MAX_OUTBOX_ID itself is followed: the counter skips to it and the next send takes the id after', async () => {
+    const t = await setup(1)
+    await t.welcome(MAX_OUTBOX_ID)
+    await until(() => t.events.acked.length === 1, 'the skip')
+    expect(t.events.acked).toEqual([MAX_OUTBOX_ID])
+    expect(t.sockets.last.closedWith).toBeUndefined()
+    expect(await t.outbox.send([{ topic: 't', body: '"next"' }])).toEqual([MAX_OUTBOX_ID + 1])
+    await until(() => t.pubs().length === 1, 'the new send')
+    expect(t.pubs()).toEqual([[MAX_OUTBOX_ID + 1, 'next']])
+  })
+})
+
+describe('OwnerSession: records another worker committed', () => {
+  it('a resend that reads past what this worker heard of notes the stored counter, so their ack is not refused', async () => {
+    const t = await setup(0)
+    await t.welcome(0)
+    // Another worker of the namespace (a second version, a dedicated worker) writes the same queue.
+    const other = await OutboxStore.load(t.db, t.clock, () => undefined)
+    expect(await other.send([{ topic: 't', body: '"m1"' }])).toEqual([1])
+    expect(await other.send([{ topic: 't', body: '"m2"' }])).toEqual([2])
+    // Its bus notice of id 1 arrives; the one of id 2 has not yet. The resend reads both from disk.
+    t.outbox.counters.committed(1)
+    t.session.committed()
+    await until(() => t.pubs().length === 2, 'the resend')
+    expect(t.pubs()).toEqual([
+      [1, 'm1'],
+      [2, 'm2'],
+    ])
+    t.sockets.last.receive({ t: 'ack', id: 2 })
+    expect(t.events.acked).toEqual([2])
+    expect(t.outbox.counters.acked).toBe(2)
+    expect(t.outbox.counters.pending()).toBe(0)
+    expect(t.sockets.last.closedWith).toBeUndefined()
+  })
+})
+
+describe('OwnerSession: subscriptions between hello and welcome', () => {
+  const target = { messages: () => undefined, reset: () => undefined }
+
+  it('on welcome, subscribes what was followed after the hello and unsubscribes what was dropped', async () => {
+    const t = await setup(0)
+    t.session.subscribe('w/1/1', 'kept', 0, target)
+    t.session.subscribe('w/1/2', 'dropped', 0, target)
+    const s = t.sockets.last
+    s.open()
+    expect(s.sent('hello')[0]?.subs.map((c) => c.topic)).toEqual(['kept', 'dropped'])
+    // The hello is written; the socket is not open for sub frames until the welcome.
+    t.session.subscribe('w/1/3', 'added', 0, target)
+    t.session.unsubscribe('w/1/2')
+    // Followed and dropped again before the welcome: neither frame is owed.
+    t.session.subscribe('w/1/4', 'fleeting', 0, target)
+    t.session.unsubscribe('w/1/4')
+    expect(s.frames.map((f) => f.t)).toEqual(['hello'])
+    s.receive({ t: 'welcome', v: 1, acked: 0 })
+    expect(s.frames.slice(1)).toEqual([
+      { t: 'unsub', topic: 'dropped' },
+      { t: 'sub', topic: 'added', after: 0 },
+    ])
+  })
+
+  it('a welcome after no change sends no sub or unsub, and the next connection starts from its own hello', async () => {
+    const t = await setup(0)
+    t.session.subscribe('w/1/1', 'kept', 0, target)
+    await t.welcome(0)
+    expect(t.sockets.last.frames.map((f) => f.t)).toEqual(['hello'])
+    t.sockets.last.serverClose(1012)
+    t.clock.advance(1_000)
+    await until(() => t.sockets.all.length === 2, 'the second socket')
+    t.states.length = 0
+    await t.welcome(0)
+    expect(t.sockets.last.frames).toEqual([{ t: 'hello', v: 1, client: t.outbox.clientId, subs: [{ topic: 'kept', after: 0 }] }])
+  })
+})
