@@ -23,7 +23,7 @@ import { promisify } from 'node:util'
 import type { Browser, BrowserContext, Page } from 'playwright'
 import { createServer as createVite } from 'vite'
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
-import { launchBrowser } from '../support/browsers.ts'
+import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { readmeSection, shellCommands, titledBlocks } from '../support/readme-snippets.ts'
 import { startProxy, type Proxy } from '../support/tcp-proxy.ts'
@@ -72,7 +72,7 @@ beforeAll(async () => {
   await installTabwire(path.join(app, 'node_modules'))
 
   closers.push(await serveWithVite())
-  const launched = await launchBrowser('chromium')
+  const launched = await launchPlaywright('chromium')
   browser = launched.browser
   closers.push(launched.close)
 }, 120_000)
