@@ -21,30 +21,50 @@ export interface ConnectOptions {
    * import.meta.url), { type: 'module' })`. One tab's worker is elected to own the socket; the others relay to it.
    */
   dedicatedWorker?: () => Worker
-  /** `auto` (default): shared where the browser has SharedWorker and `worker` is given, else dedicated. */
+  /**
+   * `auto`: shared where the browser has SharedWorker and `worker` is given, else dedicated.
+   * @default 'auto'
+   */
   mode?: 'auto' | 'shared' | 'dedicated'
-  /** Partitions storage and the socket: one per signed-in user, say. Default `'default'`. */
+  /**
+   * Partitions storage and the socket: one per signed-in user, say.
+   * @default 'default'
+   */
   namespace?: string
   /** Asked on every (re)connect and sent in `hello`; never stored by tabwire. */
   token?: Provider<string | undefined>
   /** Reconnect and heartbeat tuning; see `DEFAULTS.reconnect`. */
   reconnect?: Partial<ReconnectOptions>
-  /** A call into the worker that has not answered after this many ms rejects with `worker-unavailable`. */
+  /**
+   * A call into the worker that has not answered after this many ms rejects with `worker-unavailable`.
+   * @default 10000
+   */
   callTimeout?: number
-  /** Largest message body, in bytes of its JSON text; larger sends reject with `body-too-large`. */
+  /**
+   * Largest message body, in bytes of its JSON text (or of binary); larger sends reject with `body-too-large`.
+   * @default 262144
+   */
   maxMessageBytes?: number
-  /** Recent messages per topic the worker keeps to replay to tabs without asking the server. */
+  /**
+   * Recent messages per topic the worker keeps to replay to tabs without asking the server.
+   * @default 1000
+   */
   inboxRetention?: number
   /**
-   * When every tab of the namespace is hidden: `keep` the socket (default: messages keep flowing, notifications
-   * work), or `disconnect` after `hiddenGrace` ms to spare servers and batteries; it reconnects when a tab shows.
+   * When every tab of the namespace is hidden: `keep` the socket (messages keep flowing, notifications work), or
+   * `disconnect` after `hiddenGrace` ms to spare servers and batteries; it reconnects when a tab shows.
+   * @default 'keep'
    */
   whenHidden?: 'keep' | 'disconnect'
-  /** ms every tab must stay hidden before `whenHidden: 'disconnect'` closes the socket. */
+  /**
+   * ms every tab must stay hidden before `whenHidden: 'disconnect'` closes the socket.
+   * @default 30000
+   */
   hiddenGrace?: number
   /**
    * Logs state changes (page console) and every frame in and out (worker console; tokens redacted), prefixed
-   * `[tabwire:<namespace>]`. Off by default.
+   * `[tabwire:<namespace>]`.
+   * @default false
    */
   debug?: boolean
 }

@@ -22,19 +22,40 @@ export interface StateInfo {
 
 /** Reconnect and liveness tuning. Every field has a default in the client's `DEFAULTS`. */
 export interface ReconnectOptions {
-  /** Base of the exponential backoff, ms: attempt n waits `random(0, min(maxDelay, minDelay·2^n))`. */
+  /**
+   * Base of the exponential backoff, ms: retry n (1, 2, …) waits `random(0, min(maxDelay, minDelay·2^(n-1)))`.
+   * @default 500
+   */
   minDelay: number
-  /** Cap of the backoff, ms, applied before the random draw. */
+  /**
+   * Cap of the backoff, ms, applied before the random draw. Must be ≥ `minDelay`.
+   * @default 30000
+   */
   maxDelay: number
-  /** Failed attempts in a row before the state becomes `failed` (until `reconnect()`); `Infinity` never gives up. */
+  /**
+   * Failed attempts in a row before the state becomes `failed` (until `reconnect()`); `Infinity` never gives up.
+   * @default Infinity
+   */
   maxRetries: number
-  /** An attempt that has not received `welcome` after this many ms is abandoned. */
+  /**
+   * An attempt that has not received `welcome` after this many ms is abandoned.
+   * @default 10000
+   */
   connectTimeout: number
-  /** How often an open connection sends `ping`, ms. */
+  /**
+   * How often an open connection sends `ping`, ms.
+   * @default 15000
+   */
   heartbeatInterval: number
-  /** No frame at all from the server for this long (by the wall clock) means the link is dead, ms. */
+  /**
+   * No frame at all from the server for this long (by the wall clock) means the link is dead, ms.
+   * @default 40000
+   */
   heartbeatTimeout: number
-  /** A connection must stay open this long, ms, before the attempt count resets. */
+  /**
+   * A connection must stay open this long, ms, before the attempt count resets.
+   * @default 5000
+   */
   stableAfter: number
 }
 

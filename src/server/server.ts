@@ -15,7 +15,8 @@ import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { ServerOptions, TabwireServer } from './types.ts'
 
-const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_000, replayBatch: 500 }
+/** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
+export const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_000, replayBatch: 500 }
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000

@@ -13,7 +13,10 @@ export interface Identity {
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one (read it back from `server.port`). */
   port: number
-  /** Host to bind; default `127.0.0.1`. */
+  /**
+   * Host to bind; `'0.0.0.0'` behind a proxy or in a container.
+   * @default '127.0.0.1'
+   */
   host?: string
   /** Default: a new in-memory store. */
   store?: Store
@@ -28,7 +31,10 @@ export interface ServerOptions {
    * error.
    */
   jwt?: JwtOptions
-  /** Largest incoming WebSocket message, bytes; larger closes with 4413. Default 1 MiB. */
+  /**
+   * Largest incoming WebSocket message, bytes (1 MiB); larger closes with 4413.
+   * @default 1048576
+   */
   maxFrameBytes?: number
   /**
    * May `user` publish to (`pub`) or follow (`sub`, also `fetch`) `topic`? Asked per topic of each pub message and
@@ -57,9 +63,15 @@ export interface ServerOptions {
    * other origin, or none, gets HTTP 403 on the upgrade. Default: every origin.
    */
   allowedOrigins?: string[]
-  /** A connection that sends nothing (not even ping) for this long is closed with 4408, ms. Default 60 000. */
+  /**
+   * A connection that sends nothing (not even ping) for this long is closed with 4408, ms.
+   * @default 60000
+   */
   idleTimeout?: number
-  /** Messages per `range` frame and per replay read. Default 500. */
+  /**
+   * Messages per `range` frame and per replay read (fewer when they are large: a read is sized to about 256 KiB).
+   * @default 500
+   */
   replayBatch?: number
   /**
    * Admission control for reconnect storms: new connections beyond a token bucket (`burst`, refilled at
