@@ -15,9 +15,9 @@ afterEach(() => {
   for (const w of wires.splice(0)) w.close()
 })
 
-function openWire(): Wire {
+function openWire(at = url): Wire {
   const wire = connect({
-    url,
+    url: at,
     namespace: `bin-${crypto.randomUUID()}`,
     worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
     reconnect: { minDelay: 20, maxDelay: 200 },
@@ -59,21 +59,32 @@ it('sends bytes (Uint8Array, ArrayBuffer, a typed-array view) beside JSON, queue
 })
 
 it('delivers binary messages from the server as Uint8Array, in seq order with JSON ones, live and replayed', async () => {
-  const wire = openWire()
-  const topic = `bin-recv:${crypto.randomUUID()}`
-  await commands.serverPublishBytes(topic, [0xff, 0xfe])
-  await commands.serverPublish(topic, { n: 2 })
-  const live: ReturnType<typeof shape>[] = []
-  await wire.subscribe(topic, (m) => live.push(shape(m)))
-  await commands.serverPublishBytes(topic, [7, 8, 9])
-  const expected = [
-    { seq: 1, bytes: [0xff, 0xfe] },
-    { seq: 2, json: { n: 2 } },
-    { seq: 3, bytes: [7, 8, 9] },
-  ]
-  await expect.poll(() => live, poll).toEqual(expected)
-  // A second subscriber of the same tab replays from the worker's local log: the same bytes.
-  const replayed: ReturnType<typeof shape>[] = []
-  await wire.subscribe(topic, (m) => replayed.push(shape(m)))
-  await expect.poll(() => replayed, poll).toEqual(expected)
+  // Through a proxy that counts the frames the worker sends: the replay below must be served without a fetch.
+  const wire = openWire(`ws://127.0.0.1:${await commands.serverTapStart()}`)
+  try {
+    // Open first, so the subscription travels as a `sub` frame rather than inside `hello`.
+    await expect.poll(() => wire.state, poll).toBe('open')
+    const topic = `bin-recv:${crypto.randomUUID()}`
+    await commands.serverPublishBytes(topic, [0xff, 0xfe])
+    await commands.serverPublish(topic, { n: 2 })
+    const live: ReturnType<typeof shape>[] = []
+    await wire.subscribe(topic, (m) => live.push(shape(m)))
+    await commands.serverPublishBytes(topic, [7, 8, 9])
+    const expected = [
+      { seq: 1, bytes: [0xff, 0xfe] },
+      { seq: 2, json: { n: 2 } },
+      { seq: 3, bytes: [7, 8, 9] },
+    ]
+    await expect.poll(() => live, poll).toEqual(expected)
+    // A second subscriber of the same tab replays from the worker's local log: the same bytes, and no frame asked
+    // the server for them (one connection, one sub for the first subscriber, no fetch).
+    const replayed: ReturnType<typeof shape>[] = []
+    await wire.subscribe(topic, (m) => replayed.push(shape(m)))
+    await expect.poll(() => replayed, poll).toEqual(expected)
+    const frames = await commands.serverTapFrames()
+    expect({ hello: frames.hello, sub: frames.sub, fetch: frames.fetch ?? 0 }).toEqual({ hello: 1, sub: 1, fetch: 0 })
+  } finally {
+    wire.close()
+    await commands.serverTapStop()
+  }
 })
