@@ -29,6 +29,11 @@ export function openWire<Topics extends object = AnyTopics>(options: Partial<Con
     reconnect: { minDelay: 20, maxDelay: 200 },
     ...options,
   })
+  return closeAfterTest(wire)
+}
+
+/** For a wire made with `connect` itself (one that must not get `openWire`'s defaults): closed after the test. */
+export function closeAfterTest<W extends { close(): void }>(wire: W): W {
   wires.push(wire)
   return wire
 }
