@@ -2,6 +2,7 @@ import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
 import type { Body, ClientFrame, Cursor, Frame, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
+import type { DecodeErrorCode } from './server-errors.ts'
 
 /**
  * Why a message was rejected. `code` is stable: `json` (not JSON), `shape` (not an object or array of objects),
@@ -10,7 +11,7 @@ import { PROTOCOL_VERSION } from './frames.ts'
  * `depth` (a `pub` body nested deeper than `MAX_BODY_DEPTH`).
  */
 export interface DecodeError {
-  code: 'json' | 'shape' | 'type' | 'field' | 'binary' | 'too-large' | 'version' | 'depth'
+  code: DecodeErrorCode
   message: string
 }
 

@@ -132,9 +132,10 @@ export interface PongFrame {
   n: number
 }
 
-export interface ErrorFrame {
+/** `code` is any string on the wire; the reference server sends only `ServerErrorCode`s (`ErrorFrame<ServerErrorCode>`). */
+export interface ErrorFrame<Code extends string = string> {
   t: 'error'
-  code: string
+  code: Code
   message: string
 }
 

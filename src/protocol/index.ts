@@ -1,6 +1,7 @@
 export * from './frames.ts'
 export * from './close-codes.ts'
 export * from './errors.ts'
+export * from './server-errors.ts'
 export { encodeFrames, pubFrameText, batchText } from './encode.ts'
 export { decodeClientMessage, decodeServerMessage } from './decode.ts'
 export type { DecodeError, Decoded } from './decode.ts'

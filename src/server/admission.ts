@@ -1,3 +1,5 @@
+import { TokenBucket } from './token-bucket.ts'
+
 /** How fast new connections are let in: a token bucket of `burst` tokens that refills at `ratePerSecond`. */
 export interface AdmissionOptions {
   /** Sustained new connections per second. */
@@ -22,14 +24,12 @@ export type AdmissionVerdict = { admit: true } | { admit: false; retryAfterMs: n
  * The clock is injectable so the storm simulation and tests run this exact code on virtual time.
  */
 export class Admission {
-  private tokens: number
-  private refilledAt: number
+  private readonly bucket: TokenBucket
   /** The latest time (clock ms) handed to a rejected client; the next one is told one interval later. */
   private lastSlot = -Infinity
-  private readonly interval: number
 
   constructor(
-    private readonly options: AdmissionOptions,
+    options: AdmissionOptions,
     private readonly now: () => number = () => performance.now(),
   ) {
     const { ratePerSecond, burst } = options
@@ -37,28 +37,16 @@ export class Admission {
       throw new RangeError(`admission.ratePerSecond must be a finite number > 0, got ${ratePerSecond}`)
     if (!(Number.isFinite(burst) && burst >= 1))
       throw new RangeError(`admission.burst must be a finite number ≥ 1, got ${burst}`)
-    this.interval = 1_000 / ratePerSecond
-    this.tokens = burst
-    this.refilledAt = this.now()
+    this.bucket = new TokenBucket(burst, ratePerSecond, this.now())
   }
 
   /** Takes a token for one new connection, or says how long it should wait. */
   take(): AdmissionVerdict {
     const now = this.now()
-    this.refill(now)
-    if (this.tokens >= 1) {
-      this.tokens -= 1
-      return { admit: true }
-    }
-    const firstToken = now + (1 - this.tokens) * this.interval
-    const slot = Math.max(firstToken, this.lastSlot + this.interval)
+    const untilToken = this.bucket.take(1, now)
+    if (untilToken === 0) return { admit: true }
+    const slot = Math.max(now + untilToken, this.lastSlot + this.bucket.interval)
     this.lastSlot = slot
     return { admit: false, retryAfterMs: Math.ceil(slot - now) }
-  }
-
-  private refill(now: number): void {
-    const elapsed = Math.max(0, now - this.refilledAt)
-    this.tokens = Math.min(this.options.burst, this.tokens + elapsed / this.interval)
-    this.refilledAt = now
   }
 }

@@ -1,8 +1,10 @@
 import type { StoredMessage } from './store.ts'
 
 /**
- * The `onAppend` listeners of a store. Every listener sees every message even when another throws (one buggy
- * listener must not starve the rest); the first error is handed back for the store to surface its own way.
+ * The `onAppend` listeners of a store, and the one rule every store follows: listeners hear of a write once it is
+ * whole (every message of a batch stored), and every listener sees every message even when another throws (one buggy
+ * listener must not starve the rest). The first error goes to the writer's caller after that (memory, SQLite: the
+ * write stands); the Redis store delivers from its fanout, where no writer waits, so it rethrows the error on its own.
  */
 export class AppendListeners {
   private readonly listeners = new Set<(msg: StoredMessage) => void>()

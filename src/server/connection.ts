@@ -4,6 +4,7 @@ import { CloseCode } from '../protocol/close-codes.ts'
 import { decodeClientMessage } from '../protocol/decode.ts'
 import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
+import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
 import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
@@ -346,7 +347,7 @@ export class Connection implements Session {
     return false
   }
 
-  private reject(code: string, message: string): void {
+  private reject(code: ServerErrorCode, message: string): void {
     if (this.ended) return
     this.out.push({ t: 'error', code, message })
     this.close(CloseCode.BadFrame, code)

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { TokenBucket } from './token-bucket.ts'
 
 /** What a user wants to do with a topic: `pub` (send to it) or `sub` (follow it, including `fetch`). */
 export type TopicAction = 'pub' | 'sub'
@@ -34,39 +35,24 @@ export interface RateLimitOptions {
  * still counts in full.
  */
 export class RateLimiter {
-  private tokens: number
-  private at: number
-  private readonly interval: number
+  private readonly bucket: TokenBucket
 
   constructor(
-    private readonly options: RateLimitOptions,
+    options: RateLimitOptions,
     private readonly now: () => number = () => performance.now(),
   ) {
     checkRateLimit(options)
-    this.interval = 1_000 / options.messagesPerSecond
-    this.tokens = options.burst
-    this.at = this.now()
+    this.bucket = new TokenBucket(options.burst, options.messagesPerSecond, this.now())
   }
 
   take(cost = 1): number {
-    this.refill()
-    if (this.tokens >= 1) {
-      this.tokens -= cost
-      return 0
-    }
-    return Math.max(1, Math.ceil((1 - this.tokens) * this.interval))
+    const wait = this.bucket.take(cost, this.now())
+    return wait === 0 ? 0 : Math.max(1, Math.ceil(wait))
   }
 
   /** Ms until the bucket is full again: a full bucket is no different from a new one. */
   untilFull(): number {
-    this.refill()
-    return Math.max(0, Math.ceil((this.options.burst - this.tokens) * this.interval))
-  }
-
-  private refill(): void {
-    const now = this.now()
-    this.tokens = Math.min(this.options.burst, this.tokens + Math.max(0, now - this.at) / this.interval)
-    this.at = now
+    return Math.ceil(this.bucket.untilFull(this.now()))
   }
 }
 

@@ -75,10 +75,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const headOf = (log: Log | undefined): TopicHead =>
     log ? { epoch, first: log.first, last: log.last } : { epoch, first: 1, last: 0 }
 
-  /**
-   * Appends and notifies listeners synchronously, in order. A throwing listener does not keep the others from seeing
-   * the message; the first error is rethrown to the caller once all have run (the append itself stands).
-   */
+  /** Appends one message; the caller tells the listeners once the whole write is done. */
   function appendNow(topic: string, body: Body): StoredMessage {
     let log = logs.get(topic)
     if (!log) {
@@ -90,9 +87,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     log.msgs.push(msg)
     log.last = msg.seq
     trim(log, msg.at)
-    const failure = listeners.emit([msg])
-    if (failure) throw failure.error
     return msg
+  }
+
+  /**
+   * Tells every listener after the write, in seq order: the rule of every store. A throwing listener does not keep
+   * the others from seeing the messages; the first error reaches the caller afterwards (the write stands).
+   */
+  function notify(msgs: readonly StoredMessage[]): void {
+    const failure = listeners.emit(msgs)
+    if (failure) throw failure.error
   }
 
   return {
@@ -105,7 +109,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (pub.id <= acked) {
           outcomes.push({ kind: 'duplicate' })
         } else if (pub.id === acked + 1) {
-          // Counter first: a listener error rethrown by appendNow must not leave the message appended but unacked.
           counters.set(key, pub.id)
           outcomes.push({ kind: 'published', msg: appendNow(pub.topic, pub.body) })
         } else {
@@ -113,12 +116,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           break
         }
       }
+      notify(outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : [])))
       return outcomes
     },
 
     async append(topic: string, body: Body): Promise<StoredMessage> {
       open()
-      return appendNow(topic, body)
+      const msg = appendNow(topic, body)
+      notify([msg])
+      return msg
     },
 
     async acked(user: string, client: string): Promise<number> {

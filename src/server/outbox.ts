@@ -1,6 +1,10 @@
 import { WebSocket } from 'ws'
 import { encodeBinaryMessage, hasBinaryBody } from '../protocol/binary.ts'
-import type { AckFrame, PongFrame, ServerFrame } from '../protocol/frames.ts'
+import type { AckFrame, ErrorFrame, PongFrame, ServerFrame } from '../protocol/frames.ts'
+import type { ServerErrorCode } from '../protocol/server-errors.ts'
+
+/** A frame this server sends: its `error` frames carry only the codes docs/PROTOCOL.md lists. */
+export type SentFrame = Exclude<ServerFrame, ErrorFrame> | ErrorFrame<ServerErrorCode>
 
 /** Frames share one WebSocket message up to this many bytes; a larger frame travels alone. */
 export const MESSAGE_BYTES = 256 * 1024
@@ -64,7 +68,7 @@ export class Outbox {
   }
 
   /** Queues a frame; returns its encoded size (0 if dropped: the socket is not open, or it could not be encoded). */
-  push(frame: ServerFrame): number {
+  push(frame: SentFrame): number {
     if (this.ws.readyState !== WebSocket.OPEN) return 0
     if (frame.t === 'ack' || frame.t === 'pong') frame = this.coalesce(frame)
     let piece: Piece

@@ -4,19 +4,16 @@
  * order. Real SharedWorker, IndexedDB and server. IndexedDB blocked by another version: storage-versions.test.ts;
  * IndexedDB full: test/e2e/storage-full.test.ts (it needs a fresh browser context).
  */
-import { afterEach, expect, inject, it, vi } from 'vitest'
+import { afterEach, expect, it, vi } from 'vitest'
 import { commands } from 'vitest/browser'
 import { connect, type ConnectOptions, type Wire } from '../../src/client/index.ts'
+import { openWire as open, poll, topicOf, url } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
 /** Bodies unchecked at compile time: these tests hand `send` what the types refuse, to see the run-time check. */
 type Unchecked = Record<string, unknown>
-const wires: Wire<Unchecked>[] = []
 let serverStopped = false
 
 afterEach(async () => {
-  for (const w of wires.splice(0)) w.close()
   if (serverStopped) {
     await commands.serverStart()
     serverStopped = false
@@ -24,18 +21,8 @@ afterEach(async () => {
 })
 
 function openWire(options: Partial<ConnectOptions> = {}, namespace = `bad-app-${crypto.randomUUID()}`): Wire<Unchecked> {
-  const wire = connect<Unchecked>({
-    url,
-    namespace,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-    ...options,
-  })
-  wires.push(wire)
-  return wire
+  return open<Unchecked>({ namespace, ...options })
 }
-
-const topicOf = (name: string) => `${name}:${crypto.randomUUID()}`
 
 /** The rejection of a call, as `{ name, code, message }`; fails if it resolved. */
 async function rejection(p: Promise<unknown> | (() => unknown)): Promise<{ name: string; code: string; message: string }> {
@@ -319,8 +306,7 @@ it('warns on a non-local ws:// URL, and not for localhost, 127.x, [::1] or wss:/
   try {
     const worker = () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
     const open = (u: string) => {
-      const w = connect<Unchecked>({ url: u, namespace: `warn-${crypto.randomUUID()}`, worker, reconnect: { minDelay: 1_000, maxDelay: 1_000 } })
-      wires.push(w)
+      openWire({ url: u, worker, reconnect: { minDelay: 1_000, maxDelay: 1_000 } }, `warn-${crypto.randomUUID()}`)
     }
     for (const u of ['ws://localhost:1/x', 'ws://127.0.0.1:1', 'ws://127.8.9.10:1', 'ws://[::1]:1', 'wss://example.com/ws', 'wss://10.0.0.1'])
       open(u)

@@ -11,13 +11,11 @@ import { connect, type ConnectOptions, type ResetNotice, type SendReceipt, type 
 import { openDB } from 'idb'
 import type { ServerFrame } from '../../src/protocol/frames.ts'
 import type { EvilConnectionLog, EvilOptions, EvilPayload } from './evil-context.d.ts'
+import { closeAfterTest, openWire, poll, topicOf } from './fixture.ts'
 
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
 const evils: string[] = []
 
 afterEach(async () => {
-  for (const w of wires.splice(0)) w.close()
   for (const id of evils.splice(0)) await commands.evilStop(id)
 })
 
@@ -38,15 +36,13 @@ async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOpt
   evils.push(id)
   const url = `ws://127.0.0.1:${port}`
   const namespace = `bad-server-${crypto.randomUUID()}`
-  const wire = connect({
+  const wire = openWire({
     url,
     namespace,
     // A worker of its own per test: a new SharedWorker of the same name may be handed the previous test's dying one.
     worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
     ...options.wire,
   })
-  wires.push(wire)
   const states: StateInfo[] = []
   wire.onState((s) => states.push(s))
   if (options.open !== false) await expect.poll(() => wire.state, poll).toBe('open')
@@ -70,7 +66,6 @@ async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOpt
 
 const pubs = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'pub')
 const subs = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'sub')
-const topicOf = (name: string) => `${name}:${crypto.randomUUID()}`
 
 /** Stores one send and waits until the fake server has it on connection 0, unacked. */
 async function queueOne(s: Scenario, topic: string): Promise<SendReceipt> {
@@ -428,14 +423,13 @@ it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox
 
 /** A second wire on the scenario's namespace, in a dedicated worker of its own: a follower of the shared owner. */
 async function dedicatedFollower(s: Scenario): Promise<{ follower: Wire; followerStates: StateInfo[] }> {
-  const follower = connect({
+  const follower = closeAfterTest(connect({
     url: s.url,
     namespace: s.namespace,
     mode: 'dedicated',
     dedicatedWorker: () => new Worker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module' }),
     reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(follower)
+  }))
   const followerStates: StateInfo[] = []
   follower.onState((st) => followerStates.push(st))
   await expect.poll(() => follower.state, poll).toBe('open')

@@ -3,28 +3,10 @@
  * IndexedDB as bytes while offline), and binary messages from the server reach subscribers as `Uint8Array`s, in seq
  * order with JSON ones around them. Real SharedWorker, IndexedDB and server.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type Message, type Wire } from '../../src/client/index.ts'
-
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
-
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close()
-})
-
-function openWire(): Wire {
-  const wire = connect({
-    url,
-    namespace: `bin-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(wire)
-  return wire
-}
+import type { Message } from '../../src/client/index.ts'
+import { openWire, poll, topicOf } from './fixture.ts'
 
 /** What a subscriber saw, with bytes as plain arrays so a comparison is exact. */
 function shape(m: Message): { seq: number; bytes: number[] } | { seq: number; json: unknown } {
@@ -33,7 +15,7 @@ function shape(m: Message): { seq: number; bytes: number[] } | { seq: number; js
 
 it('sends bytes (Uint8Array, ArrayBuffer, a typed-array view) beside JSON, queued offline, and the server keeps every byte', async () => {
   const wire = openWire()
-  const topic = `bin-send:${crypto.randomUUID()}`
+  const topic = topicOf('bin-send')
   await expect.poll(() => wire.state, poll).toBe('open')
   await commands.serverStop()
   try {
@@ -59,21 +41,32 @@ it('sends bytes (Uint8Array, ArrayBuffer, a typed-array view) beside JSON, queue
 })
 
 it('delivers binary messages from the server as Uint8Array, in seq order with JSON ones, live and replayed', async () => {
-  const wire = openWire()
-  const topic = `bin-recv:${crypto.randomUUID()}`
-  await commands.serverPublishBytes(topic, [0xff, 0xfe])
-  await commands.serverPublish(topic, { n: 2 })
-  const live: ReturnType<typeof shape>[] = []
-  await wire.subscribe(topic, (m) => live.push(shape(m)))
-  await commands.serverPublishBytes(topic, [7, 8, 9])
-  const expected = [
-    { seq: 1, bytes: [0xff, 0xfe] },
-    { seq: 2, json: { n: 2 } },
-    { seq: 3, bytes: [7, 8, 9] },
-  ]
-  await expect.poll(() => live, poll).toEqual(expected)
-  // A second subscriber of the same tab replays from the worker's local log: the same bytes.
-  const replayed: ReturnType<typeof shape>[] = []
-  await wire.subscribe(topic, (m) => replayed.push(shape(m)))
-  await expect.poll(() => replayed, poll).toEqual(expected)
+  // Through a proxy that counts the frames the worker sends: the replay below must be served without a fetch.
+  const wire = openWire({ url: `ws://127.0.0.1:${await commands.serverTapStart()}` })
+  try {
+    // Open first, so the subscription travels as a `sub` frame rather than inside `hello`.
+    await expect.poll(() => wire.state, poll).toBe('open')
+    const topic = topicOf('bin-recv')
+    await commands.serverPublishBytes(topic, [0xff, 0xfe])
+    await commands.serverPublish(topic, { n: 2 })
+    const live: ReturnType<typeof shape>[] = []
+    await wire.subscribe(topic, (m) => live.push(shape(m)))
+    await commands.serverPublishBytes(topic, [7, 8, 9])
+    const expected = [
+      { seq: 1, bytes: [0xff, 0xfe] },
+      { seq: 2, json: { n: 2 } },
+      { seq: 3, bytes: [7, 8, 9] },
+    ]
+    await expect.poll(() => live, poll).toEqual(expected)
+    // A second subscriber of the same tab replays from the worker's local log: the same bytes, and no frame asked
+    // the server for them (one connection, one sub for the first subscriber, no fetch).
+    const replayed: ReturnType<typeof shape>[] = []
+    await wire.subscribe(topic, (m) => replayed.push(shape(m)))
+    await expect.poll(() => replayed, poll).toEqual(expected)
+    const frames = await commands.serverTapFrames()
+    expect({ hello: frames.hello, sub: frames.sub, fetch: frames.fetch ?? 0 }).toEqual({ hello: 1, sub: 1, fetch: 0 })
+  } finally {
+    wire.close()
+    await commands.serverTapStop()
+  }
 })

@@ -4,33 +4,25 @@
  * the fix the tab got the new epoch's messages as history, then the old epoch's, then the new ones again. Now every
  * message it sees belongs to the epoch it was told about by a reset, and none comes twice.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type ResetNotice, type Wire } from '../../src/client/index.ts'
+import type { ResetNotice } from '../../src/client/index.ts'
+import { openWire, poll as fastPoll, topicOf } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 20_000, interval: 20 }
-const wires: Wire[] = []
-
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close()
-})
+const poll = { ...fastPoll, timeout: 20_000 }
 
 type Seen = { reset: ResetNotice } | { seq: number; body: unknown }
 
 it('a tab subscribing offline across a restart that changed the epoch sees one epoch at a time, each message once', async () => {
   const namespace = `epoch-catch-up-${crypto.randomUUID()}`
-  const wire = connect({
-    url,
+  const wire = openWire({
     namespace,
     worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
     // The worker keeps the last 3 messages: a tab starting from 0 needs the server for the rest.
     inboxRetention: 3,
   })
-  wires.push(wire)
   await expect.poll(() => wire.state, poll).toBe('open')
-  const topic = `epoch-catch-up:${crypto.randomUUID()}`
+  const topic = topicOf('epoch-catch-up')
   const watch = async () => {
     const seen: Seen[] = []
     await wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), { onReset: (reset) => seen.push({ reset }) })

@@ -4,18 +4,15 @@
  * IndexedDB, the real server (stopped to hold messages back) and the fake server (which never acks, to hold them
  * `sent`).
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type ConnectOptions, type Wire } from '../../src/client/index.ts'
+import type { ConnectOptions, Wire } from '../../src/client/index.ts'
+import { openWire as open, poll } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
 const evils: string[] = []
 let serverStopped = false
 
 afterEach(async () => {
-  for (const w of wires.splice(0)) w.close()
   for (const id of evils.splice(0)) await commands.evilStop(id)
   if (serverStopped) {
     await commands.serverStart()
@@ -24,15 +21,7 @@ afterEach(async () => {
 })
 
 function openWire(namespace: string, options: Partial<ConnectOptions> = {}): Wire {
-  const wire = connect({
-    url,
-    namespace,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-    ...options,
-  })
-  wires.push(wire)
-  return wire
+  return open({ namespace, ...options })
 }
 
 it("lists every tab's queued messages, oldest first, with their stored size and time; limit cuts the list; acked ones leave it", async () => {

@@ -3,30 +3,17 @@
  * held back by a scriptable server (test/support/evil-server.ts), so `sent` is seen settling on its own: a worker that
  * never reported `sent` and settled both on the ack would fail here.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type Wire } from '../../src/client/index.ts'
+import { openWire as open, poll, topicOf, url } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
 const evils: string[] = []
 
 afterEach(async () => {
-  for (const w of wires.splice(0)) w.close()
   for (const id of evils.splice(0)) await commands.evilStop(id)
 })
 
-function openWire(wsUrl: string): Wire {
-  const wire = connect({
-    url: wsUrl,
-    namespace: `receipts-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(wire)
-  return wire
-}
+const openWire = (wsUrl: string) => open({ url: wsUrl })
 
 /** What the promise has done so far, read without waiting on it. */
 function track(p: Promise<unknown>): () => 'pending' | 'settled' {
@@ -40,7 +27,7 @@ it('sent settles when the pub is on the socket while acked waits for the server;
   evils.push(id)
   const wire = openWire(`ws://127.0.0.1:${port}`)
   await expect.poll(() => wire.state, poll).toBe('open')
-  const topic = `receipts:${crypto.randomUUID()}`
+  const topic = topicOf('receipts')
 
   const receipt = await wire.send(topic, { n: 1 })
   const acked = track(receipt.acked)
@@ -59,7 +46,7 @@ it('sent settles when the pub is on the socket while acked waits for the server;
 
 it('a send queued while the server is down settles neither until it is back, then sent before acked', async () => {
   const wire = openWire(url)
-  const topic = `receipts:${crypto.randomUUID()}`
+  const topic = topicOf('receipts')
   await expect.poll(() => wire.state, poll).toBe('open')
   const events: string[] = []
   await commands.serverStop()

@@ -3,26 +3,14 @@
  * client still queues; resending those ids would be refused as out of order forever. The worker renumbers its queue
  * after the server's counter instead: every queued message arrives once, in order, and its `acked` resolves.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type Wire } from '../../src/client/index.ts'
+import { openWire, poll as fastPoll } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 20_000, interval: 20 }
-const wires: Wire[] = []
-
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close()
-})
+const poll = { ...fastPoll, timeout: 20_000 }
 
 it('renumbers the queue after a server that forgot this client, delivering each queued message once', async () => {
-  const wire = connect({
-    url,
-    namespace: `forgot-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(wire)
+  const wire = openWire({ namespace: `forgot-${crypto.randomUUID()}` })
   const tag = crypto.randomUUID()
   const topic = `forgot:${tag}`
   const early = []

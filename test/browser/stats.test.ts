@@ -1,30 +1,14 @@
 /** `wire.stats()` reports what the worker serving this tab knows, read from a real SharedWorker. */
-import { afterEach, expect, inject, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, VERSION, type Wire } from '../../src/client/index.ts'
+import { VERSION } from '../../src/client/index.ts'
+import { openWire as open, poll, topicOf } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
-
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close()
-})
-
-function openWire(namespace: string): Wire {
-  const wire = connect({
-    url,
-    namespace,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(wire)
-  return wire
-}
+const openWire = (namespace: string) => open({ namespace })
 
 it('reports state, outbox, cursors, tabs, ownership and the worker version', async () => {
   const namespace = `stats-${crypto.randomUUID()}`
-  const topic = `stats:${crypto.randomUUID()}`
+  const topic = topicOf('stats')
   const a = openWire(namespace)
   const b = openWire(namespace)
   await expect.poll(() => a.state, poll).toBe('open')

@@ -4,29 +4,19 @@
  * clear `storage` error, and `reconnect()` recovers once the cause is gone. Real SharedWorker, IndexedDB and server.
  */
 import { openDB, type IDBPDatabase } from 'idb'
-import { afterEach, expect, inject, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type StateInfo, type Wire } from '../../src/client/index.ts'
+import type { StateInfo, Wire } from '../../src/client/index.ts'
 import { dbName, MIGRATIONS, type TabwireSchema } from '../../src/worker/db.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 20_000, interval: 20 }
-const wires: Wire[] = []
+import { openWire as open, poll as fastPoll } from './fixture.ts'
 
-afterEach(() => {
-  for (const w of wires.splice(0)) w.close()
-})
+const poll = { ...fastPoll, timeout: 20_000 }
 
 function openWire(namespace: string): { wire: Wire; states: StateInfo[] } {
-  const wire = connect({
-    url,
-    namespace,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
+  const wire = open({ namespace })
   const states: StateInfo[] = []
   wire.onState((s) => states.push(s))
-  wires.push(wire)
   return { wire, states }
 }
 

@@ -7,15 +7,13 @@
  */
 import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type Message, type Wire } from '../../src/client/index.ts'
+import type { Message } from '../../src/client/index.ts'
 import type { EvilConnectionLog } from './evil-context.d.ts'
+import { openWire, poll } from './fixture.ts'
 
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
 const evils: string[] = []
 
 afterEach(async () => {
-  for (const w of wires.splice(0)) w.close()
   for (const id of evils.splice(0)) await commands.evilStop(id)
 })
 
@@ -25,13 +23,7 @@ const control = (log: EvilConnectionLog[], index: number) => (log[index]?.frames
 it('subscribes after the welcome what was followed after the hello, unsubscribes what was dropped', async () => {
   const { id, port } = await commands.evilStart({ silent: true })
   evils.push(id)
-  const wire = connect({
-    url: `ws://127.0.0.1:${port}`,
-    namespace: `early-sub-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  })
-  wires.push(wire)
+  const wire = openWire({ url: `ws://127.0.0.1:${port}`, namespace: `early-sub-${crypto.randomUUID()}` })
   const welcome = () => commands.evilSend(id, { frames: [{ t: 'welcome', v: 1, acked: 0 }] })
 
   // Connection 0: the hello is out, the welcome held back. A subscribe now resolves, but cannot be sent yet.

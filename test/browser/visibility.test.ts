@@ -2,13 +2,10 @@
  * `whenHidden`: the tab forwards its visibility to the worker. With `disconnect`, the socket closes once every tab
  * has been hidden for `hiddenGrace` and comes back as soon as one shows; with the default `keep` it stays.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect, type ConnectOptions, type WireState, type Wire } from '../../src/client/index.ts'
-
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-const wires: Wire[] = []
+import type { ConnectOptions, Wire, WireState } from '../../src/client/index.ts'
+import { openWire as open, poll } from './fixture.ts'
 
 /** Headless pages are always visible: this page pretends, the way a real tab switch would look to our listener. */
 function pretend(state: 'hidden' | 'visible'): void {
@@ -16,22 +13,15 @@ function pretend(state: 'hidden' | 'visible'): void {
   document.dispatchEvent(new Event('visibilitychange'))
 }
 
+// Runs before the fixture closes the wires (hooks run in reverse order of registration).
 afterEach(() => {
   pretend('visible')
-  for (const w of wires.splice(0)) w.close()
 })
 
 function openWire(options: Partial<ConnectOptions>): { wire: Wire; states: WireState[] } {
-  const wire = connect({
-    url,
-    namespace: `vis-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-    ...options,
-  })
+  const wire = open(options)
   const states: WireState[] = []
   wire.onState((s) => states.push(s.state))
-  wires.push(wire)
   return { wire, states }
 }
 

@@ -2,28 +2,14 @@
  * The client API against a real SharedWorker, real IndexedDB and a real server (started by the project's
  * globalSetup; controlled through the `server*` browser commands). Each test uses its own namespace and topic.
  */
-import { afterEach, expect, inject, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { connect } from '../../src/client/index.ts'
+import { openWire as open, poll } from './fixture.ts'
 
-const url = `ws://127.0.0.1:${inject('tabwirePort')}`
-const poll = { timeout: 15_000, interval: 20 }
-
-const wires: { close(): void }[] = []
 let serverStopped = false
 
 /** A wire on a fresh namespace, with small reconnect delays so a restarted server is found again quickly. */
-function openWire() {
-  const wire = connect({
-    url,
-    namespace: `ns-${crypto.randomUUID()}`,
-    worker: () =>
-      new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
-    reconnect: { minDelay: 20, maxDelay: 200, maxRetries: Infinity },
-  })
-  wires.push(wire)
-  return wire
-}
+const openWire = () => open({ reconnect: { minDelay: 20, maxDelay: 200, maxRetries: Infinity } })
 
 async function stopServer(): Promise<void> {
   serverStopped = true
@@ -36,7 +22,6 @@ async function startServer(): Promise<void> {
 }
 
 afterEach(async () => {
-  for (const wire of wires.splice(0)) wire.close()
   // A test that failed while the server was down must not take the next test's server with it.
   if (serverStopped) await startServer()
 })

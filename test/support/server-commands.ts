@@ -6,7 +6,9 @@ import type { BrowserCommand } from 'vitest/node'
 import type { Json } from '../../src/protocol/frames.ts'
 import type { ReadResult } from '../../src/server/store.ts'
 import { createServer } from '../../src/server/index.ts'
+import type { ClientFrameType } from './frame-tap.ts'
 import { registerServer, serverFor } from './server-registry.ts'
+import { startProxy, type Proxy } from './tcp-proxy.ts'
 
 const serverStop: BrowserCommand<[]> = async ({ project }) => {
   await serverFor(project.name).stop()
@@ -49,7 +51,37 @@ const serverForget: BrowserCommand<[]> = async ({ project }) => {
   registerServer(project.name, await createServer({ port: old.port }))
 }
 
+/** The frame-counting proxy of each project (at most one: a project's test files run one after another). */
+const taps = new Map<string, Proxy>()
+
+/**
+ * Puts a new proxy in front of the server that counts the frames clients send through it, and resolves to its port:
+ * a test that claims a mechanism ("replayed from the local log") connects there and counts the frames on the wire.
+ */
+const serverTapStart: BrowserCommand<[]> = async ({ project }) => {
+  await taps.get(project.name)?.close()
+  const proxy = await startProxy(serverFor(project.name).port)
+  taps.set(project.name, proxy)
+  return proxy.port
+}
+
+/** Frames the clients sent through the tap since it started, by type. */
+const serverTapFrames: BrowserCommand<[]> = ({ project }): Partial<Record<ClientFrameType, number>> => {
+  const proxy = taps.get(project.name)
+  if (!proxy) throw new Error('serverTapFrames: no tap; call serverTapStart first')
+  return proxy.framesUp.snapshot()
+}
+
+/** Closes the tap and the connections through it. */
+const serverTapStop: BrowserCommand<[]> = async ({ project }) => {
+  await taps.get(project.name)?.close()
+  taps.delete(project.name)
+}
+
 export const serverCommands = {
+  serverTapStart,
+  serverTapFrames,
+  serverTapStop,
   serverStop,
   serverStart,
   serverPublish,

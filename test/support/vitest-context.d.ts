@@ -1,6 +1,6 @@
 // Types of what the test server setup hands to tests: `inject('tabwirePort')` and the `server*` browser commands.
 // Included by both tsconfig.json (browser tests) and tsconfig.node.json (globalSetup, config).
-import type { Json } from '../../src/protocol/frames.ts'
+import type { ClientFrame, Json } from '../../src/protocol/frames.ts'
 import type { ReadResult } from '../../src/server/store.ts'
 
 declare module 'vitest' {
@@ -27,5 +27,11 @@ declare module 'vitest/browser' {
     serverRead: (topic: string) => Promise<ReadResult>
     /** Replaces the server by one with an empty memory store on the same port (a server that lost its state). */
     serverForget: () => Promise<void>
+    /** Starts a proxy in front of the server that counts the frames clients send through it; resolves to its port. */
+    serverTapStart: () => Promise<number>
+    /** Frames clients sent through the tap since it started, by type. */
+    serverTapFrames: () => Promise<Partial<Record<ClientFrame['t'], number>>>
+    /** Closes the tap and its connections. */
+    serverTapStop: () => Promise<void>
   }
 }

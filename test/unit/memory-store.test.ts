@@ -94,6 +94,20 @@ describe('createMemoryStore', () => {
     expect((await store.head('t')).last).toBe(1)
   })
 
+  it('applies a whole batch of pubs before a throwing listener is reported, as the SQLite store does', async () => {
+    const store = createMemoryStore()
+    const seen: string[] = []
+    store.onAppend(() => {
+      throw new Error('listener bug')
+    })
+    store.onAppend((m) => seen.push(`${m.topic}:${m.seq}`))
+    const pubs = [1, 2, 3].map((id) => ({ id, topic: 't', body: id }))
+    await expect(store.accept('u', 'c', pubs)).rejects.toThrow('listener bug')
+    expect(seen).toEqual(['t:1', 't:2', 't:3'])
+    expect((await store.head('t')).last).toBe(3)
+    expect(await store.acked('u', 'c')).toBe(3)
+  })
+
   it('refuses calls after close', async () => {
     const store = createMemoryStore()
     await store.close()

@@ -1,0 +1,20 @@
+/**
+ * Every `code` the reference server puts in an `error` frame, and in the reason of the 4400 close that follows one.
+ * One list, so the server cannot send a code its protocol document does not name (a unit test checks
+ * docs/PROTOCOL.md §9 against it). Clients must still accept any string: other servers may send other codes.
+ */
+export const DECODE_ERROR_CODES = ['json', 'shape', 'type', 'field', 'binary', 'too-large', 'version', 'depth'] as const
+
+/** Why a client message failed to decode (see `DecodeError`). */
+export type DecodeErrorCode = (typeof DECODE_ERROR_CODES)[number]
+
+export const SERVER_ERROR_CODES = [
+  ...DECODE_ERROR_CODES,
+  'hello-expected',
+  'hello-repeated',
+  'out-of-order',
+  'too-many-subscriptions',
+  'forbidden',
+] as const
+
+export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
