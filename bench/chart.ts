@@ -26,13 +26,15 @@ const COLORS: Record<string, string> = {
 const PANELS = [
   { title: 'send: 20,000 messages until the last ack (msg/s, higher is better)', workloads: ['send'] },
   {
-    title: 'fan-out: the server publishes on one topic; per-tab receive rate until every tab has all (msg/s, higher is better)',
+    title:
+      'fan-out: the server publishes on one topic; per-tab receive rate until every tab has all (msg/s, higher is better)',
     workloads: ['fanout-1', 'fanout-5', 'fanout-10'],
   },
 ]
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-const fmt = (v: number) => (v >= 10_000 ? `${Math.round(v / 1000)}k` : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v)))
+const fmt = (v: number) =>
+  v >= 10_000 ? `${Math.round(v / 1000)}k` : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v))
 
 export function renderChart(rows: readonly Row[]): string {
   const width = 860
@@ -50,7 +52,9 @@ export function renderChart(rows: readonly Row[]): string {
     y += 26
     for (const w of present) {
       if (present.length > 1) {
-        parts.push(`<text x="10" y="${y + 12}" fill="#444">${esc(w.replace('fanout-', '') + (w === 'fanout-1' ? ' tab' : ' tabs'))}</text>`)
+        parts.push(
+          `<text x="10" y="${y + 12}" fill="#444">${esc(w.replace('fanout-', '') + (w === 'fanout-1' ? ' tab' : ' tabs'))}</text>`,
+        )
         y += 18
       }
       for (const c of CONTENDERS) {
@@ -70,6 +74,7 @@ export function renderChart(rows: readonly Row[]): string {
   }
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="system-ui, sans-serif" font-size="12">`,
+    '<title>tabwire benchmarks: send and fan-out throughput, medians</title>',
     `<rect width="100%" height="100%" fill="#fff"/>`,
     ...parts,
     '</svg>',

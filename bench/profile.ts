@@ -28,9 +28,18 @@ const server = await startTabwireServer()
 const browser = await launchChromium(WORK)
 try {
   const job = 'profile'
-  const q = new URLSearchParams({ job, contender: 'tabwire', task: task === 'fanout' ? 'fanout' : task, url: server.url, n: String(n), ns: `profile-${Date.now()}`, chunk: '100', tab: '0' })
+  const q = new URLSearchParams({
+    job,
+    contender: 'tabwire',
+    task: task === 'fanout' ? 'fanout' : task,
+    url: server.url,
+    n: String(n),
+    ns: `profile-${Date.now()}`,
+    chunk: '100',
+    tab: '0',
+  })
   await browser.open(`${hub.origin}/bench/page/index.html?${q}`)
-  let worker
+  let worker: Awaited<ReturnType<typeof browser.targets>>[number] | undefined
   for (let i = 0; i < 100 && !worker; i++) {
     worker = (await browser.targets()).find((t) => t.type === 'shared_worker')
     if (!worker) await new Promise((r) => setTimeout(r, 20))
@@ -45,7 +54,9 @@ try {
       await server.publish(q.get('ns') as string, n, false)
     }
     const r = await hub.expect(job, 'result', 300_000)
-    const { profile } = (await send('Profiler.stop')) as { profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] } }
+    const { profile } = (await send('Profiler.stop')) as {
+      profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+    }
     return { profile, ms: r.kind === 'result' ? r.ms : NaN }
   })
   const total = profile.samples.length

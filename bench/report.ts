@@ -84,15 +84,38 @@ export function renderSection(r: Results): string {
   out.push('', '![send and fan-out, medians](bench/chart.svg)', '')
 
   // Ratios to raw.
-  out.push('### Ratios to raw', '', `Each contender's median divided by raw's (one message per frame) in the same run; for latency, the difference in ms.`, '')
-  out.push(`| workload | ${cols.filter((c) => c !== 'raw').join(' | ')} |`, `| --- | ${cols.filter((c) => c !== 'raw').map(() => '---:').join(' | ')} |`)
+  out.push(
+    '### Ratios to raw',
+    '',
+    `Each contender's median divided by raw's (one message per frame) in the same run; for latency, the difference in ms.`,
+    '',
+  )
+  out.push(
+    `| workload | ${cols.filter((c) => c !== 'raw').join(' | ')} |`,
+    `| --- | ${cols
+      .filter((c) => c !== 'raw')
+      .map(() => '---:')
+      .join(' | ')} |`,
+  )
   for (const w of ['send', 'fanout-1', 'fanout-5', 'fanout-10']) {
     if (!get(w, 'raw')) continue
-    out.push(`| ${w} | ${cols.filter((c) => c !== 'raw').map((c) => (get(w, c) ? `${(med(w, c) / med(w, 'raw')).toFixed(2)}×` : '—')).join(' | ')} |`)
+    out.push(
+      `| ${w} | ${cols
+        .filter((c) => c !== 'raw')
+        .map((c) => (get(w, c) ? `${(med(w, c) / med(w, 'raw')).toFixed(2)}×` : '—'))
+        .join(' | ')} |`,
+    )
   }
   for (const w of ['latency-p50', 'latency-p99']) {
     if (!get(w, 'raw')) continue
-    out.push(`| ${w} (Δ ms) | ${cols.filter((c) => c !== 'raw').map((c) => (get(w, c) ? `${med(w, c) - med(w, 'raw') >= 0 ? '+' : ''}${(med(w, c) - med(w, 'raw')).toFixed(2)}` : '—')).join(' | ')} |`)
+    out.push(
+      `| ${w} (Δ ms) | ${cols
+        .filter((c) => c !== 'raw')
+        .map((c) =>
+          get(w, c) ? `${med(w, c) - med(w, 'raw') >= 0 ? '+' : ''}${(med(w, c) - med(w, 'raw')).toFixed(2)}` : '—',
+        )
+        .join(' | ')} |`,
+    )
   }
   out.push('')
 
@@ -102,13 +125,28 @@ export function renderSection(r: Results): string {
   const ok = (v: number) => (Number.isFinite(v) ? v : undefined)
   const sendT = med('send', 'tabwire')
   if (get('send', 'tabwire') && get('send', 'raw'))
-    targets.push({ target: 'send ≥ 3× raw one-per-frame', measured: `${(sendT / med('send', 'raw')).toFixed(2)}× (${num(sendT)} vs ${num(med('send', 'raw'))} msg/s)`, met: sendT >= 3 * med('send', 'raw') })
+    targets.push({
+      target: 'send ≥ 3× raw one-per-frame',
+      measured: `${(sendT / med('send', 'raw')).toFixed(2)}× (${num(sendT)} vs ${num(med('send', 'raw'))} msg/s)`,
+      met: sendT >= 3 * med('send', 'raw'),
+    })
   if (get('send', 'tabwire') && get('send', 'raw-batch100'))
-    targets.push({ target: 'send ≥ 0.3× raw 100-per-frame', measured: `${(sendT / med('send', 'raw-batch100')).toFixed(2)}× (${num(sendT)} vs ${num(med('send', 'raw-batch100'))} msg/s)`, met: sendT >= 0.3 * med('send', 'raw-batch100') })
-  for (const [w, slack] of [['latency-p50', 1.5], ['latency-p99', 6]] as const) {
+    targets.push({
+      target: 'send ≥ 0.3× raw 100-per-frame',
+      measured: `${(sendT / med('send', 'raw-batch100')).toFixed(2)}× (${num(sendT)} vs ${num(med('send', 'raw-batch100'))} msg/s)`,
+      met: sendT >= 0.3 * med('send', 'raw-batch100'),
+    })
+  for (const [w, slack] of [
+    ['latency-p50', 1.5],
+    ['latency-p99', 6],
+  ] as const) {
     if (!get(w, 'tabwire') || !get(w, 'raw')) continue
     const d = med(w, 'tabwire') - med(w, 'raw')
-    targets.push({ target: `${w.replace('latency-', 'latency ')} ≤ raw + ${slack} ms`, measured: `raw + ${d.toFixed(2)} ms (${num(med(w, 'tabwire'))} vs ${num(med(w, 'raw'))} ms)`, met: d <= slack })
+    targets.push({
+      target: `${w.replace('latency-', 'latency ')} ≤ raw + ${slack} ms`,
+      measured: `raw + ${d.toFixed(2)} ms (${num(med(w, 'tabwire'))} vs ${num(med(w, 'raw'))} ms)`,
+      met: d <= slack,
+    })
   }
   if (get('fanout-10', 'tabwire') && get('fanout-1', 'raw')) {
     const ratio = med('fanout-10', 'tabwire') / med('fanout-1', 'raw')
@@ -120,22 +158,44 @@ export function renderSection(r: Results): string {
     })
   }
   if (get('recovery', 'tabwire'))
-    targets.push({ target: 'recovery: last ack ≤ 1 s after the server returns (1,000 queued)', measured: `${num(med('recovery', 'tabwire'))} ms`, met: med('recovery', 'tabwire') <= 1000 })
+    targets.push({
+      target: 'recovery: last ack ≤ 1 s after the server returns (1,000 queued)',
+      measured: `${num(med('recovery', 'tabwire'))} ms`,
+      met: med('recovery', 'tabwire') <= 1000,
+    })
   if (get('memory', 'tabwire'))
-    targets.push({ target: 'worker heap ≤ 30 MB with 100,000 queued', measured: `${num(med('memory', 'tabwire'))} MB (${num(extra('memory-before', 'tabwire')?.median ?? NaN)} MB before queueing)`, met: med('memory', 'tabwire') <= 30 })
+    targets.push({
+      target: 'worker heap ≤ 30 MB with 100,000 queued',
+      measured: `${num(med('memory', 'tabwire'))} MB (${num(extra('memory-before', 'tabwire')?.median ?? NaN)} MB before queueing)`,
+      met: med('memory', 'tabwire') <= 30,
+    })
   if (get('size-client', 'tabwire'))
-    targets.push({ target: 'client ≤ 3 kB gzip (without comlink)', measured: `${num(med('size-client', 'tabwire'))} B`, met: med('size-client', 'tabwire') <= 3000 })
+    targets.push({
+      target: 'client ≤ 3 kB gzip (without comlink)',
+      measured: `${num(med('size-client', 'tabwire'))} B`,
+      met: med('size-client', 'tabwire') <= 3000,
+    })
   if (get('size-worker', 'tabwire'))
-    targets.push({ target: 'worker ≤ 8 kB gzip (with comlink and idb)', measured: `${num(med('size-worker', 'tabwire'))} B`, met: med('size-worker', 'tabwire') <= 8000 })
+    targets.push({
+      target: 'worker ≤ 8 kB gzip (with comlink and idb)',
+      measured: `${num(med('size-worker', 'tabwire'))} B`,
+      met: med('size-worker', 'tabwire') <= 8000,
+    })
   out.push('### Targets (issue 5)', '', '| target | measured (medians) | |', '| --- | --- | --- |')
-  for (const t of targets) out.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? '?' : t.met ? '**met**' : '**missed**'} |`)
+  for (const t of targets)
+    out.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? '?' : t.met ? '**met**' : '**missed**'} |`)
   out.push('', 'Why each missed target is missed, and what would reach it: see "Analysis" below. 1 kB = 1,000 B.', '')
   void ok
 
   // Extras: the Playwright trap, page-side fan-out, storage rate.
   const pw = r.extras.filter((e) => e.workload === 'send-playwright')
   if (pw.length > 0) {
-    out.push('### The Playwright trap, measured', '', 'The same send workload in a page opened by Playwright (`launchPersistentContext`, its debugging connection attached to the page, recording every WebSocket frame) next to the bench\'s own Chromium with nothing attached to the page:', '')
+    out.push(
+      '### The Playwright trap, measured',
+      '',
+      "The same send workload in a page opened by Playwright (`launchPersistentContext`, its debugging connection attached to the page, recording every WebSocket frame) next to the bench's own Chromium with nothing attached to the page:",
+      '',
+    )
     out.push('| contender | without Playwright (table above) | with Playwright attached |', '| --- | ---: | ---: |')
     for (const e of pw) out.push(`| ${e.contender} | ${cell(get('send', e.contender))} | ${cell(e)} |`)
     out.push('')
@@ -150,18 +210,27 @@ export function renderSection(r: Results): string {
       `| tabs | ${cols.join(' | ')} |`,
       `| --- | ${cols.map(() => '---:').join(' | ')} |`,
     )
-    for (const t of [1, 5, 10]) out.push(`| ${t} | ${cols.map((c) => cell(extra(`fanout-${t}-page`, c))).join(' | ')} |`)
+    for (const t of [1, 5, 10])
+      out.push(`| ${t} | ${cols.map((c) => cell(extra(`fanout-${t}-page`, c))).join(' | ')} |`)
     out.push('')
   }
   if (r.sizes.length > 0) {
     out.push('### Sizes', '', '| contender | what | minified B | gzip -9 B |', '| --- | --- | ---: | ---: |')
-    for (const s of r.sizes) out.push(`| ${s.contender} | ${s.workload}: ${s.note} | ${s.raw.toLocaleString('en-US')} | ${s.gzip.toLocaleString('en-US')} |`)
+    for (const s of r.sizes)
+      out.push(
+        `| ${s.contender} | ${s.workload}: ${s.note} | ${s.raw.toLocaleString('en-US')} | ${s.gzip.toLocaleString('en-US')} |`,
+      )
     out.push('', 'raw and raw-batch100 ship no library code (0 B).', '')
   }
   const storeRate = extra('memory-store-rate', 'tabwire')
-  if (storeRate) out.push(`While filling the memory workload's queue (offline, sends awaited 1,000 at a time), tabwire stored ${cell(storeRate)} msg/s durably.`, '')
+  if (storeRate)
+    out.push(
+      `While filling the memory workload's queue (offline, sends awaited 1,000 at a time), tabwire stored ${cell(storeRate)} msg/s durably.`,
+      '',
+    )
 
-  if (r.failures.length > 0) out.push('### Measurements that failed in this run', '', ...r.failures.map((f) => `- ${f}`), '')
+  if (r.failures.length > 0)
+    out.push('### Measurements that failed in this run', '', ...r.failures.map((f) => `- ${f}`), '')
 
   // Machine.
   const m = r.machine
@@ -182,7 +251,8 @@ export async function writeBenchmarksMd(file: string, r: Results): Promise<void>
   try {
     text = await readFile(file, 'utf8')
   } catch {
-    text = '# Benchmarks\n\n`npm run bench` measures tabwire against the raw WebSocket code an app would write and against the libraries apps use today, in one run of real Chromium on this machine.\n\n'
+    text =
+      '# Benchmarks\n\n`npm run bench` measures tabwire against the raw WebSocket code an app would write and against the libraries apps use today, in one run of real Chromium on this machine.\n\n'
   }
   const a = text.indexOf('<!-- bench:begin')
   const b = text.indexOf(END)

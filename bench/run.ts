@@ -46,7 +46,14 @@ const quick = flags.quick === true
 const rounds = Number(flags.rounds ?? (quick ? 1 : 3))
 const N = quick
   ? { send: 5_000, latency: 200, fanout: 5_000, fanoutMany: 2_000, recovery: 1_000, memory: 20_000 }
-  : { send: 20_000, latency: 1_000, fanout: 20_000, fanoutMany: flags['full-fanout'] ? 20_000 : 10_000, recovery: 1_000, memory: 100_000 }
+  : {
+      send: 20_000,
+      latency: 1_000,
+      fanout: 20_000,
+      fanoutMany: flags['full-fanout'] ? 20_000 : 10_000,
+      recovery: 1_000,
+      memory: 100_000,
+    }
 const FANOUT_TABS = [1, 5, 10] as const
 const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
@@ -92,7 +99,16 @@ function serverFor(env: Env, c: ContenderId): BenchServer {
 }
 
 function pageUrl(env: Env, job: string, c: ContenderId, task: Task, url: string, n: number, tab = 0): string {
-  const q = new URLSearchParams({ job, contender: c, task, url, n: String(n), ns: `${runId}-${job}`, chunk: String(chunk), tab: String(tab) })
+  const q = new URLSearchParams({
+    job,
+    contender: c,
+    task,
+    url,
+    n: String(n),
+    ns: `${runId}-${job}`,
+    chunk: String(chunk),
+    tab: String(tab),
+  })
   return `${env.hub.origin}/bench/page/index.html?${q}`
 }
 
@@ -139,7 +155,12 @@ async function runLatency(env: Env, c: ContenderId, n: number): Promise<{ p50: n
   })
 }
 
-async function runFanout(env: Env, c: ContenderId, n: number, tabs: number): Promise<{ rate: number; connections: number; pageRate: number }> {
+async function runFanout(
+  env: Env,
+  c: ContenderId,
+  n: number,
+  tabs: number,
+): Promise<{ rate: number; connections: number; pageRate: number }> {
   return withJob(env, async (job, open) => {
     const s = serverFor(env, c)
     for (let tab = 0; tab < tabs; tab++) await open(pageUrl(env, job, c, 'fanout', s.url, n, tab))
@@ -197,14 +218,23 @@ async function runMemory(env: Env, n: number): Promise<{ before: number; after: 
     const after = await heap(env)
     env.hub.signal(job, 'done')
     const r = await env.hub.expect(job, 'result', 60_000)
-    return { before, after, pending: q.kind === 'queued' ? (q.pending ?? NaN) : NaN, ms: r.kind === 'result' ? r.ms : NaN }
+    return {
+      before,
+      after,
+      pending: q.kind === 'queued' ? (q.pending ?? NaN) : NaN,
+      ms: r.kind === 'result' ? r.ms : NaN,
+    }
   })
 }
 
 /** The same send workload with Playwright driving the page (its debugging connection records every frame). */
 async function runTrap(hub: Hub, servers: Env['servers'], rounds: number): Promise<void> {
   const dir = path.join(WORK, `pw-profile-${runId}`)
-  const context = await playwright.launchPersistentContext(dir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
+  const context = await playwright.launchPersistentContext(dir, {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    headless: true,
+  })
   try {
     for (let round = 0; round < rounds; round++) {
       for (const c of (round % 2 ? ['tabwire', 'raw'] : ['raw', 'tabwire']) as ContenderId[]) {
@@ -212,7 +242,9 @@ async function runTrap(hub: Hub, servers: Env['servers'], rounds: number): Promi
         const job = `pw${++jobCounter}`
         const page = await context.newPage()
         const s = c === 'tabwire' ? servers.tabwire : servers.ws
-        await page.goto(`${hub.origin}/bench/page/index.html?${new URLSearchParams({ job, contender: c, task: 'send', url: s.url, n: String(N.send), ns: `${runId}-${job}`, chunk: String(chunk), tab: '0' })}`)
+        await page.goto(
+          `${hub.origin}/bench/page/index.html?${new URLSearchParams({ job, contender: c, task: 'send', url: s.url, n: String(N.send), ns: `${runId}-${job}`, chunk: String(chunk), tab: '0' })}`,
+        )
         const r = (await hub.expect(job, 'result', 180_000)) as Extract<Report, { kind: 'result' }>
         await page.close()
         record(extras, 'send-playwright', c, N.send / (r.ms / 1000))
@@ -242,7 +274,11 @@ async function main(): Promise<void> {
   }
 
   const hub = await startHub(path.join(WORK, 'dist'))
-  const servers = { ws: await startWsServer(), 'socket.io': await startSocketIoServer(), tabwire: await startTabwireServer() }
+  const servers = {
+    ws: await startWsServer(),
+    'socket.io': await startSocketIoServer(),
+    tabwire: await startTabwireServer(),
+  }
   const browser = await launchChromium(WORK)
   const env: Env = { hub, browser, servers }
   log(`${browser.version}, servers on loopback`)
@@ -290,7 +326,9 @@ async function main(): Promise<void> {
             record(samples, `fanout-${tabs}`, c, v.rate)
             record(extras, `fanout-${tabs}-page`, c, v.pageRate)
             if (tabs === 10) record(samples, 'connections-10', c, v.connections)
-            log(`fanout-${tabs} ${c}: ${Math.round(v.rate)} msg/s per tab (slowest page first→last ${Math.round(v.pageRate)}), ${v.connections} server connections`)
+            log(
+              `fanout-${tabs} ${c}: ${Math.round(v.rate)} msg/s per tab (slowest page first→last ${Math.round(v.pageRate)}), ${v.connections} server connections`,
+            )
           }
       if (only.has('recovery'))
         for (const c of order) {
@@ -303,10 +341,12 @@ async function main(): Promise<void> {
       if (only.has('memory') && contenders.includes('tabwire')) {
         const v = await attempt('memory tabwire', () => runMemory(env, N.memory))
         if (v !== undefined) {
-        record(samples, 'memory', 'tabwire', v.after)
-        record(extras, 'memory-before', 'tabwire', v.before)
-        record(extras, 'memory-store-rate', 'tabwire', N.memory / (v.ms / 1000))
-        log(`memory tabwire: ${v.after.toFixed(2)} MB with ${v.pending} queued (${v.before.toFixed(2)} MB before; stored at ${Math.round(N.memory / (v.ms / 1000))} msg/s)`)
+          record(samples, 'memory', 'tabwire', v.after)
+          record(extras, 'memory-before', 'tabwire', v.before)
+          record(extras, 'memory-store-rate', 'tabwire', N.memory / (v.ms / 1000))
+          log(
+            `memory tabwire: ${v.after.toFixed(2)} MB with ${v.pending} queued (${v.before.toFixed(2)} MB before; stored at ${Math.round(N.memory / (v.ms / 1000))} msg/s)`,
+          )
         }
       }
     }
@@ -346,10 +386,15 @@ async function main(): Promise<void> {
     sizes,
     failures,
   }
-  const rows = results.summaries.map((s) => ({ workload: s.workload, contender: s.contender, value: round(s.median), unit: UNITS[s.workload] ?? '' }))
-  if (flags.json) await writeFile(flags.json, JSON.stringify({ rows }, null, 2) + '\n')
+  const rows = results.summaries.map((s) => ({
+    workload: s.workload,
+    contender: s.contender,
+    value: round(s.median),
+    unit: UNITS[s.workload] ?? '',
+  }))
+  if (flags.json) await writeFile(flags.json, `${JSON.stringify({ rows }, null, 2)}\n`)
   if (writeDocs) {
-    await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify({ rows, details: results }, null, 2) + '\n')
+    await writeFile(path.join(ROOT, 'bench/results.json'), `${JSON.stringify({ rows, details: results }, null, 2)}\n`)
     await writeFile(path.join(ROOT, 'bench/chart.svg'), renderChart(rows))
     await writeBenchmarksMd(path.join(ROOT, 'BENCHMARKS.md'), results)
     log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')

@@ -3,7 +3,14 @@
  * TypeScript programs include it.
  */
 
-export const CONTENDERS = ['raw', 'raw-batch100', 'reconnecting-websocket', 'partysocket', 'socket.io', 'tabwire'] as const
+export const CONTENDERS = [
+  'raw',
+  'raw-batch100',
+  'reconnecting-websocket',
+  'partysocket',
+  'socket.io',
+  'tabwire',
+] as const
 export type ContenderId = (typeof CONTENDERS)[number]
 
 /** What one page load does. */

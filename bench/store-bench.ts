@@ -45,7 +45,7 @@ async function measure(store: Store) {
 
 const dir = mkdtempSync(join(tmpdir(), 'tabwire-store-bench-'))
 let redis: RedisServer | undefined
-const redisUrl = process.env['REDIS_URL'] ?? (redis = await startRedis()).url
+const redisUrl = process.env.REDIS_URL ?? (redis = await startRedis()).url
 
 const subjects: [string, () => Promise<Store>][] = [
   ['memory', async () => createMemoryStore()],
@@ -76,7 +76,9 @@ const table = [
   '| --- | ---: | ---: | ---: |',
   ...rows,
 ].join('\n')
-console.log(`\nStore throughput, ${SLICE_MS / 1_000} s per figure, ${JSON.stringify(body).length}-byte bodies\n\n${table}`)
+console.log(
+  `\nStore throughput, ${SLICE_MS / 1_000} s per figure, ${JSON.stringify(body).length}-byte bodies\n\n${table}`,
+)
 
 if (process.argv.includes('--write'))
   writeBenchmarksSection(

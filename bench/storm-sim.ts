@@ -55,7 +55,6 @@ interface Result {
   rejected: number
 }
 
-
 /** A binary min-heap of [time, client] events; ties go to the lower client id, so runs are reproducible. */
 class Events {
   private readonly heap: [number, number][] = []
@@ -186,7 +185,12 @@ const SCENARIOS: Scenario[] = [
   { name: 'no jitter (plain exponential)', jitter: false, admission: undefined, retryAfter: 'exact' },
   { name: 'full jitter + admission', jitter: true, admission: ADMISSION, retryAfter: 'exact' },
   { name: 'no jitter + admission', jitter: false, admission: ADMISSION, retryAfter: 'exact' },
-  { name: 'before: full jitter + admission, waiting max(backoff, retry-after)', jitter: true, admission: ADMISSION, retryAfter: 'max' },
+  {
+    name: 'before: full jitter + admission, waiting max(backoff, retry-after)',
+    jitter: true,
+    admission: ADMISSION,
+    retryAfter: 'max',
+  },
 ]
 
 const perSecond = (perWindow: number) => (perWindow * (1_000 / WINDOW_MS)).toLocaleString('en-US')
@@ -234,7 +238,6 @@ Reading it:
   before: waiting \`max(backoff, retry-after)\` pushed most rejected clients past their slot as the backoff grew.
 `
 }
-
 
 const results = SCENARIOS.map(simulate)
 console.log(table(results))

@@ -42,7 +42,11 @@ function start(): void {
     url: WS_URL,
     // extendedLifetime: a reload of the only tab keeps the worker, and with it the socket (Chrome 148+).
     worker: () =>
-      new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire', extendedLifetime: true }),
+      new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), {
+        type: 'module',
+        name: 'tabwire',
+        extendedLifetime: true,
+      }),
     namespace: NAMESPACE,
   })
   wire = w
@@ -95,7 +99,8 @@ async function send(text: string): Promise<void> {
 /** One `pending()` call for a burst of messages, not one per message. */
 let outboxTimer: ReturnType<typeof setTimeout> | undefined
 function outboxSoon(): void {
-  outboxTimer ??= setTimeout(() => {
+  if (outboxTimer !== undefined) return
+  outboxTimer = setTimeout(() => {
     outboxTimer = undefined
     void refreshOutbox()
   }, 100)
@@ -104,7 +109,11 @@ function outboxSoon(): void {
 async function refreshOutbox(): Promise<void> {
   const w = wire
   if (!w || w.state === 'closed') [outbox, queued] = [undefined, []]
-  else [outbox, queued] = await Promise.all([w.pending().catch(() => undefined), w.outbox.list({ limit: LISTED }).catch(() => [])])
+  else
+    [outbox, queued] = await Promise.all([
+      w.pending().catch(() => undefined),
+      w.outbox.list({ limit: LISTED }).catch(() => []),
+    ])
   draw()
 }
 
@@ -145,7 +154,8 @@ function drawChips(): void {
  */
 function drawRetry(): void {
   const retry = byId<HTMLButtonElement>('retry-now')
-  const waiting = info.state === 'reconnecting' && info.nextRetryAt !== undefined && info.nextRetryAt - Date.now() > 1_000
+  const waiting =
+    info.state === 'reconnecting' && info.nextRetryAt !== undefined && info.nextRetryAt - Date.now() > 1_000
   retry.hidden = !waiting
   retry.title = 'The next attempt waits out a growing backoff (up to 30 s): try to connect now'
 }
@@ -154,7 +164,8 @@ function drawControls(): void {
   const line = byId('server-line')
   line.replaceChildren()
   if (!stats) line.append(el('span', 'dot off'), 'control API unreachable')
-  else if (stats.listening) line.append(el('span', 'dot on'), `listening on :${stats.port}`, el('small', '', stats.store))
+  else if (stats.listening)
+    line.append(el('span', 'dot on'), `listening on :${stats.port}`, el('small', '', stats.store))
   else line.append(el('span', 'dot off'), 'stopped', el('small', '', 'sends wait in IndexedDB'))
 
   const toggle = byId<HTMLButtonElement>('toggle-server')

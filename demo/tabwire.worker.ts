@@ -1,1 +1,2 @@
-import { serve } from '../src/worker/index.ts'; serve()
+import { serve } from '../src/worker/index.ts'
+serve()

@@ -23,7 +23,9 @@ const result = await build({
       name: 'tabwire-worker-entry',
       resolveId: (id) => (id === ENTRY ? id : null),
       load: (id) =>
-        id === ENTRY ? `import { serve } from ${JSON.stringify(path.join(ROOT, 'src/worker/index.ts'))}\nserve()\n` : null,
+        id === ENTRY
+          ? `import { serve } from ${JSON.stringify(path.join(ROOT, 'src/worker/index.ts'))}\nserve()\n`
+          : null,
     },
   ],
   build: {
@@ -35,7 +37,8 @@ const result = await build({
 })
 const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[]
 const chunks = outputs.flatMap((o) => o.output).filter((c): c is Rolldown.OutputChunk => c.type === 'chunk')
-if (chunks.length !== 1 || chunks[0]!.imports.length) throw new Error('the worker bundle must be one self-contained file')
+if (chunks.length !== 1 || chunks[0]!.imports.length)
+  throw new Error('the worker bundle must be one self-contained file')
 const minified = await minify('tabwire.worker.js', chunks[0]!.code, { compress: true, mangle: true, module: true })
 if (minified.errors.length) throw new Error(minified.errors.map((e) => e.message).join('; '))
 await mkdir(path.dirname(OUT), { recursive: true })

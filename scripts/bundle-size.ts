@@ -70,10 +70,12 @@ export async function measureEntry(name: EntryName): Promise<EntrySize> {
   })
   const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[]
   const chunks = outputs.flatMap((o) => o.output).filter((c): c is Rolldown.OutputChunk => c.type === 'chunk')
-  if (chunks.length !== 1) throw new Error(`${name}: expected one chunk, got ${chunks.map((c) => c.fileName).join(', ')}`)
+  if (chunks.length !== 1)
+    throw new Error(`${name}: expected one chunk, got ${chunks.map((c) => c.fileName).join(', ')}`)
   const chunk = chunks[0]!
   const minified = await minify(`${name}.js`, chunk.code, { compress: true, mangle: true, module: true })
-  if (minified.errors.length) throw new Error(`${name}: minify failed: ${minified.errors.map((e) => e.message).join('; ')}`)
+  if (minified.errors.length)
+    throw new Error(`${name}: minify failed: ${minified.errors.map((e) => e.message).join('; ')}`)
 
   const modules: ModuleSize[] = []
   for (const [id, info] of Object.entries(chunk.modules)) {
@@ -124,11 +126,14 @@ export function kB(bytes: number): string {
 export function formatTable(sizes: EntrySize[]): string {
   const rows = [['entry', 'min', 'gzip', 'target', 'ceiling', 'status']]
   for (const s of sizes) {
-    const status = s.gzip > s.ceiling ? 'OVER CEILING' : s.gzip > s.target ? `over target by ${kB(s.gzip - s.target)}` : 'ok'
+    const status =
+      s.gzip > s.ceiling ? 'OVER CEILING' : s.gzip > s.target ? `over target by ${kB(s.gzip - s.target)}` : 'ok'
     rows.push([s.name, kB(s.min), kB(s.gzip), kB(s.target), kB(s.ceiling), status])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n')
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .join('\n')
 }
 
 /** Where the bytes go: each module's estimated gzip share, largest first. */

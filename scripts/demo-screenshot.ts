@@ -150,7 +150,10 @@ async function composite(opening: Promise<Page>, tabs: [Page, string][]): Promis
   const page = await opening
   await page.setViewportSize({ width: VIEWPORT.width * 2 + 60, height: VIEWPORT.height + 100 })
   const figures = shots
-    .map((png, i) => `<figure><figcaption>${tabs[i]?.[1] ?? ''}</figcaption><img src="data:image/png;base64,${png}"></figure>`)
+    .map(
+      (png, i) =>
+        `<figure><figcaption>${tabs[i]?.[1] ?? ''}</figcaption><img src="data:image/png;base64,${png}"></figure>`,
+    )
     .join('')
   await page.setContent(`<!doctype html><style>
     body { margin: 0; background: #e2e8f0; font: 600 13px system-ui, sans-serif; color: #334155 }

@@ -30,7 +30,8 @@ export interface DemoServerOptions {
 /** Reads the demo's settings from the environment: `TABWIRE_PORT` (default 8787), `TABWIRE_STORE`. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoServerOptions {
   const port = Number(env.TABWIRE_PORT ?? 8787)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`TABWIRE_PORT must be a port, got "${env.TABWIRE_PORT}"`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`TABWIRE_PORT must be a port, got "${env.TABWIRE_PORT}"`)
   return { port, store: env.TABWIRE_STORE || DEFAULT_STORE }
 }
 
@@ -63,7 +64,9 @@ export function tabwireDemo(options: DemoServerOptions): Plugin {
       running.then(
         (r) => console.log(`\n  tabwire  ws://127.0.0.1:${r.server.port}  (store: ${r.storeName})`),
         (error: unknown) => {
-          console.error(`\n  tabwire  server failed to start: ${error instanceof Error ? error.message : String(error)}`)
+          console.error(
+            `\n  tabwire  server failed to start: ${error instanceof Error ? error.message : String(error)}`,
+          )
           console.error('           is the port taken? Set TABWIRE_PORT to another one.')
         },
       )
@@ -129,7 +132,9 @@ async function openStore(spec: string): Promise<{ store: Store; storeName: strin
     return { store: await storeFromUrl(spec), storeName: path ? `sqlite:${relativeToRepo(path)}` : spec }
   } catch (error) {
     if (spec === 'memory') throw error
-    console.warn(`  tabwire  store "${spec}" unavailable (${error instanceof Error ? error.message : String(error)}); using memory`)
+    console.warn(
+      `  tabwire  store "${spec}" unavailable (${error instanceof Error ? error.message : String(error)}); using memory`,
+    )
     return { store: createMemoryStore(), storeName: 'memory' }
   }
 }
@@ -138,7 +143,11 @@ function relativeToRepo(path: string): string {
   return path.startsWith(REPO) ? path.slice(REPO.length) : path
 }
 
-async function controlApi(req: IncomingMessage, res: ServerResponse, running: Promise<Running> | undefined): Promise<void> {
+async function controlApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  running: Promise<Running> | undefined,
+): Promise<void> {
   const route = `${req.method} ${(req.url ?? '').split('?')[0]}`
   if (!running) return json(res, 503, { error: 'tabwire server not started' })
   let r: Running
@@ -162,7 +171,12 @@ async function controlApi(req: IncomingMessage, res: ServerResponse, running: Pr
     default:
       return json(res, 404, { error: `no route ${route}` })
   }
-  json(res, 200, { connections: r.server.connections(), listening: r.listening, port: r.server.port, store: r.storeName })
+  json(res, 200, {
+    connections: r.server.connections(),
+    listening: r.listening,
+    port: r.server.port,
+    store: r.storeName,
+  })
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -65,7 +65,11 @@ export async function launchChromium(profileRoot: string): Promise<Chromium> {
   let nextId = 1
   const calls = new Map<number, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }>()
   ws.on('message', (data) => {
-    const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } }
+    const msg = JSON.parse(String(data)) as {
+      id?: number
+      result?: Record<string, unknown>
+      error?: { message: string }
+    }
     if (msg.id === undefined) return
     const call = calls.get(msg.id)
     calls.delete(msg.id)

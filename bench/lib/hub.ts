@@ -90,7 +90,9 @@ export async function startHub(root: string): Promise<Hub> {
       const j = job(id)
       return new Promise<Report>((resolve, reject) => {
         const check = () => {
-          const i = j.reports.findIndex((r) => r.kind === 'error' || (r.kind === kind && (tab === undefined || r.tab === tab)))
+          const i = j.reports.findIndex(
+            (r) => r.kind === 'error' || (r.kind === kind && (tab === undefined || r.tab === tab)),
+          )
           if (i < 0) return false
           const [r] = j.reports.splice(i, 1) as [Report]
           j.listeners.delete(check)

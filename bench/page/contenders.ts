@@ -223,11 +223,16 @@ class TabwireClient implements Client {
   private readonly wire: Wire
   private last: Promise<void> = Promise.resolve()
 
-  constructor(url: string, namespace: string, private readonly chunk: number) {
+  constructor(
+    url: string,
+    namespace: string,
+    private readonly chunk: number,
+  ) {
     this.wire = connect({
       url,
       namespace,
-      worker: () => new SharedWorker(new URL('./bench.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+      worker: () =>
+        new SharedWorker(new URL('./bench.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
     })
   }
 
@@ -302,8 +307,10 @@ export function createClient(id: ContenderId, url: string, namespace: string, ch
     case 'raw-batch100':
       return new SocketClient(() => new WebSocket(url), true, undefined)
     case 'reconnecting-websocket':
-      return new SocketClient(() => new ReconnectingWebSocket(url) as unknown as Pipe, false, (p) =>
-        (p as unknown as ReconnectingWebSocket).reconnect(),
+      return new SocketClient(
+        () => new ReconnectingWebSocket(url) as unknown as Pipe,
+        false,
+        (p) => (p as unknown as ReconnectingWebSocket).reconnect(),
       )
     case 'partysocket':
       return new SocketClient(

@@ -87,4 +87,7 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((e: unknown) => void report({ kind: 'error', tab: p.tab, message: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }))
+run().catch(
+  (e: unknown) =>
+    void report({ kind: 'error', tab: p.tab, message: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) }),
+)

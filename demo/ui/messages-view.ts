@@ -48,7 +48,15 @@ export function renderMessages(list: HTMLElement, view: RoomView): void {
       continue
     }
     const mine = e.author === me
-    items.push(row(e.author, e.text, mine, `seq ${e.seq}`, mine ? status('acked', 'acked by the server, published as seq ' + e.seq) : undefined))
+    items.push(
+      row(
+        e.author,
+        e.text,
+        mine,
+        `seq ${e.seq}`,
+        mine ? status('acked', `acked by the server, published as seq ${e.seq}`) : undefined,
+      ),
+    )
   }
   const queued = pendingInIdOrder(mine, view.outbox)
   for (const q of queued) {
@@ -57,7 +65,9 @@ export function renderMessages(list: HTMLElement, view: RoomView): void {
       items.push(row(me, q.text, true, where, status(q.status, q.error ?? STATUS_TITLE[q.status]), q.status))
     } else {
       const text = `${q.bytes} bytes from another tab, waiting in the shared outbox`
-      items.push(row('another tab', text, false, `outbox #${q.id}`, status(q.state, STATUS_TITLE[q.state]), `${q.state} other`))
+      items.push(
+        row('another tab', text, false, `outbox #${q.id}`, status(q.state, STATUS_TITLE[q.state]), `${q.state} other`),
+      )
     }
   }
   if (items.length === 0) items.push(el('li', 'empty', emptyHint(view)))
@@ -81,7 +91,14 @@ function emptyHint({ room, tabs }: RoomView): string {
   return 'No messages yet. Open this page in a second tab and say hi.'
 }
 
-function row(author: string, text: string, mine: boolean, where: string, badge?: HTMLElement, pending?: string): HTMLElement {
+function row(
+  author: string,
+  text: string,
+  mine: boolean,
+  where: string,
+  badge?: HTMLElement,
+  pending?: string,
+): HTMLElement {
   const li = el('li', `msg${mine ? ' mine' : ''}${pending ? ` pending ${pending}` : ''}`)
   const other = pending?.endsWith(' other') === true
   const avatar = el('span', 'avatar', other ? '?' : author.slice(0, 1).toUpperCase())

@@ -25,7 +25,7 @@ export function encodeBody(body: unknown): string {
         case 'number':
           if (!Number.isFinite(value)) throw new TypeError(`${describe(key)} is ${value}`)
           break
-        case 'object':
+        case 'object': {
           if (value === null) break
           const depth = (depths.get(this) ?? 0) + 1
           if (depth > MAX_BODY_DEPTH) throw new TypeError(`it nests deeper than ${MAX_BODY_DEPTH} levels`)
@@ -35,6 +35,7 @@ export function encodeBody(body: unknown): string {
             if (proto !== plainProto && proto !== null)
               throw new TypeError(`${describe(key)} is ${describeValue(value)}`)
           }
+        }
       }
       return value
     })

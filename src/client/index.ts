@@ -11,7 +11,15 @@ export function connect<Topics extends object = AnyTopics>(options: ConnectOptio
 }
 
 export { Wire }
-export type { Message, ReceivedBodyFor, SendBodyFor, SendReceipt, SubscribeOptions, WireOutbox, WireStats } from './wire.ts'
+export type {
+  Message,
+  ReceivedBodyFor,
+  SendBodyFor,
+  SendReceipt,
+  SubscribeOptions,
+  WireOutbox,
+  WireStats,
+} from './wire.ts'
 export type { AnyTopics, BinaryInput, BodyOf, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 export { DEFAULTS } from './options.ts'
 export type { ConnectOptions, Provider } from './options.ts'

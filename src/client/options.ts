@@ -89,7 +89,8 @@ export const DEFAULTS = {
 
 const invalid = (message: string) => new TabwireError('invalid-argument', message)
 
-const SHARED_EXAMPLE = "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
+const SHARED_EXAMPLE =
+  "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
 const DEDICATED_EXAMPLE = "() => new Worker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module' })"
 
 /** `connect()` called without an options object (or with something else) fails here, not as a TypeError further on. */
@@ -100,7 +101,10 @@ export function checkOptionsObject(options: unknown): asserts options is Connect
 
 /** A `url` string is checked at once (a provider's answers are checked by the worker before each attempt). */
 export function checkUrlOption(url: unknown): void {
-  if (url === undefined) throw invalid("the url option is missing: give the tabwire server's ws:// or wss:// URL, or a function returning it")
+  if (url === undefined)
+    throw invalid(
+      "the url option is missing: give the tabwire server's ws:// or wss:// URL, or a function returning it",
+    )
   if (typeof url === 'function') return
   if (typeof url !== 'string')
     throw invalid(`url must be a ws:// or wss:// URL string or a function returning one, got ${describeValue(url)}`)
@@ -131,13 +135,16 @@ export function workerKind(options: ConnectOptions, hasSharedWorker: boolean): '
   if (mode !== 'auto' && mode !== 'shared' && mode !== 'dedicated')
     throw invalid(`mode must be 'auto', 'shared' or 'dedicated', got ${describeValue(mode)}`)
   if (worker !== undefined && typeof worker !== 'function')
-    throw invalid(`worker must be a function that returns a SharedWorker, got ${describeValue(worker)}: worker: ${SHARED_EXAMPLE}`)
+    throw invalid(
+      `worker must be a function that returns a SharedWorker, got ${describeValue(worker)}: worker: ${SHARED_EXAMPLE}`,
+    )
   if (dedicatedWorker !== undefined && typeof dedicatedWorker !== 'function')
     throw invalid(
       `dedicatedWorker must be a function that returns a Worker, got ${describeValue(dedicatedWorker)}: dedicatedWorker: ${DEDICATED_EXAMPLE}`,
     )
   if (mode === 'dedicated') {
-    if (!dedicatedWorker) throw invalid(`mode 'dedicated' needs the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`)
+    if (!dedicatedWorker)
+      throw invalid(`mode 'dedicated' needs the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`)
     return 'dedicated'
   }
   if (mode === 'shared') {
@@ -148,24 +155,32 @@ export function workerKind(options: ConnectOptions, hasSharedWorker: boolean): '
   if (worker && hasSharedWorker) return 'shared'
   if (dedicatedWorker) return 'dedicated'
   if (hasSharedWorker) throw invalid(`the worker option is missing: worker: ${SHARED_EXAMPLE}`)
-  throw invalid(`this browser has no SharedWorker: give the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`)
+  throw invalid(
+    `this browser has no SharedWorker: give the dedicatedWorker option: dedicatedWorker: ${DEDICATED_EXAMPLE}`,
+  )
 }
 
 /** What `worker()` / `dedicatedWorker()` returned must be the worker itself (a common slip: returning its URL). */
-export function checkWorkerInstance<T>(what: 'worker' | 'dedicatedWorker', made: unknown, kind: abstract new (...args: never[]) => T): T {
+export function checkWorkerInstance<T>(
+  what: 'worker' | 'dedicatedWorker',
+  made: unknown,
+  kind: abstract new (...args: never[]) => T,
+): T {
   if (made instanceof kind) return made
   throw invalid(`${what}() must return a ${kind.name}, got ${describeValue(made)}`)
 }
 
 function nonNegative(name: string, v: number): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalid(`${name} must be a number ≥ 0, got ${describeValue(v)}`)
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0)
+    throw invalid(`${name} must be a number ≥ 0, got ${describeValue(v)}`)
   return v
 }
 
 export function resolveReconnect(given: Partial<ReconnectOptions> = {}): ReconnectOptions {
   const r = { ...DEFAULTS.reconnect, ...given }
   for (const [k, v] of Object.entries(r)) nonNegative(`reconnect.${k}`, v)
-  if (r.minDelay > r.maxDelay) throw invalid(`reconnect.minDelay (${r.minDelay}) must not exceed maxDelay (${r.maxDelay})`)
+  if (r.minDelay > r.maxDelay)
+    throw invalid(`reconnect.minDelay (${r.minDelay}) must not exceed maxDelay (${r.maxDelay})`)
   return r
 }
 

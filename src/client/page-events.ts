@@ -15,7 +15,9 @@ export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, 
   }
   listen(window, 'online', () => forward(() => 'online'))
   listen(window, 'offline', () => forward(() => 'offline'))
-  listen(document, 'visibilitychange', () => forward(() => (document.visibilityState === 'hidden' ? 'hidden' : 'visible')))
+  listen(document, 'visibilitychange', () =>
+    forward(() => (document.visibilityState === 'hidden' ? 'hidden' : 'visible')),
+  )
   listen(document, 'freeze', () => forward(() => 'freeze'))
   listen(document, 'resume', () => forward(() => 'resume'))
   // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.

@@ -17,10 +17,7 @@ export class SendBatcher {
   readonly #store: (messages: OutgoingMessage[]) => Promise<number[]>
   readonly #receipts: Receipts
 
-  constructor(
-    store: (messages: OutgoingMessage[]) => Promise<number[]>,
-    receipts: Receipts,
-  ) {
+  constructor(store: (messages: OutgoingMessage[]) => Promise<number[]>, receipts: Receipts) {
     this.#store = store
     this.#receipts = receipts
   }
@@ -42,7 +39,9 @@ export class SendBatcher {
     this.#queue = []
     try {
       const ids = await this.#store(batch.map((q) => q.message))
-      batch.forEach((q, i) => q.resolve(this.#receipts.receipt(ids[i] as number)))
+      batch.forEach((q, i) => {
+        q.resolve(this.#receipts.receipt(ids[i] as number))
+      })
     } catch (e) {
       for (const q of batch) q.reject(e)
     }

@@ -20,7 +20,12 @@ export class Subscriptions {
   readonly #subs = new Map<number, Subscription>()
   #nextId = 1
 
-  add(topic: string, onMessage: (m: Message) => void, onReset: ((n: ResetNotice) => void) | undefined, after: number): number {
+  add(
+    topic: string,
+    onMessage: (m: Message) => void,
+    onReset: ((n: ResetNotice) => void) | undefined,
+    after: number,
+  ): number {
     const id = this.#nextId++
     this.#subs.set(id, { topic, onMessage, onReset, last: after })
     return id

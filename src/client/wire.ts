@@ -1,4 +1,4 @@
-import * as Comlink from 'comlink'
+import type * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type { Body } from '../protocol/frames.ts'
 import { describeValue } from '../protocol/describe.ts'
@@ -31,10 +31,12 @@ export type { SendReceipt } from './receipts.ts'
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
  * if JSON or bytes can carry it.
  */
-export type SendBodyFor<Topics, K extends string, B> = IsAnyTopics<Topics> extends true ? Sendable<B> : SendBody<BodyOf<Topics, K>>
+export type SendBodyFor<Topics, K extends string, B> =
+  IsAnyTopics<Topics> extends true ? Sendable<B> : SendBody<BodyOf<Topics, K>>
 
 /** The body a subscriber to `topic` receives: the map's declared body, or with no map the `B` the caller names. */
-export type ReceivedBodyFor<Topics, K extends string, B> = IsAnyTopics<Topics> extends true ? B : ReceivedBody<BodyOf<Topics, K>>
+export type ReceivedBodyFor<Topics, K extends string, B> =
+  IsAnyTopics<Topics> extends true ? B : ReceivedBody<BodyOf<Topics, K>>
 
 export interface WireStats extends WorkerStats {
   /** This tab's subscriptions and the last seq each has delivered. */
@@ -91,23 +93,35 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
-    this.#worker = new WorkerBinding(options, kind, config, { id: this.#lock.name, lock: this.#lock.name, dials }, this.#lock.held, callTimeout, {
-      get closed() {
-        return wire.#closed
+    this.#worker = new WorkerBinding(
+      options,
+      kind,
+      config,
+      { id: this.#lock.name, lock: this.#lock.name, dials },
+      this.#lock.held,
+      callTimeout,
+      {
+        get closed() {
+          return wire.#closed
+        },
+        tabEvents: () => this.#events(),
+        attached: (result: AttachResult) => {
+          this.#receipts.acked(result.acked)
+          this.#setState(result.state)
+        },
+        failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
+        died: () =>
+          this.#setState({
+            state: 'connecting',
+            attempt: 0,
+            error: { code: 'worker-unavailable', message: 'worker restarted' },
+          }),
+        rebound: () => {
+          for (const [id, topic, last] of this.#subs.resumePoints())
+            void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+        },
       },
-      tabEvents: () => this.#events(),
-      attached: (result: AttachResult) => {
-        this.#receipts.acked(result.acked)
-        this.#setState(result.state)
-      },
-      failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
-      died: () =>
-        this.#setState({ state: 'connecting', attempt: 0, error: { code: 'worker-unavailable', message: 'worker restarted' } }),
-      rebound: () => {
-        for (const [id, topic, last] of this.#subs.resumePoints())
-          void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
-      },
-    })
+    )
     this.#unlisten = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
@@ -165,7 +179,8 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#assertOpen()
     checkTopic(topic)
     const after = options.after ?? 0
-    if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
     const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
     try {
@@ -195,7 +210,9 @@ export class Wire<Topics extends object = AnyTopics> {
       const limit = options.limit ?? LIST_DEFAULT
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
         const got = describeValue(limit)
-        return Promise.reject(new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`))
+        return Promise.reject(
+          new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`),
+        )
       }
       return this.#call('outbox.list', (r) => r.outboxList(limit))
     },

@@ -60,7 +60,8 @@ export interface BinaryEnvelope {
 }
 
 export function openBinaryMessage(data: ArrayBuffer | ArrayBufferView): BinaryEnvelope {
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  const bytes =
+    data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   if (bytes.byteLength < 4) throw new RangeError('binary message shorter than its header length')
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0)
   if (4 + n > bytes.byteLength) throw new RangeError('binary header longer than the message')
@@ -75,7 +76,8 @@ export function openBinaryMessage(data: ArrayBuffer | ArrayBufferView): BinaryEn
       const [o, l] = Array.isArray(w.$b) ? (w.$b as unknown[]) : []
       if (!Number.isSafeInteger(o) || !Number.isSafeInteger(l) || (o as number) < 0 || (l as number) < 0)
         throw new TypeError('a binary body reference must be {"$b":[offset,length]}')
-      if ((o as number) + (l as number) > payload.byteLength) throw new RangeError('a binary body reaches past the payload')
+      if ((o as number) + (l as number) > payload.byteLength)
+        throw new RangeError('a binary body reaches past the payload')
       // A copy, so the body does not keep the whole message's buffer alive (or share it with other bodies).
       return payload.slice(o as number, (o as number) + (l as number))
     },

@@ -86,7 +86,12 @@ function clientFrame(f: Obj): ClientFrame {
       return hello
     }
     case 'pub':
-      return { t: 'pub', id: nat(f, 'id', 1), topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+      return {
+        t: 'pub',
+        id: nat(f, 'id', 1),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        body: requiredBody(f, 'body'),
+      }
     case 'sub':
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':

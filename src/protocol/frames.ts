@@ -139,13 +139,6 @@ export interface ErrorFrame<Code extends string = string> {
   message: string
 }
 
-export type ServerFrame =
-  | WelcomeFrame
-  | AckFrame
-  | MsgFrame
-  | ResetFrame
-  | RangeFrame
-  | PongFrame
-  | ErrorFrame
+export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ResetFrame | RangeFrame | PongFrame | ErrorFrame
 
 export type Frame = ClientFrame | ServerFrame

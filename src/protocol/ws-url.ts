@@ -13,6 +13,7 @@ export function wsUrlProblem(value: unknown): string | undefined {
   } catch {
     return `url is not a URL: ${JSON.stringify(value)}`
   }
-  if (protocol !== 'ws:' && protocol !== 'wss:') return `url must start with ws:// or wss://, got ${JSON.stringify(value)}`
+  if (protocol !== 'ws:' && protocol !== 'wss:')
+    return `url must start with ws:// or wss://, got ${JSON.stringify(value)}`
   return undefined
 }

@@ -96,7 +96,8 @@ function usageFrom(error: unknown): UsageError {
   const message = error instanceof Error ? error.message : String(error)
   const quoted = /'([^']+)'/.exec(message)?.[1]
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new UsageError(`unknown option ${quoted ?? message}`)
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new UsageError(`unexpected argument "${quoted ?? message}"`)
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return new UsageError(`unexpected argument "${quoted ?? message}"`)
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const option = quoted?.split(' ')[0]
     // "argument missing", or "ambiguous" for `--port --store x` (the next argument is an option, not a value).
@@ -106,7 +107,12 @@ function usageFrom(error: unknown): UsageError {
   return new UsageError(message.split('\n')[0] ?? message)
 }
 
-function integer(flag: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function integer(
+  flag: string,
+  value: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN
   if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
@@ -119,7 +125,8 @@ function integer(flag: string, value: string | undefined, min: number, max = Num
 /** Both flags or neither: a rate without a burst (or the reverse) is a typo, not a choice. */
 function admissionFrom(rate: string | undefined, burst: string | undefined): AdmissionOptions | undefined {
   if (rate === undefined && burst === undefined) return undefined
-  if (rate === undefined || burst === undefined) throw new UsageError('--admission-rate and --admission-burst go together')
+  if (rate === undefined || burst === undefined)
+    throw new UsageError('--admission-rate and --admission-burst go together')
   const ratePerSecond = Number(rate)
   if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0))
     throw new UsageError(`--admission-rate must be a number > 0, got "${rate}"`)
@@ -142,7 +149,9 @@ function checkOrigin(origin: string): string {
     parsed = new URL(origin)
   } catch {}
   if (parsed?.origin !== origin)
-    throw new UsageError(`--allowed-origin "${origin}" is not an origin: scheme://host[:port], e.g. https://app.example`)
+    throw new UsageError(
+      `--allowed-origin "${origin}" is not an origin: scheme://host[:port], e.g. https://app.example`,
+    )
   return origin
 }
 
@@ -156,7 +165,8 @@ function jwtFrom(
   if (envSecret !== undefined && envSecret !== '') sources.push({ kind: 'secret-env', secret: envSecret })
   if (values['jwks-url'] !== undefined) {
     const url = values['jwks-url']
-    if (!/^https?:\/\//.test(url) || !URL.canParse(url)) throw new UsageError(`--jwks-url must be an http(s) URL, got "${url}"`)
+    if (!/^https?:\/\//.test(url) || !URL.canParse(url))
+      throw new UsageError(`--jwks-url must be an http(s) URL, got "${url}"`)
     sources.push({ kind: 'jwks', url })
   }
   const [source, another] = sources
@@ -172,13 +182,16 @@ function jwtFrom(
   return { source, ...(issuer !== undefined && { issuer }), ...(audience !== undefined && { audience }) }
 }
 
-export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
-  let values
+function parseValues(argv: readonly string[]) {
   try {
-    ;({ values } = parseArgs({ args: joinValues(argv), options: OPTIONS, strict: true, allowPositionals: false }))
+    return parseArgs({ args: joinValues(argv), options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (error) {
     throw usageFrom(error)
   }
+}
+
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
+  const values = parseValues(argv)
   const store = values.store ?? DEFAULT_STORE
   checkStore(store)
   const retention: Retention = {}

@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises'
 import { parseCli, SECRET_ENV, USAGE, UsageError, type CliConfig } from './cli-args.ts'
 import type { JwtOptions } from './jwt.ts'
 import { createServer } from './server.ts'
+import type { TabwireServer } from './types.ts'
 import { storeFromUrl } from './store-from-url.ts'
 
 /** The secret as the file holds it, less the line break an editor or `echo` leaves at the end. */
@@ -35,14 +36,16 @@ async function jwtOptions(jwt: NonNullable<CliConfig['jwt']>): Promise<JwtOption
   const secret = source.kind === 'secret-file' ? await secretFromFile(source.path) : source.secret
   const from = source.kind === 'secret-file' ? source.path : SECRET_ENV
   if (Buffer.byteLength(secret) < 32)
-    throw new Error(`the JWT secret in ${from} is too short: HS256 needs at least 32 bytes, got ${Buffer.byteLength(secret)}`)
+    throw new Error(
+      `the JWT secret in ${from} is too short: HS256 needs at least 32 bytes, got ${Buffer.byteLength(secret)}`,
+    )
   return { secret, ...claims }
 }
 
 async function main(config: CliConfig): Promise<void> {
   const jwt = config.jwt ? await jwtOptions(config.jwt) : undefined
   const store = await storeFromUrl(config.store, { retention: config.retention, isDefault: config.storeIsDefault })
-  let server
+  let server: TabwireServer
   try {
     server = await createServer({
       port: config.port,
@@ -56,7 +59,9 @@ async function main(config: CliConfig): Promise<void> {
     await store.close()
     throw error
   }
-  const auth = config.jwt ? `JWT (${config.jwt.source.kind === 'jwks' ? 'JWKS' : 'HS256'})` : 'none: every client is the same user'
+  const auth = config.jwt
+    ? `JWT (${config.jwt.source.kind === 'jwks' ? 'JWKS' : 'HS256'})`
+    : 'none: every client is the same user'
   // The ready line comes last: scripts and tests wait for it, and may read what was printed before.
   console.log(`tabwire server: store ${config.store}, authentication ${auth}`)
   console.log(`tabwire server listening on ws://${config.host}:${server.port}`)

@@ -365,7 +365,10 @@ function closeReason(reason: string): string {
   const bytes = Buffer.from(reason)
   if (bytes.length <= 123) return reason
   // Cutting bytes can split a character; decoding drops the broken tail as U+FFFD, which we strip.
-  return bytes.subarray(0, 120).toString().replace(/\uFFFD+$/, '') + '…'
+  return `${bytes
+    .subarray(0, 120)
+    .toString()
+    .replace(/\uFFFD+$/, '')}…`
 }
 
 function byteLength(data: RawData): number {

@@ -60,7 +60,8 @@ export function checkRateLimit(options: RateLimitOptions): void {
   const { messagesPerSecond, burst } = options
   if (!(Number.isFinite(messagesPerSecond) && messagesPerSecond > 0))
     throw new RangeError(`rateLimit.messagesPerSecond must be a finite number > 0, got ${messagesPerSecond}`)
-  if (!(Number.isFinite(burst) && burst >= 1)) throw new RangeError(`rateLimit.burst must be a finite number ≥ 1, got ${burst}`)
+  if (!(Number.isFinite(burst) && burst >= 1))
+    throw new RangeError(`rateLimit.burst must be a finite number ≥ 1, got ${burst}`)
 }
 
 export function checkMaxSubscriptions(max: number | undefined): void {

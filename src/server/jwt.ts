@@ -47,7 +47,8 @@ function keyFrom(options: JwtOptions): { key: Uint8Array | JWTVerifyGetKey; algo
       throw new RangeError(`jwt.secret must be at least ${MIN_SECRET_BYTES} bytes, got ${key.byteLength}`)
     return { key, algorithms: ['HS256'] }
   }
-  if ('jwksUrl' in options && options.jwksUrl !== undefined) return { key: createRemoteJWKSet(new URL(options.jwksUrl)) }
+  if ('jwksUrl' in options && options.jwksUrl !== undefined)
+    return { key: createRemoteJWKSet(new URL(options.jwksUrl)) }
   throw new TypeError('jwt needs either `secret` or `jwksUrl`')
 }
 

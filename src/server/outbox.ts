@@ -153,7 +153,8 @@ export class Outbox {
       try {
         data = messageOf(group)
       } catch (error) {
-        return this.onError(error)
+        this.onError(error)
+        return
       }
       this.ws.send(data, () => this.wake())
     }

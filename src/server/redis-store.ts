@@ -107,9 +107,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     await client.connect()
   } catch (error) {
     const tried = (STARTUP_TRIES * STARTUP_RETRY_MS) / 1000
-    throw new Error(`cannot reach Redis at ${options.url} (tried for ${tried} s): ${describeError(lastFailure ?? error)}`, {
-      cause: error,
-    })
+    throw new Error(
+      `cannot reach Redis at ${options.url} (tried for ${tried} s): ${describeError(lastFailure ?? error)}`,
+      {
+        cause: error,
+      },
+    )
   }
   reached = true
   // One epoch for the store, drawn by whichever node comes first: what a topic nothing was appended to reports, and
@@ -153,6 +156,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)]),
     ]
     const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
+    // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch is exhaustive over ScriptOutcome (tsc checks it)
     return outcomes.map((outcome, i): PubOutcome => {
       const pub = pubs[i]
       if (!pub) throw new Error('tabwire redis store: more outcomes than pubs')

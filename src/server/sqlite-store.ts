@@ -91,9 +91,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const listeners = new AppendListeners()
 
   const selectTopic = db.prepare<[string], TopicRow>('SELECT epoch, first, last FROM topics WHERE topic = ?')
-  const insertTopic = db.prepare<[string, string]>(
-    'INSERT INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)',
-  )
+  const insertTopic = db.prepare<[string, string]>('INSERT INTO topics (topic, epoch, first, last) VALUES (?, ?, 1, 0)')
   const updateTopic = db.prepare<[number, number, string]>('UPDATE topics SET first = ?, last = ? WHERE topic = ?')
   const insertMessage = db.prepare<[string, number, string | Uint8Array, number]>(
     'INSERT INTO messages (topic, seq, body, at) VALUES (?, ?, ?, ?)',

@@ -38,11 +38,21 @@ export async function storeFromUrl(spec: string, options: StoreFromUrlOptions = 
   const { isDefault = false, ...storeOptions } = options
   if (spec === 'memory') return createMemoryStore(storeOptions)
   if (spec.startsWith('sqlite:')) {
-    const { createSqliteStore } = await load('better-sqlite3', `--store ${spec}`, isDefault, () => import('./sqlite-store.ts'))
+    const { createSqliteStore } = await load(
+      'better-sqlite3',
+      `--store ${spec}`,
+      isDefault,
+      () => import('./sqlite-store.ts'),
+    )
     return createSqliteStore({ ...storeOptions, path: spec.slice('sqlite:'.length) })
   }
   if (spec.startsWith('redis://')) {
-    const { createRedisStore } = await load('@redis/client', `--store ${spec}`, isDefault, () => import('./redis-store.ts'))
+    const { createRedisStore } = await load(
+      '@redis/client',
+      `--store ${spec}`,
+      isDefault,
+      () => import('./redis-store.ts'),
+    )
     return createRedisStore({ ...storeOptions, url: spec })
   }
   throw new Error(`unknown store "${spec}": supported stores are: memory, sqlite:PATH, redis://HOST:PORT`)

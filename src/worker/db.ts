@@ -115,7 +115,10 @@ export function openTabwireDB(namespace: string, onLost: () => void): Promise<Ta
         const name = e instanceof Error || e instanceof DOMException ? e.name : ''
         reject(
           name === 'VersionError'
-            ? new TabwireError('storage', `IndexedDB ${dbName(namespace)} was upgraded by a newer tabwire: reload this tab`)
+            ? new TabwireError(
+                'storage',
+                `IndexedDB ${dbName(namespace)} was upgraded by a newer tabwire: reload this tab`,
+              )
             : new TabwireError('storage', `cannot open IndexedDB ${dbName(namespace)}: ${String(e)}`, { cause: e }),
         )
       },

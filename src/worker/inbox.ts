@@ -1,4 +1,14 @@
-import type { Cursor, Epoch, FetchFrame, MsgFrame, RangeFrame, RangeMsg, ResetFrame, SubFrame, UnsubFrame } from '../protocol/frames.ts'
+import type {
+  Cursor,
+  Epoch,
+  FetchFrame,
+  MsgFrame,
+  RangeFrame,
+  RangeMsg,
+  ResetFrame,
+  SubFrame,
+  UnsubFrame,
+} from '../protocol/frames.ts'
 import type { Delivery, ResetNotice } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
@@ -85,12 +95,7 @@ export class Inbox {
   readonly #retention: number
   readonly #fetchTimeout: number
 
-  private constructor(
-    db: Database,
-    host: InboxHost,
-    retention: number,
-    fetchTimeout: number,
-  ) {
+  private constructor(db: Database, host: InboxHost, retention: number, fetchTimeout: number) {
     this.#db = db
     this.#host = host
     this.#retention = retention
@@ -210,7 +215,9 @@ export class Inbox {
     if (this.#fetches.size === 0) return
     this.#fetchTimer = setTimeout(() => {
       this.#fetchTimer = undefined
-      this.#host.log(`${this.#fetches.size} fetch(es) unanswered for ${this.#fetchTimeout} ms: catching up without them`)
+      this.#host.log(
+        `${this.#fetches.size} fetch(es) unanswered for ${this.#fetchTimeout} ms: catching up without them`,
+      )
       // What did arrive is good; the catch-up treats the rest as a range the server does not hold.
       for (const f of this.#fetches.values()) f.resolve(f.msgs)
       this.#fetches.clear()
@@ -270,7 +277,13 @@ export class Inbox {
     // because IndexedDB runs transactions over the same store in the order they were created.
     const written = this.#write((tx) => {
       const inbox = tx.objectStore('inbox')
-      void inbox.put({ topic, first: first.seq, last: seq, epoch: next.epoch as Epoch, bodies: taken.map((r) => r.body) })
+      void inbox.put({
+        topic,
+        first: first.seq,
+        last: seq,
+        epoch: next.epoch as Epoch,
+        bodies: taken.map((r) => r.body),
+      })
       if (trimTo >= 1) void inbox.delete(IDBKeyRange.bound([topic, 0], [topic, trimTo]))
       void tx.objectStore('cursors').put(next)
     })
@@ -335,7 +348,11 @@ export class Inbox {
   async #readLocal(topic: string, from: number, to: number, epoch: Epoch | undefined): Promise<Received[]> {
     let batches: InboxBatch[]
     try {
-      batches = await (await this.#db.get()).getAll('inbox', IDBKeyRange.bound([topic, from], [topic, Infinity]), LOCAL_READ)
+      batches = await (await this.#db.get()).getAll(
+        'inbox',
+        IDBKeyRange.bound([topic, from], [topic, Infinity]),
+        LOCAL_READ,
+      )
     } catch (e) {
       this.#host.log(`inbox read failed, asking the server: ${String(e)}`)
       return []

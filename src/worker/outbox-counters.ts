@@ -14,10 +14,7 @@ export class OutboxCounters {
   #lastId: number
   #ackedId: number
 
-  constructor(
-    lastId: number,
-    ackedId: number,
-  ) {
+  constructor(lastId: number, ackedId: number) {
     this.#lastId = lastId
     this.#ackedId = ackedId
   }

@@ -126,7 +126,9 @@ export class OutboxStore {
       // requests would let the transaction commit.
       const check = meta.get('lastId')
       // Their failures surface through `tx.done`; caught here so a clash's abort leaves no unhandled rejection.
-      tx.objectStore('outbox').put(batch).catch(() => undefined)
+      tx.objectStore('outbox')
+        .put(batch)
+        .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
@@ -228,7 +230,9 @@ export class OutboxStore {
       const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
       // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll()).filter((b) => b.last > this.counters.acked).map((b) => this.#unackedPart(b))
+      const batches = (await store.getAll())
+        .filter((b) => b.last > this.counters.acked)
+        .map((b) => this.#unackedPart(b))
       const oldest = batches[0]
       if (!oldest || oldest.first <= acked + 1) {
         await tx.done

@@ -62,7 +62,12 @@ export class OwnerRole implements Role {
       },
       platform,
     )
-    this.#policy = new HoldPolicy(config, platform.clock, () => host.localShown(), (reason, on) => this.#session.hold(reason, on))
+    this.#policy = new HoldPolicy(
+      config,
+      platform.clock,
+      () => host.localShown(),
+      (reason, on) => this.#session.hold(reason, on),
+    )
     this.ready = this.#session.ready
   }
 

@@ -1,4 +1,4 @@
-import * as Comlink from 'comlink'
+import type * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
@@ -60,15 +60,20 @@ export class PortApi implements WorkerPort {
   send(messages: OutgoingMessage[]): Promise<number[]> {
     return guard(() => {
       if (!Array.isArray(messages) || !messages.every(isOutgoing))
-        throw new TabwireError('invalid-argument', 'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]')
+        throw new TabwireError(
+          'invalid-argument',
+          'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]',
+        )
       return this.#attached().send(messages)
     })
   }
 
   subscribe(sub: number, topic: string, after: number): Promise<void> {
     return guard(() => {
-      if (typeof topic !== 'string' || topic === '') throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
-      if (!Number.isSafeInteger(after) || after < 0) throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+      if (typeof topic !== 'string' || topic === '')
+        throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+      if (!Number.isSafeInteger(after) || after < 0)
+        throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
       this.#attached().subscribe(this.#tab as Tab, sub, topic, after)
     })
   }

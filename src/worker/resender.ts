@@ -48,11 +48,7 @@ export class Resender {
   readonly #socket: ResendSocket
   readonly #host: ResendHost
 
-  constructor(
-    outbox: OutboxStore,
-    socket: ResendSocket,
-    host: ResendHost,
-  ) {
+  constructor(outbox: OutboxStore, socket: ResendSocket, host: ResendHost) {
     this.#outbox = outbox
     this.#socket = socket
     this.#host = host
@@ -124,7 +120,12 @@ export class Resender {
       // A newer connection opening while this loop awaits the disk starts the loop over for that connection.
       do {
         gen = this.#openGen
-        while (this.#socket.isOpen && !this.#reconciling && gen === this.#openGen && this.#sentUpTo < this.#outbox.counters.last) {
+        while (
+          this.#socket.isOpen &&
+          !this.#reconciling &&
+          gen === this.#openGen &&
+          this.#sentUpTo < this.#outbox.counters.last
+        ) {
           const batches = await this.#outbox.batchesAfter(this.#sentUpTo, RESEND_RECORDS)
           if (gen !== this.#openGen || this.#reconciling || batches.length === 0) break
           for (const b of batches) this.#write(b)

@@ -59,12 +59,7 @@ export class SocketLoop {
   readonly #clock: Clock
   readonly #openSocket: SocketFactory
 
-  constructor(
-    opts: ReconnectOptions,
-    host: SocketLoopHost,
-    clock: Clock,
-    openSocket: SocketFactory,
-  ) {
+  constructor(opts: ReconnectOptions, host: SocketLoopHost, clock: Clock, openSocket: SocketFactory) {
     this.#opts = opts
     this.#host = host
     this.#clock = clock
@@ -123,7 +118,8 @@ export class SocketLoop {
     if (this.#holds.has(reason) === on) {
       // `online` without an `offline` before it (the tab missed it, or it came from another tab): still a reason to
       // stop waiting out a backoff.
-      if (reason === 'offline' && !on && this.#holds.size === 0 && this.#info.state === 'reconnecting') this.reconnectNow()
+      if (reason === 'offline' && !on && this.#holds.size === 0 && this.#info.state === 'reconnecting')
+        this.reconnectNow()
       return
     }
     if (on) this.#holds.add(reason)

@@ -20,12 +20,17 @@ afterEach(async () => {
   }
 })
 
-function openWire(options: Partial<ConnectOptions> = {}, namespace = `bad-app-${crypto.randomUUID()}`): Wire<Unchecked> {
+function openWire(
+  options: Partial<ConnectOptions> = {},
+  namespace = `bad-app-${crypto.randomUUID()}`,
+): Wire<Unchecked> {
   return open<Unchecked>({ namespace, ...options })
 }
 
 /** The rejection of a call, as `{ name, code, message }`; fails if it resolved. */
-async function rejection(p: Promise<unknown> | (() => unknown)): Promise<{ name: string; code: string; message: string }> {
+async function rejection(
+  p: Promise<unknown> | (() => unknown),
+): Promise<{ name: string; code: string; message: string }> {
   try {
     await (typeof p === 'function' ? p() : p)
   } catch (e) {
@@ -50,8 +55,12 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
 
   expect(await rejection(wire.send(topic, () => 1))).toEqual(invalidBody('the body is a function'))
   expect(await rejection(wire.send(topic, { f: () => 1 }))).toEqual(invalidBody('field "f" is a function'))
-  expect(await rejection(wire.send(topic, { el: document.createElement('div') }))).toEqual(invalidBody('field "el" is an instance of HTMLDivElement'))
-  expect(await rejection(wire.send(topic, document.body))).toEqual(invalidBody('the body is an instance of HTMLBodyElement'))
+  expect(await rejection(wire.send(topic, { el: document.createElement('div') }))).toEqual(
+    invalidBody('field "el" is an instance of HTMLDivElement'),
+  )
+  expect(await rejection(wire.send(topic, document.body))).toEqual(
+    invalidBody('the body is an instance of HTMLBodyElement'),
+  )
   expect(await rejection(wire.send(topic, new Map([['a', 1]])))).toEqual(invalidBody('the body is an instance of Map'))
   expect(await rejection(wire.send(topic, { s: new Set([1]) }))).toEqual(invalidBody('field "s" is an instance of Set'))
   expect(await rejection(wire.send(topic, { n: 10n }))).toEqual(invalidBody('field "n" is the BigInt 10n'))
@@ -59,7 +68,9 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
   expect(await rejection(wire.send(topic, Symbol('s')))).toEqual(invalidBody('the body is a symbol'))
   expect(await rejection(wire.send(topic, { x: NaN }))).toEqual(invalidBody('field "x" is NaN'))
   expect(await rejection(wire.send(topic, [Infinity]))).toEqual(invalidBody('field "0" is Infinity'))
-  expect(await rejection(wire.send(topic, { a: new Uint8Array(1) }))).toEqual(invalidBody('field "a" is an instance of Uint8Array'))
+  expect(await rejection(wire.send(topic, { a: new Uint8Array(1) }))).toEqual(
+    invalidBody('field "a" is an instance of Uint8Array'),
+  )
   expect(await rejection(wire.send(topic, { o: Object.create({ inherited: 1 }) as object }))).toEqual(
     invalidBody('field "o" is an object with a custom prototype'),
   )
@@ -73,7 +84,11 @@ it('bodies that cannot be encoded reject with invalid-body, take no id, and the 
   const date = await wire.send(topic, new Date(0))
   expect([first.id, last.id, date.id]).toEqual([1, 2, 3])
   await Promise.all([first.acked, last.acked, date.acked])
-  expect((await commands.serverRead(topic)).msgs.map((m) => m.body)).toEqual([{ n: 1 }, { n: 2 }, '1970-01-01T00:00:00.000Z'])
+  expect((await commands.serverRead(topic)).msgs.map((m) => m.body)).toEqual([
+    { n: 1 },
+    { n: 2 },
+    '1970-01-01T00:00:00.000Z',
+  ])
   expect(await wire.pending()).toBe(0)
 })
 
@@ -89,7 +104,9 @@ it('a body nested deeper than 100 levels rejects with invalid-body (the server w
   const atLimit = await wire.send(topic, nested(100))
   expect(atLimit.id).toBe(1)
   await atLimit.acked
-  expect((await commands.serverRead(topic)).msgs.map((m) => JSON.stringify(m.body))).toEqual([JSON.stringify(nested(100))])
+  expect((await commands.serverRead(topic)).msgs.map((m) => JSON.stringify(m.body))).toEqual([
+    JSON.stringify(nested(100)),
+  ])
 })
 
 it('a body over maxMessageBytes rejects with body-too-large (UTF-8 bytes counted); one at the limit is sent', async () => {
@@ -121,7 +138,11 @@ it('a body over maxMessageBytes rejects with body-too-large (UTF-8 bytes counted
 
 it('an empty, too long or non-string topic rejects with invalid-argument in send() and subscribe(); 256 characters is fine', async () => {
   const wire = openWire()
-  const expected = { name: 'TabwireError', code: 'invalid-argument', message: 'topic must be a string of 1 to 256 characters' }
+  const expected = {
+    name: 'TabwireError',
+    code: 'invalid-argument',
+    message: 'topic must be a string of 1 to 256 characters',
+  }
   for (const bad of ['', 'x'.repeat(257), 42, null, undefined, { toString: () => 'room' }] as unknown[]) {
     expect(await rejection(wire.send(bad as string, { n: 1 }))).toEqual(expected)
     expect(await rejection(wire.subscribe(bad as string, () => {}))).toEqual(expected)
@@ -134,7 +155,8 @@ it('an empty, too long or non-string topic rejects with invalid-argument in send
 })
 
 it('a non-ws URL throws invalid-argument from connect(); so does a string that is not a URL', () => {
-  const worker = () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+  const worker = () =>
+    new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
   const attempt = (u: string) => () => connect({ url: u, namespace: `bad-url-${crypto.randomUUID()}`, worker })
   expect(catchSync(attempt('http://localhost:8080'))).toEqual({
     name: 'TabwireError',
@@ -145,7 +167,11 @@ it('a non-ws URL throws invalid-argument from connect(); so does a string that i
     code: 'invalid-argument',
     message: 'url must start with ws:// or wss://, got "https://example.com/ws"',
   })
-  expect(catchSync(attempt('not a url'))).toEqual({ name: 'TabwireError', code: 'invalid-argument', message: 'url is not a URL: "not a url"' })
+  expect(catchSync(attempt('not a url'))).toEqual({
+    name: 'TabwireError',
+    code: 'invalid-argument',
+    message: 'url is not a URL: "not a url"',
+  })
   expect(catchSync(() => connect({ url: 42 as unknown as string, worker }))).toEqual({
     name: 'TabwireError',
     code: 'invalid-argument',
@@ -158,12 +184,14 @@ it('a non-ws URL throws invalid-argument from connect(); so does a string that i
   })
 })
 
-const SHARED_LINE = "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
+const SHARED_LINE =
+  "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
 const DEDICATED_LINE = "() => new Worker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module' })"
 const invalidArgument = (message: string) => ({ name: 'TabwireError', code: 'invalid-argument', message })
 
 it('connect() without options, or with a missing or mistyped worker option, throws invalid-argument naming the option and the line to write', () => {
-  const options = (extra: Record<string, unknown>) => ({ url, namespace: `bad-worker-${crypto.randomUUID()}`, ...extra }) as ConnectOptions
+  const options = (extra: Record<string, unknown>) =>
+    ({ url, namespace: `bad-worker-${crypto.randomUUID()}`, ...extra }) as ConnectOptions
   // Both engines under test have SharedWorker, so `worker` is the option that is missing.
   expect(typeof SharedWorker).toBe('function')
   expect(catchSync(() => (connect as (o?: unknown) => Wire)())).toEqual(
@@ -173,22 +201,32 @@ it('connect() without options, or with a missing or mistyped worker option, thro
     invalidArgument('connect() needs an options object, got null: connect({ url, worker })'),
   )
   expect(catchSync(() => connect('ws://localhost:8080' as unknown as ConnectOptions))).toEqual(
-    invalidArgument('connect() needs an options object, got the string "ws://localhost:8080": connect({ url, worker })'),
+    invalidArgument(
+      'connect() needs an options object, got the string "ws://localhost:8080": connect({ url, worker })',
+    ),
   )
-  expect(catchSync(() => connect(options({})))).toEqual(invalidArgument(`the worker option is missing: worker: ${SHARED_LINE}`))
+  expect(catchSync(() => connect(options({})))).toEqual(
+    invalidArgument(`the worker option is missing: worker: ${SHARED_LINE}`),
+  )
   expect(catchSync(() => connect(options({ worker: 'tabwire.worker.ts' })))).toEqual(
-    invalidArgument(`worker must be a function that returns a SharedWorker, got the string "tabwire.worker.ts": worker: ${SHARED_LINE}`),
+    invalidArgument(
+      `worker must be a function that returns a SharedWorker, got the string "tabwire.worker.ts": worker: ${SHARED_LINE}`,
+    ),
   )
   expect(catchSync(() => connect(options({ worker: () => 'tabwire.worker.ts' })))).toEqual(
     invalidArgument('worker() must return a SharedWorker, got the string "tabwire.worker.ts"'),
   )
   expect(catchSync(() => connect(options({ dedicatedWorker: new URL('https://x/w.js') })))).toEqual(
-    invalidArgument(`dedicatedWorker must be a function that returns a Worker, got an instance of URL: dedicatedWorker: ${DEDICATED_LINE}`),
+    invalidArgument(
+      `dedicatedWorker must be a function that returns a Worker, got an instance of URL: dedicatedWorker: ${DEDICATED_LINE}`,
+    ),
   )
   expect(catchSync(() => connect(options({ mode: 'dedicated' })))).toEqual(
     invalidArgument(`mode 'dedicated' needs the dedicatedWorker option: dedicatedWorker: ${DEDICATED_LINE}`),
   )
-  expect(catchSync(() => connect(options({ mode: 'shared' })))).toEqual(invalidArgument(`mode 'shared' needs the worker option: worker: ${SHARED_LINE}`))
+  expect(catchSync(() => connect(options({ mode: 'shared' })))).toEqual(
+    invalidArgument(`mode 'shared' needs the worker option: worker: ${SHARED_LINE}`),
+  )
   expect(catchSync(() => connect(options({ mode: 'both', worker: () => undefined })))).toEqual(
     invalidArgument(`mode must be 'auto', 'shared' or 'dedicated', got the string "both"`),
   )
@@ -304,11 +342,19 @@ it('send() after purge() rejects with closed; a new connect() of the namespace s
 it('warns on a non-local ws:// URL, and not for localhost, 127.x, [::1] or wss://', () => {
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
   try {
-    const worker = () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+    const worker = () =>
+      new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
     const open = (u: string) => {
       openWire({ url: u, worker, reconnect: { minDelay: 1_000, maxDelay: 1_000 } }, `warn-${crypto.randomUUID()}`)
     }
-    for (const u of ['ws://localhost:1/x', 'ws://127.0.0.1:1', 'ws://127.8.9.10:1', 'ws://[::1]:1', 'wss://example.com/ws', 'wss://10.0.0.1'])
+    for (const u of [
+      'ws://localhost:1/x',
+      'ws://127.0.0.1:1',
+      'ws://127.8.9.10:1',
+      'ws://[::1]:1',
+      'wss://example.com/ws',
+      'wss://10.0.0.1',
+    ])
       open(u)
     expect(warn).not.toHaveBeenCalled()
     open('ws://example.com/ws')

@@ -7,7 +7,14 @@
  */
 import { afterEach, expect, it } from 'vitest'
 import { commands, server } from 'vitest/browser'
-import { connect, type ConnectOptions, type ResetNotice, type SendReceipt, type StateInfo, type Wire } from '../../src/client/index.ts'
+import {
+  connect,
+  type ConnectOptions,
+  type ResetNotice,
+  type SendReceipt,
+  type StateInfo,
+  type Wire,
+} from '../../src/client/index.ts'
 import { openDB } from 'idb'
 import type { ServerFrame } from '../../src/protocol/frames.ts'
 import type { EvilConnectionLog, EvilOptions, EvilPayload } from './evil-context.d.ts'
@@ -31,7 +38,9 @@ interface Scenario {
   configure(options: EvilOptions): Promise<void>
 }
 
-async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOptions>; open?: boolean } = {}): Promise<Scenario> {
+async function scenario(
+  options: { evil?: EvilOptions; wire?: Partial<ConnectOptions>; open?: boolean } = {},
+): Promise<Scenario> {
   const { id, port } = await commands.evilStart(options.evil)
   evils.push(id)
   const url = `ws://127.0.0.1:${port}`
@@ -40,7 +49,8 @@ async function scenario(options: { evil?: EvilOptions; wire?: Partial<ConnectOpt
     url,
     namespace,
     // A worker of its own per test: a new SharedWorker of the same name may be handed the previous test's dying one.
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
+    worker: () =>
+      new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
     ...options.wire,
   })
   const states: StateInfo[] = []
@@ -77,7 +87,9 @@ async function queueOne(s: Scenario, topic: string): Promise<SendReceipt> {
 
 /** The send stored before the fault comes again, with the same id, on connection `index`; acked there, it settles. */
 async function resentAndAcked(s: Scenario, receipt: SendReceipt, topic: string, index = 1): Promise<void> {
-  await expect.poll(async () => pubs((await s.log())[index]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  await expect
+    .poll(async () => pubs((await s.log())[index]), poll)
+    .toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
   await s.frames({ t: 'ack', id: 1 })
   await receipt.acked
   expect(await s.wire.pending()).toBe(0)
@@ -98,11 +110,27 @@ const MALFORMED: [string, EvilPayload, string][] = [
   ['an empty batch', { text: '[]' }, 'a batch must hold at least one frame'],
   ['an ack without id', { text: '{"t":"ack"}' }, 'ack.id must be an integer ≥ 0'],
   ['an ack with a string id', { text: '{"t":"ack","id":"1"}' }, 'ack.id must be an integer ≥ 0'],
-  ['a msg with a fractional seq', { text: '{"t":"msg","topic":"x","seq":1.5,"epoch":"e","body":1}' }, 'msg.seq must be an integer ≥ 1'],
-  ['a msg with seq 0', { text: '{"t":"msg","topic":"x","seq":0,"epoch":"e","body":1}' }, 'msg.seq must be an integer ≥ 1'],
+  [
+    'a msg with a fractional seq',
+    { text: '{"t":"msg","topic":"x","seq":1.5,"epoch":"e","body":1}' },
+    'msg.seq must be an integer ≥ 1',
+  ],
+  [
+    'a msg with seq 0',
+    { text: '{"t":"msg","topic":"x","seq":0,"epoch":"e","body":1}' },
+    'msg.seq must be an integer ≥ 1',
+  ],
   ['a msg without body', { text: '{"t":"msg","topic":"x","seq":1,"epoch":"e"}' }, 'msg.body is missing'],
-  ['a msg with an empty topic', { text: '{"t":"msg","topic":"","seq":1,"epoch":"e","body":1}' }, 'msg.topic must be a non-empty string'],
-  ['a msg with a numeric epoch', { text: '{"t":"msg","topic":"x","seq":1,"epoch":7,"body":1}' }, 'msg.epoch must be a string'],
+  [
+    'a msg with an empty topic',
+    { text: '{"t":"msg","topic":"","seq":1,"epoch":"e","body":1}' },
+    'msg.topic must be a non-empty string',
+  ],
+  [
+    'a msg with a numeric epoch',
+    { text: '{"t":"msg","topic":"x","seq":1,"epoch":7,"body":1}' },
+    'msg.epoch must be a string',
+  ],
   [
     'a reset with an unknown reason',
     { text: '{"t":"reset","topic":"x","seq":0,"epoch":"e","reason":"whim"}' },
@@ -110,35 +138,48 @@ const MALFORMED: [string, EvilPayload, string][] = [
   ],
   ['a range without done', { text: '{"t":"range","req":1,"topic":"x","msgs":[]}' }, 'range.done must be a boolean'],
   ['a welcome of another protocol version', { text: '{"t":"welcome","v":2,"acked":0}' }, 'welcome.v must be 1, got 2'],
-  ['a batch with one bad frame among good ones', { text: '[{"t":"pong","n":1},{"t":"ack","id":-1}]' }, 'ack.id must be an integer ≥ 0'],
+  [
+    'a batch with one bad frame among good ones',
+    { text: '[{"t":"pong","n":1},{"t":"ack","id":-1}]' },
+    'ack.id must be an integer ≥ 0',
+  ],
 ]
 
-it.each(MALFORMED)('%s: the worker closes 4400 with the decoder message, reconnects, and resends the queued send', async (_name, payload, message) => {
-  const s = await scenario()
-  const topic = topicOf('malformed')
-  const receipt = await queueOne(s, topic)
-  await s.inject(payload)
-  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason: message, at: expect.any(Number) })
-  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
-    state: 'reconnecting',
-    error: { code: 'protocol', message, closeCode: 4400 },
-  })
-  await resentAndAcked(s, receipt, topic)
-  expect(s.wire.state).toBe('open')
-  expect(await s.log()).toHaveLength(2)
-})
+it.each(MALFORMED)(
+  '%s: the worker closes 4400 with the decoder message, reconnects, and resends the queued send',
+  async (_name, payload, message) => {
+    const s = await scenario()
+    const topic = topicOf('malformed')
+    const receipt = await queueOne(s, topic)
+    await s.inject(payload)
+    await expect
+      .poll(async () => (await s.log())[0]?.closed, poll)
+      .toEqual({ by: 'client', code: 4400, reason: message, at: expect.any(Number) })
+    await expect
+      .poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll)
+      .toMatchObject({
+        state: 'reconnecting',
+        error: { code: 'protocol', message, closeCode: 4400 },
+      })
+    await resentAndAcked(s, receipt, topic)
+    expect(s.wire.state).toBe('open')
+    expect(await s.log()).toHaveLength(2)
+  },
+)
 
 it('a frame other than welcome first: closes 4400 "expected welcome, got ack", and the next connection opens', async () => {
   const s = await scenario({ evil: { silent: true }, open: false })
   await expect.poll(async () => (await s.log())[0]?.hello?.t, poll).toBe('hello')
   await s.configure({ silent: false })
   await s.frames({ t: 'ack', id: 0 })
-  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({
-    by: 'client',
-    code: 4400,
-    reason: 'expected welcome, got ack',
-    at: expect.any(Number),
-  })
+  await expect
+    .poll(async () => (await s.log())[0]?.closed, poll)
+    .toEqual({
+      by: 'client',
+      code: 4400,
+      reason: 'expected welcome, got ack',
+      at: expect.any(Number),
+    })
   await expect.poll(() => s.wire.state, poll).toBe('open')
   expect(await s.log()).toHaveLength(2)
 })
@@ -168,10 +209,12 @@ it('a seq gap: the worker sends sub again from its cursor (after 2, epoch e1), d
   await s.frames(msg(topic, 1), msg(topic, 2))
   await expect.poll(sub.seqs, poll).toEqual([1, 2])
   await s.frames(msg(topic, 4))
-  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([
-    { t: 'sub', topic, after: 0 },
-    { t: 'sub', topic, after: 2, epoch: 'e1' },
-  ])
+  await expect
+    .poll(async () => subs((await s.log())[0]), poll)
+    .toEqual([
+      { t: 'sub', topic, after: 0 },
+      { t: 'sub', topic, after: 2, epoch: 'e1' },
+    ])
   // What the real server would answer: the replay from the cursor.
   await s.frames(msg(topic, 3), msg(topic, 4), msg(topic, 5))
   await expect.poll(sub.seqs, poll).toEqual([1, 2, 3, 4, 5])
@@ -203,13 +246,19 @@ it('a new epoch without reset: the worker resyncs (sub after 2, epoch e1); the r
   await s.frames(msg(topic, 1), msg(topic, 2))
   await expect.poll(sub.seqs, poll).toEqual([1, 2])
   await s.frames(msg(topic, 1, 'e2', 'new-1'))
-  await expect.poll(async () => subs((await s.log())[0]), poll).toEqual([
-    { t: 'sub', topic, after: 0 },
-    { t: 'sub', topic, after: 2, epoch: 'e1' },
-  ])
+  await expect
+    .poll(async () => subs((await s.log())[0]), poll)
+    .toEqual([
+      { t: 'sub', topic, after: 0 },
+      { t: 'sub', topic, after: 2, epoch: 'e1' },
+    ])
   expect(sub.seqs()).toEqual([1, 2])
   // The real server's answer to a cursor of an old epoch.
-  await s.frames({ t: 'reset', topic, seq: 0, epoch: 'e2', reason: 'epoch' }, msg(topic, 1, 'e2', 'new-1'), msg(topic, 2, 'e2', 'new-2'))
+  await s.frames(
+    { t: 'reset', topic, seq: 0, epoch: 'e2', reason: 'epoch' },
+    msg(topic, 1, 'e2', 'new-1'),
+    msg(topic, 2, 'e2', 'new-2'),
+  )
   await expect.poll(() => sub.got.length, poll).toBe(4)
   expect(sub.resets).toEqual([{ topic, seq: 0, reason: 'epoch' }])
   expect(sub.got).toEqual([
@@ -301,19 +350,22 @@ const CLOSE_CODES: [number, string][] = [
 // connection and reports 1006, so the worker never sees 1012. Registered for WebKit as its own test below.
 const WEBKIT = server.browser === 'safari'
 
-it.each(WEBKIT ? CLOSE_CODES.filter(([code]) => code !== 1012) : CLOSE_CODES)('close %i: the worker retries (state reconnecting with the code), and the queued send is resent with its id', async (code, reason) => {
-  const s = await scenario()
-  const topic = topicOf(`close-${code}`)
-  const receipt = await queueOne(s, topic)
-  await s.close(code, reason)
-  await resentAndAcked(s, receipt, topic)
-  expect(s.states.find((st) => st.error?.closeCode === code)).toMatchObject({
-    state: 'reconnecting',
-    attempt: 1,
-    error: { code: 'close', message: reason, closeCode: code },
-  })
-  expect(await s.log()).toHaveLength(2)
-})
+it.each(WEBKIT ? CLOSE_CODES.filter(([code]) => code !== 1012) : CLOSE_CODES)(
+  'close %i: the worker retries (state reconnecting with the code), and the queued send is resent with its id',
+  async (code, reason) => {
+    const s = await scenario()
+    const topic = topicOf(`close-${code}`)
+    const receipt = await queueOne(s, topic)
+    await s.close(code, reason)
+    await resentAndAcked(s, receipt, topic)
+    expect(s.states.find((st) => st.error?.closeCode === code)).toMatchObject({
+      state: 'reconnecting',
+      attempt: 1,
+      error: { code: 'close', message: reason, closeCode: code },
+    })
+    expect(await s.log()).toHaveLength(2)
+  },
+)
 
 if (WEBKIT)
   it('close 1012 in WebKit: the browser reports a lost connection (1006); the worker retries and resends the queued send', async () => {
@@ -323,7 +375,12 @@ if (WEBKIT)
     await s.close(1012, 'server restart')
     await resentAndAcked(s, receipt, topic)
     expect(s.states.filter((st) => st.error)).toEqual([
-      { state: 'reconnecting', attempt: 1, nextRetryAt: expect.any(Number), error: { code: 'close', message: 'connection lost', closeCode: 1006 } },
+      {
+        state: 'reconnecting',
+        attempt: 1,
+        nextRetryAt: expect.any(Number),
+        error: { code: 'close', message: 'connection lost', closeCode: 1006 },
+      },
     ])
     expect(await s.log()).toHaveLength(2)
   })
@@ -347,7 +404,10 @@ it('close 4403: state failed and no more attempts until reconnect(); then the qu
   const receipt = await queueOne(s, topic)
   await s.close(4403, 'forbidden')
   await expect.poll(() => s.wire.state, poll).toBe('failed')
-  expect(s.states.at(-1)).toMatchObject({ state: 'failed', error: { code: 'failed', message: 'forbidden', closeCode: 4403 } })
+  expect(s.states.at(-1)).toMatchObject({
+    state: 'failed',
+    error: { code: 'failed', message: 'forbidden', closeCode: 4403 },
+  })
   // Ten times the largest backoff: a retrying worker would have come back several times.
   await new Promise((r) => setTimeout(r, 2_000))
   expect(await s.log()).toHaveLength(1)
@@ -377,7 +437,9 @@ it('close 4429 retry-after=1500: the next attempt comes no sooner than 1500 ms l
 // ── acks beyond what was sent ────────────────────────────────────────────────────────────────────────────────
 
 /** The outbox as IndexedDB holds it: each record's id range, and the stored id counter. */
-async function outboxOnDisk(namespace: string): Promise<{ records: { first: number; last: number }[]; lastId: unknown }> {
+async function outboxOnDisk(
+  namespace: string,
+): Promise<{ records: { first: number; last: number }[]; lastId: unknown }> {
   const db = await openDB(`tabwire:${namespace}`)
   try {
     const records = (await db.getAll('outbox')) as { first: number; last: number }[]
@@ -394,11 +456,15 @@ it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox
   expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
   await s.frames({ t: 'ack', id: 7 })
   const reason = 'ack 7 is beyond the last id sent (1)'
-  await expect.poll(async () => (await s.log())[0]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
-  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
-    state: 'reconnecting',
-    error: { code: 'protocol', message: reason, closeCode: 4400 },
-  })
+  await expect
+    .poll(async () => (await s.log())[0]?.closed, poll)
+    .toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
+  await expect
+    .poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll)
+    .toMatchObject({
+      state: 'reconnecting',
+      error: { code: 'protocol', message: reason, closeCode: 4400 },
+    })
   await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
   expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
   expect(await s.wire.pending()).toBe(1)
@@ -423,13 +489,15 @@ it('an ack beyond the last id sent: closes 4400 (protocol) and leaves the outbox
 
 /** A second wire on the scenario's namespace, in a dedicated worker of its own: a follower of the shared owner. */
 async function dedicatedFollower(s: Scenario): Promise<{ follower: Wire; followerStates: StateInfo[] }> {
-  const follower = closeAfterTest(connect({
-    url: s.url,
-    namespace: s.namespace,
-    mode: 'dedicated',
-    dedicatedWorker: () => new Worker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module' }),
-    reconnect: { minDelay: 20, maxDelay: 200 },
-  }))
+  const follower = closeAfterTest(
+    connect({
+      url: s.url,
+      namespace: s.namespace,
+      mode: 'dedicated',
+      dedicatedWorker: () => new Worker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module' }),
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    }),
+  )
   const followerStates: StateInfo[] = []
   follower.onState((st) => followerStates.push(st))
   await expect.poll(() => follower.state, poll).toBe('open')
@@ -482,10 +550,12 @@ it('a follower worker follows the owner renumbering the queue after a server tha
   // The server restarts without its counters: welcome.acked 0 is below the oldest queued id, 3.
   await s.configure({ welcomeAcked: 0 })
   await s.close(1012, 'server restart')
-  await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([
-    { t: 'pub', id: 1, topic, body: { n: 3 } },
-    { t: 'pub', id: 2, topic, body: { n: 4 } },
-  ])
+  await expect
+    .poll(async () => pubs((await s.log())[1]), poll)
+    .toEqual([
+      { t: 'pub', id: 1, topic, body: { n: 3 } },
+      { t: 'pub', id: 2, topic, body: { n: 4 } },
+    ])
   // Before: the follower's write kept aborting against the lowered counter on disk, and this send never resolved.
   const next = await follower.send(topic, { n: 5 })
   expect(next.id).toBe(3)
@@ -505,16 +575,22 @@ it('welcome.acked that leaves no room for new ids (2^53 − 1): closes 4400 (pro
   await s.configure({ welcomeAcked: Number.MAX_SAFE_INTEGER })
   await s.close(1012, 'server restart')
   const reason = `welcome.acked ${Number.MAX_SAFE_INTEGER} leaves no room for new ids`
-  await expect.poll(async () => (await s.log())[1]?.closed, poll).toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
-  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll).toMatchObject({
-    state: 'reconnecting',
-    error: { code: 'protocol', message: reason, closeCode: 4400 },
-  })
+  await expect
+    .poll(async () => (await s.log())[1]?.closed, poll)
+    .toEqual({ by: 'client', code: 4400, reason, at: expect.any(Number) })
+  await expect
+    .poll(() => s.states.find((st) => st.error?.closeCode === 4400), poll)
+    .toMatchObject({
+      state: 'reconnecting',
+      error: { code: 'protocol', message: reason, closeCode: 4400 },
+    })
   expect(await outboxOnDisk(s.namespace)).toEqual({ records: [{ first: 1, last: 1 }], lastId: 1 })
   expect(await s.wire.pending()).toBe(1)
   await s.configure({ welcomeAcked: 0 })
   // The worker retries with backoff meanwhile: the first connection after the change resends id 1.
-  await expect.poll(async () => pubs((await s.log()).at(-1)), poll).toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
+  await expect
+    .poll(async () => pubs((await s.log()).at(-1)), poll)
+    .toEqual([{ t: 'pub', id: 1, topic, body: { n: 1 } }])
   await s.frames({ t: 'ack', id: 1 })
   await receipt.acked
   expect(await s.wire.pending()).toBe(0)
@@ -530,12 +606,16 @@ type Seen = { reset: ResetNotice } | { seq: number; body: unknown }
 
 async function watch(s: Scenario, topic: string, after: number) {
   const seen: Seen[] = []
-  await s.wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), { after, onReset: (reset) => seen.push({ reset }) })
+  await s.wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), {
+    after,
+    onReset: (reset) => seen.push({ reset }),
+  })
   return seen
 }
 
 const fetches = (c: EvilConnectionLog | undefined) => (c?.frames ?? []).filter((f) => f.t === 'fetch')
-const bodies = (from: number, to: number, prefix = 'm') => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, body: `${prefix}${from + i}` }))
+const bodies = (from: number, to: number, prefix = 'm') =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, body: `${prefix}${from + i}` }))
 
 it('a range under another epoch is not delivered: the catching-up tab gets an epoch reset, the local history, then the new epoch once', async () => {
   const s = await scenario()
@@ -548,7 +628,9 @@ it('a range under another epoch is not delivered: the catching-up tab gets an ep
   // A second tab wants everything: 6..10 come from the local log, 1..5 from the server, which restarted meanwhile
   // under epoch e2 and answers the fetch from its new log.
   const b = await watch(s, topic, 0)
-  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
+  await expect
+    .poll(async () => fetches((await s.log())[0]), poll)
+    .toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
   await s.frames({
     t: 'range',
     req: 1,
@@ -595,10 +677,12 @@ it('a range that turns to another epoch halfway: the tab gets the part under its
     done: true,
   })
   // Seqs 3..5 are asked for again; the server's answer is still the other epoch.
-  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([
-    { t: 'fetch', req: 1, topic, after: 0, limit: 5 },
-    { t: 'fetch', req: 2, topic, after: 2, limit: 3 },
-  ])
+  await expect
+    .poll(async () => fetches((await s.log())[0]), poll)
+    .toEqual([
+      { t: 'fetch', req: 1, topic, after: 0, limit: 5 },
+      { t: 'fetch', req: 2, topic, after: 2, limit: 3 },
+    ])
   await s.frames({ t: 'range', req: 2, topic, msgs: [{ seq: 3, epoch: 'e2', body: 'new-3' }], done: true })
   await expect.poll(() => b.length, poll).toBe(5)
   expect(b).toEqual([...bodies(1, 2), { reset: { topic, seq: 5, reason: 'epoch' } }, ...bodies(6, 7)])
@@ -618,7 +702,11 @@ it('close 4429 retry-after=600000: the wait is capped at 5 minutes; reconnect() 
   await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4429), poll).toBeDefined()
   const closedAt = (await s.log())[0]?.closed?.at ?? Infinity
   const retry = s.states.find((st) => st.error?.closeCode === 4429)
-  expect(retry).toMatchObject({ state: 'reconnecting', attempt: 1, error: { code: 'close', message: 'retry-after=600000', closeCode: 4429 } })
+  expect(retry).toMatchObject({
+    state: 'reconnecting',
+    attempt: 1,
+    error: { code: 'close', message: 'retry-after=600000', closeCode: 4429 },
+  })
   const waits = (retry?.nextRetryAt ?? 0) - closedAt
   // The close is stamped on the server just before it is sent; the worker adds 300,000 ms to its clock on arrival.
   expect(waits).toBeGreaterThanOrEqual(300_000)
@@ -633,29 +721,36 @@ it.each([
   ['retry-after=abc', undefined],
   ['retry-after=-1', undefined],
   ['retry-after=1.5e12', undefined],
-])('a server refusing every hello with 4429 %s: no hot loop (the wait is %s, else the backoff)', async (reason, capped) => {
-  const s = await scenario({ evil: { refuse: { code: 4429, reason } }, wire: { reconnect: { minDelay: 1_000, maxDelay: 1_000 } }, open: false })
-  await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4429), poll).toBeDefined()
-  const retry = s.states.find((st) => st.error?.closeCode === 4429)
-  const closedAt = (await s.log())[0]?.closed?.at ?? Infinity
-  const waits = (retry?.nextRetryAt ?? 0) - closedAt
-  if (capped) {
-    expect(waits).toBeGreaterThanOrEqual(capped)
-    expect(waits).toBeLessThan(capped + 5_000)
-  } else {
-    // The backoff of a first retry: random(0, minDelay), plus the time the close took to arrive.
-    expect(waits).toBeGreaterThanOrEqual(0)
-    expect(waits).toBeLessThan(1_000 + 5_000)
-  }
-  // A window of 2 s: a wrapped timer (2^32 ms fires at once) or a trusted bit of garbage (the 1 of 1.5e12) reconnects
-  // every few ms, hundreds of times; the backoff, random(0, 1 s) per retry, comes back a few times.
-  await new Promise((r) => setTimeout(r, 2_000))
-  const attempts = (await s.log()).length
-  expect(attempts).toBeLessThanOrEqual(capped ? 1 : 20)
-  await s.configure({ refuse: null })
-  await s.wire.reconnect()
-  await expect.poll(() => s.wire.state, poll).toBe('open')
-})
+])(
+  'a server refusing every hello with 4429 %s: no hot loop (the wait is %s, else the backoff)',
+  async (reason, capped) => {
+    const s = await scenario({
+      evil: { refuse: { code: 4429, reason } },
+      wire: { reconnect: { minDelay: 1_000, maxDelay: 1_000 } },
+      open: false,
+    })
+    await expect.poll(() => s.states.find((st) => st.error?.closeCode === 4429), poll).toBeDefined()
+    const retry = s.states.find((st) => st.error?.closeCode === 4429)
+    const closedAt = (await s.log())[0]?.closed?.at ?? Infinity
+    const waits = (retry?.nextRetryAt ?? 0) - closedAt
+    if (capped) {
+      expect(waits).toBeGreaterThanOrEqual(capped)
+      expect(waits).toBeLessThan(capped + 5_000)
+    } else {
+      // The backoff of a first retry: random(0, minDelay), plus the time the close took to arrive.
+      expect(waits).toBeGreaterThanOrEqual(0)
+      expect(waits).toBeLessThan(1_000 + 5_000)
+    }
+    // A window of 2 s: a wrapped timer (2^32 ms fires at once) or a trusted bit of garbage (the 1 of 1.5e12) reconnects
+    // every few ms, hundreds of times; the backoff, random(0, 1 s) per retry, comes back a few times.
+    await new Promise((r) => setTimeout(r, 2_000))
+    const attempts = (await s.log()).length
+    expect(attempts).toBeLessThanOrEqual(capped ? 1 : 20)
+    await s.configure({ refuse: null })
+    await s.wire.reconnect()
+    await expect.poll(() => s.wire.state, poll).toBe('open')
+  },
+)
 
 // ── a fetch the server never answers ─────────────────────────────────────────────────────────────────────────
 
@@ -670,7 +765,9 @@ it('a fetch never answered is given up after heartbeatTimeout: the tab catches u
   await s.frames(msg(topic, 6), msg(topic, 7), msg(topic, 8))
   await expect.poll(() => a.length, poll).toBe(3)
   const b = await watch(s, topic, 0)
-  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
+  await expect
+    .poll(async () => fetches((await s.log())[0]), poll)
+    .toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 5 }])
   // Arrives while the catch-up waits: it is held back for every tab of the topic, in order, not lost.
   await s.frames(msg(topic, 9))
   await expect.poll(() => b.length, poll).toBe(5)
@@ -678,7 +775,10 @@ it('a fetch never answered is given up after heartbeatTimeout: the tab catches u
   await expect.poll(() => a.length, poll).toBe(4)
   expect(a).toEqual(bodies(6, 9))
   // A late answer is ignored: nothing waits for req 1 any more.
-  await s.frames({ t: 'range', req: 1, topic, msgs: [{ seq: 1, epoch: 'e1', body: 'late' }], done: true }, msg(topic, 10))
+  await s.frames(
+    { t: 'range', req: 1, topic, msgs: [{ seq: 1, epoch: 'e1', body: 'late' }], done: true },
+    msg(topic, 10),
+  )
   await expect.poll(() => b.length, poll).toBe(6)
   expect(b.at(-1)).toEqual({ seq: 10, body: 'm10' })
   const log = await s.log()
@@ -696,10 +796,20 @@ it('a fetch in flight when the socket drops is asked again on the next connectio
   await s.frames(msg(topic, 4), msg(topic, 5))
   await expect.poll(() => a.length, poll).toBe(2)
   const b = await watch(s, topic, 0)
-  await expect.poll(async () => fetches((await s.log())[0]), poll).toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 3 }])
+  await expect
+    .poll(async () => fetches((await s.log())[0]), poll)
+    .toEqual([{ t: 'fetch', req: 1, topic, after: 0, limit: 3 }])
   await s.close(1012, 'server restart')
-  await expect.poll(async () => fetches((await s.log())[1]), poll).toEqual([{ t: 'fetch', req: 2, topic, after: 0, limit: 3 }])
-  await s.frames({ t: 'range', req: 2, topic, msgs: bodies(1, 3).map(({ seq, body }) => ({ seq, epoch: 'e1', body })), done: true })
+  await expect
+    .poll(async () => fetches((await s.log())[1]), poll)
+    .toEqual([{ t: 'fetch', req: 2, topic, after: 0, limit: 3 }])
+  await s.frames({
+    t: 'range',
+    req: 2,
+    topic,
+    msgs: bodies(1, 3).map(({ seq, body }) => ({ seq, epoch: 'e1', body })),
+    done: true,
+  })
   await expect.poll(() => b.length, poll).toBe(5)
   expect(b).toEqual(bodies(1, 5))
   expect(a).toEqual(bodies(4, 5))

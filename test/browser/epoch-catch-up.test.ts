@@ -17,7 +17,8 @@ it('a tab subscribing offline across a restart that changed the epoch sees one e
   const namespace = `epoch-catch-up-${crypto.randomUUID()}`
   const wire = openWire({
     namespace,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
+    worker: () =>
+      new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: namespace }),
     // The worker keeps the last 3 messages: a tab starting from 0 needs the server for the rest.
     inboxRetention: 3,
   })
@@ -25,7 +26,9 @@ it('a tab subscribing offline across a restart that changed the epoch sees one e
   const topic = topicOf('epoch-catch-up')
   const watch = async () => {
     const seen: Seen[] = []
-    await wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), { onReset: (reset) => seen.push({ reset }) })
+    await wire.subscribe(topic, (m) => seen.push({ seq: m.seq, body: m.body }), {
+      onReset: (reset) => seen.push({ reset }),
+    })
     return seen
   }
   const first = await watch()
@@ -43,7 +46,11 @@ it('a tab subscribing offline across a restart that changed the epoch sees one e
 
   const old = (from: number, to: number): Seen[] =>
     Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, body: `old-${from + i}` }))
-  const renewed: Seen[] = [{ reset: { topic, seq: 0, reason: 'epoch' } }, { seq: 1, body: 'new-1' }, { seq: 2, body: 'new-2' }]
+  const renewed: Seen[] = [
+    { reset: { topic, seq: 0, reason: 'epoch' } },
+    { seq: 1, body: 'new-1' },
+    { seq: 2, body: 'new-2' },
+  ]
   expect(second).toEqual([{ reset: { topic, seq: 3, reason: 'epoch' } }, ...old(4, 6), ...renewed])
   await expect.poll(() => first.length, poll).toBe(9)
   expect(first).toEqual([...old(1, 6), ...renewed])

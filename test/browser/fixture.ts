@@ -25,7 +25,8 @@ export function openWire<Topics extends object = AnyTopics>(options: Partial<Con
   const wire = connect<Topics>({
     url,
     namespace: `test-${crypto.randomUUID()}`,
-    worker: () => new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+    worker: () =>
+      new SharedWorker(new URL('../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
     reconnect: { minDelay: 20, maxDelay: 200 },
     ...options,
   })

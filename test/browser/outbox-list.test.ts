@@ -51,7 +51,8 @@ it("lists every tab's queued messages, oldest first, with their stored size and 
   const fromA = await a.outbox.list()
   expect(fromA).toEqual(expected)
   expect(await b.outbox.list()).toEqual(fromA)
-  for (const e of fromA) expect(e.queuedAt! >= before && e.queuedAt! <= after, `queuedAt ${e.queuedAt} in [${before}, ${after}]`).toBe(true)
+  for (const e of fromA)
+    expect(e.queuedAt! >= before && e.queuedAt! <= after, `queuedAt ${e.queuedAt} in [${before}, ${after}]`).toBe(true)
   expect(await b.outbox.list({ limit: 2 })).toEqual(fromA.slice(0, 2))
   expect(await a.pending()).toBe(3)
 
@@ -78,7 +79,9 @@ it('a message written to the socket and not yet acked is sent; when that socket 
   const receipt = await wire.send(topic, { n: 1 })
   await receipt.sent
   // The fake server has it and never acks: on the socket, not on the server.
-  await expect.poll(async () => (await commands.evilLog(id))[0]?.frames.filter((f) => f.t === 'pub').length, poll).toBe(1)
+  await expect
+    .poll(async () => (await commands.evilLog(id))[0]?.frames.filter((f) => f.t === 'pub').length, poll)
+    .toBe(1)
   expect(await wire.outbox.list()).toEqual([{ id: 1, topic, bytes: 7, queuedAt: expect.any(Number), state: 'sent' }])
 
   await commands.evilStop(id)

@@ -33,20 +33,28 @@ it('subscribes after the welcome what was followed after the hello, unsubscribes
   expect((await commands.evilLog(id))[0]?.hello?.subs).toEqual([])
   expect(await welcome()).toBe(true)
   await expect.poll(() => wire.state, poll).toBe('open')
-  await expect.poll(async () => control(await commands.evilLog(id), 0), poll).toEqual([{ t: 'sub', topic: 'a', after: 0 }])
+  await expect
+    .poll(async () => control(await commands.evilLog(id), 0), poll)
+    .toEqual([{ t: 'sub', topic: 'a', after: 0 }])
   // And the topic works: what the server sends for it reaches the subscriber.
-  expect(await commands.evilSend(id, { frames: [{ t: 'msg', topic: 'a', seq: 1, epoch: 'e1', body: 'one' }] })).toBe(true)
+  expect(await commands.evilSend(id, { frames: [{ t: 'msg', topic: 'a', seq: 1, epoch: 'e1', body: 'one' }] })).toBe(
+    true,
+  )
   await expect.poll(() => got, poll).toEqual([{ topic: 'a', seq: 1, body: 'one' }])
 
   // Connection 1: its hello carries `a`; before its welcome, `a` is dropped and `b` followed.
   expect(await commands.evilClose(id, 1012, 'restart')).toBe(true)
-  await expect.poll(async () => (await commands.evilLog(id))[1]?.hello?.subs, poll).toEqual([{ topic: 'a', after: 1, epoch: 'e1' }])
+  await expect
+    .poll(async () => (await commands.evilLog(id))[1]?.hello?.subs, poll)
+    .toEqual([{ topic: 'a', after: 1, epoch: 'e1' }])
   await stopA()
   await wire.subscribe('b', () => {})
   expect(await welcome()).toBe(true)
   await expect.poll(() => wire.state, poll).toBe('open')
-  await expect.poll(async () => control(await commands.evilLog(id), 1), poll).toEqual([
-    { t: 'unsub', topic: 'a' },
-    { t: 'sub', topic: 'b', after: 0 },
-  ])
+  await expect
+    .poll(async () => control(await commands.evilLog(id), 1), poll)
+    .toEqual([
+      { t: 'unsub', topic: 'a' },
+      { t: 'sub', topic: 'b', after: 0 },
+    ])
 })

@@ -34,7 +34,11 @@ describe.each(BROWSERS)('%s', (name) => {
     // The tab's attempts are refused below the server until the bucket is empty, whatever its page load took.
     proxy.refuse(true)
     const tab = await openTab(context, env.app().pageUrl(`ws://127.0.0.1:${proxy.port}`, `ns-${randomUUID()}`))
-    await until('a refused attempt', () => proxy.stats().faults.refused, (n) => n >= 1)
+    await until(
+      'a refused attempt',
+      () => proxy.stats().faults.refused,
+      (n) => n >= 1,
+    )
     raw.push(await TestClient.hello(`ws://127.0.0.1:${server.port}`, 'takes-the-only-token'))
     proxy.refuse(false)
 

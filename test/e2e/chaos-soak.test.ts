@@ -12,23 +12,24 @@ import { formatReport, runChaos, STEP_KINDS } from '../soak/chaos.ts'
 const SEED = Number(process.env.CHAOS_SEED ?? 20261101)
 
 describe.each(BROWSERS)('%s', (name) => {
-  it(
-    `chaos soak (seed ${SEED}): nothing lost, nothing duplicated, in order, under every fault`,
-    async () => {
-      const report = await runChaos({ browser: name, seed: SEED, steps: 40, durationMs: name === 'chromium' ? 30_000 : 35_000 })
-      console.log(formatReport(report))
-      // Every kind of step ran (the first steps go through all kinds once), and the faults were felt.
-      expect(Object.keys(report.stepsByKind).sort()).toEqual([...STEP_KINDS].sort())
-      expect(report.resolved).toBeGreaterThan(0)
-      expect(report.received).toBeGreaterThan(0)
-      expect(report.lost).toEqual([])
-      expect(report.duplicated).toEqual([])
-      expect(report.misordered).toEqual([])
-      expect(report.other).toEqual([])
-      // Beside the tabs ran a client that never read and one that flooded fetches, and the server served them too.
-      expect(report.hostile?.nonReaderConnections).toBeGreaterThan(0)
-      expect(report.hostile?.fetchesAnswered).toBeGreaterThan(0)
-    },
-    180_000,
-  )
+  it(`chaos soak (seed ${SEED}): nothing lost, nothing duplicated, in order, under every fault`, async () => {
+    const report = await runChaos({
+      browser: name,
+      seed: SEED,
+      steps: 40,
+      durationMs: name === 'chromium' ? 30_000 : 35_000,
+    })
+    console.log(formatReport(report))
+    // Every kind of step ran (the first steps go through all kinds once), and the faults were felt.
+    expect(Object.keys(report.stepsByKind).sort()).toEqual([...STEP_KINDS].sort())
+    expect(report.resolved).toBeGreaterThan(0)
+    expect(report.received).toBeGreaterThan(0)
+    expect(report.lost).toEqual([])
+    expect(report.duplicated).toEqual([])
+    expect(report.misordered).toEqual([])
+    expect(report.other).toEqual([])
+    // Beside the tabs ran a client that never read and one that flooded fetches, and the server served them too.
+    expect(report.hostile?.nonReaderConnections).toBeGreaterThan(0)
+    expect(report.hostile?.fetchesAnswered).toBeGreaterThan(0)
+  }, 180_000)
 })

@@ -106,7 +106,11 @@ interface AppApi {
 }
 
 /** Calls `window.app[name](...args)` in the page. */
-function call<K extends keyof AppApi>(page: Page, name: K, ...args: Parameters<AppApi[K]>): Promise<Awaited<ReturnType<AppApi[K]>>> {
+function call<K extends keyof AppApi>(
+  page: Page,
+  name: K,
+  ...args: Parameters<AppApi[K]>
+): Promise<Awaited<ReturnType<AppApi[K]>>> {
   return page.evaluate(
     ([n, a]) => {
       const app = (globalThis as unknown as { app: Record<string, (...x: unknown[]) => unknown> }).app
@@ -154,12 +158,15 @@ beforeAll(async () => {
     const file = path.join(app, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
     if (!file.startsWith(app + path.sep)) return void res.writeHead(403).end()
     readFile(file).then(
-      (data) => res.writeHead(200, { 'content-type': /\.m?js$/.test(file) ? 'text/javascript' : 'text/html' }).end(data),
+      (data) =>
+        res.writeHead(200, { 'content-type': /\.m?js$/.test(file) ? 'text/javascript' : 'text/html' }).end(data),
       () => res.writeHead(404).end(),
     )
   })
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve))
-  const closeFiles = onCleanup(() => new Promise<void>((resolve) => (files.closeAllConnections(), files.close(() => resolve()))))
+  const closeFiles = onCleanup(
+    () => new Promise<void>((resolve) => (files.closeAllConnections(), files.close(() => resolve()))),
+  )
   closers.push(closeFiles)
   staticUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}/`
 
@@ -198,17 +205,33 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     try {
       const a = await open(ns, context)
       const b = await open(ns, context)
-      await until('both tabs open', async () => [await call(a, 'state'), await call(b, 'state')], (s) => s.every((x) => x === 'open'))
+      await until(
+        'both tabs open',
+        async () => [await call(a, 'state'), await call(b, 'state')],
+        (s) => s.every((x) => x === 'open'),
+      )
       await call(a, 'acked', { from: 'a', ns })
       await call(b, 'acked', { from: 'b', ns })
       // Each tab sees both messages: one ordered log through the one socket.
       for (const page of [a, b])
-        await until('both messages in the tab', () => call(page, 'received'), (r) => r.length >= 2)
-      expect(await call(a, 'received')).toEqual([{ from: 'a', ns }, { from: 'b', ns }])
+        await until(
+          'both messages in the tab',
+          () => call(page, 'received'),
+          (r) => r.length >= 2,
+        )
+      expect(await call(a, 'received')).toEqual([
+        { from: 'a', ns },
+        { from: 'b', ns },
+      ])
       // Both tabs subscribe to the topic, but the server has one subscriber: the one socket. (The wait only lets a
       // socket of an earlier test's closed browser context finish closing; two sockets here would stay two.)
       expect(server.subscribers(ns)).toBe(1)
-      await until('one server connection', () => server.connections(), (n) => n === 1, { timeout: 5_000 })
+      await until(
+        'one server connection',
+        () => server.connections(),
+        (n) => n === 1,
+        { timeout: 5_000 },
+      )
     } finally {
       await context.close()
     }
@@ -219,9 +242,17 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     const context = await browser.newContext()
     try {
       const page = await open(ns, context)
-      await until('tab open', () => call(page, 'state'), (s) => s === 'open')
+      await until(
+        'tab open',
+        () => call(page, 'state'),
+        (s) => s === 'open',
+      )
       await server.stop()
-      await until('tab notices the server is gone', () => call(page, 'state'), (s) => s !== 'open')
+      await until(
+        'tab notices the server is gone',
+        () => call(page, 'state'),
+        (s) => s !== 'open',
+      )
       const body = { queued: ns }
       await call(page, 'send', body)
       expect(await call(page, 'pending')).toBe(1)
@@ -233,11 +264,19 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
       expect(await call(page, 'pending')).toBe(1)
 
       await server.start()
-      await until('the queued send acked', () => call(page, 'pending'), (n) => n === 0)
+      await until(
+        'the queued send acked',
+        () => call(page, 'pending'),
+        (n) => n === 0,
+      )
       const log = await server.store.read(ns, 0, 10_000)
       expect(log.msgs.filter((m) => JSON.stringify(m.body) === JSON.stringify(body))).toHaveLength(1)
       // And the tab gets it back through its subscription, once.
-      await until('the message delivered to the tab', () => call(page, 'received'), (r) => r.length >= 1)
+      await until(
+        'the message delivered to the tab',
+        () => call(page, 'received'),
+        (r) => r.length >= 1,
+      )
       expect((await call(page, 'received')).filter((m) => JSON.stringify(m) === JSON.stringify(body))).toHaveLength(1)
     } finally {
       await context.close()

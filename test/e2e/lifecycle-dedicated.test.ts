@@ -26,7 +26,11 @@ describe.each(BROWSERS)('%s', (name) => {
     const leader = await s.openTab(undefined, DEDICATED)
     await waitForState(leader, 'open')
     const others = [await s.openTab(undefined, DEDICATED), await s.openTab(undefined, DEDICATED)]
-    const tabs: [string, Tab][] = [['leader', leader], ['b', others[0] as Tab], ['c', others[1] as Tab]]
+    const tabs: [string, Tab][] = [
+      ['leader', leader],
+      ['b', others[0] as Tab],
+      ['c', others[1] as Tab],
+    ]
     for (const [, tab] of tabs) {
       await waitForState(tab, 'open')
       await tab.call('subscribe', 'stream', 0)

@@ -87,7 +87,11 @@ describe.each(BROWSERS)('%s', (name) => {
 
     await tab.call('dispatch', 'offline')
     await waitForState(tab, 'offline')
-    await until('the socket to close', () => s.server.connections(), (n) => n === 0)
+    await until(
+      'the socket to close',
+      () => s.server.connections(),
+      (n) => n === 0,
+    )
     const before = s.proxy?.accepted()
     // An absence needs a window: with maxDelay 250 ms, 1.5 s would see several attempts if any were made.
     await sleep(1_500)

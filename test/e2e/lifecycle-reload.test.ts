@@ -31,7 +31,11 @@ describe.each(BROWSERS)('%s', (name) => {
 
     await s.server.start()
     await waitForState(tab, 'open')
-    await until(() => `the outbox to drain${pageErrors(tab)}`, () => tab.call('pending'), (n) => n === 0)
+    await until(
+      () => `the outbox to drain${pageErrors(tab)}`,
+      () => tab.call('pending'),
+      (n) => n === 0,
+    )
     const log = await s.server.store.read('queued', 0, 10_000)
     expect(log.msgs.map((m) => m.body)).toEqual(expected)
     expect(log.msgs.map((m) => m.seq)).toEqual(expected.map((b) => b.n))

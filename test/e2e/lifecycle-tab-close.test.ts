@@ -58,16 +58,25 @@ describe.each(BROWSERS)('%s', (name) => {
     for (const tab of [keeper, streamer]) await waitForState(tab, 'open')
     await keeper.call('subscribe', 'kept', 0)
     await streamer.call('subscribe', 'stream', 0)
-    await until('the server to follow both topics', () => [s.server.subscribers('stream'), s.server.subscribers('kept')], ([a, b]) => a === 1 && b === 1)
+    await until(
+      'the server to follow both topics',
+      () => [s.server.subscribers('stream'), s.server.subscribers('kept')],
+      ([a, b]) => a === 1 && b === 1,
+    )
 
     const publisher = startPublisher(s.server, 'stream', 400)
     await receivedUpTo(streamer, 'stream', 50)
     await streamer.close()
     // "Forgotten within a second": the deadline is the requirement here.
-    await until('the server to drop the closed tab’s subscription', () => s.server.subscribers('stream'), (n) => n === 0, {
-      timeout: 1_000,
-      interval: 10,
-    })
+    await until(
+      'the server to drop the closed tab’s subscription',
+      () => s.server.subscribers('stream'),
+      (n) => n === 0,
+      {
+        timeout: 1_000,
+        interval: 10,
+      },
+    )
     expect(publisher.published).toBeLessThan(400) // closed while the stream was running
     await publisher.finish()
     // Still gone once the stream has ended (nothing resubscribed it), and the keeper's topic is untouched.

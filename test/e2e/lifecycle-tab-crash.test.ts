@@ -18,7 +18,11 @@ async function twoTabs(s: Scenario): Promise<{ keeper: Tab; victim: Tab }> {
   for (const tab of [keeper, victim]) await waitForState(tab, 'open')
   await keeper.call('subscribe', 'kept', 0)
   await victim.call('subscribe', 'victim', 0)
-  await until('the server to follow both topics', () => [s.server.subscribers('kept'), s.server.subscribers('victim')], ([a, b]) => a === 1 && b === 1)
+  await until(
+    'the server to follow both topics',
+    () => [s.server.subscribers('kept'), s.server.subscribers('victim')],
+    ([a, b]) => a === 1 && b === 1,
+  )
   await s.server.publish('victim', { n: 1 })
   await receivedUpTo(victim, 'victim', 1)
   // The fast path is really cut off: a pagehide in this page does not reach its wire (it would close it).
@@ -29,10 +33,15 @@ async function twoTabs(s: Scenario): Promise<{ keeper: Tab; victim: Tab }> {
 
 /** "Forgotten within a second": the deadline is the requirement. Then the keeper is unaffected. */
 async function forgotten(s: Scenario, keeper: Tab): Promise<void> {
-  await until('the server to drop the dead tab’s subscription', () => s.server.subscribers('victim'), (n) => n === 0, {
-    timeout: 1_000,
-    interval: 10,
-  })
+  await until(
+    'the server to drop the dead tab’s subscription',
+    () => s.server.subscribers('victim'),
+    (n) => n === 0,
+    {
+      timeout: 1_000,
+      interval: 10,
+    },
+  )
   expect(s.server.subscribers('kept')).toBe(1)
   await s.server.publish('kept', { n: 1 })
   expect(await receivedUpTo(keeper, 'kept', 1)).toEqual(stream('kept', 1))
@@ -54,15 +63,15 @@ describe.each(BROWSERS)('%s', (name) => {
   // Page.crash is a Chromium DevTools command with no Firefox or WebDriver (WebKit) equivalent: registered for
   // Chromium only, not skipped.
   if (name === 'chromium')
-  it('a tab whose renderer crashed is forgotten within a second', async () => {
-    const s = await e2e.scenario()
-    const { keeper, victim } = await twoTabs(s)
-    const page = playwrightPage(victim)
-    const crashed = new Promise<void>((resolve) => page.once('crash', () => resolve()))
-    const cdp = await playwrightContext(s.context).newCDPSession(page)
-    // Page.crash never answers: the target is gone.
-    void cdp.send('Page.crash').catch(() => undefined)
-    await crashed
-    await forgotten(s, keeper)
-  })
+    it('a tab whose renderer crashed is forgotten within a second', async () => {
+      const s = await e2e.scenario()
+      const { keeper, victim } = await twoTabs(s)
+      const page = playwrightPage(victim)
+      const crashed = new Promise<void>((resolve) => page.once('crash', () => resolve()))
+      const cdp = await playwrightContext(s.context).newCDPSession(page)
+      // Page.crash never answers: the target is gone.
+      void cdp.send('Page.crash').catch(() => undefined)
+      await crashed
+      await forgotten(s, keeper)
+    })
 })

@@ -26,7 +26,11 @@ async function sendSeries(tab: Tab, label: string, from: number, count: number):
 
 /** The server's `chat` log split by sending tab, each in log order. */
 async function chatByTab(tab: Tab, server: TabwireServer): Promise<{ total: number; by: Record<string, number[]> }> {
-  await until('the outbox to drain', () => tab.call('pending'), (n) => n === 0)
+  await until(
+    'the outbox to drain',
+    () => tab.call('pending'),
+    (n) => n === 0,
+  )
   const log = (await server.store.read('chat', 0, 10_000)).msgs.map((m) => m.body as { tab: string; n: number })
   const by: Record<string, number[]> = {}
   for (const b of log) (by[b.tab] ??= []).push(b.n)
@@ -57,7 +61,11 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
     expect(s.proxy?.accepted()).toBe(1)
 
     for (const tab of Object.values(all)) await tab.call('subscribe', 'feed', 0)
-    await until('one server subscription for all four tabs', () => s.server.subscribers('feed'), (n) => n === 1)
+    await until(
+      'one server subscription for all four tabs',
+      () => s.server.subscribers('feed'),
+      (n) => n === 1,
+    )
 
     // Both versions send at once, interleaved.
     await Promise.all(Object.entries(all).map(([label, tab]) => sendSeries(tab, label, 1, 30)))

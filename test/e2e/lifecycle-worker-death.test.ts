@@ -31,7 +31,11 @@ describe.each(BROWSERS)('%s', (name) => {
 
     await a.call('armWorkerKill', 'send')
     const outcome = await a.call('trySend', 'chat', [{ n: 'never stored' }])
-    expect(outcome).toEqual({ ok: false, code: 'worker-unavailable', message: expect.stringContaining('worker stopped') })
+    expect(outcome).toEqual({
+      ok: false,
+      code: 'worker-unavailable',
+      message: expect.stringContaining('worker stopped'),
+    })
 
     // The app sees a state change, then `open` again on a new worker: not a broken object.
     for (const tab of tabs) {
@@ -57,7 +61,11 @@ describe.each(BROWSERS)('%s', (name) => {
     // The call the worker died under was never stored, so it never arrives.
     expect(log.msgs.map((m) => m.body)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }])
     // The dead worker's socket is gone; the new worker has the only one.
-    await until('one connection', () => s.server.connections(), (n) => n === 1)
+    await until(
+      'one connection',
+      () => s.server.connections(),
+      (n) => n === 1,
+    )
     expect(s.proxy?.accepted()).toBe(2)
   })
 })

@@ -18,7 +18,11 @@ describe.each(BROWSERS)('%s', (name) => {
       await tab.call('send', 'tabs', [{ n: i + 1, tag }])
       await tab.call('allAcked', 'tabs')
     }
-    const log = await until('three bodies in the log', () => s.server.store.read('tabs', 0, 10_000), (r) => r.msgs.length >= 3)
+    const log = await until(
+      'three bodies in the log',
+      () => s.server.store.read('tabs', 0, 10_000),
+      (r) => r.msgs.length >= 3,
+    )
     expect(log.msgs.map((m) => m.body)).toEqual(bodies(3, tag))
 
     expect(s.server.connections()).toBe(1)

@@ -28,7 +28,11 @@ describe.each(BROWSERS)('%s', (name) => {
 
     await s.server.start()
     const fresh = await s.openTab()
-    await until(() => `the outbox to drain${pageErrors(fresh)}`, () => fresh.call('pending'), (n) => n === 0)
+    await until(
+      () => `the outbox to drain${pageErrors(fresh)}`,
+      () => fresh.call('pending'),
+      (n) => n === 0,
+    )
     const log = await s.server.store.read('outbox', 0, 10_000)
     expect(log.msgs.map((m) => m.body)).toEqual(expected)
     expect(log.msgs.map((m) => m.seq)).toEqual(expected.map((b) => b.n))

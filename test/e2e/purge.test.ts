@@ -31,7 +31,11 @@ describe.each(BROWSERS)('%s', (name) => {
     // Outbound: sends that stay in the outbox because the server is down; one from another namespace too.
     await s.server.stop()
     await waitForState(tab, 'reconnecting')
-    await tab.call('send', 'chat', [1, 2, 3].map((n) => ({ n, mark: marks.outbox })))
+    await tab.call(
+      'send',
+      'chat',
+      [1, 2, 3].map((n) => ({ n, mark: marks.outbox })),
+    )
     const kept = await s.openTab(keptNamespace)
     await kept.call('send', 'chat', [{ n: 1, mark: marks.kept }])
 
@@ -65,7 +69,11 @@ describe.each(BROWSERS)('%s', (name) => {
     const fresh = await s.openTab()
     await fresh.call('send', 'after-purge', [{ n: 1, mark: marks.outbox }])
     await fresh.call('allAcked', 'after-purge')
-    await until('the other namespace to drain', () => kept.call('pending'), (n) => n === 0)
+    await until(
+      'the other namespace to drain',
+      () => kept.call('pending'),
+      (n) => n === 0,
+    )
     const chat = await s.server.store.read('chat', 0, 10_000)
     expect(chat.msgs.map((m) => m.body)).toEqual([{ n: 1, mark: marks.kept }])
     const afterPurge = await s.server.store.read('after-purge', 0, 10_000)

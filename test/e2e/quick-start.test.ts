@@ -26,7 +26,7 @@ import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { readmeSection, shellCommands, titledBlocks } from '../support/readme-snippets.ts'
-import { startProxy, type Proxy } from '../support/tcp-proxy.ts'
+import { startProxy, type TcpProxy } from '../support/tcp-proxy.ts'
 import { until } from '../support/wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -46,7 +46,7 @@ let app = ''
 let appUrl = ''
 /** The server of the first command (memory store), restarted by the chat test. */
 let memoryServer: { port: number; stop: () => Promise<void> }
-let proxy: Proxy
+let proxy: TcpProxy
 let browser: Browser
 
 beforeAll(async () => {
@@ -65,10 +65,16 @@ beforeAll(async () => {
 
   for (const [name, text] of FILES) {
     await mkdir(path.dirname(path.join(app, name)), { recursive: true })
-    await writeFile(path.join(app, name), name === 'src/main.ts' ? text.replace(README_URL, `'ws://localhost:${proxy.port}'`) : text)
+    await writeFile(
+      path.join(app, name),
+      name === 'src/main.ts' ? text.replace(README_URL, `'ws://localhost:${proxy.port}'`) : text,
+    )
   }
   // What `npm create vite` leaves besides the files the README replaces: an ES-module package.json.
-  await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'my-chat', private: true, type: 'module' }, null, 2))
+  await writeFile(
+    path.join(app, 'package.json'),
+    JSON.stringify({ name: 'my-chat', private: true, type: 'module' }, null, 2),
+  )
   await installTabwire(path.join(app, 'node_modules'))
 
   closers.push(await serveWithVite())
@@ -82,10 +88,13 @@ it('prints the server command for an app, and the durable one with the driver it
     'npx tabwire-server --port 8080 --store memory',
     'npx tabwire-server --port 8080 --store sqlite:./data.db',
   ])
-  expect(shellCommands(SECTION, 'npm install').map((c) => c.join(' '))).toEqual(['npm install tabwire', 'npm install better-sqlite3'])
+  expect(shellCommands(SECTION, 'npm install').map((c) => c.join(' '))).toEqual([
+    'npm install tabwire',
+    'npm install better-sqlite3',
+  ])
 })
 
-it('typechecks under the compiler settings of Vite\'s vanilla-ts template (every name is defined, every type fits)', async () => {
+it("typechecks under the compiler settings of Vite's vanilla-ts template (every name is defined, every type fits)", async () => {
   // The template's tsconfig.json, as `npm create vite@latest -- --template vanilla-ts` writes it; its `npm run build`
   // runs `tsc` with it first.
   const tsconfig = {
@@ -123,13 +132,23 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
   const context = await newContext()
   const a = await openPage(context)
   const b = await openPage(context)
-  for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
+  for (const tab of [a, b])
+    await until(
+      'state open',
+      () => tab.page.textContent('#state'),
+      (s) => s === 'open',
+    )
 
   await say(a.page, 'hello from tab A')
   await bothShow([a, b], ['#1 hello from tab A'])
   await say(b.page, 'and hi from tab B')
   await bothShow([a, b], ['#1 hello from tab A', '#2 and hi from tab B'])
-  for (const tab of [a, b]) await until('pending 0', () => tab.page.textContent('#pending'), (p) => p === '0')
+  for (const tab of [a, b])
+    await until(
+      'pending 0',
+      () => tab.page.textContent('#pending'),
+      (p) => p === '0',
+    )
 
   // Two tabs, one SharedWorker, one socket: the proxy in front of the server accepted a single connection.
   expect(proxy.accepted()).toBe(1)
@@ -138,14 +157,28 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
 
   // What the README says of a restart of the memory store: the queued send arrives once, and the room starts again.
   await memoryServer.stop()
-  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  for (const tab of [a, b])
+    await until(
+      'state reconnecting',
+      () => tab.page.textContent('#state'),
+      (s) => s === 'reconnecting',
+    )
   await say(a.page, 'sent while the server is stopped')
-  await until('pending 1', () => a.page.textContent('#pending'), (p) => p === '1')
+  await until(
+    'pending 1',
+    () => a.page.textContent('#pending'),
+    (p) => p === '1',
+  )
   memoryServer = await startCli(SERVER_COMMANDS[0] ?? [], dir)
   proxy.retarget(memoryServer.port)
   await bothShow(
     [a, b],
-    ['#1 hello from tab A', '#2 and hi from tab B', '(earlier messages are gone: epoch)', '#1 sent while the server is stopped'],
+    [
+      '#1 hello from tab A',
+      '#2 and hi from tab B',
+      '(earlier messages are gone: epoch)',
+      '#1 sent while the server is stopped',
+    ],
     60_000,
   )
   expect([...a.errors, ...b.errors]).toEqual([])
@@ -161,24 +194,47 @@ it('with the durable command: sends made while the server is stopped survive a r
   const context = await newContext()
   const a = await openPage(context)
   const b = await openPage(context)
-  for (const tab of [a, b]) await until('state open', () => tab.page.textContent('#state'), (s) => s === 'open')
+  for (const tab of [a, b])
+    await until(
+      'state open',
+      () => tab.page.textContent('#state'),
+      (s) => s === 'open',
+    )
   await say(a.page, 'kept on disk')
   await bothShow([a, b], ['#1 kept on disk'])
 
   await server.stop()
-  for (const tab of [a, b]) await until('state reconnecting', () => tab.page.textContent('#state'), (s) => s === 'reconnecting')
+  for (const tab of [a, b])
+    await until(
+      'state reconnecting',
+      () => tab.page.textContent('#state'),
+      (s) => s === 'reconnecting',
+    )
   await say(b.page, 'sent while the server is stopped')
-  await until('pending 1', () => b.page.textContent('#pending'), (p) => p === '1')
+  await until(
+    'pending 1',
+    () => b.page.textContent('#pending'),
+    (p) => p === '1',
+  )
   await b.page.reload()
   // The reloaded tab shows what it had from the worker's local log; its queued send is still counted.
   await bothShow([b], ['#1 kept on disk'])
-  await until('pending 1 after the reload', () => b.page.textContent('#pending'), (p) => p === '1')
+  await until(
+    'pending 1 after the reload',
+    () => b.page.textContent('#pending'),
+    (p) => p === '1',
+  )
 
   server = await startCli(durable, app)
   proxy.retarget(server.port)
   // The next attempt comes after the backoff the tabs reached while the server was down (a few seconds).
   await bothShow([a, b], ['#1 kept on disk', '#2 sent while the server is stopped'], 60_000)
-  for (const tab of [a, b]) await until('pending 0', () => tab.page.textContent('#pending'), (p) => p === '0')
+  for (const tab of [a, b])
+    await until(
+      'pending 0',
+      () => tab.page.textContent('#pending'),
+      (p) => p === '0',
+    )
   expect([...a.errors, ...b.errors]).toEqual([])
 })
 
@@ -208,7 +264,8 @@ async function openPage(context: BrowserContext): Promise<OpenPage> {
   })
   page.on('response', (r) => {
     // The browser asks for /favicon.ico by itself; the README's page has none, as a fresh Vite app's need not.
-    if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') opened.errors.push(`HTTP ${r.status()}: ${r.url()}`)
+    if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico')
+      opened.errors.push(`HTTP ${r.status()}: ${r.url()}`)
   })
   await page.goto(appUrl)
   return opened
@@ -222,7 +279,8 @@ async function say(page: Page, text: string): Promise<void> {
 async function bothShow(tabs: OpenPage[], lines: string[], timeout = 30_000): Promise<void> {
   for (const tab of tabs)
     await until(
-      () => `the messages ${JSON.stringify(lines)}${tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''}`,
+      () =>
+        `the messages ${JSON.stringify(lines)}${tab.errors.length ? ` (page errors: ${tab.errors.join(' | ')})` : ''}`,
       () => tab.page.$$eval('#messages li', (items) => items.map((li) => li.textContent)),
       (shown) => JSON.stringify(shown) === JSON.stringify(lines),
       { timeout },
@@ -285,7 +343,10 @@ async function startCli(command: string[], cwd: string): Promise<{ port: number;
   args[portAt + 1] = '0'
   const tsx = path.join(ROOT, 'node_modules/.bin/tsx')
   expect(existsSync(tsx)).toBe(true)
-  const child: ChildProcess = spawn(tsx, [path.join(ROOT, 'src/server/cli.ts'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(tsx, [path.join(ROOT, 'src/server/cli.ts'), ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()))

@@ -20,7 +20,12 @@ describe.each(BROWSERS)('%s', (name) => {
       await waitForState(tab, 'open')
       await tab.call('subscribe', TOPIC, 0)
     }
-    const connected = () => until('the tabs to reconnect', () => s.server.connections(), (n) => n === 1)
+    const connected = () =>
+      until(
+        'the tabs to reconnect',
+        () => s.server.connections(),
+        (n) => n === 1,
+      )
 
     for (let n = 1; n <= COUNT; n++) {
       // Down for 100..199 and 300..399: those arrive by replay, the rest live.

@@ -33,25 +33,51 @@ describe('chromium', () => {
       await closeServer()
     })
     const page = await context.newPage()
-    const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns: `full-${randomUUID()}`, maxMessageBytes: String(16 << 20) })
-    const pageUrl = shared.app().pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
+    const q = new URLSearchParams({
+      url: `ws://127.0.0.1:${server.port}`,
+      ns: `full-${randomUUID()}`,
+      maxMessageBytes: String(16 << 20),
+    })
+    const pageUrl = shared
+      .app()
+      .pageUrl('ws://x', 'x')
+      .replace(/index\.html\?.*$/, `guarded.html?${q}`)
     const origin = new URL(pageUrl).origin
     const cdp = await context.newCDPSession(page)
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 4 << 20 })
     await page.goto(pageUrl)
     await page.waitForFunction(() => 'guarded' in globalThis)
     const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>
-      page.evaluate(([k2, a]) => ((globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (...x: unknown[]) => unknown)(...a), [k, args] as [string, unknown[]]) as Promise<Awaited<ReturnType<Api[K]>>>
+      page.evaluate(
+        ([k2, a]) =>
+          (
+            (globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (
+              ...x: unknown[]
+            ) => unknown
+          )(...a),
+        [k, args] as [string, unknown[]],
+      ) as Promise<Awaited<ReturnType<Api[K]>>>
 
-    await until('open', () => call('state'), (s) => s === 'open')
+    await until(
+      'open',
+      () => call('state'),
+      (s) => s === 'open',
+    )
     await server.stop()
-    await until('reconnecting', () => call('state'), (s) => s === 'reconnecting')
+    await until(
+      'reconnecting',
+      () => call('state'),
+      (s) => s === 'reconnecting',
+    )
     expect(await call('send', 'q', { n: 1 })).toEqual({ id: 1 })
     expect(await call('send', 'q', { n: 2 })).toEqual({ id: 2 })
 
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1 })
     const full = await call('send', 'q', { n: 3, pad: randomBytes(6 << 20).toString('base64') })
-    expect(full).toEqual({ code: 'storage-full', message: "send() was not stored: the origin's storage quota is used up" })
+    expect(full).toEqual({
+      code: 'storage-full',
+      message: "send() was not stored: the origin's storage quota is used up",
+    })
     expect(await call('pending')).toBe(2)
 
     await cdp.send('Storage.overrideQuotaForOrigin', { origin })

@@ -21,55 +21,83 @@ type Api = GuardedApi
 describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
   const shared = useBrowserApp(name)
 
-  it.each(['shared', 'dedicated'])('%s worker: the token reaches the server but no IndexedDB record and no console line', async (mode) => {
-    const token = `secret-token-${randomUUID()}`
-    const seen: (string | undefined)[] = []
-    const server = await createServer({
-      port: 0,
-      authenticate: (t) => {
-        seen.push(t)
-        return { user: 'alice' }
-      },
-    })
-    const closeServer = onCleanup(() => server.close())
-    const context = playwrightContext(await shared.browser().newContext())
-    const closeContext = onCleanup(() => context.close())
-    onTestFinished(async () => {
-      await closeContext()
-      await closeServer()
-    })
-    const page = await context.newPage()
-    const lines: string[] = []
-    page.on('console', (m) => lines.push(`page ${m.type()}: ${m.text()}`))
-    page.on('worker', (w) => w.on('console', (m) => lines.push(`worker ${m.type()}: ${m.text()}`)))
-    const ns = `token-${randomUUID()}`
-    const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns, token, debug: '1', mode })
-    const pageUrl = shared.app().pageUrl('ws://x', 'x').replace(/index\.html\?.*$/, `guarded.html?${q}`)
-    await page.goto(pageUrl)
-    await page.waitForFunction(() => 'guarded' in globalThis)
-    const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>
-      page.evaluate(([k2, a]) => ((globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (...x: unknown[]) => unknown)(...a), [k, args] as [string, unknown[]]) as Promise<Awaited<ReturnType<Api[K]>>>
+  it.each(['shared', 'dedicated'])(
+    '%s worker: the token reaches the server but no IndexedDB record and no console line',
+    async (mode) => {
+      const token = `secret-token-${randomUUID()}`
+      const seen: (string | undefined)[] = []
+      const server = await createServer({
+        port: 0,
+        authenticate: (t) => {
+          seen.push(t)
+          return { user: 'alice' }
+        },
+      })
+      const closeServer = onCleanup(() => server.close())
+      const context = playwrightContext(await shared.browser().newContext())
+      const closeContext = onCleanup(() => context.close())
+      onTestFinished(async () => {
+        await closeContext()
+        await closeServer()
+      })
+      const page = await context.newPage()
+      const lines: string[] = []
+      page.on('console', (m) => lines.push(`page ${m.type()}: ${m.text()}`))
+      page.on('worker', (w) => w.on('console', (m) => lines.push(`worker ${m.type()}: ${m.text()}`)))
+      const ns = `token-${randomUUID()}`
+      const q = new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns, token, debug: '1', mode })
+      const pageUrl = shared
+        .app()
+        .pageUrl('ws://x', 'x')
+        .replace(/index\.html\?.*$/, `guarded.html?${q}`)
+      await page.goto(pageUrl)
+      await page.waitForFunction(() => 'guarded' in globalThis)
+      const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>
+        page.evaluate(
+          ([k2, a]) =>
+            (
+              (globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (
+                ...x: unknown[]
+              ) => unknown
+            )(...a),
+          [k, args] as [string, unknown[]],
+        ) as Promise<Awaited<ReturnType<Api[K]>>>
 
-    await until('open', () => call('state'), (s) => s === 'open')
-    await call('subscribe', 'room')
-    expect(await call('send', 'room', { text: 'hello', n: 1 })).toEqual({ id: 1 })
-    await call('allAcked')
-    await until('own message back', () => call('received', 'room'), (r) => r.length === 1)
-    // The server got the token (so it was really in play), once per connection.
-    expect(seen).toEqual([token])
-    expect(await call('tokenCalls')).toBe(1)
+      await until(
+        'open',
+        () => call('state'),
+        (s) => s === 'open',
+      )
+      await call('subscribe', 'room')
+      expect(await call('send', 'room', { text: 'hello', n: 1 })).toEqual({ id: 1 })
+      await call('allAcked')
+      await until(
+        'own message back',
+        () => call('received', 'room'),
+        (r) => r.length === 1,
+      )
+      // The server got the token (so it was really in play), once per connection.
+      expect(seen).toEqual([token])
+      expect(await call('tokenCalls')).toBe(1)
 
-    const dump = JSON.stringify(await call('dumpIndexedDB', 'tabwire'))
-    // The dump is not empty: it holds this namespace's records (client id, cursor, local log), just not the token.
-    expect(dump).toContain(ns)
-    expect(dump).toContain('hello')
-    expect(dump).not.toContain(token)
+      const dump = JSON.stringify(await call('dumpIndexedDB', 'tabwire'))
+      // The dump is not empty: it holds this namespace's records (client id, cursor, local log), just not the token.
+      expect(dump).toContain(ns)
+      expect(dump).toContain('hello')
+      expect(dump).not.toContain(token)
 
-    if (mode === 'dedicated' && name === 'chromium') {
-      // The debug log is there (the hello frame, redacted) and nothing anywhere shows the token.
-      await until('the debug log of hello', () => lines, (l) => l.some((x) => x.includes('"t":"hello"')))
-      expect(lines.filter((l) => l.includes('"t":"hello"')).every((l) => l.includes('"token":"[redacted]"'))).toBe(true)
-    }
-    expect(lines.filter((l) => l.includes(token))).toEqual([])
-  })
+      if (mode === 'dedicated' && name === 'chromium') {
+        // The debug log is there (the hello frame, redacted) and nothing anywhere shows the token.
+        await until(
+          'the debug log of hello',
+          () => lines,
+          (l) => l.some((x) => x.includes('"t":"hello"')),
+        )
+        expect(lines.filter((l) => l.includes('"t":"hello"')).every((l) => l.includes('"token":"[redacted]"'))).toBe(
+          true,
+        )
+      }
+      expect(lines.filter((l) => l.includes(token))).toEqual([])
+    },
+  )
 })

@@ -139,7 +139,11 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
 
   /** Waits until the node has exactly `n` open connections. */
   const connectionsOf = (node: Node, n: number, what: string) =>
-    until(what, () => node.server.connections(), (c) => c === n)
+    until(
+      what,
+      () => node.server.connections(),
+      (c) => c === n,
+    )
 
   it('a message published on node A, by the server or by a tab on A, reaches a tab on node B', async () => {
     const c = await cluster()
@@ -149,7 +153,10 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
     expect([c.a.server.connections(), c.b.server.connections()]).toEqual([1, 1])
 
     await c.a.server.publish('room', { from: 'server A', n: 1 })
-    await onA.call('send', 'room', [{ from: 'tab A', n: 2 }, { from: 'tab A', n: 3 }])
+    await onA.call('send', 'room', [
+      { from: 'tab A', n: 2 },
+      { from: 'tab A', n: 3 },
+    ])
     await onA.call('allAcked', 'room')
     await c.b.server.publish('room', { from: 'server B', n: 4 })
 
@@ -213,11 +220,19 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
     const held = gate()
     c.a.watched.holdAfter = held.promise
     await tab.call('send', 'chat', [{ n: 1 }])
-    await until('A to commit the pub', () => c.a.watched.outcomes.length, (n) => n === 1)
+    await until(
+      'A to commit the pub',
+      () => c.a.watched.outcomes.length,
+      (n) => n === 1,
+    )
     c.proxy.retarget({ host: '127.0.0.1', port: c.b.server.port })
     c.proxy.cutAll()
 
-    await until(() => `the pub to count as acked${pageErrors(tab)}`, () => tab.call('pending'), (n) => n === 0)
+    await until(
+      () => `the pub to count as acked${pageErrors(tab)}`,
+      () => tab.call('pending'),
+      (n) => n === 0,
+    )
     await tab.call('allAcked', 'chat')
     held.open()
     await tab.call('send', 'chat', [{ n: 2 }])
@@ -245,14 +260,26 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
     c.a.watched.holdBefore = aGate.promise
     c.b.watched.holdBefore = bGate.promise
     await tab.call('send', 'chat', [{ n: 1 }])
-    await until('the pub to reach A', () => c.a.watched.entered, (n) => n === 1)
+    await until(
+      'the pub to reach A',
+      () => c.a.watched.entered,
+      (n) => n === 1,
+    )
     c.proxy.retarget({ host: '127.0.0.1', port: c.b.server.port })
     c.proxy.cutAll()
 
     // B's welcome said 0 (A had not committed), so the tab resends id 1 to B; it waits at B's gate.
-    await until(() => `the resend to reach B${pageErrors(tab)}`, () => c.b.watched.entered, (n) => n === 1)
+    await until(
+      () => `the resend to reach B${pageErrors(tab)}`,
+      () => c.b.watched.entered,
+      (n) => n === 1,
+    )
     aGate.open()
-    await until('A to commit the pub', () => c.a.watched.outcomes.length, (n) => n === 1)
+    await until(
+      'A to commit the pub',
+      () => c.a.watched.outcomes.length,
+      (n) => n === 1,
+    )
     bGate.open()
 
     await tab.call('allAcked', 'chat')

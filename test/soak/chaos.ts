@@ -75,7 +75,6 @@ const WEIGHTS: Record<StepKind, number> = {
   term: 0.4,
 }
 
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** `p`, or a failure naming `what` once `ms` have passed (the timer does not outlive `p`). */
@@ -209,7 +208,10 @@ class ChaosTab {
   }
 }
 
-const CHAOS_APP: AppGlobals = { api: 'chaos', error: 'chaosError' } satisfies Record<keyof AppGlobals, keyof ChaosGlobal>
+const CHAOS_APP: AppGlobals = { api: 'chaos', error: 'chaosError' } satisfies Record<
+  keyof AppGlobals,
+  keyof ChaosGlobal
+>
 
 /** Runs one soak; throws only when the harness itself breaks (the guarantees' failures are in the report). */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -273,7 +275,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     {
       const warm = await launched.browser.newContext()
       const t = await ChaosTab.open(warm, urlFor('warm-up', 0, [], 'chaos:warm-up'), 0)
-      await until('the warm-up tab to open', () => t.call('state'), (s) => s === 'open')
+      await until(
+        'the warm-up tab to open',
+        () => t.call('state'),
+        (s) => s === 'open',
+      )
       await warm.close()
     }
 
@@ -388,7 +394,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         case 'midFrameDown': {
           const cut = proxy.cutMidFrame(kind === 'midFrameUp' ? 'up' : 'down')
           pendingCuts.push(cut.catch(() => undefined))
-          const hit = await Promise.race([cut.then(() => true, () => false), sleep(2_000).then(() => false)])
+          const hit = await Promise.race([
+            cut.then(
+              () => true,
+              () => false,
+            ),
+            sleep(2_000).then(() => false),
+          ])
           return hit ? 'cut' : 'armed'
         }
         case 'kill9': {
@@ -445,7 +457,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (Date.now() - lastProgress > 30_000) {
         lastProgress = Date.now()
         const sent = await Promise.all(tabs.map((t) => t.call('pending').catch(() => -1)))
-        log(`  progress: ${report.steps} steps, ${tabs.length} tabs, pending ${sent.join('/')}, faults ${JSON.stringify(proxy.stats().faults)}`)
+        log(
+          `  progress: ${report.steps} steps, ${tabs.length} tabs, pending ${sent.join('/')}, faults ${JSON.stringify(proxy.stats().faults)}`,
+        )
       }
       await sleep(between(100, 800))
     }
@@ -517,4 +531,3 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await cleanup()
   }
 }
-

@@ -79,7 +79,8 @@ export function check(
     if (kind === 's') sessions.set(session, JSON.parse(v) as SessionInfo)
     else if (kind === 'c') counters.set(session, Number(v))
     else if (kind === 'r') {
-      for (const [n, id] of JSON.parse(v) as [number, number][]) resolved.push({ key: `${session}#${n}`, session, n, id })
+      for (const [n, id] of JSON.parse(v) as [number, number][])
+        resolved.push({ key: `${session}#${n}`, session, n, id })
     } else if (kind === 'e') {
       for (const [code, count] of Object.entries(JSON.parse(v) as Record<string, number>)) {
         report.rejected[code] = (report.rejected[code] ?? 0) + count
@@ -118,7 +119,8 @@ export function check(
   for (const r of resolved) {
     if (!seqsOf.has(r.key)) report.lost.push(`${r.key} (send() resolved with id ${r.id}) is not in the server's log`)
     const other = byId.get(r.id)
-    if (other !== undefined && other !== r.key) report.misordered.push(`id ${r.id} resolved for both ${other} and ${r.key}`)
+    if (other !== undefined && other !== r.key)
+      report.misordered.push(`id ${r.id} resolved for both ${other} and ${r.key}`)
     byId.set(r.id, r.key)
   }
   const inLog = resolved.filter((r) => seqsOf.has(r.key)).sort((a, b) => a.id - b.id)
@@ -160,7 +162,8 @@ export function check(
       const [a, b] = run
       report.received += b - a + 1
       if (b > head) report.other.push(`${where}: received seq ${b} beyond the log's head ${head}`)
-      if (a < expect) report.duplicated.push(`${where}: seqs ${a}..${Math.min(b, expect - 1)} again (expected ${expect})`)
+      if (a < expect)
+        report.duplicated.push(`${where}: seqs ${a}..${Math.min(b, expect - 1)} again (expected ${expect})`)
       else if (a > expect) report.lost.push(`${where}: seqs ${expect}..${a - 1} never delivered (next was ${a})`)
       expect = Math.max(expect, b + 1)
     }
@@ -178,7 +181,9 @@ function some(xs: string[], max = 50): string {
 export function formatReport(r: ChaosReport): string {
   const lines = [
     `chaos soak — ${r.browser}, seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s of chaos, ${r.steps} steps`,
-    `  steps by kind:    ${Object.entries(r.stepsByKind).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  steps by kind:    ${Object.entries(r.stepsByKind)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `  tabs:             ${r.tabs.opened} opened, ${r.tabs.reloads} reloads, ${r.tabs.closes} closes, ${r.tabs.sessions} page sessions, at most ${r.tabs.maxOpen} open`,
     `  server:           ${r.server.kills} kill -9, ${r.server.inProcessRestarts} in-process stop/start, ${r.server.gracefulProcessRestarts} SIGTERM restarts`,
     `  faults (proxy):   ${r.faults.cut} connections cut, ${r.faults.refused} refused, ${r.faults.blackholed} chunks black-holed, ${r.faults.delayed} delayed, ${r.faults.throttled} throttled, ${r.faults.midFrame} mid-frame cuts; ${r.faults.connectionsAccepted} connections accepted`,

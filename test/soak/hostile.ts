@@ -66,7 +66,8 @@ export function startHostileClients(url: string, topics: readonly string[]): { s
       const ws = new WebSocket(url)
       ws.on('message', (data: Buffer, isBinary) => {
         const decoded = decodeServerMessage(isBinary ? data : data.toString())
-        if (!decoded.ok) return void counts.invalid.push(`the fetch flooder got a bad message: ${decoded.error.message}`)
+        if (!decoded.ok)
+          return void counts.invalid.push(`the fetch flooder got a bad message: ${decoded.error.message}`)
         for (const f of decoded.frames) if (f.t === 'range' && f.done) counts.fetchesAnswered++
       })
       if (await connect(ws)) {

@@ -24,7 +24,9 @@ if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got
 const browser = values.browser as BrowserName
 if (!BROWSERS.includes(browser)) throw new Error(`--browser must be one of ${BROWSERS.join(', ')}`)
 
-console.log(`chaos soak: ${browser}, seed ${seed}, ${minutes} min (rerun: npm run soak -- --minutes ${minutes} --seed ${seed} --browser ${browser})`)
+console.log(
+  `chaos soak: ${browser}, seed ${seed}, ${minutes} min (rerun: npm run soak -- --minutes ${minutes} --seed ${seed} --browser ${browser})`,
+)
 try {
   const report = await runChaos({
     browser,

@@ -49,7 +49,9 @@ export async function launchBrowser(name: BrowserName): Promise<{ browser: TestB
 }
 
 /** A Playwright browser, for tests that need Playwright's own API (the consumer-package build checks). */
-export async function launchPlaywright(name: Exclude<BrowserName, 'webkit'>): Promise<{ browser: Browser; close: () => Promise<void> }> {
+export async function launchPlaywright(
+  name: Exclude<BrowserName, 'webkit'>,
+): Promise<{ browser: Browser; close: () => Promise<void> }> {
   const browser =
     name === 'chromium'
       ? await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })

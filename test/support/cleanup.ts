@@ -27,7 +27,12 @@ export async function cleanupAll(): Promise<void> {
   const fns = [...cleanups].reverse()
   cleanups.clear()
   for (const fn of fns) {
-    await Promise.race([Promise.resolve().then(fn).catch(() => undefined), sleep(5_000)])
+    await Promise.race([
+      Promise.resolve()
+        .then(fn)
+        .catch(() => undefined),
+      sleep(5_000),
+    ])
   }
 }
 

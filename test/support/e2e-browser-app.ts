@@ -16,7 +16,10 @@ export interface BrowserApp {
 }
 
 /** Call inside a `describe`. `more` runs after the app is up (start services there); its closers run first. */
-export function useBrowserApp(name: BrowserName, more?: (closers: (() => Promise<void>)[]) => Promise<void>): BrowserApp {
+export function useBrowserApp(
+  name: BrowserName,
+  more?: (closers: (() => Promise<void>)[]) => Promise<void>,
+): BrowserApp {
   let browser: TestBrowser | undefined
   let app: App | undefined
   const closers: (() => Promise<void>)[] = []

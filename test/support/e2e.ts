@@ -13,7 +13,7 @@ import type { TestContext } from './browsers.ts'
 import { onCleanup } from './cleanup.ts'
 import { useBrowserApp } from './e2e-browser-app.ts'
 import { openTab, pageErrors, type Tab } from './tab.ts'
-import { startProxy, type Proxy } from './tcp-proxy.ts'
+import { startProxy, type TcpProxy } from './tcp-proxy.ts'
 import { until } from './wait.ts'
 
 export { pageErrors, waitForState } from './tab.ts'
@@ -23,7 +23,7 @@ export interface Scenario {
   context: TestContext
   namespace: string
   /** Present when asked for: the tabs connect through it, so it counts every connection they make. */
-  proxy: Proxy | undefined
+  proxy: TcpProxy | undefined
   /**
    * Opens a tab of the app on this scenario's server (or proxy) and namespace (or `namespace`; several separated by
    * commas); `query` adds the app's other options (see test/e2e/app/main.ts: `worker`, `mode`, `minDelay`…).

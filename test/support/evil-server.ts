@@ -44,7 +44,11 @@ export interface EvilConnection {
 }
 
 /** What a test may inject: text as-is, bytes (given as a string, sent as its UTF-8 bytes), or frames (one message). */
-export type EvilPayload = { text: string } | { binary: string } | { frames: ServerFrame[] } | { size: number; topic: string; seq: number; epoch: string }
+export type EvilPayload =
+  | { text: string }
+  | { binary: string }
+  | { frames: ServerFrame[] }
+  | { size: number; topic: string; seq: number; epoch: string }
 
 export interface EvilServer {
   readonly port: number
@@ -64,7 +68,13 @@ export async function createEvilServer(options: EvilOptions = {}): Promise<EvilS
   const sockets: WebSocket[] = []
 
   wss.on('connection', (ws) => {
-    const conn: EvilConnection = { index: connections.length, openedAt: Date.now(), hello: undefined, frames: [], closed: undefined }
+    const conn: EvilConnection = {
+      index: connections.length,
+      openedAt: Date.now(),
+      hello: undefined,
+      frames: [],
+      closed: undefined,
+    }
     connections.push(conn)
     sockets.push(ws)
     ws.on('error', () => {})
@@ -111,7 +121,8 @@ export async function createEvilServer(options: EvilOptions = {}): Promise<EvilS
       if (!ws) return false
       if ('text' in payload) ws.send(payload.text)
       else if ('binary' in payload) ws.send(Buffer.from(payload.binary), { binary: true })
-      else if ('frames' in payload) ws.send(JSON.stringify(payload.frames.length === 1 ? payload.frames[0] : payload.frames))
+      else if ('frames' in payload)
+        ws.send(JSON.stringify(payload.frames.length === 1 ? payload.frames[0] : payload.frames))
       else {
         const { size, topic, seq, epoch } = payload
         ws.send(JSON.stringify({ t: 'msg', topic, seq, epoch, body: 'x'.repeat(size) }))

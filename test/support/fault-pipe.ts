@@ -66,7 +66,7 @@ export interface PipeHooks {
 }
 
 type Item =
-  | { kind: 'data'; data: Buffer; readyAt: number; waited: boolean; then?: () => void }
+  | { kind: 'data'; data: Buffer; readyAt: number; waited: boolean; afterwards?: () => void }
   | { kind: 'end'; readyAt: number }
 
 /** Above this many queued bytes the source is paused, so a throttled or delayed link pushes back like TCP does. */
@@ -119,7 +119,13 @@ export class Pipe {
       // Only the first half goes out, then the connection dies: the peer is left holding a partial frame.
       this.closing = true
       this.source.pause()
-      this.enqueue({ kind: 'data', data: chunk.subarray(0, Math.floor(chunk.length / 2)), readyAt, waited: false, then: cut })
+      this.enqueue({
+        kind: 'data',
+        data: chunk.subarray(0, Math.floor(chunk.length / 2)),
+        readyAt,
+        waited: false,
+        afterwards: cut,
+      })
     } else {
       this.enqueue({ kind: 'data', data: chunk, readyAt, waited: false })
     }
@@ -152,7 +158,10 @@ export class Pipe {
   private pump(): void {
     if (this.stopped || this.timer !== undefined || this.awaitingDrain) return
     for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
-      if (this.dest.destroyed) return this.stop()
+      if (this.dest.destroyed) {
+        this.stop()
+        return
+      }
       if (this.hooks.blackholed()) {
         this.queue.shift()
         if (head.kind === 'end') this.hooks.suppressedEnd()
@@ -160,12 +169,15 @@ export class Pipe {
           this.queuedBytes -= head.data.length
           this.hooks.dropped(head.data.length)
           // A dropped half still has to be cut, or the cut's promise would never settle.
-          head.then?.()
+          head.afterwards?.()
         }
         continue
       }
       const wait = head.readyAt - performance.now()
-      if (wait > 0) return this.wait(wait)
+      if (wait > 0) {
+        this.wait(wait)
+        return
+      }
       if (head.kind === 'end') {
         this.queue.shift()
         this.dest.end()
@@ -178,7 +190,8 @@ export class Pipe {
         if (n === 0) {
           if (!head.waited) this.hooks.throttled()
           head.waited = true
-          return this.wait(bucket.waitMs(head.data.length))
+          this.wait(bucket.waitMs(head.data.length))
+          return
         }
       }
       const slice = head.data.subarray(0, n)
@@ -188,7 +201,10 @@ export class Pipe {
       this.hooks.forwarded(n)
       if (head.data.length === 0) {
         this.queue.shift()
-        if (head.then !== undefined) return head.then()
+        if (head.afterwards !== undefined) {
+          head.afterwards()
+          return
+        }
       }
       if (!flushed) {
         this.awaitingDrain = true
@@ -203,9 +219,12 @@ export class Pipe {
   }
 
   private wait(ms: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.pump()
-    }, Math.max(1, Math.ceil(ms)))
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        this.pump()
+      },
+      Math.max(1, Math.ceil(ms)),
+    )
   }
 }

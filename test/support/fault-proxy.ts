@@ -263,7 +263,8 @@ export async function createFaultProxy({ target, listenPort = 0 }: FaultProxyOpt
       if (bytesPerSecond !== null && !(Number.isFinite(bytesPerSecond) && bytesPerSecond > 0)) {
         throw new RangeError(`throttle must be a finite bytes/s > 0 or null, got ${bytesPerSecond}`)
       }
-      buckets = bytesPerSecond === null ? null : { up: new TokenBucket(bytesPerSecond), down: new TokenBucket(bytesPerSecond) }
+      buckets =
+        bytesPerSecond === null ? null : { up: new TokenBucket(bytesPerSecond), down: new TokenBucket(bytesPerSecond) }
       kickAll()
     },
     cutMidFrame(direction) {

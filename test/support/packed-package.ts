@@ -63,7 +63,8 @@ async function locate(name: string, from: string): Promise<string> {
     } catch {
       // not installed at this level
     }
-    if (dir === ROOT || path.dirname(dir) === dir) throw new Error(`${name} (needed by ${from}) is not in ${ROOT}node_modules: run npm ci`)
+    if (dir === ROOT || path.dirname(dir) === dir)
+      throw new Error(`${name} (needed by ${from}) is not in ${ROOT}node_modules: run npm ci`)
   }
 }
 
@@ -104,7 +105,8 @@ export async function installPackedApp(files: Record<string, string>): Promise<P
     const tarball = await pack(ROOT, tarballs, env, false)
     const deps: Record<string, string> = { tabwire: `file:${tarball}` }
     // Installed copies carry their published files only, and their build scripts need dev tools they lack.
-    for (const at of await runtimeDependencies()) deps[(await manifest(at)).name] = `file:${await pack(at, tarballs, env, true)}`
+    for (const at of await runtimeDependencies())
+      deps[(await manifest(at)).name] = `file:${await pack(at, tarballs, env, true)}`
 
     const app = path.join(dir, 'app')
     await mkdir(app)

@@ -32,6 +32,7 @@ export function titledBlocks(markdown: string): Map<string, string> {
 export function shellCommands(markdown: string, command: string): string[][] {
   const lines: string[][] = []
   for (const m of markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm))
-    for (const line of (m[1] ?? '').split('\n')) if (line.startsWith(`${command} `)) lines.push(line.trim().split(/\s+/))
+    for (const line of (m[1] ?? '').split('\n'))
+      if (line.startsWith(`${command} `)) lines.push(line.trim().split(/\s+/))
   return lines
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /** The binary; `REDIS_SERVER` points elsewhere when it is not Debian's. */
-const REDIS_SERVER = process.env['REDIS_SERVER'] ?? 'redis-server'
+const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 const START_TIMEOUT_MS = 10_000
 
 export interface RedisServer {
@@ -35,7 +35,10 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   return new Promise((resolve, reject) => {
     let output = ''
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start in ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => fail(new Error(`redis-server did not start in ${START_TIMEOUT_MS} ms:\n${output}`)),
+      START_TIMEOUT_MS,
+    )
     function fail(err: Error): void {
       clearTimeout(timer)
       child.kill('SIGKILL')
@@ -45,7 +48,8 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
       const hint = err.code === 'ENOENT' ? ' (install it: apt-get install -y redis-server, or set REDIS_SERVER)' : ''
       fail(new Error(`cannot run ${REDIS_SERVER}${hint}: ${err.message}`))
     })
-    const onExit = (code: number | null) => fail(new Error(`redis-server exited with ${code} before it was ready:\n${output}`))
+    const onExit = (code: number | null) =>
+      fail(new Error(`redis-server exited with ${code} before it was ready:\n${output}`))
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString()
       if (!output.includes('Ready to accept connections')) return

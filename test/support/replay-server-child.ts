@@ -33,6 +33,8 @@ process.stdout.write(`ready ${server.port}\n`)
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line !== 'stats') return
   const output = server.outputBytes()
-  process.stdout.write(`${JSON.stringify({ rssBefore: before.rss, heapBefore: before.heapUsed, peakRss, peakHeap, output })}\n`)
+  process.stdout.write(
+    `${JSON.stringify({ rssBefore: before.rss, heapBefore: before.heapUsed, peakRss, peakHeap, output })}\n`,
+  )
 })
 process.stdin.on('end', () => void server.close().then(() => process.exit(0)))

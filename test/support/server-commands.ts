@@ -8,7 +8,7 @@ import type { ReadResult } from '../../src/server/store.ts'
 import { createServer } from '../../src/server/index.ts'
 import type { ClientFrameType } from './frame-tap.ts'
 import { registerServer, serverFor } from './server-registry.ts'
-import { startProxy, type Proxy } from './tcp-proxy.ts'
+import { startProxy, type TcpProxy } from './tcp-proxy.ts'
 
 const serverStop: BrowserCommand<[]> = async ({ project }) => {
   await serverFor(project.name).stop()
@@ -52,7 +52,7 @@ const serverForget: BrowserCommand<[]> = async ({ project }) => {
 }
 
 /** The frame-counting proxy of each project (at most one: a project's test files run one after another). */
-const taps = new Map<string, Proxy>()
+const taps = new Map<string, TcpProxy>()
 
 /**
  * Puts a new proxy in front of the server that counts the frames clients send through it, and resolves to its port:

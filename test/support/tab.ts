@@ -51,7 +51,9 @@ export class PlaywrightTab implements Tab {
   call<K extends Method>(method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>> {
     return this.page.evaluate(
       async ([g, m, a]) => {
-        const api = (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown> | undefined>)[g]
+        const api = (globalThis as unknown as Record<string, Record<string, (...x: unknown[]) => unknown> | undefined>)[
+          g
+        ]
         if (!api) throw new Error(`window.${g} is missing`)
         return (api[m] as (...x: unknown[]) => unknown)(...a)
       },

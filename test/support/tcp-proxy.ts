@@ -7,7 +7,7 @@ import net from 'node:net'
 import { onCleanup } from './cleanup.ts'
 import { FrameCounts } from './frame-tap.ts'
 
-export interface Proxy {
+export interface TcpProxy {
   readonly port: number
   /** TCP connections accepted since the proxy started. */
   accepted(): number
@@ -18,7 +18,7 @@ export interface Proxy {
   close(): Promise<void>
 }
 
-export async function startProxy(targetPort: number): Promise<Proxy> {
+export async function startProxy(targetPort: number): Promise<TcpProxy> {
   let accepted = 0
   const framesUp = new FrameCounts()
   let target = targetPort

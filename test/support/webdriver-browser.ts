@@ -60,15 +60,21 @@ class WebDriverContext {
   static async open(): Promise<WebDriverContext> {
     const driver = await startWebKitDriver()
     try {
-      const created = (await request(driver.port, 'POST', '/session', {
-        capabilities: {
-          alwaysMatch: {
-            browserName: 'MiniBrowser',
-            'webkitgtk:browserOptions': { binary: WEBKIT_BROWSER_PATH, args: ['--automation'] },
-            timeouts: { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_TIMEOUT_MS },
+      const created = (await request(
+        driver.port,
+        'POST',
+        '/session',
+        {
+          capabilities: {
+            alwaysMatch: {
+              browserName: 'MiniBrowser',
+              'webkitgtk:browserOptions': { binary: WEBKIT_BROWSER_PATH, args: ['--automation'] },
+              timeouts: { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_TIMEOUT_MS },
+            },
           },
         },
-      }, WEBKIT_SESSION_TIMEOUT_MS)) as { sessionId: string }
+        WEBKIT_SESSION_TIMEOUT_MS,
+      )) as { sessionId: string }
       const path = `/session/${created.sessionId}/window`
       const holder = (await request(driver.port, 'GET', path, undefined, WEBKIT_SESSION_TIMEOUT_MS)) as string
       return new WebDriverContext(driver, created.sessionId, holder)
@@ -100,7 +106,12 @@ class WebDriverContext {
     })
   }
 
-  command(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeout = SCRIPT_TIMEOUT_MS + 10_000): Promise<unknown> {
+  command(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    timeout = SCRIPT_TIMEOUT_MS + 10_000,
+  ): Promise<unknown> {
     return request(this.driver.port, method, `/session/${this.session}${path}`, body, timeout)
   }
 

@@ -94,7 +94,10 @@ function waitForStatus(port: number, driver: ChildProcess): Promise<void> {
 
 function bounded<T>(what: string, run: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${START_TIMEOUT_MS} ms waiting for ${what}`)), START_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${START_TIMEOUT_MS} ms waiting for ${what}`)),
+      START_TIMEOUT_MS,
+    )
     timer.unref()
     run(
       (v) => {

@@ -27,7 +27,7 @@ export class WireCounter {
       this.maxMessageBytes = Math.max(this.maxMessageBytes, data.byteLength)
       const decoded = decodeServerMessage(isBinary ? data : data.toString())
       if (!decoded.ok) this.invalid.push(decoded.error.message)
-      else for (const frame of decoded.frames) (this.frames++, onFrame(frame))
+      else for (const frame of decoded.frames) this.frames++, onFrame(frame)
       for (const check of this.checks) check()
     })
     this.closed = new Promise((resolve) => {
@@ -69,7 +69,10 @@ export class WireCounter {
         if (error) reject(error)
         else resolve()
       }
-      const timer = setTimeout(() => stop(new Error(`timed out waiting for ${what} (${this.frames} frames)`)), timeoutMs)
+      const timer = setTimeout(
+        () => stop(new Error(`timed out waiting for ${what} (${this.frames} frames)`)),
+        timeoutMs,
+      )
       const check = () => {
         if (this.invalid.length > 0) stop(new Error(`server sent a bad message: ${this.invalid.join('; ')}`))
         else if (done()) stop()

@@ -72,7 +72,17 @@ export function untyped(wire: Wire): void {
   // @ts-expect-error nor a Set in a field
   void wire.send('t', { s: new Set<number>() })
 
-  void wire.subscribe('t', (m) => expectTypeOf(m.body).toEqualTypeOf<null | boolean | number | string | import('../../src/client/index.ts').Json[] | { [key: string]: import('../../src/client/index.ts').Json } | Uint8Array>())
+  void wire.subscribe('t', (m) =>
+    expectTypeOf(m.body).toEqualTypeOf<
+      | null
+      | boolean
+      | number
+      | string
+      | import('../../src/client/index.ts').Json[]
+      | { [key: string]: import('../../src/client/index.ts').Json }
+      | Uint8Array
+    >(),
+  )
   // Untyped callers name the body they expect, as before.
   void wire.subscribe<Chat>('t', (m) => expectTypeOf(m.body).toEqualTypeOf<Chat>())
 }

@@ -30,7 +30,16 @@ describe('binary messages', () => {
     const frames: Frame[] = [
       { t: 'msg', topic: 'a', seq: 1, epoch: 'e', body: { $b: [0, 3] } },
       { t: 'msg', topic: 'a', seq: 2, epoch: 'e', body: bytes(1, 2, 3) },
-      { t: 'range', req: 7, topic: 'a', done: true, msgs: [{ seq: 1, epoch: 'e', body: bytes(9) }, { seq: 2, epoch: 'e', body: 'x' }] },
+      {
+        t: 'range',
+        req: 7,
+        topic: 'a',
+        done: true,
+        msgs: [
+          { seq: 1, epoch: 'e', body: bytes(9) },
+          { seq: 2, epoch: 'e', body: 'x' },
+        ],
+      },
       { t: 'ack', id: 4 },
     ]
     const decoded = decodeServerMessage(encodeBinaryMessage(frames).buffer)
@@ -48,14 +57,26 @@ describe('binary messages', () => {
   })
 
   it('has no binary body when every body is JSON', () => {
-    expect(hasBinaryBody([{ t: 'pub', id: 1, topic: 't', body: { n: 1 } }, { t: 'ping', n: 1 }])).toBe(false)
+    expect(
+      hasBinaryBody([
+        { t: 'pub', id: 1, topic: 't', body: { n: 1 } },
+        { t: 'ping', n: 1 },
+      ]),
+    ).toBe(false)
   })
 
   it.each([
     ['shorter than its length prefix', bytes(0, 0)],
     ['a header longer than the message', envelope('{}').subarray(0, 5)],
     ['a header that is not JSON', envelope('{nope')],
-    ['a header that is not UTF-8', (() => { const e = envelope('{"t":"ping","n":1}'); e[5] = 0xff; return e })()],
+    [
+      'a header that is not UTF-8',
+      (() => {
+        const e = envelope('{"t":"ping","n":1}')
+        e[5] = 0xff
+        return e
+      })(),
+    ],
     ['an unwrapped body', envelope('{"t":"pub","id":1,"topic":"t","body":"raw"}')],
     ['a reference past the payload', envelope('{"t":"pub","id":1,"topic":"t","body":{"$b":[0,4]}}', bytes(1, 2))],
     ['a negative reference', envelope('{"t":"pub","id":1,"topic":"t","body":{"$b":[-1,1]}}', bytes(1, 2))],
@@ -70,7 +91,10 @@ describe('binary messages', () => {
   })
 
   it('refuses a binary message over the size limit', () => {
-    const decoded = decodeClientMessage(encodeBinaryMessage([{ t: 'pub', id: 1, topic: 't', body: new Uint8Array(100) }]), 64)
+    const decoded = decodeClientMessage(
+      encodeBinaryMessage([{ t: 'pub', id: 1, topic: 't', body: new Uint8Array(100) }]),
+      64,
+    )
     expect(decoded).toEqual({ ok: false, error: { code: 'too-large', message: 'message exceeds 64 bytes' } })
   })
 })

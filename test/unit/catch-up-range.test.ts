@@ -5,7 +5,11 @@ const m = (seq: number, epoch = 'e1') => ({ seq, epoch, body: `${epoch}-${seq}` 
 
 describe('usableRange (what a catch-up may deliver from a fetched range)', () => {
   it('keeps a contiguous run under the cursor epoch, inside the window', () => {
-    expect(usableRange([m(1), m(2), m(3)], 'e1', 1, 6)).toEqual({ msgs: [m(1), m(2), m(3)], epoch: 'e1', foreign: false })
+    expect(usableRange([m(1), m(2), m(3)], 'e1', 1, 6)).toEqual({
+      msgs: [m(1), m(2), m(3)],
+      epoch: 'e1',
+      foreign: false,
+    })
   })
 
   it('lets the first message start late (the older part was trimmed)', () => {
@@ -14,12 +18,24 @@ describe('usableRange (what a catch-up may deliver from a fetched range)', () =>
 
   it('stops at another epoch and says so, at the first message or halfway', () => {
     expect(usableRange([m(1, 'e2'), m(2, 'e2')], 'e1', 1, 6)).toEqual({ msgs: [], epoch: 'e1', foreign: true })
-    expect(usableRange([m(1), m(2), m(3, 'e2')], 'e1', 1, 6)).toEqual({ msgs: [m(1), m(2)], epoch: 'e1', foreign: true })
+    expect(usableRange([m(1), m(2), m(3, 'e2')], 'e1', 1, 6)).toEqual({
+      msgs: [m(1), m(2)],
+      epoch: 'e1',
+      foreign: true,
+    })
   })
 
   it('takes the epoch of the range when the cursor has none, and holds the rest of the range to it', () => {
-    expect(usableRange([m(1, 'e2'), m(2, 'e2')], undefined, 1, 6)).toEqual({ msgs: [m(1, 'e2'), m(2, 'e2')], epoch: 'e2', foreign: false })
-    expect(usableRange([m(1, 'e2'), m(2, 'e3')], undefined, 1, 6)).toEqual({ msgs: [m(1, 'e2')], epoch: 'e2', foreign: true })
+    expect(usableRange([m(1, 'e2'), m(2, 'e2')], undefined, 1, 6)).toEqual({
+      msgs: [m(1, 'e2'), m(2, 'e2')],
+      epoch: 'e2',
+      foreign: false,
+    })
+    expect(usableRange([m(1, 'e2'), m(2, 'e3')], undefined, 1, 6)).toEqual({
+      msgs: [m(1, 'e2')],
+      epoch: 'e2',
+      foreign: true,
+    })
     expect(usableRange([], undefined, 1, 6)).toEqual({ msgs: [], epoch: undefined, foreign: false })
   })
 

@@ -36,7 +36,11 @@ function emptyReport(): ChaosReport {
 const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
   bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
 const up = (s: string, n: number) => ({ t: Number(s.split('.')[0]), s, n })
-const feed = (count: number) => log(FEED, Array.from({ length: count }, (_, i) => ({ b: 1, p: i + 1 })))
+const feed = (count: number) =>
+  log(
+    FEED,
+    Array.from({ length: count }, (_, i) => ({ b: 1, p: i + 1 })),
+  )
 
 /** Session 1.1 sent 3 (all resolved, ids 1..3) and follows the feed from 0; session 2.1 sent 2 (ids 4, 5). */
 function records(over: Record<string, string> = {}): Record<string, string> {
@@ -45,8 +49,15 @@ function records(over: Record<string, string> = {}): Record<string, string> {
     'cs:s:2.1': JSON.stringify({ session: '2.1', tab: 2, load: 1, after: {}, startedAt: 0 }),
     'cs:c:1.1': '3',
     'cs:c:2.1': '2',
-    'cs:r:1.1:0': JSON.stringify([[1, 1], [2, 2], [3, 3]]),
-    'cs:r:2.1:0': JSON.stringify([[1, 4], [2, 5]]),
+    'cs:r:1.1:0': JSON.stringify([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]),
+    'cs:r:2.1:0': JSON.stringify([
+      [1, 4],
+      [2, 5],
+    ]),
     [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 4]]),
     ...over,
   }
@@ -64,17 +75,29 @@ describe('chaos soak checker', () => {
 
   it('reports a resolved send missing from the log as lost', () => {
     const r = emptyReport()
-    check(r, records(), goodUp().filter((m) => m.seq !== 2), feed(4), live)
-    expect(r.lost).toEqual(['1.1#2 (send() resolved with id 2) is not in the server\'s log'])
+    check(
+      r,
+      records(),
+      goodUp().filter((m) => m.seq !== 2),
+      feed(4),
+      live,
+    )
+    expect(r.lost).toEqual(["1.1#2 (send() resolved with id 2) is not in the server's log"])
   })
 
   it('reports a body appearing twice as duplicated', () => {
     const r = emptyReport()
-    check(r, records(), log(UP, [up('1.1', 1), up('1.1', 2), up('1.1', 3), up('2.1', 1), up('2.1', 2), up('1.1', 3)]), feed(4), live)
+    check(
+      r,
+      records(),
+      log(UP, [up('1.1', 1), up('1.1', 2), up('1.1', 3), up('2.1', 1), up('2.1', 2), up('1.1', 3)]),
+      feed(4),
+      live,
+    )
     expect(r.duplicated).toEqual(['1.1#3 at seqs 3, 6'])
   })
 
-  it('reports the log out of id order, and out of a session\'s send order, as misordered', () => {
+  it("reports the log out of id order, and out of a session's send order, as misordered", () => {
     const r = emptyReport()
     check(r, records(), log(UP, [up('1.1', 2), up('1.1', 1), up('1.1', 3), up('2.1', 1), up('2.1', 2)]), feed(4), live)
     expect(r.misordered).toEqual([
@@ -85,10 +108,32 @@ describe('chaos soak checker', () => {
 
   it('reports a delivery gap, a repeat and a subscription short of the head', () => {
     const gap = emptyReport()
-    check(gap, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 1], [3, 4]]) }), goodUp(), feed(4), live)
+    check(
+      gap,
+      records({
+        [`cs:d:1.1:${FEED}`]: JSON.stringify([
+          [1, 1],
+          [3, 4],
+        ]),
+      }),
+      goodUp(),
+      feed(4),
+      live,
+    )
     expect(gap.lost).toEqual([`session 1.1 ${FEED}: seqs 2..2 never delivered (next was 3)`])
     const again = emptyReport()
-    check(again, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 3], [3, 4]]) }), goodUp(), feed(4), live)
+    check(
+      again,
+      records({
+        [`cs:d:1.1:${FEED}`]: JSON.stringify([
+          [1, 3],
+          [3, 4],
+        ]),
+      }),
+      goodUp(),
+      feed(4),
+      live,
+    )
     expect(again.duplicated).toEqual([`session 1.1 ${FEED}: seqs 3..3 again (expected 4)`])
     const short = emptyReport()
     check(short, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 2]]) }), goodUp(), feed(4), live)
@@ -97,7 +142,19 @@ describe('chaos soak checker', () => {
 
   it('accepts a hole covered by a reset notice, and notes it', () => {
     const r = emptyReport()
-    check(r, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 1], ['reset', 2, 'retention'], [3, 4]]) }), goodUp(), feed(4), live)
+    check(
+      r,
+      records({
+        [`cs:d:1.1:${FEED}`]: JSON.stringify([
+          [1, 1],
+          ['reset', 2, 'retention'],
+          [3, 4],
+        ]),
+      }),
+      goodUp(),
+      feed(4),
+      live,
+    )
     expect([r.lost, r.duplicated]).toEqual([[], []])
     expect(r.resets).toBe(1)
   })

@@ -5,7 +5,16 @@ import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.ts'
 
 const validClient: ClientFrame[] = [
   { t: 'hello', v: 1, client: 'c1', subs: [] },
-  { t: 'hello', v: 1, client: 'c1', token: 'tok', subs: [{ topic: 'a', after: 3 }, { topic: 'b', after: 0, epoch: 'e1' }] },
+  {
+    t: 'hello',
+    v: 1,
+    client: 'c1',
+    token: 'tok',
+    subs: [
+      { topic: 'a', after: 3 },
+      { topic: 'b', after: 0, epoch: 'e1' },
+    ],
+  },
   { t: 'pub', id: 1, topic: 'room', body: { text: 'hi', n: [1, null, true] } },
   { t: 'pub', id: 7, topic: 'room', body: null },
   { t: 'sub', topic: 'room', after: 0 },
@@ -111,7 +120,10 @@ describe('decodeClientMessage', () => {
   })
 
   it('rejects a whole batch when one frame in it is bad', () => {
-    const text = JSON.stringify([{ t: 'ping', n: 1 }, { t: 'pub', id: 1, topic: 'a' }])
+    const text = JSON.stringify([
+      { t: 'ping', n: 1 },
+      { t: 'pub', id: 1, topic: 'a' },
+    ])
     expect(errorOf(decodeClientMessage(text)).code).toBe('field')
   })
 

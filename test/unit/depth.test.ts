@@ -20,7 +20,10 @@ describe('body nesting', () => {
   it('the client refuses at send() what the server would refuse on every retry; the limit itself goes', () => {
     expect(encodeBody(nested(MAX_BODY_DEPTH))).toBe(JSON.stringify(nested(MAX_BODY_DEPTH)))
     expect(() => encodeBody({ deep: nested(MAX_BODY_DEPTH) })).toThrow(
-      expect.objectContaining({ code: 'invalid-body', message: 'body cannot be sent as JSON: it nests deeper than 100 levels' }),
+      expect.objectContaining({
+        code: 'invalid-body',
+        message: 'body cannot be sent as JSON: it nests deeper than 100 levels',
+      }),
     )
     // Refused on the way down: a body nested 100,000 levels never reaches the depth where stringify overflows.
     expect(() => encodeBody(nested(100_000))).toThrow('body cannot be sent as JSON: it nests deeper than 100 levels')

@@ -72,7 +72,10 @@ function jsdocDefault(doc: string | undefined): Literal | undefined {
 }
 
 /** Option name → its `@default`, with nested option interfaces (`reconnect`) spelled `reconnect.minDelay`. */
-function codeOptions(fields: Field[], nested: Record<string, Field[]> = {}): Map<string, { doc: string | undefined; def: Literal | undefined }> {
+function codeOptions(
+  fields: Field[],
+  nested: Record<string, Field[]> = {},
+): Map<string, { doc: string | undefined; def: Literal | undefined }> {
   const out = new Map<string, { doc: string | undefined; def: Literal | undefined }>()
   for (const f of fields) {
     const inner = Object.entries(nested).find(([type]) => f.type.includes(type))
@@ -135,7 +138,9 @@ const CLIENT_HEADING = '### `connect()` options'
 const SERVER_HEADING = '## `createServer(options)` → `TabwireServer`'
 
 const clientOptions = (optionsTs: string) =>
-  codeOptions(interfaceFields(optionsTs, 'ConnectOptions'), { ReconnectOptions: interfaceFields(PORT_TS, 'ReconnectOptions') })
+  codeOptions(interfaceFields(optionsTs, 'ConnectOptions'), {
+    ReconnectOptions: interfaceFields(PORT_TS, 'ReconnectOptions'),
+  })
 
 describe('option reference', () => {
   it('docs/api.md lists every ConnectOptions and reconnect option, with the JSDoc @default and DEFAULTS value', () => {
@@ -149,13 +154,22 @@ describe('option reference', () => {
   })
 
   it('reports an option the docs lack and a default that changed in the code', () => {
-    const added = OPTIONS_TS.replace('  debug?: boolean\n', '  debug?: boolean\n  /**\n   * New.\n   * @default 7\n   */\n  retries?: number\n')
+    const added = OPTIONS_TS.replace(
+      '  debug?: boolean\n',
+      '  debug?: boolean\n  /**\n   * New.\n   * @default 7\n   */\n  retries?: number\n',
+    )
     const table = tableOptions(API_MD, CLIENT_HEADING)
-    expect(problems(clientOptions(added), CLIENT_DEFAULTS, table)).toEqual(['retries: in the code, not in the docs table'])
+    expect(problems(clientOptions(added), CLIENT_DEFAULTS, table)).toEqual([
+      'retries: in the code, not in the docs table',
+    ])
     const changed = { ...CLIENT_DEFAULTS, callTimeout: 5_000 }
-    expect(problems(clientOptions(OPTIONS_TS), changed, table)).toEqual(['callTimeout: DEFAULTS has 5000, @default says 10000'])
+    expect(problems(clientOptions(OPTIONS_TS), changed, table)).toEqual([
+      'callTimeout: DEFAULTS has 5000, @default says 10000',
+    ])
     const retabled = new Map(table).set('hiddenGrace', 60_000)
-    expect(problems(clientOptions(OPTIONS_TS), CLIENT_DEFAULTS, retabled)).toEqual(['hiddenGrace: docs say 60000, @default says 30000'])
+    expect(problems(clientOptions(OPTIONS_TS), CLIENT_DEFAULTS, retabled)).toEqual([
+      'hiddenGrace: docs say 60000, @default says 30000',
+    ])
   })
 })
 
@@ -217,7 +231,14 @@ describe('markdown links', () => {
   })
 
   it('the anchor rule matches GitHub on the headings the docs link to', () => {
-    const md = '# A\n## `createServer(options)` → `TabwireServer`\n### Worker modes (`mode`, `dedicatedWorker`)\n## 2. Framing\n## A\n```\n# not a heading\n```'
-    expect([...anchors(md)]).toEqual(['a', 'createserveroptions--tabwireserver', 'worker-modes-mode-dedicatedworker', '2-framing', 'a-1'])
+    const md =
+      '# A\n## `createServer(options)` → `TabwireServer`\n### Worker modes (`mode`, `dedicatedWorker`)\n## 2. Framing\n## A\n```\n# not a heading\n```'
+    expect([...anchors(md)]).toEqual([
+      'a',
+      'createserveroptions--tabwireserver',
+      'worker-modes-mode-dedicatedworker',
+      '2-framing',
+      'a-1',
+    ])
   })
 })

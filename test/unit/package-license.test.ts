@@ -20,5 +20,8 @@ it('the tarball npm would publish holds LICENSE, the MIT licence of "the tabwire
   // --ignore-scripts: the file list is what matters here, not a build (consumer-package.test.ts packs for real).
   const { stdout } = await promisify(execFile)(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
   const [packed] = JSON.parse(stdout) as { files: { path: string; size: number }[] }[]
-  expect(packed?.files.find((f) => f.path === 'LICENSE')).toMatchObject({ path: 'LICENSE', size: Buffer.byteLength(license) })
+  expect(packed?.files.find((f) => f.path === 'LICENSE')).toMatchObject({
+    path: 'LICENSE',
+    size: Buffer.byteLength(license),
+  })
 })

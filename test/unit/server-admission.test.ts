@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Admission } from '../../src/server/admission.ts'
 import { createServer } from '../../src/server/index.ts'
 import { serverHarness } from '../support/server-harness.ts'
-import { TestClient } from '../support/ws-client.ts'
+import type { TestClient } from '../support/ws-client.ts'
 
 const h = serverHarness()
 

@@ -18,16 +18,22 @@ describe('server bad input', () => {
     ['an unknown frame type', '{"t":"shout"}', 'type'],
     ['a pub missing its body', '{"t":"pub","id":1,"topic":"a"}', 'field'],
     ['a server frame', '{"t":"ack","id":1}', 'type'],
-  ])('answers %s after hello with an error frame and 4400, while another client keeps working', async (_n, raw, code) => {
-    const { server, url } = await serve()
-    const good = await hello(url, 'good')
-    const bad = await hello(url, 'bad')
-    bad.send(raw)
-    expect(await bad.closed).toEqual({ code: 4400, reason: code })
-    expect(bad.frames).toEqual([{ t: 'welcome', v: 1, acked: 0 }, { t: 'error', code, message: expect.any(String) }])
-    await stillWorks(good, 1)
-    await vi.waitFor(() => expect(server.connections()).toBe(1))
-  })
+  ])(
+    'answers %s after hello with an error frame and 4400, while another client keeps working',
+    async (_n, raw, code) => {
+      const { server, url } = await serve()
+      const good = await hello(url, 'good')
+      const bad = await hello(url, 'bad')
+      bad.send(raw)
+      expect(await bad.closed).toEqual({ code: 4400, reason: code })
+      expect(bad.frames).toEqual([
+        { t: 'welcome', v: 1, acked: 0 },
+        { t: 'error', code, message: expect.any(String) },
+      ])
+      await stillWorks(good, 1)
+      await vi.waitFor(() => expect(server.connections()).toBe(1))
+    },
+  )
 
   it('closes 4400 on garbage before hello', async () => {
     const { url } = await serve()
@@ -43,7 +49,11 @@ describe('server bad input', () => {
     const c = await hello(url, 'bin')
     c.send(Buffer.from(JSON.stringify({ t: 'ping', n: 1 })))
     expect(await c.closed).toEqual({ code: 4400, reason: 'binary' })
-    expect(c.frames[1]).toEqual({ t: 'error', code: 'binary', message: expect.stringMatching(/^malformed binary message/) })
+    expect(c.frames[1]).toEqual({
+      t: 'error',
+      code: 'binary',
+      message: expect.stringMatching(/^malformed binary message/),
+    })
     await stillWorks(good, 1)
   })
 
@@ -74,7 +84,10 @@ describe('server bad input', () => {
     const { server, url } = await serve()
     const good = await hello(url, 'good')
     const bad = await Promise.all(Array.from({ length: 20 }, () => open(url)))
-    bad.forEach((c, i) => (i % 2 ? c.send('{') : c.ws.terminate()))
+    bad.forEach((c, i) => {
+      if (i % 2) c.send('{')
+      else c.ws.terminate()
+    })
     await Promise.all(bad.map((c) => c.closed))
     await stillWorks(good, 1)
     await vi.waitFor(() => expect(server.connections()).toBe(1))

@@ -23,7 +23,10 @@ let serial = 0
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
-  await redisStarting?.then((server) => server.stop(), () => undefined)
+  await redisStarting?.then(
+    (server) => server.stop(),
+    () => undefined,
+  )
 })
 
 /** Bytes that are not valid UTF-8: any text round trip would change them. */
@@ -34,8 +37,7 @@ const stores: { name: string; open: () => Promise<Store> }[] = [
   { name: 'sqlite', open: async () => createSqliteStore({ path: join(dir, `s${++serial}.db`) }) },
   {
     name: 'redis',
-    open: async () =>
-      createRedisStore({ url: (await (redisStarting ??= startRedis())).url, prefix: `b${++serial}:` }),
+    open: async () => createRedisStore({ url: (await (redisStarting ??= startRedis())).url, prefix: `b${++serial}:` }),
   },
 ]
 
@@ -49,7 +51,9 @@ function shown(body: Body): Json {
 /** `[seq, body, kind of the message that carried it]` for each `msg` of `topic`. */
 function received(c: TestClient, topic: string): [number, Json, 'text' | 'binary'][] {
   return c.frames.flatMap((f, i) =>
-    f.t === 'msg' && f.topic === topic ? [[f.seq, shown(f.body), c.via[i]?.kind ?? 'text'] as [number, Json, 'text' | 'binary']] : [],
+    f.t === 'msg' && f.topic === topic
+      ? [[f.seq, shown(f.body), c.via[i]?.kind ?? 'text'] as [number, Json, 'text' | 'binary']]
+      : [],
   )
 }
 

@@ -25,7 +25,9 @@ async function serveThenStop(cli: RunningCli): Promise<void> {
 }
 
 describe('server CLI', () => {
-  it('prints where it listens, serves, and on SIGTERM closes clients with 1012 and exits 0', { timeout: 60_000 }, async () => {
+  it('prints where it listens, serves, and on SIGTERM closes clients with 1012 and exits 0', {
+    timeout: 60_000,
+  }, async () => {
     const cli = await startCli(['--port', '0', '--store', 'memory'])
     running.push(cli)
     expect(cli.stdout()).toMatch(
@@ -36,7 +38,9 @@ describe('server CLI', () => {
   })
 
   it('names the stores it knows when --store is unknown', async () => {
-    await expect(storeFromUrl('mongodb://x')).rejects.toThrow(/unknown store "mongodb:\/\/x": supported stores are: memory/)
+    await expect(storeFromUrl('mongodb://x')).rejects.toThrow(
+      /unknown store "mongodb:\/\/x": supported stores are: memory/,
+    )
     const store = await storeFromUrl('memory')
     expect((await store.head('t')).last).toBe(0)
     await store.close()
@@ -58,7 +62,10 @@ describe('server CLI', () => {
       [['--max-messages', '-5'], '--max-messages must be an integer ≥ 0, got "-5"'],
       [['--admission-rate', '10'], '--admission-rate and --admission-burst go together'],
       [['--admission-rate', 'x', '--admission-burst', '3'], '--admission-rate must be a number > 0, got "x"'],
-      [['--allowed-origin', 'https://app.example/'], '--allowed-origin "https://app.example/" is not an origin: scheme://host[:port], e.g. https://app.example'],
+      [
+        ['--allowed-origin', 'https://app.example/'],
+        '--allowed-origin "https://app.example/" is not an origin: scheme://host[:port], e.g. https://app.example',
+      ],
     ]
     for (const [args, line] of cases) {
       const error = (() => {
@@ -70,8 +77,17 @@ describe('server CLI', () => {
       })()
       expect([args, error instanceof UsageError ? error.message : error]).toEqual([args, line])
     }
-    expect(parseCli(['--port', '0', '--allowed-origin', 'https://a.example', '--allowed-origin', 'http://localhost:5173'], {}))
-      .toMatchObject({ port: 0, store: 'sqlite:./tabwire.db', storeIsDefault: true, allowedOrigins: ['https://a.example', 'http://localhost:5173'] })
+    expect(
+      parseCli(
+        ['--port', '0', '--allowed-origin', 'https://a.example', '--allowed-origin', 'http://localhost:5173'],
+        {},
+      ),
+    ).toMatchObject({
+      port: 0,
+      store: 'sqlite:./tabwire.db',
+      storeIsDefault: true,
+      allowedOrigins: ['https://a.example', 'http://localhost:5173'],
+    })
   })
 
   it('prints a command-line mistake as one line on stderr and exits 2', { timeout: 60_000 }, async () => {
@@ -91,7 +107,15 @@ describe('server CLI', () => {
     const out = await runCli(['--help'])
     expect([out.code, out.stderr]).toEqual([0, ''])
     expect(out.stdout).toMatch(/^Usage: tabwire-server \[options\]\n/)
-    for (const flag of ['--port', '--store', '--allowed-origin', '--jwt-secret-file', '--jwks-url', '--jwt-issuer', '--jwt-audience'])
+    for (const flag of [
+      '--port',
+      '--store',
+      '--allowed-origin',
+      '--jwt-secret-file',
+      '--jwks-url',
+      '--jwt-issuer',
+      '--jwt-audience',
+    ])
       expect(out.stdout).toContain(`  ${flag} `)
   })
 
@@ -108,7 +132,10 @@ describe('server CLI', () => {
     const first = await startCli(['--port', '0', '--store', 'memory'])
     running.push(first)
     const out = await runCli(['--port', String(first.port), '--store', 'memory'])
-    expect([out.code, out.stderr]).toEqual([1, `tabwire server: listen EADDRINUSE: address already in use 127.0.0.1:${first.port}\n`])
+    expect([out.code, out.stderr]).toEqual([
+      1,
+      `tabwire server: listen EADDRINUSE: address already in use 127.0.0.1:${first.port}\n`,
+    ])
   })
 })
 
@@ -131,9 +158,19 @@ describe('the built CLI with only the package dependencies installed', () => {
     const tabwire = join(app, 'node_modules', 'tabwire')
     mkdirSync(tabwire, { recursive: true })
     writeFileSync(join(tabwire, 'package.json'), JSON.stringify({ name: 'tabwire', type: 'module' }))
-    const tsc = spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.server.json', '--outDir', join(tabwire, 'dist')], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    })
+    const tsc = spawn(
+      process.execPath,
+      [
+        join(root, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        'tsconfig.build.server.json',
+        '--outDir',
+        join(tabwire, 'dist'),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    )
     expect((await once(tsc, 'exit'))[0]).toBe(0)
     for (const dep of Object.keys(pkg.dependencies)) {
       mkdirSync(join(app, 'node_modules', dep, '..'), { recursive: true })

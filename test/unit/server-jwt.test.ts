@@ -70,8 +70,14 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
       code: 4401,
       reason: 'token expired',
     })
-    expect(await answer(url, 'c', await token(bytes(OTHER_SECRET), { sub: 'alice' }))).toEqual({ code: 4403, reason: 'invalid token' })
-    expect(await answer(url, 'c', await token(bytes(SECRET), {}))).toEqual({ code: 4403, reason: 'the token has no subject (sub)' })
+    expect(await answer(url, 'c', await token(bytes(OTHER_SECRET), { sub: 'alice' }))).toEqual({
+      code: 4403,
+      reason: 'invalid token',
+    })
+    expect(await answer(url, 'c', await token(bytes(SECRET), {}))).toEqual({
+      code: 4403,
+      reason: 'the token has no subject (sub)',
+    })
     expect(await answer(url, 'c', undefined)).toEqual({ code: 4403, reason: 'a token is required' })
     expect(await answer(url, 'c', 'not.a.jwt')).toEqual({ code: 4403, reason: 'invalid token' })
     // alg "none" and HS512 are not HS256: refused, never trusted.
@@ -157,20 +163,32 @@ describe('the CLI with JWT', () => {
     for (const cli of running.splice(0)) cli.kill()
   })
 
-  it('takes the secret from --jwt-secret-file or TABWIRE_JWT_SECRET, never from the command line', { timeout: 60_000 }, async () => {
+  it('takes the secret from --jwt-secret-file or TABWIRE_JWT_SECRET, never from the command line', {
+    timeout: 60_000,
+  }, async () => {
     const file = join(dir, 'secret')
     writeFileSync(file, `${SECRET}\n`)
     const fromFile = await startCli(['--port', '0', '--store', 'memory', '--jwt-secret-file', file])
     running.push(fromFile)
     expect(fromFile.stdout()).toContain('authentication JWT (HS256)')
-    expect(await answer(fromFile.url, 'c', await token(bytes(SECRET), { sub: 'a' }))).toEqual({ t: 'welcome', v: 1, acked: 0 })
-    expect(await answer(fromFile.url, 'd', await token(bytes(SECRET), { sub: 'a', exp: past() }))).toMatchObject({ code: 4401 })
+    expect(await answer(fromFile.url, 'c', await token(bytes(SECRET), { sub: 'a' }))).toEqual({
+      t: 'welcome',
+      v: 1,
+      acked: 0,
+    })
+    expect(await answer(fromFile.url, 'd', await token(bytes(SECRET), { sub: 'a', exp: past() }))).toMatchObject({
+      code: 4401,
+    })
 
     const fromEnv = await startCli(['--port', '0', '--store', 'memory'], {
       env: { ...process.env, TABWIRE_JWT_SECRET: OTHER_SECRET },
     })
     running.push(fromEnv)
-    expect(await answer(fromEnv.url, 'c', await token(bytes(OTHER_SECRET), { sub: 'a' }))).toEqual({ t: 'welcome', v: 1, acked: 0 })
+    expect(await answer(fromEnv.url, 'c', await token(bytes(OTHER_SECRET), { sub: 'a' }))).toEqual({
+      t: 'welcome',
+      v: 1,
+      acked: 0,
+    })
     expect(await answer(fromEnv.url, 'd', await token(bytes(SECRET), { sub: 'a' }))).toMatchObject({ code: 4403 })
   })
 
@@ -185,7 +203,9 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
     })
-    expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({ code: 4403 })
+    expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({
+      code: 4403,
+    })
   })
 
   it('says plainly what is wrong with the JWT options', { timeout: 60_000 }, async () => {
@@ -193,16 +213,43 @@ describe('the CLI with JWT', () => {
     writeFileSync(file, 'short\n')
     const withEnv = { env: { ...process.env, TABWIRE_JWT_SECRET: SECRET } }
     const cases: [string[], typeof withEnv | undefined, number, string][] = [
-      [['--jwt-secret-file', file], undefined, 1, `the JWT secret in ${file} is too short: HS256 needs at least 32 bytes, got 5`],
-      [['--jwt-secret-file', join(dir, 'missing')], undefined, 1, `cannot read the JWT secret file ${join(dir, 'missing')} (ENOENT)`],
-      [['--jwt-secret-file', file], withEnv, 2, 'give one JWT key source, not several: --jwt-secret-file, TABWIRE_JWT_SECRET or --jwks-url (tabwire-server --help lists the options)'],
-      [['--jwt-issuer', 'idp'], undefined, 2, '--jwt-issuer and --jwt-audience need a key: --jwt-secret-file, TABWIRE_JWT_SECRET or --jwks-url (tabwire-server --help lists the options)'],
-      [['--jwks-url', 'file:///etc/passwd'], undefined, 2, '--jwks-url must be an http(s) URL, got "file:///etc/passwd" (tabwire-server --help lists the options)'],
+      [
+        ['--jwt-secret-file', file],
+        undefined,
+        1,
+        `the JWT secret in ${file} is too short: HS256 needs at least 32 bytes, got 5`,
+      ],
+      [
+        ['--jwt-secret-file', join(dir, 'missing')],
+        undefined,
+        1,
+        `cannot read the JWT secret file ${join(dir, 'missing')} (ENOENT)`,
+      ],
+      [
+        ['--jwt-secret-file', file],
+        withEnv,
+        2,
+        'give one JWT key source, not several: --jwt-secret-file, TABWIRE_JWT_SECRET or --jwks-url (tabwire-server --help lists the options)',
+      ],
+      [
+        ['--jwt-issuer', 'idp'],
+        undefined,
+        2,
+        '--jwt-issuer and --jwt-audience need a key: --jwt-secret-file, TABWIRE_JWT_SECRET or --jwks-url (tabwire-server --help lists the options)',
+      ],
+      [
+        ['--jwks-url', 'file:///etc/passwd'],
+        undefined,
+        2,
+        '--jwks-url must be an http(s) URL, got "file:///etc/passwd" (tabwire-server --help lists the options)',
+      ],
       [['--jwt-secret', SECRET], undefined, 2, 'unknown option --jwt-secret (tabwire-server --help lists the options)'],
     ]
     const env = { ...process.env }
-    delete env['TABWIRE_JWT_SECRET']
-    const outs = await Promise.all(cases.map(([args, launch]) => runCli(['--port', '0', '--store', 'memory', ...args], launch ?? { env })))
+    delete env.TABWIRE_JWT_SECRET
+    const outs = await Promise.all(
+      cases.map(([args, launch]) => runCli(['--port', '0', '--store', 'memory', ...args], launch ?? { env })),
+    )
     expect(outs.map((out) => [out.code, out.stderr, out.stdout])).toEqual(
       cases.map(([, , code, line]) => [code, `tabwire server: ${line}\n`, '']),
     )

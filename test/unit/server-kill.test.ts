@@ -78,7 +78,12 @@ function highestAck(frames: ServerFrame[]): number {
 }
 
 function pubs(from: number, to: number): PubFrame[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => ({ t: 'pub', id: from + i, topic: TOPIC, body: { n: from + i } }))
+  return Array.from({ length: to - from + 1 }, (_, i) => ({
+    t: 'pub',
+    id: from + i,
+    topic: TOPIC,
+    body: { n: from + i },
+  }))
 }
 
 /** Sends pubs `from..to` in WebSocket messages of `per` pubs each. */

@@ -116,12 +116,14 @@ it.each([
   },
 )
 
-it('a client flooding 100 MB of pings without reading: the server keeps answering, holds one message and a pong for it, and its heap stays small', { timeout: 300_000 }, async () => {
+it('a client flooding 100 MB of pings without reading: the server keeps answering, holds one message and a pong for it, and its heap stays small', {
+  timeout: 300_000,
+}, async () => {
   const { url, stats } = await startChild('memory', 0)
   let pongs = 0
   let lastPong = -1
   const c = await WireCounter.open(url, (f) => {
-    if (f.t === 'pong') (pongs++, (lastPong = f.n))
+    if (f.t === 'pong') pongs++, (lastPong = f.n)
   })
   cleanups.push(() => void c.close())
   await c.send(JSON.stringify({ t: 'hello', v: 1, client: 'c', subs: [] }))

@@ -68,10 +68,18 @@ describe('nesting', () => {
       const { server, url } = await serve({ store })
       // Straight into the store, as another server (or a bug) could have put it: sending it overflows the stack.
       await store.append('poison', nested(5_000))
-      const live = await hello(url, 'live', { subs: [{ topic: 'poison', after: 1 }, { topic: 'room', after: 0 }] })
+      const live = await hello(url, 'live', {
+        subs: [
+          { topic: 'poison', after: 1 },
+          { topic: 'room', after: 0 },
+        ],
+      })
       const late = await hello(url, 'late', { subs: [{ topic: 'poison', after: 0 }] })
       expect(await late.closed).toEqual({ code: 1011, reason: 'internal error' })
-      expect(errors).toHaveBeenCalledWith('tabwire: closing a connection after an internal error', expect.any(RangeError))
+      expect(errors).toHaveBeenCalledWith(
+        'tabwire: closing a connection after an internal error',
+        expect.any(RangeError),
+      )
       await server.publish('room', 'still here')
       await live.untilSeq('room', 1)
       expect(server.connections()).toBe(1)
@@ -82,7 +90,9 @@ describe('nesting', () => {
 })
 
 describe('amplification', () => {
-  it('700 fetch frames (one message) for a 900 kB message: all answered in order, one message each, never more than the bound waiting', { timeout: 300_000 }, async () => {
+  it('700 fetch frames (one message) for a 900 kB message: all answered in order, one message each, never more than the bound waiting', {
+    timeout: 300_000,
+  }, async () => {
     // 630 MB go over the wire; the client sends nothing meanwhile.
     const { server, url } = await serve({ idleTimeout: 600_000 })
     const big = 'x'.repeat(900_000)
@@ -98,10 +108,17 @@ describe('amplification', () => {
     await c.until(() => c.frames === 1, 'welcome')
     // The client stops reading first: the server must stop producing, not buffer 630 MB.
     c.pause()
-    const fetches = Array.from({ length: 700 }, (_, req): ClientFrame => ({ t: 'fetch', req, topic: 'big', after: 0, limit: 10 }))
+    const fetches = Array.from(
+      { length: 700 },
+      (_, req): ClientFrame => ({ t: 'fetch', req, topic: 'big', after: 0, limit: 10 }),
+    )
     expect(text(...fetches).length).toBeLessThan(45_000)
     await c.send(text(...fetches))
-    await until('the server to feel the non-reading client', () => server.outputBytes().now, (n) => n > HIGH_WATER_BYTES)
+    await until(
+      'the server to feel the non-reading client',
+      () => server.outputBytes().now,
+      (n) => n > HIGH_WATER_BYTES,
+    )
     c.resume()
     await c.until(() => answers.length === 700, '700 ranges', 280_000)
     expect(answers).toEqual(Array.from({ length: 700 }, (_, i) => i))
@@ -130,7 +147,12 @@ describe('amplification', () => {
     const subs = Array.from({ length: 400 }, (): ClientFrame => ({ t: 'sub', topic: 't', after: 0 }))
     expect(text(...subs).length).toBeLessThan(14_000)
     await c.send(text(...subs))
-    await until('the server to feel the non-reading client', () => server.outputBytes().now, (n) => n > HIGH_WATER_BYTES, { timeout: 120_000 })
+    await until(
+      'the server to feel the non-reading client',
+      () => server.outputBytes().now,
+      (n) => n > HIGH_WATER_BYTES,
+      { timeout: 120_000 },
+    )
     expect(server.subscribers('t')).toBe(1)
     c.resume()
     // The last sub's replay runs to the end.
@@ -155,7 +177,7 @@ describe('a client that never reads', () => {
     let pongs = 0
     let lastPong = -1
     const c = await WireCounter.open(url, (f) => {
-      if (f.t === 'pong') (pongs++, (lastPong = f.n))
+      if (f.t === 'pong') pongs++, (lastPong = f.n)
     })
     await c.send(text({ t: 'hello', v: 1, client: 'c', subs: [] }))
     await c.until(() => c.frames === 1, 'welcome')
@@ -202,7 +224,11 @@ describe('a client that never reads', () => {
       await flood
       expect(server.outputBytes().peak).toBeLessThan(HIGH_WATER_BYTES + PAUSE_BYTES)
       expect(errors).toBeLessThan(150_000)
-      await until('the connection to end', () => server.connections(), (n) => n === 0)
+      await until(
+        'the connection to end',
+        () => server.connections(),
+        (n) => n === 0,
+      )
     } finally {
       closes.mockRestore()
     }

@@ -141,7 +141,9 @@ describe('server publish', () => {
     const stored = await server.publish('news', { headline: 'hi' })
     expect(stored).toMatchObject({ topic: 'news', seq: 1, body: { headline: 'hi' } })
     await c.untilSeq('news', 1)
-    expect(c.frames.slice(1)).toEqual([{ t: 'msg', topic: 'news', seq: 1, epoch: stored.epoch, body: { headline: 'hi' } }])
+    expect(c.frames.slice(1)).toEqual([
+      { t: 'msg', topic: 'news', seq: 1, epoch: stored.epoch, body: { headline: 'hi' } },
+    ])
   })
 
   it('keeps accepting when a client vanishes mid-batch, and has stored what it accepted', async () => {

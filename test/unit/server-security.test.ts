@@ -70,7 +70,13 @@ describe('authorize', () => {
     const { authorize } = authorizer()
     const { server, url } = await serve({ authenticate, authorize })
     await server.publish('secret:a', 'hidden-1')
-    const c = await hello(url, 'c', { token: 'eve', subs: [{ topic: 'secret:a', after: 0 }, { topic: 'room', after: 0 }] })
+    const c = await hello(url, 'c', {
+      token: 'eve',
+      subs: [
+        { topic: 'secret:a', after: 0 },
+        { topic: 'room', after: 0 },
+      ],
+    })
     c.send({ t: 'sub', topic: 'secret:b', after: 0 }, { t: 'fetch', req: 7, topic: 'secret:a', after: 0, limit: 10 })
     c.send({ t: 'ping', n: 1 })
     await c.waitFor((f) => f.some((x) => x.t === 'pong'))
@@ -191,8 +197,18 @@ describe('maxSubscriptions', () => {
   it('one topic over the cap: error too-many-subscriptions, close 4400; re-subscribing and unsub/sub do not count twice', async () => {
     const { server, url } = await serve({ maxSubscriptions: 2 })
     const good = await hello(url, 'good', { subs: [{ topic: 'x', after: 0 }] })
-    const c = await hello(url, 'c', { subs: [{ topic: 'a', after: 0 }, { topic: 'b', after: 0 }] })
-    c.send({ t: 'sub', topic: 'a', after: 0 }, { t: 'unsub', topic: 'b' }, { t: 'sub', topic: 'c', after: 0 }, { t: 'ping', n: 1 })
+    const c = await hello(url, 'c', {
+      subs: [
+        { topic: 'a', after: 0 },
+        { topic: 'b', after: 0 },
+      ],
+    })
+    c.send(
+      { t: 'sub', topic: 'a', after: 0 },
+      { t: 'unsub', topic: 'b' },
+      { t: 'sub', topic: 'c', after: 0 },
+      { t: 'ping', n: 1 },
+    )
     await c.waitFor((f) => f.some((x) => x.t === 'pong'))
     expect(server.subscribers('c')).toBe(1)
     c.send({ t: 'sub', topic: 'd', after: 0 })
@@ -208,7 +224,12 @@ describe('maxSubscriptions', () => {
 
   it('a hello with more subs than the cap is refused after welcome', async () => {
     const { url } = await serve({ maxSubscriptions: 1 })
-    const c = await hello(url, 'c', { subs: [{ topic: 'a', after: 0 }, { topic: 'b', after: 0 }] })
+    const c = await hello(url, 'c', {
+      subs: [
+        { topic: 'a', after: 0 },
+        { topic: 'b', after: 0 },
+      ],
+    })
     expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
     expect(c.frames).toEqual([
       { t: 'welcome', v: 1, acked: 0 },
@@ -217,7 +238,9 @@ describe('maxSubscriptions', () => {
   })
 
   it('refuses a cap below 1', async () => {
-    await expect(createServer({ port: 0, maxSubscriptions: 0 })).rejects.toThrow('maxSubscriptions must be an integer ≥ 1, got 0')
+    await expect(createServer({ port: 0, maxSubscriptions: 0 })).rejects.toThrow(
+      'maxSubscriptions must be an integer ≥ 1, got 0',
+    )
   })
 })
 
@@ -244,7 +267,10 @@ describe('allowedOrigins', () => {
     expect(await tryOrigin(url, 'https://app.example')).toEqual({ status: 'open', body: '' })
     expect(await tryOrigin(url, 'http://localhost:5173')).toEqual({ status: 'open', body: '' })
     expect(await tryOrigin(url, 'https://evil.example')).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
-    expect(await tryOrigin(url, 'https://app.example.evil.example')).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
+    expect(await tryOrigin(url, 'https://app.example.evil.example')).toEqual({
+      status: 403,
+      body: 'tabwire: origin not allowed\n',
+    })
     expect(await tryOrigin(url, undefined)).toEqual({ status: 403, body: 'tabwire: origin not allowed\n' })
     // An allowed origin is then served as usual.
     const ws = new WebSocket(url, { origin: 'https://app.example' })

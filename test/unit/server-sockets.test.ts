@@ -71,7 +71,9 @@ async function served(url: string): Promise<unknown> {
 }
 
 describe('a peer that resets the connection while its origin is refused', () => {
-  it('never crashes the server: 300 resets during and right after the 403, then a good client is served', { timeout: 60_000 }, async () => {
+  it('never crashes the server: 300 resets during and right after the 403, then a good client is served', {
+    timeout: 60_000,
+  }, async () => {
     // In a child process: an uncaught exception there ends that process, which the test sees, not the test runner.
     const cli = await startCli(['--port', '0', '--store', 'memory', '--allowed-origin', ALLOWED])
     running.push(cli)
@@ -91,7 +93,10 @@ describe('a peer that resets the connection while its origin is refused', () => 
 
 /** Resolves with what came first: the promise's settling, or 'still waiting' after `ms` (a generous bound, not a timing claim). */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
-  return Promise.race([promise, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms))])
+  return Promise.race([
+    promise,
+    new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms)),
+  ])
 }
 
 /** Sockets that never became a WebSocket: silent ones, half a plain request, half an upgrade. */
@@ -146,7 +151,9 @@ describe('graceful stop with sockets that never became a WebSocket', () => {
     expect(cli.stderr()).toBe('')
   })
 
-  it('while running, a socket without complete headers after 10 s gets 408 and is closed (Node would wait 60 s); a WebSocket is not', { timeout: 40_000 }, async () => {
+  it('while running, a socket without complete headers after 10 s gets 408 and is closed (Node would wait 60 s); a WebSocket is not', {
+    timeout: 40_000,
+  }, async () => {
     const server = await createServer({ port: 0 })
     servers.push(server)
     // Older than the stragglers: the HTTP timeouts must not reach a socket once it is a WebSocket.

@@ -34,7 +34,10 @@ afterEach(async () => {
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
-  await redisStarting?.then((server) => server.stop(), () => undefined)
+  await redisStarting?.then(
+    (server) => server.stop(),
+    () => undefined,
+  )
 })
 
 function track(store: Store): Store {
@@ -114,7 +117,10 @@ const redisSubject: DurableSubject = {
     try {
       const keys = (await admin.keys(`${prefix}*`)).sort()
       // A digest of each key's serialised value: a readable diff when something changed.
-      const digest = async (key: string) => createHash('sha1').update(String(await admin.dump(key))).digest('hex')
+      const digest = async (key: string) =>
+        createHash('sha1')
+          .update(String(await admin.dump(key)))
+          .digest('hex')
       return Object.fromEntries(await Promise.all(keys.map(async (key) => [key, await digest(key)])))
     } finally {
       await admin.close()
@@ -177,7 +183,12 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     const store = await subject.open()
     for (const n of range(1, 10)) await store.append('t', { n })
     const page = await store.read('t', 3, 4)
-    expect(page.msgs.map((m) => [m.seq, m.body])).toEqual([[4, { n: 4 }], [5, { n: 5 }], [6, { n: 6 }], [7, { n: 7 }]])
+    expect(page.msgs.map((m) => [m.seq, m.body])).toEqual([
+      [4, { n: 4 }],
+      [5, { n: 5 }],
+      [6, { n: 6 }],
+      [7, { n: 7 }],
+    ])
     expect([page.first, page.last, page.epoch]).toEqual([1, 10, (await store.head('t')).epoch])
     expect(seqs((await store.read('t', 8, 100)).msgs)).toEqual([9, 10])
     expect(seqs((await store.read('t', 10, 5)).msgs)).toEqual([])
@@ -241,7 +252,11 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     expect(seqs((await store.read('t', 0, 10)).msgs)).toEqual([3, 4, 5])
     expect(seqs((await store.read('t', 1, 1)).msgs)).toEqual([3])
     await store.accept('u', 'c', [{ id: 1, topic: 't', body: 6 }])
-    expect(await store.read('t', 0, 10)).toMatchObject({ first: 4, last: 6, msgs: [{ seq: 4 }, { seq: 5 }, { seq: 6 }] })
+    expect(await store.read('t', 0, 10)).toMatchObject({
+      first: 4,
+      last: 6,
+      msgs: [{ seq: 4 }, { seq: 5 }, { seq: 6 }],
+    })
   })
 
   it('trims by age on append: messages older than maxAgeMs go, `first` moves', async () => {
@@ -316,7 +331,9 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     expect((seen.byTopic.get('bin') ?? []).map((m) => bytesOf(m.body))).toEqual(expected)
   })
 
-  it('publishes each id exactly once and keeps seqs contiguous when two servers accept at once', { timeout: 60_000 }, async () => {
+  it('publishes each id exactly once and keeps seqs contiguous when two servers accept at once', {
+    timeout: 60_000,
+  }, async () => {
     const store = await subject.open()
     const upTo = 120
     const reports = await subject.race(store, { user: 'u', client: 'c', upTo })
@@ -331,8 +348,13 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
       expect(seqsClaimed).toEqual(range(1, claimed.length))
       const log = await store.read(topic, 0, 1_000)
       expect(log.last).toBe(claimed.length)
-      const ids = pubs.filter((p) => p.topic === topic).map((p) => p.id).sort((x, y) => x - y)
-      const logged = log.msgs.flatMap((m) => (typeof m.body === 'object' && m.body && 'id' in m.body ? [m.body.id] : []))
+      const ids = pubs
+        .filter((p) => p.topic === topic)
+        .map((p) => p.id)
+        .sort((x, y) => x - y)
+      const logged = log.msgs.flatMap((m) =>
+        typeof m.body === 'object' && m.body && 'id' in m.body ? [m.body.id] : [],
+      )
       expect(logged.map(Number).sort((x, y) => x - y)).toEqual(ids)
     }
     expect(produced.length).toBeGreaterThan(0)
@@ -419,7 +441,9 @@ describe('sqlite store on a file written before binary bodies', () => {
 })
 
 describe('redis store on several servers', () => {
-  it('delivers an append made through one server to onAppend on another, in seq order', { timeout: 20_000 }, async () => {
+  it('delivers an append made through one server to onAppend on another, in seq order', {
+    timeout: 20_000,
+  }, async () => {
     const a = await redisSubject.open()
     const b = await openSpec(specOf(a))
     const onB = collect(b)
@@ -446,7 +470,9 @@ describe('redis store on several servers', () => {
     expect((onB.byTopic.get('t') ?? []).map((m) => [m.seq, m.body])).toEqual(range(1, 20).map((n) => [n, n]))
   })
 
-  it('delivers binary bodies to another server intact, by notification and by a gap read', { timeout: 30_000 }, async () => {
+  it('delivers binary bodies to another server intact, by notification and by a gap read', {
+    timeout: 30_000,
+  }, async () => {
     const a = await redisSubject.open()
     const b = await openSpec(specOf(a))
     const onB = collect(b)

@@ -66,10 +66,18 @@ describe('test-summary', () => {
   })
 
   it('counts tests behind a failing describe-level beforeAll as failed beside a failing test', async () => {
-    const file = fileOf('c.test.ts', 'failed', '', [t('c', 'failed'), t('d', 'passed'), t('a', 'skipped'), t('b', 'skipped')])
+    const file = fileOf('c.test.ts', 'failed', '', [
+      t('c', 'failed'),
+      t('d', 'passed'),
+      t('a', 'skipped'),
+      t('b', 'skipped'),
+    ])
     expect(await summarize([file])).toEqual({
       code: 1,
-      lines: ['FAILED c.test.ts: 2 test(s) did not run: a hook of the file failed (see the log above)', '1 passed, 3 failed'],
+      lines: [
+        'FAILED c.test.ts: 2 test(s) did not run: a hook of the file failed (see the log above)',
+        '1 passed, 3 failed',
+      ],
     })
   })
 
@@ -84,7 +92,10 @@ describe('test-summary', () => {
 
   it('fails the run on a skipped test in a passing file, naming it', async () => {
     const file = fileOf('e.test.ts', 'passed', '', [t('x', 'passed'), t('later', 'skipped')])
-    expect(await summarize([file])).toEqual({ code: 1, lines: ['SKIPPED e.test.ts > s > later', '1 passed, 0 failed, 1 skipped'] })
+    expect(await summarize([file])).toEqual({
+      code: 1,
+      lines: ['SKIPPED e.test.ts > s > later', '1 passed, 0 failed, 1 skipped'],
+    })
   })
 
   it('fails a run in which no test ran', async () => {
@@ -92,7 +103,10 @@ describe('test-summary', () => {
   })
 
   it('fails without a readable report', async () => {
-    const { code, stdout } = await exec(process.execPath, ['scripts/test-summary.mjs', path.join(dir, 'missing.json')]).then(
+    const { code, stdout } = await exec(process.execPath, [
+      'scripts/test-summary.mjs',
+      path.join(dir, 'missing.json'),
+    ]).then(
       () => ({ code: 0, stdout: '' }),
       (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
     )

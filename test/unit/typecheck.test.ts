@@ -11,10 +11,14 @@ import { expect, it } from 'vitest'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TSC = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url))
 
-it.each(['tsconfig.json', 'tsconfig.worker.json', 'tsconfig.node.json'])('%s compiles with no error', async (project) => {
-  const run = await promisify(execFile)(TSC, ['-p', project, '--noEmit'], { cwd: ROOT }).then(
-    ({ stdout }) => ({ code: 0, stdout }),
-    (error: { code?: number; stdout?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '' }),
-  )
-  expect(run).toEqual({ code: 0, stdout: '' })
-}, 120_000)
+it.each(['tsconfig.json', 'tsconfig.worker.json', 'tsconfig.node.json'])(
+  '%s compiles with no error',
+  async (project) => {
+    const run = await promisify(execFile)(TSC, ['-p', project, '--noEmit'], { cwd: ROOT }).then(
+      ({ stdout }) => ({ code: 0, stdout }),
+      (error: { code?: number; stdout?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '' }),
+    )
+    expect(run).toEqual({ code: 0, stdout: '' })
+  },
+  120_000,
+)

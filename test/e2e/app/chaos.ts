@@ -18,7 +18,6 @@ const num = (name: string, fallback: number): number => {
   return v === null ? fallback : Number(v)
 }
 
-
 try {
   const url = q.get('url')
   const ns = q.get('ns')
@@ -75,13 +74,10 @@ try {
     const n = ++counter
     localStorage.setItem(`cs:c:${session}`, String(n))
     const body: ChaosBody = { t: tab, s: session, n }
-    wire.send(up, body).then(
-      (receipt) => {
-        recordResolved(n, receipt.id)
-        receipt.acked.catch(() => undefined)
-      },
-      recordError,
-    )
+    wire.send(up, body).then((receipt) => {
+      recordResolved(n, receipt.id)
+      receipt.acked.catch(() => undefined)
+    }, recordError)
   }
   const gap = num('gap', 200)
   void (async () => {

@@ -30,7 +30,8 @@ if (params.get('mode') === 'dedicated') {
   options.mode = 'dedicated'
   options.dedicatedWorker = () => new Worker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module' })
 } else {
-  options.worker = () => new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+  options.worker = () =>
+    new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
 }
 
 const wire = connect(options)
@@ -47,7 +48,9 @@ const api: GuardedApi = {
       acks.push(r.acked)
       return { id: r.id }
     } catch (e) {
-      return isTabwireError(e) ? { code: e.code, message: e.message } : { code: 'not-a-tabwire-error', message: String(e) }
+      return isTabwireError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'not-a-tabwire-error', message: String(e) }
     }
   },
   async allAcked(): Promise<void> {

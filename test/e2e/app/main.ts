@@ -30,12 +30,17 @@ function numberParam(name: string): number | undefined {
 function sharedWorker(): () => SharedWorker {
   switch (params.get('worker')) {
     case 'v2':
-      return () => new SharedWorker(new URL('../../fixtures/worker-v2.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+      return () =>
+        new SharedWorker(new URL('../../fixtures/worker-v2.ts', import.meta.url), { type: 'module', name: 'tabwire' })
     case 'killable':
       return () =>
-        new SharedWorker(new URL('../../fixtures/killable-worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+        new SharedWorker(new URL('../../fixtures/killable-worker.ts', import.meta.url), {
+          type: 'module',
+          name: 'tabwire',
+        })
     default:
-      return () => new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
+      return () =>
+        new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
   }
 }
 

@@ -200,7 +200,8 @@ export class ChannelHub {
         if (!hub.has(entry)) throw new DOMException('channel is closed', 'InvalidStateError')
         const data = structuredClone(message)
         for (const other of hub)
-          if (other !== entry && other.name === name) setTimeout(() => hub.has(other) && other.channel.onmessage?.({ data } as MessageEvent))
+          if (other !== entry && other.name === name)
+            setTimeout(() => hub.has(other) && other.channel.onmessage?.({ data } as MessageEvent))
       },
       close() {
         hub.delete(entry)

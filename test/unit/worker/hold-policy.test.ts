@@ -10,7 +10,12 @@ function setup(whenHidden: 'keep' | 'disconnect', localShown: boolean) {
   const clock = new FakeClock()
   const holds: [Hold, boolean][] = []
   let shown = localShown
-  const policy = new HoldPolicy({ whenHidden, hiddenGrace: GRACE }, clock, () => shown, (r, on) => holds.push([r, on]))
+  const policy = new HoldPolicy(
+    { whenHidden, hiddenGrace: GRACE },
+    clock,
+    () => shown,
+    (r, on) => holds.push([r, on]),
+  )
   return { clock, holds, policy, show: (v: boolean) => (shown = v) }
 }
 
@@ -25,7 +30,9 @@ describe('HoldPolicy', () => {
     'whenHidden $whenHidden, own tabs shown $local, followers $followers: hidden hold after the grace = $held',
     ({ whenHidden, local, followers, held }) => {
       const t = setup(whenHidden, local)
-      followers.forEach((shown, i) => t.policy.report(`w${i}`, shown))
+      followers.forEach((shown, i) => {
+        t.policy.report(`w${i}`, shown)
+      })
       t.policy.apply()
       t.clock.advance(GRACE - 1)
       expect(t.holds.filter(([, on]) => on)).toEqual([])

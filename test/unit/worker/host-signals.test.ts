@@ -61,27 +61,59 @@ describe('NamespaceHost: page signals', () => {
   it.each<{ tabs: number; signals: [tab: number, signal: BrowserSignal][]; down: boolean }>([
     { tabs: 1, signals: [[0, 'hidden']], down: true },
     { tabs: 1, signals: [[0, 'freeze']], down: true },
-    { tabs: 1, signals: [[0, 'hidden'], [0, 'visible']], down: false },
-    { tabs: 1, signals: [[0, 'freeze'], [0, 'resume']], down: false },
+    {
+      tabs: 1,
+      signals: [
+        [0, 'hidden'],
+        [0, 'visible'],
+      ],
+      down: false,
+    },
+    {
+      tabs: 1,
+      signals: [
+        [0, 'freeze'],
+        [0, 'resume'],
+      ],
+      down: false,
+    },
     // Resumed but still hidden: nothing is shown.
-    { tabs: 1, signals: [[0, 'hidden'], [0, 'freeze'], [0, 'resume']], down: true },
+    {
+      tabs: 1,
+      signals: [
+        [0, 'hidden'],
+        [0, 'freeze'],
+        [0, 'resume'],
+      ],
+      down: true,
+    },
     { tabs: 2, signals: [[0, 'freeze']], down: false },
-    { tabs: 2, signals: [[0, 'freeze'], [1, 'hidden']], down: true },
-  ])('whenHidden disconnect, $tabs tab(s), $signals: socket down after the grace = $down', async ({ tabs, signals, down }) => {
-    const t = await openHost(tabs)
-    for (const [i, s] of signals) t.host.signal(t.tabs[i]!.tab, s)
-    t.platform.clock.advance(GRACE - 1)
-    expect(t.platform.sockets.all[0]?.closedWith).toBeUndefined()
-    t.platform.clock.advance(1)
-    const socket = t.platform.sockets.all[0]!
-    if (down) {
-      expect(socket.closedWith).toEqual({ code: 1000, reason: 'every tab is hidden' })
-      expect(t.host.state.state).toBe('offline')
-    } else {
-      expect(socket.closedWith).toBeUndefined()
-      expect(t.host.state.state).toBe('open')
-    }
-  })
+    {
+      tabs: 2,
+      signals: [
+        [0, 'freeze'],
+        [1, 'hidden'],
+      ],
+      down: true,
+    },
+  ])(
+    'whenHidden disconnect, $tabs tab(s), $signals: socket down after the grace = $down',
+    async ({ tabs, signals, down }) => {
+      const t = await openHost(tabs)
+      for (const [i, s] of signals) t.host.signal(t.tabs[i]!.tab, s)
+      t.platform.clock.advance(GRACE - 1)
+      expect(t.platform.sockets.all[0]?.closedWith).toBeUndefined()
+      t.platform.clock.advance(1)
+      const socket = t.platform.sockets.all[0]!
+      if (down) {
+        expect(socket.closedWith).toEqual({ code: 1000, reason: 'every tab is hidden' })
+        expect(t.host.state.state).toBe('offline')
+      } else {
+        expect(socket.closedWith).toBeUndefined()
+        expect(t.host.state.state).toBe('open')
+      }
+    },
+  )
 
   it('a frozen tab that resumes visible brings the socket back at once', async () => {
     const t = await openHost(1)

@@ -48,8 +48,24 @@ function recorder() {
 describe('Inbox: live messages', () => {
   it.each([
     { why: 'in order', batches: [[1, 2], [3]], got: [1, 2, 3], resubscribes: [] },
-    { why: 'a repeat (replay overlap)', batches: [[1, 2], [2, 3]], got: [1, 2, 3], resubscribes: [] },
-    { why: 'a gap', batches: [[1, 2], [4, 5]], got: [1, 2], resubscribes: [2] },
+    {
+      why: 'a repeat (replay overlap)',
+      batches: [
+        [1, 2],
+        [2, 3],
+      ],
+      got: [1, 2, 3],
+      resubscribes: [],
+    },
+    {
+      why: 'a gap',
+      batches: [
+        [1, 2],
+        [4, 5],
+      ],
+      got: [1, 2],
+      resubscribes: [2],
+    },
     { why: 'a gap, then the replay', batches: [[1], [3], [2, 3, 4]], got: [1, 2, 3, 4], resubscribes: [1] },
     // The resubscribe goes out while the batch is read, from the cursor before it: 1 comes again and is dropped.
     { why: 'a gap inside one batch', batches: [[1, 3]], got: [1], resubscribes: [0] },
@@ -57,7 +73,11 @@ describe('Inbox: live messages', () => {
     const t = await setup()
     const r = recorder()
     t.inbox.subscribe('t', 0, r.target)
-    for (const b of batches) t.inbox.receive('t', b.map((s) => msg(s)))
+    for (const b of batches)
+      t.inbox.receive(
+        't',
+        b.map((s) => msg(s)),
+      )
     await until(() => r.got.length === want.length)
     expect(r.got).toEqual(want)
     const subs = t.sent.filter((f): f is SubFrame => f.t === 'sub')
@@ -138,7 +158,13 @@ describe('Inbox: a new subscription catches up', () => {
     await until(() => t.sent.some((f) => f.t === 'fetch'), 'the fetch')
     const fetch = t.sent.find((f): f is FetchFrame => f.t === 'fetch')
     expect(fetch).toMatchObject({ topic: 't', after: 0, limit: 1 })
-    t.inbox.range({ t: 'range', req: fetch?.req ?? 0, topic: 't', msgs: [{ seq: 1, epoch: 'e1', body: 'b1' }], done: true })
+    t.inbox.range({
+      t: 'range',
+      req: fetch?.req ?? 0,
+      topic: 't',
+      msgs: [{ seq: 1, epoch: 'e1', body: 'b1' }],
+      done: true,
+    })
     await until(() => late.got.length === 3)
     expect(late.got).toEqual([1, 2, 3])
     expect(late.resets).toEqual([])
@@ -146,8 +172,16 @@ describe('Inbox: a new subscription catches up', () => {
 
   it.each([
     { why: 'the server trimmed it too', answer: [], reset: { seq: 1, reason: 'retention' } },
-    { why: 'the server holds another epoch there', answer: [{ seq: 1, epoch: 'e9', body: 'x' }], reset: { seq: 1, reason: 'epoch' } },
-    { why: 'the answer is out of range', answer: [{ seq: 5, epoch: 'e1', body: 'x' }], reset: { seq: 1, reason: 'retention' } },
+    {
+      why: 'the server holds another epoch there',
+      answer: [{ seq: 1, epoch: 'e9', body: 'x' }],
+      reset: { seq: 1, reason: 'epoch' },
+    },
+    {
+      why: 'the answer is out of range',
+      answer: [{ seq: 5, epoch: 'e1', body: 'x' }],
+      reset: { seq: 1, reason: 'retention' },
+    },
   ])('$why: the subscriber gets a reset, never the other history', async ({ answer, reset }) => {
     const t = await setup({ retention: 1 })
     const first = recorder()

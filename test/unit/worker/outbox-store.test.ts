@@ -28,7 +28,9 @@ async function fill(outbox: OutboxStore, n: number): Promise<number[]> {
 async function stored(db: DbHandle): Promise<[number, string][]> {
   const out: [number, string][] = []
   for (const b of await (await db.get()).getAll('outbox'))
-    b.bodies.forEach((body, i) => out.push([b.first + i, body as string]))
+    b.bodies.forEach((body, i) => {
+      out.push([b.first + i, body as string])
+    })
   return out
 }
 
@@ -39,7 +41,11 @@ describe('OutboxStore', () => {
     const c = await outbox.send([msg(4)])
     expect([a, b, c]).toEqual([[1], [2, 3], [4]])
     // The first send's commit is in flight when the second arrives, so the second waits and commits alone.
-    expect(committed.map((x) => [x.first, x.last])).toEqual([[1, 1], [2, 3], [4, 4]])
+    expect(committed.map((x) => [x.first, x.last])).toEqual([
+      [1, 1],
+      [2, 3],
+      [4, 4],
+    ])
     expect(outbox.counters.last).toBe(4)
     expect(outbox.counters.pending()).toBe(4)
   })

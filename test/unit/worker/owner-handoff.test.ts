@@ -78,7 +78,10 @@ describe('owner handoff', () => {
     b.host.subscribe(b.tab, 1, 'news', 0)
     await until(() => sa.sent('sub').length === 1, 'the sub on the owner socket')
     expect(sa.sent('sub')).toEqual([{ t: 'sub', topic: 'news', after: 0 }])
-    sa.receive({ t: 'msg', topic: 'news', seq: 1, epoch: 'e1', body: 1 }, { t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 })
+    sa.receive(
+      { t: 'msg', topic: 'news', seq: 1, epoch: 'e1', body: 1 },
+      { t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 },
+    )
     await until(() => b.seen.seqs.length === 2, 'relayed messages')
 
     // B's send is stored by B; the owner hears `committed` and writes it; the ack comes back to B's tab.
@@ -100,7 +103,10 @@ describe('owner handoff', () => {
     sb.receive({ t: 'welcome', v: 1, acked: 1 })
     await until(() => sb.sent('pub').length === 1, 'the resend on B')
     expect(sb.sent('pub')).toEqual([{ t: 'pub', id: 2, topic: 'chat', body: 'meanwhile' }])
-    sb.receive({ t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 }, { t: 'msg', topic: 'news', seq: 3, epoch: 'e1', body: 3 })
+    sb.receive(
+      { t: 'msg', topic: 'news', seq: 2, epoch: 'e1', body: 2 },
+      { t: 'msg', topic: 'news', seq: 3, epoch: 'e1', body: 3 },
+    )
     await until(() => b.seen.seqs.length === 3, 'the message after the handoff')
     expect(b.seen.seqs).toEqual([1, 2, 3])
     expect(b.host.stats(WORKER).owner).toBe(true)

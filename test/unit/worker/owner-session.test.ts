@@ -39,7 +39,12 @@ async function setup(queued: number, ackedBefore = 0) {
   const outbox = await OutboxStore.load(db, clock, (b: OutboxBatch) => session?.committed(b))
   for (let i = 1; i <= queued; i++) await outbox.send([{ topic: 't', body: `"m${i}"` }])
   outbox.ackFromServer(ackedBefore)
-  const events = { acked: [] as number[], sent: [] as number[], renumbered: [] as [number, number][], logs: [] as string[] }
+  const events = {
+    acked: [] as number[],
+    sent: [] as number[],
+    renumbered: [] as [number, number][],
+    logs: [] as string[],
+  }
   const states: StateInfo[] = []
   session = new OwnerSession(
     config(namespace),
@@ -70,8 +75,30 @@ async function setup(queued: number, ackedBefore = 0) {
 describe('OwnerSession: welcome reconciliation', () => {
   it.each([
     { why: 'server has everything', queued: 3, server: 3, resent: [], acked: [3], renumbered: [], next: 4 },
-    { why: 'server is behind', queued: 3, server: 1, resent: [[2, 'm2'], [3, 'm3']], acked: [1], renumbered: [], next: 4 },
-    { why: 'server has nothing yet', queued: 2, server: 0, resent: [[1, 'm1'], [2, 'm2']], acked: [], renumbered: [], next: 3 },
+    {
+      why: 'server is behind',
+      queued: 3,
+      server: 1,
+      resent: [
+        [2, 'm2'],
+        [3, 'm3'],
+      ],
+      acked: [1],
+      renumbered: [],
+      next: 4,
+    },
+    {
+      why: 'server has nothing yet',
+      queued: 2,
+      server: 0,
+      resent: [
+        [1, 'm1'],
+        [2, 'm2'],
+      ],
+      acked: [],
+      renumbered: [],
+      next: 3,
+    },
     // The server claims more than this client ever stored (another installation reused the id): skip past it.
     { why: 'server is ahead', queued: 2, server: 7, resent: [], acked: [7], renumbered: [], next: 8 },
   ])('$why (stored $queued, welcome.acked $server)', async ({ queued, server, resent, acked, renumbered, next }) => {
@@ -126,7 +153,10 @@ describe('OwnerSession: acks are checked against what was written', () => {
     await t.welcome(0)
     await until(() => t.pubs().length === written)
     t.sockets.last.receive({ t: 'ack', id: ack }, { t: 'ack', id: 1 })
-    expect(t.sockets.all[0]?.closedWith).toEqual({ code: 4400, reason: `ack ${ack} is beyond the last id sent (${written})` })
+    expect(t.sockets.all[0]?.closedWith).toEqual({
+      code: 4400,
+      reason: `ack ${ack} is beyond the last id sent (${written})`,
+    })
     expect(t.states.at(-1)).toMatchObject({ state: 'reconnecting', error: { code: 'protocol', closeCode: 4400 } })
     // Nothing after the bad frame was read, and nothing counts as delivered.
     expect(t.events.acked).toEqual([])
@@ -156,7 +186,10 @@ describe('OwnerSession: a welcome.acked with no room for new ids', () => {
     s.receive({ t: 'welcome', v: 1, acked }, { t: 'msg', topic: 'room', seq: 1, epoch: 'e1', body: 'read' })
     const reason = `welcome.acked ${acked} leaves no room for new ids`
     expect(s.closedWith).toEqual({ code: 4400, reason })
-    expect(t.states.at(-1)).toMatchObject({ state: 'reconnecting', error: { code: 'protocol', message: reason, closeCode: 4400 } })
+    expect(t.states.at(-1)).toMatchObject({
+      state: 'reconnecting',
+      error: { code: 'protocol', message: reason, closeCode: 4400 },
+    })
     // Let any resend or reconciliation that wrongly started run its course.
     for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0))
     expect(s.frames.map((f) => f.t)).toEqual(['hello'])
@@ -237,6 +270,8 @@ describe('OwnerSession: subscriptions between hello and welcome', () => {
     await until(() => t.sockets.all.length === 2, 'the second socket')
     t.states.length = 0
     await t.welcome(0)
-    expect(t.sockets.last.frames).toEqual([{ t: 'hello', v: 1, client: t.outbox.clientId, subs: [{ topic: 'kept', after: 0 }] }])
+    expect(t.sockets.last.frames).toEqual([
+      { t: 'hello', v: 1, client: t.outbox.clientId, subs: [{ topic: 'kept', after: 0 }] },
+    ])
   })
 })

@@ -58,7 +58,12 @@ function setup(opts: Partial<ReconnectOptions> = {}) {
 describe('SocketLoop: after a close', () => {
   it.each([
     { why: '4429 naming a slot', code: 4429, reason: 'retry-after=5000', wait: 5_000 },
-    { why: '4429 naming a slot past the ceiling', code: 4429, reason: 'retry-after=999999999', wait: RETRY_AFTER_CEILING },
+    {
+      why: '4429 naming a slot past the ceiling',
+      code: 4429,
+      reason: 'retry-after=999999999',
+      wait: RETRY_AFTER_CEILING,
+    },
     { why: '1012 service restart, slot named', code: 1012, reason: 'restart; retry-after=1200', wait: 1_200 },
   ])('$why: comes back exactly when told', async ({ code, reason, wait }) => {
     const t = setup()
@@ -66,7 +71,12 @@ describe('SocketLoop: after a close', () => {
     await t.connect()
     const at = t.clock.now()
     t.sockets.last.serverClose(code, reason)
-    expect(t.last()).toMatchObject({ state: 'reconnecting', attempt: 1, nextRetryAt: at + wait, error: { code: 'close', closeCode: code } })
+    expect(t.last()).toMatchObject({
+      state: 'reconnecting',
+      attempt: 1,
+      nextRetryAt: at + wait,
+      error: { code: 'close', closeCode: code },
+    })
     t.clock.advance(wait - 1)
     expect(t.sockets.all).toHaveLength(1)
     t.clock.advance(1)
@@ -173,22 +183,25 @@ describe('SocketLoop: heartbeat by the wall clock', () => {
     { sleep: OPTS.heartbeatTimeout - 1_000, lost: false },
     { sleep: OPTS.heartbeatTimeout + 1, lost: true },
     { sleep: 8 * 60 * 60_000, lost: true },
-  ])('a sleep of $sleep ms since the last frame: lost = $lost at the first tick after waking', async ({ sleep, lost }) => {
-    const t = setup()
-    t.loop.start()
-    await t.connect()
-    t.clock.jump(sleep)
-    // Woken: the overdue interval fires now.
-    t.clock.advance(0)
-    if (lost) {
-      expect(t.sockets.all[0]?.closedWith?.code).toBe(CloseCode.HeartbeatTimeout)
-      expect(t.last()).toMatchObject({ state: 'reconnecting', error: { closeCode: CloseCode.HeartbeatTimeout } })
-      expect(t.last()?.error?.message).toMatch(/^no frame for \d+ ms$/)
-    } else {
-      expect(t.sockets.all[0]?.closedWith).toBeUndefined()
-      expect(t.last()?.state).toBe('open')
-    }
-  })
+  ])(
+    'a sleep of $sleep ms since the last frame: lost = $lost at the first tick after waking',
+    async ({ sleep, lost }) => {
+      const t = setup()
+      t.loop.start()
+      await t.connect()
+      t.clock.jump(sleep)
+      // Woken: the overdue interval fires now.
+      t.clock.advance(0)
+      if (lost) {
+        expect(t.sockets.all[0]?.closedWith?.code).toBe(CloseCode.HeartbeatTimeout)
+        expect(t.last()).toMatchObject({ state: 'reconnecting', error: { closeCode: CloseCode.HeartbeatTimeout } })
+        expect(t.last()?.error?.message).toMatch(/^no frame for \d+ ms$/)
+      } else {
+        expect(t.sockets.all[0]?.closedWith).toBeUndefined()
+        expect(t.last()?.state).toBe('open')
+      }
+    },
+  )
 
   it('pings every heartbeatInterval while frames keep the link alive, and never declares it dead', async () => {
     const t = setup()
