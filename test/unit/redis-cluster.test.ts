@@ -1,0 +1,178 @@
+/**
+ * The Redis store on a real Redis Cluster (three primaries, one replica each), beyond the store contract suite that
+ * runs on it too: the crash window between an append and the watermark's move, batches within and across slots,
+ * and a primary killed in the middle of a stream. One cluster for the file; the failover test goes last (it leaves a
+ * primary dead).
+ */
+import { createCluster } from '@redis/client'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { bucketOf } from '../../src/server/redis-layouts.ts'
+import { createRedisStore, type RedisStoreOptions } from '../../src/server/redis-store.ts'
+import type { PubInput, Store, StoredMessage } from '../../src/server/store.ts'
+import { startRedisCluster } from '../support/redis-cluster.ts'
+
+const cluster = await startRedisCluster()
+const opened: Store[] = []
+let serial = 0
+
+afterAll(async () => {
+  await Promise.all(opened.map((store) => store.close().catch(() => undefined)))
+  await cluster.stop()
+})
+
+async function open(prefix: string, options: Partial<RedisStoreOptions> = {}): Promise<Store> {
+  const store = await createRedisStore({ url: cluster.url, cluster: true, prefix, onError: () => {}, ...options })
+  opened.push(store)
+  return store
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+const pub = (id: number, topic: string): PubInput => ({ id, topic, body: { id } })
+const ids = (msgs: readonly StoredMessage[]) => msgs.map((m) => (m.body as { id: number }).id)
+
+const adminClient = () => createCluster({ rootNodes: [{ url: cluster.url }] })
+
+/** Raw commands to the cluster, routed by key. */
+async function withAdmin<T>(use: (admin: ReturnType<typeof adminClient>) => Promise<T>): Promise<T> {
+  const admin = adminClient()
+  await admin.connect()
+  try {
+    return await use(admin)
+  } finally {
+    await admin.close()
+  }
+}
+
+/** Two topic names in one bucket (so one slot), and one in another. */
+function topicsByBucket(): { same: [string, string]; other: string } {
+  const first = 'room:0'
+  const bucket = bucketOf(first)
+  let n = 1
+  while (bucketOf(`room:${n}`) !== bucket) n++
+  let m = 1
+  while (bucketOf(`room:${m}`) === bucket) m++
+  return { same: [first, `room:${n}`], other: `room:${m}` }
+}
+
+describe('redis store on a Cluster', () => {
+  it('keeps a topic within one slot and spreads topics over the primaries', async () => {
+    const prefix = `s${++serial}:`
+    const store = await open(prefix)
+    const topics = range(1, 30).map((n) => `spread:${n}`)
+    for (const topic of topics) await store.append(topic, { topic })
+    const owners = await withAdmin(async (admin) => {
+      // CLUSTER SLOTS: [from, to, [host, port, id], ...replicas] per range served.
+      const ranges = (await admin.sendCommand(undefined, true, ['CLUSTER', 'SLOTS'])) as [
+        number,
+        number,
+        [string, number],
+      ][]
+      const primaryOfSlot = (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1]
+      const primaries = new Set<number | undefined>()
+      for (const topic of topics) {
+        const keys = ['meta', 'log'].map((kind) => `${prefix}{b${bucketOf(topic)}}:${kind}:${topic}`)
+        const slots = await Promise.all(
+          keys.map((key) => admin.sendCommand<number>(key, true, ['CLUSTER', 'KEYSLOT', key])),
+        )
+        expect(new Set(slots).size).toBe(1)
+        expect(await admin.sendCommand(keys[1], true, ['XLEN', keys[1] as string])).toBe(1)
+        primaries.add(primaryOfSlot(slots[0] ?? -1))
+      }
+      return primaries
+    })
+    expect(owners.size).toBe(3)
+  })
+
+  it('appends a batch within one slot and across slots, and stops at the first out-of-order id', async () => {
+    const store = await open(`s${++serial}:`)
+    const { same, other } = topicsByBucket()
+    const out = await store.accept('u', 'c', [pub(1, same[0]), pub(2, same[1]), pub(3, other), pub(4, same[0])])
+    expect(out.map((o) => (o.kind === 'published' ? [o.msg.topic, o.msg.seq] : o.kind))).toEqual([
+      [same[0], 1],
+      [same[1], 1],
+      [other, 1],
+      [same[0], 2],
+    ])
+    const again = await store.accept('u', 'c', [pub(3, other), pub(5, other), pub(7, other), pub(6, other)])
+    expect(again.map((o) => (o.kind === 'out-of-order' ? [o.kind, o.expected] : o.kind))).toEqual([
+      'duplicate',
+      'published',
+      ['out-of-order', 6],
+    ])
+    expect(await store.acked('u', 'c')).toBe(5)
+    expect(ids((await store.read(other, 0, 10)).msgs)).toEqual([3, 5])
+  })
+
+  it('a crash between an append and the watermark move is caught on the resend by the per-topic check', async () => {
+    const prefix = `s${++serial}:`
+    const store = await open(prefix)
+    const { same, other } = topicsByBucket()
+    await store.accept('u', 'c', [pub(1, same[0]), pub(2, other), pub(3, same[1])])
+    expect(await store.acked('u', 'c')).toBe(3)
+    // The node died after the appends, before it raised the watermark: the client reconnects, is told 0, resends.
+    const watermark = `${prefix}acked:${JSON.stringify(['u', 'c'])}`
+    await withAdmin((admin) => admin.del(watermark))
+    expect(await store.acked('u', 'c')).toBe(0)
+    const resent = await store.accept('u', 'c', [pub(1, same[0]), pub(2, other), pub(3, same[1]), pub(4, other)])
+    expect(resent.map((o) => (o.kind === 'published' ? [o.msg.topic, o.msg.seq] : o.kind))).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      [other, 2],
+    ])
+    expect(await store.acked('u', 'c')).toBe(4)
+    for (const [topic, expected] of [
+      [same[0], [1]],
+      [other, [2, 4]],
+      [same[1], [3]],
+    ] as const)
+      expect(ids((await store.read(topic, 0, 10)).msgs)).toEqual(expected)
+  })
+
+  it('loses and doubles no acked message when the primary of the topic is killed mid-stream', {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = `s${++serial}:`
+    const writer = await open(prefix, { replicas: 1 })
+    const reader = await open(prefix)
+    const seen: StoredMessage[] = []
+    reader.onAppend((msg) => seen.push(msg))
+    const topic = 'feed'
+    const metaKey = `${prefix}{b${bucketOf(topic)}}:meta:${topic}`
+    const victim = await cluster.primaryOf(metaKey)
+    /** Once its replica has taken over, the dead primary comes back (as a replica): WAIT has a replica again. */
+    async function failOverAndReturn(): Promise<void> {
+      victim.kill()
+      while ((await cluster.primaryOf(metaKey).catch(() => victim)) === victim) await sleep(100)
+      await victim.restart()
+    }
+    let returned: Promise<void> | undefined
+    const TOTAL = 200
+    let acked = 0
+    let failures = 0
+    while (acked < TOTAL) {
+      if (acked >= 60) returned ??= failOverAndReturn()
+      const batch = range(acked + 1, Math.min(acked + 4, TOTAL)).map((id) => pub(id, topic))
+      try {
+        const out = await writer.accept('u', 'c', batch)
+        expect(out.every((o) => o.kind === 'published' || o.kind === 'duplicate')).toBe(true)
+        acked = batch.at(-1)?.id ?? acked
+      } catch {
+        // As a client after a failed connection: reconnect, learn the watermark, resend from there.
+        failures++
+        acked = await writer.acked('u', 'c').catch(() => acked)
+      }
+    }
+    await returned
+    expect((await cluster.primaryOf(metaKey)).port).not.toBe(victim.port)
+    // The kill was felt: accepts failed (the primary was gone, or the new one had no replica yet) and were resent.
+    expect(failures).toBeGreaterThan(0)
+    const log = await writer.read(topic, 0, 1_000)
+    expect(log.msgs.map((m) => m.seq)).toEqual(range(1, TOTAL))
+    expect(ids(log.msgs)).toEqual(range(1, TOTAL))
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThanOrEqual(TOTAL), { timeout: 20_000 })
+    expect(seen.map((m) => m.seq)).toEqual(range(1, TOTAL))
+    expect(ids(seen)).toEqual(range(1, TOTAL))
+  })
+})
