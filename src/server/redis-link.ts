@@ -20,6 +20,8 @@ export interface RedisLink {
   send<T>(key: string, args: readonly RedisArgument[], options?: { buffers?: boolean }): Promise<T>
   /** Subscribes to the channels (sharded ones on a Cluster); payloads arrive as bytes. */
   subscribe(channels: readonly string[], listener: (payload: Buffer) => void): Promise<void>
+  /** Subscribes to a plain channel, which on a Cluster every node hears (for rare, small messages). */
+  subscribeEverywhere(channel: string, listener: (payload: string) => void): Promise<void>
   /**
    * `listener` is called whenever notifications may have been missed: after the notification connection (one of
    * them, on a Cluster) came back from an outage, and after a Cluster changed its shape (a failover).
@@ -134,6 +136,9 @@ async function singleLink(client: RedisClientType, onError: (err: unknown) => vo
     async subscribe(channels, listener) {
       await subscriber.subscribe([...channels], listener, true)
     },
+    async subscribeEverywhere(channel, listener) {
+      await subscriber.subscribe(channel, listener)
+    },
     onGap: (listener) => gapListeners.push(listener),
     async close() {
       await subscriber.close()
@@ -172,6 +177,9 @@ function clusterLink(cluster: RedisClusterType, onError: (err: unknown) => void)
     async subscribe(channels, listener) {
       // One at a time per call: SSUBSCRIBE takes channels of one slot only.
       await Promise.all(channels.map((channel) => cluster.sSubscribe(channel, listener, true)))
+    },
+    async subscribeEverywhere(channel, listener) {
+      await cluster.subscribe(channel, listener)
     },
     onGap: (listener) => gapListeners.push(listener),
     async close() {

@@ -247,3 +247,16 @@ if limit > 0 and from <= last then
 end
 return { head[1], first, last, entries }
 `)
+
+/**
+ * A session claim (see `SessionClaims`): counts the claims of one (user, client) and announces the new number on the
+ * plain (cluster-wide) channel. KEYS[1] the claim counter (kept a day after the last claim: numbers only need to grow
+ * while sockets of the client may be open); ARGV[1] the channel, ARGV[2] the (user, client) field. Publishes the JSON
+ * text `[field, number]` and returns the number.
+ */
+export const CLAIM_SESSION = script(`
+local claim = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 86400)
+redis.call('PUBLISH', ARGV[1], cjson.encode({ ARGV[2], claim }))
+return claim
+`)

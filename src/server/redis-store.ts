@@ -3,9 +3,18 @@ import type { Body } from '../protocol/frames.ts'
 import { AppendListeners } from './append-listeners.ts'
 import { startFanout } from './redis-fanout.ts'
 import { clusterLayout, singleLayout } from './redis-layouts.ts'
-import { connectRedis, describeError } from './redis-link.ts'
-import { READ, bodyFrom, evalScript } from './redis-scripts.ts'
-import type { PubInput, PubOutcome, ReadResult, Retention, Store, StoredMessage, TopicHead } from './store.ts'
+import { connectRedis, describeError, type RedisLink } from './redis-link.ts'
+import { CLAIM_SESSION, READ, bodyFrom, evalScript } from './redis-scripts.ts'
+import type {
+  PubInput,
+  PubOutcome,
+  ReadResult,
+  Retention,
+  SessionClaims,
+  Store,
+  StoredMessage,
+  TopicHead,
+} from './store.ts'
 
 export interface RedisStoreOptions {
   /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
@@ -110,6 +119,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 
   const fanout = await startFanout({ link, channels: layout.channels, read, deliver, onError })
+  const sessionClaims = await claimsOver(link, prefix, counterField, onError)
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
@@ -135,10 +145,43 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return listeners.add(listener)
     },
 
+    sessionClaims,
+
     async close(): Promise<void> {
       listeners.clear()
       await fanout.close()
       await link.close()
+    },
+  }
+}
+
+/** Session claims over Redis: a counter per (user, client) and one plain channel every node subscribes to. */
+async function claimsOver(
+  link: RedisLink,
+  prefix: string,
+  fieldOf: (user: string, client: string) => string,
+  onError: (err: unknown) => void,
+): Promise<SessionClaims> {
+  const channel = `${prefix}sessions`
+  const listeners = new Set<(user: string, client: string, claim: number) => void>()
+  await link.subscribeEverywhere(channel, (payload) => {
+    try {
+      const [field, claim] = JSON.parse(payload) as [string, number]
+      const [user, client] = JSON.parse(field) as [string, string]
+      for (const listener of listeners) listener(user, client, claim)
+    } catch (error) {
+      onError(error)
+    }
+  })
+  return {
+    claim(user, client) {
+      const field = fieldOf(user, client)
+      const key = `${prefix}session:${field}`
+      return evalScript<number>(link, CLAIM_SESSION, [key], [channel, field])
+    },
+    onClaim(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
     },
   }
 }

@@ -50,7 +50,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const context = {
     store,
     topics,
-    sessions: new Sessions(),
+    sessions: new Sessions(store.sessionClaims),
     authenticate: authenticatorFor(options),
     maxFrameBytes,
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
@@ -133,6 +133,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     await start()
   } catch (error) {
     unlisten()
+    context.sessions.close()
     throw error
   }
 
@@ -158,6 +159,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     async close() {
       await stop()
       unlisten()
+      context.sessions.close()
       await store.close()
     },
   }

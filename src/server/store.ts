@@ -54,6 +54,17 @@ export interface Retention {
 }
 
 /**
+ * What lets nodes sharing a store close a client's older socket on another node (4409 across nodes): each claim of
+ * (user, client) gets a number that grows across every node, and every node hears every claim.
+ */
+export interface SessionClaims {
+  /** Announces that (user, client) connected here; resolves with the claim's number. */
+  claim(user: string, client: string): Promise<number>
+  /** Every claim announced by any node sharing the store (this one included). Returns the unsubscribe function. */
+  onClaim(listener: (user: string, client: string, claim: number) => void): () => void
+}
+
+/**
  * Where the server keeps topic logs and the dedup counters of (user, client). Every implementation moves a
  * client's counter and appends the message in one atomic step, so a crash between the two cannot happen and two
  * servers sharing the store cannot both publish the same id.
@@ -72,6 +83,8 @@ export interface Store {
    * topic. Returns the unsubscribe function.
    */
   onAppend(listener: (msg: StoredMessage) => void): () => void
+  /** Only for a store several nodes share (the Redis one): without it, a newer socket supersedes older ones per node. */
+  readonly sessionClaims?: SessionClaims
   close(): Promise<void>
 }
 

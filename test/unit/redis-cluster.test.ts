@@ -6,10 +6,12 @@
  */
 import { createCluster } from '@redis/client'
 import { afterAll, describe, expect, it, vi } from 'vitest'
+import { createServer } from '../../src/server/index.ts'
 import { bucketOf } from '../../src/server/redis-layouts.ts'
 import { createRedisStore, type RedisStoreOptions } from '../../src/server/redis-store.ts'
 import type { PubInput, Store, StoredMessage } from '../../src/server/store.ts'
 import { startRedisCluster } from '../support/redis-cluster.ts'
+import { TestClient } from '../support/ws-client.ts'
 
 const cluster = await startRedisCluster()
 const opened: Store[] = []
@@ -128,6 +130,23 @@ describe('redis store on a Cluster', () => {
       [same[1], [3]],
     ] as const)
       expect(ids((await store.read(topic, 0, 10)).msgs)).toEqual(expected)
+  })
+
+  it('closes the older socket of a client on another node with 4409', async () => {
+    const prefix = `s${++serial}:`
+    const nodes = await Promise.all([1, 2].map(async () => createServer({ port: 0, store: await open(prefix) })))
+    const [a, b] = nodes.map((node) => `ws://127.0.0.1:${node.port}`) as [string, string]
+    const older = await TestClient.hello(a, 'c1')
+    const newer = await TestClient.hello(b, 'c1')
+    try {
+      expect(await older.closed).toEqual({ code: 4409, reason: 'superseded by a newer connection' })
+      newer.send({ t: 'ping', n: 1 })
+      await newer.waitFor((f) => f.some((x) => x.t === 'pong'))
+      expect(nodes.map((node) => node.connections())).toEqual([0, 1])
+    } finally {
+      await Promise.all([older.close(), newer.close()])
+      await Promise.all(nodes.map((node) => node.stop()))
+    }
   })
 
   it('loses and doubles no acked message when the primary of the topic is killed mid-stream', {
