@@ -263,7 +263,7 @@ say(
     'is a raw protocol client (`ws`) in the bench process, 200 hellos in flight while connecting, each subscribed to',
     "one topic. Memory: the node's RSS 2 s after the last welcome minus its RSS before the first connection, per",
     'socket. CPU: utime + stime of the node over the fan-out window. Latency: the producer stamps each body with its',
-    "send time, every tenth client subtracts it on receipt (the others only count) (one clock: one process), so it includes the producer's pub, the",
+    "send time, every tenth client subtracts it on receipt (one clock: one process; the others only count), so it includes the producer's pub, the",
     "store append, the fan-out and the bench process's own event loop, which receives every delivery. Several",
     'nodes: clients spread round-robin, the producer on the first node, so every delivery on the others crossed',
     'Redis pub/sub. On a shared 2-core machine the nodes, Redis and the clients compete for the same cores: read the',
