@@ -4,7 +4,7 @@
  *   one node    N clients (default 10,000) open, say hello and subscribe to one topic; the node's RSS per idle
  *               connection; then a producer publishes `--rate` messages/s to the topic for `--seconds` (10,000
  *               deliveries/s at 1 msg/s): the node's CPU and the delivery latency (publish to receipt).
- *   scale       1, 2, 3 nodes on one Redis, `--scale-clients` clients spread evenly, the same producer rate:
+ *   scale       1, 2, 3 nodes on one Redis, then on a Redis Cluster, `--scale-clients` clients spread evenly, the same producer rate:
  *               deliveries/s, latency and CPU per node.
  *
  *   --clients N  --rate R  --seconds S  --scale-clients M  --scale-rate R  --nodes 1,2,3  --md (writes BENCHMARKS.md)
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { startRedis } from '../test/support/redis.ts'
+import { startRedisCluster } from '../test/support/redis-cluster.ts'
 import { quantile } from './lib/stats.ts'
 import { writeBenchmarksSection } from './lib/md-section.ts'
 
@@ -209,38 +210,34 @@ async function oneNode(): Promise<void> {
   await node.stop()
 }
 
-async function scale(): Promise<void> {
+/** Runs the scale rows on one store URL (one Redis, or any node of a Cluster). */
+async function scale(label: string, store: string): Promise<void> {
   const clients = Number(flags['scale-clients'])
   const rate = Number(flags['scale-rate'])
-  const redis = await startRedis()
-  try {
-    for (const count of (flags.nodes ?? '1,2,3').split(',').map(Number)) {
-      // A topic per run: a run's clients must not replay the previous run's log.
-      const topic = `scale-${count}`
-      const nodes: Node[] = []
-      for (let i = 0; i < count; i++) nodes.push(await startNode(redis.url))
-      const tally: Tally = { delivered: 0, latencies: [] }
-      const sockets = await connectMany(
-        nodes.map((n) => n.url),
-        topic,
-        clients,
-        tally,
-      )
-      const cpu0 = nodes.map((n) => cpuSeconds(n.pid))
-      const w0 = now()
-      await produce(nodes[0]?.url as string, topic, rate, SECONDS)
-      const expected = clients * Math.round(rate * SECONDS)
-      const wall = ((await settle(tally, expected)) - w0) / 1000
-      const { latencies } = tally
-      const cpu = nodes.map((n, i) => (((cpuSeconds(n.pid) - (cpu0[i] ?? 0)) / wall) * 100).toFixed(0))
-      say(
-        `| ${count} | ${clients} | ${rate} msg/s | ${Math.round(tally.delivered / wall)} | ${tally.delivered} / ${expected} | ${ms(quantile(latencies, 0.5))} | ${ms(quantile(latencies, 0.99))} | ${cpu.join(' + ')} % |`,
-      )
-      for (const ws of sockets) ws.terminate()
-      await Promise.all(nodes.map((n) => n.stop()))
-    }
-  } finally {
-    await redis.stop()
+  for (const count of (flags.nodes ?? '1,2,3').split(',').map(Number)) {
+    // A topic per run: a run's clients must not replay the previous run's log.
+    const topic = `scale-${label.replace(/\W/g, '')}-${count}`
+    const nodes: Node[] = []
+    for (let i = 0; i < count; i++) nodes.push(await startNode(store))
+    const tally: Tally = { delivered: 0, latencies: [] }
+    const sockets = await connectMany(
+      nodes.map((n) => n.url),
+      topic,
+      clients,
+      tally,
+    )
+    const cpu0 = nodes.map((n) => cpuSeconds(n.pid))
+    const w0 = now()
+    await produce(nodes[0]?.url as string, topic, rate, SECONDS)
+    const expected = clients * Math.round(rate * SECONDS)
+    const wall = ((await settle(tally, expected)) - w0) / 1000
+    const { latencies } = tally
+    const cpu = nodes.map((n, i) => (((cpuSeconds(n.pid) - (cpu0[i] ?? 0)) / wall) * 100).toFixed(0))
+    say(
+      `| ${label} | ${count} | ${clients} | ${rate} msg/s | ${Math.round(tally.delivered / wall)} | ${tally.delivered} / ${expected} | ${ms(quantile(latencies, 0.5))} | ${ms(quantile(latencies, 0.99))} | ${cpu.join(' + ')} % |`,
+    )
+    for (const ws of sockets) ws.terminate()
+    await Promise.all(nodes.map((n) => n.stop()))
   }
 }
 
@@ -252,14 +249,26 @@ say('| one node, memory store | figure |')
 say('|---|---|')
 await oneNode()
 say('')
-say('| nodes | clients | producer | deliveries/s | delivered / expected | p50 | p99 | node CPU |')
-say('|---|---|---|---|---|---|---|---|')
-await scale()
+say('| store | nodes | clients | producer | deliveries/s | delivered / expected | p50 | p99 | node CPU |')
+say('|---|---|---|---|---|---|---|---|---|')
+const redis = await startRedis()
+try {
+  await scale('one Redis', redis.url)
+} finally {
+  await redis.stop()
+}
+const cluster = await startRedisCluster()
+try {
+  await scale('Redis Cluster (3 primaries + 3 replicas)', cluster.url.replace('redis://', 'redis-cluster://'))
+} finally {
+  await cluster.stop()
+}
 say('')
 say(
   [
     '`npm run bench:server` (bench/server-load.ts). Each node is a `tabwire-server` child process (CLI, memory store',
-    'for one node, `redis://` for several, Redis from test/support/redis.ts with `appendfsync always`); every client',
+    'for one node; for several `redis://` (test/support/redis.ts, `appendfsync always`) or `redis-cluster://` (three',
+    'primaries with a replica each, test/support/redis-cluster.ts, also on this machine)); every client',
     'is a raw protocol client (`ws`) in the bench process, 200 hellos in flight while connecting, each subscribed to',
     "one topic. Memory: the node's RSS 2 s after the last welcome minus its RSS before the first connection, per",
     'socket. CPU: utime + stime of the node over the fan-out window. Latency: the producer stamps each body with its',

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `tabwire-server [--port 8080] [--store sqlite:PATH | memory | redis://HOST:PORT] [--jwt-secret-file PATH] ...`
+ * `tabwire-server [--port 8080] [--store sqlite:PATH | memory | redis://HOST:PORT | redis-cluster://HOST:PORT] [--jwt-secret-file PATH] ...`
  * (`tabwire-server --help` lists every option; in this repository: `npm run server -- ...`).
  *
  * The store defaults to `sqlite:./tabwire.db`: a server someone just starts should not forget its logs and dedup

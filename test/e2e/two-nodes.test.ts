@@ -94,11 +94,11 @@ interface Cluster {
  * does not depend on the browser.
  */
 const CASES = [
-  ...BROWSERS.map((name) => ({ name, backend: 'one Redis' })),
-  ...BROWSERS.slice(0, 1).map((name) => ({ name, backend: 'a Redis Cluster' })),
+  ...BROWSERS.map((name) => [name, 'one Redis'] as const),
+  ...BROWSERS.slice(0, 1).map((name) => [name, 'a Redis Cluster'] as const),
 ]
 
-describe.each(CASES)('$name: two nodes on $backend', ({ name, backend }) => {
+describe.each(CASES)('%s: two nodes on %s', (name, backend) => {
   let redis: { url: string; cluster: boolean } | undefined
   const env = useBrowserApp(name, async (closers) => {
     if (backend === 'a Redis Cluster') {
