@@ -128,8 +128,9 @@ export interface TabEvents {
   /** Cumulative: every message id ≤ `upTo` has been written to the current socket (not yet acked). */
   sent(upTo: number): void
   /**
-   * The server had lost its counter for this client, so the queue was renumbered: ids ≥ `from` are now `id - delta`
-   * (their `acked` promises follow the new ids).
+   * The queue was renumbered: ids ≥ `from` are now `id - delta` (their `acked` promises follow the new ids). Either
+   * the server had lost its counter for this client (delta > 0), or it was ahead of everything stored and sends
+   * committed while the worker caught up with it moved above it (delta < 0).
    */
   renumbered(from: number, delta: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */

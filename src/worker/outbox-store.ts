@@ -189,17 +189,36 @@ export class OutboxStore {
   /**
    * The server claims more than this client ever committed (its counter for our client id is ahead: another
    * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
-   * are not swallowed as duplicates; queued ids ≤ `acked` count as delivered, as the server says.
+   * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
+   *
+   * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
+   * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
+   * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
+   * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
    */
-  async skipTo(acked: number): Promise<void> {
+  async skipTo(acked: number, seen: number): Promise<{ from: number; delta: number } | undefined> {
     try {
-      const tx = (await this.#db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
-      const stored = await tx.store.get('lastId')
-      // Only ever forward: another worker may have committed past what this one knows.
-      if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const store = tx.objectStore('outbox')
+      const stored = await meta.get('lastId')
+      const last = typeof stored === 'number' ? stored : 0
+      if (last <= seen) {
+        if (last < acked) await meta.put(acked, 'lastId')
+        await tx.done
+        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
+        this.counters.committed(Math.max(acked, last))
+        return undefined
+      }
+      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
+      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
+      const delta = seen - acked
+      await store.delete(IDBKeyRange.lowerBound(seen, true))
+      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      void meta.put(last - delta, 'lastId')
       await tx.done
-      // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-      this.counters.committed(Math.max(acked, typeof stored === 'number' ? stored : 0))
+      this.counters.followDisk(last - delta)
+      return { from: seen + 1, delta }
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
     }

@@ -23,7 +23,7 @@ export interface ResendHost {
   acked(upTo: number): void
   /** Cumulative: every id ≤ `upTo` is written to the current socket. */
   sent(upTo: number): void
-  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter`). */
+  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter` and `skipTo`). */
   renumbered(from: number, delta: number): void
   /** The queue is in step with the server after a `welcome`: requests waiting for an open socket may go. */
   reconciled(): void
@@ -77,7 +77,11 @@ export class Resender {
       const last = this.#outbox.counters.last
       if (acked > last) {
         this.#host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
-        await this.#outbox.skipTo(acked)
+        const moved = await this.#outbox.skipTo(acked, last)
+        if (moved) {
+          this.#host.log(`resync: sends committed meanwhile move above the server's counter, from ${acked + 1}`)
+          this.#host.renumbered(moved.from, moved.delta)
+        }
       } else {
         const moved = await this.#outbox.renumberAfter(acked)
         if (moved) {

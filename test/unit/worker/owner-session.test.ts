@@ -69,7 +69,7 @@ async function setup(queued: number, ackedBefore = 0) {
     await until(() => states.some((x) => x.state === 'open'), 'open')
   }
   const pubs = () => sockets.last.sent('pub').map((p: PubFrame) => [p.id, p.body])
-  return { session, outbox, sockets, events, states, welcome, pubs, clock, db }
+  return { session, outbox, sockets, events, states, welcome, pubs, clock, db, namespace }
 }
 
 describe('OwnerSession: welcome reconciliation', () => {
@@ -111,6 +111,40 @@ describe('OwnerSession: welcome reconciliation', () => {
     expect(await t.outbox.send([{ topic: 't', body: '"new"' }])).toEqual([next])
     await until(() => t.pubs().length === resent.length + 1, 'the new send')
     expect(t.pubs().at(-1)).toEqual([next, 'new'])
+  })
+
+  it('a server ahead of everything stored: sends another worker commits while the owner catches up move above its counter and are sent', async () => {
+    const t = await setup(2)
+    // Another worker of the namespace (a second tab's dedicated worker, an older release) commits right after the
+    // owner read the stored counter; its commit notice has not reached the owner yet.
+    const other = await OutboxStore.load(new DbHandle(t.namespace), t.clock, () => undefined)
+    const syncLast = t.outbox.syncLast.bind(t.outbox)
+    let late: number[] = []
+    t.outbox.syncLast = async () => {
+      const last = await syncLast()
+      late = await other.send([
+        { topic: 't', body: '"late1"' },
+        { topic: 't', body: '"late2"' },
+        { topic: 't', body: '"late3"' },
+      ])
+      return last
+    }
+    await t.welcome(7)
+    await until(() => t.pubs().length === 3, 'the late sends')
+    // Committed as 3..5, all ≤ 7: pruned as acked without ever being sent, before the counter moved in one step.
+    expect(late).toEqual([3, 4, 5])
+    expect(t.pubs()).toEqual([
+      [8, 'late1'],
+      [9, 'late2'],
+      [10, 'late3'],
+    ])
+    expect(t.events.renumbered).toEqual([[3, -5]])
+    expect(t.events.acked).toEqual([7])
+    expect(t.events.logs.filter((l) => l.startsWith('resync:'))).toEqual([
+      'resync: server acked 7 but this client only ever stored 2',
+      "resync: sends committed meanwhile move above the server's counter, from 8",
+    ])
+    expect(await t.outbox.send([{ topic: 't', body: '"next"' }])).toEqual([11])
   })
 
   it('a server that lost its counter gets the queue renumbered to follow on from it, in order', async () => {
