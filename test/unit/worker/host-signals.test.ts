@@ -7,28 +7,17 @@ import { describe, expect, it } from 'vitest'
 import type { BrowserSignal, SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { fakePlatform, freshNamespace, until } from './fakes.ts'
+import { fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
 const GRACE = 5_000
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 60_000,
-    heartbeatTimeout: 120_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'disconnect',
-  hiddenGrace: GRACE,
-  debug: false,
-})
+const config = (namespace: string) =>
+  sessionConfig(namespace, {
+    url: 'ws://server.test/',
+    reconnect: { heartbeatInterval: 60_000, heartbeatTimeout: 120_000 },
+    whenHidden: 'disconnect',
+    hiddenGrace: GRACE,
+  })
 
 function fakeTab(id: string) {
   const states: StateInfo[] = []

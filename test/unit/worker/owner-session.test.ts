@@ -10,25 +10,7 @@ import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
 import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { OwnerSession } from '../../../src/worker/owner-session.ts'
-import { FakeClock, FakeSockets, freshNamespace, until } from './fakes.ts'
-
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 15_000,
-    heartbeatTimeout: 40_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+import { FakeClock, FakeSockets, freshNamespace, until, sessionConfig } from './fakes.ts'
 
 async function setup(queued: number, ackedBefore = 0) {
   const namespace = freshNamespace()
@@ -47,7 +29,7 @@ async function setup(queued: number, ackedBefore = 0) {
   }
   const states: StateInfo[] = []
   session = new OwnerSession(
-    config(namespace),
+    sessionConfig(namespace),
     db,
     outbox,
     {
