@@ -26,7 +26,7 @@ export type EntryName = 'client' | 'worker'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 5_060 },
-  worker: { target: 8_000, ceiling: 14_370 },
+  worker: { target: 8_000, ceiling: 14_460 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
