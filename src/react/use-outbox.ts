@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
+import { type AnyWire, POLL_INTERVAL, pollWire, readOutbox, readPending } from '../bindings/follow.ts'
 import type { OutboxEntry } from '../protocol/port.ts'
-import { type AnyWire, useWire } from './wire-context.ts'
+import { useWire } from './wire-context.ts'
 
 export interface UseOutboxOptions {
   wire?: AnyWire
@@ -8,39 +9,13 @@ export interface UseOutboxOptions {
   interval?: number
 }
 
-/**
- * Reads `read(wire)` now, on every state change and every `interval` ms while mounted (the queue is shared by every
- * tab of the namespace, so this tab's own sends are not the only thing that moves it).
- */
 function usePolled<T>(read: (wire: AnyWire) => Promise<T>, initial: T, options: UseOutboxOptions): T {
   const wire = useWire(options.wire)
-  const interval = options.interval ?? 1_000
+  const interval = options.interval ?? POLL_INTERVAL
   const [value, setValue] = useState<T>(initial)
-  useEffect(() => {
-    let live = true
-    const refresh = (): void => {
-      read(wire).then(
-        (v) => {
-          if (live) setValue(v)
-        },
-        // A closed wire or a worker that restarts: the next tick or state change reads again.
-        () => undefined,
-      )
-    }
-    refresh()
-    const timer = setInterval(refresh, interval)
-    const unlisten = wire.onState(refresh)
-    return () => {
-      live = false
-      clearInterval(timer)
-      unlisten()
-    }
-  }, [wire, interval, read])
+  useEffect(() => pollWire(wire, read, interval, setValue), [wire, interval, read])
   return value
 }
-
-const readPending = (wire: AnyWire): Promise<number> => wire.pending()
-const readOutbox = (wire: AnyWire): Promise<OutboxEntry[]> => wire.outbox.list()
 
 /** How many messages of the namespace are stored and not yet acked by the server (all tabs'). */
 export function usePending(options: UseOutboxOptions = {}): number {

@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'react'
+import { type AnyWire, follow } from '../bindings/follow.ts'
 import type { Message } from '../client/subscriptions.ts'
 import type { Body } from '../protocol/frames.ts'
 import type { ResetNotice } from '../protocol/port.ts'
-import { type AnyWire, useWire } from './wire-context.ts'
+import { useWire } from './wire-context.ts'
 
 export interface UseSubscriptionOptions<B, S> {
   /** The wire to follow the topic on; default: the nearest `WireProvider`'s. */
@@ -49,41 +50,19 @@ export function useSubscription<B, S>(
   const [box, setBox] = useState<Box<S | Message<B> | undefined>>({ key, value: initial })
   const [failure, setFailure] = useState<unknown>(undefined)
 
-  useEffect(() => {
-    let live = true
-    let stop: (() => Promise<void>) | undefined
-    const fold = (m: Message<B>): void => {
-      if (!live) return
-      setBox((b) => ({
-        key,
-        value: latest.current.reducer((b.key === key ? b.value : latest.current.initial) as S, m),
-      }))
-    }
-    // A stop that fails found the wire closed or its worker gone: the subscription ended with them.
-    const end = (s: () => Promise<void>): void => {
-      s().catch(() => undefined)
-    }
-    wire
-      .subscribe<B>(topic, fold as (m: Message<unknown>) => void, {
-        after,
-        onReset: (n) => {
-          if (live) latest.current.onReset?.(n)
-        },
-      })
-      .then(
-        (s) => {
-          if (live) stop = s
-          else end(s)
-        },
-        (e: unknown) => {
-          if (live) setFailure(e)
-        },
-      )
-    return () => {
-      live = false
-      if (stop) end(stop)
-    }
-  }, [wire, topic, after, key])
+  useEffect(
+    () =>
+      follow<B>(wire, topic, after, {
+        message: (m) =>
+          setBox((b) => ({
+            key,
+            value: latest.current.reducer((b.key === key ? b.value : latest.current.initial) as S, m),
+          })),
+        reset: (n) => latest.current.onReset?.(n),
+        failed: setFailure,
+      }),
+    [wire, topic, after, key],
+  )
 
   if (failure !== undefined) throw failure
   return box.key === key ? box.value : initial

@@ -1,10 +1,7 @@
 import { createContext, createElement, useContext, type ReactNode } from 'react'
 import type { AnyTopics } from '../client/topics.ts'
+import type { AnyWire } from '../bindings/follow.ts'
 import type { Wire } from '../client/wire.ts'
-
-/** A wire of any topic map (the docs' advice for functions that take any wire). */
-// biome-ignore lint/suspicious/noExplicitAny: a typed Wire<Topics> is assignable to Wire<any> only
-export type AnyWire = Wire<any>
 
 const WireContext = createContext<AnyWire | null>(null)
 

@@ -4,7 +4,7 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type { BrowserSignal, SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
+import type { BrowserSignal, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
 import { fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'

@@ -5,7 +5,7 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type { SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
+import type { StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { ownerLock, workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { PubFrame } from '../../../src/protocol/frames.ts'
-import type { Delivery, SessionConfig, StateInfo } from '../../../src/protocol/port.ts'
+import type { Delivery, StateInfo } from '../../../src/protocol/port.ts'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
 import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
