@@ -54,6 +54,7 @@ async function main(config: CliConfig): Promise<void> {
       ...(config.admission && { admission: config.admission }),
       ...(config.allowedOrigins && { allowedOrigins: config.allowedOrigins }),
       ...(jwt && { jwt }),
+      ...(config.metrics && { metrics: true }),
     })
   } catch (error) {
     await store.close()

@@ -8,6 +8,7 @@ import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
 import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
+import type { Observer } from './observer.ts'
 import { Outbox, type OutputMeter } from './outbox.ts'
 import type { RateLimits } from './rate-limits.ts'
 import { ReadSizer } from './read-sizer.ts'
@@ -41,6 +42,7 @@ export interface ConnectionContext {
   maxSubscriptions?: number | undefined
   /** Where connections record the most bytes ever waiting for one of them. */
   meter: OutputMeter
+  observer: Observer
 }
 
 /**
@@ -77,7 +79,7 @@ export class Connection implements Session {
     private readonly req: IncomingMessage,
     private readonly ctx: ConnectionContext,
   ) {
-    this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter)
+    this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter, ctx.observer)
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     // ws has already closed the socket on a protocol error (4413 for oversize, see socket.ts); `close` cleans up.
@@ -98,6 +100,7 @@ export class Connection implements Session {
   close(code: number, reason: string): void {
     if (this.ended) return
     this.ending = true
+    this.ctx.observer.closed(code)
     this.out.flush()
     this.ws.close(code, closeReason(reason))
     // The close handshake needs the client's close frame: read again (what still arrives is dropped).
@@ -121,6 +124,7 @@ export class Connection implements Session {
     if (this.ended) return
     this.idle.refresh()
     const bytes = byteLength(data)
+    this.ctx.observer.received(bytes)
     this.queued++
     this.queuedBytes += bytes
     if (this.queued >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES) this.ws.pause()
@@ -142,6 +146,7 @@ export class Connection implements Session {
     const decoded = decodeClientMessage(data, this.ctx.maxFrameBytes)
     if (!decoded.ok) return this.reject(decoded.error.code, decoded.error.message)
     let frames = decoded.frames
+    for (const f of frames) this.ctx.observer.frameIn(f.t)
     if (!this.identity) {
       const [first, ...rest] = frames
       if (first?.t !== 'hello') return this.reject('hello-expected', 'the first frame must be hello')
@@ -257,9 +262,12 @@ export class Connection implements Session {
     const inputs = pubs.map(({ id, topic, body }) => ({ id, topic, body }))
     const outcomes = await this.ctx.store.accept(this.identity.user, this.identity.client, inputs)
     let acked = 0
+    let published = 0
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'out-of-order') acked = Math.max(acked, pubs[i]?.id ?? 0)
+      if (outcome.kind === 'published') published++
     })
+    this.ctx.observer.pubs(published, outcomes.filter((o) => o.kind === 'duplicate').length)
     if (acked > 0) this.out.push({ t: 'ack', id: acked })
     const bad = outcomes.findIndex((o) => o.kind === 'out-of-order')
     const expected = outcomes[bad]

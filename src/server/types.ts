@@ -79,6 +79,20 @@ export interface ServerOptions {
    * away is told a later slot than the last, so they come back spread out. Default: no limit.
    */
   admission?: AdmissionOptions
+  /**
+   * Prometheus metrics: connections, frames and bytes each way, pubs appended and deduplicated, closes by code, store
+   * latency, bytes waiting. `true` serves them at `GET /metrics` on the server's own port; `{ path }` elsewhere,
+   * `{ path: null }` nowhere (read `server.metrics()` and serve them yourself); `prefix` names the series. Off by
+   * default: the port is public, and the numbers describe the load.
+   */
+  metrics?: boolean | MetricsOptions
+}
+
+export interface MetricsOptions {
+  /** @default '/metrics' */
+  path?: string | null
+  /** @default 'tabwire_' */
+  prefix?: string
 }
 
 export interface TabwireServer {
@@ -101,6 +115,8 @@ export interface TabwireServer {
    * for tests of the output bounds.
    */
   outputBytes(): { now: number; peak: number }
+  /** The Prometheus text exposition of the server's metrics; rejects with a TypeError when `metrics` is off. */
+  metrics(): Promise<string>
   /**
    * Stops listening and closes every connection with 1012; after 1 s every socket still open is cut, whatever state
    * it is in (a WebSocket, a handshake in flight, a peer that never sent a byte). The store stays open.
