@@ -162,6 +162,8 @@ export class NamespaceHost implements RoleHost {
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
+    // A page event can cross the tab's detach on the port; the bus of an ended host is closed.
+    if (this.#ended || tab.gone) return
     switch (signal) {
       case 'online':
       case 'offline':
