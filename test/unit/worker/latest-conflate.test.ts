@@ -7,10 +7,11 @@ import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
 import type { MsgFrame } from '../../../src/protocol/frames.ts'
 import type { Delivery, ResetNotice, SessionConfig, TabEvents } from '../../../src/protocol/port.ts'
+import { workerLock } from '../../../src/worker/bus.ts'
 import { Conflator } from '../../../src/worker/conflator.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { fakePlatform, freshNamespace, until } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until } from './fakes.ts'
 
 const config = (namespace: string): SessionConfig => ({
   namespace,
@@ -261,5 +262,57 @@ describe('Conflator', () => {
     answer?.()
     await new Promise((r) => setTimeout(r, 5))
     expect(sent).toEqual([[2], [5]])
+  })
+})
+
+describe('latest and conflate through a follower worker', () => {
+  it('the follower relays the mode: the owner asks for the newest, the conflating tab is paced where it lives, and a new owner asks again', async () => {
+    const namespace = freshNamespace()
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const start = async (name: string) => {
+      const platform = fakePlatform(shared)
+      void shared.locks.request(workerLock(name), {}, () => new Promise(() => undefined))
+      const host = new NamespaceHost(config(namespace), name, () => undefined, platform)
+      await host.ready
+      const t = fakeTab(`${name}-tab`)
+      host.attach(t.tab)
+      return { host, platform, t }
+    }
+    const a = await start('wA')
+    await until(() => a.platform.sockets.all.length === 1, "A's socket")
+    const sa = a.platform.sockets.last
+    sa.open()
+    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    const b = await start('wB')
+    await until(() => b.host.state.state === 'open', "B hears the owner's state")
+
+    b.t.busy(true)
+    b.host.subscribe(b.t.tab, 1, 'cpu', 0, { latest: true, conflate: true })
+    await until(() => sa.sent('sub').length === 1, 'the sub on the owner socket')
+    expect(sa.sent('sub')).toEqual([{ t: 'sub', topic: 'cpu', after: 0, latest: true }])
+    sa.receive({ t: 'reset', topic: 'cpu', seq: 9, epoch: EPOCH, reason: 'latest' }, msg('cpu', 10))
+    await until(() => b.t.seqs().length === 1, 'the newest, relayed')
+    sa.receive(...msgs('cpu', 11, 15))
+    await until(() => a.host.stats({ id: 'wA', version: 'x', kind: 'shared' }).cursors.cpu === 15, 'the owner took 15')
+    await new Promise((r) => setTimeout(r, 20))
+    expect(b.t.got).toEqual([[10]])
+    b.t.busy(false)
+    b.t.release()
+    await until(() => b.t.seqs().length === 2, 'the newest after the busy handler')
+    expect(b.t.got).toEqual([[10], [15]])
+
+    a.host.detach(a.t.tab)
+    await until(() => b.platform.sockets.all.length === 1, "B's socket")
+    const sb = b.platform.sockets.last
+    sb.open()
+    expect(sb.sent('hello')[0]?.subs).toEqual([{ topic: 'cpu', after: 15, epoch: EPOCH, latest: true }])
+    sb.receive(
+      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'reset', topic: 'cpu', seq: 29, epoch: EPOCH, reason: 'latest' },
+      msg('cpu', 30),
+    )
+    await until(() => b.t.seqs().length === 3, 'the newest from the new owner')
+    expect(b.t.got).toEqual([[10], [15], [30]])
+    expect(b.t.resets).toEqual([])
   })
 })
