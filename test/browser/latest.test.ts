@@ -164,3 +164,28 @@ it('messages() with a small buffer and a slow loop: every seq once, in order (it
   expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
   await expect.poll(async () => (await wire.stats()).subscriptions.length, poll).toBe(0)
 })
+
+it('bad options: after, conflate, signal and buffer are refused with invalid-argument, and nothing is subscribed', async () => {
+  const wire = openWire()
+  const topic = topicOf('bad-options')
+  const refused = async (options: object) => {
+    const e = await wire.subscribe(topic, () => undefined, options as never).catch((x: unknown) => x)
+    return [(e as { code?: string }).code, (e as Error).message]
+  }
+  expect(await refused({ after: 'newest' })).toEqual([
+    'invalid-argument',
+    `after must be an integer ≥ 0 or 'latest', got the string "newest"`,
+  ])
+  expect(await refused({ after: -1 })).toEqual([
+    'invalid-argument',
+    `after must be an integer ≥ 0 or 'latest', got the number -1`,
+  ])
+  expect(await refused({ conflate: 'yes' })).toEqual([
+    'invalid-argument',
+    'conflate must be a boolean, got the string "yes"',
+  ])
+  expect((await refused({ signal: {} }))[0]).toBe('invalid-argument')
+  expect(() => wire.messages(topic, { buffer: 0 })).toThrow('buffer must be an integer ≥ 1, got the number 0')
+  expect(() => wire.messages(topic, { after: 1.5 })).toThrow(`after must be an integer ≥ 0 or 'latest'`)
+  expect((await wire.stats()).subscriptions).toEqual([])
+})
