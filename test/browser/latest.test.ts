@@ -189,3 +189,23 @@ it('bad options: after, conflate, signal and buffer are refused with invalid-arg
   expect(() => wire.messages(topic, { after: 1.5 })).toThrow(`after must be an integer ≥ 0 or 'latest'`)
   expect((await wire.stats()).subscriptions).toEqual([])
 })
+
+it('conflate after a reconnect: the messages published while the socket was down arrive as the newest one only', async () => {
+  const topic = topicOf('conflate-reconnect')
+  const wire = openWire({ reconnect: { minDelay: 20, maxDelay: 200 } })
+  const got: number[] = []
+  await wire.subscribe(topic, (m) => void got.push(m.seq), { conflate: true })
+  await expect.poll(async () => (await wire.stats()).state.state, poll).toBe('open')
+  await publish(topic, 1, 1)
+  await expect.poll(() => got, poll).toEqual([1])
+  await commands.serverStop()
+  try {
+    await expect.poll(() => wire.state, poll).not.toBe('open')
+    await publish(topic, 2, 40)
+  } finally {
+    await commands.serverStart()
+  }
+  await expect.poll(() => got, poll).toEqual([1, 40])
+  await publish(topic, 41, 41)
+  await expect.poll(() => got, poll).toEqual([1, 40, 41])
+})
