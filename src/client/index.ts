@@ -13,6 +13,7 @@ export function connect<Topics extends object = AnyTopics>(options: ConnectOptio
 export { Wire }
 export type {
   Message,
+  MessagesOptions,
   ReceivedBodyFor,
   SendBodyFor,
   SendReceipt,

@@ -8,6 +8,7 @@ import type {
   OutboxEntry,
   ResetNotice,
   StateInfo,
+  SubscribeMode,
   TabEvents,
   WireState,
   WorkerPort,
@@ -15,6 +16,7 @@ import type {
 } from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
+import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { Receipts, type SendReceipt } from './receipts.ts'
@@ -44,10 +46,31 @@ export interface WireStats extends WorkerStats {
 }
 
 export interface SubscribeOptions {
-  /** The last seq the caller already has: delivery starts at `after + 1`. Default 0: all the server still holds. */
-  after?: number
+  /**
+   * The last seq the caller already has: delivery starts at `after + 1`. Default 0: all the server still holds.
+   * `'latest'`: the topic's newest message first (if there is one), then live ones.
+   */
+  after?: number | 'latest'
   /** Called instead of a silent hole when the range after the cursor is gone; delivery resumes after `seq`. */
   onReset?: (notice: ResetNotice) => void
+  /**
+   * Only the newest message while this tab is behind: while the handler runs (until the promise it returns settles),
+   * while the tab is hidden, and when catching up, newer messages replace each other. `seq` shows what was skipped.
+   */
+  conflate?: boolean
+  /** Aborting it ends the subscription, as `stop()` does; already aborted: nothing is subscribed. */
+  signal?: AbortSignal
+}
+
+/** `wire.messages()`: `SubscribeOptions` for a `for await` loop, and how many messages may wait for it. */
+export interface MessagesOptions extends Omit<SubscribeOptions, 'signal'> {
+  /** Aborting it ends the loop (`done`), as `break` does. */
+  signal?: AbortSignal
+  /**
+   * Messages that may wait for a slow loop; then the stream pauses, and resumes after the last one once the loop has
+   * taken them all (nothing is lost). Not used with `conflate`, where at most one waits.
+   */
+  buffer?: number
 }
 
 /** The namespace's outbox: every tab's messages that are stored and not yet acked by the server. */
@@ -60,6 +83,7 @@ export interface WireOutbox {
 }
 
 const TOPIC_MAX = 256
+const BUFFER_DEFAULT = 1_000
 const LIST_DEFAULT = 1_000
 const LIST_MAX = 10_000
 
@@ -80,6 +104,8 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #sends: SendBatcher
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
+  /** Ends each open `messages()` stream when the wire closes. */
+  readonly #onClose = new Set<() => void>()
 
   readonly #options: ConnectOptions
 
@@ -117,8 +143,10 @@ export class Wire<Topics extends object = AnyTopics> {
             error: { code: 'worker-unavailable', message: 'worker restarted' },
           }),
         rebound: () => {
-          for (const [id, topic, last] of this.#subs.resumePoints())
-            void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+          for (const [id, topic, last, mode] of this.#subs.resumePoints())
+            void this.#call('subscribe', (r) => r.subscribe(id, topic, last, mode)).catch((e: unknown) =>
+              reportError(e),
+            )
         },
       },
     )
@@ -168,31 +196,83 @@ export class Wire<Topics extends object = AnyTopics> {
 
   /**
    * Follows a topic: `onMessage` gets every message after `after`, once each, in seq order, across reconnects and
-   * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
-   * stops the subscription.
+   * worker restarts; a range the server no longer has arrives as `onReset` instead. `after: 'latest'` starts at the
+   * newest message; `conflate` hands a tab that is behind only the newest; `signal` ends it. Resolves with the
+   * function that stops the subscription.
    */
   async subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
     topic: K,
-    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => unknown,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     this.#assertOpen()
     checkTopic(topic)
-    const after = options.after ?? 0
-    if (!Number.isSafeInteger(after) || after < 0)
-      throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+    const { after, mode } = checkSubscribeOptions(options)
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
-    const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
+    const { signal } = options
+    if (signal?.aborted) return async () => undefined
+    const id = this.#subs.add(topic, onMessage as (m: Message) => unknown, options.onReset, after, mode)
     try {
-      await this.#call('subscribe', (r) => r.subscribe(id, topic, after))
+      await this.#call('subscribe', (r) => r.subscribe(id, topic, after, mode))
     } catch (e) {
       this.#subs.delete(id)
       throw e
     }
-    return async () => {
+    const stop = async () => {
+      signal?.removeEventListener('abort', onAbort)
       if (!this.#subs.delete(id) || this.#closed) return
       await this.#call('unsubscribe', (r) => r.unsubscribe(id))
     }
+    const onAbort = () => void stop().catch(() => undefined)
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
+    return stop
+  }
+
+  /**
+   * The topic's messages as an `AsyncIterable`, for `for await`: the same delivery as `subscribe` (every seq once, in
+   * order, `after`, `'latest'`, `conflate`, `onReset`). It subscribes when the loop starts and ends (`done`) on
+   * `break`, on `signal`'s abort and when the wire closes. A slow loop never makes memory grow: see `MessagesOptions`.
+   * Bad arguments throw `invalid-argument` at once; a subscribe that fails rejects the loop's next step.
+   */
+  messages<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    options: MessagesOptions = {},
+  ): AsyncIterableIterator<Message<ReceivedBodyFor<Topics, K, B>, K>> {
+    this.#assertOpen()
+    checkTopic(topic)
+    const { after, mode } = checkSubscribeOptions(options)
+    const buffer = options.buffer ?? BUFFER_DEFAULT
+    if (!Number.isSafeInteger(buffer) || buffer < 1)
+      throw new TabwireError('invalid-argument', `buffer must be an integer ≥ 1, got ${describeValue(buffer)}`)
+    type M = Message<ReceivedBodyFor<Topics, K, B>, K>
+    return new MessageStream<M>(
+      async (from, onMessage, onReset) => {
+        const start = from === 'latest' ? { after: 0, mode } : { after: from, mode: { ...mode, latest: false } }
+        const id = this.#subs.add(topic, onMessage as (m: Message) => unknown, onReset, start.after, start.mode)
+        try {
+          await this.#call('subscribe', (r) => r.subscribe(id, topic, start.after, start.mode))
+        } catch (e) {
+          this.#subs.delete(id)
+          throw e
+        }
+        return async () => {
+          if (!this.#subs.delete(id) || this.#closed) return
+          await this.#call('unsubscribe', (r) => r.unsubscribe(id))
+        }
+      },
+      {
+        after: mode.latest ? 'latest' : after,
+        conflate: mode.conflate === true,
+        buffer,
+        onReset: options.onReset,
+        signal: options.signal,
+      },
+      (end) => {
+        this.#onClose.add(end)
+        return () => this.#onClose.delete(end)
+      },
+    )
   }
 
   /**
@@ -303,10 +383,35 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#unlisten()
     this.#lock.release()
     this.#subs.clear()
+    for (const end of [...this.#onClose]) end()
     this.#receipts.clear()
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
+}
+
+/** `after` as the worker takes it (0 with `latest`), and the mode; throws `invalid-argument` on anything else. */
+function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { after: number; mode: SubscribeMode } {
+  const after = options.after ?? 0
+  const latest = after === 'latest'
+  if (!latest && (!Number.isSafeInteger(after) || (after as number) < 0))
+    throw new TabwireError('invalid-argument', `after must be an integer ≥ 0 or 'latest', got ${describeValue(after)}`)
+  if (options.conflate !== undefined && typeof options.conflate !== 'boolean')
+    throw new TabwireError('invalid-argument', `conflate must be a boolean, got ${describeValue(options.conflate)}`)
+  const { signal } = options
+  if (signal !== undefined && !isAbortSignal(signal))
+    throw new TabwireError('invalid-argument', `signal must be an AbortSignal, got ${describeValue(signal)}`)
+  const mode: SubscribeMode = {}
+  if (latest) mode.latest = true
+  if (options.conflate) mode.conflate = true
+  return { after: latest ? 0 : (after as number), mode }
+}
+
+function isAbortSignal(v: unknown): v is AbortSignal {
+  const s = v as AbortSignal | null
+  return (
+    typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function'
+  )
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -65,10 +65,12 @@ function cursor(f: Obj, where: string): Cursor {
   const c: Cursor = { topic: str(f, 'topic', { nonEmpty: true }), after: nat(f, 'after') }
   const epoch = optStr(f, 'epoch')
   if (epoch !== undefined) c.epoch = epoch
+  if (f.latest !== undefined && typeof f.latest !== 'boolean') fail('field', `${where}.latest must be a boolean`)
+  if (f.latest === true) c.latest = true
   return c
 }
 
-const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead']
+const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead', 'latest']
 
 function clientFrame(f: Obj): ClientFrame {
   switch (f.t) {

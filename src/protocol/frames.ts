@@ -19,11 +19,16 @@ export type Body = Json | Uint8Array
  */
 export type Epoch = string
 
-/** A resume point the client holds for one topic: the last seq it has, under which epoch. */
+/**
+ * A resume point the client holds for one topic: the last seq it has, under which epoch. With `latest: true` the
+ * client asks to start at the topic's newest message instead: the server answers with `reset {reason: 'latest'}`
+ * at the seq before it (`after` and `epoch` are then ignored).
+ */
 export interface Cursor {
   topic: string
   after: number
   epoch?: Epoch
+  latest?: true
 }
 
 // ── client → server ──────────────────────────────────────────────────────────
@@ -94,12 +99,13 @@ export interface MsgFrame {
   body: Body
 }
 
-export type ResetReason = 'retention' | 'epoch' | 'ahead'
+/** `latest` answers only a cursor with `latest: true`: the position just before the topic's newest message. */
+export type ResetReason = 'retention' | 'epoch' | 'ahead' | 'latest'
 
 /**
  * The range after the client's cursor is gone. The client takes `{seq, epoch}` as its new cursor: the messages that
  * follow start at `seq + 1`. `reason`: `retention` (trimmed), `epoch` (the log was replaced), `ahead` (the cursor
- * is beyond the log's end, as after a server lost its data).
+ * is beyond the log's end, as after a server lost its data), `latest` (the client asked for the newest message).
  */
 export interface ResetFrame {
   t: 'reset'

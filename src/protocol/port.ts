@@ -92,6 +92,14 @@ export interface Delivery {
   body: Body
 }
 
+/** How a subscription starts and keeps up; both off by default (see the client's `SubscribeOptions`). */
+export interface SubscribeMode {
+  /** Start at the topic's newest message (the `after` given is ignored), then live ones. */
+  latest?: boolean
+  /** While the tab is behind (handler busy, tab hidden or frozen), hand it only the newest message. */
+  conflate?: boolean
+}
+
 /** The range after a subscriber's cursor is gone: it resumes after `seq`. */
 export interface ResetNotice {
   topic: string
@@ -120,8 +128,11 @@ export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'freez
 /** Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. */
 export interface TabEvents {
   state(info: StateInfo): void
-  /** A batch of messages for subscription `sub`, contiguous and in seq order. */
-  messages(sub: number, msgs: Delivery[]): void
+  /**
+   * A batch of messages for subscription `sub`, in seq order: contiguous, except for a conflating subscription, which
+   * gets one message at a time and whose answer (once its handler has finished) the worker awaits before the next.
+   */
+  messages(sub: number, msgs: Delivery[]): void | Promise<void>
   reset(sub: number, notice: ResetNotice): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
@@ -181,9 +192,9 @@ export interface WorkerPort {
   send(messages: OutgoingMessage[]): Promise<number[]>
   /**
    * `sub` is chosen by the tab, so messages that overtake this call's answer can be routed. `after`: the last seq
-   * the tab has (0: everything the worker and server still hold).
+   * the tab has (0: everything the worker and server still hold); ignored with `mode.latest`.
    */
-  subscribe(sub: number, topic: string, after: number): Promise<void>
+  subscribe(sub: number, topic: string, after: number, mode?: SubscribeMode): Promise<void>
   unsubscribe(sub: number): Promise<void>
   pending(): Promise<number>
   reconnect(): Promise<void>

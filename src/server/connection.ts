@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
+import { latestStart } from './latest.ts'
 import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
 import type { Observer } from './observer.ts'
 import { Outbox, type OutputMeter } from './outbox.ts'
@@ -296,7 +297,14 @@ export class Connection implements Session {
     }
     if (old) this.drop(old)
     const { store, topics, replayBatch } = this.ctx
-    const feed = new Feed(cursor.topic, cursor, {
+    let start = cursor
+    if (cursor.latest) {
+      const newest = await latestStart(store, cursor.topic)
+      if (this.ended) return false
+      this.out.push(newest.reset)
+      start = newest.cursor
+    }
+    const feed = new Feed(cursor.topic, start, {
       store,
       out: this.out,
       batch: replayBatch,

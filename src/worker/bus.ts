@@ -1,4 +1,4 @@
-import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+import type { Delivery, ResetNotice, StateInfo, SubscribeMode } from '../protocol/port.ts'
 import type { Channel } from './platform.ts'
 
 /**
@@ -12,7 +12,7 @@ import type { Channel } from './platform.ts'
 export type BusMessage =
   // follower → owner
   | { k: 'join'; from: string }
-  | { k: 'sub'; from: string; key: string; topic: string; after: number }
+  | { k: 'sub'; from: string; key: string; topic: string; after: number; mode?: SubscribeMode }
   | { k: 'unsub'; from: string; key: string }
   | { k: 'committed'; last: number }
   | { k: 'reconnect' }

@@ -1,5 +1,5 @@
 import type { BusMessage } from './bus.ts'
-import type { Role, RoleHost, HostSub } from './role.ts'
+import { modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
  * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
@@ -20,7 +20,7 @@ export class FollowerRole implements Role {
 
   route(key: string, hs: HostSub): void {
     const { bus, workerId } = this.#host
-    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last })
+    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last, mode: modeOf(hs) })
   }
 
   unroute(key: string): void {

@@ -8,9 +8,11 @@ import type {
   ResetNotice,
   SessionConfig,
   StateInfo,
+  SubscribeMode,
   WorkerStats,
 } from '../protocol/port.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
+import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
 import { OutboxStore } from './outbox-store.ts'
@@ -119,11 +121,13 @@ export class NamespaceHost implements RoleHost {
     return this.outbox.send(messages)
   }
 
-  subscribe(tab: Tab, sub: number, topic: string, after: number): void {
+  subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
-    const hs: HostSub = { tab, sub, topic, last: after }
+    const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after }
+    if (mode.latest) hs.latest = true
+    if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
   }
@@ -158,6 +162,8 @@ export class NamespaceHost implements RoleHost {
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
+    // A page event can cross the tab's detach on the port; the bus of an ended host is closed.
+    if (this.#ended || tab.gone) return
     switch (signal) {
       case 'online':
       case 'offline':
@@ -175,6 +181,7 @@ export class NamespaceHost implements RoleHost {
         this.#role.visibilityChanged()
         break
     }
+    for (const hs of this.subs.values()) if (hs.tab === tab) hs.conflator?.hold(!tab.shown)
   }
 
   localShown(): boolean {
@@ -222,12 +229,15 @@ export class NamespaceHost implements RoleHost {
     const last = fresh[fresh.length - 1]
     if (!last || hs.tab.gone) return
     hs.last = last.seq
-    void hs.tab.events.messages(hs.sub, fresh)
+    hs.latest = false
+    if (hs.conflator) hs.conflator.push(fresh)
+    else void hs.tab.events.messages(hs.sub, fresh)
   }
 
   reset(hs: HostSub, notice: ResetNotice): void {
     if (hs.tab.gone) return
     hs.last = notice.seq
+    hs.latest = false
     void hs.tab.events.reset(hs.sub, notice)
   }
 

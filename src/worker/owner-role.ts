@@ -4,7 +4,7 @@ import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
-import type { HostSub, Role, RoleHost } from './role.ts'
+import { modeOf, type HostSub, type Role, type RoleHost } from './role.ts'
 
 /**
  * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
@@ -84,10 +84,16 @@ export class OwnerRole implements Role {
   }
 
   route(key: string, hs: HostSub): void {
-    this.#session.subscribe(key, hs.topic, hs.last, {
-      messages: (msgs) => this.#host.deliver(hs, msgs),
-      reset: (notice) => this.#host.reset(hs, notice),
-    })
+    this.#session.subscribe(
+      key,
+      hs.topic,
+      hs.last,
+      {
+        messages: (msgs) => this.#host.deliver(hs, msgs),
+        reset: (notice) => this.#host.reset(hs, notice),
+      },
+      modeOf(hs),
+    )
   }
 
   unroute(key: string): void {
@@ -122,10 +128,16 @@ export class OwnerRole implements Role {
         break
       case 'sub':
         this.#watch(m.from)
-        this.#session.subscribe(m.key, m.topic, m.after, {
-          messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
-          reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
-        })
+        this.#session.subscribe(
+          m.key,
+          m.topic,
+          m.after,
+          {
+            messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
+            reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+          },
+          m.mode,
+        )
         break
       case 'unsub':
         this.#session.unsubscribe(m.key)

@@ -1,6 +1,6 @@
 import { encodeFrames } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
-import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { DialInfo, SessionConfig, StateInfo, SubscribeMode } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
@@ -96,9 +96,9 @@ export class OwnerSession {
   }
 
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
-  subscribe(key: string, topic: string, after: number, target: SubTarget): void {
+  subscribe(key: string, topic: string, after: number, target: SubTarget, mode?: SubscribeMode): void {
     this.unsubscribe(key)
-    this.#subs.set(key, this.#inbox.subscribe(topic, after, target))
+    this.#subs.set(key, this.#inbox.subscribe(topic, after, target, mode))
   }
 
   unsubscribe(key: string): void {

@@ -6,6 +6,7 @@ import type {
   OutboxEntry,
   OutgoingMessage,
   SessionConfig,
+  SubscribeMode,
   TabEvents,
   TabInfo,
   WorkerPort,
@@ -68,13 +69,15 @@ export class PortApi implements WorkerPort {
     })
   }
 
-  subscribe(sub: number, topic: string, after: number): Promise<void> {
+  subscribe(sub: number, topic: string, after: number, mode: SubscribeMode = {}): Promise<void> {
     return guard(() => {
       if (typeof topic !== 'string' || topic === '')
         throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
       if (!Number.isSafeInteger(after) || after < 0)
         throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      this.#attached().subscribe(this.#tab as Tab, sub, topic, after)
+      if (typeof mode !== 'object' || mode === null || !isFlag(mode.latest) || !isFlag(mode.conflate))
+        throw new TabwireError('invalid-argument', 'mode must be { latest?: boolean, conflate?: boolean }')
+      this.#attached().subscribe(this.#tab as Tab, sub, topic, after, mode)
     })
   }
 
@@ -124,6 +127,8 @@ export class PortApi implements WorkerPort {
     return this.#host
   }
 }
+
+const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean'
 
 function isOutgoing(m: unknown): m is OutgoingMessage {
   const o = m as OutgoingMessage

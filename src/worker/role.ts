@@ -1,5 +1,6 @@
-import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo, SubscribeMode } from '../protocol/port.ts'
 import type { Bus, BusMessage } from './bus.ts'
+import type { Conflator } from './conflator.ts'
 import type { OutboxBatch } from './db.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database } from './platform.ts'
@@ -11,6 +12,15 @@ export interface HostSub {
   sub: number
   topic: string
   last: number
+  /** Asked to start at the newest message, and nothing has arrived yet: a new owner asks the server again. */
+  latest?: boolean
+  /** Set for `conflate: true`: what reaches the tab goes through it. */
+  conflator?: Conflator
+}
+
+/** How a subscription is to be served, as the owner's inbox is told (again, under each new owner). */
+export function modeOf(hs: HostSub): SubscribeMode {
+  return { latest: hs.latest === true, conflate: hs.conflator !== undefined }
 }
 
 /** What a role needs of the namespace host around it: its tabs, their subscriptions, the outbox and the bus. */

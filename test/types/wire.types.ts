@@ -39,6 +39,32 @@ export function typed(wire: Wire<Topics>): void {
   void wire.subscribe('doc:x', (m) => expectTypeOf(m.body).toEqualTypeOf<Uint8Array>())
   // @ts-expect-error a topic the map does not name
   void wire.subscribe('metrics:mem', () => undefined)
+
+  // Latest values, conflation, an async handler (a conflating subscription waits for it) and an AbortSignal.
+  const signal = new AbortController().signal
+  void wire.subscribe('metrics:cpu', async (m) => expectTypeOf(m.body).toEqualTypeOf<number>(), {
+    after: 'latest',
+    conflate: true,
+    signal,
+  })
+  // @ts-expect-error after is a seq or 'latest'
+  void wire.subscribe('metrics:cpu', () => undefined, { after: 'newest' })
+  // @ts-expect-error conflate is a boolean
+  void wire.subscribe('metrics:cpu', () => undefined, { conflate: 'yes' })
+
+  // `for await` over a typed topic: the map's body, the topic's own name.
+  void (async () => {
+    for await (const m of wire.messages('metrics:cpu', { after: 'latest', signal, conflate: true })) {
+      expectTypeOf(m).toEqualTypeOf<Message<number, 'metrics:cpu'>>()
+    }
+    for await (const m of wire.messages('doc:1', { after: 3, buffer: 100, onReset: () => undefined })) {
+      expectTypeOf(m.body).toEqualTypeOf<Uint8Array>()
+    }
+  })()
+  // @ts-expect-error a topic the map does not name
+  void wire.messages('metrics:mem')
+  // @ts-expect-error buffer is a number
+  void wire.messages('metrics:cpu', { buffer: 'big' })
 }
 
 interface Chat {
@@ -85,6 +111,7 @@ export function untyped(wire: Wire): void {
   )
   // Untyped callers name the body they expect, as before.
   void wire.subscribe<Chat>('t', (m) => expectTypeOf(m.body).toEqualTypeOf<Chat>())
+  expectTypeOf(wire.messages<Chat>('t')).toEqualTypeOf<AsyncIterableIterator<Message<Chat, string>>>()
 }
 
 /**
