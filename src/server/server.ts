@@ -10,13 +10,24 @@ import { checkMaxSubscriptions, checkRateLimit, refuseOrigin } from './guard.ts'
 import { createMemoryStore } from './memory-store.ts'
 import { RateLimits } from './rate-limits.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from '../protocol/depth.ts'
+import { checkPresenceLimits } from './presence-limits.ts'
+import { createMemoryPresence, PresenceHub } from './presence.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { ServerOptions, TabwireServer } from './types.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
-export const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_000, replayBatch: 500 }
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  maxFrameBytes: 1 << 20,
+  idleTimeout: 60_000,
+  replayBatch: 500,
+  presenceGrace: 10_000,
+  maxPresences: 32,
+  maxPresenceStateBytes: 4_096,
+  presenceUpdatesPerSecond: 10,
+}
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000
@@ -47,6 +58,14 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes
   const topics = new Topics()
   const connections = new Set<Connection>()
+  const presenceLimits = {
+    grace: options.presenceGrace ?? DEFAULTS.presenceGrace,
+    maxPresences: options.maxPresences ?? DEFAULTS.maxPresences,
+    maxStateBytes: options.maxPresenceStateBytes ?? DEFAULTS.maxPresenceStateBytes,
+    updatesPerSecond: options.presenceUpdatesPerSecond ?? DEFAULTS.presenceUpdatesPerSecond,
+  }
+  checkPresenceLimits(presenceLimits)
+  const presence = new PresenceHub(options.presenceRegistry ?? createMemoryPresence())
   const context = {
     store,
     topics,
@@ -59,6 +78,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
     meter: { peak: 0 },
+    presence,
+    presenceLimits,
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
@@ -133,6 +154,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     await start()
   } catch (error) {
     unlisten()
+    presence.close()
     throw error
   }
 
@@ -143,6 +165,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     connections: () => connections.size,
     subscribers: (topic) => topics.count(topic),
+    presence: (topic) => presence.members(topic),
     publish: async (topic, body) => {
       // What no client may publish, the server may not either: every stored body can be encoded and sent.
       if (nestsDeeperThan(body, MAX_BODY_DEPTH))
@@ -158,6 +181,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     async close() {
       await stop()
       unlisten()
+      presence.close()
+      await presence.registry.close()
       await store.close()
     },
   }
