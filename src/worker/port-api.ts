@@ -11,6 +11,7 @@ import type {
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
+import type { Json } from '../protocol/frames.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
@@ -82,6 +83,22 @@ export class PortApi implements WorkerPort {
     return guard(() => this.#attached().unsubscribe(this.#tab as Tab, sub))
   }
 
+  presenceJoin(pid: number, topic: string, state: string): Promise<void> {
+    return guard(() => {
+      if (typeof topic !== 'string' || topic === '')
+        throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+      this.#attached().presenceJoin(this.#tab as Tab, pid, topic, parseState(state))
+    })
+  }
+
+  presenceUpdate(pid: number, state: string): Promise<void> {
+    return guard(() => this.#attached().presenceUpdate(this.#tab as Tab, pid, parseState(state)))
+  }
+
+  presenceLeave(pid: number): Promise<void> {
+    return guard(() => this.#attached().presenceLeave(this.#tab as Tab, pid))
+  }
+
   pending(): Promise<number> {
     return guard(() => this.#attached().pending())
   }
@@ -122,6 +139,16 @@ export class PortApi implements WorkerPort {
     if (!this.#host || !this.#tab || this.#tab.gone)
       throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
     return this.#host
+  }
+}
+
+/** The tab encoded the state (and checked its size); a port that hands anything else gets `invalid-argument`. */
+function parseState(text: unknown): Json {
+  if (typeof text !== 'string') throw new TabwireError('invalid-argument', 'presence state must be JSON text')
+  try {
+    return JSON.parse(text) as Json
+  } catch {
+    throw new TabwireError('invalid-argument', 'presence state must be JSON text')
   }
 }
 
