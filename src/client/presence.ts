@@ -138,7 +138,8 @@ export class PresenceHandle<S = Json> implements Presence<S> {
         this.#settleFirst(new TabwireError('forbidden', `the server does not allow the presence of ${this.topic}`))
         return
       case 'sync':
-        return this.#sync(event.members as WireMember[] as PresenceMember<S>[])
+        this.#sync(event.members as WireMember[] as PresenceMember<S>[])
+        return
       case 'diff': {
         const left: PresenceMember<S>[] = []
         for (const k of event.left) {

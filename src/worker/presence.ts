@@ -131,7 +131,10 @@ export class PresenceRelay {
     this.#keys.delete(key)
     const tp = this.#topics.get(topic)
     if (!tp?.holders.delete(key) || tp.holders.size > 0) return
-    if (now) return this.#leaveTopic(topic, tp)
+    if (now) {
+      this.#leaveTopic(topic, tp)
+      return
+    }
     this.#clock.clearTimeout(tp.linger)
     tp.linger = this.#clock.setTimeout(() => {
       if (tp.holders.size === 0 && this.#topics.get(topic) === tp) this.#leaveTopic(topic, tp)
