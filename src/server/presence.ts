@@ -26,6 +26,9 @@ export interface PresenceRegistry {
   /** Removes the member if `owner` still holds it; with no `owner`, whoever holds it. */
   remove(topic: string, key: PresenceKey, owner?: string): Promise<void>
   members(topic: string): Promise<HeldMember[]>
+  /** Someone on this node watches the topic (until `forget`): a shared registry checks it for dead nodes' members. */
+  watch?(topic: string): void
+  forget?(topic: string): void
   onChange(listener: (change: PresenceChange) => void): () => void
   close(): Promise<void>
 }
@@ -141,6 +144,7 @@ export class PresenceHub {
     if (view.watchers.size === 0) {
       this.#views.delete(topic)
       this.#dirty.delete(view)
+      this.registry.forget?.(topic)
     }
   }
 
@@ -185,6 +189,7 @@ export class PresenceHub {
       fresh.heard = undefined
     })
     this.#views.set(topic, fresh)
+    this.registry.watch?.(topic)
     return fresh
   }
 
@@ -245,7 +250,9 @@ export class PresenceHub {
   }
 
   #sendFull(topic: string, view: TopicView, watcher: PresenceWatcher): void {
-    watcher.push({ t: 'presence', topic, members: [...view.members.values()].map(publicMember) })
+    // In the order they joined, however the view heard of them.
+    const members = [...view.members.values()].sort((a, b) => a.since - b.since).map(publicMember)
+    watcher.push({ t: 'presence', topic, members })
   }
 }
 
