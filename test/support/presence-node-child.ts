@@ -3,7 +3,8 @@
  * sent, no cleanup): `node --import tsx test/support/presence-node-child.ts <redis url> <prefix> <nodeTtl ms>`.
  * Prints `listening ws://…` once up.
  */
-import { createRedisPresence, createServer } from '../../src/server/index.ts'
+import { createServer } from '../../src/server/index.ts'
+import { createRedisPresence } from '../../src/server/redis-store.ts'
 
 const [url, prefix, nodeTtl] = process.argv.slice(2)
 const presenceRegistry = await createRedisPresence({
