@@ -190,8 +190,14 @@ async function runPresenceJoin(env: Env, n: number): Promise<number> {
     for (let tab = 0; tab < 3; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
     const results = [0, 1, 2, 3].map((tab) => env.hub.expect(job, 'result', 120_000, tab))
     await open(pageUrl(env, job, 'tabwire', 'presence', s.url, n, 3))
-    const [w0, w1, w2, joiner] = (await Promise.all(results)).map((r) => (r.kind === 'result' ? (r.samples ?? []) : []))
+    const reports = await Promise.all(results)
+    const [w0, w1, w2, joiner] = reports.map((r) => (r.kind === 'result' ? (r.samples ?? []) : []))
     const times = (joiner ?? []).map((t0, i) => Math.max(w0?.[i] ?? NaN, w1?.[i] ?? NaN, w2?.[i] ?? NaN) - t0)
+    const last = reports[3]
+    if (last?.kind === 'result')
+      log(
+        `presence: the joiner's own presence() resolved in ${JSON.stringify(last.extra)}, per watcher ${times.map((t) => t.toFixed(1)).join(' ')}`,
+      )
     return quantile(times, 0.5)
   })
 }

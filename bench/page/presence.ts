@@ -40,13 +40,22 @@ export async function runPresence(p: PageParams, report: (r: Report) => Promise<
     const off = wire.onState((s) => s.state === 'open' && (off(), resolve()))
   })
   const starts: number[] = []
+  const own: number[] = []
   for (let i = 0; i < p.n; i++) {
     starts[i] = now()
     const presence = await wire.presence(topic, { state: { i } })
+    own.push(now() - (starts[i] as number))
     // Long enough for every watcher to see the join before the leave; the leave is not measured.
     await new Promise((resolve) => setTimeout(resolve, 100))
     await presence.leave()
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return report({ kind: 'result', tab: p.tab, ms: 0, samples: starts })
+  own.sort((a, b) => a - b)
+  return report({
+    kind: 'result',
+    tab: p.tab,
+    ms: 0,
+    samples: starts,
+    extra: { ownJoinP50: own[own.length >> 1] ?? NaN },
+  })
 }
