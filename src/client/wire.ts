@@ -234,14 +234,22 @@ export class Wire<Topics extends object = AnyTopics> {
       encode: (state) => encodeState(state, this.#maxPresenceStateBytes),
     })
     this.#presences.set(pid, handle)
-    const online = this.state === 'open'
+    // While open, the list is a round trip away; a connection that drops meanwhile brings it after the reconnect.
+    let off: () => void = () => undefined
+    const dropped = new Promise<void>((resolve) => {
+      off = this.onState((s) => {
+        if (s.state !== 'open') resolve()
+      })
+    })
     try {
       await this.#call('presence', (r) => r.presenceJoin(pid, topic, text))
-      if (online) await handle.first
+      if (this.state === 'open') await Promise.race([handle.first, dropped])
     } catch (e) {
       this.#presences.delete(pid)
       handle.end()
       throw e
+    } finally {
+      off()
     }
     if (signal?.aborted) {
       await handle.leave()
