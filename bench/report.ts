@@ -41,6 +41,7 @@ const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | '
   { id: 'connections-10', label: 'server connections, 10 tabs', unit: 'connections', better: 'lower' },
   { id: 'recovery', label: 'recovery, 1,000 queued', unit: 'ms', better: 'lower' },
   { id: 'memory', label: 'worker heap, 100k queued', unit: 'MB', better: 'lower' },
+  { id: 'presence-join-3', label: 'presence: a join seen by 3 clients (p50)', unit: 'ms', better: 'lower' },
   { id: 'size-client', label: 'client size', unit: 'B gzip', better: 'lower' },
   { id: 'size-worker', label: 'worker size', unit: 'B gzip', better: 'lower' },
 ]

@@ -55,7 +55,7 @@ const N = quick
       memory: 100_000,
     }
 const FANOUT_TABS = [1, 5, 10] as const
-const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,size,trap').split(','))
+const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,presence,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
 const chunk = Number(flags.chunk)
 const writeDocs = !quick || flags.md === true
@@ -176,6 +176,29 @@ async function runFanout(
     const all = Math.max(...done.map((d) => d.at)) - t0
     const slowestPage = Math.max(...done.map((d) => (d.r.kind === 'result' ? d.r.ms : 0)))
     return { rate: n / (all / 1000), connections, pageRate: n / (slowestPage / 1000) }
+  })
+}
+
+/**
+ * Three watching clients and a joiner (see bench/page/presence.ts); per join, the time from the joiner's
+ * `presence()` call until the last of the three watchers saw it. Returns the median.
+ */
+async function runPresenceJoin(env: Env, n: number): Promise<number> {
+  return withJob(env, async (job, open) => {
+    const s = serverFor(env, 'tabwire')
+    for (let tab = 0; tab < 3; tab++) await open(pageUrl(env, job, 'tabwire', 'presence', s.url, n, tab))
+    for (let tab = 0; tab < 3; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
+    const results = [0, 1, 2, 3].map((tab) => env.hub.expect(job, 'result', 120_000, tab))
+    await open(pageUrl(env, job, 'tabwire', 'presence', s.url, n, 3))
+    const reports = await Promise.all(results)
+    const [w0, w1, w2, joiner] = reports.map((r) => (r.kind === 'result' ? (r.samples ?? []) : []))
+    const times = (joiner ?? []).map((t0, i) => Math.max(w0?.[i] ?? NaN, w1?.[i] ?? NaN, w2?.[i] ?? NaN) - t0)
+    const last = reports[3]
+    if (last?.kind === 'result')
+      log(
+        `presence: the joiner's own presence() resolved in ${JSON.stringify(last.extra)}, per watcher ${times.map((t) => t.toFixed(1)).join(' ')}`,
+      )
+    return quantile(times, 0.5)
   })
 }
 
@@ -338,6 +361,13 @@ async function main(): Promise<void> {
           record(samples, 'recovery', c, v)
           log(`recovery ${c}: ${v.toFixed(1)} ms`)
         }
+      if (only.has('presence') && contenders.includes('tabwire')) {
+        const v = await attempt('presence tabwire', () => runPresenceJoin(env, quick ? 10 : 30))
+        if (v !== undefined) {
+          record(samples, 'presence-join-3', 'tabwire', v)
+          log(`presence-join-3 tabwire: p50 ${v.toFixed(2)} ms`)
+        }
+      }
       if (only.has('memory') && contenders.includes('tabwire')) {
         const v = await attempt('memory tabwire', () => runMemory(env, N.memory))
         if (v !== undefined) {
@@ -419,6 +449,7 @@ export const UNITS: Record<string, string> = {
   'connections-10': 'connections',
   recovery: 'ms',
   memory: 'MB',
+  'presence-join-3': 'ms',
   'size-client': 'B',
   'size-worker': 'B',
 }

@@ -14,7 +14,7 @@ export const CONTENDERS = [
 export type ContenderId = (typeof CONTENDERS)[number]
 
 /** What one page load does. */
-export type Task = 'send' | 'latency' | 'fanout' | 'recovery' | 'memory'
+export type Task = 'send' | 'latency' | 'fanout' | 'recovery' | 'memory' | 'presence'
 
 /** A small message body, 94 bytes of JSON; `n` changes per message so nothing can be cached. */
 export function body(n: number): { text: string; from: string; n: number; ok: boolean } {

@@ -4,6 +4,7 @@
  */
 import type { PageParams, Report } from '../shared.ts'
 import { createClient, TabwireClient } from './contenders.ts'
+import { runPresence } from './presence.ts'
 
 const q = new URLSearchParams(location.search)
 const p: PageParams = {
@@ -28,6 +29,7 @@ async function signal(name: string): Promise<void> {
 }
 
 async function run(): Promise<void> {
+  if (p.task === 'presence') return runPresence(p, report)
   const client = createClient(p.contender, p.url, p.ns, p.chunk)
   const tab = p.tab
   switch (p.task) {

@@ -21,6 +21,7 @@ export type {
   WireOutbox,
   WireStats,
 } from './wire.ts'
+export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from './presence.ts'
 export type { AnyTopics, BinaryInput, BodyOf, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 export { DEFAULTS } from './options.ts'
 export type { ConnectOptions, Provider } from './options.ts'

@@ -1,6 +1,6 @@
 import type * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Json } from '../protocol/frames.ts'
 import { describeValue } from '../protocol/describe.ts'
 import type {
   AttachResult,
@@ -19,6 +19,7 @@ import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
+import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
 import { Receipts, type SendReceipt } from './receipts.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { Subscriptions, type Message } from './subscriptions.ts'
@@ -28,6 +29,7 @@ import { WorkerBinding } from './worker-binding.ts'
 
 export type { Message } from './subscriptions.ts'
 export type { SendReceipt } from './receipts.ts'
+export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from './presence.ts'
 
 /**
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
@@ -106,12 +108,20 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #maxMessageBytes: number
   /** Ends each open `messages()` stream when the wire closes. */
   readonly #onClose = new Set<() => void>()
+  readonly #maxPresenceStateBytes: number
+  // biome-ignore lint/suspicious/noExplicitAny: each handle keeps the state type its caller named
+  readonly #presences = new Map<number, PresenceHandle<any>>()
+  #nextPid = 1
 
   readonly #options: ConnectOptions
 
   constructor(options: ConnectOptions) {
     this.#options = options
-    const { config, kind, callTimeout, maxMessageBytes } = resolveOptions(options, typeof SharedWorker !== 'undefined')
+    const { config, kind, callTimeout, maxMessageBytes, maxPresenceStateBytes } = resolveOptions(
+      options,
+      typeof SharedWorker !== 'undefined',
+    )
+    this.#maxPresenceStateBytes = maxPresenceStateBytes
     this.#namespace = config.namespace
     this.#maxMessageBytes = maxMessageBytes
     // Only after the options passed: a lock taken for a wire that throws would never be released.
@@ -145,6 +155,10 @@ export class Wire<Topics extends object = AnyTopics> {
         rebound: () => {
           for (const [id, topic, last, mode] of this.#subs.resumePoints())
             void this.#call('subscribe', (r) => r.subscribe(id, topic, last, mode)).catch((e: unknown) =>
+              reportError(e),
+            )
+          for (const h of this.#presences.values())
+            void this.#call('presence', (r) => r.presenceJoin(h.pid, h.topic, h.stateText)).catch((e: unknown) =>
               reportError(e),
             )
         },
@@ -276,6 +290,56 @@ export class Wire<Topics extends object = AnyTopics> {
   }
 
   /**
+   * Joins `topic`'s presence: this browser profile becomes one member (`{ user, client, state, since }`) however many
+   * of its tabs join; its state is the last any of them set. Resolves once the server's member list is in (at once
+   * while offline: the list follows the connection). The member leaves when its last tab calls `leave()` (or aborts
+   * `signal`) or closes, or when the connection has been gone longer than the server's grace period; a reload or a
+   * short drop is not seen by the others. After a reconnect the list is fetched anew (`onChange` with `sync: true`).
+   * Rejects with `invalid-argument`, `invalid-body`, `body-too-large` (over `maxPresenceStateBytes`), `forbidden`
+   * (the server's `authorize` said no) or `closed`.
+   */
+  async presence<S = Json>(topic: TopicOf<Topics>, options: PresenceOptions<S> = {}): Promise<Presence<S>> {
+    this.#assertOpen()
+    checkTopic(topic)
+    const { signal } = options
+    signal?.throwIfAborted()
+    const text = encodeState(options.state, this.#maxPresenceStateBytes)
+    const pid = this.#nextPid++
+    const handle = new PresenceHandle<S>(pid, topic, text, {
+      update: (id, t) => this.#call('presence.update', (r) => r.presenceUpdate(id, t)),
+      leave: (id) => {
+        this.#presences.delete(id)
+        return this.#closed ? Promise.resolve() : this.#call('presence.leave', (r) => r.presenceLeave(id))
+      },
+      encode: (state) => encodeState(state, this.#maxPresenceStateBytes),
+    })
+    this.#presences.set(pid, handle)
+    // While open, the list is a round trip away; a connection that drops meanwhile brings it after the reconnect.
+    let off: () => void = () => undefined
+    const dropped = new Promise<void>((resolve) => {
+      off = this.onState((s) => {
+        if (s.state !== 'open') resolve()
+      })
+    })
+    try {
+      await this.#call('presence', (r) => r.presenceJoin(pid, topic, text))
+      if (this.state === 'open') await Promise.race([handle.first, dropped])
+    } catch (e) {
+      this.#presences.delete(pid)
+      handle.end()
+      throw e
+    } finally {
+      off()
+    }
+    if (signal?.aborted) {
+      await handle.leave()
+      signal.throwIfAborted()
+    }
+    signal?.addEventListener('abort', () => void handle.leave().catch((e: unknown) => reportError(e)), { once: true })
+    return handle
+  }
+
+  /**
    * A snapshot for debugging and status displays: connection state, outbox size, cursors, tabs attached, which
    * worker (and version) serves this tab and whether it owns the socket, plus this tab's own subscriptions.
    */
@@ -354,6 +418,7 @@ export class Wire<Topics extends object = AnyTopics> {
       sent: (upTo) => this.#receipts.sent(upTo),
       renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
       dial: () => this.#dial(),
+      presence: (pid, event) => this.#presences.get(pid)?.event(event),
     }
   }
 
@@ -384,6 +449,8 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#lock.release()
     this.#subs.clear()
     for (const end of [...this.#onClose]) end()
+    for (const h of this.#presences.values()) h.end()
+    this.#presences.clear()
     this.#receipts.clear()
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))

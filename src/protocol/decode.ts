@@ -1,6 +1,7 @@
 import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
-import type { Body, ClientFrame, Cursor, Frame, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import type { Body, ClientFrame, Cursor, Frame, Json, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import type { PresenceKey, PresenceMember } from './presence-frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 import type { DecodeErrorCode } from './server-errors.ts'
 
@@ -98,6 +99,11 @@ function clientFrame(f: Obj): ClientFrame {
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':
       return { t: 'unsub', topic: str(f, 'topic', { nonEmpty: true }) }
+    case 'pjoin':
+    case 'pstate':
+      return { t: f.t, topic: str(f, 'topic', { nonEmpty: true }), state: requiredBody(f, 'state') as Json }
+    case 'pleave':
+      return { t: 'pleave', topic: str(f, 'topic', { nonEmpty: true }) }
     case 'fetch':
       return {
         t: 'fetch',
@@ -116,6 +122,30 @@ function clientFrame(f: Obj): ClientFrame {
 function rangeMsg(m: unknown, i: number): RangeMsg {
   if (!isObj(m)) fail('field', `range.msgs[${i}] must be an object`)
   return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: requiredBody(m, 'body') }
+}
+
+function list<T>(f: Obj, k: string, one: (m: Obj, where: string) => T): T[] {
+  const v = f[k]
+  if (!Array.isArray(v)) fail('field', `${String(f.t)}.${k} must be an array`)
+  return v.map((m, i) => {
+    const where = `${String(f.t)}.${k}[${i}]`
+    if (!isObj(m)) fail('field', `${where} must be an object`)
+    return one(m, where)
+  })
+}
+
+function memberKey(m: Obj, where: string): PresenceKey {
+  if (typeof m.user !== 'string' || typeof m.client !== 'string')
+    fail('field', `${where}.user and .client must be strings`)
+  return { user: m.user, client: m.client }
+}
+
+function member(m: Obj, where: string): PresenceMember {
+  if (!('state' in m)) fail('field', `${where}.state is missing`)
+  const since = m.since
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
+    fail('field', `${where}.since must be an integer ≥ 0`)
+  return { ...memberKey(m, where), state: m.state as Json, since }
 }
 
 function serverFrame(f: Obj): ServerFrame {
@@ -158,6 +188,20 @@ function serverFrame(f: Obj): ServerFrame {
     }
     case 'pong':
       return { t: 'pong', n: nat(f, 'n') }
+    case 'presence': {
+      const members = list(f, 'members', member)
+      const frame: ServerFrame = { t: 'presence', topic: str(f, 'topic', { nonEmpty: true }), members }
+      if (f.denied === true) frame.denied = true
+      return frame
+    }
+    case 'pdiff':
+      return {
+        t: 'pdiff',
+        topic: str(f, 'topic', { nonEmpty: true }),
+        joined: list(f, 'joined', member),
+        left: list(f, 'left', memberKey),
+        updated: list(f, 'updated', member),
+      }
     case 'error':
       return { t: 'error', code: str(f, 'code'), message: str(f, 'message') }
     default:
@@ -233,5 +277,13 @@ export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded
   const decoded = decodeWith(data, maxBytes, clientFrame)
   if (decoded.ok && decoded.frames.some((f) => f.t === 'pub' && nestsDeeperThan(f.body, MAX_BODY_DEPTH)))
     return { ok: false, error: { code: 'depth', message: `pub.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  const deep = decoded.ok
+    ? decoded.frames.find((f) => 'state' in f && nestsDeeperThan(f.state, MAX_BODY_DEPTH))
+    : undefined
+  if (deep)
+    return {
+      ok: false,
+      error: { code: 'depth', message: `${deep.t}.state nests deeper than ${MAX_BODY_DEPTH} levels` },
+    }
   return decoded
 }

@@ -26,6 +26,8 @@ export type ErrorCode =
    * `wss:` URL, or the browser refused the URL. Sends stay queued; `reconnect()` asks the provider again.
    */
   | 'invalid-url'
+  /** The server's `authorize` refused this user the topic (`presence()`). */
+  | 'forbidden'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'

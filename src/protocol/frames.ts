@@ -5,6 +5,8 @@
  * This file is shared by the worker and the server, so it names neither DOM nor Node types.
  */
 
+import type { PresenceClientFrame, PresenceServerFrame } from './presence-frames.ts'
+
 export const PROTOCOL_VERSION = 1 as const
 
 /** Any JSON value: message bodies travel as-is inside the frame, never re-encoded. */
@@ -73,7 +75,7 @@ export interface PingFrame {
   n: number
 }
 
-export type ClientFrame = HelloFrame | PubFrame | SubFrame | UnsubFrame | FetchFrame | PingFrame
+export type ClientFrame = HelloFrame | PubFrame | SubFrame | UnsubFrame | FetchFrame | PingFrame | PresenceClientFrame
 
 // ── server → client ──────────────────────────────────────────────────────────
 
@@ -145,6 +147,14 @@ export interface ErrorFrame<Code extends string = string> {
   message: string
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ResetFrame | RangeFrame | PongFrame | ErrorFrame
+export type ServerFrame =
+  | WelcomeFrame
+  | AckFrame
+  | MsgFrame
+  | ResetFrame
+  | RangeFrame
+  | PongFrame
+  | ErrorFrame
+  | PresenceServerFrame
 
 export type Frame = ClientFrame | ServerFrame

@@ -7,6 +7,7 @@
  */
 import type { ErrorCode } from './errors.ts'
 import type { Body } from './frames.ts'
+import type { PresenceEvent, PresenceStateText } from './presence-port.ts'
 
 export type WireState = 'connecting' | 'open' | 'reconnecting' | 'offline' | 'failed' | 'closed'
 
@@ -146,6 +147,8 @@ export interface TabEvents {
   renumbered(from: number, delta: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
+  /** News for presence handle `pid` of this tab. */
+  presence(pid: number, event: PresenceEvent): void
 }
 
 export interface AttachResult {
@@ -205,4 +208,12 @@ export interface WorkerPort {
   outboxList(limit: number): Promise<OutboxEntry[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
+  /**
+   * Joins `topic`'s presence as handle `pid` (chosen by the tab) with `state`. Every tab of the namespace that joins a
+   * topic makes one member together; the last state any of them set is the member's.
+   */
+  presenceJoin(pid: number, topic: string, state: PresenceStateText): Promise<void>
+  presenceUpdate(pid: number, state: PresenceStateText): Promise<void>
+  /** This handle leaves; when it was the topic's last one in the namespace, the member leaves at once. */
+  presenceLeave(pid: number): Promise<void>
 }

@@ -15,6 +15,8 @@ export const SERVER_ERROR_CODES = [
   'out-of-order',
   'too-many-subscriptions',
   'forbidden',
+  'too-many-presences',
+  'state-too-large',
 ] as const
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]

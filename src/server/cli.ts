@@ -45,6 +45,10 @@ async function jwtOptions(jwt: NonNullable<CliConfig['jwt']>): Promise<JwtOption
 async function main(config: CliConfig): Promise<void> {
   const jwt = config.jwt ? await jwtOptions(config.jwt) : undefined
   const store = await storeFromUrl(config.store, { retention: config.retention, isDefault: config.storeIsDefault })
+  // Nodes sharing a Redis store share presence there too, so a client that moves between them is not seen leaving.
+  const presenceRegistry = config.store.startsWith('redis://')
+    ? await (await import('./redis-store.ts')).createRedisPresence({ url: config.store })
+    : undefined
   let server: TabwireServer
   try {
     server = await createServer({
@@ -55,8 +59,10 @@ async function main(config: CliConfig): Promise<void> {
       ...(config.allowedOrigins && { allowedOrigins: config.allowedOrigins }),
       ...(jwt && { jwt }),
       ...(config.metrics && { metrics: true }),
+      ...(presenceRegistry && { presenceRegistry }),
     })
   } catch (error) {
+    await presenceRegistry?.close()
     await store.close()
     throw error
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
@@ -11,6 +12,8 @@ import { latestStart } from './latest.ts'
 import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
 import type { Observer } from './observer.ts'
 import { Outbox, type OutputMeter } from './outbox.ts'
+import type { PresenceHub } from './presence.ts'
+import { PresenceSeat, type PresenceLimits } from './presence-seat.ts'
 import type { RateLimits } from './rate-limits.ts'
 import { ReadSizer } from './read-sizer.ts'
 import type { Session, Sessions } from './sessions.ts'
@@ -44,6 +47,8 @@ export interface ConnectionContext {
   /** Where connections record the most bytes ever waiting for one of them. */
   meter: OutputMeter
   observer: Observer
+  presence: PresenceHub
+  presenceLimits: PresenceLimits
 }
 
 /**
@@ -69,6 +74,8 @@ export class Connection implements Session {
   private queuedFetches = 0
   /** This (user, client)'s `rateLimit` bucket, from hello on. */
   private limiter: RateLimiter | undefined
+  /** This connection's presence memberships, from hello on. */
+  private seat: PresenceSeat | undefined
   /** We have started closing: nothing more is processed or sent. */
   private ending = false
   private readonly idle: NodeJS.Timeout
@@ -90,6 +97,7 @@ export class Connection implements Session {
         this.ending = true
         clearTimeout(this.idle)
         for (const feed of this.feeds.values()) this.drop(feed)
+        this.seat?.close()
         if (this.identity) ctx.sessions.release(this.identity.user, this.identity.client, this)
         if (this.identity && this.limiter) ctx.rateLimits?.release(this.identity.user, this.identity.client)
         resolve()
@@ -189,6 +197,10 @@ export class Connection implements Session {
       case 'ping':
         this.out.push({ t: 'pong', n: frame.n })
         return
+      case 'pjoin':
+      case 'pstate':
+      case 'pleave':
+        return this.seat?.receive(frame)
     }
   }
 
@@ -209,10 +221,34 @@ export class Connection implements Session {
     this.limiter = this.ctx.rateLimits?.acquire(user, hello.client)
     if (!this.withinRate(frames)) return
     this.ctx.sessions.claim(user, hello.client, this)
+    this.seat = this.presenceSeat(user, hello.client)
     const acked = await this.ctx.store.acked(user, hello.client)
     if (this.ended) return
     this.out.push({ t: 'welcome', v: PROTOCOL_VERSION, acked })
     for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
+  }
+
+  private presenceSeat(user: string, client: string): PresenceSeat {
+    const out = this.out
+    return new PresenceSeat(
+      {
+        user,
+        client,
+        owner: randomUUID(),
+        watcher: {
+          push: (frame) => out.push(frame),
+          get congested() {
+            return out.congested
+          },
+          room: () => out.room(),
+        },
+        allowed: (topic) => this.allowed(topic, 'presence'),
+        reject: (code, message) => this.reject(code, message),
+        fail: (error) => this.internal(error),
+      },
+      this.ctx.presence,
+      this.ctx.presenceLimits,
+    )
   }
 
   /** Dedup lives in the store; this only turns its outcomes into one cumulative ack (a resent id is re-acked). */

@@ -15,6 +15,10 @@ import {
 } from './store.ts'
 import { AppendListeners } from './append-listeners.ts'
 
+// The Redis entry point (`tabwire/server/redis`) also carries presence for several nodes: one optional dependency.
+export { createRedisPresence } from './presence-redis.ts'
+export type { RedisPresenceOptions } from './presence-redis.ts'
+
 export interface RedisStoreOptions {
   /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
   url: string

@@ -12,6 +12,8 @@ import { createMetrics, METRICS_PATH, METRICS_PREFIX } from './metrics.ts'
 import { NO_OBSERVER, timedStore } from './observer.ts'
 import { RateLimits } from './rate-limits.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from '../protocol/depth.ts'
+import { checkPresenceLimits } from './presence-limits.ts'
+import { createMemoryPresence, PresenceHub } from './presence.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
@@ -23,6 +25,10 @@ export const DEFAULTS = {
   maxFrameBytes: 1 << 20,
   idleTimeout: 60_000,
   replayBatch: 500,
+  presenceGrace: 10_000,
+  maxPresences: 32,
+  maxPresenceStateBytes: 4_096,
+  presenceUpdatesPerSecond: 10,
 }
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
@@ -61,6 +67,14 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const store = metrics ? timedStore(ownStore, observer) : ownStore
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes
   const topics = new Topics()
+  const presenceLimits = {
+    grace: options.presenceGrace ?? DEFAULTS.presenceGrace,
+    maxPresences: options.maxPresences ?? DEFAULTS.maxPresences,
+    maxStateBytes: options.maxPresenceStateBytes ?? DEFAULTS.maxPresenceStateBytes,
+    updatesPerSecond: options.presenceUpdatesPerSecond ?? DEFAULTS.presenceUpdatesPerSecond,
+  }
+  checkPresenceLimits(presenceLimits)
+  const presence = new PresenceHub(options.presenceRegistry ?? createMemoryPresence())
   const context = {
     store,
     topics,
@@ -74,6 +88,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     maxSubscriptions: options.maxSubscriptions,
     meter: { peak: 0 },
     observer,
+    presence,
+    presenceLimits,
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
@@ -165,6 +181,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     await start()
   } catch (error) {
     unlisten()
+    presence.close()
     throw error
   }
 
@@ -175,6 +192,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     connections: () => connections.size,
     subscribers: (topic) => topics.count(topic),
+    presence: (topic) => presence.members(topic),
     publish: async (topic, body) => {
       // What no client may publish, the server may not either: every stored body can be encoded and sent.
       if (nestsDeeperThan(body, MAX_BODY_DEPTH))
@@ -191,6 +209,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     async close() {
       await stop()
       unlisten()
+      presence.close()
+      await presence.registry.close()
       await store.close()
     },
   }

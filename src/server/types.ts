@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
+import type { PresenceMember } from '../protocol/presence-frames.ts'
+import type { PresenceRegistry } from './presence.ts'
 import type { Authorize, RateLimitOptions } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { JwtOptions } from './jwt.ts'
@@ -80,6 +82,33 @@ export interface ServerOptions {
    */
   admission?: AdmissionOptions
   /**
+   * How long a member stays after its connection is gone, ms: a reload or a short drop that reconnects (to any node)
+   * within it takes the member over, and nobody sees a leave. A `pleave` (the client's `leave()`, its last tab
+   * leaving) removes it at once.
+   * @default 10000
+   */
+  presenceGrace?: number
+  /**
+   * Topics one connection may be a presence member of at once; one more closes it: `error too-many-presences`, 4400.
+   * @default 32
+   */
+  maxPresences?: number
+  /**
+   * Largest presence state, bytes of its JSON; larger closes the connection: `error state-too-large`, 4400.
+   * @default 4096
+   */
+  maxPresenceStateBytes?: number
+  /**
+   * Presence changes (joins, state updates, leaves) one connection may make per second, after a burst of
+   * `maxPresences + presenceUpdatesPerSecond`; faster ones are not refused but conflated per topic (the newest wins).
+   * @default 10
+   */
+  presenceUpdatesPerSecond?: number
+  /**
+   * Where members are kept: `createRedisPresence` shares them between nodes. Default: in this process's memory.
+   */
+  presenceRegistry?: PresenceRegistry
+  /**
    * Prometheus metrics: connections, frames and bytes each way, pubs appended and deduplicated, closes by code, store
    * latency, bytes waiting. `true` serves them at `GET /metrics` on the server's own port; `{ path }` elsewhere,
    * `{ path: null }` nowhere (read `server.metrics()` and serve them yourself); `prefix` names the series. Off by
@@ -103,6 +132,8 @@ export interface TabwireServer {
   connections(): number
   /** Connections subscribed to `topic` on this node right now (read-only; for tests and monitoring). */
   subscribers(topic: string): number
+  /** Who is present in `topic` right now, on every node sharing the presence registry. */
+  presence(topic: string): Promise<PresenceMember[]>
   /**
    * A server-side producer: appends to the topic's log and fans out to subscribers on every node. A `Uint8Array` body
    * is stored as bytes (copied) and reaches subscribers in a binary message. A JSON body nested deeper than

@@ -1,4 +1,6 @@
+import type { Json } from '../protocol/frames.ts'
 import type { Delivery, ResetNotice, StateInfo, SubscribeMode } from '../protocol/port.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Channel } from './platform.ts'
 
 /**
@@ -19,6 +21,10 @@ export type BusMessage =
   | { k: 'online'; online: boolean }
   /** Whether any tab of the sending worker is visible (for `whenHidden: 'disconnect'`). */
   | { k: 'visible'; from: string; visible: boolean }
+  /** A presence handle of a follower's tab joins, updates, or leaves (`now`: `leave()`; else its tab went away). */
+  | { k: 'pjoin'; from: string; key: string; topic: string; state: Json }
+  | { k: 'pstate'; key: string; state: Json }
+  | { k: 'pleave'; key: string; now: boolean }
   // owner → followers
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
@@ -27,6 +33,7 @@ export type BusMessage =
   | { k: 'renumbered'; from: number; delta: number }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
+  | { k: 'pevent'; to: string; key: string; event: PresenceEvent }
   // anyone → everyone
   | { k: 'purged' }
 

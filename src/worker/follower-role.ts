@@ -1,5 +1,6 @@
 import type { BusMessage } from './bus.ts'
-import { modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
  * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
@@ -25,6 +26,19 @@ export class FollowerRole implements Role {
 
   unroute(key: string): void {
     this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
+  }
+
+  presenceJoin(key: string, hp: HostPresence): void {
+    const { bus, workerId } = this.#host
+    bus.post({ k: 'pjoin', from: workerId, key, topic: hp.topic, state: hp.state })
+  }
+
+  presenceUpdate(key: string, state: Json): void {
+    this.#host.bus.post({ k: 'pstate', key, state })
+  }
+
+  presenceLeave(key: string, now: boolean): void {
+    this.#host.bus.post({ k: 'pleave', key, now })
   }
 
   reconnect(): void {
@@ -59,6 +73,7 @@ export class FollowerRole implements Role {
         host.setState(m.state)
         void this.#followAck(m.acked, true)
         for (const [key, hs] of host.subs) this.route(key, hs)
+        for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
         if (host.offline) this.online(false)
         this.#lastReportedVisible = undefined
         this.visibilityChanged()
@@ -82,6 +97,12 @@ export class FollowerRole implements Role {
           if (hs) host.deliver(hs, m.msgs)
         }
         break
+      case 'pevent':
+        if (m.to === host.workerId) {
+          const hp = host.presences.get(m.key)
+          if (hp) host.presenceEvent(hp, m.event)
+        }
+        break
       case 'reset':
         if (m.to === host.workerId) {
           const hs = host.subs.get(m.key)
@@ -94,6 +115,7 @@ export class FollowerRole implements Role {
   /** The owner takes this worker's subscriptions with it when this worker's lifetime lock frees; tell it at once. */
   leave(): void {
     for (const key of this.#host.subs.keys()) this.unroute(key)
+    for (const key of this.#host.presences.keys()) this.presenceLeave(key, false)
   }
 
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */

@@ -18,7 +18,9 @@ import { FollowerRole } from './follower-role.ts'
 import { OutboxStore } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform } from './platform.ts'
-import type { HostSub, Role, RoleHost } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
+import type { HostPresence, HostSub, Role, RoleHost } from './role.ts'
 import type { Tab } from './tab.ts'
 
 /**
@@ -35,6 +37,7 @@ export class NamespaceHost implements RoleHost {
   readonly bus: Bus
   #outbox: OutboxStore | undefined
   readonly subs = new Map<string, HostSub>()
+  readonly presences = new Map<string, HostPresence>()
   #offline = false
   #ended = false
   readonly #follower: FollowerRole = new FollowerRole(this)
@@ -112,6 +115,11 @@ export class NamespaceHost implements RoleHost {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
+    for (const [key, hp] of this.presences)
+      if (hp.tab === tab) {
+        this.presences.delete(key)
+        this.#role.presenceLeave(key, false)
+      }
     if (this.tabs.size === 0) this.#end()
     else this.#role.visibilityChanged()
   }
@@ -134,6 +142,37 @@ export class NamespaceHost implements RoleHost {
 
   unsubscribe(tab: Tab, sub: number): void {
     this.#unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
+  }
+
+  presenceJoin(tab: Tab, pid: number, topic: string, state: Json): void {
+    this.#assertLive()
+    const key = this.#presenceKey(tab, pid)
+    if (this.presences.has(key)) throw new TabwireError('invalid-argument', `presence ${pid} already exists`)
+    const hp: HostPresence = { tab, pid, topic, state }
+    this.presences.set(key, hp)
+    this.#role.presenceJoin(key, hp)
+  }
+
+  presenceUpdate(tab: Tab, pid: number, state: Json): void {
+    this.#assertLive()
+    const key = this.#presenceKey(tab, pid)
+    const hp = this.presences.get(key)
+    if (!hp) return
+    hp.state = state
+    this.#role.presenceUpdate(key, state)
+  }
+
+  presenceLeave(tab: Tab, pid: number): void {
+    const key = this.#presenceKey(tab, pid)
+    if (this.presences.delete(key)) this.#role.presenceLeave(key, true)
+  }
+
+  presenceEvent(hp: HostPresence, event: PresenceEvent): void {
+    if (!hp.tab.gone) void hp.tab.events.presence(hp.pid, event)
+  }
+
+  #presenceKey(tab: Tab, pid: number): string {
+    return `${this.workerId}/${tab.info.id}/p${pid}`
   }
 
   pending(): number {
@@ -287,6 +326,7 @@ export class NamespaceHost implements RoleHost {
     // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
     this.#role = this.#follower
     this.subs.clear()
+    this.presences.clear()
     this.#outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
     this.tabs.clear()

@@ -4,7 +4,8 @@ import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
-import { modeOf, type HostSub, type Role, type RoleHost } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost } from './role.ts'
 
 /**
  * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
@@ -77,6 +78,7 @@ export class OwnerRole implements Role {
     this.#session.hold('offline', host.offline)
     host.debug(`worker ${host.workerId} owns the socket`)
     for (const [key, hs] of host.subs) this.route(key, hs)
+    for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
     this.#announce()
     this.#policy.apply()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
@@ -98,6 +100,19 @@ export class OwnerRole implements Role {
 
   unroute(key: string): void {
     this.#session.unsubscribe(key)
+  }
+
+  presenceJoin(key: string, hp: HostPresence): void {
+    this.#session.presence.join(key, hp.topic, hp.state, (event) => this.#host.presenceEvent(hp, event))
+  }
+
+  presenceUpdate(key: string, state: Json): void {
+    this.#session.presence.update(key, state)
+  }
+
+  presenceLeave(key: string, now: boolean): void {
+    if (now) this.#session.presence.leave(key)
+    else this.#session.presence.gone(key)
   }
 
   reconnect(): void {
@@ -141,6 +156,18 @@ export class OwnerRole implements Role {
         break
       case 'unsub':
         this.#session.unsubscribe(m.key)
+        break
+      case 'pjoin':
+        this.#watch(m.from)
+        this.#session.presence.join(m.key, m.topic, m.state, (event) =>
+          bus.post({ k: 'pevent', to: m.from, key: m.key, event }),
+        )
+        break
+      case 'pstate':
+        this.#session.presence.update(m.key, m.state)
+        break
+      case 'pleave':
+        this.presenceLeave(m.key, m.now)
         break
       case 'reconnect':
         this.#session.reconnect()

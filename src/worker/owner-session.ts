@@ -6,6 +6,7 @@ import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database, Platform } from './platform.ts'
+import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
 
@@ -30,6 +31,8 @@ export class OwnerSession {
   readonly #subs = new Map<string, TopicSub>()
   #openWaiters: (() => void)[] = []
   #closed = false
+  /** The namespace's presence handles: one member per topic, whatever the number of tabs. */
+  readonly presence: PresenceRelay
 
   readonly #db: Database
   readonly #outbox: OutboxStore
@@ -69,6 +72,11 @@ export class OwnerSession {
       },
       log: (m) => host.log(m),
     })
+    this.presence = new PresenceRelay(
+      (f) => this.#socket.send(encodeFrames([f])),
+      () => this.#socket.isOpen,
+      platform.clock,
+    )
     this.ready = this.#load()
   }
 
@@ -111,6 +119,7 @@ export class OwnerSession {
   /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
   unsubscribeAll(prefix: string): void {
     for (const key of [...this.#subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
+    this.presence.dropAll(prefix)
   }
 
   /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
@@ -133,6 +142,7 @@ export class OwnerSession {
     this.#closed = true
     this.#socket.close()
     this.#inbox?.clear()
+    this.presence.close()
   }
 
   /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
@@ -144,6 +154,7 @@ export class OwnerSession {
     }
     this.#inbox.opened()
     void this.#resender.opened(acked)
+    this.presence.opened()
   }
 
   #whenOpen(): Promise<void> {
@@ -178,6 +189,10 @@ export class OwnerSession {
           break
         case 'error':
           this.#host.log(`server error ${f.code}: ${f.message}`)
+          break
+        case 'presence':
+        case 'pdiff':
+          this.presence.receive(f)
           break
         case 'pong':
         case 'welcome':

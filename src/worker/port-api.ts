@@ -12,6 +12,7 @@ import type {
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
+import type { Json } from '../protocol/frames.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
@@ -85,6 +86,22 @@ export class PortApi implements WorkerPort {
     return guard(() => this.#attached().unsubscribe(this.#tab as Tab, sub))
   }
 
+  presenceJoin(pid: number, topic: string, state: string): Promise<void> {
+    return guard(() => {
+      if (typeof topic !== 'string' || topic === '')
+        throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+      this.#attached().presenceJoin(this.#tab as Tab, pid, topic, parseState(state))
+    })
+  }
+
+  presenceUpdate(pid: number, state: string): Promise<void> {
+    return guard(() => this.#attached().presenceUpdate(this.#tab as Tab, pid, parseState(state)))
+  }
+
+  presenceLeave(pid: number): Promise<void> {
+    return guard(() => this.#attached().presenceLeave(this.#tab as Tab, pid))
+  }
+
   pending(): Promise<number> {
     return guard(() => this.#attached().pending())
   }
@@ -129,6 +146,16 @@ export class PortApi implements WorkerPort {
 }
 
 const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean'
+
+/** The tab encoded the state (and checked its size); a port that hands anything else gets `invalid-argument`. */
+function parseState(text: unknown): Json {
+  if (typeof text !== 'string') throw new TabwireError('invalid-argument', 'presence state must be JSON text')
+  try {
+    return JSON.parse(text) as Json
+  } catch {
+    throw new TabwireError('invalid-argument', 'presence state must be JSON text')
+  }
+}
 
 function isOutgoing(m: unknown): m is OutgoingMessage {
   const o = m as OutgoingMessage

@@ -1,4 +1,6 @@
+import type { Json } from '../protocol/frames.ts'
 import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo, SubscribeMode } from '../protocol/port.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
 import type { Conflator } from './conflator.ts'
 import type { OutboxBatch } from './db.ts'
@@ -23,6 +25,14 @@ export function modeOf(hs: HostSub): SubscribeMode {
   return { latest: hs.latest === true, conflate: hs.conflator !== undefined }
 }
 
+/** A tab's presence handle as this worker tracks it; `state` is the last it set, for a new owner to join with. */
+export interface HostPresence {
+  tab: Tab
+  pid: number
+  topic: string
+  state: Json
+}
+
 /** What a role needs of the namespace host around it: its tabs, their subscriptions, the outbox and the bus. */
 export interface RoleHost {
   readonly config: SessionConfig
@@ -32,6 +42,9 @@ export interface RoleHost {
   readonly db: Database
   /** Key `<worker>/<tab>/<sub>` → subscription, for every tab of this worker. */
   readonly subs: ReadonlyMap<string, HostSub>
+  /** Key `<worker>/<tab>/p<pid>` → presence handle, for every tab of this worker. */
+  readonly presences: ReadonlyMap<string, HostPresence>
+  presenceEvent(hp: HostPresence, event: PresenceEvent): void
   /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
   readonly offline: boolean
   readonly ended: boolean
@@ -57,6 +70,10 @@ export interface Role {
   /** Starts (or restarts, under a new owner) delivery of one of this worker's subscriptions. */
   route(key: string, hs: HostSub): void
   unroute(key: string): void
+  /** Presence handles: joined (or joined again under a new owner), a new state, left (`now`) or gone with the tab. */
+  presenceJoin(key: string, hp: HostPresence): void
+  presenceUpdate(key: string, state: Json): void
+  presenceLeave(key: string, now: boolean): void
   reconnect(): void
   online(online: boolean): void
   /** This worker's tabs changed visibility (or one left). */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Delivery } from '../../src/protocol/port.ts'
 import { onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
-import type { TabwireServer } from '../../src/server/types.ts'
+import type { ServerOptions, TabwireServer } from '../../src/server/types.ts'
 import type { BrowserName } from './browser-paths.ts'
 import type { TestContext } from './browsers.ts'
 import { onCleanup } from './cleanup.ts'
@@ -31,10 +31,12 @@ export interface Scenario {
   openTab(namespace?: string, query?: Record<string, string>): Promise<Tab>
   /** The URL `openTab` would open, for a page the test creates itself. */
   tabUrl(namespace?: string, query?: Record<string, string>): string
+  /** Another browser profile (a fresh context: its own IndexedDB, SharedWorker and client id) on the same server. */
+  profile(): Promise<{ context: TestContext; openTab(namespace?: string): Promise<Tab> }>
 }
 
 export interface E2E {
-  scenario(options?: { proxy?: boolean }): Promise<Scenario>
+  scenario(options?: { proxy?: boolean; server?: Partial<ServerOptions> }): Promise<Scenario>
 }
 
 /** Call inside a `describe`: sets up the browser and app for it. */
@@ -45,7 +47,7 @@ export function useE2E(name: BrowserName): E2E {
     async scenario(options = {}) {
       const browser = shared.browser()
       const pageApp = shared.app()
-      const server = await createServer({ port: 0 })
+      const server = await createServer({ ...options.server, port: 0 })
       const closeServer = onCleanup(() => server.close())
       const proxy = options.proxy ? await startProxy(server.port) : undefined
       const context = await browser.newContext()
@@ -64,6 +66,11 @@ export function useE2E(name: BrowserName): E2E {
         proxy,
         openTab: (ns = namespace, query = {}) => openTab(context, withQuery(pageApp.pageUrl(wsUrl, ns), query)),
         tabUrl: (ns = namespace, query = {}) => withQuery(pageApp.pageUrl(wsUrl, ns), query),
+        async profile() {
+          const other = await browser.newContext()
+          onTestFinished(onCleanup(() => other.close()))
+          return { context: other, openTab: (ns = namespace) => openTab(other, pageApp.pageUrl(wsUrl, ns)) }
+        },
       }
     },
   }

@@ -13,6 +13,7 @@ import type { Json } from '../../../src/protocol/frames.ts'
 import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
+import { presenceApi } from './presence-app.ts'
 
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
@@ -94,6 +95,7 @@ function testApi(wire: Wire): TestApi {
   }
 
   return {
+    ...presenceApi(wire),
     states: () => [...states],
     stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,

@@ -29,6 +29,7 @@ function fakeTab(id: string) {
     sent: () => undefined,
     renumbered: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
+    presence: () => undefined,
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }
 }

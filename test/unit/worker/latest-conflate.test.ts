@@ -50,6 +50,7 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    presence: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   } satisfies TabEvents
   return {

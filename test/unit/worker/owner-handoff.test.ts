@@ -26,6 +26,7 @@ function fakeTab(id: string) {
     sent: () => undefined,
     renumbered: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
+    presence: () => undefined,
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
   return { tab, seen, lastState: () => seen.states.at(-1)?.state }
