@@ -106,6 +106,15 @@ function clientFrame(f: Obj): ClientFrame {
       }
     case 'ping':
       return { t: 'ping', n: nat(f, 'n') }
+    case 'vpub':
+      return { t: 'vpub', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'request':
+      return {
+        t: 'request',
+        id: nat(f, 'id'),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        body: requiredBody(f, 'body'),
+      }
     default:
       return fail('type', `unknown client frame type ${JSON.stringify(f.t)}`)
   }
@@ -114,6 +123,15 @@ function clientFrame(f: Obj): ClientFrame {
 function rangeMsg(m: unknown, i: number): RangeMsg {
   if (!isObj(m)) fail('field', `range.msgs[${i}] must be an object`)
   return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: requiredBody(m, 'body') }
+}
+
+function replyFrame(f: Obj): ServerFrame {
+  const id = nat(f, 'id')
+  if ('body' in f === 'error' in f) fail('field', 'reply must have either body or error')
+  if (!('error' in f)) return { t: 'reply', id, body: requiredBody(f, 'body') }
+  const e = f.error
+  if (!isObj(e)) fail('field', 'reply.error must be an object')
+  return { t: 'reply', id, error: { code: str(e, 'code'), message: str(e, 'message') } }
 }
 
 function serverFrame(f: Obj): ServerFrame {
@@ -158,6 +176,10 @@ function serverFrame(f: Obj): ServerFrame {
       return { t: 'pong', n: nat(f, 'n') }
     case 'error':
       return { t: 'error', code: str(f, 'code'), message: str(f, 'message') }
+    case 'vmsg':
+      return { t: 'vmsg', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'reply':
+      return replyFrame(f)
     default:
       return fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
   }
@@ -224,12 +246,16 @@ export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded
 }
 
 /**
- * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A `pub` body
+ * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A body (`pub`,
+ * `vpub`, `request`)
  * nested deeper than `MAX_BODY_DEPTH` is refused here, so the server never stores, nor has to encode, one.
  */
 export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded<ClientFrame> {
   const decoded = decodeWith(data, maxBytes, clientFrame)
-  if (decoded.ok && decoded.frames.some((f) => f.t === 'pub' && nestsDeeperThan(f.body, MAX_BODY_DEPTH)))
-    return { ok: false, error: { code: 'depth', message: `pub.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  const deep = decoded.ok
+    ? decoded.frames.find((f) => 'body' in f && nestsDeeperThan(f.body, MAX_BODY_DEPTH))
+    : undefined
+  if (deep)
+    return { ok: false, error: { code: 'depth', message: `${deep.t}.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
   return decoded
 }

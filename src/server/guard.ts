@@ -7,8 +7,11 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { TokenBucket } from './token-bucket.ts'
 
-/** What a user wants to do with a topic: `pub` (send to it) or `sub` (follow it, including `fetch`). */
-export type TopicAction = 'pub' | 'sub'
+/**
+ * What a user wants to do with a topic: `pub` (send to it, durable or volatile), `sub` (follow it, including
+ * `fetch`) or `request` (ask its handler a question).
+ */
+export type TopicAction = 'pub' | 'sub' | 'request'
 
 /**
  * Decides whether `user` may `action` on `topic`. Asked for every topic of every pub message and every sub; may be

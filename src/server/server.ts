@@ -14,9 +14,19 @@ import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { ServerOptions, TabwireServer } from './types.ts'
+import { Handlers } from './requests.ts'
+import { relayOf } from './volatile-relay.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
-export const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_000, replayBatch: 500 }
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  maxFrameBytes: 1 << 20,
+  idleTimeout: 60_000,
+  replayBatch: 500,
+  requestTimeout: 30_000,
+  maxConcurrentRequests: 16,
+  maxReplyBytes: 1 << 20,
+}
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000
@@ -46,6 +56,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const store = options.store ?? createMemoryStore()
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes
   const topics = new Topics()
+  const relay = relayOf(store)
+  const handlers = new Handlers(options.onRequest)
   const connections = new Set<Connection>()
   const context = {
     store,
@@ -59,13 +71,25 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
     meter: { peak: 0 },
+    relay,
+    handlers,
+    requestLimits: {
+      timeout: options.requestTimeout ?? DEFAULTS.requestTimeout,
+      maxConcurrent: options.maxConcurrentRequests ?? DEFAULTS.maxConcurrentRequests,
+      maxReplyBytes: options.maxReplyBytes ?? DEFAULTS.maxReplyBytes,
+    },
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
   const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
   const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
-  const unlisten = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenAppends = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenVolatile = relay.listen((msg) => topics.relay(msg))
+  const unlisten = () => {
+    unlistenAppends()
+    unlistenVolatile()
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, WebSocket: TabwireSocket })
   const http = createHttpServer(HTTP_TIMEOUTS, (_req, res) => {
@@ -149,6 +173,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
         throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
       return store.append(topic, body)
     },
+    handle: (topic, fn) => handlers.handle(topic, fn),
     outputBytes: () => ({
       now: [...connections].reduce((sum, c) => sum + c.pendingBytes, 0),
       peak: context.meter.peak,
