@@ -14,6 +14,10 @@ export { Wire }
 export type {
   Message,
   ReceivedBodyFor,
+  RequestOptions,
+  SendOptions,
+  VolatileMessage,
+  VolatileReceipt,
   SendBodyFor,
   SendReceipt,
   SubscribeOptions,

@@ -1,16 +1,28 @@
 import type { Body } from '../protocol/frames.ts'
-import type { Delivery, ResetNotice } from '../protocol/port.ts'
+import type { Delivery, ResetNotice, VolatileDelivery } from '../protocol/port.ts'
 
+/** A message of the topic's log: numbered, delivered once each in seq order. */
 export interface Message<T = Body, K extends string = string> {
   topic: K
   seq: number
   body: T
+  volatile?: undefined
+}
+
+/** A volatile message (`send(…, { durable: false })`): not in the log, so no `seq`; never replayed. */
+export interface VolatileMessage<T = Body, K extends string = string> {
+  topic: K
+  body: T
+  volatile: true
+  seq?: undefined
 }
 
 interface Subscription {
   topic: string
-  onMessage: (m: Message) => void
+  onMessage: (m: Message | VolatileMessage) => void
   onReset: ((n: ResetNotice) => void) | undefined
+  /** Whether volatile messages are wanted too (`subscribe(…, { volatile: true })`). */
+  volatile: boolean
   /** Last seq handed to `onMessage`: a guard against anything delivered twice, and where a resubscribe resumes. */
   last: number
 }
@@ -22,12 +34,13 @@ export class Subscriptions {
 
   add(
     topic: string,
-    onMessage: (m: Message) => void,
+    onMessage: (m: Message | VolatileMessage) => void,
     onReset: ((n: ResetNotice) => void) | undefined,
     after: number,
+    volatile = false,
   ): number {
     const id = this.#nextId++
-    this.#subs.set(id, { topic, onMessage, onReset, last: after })
+    this.#subs.set(id, { topic, onMessage, onReset, last: after, volatile })
     return id
   }
 
@@ -36,8 +49,8 @@ export class Subscriptions {
   }
 
   /** Where each subscription resumes after a new worker: `[id, topic, last]`. */
-  resumePoints(): [id: number, topic: string, last: number][] {
-    return [...this.#subs].map(([id, s]) => [id, s.topic, s.last])
+  resumePoints(): [id: number, topic: string, last: number, volatile: boolean][] {
+    return [...this.#subs].map(([id, s]) => [id, s.topic, s.last, s.volatile])
   }
 
   /** Each subscription's topic and last seq delivered, for `stats()`. */
@@ -57,6 +70,17 @@ export class Subscriptions {
         // One failing handler must not cost the others their messages: report it the way an event listener would.
         reportError(e)
       }
+    }
+  }
+
+  /** Volatile messages skip the seq guard: they have none, and the worker sends each once. */
+  volatile(sub: number, msg: VolatileDelivery): void {
+    const s = this.#subs.get(sub)
+    if (!s?.volatile) return
+    try {
+      s.onMessage({ topic: msg.topic, body: msg.body, volatile: true })
+    } catch (e) {
+      reportError(e)
     }
   }
 

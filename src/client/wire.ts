@@ -18,14 +18,28 @@ import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { Receipts, type SendReceipt } from './receipts.ts'
+import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
-import { Subscriptions, type Message } from './subscriptions.ts'
+import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
+import { Subscriptions, type Message, type VolatileMessage } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { WorkerBinding } from './worker-binding.ts'
 
-export type { Message } from './subscriptions.ts'
+export type { Message, VolatileMessage } from './subscriptions.ts'
 export type { SendReceipt } from './receipts.ts'
+export type { RequestOptions } from './requests.ts'
+export type { VolatileReceipt } from './volatile-batcher.ts'
+
+/** `durable: false` makes a send volatile (see `Wire.send`). */
+export interface SendOptions {
+  /**
+   * `false`: not stored, numbered nor resent: written to the socket if it is open (`{ sent: true }`), else dropped
+   * at once (`{ sent: false }`).
+   * @default true
+   */
+  durable?: boolean
+}
 
 /**
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
@@ -48,6 +62,13 @@ export interface SubscribeOptions {
   after?: number
   /** Called instead of a silent hole when the range after the cursor is gone; delivery resumes after `seq`. */
   onReset?: (notice: ResetNotice) => void
+  /**
+   * Also hand the topic's volatile messages (`send(…, { durable: false })` by anyone) to `onMessage`, as
+   * `{ topic, body, volatile: true }` without `seq`, while this subscription is live. Off by default, so a handler
+   * written for the log never meets a message without a seq.
+   * @default false
+   */
+  volatile?: boolean
 }
 
 /** The namespace's outbox: every tab's messages that are stored and not yet acked by the server. */
@@ -78,6 +99,8 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #subs = new Subscriptions()
   readonly #receipts = new Receipts()
   readonly #sends: SendBatcher
+  readonly #volatile: VolatileBatcher
+  readonly #requests: Requests
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
 
@@ -91,6 +114,11 @@ export class Wire<Topics extends object = AnyTopics> {
     // Only after the options passed: a lock taken for a wire that throws would never be released.
     this.#lock = new TabLock()
     this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
+    this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
+    this.#requests = new Requests(
+      (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
+      (req) => this.#worker.cancelRequest(req),
+    )
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
     this.#worker = new WorkerBinding(
@@ -110,15 +138,21 @@ export class Wire<Topics extends object = AnyTopics> {
           this.#setState(result.state)
         },
         failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
-        died: () =>
+        died: () => {
+          this.#requests.rejectAll(
+            new TabwireError('disconnected', 'the worker stopped; the request may or may not have run'),
+          )
           this.#setState({
             state: 'connecting',
             attempt: 0,
             error: { code: 'worker-unavailable', message: 'worker restarted' },
-          }),
+          })
+        },
         rebound: () => {
-          for (const [id, topic, last] of this.#subs.resumePoints())
-            void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+          for (const [id, topic, last, volatile] of this.#subs.resumePoints())
+            void this.#call('subscribe', (r) => r.subscribe(id, topic, last, volatile)).catch((e: unknown) =>
+              reportError(e),
+            )
         },
       },
     )
@@ -147,23 +181,66 @@ export class Wire<Topics extends object = AnyTopics> {
    * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
    * answer in time or died: the message may or may not have been stored).
    */
-  send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions & { durable: false },
+  ): Promise<VolatileReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options?: SendOptions & { durable?: true },
+  ): Promise<SendReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions = {},
+  ): Promise<SendReceipt | VolatileReceipt> {
     try {
       this.#assertOpen()
       checkTopic(topic)
-      const bytes = binaryBody(body)
-      let encoded: string | Uint8Array
-      if (bytes) {
-        checkBinarySize(bytes, this.#maxMessageBytes)
-        encoded = bytes
-      } else {
-        encoded = encodeBody(body)
-        checkSize(encoded, this.#maxMessageBytes)
-      }
-      return this.#sends.enqueue({ topic, body: encoded })
+      const encoded = this.#encode(body)
+      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded })
+      // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
+      if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
+      return this.#volatile.enqueue({ topic, body: encoded })
     } catch (e) {
       return Promise.reject(e)
     }
+  }
+
+  /**
+   * Asks the server's handler of `topic` (`server.handle(topic, fn)` or `onRequest`) and resolves with its answer
+   * (JSON, or bytes as a `Uint8Array`). Not durable: made while the socket is down, it waits for a connection until
+   * `timeout`; it is sent at most once. Rejects with `TabwireError` code `remote` (the handler threw: its message),
+   * `not-found` (no handler), `forbidden` (`authorize`), `timeout`, `aborted` (`signal`), `disconnected` (the
+   * connection dropped after it was sent: it may or may not have run), `too-many-requests` (1,000 of the
+   * namespace's requests are waiting already), or the body and argument errors `send()` has.
+   */
+  request<R = Body, K extends TopicOf<Topics> = TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: RequestOptions = {},
+  ): Promise<R> {
+    try {
+      this.#assertOpen()
+      checkTopic(topic)
+      return this.#requests.request(topic, this.#encode(body), options) as Promise<R>
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** JSON text or bytes, checked against `maxMessageBytes`. */
+  #encode(body: unknown): string | Uint8Array {
+    const bytes = binaryBody(body)
+    if (bytes) {
+      checkBinarySize(bytes, this.#maxMessageBytes)
+      return bytes
+    }
+    const encoded = encodeBody(body)
+    checkSize(encoded, this.#maxMessageBytes)
+    return encoded
   }
 
   /**
@@ -171,6 +248,18 @@ export class Wire<Topics extends object = AnyTopics> {
    * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
    * stops the subscription.
    */
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (
+      m: Message<ReceivedBodyFor<Topics, K, B>, K> | VolatileMessage<ReceivedBodyFor<Topics, K, B>, K>,
+    ) => void,
+    options: SubscribeOptions & { volatile: true },
+  ): Promise<() => Promise<void>>
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
+    options?: SubscribeOptions & { volatile?: false },
+  ): Promise<() => Promise<void>>
   async subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
     topic: K,
     onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
@@ -182,9 +271,11 @@ export class Wire<Topics extends object = AnyTopics> {
     if (!Number.isSafeInteger(after) || after < 0)
       throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
-    const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
+    const volatile = options.volatile === true
+    const handler = onMessage as (m: Message | VolatileMessage) => void
+    const id = this.#subs.add(topic, handler, options.onReset, after, volatile)
     try {
-      await this.#call('subscribe', (r) => r.subscribe(id, topic, after))
+      await this.#call('subscribe', (r) => r.subscribe(id, topic, after, volatile))
     } catch (e) {
       this.#subs.delete(id)
       throw e
@@ -270,6 +361,8 @@ export class Wire<Topics extends object = AnyTopics> {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
+      volatile: (sub, msg) => this.#subs.volatile(sub, msg),
+      replied: (req, outcome) => this.#requests.replied(req, outcome),
       acked: (upTo) => this.#receipts.acked(upTo),
       sent: (upTo) => this.#receipts.sent(upTo),
       renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
@@ -304,6 +397,7 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#lock.release()
     this.#subs.clear()
     this.#receipts.clear()
+    this.#requests.rejectAll(new TabwireError('closed', 'the wire was closed before the answer came'))
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }

@@ -1,4 +1,11 @@
-import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+import type {
+  Delivery,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  StateInfo,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { Channel } from './platform.ts'
 
 /**
@@ -19,6 +26,10 @@ export type BusMessage =
   | { k: 'online'; online: boolean }
   /** Whether any tab of the sending worker is visible (for `whenHidden: 'disconnect'`). */
   | { k: 'visible'; from: string; visible: boolean }
+  /** Volatile messages for the owner's socket (sent only while the state is `open`). */
+  | { k: 'vpub'; msgs: OutgoingMessage[] }
+  | { k: 'request'; from: string; key: string; topic: string; body: string | Uint8Array; timeout: number }
+  | { k: 'cancel-request'; key: string }
   // owner → followers
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
@@ -27,6 +38,9 @@ export type BusMessage =
   | { k: 'renumbered'; from: number; delta: number }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
+  /** A volatile message from the server: each worker hands it to its own subscriptions of the topic. */
+  | { k: 'vmsg'; msg: VolatileDelivery }
+  | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone
   | { k: 'purged' }
 

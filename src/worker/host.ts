@@ -8,6 +8,7 @@ import type {
   ResetNotice,
   SessionConfig,
   StateInfo,
+  VolatileDelivery,
   WorkerStats,
 } from '../protocol/port.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
@@ -119,13 +120,36 @@ export class NamespaceHost implements RoleHost {
     return this.outbox.send(messages)
   }
 
-  subscribe(tab: Tab, sub: number, topic: string, after: number): void {
+  subscribe(tab: Tab, sub: number, topic: string, after: number, volatile = false): void {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
-    const hs: HostSub = { tab, sub, topic, last: after }
+    const hs: HostSub = { tab, sub, topic, last: after, volatile }
     this.subs.set(key, hs)
     this.#role.route(key, hs)
+  }
+
+  /** Volatile messages (see `WorkerPort.sendVolatile`). */
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    this.#assertLive()
+    return this.#role.sendVolatile(messages)
+  }
+
+  /** The answer goes to the tab that asked, whichever worker owns the socket. */
+  request(tab: Tab, req: number, topic: string, body: string | Uint8Array, timeout: number): void {
+    this.#assertLive()
+    this.#role.request(`${this.workerId}/${tab.info.id}/${req}`, topic, body, timeout, (outcome) => {
+      if (!tab.gone) void tab.events.replied(req, outcome)
+    })
+  }
+
+  cancelRequest(tab: Tab, req: number): void {
+    this.#role.cancelRequest(`${this.workerId}/${tab.info.id}/${req}`)
+  }
+
+  deliverVolatile(msg: VolatileDelivery): void {
+    for (const hs of this.subs.values())
+      if (hs.volatile && hs.topic === msg.topic && !hs.tab.gone) void hs.tab.events.volatile(hs.sub, msg)
   }
 
   unsubscribe(tab: Tab, sub: number): void {

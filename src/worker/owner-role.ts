@@ -4,6 +4,7 @@ import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
+import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
 import type { HostSub, Role, RoleHost } from './role.ts'
 
 /**
@@ -58,6 +59,10 @@ export class OwnerRole implements Role {
           bus.post({ k: 'renumbered', from, delta })
         },
         log: (m) => host.log(m),
+        volatile: (msg) => {
+          host.deliverVolatile(msg)
+          bus.post({ k: 'vmsg', msg })
+        },
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },
       platform,
@@ -114,6 +119,24 @@ export class OwnerRole implements Role {
     return this.#session.cursors()
   }
 
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    return this.#session.sendVolatile(messages)
+  }
+
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#session.request(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#session.cancelRequest(key)
+  }
+
   onBus(m: BusMessage): void {
     const { bus } = this.#host
     switch (m.k) {
@@ -139,6 +162,17 @@ export class OwnerRole implements Role {
       case 'visible':
         this.#watch(m.from)
         this.#policy.report(m.from, m.visible)
+        break
+      case 'vpub':
+        this.#session.sendVolatile(m.msgs)
+        break
+      case 'request':
+        this.#session.request(m.key, m.topic, m.body, m.timeout, (outcome) =>
+          bus.post({ k: 'reply', to: m.from, key: m.key, outcome }),
+        )
+        break
+      case 'cancel-request':
+        this.#session.cancelRequest(m.key)
         break
     }
   }

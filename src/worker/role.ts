@@ -1,4 +1,13 @@
-import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type {
+  Delivery,
+  DialInfo,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { Bus, BusMessage } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -11,6 +20,8 @@ export interface HostSub {
   sub: number
   topic: string
   last: number
+  /** Whether the tab wants the topic's volatile messages too. */
+  volatile?: boolean
 }
 
 /** What a role needs of the namespace host around it: its tabs, their subscriptions, the outbox and the bus. */
@@ -24,6 +35,8 @@ export interface RoleHost {
   readonly subs: ReadonlyMap<string, HostSub>
   /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
   readonly offline: boolean
+  /** The connection state as last reported by whoever owns the socket. */
+  readonly state: StateInfo
   readonly ended: boolean
   /** Whether any of this worker's tabs is shown (visible and not frozen). */
   localShown(): boolean
@@ -31,6 +44,8 @@ export interface RoleHost {
   setState(info: StateInfo): void
   deliver(hs: HostSub, msgs: Delivery[]): void
   reset(hs: HostSub, notice: ResetNotice): void
+  /** A volatile message for every subscription of its topic in this worker. */
+  deliverVolatile(msg: VolatileDelivery): void
   tabsAcked(upTo: number): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
@@ -54,6 +69,17 @@ export interface Role {
   /** New outbox records are on disk; `batch` when this worker wrote them. */
   committed(batch?: OutboxBatch): void
   cursors(): Record<string, number>
+  /** Volatile messages: false (dropped) unless the connection is open. */
+  sendVolatile(messages: OutgoingMessage[]): boolean
+  /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void
+  cancelRequest(key: string): void
   onBus(m: BusMessage): void
   /** This worker leaves the namespace. */
   leave(): void

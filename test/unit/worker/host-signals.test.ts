@@ -39,6 +39,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }

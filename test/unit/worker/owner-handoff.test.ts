@@ -42,6 +42,8 @@ function fakeTab(id: string) {
     acked: (upTo) => void seen.acked.push(upTo),
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
