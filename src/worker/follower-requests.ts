@@ -6,9 +6,21 @@ import type { RoleHost } from './role.ts'
 const OWNER_GRACE_MS = 1_000
 
 interface Pending {
+  topic: string
+  body: string | Uint8Array
+  /** When its timeout ends, ms since epoch. */
+  deadline: number
   done: (o: RequestOutcome) => void
   timer: ReturnType<typeof setTimeout>
 }
+
+export type Ask = (
+  key: string,
+  topic: string,
+  body: string | Uint8Array,
+  timeout: number,
+  done: (o: RequestOutcome) => void,
+) => void
 
 /**
  * A follower's requests, relayed to the owner over the bus and answered by its `reply`. Each settles once: by that
@@ -33,7 +45,7 @@ export class FollowerRequests {
       () => this.replied(key, { ok: false, code: 'timeout', message: `no answer to ${topic} within ${timeout} ms` }),
       timeout + OWNER_GRACE_MS,
     )
-    this.#pending.set(key, { done, timer })
+    this.#pending.set(key, { topic, body, deadline: Date.now() + timeout, done, timer })
     this.#host.bus.post({ k: 'request', from: this.#host.workerId, key, topic, body, timeout })
   }
 
@@ -58,6 +70,22 @@ export class FollowerRequests {
     const known = this.#owner
     this.#owner = id
     if (known !== undefined && known !== id) this.ownerGone()
+  }
+
+  /**
+   * This worker now owns the socket. Requests posted while no owner was known reached nobody: they are asked again
+   * here, with what is left of their timeout; those an owner may have received end `disconnected` (at most once).
+   */
+  handOver(ask: Ask): void {
+    if (this.#owner !== undefined) {
+      this.ownerGone()
+      return
+    }
+    for (const [key, p] of [...this.#pending]) {
+      clearTimeout(p.timer)
+      this.#pending.delete(key)
+      ask(key, p.topic, p.body, Math.max(1, p.deadline - Date.now()), p.done)
+    }
   }
 
   ownerGone(): void {

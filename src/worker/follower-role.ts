@@ -76,6 +76,11 @@ export class FollowerRole implements Role {
     this.#requests.cancel(key)
   }
 
+  /** This worker won the socket: its relayed requests go to `owner` (see `FollowerRequests.handOver`). */
+  handOver(owner: Role): void {
+    this.#requests.handOver((key, topic, body, timeout, done) => owner.request(key, topic, body, timeout, done))
+  }
+
   onBus(m: BusMessage): void {
     const host = this.#host
     switch (m.k) {

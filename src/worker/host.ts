@@ -234,6 +234,7 @@ export class NamespaceHost implements RoleHost {
     }
     this.#role = owner
     owner.start()
+    this.#follower.handOver(owner)
     await released
   }
 
