@@ -74,13 +74,15 @@ export class Subscriptions {
   }
 
   /** Volatile messages skip the seq guard: they have none, and the worker sends each once. */
-  volatile(sub: number, msg: VolatileDelivery): void {
+  volatile(sub: number, msgs: VolatileDelivery[]): void {
     const s = this.#subs.get(sub)
     if (!s?.volatile) return
-    try {
-      s.onMessage({ topic: msg.topic, body: msg.body, volatile: true })
-    } catch (e) {
-      reportError(e)
+    for (const msg of msgs) {
+      try {
+        s.onMessage({ topic: msg.topic, body: msg.body, volatile: true })
+      } catch (e) {
+        reportError(e)
+      }
     }
   }
 

@@ -132,8 +132,8 @@ export interface TabEvents {
   /** A batch of messages for subscription `sub`, contiguous and in seq order. */
   messages(sub: number, msgs: Delivery[]): void
   reset(sub: number, notice: ResetNotice): void
-  /** A volatile message for subscription `sub`. */
-  volatile(sub: number, msg: VolatileDelivery): void
+  /** Volatile messages for subscription `sub`, in the order the server sent them. */
+  volatile(sub: number, msgs: VolatileDelivery[]): void
   /** The answer to this tab's request `req` (see `WorkerPort.request`). */
   replied(req: number, outcome: RequestOutcome): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */

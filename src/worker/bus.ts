@@ -39,7 +39,7 @@ export type BusMessage =
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
   /** A volatile message from the server: each worker hands it to its own subscriptions of the topic. */
-  | { k: 'vmsg'; msg: VolatileDelivery }
+  | { k: 'vmsg'; msgs: VolatileDelivery[] }
   | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone
   | { k: 'purged' }

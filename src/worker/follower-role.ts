@@ -120,7 +120,7 @@ export class FollowerRole implements Role {
         }
         break
       case 'vmsg':
-        host.deliverVolatile(m.msg)
+        host.deliverVolatile(m.msgs)
         break
       case 'reply':
         if (m.to === host.workerId) this.#requests.replied(m.key, m.outcome)

@@ -147,9 +147,12 @@ export class NamespaceHost implements RoleHost {
     this.#role.cancelRequest(`${this.workerId}/${tab.info.id}/${req}`)
   }
 
-  deliverVolatile(msg: VolatileDelivery): void {
-    for (const hs of this.subs.values())
-      if (hs.volatile && hs.topic === msg.topic && !hs.tab.gone) void hs.tab.events.volatile(hs.sub, msg)
+  deliverVolatile(msgs: VolatileDelivery[]): void {
+    for (const hs of this.subs.values()) {
+      if (!hs.volatile || hs.tab.gone) continue
+      const mine = msgs.filter((m) => m.topic === hs.topic)
+      if (mine.length > 0) void hs.tab.events.volatile(hs.sub, mine)
+    }
   }
 
   unsubscribe(tab: Tab, sub: number): void {

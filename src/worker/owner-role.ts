@@ -59,9 +59,9 @@ export class OwnerRole implements Role {
           bus.post({ k: 'renumbered', from, delta })
         },
         log: (m) => host.log(m),
-        volatile: (msg) => {
-          host.deliverVolatile(msg)
-          bus.post({ k: 'vmsg', msg })
+        volatile: (msgs) => {
+          host.deliverVolatile(msgs)
+          bus.post({ k: 'vmsg', msgs })
         },
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },

@@ -24,8 +24,8 @@ export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
   state(info: StateInfo): void
   /** Chatter for the `debug` option only. */
   debug?(message: string): void
-  /** A volatile message from the server, for every subscription of its topic (this worker's and the followers'). */
-  volatile?(msg: VolatileDelivery): void
+  /** Volatile messages of one WebSocket message, for every subscription of their topics (every worker's). */
+  volatile?(msgs: VolatileDelivery[]): void
 }
 
 /**
@@ -195,6 +195,7 @@ export class OwnerSession {
   /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
   #frames(frames: ServerFrame[]): void {
     let run: MsgFrame[] = []
+    const volatile: VolatileDelivery[] = []
     const flushRun = () => {
       const first = run[0]
       if (first) this.#inbox.receive(first.topic, run)
@@ -221,7 +222,7 @@ export class OwnerSession {
           this.#host.log(`server error ${f.code}: ${f.message}`)
           break
         case 'vmsg':
-          this.#host.volatile?.({ topic: f.topic, body: f.body })
+          volatile.push({ topic: f.topic, body: f.body })
           break
         case 'reply':
           this.#requests.reply(f)
@@ -232,5 +233,6 @@ export class OwnerSession {
       }
     }
     flushRun()
+    if (volatile.length > 0) this.#host.volatile?.(volatile)
   }
 }

@@ -44,8 +44,8 @@ export interface RoleHost {
   setState(info: StateInfo): void
   deliver(hs: HostSub, msgs: Delivery[]): void
   reset(hs: HostSub, notice: ResetNotice): void
-  /** A volatile message for every subscription of its topic in this worker. */
-  deliverVolatile(msg: VolatileDelivery): void
+  /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
+  deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
