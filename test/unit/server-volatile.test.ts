@@ -93,6 +93,23 @@ describe('volatile sends', () => {
     expect(watcher.frames.filter((f) => f.t === 'vmsg')).toEqual([])
   })
 
+  it('a vpub or request body nested deeper than 100 levels closes 4400 depth, and nothing of it is relayed', async () => {
+    const { url } = await serve()
+    const watcher = await hello(url, 'w', { subs: [{ topic: 'deep', after: 0 }] })
+    const deep = `${'['.repeat(101)}${']'.repeat(101)}`
+    for (const [t, extra] of [
+      ['vpub', ''],
+      ['request', '"id":1,'],
+    ] as const) {
+      const c = await hello(url, `s-${t}`)
+      c.send(`{"t":"${t}",${extra}"topic":"deep","body":${deep}}`)
+      expect(await c.closed).toEqual({ code: 4400, reason: 'depth' })
+      expect(c.frames.at(-1)).toEqual({ t: 'error', code: 'depth', message: `${t}.body nests deeper than 100 levels` })
+    }
+    await watcher.quiet()
+    expect(watcher.frames.filter((f) => f.t === 'vmsg')).toEqual([])
+  })
+
   it('count against rateLimit like any frame: over the budget closes 4429 and the rest is not relayed', async () => {
     const { url } = await serve({ rateLimit: { messagesPerSecond: 1, burst: 3 } })
     const watcher = await hello(url, 'w', { subs: [{ topic: 't', after: 0 }] })
