@@ -71,12 +71,14 @@ export class ConnectionRequests {
   private running = 0
   private readonly slots: (() => void)[] = []
   private readonly aborts = new Set<AbortController>()
+  private closed = false
 
   constructor(private readonly host: RequestsHost) {}
 
   /** Starts answering `frame`; resolves once it holds a slot (its answer comes later). */
   async accept(frame: RequestFrame): Promise<void> {
     if (this.running >= this.host.limits.maxConcurrent) await new Promise<void>((resolve) => this.slots.push(resolve))
+    if (this.closed) return
     this.running++
     void this.answer(frame).finally(() => {
       this.running--
@@ -86,6 +88,7 @@ export class ConnectionRequests {
 
   /** The connection is gone: every running handler's signal aborts, and waiting requests are let go unanswered. */
   close(): void {
+    this.closed = true
     for (const abort of this.aborts) abort.abort(new Error('the connection closed'))
     for (const slot of this.slots.splice(0)) slot()
   }

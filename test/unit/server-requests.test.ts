@@ -152,15 +152,15 @@ describe('requests', () => {
     expect(replies(c.frames.slice(0, pong)).length).toBeGreaterThanOrEqual(296)
   })
 
-  it('a closed connection aborts its running handlers', async () => {
+  it('a closed connection aborts its running handlers, and the requests waiting for a slot never run', async () => {
     const signals: AbortSignal[] = []
-    const { server, url } = await serve()
+    const { server, url } = await serve({ maxConcurrentRequests: 2 })
     server.handle('wait', ({ signal }) => {
       signals.push(signal)
       return new Promise(() => {})
     })
     const c = await hello(url, 'c')
-    c.send(request(1, 'wait', null), request(2, 'wait', null))
+    c.send(request(1, 'wait', null), request(2, 'wait', null), request(3, 'wait', null), request(4, 'wait', null))
     await until(
       'two handlers running',
       () => signals.length,
@@ -172,5 +172,8 @@ describe('requests', () => {
       () => signals.filter((s) => s.aborted).length,
       (n) => n === 2,
     )
+    // Let the freed slots be taken, if anything would take them.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(signals.length).toBe(2)
   })
 })
