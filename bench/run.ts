@@ -4,7 +4,7 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N  --only send,latency,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -55,7 +55,7 @@ const N = quick
       memory: 100_000,
     }
 const FANOUT_TABS = [1, 5, 10] as const
-const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,presence,size,trap').split(','))
+const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
 const chunk = Number(flags.chunk)
 const writeDocs = !quick || flags.md === true
@@ -149,6 +149,30 @@ async function runSend(env: Env, c: ContenderId, n: number): Promise<number> {
 async function runLatency(env: Env, c: ContenderId, n: number): Promise<{ p50: number; p99: number }> {
   return withJob(env, async (job, open) => {
     await open(pageUrl(env, job, c, 'latency', serverFor(env, c).url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result' || !r.samples) throw new Error('no samples')
+    return { p50: quantile(r.samples, 0.5), p99: quantile(r.samples, 0.99) }
+  })
+}
+
+/** tabwire's volatile sends, counted when back through the page's own subscription: msg/s. */
+async function runVolatile(env: Env, n: number): Promise<number> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', 'volatile', env.servers.tabwire.url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result') throw new Error('unreachable')
+    return n / (r.ms / 1000)
+  })
+}
+
+/** tabwire's volatile or request round trips: p50 and p99, ms. */
+async function runLiveLatency(
+  env: Env,
+  task: 'volatile-latency' | 'request-latency',
+  n: number,
+): Promise<{ p50: number; p99: number }> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', task, env.servers.tabwire.url, n))
     const r = await env.hub.expect(job, 'result', 180_000)
     if (r.kind !== 'result' || !r.samples) throw new Error('no samples')
     return { p50: quantile(r.samples, 0.5), p99: quantile(r.samples, 0.99) }
@@ -340,6 +364,21 @@ async function main(): Promise<void> {
           record(samples, 'latency-p99', c, v.p99)
           log(`latency ${c}: p50 ${v.p50.toFixed(3)} ms, p99 ${v.p99.toFixed(3)} ms`)
         }
+      if (only.has('live') && contenders.includes('tabwire')) {
+        const v = await attempt('volatile tabwire', () => runVolatile(env, N.send))
+        if (v !== undefined) {
+          record(samples, 'volatile-send', 'tabwire', v)
+          log(`volatile send tabwire: ${Math.round(v)} msg/s`)
+        }
+        for (const task of ['volatile-latency', 'request-latency'] as const) {
+          const l = await attempt(`${task} tabwire`, () => runLiveLatency(env, task, N.latency))
+          if (l === undefined) continue
+          const w = task.replace('-latency', '')
+          record(samples, `${w}-latency-p50`, 'tabwire', l.p50)
+          record(samples, `${w}-latency-p99`, 'tabwire', l.p99)
+          log(`${task} tabwire: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms`)
+        }
+      }
       if (only.has('fanout'))
         for (const tabs of FANOUT_TABS)
           for (const c of order) {
@@ -443,6 +482,11 @@ export const UNITS: Record<string, string> = {
   send: 'msg/s',
   'latency-p50': 'ms',
   'latency-p99': 'ms',
+  'volatile-send': 'msg/s',
+  'volatile-latency-p50': 'ms',
+  'volatile-latency-p99': 'ms',
+  'request-latency-p50': 'ms',
+  'request-latency-p99': 'ms',
   'fanout-1': 'msg/s',
   'fanout-5': 'msg/s',
   'fanout-10': 'msg/s',

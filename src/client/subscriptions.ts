@@ -1,19 +1,32 @@
 import type { Body } from '../protocol/frames.ts'
-import type { Delivery, ResetNotice, SubscribeMode } from '../protocol/port.ts'
+import type { Delivery, ResetNotice, SubscribeMode, VolatileDelivery } from '../protocol/port.ts'
 
+/** A message of the topic's log: numbered, delivered once each in seq order. */
 export interface Message<T = Body, K extends string = string> {
   topic: K
   seq: number
   body: T
+  volatile?: undefined
+}
+
+/** A volatile message (`send(…, { durable: false })`): not in the log, so no `seq`; never replayed. */
+export interface VolatileMessage<T = Body, K extends string = string> {
+  topic: K
+  body: T
+  volatile: true
+  seq?: undefined
 }
 
 interface Subscription {
   topic: string
-  onMessage: (m: Message) => unknown
+  onMessage: (m: Message | VolatileMessage) => unknown
   onReset: ((n: ResetNotice) => void) | undefined
   /** Last seq handed to `onMessage`: a guard against anything delivered twice, and where a resubscribe resumes. */
   last: number
-  /** `latest`: true until a message or a reset positions it, so a new worker is asked for the newest again. */
+  /**
+   * `latest`: true until a message or a reset positions it, so a new worker is asked for the newest again;
+   * `volatile`: volatile messages are wanted too (`subscribe(…, { volatile: true })`).
+   */
   mode: SubscribeMode
 }
 
@@ -24,7 +37,7 @@ export class Subscriptions {
 
   add(
     topic: string,
-    onMessage: (m: Message) => unknown,
+    onMessage: (m: Message | VolatileMessage) => unknown,
     onReset: ((n: ResetNotice) => void) | undefined,
     after: number,
     mode: SubscribeMode = {},
@@ -69,6 +82,19 @@ export class Subscriptions {
       }
     }
     return running
+  }
+
+  /** Volatile messages skip the seq guard: they have none, and the worker sends each once. */
+  volatile(sub: number, msgs: VolatileDelivery[]): void {
+    const s = this.#subs.get(sub)
+    if (!s?.mode.volatile) return
+    for (const msg of msgs) {
+      try {
+        s.onMessage({ topic: msg.topic, body: msg.body, volatile: true })
+      } catch (e) {
+        reportError(e)
+      }
+    }
   }
 
   reset(sub: number, notice: ResetNotice): void {

@@ -21,15 +21,29 @@ import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
 import { Receipts, type SendReceipt } from './receipts.ts'
+import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
-import { Subscriptions, type Message } from './subscriptions.ts'
+import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
+import { Subscriptions, type Message, type VolatileMessage } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { WorkerBinding } from './worker-binding.ts'
 
-export type { Message } from './subscriptions.ts'
+export type { Message, VolatileMessage } from './subscriptions.ts'
 export type { SendReceipt } from './receipts.ts'
 export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from './presence.ts'
+export type { RequestOptions } from './requests.ts'
+export type { VolatileReceipt } from './volatile-batcher.ts'
+
+/** `durable: false` makes a send volatile (see `Wire.send`). */
+export interface SendOptions {
+  /**
+   * `false`: not stored, numbered nor resent: written to the socket if it is open (`{ sent: true }`), else dropped
+   * at once (`{ sent: false }`).
+   * @default true
+   */
+  durable?: boolean
+}
 
 /**
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
@@ -62,10 +76,17 @@ export interface SubscribeOptions {
   conflate?: boolean
   /** Aborting it ends the subscription, as `stop()` does; already aborted: nothing is subscribed. */
   signal?: AbortSignal
+  /**
+   * Also hand the topic's volatile messages (`send(…, { durable: false })` by anyone) to `onMessage`, as
+   * `{ topic, body, volatile: true }` without `seq`, while this subscription is live. Off by default, so a handler
+   * written for the log never meets a message without a seq.
+   * @default false
+   */
+  volatile?: boolean
 }
 
 /** `wire.messages()`: `SubscribeOptions` for a `for await` loop, and how many messages may wait for it. */
-export interface MessagesOptions extends Omit<SubscribeOptions, 'signal'> {
+export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile'> {
   /** Aborting it ends the loop (`done`), as `break` does. */
   signal?: AbortSignal
   /**
@@ -104,6 +125,8 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #subs = new Subscriptions()
   readonly #receipts = new Receipts()
   readonly #sends: SendBatcher
+  readonly #volatile: VolatileBatcher
+  readonly #requests: Requests
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
   /** Ends each open `messages()` stream when the wire closes. */
@@ -127,6 +150,11 @@ export class Wire<Topics extends object = AnyTopics> {
     // Only after the options passed: a lock taken for a wire that throws would never be released.
     this.#lock = new TabLock()
     this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
+    this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
+    this.#requests = new Requests(
+      (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
+      (req) => this.#worker.cancelRequest(req),
+    )
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
     this.#worker = new WorkerBinding(
@@ -146,12 +174,16 @@ export class Wire<Topics extends object = AnyTopics> {
           this.#setState(result.state)
         },
         failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
-        died: () =>
+        died: () => {
+          this.#requests.rejectAll(
+            new TabwireError('disconnected', 'the worker stopped; the request may or may not have run'),
+          )
           this.#setState({
             state: 'connecting',
             attempt: 0,
             error: { code: 'worker-unavailable', message: 'worker restarted' },
-          }),
+          })
+        },
         rebound: () => {
           for (const [id, topic, last, mode] of this.#subs.resumePoints())
             void this.#call('subscribe', (r) => r.subscribe(id, topic, last, mode)).catch((e: unknown) =>
@@ -189,23 +221,66 @@ export class Wire<Topics extends object = AnyTopics> {
    * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
    * answer in time or died: the message may or may not have been stored).
    */
-  send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions & { durable: false },
+  ): Promise<VolatileReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options?: SendOptions & { durable?: true },
+  ): Promise<SendReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions = {},
+  ): Promise<SendReceipt | VolatileReceipt> {
     try {
       this.#assertOpen()
       checkTopic(topic)
-      const bytes = binaryBody(body)
-      let encoded: string | Uint8Array
-      if (bytes) {
-        checkBinarySize(bytes, this.#maxMessageBytes)
-        encoded = bytes
-      } else {
-        encoded = encodeBody(body)
-        checkSize(encoded, this.#maxMessageBytes)
-      }
-      return this.#sends.enqueue({ topic, body: encoded })
+      const encoded = this.#encode(body)
+      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded })
+      // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
+      if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
+      return this.#volatile.enqueue({ topic, body: encoded })
     } catch (e) {
       return Promise.reject(e)
     }
+  }
+
+  /**
+   * Asks the server's handler of `topic` (`server.handle(topic, fn)` or `onRequest`) and resolves with its answer
+   * (JSON, or bytes as a `Uint8Array`). Not durable: made while the socket is down, it waits for a connection until
+   * `timeout`; it is sent at most once. Rejects with `TabwireError` code `remote` (the handler threw: its message),
+   * `not-found` (no handler), `forbidden` (`authorize`), `timeout`, `aborted` (`signal`), `disconnected` (the
+   * connection dropped after it was sent: it may or may not have run), `too-many-requests` (1,000 of the
+   * namespace's requests are waiting already), or the body and argument errors `send()` has.
+   */
+  request<R = Body, K extends TopicOf<Topics> = TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: RequestOptions = {},
+  ): Promise<R> {
+    try {
+      this.#assertOpen()
+      checkTopic(topic)
+      return this.#requests.request(topic, this.#encode(body), options) as Promise<R>
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** JSON text or bytes, checked against `maxMessageBytes`. */
+  #encode(body: unknown): string | Uint8Array {
+    const bytes = binaryBody(body)
+    if (bytes) {
+      checkBinarySize(bytes, this.#maxMessageBytes)
+      return bytes
+    }
+    const encoded = encodeBody(body)
+    checkSize(encoded, this.#maxMessageBytes)
+    return encoded
   }
 
   /**
@@ -214,6 +289,18 @@ export class Wire<Topics extends object = AnyTopics> {
    * newest message; `conflate` hands a tab that is behind only the newest; `signal` ends it. Resolves with the
    * function that stops the subscription.
    */
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (
+      m: Message<ReceivedBodyFor<Topics, K, B>, K> | VolatileMessage<ReceivedBodyFor<Topics, K, B>, K>,
+    ) => unknown,
+    options: SubscribeOptions & { volatile: true },
+  ): Promise<() => Promise<void>>
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => unknown,
+    options?: SubscribeOptions & { volatile?: false },
+  ): Promise<() => Promise<void>>
   async subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
     topic: K,
     onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => unknown,
@@ -225,7 +312,13 @@ export class Wire<Topics extends object = AnyTopics> {
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
     const { signal } = options
     if (signal?.aborted) return async () => undefined
-    const id = this.#subs.add(topic, onMessage as (m: Message) => unknown, options.onReset, after, mode)
+    const id = this.#subs.add(
+      topic,
+      onMessage as (m: Message | VolatileMessage) => unknown,
+      options.onReset,
+      after,
+      mode,
+    )
     try {
       await this.#call('subscribe', (r) => r.subscribe(id, topic, after, mode))
     } catch (e) {
@@ -263,7 +356,13 @@ export class Wire<Topics extends object = AnyTopics> {
     return new MessageStream<M>(
       async (from, onMessage, onReset) => {
         const start = from === 'latest' ? { after: 0, mode } : { after: from, mode: { ...mode, latest: false } }
-        const id = this.#subs.add(topic, onMessage as (m: Message) => unknown, onReset, start.after, start.mode)
+        const id = this.#subs.add(
+          topic,
+          onMessage as (m: Message | VolatileMessage) => unknown,
+          onReset,
+          start.after,
+          start.mode,
+        )
         try {
           await this.#call('subscribe', (r) => r.subscribe(id, topic, start.after, start.mode))
         } catch (e) {
@@ -414,6 +513,8 @@ export class Wire<Topics extends object = AnyTopics> {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
+      volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
+      replied: (req, outcome) => this.#requests.replied(req, outcome),
       acked: (upTo) => this.#receipts.acked(upTo),
       sent: (upTo) => this.#receipts.sent(upTo),
       renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
@@ -452,6 +553,7 @@ export class Wire<Topics extends object = AnyTopics> {
     for (const h of this.#presences.values()) h.end()
     this.#presences.clear()
     this.#receipts.clear()
+    this.#requests.rejectAll(new TabwireError('closed', 'the wire was closed before the answer came'))
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
@@ -468,9 +570,13 @@ function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { a
   const { signal } = options
   if (signal !== undefined && !isAbortSignal(signal))
     throw new TabwireError('invalid-argument', `signal must be an AbortSignal, got ${describeValue(signal)}`)
+  const volatile = 'volatile' in options ? options.volatile : undefined
+  if (volatile !== undefined && typeof volatile !== 'boolean')
+    throw new TabwireError('invalid-argument', `volatile must be a boolean, got ${describeValue(volatile)}`)
   const mode: SubscribeMode = {}
   if (latest) mode.latest = true
   if (options.conflate) mode.conflate = true
+  if (volatile) mode.volatile = true
   return { after: latest ? 0 : (after as number), mode }
 }
 

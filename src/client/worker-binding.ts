@@ -99,6 +99,11 @@ export class WorkerBinding {
     void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
   }
 
+  /** Fire-and-forget: the tab gave up on request `req`. */
+  cancelRequest(req: number): void {
+    void this.#binding.attached.then(() => this.#binding.remote.cancelRequest(req)).catch(() => undefined)
+  }
+
   /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
   detach(): void {
     const { remote, release } = this.#binding

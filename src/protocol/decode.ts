@@ -114,6 +114,15 @@ function clientFrame(f: Obj): ClientFrame {
       }
     case 'ping':
       return { t: 'ping', n: nat(f, 'n') }
+    case 'vpub':
+      return { t: 'vpub', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'request':
+      return {
+        t: 'request',
+        id: nat(f, 'id'),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        body: requiredBody(f, 'body'),
+      }
     default:
       return fail('type', `unknown client frame type ${JSON.stringify(f.t)}`)
   }
@@ -146,6 +155,15 @@ function member(m: Obj, where: string): PresenceMember {
   if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
     fail('field', `${where}.since must be an integer ≥ 0`)
   return { ...memberKey(m, where), state: m.state as Json, since }
+}
+
+function replyFrame(f: Obj): ServerFrame {
+  const id = nat(f, 'id')
+  if ('body' in f === 'error' in f) fail('field', 'reply must have either body or error')
+  if (!('error' in f)) return { t: 'reply', id, body: requiredBody(f, 'body') }
+  const e = f.error
+  if (!isObj(e)) fail('field', 'reply.error must be an object')
+  return { t: 'reply', id, error: { code: str(e, 'code'), message: str(e, 'message') } }
 }
 
 function serverFrame(f: Obj): ServerFrame {
@@ -204,6 +222,10 @@ function serverFrame(f: Obj): ServerFrame {
       }
     case 'error':
       return { t: 'error', code: str(f, 'code'), message: str(f, 'message') }
+    case 'vmsg':
+      return { t: 'vmsg', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'reply':
+      return replyFrame(f)
     default:
       return fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
   }
@@ -270,20 +292,24 @@ export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded
 }
 
 /**
- * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A `pub` body
+ * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A body (`pub`,
+ * `vpub`, `request`)
  * nested deeper than `MAX_BODY_DEPTH` is refused here, so the server never stores, nor has to encode, one.
  */
 export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded<ClientFrame> {
   const decoded = decodeWith(data, maxBytes, clientFrame)
-  if (decoded.ok && decoded.frames.some((f) => f.t === 'pub' && nestsDeeperThan(f.body, MAX_BODY_DEPTH)))
-    return { ok: false, error: { code: 'depth', message: `pub.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
   const deep = decoded.ok
-    ? decoded.frames.find((f) => 'state' in f && nestsDeeperThan(f.state, MAX_BODY_DEPTH))
+    ? decoded.frames.find((f) => 'body' in f && nestsDeeperThan(f.body, MAX_BODY_DEPTH))
     : undefined
   if (deep)
+    return { ok: false, error: { code: 'depth', message: `${deep.t}.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  const deepState = decoded.ok
+    ? decoded.frames.find((f) => 'state' in f && nestsDeeperThan(f.state, MAX_BODY_DEPTH))
+    : undefined
+  if (deepState)
     return {
       ok: false,
-      error: { code: 'depth', message: `${deep.t}.state nests deeper than ${MAX_BODY_DEPTH} levels` },
+      error: { code: 'depth', message: `${deepState.t}.state nests deeper than ${MAX_BODY_DEPTH} levels` },
     }
   return decoded
 }

@@ -26,8 +26,20 @@ export type ErrorCode =
    * `wss:` URL, or the browser refused the URL. Sends stay queued; `reconnect()` asks the provider again.
    */
   | 'invalid-url'
-  /** The server's `authorize` refused this user the topic (`presence()`). */
+  /** `request()`: the server's handler threw (its message follows) or could not answer (too large, not JSON). */
+  | 'remote'
+  /** `request()`: the server has no handler for the topic. */
+  | 'not-found'
+  /** `authorize` refused this user the topic (`presence()`, `request()`). */
   | 'forbidden'
+  /** `request()`: no answer within `timeout` (waiting for a connection included), or the server's handler took too long. */
+  | 'timeout'
+  /** `request()`: its `signal` aborted. */
+  | 'aborted'
+  /** `request()`: the connection dropped after the request was sent; it may or may not have run (never resent). */
+  | 'disconnected'
+  /** `request()`: too many requests of this namespace are waiting for an answer already. */
+  | 'too-many-requests'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'

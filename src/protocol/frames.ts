@@ -75,7 +75,34 @@ export interface PingFrame {
   n: number
 }
 
-export type ClientFrame = HelloFrame | PubFrame | SubFrame | UnsubFrame | FetchFrame | PingFrame | PresenceClientFrame
+/**
+ * A volatile message: relayed by the server to the topic's current subscribers (every node) as `vmsg`, never stored,
+ * numbered, acked or replayed. Dropped for a subscriber whose connection is congested.
+ */
+export interface VpubFrame {
+  t: 'vpub'
+  topic: string
+  body: Body
+}
+
+/** A question for the server's handler of `topic`; answered by one `reply` with the same `id` on this connection. */
+export interface RequestFrame {
+  t: 'request'
+  id: number
+  topic: string
+  body: Body
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | PubFrame
+  | SubFrame
+  | UnsubFrame
+  | FetchFrame
+  | PingFrame
+  | VpubFrame
+  | RequestFrame
+  | PresenceClientFrame
 
 // ── server → client ──────────────────────────────────────────────────────────
 
@@ -147,6 +174,22 @@ export interface ErrorFrame<Code extends string = string> {
   message: string
 }
 
+/** A volatile message relayed to a subscriber of `topic`: no seq, no epoch, never replayed. */
+export interface VmsgFrame {
+  t: 'vmsg'
+  topic: string
+  body: Body
+}
+
+/** Why a request got no answer body (see docs/PROTOCOL.md: `remote`, `not-found`, `forbidden`, …). */
+export interface ReplyError {
+  code: string
+  message: string
+}
+
+/** The answer to `request {id}`: either `body` (the handler's result) or `error`, never both. */
+export type ReplyFrame = { t: 'reply'; id: number; body: Body } | { t: 'reply'; id: number; error: ReplyError }
+
 export type ServerFrame =
   | WelcomeFrame
   | AckFrame
@@ -156,5 +199,7 @@ export type ServerFrame =
   | PongFrame
   | ErrorFrame
   | PresenceServerFrame
+  | VmsgFrame
+  | ReplyFrame
 
 export type Frame = ClientFrame | ServerFrame

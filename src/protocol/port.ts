@@ -99,7 +99,18 @@ export interface SubscribeMode {
   latest?: boolean
   /** While the tab is behind (handler busy, tab hidden or frozen), hand it only the newest message. */
   conflate?: boolean
+  /** Also hand the tab the topic's volatile messages (`send(..., { durable: false })`), without a seq. */
+  volatile?: boolean
 }
+
+/** A volatile message as a subscriber receives it: never stored nor numbered, so no `seq`. */
+export interface VolatileDelivery {
+  topic: string
+  body: Body
+}
+
+/** How a `request` ended, as the worker tells the tab. `code` is a `TabwireError` code. */
+export type RequestOutcome = { ok: true; body: Body } | { ok: false; code: ErrorCode; message: string }
 
 /** The range after a subscriber's cursor is gone: it resumes after `seq`. */
 export interface ResetNotice {
@@ -135,6 +146,10 @@ export interface TabEvents {
    */
   messages(sub: number, msgs: Delivery[]): void | Promise<void>
   reset(sub: number, notice: ResetNotice): void
+  /** Volatile messages for subscription `sub`, in the order the server sent them. */
+  volatile(sub: number, msgs: VolatileDelivery[]): void
+  /** The answer to this tab's request `req` (see `WorkerPort.request`). */
+  replied(req: number, outcome: RequestOutcome): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
   /** Cumulative: every message id ≤ `upTo` has been written to the current socket (not yet acked). */
@@ -199,6 +214,18 @@ export interface WorkerPort {
    */
   subscribe(sub: number, topic: string, after: number, mode?: SubscribeMode): Promise<void>
   unsubscribe(sub: number): Promise<void>
+  /**
+   * Volatile messages: written to the open socket at once, never stored. Resolves `true` when the connection is open
+   * (they are written, or handed to the owning worker), `false` when not (they are dropped).
+   */
+  sendVolatile(messages: OutgoingMessage[]): Promise<boolean>
+  /**
+   * Asks the server's handler of `topic`; `req` is chosen by the tab, and the answer comes as `TabEvents.replied`
+   * (never as this call's result, so a long wait is no stuck call). Waits for a connection for up to `timeout` ms.
+   */
+  request(req: number, topic: string, body: string | Uint8Array, timeout: number): Promise<void>
+  /** The tab gave up on request `req` (its signal aborted): no `replied` follows. */
+  cancelRequest(req: number): void
   pending(): Promise<number>
   reconnect(): Promise<void>
   purge(): Promise<void>

@@ -20,3 +20,13 @@ export const SERVER_ERROR_CODES = [
 ] as const
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
+
+/**
+ * Every `code` the reference server puts in a `reply`'s `error` (docs/PROTOCOL.md lists them too): `remote` (the
+ * handler threw; its message follows), `not-found` (no handler for the topic), `forbidden` (`authorize` said no),
+ * `timeout` (the handler did not answer within `requestTimeout`), `too-large` (the answer is over `maxReplyBytes`),
+ * `invalid-body` (the handler's answer is no JSON value nor bytes).
+ */
+export const REPLY_ERROR_CODES = ['remote', 'not-found', 'forbidden', 'timeout', 'too-large', 'invalid-body'] as const
+
+export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number]

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import { WebSocket, type RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
 import { decodeClientMessage } from '../protocol/decode.ts'
-import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame } from '../protocol/frames.ts'
+import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame, VpubFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
@@ -20,6 +20,8 @@ import type { Session, Sessions } from './sessions.ts'
 import type { Store } from './store.ts'
 import type { Topics } from './topics.ts'
 import type { Identity } from './types.ts'
+import { ConnectionRequests, type Handlers, type RequestLimits } from './requests.ts'
+import type { VolatileRelay } from './volatile-relay.ts'
 
 /** Incoming messages waiting for the store before the socket stops reading: a flooding client waits, memory doesn't grow. */
 const MAX_QUEUED_MESSAGES = 64
@@ -49,6 +51,10 @@ export interface ConnectionContext {
   observer: Observer
   presence: PresenceHub
   presenceLimits: PresenceLimits
+  /** Where `vpub`s go: to every node's subscribers of the topic, this one's included. */
+  relay: VolatileRelay
+  handlers: Handlers
+  requestLimits: RequestLimits
 }
 
 /**
@@ -66,6 +72,7 @@ export class Connection implements Session {
   private identity: { user: string; client: string } | undefined
   private readonly feeds = new Map<string, Feed>()
   private readonly out: Outbox
+  private readonly requests: ConnectionRequests
   private chain: Promise<void> = Promise.resolve()
   /** Fetches of this connection, one at a time, beside the chain. */
   private fetches: Promise<void> = Promise.resolve()
@@ -88,6 +95,13 @@ export class Connection implements Session {
     private readonly ctx: ConnectionContext,
   ) {
     this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter, ctx.observer)
+    this.requests = new ConnectionRequests({
+      handlers: ctx.handlers,
+      limits: ctx.requestLimits,
+      out: this.out,
+      identity: () => this.identity,
+      allowed: (topic) => this.allowed(topic, 'request'),
+    })
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     // ws has already closed the socket on a protocol error (4413 for oversize, see socket.ts); `close` cleans up.
@@ -98,6 +112,7 @@ export class Connection implements Session {
         clearTimeout(this.idle)
         for (const feed of this.feeds.values()) this.drop(feed)
         this.seat?.close()
+        this.requests.close()
         if (this.identity) ctx.sessions.release(this.identity.user, this.identity.client, this)
         if (this.identity && this.limiter) ctx.rateLimits?.release(this.identity.user, this.identity.client)
         resolve()
@@ -201,7 +216,20 @@ export class Connection implements Session {
       case 'pstate':
       case 'pleave':
         return this.seat?.receive(frame)
+      case 'vpub':
+        return this.relayVolatile(frame)
+      case 'request':
+        return this.requests.accept(frame)
     }
+  }
+
+  /** Denied: dropped with `error forbidden`, the connection stays (nothing was promised to arrive). */
+  private async relayVolatile(frame: VpubFrame): Promise<void> {
+    if (!(await this.allowed(frame.topic, 'pub'))) {
+      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${frame.topic}` })
+      return
+    }
+    if (!this.ended) this.ctx.relay.publish({ topic: frame.topic, body: frame.body })
   }
 
   /** `frames`: how many frames the message holding this hello has, all paid for from the client's rate budget. */

@@ -8,10 +8,10 @@ import type { Duplex } from 'node:stream'
 import { TokenBucket } from './token-bucket.ts'
 
 /**
- * What a user wants to do with a topic: `pub` (send to it), `sub` (follow it, including `fetch`) or `presence` (be a
- * member of its presence and see the others).
+ * What a user wants to do with a topic: `pub` (send to it, durable or volatile), `sub` (follow it, including
+ * `fetch`), `presence` (be a member of its presence and see the others) or `request` (ask its handler a question).
  */
-export type TopicAction = 'pub' | 'sub' | 'presence'
+export type TopicAction = 'pub' | 'sub' | 'presence' | 'request'
 
 /**
  * Decides whether `user` may `action` on `topic`. Asked for every topic of every pub message and every sub; may be

@@ -12,6 +12,8 @@ export { Admission } from './admission.ts'
 export type { AdmissionOptions, AdmissionVerdict } from './admission.ts'
 export type { Authorize, RateLimitOptions, TopicAction } from './guard.ts'
 export type { Identity, ServerOptions, TabwireServer } from './types.ts'
+export type { RequestContext, RequestHandler } from './requests.ts'
+export type { VolatileMessage, VolatileRelay } from './volatile-relay.ts'
 export type {
   PubInput,
   PubOutcome,

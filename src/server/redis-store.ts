@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createClient, type RedisClientType } from '@redis/client'
 import type { Body } from '../protocol/frames.ts'
 import { startFanout } from './redis-fanout.ts'
+import { startRedisRelay } from './redis-volatile.ts'
 import { ACCEPT, READ, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
 import {
   ownBody,
@@ -189,6 +190,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const subscriber = client.duplicate()
   reportOutages(subscriber, onError)
   const fanout = await startFanout({ subscriber, channel, read, deliver, onError })
+  const relaySubscriber = client.duplicate()
+  reportOutages(relaySubscriber, onError)
+  const relay = await startRedisRelay({
+    publisher: client,
+    subscriber: relaySubscriber,
+    channel: `${prefix}volatile`,
+    onError,
+  })
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
@@ -217,8 +226,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return listeners.add(listener)
     },
 
+    relay,
+
     async close(): Promise<void> {
       listeners.clear()
+      await relay.close()
       await fanout.close()
       await client.close()
     },

@@ -18,6 +18,8 @@ import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { ServerOptions, TabwireServer } from './types.ts'
+import { Handlers } from './requests.ts'
+import { relayOf } from './volatile-relay.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
 export const DEFAULTS = {
@@ -29,6 +31,9 @@ export const DEFAULTS = {
   maxPresences: 32,
   maxPresenceStateBytes: 4_096,
   presenceUpdatesPerSecond: 10,
+  requestTimeout: 30_000,
+  maxConcurrentRequests: 16,
+  maxReplyBytes: 1 << 20,
 }
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
@@ -75,6 +80,9 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   }
   checkPresenceLimits(presenceLimits)
   const presence = new PresenceHub(options.presenceRegistry ?? createMemoryPresence())
+  // The store as given, not its timing proxy: servers sharing one store object share its in-process relay.
+  const relay = relayOf(ownStore)
+  const handlers = new Handlers(options.onRequest)
   const context = {
     store,
     topics,
@@ -90,13 +98,25 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     observer,
     presence,
     presenceLimits,
+    relay,
+    handlers,
+    requestLimits: {
+      timeout: options.requestTimeout ?? DEFAULTS.requestTimeout,
+      maxConcurrent: options.maxConcurrentRequests ?? DEFAULTS.maxConcurrentRequests,
+      maxReplyBytes: options.maxReplyBytes ?? DEFAULTS.maxReplyBytes,
+    },
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
   const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
   const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
-  const unlisten = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenAppends = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenVolatile = relay.listen((msg) => topics.relay(msg))
+  const unlisten = () => {
+    unlistenAppends()
+    unlistenVolatile()
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, WebSocket: TabwireSocket })
   const http = createHttpServer(HTTP_TIMEOUTS, (req, res) => {
@@ -199,6 +219,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
         throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
       return store.append(topic, body)
     },
+    handle: (topic, fn) => handlers.handle(topic, fn),
     outputBytes: () => ({ now: pendingBytes(), peak: context.meter.peak }),
     metrics: async () => {
       if (!metrics) throw new TypeError('metrics are off: createServer({ metrics: true })')

@@ -1,4 +1,5 @@
 import type { Body, Epoch } from '../protocol/frames.ts'
+import type { VolatileRelay } from './volatile-relay.ts'
 
 /** A message as a topic's log holds it. */
 export interface StoredMessage {
@@ -72,6 +73,11 @@ export interface Store {
    * topic. Returns the unsubscribe function.
    */
   onAppend(listener: (msg: StoredMessage) => void): () => void
+  /**
+   * Carries volatile messages between the servers sharing this store (Redis: pub/sub). Optional: without one, the
+   * servers of one process on the same store object share an in-process relay (see `relayOf`).
+   */
+  readonly relay?: VolatileRelay
   close(): Promise<void>
 }
 

@@ -5,6 +5,7 @@ import type { PresenceRegistry } from './presence.ts'
 import type { Authorize, RateLimitOptions } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { JwtOptions } from './jwt.ts'
+import type { RequestHandler } from './requests.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
@@ -109,6 +110,30 @@ export interface ServerOptions {
    */
   presenceRegistry?: PresenceRegistry
   /**
+   * Answers `wire.request(topic, body)` for every topic without a handler of its own (`server.handle`). What it
+   * returns goes back to the asking tab; what it throws reaches it as `TabwireError` code `remote` with the message.
+   * With neither, a request gets code `not-found`. `authorize` is asked first, with action `request`.
+   */
+  onRequest?: RequestHandler
+  /**
+   * A request handler that has not answered after this many ms: the asker gets code `timeout`, the handler's signal
+   * aborts.
+   * @default 30000
+   */
+  requestTimeout?: number
+  /**
+   * Request handlers one connection may have running at once; further requests wait (and the connection stops
+   * reading meanwhile), so a request flood cannot pile up work.
+   * @default 16
+   */
+  maxConcurrentRequests?: number
+  /**
+   * Largest reply body, bytes (its JSON text in UTF-8, or its bytes); a larger answer reaches the asker as code
+   * `too-large`.
+   * @default 1048576
+   */
+  maxReplyBytes?: number
+  /**
    * Prometheus metrics: connections, frames and bytes each way, pubs appended and deduplicated, closes by code, store
    * latency, bytes waiting. `true` serves them at `GET /metrics` on the server's own port; `{ path }` elsewhere,
    * `{ path: null }` nowhere (read `server.metrics()` and serve them yourself); `prefix` names the series. Off by
@@ -140,6 +165,11 @@ export interface TabwireServer {
    * `MAX_BODY_DEPTH` (100) rejects with a `RangeError`, as a client's `pub` would be refused.
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
+  /**
+   * Answers requests for `topic` with `fn` (instead of `onRequest`); a later `handle` of the same topic replaces it.
+   * Returns the function that removes it.
+   */
+  handle(topic: string, fn: RequestHandler): () => void
   /**
    * Bytes waiting to be sent: `now`, summed over open connections, and `peak`, the most ever waiting for one
    * connection (queued in the server plus ws's buffer; the kernel's socket buffer not included). For monitoring and

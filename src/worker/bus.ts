@@ -1,5 +1,13 @@
 import type { Json } from '../protocol/frames.ts'
-import type { Delivery, ResetNotice, StateInfo, SubscribeMode } from '../protocol/port.ts'
+import type {
+  Delivery,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Channel } from './platform.ts'
 
@@ -25,6 +33,10 @@ export type BusMessage =
   | { k: 'pjoin'; from: string; key: string; topic: string; state: Json }
   | { k: 'pstate'; key: string; state: Json }
   | { k: 'pleave'; key: string; now: boolean }
+  /** Volatile messages for the owner's socket (sent only while the state is `open`). */
+  | { k: 'vpub'; msgs: OutgoingMessage[] }
+  | { k: 'request'; from: string; key: string; topic: string; body: string | Uint8Array; timeout: number }
+  | { k: 'cancel-request'; key: string }
   // owner → followers
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
@@ -34,6 +46,9 @@ export type BusMessage =
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
   | { k: 'pevent'; to: string; key: string; event: PresenceEvent }
+  /** A volatile message from the server: each worker hands it to its own subscriptions of the topic. */
+  | { k: 'vmsg'; msgs: VolatileDelivery[] }
+  | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone
   | { k: 'purged' }
 

@@ -1,5 +1,7 @@
 import type { BusMessage } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
+import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import { FollowerRequests } from './follower-requests.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
@@ -14,9 +16,11 @@ export class FollowerRole implements Role {
   #lastReportedVisible: boolean | undefined
 
   readonly #host: RoleHost
+  readonly #requests: FollowerRequests
 
   constructor(host: RoleHost) {
     this.#host = host
+    this.#requests = new FollowerRequests(host)
   }
 
   route(key: string, hs: HostSub): void {
@@ -65,12 +69,39 @@ export class FollowerRole implements Role {
     return {}
   }
 
+  /** Handed to the owner while the connection is open; the owner writes them (or drops them if it closed since). */
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    if (this.#host.state.state !== 'open') return false
+    this.#host.bus.post({ k: 'vpub', msgs: messages })
+    return true
+  }
+
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#requests.ask(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#requests.cancel(key)
+  }
+
+  /** This worker won the socket: its relayed requests go to `owner` (see `FollowerRequests.handOver`). */
+  handOver(owner: Role): void {
+    this.#requests.handOver((key, topic, body, timeout, done) => owner.request(key, topic, body, timeout, done))
+  }
+
   onBus(m: BusMessage): void {
     const host = this.#host
     switch (m.k) {
       case 'owner':
         // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
         host.setState(m.state)
+        this.#requests.owner(m.id)
         void this.#followAck(m.acked, true)
         for (const [key, hs] of host.subs) this.route(key, hs)
         for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
@@ -109,11 +140,18 @@ export class FollowerRole implements Role {
           if (hs) host.reset(hs, m.notice)
         }
         break
+      case 'vmsg':
+        host.deliverVolatile(m.msgs)
+        break
+      case 'reply':
+        if (m.to === host.workerId) this.#requests.replied(m.key, m.outcome)
+        break
     }
   }
 
   /** The owner takes this worker's subscriptions with it when this worker's lifetime lock frees; tell it at once. */
   leave(): void {
+    this.#requests.ownerGone()
     for (const key of this.#host.subs.keys()) this.unroute(key)
     for (const key of this.#host.presences.keys()) this.presenceLeave(key, false)
   }

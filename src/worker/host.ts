@@ -9,6 +9,7 @@ import type {
   SessionConfig,
   StateInfo,
   SubscribeMode,
+  VolatileDelivery,
   WorkerStats,
 } from '../protocol/port.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
@@ -133,11 +134,37 @@ export class NamespaceHost implements RoleHost {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
-    const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after }
+    const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true
     if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
+  }
+
+  /** Volatile messages (see `WorkerPort.sendVolatile`). */
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    this.#assertLive()
+    return this.#role.sendVolatile(messages)
+  }
+
+  /** The answer goes to the tab that asked, whichever worker owns the socket. */
+  request(tab: Tab, req: number, topic: string, body: string | Uint8Array, timeout: number): void {
+    this.#assertLive()
+    this.#role.request(`${this.workerId}/${tab.info.id}/${req}`, topic, body, timeout, (outcome) => {
+      if (!tab.gone) void tab.events.replied(req, outcome)
+    })
+  }
+
+  cancelRequest(tab: Tab, req: number): void {
+    this.#role.cancelRequest(`${this.workerId}/${tab.info.id}/${req}`)
+  }
+
+  deliverVolatile(msgs: VolatileDelivery[]): void {
+    for (const hs of this.subs.values()) {
+      if (!hs.volatile || hs.tab.gone) continue
+      const mine = msgs.filter((m) => m.topic === hs.topic)
+      if (mine.length > 0) void hs.tab.events.volatile(hs.sub, mine)
+    }
   }
 
   unsubscribe(tab: Tab, sub: number): void {
@@ -256,6 +283,7 @@ export class NamespaceHost implements RoleHost {
     }
     this.#role = owner
     owner.start()
+    this.#follower.handOver(owner)
     await released
   }
 

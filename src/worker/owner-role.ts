@@ -5,6 +5,7 @@ import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
+import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
 import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost } from './role.ts'
 
 /**
@@ -59,6 +60,10 @@ export class OwnerRole implements Role {
           bus.post({ k: 'renumbered', from, delta })
         },
         log: (m) => host.log(m),
+        volatile: (msgs) => {
+          host.deliverVolatile(msgs)
+          bus.post({ k: 'vmsg', msgs })
+        },
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },
       platform,
@@ -135,6 +140,24 @@ export class OwnerRole implements Role {
     return this.#session.cursors()
   }
 
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    return this.#session.sendVolatile(messages)
+  }
+
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#session.request(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#session.cancelRequest(key)
+  }
+
   onBus(m: BusMessage): void {
     const { bus } = this.#host
     switch (m.k) {
@@ -178,6 +201,17 @@ export class OwnerRole implements Role {
       case 'visible':
         this.#watch(m.from)
         this.#policy.report(m.from, m.visible)
+        break
+      case 'vpub':
+        this.#session.sendVolatile(m.msgs)
+        break
+      case 'request':
+        this.#session.request(m.key, m.topic, m.body, m.timeout, (outcome) =>
+          bus.post({ k: 'reply', to: m.from, key: m.key, outcome }),
+        )
+        break
+      case 'cancel-request':
+        this.#session.cancelRequest(m.key)
         break
     }
   }

@@ -1,6 +1,14 @@
 import { encodeFrames } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
-import type { DialInfo, SessionConfig, StateInfo, SubscribeMode } from '../protocol/port.ts'
+import type {
+  DialInfo,
+  OutgoingMessage,
+  RequestOutcome,
+  SessionConfig,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
@@ -9,6 +17,8 @@ import type { Database, Platform } from './platform.ts'
 import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
+import { RequestBook } from './requests.ts'
+import { VolatileSender } from './volatile-sender.ts'
 
 /** What the owning session needs from the role around it. */
 export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
@@ -16,6 +26,8 @@ export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
   state(info: StateInfo): void
   /** Chatter for the `debug` option only. */
   debug?(message: string): void
+  /** Volatile messages of one WebSocket message, for every subscription of their topics (every worker's). */
+  volatile?(msgs: VolatileDelivery[]): void
 }
 
 /**
@@ -27,6 +39,8 @@ export class OwnerSession {
   readonly ready: Promise<void>
   readonly #socket: SocketLoop
   readonly #resender: Resender
+  readonly #requests: RequestBook
+  readonly #volatile: VolatileSender
   #inbox!: Inbox
   readonly #subs = new Map<string, TopicSub>()
   #openWaiters: (() => void)[] = []
@@ -55,7 +69,11 @@ export class OwnerSession {
         hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
         opened: (acked) => this.#opened(acked),
         frames: (frames) => this.#frames(frames),
-        dropped: () => this.#inbox.dropped(),
+        dropped: () => {
+          this.#inbox.dropped()
+          this.#requests.dropped()
+          this.#volatile.dropped()
+        },
         state: (info) => host.state(info),
         log: (m) => host.log(m),
         ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
@@ -63,6 +81,8 @@ export class OwnerSession {
       platform.clock,
       platform.socket,
     )
+    this.#requests = new RequestBook(this.#socket, platform.clock)
+    this.#volatile = new VolatileSender(this.#socket)
     this.#resender = new Resender(outbox, this.#socket, {
       acked: (upTo) => host.acked(upTo),
       sent: (upTo) => host.sent(upTo),
@@ -137,9 +157,30 @@ export class OwnerSession {
     this.#resender.committed(batch)
   }
 
+  /** Volatile messages: `true` once handed to the open socket, `false` (dropped) when it is not open. */
+  sendVolatile(messages: readonly OutgoingMessage[]): boolean {
+    return this.#volatile.send(messages)
+  }
+
+  /** `key` names the request across workers: `<worker>/<tab>/<req>`. `done` is called exactly once. */
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#requests.ask(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#requests.cancel(key)
+  }
+
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#requests.close()
     this.#socket.close()
     this.#inbox?.clear()
     this.presence.close()
@@ -155,6 +196,7 @@ export class OwnerSession {
     this.#inbox.opened()
     void this.#resender.opened(acked)
     this.presence.opened()
+    this.#requests.opened()
   }
 
   #whenOpen(): Promise<void> {
@@ -165,6 +207,7 @@ export class OwnerSession {
   /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
   #frames(frames: ServerFrame[]): void {
     let run: MsgFrame[] = []
+    const volatile: VolatileDelivery[] = []
     const flushRun = () => {
       const first = run[0]
       if (first) this.#inbox.receive(first.topic, run)
@@ -194,11 +237,18 @@ export class OwnerSession {
         case 'pdiff':
           this.presence.receive(f)
           break
+        case 'vmsg':
+          volatile.push({ topic: f.topic, body: f.body })
+          break
+        case 'reply':
+          this.#requests.reply(f)
+          break
         case 'pong':
         case 'welcome':
           break
       }
     }
     flushRun()
+    if (volatile.length > 0) this.#host.volatile?.(volatile)
   }
 }

@@ -18,6 +18,8 @@ import { Tab } from './tab.ts'
 
 /** The most entries one `outboxList` answer carries: a reply stays bounded however long the queue is. */
 const MAX_LIST = 10_000
+/** The longest a request may wait for its answer, ms: a pending request is bounded in time as well as in number. */
+const MAX_REQUEST_TIMEOUT = 10 * 60_000
 
 /** Where a port finds (or creates) this worker's host of its namespace. */
 export interface HostRegistry {
@@ -76,10 +78,48 @@ export class PortApi implements WorkerPort {
         throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
       if (!Number.isSafeInteger(after) || after < 0)
         throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      if (typeof mode !== 'object' || mode === null || !isFlag(mode.latest) || !isFlag(mode.conflate))
-        throw new TabwireError('invalid-argument', 'mode must be { latest?: boolean, conflate?: boolean }')
+      if (
+        typeof mode !== 'object' ||
+        mode === null ||
+        !isFlag(mode.latest) ||
+        !isFlag(mode.conflate) ||
+        !isFlag(mode.volatile)
+      )
+        throw new TabwireError(
+          'invalid-argument',
+          'mode must be { latest?: boolean, conflate?: boolean, volatile?: boolean }',
+        )
       this.#attached().subscribe(this.#tab as Tab, sub, topic, after, mode)
     })
+  }
+
+  sendVolatile(messages: OutgoingMessage[]): Promise<boolean> {
+    return guard(() => {
+      if (!Array.isArray(messages) || !messages.every(isOutgoing))
+        throw new TabwireError(
+          'invalid-argument',
+          'sendVolatile() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]',
+        )
+      return this.#attached().sendVolatile(messages)
+    })
+  }
+
+  request(req: number, topic: string, body: string | Uint8Array, timeout: number): Promise<void> {
+    return guard(() => {
+      if (!Number.isSafeInteger(req)) throw new TabwireError('invalid-argument', 'req must be an integer')
+      if (!isOutgoing({ topic, body }))
+        throw new TabwireError(
+          'invalid-argument',
+          'request() takes a non-empty topic and a JSON text or Uint8Array body',
+        )
+      if (!(timeout > 0 && timeout <= MAX_REQUEST_TIMEOUT))
+        throw new TabwireError('invalid-argument', `timeout must be a number of ms from 1 to ${MAX_REQUEST_TIMEOUT}`)
+      this.#attached().request(this.#tab as Tab, req, topic, body, timeout)
+    })
+  }
+
+  cancelRequest(req: number): void {
+    if (this.#host && this.#tab) this.#host.cancelRequest(this.#tab, req)
   }
 
   unsubscribe(sub: number): Promise<void> {

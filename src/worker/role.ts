@@ -1,5 +1,15 @@
 import type { Json } from '../protocol/frames.ts'
-import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo, SubscribeMode } from '../protocol/port.ts'
+import type {
+  Delivery,
+  DialInfo,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
 import type { Conflator } from './conflator.ts'
@@ -14,6 +24,8 @@ export interface HostSub {
   sub: number
   topic: string
   last: number
+  /** Whether the tab wants the topic's volatile messages too. */
+  volatile?: boolean
   /** Asked to start at the newest message, and nothing has arrived yet: a new owner asks the server again. */
   latest?: boolean
   /** Set for `conflate: true`: what reaches the tab goes through it. */
@@ -47,6 +59,8 @@ export interface RoleHost {
   presenceEvent(hp: HostPresence, event: PresenceEvent): void
   /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
   readonly offline: boolean
+  /** The connection state as last reported by whoever owns the socket. */
+  readonly state: StateInfo
   readonly ended: boolean
   /** Whether any of this worker's tabs is shown (visible and not frozen). */
   localShown(): boolean
@@ -54,6 +68,8 @@ export interface RoleHost {
   setState(info: StateInfo): void
   deliver(hs: HostSub, msgs: Delivery[]): void
   reset(hs: HostSub, notice: ResetNotice): void
+  /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
+  deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
@@ -81,6 +97,17 @@ export interface Role {
   /** New outbox records are on disk; `batch` when this worker wrote them. */
   committed(batch?: OutboxBatch): void
   cursors(): Record<string, number>
+  /** Volatile messages: false (dropped) unless the connection is open. */
+  sendVolatile(messages: OutgoingMessage[]): boolean
+  /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void
+  cancelRequest(key: string): void
   onBus(m: BusMessage): void
   /** This worker leaves the namespace. */
   leave(): void

@@ -74,6 +74,11 @@ export class SocketLoop {
     return this.#info.state === 'open'
   }
 
+  /** Bytes handed to the socket and not yet on the network. */
+  get buffered(): number {
+    return this.#ws?.bufferedAmount ?? 0
+  }
+
   start(): void {
     void this.#attempt()
   }

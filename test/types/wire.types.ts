@@ -3,7 +3,14 @@
  * fails if a line marked `@ts-expect-error` compiles or an `expectTypeOf` does not hold. Never executed.
  */
 import { expectTypeOf } from 'vitest'
-import { connect, type Message, type SendReceipt, type Wire } from '../../src/client/index.ts'
+import {
+  connect,
+  type Message,
+  type SendReceipt,
+  type VolatileMessage,
+  type VolatileReceipt,
+  type Wire,
+} from '../../src/client/index.ts'
 
 declare const options: Parameters<typeof connect>[0]
 
@@ -65,6 +72,28 @@ export function typed(wire: Wire<Topics>): void {
   void wire.messages('metrics:mem')
   // @ts-expect-error buffer is a number
   void wire.messages('metrics:cpu', { buffer: 'big' })
+
+  // Volatile: its own receipt; bodies checked like durable sends; only `{ volatile: true }` subscribers meet them.
+  expectTypeOf(wire.send('metrics:cpu', 0.5, { durable: false })).toEqualTypeOf<Promise<VolatileReceipt>>()
+  expectTypeOf(wire.send('metrics:cpu', 0.5, { durable: true })).toEqualTypeOf<Promise<SendReceipt>>()
+  // @ts-expect-error a volatile body is checked against the map too
+  void wire.send('metrics:cpu', 'high', { durable: false })
+  void wire.subscribe(
+    'metrics:cpu',
+    (m) => {
+      expectTypeOf(m).toEqualTypeOf<Message<number, 'metrics:cpu'> | VolatileMessage<number, 'metrics:cpu'>>()
+      if (m.volatile) expectTypeOf(m.seq).toEqualTypeOf<undefined>()
+      else expectTypeOf(m.seq).toEqualTypeOf<number>()
+    },
+    { volatile: true },
+  )
+
+  // Requests: the body is checked against the map; the answer's type is the caller's to name.
+  expectTypeOf(wire.request<{ hits: number }>('room:lobby', { text: 'q', from: 'ann' })).toEqualTypeOf<
+    Promise<{ hits: number }>
+  >()
+  // @ts-expect-error a request body is checked against the map
+  void wire.request('metrics:cpu', 'high')
 }
 
 interface Chat {

@@ -37,6 +37,11 @@ export interface TestApi extends PresenceTestApi {
   subscribe(topic: string, after: number): Promise<void>
   unsubscribe(topic: string): Promise<void>
   received(topic: string): Delivery[]
+  /** A volatile send (`{ durable: false }`): whether it was written to an open socket. */
+  sendVolatile(topic: string, body: Json): Promise<boolean>
+  /** Follows `topic` with `{ volatile: true }`, recording volatile messages apart from `received`. */
+  subscribeVolatile(topic: string): Promise<void>
+  volatileReceived(topic: string): Json[]
   resets(topic: string): ResetNotice[]
   /** Like `send`, but a rejection comes back as its code and message instead of throwing. */
   trySend(topic: string, bodies: Json[]): Promise<Outcome<number[]>>

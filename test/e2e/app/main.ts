@@ -80,6 +80,7 @@ function testApi(wire: Wire): TestApi {
   })
   const acks: { topic: string; acked: Promise<void> }[] = []
   const received = new Map<string, Delivery[]>()
+  const volatileReceived = new Map<string, Json[]>()
   const resets = new Map<string, ResetNotice[]>()
   const stops = new Map<string, () => unknown>()
 
@@ -165,6 +166,15 @@ function testApi(wire: Wire): TestApi {
       stops.delete(topic)
     },
     received: (topic: string) => [...(received.get(topic) ?? [])],
+    async sendVolatile(topic: string, body: Json) {
+      return (await wire.send(topic, body, { durable: false })).sent
+    },
+    async subscribeVolatile(topic: string) {
+      const log: Json[] = []
+      volatileReceived.set(topic, log)
+      await wire.subscribe(topic, (m) => void (m.volatile && log.push(m.body as Json)), { volatile: true })
+    },
+    volatileReceived: (topic: string) => [...(volatileReceived.get(topic) ?? [])],
     resets: (topic: string) => [...(resets.get(topic) ?? [])],
     pending: () => wire.pending(),
     purge: () => wire.purge(),

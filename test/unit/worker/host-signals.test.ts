@@ -28,6 +28,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
   } satisfies TabEvents

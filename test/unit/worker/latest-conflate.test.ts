@@ -51,6 +51,8 @@ function fakeTab(id: string) {
     sent: () => undefined,
     renumbered: () => undefined,
     presence: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   } satisfies TabEvents
   return {

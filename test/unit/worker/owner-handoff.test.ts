@@ -25,6 +25,8 @@ function fakeTab(id: string) {
     acked: (upTo) => void seen.acked.push(upTo),
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
   }

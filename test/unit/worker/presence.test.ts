@@ -41,6 +41,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: (pid: number, event: PresenceEvent) => void events.push([pid, event]),
   } satisfies TabEvents
