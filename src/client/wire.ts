@@ -5,6 +5,7 @@ import { describeValue } from '../protocol/describe.ts'
 import type {
   AttachResult,
   DialInfo,
+  DeadLetter,
   OutboxEntry,
   ResetNotice,
   StateInfo,
@@ -57,6 +58,12 @@ export interface WireOutbox {
    * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
    */
   list(options?: { limit?: number }): Promise<OutboxEntry[]>
+  /**
+   * The messages the server refused for good (not authorised for the topic, too large, refused by its validation),
+   * oldest first, at most `limit` (default 1,000, at most 10,000), each with the server's reason (`code`, `message`).
+   * Kept in IndexedDB until `purge()`; bodies are not included, only their size.
+   */
+  dead(options?: { limit?: number }): Promise<DeadLetter[]>
 }
 
 const TOPIC_MAX = 256
@@ -207,14 +214,14 @@ export class Wire<Topics extends object = AnyTopics> {
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
     list: (options = {}) => {
-      const limit = options.limit ?? LIST_DEFAULT
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
-        const got = describeValue(limit)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`),
-        )
-      }
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
+    },
+    dead: (options = {}) => {
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
+      return this.#call('outbox.dead', (r) => r.outboxDead(limit))
     },
   }
 
@@ -273,6 +280,7 @@ export class Wire<Topics extends object = AnyTopics> {
       acked: (upTo) => this.#receipts.acked(upTo),
       sent: (upTo) => this.#receipts.sent(upTo),
       renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
+      dead: (letters) => this.#receipts.dead(letters),
       dial: () => this.#dial(),
     }
   }
@@ -321,4 +329,12 @@ async function provide<T>(p: Provider<T>): Promise<T> {
 function errorInfo(e: unknown): StateInfo['error'] {
   const err = e instanceof TabwireError ? e : new TabwireError('worker-unavailable', String(e))
   return { code: err.code, message: err.message }
+}
+
+function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
+  if (Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_MAX) return limit
+  return new TabwireError(
+    'invalid-argument',
+    `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
+  )
 }

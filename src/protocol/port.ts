@@ -132,6 +132,11 @@ export interface TabEvents {
    * (their `acked` promises follow the new ids).
    */
   renumbered(from: number, delta: number): void
+  /**
+   * The server refused these messages for good (`nack`): they were moved to the dead letters and their `acked`
+   * rejects. Told before any `acked` that covers their ids.
+   */
+  dead(letters: DeadLetter[]): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
 }
@@ -174,6 +179,21 @@ export interface OutboxEntry {
   state: 'queued' | 'sent'
 }
 
+/** A message the server refused for good: out of the outbox, kept in `wire.outbox.dead()` until `purge()`. */
+export interface DeadLetter {
+  id: number
+  topic: string
+  /** Size of the body as stored (see `OutboxEntry.bytes`). */
+  bytes: number
+  /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
+  queuedAt?: number
+  /** When the refusal arrived, ms since epoch. */
+  deadAt: number
+  /** The server's reason: `forbidden`, `too-large` or `invalid` from the reference server; any string from others. */
+  code: string
+  message: string
+}
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /** Stores the messages (one strict transaction) and returns their ids, in order. */
@@ -191,6 +211,8 @@ export interface WorkerPort {
   stats(): Promise<WorkerStats>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
   outboxList(limit: number): Promise<OutboxEntry[]>
+  /** The namespace's dead letters, oldest first, at most `limit`. */
+  outboxDead(limit: number): Promise<DeadLetter[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
 }

@@ -7,7 +7,7 @@ export { jwtAuthenticate } from './jwt.ts'
 export type { Authenticate, JwtKeySource, JwtOptions } from './jwt.ts'
 export { Admission } from './admission.ts'
 export type { AdmissionOptions, AdmissionVerdict } from './admission.ts'
-export type { Authorize, RateLimitOptions, TopicAction } from './guard.ts'
+export type { Authorize, RateLimitOptions, TopicAction, Validate } from './guard.ts'
 export type { Identity, ServerOptions, TabwireServer } from './types.ts'
 export type {
   PubInput,

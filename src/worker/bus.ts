@@ -1,4 +1,4 @@
-import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+import type { DeadLetter, Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
 import type { Channel } from './platform.ts'
 
 /**
@@ -25,6 +25,8 @@ export type BusMessage =
   | { k: 'acked'; upTo: number }
   | { k: 'sent'; upTo: number }
   | { k: 'renumbered'; from: number; delta: number }
+  /** Refused for good and moved to the dead letters; posted before the `acked` that covers them. */
+  | { k: 'dead'; letters: DeadLetter[] }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
   // anyone → everyone

@@ -1,6 +1,7 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type {
   BrowserSignal,
+  DeadLetter,
   Delivery,
   DialInfo,
   OutboxEntry,
@@ -136,6 +137,10 @@ export class NamespaceHost implements RoleHost {
     return this.outbox.counters.pending()
   }
 
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return this.outbox.dead(limit)
+  }
+
   async outboxList(limit: number): Promise<OutboxEntry[]> {
     const entries = await this.outbox.list(limit)
     return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
@@ -255,6 +260,10 @@ export class NamespaceHost implements RoleHost {
 
   tabsRenumbered(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+  }
+
+  tabsDead(letters: DeadLetter[]): void {
+    for (const tab of this.tabs) void tab.events.dead(letters)
   }
 
   tabsAcked(upTo: number): void {

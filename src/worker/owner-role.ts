@@ -57,6 +57,10 @@ export class OwnerRole implements Role {
           host.tabsRenumbered(from, delta)
           bus.post({ k: 'renumbered', from, delta })
         },
+        refused: (letters) => {
+          host.tabsDead(letters)
+          bus.post({ k: 'dead', letters })
+        },
         log: (m) => host.log(m),
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },

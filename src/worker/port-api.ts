@@ -3,6 +3,7 @@ import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
+  DeadLetter,
   OutboxEntry,
   OutgoingMessage,
   SessionConfig,
@@ -107,6 +108,14 @@ export class PortApi implements WorkerPort {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
       return this.#attached().outboxList(limit)
+    })
+  }
+
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return guard(() => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+        throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
+      return this.#attached().outboxDead(limit)
     })
   }
 

@@ -1,4 +1,4 @@
-import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { DeadLetter, Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo } from '../protocol/port.ts'
 import type { Bus, BusMessage } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -32,6 +32,7 @@ export interface RoleHost {
   deliver(hs: HostSub, msgs: Delivery[]): void
   reset(hs: HostSub, notice: ResetNotice): void
   tabsAcked(upTo: number): void
+  tabsDead(letters: DeadLetter[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
   log(message: string): void

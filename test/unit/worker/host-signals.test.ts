@@ -39,6 +39,7 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    dead: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }

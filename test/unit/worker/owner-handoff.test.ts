@@ -42,6 +42,7 @@ function fakeTab(id: string) {
     acked: (upTo) => void seen.acked.push(upTo),
     sent: () => undefined,
     renumbered: () => undefined,
+    dead: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
