@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Delivery } from '../../src/protocol/port.ts'
 import { onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
-import type { TabwireServer } from '../../src/server/types.ts'
+import type { ServerOptions, TabwireServer } from '../../src/server/types.ts'
 import type { BrowserName } from './browser-paths.ts'
 import type { TestContext } from './browsers.ts'
 import { onCleanup } from './cleanup.ts'
@@ -34,7 +34,8 @@ export interface Scenario {
 }
 
 export interface E2E {
-  scenario(options?: { proxy?: boolean }): Promise<Scenario>
+  /** `server`: options for this scenario's server (its port is always 0). */
+  scenario(options?: { proxy?: boolean; server?: Omit<ServerOptions, 'port'> }): Promise<Scenario>
 }
 
 /** Call inside a `describe`: sets up the browser and app for it. */
@@ -45,7 +46,7 @@ export function useE2E(name: BrowserName): E2E {
     async scenario(options = {}) {
       const browser = shared.browser()
       const pageApp = shared.app()
-      const server = await createServer({ port: 0 })
+      const server = await createServer({ ...options.server, port: 0 })
       const closeServer = onCleanup(() => server.close())
       const proxy = options.proxy ? await startProxy(server.port) : undefined
       const context = await browser.newContext()

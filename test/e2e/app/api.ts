@@ -3,7 +3,7 @@
  * file names no DOM types: it is shared by the page (DOM tsconfig) and the Playwright tests (Node tsconfig).
  */
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
+import type { DeadLetter, Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
 export interface StoreDump {
@@ -30,6 +30,13 @@ export interface TestApi {
   state(): WireState
   /** Sends every body on `topic` at once, in call order; resolves with their ids once all are stored. */
   send(topic: string, bodies: Json[]): Promise<number[]>
+  /**
+   * Waits for every `acked` promise of this tab's sends on `topic` to settle; per send, in order: `acked`, or
+   * `<code>:<refusal code>` for a rejection (`refused:forbidden`, say).
+   */
+  ackOutcomes(topic: string): Promise<string[]>
+  /** `wire.outbox.dead()`. */
+  dead(): Promise<DeadLetter[]>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */
