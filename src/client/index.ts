@@ -28,6 +28,7 @@ export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
 export type {
   DeadLetter,
+  OutboxStatus,
   OutboxEntry,
   ReconnectOptions,
   ResetNotice,

@@ -35,9 +35,7 @@ export class Receipts {
   /** Refused for good: told before the `acked` that covers these ids, so their `acked` rejects instead. */
   dead(letters: readonly DeadLetter[]): void {
     for (const l of letters) {
-      const error = new TabwireError('refused', `the server refused message ${l.id} (${l.code}): ${l.message}`, {
-        refusal: { id: l.id, code: l.code, message: l.message },
-      })
+      const error = refusedError(l)
       this.#refused.set(l.id, error)
       this.#acks.fail(l.id, error)
     }
@@ -72,4 +70,11 @@ export class Receipts {
 function handled(p: Promise<void>): Promise<void> {
   p.catch(() => undefined)
   return p
+}
+
+/** The rejection of a refused message's `acked`. */
+export function refusedError(r: { id: number; code: string; message: string }): TabwireError {
+  return new TabwireError('refused', `the server refused message ${r.id} (${r.code}): ${r.message}`, {
+    refusal: { id: r.id, code: r.code, message: r.message },
+  })
 }

@@ -7,6 +7,7 @@ import type {
   DialInfo,
   DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   ResetNotice,
   StateInfo,
   TabEvents,
@@ -18,7 +19,7 @@ import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
-import { Receipts, type SendReceipt } from './receipts.ts'
+import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { Subscriptions, type Message } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
@@ -64,6 +65,17 @@ export interface WireOutbox {
    * Kept in IndexedDB until `purge()`; bodies are not included, only their size.
    */
   dead(options?: { limit?: number }): Promise<DeadLetter[]>
+  /**
+   * Where message `id` stands: `queued`, `sent`, `acked`, `dead` (with the server's `refusal`) or `unknown`. Works for
+   * any id of the namespace, also one from before a reload or sent by another tab.
+   */
+  status(id: number): Promise<OutboxStatus>
+  /**
+   * Resolves once message `id` is acked (at once if it already is), rejects with code `refused` if the server refused
+   * it for good, and with `invalid-argument` for an id no message ever had. For ids from before a reload too, where
+   * the `acked` of `send()` is gone with the page.
+   */
+  whenAcked(id: number): Promise<void>
 }
 
 const TOPIC_MAX = 256
@@ -217,6 +229,27 @@ export class Wire<Topics extends object = AnyTopics> {
       const limit = listLimit(options.limit)
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
+    },
+    status: (id) => {
+      if (!Number.isSafeInteger(id) || id < 1)
+        return Promise.reject(
+          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
+        )
+      return this.#call('outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>)
+    },
+    whenAcked: async (id) => {
+      // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
+      const status = await this.outbox.status(id)
+      switch (status.state) {
+        case 'acked':
+          return
+        case 'dead':
+          throw refusedError(status.refusal)
+        case 'unknown':
+          throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
+        default:
+          return this.#receipts.receipt(id).acked
+      }
     },
     dead: (options = {}) => {
       const limit = listLimit(options.limit)

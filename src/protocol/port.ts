@@ -194,6 +194,15 @@ export interface DeadLetter {
   message: string
 }
 
+/**
+ * Where one message of the namespace stands, by id (also an id from before a reload): `queued` (stored, waiting for
+ * a connection), `sent` (written to the current connection, not yet acked), `acked`, `dead` (refused for good:
+ * `refusal` says why) or `unknown` (no message of this namespace ever had this id).
+ */
+export type OutboxStatus =
+  | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' }
+  | { id: number; state: 'dead'; refusal: { id: number; code: string; message: string } }
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /** Stores the messages (one strict transaction) and returns their ids, in order. */
@@ -211,6 +220,8 @@ export interface WorkerPort {
   stats(): Promise<WorkerStats>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
   outboxList(limit: number): Promise<OutboxEntry[]>
+  /** Where the message `id` stands (see `OutboxStatus`). */
+  outboxStatus(id: number): Promise<OutboxStatus>
   /** The namespace's dead letters, oldest first, at most `limit`. */
   outboxDead(limit: number): Promise<DeadLetter[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */

@@ -5,6 +5,7 @@ import type {
   Delivery,
   DialInfo,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
   ResetNotice,
   SessionConfig,
@@ -135,6 +136,22 @@ export class NamespaceHost implements RoleHost {
 
   pending(): number {
     return this.outbox.counters.pending()
+  }
+
+  async outboxStatus(id: number): Promise<OutboxStatus> {
+    const found = await this.outbox.find(id)
+    switch (found.kind) {
+      case 'dead': {
+        const { code, message } = found.letter
+        return { id, state: 'dead', refusal: { id, code, message } }
+      }
+      case 'stored':
+        return { id, state: id <= this.#sentUpTo ? 'sent' : 'queued' }
+      case 'gone':
+        return { id, state: 'acked' }
+      case 'unknown':
+        return { id, state: 'unknown' }
+    }
   }
 
   outboxDead(limit: number): Promise<DeadLetter[]> {

@@ -337,6 +337,26 @@ export class OutboxStore {
     }
   }
 
+  /**
+   * Where `id` stands on disk: `stored` (in the queue), `dead` (with its letter), `gone` (acked: only acked records
+   * are ever deleted, after refused ones were buried) or `unknown` (beyond every id ever committed).
+   */
+  async find(id: number): Promise<{ kind: 'stored' | 'gone' | 'unknown' } | { kind: 'dead'; letter: DeadLetter }> {
+    try {
+      const db = await this.#db.get()
+      const [dead, batch] = await Promise.all([db.get('dead', id), db.get('outbox', IDBKeyRange.lowerBound(id))])
+      if (dead) {
+        const { body: _body, ...letter } = dead
+        return { kind: 'dead', letter }
+      }
+      if (batch && batch.first <= id && id > this.counters.acked) return { kind: 'stored' }
+      if (id > (await this.syncLast())) return { kind: 'unknown' }
+      return { kind: 'gone' }
+    } catch (e) {
+      throw storageError(e, 'cannot read the outbox')
+    }
+  }
+
   /** The dead letters, oldest first, at most `limit` (bodies are only measured). */
   async dead(limit: number): Promise<DeadLetter[]> {
     try {

@@ -5,6 +5,7 @@ import type {
   BrowserSignal,
   DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
   SessionConfig,
   TabEvents,
@@ -108,6 +109,13 @@ export class PortApi implements WorkerPort {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
       return this.#attached().outboxList(limit)
+    })
+  }
+
+  outboxStatus(id: number): Promise<OutboxStatus> {
+    return guard(() => {
+      if (!Number.isSafeInteger(id) || id < 1) throw new TabwireError('invalid-argument', 'id must be an integer ≥ 1')
+      return this.#attached().outboxStatus(id)
     })
   }
 

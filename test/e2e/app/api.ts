@@ -3,7 +3,14 @@
  * file names no DOM types: it is shared by the page (DOM tsconfig) and the Playwright tests (Node tsconfig).
  */
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { DeadLetter, Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
+import type {
+  DeadLetter,
+  Delivery,
+  OutboxStatus,
+  ResetNotice,
+  StateInfo,
+  WireState,
+} from '../../../src/protocol/port.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
 export interface StoreDump {
@@ -35,6 +42,10 @@ export interface TestApi {
    * `<code>:<refusal code>` for a rejection (`refused:forbidden`, say).
    */
   ackOutcomes(topic: string): Promise<string[]>
+  /** `wire.outbox.status(id)`. */
+  status(id: number): Promise<OutboxStatus>
+  /** `wire.outbox.whenAcked(id)`: `acked`, or `<code>:<refusal code>` for a rejection. */
+  whenAcked(id: number): Promise<string>
   /** `wire.outbox.dead()`. */
   dead(): Promise<DeadLetter[]>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */

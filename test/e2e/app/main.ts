@@ -155,6 +155,12 @@ function testApi(wire: Wire): TestApi {
       )
     },
     dead: () => wire.outbox.dead(),
+    status: (id: number) => wire.outbox.status(id),
+    whenAcked: (id: number) =>
+      wire.outbox.whenAcked(id).then(
+        () => 'acked',
+        (e: unknown) => (isTabwireError(e) ? `${e.code}:${e.refusal?.code ?? ''}` : String(e)),
+      ),
     async allAcked(topic?: string) {
       await Promise.all(acks.filter((a) => topic === undefined || a.topic === topic).map((a) => a.acked))
     },
