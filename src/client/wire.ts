@@ -76,6 +76,11 @@ export interface WireOutbox {
    * the `acked` of `send()` is gone with the page.
    */
   whenAcked(id: number): Promise<void>
+  /**
+   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked or refused), at
+   * most once per task however many changed together; `list()` then says how it stands. Returns the unsubscribe.
+   */
+  onChange(fn: () => void): () => void
 }
 
 const TOPIC_MAX = 256
@@ -99,6 +104,8 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #sends: SendBatcher
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
+  readonly #outboxListeners = new Set<() => void>()
+  #outboxChangePending = false
 
   readonly #options: ConnectOptions
 
@@ -230,6 +237,11 @@ export class Wire<Topics extends object = AnyTopics> {
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
     },
+    onChange: (fn) => {
+      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')
+      this.#outboxListeners.add(fn)
+      return () => void this.#outboxListeners.delete(fn)
+    },
     status: (id) => {
       if (!Number.isSafeInteger(id) || id < 1)
         return Promise.reject(
@@ -310,10 +322,23 @@ export class Wire<Topics extends object = AnyTopics> {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
-      acked: (upTo) => this.#receipts.acked(upTo),
-      sent: (upTo) => this.#receipts.sent(upTo),
-      renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
-      dead: (letters) => this.#receipts.dead(letters),
+      acked: (upTo) => {
+        this.#receipts.acked(upTo)
+        this.#outboxChanged()
+      },
+      sent: (upTo) => {
+        this.#receipts.sent(upTo)
+        this.#outboxChanged()
+      },
+      renumbered: (from, delta) => {
+        this.#receipts.renumbered(from, delta)
+        this.#outboxChanged()
+      },
+      dead: (letters) => {
+        this.#receipts.dead(letters)
+        this.#outboxChanged()
+      },
+      queued: () => this.#outboxChanged(),
       dial: () => this.#dial(),
     }
   }
@@ -326,6 +351,23 @@ export class Wire<Topics extends object = AnyTopics> {
     warnIfUnencrypted(url as string)
     const token = this.#options.token === undefined ? undefined : await provide(this.#options.token)
     return token === undefined ? { url: url as string } : { url: url as string, token }
+  }
+
+  /** One call per task to each `outbox.onChange` listener, however many events came in it. */
+  #outboxChanged(): void {
+    if (this.#outboxChangePending || this.#outboxListeners.size === 0) return
+    this.#outboxChangePending = true
+    setTimeout(() => {
+      this.#outboxChangePending = false
+      if (this.#closed) return
+      for (const fn of [...this.#outboxListeners]) {
+        try {
+          fn()
+        } catch (e) {
+          reportError(e)
+        }
+      }
+    }, 0)
   }
 
   #setState(info: StateInfo): void {

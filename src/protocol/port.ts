@@ -137,6 +137,8 @@ export interface TabEvents {
    * rejects. Told before any `acked` that covers their ids.
    */
   dead(letters: DeadLetter[]): void
+  /** Messages up to `last` are stored in the namespace's outbox (by any tab): the queue grew. */
+  queued(last: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
 }

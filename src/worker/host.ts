@@ -71,6 +71,7 @@ export class NamespaceHost implements RoleHost {
   async #load(): Promise<void> {
     this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
       this.#role.committed(batch)
+      this.#tabsQueued(batch.last)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
@@ -259,6 +260,7 @@ export class NamespaceHost implements RoleHost {
       case 'committed':
         this.#outbox?.counters.committed(m.last)
         this.#role.committed()
+        this.#tabsQueued(m.last)
         return
       case 'purged':
         this.#end()
@@ -277,6 +279,10 @@ export class NamespaceHost implements RoleHost {
 
   tabsRenumbered(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+  }
+
+  #tabsQueued(last: number): void {
+    for (const tab of this.tabs) void tab.events.queued(last)
   }
 
   tabsDead(letters: DeadLetter[]): void {

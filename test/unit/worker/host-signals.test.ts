@@ -40,6 +40,7 @@ function fakeTab(id: string) {
     sent: () => undefined,
     renumbered: () => undefined,
     dead: () => undefined,
+    queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }

@@ -43,6 +43,7 @@ function fakeTab(id: string) {
     sent: () => undefined,
     renumbered: () => undefined,
     dead: () => undefined,
+    queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
