@@ -26,7 +26,7 @@ export type EntryName = 'client' | 'worker'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 5_540 },
-  worker: { target: 8_000, ceiling: 15_690 },
+  worker: { target: 8_000, ceiling: 15_720 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
