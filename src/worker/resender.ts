@@ -81,6 +81,26 @@ export class Resender {
     const { acked } = welcome
     const gen = ++this.#openGen
     this.#serverLimit = welcome.maxBytes ?? Number.POSITIVE_INFINITY
+    // Refusals we may not have heard of (their `nack` was lost with a connection) are buried before `acked`, which
+    // would otherwise count them as delivered. Queued now, before any await, so every ack read from here on waits
+    // behind the burial (it runs beside the reconciliation: the ids it moves are at or below `acked`, which neither
+    // a skip nor a renumbering touches).
+    const unheard = (welcome.refused ?? []).filter((r) => r.id > this.#outbox.counters.acked && r.id <= acked)
+    let burial: Promise<boolean> | undefined
+    if (unheard.length > 0) {
+      this.#burying++
+      burial = this.#refusals.then(async () => {
+        try {
+          return await this.#bury(unheard)
+        } finally {
+          this.#burying--
+        }
+      })
+      this.#refusals = burial.then(
+        () => undefined,
+        () => undefined,
+      )
+    }
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
     this.#reconciling = true
@@ -105,10 +125,7 @@ export class Resender {
     }
     if (gen !== this.#openGen) return
     this.#sentUpTo = acked
-    // Refusals we may not have heard of (their `nack` was lost with a connection) are buried before `acked`, which
-    // would otherwise count them as delivered.
-    const unheard = (welcome.refused ?? []).filter((r) => r.id > this.#outbox.counters.acked && r.id <= acked)
-    if (unheard.length > 0 && !(await this.#bury(unheard))) return
+    if (burial && !(await burial)) return
     if (gen !== this.#openGen) return
     this.#ackTo(acked)
     this.#host.reconciled()

@@ -315,6 +315,16 @@ describe('OwnerSession: refusals (dead letters)', () => {
     expect(t.pubs()).toEqual([])
   })
 
+  it('an ack arriving while welcome.refused is being buried waits behind it: no acked covers a refused id first', async () => {
+    const t = await setup(3)
+    const s = t.sockets.last
+    s.open()
+    // A server may ack again what welcome.acked already said, in the same message: it is read during the burial.
+    s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2)] }, { t: 'ack', id: 3 })
+    await until(() => t.events.acked.at(-1) === 3, 'the ack')
+    expect(t.events.order).toEqual(['d2', 'a3'])
+  })
+
   it('skips a message alone larger than welcome.maxBytes: the server counts it refused, the rest is sent', async () => {
     const t = await setup(0)
     const big = `"${'é'.repeat(150)}"` // 302 bytes of UTF-8, 152 characters
