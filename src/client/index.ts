@@ -32,7 +32,16 @@ export type { ConnectOptions, Provider } from './options.ts'
 export { TabwireError, isTabwireError } from '../protocol/errors.ts'
 export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
-export type { OutboxEntry, ReconnectOptions, ResetNotice, StateInfo, WireState, WorkerStats } from '../protocol/port.ts'
+export type {
+  DeadLetter,
+  OutboxStatus,
+  OutboxEntry,
+  ReconnectOptions,
+  ResetNotice,
+  StateInfo,
+  WireState,
+  WorkerStats,
+} from '../protocol/port.ts'
 export { VERSION } from '../protocol/version.ts'
 
 declare global {

@@ -5,7 +5,9 @@ import { describeValue } from '../protocol/describe.ts'
 import type {
   AttachResult,
   DialInfo,
+  DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   ResetNotice,
   StateInfo,
   SubscribeMode,
@@ -20,7 +22,7 @@ import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
-import { Receipts, type SendReceipt } from './receipts.ts'
+import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
@@ -103,6 +105,28 @@ export interface WireOutbox {
    * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
    */
   list(options?: { limit?: number }): Promise<OutboxEntry[]>
+  /**
+   * The messages the server refused for good (not authorised for the topic, too large, refused by its validation),
+   * oldest first, at most `limit` (default 1,000, at most 10,000), each with the server's reason (`code`, `message`).
+   * Kept in IndexedDB until `purge()`; bodies are not included, only their size.
+   */
+  dead(options?: { limit?: number }): Promise<DeadLetter[]>
+  /**
+   * Where message `id` stands: `queued`, `sent`, `acked`, `dead` (with the server's `refusal`) or `unknown`. Works for
+   * any id of the namespace, also one from before a reload or sent by another tab.
+   */
+  status(id: number): Promise<OutboxStatus>
+  /**
+   * Resolves once message `id` is acked (at once if it already is), rejects with code `refused` if the server refused
+   * it for good, and with `invalid-argument` for an id no message ever had. For ids from before a reload too, where
+   * the `acked` of `send()` is gone with the page.
+   */
+  whenAcked(id: number): Promise<void>
+  /**
+   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked or refused), at
+   * most once per task however many changed together; `list()` then says how it stands. Returns the unsubscribe.
+   */
+  onChange(fn: () => void): () => void
 }
 
 const TOPIC_MAX = 256
@@ -135,6 +159,8 @@ export class Wire<Topics extends object = AnyTopics> {
   // biome-ignore lint/suspicious/noExplicitAny: each handle keeps the state type its caller named
   readonly #presences = new Map<number, PresenceHandle<any>>()
   #nextPid = 1
+  readonly #outboxListeners = new Set<() => void>()
+  #outboxChangePending = false
 
   readonly #options: ConnectOptions
 
@@ -450,14 +476,40 @@ export class Wire<Topics extends object = AnyTopics> {
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
     list: (options = {}) => {
-      const limit = options.limit ?? LIST_DEFAULT
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
-        const got = describeValue(limit)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`),
-        )
-      }
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
+    },
+    onChange: (fn) => {
+      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')
+      this.#outboxListeners.add(fn)
+      return () => void this.#outboxListeners.delete(fn)
+    },
+    status: (id) => {
+      if (!Number.isSafeInteger(id) || id < 1)
+        return Promise.reject(
+          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
+        )
+      return this.#call('outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>)
+    },
+    whenAcked: async (id) => {
+      // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
+      const status = await this.outbox.status(id)
+      switch (status.state) {
+        case 'acked':
+          return
+        case 'dead':
+          throw refusedError(status.refusal)
+        case 'unknown':
+          throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
+        default:
+          return this.#receipts.receipt(id).acked
+      }
+    },
+    dead: (options = {}) => {
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
+      return this.#call('outbox.dead', (r) => r.outboxDead(limit))
     },
   }
 
@@ -515,9 +567,23 @@ export class Wire<Topics extends object = AnyTopics> {
       reset: (sub, notice) => this.#subs.reset(sub, notice),
       volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
       replied: (req, outcome) => this.#requests.replied(req, outcome),
-      acked: (upTo) => this.#receipts.acked(upTo),
-      sent: (upTo) => this.#receipts.sent(upTo),
-      renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
+      acked: (upTo) => {
+        this.#receipts.acked(upTo)
+        this.#outboxChanged()
+      },
+      sent: (upTo) => {
+        this.#receipts.sent(upTo)
+        this.#outboxChanged()
+      },
+      renumbered: (from, delta) => {
+        this.#receipts.renumbered(from, delta)
+        this.#outboxChanged()
+      },
+      dead: (letters) => {
+        this.#receipts.dead(letters)
+        this.#outboxChanged()
+      },
+      queued: () => this.#outboxChanged(),
       dial: () => this.#dial(),
       presence: (pid, event) => this.#presences.get(pid)?.event(event),
     }
@@ -531,6 +597,23 @@ export class Wire<Topics extends object = AnyTopics> {
     warnIfUnencrypted(url as string)
     const token = this.#options.token === undefined ? undefined : await provide(this.#options.token)
     return token === undefined ? { url: url as string } : { url: url as string, token }
+  }
+
+  /** One call per task to each `outbox.onChange` listener, however many events came in it. */
+  #outboxChanged(): void {
+    if (this.#outboxChangePending || this.#outboxListeners.size === 0) return
+    this.#outboxChangePending = true
+    setTimeout(() => {
+      this.#outboxChangePending = false
+      if (this.#closed) return
+      for (const fn of [...this.#outboxListeners]) {
+        try {
+          fn()
+        } catch (e) {
+          reportError(e)
+        }
+      }
+    }, 0)
   }
 
   #setState(info: StateInfo): void {
@@ -599,4 +682,12 @@ async function provide<T>(p: Provider<T>): Promise<T> {
 function errorInfo(e: unknown): StateInfo['error'] {
   const err = e instanceof TabwireError ? e : new TabwireError('worker-unavailable', String(e))
   return { code: err.code, message: err.message }
+}
+
+function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
+  if (Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_MAX) return limit
+  return new TabwireError(
+    'invalid-argument',
+    `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
+  )
 }

@@ -1,6 +1,17 @@
 import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
-import type { Body, ClientFrame, Cursor, Frame, Json, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import type {
+  Body,
+  ClientFrame,
+  Cursor,
+  Frame,
+  Json,
+  RangeMsg,
+  Refusal,
+  ResetReason,
+  ServerFrame,
+  WelcomeFrame,
+} from './frames.ts'
 import type { PresenceKey, PresenceMember } from './presence-frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 import type { DecodeErrorCode } from './server-errors.ts'
@@ -95,6 +106,8 @@ function clientFrame(f: Obj): ClientFrame {
         topic: str(f, 'topic', { nonEmpty: true }),
         body: requiredBody(f, 'body'),
       }
+    case 'skip':
+      return { t: 'skip', id: nat(f, 'id', 1) }
     case 'sub':
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':
@@ -166,12 +179,26 @@ function replyFrame(f: Obj): ServerFrame {
   return { t: 'reply', id, error: { code: str(e, 'code'), message: str(e, 'message') } }
 }
 
+function refusal(r: unknown, where: string): Refusal {
+  if (!isObj(r)) fail('field', `${where} must be an object`)
+  return { id: nat(r, 'id', 1), code: str(r, 'code', { nonEmpty: true }), message: str(r, 'message') }
+}
+
 function serverFrame(f: Obj): ServerFrame {
   switch (f.t) {
-    case 'welcome':
-      return { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
+    case 'welcome': {
+      const welcome: WelcomeFrame = { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
+      if (f.maxBytes !== undefined) welcome.maxBytes = nat(f, 'maxBytes', 1)
+      if (f.refused !== undefined) {
+        if (!Array.isArray(f.refused)) fail('field', 'welcome.refused must be an array')
+        welcome.refused = f.refused.map((r, i) => refusal(r, `welcome.refused[${i}]`))
+      }
+      return welcome
+    }
     case 'ack':
       return { t: 'ack', id: nat(f, 'id') }
+    case 'nack':
+      return { t: 'nack', ...refusal(f, 'nack') }
     case 'msg':
       return {
         t: 'msg',

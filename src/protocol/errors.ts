@@ -40,15 +40,24 @@ export type ErrorCode =
   | 'disconnected'
   /** `request()`: too many requests of this namespace are waiting for an answer already. */
   | 'too-many-requests'
+  /**
+   * The server refused this message for good (`acked` rejects with it): not authorised for the topic, larger than the
+   * server takes, or refused by its validation. `refusal` holds the server's reason; the message is in
+   * `wire.outbox.dead()`, and the messages after it went on.
+   */
+  | 'refused'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'
+  /** With code `refused`: which message, and the server's reason (`code`: `forbidden`, `too-large`, `invalid`, …). */
+  readonly refusal?: { id: number; code: string; message: string }
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; refusal?: { id: number; code: string; message: string } },
   ) {
     super(message, options)
+    if (options?.refusal) this.refusal = options.refusal
   }
 }
 

@@ -93,6 +93,16 @@ export interface RequestFrame {
   body: Body
 }
 
+/**
+ * The client gives up pub `id` before sending it: its message alone is larger than the server takes (`welcome.maxBytes`,
+ * or learnt from a 4413). Stands in the id sequence where the pub would have: the server refuses it like a pub, moving
+ * its counter past it, and answers `nack {id, code: 'too-large'}`.
+ */
+export interface SkipFrame {
+  t: 'skip'
+  id: number
+}
+
 export type ClientFrame =
   | HelloFrame
   | PubFrame
@@ -103,14 +113,29 @@ export type ClientFrame =
   | VpubFrame
   | RequestFrame
   | PresenceClientFrame
+  | SkipFrame
 
 // ── server → client ──────────────────────────────────────────────────────────
 
-/** `acked`: the highest pub id of this (user, client) the server has durably accepted; 0 when none. */
+/**
+ * `acked`: the highest pub id of this (user, client) the server has durably accepted or refused; 0 when none.
+ * `maxBytes`: the largest WebSocket message the server takes (bigger closes with 4413). `refused`: the latest pubs of
+ * this (user, client) the server refused for good, so a `nack` lost with a dropped connection is told again.
+ */
 export interface WelcomeFrame {
   t: 'welcome'
   v: typeof PROTOCOL_VERSION
   acked: number
+  maxBytes?: number
+  refused?: Refusal[]
+}
+
+/** A pub the server refused for good: never published, and the client's counter moved past it. */
+export interface Refusal {
+  id: number
+  /** The reference server sends a `RefusalCode` (`forbidden`, `too-large`, `invalid`); other servers may send others. */
+  code: string
+  message: string
 }
 
 /** Cumulative: every pub id ≤ `id` is durably accepted. */
@@ -162,6 +187,14 @@ export interface RangeFrame {
   done: boolean
 }
 
+/**
+ * Pub `id` is refused for good (see `Refusal`): it is not published and never will be, and the server's counter is
+ * at `id`, so the pubs after it go on. Sent in id order with the acks: an `ack` before it covers the ids before it.
+ */
+export interface NackFrame extends Refusal {
+  t: 'nack'
+}
+
 export interface PongFrame {
   t: 'pong'
   n: number
@@ -193,6 +226,7 @@ export type ReplyFrame = { t: 'reply'; id: number; body: Body } | { t: 'reply'; 
 export type ServerFrame =
   | WelcomeFrame
   | AckFrame
+  | NackFrame
   | MsgFrame
   | ResetFrame
   | RangeFrame

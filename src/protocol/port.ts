@@ -160,6 +160,13 @@ export interface TabEvents {
    * committed while the worker caught up with it moved above it (delta < 0).
    */
   renumbered(from: number, delta: number): void
+  /**
+   * The server refused these messages for good (`nack`): they were moved to the dead letters and their `acked`
+   * rejects. Told before any `acked` that covers their ids.
+   */
+  dead(letters: DeadLetter[]): void
+  /** Messages up to `last` are stored in the namespace's outbox (by any tab): the queue grew. */
+  queued(last: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
   /** News for presence handle `pid` of this tab. */
@@ -204,6 +211,30 @@ export interface OutboxEntry {
   state: 'queued' | 'sent'
 }
 
+/** A message the server refused for good: out of the outbox, kept in `wire.outbox.dead()` until `purge()`. */
+export interface DeadLetter {
+  id: number
+  topic: string
+  /** Size of the body as stored (see `OutboxEntry.bytes`). */
+  bytes: number
+  /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
+  queuedAt?: number
+  /** When the refusal arrived, ms since epoch. */
+  deadAt: number
+  /** The server's reason: `forbidden`, `too-large` or `invalid` from the reference server; any string from others. */
+  code: string
+  message: string
+}
+
+/**
+ * Where one message of the namespace stands, by id (also an id from before a reload): `queued` (stored, waiting for
+ * a connection), `sent` (written to the current connection, not yet acked), `acked`, `dead` (refused for good:
+ * `refusal` says why) or `unknown` (no message of this namespace ever had this id).
+ */
+export type OutboxStatus =
+  | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' }
+  | { id: number; state: 'dead'; refusal: { id: number; code: string; message: string } }
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /** Stores the messages (one strict transaction) and returns their ids, in order. */
@@ -233,6 +264,10 @@ export interface WorkerPort {
   stats(): Promise<WorkerStats>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
   outboxList(limit: number): Promise<OutboxEntry[]>
+  /** Where the message `id` stands (see `OutboxStatus`). */
+  outboxStatus(id: number): Promise<OutboxStatus>
+  /** The namespace's dead letters, oldest first, at most `limit`. */
+  outboxDead(limit: number): Promise<DeadLetter[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
   /**

@@ -30,3 +30,12 @@ export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
 export const REPLY_ERROR_CODES = ['remote', 'not-found', 'forbidden', 'timeout', 'too-large', 'invalid-body'] as const
 
 export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number]
+
+/**
+ * Why the reference server refused one pub for good (`nack {id, code}`), without closing the connection: `forbidden`
+ * (`authorize` denied the topic), `too-large` (the client skipped it: alone it is over the server's `maxBytes`),
+ * `invalid` (the server's `validate` hook refused the body). Listed in docs/PROTOCOL.md §9 too (a unit test checks).
+ */
+export const REFUSAL_CODES = ['forbidden', 'too-large', 'invalid'] as const
+
+export type RefusalCode = (typeof REFUSAL_CODES)[number]

@@ -3,13 +3,22 @@ import type { IncomingMessage } from 'node:http'
 import { WebSocket, type RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
 import { decodeClientMessage } from '../protocol/decode.ts'
-import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame, VpubFrame } from '../protocol/frames.ts'
+import type {
+  ClientFrame,
+  Cursor,
+  FetchFrame,
+  HelloFrame,
+  PubFrame,
+  Refusal,
+  SkipFrame,
+  VpubFrame,
+} from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
-import type { ServerErrorCode } from '../protocol/server-errors.ts'
+import type { RefusalCode, ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
 import { latestStart } from './latest.ts'
-import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
+import type { Authorize, RateLimiter, TopicAction, Validate } from './guard.ts'
 import type { Observer } from './observer.ts'
 import { Outbox, type OutputMeter } from './outbox.ts'
 import type { PresenceHub } from './presence.ts'
@@ -33,6 +42,12 @@ const MAX_QUEUED_FETCHES = 32
 /** Internal failure (a store error): the client retries as after any drop; its unacked pubs are resent. */
 const INTERNAL_ERROR = 1011
 
+/** A refusal's message is cut to this many characters: it is stored (the latest 64 per client) and resent in `welcome`. */
+const MAX_REFUSAL_MESSAGE = 200
+
+/** The frames that take a place in a client's id sequence. */
+type Outgoing = PubFrame | SkipFrame
+
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   store: Store
@@ -43,6 +58,7 @@ export interface ConnectionContext {
   idleTimeout: number
   replayBatch: number
   authorize?: Authorize | undefined
+  validate?: Validate | undefined
   /** `rateLimit`'s buckets, shared by the server's connections (keyed by user and client id). */
   rateLimits?: RateLimits | undefined
   maxSubscriptions?: number | undefined
@@ -177,11 +193,12 @@ export class Connection implements Session {
       await this.hello(first, frames.length)
       frames = rest
     } else if (!this.withinRate(frames.length)) return
-    // All pubs of one message go to the store in one call and get one ack, where the first of them stands.
-    const pubs = frames.filter((f): f is PubFrame => f.t === 'pub')
+    // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
+    // the store in one call each and get one ack.
+    const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip')
     for (const frame of frames) {
       if (this.ended) return
-      if (frame.t === 'pub') {
+      if (frame.t === 'pub' || frame.t === 'skip') {
         if (frame === pubs[0]) await this.publish(pubs)
       } else {
         await this.control(frame)
@@ -189,7 +206,7 @@ export class Connection implements Session {
     }
   }
 
-  private async control(frame: Exclude<ClientFrame, PubFrame>): Promise<void> {
+  private async control(frame: Exclude<ClientFrame, Outgoing>): Promise<void> {
     switch (frame.t) {
       case 'hello':
         return this.reject('hello-repeated', 'hello may only be the first frame')
@@ -250,9 +267,18 @@ export class Connection implements Session {
     if (!this.withinRate(frames)) return
     this.ctx.sessions.claim(user, hello.client, this)
     this.seat = this.presenceSeat(user, hello.client)
-    const acked = await this.ctx.store.acked(user, hello.client)
+    const [acked, refused] = await Promise.all([
+      this.ctx.store.acked(user, hello.client),
+      this.ctx.store.refusals(user, hello.client),
+    ])
     if (this.ended) return
-    this.out.push({ t: 'welcome', v: PROTOCOL_VERSION, acked })
+    this.out.push({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      acked,
+      maxBytes: this.ctx.maxFrameBytes,
+      ...(refused.length > 0 ? { refused } : {}),
+    })
     for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
   }
 
@@ -279,35 +305,87 @@ export class Connection implements Session {
     )
   }
 
-  /** Dedup lives in the store; this only turns its outcomes into one cumulative ack (a resent id is re-acked). */
-  private async publish(all: PubFrame[]): Promise<void> {
+  /**
+   * Dedup lives in the store; this judges each pub (`authorize`, `validate`) and answers in id order: one cumulative
+   * ack per run of accepted pubs (a resent id is re-acked), a `nack` per pub refused for good, whose id the store
+   * counts as done so the run after it goes on.
+   */
+  private async publish(all: Outgoing[]): Promise<void> {
     if (!this.identity) return
-    const denied = await this.firstDenied(all)
-    if (this.ended) return
-    const pubs = denied === undefined ? all : all.slice(0, denied)
-    if (pubs.length > 0 && !(await this.accept(pubs))) return
-    const forbidden = denied === undefined ? undefined : all[denied]
-    if (forbidden) {
-      // Not appended, not acked: the client stops (4403 → `failed`) with the message still queued, rather than having
-      // it dropped behind its back; its later pubs could not be accepted before this one anyway (ids are in order).
-      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${forbidden.topic}` })
-      this.close(CloseCode.Forbidden, 'forbidden')
+    let refusals: (Refusal | undefined)[]
+    try {
+      refusals = await this.judge(all)
+    } catch (error) {
+      // A hook that fails is not a verdict: nothing of this message is applied, and the client resends it.
+      return this.internal(error)
     }
+    if (this.ended) return
+    let run: PubFrame[] = []
+    for (const [i, frame] of all.entries()) {
+      const refused = refusals[i]
+      if (!refused && frame.t === 'pub') {
+        run.push(frame)
+        continue
+      }
+      if (run.length > 0 && !(await this.accept(run))) return
+      run = []
+      if (refused && !(await this.refuse(refused))) return
+    }
+    if (run.length > 0) await this.accept(run)
   }
 
-  /** Index of the first pub whose topic `authorize` denies; each distinct topic is asked once per message. */
-  private async firstDenied(pubs: PubFrame[]): Promise<number | undefined> {
-    if (!this.ctx.authorize) return undefined
+  /** Each frame's refusal, if it gets one; `authorize` is asked once per distinct topic. Throws what a hook throws. */
+  private async judge(all: Outgoing[]): Promise<(Refusal | undefined)[]> {
+    const { authorize, validate, maxFrameBytes } = this.ctx
+    const user = this.identity?.user ?? ''
     const verdicts = new Map<string, boolean>()
-    for (const [i, p] of pubs.entries()) {
-      let ok = verdicts.get(p.topic)
-      if (ok === undefined) {
-        ok = await this.allowed(p.topic, 'pub')
-        verdicts.set(p.topic, ok)
+    const refusals: (Refusal | undefined)[] = []
+    for (const f of all) {
+      if (f.t === 'skip') {
+        refusals.push(
+          refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
+        )
+        continue
       }
-      if (!ok) return i
+      let allowed = verdicts.get(f.topic)
+      if (allowed === undefined && authorize) {
+        allowed = (await authorize(user, f.topic, 'pub')) === true
+        verdicts.set(f.topic, allowed)
+      }
+      if (allowed === false) {
+        refusals.push(refusal(f.id, 'forbidden', `not allowed to publish to ${f.topic}`))
+        continue
+      }
+      const valid = validate ? await validate(user, f.topic, f.body) : true
+      refusals.push(
+        valid === true
+          ? undefined
+          : refusal(f.id, 'invalid', typeof valid === 'string' && valid !== '' ? valid : 'refused by validation'),
+      )
     }
-    return undefined
+    return refusals
+  }
+
+  /** Refuses one pub for good; false when the connection is being closed (an out-of-order id). */
+  private async refuse(r: Refusal): Promise<boolean> {
+    if (!this.identity) return false
+    const { user, client } = this.identity
+    const outcome = await this.ctx.store.refuse(user, client, r)
+    if (this.ended) return false
+    switch (outcome.kind) {
+      case 'refused':
+        this.out.push({ t: 'nack', ...r })
+        return true
+      case 'duplicate': {
+        // Resent after an answer the client never saw: the answer it would have had, refusal or ack.
+        const known = (await this.ctx.store.refusals(user, client)).find((k) => k.id === r.id)
+        this.out.push(known ? { t: 'nack', ...known } : { t: 'ack', id: r.id })
+        return true
+      }
+      case 'out-of-order':
+        this.reject('out-of-order', `pub.id ${r.id} is out of order: expected ${outcome.expected}`)
+        return false
+    }
   }
 
   private async allowed(topic: string, action: TopicAction): Promise<boolean> {
@@ -437,6 +515,14 @@ export class Connection implements Session {
     if (this.ended) return
     console.error('tabwire: closing a connection after an internal error', error)
     this.close(INTERNAL_ERROR, 'internal error')
+  }
+}
+
+function refusal(id: number, code: RefusalCode, message: string): Refusal {
+  return {
+    id,
+    code,
+    message: message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE)}…` : message,
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Body } from '../protocol/frames.ts'
 import { TokenBucket } from './token-bucket.ts'
 
 /**
@@ -18,6 +19,12 @@ export type TopicAction = 'pub' | 'sub' | 'presence' | 'request'
  * async (a database lookup). A throw counts as a denial, so a bug in the hook fails closed.
  */
 export type Authorize = (user: string, topic: string, action: TopicAction) => boolean | Promise<boolean>
+
+/**
+ * Judges one pub's body: `true` accepts it, `false` or a string (the reason told to the client) refuses it for good
+ * (see `ServerOptions.validate`).
+ */
+export type Validate = (user: string, topic: string, body: Body) => boolean | string | Promise<boolean | string>
 
 /**
  * A token bucket on incoming frames, per (user, client id): every frame costs a token, so a batch of 40,000 frames is

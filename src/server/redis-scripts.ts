@@ -188,3 +188,21 @@ if limit > 0 and from <= last then
 end
 return { head[1], first, last, entries }
 `)
+
+/**
+ * Refuses one pub of a client for good: when its id is the counter + 1, moves the counter there and records the
+ * refusal at the end of the client's list of refusals, trimmed to the latest ARGV[4], atomically (a script), so two
+ * nodes cannot both move one counter. KEYS[1] the counters hash, KEYS[2] the client's refusals list; ARGV[1] the
+ * counters field of (user, client), ARGV[2] the pub id, ARGV[3] the refusal as JSON text, ARGV[4] how many to keep.
+ * Returns `{'refused'}`, `{'duplicate'}` or `{'out-of-order', expected}`.
+ */
+export const REFUSE = script(`
+local acked = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local id = tonumber(ARGV[2])
+if id <= acked then return { 'duplicate' } end
+if id ~= acked + 1 then return { 'out-of-order', acked + 1 } end
+redis.call('HSET', KEYS[1], ARGV[1], id)
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+return { 'refused' }
+`)

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { createClient, type RedisClientType } from '@redis/client'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Refusal } from '../protocol/frames.ts'
 import { startFanout } from './redis-fanout.ts'
 import { startRedisRelay } from './redis-volatile.ts'
-import { ACCEPT, READ, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
+import { ACCEPT, READ, REFUSE, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
 import {
+  KEPT_REFUSALS,
   ownBody,
+  type RefuseOutcome,
   type PubInput,
   type PubOutcome,
   type ReadResult,
@@ -93,6 +95,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const logKey = (topic: string) => `${prefix}log:${topic}`
   // JSON keeps every (user, client) pair distinct, whatever characters the two strings hold.
   const counterField = (user: string, client: string) => JSON.stringify([user, client])
+  const refusalsKey = (user: string, client: string) => `${prefix}refused:${counterField(user, client)}`
 
   let reached = false
   let lastFailure: unknown
@@ -202,6 +205,22 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
       return pubs.length === 0 ? Promise.resolve([]) : run(counterField(user, clientId), pubs)
+    },
+
+    async refuse(user: string, clientId: string, refusal: Refusal): Promise<RefuseOutcome> {
+      const { id, code, message } = refusal
+      const outcome = await evalScript<['refused'] | ['duplicate'] | ['out-of-order', number]>(
+        client,
+        REFUSE,
+        [countersKey, refusalsKey(user, clientId)],
+        [counterField(user, clientId), String(id), JSON.stringify({ id, code, message }), String(KEPT_REFUSALS)],
+      )
+      return outcome[0] === 'out-of-order' ? { kind: 'out-of-order', expected: outcome[1] } : { kind: outcome[0] }
+    },
+
+    async refusals(user: string, clientId: string): Promise<Refusal[]> {
+      const kept = await client.lRange(refusalsKey(user, clientId), 0, -1)
+      return kept.map((text) => JSON.parse(text) as Refusal)
     },
 
     async append(topic: string, body: Body): Promise<StoredMessage> {

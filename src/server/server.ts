@@ -92,6 +92,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
     authorize: options.authorize,
+    validate: options.validate,
     rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
     meter: { peak: 0 },

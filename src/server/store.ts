@@ -1,4 +1,4 @@
-import type { Body, Epoch } from '../protocol/frames.ts'
+import type { Body, Epoch, Refusal } from '../protocol/frames.ts'
 import type { VolatileRelay } from './volatile-relay.ts'
 
 /** A message as a topic's log holds it. */
@@ -32,6 +32,15 @@ export type PubOutcome =
   | { kind: 'duplicate' }
   | { kind: 'out-of-order'; expected: number }
 
+/**
+ * What became of refusing one pub (`Store.refuse`): `refused` (the counter moved to its id and the refusal was recorded,
+ * in one atomic step), `duplicate` (id ≤ the counter: already accepted or refused), `out-of-order` (id > counter + 1).
+ */
+export type RefuseOutcome = { kind: 'refused' } | { kind: 'duplicate' } | { kind: 'out-of-order'; expected: number }
+
+/** How many refusals a store keeps per (user, client) for `welcome.refused`: the oldest go first. */
+export const KEPT_REFUSALS = 64
+
 /** Where a topic's log stands. For an empty log `first` is `last + 1`. */
 export interface TopicHead {
   epoch: Epoch
@@ -62,6 +71,14 @@ export interface Retention {
 export interface Store {
   /** Applies a client's pubs in order; stops at (and reports) the first out-of-order one, leaving the rest unapplied. */
   accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
+  /**
+   * Refuses a client's pub for good (a dead letter): when its id is counter + 1, moves the counter to it without
+   * appending anything and records the refusal among the latest `KEPT_REFUSALS` of (user, client), in one atomic
+   * step, so the pubs after it can be accepted.
+   */
+  refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome>
+  /** The latest refusals of (user, client), oldest first: what `welcome.refused` tells a reconnecting client. */
+  refusals(user: string, client: string): Promise<Refusal[]>
   /** A server-side producer's message: appended with the next seq. */
   append(topic: string, body: Body): Promise<StoredMessage>
   /** The highest pub id of (user, client) accepted so far; 0 when none. */

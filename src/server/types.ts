@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
 import type { PresenceMember } from '../protocol/presence-frames.ts'
 import type { PresenceRegistry } from './presence.ts'
-import type { Authorize, RateLimitOptions } from './guard.ts'
+import type { Authorize, RateLimitOptions, Validate } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { JwtOptions } from './jwt.ts'
 import type { RequestHandler } from './requests.ts'
@@ -41,12 +41,22 @@ export interface ServerOptions {
   maxFrameBytes?: number
   /**
    * May `user` publish to (`pub`) or follow (`sub`, also `fetch`) `topic`? Asked per topic of each pub message and
-   * per sub; a throw is a denial. A denied pub is not appended nor acked: the server sends `error {code: 'forbidden'}`
-   * and closes with 4403, so the client stops (`failed`) with the message still queued, never silently dropped;
-   * pubs before it in the same message are accepted. A denied sub or fetch gets `error {code: 'forbidden'}` and no
-   * messages; the connection stays. Default: everything allowed.
+   * per sub. A pub it denies (`false`) is refused for good, that one message only: it is not appended, the client's
+   * counter moves past it and the client is told `nack {id, code: 'forbidden'}` (its `acked` rejects, the message
+   * goes to `wire.outbox.dead()`); the pubs after it go on. A throw while judging a pub closes the connection with
+   * 1011 instead (nothing from that message on is applied; the client resends), so a failing lookup never
+   * dead-letters a message. A denied sub or fetch (a throw counts as a denial) gets `error {code: 'forbidden'}` and
+   * no messages; the connection stays. Default: everything allowed.
    */
   authorize?: Authorize
+  /**
+   * Checks each pub's body before it is stored (after `authorize`). `true` accepts it; `false` or a string (the
+   * reason, passed on to the client) refuses that one message for good, like a denied pub: `nack {id, code:
+   * 'invalid', message}`, the counter moves past it, the pubs after it go on. A throw closes the connection with 1011
+   * (the client resends), so a failing check never dead-letters a message. Also asked for a pub resent after an
+   * unseen ack. Default: every body accepted.
+   */
+  validate?: Validate
   /**
    * Limit on incoming frames per (user, client id): a token bucket of `burst`, refilled at `messagesPerSecond`, that
    * every frame draws one token from (a batch of 100 frames costs 100) and that outlives the connection (a reconnect

@@ -1,5 +1,6 @@
 import type { Json } from '../protocol/frames.ts'
 import type {
+  DeadLetter,
   Delivery,
   OutgoingMessage,
   RequestOutcome,
@@ -43,6 +44,8 @@ export type BusMessage =
   | { k: 'acked'; upTo: number }
   | { k: 'sent'; upTo: number }
   | { k: 'renumbered'; from: number; delta: number }
+  /** Refused for good and moved to the dead letters; posted before the `acked` that covers them. */
+  | { k: 'dead'; letters: DeadLetter[] }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
   | { k: 'pevent'; to: string; key: string; event: PresenceEvent }

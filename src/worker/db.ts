@@ -1,6 +1,7 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb'
 import type { Body, Epoch } from '../protocol/frames.ts'
 import { TabwireError } from '../protocol/errors.ts'
+import type { DeadLetter } from '../protocol/port.ts'
 
 /**
  * Sends stored as batch records, one per group commit: keyed by the batch's last id, so every record wholly acked
@@ -15,6 +16,11 @@ export interface OutboxBatch {
   bodies: (string | Uint8Array)[]
   /** When the batch was committed, ms since epoch (absent in records of versions before `outbox.list()`). */
   at?: number
+}
+
+/** A message the server refused for good, with its body, kept until `purge()` (see `DeadLetter`). */
+export interface DeadRecord extends DeadLetter {
+  body: string | Uint8Array
 }
 
 export interface StoredCursor {
@@ -40,6 +46,7 @@ export interface TabwireSchema extends DBSchema {
   outbox: { key: number; value: OutboxBatch }
   cursors: { key: string; value: StoredCursor }
   inbox: { key: [string, number]; value: InboxBatch }
+  dead: { key: number; value: DeadRecord }
 }
 
 export type TabwireDB = IDBPDatabase<TabwireSchema>
@@ -63,6 +70,10 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<TabwireSchema>) => void)[] 
   (db) => {
     db.deleteObjectStore('inbox')
     db.createObjectStore('inbox', { keyPath: ['topic', 'last'] })
+  },
+  // v4: dead letters, the messages the server refused for good (`nack`), keyed by id.
+  (db) => {
+    db.createObjectStore('dead', { keyPath: 'id' })
   },
 ]
 

@@ -122,6 +122,9 @@ export class FollowerRole implements Role {
       case 'sent':
         host.tabsSent(m.upTo)
         break
+      case 'dead':
+        host.tabsDead(m.letters)
+        break
       case 'msgs':
         if (m.to === host.workerId) {
           const hs = host.subs.get(m.key)

@@ -1,9 +1,11 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type {
   BrowserSignal,
+  DeadLetter,
   Delivery,
   DialInfo,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
   ResetNotice,
   SessionConfig,
@@ -75,6 +77,7 @@ export class NamespaceHost implements RoleHost {
   async #load(): Promise<void> {
     this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
       this.#role.committed(batch)
+      this.#tabsQueued(batch.last)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
@@ -206,6 +209,26 @@ export class NamespaceHost implements RoleHost {
     return this.outbox.counters.pending()
   }
 
+  async outboxStatus(id: number): Promise<OutboxStatus> {
+    const found = await this.outbox.find(id)
+    switch (found.kind) {
+      case 'dead': {
+        const { code, message } = found.letter
+        return { id, state: 'dead', refusal: { id, code, message } }
+      }
+      case 'stored':
+        return { id, state: id <= this.#sentUpTo ? 'sent' : 'queued' }
+      case 'gone':
+        return { id, state: 'acked' }
+      case 'unknown':
+        return { id, state: 'unknown' }
+    }
+  }
+
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return this.outbox.dead(limit)
+  }
+
   async outboxList(limit: number): Promise<OutboxEntry[]> {
     const entries = await this.outbox.list(limit)
     return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
@@ -314,6 +337,7 @@ export class NamespaceHost implements RoleHost {
       case 'committed':
         this.#outbox?.counters.committed(m.last)
         this.#role.committed()
+        this.#tabsQueued(m.last)
         return
       case 'purged':
         this.#end()
@@ -332,6 +356,14 @@ export class NamespaceHost implements RoleHost {
 
   tabsRenumbered(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+  }
+
+  #tabsQueued(last: number): void {
+    for (const tab of this.tabs) void tab.events.queued(last)
+  }
+
+  tabsDead(letters: DeadLetter[]): void {
+    for (const tab of this.tabs) void tab.events.dead(letters)
   }
 
   tabsAcked(upTo: number): void {

@@ -1,6 +1,7 @@
 import { TabwireError } from '../protocol/errors.ts'
-import type { OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
-import { storageError, type OutboxBatch } from './db.ts'
+import type { Refusal } from '../protocol/frames.ts'
+import type { DeadLetter, OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
+import { storageError, type DeadRecord, type OutboxBatch } from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
 import type { Clock, Database, TimerId } from './platform.ts'
 
@@ -28,6 +29,8 @@ export class OutboxStore {
   #deleting = false
   #deletedUpTo: number
   #pruneTimer: TimerId | undefined
+  /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
+  readonly #burying = new Set<number>()
 
   /** Ids are assigned only inside a commit, so a failed commit gives none away. */
   readonly #db: Database
@@ -290,8 +293,8 @@ export class OutboxStore {
     if (this.#deleting) return
     this.#deleting = true
     try {
-      while (this.#deletedUpTo < this.counters.acked) {
-        const upTo = this.counters.acked
+      while (this.#deletedUpTo < this.#prunable()) {
+        const upTo = this.#prunable()
         const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
         await tx.store.delete(IDBKeyRange.upperBound(upTo))
         await tx.done
@@ -304,6 +307,85 @@ export class OutboxStore {
     }
   }
 
+  /** Acked records may go up to here: not a refused one still being copied into the dead letters. */
+  #prunable(): number {
+    let upTo = this.counters.acked
+    for (const id of this.#burying) upTo = Math.min(upTo, id - 1)
+    return upTo
+  }
+
+  /**
+   * Moves refused messages into the dead letters, in one strict transaction, before their ids count as done: until
+   * it commits, the acked records holding them are not pruned. A refusal of an id no longer stored (pruned after
+   * an earlier copy, or never ours) is skipped, and one already buried keeps its first record. Returns the letters
+   * written now (without bodies), for the tabs.
+   */
+  async bury(refusals: readonly Refusal[]): Promise<DeadLetter[]> {
+    for (const r of refusals) this.#burying.add(r.id)
+    try {
+      const tx = (await this.#db.get()).transaction(['outbox', 'dead'], 'readwrite', { durability: 'strict' })
+      const outbox = tx.objectStore('outbox')
+      const dead = tx.objectStore('dead')
+      const letters: DeadLetter[] = []
+      const deadAt = this.#clock.now()
+      for (const r of refusals) {
+        // Records are keyed by their last id: the first at or after `id` is the one that may hold it.
+        const [batch, known] = await Promise.all([outbox.get(IDBKeyRange.lowerBound(r.id)), dead.get(r.id)])
+        if (known || !batch || batch.first > r.id) continue
+        const i = r.id - batch.first
+        const body = batch.bodies[i] as string | Uint8Array
+        const letter: DeadLetter = {
+          id: r.id,
+          topic: batch.topics[i] as string,
+          bytes: sizeOf(body),
+          ...(batch.at === undefined ? {} : { queuedAt: batch.at }),
+          deadAt,
+          code: r.code,
+          message: r.message,
+        }
+        const record: DeadRecord = { ...letter, body }
+        void dead.put(record)
+        letters.push(letter)
+      }
+      await tx.done
+      return letters
+    } catch (e) {
+      throw storageError(e, 'cannot keep a refused message')
+    } finally {
+      for (const r of refusals) this.#burying.delete(r.id)
+    }
+  }
+
+  /**
+   * Where `id` stands on disk: `stored` (in the queue), `dead` (with its letter), `gone` (acked: only acked records
+   * are ever deleted, after refused ones were buried) or `unknown` (beyond every id ever committed).
+   */
+  async find(id: number): Promise<{ kind: 'stored' | 'gone' | 'unknown' } | { kind: 'dead'; letter: DeadLetter }> {
+    try {
+      const db = await this.#db.get()
+      const [dead, batch] = await Promise.all([db.get('dead', id), db.get('outbox', IDBKeyRange.lowerBound(id))])
+      if (dead) {
+        const { body: _body, ...letter } = dead
+        return { kind: 'dead', letter }
+      }
+      if (batch && batch.first <= id && id > this.counters.acked) return { kind: 'stored' }
+      if (id > (await this.syncLast())) return { kind: 'unknown' }
+      return { kind: 'gone' }
+    } catch (e) {
+      throw storageError(e, 'cannot read the outbox')
+    }
+  }
+
+  /** The dead letters, oldest first, at most `limit` (bodies are only measured). */
+  async dead(limit: number): Promise<DeadLetter[]> {
+    try {
+      const records = await (await this.#db.get()).getAll('dead', undefined, limit)
+      return records.map(({ body: _body, ...letter }) => letter)
+    } catch (e) {
+      throw storageError(e, 'cannot read the dead letters')
+    }
+  }
+
   /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
   async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
@@ -313,8 +395,7 @@ export class OutboxStore {
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
-          const body = part.bodies[i] as string | Uint8Array
-          const bytes = typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
+          const bytes = sizeOf(part.bodies[i] as string | Uint8Array)
           if (entries.length < limit)
             entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
         })
@@ -334,4 +415,8 @@ export class OutboxStore {
       throw storageError(e, 'cannot read the outbox')
     }
   }
+}
+
+function sizeOf(body: string | Uint8Array): number {
+  return typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
 }

@@ -59,6 +59,10 @@ export class OwnerRole implements Role {
           host.tabsRenumbered(from, delta)
           bus.post({ k: 'renumbered', from, delta })
         },
+        refused: (letters) => {
+          host.tabsDead(letters)
+          bus.post({ k: 'dead', letters })
+        },
         log: (m) => host.log(m),
         volatile: (msgs) => {
           host.deliverVolatile(msgs)

@@ -1,5 +1,5 @@
 import { encodeFrames } from '../protocol/encode.ts'
-import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
+import type { MsgFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.ts'
 import type {
   DialInfo,
   OutgoingMessage,
@@ -67,13 +67,14 @@ export class OwnerSession {
       {
         dial: () => host.dial(),
         hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
-        opened: (acked) => this.#opened(acked),
+        opened: (welcome) => this.#opened(welcome),
         frames: (frames) => this.#frames(frames),
         dropped: () => {
           this.#inbox.dropped()
           this.#requests.dropped()
           this.#volatile.dropped()
         },
+        tooLarge: (largest) => this.#resender.learnLimit(largest),
         state: (info) => host.state(info),
         log: (m) => host.log(m),
         ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
@@ -87,6 +88,7 @@ export class OwnerSession {
       acked: (upTo) => host.acked(upTo),
       sent: (upTo) => host.sent(upTo),
       renumbered: (from, delta) => host.renumbered(from, delta),
+      refused: (letters) => host.refused(letters),
       reconciled: () => {
         for (const w of this.#openWaiters.splice(0)) w()
       },
@@ -186,15 +188,16 @@ export class OwnerSession {
     this.presence.close()
   }
 
-  /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
-  #opened(acked: number): void {
+  /** A `welcome` opened a connection; the server holds (or refused) every id ≤ `acked`. */
+  #opened(welcome: WelcomeFrame): void {
+    const { acked } = welcome
     // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
     if (acked > MAX_OUTBOX_ID) {
       this.#socket.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
       return
     }
     this.#inbox.opened()
-    void this.#resender.opened(acked)
+    void this.#resender.opened(welcome)
     this.presence.opened()
     this.#requests.opened()
   }
@@ -223,6 +226,9 @@ export class OwnerSession {
       switch (f.t) {
         case 'ack':
           if (!this.#resender.ack(f.id)) return
+          break
+        case 'nack':
+          if (!this.#resender.nack(f)) return
           break
         case 'reset':
           this.#inbox.reset(f)

@@ -3,7 +3,9 @@ import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
+  DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
   SessionConfig,
   SubscribeMode,
@@ -167,6 +169,21 @@ export class PortApi implements WorkerPort {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
       return this.#attached().outboxList(limit)
+    })
+  }
+
+  outboxStatus(id: number): Promise<OutboxStatus> {
+    return guard(() => {
+      if (!Number.isSafeInteger(id) || id < 1) throw new TabwireError('invalid-argument', 'id must be an integer ≥ 1')
+      return this.#attached().outboxStatus(id)
+    })
+  }
+
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return guard(() => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+        throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
+      return this.#attached().outboxDead(limit)
     })
   }
 

@@ -1,5 +1,6 @@
 import type { Json } from '../protocol/frames.ts'
 import type {
+  DeadLetter,
   Delivery,
   DialInfo,
   OutgoingMessage,
@@ -71,6 +72,7 @@ export interface RoleHost {
   /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
   deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
+  tabsDead(letters: DeadLetter[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
   log(message: string): void

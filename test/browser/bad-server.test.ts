@@ -343,7 +343,6 @@ const CLOSE_CODES: [number, string][] = [
   [4400, 'bad-frame'],
   [4408, 'idle timeout'],
   [4409, 'superseded by a newer connection'],
-  [4413, 'frame too large'],
   [4429, 'busy'],
   [1000, 'bye'],
   [1001, 'going away'],
@@ -369,6 +368,35 @@ it.each(WEBKIT ? CLOSE_CODES.filter(([code]) => code !== 1012) : CLOSE_CODES)(
     expect(await s.log()).toHaveLength(2)
   },
 )
+
+// A server that names no limit (no welcome.maxBytes) teaches it with 4413: the largest message written on that
+// connection was too large. Here that was the one pub, alone: it is skipped from then on, never written again.
+it('close 4413: the worker retries, skips the pub that alone was over the limit, and makes it a dead letter on its nack', async () => {
+  const s = await scenario()
+  const topic = topicOf('close-4413')
+  const receipt = await queueOne(s, topic)
+  await s.close(4413, 'frame too large')
+  await expect
+    .poll(async () => (await s.log())[1]?.frames.filter((f) => f.t === 'pub' || f.t === 'skip'), poll)
+    .toEqual([{ t: 'skip', id: 1 }])
+  await s.frames({ t: 'nack', id: 1, code: 'too-large', message: 'over the limit' })
+  await expect(receipt.acked).rejects.toMatchObject({
+    code: 'refused',
+    refusal: { id: 1, code: 'too-large', message: 'over the limit' },
+  })
+  expect(await s.wire.outbox.dead()).toMatchObject([{ id: 1, topic, code: 'too-large', message: 'over the limit' }])
+  expect(await s.wire.pending()).toBe(0)
+  expect(s.states.find((st) => st.error?.closeCode === 4413)).toMatchObject({
+    state: 'reconnecting',
+    attempt: 1,
+    error: { code: 'close', message: 'frame too large', closeCode: 4413 },
+  })
+  // A later send under the learnt limit (smaller than the one refused) goes as a pub.
+  const next = await s.wire.send(topic, 0)
+  await expect.poll(async () => pubs((await s.log())[1]), poll).toEqual([{ t: 'pub', id: 2, topic, body: 0 }])
+  expect(next.id).toBe(2)
+  expect(s.wire.state).toBe('open')
+})
 
 if (WEBKIT)
   it('close 1012 in WebKit: the browser reports a lost connection (1006); the worker retries and resends the queued send', async () => {

@@ -36,7 +36,8 @@ export interface Scenario {
 }
 
 export interface E2E {
-  scenario(options?: { proxy?: boolean; server?: Partial<ServerOptions> }): Promise<Scenario>
+  /** `server`: options for this scenario's server (its port is always 0). */
+  scenario(options?: { proxy?: boolean; server?: Omit<ServerOptions, 'port'> }): Promise<Scenario>
 }
 
 /** Call inside a `describe`: sets up the browser and app for it. */

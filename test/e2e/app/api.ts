@@ -3,7 +3,14 @@
  * file names no DOM types: it is shared by the page (DOM tsconfig) and the Playwright tests (Node tsconfig).
  */
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
+import type {
+  DeadLetter,
+  Delivery,
+  OutboxStatus,
+  ResetNotice,
+  StateInfo,
+  WireState,
+} from '../../../src/protocol/port.ts'
 import type { PresenceTestApi } from './presence-api.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
@@ -31,6 +38,17 @@ export interface TestApi extends PresenceTestApi {
   state(): WireState
   /** Sends every body on `topic` at once, in call order; resolves with their ids once all are stored. */
   send(topic: string, bodies: Json[]): Promise<number[]>
+  /**
+   * Waits for every `acked` promise of this tab's sends on `topic` to settle; per send, in order: `acked`, or
+   * `<code>:<refusal code>` for a rejection (`refused:forbidden`, say).
+   */
+  ackOutcomes(topic: string): Promise<string[]>
+  /** `wire.outbox.status(id)`. */
+  status(id: number): Promise<OutboxStatus>
+  /** `wire.outbox.whenAcked(id)`: `acked`, or `<code>:<refusal code>` for a rejection. */
+  whenAcked(id: number): Promise<string>
+  /** `wire.outbox.dead()`. */
+  dead(): Promise<DeadLetter[]>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */

@@ -145,6 +145,25 @@ function testApi(wire: Wire): TestApi {
         channel.postMessage({ armOn: method, ack })
       })
     },
+    ackOutcomes(topic: string) {
+      return Promise.all(
+        acks
+          .filter((a) => a.topic === topic)
+          .map((a) =>
+            a.acked.then(
+              () => 'acked',
+              (e: unknown) => (isTabwireError(e) ? `${e.code}:${e.refusal?.code ?? ''}` : String(e)),
+            ),
+          ),
+      )
+    },
+    dead: () => wire.outbox.dead(),
+    status: (id: number) => wire.outbox.status(id),
+    whenAcked: (id: number) =>
+      wire.outbox.whenAcked(id).then(
+        () => 'acked',
+        (e: unknown) => (isTabwireError(e) ? `${e.code}:${e.refusal?.code ?? ''}` : String(e)),
+      ),
     async allAcked(topic?: string) {
       await Promise.all(acks.filter((a) => topic === undefined || a.topic === topic).map((a) => a.acked))
     },

@@ -85,6 +85,8 @@ export class FakeSocket {
   onclose: ((ev: { code: number; reason: string }) => void) | null = null
   /** Everything the client wrote, decoded. */
   readonly frames: ClientFrame[] = []
+  /** The size of each WebSocket message the client wrote, bytes. */
+  readonly sizes: number[] = []
   /** How the client closed it, if it did. */
   closedWith: { code: number; reason: string } | undefined
 
@@ -94,6 +96,7 @@ export class FakeSocket {
     const decoded = decodeClientMessage(typeof data === 'string' ? data : data.slice().buffer)
     if (!decoded.ok) throw new Error(`client sent a bad frame: ${decoded.error.message}`)
     this.frames.push(...decoded.frames)
+    this.sizes.push(typeof data === 'string' ? new TextEncoder().encode(data).byteLength : data.byteLength)
   }
 
   close(code: number, reason: string): void {

@@ -30,6 +30,8 @@ function fakeTab(id: string) {
     renumbered: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
   } satisfies TabEvents

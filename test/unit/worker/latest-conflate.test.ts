@@ -50,6 +50,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     presence: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,

@@ -49,6 +49,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     presence: () => undefined,
     volatile: (sub, msgs) => void seen.volatile.push([sub, msgs]),
     replied: (req, outcome) => void seen.replies.push([req, outcome]),

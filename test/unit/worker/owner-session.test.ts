@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { PubFrame } from '../../../src/protocol/frames.ts'
-import type { Delivery, StateInfo } from '../../../src/protocol/port.ts'
+import type { DeadLetter, Delivery, StateInfo } from '../../../src/protocol/port.ts'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
 import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
@@ -26,6 +26,9 @@ async function setup(queued: number, ackedBefore = 0) {
     sent: [] as number[],
     renumbered: [] as [number, number][],
     logs: [] as string[],
+    /** Every event to the tabs in order: `a<upTo>` acked, `d<id>` dead. */
+    order: [] as string[],
+    dead: [] as DeadLetter[],
   }
   const states: StateInfo[] = []
   session = new OwnerSession(
@@ -35,9 +38,13 @@ async function setup(queued: number, ackedBefore = 0) {
     {
       dial: () => Promise.resolve({ url: 'ws://server.test/' }),
       state: (s) => states.push(s),
-      acked: (upTo) => events.acked.push(upTo),
+      acked: (upTo) => events.acked.push(upTo) && events.order.push(`a${upTo}`),
       sent: (upTo) => events.sent.push(upTo),
       renumbered: (from, delta) => events.renumbered.push([from, delta]),
+      refused: (letters) => {
+        events.dead.push(...letters)
+        events.order.push(...letters.map((l) => `d${l.id}`))
+      },
       log: (m) => events.logs.push(m),
     },
     { clock, socket: sockets.open },
@@ -289,5 +296,104 @@ describe('OwnerSession: subscriptions between hello and welcome', () => {
     expect(t.sockets.last.frames).toEqual([
       { t: 'hello', v: 1, client: t.outbox.clientId, subs: [{ topic: 'kept', after: 0 }] },
     ])
+  })
+})
+
+describe('OwnerSession: refusals (dead letters)', () => {
+  const refusal = (id: number, code = 'forbidden') => ({ id, code, message: `no ${id}` })
+
+  it('a nack moves the message to the dead letters before any ack covers it; the queue behind goes on', async () => {
+    const t = await setup(5)
+    await t.welcome(0)
+    await until(() => t.pubs().length === 5, 'the resend')
+    t.sockets.last.receive({ t: 'ack', id: 2 }, { t: 'nack', ...refusal(3) }, { t: 'ack', id: 5 })
+    await until(() => t.events.acked.at(-1) === 5, 'the last ack')
+    expect(t.events.order).toEqual(['a2', 'd3', 'a3', 'a5'])
+    expect(t.events.dead).toEqual([
+      { topic: 't', bytes: 4, queuedAt: expect.any(Number), deadAt: expect.any(Number), ...refusal(3) },
+    ])
+    expect(await t.outbox.dead(10)).toEqual(t.events.dead)
+    expect(await t.outbox.list(10)).toEqual([])
+    expect(t.states.at(-1)?.state).toBe('open')
+    // A nack of an id never written is a protocol error, like such an ack.
+    t.sockets.last.receive({ t: 'nack', ...refusal(9) })
+    expect(t.sockets.last.closedWith).toEqual({ code: 4400, reason: 'nack 9 is beyond the last id sent (5)' })
+  })
+
+  it('welcome.refused names a refusal whose nack was lost: dead letter, not delivered', async () => {
+    const t = await setup(3)
+    const s = t.sockets.last
+    s.open()
+    s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2, 'invalid'), refusal(40)] })
+    await until(() => t.events.acked.at(-1) === 3, 'the ack')
+    expect(t.events.order).toEqual(['d2', 'a3'])
+    expect((await t.outbox.dead(10)).map((d) => [d.id, d.code])).toEqual([[2, 'invalid']])
+    expect(t.pubs()).toEqual([])
+  })
+
+  it('an ack arriving while welcome.refused is being buried waits behind it: no acked covers a refused id first', async () => {
+    const t = await setup(3)
+    const s = t.sockets.last
+    s.open()
+    // A server may ack again what welcome.acked already said, in the same message: it is read during the burial.
+    s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2)] }, { t: 'ack', id: 3 })
+    await until(() => t.events.acked.at(-1) === 3, 'the ack')
+    expect(t.events.order).toEqual(['d2', 'a3'])
+  })
+
+  it('skips a message alone larger than welcome.maxBytes: the server counts it refused, the rest is sent', async () => {
+    const t = await setup(0)
+    const big = `"${'é'.repeat(150)}"` // 302 bytes of UTF-8, 152 characters
+    await t.outbox.send([
+      { topic: 't', body: '"a"' },
+      { topic: 't', body: big },
+      { topic: 't', body: '"c"' },
+    ])
+    const s = t.sockets.last
+    s.open()
+    s.receive({ t: 'welcome', v: 1, acked: 0, maxBytes: 300 })
+    await until(() => s.frames.length >= 4, 'the resend')
+    expect(s.frames.slice(1).map((f) => [f.t, 'id' in f ? f.id : undefined])).toEqual([
+      ['pub', 1],
+      ['skip', 2],
+      ['pub', 3],
+    ])
+    expect(Math.max(...s.sizes)).toBeLessThanOrEqual(300)
+    s.receive({ t: 'ack', id: 1 }, { t: 'nack', ...refusal(2, 'too-large') }, { t: 'ack', id: 3 })
+    await until(() => t.events.acked.at(-1) === 3, 'the last ack')
+    expect(t.events.order).toEqual(['a1', 'd2', 'a2', 'a3'])
+    expect(t.events.dead.map((d) => [d.id, d.bytes, d.code])).toEqual([[2, 302, 'too-large']])
+  })
+
+  it('learns the limit from 4413s of a server that does not say it, and skips only what is alone too large', async () => {
+    const t = await setup(0)
+    const LIMIT = 1_000
+    const bodies = ['"a"', `"${'x'.repeat(3_000)}"`, '"c"', `"${'y'.repeat(600)}"`, `"${'z'.repeat(600)}"`]
+    await t.outbox.send(bodies.map((body) => ({ topic: 't', body })))
+    // A server that refuses any message over LIMIT with 4413 and acks the rest, as ws's maxPayload does.
+    for (let round = 1; ; round++) {
+      expect(round).toBeLessThan(10)
+      const s = t.sockets.last
+      t.states.length = 0
+      s.open()
+      s.receive({ t: 'welcome', v: 1, acked: 0 })
+      await until(() => (s.frames.at(-1) as { id?: number } | undefined)?.id === 5, 'the resend')
+      if (s.sizes.some((n) => n > LIMIT)) {
+        const count = t.sockets.all.length
+        s.serverClose(4413, 'Max payload size exceeded')
+        t.clock.advance(1_000)
+        await until(() => t.sockets.all.length === count + 1, 'the next socket')
+        continue
+      }
+      expect(s.frames.slice(1).map((f) => [f.t, 'id' in f ? f.id : undefined])).toEqual([
+        ['pub', 1],
+        ['skip', 2],
+        ['pub', 3],
+        ['pub', 4],
+        ['pub', 5],
+      ])
+      break
+    }
+    expect(t.events.logs.filter((l) => l.includes('refused a message as too large')).length).toBeGreaterThan(0)
   })
 })

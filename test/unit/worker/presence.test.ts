@@ -41,6 +41,8 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
