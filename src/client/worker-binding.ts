@@ -30,6 +30,8 @@ interface Binding {
   failed: boolean
   /** Rejects when the worker dies: every call races it. */
   died: Promise<never>
+  /** The worker is gone for good (its lifetime lock was granted): nothing posted to it will take effect any more. */
+  dead: boolean
   release(): void
 }
 
@@ -45,6 +47,10 @@ interface WorkerHandle {
  */
 export class WorkerBinding {
   #binding!: Binding
+  /** While attaching to a fresh worker after a death. */
+  #rebinding = false
+  /** Woken whenever `#binding` is replaced. */
+  #swapped: (() => void)[] = []
 
   readonly #options: ConnectOptions
   readonly #kind: 'shared' | 'dedicated'
@@ -94,6 +100,48 @@ export class WorkerBinding {
     return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
   }
 
+  /**
+   * Like `call`, but when the worker dies under it the call is made again on the next worker, with `retry` true:
+   * only a death repeats it (the worker's lifetime lock was granted, so the call can no longer take effect there
+   * behind our back), not a timeout (the worker may still act on it). `fn` must make the repeat harmless: a `send`
+   * names itself, so the next worker stores it only if the dead one had not. Gives up with `worker-unavailable`
+   * when no worker has answered for `callTimeout`.
+   */
+  async repeatable<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>, retry: boolean) => Promise<T>): Promise<T> {
+    let retry = false
+    let deadline = Date.now() + this.#callTimeout
+    for (;;) {
+      const b = this.#binding
+      let reached = false
+      try {
+        await workerCall(Promise.race([b.attached, b.died]), Math.max(1, deadline - Date.now()), 'attach')
+        reached = true
+        return await workerCall(Promise.race([fn(b.remote, retry), b.died]), this.#callTimeout, what)
+      } catch (e) {
+        // Not attached while rebinding: that attempt failed before the call was posted, the next one may answer.
+        const again = b.dead || (!reached && this.#rebinding)
+        if (!again || this.#events.closed || Date.now() >= deadline) throw e
+        if (reached) {
+          retry = true
+          deadline = Date.now() + this.#callTimeout
+        }
+      }
+      await this.#replaced(b, deadline)
+    }
+  }
+
+  /** Resolves once `#binding` is no longer `b`, or at `deadline`. */
+  async #replaced(b: Binding, deadline: number): Promise<void> {
+    while (this.#binding === b && !this.#events.closed && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await new Promise<void>((wake) => {
+        this.#swapped.push(wake)
+        timer = setTimeout(wake, deadline - Date.now())
+      })
+      clearTimeout(timer)
+    }
+  }
+
   /** Fire-and-forget, once attached; `signal` is read then. */
   signal(signal: () => BrowserSignal): void {
     void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
@@ -119,6 +167,7 @@ export class WorkerBinding {
       attached: Promise.resolve(),
       failed: false,
       died: new Promise<never>((_, reject) => (died = reject)),
+      dead: false,
       release: () => {
         b.remote[Comlink.releaseProxy]()
         worker.terminate()
@@ -126,6 +175,7 @@ export class WorkerBinding {
     }
     b.died.catch(() => undefined)
     this.#binding = b
+    for (const wake of this.#swapped.splice(0)) wake()
     b.attached = this.#attach(b, died, attachTimeout)
     b.attached.catch((e: unknown) => {
       b.failed = true
@@ -143,6 +193,7 @@ export class WorkerBinding {
     )
     // The worker holds this lock for its lifetime: our request is granted only once it is gone.
     void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
+      b.dead = true
       if (this.#binding !== b || this.#events.closed) return
       died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
       this.#events.died()
@@ -156,6 +207,7 @@ export class WorkerBinding {
    * made while the old one is still closing to the dying instance, which never answers.
    */
   async #rebind(): Promise<void> {
+    this.#rebinding = true
     for (let attempt = 0; !this.#events.closed; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
       if (this.#events.closed) return
@@ -167,6 +219,7 @@ export class WorkerBinding {
         if (this.#binding === b) b.release()
       }
     }
+    this.#rebinding = false
     this.#events.rebound()
   }
 }

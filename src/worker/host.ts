@@ -13,7 +13,7 @@ import type {
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
-import { OutboxStore } from './outbox-store.ts'
+import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform } from './platform.ts'
 import type { HostSub, Role, RoleHost } from './role.ts'
@@ -109,14 +109,15 @@ export class NamespaceHost implements RoleHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
+    void this.outbox.forgetCalls(tab.info.id)
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
     if (this.tabs.size === 0) this.#end()
     else this.#role.visibilityChanged()
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     this.#assertLive()
-    return this.outbox.send(messages)
+    return this.outbox.send(messages, call)
   }
 
   subscribe(tab: Tab, sub: number, topic: string, after: number): void {

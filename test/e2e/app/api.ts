@@ -49,10 +49,15 @@ export interface TestApi {
   sendsStarted(): number
   /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */
   resolvedSends(key: string): number[]
+  /** `startSends`' sends under `key` that rejected, as `index: code`. */
+  failedSends(key: string): string[]
   /** Dispatches a plain event (`online`, `offline`) on `window`, as the browser would. */
   dispatch(type: string): void
-  /** Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it. */
-  armWorkerKill(method: string): Promise<void>
+  /**
+   * Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it, or with
+   * `afterAnswering: n` when about to answer the n-th call of `method` from now (that call took effect, unanswered).
+   */
+  armWorkerKill(method: string, afterAnswering?: number): Promise<void>
   pending(): Promise<number>
   purge(): Promise<void>
   close(): void
