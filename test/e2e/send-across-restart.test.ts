@@ -3,6 +3,10 @@
  * answered. Every `send()` still resolves exactly once: the tab makes each unanswered call again on the next worker,
  * which answers a call the dead worker stored with its stored ids and stores the others, in call order. The server
  * counts each message once, in order.
+ *
+ * In WebKit the worker also dies when the window whose web process runs it closes, under the other windows (WebKit
+ * ends the SharedWorker with that process and starts a fresh one for the remaining ports): tested by closing it. That
+ * needs a web process per window, as Safari has; MiniBrowser's automation windows share one, the launcher's do not.
  */
 import { describe, expect, it } from 'vitest'
 import type { Body } from '../../src/protocol/frames.ts'
@@ -54,5 +58,29 @@ describe.each(BROWSERS)('%s', (name) => {
     expect(await settled(tab, 'kill', COUNT)).toEqual([])
     expect(await workerDied(tab)).toBe(true)
     expect(await serverLog(tab, s.server, 'chat')).toEqual(sent)
+  })
+})
+
+describe('webkit', () => {
+  const e2e = useE2E('webkit')
+
+  it('closing the window whose process runs the worker mid-burst: the other window’s sends all resolve once, in order', async () => {
+    const s = await e2e.scenario({ profile: true })
+    const owner = await s.openTab()
+    await waitForState(owner, 'open')
+    const other = await s.openTab()
+    await waitForState(other, 'open')
+    const sent = bodies(COUNT * 2, 'close')
+    await other.call('startSends', 'chat', sent, 'close')
+    await until(
+      'a burst under way',
+      () => other.call('sendsStarted'),
+      (n) => n >= 40,
+    )
+    await owner.close()
+    expect(await settled(other, 'close', sent.length)).toEqual([])
+    // The mechanism under test: WebKit did restart the worker under the remaining window.
+    expect(await workerDied(other)).toBe(true)
+    expect(await serverLog(other, s.server, 'chat')).toEqual(sent)
   })
 })
