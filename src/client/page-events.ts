@@ -20,9 +20,15 @@ export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, 
   )
   listen(document, 'freeze', () => forward(() => 'freeze'))
   listen(document, 'resume', () => forward(() => 'resume'))
-  // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.
+  // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses. A page kept in
+  // the back/forward cache runs no code until it is shown again: Safari sends no `freeze`/`resume` for it, only
+  // these, so they stand in for them.
   listen(window, 'pagehide', (ev) => {
-    if (!(ev as PageTransitionEvent).persisted) pageGone()
+    if ((ev as PageTransitionEvent).persisted) forward(() => 'freeze')
+    else pageGone()
+  })
+  listen(window, 'pageshow', (ev) => {
+    if ((ev as PageTransitionEvent).persisted) forward(() => 'resume')
   })
   if (!navigator.onLine) forward(() => 'offline')
   if (document.visibilityState === 'hidden') forward(() => 'hidden')

@@ -159,6 +159,8 @@ export class NamespaceHost implements RoleHost {
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
+    // Fire-and-forget, so it can arrive after the tab's lock grant detached it (WebKit), when this host may be over.
+    if (tab.gone) return
     switch (signal) {
       case 'online':
       case 'offline':

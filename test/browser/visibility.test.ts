@@ -60,3 +60,15 @@ it("the default 'keep' leaves the socket open while hidden", async () => {
   expect(kept.states).not.toContain('offline')
   expect((await kept.wire.stats()).state.state).toBe('open')
 })
+
+// Safari's back/forward cache: no `freeze`/`resume` (a Chromium API), only `pagehide`/`pageshow` with `persisted`, and
+// the page may still report itself visible. The tab counts as frozen until it is shown again.
+it("a page put in the back/forward cache counts as frozen (whenHidden 'disconnect') until pageshow restores it", async () => {
+  const { wire, states } = openWire({ whenHidden: 'disconnect', hiddenGrace: 100 })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))
+  await expect.poll(() => wire.state, poll).toBe('offline')
+  window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
+  await expect.poll(() => wire.state, poll).toBe('open')
+  expect(states.slice(states.indexOf('offline'))).toEqual(['offline', 'reconnecting', 'open'])
+})
