@@ -109,7 +109,8 @@ export class NamespaceHost implements RoleHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
-    void this.outbox.forgetCalls(tab.info.id)
+    // Not before the storage is open: a tab detached because it failed has stored no call.
+    void this.#outbox?.forgetCalls(tab.info.id)
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
     if (this.tabs.size === 0) this.#end()
     else this.#role.visibilityChanged()

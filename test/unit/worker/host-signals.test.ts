@@ -146,4 +146,17 @@ describe('NamespaceHost: page signals', () => {
       expect([tab.visible, tab.frozen]).toEqual([true, false])
     },
   )
+
+  it('a tab detached after the storage failed to open (the attach is refused) detaches cleanly', async () => {
+    const platform = {
+      ...fakePlatform(),
+      database: () => ({ get: () => Promise.reject(new Error('disk gone')), destroy: async () => undefined }),
+    }
+    const host = new NamespaceHost(config(freshNamespace()), 'w1', () => undefined, platform)
+    const { tab } = fakeTab('t0')
+    host.attach(tab)
+    await expect(host.ready).rejects.toThrow('cannot read the outbox: Error: disk gone')
+    expect(() => host.detach(tab)).not.toThrow()
+    expect(tab.gone).toBe(true)
+  })
 })
