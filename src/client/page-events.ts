@@ -3,10 +3,14 @@ import type { BrowserSignal } from '../protocol/port.ts'
 /**
  * Relays what the page sees to the worker, which cannot see it (Chrome fires no online/offline events inside workers,
  * and visibility and the Page Lifecycle's freeze/resume belong to the page), and reports a page that goes away for
- * good. `forward` takes the signal as a function: it is read once the worker is attached. Returns the function that
- * stops listening.
+ * good, or comes back from the back/forward cache (`restored`). `forward` takes the signal as a function: it is read
+ * once the worker is attached. Returns the function that stops listening.
  */
-export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, pageGone: () => void): () => void {
+export function relayPageEvents(
+  forward: (signal: () => BrowserSignal) => void,
+  pageGone: () => void,
+  restored: () => void,
+): () => void {
   if (typeof window === 'undefined') return () => undefined
   const unlisten: (() => void)[] = []
   const listen = (target: EventTarget, type: string, handler: (ev: Event) => void) => {
@@ -28,7 +32,9 @@ export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, 
     else pageGone()
   })
   listen(window, 'pageshow', (ev) => {
-    if ((ev as PageTransitionEvent).persisted) forward(() => 'resume')
+    if (!(ev as PageTransitionEvent).persisted) return
+    restored()
+    forward(() => 'resume')
   })
   if (!navigator.onLine) forward(() => 'offline')
   if (document.visibilityState === 'hidden') forward(() => 'hidden')

@@ -128,6 +128,11 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#unlisten = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
+      () => {
+        if (this.#closed) return
+        this.#lock.renew()
+        this.#worker.restored(this.#lock.name, this.#lock.held)
+      },
     )
   }
 

@@ -32,6 +32,8 @@ interface Binding {
   died: Promise<never>
   /** The worker is gone for good (its lifetime lock was granted): nothing posted to it will take effect any more. */
   dead: boolean
+  /** Rejects `died`. */
+  kill(e: TabwireError): void
   release(): void
 }
 
@@ -55,8 +57,8 @@ export class WorkerBinding {
   readonly #options: ConnectOptions
   readonly #kind: 'shared' | 'dedicated'
   readonly #config: SessionConfig
-  readonly #tab: TabInfo
-  readonly #lockHeld: Promise<void>
+  #tab: TabInfo
+  #lockHeld: Promise<void>
   readonly #callTimeout: number
   readonly #events: BindingEvents
 
@@ -142,9 +144,33 @@ export class WorkerBinding {
     }
   }
 
+  /**
+   * The page came back from the back/forward cache under a new lock (`lock`, held once `lockHeld` resolves). WebKit
+   * dropped the page's locks when caching it, so the worker took the tab for gone, and the tab no longer watches the
+   * worker's lifetime: the port is stale. Attach anew, as after a worker death; the tab keeps its id, so its send
+   * calls in flight are asked about under the same name.
+   */
+  restored(lock: string, lockHeld: Promise<void>): void {
+    this.#tab = { ...this.#tab, lock }
+    this.#lockHeld = lockHeld
+    if (this.#rebinding || this.#events.closed) return
+    const b = this.#binding
+    b.dead = true
+    b.kill(new TabwireError('worker-unavailable', 'the page was restored from the back/forward cache'))
+    b.release()
+    this.#events.died()
+    void this.#rebind()
+  }
+
   /** Fire-and-forget, once attached; `signal` is read then. */
   signal(signal: () => BrowserSignal): void {
-    void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
+    void this.#binding.attached
+      .then(() => {
+        const b = this.#binding
+        // One let go of (restored from the back/forward cache, or detached) has no one to tell.
+        if (!b.dead) void b.remote.signal(signal())
+      })
+      .catch(() => undefined)
   }
 
   /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
@@ -168,6 +194,7 @@ export class WorkerBinding {
       failed: false,
       died: new Promise<never>((_, reject) => (died = reject)),
       dead: false,
+      kill: (e) => died(e),
       release: () => {
         b.remote[Comlink.releaseProxy]()
         worker.terminate()
@@ -192,13 +219,16 @@ export class WorkerBinding {
       'attach',
     )
     // The worker holds this lock for its lifetime: our request is granted only once it is gone.
-    void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
-      b.dead = true
-      if (this.#binding !== b || this.#events.closed) return
-      died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
-      this.#events.died()
-      void this.#rebind()
-    })
+    // WebKit rejects it when the page enters the back/forward cache: `restored` then watches again.
+    navigator.locks
+      .request(`tabwire-worker:${result.worker}`, () => {
+        b.dead = true
+        if (this.#binding !== b || this.#events.closed) return
+        died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
+        this.#events.died()
+        void this.#rebind()
+      })
+      .catch(() => undefined)
     this.#events.attached(result)
   }
 

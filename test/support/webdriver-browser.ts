@@ -224,6 +224,14 @@ class WebDriverTab implements Tab {
     await this.ready()
   }
 
+  async awayAndBack(url: string): Promise<void> {
+    await this.context.onWindow(this.handle, async () => {
+      await this.context.command('POST', '/url', { url })
+      await this.context.command('POST', '/back', {})
+    })
+    await this.ready()
+  }
+
   close(): Promise<void> {
     return this.context.onWindow(this.handle, async () => {
       await this.context.command('DELETE', '/window')

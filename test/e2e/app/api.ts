@@ -47,6 +47,8 @@ export interface TestApi {
   startSends(topic: string, bodies: Json[], key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
+  /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */
+  restoredFromCache(): number
   /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */
   resolvedSends(key: string): number[]
   /** `startSends`' sends under `key` that rejected, as `index: code`. */

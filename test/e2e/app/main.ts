@@ -69,6 +69,11 @@ function outcomeOf(err: unknown): { ok: false; code: string; message: string } {
 }
 
 let sendsStarted = 0
+/** `pageshow` events with `persisted`: the page came back from the back/forward cache, its scripts' state intact. */
+let restoredFromCache = 0
+window.addEventListener('pageshow', (ev) => {
+  if (ev.persisted) restoredFromCache++
+})
 
 function nextTask(): Promise<void> {
   return new Promise((resolve) => {
@@ -132,6 +137,7 @@ function testApi(wire: Wire): TestApi {
       })()
     },
     sendsStarted: () => sendsStarted,
+    restoredFromCache: () => restoredFromCache,
     resolvedSends(key: string) {
       const done: number[] = []
       for (let i = 0; i < localStorage.length; i++) {
