@@ -175,7 +175,10 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#maxMessageBytes = maxMessageBytes
     // Only after the options passed: a lock taken for a wire that throws would never be released.
     this.#lock = new TabLock()
-    this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
+    this.#sends = new SendBatcher((messages, call) => {
+      this.#assertOpen()
+      return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
+    }, this.#receipts)
     this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
     this.#requests = new Requests(
       (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
@@ -225,6 +228,11 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#unlisten = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
+      () => {
+        if (this.#closed) return
+        this.#lock.renew()
+        this.#worker.restored(this.#lock.name, this.#lock.held)
+      },
     )
   }
 
@@ -245,7 +253,9 @@ export class Wire<Topics extends object = AnyTopics> {
    * across reconnects, reloads and browser restarts. Sends made in the same task travel to the worker as one call and
    * share one IndexedDB transaction. Rejects with `invalid-argument`, `invalid-body`, `body-too-large`, `closed`,
    * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
-   * answer in time or died: the message may or may not have been stored).
+   * answer within `callTimeout`: the message may or may not have been stored). A worker that dies under the call is
+   * not such a case: the call is made again on the next worker, which stores it only if the dead one had not, so it
+   * resolves once, with the ids it was stored under.
    */
   send<K extends TopicOf<Topics>, B = never>(
     topic: K,

@@ -126,6 +126,19 @@ export interface OutgoingMessage {
 }
 
 /**
+ * Names one `send` call of one tab (with the tab's id, which the worker knows from `attach`), so that a call whose
+ * worker died before answering can be made again on the next worker, which stores it only if the dead one had not.
+ */
+export interface SendCall {
+  /** The tab's call number: 1, 2, 3… in call order. */
+  n: number
+  /** Every call of this tab below this number has had its answer: the worker may forget them. */
+  settledBelow: number
+  /** Made before, to a worker that died under it: if that call was stored, answer with its ids and store nothing. */
+  retry: boolean
+}
+
+/**
  * The URL and token for one attempt, or, when the app's `url` provider answered with something that is no `ws:` or
  * `wss:` URL, why: a mistake in the app that no retry mends, so the worker stops in `failed` (`invalid-url`).
  */
@@ -237,8 +250,11 @@ export type OutboxStatus =
 
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
-  /** Stores the messages (one strict transaction) and returns their ids, in order. */
-  send(messages: OutgoingMessage[]): Promise<number[]>
+  /**
+   * Stores the messages (one strict transaction) and returns their ids, in order. With `call`, the worker remembers
+   * the call until the tab says it is settled, and a `retry` of a call already stored answers with the stored ids.
+   */
+  send(messages: OutgoingMessage[], call?: SendCall): Promise<number[]>
   /**
    * `sub` is chosen by the tab, so messages that overtake this call's answer can be routed. `after`: the last seq
    * the tab has (0: everything the worker and server still hold); ignored with `mode.latest`.

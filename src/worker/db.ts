@@ -41,8 +41,22 @@ export interface InboxBatch {
   bodies: Body[]
 }
 
+/**
+ * A tab's `send` call as the outbox remembers it, until the tab has had its answer: a tab whose worker died asks the
+ * next worker about it (`SendCall.retry`). Kept in `meta` under `['send', tab id, call number]`, so no schema step is
+ * needed and one tab's calls are one key range.
+ */
+export interface StoredCall {
+  first: number
+  count: number
+  /** When it was stored, ms since epoch: calls of tabs that died with their worker are dropped after a while. */
+  at: number
+}
+
+export type StoredCallKey = ['send', string, number]
+
 export interface TabwireSchema extends DBSchema {
-  meta: { key: 'client' | 'lastId'; value: string | number }
+  meta: { key: 'client' | 'lastId' | StoredCallKey; value: string | number | StoredCall }
   outbox: { key: number; value: OutboxBatch }
   cursors: { key: string; value: StoredCursor }
   inbox: { key: [string, number]; value: InboxBatch }

@@ -18,7 +18,7 @@ import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
-import { OutboxStore } from './outbox-store.ts'
+import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
@@ -118,6 +118,8 @@ export class NamespaceHost implements RoleHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
+    // Not before the storage is open: a tab detached because it failed has stored no call.
+    void this.#outbox?.forgetCalls(tab.info.id)
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
     for (const [key, hp] of this.presences)
       if (hp.tab === tab) {
@@ -128,9 +130,9 @@ export class NamespaceHost implements RoleHost {
     else this.#role.visibilityChanged()
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     this.#assertLive()
-    return this.outbox.send(messages)
+    return this.outbox.send(messages, call)
   }
 
   subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
@@ -251,7 +253,8 @@ export class NamespaceHost implements RoleHost {
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
-    // A page event can cross the tab's detach on the port; the bus of an ended host is closed.
+    // Fire-and-forget, so it can arrive after the tab's lock grant detached it (WebKit), when this host may be over;
+    // the bus of an ended host is closed.
     if (this.#ended || tab.gone) return
     switch (signal) {
       case 'online':

@@ -1,12 +1,26 @@
 import { TabwireError } from '../protocol/errors.ts'
+import type { IDBPTransaction } from 'idb'
 import type { Refusal } from '../protocol/frames.ts'
-import type { DeadLetter, OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
-import { storageError, type DeadRecord, type OutboxBatch } from './db.ts'
+import type { DeadLetter, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
+import {
+  storageError,
+  type DeadRecord,
+  type OutboxBatch,
+  type StoredCall,
+  type StoredCallKey,
+  type TabwireSchema,
+} from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
 import type { Clock, Database, TimerId } from './platform.ts'
 
+/** A tab's `send` call, named by the tab's id and its call number (see `SendCall`). */
+export interface TabCall extends SendCall {
+  tab: string
+}
+
 interface Waiting {
   messages: OutgoingMessage[]
+  call: TabCall | undefined
   resolve: (ids: number[]) => void
   reject: (e: unknown) => void
 }
@@ -15,8 +29,28 @@ interface Waiting {
 const LIST_RECORDS = 16
 const utf8 = new TextEncoder()
 
+/** The commit's transaction, which `#rememberCalls` writes into. */
+type WriteTx = IDBPTransaction<TabwireSchema, ['outbox', 'meta'], 'readwrite'>
+
 /** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
 const PRUNE_DELAY = 1_000
+
+/**
+ * How long a remembered call outlives a tab that never settled it: a tab forgets its calls as their answers arrive and
+ * the worker forgets a tab's calls when the tab goes, so only a tab that died together with its worker leaves some.
+ */
+const CALL_RETENTION = 60 * 60_000
+
+/** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
+const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
+
+function callKey(call: TabCall): StoredCallKey {
+  return ['send', call.tab, call.n]
+}
+
+function isStoredCall(v: unknown): v is StoredCall {
+  return typeof v === 'object' && v !== null && typeof (v as StoredCall).first === 'number'
+}
 
 /**
  * The durable send queue. `send()` resolves only after its messages are committed with `durability: 'strict'`:
@@ -65,6 +99,9 @@ export class OutboxStore {
         clientId = crypto.randomUUID()
         await meta.put(clientId, 'client')
       }
+      const expired = clock.now() - CALL_RETENTION
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (!isStoredCall(c.value) || c.value.at < expired) await c.delete()
       await tx.done
       const last = typeof lastId === 'number' ? lastId : 0
       const counters = new OutboxCounters(last, oldest ? oldest.value.first - 1 : last)
@@ -74,9 +111,10 @@ export class OutboxStore {
     }
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  /** Stores `messages`; with `call`, remembers the call, and a retried call that was stored is answered, not stored. */
+  send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ messages, resolve, reject })
+      this.#waiting.push({ messages, call, resolve, reject })
       void this.#commit()
     })
   }
@@ -86,11 +124,16 @@ export class OutboxStore {
     this.#committing = true
     try {
       while (this.#waiting.length > 0) {
-        const group = this.#waiting
+        let group = this.#waiting
         this.#waiting = []
         let batch: OutboxBatch
         try {
-          batch = await this.#write(group.flatMap((w) => w.messages))
+          group = await this.#answerStored(group)
+          if (group.length === 0) continue
+          batch = await this.#write(
+            group.flatMap((w) => w.messages),
+            (db, first, at) => this.#rememberCalls(db, group, first, at),
+          )
         } catch (e) {
           const err = storageError(e, 'send() was not stored')
           for (const w of group) w.reject(err)
@@ -107,23 +150,84 @@ export class OutboxStore {
   }
 
   /**
+   * Answers the retried calls of `group` that a worker which died had already stored, with their stored ids, and
+   * returns the rest, in order. A readwrite transaction: it starts only after every transaction the dead worker had
+   * begun on these stores has committed or aborted, so what it reads is final.
+   */
+  async #answerStored(group: Waiting[]): Promise<Waiting[]> {
+    const retried = group.filter((w) => w.call?.retry)
+    if (retried.length === 0) return group
+    const tx = (await this.#db.get()).transaction(['meta', 'outbox'], 'readwrite')
+    const meta = tx.objectStore('meta')
+    const [stored, ...found] = await Promise.all([
+      meta.get('lastId'),
+      ...retried.map((w) => meta.get(callKey(w.call as TabCall))),
+    ])
+    await tx.done
+    if (typeof stored === 'number') this.counters.committed(stored)
+    const answered = new Set<Waiting>()
+    retried.forEach((w, i) => {
+      const call = found[i]
+      if (!isStoredCall(call) || call.count !== w.messages.length) return
+      w.resolve(Array.from({ length: call.count }, (_, k) => call.first + k))
+      answered.add(w)
+    })
+    return answered.size === 0 ? group : group.filter((w) => !answered.has(w))
+  }
+
+  /**
+   * Inside the commit's transaction: remembers each call of `group` under its key and forgets the calls its tab has
+   * settled. Requests are issued without awaiting, as the commit's own puts are.
+   */
+  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): void {
+    const meta = tx.objectStore('meta')
+    let id = first
+    for (const w of group) {
+      const call = w.call
+      if (call) {
+        const record: StoredCall = { first: id, count: w.messages.length, at }
+        meta.put(record, callKey(call)).catch(() => undefined)
+        if (call.settledBelow > 0)
+          meta
+            .delete(IDBKeyRange.bound(['send', call.tab, 0], ['send', call.tab, call.settledBelow], false, true))
+            .catch(() => undefined)
+      }
+      id += w.messages.length
+    }
+  }
+
+  /** A tab is gone for good: the calls it had not settled need no answer any more. */
+  async forgetCalls(tab: string): Promise<void> {
+    try {
+      const db = await this.#db.get()
+      await db.delete('meta', IDBKeyRange.bound(['send', tab], ['send', tab, []]))
+    } catch {
+      // Left for the retention sweep when the next worker starts.
+    }
+  }
+
+  /**
    * One strict transaction. The ids follow the counter this worker knows, and the stored counter is read in the same
    * transaction before the puts run: when another worker (two versions after a deploy, dedicated workers of several
    * tabs) committed meanwhile, the transaction is aborted and redone from the stored counter. So ids are never
    * handed out twice, and the usual case costs no extra round trip to IndexedDB before the write.
    */
-  async #write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
+  async #write(
+    messages: OutgoingMessage[],
+    alsoWrite: (tx: WriteTx, first: number, at: number) => void,
+  ): Promise<OutboxBatch> {
     const db = await this.#db.get()
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
       const first = this.counters.last + 1
+      const at = this.#clock.now()
       const batch: OutboxBatch = {
         first,
         last: first + messages.length - 1,
         topics: messages.map((m) => m.topic),
         bodies: messages.map((m) => m.body),
-        at: this.#clock.now(),
+        at,
       }
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
@@ -133,6 +237,7 @@ export class OutboxStore {
         .put(batch)
         .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
+      alsoWrite(tx, first, at)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
@@ -264,7 +369,12 @@ export class OutboxStore {
       void store.clear()
       for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
       const last = (batches[batches.length - 1] as OutboxBatch).last - delta
-      void tx.objectStore('meta').put(last, 'lastId')
+      const meta = tx.objectStore('meta')
+      void meta.put(last, 'lastId')
+      // A remembered call answers a retry with its ids: they move with the queue.
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (isStoredCall(c.value) && c.value.first >= oldest.first)
+          await c.update({ ...c.value, first: c.value.first - delta })
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)

@@ -7,6 +7,7 @@ import type {
   OutboxEntry,
   OutboxStatus,
   OutgoingMessage,
+  SendCall,
   SessionConfig,
   SubscribeMode,
   TabEvents,
@@ -63,14 +64,20 @@ export class PortApi implements WorkerPort {
     })
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  send(messages: OutgoingMessage[], call?: SendCall): Promise<number[]> {
     return guard(() => {
       if (!Array.isArray(messages) || !messages.every(isOutgoing))
         throw new TabwireError(
           'invalid-argument',
           'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]',
         )
-      return this.#attached().send(messages)
+      if (call !== undefined && !isSendCall(call))
+        throw new TabwireError(
+          'invalid-argument',
+          'a send call is { n: integer ≥ 1, settledBelow: integer from 0 to n, retry: boolean }',
+        )
+      const host = this.#attached()
+      return host.send(messages, call && { ...call, tab: (this.#tab as Tab).info.id })
     })
   }
 
@@ -222,6 +229,20 @@ function isOutgoing(m: unknown): m is OutgoingMessage {
     typeof o.topic === 'string' &&
     o.topic !== '' &&
     (typeof o.body === 'string' || o.body instanceof Uint8Array)
+  )
+}
+
+function isSendCall(c: unknown): c is SendCall {
+  const o = c as SendCall
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    Number.isSafeInteger(o.n) &&
+    o.n >= 1 &&
+    Number.isSafeInteger(o.settledBelow) &&
+    o.settledBelow >= 0 &&
+    o.settledBelow <= o.n &&
+    typeof o.retry === 'boolean'
   )
 }
 

@@ -71,12 +71,19 @@ export interface TestApi extends PresenceTestApi {
   startSends(topic: string, bodies: Json[], key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
+  /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */
+  restoredFromCache(): number
   /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */
   resolvedSends(key: string): number[]
+  /** `startSends`' sends under `key` that rejected, as `index: code`. */
+  failedSends(key: string): string[]
   /** Dispatches a plain event (`online`, `offline`) on `window`, as the browser would. */
   dispatch(type: string): void
-  /** Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it. */
-  armWorkerKill(method: string): Promise<void>
+  /**
+   * Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it, or with
+   * `afterAnswering: n` when about to answer the n-th call of `method` from now (that call took effect, unanswered).
+   */
+  armWorkerKill(method: string, afterAnswering?: number): Promise<void>
   pending(): Promise<number>
   purge(): Promise<void>
   close(): void

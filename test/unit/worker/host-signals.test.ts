@@ -126,4 +126,31 @@ describe('NamespaceHost: page signals', () => {
     t.host.signal(t.tabs[0]!.tab, 'online')
     await until(() => t.platform.sockets.all.length === 2, 'the socket after online')
   })
+
+  // WebKit delivered a tab's signal after the tab's lock grant had detached it and ended the host (seen in the
+  // browser-mode visibility test): the host's bus was closed, and the signal threw from inside the worker.
+  it.each<BrowserSignal>(['hidden', 'visible', 'freeze', 'resume', 'offline', 'online'])(
+    'a %s signal from a tab that is gone is ignored, also once the host has ended',
+    async (signal) => {
+      const t = await openHost(1)
+      const { tab } = t.tabs[0]!
+      t.host.detach(tab)
+      expect(t.host.ended).toBe(true)
+      expect(() => t.host.signal(tab, signal)).not.toThrow()
+      expect([tab.visible, tab.frozen]).toEqual([true, false])
+    },
+  )
+
+  it('a tab detached after the storage failed to open (the attach is refused) detaches cleanly', async () => {
+    const platform = {
+      ...fakePlatform(),
+      database: () => ({ get: () => Promise.reject(new Error('disk gone')), destroy: async () => undefined }),
+    }
+    const host = new NamespaceHost(config(freshNamespace()), 'w1', () => undefined, platform)
+    const { tab } = fakeTab('t0')
+    host.attach(tab)
+    await expect(host.ready).rejects.toThrow('cannot read the outbox: Error: disk gone')
+    expect(() => host.detach(tab)).not.toThrow()
+    expect(tab.gone).toBe(true)
+  })
 })
