@@ -134,7 +134,7 @@ const MALFORMED: [string, EvilPayload, string][] = [
   [
     'a reset with an unknown reason',
     { text: '{"t":"reset","topic":"x","seq":0,"epoch":"e","reason":"whim"}' },
-    'reset.reason must be one of retention, epoch, ahead',
+    'reset.reason must be one of retention, epoch, ahead, latest',
   ],
   ['a range without done', { text: '{"t":"range","req":1,"topic":"x","msgs":[]}' }, 'range.done must be a boolean'],
   ['a welcome of another protocol version', { text: '{"t":"welcome","v":2,"acked":0}' }, 'welcome.v must be 1, got 2'],
