@@ -4,6 +4,7 @@
  */
 export { sharedWire } from './shared-wire.ts'
 export { type UseOutboxOptions, useOutbox, usePending } from './use-outbox.ts'
+export { usePresence } from './use-presence.ts'
 export { type UseSubscriptionOptions, useSubscription } from './use-subscription.ts'
 export { useWireState } from './use-wire-state.ts'
 export type { AnyWire } from '../bindings/follow.ts'

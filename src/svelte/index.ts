@@ -5,9 +5,11 @@
  * `subscribe`.
  */
 import { type AnyWire, follow, POLL_INTERVAL, pollWire, readOutbox, readPending } from '../bindings/follow.ts'
+import { joinPresence, type Membership } from '../bindings/presence.ts'
+import type { PresenceMember } from '../client/presence.ts'
 import { stateStoreOf } from '../bindings/state-store.ts'
 import type { Message } from '../client/subscriptions.ts'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Json } from '../protocol/frames.ts'
 import type { OutboxEntry, ResetNotice, StateInfo } from '../protocol/port.ts'
 
 export type { AnyWire } from '../bindings/follow.ts'
@@ -103,4 +105,38 @@ export function pending(wire: AnyWire, options: OutboxStoreOptions = {}): Readab
 /** The namespace's queued messages, oldest first. */
 export function outbox(wire: AnyWire, options: OutboxStoreOptions = {}): Readable<OutboxEntry[]> {
   return readable<OutboxEntry[]>([], (set) => pollWire(wire, readOutbox, options.interval ?? POLL_INTERVAL, set))
+}
+
+/** A presence store: `$members` is everyone present; `update` sets this profile's state. */
+export interface PresenceStore<S> extends Readable<PresenceMember<S>[]> {
+  update(state: S): void
+}
+
+/**
+ * This browser profile is a member of `topic`'s presence while the store has subscribers (it joins with the first and
+ * leaves after the last), with `state`; `update(state)` changes it (also before the join: the newest is kept for it).
+ */
+export function presence<S = Json>(
+  wire: AnyWire,
+  topic: string,
+  options: { state?: S; onError?: (error: unknown) => void } = {},
+): PresenceStore<S> {
+  let state = (options.state ?? null) as S
+  let membership: Membership<S> | undefined
+  const store = readable<PresenceMember<S>[]>([], (set) => {
+    set([])
+    const m = joinPresence<S>(wire, topic, state, { members: set, failed: options.onError ?? reportError })
+    membership = m
+    return () => {
+      membership = undefined
+      m.end()
+    }
+  })
+  return {
+    subscribe: store.subscribe,
+    update(next) {
+      state = next
+      membership?.update(next)
+    },
+  }
 }

@@ -17,9 +17,11 @@ import {
   watch,
 } from 'vue'
 import { type AnyWire, follow, POLL_INTERVAL, pollWire, readOutbox, readPending } from '../bindings/follow.ts'
+import { joinPresence } from '../bindings/presence.ts'
+import type { PresenceMember } from '../client/presence.ts'
 import { stateStoreOf } from '../bindings/state-store.ts'
 import type { Message } from '../client/subscriptions.ts'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Json } from '../protocol/frames.ts'
 import type { OutboxEntry, ResetNotice, StateInfo } from '../protocol/port.ts'
 
 export type { AnyWire } from '../bindings/follow.ts'
@@ -122,4 +124,39 @@ export function usePending(options: UseOutboxOptions = {}): Readonly<Ref<number>
 /** The namespace's queued messages, oldest first. */
 export function useOutbox(options: UseOutboxOptions = {}): Readonly<Ref<OutboxEntry[]>> {
   return usePolled(readOutbox, [], options)
+}
+
+/**
+ * This browser profile is a member of `topic`'s presence while the scope lives, with `state` (a value, ref or getter:
+ * a change of its content is an update, never a leave and a join); `members` is everyone present. A new topic leaves
+ * the old one and joins the new one. A join or update that fails sets `error`.
+ */
+export function usePresence<S = Json>(
+  topic: MaybeRefOrGetter<string>,
+  options: { state?: MaybeRefOrGetter<S>; wire?: AnyWire } = {},
+): { members: Readonly<Ref<PresenceMember<S>[]>>; error: Readonly<Ref<unknown>> } {
+  const wire = useWire(options.wire)
+  const members = shallowRef<PresenceMember<S>[]>([])
+  const error = shallowRef<unknown>(undefined)
+  const stateOf = (): S => (toValue(options.state) ?? null) as S
+  let membership: ReturnType<typeof joinPresence<S>> | undefined
+  watch(
+    () => toValue(topic),
+    (t) => {
+      membership?.end()
+      members.value = []
+      error.value = undefined
+      membership = joinPresence<S>(wire, t, stateOf(), {
+        members: (list) => (members.value = list),
+        failed: (e) => (error.value = e),
+      })
+    },
+    { immediate: true },
+  )
+  watch(
+    () => JSON.stringify(stateOf()),
+    () => membership?.update(stateOf()),
+  )
+  onEnd(() => membership?.end())
+  return { members: readonly(members) as Readonly<Ref<PresenceMember<S>[]>>, error: readonly(error) }
 }

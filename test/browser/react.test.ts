@@ -13,6 +13,7 @@ import {
   sharedWire,
   useOutbox,
   usePending,
+  usePresence,
   useSubscription,
   useWireState,
   WireProvider,
@@ -50,6 +51,15 @@ function Status(): ReactNode {
   const pending = usePending({ interval: 50 })
   const outbox = useOutbox({ interval: 50 })
   return `${state.state} ${pending} [${outbox.map((e) => e.id).join(',')}]`
+}
+
+/** Who is present in `topic`, as `name` strings, sorted. */
+function Present(props: { topic: string; wire: AnyWire; name: string }): ReactNode {
+  const members = usePresence<{ name: string }>(props.topic, { wire: props.wire, state: { name: props.name } })
+  return members
+    .map((m) => m.state.name)
+    .sort()
+    .join(',')
 }
 
 function render(node: ReactNode): HTMLElement {
@@ -175,4 +185,30 @@ it('sharedWire: the same key gives the same wire (a hot reload opens no second o
   expect(second).not.toBe(first)
   expect(opened).toBe(2)
   await expect.poll(() => second.state, poll).toBe('open')
+})
+
+it('usePresence under StrictMode: two profiles see each other, a state change is an update, unmount leaves', async () => {
+  // Two namespaces are two client ids, so two members, as two browser profiles would be.
+  const [ann, bob] = [openWire(), openWire()]
+  const topic = topicOf('react-presence')
+  const annEl = document.createElement('div')
+  document.body.append(annEl)
+  const annRoot = createRoot(annEl)
+  roots.push(annRoot)
+  annRoot.render(createElement(StrictMode, null, createElement(Present, { topic, wire: ann, name: 'ann' })))
+  const bobEl = render(createElement(Present, { topic, wire: bob, name: 'bob' }))
+  await expect.poll(() => [annEl.textContent, bobEl.textContent], poll).toEqual(['ann,bob', 'ann,bob'])
+  const bobSees = await bob.presence<{ name: string }>(topic, { state: { name: 'bob' } })
+  const changes: string[] = []
+  bobSees.onChange((c) => {
+    if (!c.sync) changes.push(JSON.stringify([c.joined.length, c.left.length, c.updated.map((m) => m.state.name)]))
+  })
+  annRoot.render(createElement(StrictMode, null, createElement(Present, { topic, wire: ann, name: 'anna' })))
+  await expect.poll(() => bobEl.textContent, poll).toBe('anna,bob')
+  // One update, never a leave and a join.
+  expect(changes).toEqual([JSON.stringify([0, 0, ['anna']])])
+  annRoot.unmount()
+  roots.splice(roots.indexOf(annRoot), 1)
+  await expect.poll(() => bobEl.textContent, poll).toBe('bob')
+  await bobSees.leave()
 })

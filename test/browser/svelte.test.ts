@@ -5,7 +5,7 @@
 import { derived, get } from 'svelte/store'
 import { expect, it } from 'vitest'
 import { commands } from 'vitest/browser'
-import { outbox, pending, subscription, wireState } from '../../src/svelte/index.ts'
+import { outbox, pending, presence, subscription, wireState } from '../../src/svelte/index.ts'
 import { openWire, poll, topicOf } from './fixture.ts'
 
 it('a subscription store: one wire subscription however many subscribers, each message once, none after the last leaves', async () => {
@@ -65,4 +65,28 @@ it('a subscription on a closed wire reports its error (code closed) to onError',
   await expect.poll(() => errors.length, poll).toBe(1)
   expect(errors[0]).toMatchObject({ name: 'TabwireError', code: 'closed' })
   stop()
+})
+
+it('a presence store: joined while subscribed, update changes the state, the last unsubscribe leaves', async () => {
+  const [ann, bob] = [openWire(), openWire()]
+  const topic = topicOf('svelte-presence')
+  const names = (list: { state: { name: string } }[]) =>
+    list
+      .map((m) => m.state.name)
+      .sort()
+      .join(',')
+  const annStore = presence(ann, topic, { state: { name: 'ann' } })
+  const bobStore = presence(bob, topic, { state: { name: 'bob' } })
+  const bobNames = derived(bobStore, names)
+  const stopAnn = annStore.subscribe(() => undefined)
+  const stopBob = bobNames.subscribe(() => undefined)
+  try {
+    await expect.poll(() => get(bobNames), poll).toBe('ann,bob')
+    annStore.update({ name: 'anna' })
+    await expect.poll(() => get(bobNames), poll).toBe('anna,bob')
+    stopAnn()
+    await expect.poll(() => get(bobNames), poll).toBe('bob')
+  } finally {
+    stopBob()
+  }
 })

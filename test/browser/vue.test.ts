@@ -10,6 +10,7 @@ import {
   provideWire,
   useOutbox,
   usePending,
+  usePresence,
   useSubscription,
   useWireState,
   WIRE_KEY,
@@ -110,4 +111,31 @@ it('a composable outside setup() says so; a subscription on a closed wire sets e
     }),
   )
   await expect.poll(() => error, poll).toMatchObject({ name: 'TabwireError', code: 'closed' })
+})
+
+it('usePresence: two profiles see each other, a state ref change is an update, unmount leaves', async () => {
+  const [ann, bob] = [openWire(), openWire()]
+  const topic = topicOf('vue-presence')
+  const name = ref('ann')
+  const Present = (wire: AnyWire, state: () => { name: string }) =>
+    defineComponent({
+      setup() {
+        const { members } = usePresence<{ name: string }>(topic, { wire, state })
+        return () =>
+          h(
+            'p',
+            members.value
+              .map((m) => m.state.name)
+              .sort()
+              .join(','),
+          )
+      },
+    })
+  const annEl = mount(Present(ann, () => ({ name: name.value })))
+  const bobEl = mount(Present(bob, () => ({ name: 'bob' })))
+  await expect.poll(() => [annEl.textContent, bobEl.textContent], poll).toEqual(['ann,bob', 'ann,bob'])
+  name.value = 'anna'
+  await expect.poll(() => bobEl.textContent, poll).toBe('anna,bob')
+  apps.shift()?.unmount()
+  await expect.poll(() => bobEl.textContent, poll).toBe('bob')
 })
