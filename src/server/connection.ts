@@ -406,11 +406,13 @@ export class Connection implements Session {
     const outcomes = await this.ctx.store.accept(this.identity.user, this.identity.client, inputs)
     let acked = 0
     let published = 0
+    let duplicates = 0
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'out-of-order') acked = Math.max(acked, pubs[i]?.id ?? 0)
       if (outcome.kind === 'published') published++
+      else if (outcome.kind === 'duplicate') duplicates++
     })
-    this.ctx.observer.pubs(published, outcomes.filter((o) => o.kind === 'duplicate').length)
+    this.ctx.observer.pubs(published, duplicates)
     if (acked > 0) this.out.push({ t: 'ack', id: acked })
     const bad = outcomes.findIndex((o) => o.kind === 'out-of-order')
     const expected = outcomes[bad]

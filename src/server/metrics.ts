@@ -75,7 +75,7 @@ export function createMetrics(prefix: string, outputBytes: () => number): Server
       received: (bytes) => bytesIn.inc(bytes),
       frameIn: (type) => framesIn.inc({ type }),
       frameOut: (type) => framesOut.inc({ type }),
-      sent: (bytes) => bytesOut.inc(bytes),
+      sent: (data) => bytesOut.inc(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength),
       pubs(published, duplicates) {
         if (published > 0) pubs.inc({ outcome: 'published' }, published)
         if (duplicates > 0) pubs.inc({ outcome: 'duplicate' }, duplicates)

@@ -14,8 +14,8 @@ export interface Observer {
   received(bytes: number): void
   frameIn(type: ClientFrame['t']): void
   frameOut(type: ServerFrame['t']): void
-  /** A WebSocket message handed to ws for a client. */
-  sent(bytes: number): void
+  /** A WebSocket message handed to ws for a client (measured only by an observer that counts bytes). */
+  sent(data: string | Uint8Array): void
   /** Pubs the store appended, and those it answered as duplicates (a resend after a lost ack). */
   pubs(published: number, duplicates: number): void
   /** A connection this server closed, by close code (admission's 4429s included). */

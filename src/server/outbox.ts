@@ -159,7 +159,7 @@ export class Outbox {
         this.onError(error)
         return
       }
-      this.observer.sent(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength)
+      this.observer.sent(data)
       this.ws.send(data, () => this.wake())
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
