@@ -6,31 +6,18 @@
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
 import type { MsgFrame } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, SessionConfig, TabEvents } from '../../../src/protocol/port.ts'
+import type { Delivery, ResetNotice, TabEvents } from '../../../src/protocol/port.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
 import { Conflator } from '../../../src/worker/conflator.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 60_000,
-    heartbeatTimeout: 120_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+const config = (namespace: string) =>
+  sessionConfig(namespace, {
+    url: 'ws://server.test/',
+    reconnect: { heartbeatInterval: 60_000, heartbeatTimeout: 120_000 },
+  })
 
 /** A tab whose `messages` answers at once, or, while `busy`, only when the test releases it. */
 function fakeTab(id: string) {

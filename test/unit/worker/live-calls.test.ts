@@ -4,37 +4,14 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type {
-  RequestOutcome,
-  SessionConfig,
-  StateInfo,
-  TabEvents,
-  VolatileDelivery,
-} from '../../../src/protocol/port.ts'
+import type { RequestOutcome, StateInfo, TabEvents, VolatileDelivery } from '../../../src/protocol/port.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { MAX_PENDING_REQUESTS } from '../../../src/worker/requests.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, type FakeSocket, fakePlatform, freshNamespace, until } from './fakes.ts'
+import { ChannelHub, FakeLocks, type FakeSocket, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 15_000,
-    heartbeatTimeout: 40_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
 function fakeTab(id: string) {
   const seen = {

@@ -5,32 +5,15 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type { SessionConfig, TabEvents } from '../../../src/protocol/port.ts'
+import type { TabEvents } from '../../../src/protocol/port.ts'
 import type { PresenceEvent } from '../../../src/protocol/presence-port.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { PRESENCE_LINGER_MS } from '../../../src/worker/presence.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 15_000,
-    heartbeatTimeout: 40_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
 function fakeTab(id: string) {
   const events: [number, PresenceEvent][] = []
