@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH } from './test/support/browser-paths.ts'
 import { evilCommands } from './test/support/evil-server.ts'
 import { serverCommands } from './test/support/server-commands.ts'
+import { liveCommands } from './test/support/live-commands.ts'
 import { webkit } from './test/support/webkit-provider.ts'
 
 export default defineConfig({
@@ -31,7 +32,7 @@ export default defineConfig({
             headless: true,
             // Failure screenshots go with the reports (git-ignored), not beside the tests.
             screenshotDirectory: 'test-results/screenshots',
-            commands: { ...serverCommands, ...evilCommands },
+            commands: { ...serverCommands, ...evilCommands, ...liveCommands },
             // One provider per instance and none on the project: vitest refuses an instance whose provider differs
             // from the project's, and WebKit's is not Playwright.
             instances: [

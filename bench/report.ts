@@ -35,12 +35,18 @@ const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | '
   { id: 'send', label: 'send', unit: 'msg/s', better: 'higher' },
   { id: 'latency-p50', label: 'latency p50 (round trip to ack)', unit: 'ms', better: 'lower' },
   { id: 'latency-p99', label: 'latency p99 (round trip to ack)', unit: 'ms', better: 'lower' },
+  { id: 'volatile-send', label: 'volatile send (back through a subscription)', unit: 'msg/s', better: 'higher' },
+  { id: 'volatile-latency-p50', label: 'volatile round trip p50', unit: 'ms', better: 'lower' },
+  { id: 'volatile-latency-p99', label: 'volatile round trip p99', unit: 'ms', better: 'lower' },
+  { id: 'request-latency-p50', label: 'request round trip p50', unit: 'ms', better: 'lower' },
+  { id: 'request-latency-p99', label: 'request round trip p99', unit: 'ms', better: 'lower' },
   { id: 'fanout-1', label: 'fan-out, 1 tab', unit: 'msg/s per tab', better: 'higher' },
   { id: 'fanout-5', label: 'fan-out, 5 tabs', unit: 'msg/s per tab', better: 'higher' },
   { id: 'fanout-10', label: 'fan-out, 10 tabs', unit: 'msg/s per tab', better: 'higher' },
   { id: 'connections-10', label: 'server connections, 10 tabs', unit: 'connections', better: 'lower' },
   { id: 'recovery', label: 'recovery, 1,000 queued', unit: 'ms', better: 'lower' },
   { id: 'memory', label: 'worker heap, 100k queued', unit: 'MB', better: 'lower' },
+  { id: 'presence-join-3', label: 'presence: a join seen by 3 clients (p50)', unit: 'ms', better: 'lower' },
   { id: 'size-client', label: 'client size', unit: 'B gzip', better: 'lower' },
   { id: 'size-worker', label: 'worker size', unit: 'B gzip', better: 'lower' },
 ]
@@ -146,6 +152,23 @@ export function renderSection(r: Results): string {
       target: `${w.replace('latency-', 'latency ')} ≤ raw + ${slack} ms`,
       measured: `raw + ${d.toFixed(2)} ms (${num(med(w, 'tabwire'))} vs ${num(med(w, 'raw'))} ms)`,
       met: d <= slack,
+    })
+  }
+  if (get('volatile-send', 'tabwire') && get('send', 'raw')) {
+    const v = med('volatile-send', 'tabwire')
+    targets.push({
+      target: 'volatile send ≥ 3× raw one-per-frame (issue 13)',
+      measured: `${(v / med('send', 'raw')).toFixed(2)}× (${num(v)} vs ${num(med('send', 'raw'))} msg/s)`,
+      met: v >= 3 * med('send', 'raw'),
+    })
+  }
+  for (const w of ['volatile-latency-p50', 'request-latency-p50'] as const) {
+    if (!get(w, 'tabwire') || !get('latency-p50', 'raw')) continue
+    const d = med(w, 'tabwire') - med('latency-p50', 'raw')
+    targets.push({
+      target: `${w.replace('-latency-p50', '')} round trip p50 ≤ raw + 0.5 ms (issue 13)`,
+      measured: `raw + ${d.toFixed(2)} ms (${num(med(w, 'tabwire'))} vs ${num(med('latency-p50', 'raw'))} ms)`,
+      met: d <= 0.5,
     })
   }
   if (get('fanout-10', 'tabwire') && get('fanout-1', 'raw')) {

@@ -4,7 +4,7 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N  --only send,latency,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -55,7 +55,7 @@ const N = quick
       memory: 100_000,
     }
 const FANOUT_TABS = [1, 5, 10] as const
-const only = new Set((flags.only ?? 'send,latency,fanout,recovery,memory,size,trap').split(','))
+const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
 const chunk = Number(flags.chunk)
 const writeDocs = !quick || flags.md === true
@@ -155,6 +155,30 @@ async function runLatency(env: Env, c: ContenderId, n: number): Promise<{ p50: n
   })
 }
 
+/** tabwire's volatile sends, counted when back through the page's own subscription: msg/s. */
+async function runVolatile(env: Env, n: number): Promise<number> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', 'volatile', env.servers.tabwire.url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result') throw new Error('unreachable')
+    return n / (r.ms / 1000)
+  })
+}
+
+/** tabwire's volatile or request round trips: p50 and p99, ms. */
+async function runLiveLatency(
+  env: Env,
+  task: 'volatile-latency' | 'request-latency',
+  n: number,
+): Promise<{ p50: number; p99: number }> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', task, env.servers.tabwire.url, n))
+    const r = await env.hub.expect(job, 'result', 180_000)
+    if (r.kind !== 'result' || !r.samples) throw new Error('no samples')
+    return { p50: quantile(r.samples, 0.5), p99: quantile(r.samples, 0.99) }
+  })
+}
+
 async function runFanout(
   env: Env,
   c: ContenderId,
@@ -176,6 +200,29 @@ async function runFanout(
     const all = Math.max(...done.map((d) => d.at)) - t0
     const slowestPage = Math.max(...done.map((d) => (d.r.kind === 'result' ? d.r.ms : 0)))
     return { rate: n / (all / 1000), connections, pageRate: n / (slowestPage / 1000) }
+  })
+}
+
+/**
+ * Three watching clients and a joiner (see bench/page/presence.ts); per join, the time from the joiner's
+ * `presence()` call until the last of the three watchers saw it. Returns the median.
+ */
+async function runPresenceJoin(env: Env, n: number): Promise<number> {
+  return withJob(env, async (job, open) => {
+    const s = serverFor(env, 'tabwire')
+    for (let tab = 0; tab < 3; tab++) await open(pageUrl(env, job, 'tabwire', 'presence', s.url, n, tab))
+    for (let tab = 0; tab < 3; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
+    const results = [0, 1, 2, 3].map((tab) => env.hub.expect(job, 'result', 120_000, tab))
+    await open(pageUrl(env, job, 'tabwire', 'presence', s.url, n, 3))
+    const reports = await Promise.all(results)
+    const [w0, w1, w2, joiner] = reports.map((r) => (r.kind === 'result' ? (r.samples ?? []) : []))
+    const times = (joiner ?? []).map((t0, i) => Math.max(w0?.[i] ?? NaN, w1?.[i] ?? NaN, w2?.[i] ?? NaN) - t0)
+    const last = reports[3]
+    if (last?.kind === 'result')
+      log(
+        `presence: the joiner's own presence() resolved in ${JSON.stringify(last.extra)}, per watcher ${times.map((t) => t.toFixed(1)).join(' ')}`,
+      )
+    return quantile(times, 0.5)
   })
 }
 
@@ -317,6 +364,21 @@ async function main(): Promise<void> {
           record(samples, 'latency-p99', c, v.p99)
           log(`latency ${c}: p50 ${v.p50.toFixed(3)} ms, p99 ${v.p99.toFixed(3)} ms`)
         }
+      if (only.has('live') && contenders.includes('tabwire')) {
+        const v = await attempt('volatile tabwire', () => runVolatile(env, N.send))
+        if (v !== undefined) {
+          record(samples, 'volatile-send', 'tabwire', v)
+          log(`volatile send tabwire: ${Math.round(v)} msg/s`)
+        }
+        for (const task of ['volatile-latency', 'request-latency'] as const) {
+          const l = await attempt(`${task} tabwire`, () => runLiveLatency(env, task, N.latency))
+          if (l === undefined) continue
+          const w = task.replace('-latency', '')
+          record(samples, `${w}-latency-p50`, 'tabwire', l.p50)
+          record(samples, `${w}-latency-p99`, 'tabwire', l.p99)
+          log(`${task} tabwire: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms`)
+        }
+      }
       if (only.has('fanout'))
         for (const tabs of FANOUT_TABS)
           for (const c of order) {
@@ -338,6 +400,13 @@ async function main(): Promise<void> {
           record(samples, 'recovery', c, v)
           log(`recovery ${c}: ${v.toFixed(1)} ms`)
         }
+      if (only.has('presence') && contenders.includes('tabwire')) {
+        const v = await attempt('presence tabwire', () => runPresenceJoin(env, quick ? 10 : 30))
+        if (v !== undefined) {
+          record(samples, 'presence-join-3', 'tabwire', v)
+          log(`presence-join-3 tabwire: p50 ${v.toFixed(2)} ms`)
+        }
+      }
       if (only.has('memory') && contenders.includes('tabwire')) {
         const v = await attempt('memory tabwire', () => runMemory(env, N.memory))
         if (v !== undefined) {
@@ -413,12 +482,18 @@ export const UNITS: Record<string, string> = {
   send: 'msg/s',
   'latency-p50': 'ms',
   'latency-p99': 'ms',
+  'volatile-send': 'msg/s',
+  'volatile-latency-p50': 'ms',
+  'volatile-latency-p99': 'ms',
+  'request-latency-p50': 'ms',
+  'request-latency-p99': 'ms',
   'fanout-1': 'msg/s',
   'fanout-5': 'msg/s',
   'fanout-10': 'msg/s',
   'connections-10': 'connections',
   recovery: 'ms',
   memory: 'MB',
+  'presence-join-3': 'ms',
   'size-client': 'B',
   'size-worker': 'B',
 }

@@ -14,7 +14,19 @@ export const CONTENDERS = [
 export type ContenderId = (typeof CONTENDERS)[number]
 
 /** What one page load does. */
-export type Task = 'send' | 'latency' | 'fanout' | 'recovery' | 'memory'
+export type Task =
+  | 'send'
+  | 'latency'
+  | 'fanout'
+  | 'recovery'
+  | 'memory'
+  | 'volatile'
+  | 'volatile-latency'
+  | 'request-latency'
+  | 'presence'
+
+/** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
+export const ECHO_TOPIC = 'bench-echo'
 
 /** A small message body, 94 bytes of JSON; `n` changes per message so nothing can be cached. */
 export function body(n: number): { text: string; from: string; n: number; ok: boolean } {

@@ -65,11 +65,12 @@ function start(): void {
         const msg = log.add(room, m, room === active)
         if (msg.key) sends.settle(msg.key) // its echo: the optimistic entry gives way to the published message
         draw()
-        outboxSoon() // a published message was acked: the outbox shrank, maybe by another tab's send
       },
       { onReset: (n) => (log.reset(room, n), draw()) },
     ).catch((e: unknown) => console.error(`subscribe #${room}`, e))
   }
+  // The queue as every tab sees it: any tab's send, write, ack or refusal redraws it (at most once per task).
+  w.outbox.onChange(() => void refreshOutbox())
   draw()
 }
 
@@ -83,27 +84,15 @@ async function send(text: string): Promise<void> {
     // Resolves once the message is in IndexedDB: from here on it survives reloads, restarts and offline periods.
     const { id, sent, acked } = await w.send(topicOf(room), body)
     sends.update(local.key, { id, status: 'queued' })
-    void refreshOutbox()
     // On the socket, not yet acked: only while the connection is open (a reconnect may write it again).
     void sent.then(() => {
       if (sends.statusOf(local.key) === 'queued') sends.update(local.key, { status: 'sent' })
     })
     await acked
     sends.update(local.key, { status: 'acked' })
-    void refreshOutbox()
   } catch (e) {
     sends.update(local.key, { status: 'failed', error: e instanceof Error ? e.message : String(e) })
   }
-}
-
-/** One `pending()` call for a burst of messages, not one per message. */
-let outboxTimer: ReturnType<typeof setTimeout> | undefined
-function outboxSoon(): void {
-  if (outboxTimer !== undefined) return
-  outboxTimer = setTimeout(() => {
-    outboxTimer = undefined
-    void refreshOutbox()
-  }, 100)
 }
 
 async function refreshOutbox(): Promise<void> {

@@ -62,6 +62,11 @@ if [ ! -x "${WEBKIT_DRIVER_PATH:-/usr/bin/WebKitWebDriver}" ] ||
   install+=(webkit2gtk-driver); notes+=("webkit2gtk-driver: missing")
 fi
 if ! command -v Xvfb >/dev/null 2>&1; then install+=(xvfb); notes+=("xvfb: missing"); fi
+# The WebKit launcher with a persistent profile (scripts/webkit-launcher.py): WebKitGTK's GObject API from Python.
+if ! /usr/bin/python3 -c "import gi; gi.require_version('WebKit2', '4.1'); from gi.repository import WebKit2" \
+  >/dev/null 2>&1; then
+  install+=(python3-gi gir1.2-webkit2-4.1); notes+=("python3-gi / gir1.2-webkit2-4.1: missing")
+fi
 
 need="The suite needs Chromium >= $MIN_CHROMIUM and Firefox >= $MIN_FIREFOX"
 

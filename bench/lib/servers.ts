@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { Server as SocketIoServer } from 'socket.io'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { createMemoryStore, createServer } from '../../src/server/index.ts'
-import { BATCH, body } from '../shared.ts'
+import { BATCH, body, ECHO_TOPIC } from '../shared.ts'
 
 export interface BenchServer {
   /** What the page connects to. */
@@ -179,6 +179,7 @@ export async function startSocketIoServer(): Promise<BenchServer> {
 
 export async function startTabwireServer(): Promise<BenchServer> {
   const server = await createServer({ port: 0, store: createMemoryStore() })
+  server.handle(ECHO_TOPIC, ({ body }) => body)
   return {
     url: `ws://127.0.0.1:${server.port}/`,
     async publish(topic, n) {

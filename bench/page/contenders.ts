@@ -7,7 +7,7 @@ import ReconnectingWebSocket from 'reconnecting-websocket'
 import PartySocket from 'partysocket'
 import { io, type Socket } from 'socket.io-client'
 import { connect, type Wire } from '../../src/client/index.ts'
-import { BATCH, body, type ContenderId } from '../shared.ts'
+import { BATCH, body, ECHO_TOPIC, type ContenderId } from '../shared.ts'
 
 export interface Client {
   /** Connects; resolves once the connection is usable. */
@@ -296,6 +296,56 @@ class TabwireClient implements Client {
 
   pending(): Promise<number> {
     return this.wire.pending()
+  }
+
+  /** Volatile messages this page gets back through its own subscription; `arrived` resolves each waiter in order. */
+  private echoes = 0
+  private echoWaiters: [number, () => void][] = []
+
+  /** Follows the volatile echo topic; the bench counts a volatile send once it is back from the server. */
+  async followVolatile(topic: string): Promise<void> {
+    await this.wire.subscribe(
+      topic,
+      () => {
+        this.echoes++
+        while (this.echoWaiters[0] && this.echoWaiters[0][0] <= this.echoes) this.echoWaiters.shift()?.[1]()
+      },
+      { volatile: true },
+    )
+  }
+
+  private echoed(count: number): Promise<void> {
+    if (this.echoes >= count) return Promise.resolve()
+    return new Promise((resolve) => this.echoWaiters.push([count, resolve]))
+  }
+
+  /**
+   * `n` volatile sends, `chunk` per task-step, at most 2,000 not yet back at a time (a volatile message is dropped
+   * rather than queued when the socket backs up, so the producer paces itself); resolves when the last is back.
+   */
+  async volatileBurst(topic: string, n: number): Promise<void> {
+    const start = this.echoes
+    for (let i = 0; i < n; ) {
+      await this.echoed(start + i - 2_000)
+      const receipts = []
+      for (const end = Math.min(n, i + this.chunk); i < end; i++)
+        receipts.push(this.wire.send(topic, body(i), { durable: false }))
+      const sent = await Promise.all(receipts)
+      if (sent.some((r) => !r.sent)) throw new Error('a volatile send was dropped: the socket is not open')
+    }
+    await this.echoed(start + n)
+  }
+
+  /** One volatile send; resolves when it is back through the subscription. */
+  async volatileRoundTrip(topic: string): Promise<void> {
+    const back = this.echoed(this.echoes + 1)
+    await this.wire.send(topic, body(0), { durable: false })
+    await back
+  }
+
+  /** One request to the bench server's echo handler; resolves with its answer. */
+  async requestRoundTrip(): Promise<void> {
+    await this.wire.request(ECHO_TOPIC, body(0))
   }
 }
 

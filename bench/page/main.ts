@@ -4,6 +4,7 @@
  */
 import type { PageParams, Report } from '../shared.ts'
 import { createClient, TabwireClient } from './contenders.ts'
+import { runPresence } from './presence.ts'
 
 const q = new URLSearchParams(location.search)
 const p: PageParams = {
@@ -27,7 +28,13 @@ async function signal(name: string): Promise<void> {
   await res.text()
 }
 
+function tabwireOnly(client: unknown): TabwireClient {
+  if (!(client instanceof TabwireClient)) throw new Error(`${p.task} is measured for tabwire only`)
+  return client
+}
+
 async function run(): Promise<void> {
+  if (p.task === 'presence') return runPresence(p, report)
   const client = createClient(p.contender, p.url, p.ns, p.chunk)
   const tab = p.tab
   switch (p.task) {
@@ -63,6 +70,31 @@ async function run(): Promise<void> {
       await report({ kind: 'ready', tab })
       await all
       return report({ kind: 'result', tab, ms: performance.now() - first })
+    }
+    case 'volatile': {
+      const tw = tabwireOnly(client)
+      await tw.open()
+      await tw.followVolatile(p.ns)
+      await tw.volatileBurst(p.ns, 2_000) // warm-up
+      const t0 = performance.now()
+      await tw.volatileBurst(p.ns, p.n)
+      return report({ kind: 'result', tab, ms: performance.now() - t0 })
+    }
+    case 'volatile-latency':
+    case 'request-latency': {
+      const tw = tabwireOnly(client)
+      await tw.open()
+      await tw.followVolatile(p.ns)
+      const once = () => (p.task === 'request-latency' ? tw.requestRoundTrip() : tw.volatileRoundTrip(p.ns))
+      for (let i = 0; i < 50; i++) await once()
+      const samples: number[] = []
+      const t0 = performance.now()
+      for (let i = 0; i < p.n; i++) {
+        const s = performance.now()
+        await once()
+        samples.push(performance.now() - s)
+      }
+      return report({ kind: 'result', tab, ms: performance.now() - t0, samples })
     }
     case 'recovery': {
       await client.queue(p.n)

@@ -13,20 +13,35 @@ export function connect<Topics extends object = AnyTopics>(options: ConnectOptio
 export { Wire }
 export type {
   Message,
+  MessagesOptions,
   ReceivedBodyFor,
+  RequestOptions,
+  SendOptions,
+  VolatileMessage,
+  VolatileReceipt,
   SendBodyFor,
   SendReceipt,
   SubscribeOptions,
   WireOutbox,
   WireStats,
 } from './wire.ts'
+export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from './presence.ts'
 export type { AnyTopics, BinaryInput, BodyOf, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 export { DEFAULTS } from './options.ts'
 export type { ConnectOptions, Provider } from './options.ts'
 export { TabwireError, isTabwireError } from '../protocol/errors.ts'
 export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
-export type { OutboxEntry, ReconnectOptions, ResetNotice, StateInfo, WireState, WorkerStats } from '../protocol/port.ts'
+export type {
+  DeadLetter,
+  OutboxStatus,
+  OutboxEntry,
+  ReconnectOptions,
+  ResetNotice,
+  StateInfo,
+  WireState,
+  WorkerStats,
+} from '../protocol/port.ts'
 export { VERSION } from '../protocol/version.ts'
 
 declare global {

@@ -46,6 +46,12 @@ export interface ConnectOptions {
    */
   maxMessageBytes?: number
   /**
+   * Largest presence state, in bytes of its JSON text; larger `presence()` and `update()` calls reject with
+   * `body-too-large`. Keep it at or below the server's `maxPresenceStateBytes`.
+   * @default 4096
+   */
+  maxPresenceStateBytes?: number
+  /**
    * Recent messages per topic the worker keeps to replay to tabs without asking the server.
    * @default 1000
    */
@@ -82,6 +88,7 @@ export const DEFAULTS = {
   } satisfies ReconnectOptions,
   callTimeout: 10_000,
   maxMessageBytes: 256 * 1024,
+  maxPresenceStateBytes: 4_096,
   inboxRetention: 1_000,
   whenHidden: 'keep',
   hiddenGrace: 30_000,
@@ -194,6 +201,7 @@ export interface ResolvedOptions {
   kind: 'shared' | 'dedicated'
   callTimeout: number
   maxMessageBytes: number
+  maxPresenceStateBytes: number
 }
 
 /** Checks every option of `connect()` up front and fills in the defaults; throws `invalid-argument` naming the option. */
@@ -218,5 +226,10 @@ export function resolveOptions(options: ConnectOptions, hasSharedWorker: boolean
   if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
     throw invalid(`whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
   if (typeof options.url === 'string') config.url = options.url
-  return { config, kind, callTimeout, maxMessageBytes }
+  const maxPresenceStateBytes = resolveNumber(
+    'maxPresenceStateBytes',
+    options.maxPresenceStateBytes,
+    DEFAULTS.maxPresenceStateBytes,
+  )
+  return { config, kind, callTimeout, maxMessageBytes, maxPresenceStateBytes }
 }

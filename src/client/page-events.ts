@@ -3,10 +3,14 @@ import type { BrowserSignal } from '../protocol/port.ts'
 /**
  * Relays what the page sees to the worker, which cannot see it (Chrome fires no online/offline events inside workers,
  * and visibility and the Page Lifecycle's freeze/resume belong to the page), and reports a page that goes away for
- * good. `forward` takes the signal as a function: it is read once the worker is attached. Returns the function that
- * stops listening.
+ * good, or comes back from the back/forward cache (`restored`). `forward` takes the signal as a function: it is read
+ * once the worker is attached. Returns the function that stops listening.
  */
-export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, pageGone: () => void): () => void {
+export function relayPageEvents(
+  forward: (signal: () => BrowserSignal) => void,
+  pageGone: () => void,
+  restored: () => void,
+): () => void {
   if (typeof window === 'undefined') return () => undefined
   const unlisten: (() => void)[] = []
   const listen = (target: EventTarget, type: string, handler: (ev: Event) => void) => {
@@ -20,9 +24,17 @@ export function relayPageEvents(forward: (signal: () => BrowserSignal) => void, 
   )
   listen(document, 'freeze', () => forward(() => 'freeze'))
   listen(document, 'resume', () => forward(() => 'resume'))
-  // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses.
+  // The fast path for a tab that goes away for good; the tab's Web Lock is the path that never misses. A page kept in
+  // the back/forward cache runs no code until it is shown again: Safari sends no `freeze`/`resume` for it, only
+  // these, so they stand in for them.
   listen(window, 'pagehide', (ev) => {
-    if (!(ev as PageTransitionEvent).persisted) pageGone()
+    if ((ev as PageTransitionEvent).persisted) forward(() => 'freeze')
+    else pageGone()
+  })
+  listen(window, 'pageshow', (ev) => {
+    if (!(ev as PageTransitionEvent).persisted) return
+    restored()
+    forward(() => 'resume')
   })
   if (!navigator.onLine) forward(() => 'offline')
   if (document.visibilityState === 'hidden') forward(() => 'hidden')

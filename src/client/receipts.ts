@@ -1,4 +1,9 @@
+import { TabwireError } from '../protocol/errors.ts'
+import type { DeadLetter } from '../protocol/port.ts'
 import { Watermark } from './watermark.ts'
+
+/** Refusals remembered for receipts asked after the refusal arrived (a send's answer can trail its `nack`). */
+const REMEMBERED_REFUSALS = 1_000
 
 export interface SendReceipt {
   /** The message's id in this namespace's outbox: 1, 2, 3… in send order. */
@@ -8,7 +13,11 @@ export interface SendReceipt {
    * Never rejects; stays pending if this tab closes first.
    */
   sent: Promise<void>
-  /** Resolves when the server has acked the message. Never rejects; stays pending if this tab closes first. */
+  /**
+   * Resolves when the server has acked the message. Rejects only with a `TabwireError` of code `refused` when the
+   * server refused it for good (see `error.refusal`; the message is then in `wire.outbox.dead()`). Stays pending if
+   * this tab closes first.
+   */
   acked: Promise<void>
 }
 
@@ -16,9 +25,24 @@ export interface SendReceipt {
 export class Receipts {
   readonly #sends = new Watermark()
   readonly #acks = new Watermark()
+  readonly #refused = new Map<number, TabwireError>()
 
   receipt(id: number): SendReceipt {
-    return { id, sent: this.#sends.wait(id), acked: this.#acks.wait(id) }
+    const refused = this.#refused.get(id)
+    return { id, sent: this.#sends.wait(id), acked: handled(refused ? Promise.reject(refused) : this.#acks.wait(id)) }
+  }
+
+  /** Refused for good: told before the `acked` that covers these ids, so their `acked` rejects instead. */
+  dead(letters: readonly DeadLetter[]): void {
+    for (const l of letters) {
+      const error = refusedError(l)
+      this.#refused.set(l.id, error)
+      this.#acks.fail(l.id, error)
+    }
+    for (const id of this.#refused.keys()) {
+      if (this.#refused.size <= REMEMBERED_REFUSALS) break
+      this.#refused.delete(id)
+    }
   }
 
   /** An ack implies the write before it: both marks move. */
@@ -40,4 +64,17 @@ export class Receipts {
     this.#acks.clear()
     this.#sends.clear()
   }
+}
+
+/** A refusal reaches whoever awaits `acked`; an app that never looks at it gets no unhandled-rejection report. */
+function handled(p: Promise<void>): Promise<void> {
+  p.catch(() => undefined)
+  return p
+}
+
+/** The rejection of a refused message's `acked`. */
+export function refusedError(r: { id: number; code: string; message: string }): TabwireError {
+  return new TabwireError('refused', `the server refused message ${r.id} (${r.code}): ${r.message}`, {
+    refusal: { id: r.id, code: r.code, message: r.message },
+  })
 }

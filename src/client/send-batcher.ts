@@ -1,4 +1,4 @@
-import type { OutgoingMessage } from '../protocol/port.ts'
+import type { OutgoingMessage, SendCall } from '../protocol/port.ts'
 import type { Receipts, SendReceipt } from './receipts.ts'
 
 interface QueuedSend {
@@ -7,17 +7,24 @@ interface QueuedSend {
   reject: (e: unknown) => void
 }
 
+/** Hands one call to the worker; `call()` names it as it stands when (re)made. */
+export type StoreCall = (messages: OutgoingMessage[], call: () => Omit<SendCall, 'retry'>) => Promise<number[]>
+
 /**
  * Sends made in the same task travel to the worker as one call (and so share one IndexedDB transaction there): the
- * first of a task queues a microtask that hands over everything queued by then.
+ * first of a task queues a microtask that hands over everything queued by then. Each call is numbered, so a call
+ * whose worker died can be asked about on the next worker (`SendCall`), and says which calls are settled.
  */
 export class SendBatcher {
   #queue: QueuedSend[] = []
+  #calls = 0
+  /** Calls not yet answered, in call order (so the first is the lowest). */
+  readonly #open = new Set<number>()
 
-  readonly #store: (messages: OutgoingMessage[]) => Promise<number[]>
+  readonly #store: StoreCall
   readonly #receipts: Receipts
 
-  constructor(store: (messages: OutgoingMessage[]) => Promise<number[]>, receipts: Receipts) {
+  constructor(store: StoreCall, receipts: Receipts) {
     this.#store = store
     this.#receipts = receipts
   }
@@ -37,13 +44,20 @@ export class SendBatcher {
   async #flush(): Promise<void> {
     const batch = this.#queue
     this.#queue = []
+    const n = ++this.#calls
+    this.#open.add(n)
     try {
-      const ids = await this.#store(batch.map((q) => q.message))
+      const ids = await this.#store(
+        batch.map((q) => q.message),
+        () => ({ n, settledBelow: this.#open.values().next().value ?? n }),
+      )
       batch.forEach((q, i) => {
         q.resolve(this.#receipts.receipt(ids[i] as number))
       })
     } catch (e) {
       for (const q of batch) q.reject(e)
+    } finally {
+      this.#open.delete(n)
     }
   }
 }

@@ -4,12 +4,20 @@
  */
 export class Watermark {
   #upTo = 0
-  #waiters: [id: number, settle: () => void][] = []
+  #waiters: [id: number, settle: () => void, fail: (e: Error) => void][] = []
 
-  /** Resolves once the mark reaches `id`; never rejects (it stays pending if the tab closes first). */
+  /** Resolves once the mark reaches `id`, rejects if `fail(id)` comes first; pending if the tab closes first. */
   wait(id: number): Promise<void> {
     if (id <= this.#upTo) return Promise.resolve()
-    return new Promise((resolve) => this.#waiters.push([id, resolve]))
+    return new Promise((resolve, reject) => this.#waiters.push([id, resolve, reject]))
+  }
+
+  /** `id` will never be reached (the server refused it): its waiter rejects with `error`. */
+  fail(id: number, error: Error): void {
+    const i = this.#waiters.findIndex((w) => w[0] === id)
+    if (i < 0) return
+    const [waiter] = this.#waiters.splice(i, 1)
+    waiter?.[2](error)
   }
 
   /** Moves the mark forward; a lower value (a new connection resending) changes nothing. */

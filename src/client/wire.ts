@@ -1,13 +1,16 @@
 import type * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Json } from '../protocol/frames.ts'
 import { describeValue } from '../protocol/describe.ts'
 import type {
   AttachResult,
   DialInfo,
+  DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   ResetNotice,
   StateInfo,
+  SubscribeMode,
   TabEvents,
   WireState,
   WorkerPort,
@@ -15,17 +18,34 @@ import type {
 } from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
+import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
-import { Receipts, type SendReceipt } from './receipts.ts'
+import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
+import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
+import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
-import { Subscriptions, type Message } from './subscriptions.ts'
+import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
+import { Subscriptions, type Message, type VolatileMessage } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { WorkerBinding } from './worker-binding.ts'
 
-export type { Message } from './subscriptions.ts'
+export type { Message, VolatileMessage } from './subscriptions.ts'
 export type { SendReceipt } from './receipts.ts'
+export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from './presence.ts'
+export type { RequestOptions } from './requests.ts'
+export type { VolatileReceipt } from './volatile-batcher.ts'
+
+/** `durable: false` makes a send volatile (see `Wire.send`). */
+export interface SendOptions {
+  /**
+   * `false`: not stored, numbered nor resent: written to the socket if it is open (`{ sent: true }`), else dropped
+   * at once (`{ sent: false }`).
+   * @default true
+   */
+  durable?: boolean
+}
 
 /**
  * The body `send` takes for `topic`: the map's declared body, or with no map (`AnyTopics`) the call's own body `B`,
@@ -44,10 +64,38 @@ export interface WireStats extends WorkerStats {
 }
 
 export interface SubscribeOptions {
-  /** The last seq the caller already has: delivery starts at `after + 1`. Default 0: all the server still holds. */
-  after?: number
+  /**
+   * The last seq the caller already has: delivery starts at `after + 1`. Default 0: all the server still holds.
+   * `'latest'`: the topic's newest message first (if there is one), then live ones.
+   */
+  after?: number | 'latest'
   /** Called instead of a silent hole when the range after the cursor is gone; delivery resumes after `seq`. */
   onReset?: (notice: ResetNotice) => void
+  /**
+   * Only the newest message while this tab is behind: while the handler runs (until the promise it returns settles),
+   * while the tab is hidden, and when catching up, newer messages replace each other. `seq` shows what was skipped.
+   */
+  conflate?: boolean
+  /** Aborting it ends the subscription, as `stop()` does; already aborted: nothing is subscribed. */
+  signal?: AbortSignal
+  /**
+   * Also hand the topic's volatile messages (`send(…, { durable: false })` by anyone) to `onMessage`, as
+   * `{ topic, body, volatile: true }` without `seq`, while this subscription is live. Off by default, so a handler
+   * written for the log never meets a message without a seq.
+   * @default false
+   */
+  volatile?: boolean
+}
+
+/** `wire.messages()`: `SubscribeOptions` for a `for await` loop, and how many messages may wait for it. */
+export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile'> {
+  /** Aborting it ends the loop (`done`), as `break` does. */
+  signal?: AbortSignal
+  /**
+   * Messages that may wait for a slow loop; then the stream pauses, and resumes after the last one once the loop has
+   * taken them all (nothing is lost). Not used with `conflate`, where at most one waits.
+   */
+  buffer?: number
 }
 
 /** The namespace's outbox: every tab's messages that are stored and not yet acked by the server. */
@@ -57,9 +105,32 @@ export interface WireOutbox {
    * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
    */
   list(options?: { limit?: number }): Promise<OutboxEntry[]>
+  /**
+   * The messages the server refused for good (not authorised for the topic, too large, refused by its validation),
+   * oldest first, at most `limit` (default 1,000, at most 10,000), each with the server's reason (`code`, `message`).
+   * Kept in IndexedDB until `purge()`; bodies are not included, only their size.
+   */
+  dead(options?: { limit?: number }): Promise<DeadLetter[]>
+  /**
+   * Where message `id` stands: `queued`, `sent`, `acked`, `dead` (with the server's `refusal`) or `unknown`. Works for
+   * any id of the namespace, also one from before a reload or sent by another tab.
+   */
+  status(id: number): Promise<OutboxStatus>
+  /**
+   * Resolves once message `id` is acked (at once if it already is), rejects with code `refused` if the server refused
+   * it for good, and with `invalid-argument` for an id no message ever had. For ids from before a reload too, where
+   * the `acked` of `send()` is gone with the page.
+   */
+  whenAcked(id: number): Promise<void>
+  /**
+   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked or refused), at
+   * most once per task however many changed together; `list()` then says how it stands. Returns the unsubscribe.
+   */
+  onChange(fn: () => void): () => void
 }
 
 const TOPIC_MAX = 256
+const BUFFER_DEFAULT = 1_000
 const LIST_DEFAULT = 1_000
 const LIST_MAX = 10_000
 
@@ -78,19 +149,41 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #subs = new Subscriptions()
   readonly #receipts = new Receipts()
   readonly #sends: SendBatcher
+  readonly #volatile: VolatileBatcher
+  readonly #requests: Requests
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
+  /** Ends each open `messages()` stream when the wire closes. */
+  readonly #onClose = new Set<() => void>()
+  readonly #maxPresenceStateBytes: number
+  // biome-ignore lint/suspicious/noExplicitAny: each handle keeps the state type its caller named
+  readonly #presences = new Map<number, PresenceHandle<any>>()
+  #nextPid = 1
+  readonly #outboxListeners = new Set<() => void>()
+  #outboxChangePending = false
 
   readonly #options: ConnectOptions
 
   constructor(options: ConnectOptions) {
     this.#options = options
-    const { config, kind, callTimeout, maxMessageBytes } = resolveOptions(options, typeof SharedWorker !== 'undefined')
+    const { config, kind, callTimeout, maxMessageBytes, maxPresenceStateBytes } = resolveOptions(
+      options,
+      typeof SharedWorker !== 'undefined',
+    )
+    this.#maxPresenceStateBytes = maxPresenceStateBytes
     this.#namespace = config.namespace
     this.#maxMessageBytes = maxMessageBytes
     // Only after the options passed: a lock taken for a wire that throws would never be released.
     this.#lock = new TabLock()
-    this.#sends = new SendBatcher((messages) => this.#call('send', (r) => r.send(messages)), this.#receipts)
+    this.#sends = new SendBatcher((messages, call) => {
+      this.#assertOpen()
+      return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
+    }, this.#receipts)
+    this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
+    this.#requests = new Requests(
+      (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
+      (req) => this.#worker.cancelRequest(req),
+    )
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
     this.#worker = new WorkerBinding(
@@ -110,21 +203,36 @@ export class Wire<Topics extends object = AnyTopics> {
           this.#setState(result.state)
         },
         failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
-        died: () =>
+        died: () => {
+          this.#requests.rejectAll(
+            new TabwireError('disconnected', 'the worker stopped; the request may or may not have run'),
+          )
           this.#setState({
             state: 'connecting',
             attempt: 0,
             error: { code: 'worker-unavailable', message: 'worker restarted' },
-          }),
+          })
+        },
         rebound: () => {
-          for (const [id, topic, last] of this.#subs.resumePoints())
-            void this.#call('subscribe', (r) => r.subscribe(id, topic, last)).catch((e: unknown) => reportError(e))
+          for (const [id, topic, last, mode] of this.#subs.resumePoints())
+            void this.#call('subscribe', (r) => r.subscribe(id, topic, last, mode)).catch((e: unknown) =>
+              reportError(e),
+            )
+          for (const h of this.#presences.values())
+            void this.#call('presence', (r) => r.presenceJoin(h.pid, h.topic, h.stateText)).catch((e: unknown) =>
+              reportError(e),
+            )
         },
       },
     )
     this.#unlisten = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
+      () => {
+        if (this.#closed) return
+        this.#lock.renew()
+        this.#worker.restored(this.#lock.name, this.#lock.held)
+      },
     )
   }
 
@@ -145,54 +253,225 @@ export class Wire<Topics extends object = AnyTopics> {
    * across reconnects, reloads and browser restarts. Sends made in the same task travel to the worker as one call and
    * share one IndexedDB transaction. Rejects with `invalid-argument`, `invalid-body`, `body-too-large`, `closed`,
    * `storage-full` or `storage` (then nothing of the call was stored), or `worker-unavailable` (the worker did not
-   * answer in time or died: the message may or may not have been stored).
+   * answer within `callTimeout`: the message may or may not have been stored). A worker that dies under the call is
+   * not such a case: the call is made again on the next worker, which stores it only if the dead one had not, so it
+   * resolves once, with the ids it was stored under.
    */
-  send<K extends TopicOf<Topics>, B = never>(topic: K, body: SendBodyFor<Topics, K, B>): Promise<SendReceipt> {
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions & { durable: false },
+  ): Promise<VolatileReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options?: SendOptions & { durable?: true },
+  ): Promise<SendReceipt>
+  send<K extends TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: SendOptions = {},
+  ): Promise<SendReceipt | VolatileReceipt> {
     try {
       this.#assertOpen()
       checkTopic(topic)
-      const bytes = binaryBody(body)
-      let encoded: string | Uint8Array
-      if (bytes) {
-        checkBinarySize(bytes, this.#maxMessageBytes)
-        encoded = bytes
-      } else {
-        encoded = encodeBody(body)
-        checkSize(encoded, this.#maxMessageBytes)
-      }
-      return this.#sends.enqueue({ topic, body: encoded })
+      const encoded = this.#encode(body)
+      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded })
+      // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
+      if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
+      return this.#volatile.enqueue({ topic, body: encoded })
     } catch (e) {
       return Promise.reject(e)
     }
   }
 
   /**
-   * Follows a topic: `onMessage` gets every message after `after`, once each, in seq order, across reconnects and
-   * worker restarts; a range the server no longer has arrives as `onReset` instead. Resolves with the function that
-   * stops the subscription.
+   * Asks the server's handler of `topic` (`server.handle(topic, fn)` or `onRequest`) and resolves with its answer
+   * (JSON, or bytes as a `Uint8Array`). Not durable: made while the socket is down, it waits for a connection until
+   * `timeout`; it is sent at most once. Rejects with `TabwireError` code `remote` (the handler threw: its message),
+   * `not-found` (no handler), `forbidden` (`authorize`), `timeout`, `aborted` (`signal`), `disconnected` (the
+   * connection dropped after it was sent: it may or may not have run), `too-many-requests` (1,000 of the
+   * namespace's requests are waiting already), or the body and argument errors `send()` has.
    */
+  request<R = Body, K extends TopicOf<Topics> = TopicOf<Topics>, B = never>(
+    topic: K,
+    body: SendBodyFor<Topics, K, B>,
+    options: RequestOptions = {},
+  ): Promise<R> {
+    try {
+      this.#assertOpen()
+      checkTopic(topic)
+      return this.#requests.request(topic, this.#encode(body), options) as Promise<R>
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** JSON text or bytes, checked against `maxMessageBytes`. */
+  #encode(body: unknown): string | Uint8Array {
+    const bytes = binaryBody(body)
+    if (bytes) {
+      checkBinarySize(bytes, this.#maxMessageBytes)
+      return bytes
+    }
+    const encoded = encodeBody(body)
+    checkSize(encoded, this.#maxMessageBytes)
+    return encoded
+  }
+
+  /**
+   * Follows a topic: `onMessage` gets every message after `after`, once each, in seq order, across reconnects and
+   * worker restarts; a range the server no longer has arrives as `onReset` instead. `after: 'latest'` starts at the
+   * newest message; `conflate` hands a tab that is behind only the newest; `signal` ends it. Resolves with the
+   * function that stops the subscription.
+   */
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (
+      m: Message<ReceivedBodyFor<Topics, K, B>, K> | VolatileMessage<ReceivedBodyFor<Topics, K, B>, K>,
+    ) => unknown,
+    options: SubscribeOptions & { volatile: true },
+  ): Promise<() => Promise<void>>
+  subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => unknown,
+    options?: SubscribeOptions & { volatile?: false },
+  ): Promise<() => Promise<void>>
   async subscribe<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
     topic: K,
-    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => void,
+    onMessage: (m: Message<ReceivedBodyFor<Topics, K, B>, K>) => unknown,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     this.#assertOpen()
     checkTopic(topic)
-    const after = options.after ?? 0
-    if (!Number.isSafeInteger(after) || after < 0)
-      throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+    const { after, mode } = checkSubscribeOptions(options)
     if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
-    const id = this.#subs.add(topic, onMessage as (m: Message) => void, options.onReset, after)
+    const { signal } = options
+    if (signal?.aborted) return async () => undefined
+    const id = this.#subs.add(
+      topic,
+      onMessage as (m: Message | VolatileMessage) => unknown,
+      options.onReset,
+      after,
+      mode,
+    )
     try {
-      await this.#call('subscribe', (r) => r.subscribe(id, topic, after))
+      await this.#call('subscribe', (r) => r.subscribe(id, topic, after, mode))
     } catch (e) {
       this.#subs.delete(id)
       throw e
     }
-    return async () => {
+    const stop = async () => {
+      signal?.removeEventListener('abort', onAbort)
       if (!this.#subs.delete(id) || this.#closed) return
       await this.#call('unsubscribe', (r) => r.unsubscribe(id))
     }
+    const onAbort = () => void stop().catch(() => undefined)
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
+    return stop
+  }
+
+  /**
+   * The topic's messages as an `AsyncIterable`, for `for await`: the same delivery as `subscribe` (every seq once, in
+   * order, `after`, `'latest'`, `conflate`, `onReset`). It subscribes when the loop starts and ends (`done`) on
+   * `break`, on `signal`'s abort and when the wire closes. A slow loop never makes memory grow: see `MessagesOptions`.
+   * Bad arguments throw `invalid-argument` at once; a subscribe that fails rejects the loop's next step.
+   */
+  messages<B = Body, K extends TopicOf<Topics> = TopicOf<Topics>>(
+    topic: K,
+    options: MessagesOptions = {},
+  ): AsyncIterableIterator<Message<ReceivedBodyFor<Topics, K, B>, K>> {
+    this.#assertOpen()
+    checkTopic(topic)
+    const { after, mode } = checkSubscribeOptions(options)
+    const buffer = options.buffer ?? BUFFER_DEFAULT
+    if (!Number.isSafeInteger(buffer) || buffer < 1)
+      throw new TabwireError('invalid-argument', `buffer must be an integer ≥ 1, got ${describeValue(buffer)}`)
+    type M = Message<ReceivedBodyFor<Topics, K, B>, K>
+    return new MessageStream<M>(
+      async (from, onMessage, onReset) => {
+        const start = from === 'latest' ? { after: 0, mode } : { after: from, mode: { ...mode, latest: false } }
+        const id = this.#subs.add(
+          topic,
+          onMessage as (m: Message | VolatileMessage) => unknown,
+          onReset,
+          start.after,
+          start.mode,
+        )
+        try {
+          await this.#call('subscribe', (r) => r.subscribe(id, topic, start.after, start.mode))
+        } catch (e) {
+          this.#subs.delete(id)
+          throw e
+        }
+        return async () => {
+          if (!this.#subs.delete(id) || this.#closed) return
+          await this.#call('unsubscribe', (r) => r.unsubscribe(id))
+        }
+      },
+      {
+        after: mode.latest ? 'latest' : after,
+        conflate: mode.conflate === true,
+        buffer,
+        onReset: options.onReset,
+        signal: options.signal,
+      },
+      (end) => {
+        this.#onClose.add(end)
+        return () => this.#onClose.delete(end)
+      },
+    )
+  }
+
+  /**
+   * Joins `topic`'s presence: this browser profile becomes one member (`{ user, client, state, since }`) however many
+   * of its tabs join; its state is the last any of them set. Resolves once the server's member list is in (at once
+   * while offline: the list follows the connection). The member leaves when its last tab calls `leave()` (or aborts
+   * `signal`) or closes, or when the connection has been gone longer than the server's grace period; a reload or a
+   * short drop is not seen by the others. After a reconnect the list is fetched anew (`onChange` with `sync: true`).
+   * Rejects with `invalid-argument`, `invalid-body`, `body-too-large` (over `maxPresenceStateBytes`), `forbidden`
+   * (the server's `authorize` said no) or `closed`.
+   */
+  async presence<S = Json>(topic: TopicOf<Topics>, options: PresenceOptions<S> = {}): Promise<Presence<S>> {
+    this.#assertOpen()
+    checkTopic(topic)
+    const { signal } = options
+    signal?.throwIfAborted()
+    const text = encodeState(options.state, this.#maxPresenceStateBytes)
+    const pid = this.#nextPid++
+    const handle = new PresenceHandle<S>(pid, topic, text, {
+      update: (id, t) => this.#call('presence.update', (r) => r.presenceUpdate(id, t)),
+      leave: (id) => {
+        this.#presences.delete(id)
+        return this.#closed ? Promise.resolve() : this.#call('presence.leave', (r) => r.presenceLeave(id))
+      },
+      encode: (state) => encodeState(state, this.#maxPresenceStateBytes),
+    })
+    this.#presences.set(pid, handle)
+    // While open, the list is a round trip away; a connection that drops meanwhile brings it after the reconnect.
+    let off: () => void = () => undefined
+    const dropped = new Promise<void>((resolve) => {
+      off = this.onState((s) => {
+        if (s.state !== 'open') resolve()
+      })
+    })
+    try {
+      await this.#call('presence', (r) => r.presenceJoin(pid, topic, text))
+      if (this.state === 'open') await Promise.race([handle.first, dropped])
+    } catch (e) {
+      this.#presences.delete(pid)
+      handle.end()
+      throw e
+    } finally {
+      off()
+    }
+    if (signal?.aborted) {
+      await handle.leave()
+      signal.throwIfAborted()
+    }
+    signal?.addEventListener('abort', () => void handle.leave().catch((e: unknown) => reportError(e)), { once: true })
+    return handle
   }
 
   /**
@@ -207,14 +486,40 @@ export class Wire<Topics extends object = AnyTopics> {
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
     list: (options = {}) => {
-      const limit = options.limit ?? LIST_DEFAULT
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
-        const got = describeValue(limit)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `limit must be an integer from 1 to ${LIST_MAX}, got ${got}`),
-        )
-      }
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
+    },
+    onChange: (fn) => {
+      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')
+      this.#outboxListeners.add(fn)
+      return () => void this.#outboxListeners.delete(fn)
+    },
+    status: (id) => {
+      if (!Number.isSafeInteger(id) || id < 1)
+        return Promise.reject(
+          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
+        )
+      return this.#call('outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>)
+    },
+    whenAcked: async (id) => {
+      // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
+      const status = await this.outbox.status(id)
+      switch (status.state) {
+        case 'acked':
+          return
+        case 'dead':
+          throw refusedError(status.refusal)
+        case 'unknown':
+          throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
+        default:
+          return this.#receipts.receipt(id).acked
+      }
+    },
+    dead: (options = {}) => {
+      const limit = listLimit(options.limit)
+      if (limit instanceof TabwireError) return Promise.reject(limit)
+      return this.#call('outbox.dead', (r) => r.outboxDead(limit))
     },
   }
 
@@ -270,10 +575,27 @@ export class Wire<Topics extends object = AnyTopics> {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
-      acked: (upTo) => this.#receipts.acked(upTo),
-      sent: (upTo) => this.#receipts.sent(upTo),
-      renumbered: (from, delta) => this.#receipts.renumbered(from, delta),
+      volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
+      replied: (req, outcome) => this.#requests.replied(req, outcome),
+      acked: (upTo) => {
+        this.#receipts.acked(upTo)
+        this.#outboxChanged()
+      },
+      sent: (upTo) => {
+        this.#receipts.sent(upTo)
+        this.#outboxChanged()
+      },
+      renumbered: (from, delta) => {
+        this.#receipts.renumbered(from, delta)
+        this.#outboxChanged()
+      },
+      dead: (letters) => {
+        this.#receipts.dead(letters)
+        this.#outboxChanged()
+      },
+      queued: () => this.#outboxChanged(),
       dial: () => this.#dial(),
+      presence: (pid, event) => this.#presences.get(pid)?.event(event),
     }
   }
 
@@ -285,6 +607,23 @@ export class Wire<Topics extends object = AnyTopics> {
     warnIfUnencrypted(url as string)
     const token = this.#options.token === undefined ? undefined : await provide(this.#options.token)
     return token === undefined ? { url: url as string } : { url: url as string, token }
+  }
+
+  /** One call per task to each `outbox.onChange` listener, however many events came in it. */
+  #outboxChanged(): void {
+    if (this.#outboxChangePending || this.#outboxListeners.size === 0) return
+    this.#outboxChangePending = true
+    setTimeout(() => {
+      this.#outboxChangePending = false
+      if (this.#closed) return
+      for (const fn of [...this.#outboxListeners]) {
+        try {
+          fn()
+        } catch (e) {
+          reportError(e)
+        }
+      }
+    }, 0)
   }
 
   #setState(info: StateInfo): void {
@@ -303,10 +642,42 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#unlisten()
     this.#lock.release()
     this.#subs.clear()
+    for (const end of [...this.#onClose]) end()
+    for (const h of this.#presences.values()) h.end()
+    this.#presences.clear()
     this.#receipts.clear()
+    this.#requests.rejectAll(new TabwireError('closed', 'the wire was closed before the answer came'))
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }
+}
+
+/** `after` as the worker takes it (0 with `latest`), and the mode; throws `invalid-argument` on anything else. */
+function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { after: number; mode: SubscribeMode } {
+  const after = options.after ?? 0
+  const latest = after === 'latest'
+  if (!latest && (!Number.isSafeInteger(after) || (after as number) < 0))
+    throw new TabwireError('invalid-argument', `after must be an integer ≥ 0 or 'latest', got ${describeValue(after)}`)
+  if (options.conflate !== undefined && typeof options.conflate !== 'boolean')
+    throw new TabwireError('invalid-argument', `conflate must be a boolean, got ${describeValue(options.conflate)}`)
+  const { signal } = options
+  if (signal !== undefined && !isAbortSignal(signal))
+    throw new TabwireError('invalid-argument', `signal must be an AbortSignal, got ${describeValue(signal)}`)
+  const volatile = 'volatile' in options ? options.volatile : undefined
+  if (volatile !== undefined && typeof volatile !== 'boolean')
+    throw new TabwireError('invalid-argument', `volatile must be a boolean, got ${describeValue(volatile)}`)
+  const mode: SubscribeMode = {}
+  if (latest) mode.latest = true
+  if (options.conflate) mode.conflate = true
+  if (volatile) mode.volatile = true
+  return { after: latest ? 0 : (after as number), mode }
+}
+
+function isAbortSignal(v: unknown): v is AbortSignal {
+  const s = v as AbortSignal | null
+  return (
+    typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function'
+  )
 }
 
 function checkTopic(topic: unknown): asserts topic is string {
@@ -321,4 +692,12 @@ async function provide<T>(p: Provider<T>): Promise<T> {
 function errorInfo(e: unknown): StateInfo['error'] {
   const err = e instanceof TabwireError ? e : new TabwireError('worker-unavailable', String(e))
   return { code: err.code, message: err.message }
+}
+
+function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
+  if (Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_MAX) return limit
+  return new TabwireError(
+    'invalid-argument',
+    `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
+  )
 }

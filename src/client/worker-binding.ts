@@ -30,6 +30,10 @@ interface Binding {
   failed: boolean
   /** Rejects when the worker dies: every call races it. */
   died: Promise<never>
+  /** The worker is gone for good (its lifetime lock was granted): nothing posted to it will take effect any more. */
+  dead: boolean
+  /** Rejects `died`. */
+  kill(e: TabwireError): void
   release(): void
 }
 
@@ -45,12 +49,16 @@ interface WorkerHandle {
  */
 export class WorkerBinding {
   #binding!: Binding
+  /** While attaching to a fresh worker after a death. */
+  #rebinding = false
+  /** Woken whenever `#binding` is replaced. */
+  #swapped: (() => void)[] = []
 
   readonly #options: ConnectOptions
   readonly #kind: 'shared' | 'dedicated'
   readonly #config: SessionConfig
-  readonly #tab: TabInfo
-  readonly #lockHeld: Promise<void>
+  #tab: TabInfo
+  #lockHeld: Promise<void>
   readonly #callTimeout: number
   readonly #events: BindingEvents
 
@@ -94,9 +102,80 @@ export class WorkerBinding {
     return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
   }
 
+  /**
+   * Like `call`, but when the worker dies under it the call is made again on the next worker, with `retry` true:
+   * only a death repeats it (the worker's lifetime lock was granted, so the call can no longer take effect there
+   * behind our back), not a timeout (the worker may still act on it). `fn` must make the repeat harmless: a `send`
+   * names itself, so the next worker stores it only if the dead one had not. Gives up with `worker-unavailable`
+   * when no worker has answered for `callTimeout`.
+   */
+  async repeatable<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>, retry: boolean) => Promise<T>): Promise<T> {
+    let retry = false
+    let deadline = Date.now() + this.#callTimeout
+    for (;;) {
+      const b = this.#binding
+      let reached = false
+      try {
+        await workerCall(Promise.race([b.attached, b.died]), Math.max(1, deadline - Date.now()), 'attach')
+        reached = true
+        return await workerCall(Promise.race([fn(b.remote, retry), b.died]), this.#callTimeout, what)
+      } catch (e) {
+        // Not attached while rebinding: that attempt failed before the call was posted, the next one may answer.
+        const again = b.dead || (!reached && this.#rebinding)
+        if (!again || this.#events.closed || Date.now() >= deadline) throw e
+        if (reached) {
+          retry = true
+          deadline = Date.now() + this.#callTimeout
+        }
+      }
+      await this.#replaced(b, deadline)
+    }
+  }
+
+  /** Resolves once `#binding` is no longer `b`, or at `deadline`. */
+  async #replaced(b: Binding, deadline: number): Promise<void> {
+    while (this.#binding === b && !this.#events.closed && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await new Promise<void>((wake) => {
+        this.#swapped.push(wake)
+        timer = setTimeout(wake, deadline - Date.now())
+      })
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * The page came back from the back/forward cache under a new lock (`lock`, held once `lockHeld` resolves). WebKit
+   * dropped the page's locks when caching it, so the worker took the tab for gone, and the tab no longer watches the
+   * worker's lifetime: the port is stale. Attach anew, as after a worker death; the tab keeps its id, so its send
+   * calls in flight are asked about under the same name.
+   */
+  restored(lock: string, lockHeld: Promise<void>): void {
+    this.#tab = { ...this.#tab, lock }
+    this.#lockHeld = lockHeld
+    if (this.#rebinding || this.#events.closed) return
+    const b = this.#binding
+    b.dead = true
+    b.kill(new TabwireError('worker-unavailable', 'the page was restored from the back/forward cache'))
+    b.release()
+    this.#events.died()
+    void this.#rebind()
+  }
+
   /** Fire-and-forget, once attached; `signal` is read then. */
   signal(signal: () => BrowserSignal): void {
-    void this.#binding.attached.then(() => this.#binding.remote.signal(signal()))
+    void this.#binding.attached
+      .then(() => {
+        const b = this.#binding
+        // One let go of (restored from the back/forward cache, or detached) has no one to tell.
+        if (!b.dead) void b.remote.signal(signal())
+      })
+      .catch(() => undefined)
+  }
+
+  /** Fire-and-forget: the tab gave up on request `req`. */
+  cancelRequest(req: number): void {
+    void this.#binding.attached.then(() => this.#binding.remote.cancelRequest(req)).catch(() => undefined)
   }
 
   /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
@@ -119,6 +198,8 @@ export class WorkerBinding {
       attached: Promise.resolve(),
       failed: false,
       died: new Promise<never>((_, reject) => (died = reject)),
+      dead: false,
+      kill: (e) => died(e),
       release: () => {
         b.remote[Comlink.releaseProxy]()
         worker.terminate()
@@ -126,6 +207,7 @@ export class WorkerBinding {
     }
     b.died.catch(() => undefined)
     this.#binding = b
+    for (const wake of this.#swapped.splice(0)) wake()
     b.attached = this.#attach(b, died, attachTimeout)
     b.attached.catch((e: unknown) => {
       b.failed = true
@@ -142,12 +224,16 @@ export class WorkerBinding {
       'attach',
     )
     // The worker holds this lock for its lifetime: our request is granted only once it is gone.
-    void navigator.locks.request(`tabwire-worker:${result.worker}`, () => {
-      if (this.#binding !== b || this.#events.closed) return
-      died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
-      this.#events.died()
-      void this.#rebind()
-    })
+    // WebKit rejects it when the page enters the back/forward cache: `restored` then watches again.
+    navigator.locks
+      .request(`tabwire-worker:${result.worker}`, () => {
+        b.dead = true
+        if (this.#binding !== b || this.#events.closed) return
+        died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
+        this.#events.died()
+        void this.#rebind()
+      })
+      .catch(() => undefined)
     this.#events.attached(result)
   }
 
@@ -156,6 +242,7 @@ export class WorkerBinding {
    * made while the old one is still closing to the dying instance, which never answers.
    */
   async #rebind(): Promise<void> {
+    this.#rebinding = true
     for (let attempt = 0; !this.#events.closed; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)))
       if (this.#events.closed) return
@@ -167,6 +254,7 @@ export class WorkerBinding {
         if (this.#binding === b) b.release()
       }
     }
+    this.#rebinding = false
     this.#events.rebound()
   }
 }

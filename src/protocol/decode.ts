@@ -1,6 +1,18 @@
 import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
-import type { Body, ClientFrame, Cursor, Frame, RangeMsg, ResetReason, ServerFrame } from './frames.ts'
+import type {
+  Body,
+  ClientFrame,
+  Cursor,
+  Frame,
+  Json,
+  RangeMsg,
+  Refusal,
+  ResetReason,
+  ServerFrame,
+  WelcomeFrame,
+} from './frames.ts'
+import type { PresenceKey, PresenceMember } from './presence-frames.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 import type { DecodeErrorCode } from './server-errors.ts'
 
@@ -65,10 +77,12 @@ function cursor(f: Obj, where: string): Cursor {
   const c: Cursor = { topic: str(f, 'topic', { nonEmpty: true }), after: nat(f, 'after') }
   const epoch = optStr(f, 'epoch')
   if (epoch !== undefined) c.epoch = epoch
+  if (f.latest !== undefined && typeof f.latest !== 'boolean') fail('field', `${where}.latest must be a boolean`)
+  if (f.latest === true) c.latest = true
   return c
 }
 
-const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead']
+const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead', 'latest']
 
 function clientFrame(f: Obj): ClientFrame {
   switch (f.t) {
@@ -92,10 +106,17 @@ function clientFrame(f: Obj): ClientFrame {
         topic: str(f, 'topic', { nonEmpty: true }),
         body: requiredBody(f, 'body'),
       }
+    case 'skip':
+      return { t: 'skip', id: nat(f, 'id', 1) }
     case 'sub':
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':
       return { t: 'unsub', topic: str(f, 'topic', { nonEmpty: true }) }
+    case 'pjoin':
+    case 'pstate':
+      return { t: f.t, topic: str(f, 'topic', { nonEmpty: true }), state: requiredBody(f, 'state') as Json }
+    case 'pleave':
+      return { t: 'pleave', topic: str(f, 'topic', { nonEmpty: true }) }
     case 'fetch':
       return {
         t: 'fetch',
@@ -106,6 +127,15 @@ function clientFrame(f: Obj): ClientFrame {
       }
     case 'ping':
       return { t: 'ping', n: nat(f, 'n') }
+    case 'vpub':
+      return { t: 'vpub', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'request':
+      return {
+        t: 'request',
+        id: nat(f, 'id'),
+        topic: str(f, 'topic', { nonEmpty: true }),
+        body: requiredBody(f, 'body'),
+      }
     default:
       return fail('type', `unknown client frame type ${JSON.stringify(f.t)}`)
   }
@@ -116,12 +146,59 @@ function rangeMsg(m: unknown, i: number): RangeMsg {
   return { seq: nat(m, 'seq', 1), epoch: str(m, 'epoch'), body: requiredBody(m, 'body') }
 }
 
+function list<T>(f: Obj, k: string, one: (m: Obj, where: string) => T): T[] {
+  const v = f[k]
+  if (!Array.isArray(v)) fail('field', `${String(f.t)}.${k} must be an array`)
+  return v.map((m, i) => {
+    const where = `${String(f.t)}.${k}[${i}]`
+    if (!isObj(m)) fail('field', `${where} must be an object`)
+    return one(m, where)
+  })
+}
+
+function memberKey(m: Obj, where: string): PresenceKey {
+  if (typeof m.user !== 'string' || typeof m.client !== 'string')
+    fail('field', `${where}.user and .client must be strings`)
+  return { user: m.user, client: m.client }
+}
+
+function member(m: Obj, where: string): PresenceMember {
+  if (!('state' in m)) fail('field', `${where}.state is missing`)
+  const since = m.since
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
+    fail('field', `${where}.since must be an integer ≥ 0`)
+  return { ...memberKey(m, where), state: m.state as Json, since }
+}
+
+function replyFrame(f: Obj): ServerFrame {
+  const id = nat(f, 'id')
+  if ('body' in f === 'error' in f) fail('field', 'reply must have either body or error')
+  if (!('error' in f)) return { t: 'reply', id, body: requiredBody(f, 'body') }
+  const e = f.error
+  if (!isObj(e)) fail('field', 'reply.error must be an object')
+  return { t: 'reply', id, error: { code: str(e, 'code'), message: str(e, 'message') } }
+}
+
+function refusal(r: unknown, where: string): Refusal {
+  if (!isObj(r)) fail('field', `${where} must be an object`)
+  return { id: nat(r, 'id', 1), code: str(r, 'code', { nonEmpty: true }), message: str(r, 'message') }
+}
+
 function serverFrame(f: Obj): ServerFrame {
   switch (f.t) {
-    case 'welcome':
-      return { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
+    case 'welcome': {
+      const welcome: WelcomeFrame = { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
+      if (f.maxBytes !== undefined) welcome.maxBytes = nat(f, 'maxBytes', 1)
+      if (f.refused !== undefined) {
+        if (!Array.isArray(f.refused)) fail('field', 'welcome.refused must be an array')
+        welcome.refused = f.refused.map((r, i) => refusal(r, `welcome.refused[${i}]`))
+      }
+      return welcome
+    }
     case 'ack':
       return { t: 'ack', id: nat(f, 'id') }
+    case 'nack':
+      return { t: 'nack', ...refusal(f, 'nack') }
     case 'msg':
       return {
         t: 'msg',
@@ -156,8 +233,26 @@ function serverFrame(f: Obj): ServerFrame {
     }
     case 'pong':
       return { t: 'pong', n: nat(f, 'n') }
+    case 'presence': {
+      const members = list(f, 'members', member)
+      const frame: ServerFrame = { t: 'presence', topic: str(f, 'topic', { nonEmpty: true }), members }
+      if (f.denied === true) frame.denied = true
+      return frame
+    }
+    case 'pdiff':
+      return {
+        t: 'pdiff',
+        topic: str(f, 'topic', { nonEmpty: true }),
+        joined: list(f, 'joined', member),
+        left: list(f, 'left', memberKey),
+        updated: list(f, 'updated', member),
+      }
     case 'error':
       return { t: 'error', code: str(f, 'code'), message: str(f, 'message') }
+    case 'vmsg':
+      return { t: 'vmsg', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
+    case 'reply':
+      return replyFrame(f)
     default:
       return fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
   }
@@ -224,12 +319,24 @@ export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded
 }
 
 /**
- * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A `pub` body
+ * Validates a message from a client. Never throws: anything malformed comes back as a `DecodeError`. A body (`pub`,
+ * `vpub`, `request`)
  * nested deeper than `MAX_BODY_DEPTH` is refused here, so the server never stores, nor has to encode, one.
  */
 export function decodeClientMessage(data: unknown, maxBytes = Infinity): Decoded<ClientFrame> {
   const decoded = decodeWith(data, maxBytes, clientFrame)
-  if (decoded.ok && decoded.frames.some((f) => f.t === 'pub' && nestsDeeperThan(f.body, MAX_BODY_DEPTH)))
-    return { ok: false, error: { code: 'depth', message: `pub.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  const deep = decoded.ok
+    ? decoded.frames.find((f) => 'body' in f && nestsDeeperThan(f.body, MAX_BODY_DEPTH))
+    : undefined
+  if (deep)
+    return { ok: false, error: { code: 'depth', message: `${deep.t}.body nests deeper than ${MAX_BODY_DEPTH} levels` } }
+  const deepState = decoded.ok
+    ? decoded.frames.find((f) => 'state' in f && nestsDeeperThan(f.state, MAX_BODY_DEPTH))
+    : undefined
+  if (deepState)
+    return {
+      ok: false,
+      error: { code: 'depth', message: `${deepState.t}.state nests deeper than ${MAX_BODY_DEPTH} levels` },
+    }
   return decoded
 }

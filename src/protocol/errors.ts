@@ -26,15 +26,38 @@ export type ErrorCode =
    * `wss:` URL, or the browser refused the URL. Sends stay queued; `reconnect()` asks the provider again.
    */
   | 'invalid-url'
+  /** `request()`: the server's handler threw (its message follows) or could not answer (too large, not JSON). */
+  | 'remote'
+  /** `request()`: the server has no handler for the topic. */
+  | 'not-found'
+  /** `authorize` refused this user the topic (`presence()`, `request()`). */
+  | 'forbidden'
+  /** `request()`: no answer within `timeout` (waiting for a connection included), or the server's handler took too long. */
+  | 'timeout'
+  /** `request()`: its `signal` aborted. */
+  | 'aborted'
+  /** `request()`: the connection dropped after the request was sent; it may or may not have run (never resent). */
+  | 'disconnected'
+  /** `request()`: too many requests of this namespace are waiting for an answer already. */
+  | 'too-many-requests'
+  /**
+   * The server refused this message for good (`acked` rejects with it): not authorised for the topic, larger than the
+   * server takes, or refused by its validation. `refusal` holds the server's reason; the message is in
+   * `wire.outbox.dead()`, and the messages after it went on.
+   */
+  | 'refused'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'
+  /** With code `refused`: which message, and the server's reason (`code`: `forbidden`, `too-large`, `invalid`, …). */
+  readonly refusal?: { id: number; code: string; message: string }
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; refusal?: { id: number; code: string; message: string } },
   ) {
     super(message, options)
+    if (options?.refusal) this.refusal = options.refusal
   }
 }
 

@@ -5,6 +5,8 @@
  * This file is shared by the worker and the server, so it names neither DOM nor Node types.
  */
 
+import type { PresenceClientFrame, PresenceServerFrame } from './presence-frames.ts'
+
 export const PROTOCOL_VERSION = 1 as const
 
 /** Any JSON value: message bodies travel as-is inside the frame, never re-encoded. */
@@ -19,11 +21,16 @@ export type Body = Json | Uint8Array
  */
 export type Epoch = string
 
-/** A resume point the client holds for one topic: the last seq it has, under which epoch. */
+/**
+ * A resume point the client holds for one topic: the last seq it has, under which epoch. With `latest: true` the
+ * client asks to start at the topic's newest message instead: the server answers with `reset {reason: 'latest'}`
+ * at the seq before it (`after` and `epoch` are then ignored).
+ */
 export interface Cursor {
   topic: string
   after: number
   epoch?: Epoch
+  latest?: true
 }
 
 // ── client → server ──────────────────────────────────────────────────────────
@@ -68,15 +75,67 @@ export interface PingFrame {
   n: number
 }
 
-export type ClientFrame = HelloFrame | PubFrame | SubFrame | UnsubFrame | FetchFrame | PingFrame
+/**
+ * A volatile message: relayed by the server to the topic's current subscribers (every node) as `vmsg`, never stored,
+ * numbered, acked or replayed. Dropped for a subscriber whose connection is congested.
+ */
+export interface VpubFrame {
+  t: 'vpub'
+  topic: string
+  body: Body
+}
+
+/** A question for the server's handler of `topic`; answered by one `reply` with the same `id` on this connection. */
+export interface RequestFrame {
+  t: 'request'
+  id: number
+  topic: string
+  body: Body
+}
+
+/**
+ * The client gives up pub `id` before sending it: its message alone is larger than the server takes (`welcome.maxBytes`,
+ * or learnt from a 4413). Stands in the id sequence where the pub would have: the server refuses it like a pub, moving
+ * its counter past it, and answers `nack {id, code: 'too-large'}`.
+ */
+export interface SkipFrame {
+  t: 'skip'
+  id: number
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | PubFrame
+  | SubFrame
+  | UnsubFrame
+  | FetchFrame
+  | PingFrame
+  | VpubFrame
+  | RequestFrame
+  | PresenceClientFrame
+  | SkipFrame
 
 // ── server → client ──────────────────────────────────────────────────────────
 
-/** `acked`: the highest pub id of this (user, client) the server has durably accepted; 0 when none. */
+/**
+ * `acked`: the highest pub id of this (user, client) the server has durably accepted or refused; 0 when none.
+ * `maxBytes`: the largest WebSocket message the server takes (bigger closes with 4413). `refused`: the latest pubs of
+ * this (user, client) the server refused for good, so a `nack` lost with a dropped connection is told again.
+ */
 export interface WelcomeFrame {
   t: 'welcome'
   v: typeof PROTOCOL_VERSION
   acked: number
+  maxBytes?: number
+  refused?: Refusal[]
+}
+
+/** A pub the server refused for good: never published, and the client's counter moved past it. */
+export interface Refusal {
+  id: number
+  /** The reference server sends a `RefusalCode` (`forbidden`, `too-large`, `invalid`); other servers may send others. */
+  code: string
+  message: string
 }
 
 /** Cumulative: every pub id ≤ `id` is durably accepted. */
@@ -94,12 +153,13 @@ export interface MsgFrame {
   body: Body
 }
 
-export type ResetReason = 'retention' | 'epoch' | 'ahead'
+/** `latest` answers only a cursor with `latest: true`: the position just before the topic's newest message. */
+export type ResetReason = 'retention' | 'epoch' | 'ahead' | 'latest'
 
 /**
  * The range after the client's cursor is gone. The client takes `{seq, epoch}` as its new cursor: the messages that
  * follow start at `seq + 1`. `reason`: `retention` (trimmed), `epoch` (the log was replaced), `ahead` (the cursor
- * is beyond the log's end, as after a server lost its data).
+ * is beyond the log's end, as after a server lost its data), `latest` (the client asked for the newest message).
  */
 export interface ResetFrame {
   t: 'reset'
@@ -127,6 +187,14 @@ export interface RangeFrame {
   done: boolean
 }
 
+/**
+ * Pub `id` is refused for good (see `Refusal`): it is not published and never will be, and the server's counter is
+ * at `id`, so the pubs after it go on. Sent in id order with the acks: an `ack` before it covers the ids before it.
+ */
+export interface NackFrame extends Refusal {
+  t: 'nack'
+}
+
 export interface PongFrame {
   t: 'pong'
   n: number
@@ -139,6 +207,33 @@ export interface ErrorFrame<Code extends string = string> {
   message: string
 }
 
-export type ServerFrame = WelcomeFrame | AckFrame | MsgFrame | ResetFrame | RangeFrame | PongFrame | ErrorFrame
+/** A volatile message relayed to a subscriber of `topic`: no seq, no epoch, never replayed. */
+export interface VmsgFrame {
+  t: 'vmsg'
+  topic: string
+  body: Body
+}
+
+/** Why a request got no answer body (see docs/PROTOCOL.md: `remote`, `not-found`, `forbidden`, …). */
+export interface ReplyError {
+  code: string
+  message: string
+}
+
+/** The answer to `request {id}`: either `body` (the handler's result) or `error`, never both. */
+export type ReplyFrame = { t: 'reply'; id: number; body: Body } | { t: 'reply'; id: number; error: ReplyError }
+
+export type ServerFrame =
+  | WelcomeFrame
+  | AckFrame
+  | NackFrame
+  | MsgFrame
+  | ResetFrame
+  | RangeFrame
+  | PongFrame
+  | ErrorFrame
+  | PresenceServerFrame
+  | VmsgFrame
+  | ReplyFrame
 
 export type Frame = ClientFrame | ServerFrame

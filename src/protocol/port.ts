@@ -7,6 +7,7 @@
  */
 import type { ErrorCode } from './errors.ts'
 import type { Body } from './frames.ts'
+import type { PresenceEvent, PresenceStateText } from './presence-port.ts'
 
 export type WireState = 'connecting' | 'open' | 'reconnecting' | 'offline' | 'failed' | 'closed'
 
@@ -92,6 +93,25 @@ export interface Delivery {
   body: Body
 }
 
+/** How a subscription starts and keeps up; both off by default (see the client's `SubscribeOptions`). */
+export interface SubscribeMode {
+  /** Start at the topic's newest message (the `after` given is ignored), then live ones. */
+  latest?: boolean
+  /** While the tab is behind (handler busy, tab hidden or frozen), hand it only the newest message. */
+  conflate?: boolean
+  /** Also hand the tab the topic's volatile messages (`send(..., { durable: false })`), without a seq. */
+  volatile?: boolean
+}
+
+/** A volatile message as a subscriber receives it: never stored nor numbered, so no `seq`. */
+export interface VolatileDelivery {
+  topic: string
+  body: Body
+}
+
+/** How a `request` ended, as the worker tells the tab. `code` is a `TabwireError` code. */
+export type RequestOutcome = { ok: true; body: Body } | { ok: false; code: ErrorCode; message: string }
+
 /** The range after a subscriber's cursor is gone: it resumes after `seq`. */
 export interface ResetNotice {
   topic: string
@@ -103,6 +123,19 @@ export interface ResetNotice {
 export interface OutgoingMessage {
   topic: string
   body: string | Uint8Array
+}
+
+/**
+ * Names one `send` call of one tab (with the tab's id, which the worker knows from `attach`), so that a call whose
+ * worker died before answering can be made again on the next worker, which stores it only if the dead one had not.
+ */
+export interface SendCall {
+  /** The tab's call number: 1, 2, 3… in call order. */
+  n: number
+  /** Every call of this tab below this number has had its answer: the worker may forget them. */
+  settledBelow: number
+  /** Made before, to a worker that died under it: if that call was stored, answer with its ids and store nothing. */
+  retry: boolean
 }
 
 /**
@@ -120,20 +153,37 @@ export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'freez
 /** Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. */
 export interface TabEvents {
   state(info: StateInfo): void
-  /** A batch of messages for subscription `sub`, contiguous and in seq order. */
-  messages(sub: number, msgs: Delivery[]): void
+  /**
+   * A batch of messages for subscription `sub`, in seq order: contiguous, except for a conflating subscription, which
+   * gets one message at a time and whose answer (once its handler has finished) the worker awaits before the next.
+   */
+  messages(sub: number, msgs: Delivery[]): void | Promise<void>
   reset(sub: number, notice: ResetNotice): void
+  /** Volatile messages for subscription `sub`, in the order the server sent them. */
+  volatile(sub: number, msgs: VolatileDelivery[]): void
+  /** The answer to this tab's request `req` (see `WorkerPort.request`). */
+  replied(req: number, outcome: RequestOutcome): void
   /** Cumulative: every message id ≤ `upTo` is acked by the server. */
   acked(upTo: number): void
   /** Cumulative: every message id ≤ `upTo` has been written to the current socket (not yet acked). */
   sent(upTo: number): void
   /**
-   * The server had lost its counter for this client, so the queue was renumbered: ids ≥ `from` are now `id - delta`
-   * (their `acked` promises follow the new ids).
+   * The queue was renumbered: ids ≥ `from` are now `id - delta` (their `acked` promises follow the new ids). Either
+   * the server had lost its counter for this client (delta > 0), or it was ahead of everything stored and sends
+   * committed while the worker caught up with it moved above it (delta < 0).
    */
   renumbered(from: number, delta: number): void
+  /**
+   * The server refused these messages for good (`nack`): they were moved to the dead letters and their `acked`
+   * rejects. Told before any `acked` that covers their ids.
+   */
+  dead(letters: DeadLetter[]): void
+  /** Messages up to `last` are stored in the namespace's outbox (by any tab): the queue grew. */
+  queued(last: number): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
+  /** News for presence handle `pid` of this tab. */
+  presence(pid: number, event: PresenceEvent): void
 }
 
 export interface AttachResult {
@@ -174,16 +224,55 @@ export interface OutboxEntry {
   state: 'queued' | 'sent'
 }
 
+/** A message the server refused for good: out of the outbox, kept in `wire.outbox.dead()` until `purge()`. */
+export interface DeadLetter {
+  id: number
+  topic: string
+  /** Size of the body as stored (see `OutboxEntry.bytes`). */
+  bytes: number
+  /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
+  queuedAt?: number
+  /** When the refusal arrived, ms since epoch. */
+  deadAt: number
+  /** The server's reason: `forbidden`, `too-large` or `invalid` from the reference server; any string from others. */
+  code: string
+  message: string
+}
+
+/**
+ * Where one message of the namespace stands, by id (also an id from before a reload): `queued` (stored, waiting for
+ * a connection), `sent` (written to the current connection, not yet acked), `acked`, `dead` (refused for good:
+ * `refusal` says why) or `unknown` (no message of this namespace ever had this id).
+ */
+export type OutboxStatus =
+  | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' }
+  | { id: number; state: 'dead'; refusal: { id: number; code: string; message: string } }
+
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
-  /** Stores the messages (one strict transaction) and returns their ids, in order. */
-  send(messages: OutgoingMessage[]): Promise<number[]>
+  /**
+   * Stores the messages (one strict transaction) and returns their ids, in order. With `call`, the worker remembers
+   * the call until the tab says it is settled, and a `retry` of a call already stored answers with the stored ids.
+   */
+  send(messages: OutgoingMessage[], call?: SendCall): Promise<number[]>
   /**
    * `sub` is chosen by the tab, so messages that overtake this call's answer can be routed. `after`: the last seq
-   * the tab has (0: everything the worker and server still hold).
+   * the tab has (0: everything the worker and server still hold); ignored with `mode.latest`.
    */
-  subscribe(sub: number, topic: string, after: number): Promise<void>
+  subscribe(sub: number, topic: string, after: number, mode?: SubscribeMode): Promise<void>
   unsubscribe(sub: number): Promise<void>
+  /**
+   * Volatile messages: written to the open socket at once, never stored. Resolves `true` when the connection is open
+   * (they are written, or handed to the owning worker), `false` when not (they are dropped).
+   */
+  sendVolatile(messages: OutgoingMessage[]): Promise<boolean>
+  /**
+   * Asks the server's handler of `topic`; `req` is chosen by the tab, and the answer comes as `TabEvents.replied`
+   * (never as this call's result, so a long wait is no stuck call). Waits for a connection for up to `timeout` ms.
+   */
+  request(req: number, topic: string, body: string | Uint8Array, timeout: number): Promise<void>
+  /** The tab gave up on request `req` (its signal aborted): no `replied` follows. */
+  cancelRequest(req: number): void
   pending(): Promise<number>
   reconnect(): Promise<void>
   purge(): Promise<void>
@@ -191,6 +280,18 @@ export interface WorkerPort {
   stats(): Promise<WorkerStats>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
   outboxList(limit: number): Promise<OutboxEntry[]>
+  /** Where the message `id` stands (see `OutboxStatus`). */
+  outboxStatus(id: number): Promise<OutboxStatus>
+  /** The namespace's dead letters, oldest first, at most `limit`. */
+  outboxDead(limit: number): Promise<DeadLetter[]>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
+  /**
+   * Joins `topic`'s presence as handle `pid` (chosen by the tab) with `state`. Every tab of the namespace that joins a
+   * topic makes one member together; the last state any of them set is the member's.
+   */
+  presenceJoin(pid: number, topic: string, state: PresenceStateText): Promise<void>
+  presenceUpdate(pid: number, state: PresenceStateText): Promise<void>
+  /** This handle leaves; when it was the topic's last one in the namespace, the member leaves at once. */
+  presenceLeave(pid: number): Promise<void>
 }

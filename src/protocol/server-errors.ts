@@ -15,6 +15,27 @@ export const SERVER_ERROR_CODES = [
   'out-of-order',
   'too-many-subscriptions',
   'forbidden',
+  'too-many-presences',
+  'state-too-large',
 ] as const
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
+
+/**
+ * Every `code` the reference server puts in a `reply`'s `error` (docs/PROTOCOL.md lists them too): `remote` (the
+ * handler threw; its message follows), `not-found` (no handler for the topic), `forbidden` (`authorize` said no),
+ * `timeout` (the handler did not answer within `requestTimeout`), `too-large` (the answer is over `maxReplyBytes`),
+ * `invalid-body` (the handler's answer is no JSON value nor bytes).
+ */
+export const REPLY_ERROR_CODES = ['remote', 'not-found', 'forbidden', 'timeout', 'too-large', 'invalid-body'] as const
+
+export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number]
+
+/**
+ * Why the reference server refused one pub for good (`nack {id, code}`), without closing the connection: `forbidden`
+ * (`authorize` denied the topic), `too-large` (the client skipped it: alone it is over the server's `maxBytes`),
+ * `invalid` (the server's `validate` hook refused the body). Listed in docs/PROTOCOL.md §9 too (a unit test checks).
+ */
+export const REFUSAL_CODES = ['forbidden', 'too-large', 'invalid'] as const
+
+export type RefusalCode = (typeof REFUSAL_CODES)[number]

@@ -22,6 +22,7 @@ export const USAGE = `Usage: tabwire-server [options]
   --jwks-url URL           require JWTs signed with a key of this JSON Web Key Set
   --jwt-issuer ISS         ...whose iss claim is ISS
   --jwt-audience AUD       ...whose aud claim is AUD
+  --metrics                serve Prometheus metrics at GET /metrics on the same port
   --help                   print this and exit
 
 With a JWT option the user is the token's sub; without one, everyone is the same user and anyone who learns a
@@ -48,6 +49,7 @@ export interface CliConfig {
   admission?: AdmissionOptions
   allowedOrigins?: string[]
   jwt?: { source: JwtSource; issuer?: string; audience?: string }
+  metrics: boolean
 }
 
 export const DEFAULT_STORE = 'sqlite:./tabwire.db'
@@ -66,6 +68,7 @@ const OPTIONS = {
   'jwks-url': { type: 'string' },
   'jwt-issuer': { type: 'string' },
   'jwt-audience': { type: 'string' },
+  metrics: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const
 
@@ -209,6 +212,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     store,
     storeIsDefault: values.store === undefined,
     retention,
+    metrics: values.metrics ?? false,
   }
   const admission = admissionFrom(values['admission-rate'], values['admission-burst'])
   if (admission) config.admission = admission

@@ -45,6 +45,15 @@ async function jwtOptions(jwt: NonNullable<CliConfig['jwt']>): Promise<JwtOption
 async function main(config: CliConfig): Promise<void> {
   const jwt = config.jwt ? await jwtOptions(config.jwt) : undefined
   const store = await storeFromUrl(config.store, { retention: config.retention, isDefault: config.storeIsDefault })
+  // Nodes sharing a Redis store share presence there too, so a client that moves between them is not seen leaving.
+  const cluster = config.store.startsWith('redis-cluster://')
+  const presenceRegistry =
+    config.store.startsWith('redis://') || cluster
+      ? await (await import('./redis-store.ts')).createRedisPresence({
+          url: cluster ? `redis://${config.store.slice('redis-cluster://'.length)}` : config.store,
+          cluster,
+        })
+      : undefined
   let server: TabwireServer
   try {
     server = await createServer({
@@ -54,8 +63,11 @@ async function main(config: CliConfig): Promise<void> {
       ...(config.admission && { admission: config.admission }),
       ...(config.allowedOrigins && { allowedOrigins: config.allowedOrigins }),
       ...(jwt && { jwt }),
+      ...(config.metrics && { metrics: true }),
+      ...(presenceRegistry && { presenceRegistry }),
     })
   } catch (error) {
+    await presenceRegistry?.close()
     await store.close()
     throw error
   }

@@ -1,20 +1,36 @@
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
 import { decodeClientMessage } from '../protocol/decode.ts'
-import type { ClientFrame, Cursor, FetchFrame, HelloFrame, PubFrame } from '../protocol/frames.ts'
+import type {
+  ClientFrame,
+  Cursor,
+  FetchFrame,
+  HelloFrame,
+  PubFrame,
+  Refusal,
+  SkipFrame,
+  VpubFrame,
+} from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
-import type { ServerErrorCode } from '../protocol/server-errors.ts'
+import type { RefusalCode, ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { Feed } from './feed.ts'
-import type { Authorize, RateLimiter, TopicAction } from './guard.ts'
+import { latestStart } from './latest.ts'
+import type { Authorize, RateLimiter, TopicAction, Validate } from './guard.ts'
+import type { Observer } from './observer.ts'
 import { Outbox, type OutputMeter } from './outbox.ts'
+import type { PresenceHub } from './presence.ts'
+import { PresenceSeat, type PresenceLimits } from './presence-seat.ts'
 import type { RateLimits } from './rate-limits.ts'
 import { ReadSizer } from './read-sizer.ts'
 import type { Session, Sessions } from './sessions.ts'
 import type { Store } from './store.ts'
 import type { Topics } from './topics.ts'
 import type { Identity } from './types.ts'
+import { ConnectionRequests, type Handlers, type RequestLimits } from './requests.ts'
+import type { VolatileRelay } from './volatile-relay.ts'
 
 /** Incoming messages waiting for the store before the socket stops reading: a flooding client waits, memory doesn't grow. */
 const MAX_QUEUED_MESSAGES = 64
@@ -26,6 +42,12 @@ const MAX_QUEUED_FETCHES = 32
 /** Internal failure (a store error): the client retries as after any drop; its unacked pubs are resent. */
 const INTERNAL_ERROR = 1011
 
+/** A refusal's message is cut to this many characters: it is stored (the latest 64 per client) and resent in `welcome`. */
+const MAX_REFUSAL_MESSAGE = 200
+
+/** The frames that take a place in a client's id sequence. */
+type Outgoing = PubFrame | SkipFrame
+
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   store: Store
@@ -36,11 +58,19 @@ export interface ConnectionContext {
   idleTimeout: number
   replayBatch: number
   authorize?: Authorize | undefined
+  validate?: Validate | undefined
   /** `rateLimit`'s buckets, shared by the server's connections (keyed by user and client id). */
   rateLimits?: RateLimits | undefined
   maxSubscriptions?: number | undefined
   /** Where connections record the most bytes ever waiting for one of them. */
   meter: OutputMeter
+  observer: Observer
+  presence: PresenceHub
+  presenceLimits: PresenceLimits
+  /** Where `vpub`s go: to every node's subscribers of the topic, this one's included. */
+  relay: VolatileRelay
+  handlers: Handlers
+  requestLimits: RequestLimits
 }
 
 /**
@@ -58,6 +88,7 @@ export class Connection implements Session {
   private identity: { user: string; client: string } | undefined
   private readonly feeds = new Map<string, Feed>()
   private readonly out: Outbox
+  private readonly requests: ConnectionRequests
   private chain: Promise<void> = Promise.resolve()
   /** Fetches of this connection, one at a time, beside the chain. */
   private fetches: Promise<void> = Promise.resolve()
@@ -66,6 +97,8 @@ export class Connection implements Session {
   private queuedFetches = 0
   /** This (user, client)'s `rateLimit` bucket, from hello on. */
   private limiter: RateLimiter | undefined
+  /** This connection's presence memberships, from hello on. */
+  private seat: PresenceSeat | undefined
   /** We have started closing: nothing more is processed or sent. */
   private ending = false
   private readonly idle: NodeJS.Timeout
@@ -77,7 +110,14 @@ export class Connection implements Session {
     private readonly req: IncomingMessage,
     private readonly ctx: ConnectionContext,
   ) {
-    this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter)
+    this.out = new Outbox(ws, (error) => this.internal(error), ctx.meter, ctx.observer)
+    this.requests = new ConnectionRequests({
+      handlers: ctx.handlers,
+      limits: ctx.requestLimits,
+      out: this.out,
+      identity: () => this.identity,
+      allowed: (topic) => this.allowed(topic, 'request'),
+    })
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     // ws has already closed the socket on a protocol error (4413 for oversize, see socket.ts); `close` cleans up.
@@ -87,6 +127,8 @@ export class Connection implements Session {
         this.ending = true
         clearTimeout(this.idle)
         for (const feed of this.feeds.values()) this.drop(feed)
+        this.seat?.close()
+        this.requests.close()
         if (this.identity) ctx.sessions.release(this.identity.user, this.identity.client, this)
         if (this.identity && this.limiter) ctx.rateLimits?.release(this.identity.user, this.identity.client)
         resolve()
@@ -98,6 +140,7 @@ export class Connection implements Session {
   close(code: number, reason: string): void {
     if (this.ended) return
     this.ending = true
+    this.ctx.observer.closed(code)
     this.out.flush()
     this.ws.close(code, closeReason(reason))
     // The close handshake needs the client's close frame: read again (what still arrives is dropped).
@@ -121,6 +164,7 @@ export class Connection implements Session {
     if (this.ended) return
     this.idle.refresh()
     const bytes = byteLength(data)
+    this.ctx.observer.received(bytes)
     this.queued++
     this.queuedBytes += bytes
     if (this.queued >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES) this.ws.pause()
@@ -142,17 +186,19 @@ export class Connection implements Session {
     const decoded = decodeClientMessage(data, this.ctx.maxFrameBytes)
     if (!decoded.ok) return this.reject(decoded.error.code, decoded.error.message)
     let frames = decoded.frames
+    for (const f of frames) this.ctx.observer.frameIn(f.t)
     if (!this.identity) {
       const [first, ...rest] = frames
       if (first?.t !== 'hello') return this.reject('hello-expected', 'the first frame must be hello')
       await this.hello(first, frames.length)
       frames = rest
     } else if (!this.withinRate(frames.length)) return
-    // All pubs of one message go to the store in one call and get one ack, where the first of them stands.
-    const pubs = frames.filter((f): f is PubFrame => f.t === 'pub')
+    // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
+    // the store in one call each and get one ack.
+    const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip')
     for (const frame of frames) {
       if (this.ended) return
-      if (frame.t === 'pub') {
+      if (frame.t === 'pub' || frame.t === 'skip') {
         if (frame === pubs[0]) await this.publish(pubs)
       } else {
         await this.control(frame)
@@ -160,7 +206,7 @@ export class Connection implements Session {
     }
   }
 
-  private async control(frame: Exclude<ClientFrame, PubFrame>): Promise<void> {
+  private async control(frame: Exclude<ClientFrame, Outgoing>): Promise<void> {
     switch (frame.t) {
       case 'hello':
         return this.reject('hello-repeated', 'hello may only be the first frame')
@@ -183,7 +229,24 @@ export class Connection implements Session {
       case 'ping':
         this.out.push({ t: 'pong', n: frame.n })
         return
+      case 'pjoin':
+      case 'pstate':
+      case 'pleave':
+        return this.seat?.receive(frame)
+      case 'vpub':
+        return this.relayVolatile(frame)
+      case 'request':
+        return this.requests.accept(frame)
     }
+  }
+
+  /** Denied: dropped with `error forbidden`, the connection stays (nothing was promised to arrive). */
+  private async relayVolatile(frame: VpubFrame): Promise<void> {
+    if (!(await this.allowed(frame.topic, 'pub'))) {
+      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${frame.topic}` })
+      return
+    }
+    if (!this.ended) this.ctx.relay.publish({ topic: frame.topic, body: frame.body })
   }
 
   /** `frames`: how many frames the message holding this hello has, all paid for from the client's rate budget. */
@@ -203,41 +266,126 @@ export class Connection implements Session {
     this.limiter = this.ctx.rateLimits?.acquire(user, hello.client)
     if (!this.withinRate(frames)) return
     this.ctx.sessions.claim(user, hello.client, this)
-    const acked = await this.ctx.store.acked(user, hello.client)
+    this.seat = this.presenceSeat(user, hello.client)
+    const [acked, refused] = await Promise.all([
+      this.ctx.store.acked(user, hello.client),
+      this.ctx.store.refusals(user, hello.client),
+    ])
     if (this.ended) return
-    this.out.push({ t: 'welcome', v: PROTOCOL_VERSION, acked })
+    this.out.push({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      acked,
+      maxBytes: this.ctx.maxFrameBytes,
+      ...(refused.length > 0 ? { refused } : {}),
+    })
     for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
   }
 
-  /** Dedup lives in the store; this only turns its outcomes into one cumulative ack (a resent id is re-acked). */
-  private async publish(all: PubFrame[]): Promise<void> {
-    if (!this.identity) return
-    const denied = await this.firstDenied(all)
-    if (this.ended) return
-    const pubs = denied === undefined ? all : all.slice(0, denied)
-    if (pubs.length > 0 && !(await this.accept(pubs))) return
-    const forbidden = denied === undefined ? undefined : all[denied]
-    if (forbidden) {
-      // Not appended, not acked: the client stops (4403 → `failed`) with the message still queued, rather than having
-      // it dropped behind its back; its later pubs could not be accepted before this one anyway (ids are in order).
-      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${forbidden.topic}` })
-      this.close(CloseCode.Forbidden, 'forbidden')
-    }
+  private presenceSeat(user: string, client: string): PresenceSeat {
+    const out = this.out
+    return new PresenceSeat(
+      {
+        user,
+        client,
+        owner: randomUUID(),
+        watcher: {
+          push: (frame) => out.push(frame),
+          get congested() {
+            return out.congested
+          },
+          room: () => out.room(),
+        },
+        allowed: (topic) => this.allowed(topic, 'presence'),
+        reject: (code, message) => this.reject(code, message),
+        fail: (error) => this.internal(error),
+      },
+      this.ctx.presence,
+      this.ctx.presenceLimits,
+    )
   }
 
-  /** Index of the first pub whose topic `authorize` denies; each distinct topic is asked once per message. */
-  private async firstDenied(pubs: PubFrame[]): Promise<number | undefined> {
-    if (!this.ctx.authorize) return undefined
-    const verdicts = new Map<string, boolean>()
-    for (const [i, p] of pubs.entries()) {
-      let ok = verdicts.get(p.topic)
-      if (ok === undefined) {
-        ok = await this.allowed(p.topic, 'pub')
-        verdicts.set(p.topic, ok)
-      }
-      if (!ok) return i
+  /**
+   * Dedup lives in the store; this judges each pub (`authorize`, `validate`) and answers in id order: one cumulative
+   * ack per run of accepted pubs (a resent id is re-acked), a `nack` per pub refused for good, whose id the store
+   * counts as done so the run after it goes on.
+   */
+  private async publish(all: Outgoing[]): Promise<void> {
+    if (!this.identity) return
+    let refusals: (Refusal | undefined)[]
+    try {
+      refusals = await this.judge(all)
+    } catch (error) {
+      // A hook that fails is not a verdict: nothing of this message is applied, and the client resends it.
+      return this.internal(error)
     }
-    return undefined
+    if (this.ended) return
+    let run: PubFrame[] = []
+    for (const [i, frame] of all.entries()) {
+      const refused = refusals[i]
+      if (!refused && frame.t === 'pub') {
+        run.push(frame)
+        continue
+      }
+      if (run.length > 0 && !(await this.accept(run))) return
+      run = []
+      if (refused && !(await this.refuse(refused, frame.t === 'pub' ? frame.topic : undefined))) return
+    }
+    if (run.length > 0) await this.accept(run)
+  }
+
+  /** Each frame's refusal, if it gets one; `authorize` is asked once per distinct topic. Throws what a hook throws. */
+  private async judge(all: Outgoing[]): Promise<(Refusal | undefined)[]> {
+    const { authorize, validate, maxFrameBytes } = this.ctx
+    const user = this.identity?.user ?? ''
+    const verdicts = new Map<string, boolean>()
+    const refusals: (Refusal | undefined)[] = []
+    for (const f of all) {
+      if (f.t === 'skip') {
+        refusals.push(
+          refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
+        )
+        continue
+      }
+      let allowed = verdicts.get(f.topic)
+      if (allowed === undefined && authorize) {
+        allowed = (await authorize(user, f.topic, 'pub')) === true
+        verdicts.set(f.topic, allowed)
+      }
+      if (allowed === false) {
+        refusals.push(refusal(f.id, 'forbidden', `not allowed to publish to ${f.topic}`))
+        continue
+      }
+      const valid = validate ? await validate(user, f.topic, f.body) : true
+      refusals.push(
+        valid === true
+          ? undefined
+          : refusal(f.id, 'invalid', typeof valid === 'string' && valid !== '' ? valid : 'refused by validation'),
+      )
+    }
+    return refusals
+  }
+
+  /** Refuses one pub for good; false when the connection is being closed (an out-of-order id). */
+  private async refuse(r: Refusal, topic: string | undefined): Promise<boolean> {
+    if (!this.identity) return false
+    const { user, client } = this.identity
+    const outcome = await this.ctx.store.refuse(user, client, r, topic)
+    if (this.ended) return false
+    switch (outcome.kind) {
+      case 'refused':
+        this.out.push({ t: 'nack', ...r })
+        return true
+      case 'duplicate': {
+        // Resent after an answer the client never saw: the answer it would have had, refusal or ack.
+        const known = (await this.ctx.store.refusals(user, client)).find((k) => k.id === r.id)
+        this.out.push(known ? { t: 'nack', ...known } : { t: 'ack', id: r.id })
+        return true
+      }
+      case 'out-of-order':
+        this.reject('out-of-order', `pub.id ${r.id} is out of order: expected ${outcome.expected}`)
+        return false
+    }
   }
 
   private async allowed(topic: string, action: TopicAction): Promise<boolean> {
@@ -257,9 +405,14 @@ export class Connection implements Session {
     const inputs = pubs.map(({ id, topic, body }) => ({ id, topic, body }))
     const outcomes = await this.ctx.store.accept(this.identity.user, this.identity.client, inputs)
     let acked = 0
+    let published = 0
+    let duplicates = 0
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'out-of-order') acked = Math.max(acked, pubs[i]?.id ?? 0)
+      if (outcome.kind === 'published') published++
+      else if (outcome.kind === 'duplicate') duplicates++
     })
+    this.ctx.observer.pubs(published, duplicates)
     if (acked > 0) this.out.push({ t: 'ack', id: acked })
     const bad = outcomes.findIndex((o) => o.kind === 'out-of-order')
     const expected = outcomes[bad]
@@ -288,7 +441,14 @@ export class Connection implements Session {
     }
     if (old) this.drop(old)
     const { store, topics, replayBatch } = this.ctx
-    const feed = new Feed(cursor.topic, cursor, {
+    let start = cursor
+    if (cursor.latest) {
+      const newest = await latestStart(store, cursor.topic)
+      if (this.ended) return false
+      this.out.push(newest.reset)
+      start = newest.cursor
+    }
+    const feed = new Feed(cursor.topic, start, {
       store,
       out: this.out,
       batch: replayBatch,
@@ -357,6 +517,14 @@ export class Connection implements Session {
     if (this.ended) return
     console.error('tabwire: closing a connection after an internal error', error)
     this.close(INTERNAL_ERROR, 'internal error')
+  }
+}
+
+function refusal(id: number, code: RefusalCode, message: string): Refusal {
+  return {
+    id,
+    code,
+    message: message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE)}…` : message,
   }
 }
 

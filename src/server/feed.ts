@@ -1,4 +1,4 @@
-import type { Cursor, Epoch, ResetReason } from '../protocol/frames.ts'
+import type { Body, Cursor, Epoch, ResetReason } from '../protocol/frames.ts'
 import type { Outbox } from './outbox.ts'
 import { ReadSizer } from './read-sizer.ts'
 import type { ReadResult, Store, StoredMessage } from './store.ts'
@@ -84,6 +84,15 @@ export class Feed {
       }
     }
     void this.catchUp()
+  }
+
+  /**
+   * A volatile message for this topic: sent at once, beside the log's order, or dropped when the client is not
+   * keeping up (volatile promises no delivery, and a slow reader must not make the server hold them).
+   */
+  offerVolatile(body: Body): void {
+    if (this.stopped || this.options.out.congested) return
+    this.options.out.push({ t: 'vmsg', topic: this.topic, body })
   }
 
   /** Returns the frame's encoded size. */

@@ -5,16 +5,26 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Body } from '../protocol/frames.ts'
 import { TokenBucket } from './token-bucket.ts'
 
-/** What a user wants to do with a topic: `pub` (send to it) or `sub` (follow it, including `fetch`). */
-export type TopicAction = 'pub' | 'sub'
+/**
+ * What a user wants to do with a topic: `pub` (send to it, durable or volatile), `sub` (follow it, including
+ * `fetch`), `presence` (be a member of its presence and see the others) or `request` (ask its handler a question).
+ */
+export type TopicAction = 'pub' | 'sub' | 'presence' | 'request'
 
 /**
  * Decides whether `user` may `action` on `topic`. Asked for every topic of every pub message and every sub; may be
  * async (a database lookup). A throw counts as a denial, so a bug in the hook fails closed.
  */
 export type Authorize = (user: string, topic: string, action: TopicAction) => boolean | Promise<boolean>
+
+/**
+ * Judges one pub's body: `true` accepts it, `false` or a string (the reason told to the client) refuses it for good
+ * (see `ServerOptions.validate`).
+ */
+export type Validate = (user: string, topic: string, body: Body) => boolean | string | Promise<boolean | string>
 
 /**
  * A token bucket on incoming frames, per (user, client id): every frame costs a token, so a batch of 40,000 frames is

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Refusal } from '../protocol/frames.ts'
 import {
+  KEPT_REFUSALS,
   ownBody,
+  type RefuseOutcome,
   type PubInput,
   type PubOutcome,
   type ReadResult,
@@ -41,6 +43,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const logs = new Map<string, Log>()
   /** Highest accepted pub id per (user, client); JSON keys keep any user or client string unambiguous. */
   const counters = new Map<string, number>()
+  /** The latest refusals per (user, client), oldest first. */
+  const refused = new Map<string, Refusal[]>()
   const listeners = new AppendListeners()
   let closed = false
 
@@ -118,6 +122,25 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }
       notify(outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : [])))
       return outcomes
+    },
+
+    async refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome> {
+      open()
+      const key = counterKey(user, client)
+      const acked = counters.get(key) ?? 0
+      if (refusal.id <= acked) return { kind: 'duplicate' }
+      if (refusal.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
+      counters.set(key, refusal.id)
+      const kept = refused.get(key) ?? []
+      kept.push({ ...refusal })
+      if (kept.length > KEPT_REFUSALS) kept.splice(0, kept.length - KEPT_REFUSALS)
+      refused.set(key, kept)
+      return { kind: 'refused' }
+    },
+
+    async refusals(user: string, client: string): Promise<Refusal[]> {
+      open()
+      return (refused.get(counterKey(user, client)) ?? []).map((r) => ({ ...r }))
     },
 
     async append(topic: string, body: Body): Promise<StoredMessage> {

@@ -2,6 +2,7 @@ import { WebSocket } from 'ws'
 import { encodeBinaryMessage, hasBinaryBody } from '../protocol/binary.ts'
 import type { AckFrame, ErrorFrame, PongFrame, ServerFrame } from '../protocol/frames.ts'
 import type { ServerErrorCode } from '../protocol/server-errors.ts'
+import { NO_OBSERVER, type Observer } from './observer.ts'
 
 /** A frame this server sends: its `error` frames carry only the codes docs/PROTOCOL.md lists. */
 export type SentFrame = Exclude<ServerFrame, ErrorFrame> | ErrorFrame<ServerErrorCode>
@@ -63,6 +64,7 @@ export class Outbox {
     private readonly ws: WebSocket,
     private readonly onError: (error: unknown) => void,
     private readonly meter: OutputMeter = { peak: 0 },
+    private readonly observer: Observer = NO_OBSERVER,
   ) {
     ws.on('close', () => this.wake())
   }
@@ -80,6 +82,7 @@ export class Outbox {
       this.onError(error)
       return 0
     }
+    this.observer.frameOut(frame.t)
     if (frame.t === 'ack' || frame.t === 'pong') this.latest[frame.t] = piece
     if (this.dropped > 1024 && this.dropped * 2 > this.queue.length - this.head) this.compact()
     this.queue.push(piece)
@@ -156,6 +159,7 @@ export class Outbox {
         this.onError(error)
         return
       }
+      this.observer.sent(data)
       this.ws.send(data, () => this.wake())
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {

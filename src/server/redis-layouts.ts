@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import type { RedisArgument } from '@redis/client'
+import type { Refusal } from '../protocol/frames.ts'
 import type { RedisLink } from './redis-link.ts'
-import { ACCEPT, APPEND_IN_SLOT, bodyArgs, evalScript, RAISE_WATERMARK } from './redis-scripts.ts'
-import { ownBody, type PubInput, type PubOutcome } from './store.ts'
+import {
+  ACCEPT,
+  APPEND_IN_SLOT,
+  bodyArgs,
+  evalScript,
+  FENCE_REFUSAL,
+  RAISE_WATERMARK,
+  REFUSE,
+  REFUSE_IN_SLOT,
+} from './redis-scripts.ts'
+import { KEPT_REFUSALS, ownBody, type PubInput, type PubOutcome, type RefuseOutcome } from './store.ts'
 
 /** Where a store keeps what, and how it appends: one Redis, or a Cluster (every script within one hash slot). */
 export interface Layout {
@@ -10,8 +20,14 @@ export interface Layout {
   readonly channels: readonly string[]
   /** Applies pubs of the (user, client) `field` in order, or a producer's (`field` ''). */
   accept(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
-  /** The highest pub id of `field` known to be appended. */
+  /** The highest pub id of `field` known to be appended or refused. */
   acked(field: string): Promise<number>
+  /** Refuses a pub of `field` for good (see `Store.refuse`); `topic` is the pub's, when the server read one. */
+  refuse(field: string, refusal: Refusal, topic: string | undefined): Promise<RefuseOutcome>
+  /** The latest refusals of `field`, oldest first. */
+  refusals(field: string): Promise<Refusal[]>
+  /** The channel volatile messages travel on. */
+  readonly volatileChannel: string
   /** The keys `READ` takes for `topic` (without the epoch key on a Cluster: it lives in another slot). */
   readKeys(topic: string): string[]
 }
@@ -27,6 +43,23 @@ export interface LayoutOptions {
   currentEpoch(): Promise<string>
   /** After each append, wait until this many replicas have it (0: don't wait). */
   replicas: number
+}
+
+/** What a refusal script returns. */
+type ScriptRefusal = ['refused'] | ['duplicate'] | ['out-of-order', number]
+
+function refuseOutcome(outcome: ScriptRefusal): RefuseOutcome {
+  return outcome[0] === 'out-of-order' ? { kind: 'out-of-order', expected: outcome[1] } : { kind: outcome[0] }
+}
+
+/** A refusal as its list keeps it. */
+function refusalText({ id, code, message }: Refusal): string {
+  return JSON.stringify({ id, code, message })
+}
+
+async function readRefusals(link: RedisLink, key: string): Promise<Refusal[]> {
+  const kept = await link.send<string[]>(key, ['LRANGE', key, '0', '-1'])
+  return kept.map((text) => JSON.parse(text) as Refusal)
 }
 
 /** What an append script returns per message. */
@@ -78,6 +111,7 @@ async function waitForReplicas(options: LayoutOptions, key: string): Promise<voi
 export function singleLayout(options: LayoutOptions): Layout {
   const { link, prefix, maxMessages, maxAgeMs, epochKey } = options
   const countersKey = `${prefix}clients`
+  const refusalsKey = (field: string) => `${prefix}refused:${field}`
   const channel = `${prefix}appends`
   return {
     channels: [channel],
@@ -94,6 +128,13 @@ export function singleLayout(options: LayoutOptions): Layout {
       return value === null ? 0 : Number(value)
     },
     readKeys: (topic) => [`${prefix}meta:${topic}`, `${prefix}log:${topic}`, epochKey],
+    async refuse(field, refusal) {
+      const keys = [countersKey, refusalsKey(field)]
+      const args = [field, String(refusal.id), refusalText(refusal), String(KEPT_REFUSALS)]
+      return refuseOutcome(await evalScript<ScriptRefusal>(link, REFUSE, keys, args))
+    },
+    refusals: (field) => readRefusals(link, refusalsKey(field)),
+    volatileChannel: `${prefix}volatile`,
   }
 }
 
@@ -125,7 +166,10 @@ export function clusterLayout(options: LayoutOptions): Layout {
     const t = tag(bucketOf(topic))
     return [`${t}meta:${topic}`, `${t}log:${topic}`, `${t}dedup:${topic}`]
   }
-  const ackedKey = (field: string) => `${prefix}acked:${field}`
+  // A client's keys share the hash tag `{<field>}` (the prefix holds no brace): whatever braces the user or client
+  // names hold, both keys read the same up to the tag's first closing brace, so they share a slot.
+  const ackedKey = (field: string) => `${prefix}{${field}}:acked`
+  const refusalsKey = (field: string) => `${prefix}{${field}}:refused`
 
   /** Appends pubs whose topics share one bucket, with the store's epoch fetched only if a topic is new. */
   async function appendInBucket(field: string, bucket: number, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
@@ -184,5 +228,36 @@ export function clusterLayout(options: LayoutOptions): Layout {
       return Number((await link.send<string | null>(key, ['GET', key])) ?? 0)
     },
     readKeys: (topic) => topicKeys(topic).slice(0, 2),
+    /**
+     * Two steps, each within one slot. A refused id can never be appended later: every append of a client's id goes
+     * through `APPEND_IN_SLOT` in its topic's slot (an id names one pub, so one topic, and a resend is the same pub),
+     * which appends it only while the topic's dedup field is below it. `FENCE_REFUSAL` moves that field to the id in
+     * the same slot, so the two are ordered there: fenced first, every later append of the id is a duplicate;
+     * appended first (another node took the pub while this one refuses it), the fence answers 'appended' and the pub
+     * counts as accepted. Only then does `REFUSE_IN_SLOT` move the watermark and record the refusal in the client's
+     * slot, which is what every node checks first (`accept` reads the watermark before it appends). A crash between
+     * the two steps leaves the watermark behind and the fence marked as a refusal's: the resend, refused again, finds
+     * the mark and completes the refusal. A pub without a topic (`skip`: over `maxFrameBytes`, never parsed) is
+     * appended by no node, as nodes sharing a store take the same `maxFrameBytes`, so it needs no fence.
+     */
+    async refuse(field, refusal, topic) {
+      const key = ackedKey(field)
+      const acked = Number((await link.send<string | null>(key, ['GET', key])) ?? 0)
+      if (refusal.id <= acked) return { kind: 'duplicate' }
+      if (refusal.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
+      if (topic !== undefined) {
+        const dedupKey = topicKeys(topic)[2] as string
+        const fence = await evalScript<string>(link, FENCE_REFUSAL, [dedupKey], [field, String(refusal.id)])
+        if (fence === 'appended') {
+          await evalScript(link, RAISE_WATERMARK, [key], [String(refusal.id)])
+          return { kind: 'duplicate' }
+        }
+      }
+      const args = [String(refusal.id), refusalText(refusal), String(KEPT_REFUSALS)]
+      return refuseOutcome(await evalScript<ScriptRefusal>(link, REFUSE_IN_SLOT, [key, refusalsKey(field)], args))
+    },
+    refusals: (field) => readRefusals(link, refusalsKey(field)),
+    // One slot's channel for every volatile message, so a client's stay in order across its topics.
+    volatileChannel: `${prefix}{volatile}:relay`,
   }
 }

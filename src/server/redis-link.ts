@@ -18,6 +18,11 @@ export interface RedisLink {
    * back as the Buffer of its bytes, never decoded as UTF-8.
    */
   send<T>(key: string, args: readonly RedisArgument[], options?: { buffers?: boolean }): Promise<T>
+  /**
+   * Publishes on a channel (sharded on a Cluster, to the primary of the channel's slot): at most once, like every
+   * pub/sub message.
+   */
+  publish(channel: string, payload: Buffer): Promise<void>
   /** Subscribes to the channels (sharded ones on a Cluster); payloads arrive as bytes. */
   subscribe(channels: readonly string[], listener: (payload: Buffer) => void): Promise<void>
   /** Subscribes to a plain channel, which on a Cluster every node hears (for rare, small messages). */
@@ -133,6 +138,9 @@ async function singleLink(client: RedisClientType, onError: (err: unknown) => vo
     cluster: false,
     send: <T>(_key: string, args: readonly RedisArgument[], options: { buffers?: boolean } = {}) =>
       client.sendCommand<T>([...args], options.buffers ? asBytes : undefined),
+    async publish(channel, payload) {
+      await client.publish(channel, payload)
+    },
     async subscribe(channels, listener) {
       await subscriber.subscribe([...channels], listener, true)
     },
@@ -174,6 +182,9 @@ function clusterLink(cluster: RedisClusterType, onError: (err: unknown) => void)
     cluster: true,
     send: <T>(key: string, args: readonly RedisArgument[], options: { buffers?: boolean } = {}) =>
       cluster.sendCommand<T>(key, false, [...args], options.buffers ? asBytes : undefined),
+    async publish(channel, payload) {
+      await cluster.sPublish(channel, payload)
+    },
     async subscribe(channels, listener) {
       // One at a time per call: SSUBSCRIBE takes channels of one slot only.
       await Promise.all(channels.map((channel) => cluster.sSubscribe(channel, listener, true)))

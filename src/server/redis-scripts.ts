@@ -260,3 +260,54 @@ redis.call('EXPIRE', KEYS[1], 86400)
 redis.call('PUBLISH', ARGV[1], cjson.encode({ ARGV[2], claim }))
 return claim
 `)
+
+/**
+ * Refuses one pub of a client for good: when its id is the counter + 1, moves the counter there and records the
+ * refusal at the end of the client's list of refusals, trimmed to the latest ARGV[4], atomically (a script), so two
+ * nodes cannot both move one counter. KEYS[1] the counters hash, KEYS[2] the client's refusals list; ARGV[1] the
+ * counters field of (user, client), ARGV[2] the pub id, ARGV[3] the refusal as JSON text, ARGV[4] how many to keep.
+ * Returns `{'refused'}`, `{'duplicate'}` or `{'out-of-order', expected}`.
+ */
+export const REFUSE = script(`
+local acked = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local id = tonumber(ARGV[2])
+if id <= acked then return { 'duplicate' } end
+if id ~= acked + 1 then return { 'out-of-order', acked + 1 } end
+redis.call('HSET', KEYS[1], ARGV[1], id)
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+return { 'refused' }
+`)
+
+/**
+ * The Cluster's `REFUSE`, in the client's slot: KEYS[1] the client's acked watermark, KEYS[2] its refusals list (one
+ * hash tag); ARGV[1] the pub id, ARGV[2] the refusal as JSON text, ARGV[3] how many to keep. Returns as `REFUSE`.
+ */
+export const REFUSE_IN_SLOT = script(`
+local acked = tonumber(redis.call('GET', KEYS[1]) or '0')
+local id = tonumber(ARGV[1])
+if id <= acked then return { 'duplicate' } end
+if id ~= acked + 1 then return { 'out-of-order', acked + 1 } end
+redis.call('SET', KEYS[1], id)
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+return { 'refused' }
+`)
+
+/**
+ * Closes a topic to one pub id of a client before the Cluster records its refusal, in the topic's slot: KEYS[1] the
+ * topic's dedup hash (see `APPEND_IN_SLOT`); ARGV[1] the (user, client) field, ARGV[2] the pub id. Moves the field to
+ * the id, so `APPEND_IN_SLOT` takes that id for a duplicate from now on, and marks the move as a refusal's (field
+ * `refused:<field>`). Returns 'fenced' (now, or by an earlier try of this refusal) or 'appended' (the id was appended
+ * to the topic first: the pub was accepted, not refused).
+ */
+export const FENCE_REFUSAL = script(`
+local mark = 'refused:' .. ARGV[1]
+local id = tonumber(ARGV[2])
+if id <= tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') then
+  if tonumber(redis.call('HGET', KEYS[1], mark) or '0') == id then return 'fenced' end
+  return 'appended'
+end
+redis.call('HSET', KEYS[1], ARGV[1], id, mark, id)
+return 'fenced'
+`)

@@ -1,20 +1,26 @@
 import { randomUUID } from 'node:crypto'
-import type { Body } from '../protocol/frames.ts'
+import type { Body, Refusal } from '../protocol/frames.ts'
 import { AppendListeners } from './append-listeners.ts'
 import { startFanout } from './redis-fanout.ts'
 import { clusterLayout, singleLayout } from './redis-layouts.ts'
 import { connectRedis, describeError, type RedisLink } from './redis-link.ts'
 import { CLAIM_SESSION, READ, bodyFrom, evalScript } from './redis-scripts.ts'
+import { startRedisRelay } from './redis-volatile.ts'
 import type {
   PubInput,
   PubOutcome,
   ReadResult,
+  RefuseOutcome,
   Retention,
   SessionClaims,
   Store,
   StoredMessage,
   TopicHead,
 } from './store.ts'
+
+// The Redis entry point (`tabwire/server/redis`) also carries presence for several nodes: one optional dependency.
+export { createRedisPresence } from './presence-redis.ts'
+export type { RedisPresenceOptions } from './presence-redis.ts'
 
 export interface RedisStoreOptions {
   /** `redis://host:port` (optionally with a db number, `redis://host:port/2`). */
@@ -120,11 +126,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   const fanout = await startFanout({ link, channels: layout.channels, read, deliver, onError })
   const sessionClaims = await claimsOver(link, prefix, counterField, onError)
+  const relay = await startRedisRelay({ link, channel: layout.volatileChannel, onError })
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
       return pubs.length === 0 ? Promise.resolve([]) : layout.accept(counterField(user, clientId), pubs)
     },
+
+    refuse(user: string, clientId: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome> {
+      return layout.refuse(counterField(user, clientId), refusal, topic)
+    },
+
+    refusals: (user: string, clientId: string): Promise<Refusal[]> => layout.refusals(counterField(user, clientId)),
 
     async append(topic: string, body: Body): Promise<StoredMessage> {
       const [outcome] = await layout.accept('', [{ id: 0, topic, body }])
@@ -146,9 +159,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     sessionClaims,
+    relay,
 
     async close(): Promise<void> {
       listeners.clear()
+      await relay.close()
       await fanout.close()
       await link.close()
     },

@@ -8,15 +8,33 @@ import { jwtAuthenticate } from './jwt.ts'
 import { Connection } from './connection.ts'
 import { checkMaxSubscriptions, checkRateLimit, refuseOrigin } from './guard.ts'
 import { createMemoryStore } from './memory-store.ts'
+import { createMetrics, METRICS_PATH, METRICS_PREFIX } from './metrics.ts'
+import { NO_OBSERVER, timedStore } from './observer.ts'
 import { RateLimits } from './rate-limits.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from '../protocol/depth.ts'
+import { checkPresenceLimits } from './presence-limits.ts'
+import { createMemoryPresence, PresenceHub } from './presence.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { ServerOptions, TabwireServer } from './types.ts'
+import { Handlers } from './requests.ts'
+import { relayOf } from './volatile-relay.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
-export const DEFAULTS = { host: '127.0.0.1', maxFrameBytes: 1 << 20, idleTimeout: 60_000, replayBatch: 500 }
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  maxFrameBytes: 1 << 20,
+  idleTimeout: 60_000,
+  replayBatch: 500,
+  presenceGrace: 10_000,
+  maxPresences: 32,
+  maxPresenceStateBytes: 4_096,
+  presenceUpdatesPerSecond: 10,
+  requestTimeout: 30_000,
+  maxConcurrentRequests: 16,
+  maxReplyBytes: 1 << 20,
+}
 
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000
@@ -43,10 +61,28 @@ function authenticatorFor(options: ServerOptions): NonNullable<ServerOptions['au
  */
 export async function createServer(options: ServerOptions): Promise<TabwireServer> {
   const host = options.host ?? DEFAULTS.host
-  const store = options.store ?? createMemoryStore()
+  const connections = new Set<Connection>()
+  const pendingBytes = (): number => [...connections].reduce((sum, c) => sum + c.pendingBytes, 0)
+  const metricsOptions = options.metrics === true ? {} : options.metrics || undefined
+  const metrics = metricsOptions && createMetrics(metricsOptions.prefix ?? METRICS_PREFIX, pendingBytes)
+  const metricsPath = metricsOptions && metricsOptions.path !== null ? (metricsOptions.path ?? METRICS_PATH) : undefined
+  const observer = metrics?.observer ?? NO_OBSERVER
+  const ownStore = options.store ?? createMemoryStore()
+  // Only a server with metrics pays for the timing proxy.
+  const store = metrics ? timedStore(ownStore, observer) : ownStore
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes
   const topics = new Topics()
-  const connections = new Set<Connection>()
+  const presenceLimits = {
+    grace: options.presenceGrace ?? DEFAULTS.presenceGrace,
+    maxPresences: options.maxPresences ?? DEFAULTS.maxPresences,
+    maxStateBytes: options.maxPresenceStateBytes ?? DEFAULTS.maxPresenceStateBytes,
+    updatesPerSecond: options.presenceUpdatesPerSecond ?? DEFAULTS.presenceUpdatesPerSecond,
+  }
+  checkPresenceLimits(presenceLimits)
+  const presence = new PresenceHub(options.presenceRegistry ?? createMemoryPresence())
+  // The store as given, not its timing proxy: servers sharing one store object share its in-process relay.
+  const relay = relayOf(ownStore)
+  const handlers = new Handlers(options.onRequest)
   const context = {
     store,
     topics,
@@ -56,19 +92,42 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
     replayBatch: options.replayBatch ?? DEFAULTS.replayBatch,
     authorize: options.authorize,
+    validate: options.validate,
     rateLimits: options.rateLimit ? new RateLimits(options.rateLimit) : undefined,
     maxSubscriptions: options.maxSubscriptions,
     meter: { peak: 0 },
+    observer,
+    presence,
+    presenceLimits,
+    relay,
+    handlers,
+    requestLimits: {
+      timeout: options.requestTimeout ?? DEFAULTS.requestTimeout,
+      maxConcurrent: options.maxConcurrentRequests ?? DEFAULTS.maxConcurrentRequests,
+      maxReplyBytes: options.maxReplyBytes ?? DEFAULTS.maxReplyBytes,
+    },
   }
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
   const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
   const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
-  const unlisten = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenAppends = store.onAppend((msg) => topics.dispatch(msg))
+  const unlistenVolatile = relay.listen((msg) => topics.relay(msg))
+  const unlisten = () => {
+    unlistenAppends()
+    unlistenVolatile()
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, WebSocket: TabwireSocket })
-  const http = createHttpServer(HTTP_TIMEOUTS, (_req, res) => {
+  const http = createHttpServer(HTTP_TIMEOUTS, (req, res) => {
+    if (metrics && metricsPath !== undefined && req.method === 'GET' && req.url?.split('?')[0] === metricsPath) {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      )
+      return
+    }
     res.writeHead(426, { 'content-type': 'text/plain' }).end('tabwire: WebSocket only\n')
   })
   // Every raw socket, from accept to close: what `stop()` cuts when a peer never finishes (or never starts) a request.
@@ -85,14 +144,24 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     if (refuseOrigin(allowedOrigins, req, socket)) return
     wss.handleUpgrade(req, socket, head, (ws) => {
       // An upgrade that completes while stop() runs would escape its 1012 round: it gets its own.
-      if (!listening) return ws.close(CloseCode.ServiceRestart, 'server restart')
+      if (!listening) {
+        observer.closed(CloseCode.ServiceRestart)
+        return ws.close(CloseCode.ServiceRestart, 'server restart')
+      }
       // Shed a reconnect storm before it costs a hello, a store read and a replay: the handshake has to finish
       // anyway, since a browser sees a close code and reason only on an open WebSocket (an HTTP 429 reads as 1006).
       const verdict = admission?.take()
-      if (verdict && !verdict.admit) return ws.close(CloseCode.RateLimited, `retry-after=${verdict.retryAfterMs}`)
+      if (verdict && !verdict.admit) {
+        observer.closed(CloseCode.RateLimited)
+        return ws.close(CloseCode.RateLimited, `retry-after=${verdict.retryAfterMs}`)
+      }
       const connection = new Connection(ws, req, context)
       connections.add(connection)
-      void connection.done.then(() => connections.delete(connection))
+      observer.connections(1)
+      void connection.done.then(() => {
+        connections.delete(connection)
+        observer.connections(-1)
+      })
     })
   })
 
@@ -134,6 +203,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   } catch (error) {
     unlisten()
     context.sessions.close()
+    presence.close()
     throw error
   }
 
@@ -144,22 +214,27 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     store,
     connections: () => connections.size,
     subscribers: (topic) => topics.count(topic),
+    presence: (topic) => presence.members(topic),
     publish: async (topic, body) => {
       // What no client may publish, the server may not either: every stored body can be encoded and sent.
       if (nestsDeeperThan(body, MAX_BODY_DEPTH))
         throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
       return store.append(topic, body)
     },
-    outputBytes: () => ({
-      now: [...connections].reduce((sum, c) => sum + c.pendingBytes, 0),
-      peak: context.meter.peak,
-    }),
+    handle: (topic, fn) => handlers.handle(topic, fn),
+    outputBytes: () => ({ now: pendingBytes(), peak: context.meter.peak }),
+    metrics: async () => {
+      if (!metrics) throw new TypeError('metrics are off: createServer({ metrics: true })')
+      return metrics.registry.metrics()
+    },
     stop,
     start,
     async close() {
       await stop()
       unlisten()
       context.sessions.close()
+      presence.close()
+      await presence.registry.close()
       await store.close()
     },
   }

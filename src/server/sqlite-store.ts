@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
-import type { Body, Json } from '../protocol/frames.ts'
+import type { Body, Json, Refusal } from '../protocol/frames.ts'
 import {
+  KEPT_REFUSALS,
   ownBody,
+  type RefuseOutcome,
   type PubInput,
   type PubOutcome,
   type ReadResult,
@@ -36,6 +38,10 @@ const SCHEMA = `
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS clients (
     user TEXT NOT NULL, client TEXT NOT NULL, acked INTEGER NOT NULL, PRIMARY KEY (user, client)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS refusals (
+    user TEXT NOT NULL, client TEXT NOT NULL, id INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (user, client, id)
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `
@@ -158,6 +164,28 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return outcomes
   })
 
+  const insertRefusal = db.prepare<[string, string, number, string, string]>(
+    'INSERT OR REPLACE INTO refusals (user, client, id, code, message) VALUES (?, ?, ?, ?, ?)',
+  )
+  const trimRefusals = db.prepare<[string, string, string, string, number]>(
+    `DELETE FROM refusals WHERE user = ? AND client = ? AND id <= (
+       SELECT id FROM refusals WHERE user = ? AND client = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+  )
+  const selectRefusals = db.prepare<[string, string], Refusal>(
+    'SELECT id, code, message FROM refusals WHERE user = ? AND client = ? ORDER BY id',
+  )
+
+  /** The counter check, the move and the record in one IMMEDIATE transaction, like `acceptTx`. */
+  const refuseTx = db.transaction((user: string, client: string, r: Refusal): RefuseOutcome => {
+    const acked = selectAcked.get(user, client) ?? 0
+    if (r.id <= acked) return { kind: 'duplicate' }
+    if (r.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
+    upsertAcked.run(user, client, r.id)
+    insertRefusal.run(user, client, r.id, r.code, r.message)
+    trimRefusals.run(user, client, user, client, KEPT_REFUSALS)
+    return { kind: 'refused' }
+  })
+
   const appendTx = db.transaction((topic: string, body: Body) => appendRow(topic, body, Date.now()))
 
   /**
@@ -190,6 +218,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const outcomes = acceptTx.immediate(user, client, pubs)
       notify(outcomes.flatMap((o) => (o.kind === 'published' ? [o.msg] : [])))
       return outcomes
+    },
+
+    async refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome> {
+      return refuseTx.immediate(user, client, refusal)
+    },
+
+    async refusals(user: string, client: string): Promise<Refusal[]> {
+      return selectRefusals.all(user, client).map(({ id, code, message }) => ({ id, code, message }))
     },
 
     async append(topic: string, body: Body): Promise<StoredMessage> {

@@ -1,4 +1,5 @@
-import type { Body, Epoch } from '../protocol/frames.ts'
+import type { Body, Epoch, Refusal } from '../protocol/frames.ts'
+import type { VolatileRelay } from './volatile-relay.ts'
 
 /** A message as a topic's log holds it. */
 export interface StoredMessage {
@@ -30,6 +31,15 @@ export type PubOutcome =
   | { kind: 'published'; msg: StoredMessage }
   | { kind: 'duplicate' }
   | { kind: 'out-of-order'; expected: number }
+
+/**
+ * What became of refusing one pub (`Store.refuse`): `refused` (the counter moved to its id and the refusal was recorded,
+ * in one atomic step), `duplicate` (id ≤ the counter: already accepted or refused), `out-of-order` (id > counter + 1).
+ */
+export type RefuseOutcome = { kind: 'refused' } | { kind: 'duplicate' } | { kind: 'out-of-order'; expected: number }
+
+/** How many refusals a store keeps per (user, client) for `welcome.refused`: the oldest go first. */
+export const KEPT_REFUSALS = 64
 
 /** Where a topic's log stands. For an empty log `first` is `last + 1`. */
 export interface TopicHead {
@@ -72,6 +82,15 @@ export interface SessionClaims {
 export interface Store {
   /** Applies a client's pubs in order; stops at (and reports) the first out-of-order one, leaving the rest unapplied. */
   accept(user: string, client: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
+  /**
+   * Refuses a client's pub for good (a dead letter): when its id is counter + 1, moves the counter to it without
+   * appending anything and records the refusal among the latest `KEPT_REFUSALS` of (user, client), in one atomic
+   * step, so the pubs after it can be accepted. `topic` is the pub's, when the server read it (a pub over
+   * `maxFrameBytes` has none): a store whose dedup is kept per topic (Redis Cluster) closes that topic to the id.
+   */
+  refuse(user: string, client: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome>
+  /** The latest refusals of (user, client), oldest first: what `welcome.refused` tells a reconnecting client. */
+  refusals(user: string, client: string): Promise<Refusal[]>
   /** A server-side producer's message: appended with the next seq. */
   append(topic: string, body: Body): Promise<StoredMessage>
   /** The highest pub id of (user, client) accepted so far; 0 when none. */
@@ -85,6 +104,11 @@ export interface Store {
   onAppend(listener: (msg: StoredMessage) => void): () => void
   /** Only for a store several nodes share (the Redis one): without it, a newer socket supersedes older ones per node. */
   readonly sessionClaims?: SessionClaims
+  /**
+   * Carries volatile messages between the servers sharing this store (Redis: pub/sub). Optional: without one, the
+   * servers of one process on the same store object share an in-process relay (see `relayOf`).
+   */
+  readonly relay?: VolatileRelay
   close(): Promise<void>
 }
 

@@ -1,5 +1,6 @@
 import type { Feed } from './feed.ts'
 import type { StoredMessage } from './store.ts'
+import type { VolatileMessage } from './volatile-relay.ts'
 
 /**
  * Which feeds follow which topic, on this node. The server hands it every message `store.onAppend` reports — its
@@ -23,6 +24,12 @@ export class Topics {
   /** Feeds (one per connection) following `topic` on this node right now. */
   count(topic: string): number {
     return this.feeds.get(topic)?.size ?? 0
+  }
+
+  /** A volatile message heard from the relay: to every feed of its topic on this node. */
+  relay(msg: VolatileMessage): void {
+    const set = this.feeds.get(msg.topic)
+    if (set) for (const feed of set) feed.offerVolatile(msg.body)
   }
 
   dispatch(msg: StoredMessage): void {

@@ -1,8 +1,11 @@
 import type { IncomingMessage } from 'node:http'
 import type { Body } from '../protocol/frames.ts'
-import type { Authorize, RateLimitOptions } from './guard.ts'
+import type { PresenceMember } from '../protocol/presence-frames.ts'
+import type { PresenceRegistry } from './presence.ts'
+import type { Authorize, RateLimitOptions, Validate } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { JwtOptions } from './jwt.ts'
+import type { RequestHandler } from './requests.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
@@ -38,12 +41,22 @@ export interface ServerOptions {
   maxFrameBytes?: number
   /**
    * May `user` publish to (`pub`) or follow (`sub`, also `fetch`) `topic`? Asked per topic of each pub message and
-   * per sub; a throw is a denial. A denied pub is not appended nor acked: the server sends `error {code: 'forbidden'}`
-   * and closes with 4403, so the client stops (`failed`) with the message still queued, never silently dropped;
-   * pubs before it in the same message are accepted. A denied sub or fetch gets `error {code: 'forbidden'}` and no
-   * messages; the connection stays. Default: everything allowed.
+   * per sub. A pub it denies (`false`) is refused for good, that one message only: it is not appended, the client's
+   * counter moves past it and the client is told `nack {id, code: 'forbidden'}` (its `acked` rejects, the message
+   * goes to `wire.outbox.dead()`); the pubs after it go on. A throw while judging a pub closes the connection with
+   * 1011 instead (nothing from that message on is applied; the client resends), so a failing lookup never
+   * dead-letters a message. A denied sub or fetch (a throw counts as a denial) gets `error {code: 'forbidden'}` and
+   * no messages; the connection stays. Default: everything allowed.
    */
   authorize?: Authorize
+  /**
+   * Checks each pub's body before it is stored (after `authorize`). `true` accepts it; `false` or a string (the
+   * reason, passed on to the client) refuses that one message for good, like a denied pub: `nack {id, code:
+   * 'invalid', message}`, the counter moves past it, the pubs after it go on. A throw closes the connection with 1011
+   * (the client resends), so a failing check never dead-letters a message. Also asked for a pub resent after an
+   * unseen ack. Default: every body accepted.
+   */
+  validate?: Validate
   /**
    * Limit on incoming frames per (user, client id): a token bucket of `burst`, refilled at `messagesPerSecond`, that
    * every frame draws one token from (a batch of 100 frames costs 100) and that outlives the connection (a reconnect
@@ -79,6 +92,71 @@ export interface ServerOptions {
    * away is told a later slot than the last, so they come back spread out. Default: no limit.
    */
   admission?: AdmissionOptions
+  /**
+   * How long a member stays after its connection is gone, ms: a reload or a short drop that reconnects (to any node)
+   * within it takes the member over, and nobody sees a leave. A `pleave` (the client's `leave()`, its last tab
+   * leaving) removes it at once.
+   * @default 10000
+   */
+  presenceGrace?: number
+  /**
+   * Topics one connection may be a presence member of at once; one more closes it: `error too-many-presences`, 4400.
+   * @default 32
+   */
+  maxPresences?: number
+  /**
+   * Largest presence state, bytes of its JSON; larger closes the connection: `error state-too-large`, 4400.
+   * @default 4096
+   */
+  maxPresenceStateBytes?: number
+  /**
+   * Presence changes (joins, state updates, leaves) one connection may make per second, after a burst of
+   * `maxPresences + presenceUpdatesPerSecond`; faster ones are not refused but conflated per topic (the newest wins).
+   * @default 10
+   */
+  presenceUpdatesPerSecond?: number
+  /**
+   * Where members are kept: `createRedisPresence` shares them between nodes. Default: in this process's memory.
+   */
+  presenceRegistry?: PresenceRegistry
+  /**
+   * Answers `wire.request(topic, body)` for every topic without a handler of its own (`server.handle`). What it
+   * returns goes back to the asking tab; what it throws reaches it as `TabwireError` code `remote` with the message.
+   * With neither, a request gets code `not-found`. `authorize` is asked first, with action `request`.
+   */
+  onRequest?: RequestHandler
+  /**
+   * A request handler that has not answered after this many ms: the asker gets code `timeout`, the handler's signal
+   * aborts.
+   * @default 30000
+   */
+  requestTimeout?: number
+  /**
+   * Request handlers one connection may have running at once; further requests wait (and the connection stops
+   * reading meanwhile), so a request flood cannot pile up work.
+   * @default 16
+   */
+  maxConcurrentRequests?: number
+  /**
+   * Largest reply body, bytes (its JSON text in UTF-8, or its bytes); a larger answer reaches the asker as code
+   * `too-large`.
+   * @default 1048576
+   */
+  maxReplyBytes?: number
+  /**
+   * Prometheus metrics: connections, frames and bytes each way, pubs appended and deduplicated, closes by code, store
+   * latency, bytes waiting. `true` serves them at `GET /metrics` on the server's own port; `{ path }` elsewhere,
+   * `{ path: null }` nowhere (read `server.metrics()` and serve them yourself); `prefix` names the series. Off by
+   * default: the port is public, and the numbers describe the load.
+   */
+  metrics?: boolean | MetricsOptions
+}
+
+export interface MetricsOptions {
+  /** @default '/metrics' */
+  path?: string | null
+  /** @default 'tabwire_' */
+  prefix?: string
 }
 
 export interface TabwireServer {
@@ -89,6 +167,8 @@ export interface TabwireServer {
   connections(): number
   /** Connections subscribed to `topic` on this node right now (read-only; for tests and monitoring). */
   subscribers(topic: string): number
+  /** Who is present in `topic` right now, on every node sharing the presence registry. */
+  presence(topic: string): Promise<PresenceMember[]>
   /**
    * A server-side producer: appends to the topic's log and fans out to subscribers on every node. A `Uint8Array` body
    * is stored as bytes (copied) and reaches subscribers in a binary message. A JSON body nested deeper than
@@ -96,11 +176,18 @@ export interface TabwireServer {
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
   /**
+   * Answers requests for `topic` with `fn` (instead of `onRequest`); a later `handle` of the same topic replaces it.
+   * Returns the function that removes it.
+   */
+  handle(topic: string, fn: RequestHandler): () => void
+  /**
    * Bytes waiting to be sent: `now`, summed over open connections, and `peak`, the most ever waiting for one
    * connection (queued in the server plus ws's buffer; the kernel's socket buffer not included). For monitoring and
    * for tests of the output bounds.
    */
   outputBytes(): { now: number; peak: number }
+  /** The Prometheus text exposition of the server's metrics; rejects with a TypeError when `metrics` is off. */
+  metrics(): Promise<string>
   /**
    * Stops listening and closes every connection with 1012; after 1 s every socket still open is cut, whatever state
    * it is in (a WebSocket, a handshake in flight, a peer that never sent a byte). The store stays open.

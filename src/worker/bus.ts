@@ -1,4 +1,15 @@
-import type { Delivery, ResetNotice, StateInfo } from '../protocol/port.ts'
+import type { Json } from '../protocol/frames.ts'
+import type {
+  DeadLetter,
+  Delivery,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Channel } from './platform.ts'
 
 /**
@@ -12,21 +23,35 @@ import type { Channel } from './platform.ts'
 export type BusMessage =
   // follower → owner
   | { k: 'join'; from: string }
-  | { k: 'sub'; from: string; key: string; topic: string; after: number }
+  | { k: 'sub'; from: string; key: string; topic: string; after: number; mode?: SubscribeMode }
   | { k: 'unsub'; from: string; key: string }
   | { k: 'committed'; last: number }
   | { k: 'reconnect' }
   | { k: 'online'; online: boolean }
   /** Whether any tab of the sending worker is visible (for `whenHidden: 'disconnect'`). */
   | { k: 'visible'; from: string; visible: boolean }
+  /** A presence handle of a follower's tab joins, updates, or leaves (`now`: `leave()`; else its tab went away). */
+  | { k: 'pjoin'; from: string; key: string; topic: string; state: Json }
+  | { k: 'pstate'; key: string; state: Json }
+  | { k: 'pleave'; key: string; now: boolean }
+  /** Volatile messages for the owner's socket (sent only while the state is `open`). */
+  | { k: 'vpub'; msgs: OutgoingMessage[] }
+  | { k: 'request'; from: string; key: string; topic: string; body: string | Uint8Array; timeout: number }
+  | { k: 'cancel-request'; key: string }
   // owner → followers
   | { k: 'owner'; id: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
   | { k: 'acked'; upTo: number }
   | { k: 'sent'; upTo: number }
   | { k: 'renumbered'; from: number; delta: number }
+  /** Refused for good and moved to the dead letters; posted before the `acked` that covers them. */
+  | { k: 'dead'; letters: DeadLetter[] }
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
+  | { k: 'pevent'; to: string; key: string; event: PresenceEvent }
+  /** A volatile message from the server: each worker hands it to its own subscriptions of the topic. */
+  | { k: 'vmsg'; msgs: VolatileDelivery[] }
+  | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone
   | { k: 'purged' }
 

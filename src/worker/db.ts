@@ -1,6 +1,7 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb'
 import type { Body, Epoch } from '../protocol/frames.ts'
 import { TabwireError } from '../protocol/errors.ts'
+import type { DeadLetter } from '../protocol/port.ts'
 
 /**
  * Sends stored as batch records, one per group commit: keyed by the batch's last id, so every record wholly acked
@@ -15,6 +16,11 @@ export interface OutboxBatch {
   bodies: (string | Uint8Array)[]
   /** When the batch was committed, ms since epoch (absent in records of versions before `outbox.list()`). */
   at?: number
+}
+
+/** A message the server refused for good, with its body, kept until `purge()` (see `DeadLetter`). */
+export interface DeadRecord extends DeadLetter {
+  body: string | Uint8Array
 }
 
 export interface StoredCursor {
@@ -35,11 +41,26 @@ export interface InboxBatch {
   bodies: Body[]
 }
 
+/**
+ * A tab's `send` call as the outbox remembers it, until the tab has had its answer: a tab whose worker died asks the
+ * next worker about it (`SendCall.retry`). Kept in `meta` under `['send', tab id, call number]`, so no schema step is
+ * needed and one tab's calls are one key range.
+ */
+export interface StoredCall {
+  first: number
+  count: number
+  /** When it was stored, ms since epoch: calls of tabs that died with their worker are dropped after a while. */
+  at: number
+}
+
+export type StoredCallKey = ['send', string, number]
+
 export interface TabwireSchema extends DBSchema {
-  meta: { key: 'client' | 'lastId'; value: string | number }
+  meta: { key: 'client' | 'lastId' | StoredCallKey; value: string | number | StoredCall }
   outbox: { key: number; value: OutboxBatch }
   cursors: { key: string; value: StoredCursor }
   inbox: { key: [string, number]; value: InboxBatch }
+  dead: { key: number; value: DeadRecord }
 }
 
 export type TabwireDB = IDBPDatabase<TabwireSchema>
@@ -63,6 +84,10 @@ export const MIGRATIONS: readonly ((db: IDBPDatabase<TabwireSchema>) => void)[] 
   (db) => {
     db.deleteObjectStore('inbox')
     db.createObjectStore('inbox', { keyPath: ['topic', 'last'] })
+  },
+  // v4: dead letters, the messages the server refused for good (`nack`), keyed by id.
+  (db) => {
+    db.createObjectStore('dead', { keyPath: 'id' })
   },
 ]
 

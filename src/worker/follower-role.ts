@@ -1,5 +1,8 @@
 import type { BusMessage } from './bus.ts'
-import type { Role, RoleHost, HostSub } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import { FollowerRequests } from './follower-requests.ts'
+import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
  * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
@@ -13,18 +16,33 @@ export class FollowerRole implements Role {
   #lastReportedVisible: boolean | undefined
 
   readonly #host: RoleHost
+  readonly #requests: FollowerRequests
 
   constructor(host: RoleHost) {
     this.#host = host
+    this.#requests = new FollowerRequests(host)
   }
 
   route(key: string, hs: HostSub): void {
     const { bus, workerId } = this.#host
-    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last })
+    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last, mode: modeOf(hs) })
   }
 
   unroute(key: string): void {
     this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
+  }
+
+  presenceJoin(key: string, hp: HostPresence): void {
+    const { bus, workerId } = this.#host
+    bus.post({ k: 'pjoin', from: workerId, key, topic: hp.topic, state: hp.state })
+  }
+
+  presenceUpdate(key: string, state: Json): void {
+    this.#host.bus.post({ k: 'pstate', key, state })
+  }
+
+  presenceLeave(key: string, now: boolean): void {
+    this.#host.bus.post({ k: 'pleave', key, now })
   }
 
   reconnect(): void {
@@ -51,14 +69,42 @@ export class FollowerRole implements Role {
     return {}
   }
 
+  /** Handed to the owner while the connection is open; the owner writes them (or drops them if it closed since). */
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    if (this.#host.state.state !== 'open') return false
+    this.#host.bus.post({ k: 'vpub', msgs: messages })
+    return true
+  }
+
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#requests.ask(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#requests.cancel(key)
+  }
+
+  /** This worker won the socket: its relayed requests go to `owner` (see `FollowerRequests.handOver`). */
+  handOver(owner: Role): void {
+    this.#requests.handOver((key, topic, body, timeout, done) => owner.request(key, topic, body, timeout, done))
+  }
+
   onBus(m: BusMessage): void {
     const host = this.#host
     switch (m.k) {
       case 'owner':
         // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
         host.setState(m.state)
+        this.#requests.owner(m.id)
         void this.#followAck(m.acked, true)
         for (const [key, hs] of host.subs) this.route(key, hs)
+        for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
         if (host.offline) this.online(false)
         this.#lastReportedVisible = undefined
         this.visibilityChanged()
@@ -76,10 +122,19 @@ export class FollowerRole implements Role {
       case 'sent':
         host.tabsSent(m.upTo)
         break
+      case 'dead':
+        host.tabsDead(m.letters)
+        break
       case 'msgs':
         if (m.to === host.workerId) {
           const hs = host.subs.get(m.key)
           if (hs) host.deliver(hs, m.msgs)
+        }
+        break
+      case 'pevent':
+        if (m.to === host.workerId) {
+          const hp = host.presences.get(m.key)
+          if (hp) host.presenceEvent(hp, m.event)
         }
         break
       case 'reset':
@@ -88,12 +143,20 @@ export class FollowerRole implements Role {
           if (hs) host.reset(hs, m.notice)
         }
         break
+      case 'vmsg':
+        host.deliverVolatile(m.msgs)
+        break
+      case 'reply':
+        if (m.to === host.workerId) this.#requests.replied(m.key, m.outcome)
+        break
     }
   }
 
   /** The owner takes this worker's subscriptions with it when this worker's lifetime lock frees; tell it at once. */
   leave(): void {
+    this.#requests.ownerGone()
     for (const key of this.#host.subs.keys()) this.unroute(key)
+    for (const key of this.#host.presences.keys()) this.presenceLeave(key, false)
   }
 
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */

@@ -1,22 +1,29 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type {
   BrowserSignal,
+  DeadLetter,
   Delivery,
   DialInfo,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
   ResetNotice,
   SessionConfig,
   StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
   WorkerStats,
 } from '../protocol/port.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
+import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
-import { OutboxStore } from './outbox-store.ts'
+import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform } from './platform.ts'
-import type { HostSub, Role, RoleHost } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
+import type { HostPresence, HostSub, Role, RoleHost } from './role.ts'
 import type { Tab } from './tab.ts'
 
 /**
@@ -33,6 +40,7 @@ export class NamespaceHost implements RoleHost {
   readonly bus: Bus
   #outbox: OutboxStore | undefined
   readonly subs = new Map<string, HostSub>()
+  readonly presences = new Map<string, HostPresence>()
   #offline = false
   #ended = false
   readonly #follower: FollowerRole = new FollowerRole(this)
@@ -69,6 +77,7 @@ export class NamespaceHost implements RoleHost {
   async #load(): Promise<void> {
     this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
       this.#role.committed(batch)
+      this.#tabsQueued(batch.last)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
       this.bus.post({ k: 'committed', last: batch.last })
     })
@@ -109,31 +118,117 @@ export class NamespaceHost implements RoleHost {
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
+    // Not before the storage is open: a tab detached because it failed has stored no call.
+    void this.#outbox?.forgetCalls(tab.info.id)
     for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
+    for (const [key, hp] of this.presences)
+      if (hp.tab === tab) {
+        this.presences.delete(key)
+        this.#role.presenceLeave(key, false)
+      }
     if (this.tabs.size === 0) this.#end()
     else this.#role.visibilityChanged()
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     this.#assertLive()
-    return this.outbox.send(messages)
+    return this.outbox.send(messages, call)
   }
 
-  subscribe(tab: Tab, sub: number, topic: string, after: number): void {
+  subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
-    const hs: HostSub = { tab, sub, topic, last: after }
+    const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
+    if (mode.latest) hs.latest = true
+    if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
+  }
+
+  /** Volatile messages (see `WorkerPort.sendVolatile`). */
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    this.#assertLive()
+    return this.#role.sendVolatile(messages)
+  }
+
+  /** The answer goes to the tab that asked, whichever worker owns the socket. */
+  request(tab: Tab, req: number, topic: string, body: string | Uint8Array, timeout: number): void {
+    this.#assertLive()
+    this.#role.request(`${this.workerId}/${tab.info.id}/${req}`, topic, body, timeout, (outcome) => {
+      if (!tab.gone) void tab.events.replied(req, outcome)
+    })
+  }
+
+  cancelRequest(tab: Tab, req: number): void {
+    this.#role.cancelRequest(`${this.workerId}/${tab.info.id}/${req}`)
+  }
+
+  deliverVolatile(msgs: VolatileDelivery[]): void {
+    for (const hs of this.subs.values()) {
+      if (!hs.volatile || hs.tab.gone) continue
+      const mine = msgs.filter((m) => m.topic === hs.topic)
+      if (mine.length > 0) void hs.tab.events.volatile(hs.sub, mine)
+    }
   }
 
   unsubscribe(tab: Tab, sub: number): void {
     this.#unsubscribeKey(`${this.workerId}/${tab.info.id}/${sub}`)
   }
 
+  presenceJoin(tab: Tab, pid: number, topic: string, state: Json): void {
+    this.#assertLive()
+    const key = this.#presenceKey(tab, pid)
+    if (this.presences.has(key)) throw new TabwireError('invalid-argument', `presence ${pid} already exists`)
+    const hp: HostPresence = { tab, pid, topic, state }
+    this.presences.set(key, hp)
+    this.#role.presenceJoin(key, hp)
+  }
+
+  presenceUpdate(tab: Tab, pid: number, state: Json): void {
+    this.#assertLive()
+    const key = this.#presenceKey(tab, pid)
+    const hp = this.presences.get(key)
+    if (!hp) return
+    hp.state = state
+    this.#role.presenceUpdate(key, state)
+  }
+
+  presenceLeave(tab: Tab, pid: number): void {
+    const key = this.#presenceKey(tab, pid)
+    if (this.presences.delete(key)) this.#role.presenceLeave(key, true)
+  }
+
+  presenceEvent(hp: HostPresence, event: PresenceEvent): void {
+    if (!hp.tab.gone) void hp.tab.events.presence(hp.pid, event)
+  }
+
+  #presenceKey(tab: Tab, pid: number): string {
+    return `${this.workerId}/${tab.info.id}/p${pid}`
+  }
+
   pending(): number {
     return this.outbox.counters.pending()
+  }
+
+  async outboxStatus(id: number): Promise<OutboxStatus> {
+    const found = await this.outbox.find(id)
+    switch (found.kind) {
+      case 'dead': {
+        const { code, message } = found.letter
+        return { id, state: 'dead', refusal: { id, code, message } }
+      }
+      case 'stored':
+        return { id, state: id <= this.#sentUpTo ? 'sent' : 'queued' }
+      case 'gone':
+        return { id, state: 'acked' }
+      case 'unknown':
+        return { id, state: 'unknown' }
+    }
+  }
+
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return this.outbox.dead(limit)
   }
 
   async outboxList(limit: number): Promise<OutboxEntry[]> {
@@ -158,6 +253,9 @@ export class NamespaceHost implements RoleHost {
   }
 
   signal(tab: Tab, signal: BrowserSignal): void {
+    // Fire-and-forget, so it can arrive after the tab's lock grant detached it (WebKit), when this host may be over;
+    // the bus of an ended host is closed.
+    if (this.#ended || tab.gone) return
     switch (signal) {
       case 'online':
       case 'offline':
@@ -175,6 +273,7 @@ export class NamespaceHost implements RoleHost {
         this.#role.visibilityChanged()
         break
     }
+    for (const hs of this.subs.values()) if (hs.tab === tab) hs.conflator?.hold(!tab.shown)
   }
 
   localShown(): boolean {
@@ -210,6 +309,7 @@ export class NamespaceHost implements RoleHost {
     }
     this.#role = owner
     owner.start()
+    this.#follower.handOver(owner)
     await released
   }
 
@@ -222,12 +322,15 @@ export class NamespaceHost implements RoleHost {
     const last = fresh[fresh.length - 1]
     if (!last || hs.tab.gone) return
     hs.last = last.seq
-    void hs.tab.events.messages(hs.sub, fresh)
+    hs.latest = false
+    if (hs.conflator) hs.conflator.push(fresh)
+    else void hs.tab.events.messages(hs.sub, fresh)
   }
 
   reset(hs: HostSub, notice: ResetNotice): void {
     if (hs.tab.gone) return
     hs.last = notice.seq
+    hs.latest = false
     void hs.tab.events.reset(hs.sub, notice)
   }
 
@@ -237,6 +340,7 @@ export class NamespaceHost implements RoleHost {
       case 'committed':
         this.#outbox?.counters.committed(m.last)
         this.#role.committed()
+        this.#tabsQueued(m.last)
         return
       case 'purged':
         this.#end()
@@ -255,6 +359,14 @@ export class NamespaceHost implements RoleHost {
 
   tabsRenumbered(from: number, delta: number): void {
     for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+  }
+
+  #tabsQueued(last: number): void {
+    for (const tab of this.tabs) void tab.events.queued(last)
+  }
+
+  tabsDead(letters: DeadLetter[]): void {
+    for (const tab of this.tabs) void tab.events.dead(letters)
   }
 
   tabsAcked(upTo: number): void {
@@ -277,6 +389,7 @@ export class NamespaceHost implements RoleHost {
     // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
     this.#role = this.#follower
     this.subs.clear()
+    this.presences.clear()
     this.#outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
     this.tabs.clear()

@@ -9,7 +9,7 @@ import type {
   SubFrame,
   UnsubFrame,
 } from '../protocol/frames.ts'
-import type { Delivery, ResetNotice } from '../protocol/port.ts'
+import type { Delivery, ResetNotice, SubscribeMode } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
 import { usableRange } from './catch-up-range.ts'
@@ -31,6 +31,10 @@ export interface TopicSub {
   delivered: number
   /** False until the tab has caught up to the worker's cursor; only live subs get messages as they arrive. */
   live: boolean
+  /** Only the newest message matters to it (`conflate`): a jump to the newest is no loss, and needs no reset. */
+  conflate: boolean
+  /** Waits for the server's `reset {reason: 'latest'}` to learn where the newest message is; nothing before it. */
+  waiting: boolean
 }
 
 interface TopicState {
@@ -140,11 +144,19 @@ export class Inbox {
     return out
   }
 
-  /** Adds a tab subscription; it first catches up from the local log (and the server for anything older). */
-  subscribe(topic: string, after: number, target: SubTarget): TopicSub {
+  /**
+   * Adds a tab subscription; it first catches up from the local log (and the server for anything older). With
+   * `latest`, it starts at the newest message: the server says where that is when nobody follows the topic yet (the
+   * worker's cursor may be old), else it is the worker's own newest. A first subscription that conflates asks the
+   * server the same, so it skips the backlog instead of being handed its newest stale message first.
+   */
+  subscribe(topic: string, after: number, target: SubTarget, mode: SubscribeMode = {}): TopicSub {
     const st = this.#state(topic)
-    const sub: TopicSub = { topic, target, delivered: after, live: false }
     const first = st.subs.size === 0
+    const waiting =
+      (mode.latest === true || (mode.conflate === true && first)) && (first || [...st.subs].some((s) => s.waiting))
+    const start = mode.latest && !waiting ? Math.max(0, (st.cursor?.seq ?? 0) - 1) : mode.latest ? 0 : after
+    const sub: TopicSub = { topic, target, delivered: start, live: false, conflate: mode.conflate === true, waiting }
     st.subs.add(sub)
     if (first) {
       st.cursor ??= { topic, seq: after }
@@ -172,13 +184,15 @@ export class Inbox {
     const st = this.#topics.get(frame.topic)
     if (!st) return
     this.#run(st, async () => {
-      this.#host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
+      if (frame.reason !== 'latest') this.#host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
+      const before = st.cursor?.epoch
       st.cursor = { topic: frame.topic, seq: frame.seq, epoch: frame.epoch }
       st.resyncing = false
       await this.#write((tx) => {
         void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
         void tx.objectStore('cursors').put(st.cursor as StoredCursor)
       })
+      if (frame.reason === 'latest') return this.#atLatest(st, frame, before !== undefined && before !== frame.epoch)
       for (const sub of st.subs) {
         // Under a new epoch every old seq is meaningless; after trimming only those behind the new start lost data.
         if (frame.reason !== 'retention' || sub.delivered < frame.seq) {
@@ -187,6 +201,31 @@ export class Inbox {
         }
       }
     })
+  }
+
+  /**
+   * The server moved the topic's cursor to just before its newest message. Subscriptions that waited for it start
+   * there; conflating ones skip to it (the next message's seq shows how many they skipped); any other one fetches
+   * what it has not seen yet, as a newly added tab does. Under another epoch, every old seq is meaningless: a reset.
+   */
+  #atLatest(st: TopicState, frame: ResetFrame, foreign: boolean): void {
+    for (const sub of st.subs) {
+      if (sub.waiting) {
+        sub.waiting = false
+        sub.delivered = Math.max(sub.delivered, frame.seq)
+        sub.live = true
+      } else if (foreign) {
+        sub.target.reset({ topic: frame.topic, seq: frame.seq, reason: 'epoch' })
+        sub.delivered = frame.seq
+      } else if (sub.delivered < frame.seq) {
+        if (sub.conflate) {
+          sub.delivered = frame.seq
+        } else {
+          sub.live = false
+          this.#run(st, () => this.#catchUp(st, sub))
+        }
+      }
+    }
   }
 
   range(frame: RangeFrame): void {
@@ -242,6 +281,9 @@ export class Inbox {
   #cursorFrame(topic: string, st: TopicState): Cursor {
     const c: Cursor = { topic, after: st.cursor?.seq ?? 0 }
     if (st.cursor?.epoch !== undefined) c.epoch = st.cursor.epoch
+    // A subscription waits for the newest, or nobody wants more than the newest (say, after a reconnect): ask for it.
+    const subs = [...st.subs]
+    if (subs.some((s) => s.waiting) || (subs.length > 0 && subs.every((s) => s.conflate))) c.latest = true
     return c
   }
 
@@ -314,6 +356,7 @@ export class Inbox {
    * from the server with `fetch`. A range the server no longer has becomes an explicit reset for that tab.
    */
   async #catchUp(st: TopicState, sub: TopicSub): Promise<void> {
+    if (sub.waiting) return // `#atLatest` makes it live
     while (st.subs.has(sub) && sub.delivered < (st.cursor?.seq ?? 0)) {
       const to = st.cursor?.seq ?? 0
       const from = sub.delivered + 1

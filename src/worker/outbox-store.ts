@@ -1,11 +1,26 @@
 import { TabwireError } from '../protocol/errors.ts'
-import type { OutboxEntry, OutgoingMessage } from '../protocol/port.ts'
-import { storageError, type OutboxBatch } from './db.ts'
+import type { IDBPTransaction } from 'idb'
+import type { Refusal } from '../protocol/frames.ts'
+import type { DeadLetter, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
+import {
+  storageError,
+  type DeadRecord,
+  type OutboxBatch,
+  type StoredCall,
+  type StoredCallKey,
+  type TabwireSchema,
+} from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
 import type { Clock, Database, TimerId } from './platform.ts'
 
+/** A tab's `send` call, named by the tab's id and its call number (see `SendCall`). */
+export interface TabCall extends SendCall {
+  tab: string
+}
+
 interface Waiting {
   messages: OutgoingMessage[]
+  call: TabCall | undefined
   resolve: (ids: number[]) => void
   reject: (e: unknown) => void
 }
@@ -14,8 +29,28 @@ interface Waiting {
 const LIST_RECORDS = 16
 const utf8 = new TextEncoder()
 
+/** The commit's transaction, which `#rememberCalls` writes into. */
+type WriteTx = IDBPTransaction<TabwireSchema, ['outbox', 'meta'], 'readwrite'>
+
 /** How long after an ack its records are deleted; acks arriving meanwhile share the delete. */
 const PRUNE_DELAY = 1_000
+
+/**
+ * How long a remembered call outlives a tab that never settled it: a tab forgets its calls as their answers arrive and
+ * the worker forgets a tab's calls when the tab goes, so only a tab that died together with its worker leaves some.
+ */
+const CALL_RETENTION = 60 * 60_000
+
+/** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
+const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
+
+function callKey(call: TabCall): StoredCallKey {
+  return ['send', call.tab, call.n]
+}
+
+function isStoredCall(v: unknown): v is StoredCall {
+  return typeof v === 'object' && v !== null && typeof (v as StoredCall).first === 'number'
+}
 
 /**
  * The durable send queue. `send()` resolves only after its messages are committed with `durability: 'strict'`:
@@ -28,6 +63,8 @@ export class OutboxStore {
   #deleting = false
   #deletedUpTo: number
   #pruneTimer: TimerId | undefined
+  /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
+  readonly #burying = new Set<number>()
 
   /** Ids are assigned only inside a commit, so a failed commit gives none away. */
   readonly #db: Database
@@ -62,6 +99,9 @@ export class OutboxStore {
         clientId = crypto.randomUUID()
         await meta.put(clientId, 'client')
       }
+      const expired = clock.now() - CALL_RETENTION
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (!isStoredCall(c.value) || c.value.at < expired) await c.delete()
       await tx.done
       const last = typeof lastId === 'number' ? lastId : 0
       const counters = new OutboxCounters(last, oldest ? oldest.value.first - 1 : last)
@@ -71,9 +111,10 @@ export class OutboxStore {
     }
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  /** Stores `messages`; with `call`, remembers the call, and a retried call that was stored is answered, not stored. */
+  send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ messages, resolve, reject })
+      this.#waiting.push({ messages, call, resolve, reject })
       void this.#commit()
     })
   }
@@ -83,11 +124,16 @@ export class OutboxStore {
     this.#committing = true
     try {
       while (this.#waiting.length > 0) {
-        const group = this.#waiting
+        let group = this.#waiting
         this.#waiting = []
         let batch: OutboxBatch
         try {
-          batch = await this.#write(group.flatMap((w) => w.messages))
+          group = await this.#answerStored(group)
+          if (group.length === 0) continue
+          batch = await this.#write(
+            group.flatMap((w) => w.messages),
+            (db, first, at) => this.#rememberCalls(db, group, first, at),
+          )
         } catch (e) {
           const err = storageError(e, 'send() was not stored')
           for (const w of group) w.reject(err)
@@ -104,23 +150,84 @@ export class OutboxStore {
   }
 
   /**
+   * Answers the retried calls of `group` that a worker which died had already stored, with their stored ids, and
+   * returns the rest, in order. A readwrite transaction: it starts only after every transaction the dead worker had
+   * begun on these stores has committed or aborted, so what it reads is final.
+   */
+  async #answerStored(group: Waiting[]): Promise<Waiting[]> {
+    const retried = group.filter((w) => w.call?.retry)
+    if (retried.length === 0) return group
+    const tx = (await this.#db.get()).transaction(['meta', 'outbox'], 'readwrite')
+    const meta = tx.objectStore('meta')
+    const [stored, ...found] = await Promise.all([
+      meta.get('lastId'),
+      ...retried.map((w) => meta.get(callKey(w.call as TabCall))),
+    ])
+    await tx.done
+    if (typeof stored === 'number') this.counters.committed(stored)
+    const answered = new Set<Waiting>()
+    retried.forEach((w, i) => {
+      const call = found[i]
+      if (!isStoredCall(call) || call.count !== w.messages.length) return
+      w.resolve(Array.from({ length: call.count }, (_, k) => call.first + k))
+      answered.add(w)
+    })
+    return answered.size === 0 ? group : group.filter((w) => !answered.has(w))
+  }
+
+  /**
+   * Inside the commit's transaction: remembers each call of `group` under its key and forgets the calls its tab has
+   * settled. Requests are issued without awaiting, as the commit's own puts are.
+   */
+  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): void {
+    const meta = tx.objectStore('meta')
+    let id = first
+    for (const w of group) {
+      const call = w.call
+      if (call) {
+        const record: StoredCall = { first: id, count: w.messages.length, at }
+        meta.put(record, callKey(call)).catch(() => undefined)
+        if (call.settledBelow > 0)
+          meta
+            .delete(IDBKeyRange.bound(['send', call.tab, 0], ['send', call.tab, call.settledBelow], false, true))
+            .catch(() => undefined)
+      }
+      id += w.messages.length
+    }
+  }
+
+  /** A tab is gone for good: the calls it had not settled need no answer any more. */
+  async forgetCalls(tab: string): Promise<void> {
+    try {
+      const db = await this.#db.get()
+      await db.delete('meta', IDBKeyRange.bound(['send', tab], ['send', tab, []]))
+    } catch {
+      // Left for the retention sweep when the next worker starts.
+    }
+  }
+
+  /**
    * One strict transaction. The ids follow the counter this worker knows, and the stored counter is read in the same
    * transaction before the puts run: when another worker (two versions after a deploy, dedicated workers of several
    * tabs) committed meanwhile, the transaction is aborted and redone from the stored counter. So ids are never
    * handed out twice, and the usual case costs no extra round trip to IndexedDB before the write.
    */
-  async #write(messages: OutgoingMessage[]): Promise<OutboxBatch> {
+  async #write(
+    messages: OutgoingMessage[],
+    alsoWrite: (tx: WriteTx, first: number, at: number) => void,
+  ): Promise<OutboxBatch> {
     const db = await this.#db.get()
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
       const first = this.counters.last + 1
+      const at = this.#clock.now()
       const batch: OutboxBatch = {
         first,
         last: first + messages.length - 1,
         topics: messages.map((m) => m.topic),
         bodies: messages.map((m) => m.body),
-        at: this.#clock.now(),
+        at,
       }
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
@@ -130,6 +237,7 @@ export class OutboxStore {
         .put(batch)
         .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
+      alsoWrite(tx, first, at)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
@@ -189,17 +297,36 @@ export class OutboxStore {
   /**
    * The server claims more than this client ever committed (its counter for our client id is ahead: another
    * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
-   * are not swallowed as duplicates; queued ids ≤ `acked` count as delivered, as the server says.
+   * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
+   *
+   * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
+   * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
+   * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
+   * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
    */
-  async skipTo(acked: number): Promise<void> {
+  async skipTo(acked: number, seen: number): Promise<{ from: number; delta: number } | undefined> {
     try {
-      const tx = (await this.#db.get()).transaction('meta', 'readwrite', { durability: 'strict' })
-      const stored = await tx.store.get('lastId')
-      // Only ever forward: another worker may have committed past what this one knows.
-      if (typeof stored !== 'number' || stored < acked) await tx.store.put(acked, 'lastId')
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const store = tx.objectStore('outbox')
+      const stored = await meta.get('lastId')
+      const last = typeof stored === 'number' ? stored : 0
+      if (last <= seen) {
+        if (last < acked) await meta.put(acked, 'lastId')
+        await tx.done
+        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
+        this.counters.committed(Math.max(acked, last))
+        return undefined
+      }
+      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
+      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
+      const delta = seen - acked
+      await store.delete(IDBKeyRange.lowerBound(seen, true))
+      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      void meta.put(last - delta, 'lastId')
       await tx.done
-      // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-      this.counters.committed(Math.max(acked, typeof stored === 'number' ? stored : 0))
+      this.counters.followDisk(last - delta)
+      return { from: seen + 1, delta }
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
     }
@@ -242,7 +369,12 @@ export class OutboxStore {
       void store.clear()
       for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
       const last = (batches[batches.length - 1] as OutboxBatch).last - delta
-      void tx.objectStore('meta').put(last, 'lastId')
+      const meta = tx.objectStore('meta')
+      void meta.put(last, 'lastId')
+      // A remembered call answers a retry with its ids: they move with the queue.
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (isStoredCall(c.value) && c.value.first >= oldest.first)
+          await c.update({ ...c.value, first: c.value.first - delta })
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)
@@ -271,8 +403,8 @@ export class OutboxStore {
     if (this.#deleting) return
     this.#deleting = true
     try {
-      while (this.#deletedUpTo < this.counters.acked) {
-        const upTo = this.counters.acked
+      while (this.#deletedUpTo < this.#prunable()) {
+        const upTo = this.#prunable()
         const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
         await tx.store.delete(IDBKeyRange.upperBound(upTo))
         await tx.done
@@ -285,6 +417,85 @@ export class OutboxStore {
     }
   }
 
+  /** Acked records may go up to here: not a refused one still being copied into the dead letters. */
+  #prunable(): number {
+    let upTo = this.counters.acked
+    for (const id of this.#burying) upTo = Math.min(upTo, id - 1)
+    return upTo
+  }
+
+  /**
+   * Moves refused messages into the dead letters, in one strict transaction, before their ids count as done: until
+   * it commits, the acked records holding them are not pruned. A refusal of an id no longer stored (pruned after
+   * an earlier copy, or never ours) is skipped, and one already buried keeps its first record. Returns the letters
+   * written now (without bodies), for the tabs.
+   */
+  async bury(refusals: readonly Refusal[]): Promise<DeadLetter[]> {
+    for (const r of refusals) this.#burying.add(r.id)
+    try {
+      const tx = (await this.#db.get()).transaction(['outbox', 'dead'], 'readwrite', { durability: 'strict' })
+      const outbox = tx.objectStore('outbox')
+      const dead = tx.objectStore('dead')
+      const letters: DeadLetter[] = []
+      const deadAt = this.#clock.now()
+      for (const r of refusals) {
+        // Records are keyed by their last id: the first at or after `id` is the one that may hold it.
+        const [batch, known] = await Promise.all([outbox.get(IDBKeyRange.lowerBound(r.id)), dead.get(r.id)])
+        if (known || !batch || batch.first > r.id) continue
+        const i = r.id - batch.first
+        const body = batch.bodies[i] as string | Uint8Array
+        const letter: DeadLetter = {
+          id: r.id,
+          topic: batch.topics[i] as string,
+          bytes: sizeOf(body),
+          ...(batch.at === undefined ? {} : { queuedAt: batch.at }),
+          deadAt,
+          code: r.code,
+          message: r.message,
+        }
+        const record: DeadRecord = { ...letter, body }
+        void dead.put(record)
+        letters.push(letter)
+      }
+      await tx.done
+      return letters
+    } catch (e) {
+      throw storageError(e, 'cannot keep a refused message')
+    } finally {
+      for (const r of refusals) this.#burying.delete(r.id)
+    }
+  }
+
+  /**
+   * Where `id` stands on disk: `stored` (in the queue), `dead` (with its letter), `gone` (acked: only acked records
+   * are ever deleted, after refused ones were buried) or `unknown` (beyond every id ever committed).
+   */
+  async find(id: number): Promise<{ kind: 'stored' | 'gone' | 'unknown' } | { kind: 'dead'; letter: DeadLetter }> {
+    try {
+      const db = await this.#db.get()
+      const [dead, batch] = await Promise.all([db.get('dead', id), db.get('outbox', IDBKeyRange.lowerBound(id))])
+      if (dead) {
+        const { body: _body, ...letter } = dead
+        return { kind: 'dead', letter }
+      }
+      if (batch && batch.first <= id && id > this.counters.acked) return { kind: 'stored' }
+      if (id > (await this.syncLast())) return { kind: 'unknown' }
+      return { kind: 'gone' }
+    } catch (e) {
+      throw storageError(e, 'cannot read the outbox')
+    }
+  }
+
+  /** The dead letters, oldest first, at most `limit` (bodies are only measured). */
+  async dead(limit: number): Promise<DeadLetter[]> {
+    try {
+      const records = await (await this.#db.get()).getAll('dead', undefined, limit)
+      return records.map(({ body: _body, ...letter }) => letter)
+    } catch (e) {
+      throw storageError(e, 'cannot read the dead letters')
+    }
+  }
+
   /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
   async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
@@ -294,8 +505,7 @@ export class OutboxStore {
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
-          const body = part.bodies[i] as string | Uint8Array
-          const bytes = typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
+          const bytes = sizeOf(part.bodies[i] as string | Uint8Array)
           if (entries.length < limit)
             entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
         })
@@ -315,4 +525,8 @@ export class OutboxStore {
       throw storageError(e, 'cannot read the outbox')
     }
   }
+}
+
+function sizeOf(body: string | Uint8Array): number {
+  return typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
 }

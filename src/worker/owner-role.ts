@@ -4,7 +4,9 @@ import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
-import type { HostSub, Role, RoleHost } from './role.ts'
+import type { Json } from '../protocol/frames.ts'
+import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost } from './role.ts'
 
 /**
  * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
@@ -57,7 +59,15 @@ export class OwnerRole implements Role {
           host.tabsRenumbered(from, delta)
           bus.post({ k: 'renumbered', from, delta })
         },
+        refused: (letters) => {
+          host.tabsDead(letters)
+          bus.post({ k: 'dead', letters })
+        },
         log: (m) => host.log(m),
+        volatile: (msgs) => {
+          host.deliverVolatile(msgs)
+          bus.post({ k: 'vmsg', msgs })
+        },
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },
       platform,
@@ -77,6 +87,7 @@ export class OwnerRole implements Role {
     this.#session.hold('offline', host.offline)
     host.debug(`worker ${host.workerId} owns the socket`)
     for (const [key, hs] of host.subs) this.route(key, hs)
+    for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
     this.#announce()
     this.#policy.apply()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
@@ -84,14 +95,33 @@ export class OwnerRole implements Role {
   }
 
   route(key: string, hs: HostSub): void {
-    this.#session.subscribe(key, hs.topic, hs.last, {
-      messages: (msgs) => this.#host.deliver(hs, msgs),
-      reset: (notice) => this.#host.reset(hs, notice),
-    })
+    this.#session.subscribe(
+      key,
+      hs.topic,
+      hs.last,
+      {
+        messages: (msgs) => this.#host.deliver(hs, msgs),
+        reset: (notice) => this.#host.reset(hs, notice),
+      },
+      modeOf(hs),
+    )
   }
 
   unroute(key: string): void {
     this.#session.unsubscribe(key)
+  }
+
+  presenceJoin(key: string, hp: HostPresence): void {
+    this.#session.presence.join(key, hp.topic, hp.state, (event) => this.#host.presenceEvent(hp, event))
+  }
+
+  presenceUpdate(key: string, state: Json): void {
+    this.#session.presence.update(key, state)
+  }
+
+  presenceLeave(key: string, now: boolean): void {
+    if (now) this.#session.presence.leave(key)
+    else this.#session.presence.gone(key)
   }
 
   reconnect(): void {
@@ -114,6 +144,24 @@ export class OwnerRole implements Role {
     return this.#session.cursors()
   }
 
+  sendVolatile(messages: OutgoingMessage[]): boolean {
+    return this.#session.sendVolatile(messages)
+  }
+
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#session.request(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#session.cancelRequest(key)
+  }
+
   onBus(m: BusMessage): void {
     const { bus } = this.#host
     switch (m.k) {
@@ -122,13 +170,31 @@ export class OwnerRole implements Role {
         break
       case 'sub':
         this.#watch(m.from)
-        this.#session.subscribe(m.key, m.topic, m.after, {
-          messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
-          reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
-        })
+        this.#session.subscribe(
+          m.key,
+          m.topic,
+          m.after,
+          {
+            messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
+            reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+          },
+          m.mode,
+        )
         break
       case 'unsub':
         this.#session.unsubscribe(m.key)
+        break
+      case 'pjoin':
+        this.#watch(m.from)
+        this.#session.presence.join(m.key, m.topic, m.state, (event) =>
+          bus.post({ k: 'pevent', to: m.from, key: m.key, event }),
+        )
+        break
+      case 'pstate':
+        this.#session.presence.update(m.key, m.state)
+        break
+      case 'pleave':
+        this.presenceLeave(m.key, m.now)
         break
       case 'reconnect':
         this.#session.reconnect()
@@ -139,6 +205,17 @@ export class OwnerRole implements Role {
       case 'visible':
         this.#watch(m.from)
         this.#policy.report(m.from, m.visible)
+        break
+      case 'vpub':
+        this.#session.sendVolatile(m.msgs)
+        break
+      case 'request':
+        this.#session.request(m.key, m.topic, m.body, m.timeout, (outcome) =>
+          bus.post({ k: 'reply', to: m.from, key: m.key, outcome }),
+        )
+        break
+      case 'cancel-request':
+        this.#session.cancelRequest(m.key)
         break
     }
   }

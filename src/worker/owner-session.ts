@@ -1,13 +1,24 @@
 import { encodeFrames } from '../protocol/encode.ts'
-import type { MsgFrame, ServerFrame } from '../protocol/frames.ts'
-import type { DialInfo, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { MsgFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.ts'
+import type {
+  DialInfo,
+  OutgoingMessage,
+  RequestOutcome,
+  SessionConfig,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database, Platform } from './platform.ts'
+import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
+import { RequestBook } from './requests.ts'
+import { VolatileSender } from './volatile-sender.ts'
 
 /** What the owning session needs from the role around it. */
 export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
@@ -15,6 +26,8 @@ export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
   state(info: StateInfo): void
   /** Chatter for the `debug` option only. */
   debug?(message: string): void
+  /** Volatile messages of one WebSocket message, for every subscription of their topics (every worker's). */
+  volatile?(msgs: VolatileDelivery[]): void
 }
 
 /**
@@ -26,10 +39,14 @@ export class OwnerSession {
   readonly ready: Promise<void>
   readonly #socket: SocketLoop
   readonly #resender: Resender
+  readonly #requests: RequestBook
+  readonly #volatile: VolatileSender
   #inbox!: Inbox
   readonly #subs = new Map<string, TopicSub>()
   #openWaiters: (() => void)[] = []
   #closed = false
+  /** The namespace's presence handles: one member per topic, whatever the number of tabs. */
+  readonly presence: PresenceRelay
 
   readonly #db: Database
   readonly #outbox: OutboxStore
@@ -50,9 +67,14 @@ export class OwnerSession {
       {
         dial: () => host.dial(),
         hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
-        opened: (acked) => this.#opened(acked),
+        opened: (welcome) => this.#opened(welcome),
         frames: (frames) => this.#frames(frames),
-        dropped: () => this.#inbox.dropped(),
+        dropped: () => {
+          this.#inbox.dropped()
+          this.#requests.dropped()
+          this.#volatile.dropped()
+        },
+        tooLarge: (largest) => this.#resender.learnLimit(largest),
         state: (info) => host.state(info),
         log: (m) => host.log(m),
         ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
@@ -60,15 +82,23 @@ export class OwnerSession {
       platform.clock,
       platform.socket,
     )
+    this.#requests = new RequestBook(this.#socket, platform.clock)
+    this.#volatile = new VolatileSender(this.#socket)
     this.#resender = new Resender(outbox, this.#socket, {
       acked: (upTo) => host.acked(upTo),
       sent: (upTo) => host.sent(upTo),
       renumbered: (from, delta) => host.renumbered(from, delta),
+      refused: (letters) => host.refused(letters),
       reconciled: () => {
         for (const w of this.#openWaiters.splice(0)) w()
       },
       log: (m) => host.log(m),
     })
+    this.presence = new PresenceRelay(
+      (f) => this.#socket.send(encodeFrames([f])),
+      () => this.#socket.isOpen,
+      platform.clock,
+    )
     this.ready = this.#load()
   }
 
@@ -96,9 +126,9 @@ export class OwnerSession {
   }
 
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
-  subscribe(key: string, topic: string, after: number, target: SubTarget): void {
+  subscribe(key: string, topic: string, after: number, target: SubTarget, mode?: SubscribeMode): void {
     this.unsubscribe(key)
-    this.#subs.set(key, this.#inbox.subscribe(topic, after, target))
+    this.#subs.set(key, this.#inbox.subscribe(topic, after, target, mode))
   }
 
   unsubscribe(key: string): void {
@@ -111,6 +141,7 @@ export class OwnerSession {
   /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
   unsubscribeAll(prefix: string): void {
     for (const key of [...this.#subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
+    this.presence.dropAll(prefix)
   }
 
   /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
@@ -128,22 +159,47 @@ export class OwnerSession {
     this.#resender.committed(batch)
   }
 
+  /** Volatile messages: `true` once handed to the open socket, `false` (dropped) when it is not open. */
+  sendVolatile(messages: readonly OutgoingMessage[]): boolean {
+    return this.#volatile.send(messages)
+  }
+
+  /** `key` names the request across workers: `<worker>/<tab>/<req>`. `done` is called exactly once. */
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void {
+    this.#requests.ask(key, topic, body, timeout, done)
+  }
+
+  cancelRequest(key: string): void {
+    this.#requests.cancel(key)
+  }
+
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#requests.close()
     this.#socket.close()
     this.#inbox?.clear()
+    this.presence.close()
   }
 
-  /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
-  #opened(acked: number): void {
+  /** A `welcome` opened a connection; the server holds (or refused) every id ≤ `acked`. */
+  #opened(welcome: WelcomeFrame): void {
+    const { acked } = welcome
     // Moving the counter there would run ids past the safe integers, where two sends share one id and one record.
     if (acked > MAX_OUTBOX_ID) {
       this.#socket.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
       return
     }
     this.#inbox.opened()
-    void this.#resender.opened(acked)
+    void this.#resender.opened(welcome)
+    this.presence.opened()
+    this.#requests.opened()
   }
 
   #whenOpen(): Promise<void> {
@@ -154,6 +210,7 @@ export class OwnerSession {
   /** Routes one WebSocket message's frames; consecutive `msg`s of one topic reach the inbox as one run. */
   #frames(frames: ServerFrame[]): void {
     let run: MsgFrame[] = []
+    const volatile: VolatileDelivery[] = []
     const flushRun = () => {
       const first = run[0]
       if (first) this.#inbox.receive(first.topic, run)
@@ -170,6 +227,9 @@ export class OwnerSession {
         case 'ack':
           if (!this.#resender.ack(f.id)) return
           break
+        case 'nack':
+          if (!this.#resender.nack(f)) return
+          break
         case 'reset':
           this.#inbox.reset(f)
           break
@@ -179,11 +239,22 @@ export class OwnerSession {
         case 'error':
           this.#host.log(`server error ${f.code}: ${f.message}`)
           break
+        case 'presence':
+        case 'pdiff':
+          this.presence.receive(f)
+          break
+        case 'vmsg':
+          volatile.push({ topic: f.topic, body: f.body })
+          break
+        case 'reply':
+          this.#requests.reply(f)
+          break
         case 'pong':
         case 'welcome':
           break
       }
     }
     flushRun()
+    if (volatile.length > 0) this.#host.volatile?.(volatile)
   }
 }

@@ -3,19 +3,26 @@ import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
+  DeadLetter,
   OutboxEntry,
+  OutboxStatus,
   OutgoingMessage,
+  SendCall,
   SessionConfig,
+  SubscribeMode,
   TabEvents,
   TabInfo,
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
+import type { Json } from '../protocol/frames.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
 /** The most entries one `outboxList` answer carries: a reply stays bounded however long the queue is. */
 const MAX_LIST = 10_000
+/** The longest a request may wait for its answer, ms: a pending request is bounded in time as well as in number. */
+const MAX_REQUEST_TIMEOUT = 10 * 60_000
 
 /** Where a port finds (or creates) this worker's host of its namespace. */
 export interface HostRegistry {
@@ -57,29 +64,91 @@ export class PortApi implements WorkerPort {
     })
   }
 
-  send(messages: OutgoingMessage[]): Promise<number[]> {
+  send(messages: OutgoingMessage[], call?: SendCall): Promise<number[]> {
     return guard(() => {
       if (!Array.isArray(messages) || !messages.every(isOutgoing))
         throw new TabwireError(
           'invalid-argument',
           'send() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]',
         )
-      return this.#attached().send(messages)
+      if (call !== undefined && !isSendCall(call))
+        throw new TabwireError(
+          'invalid-argument',
+          'a send call is { n: integer ≥ 1, settledBelow: integer from 0 to n, retry: boolean }',
+        )
+      const host = this.#attached()
+      return host.send(messages, call && { ...call, tab: (this.#tab as Tab).info.id })
     })
   }
 
-  subscribe(sub: number, topic: string, after: number): Promise<void> {
+  subscribe(sub: number, topic: string, after: number, mode: SubscribeMode = {}): Promise<void> {
     return guard(() => {
       if (typeof topic !== 'string' || topic === '')
         throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
       if (!Number.isSafeInteger(after) || after < 0)
         throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      this.#attached().subscribe(this.#tab as Tab, sub, topic, after)
+      if (
+        typeof mode !== 'object' ||
+        mode === null ||
+        !isFlag(mode.latest) ||
+        !isFlag(mode.conflate) ||
+        !isFlag(mode.volatile)
+      )
+        throw new TabwireError(
+          'invalid-argument',
+          'mode must be { latest?: boolean, conflate?: boolean, volatile?: boolean }',
+        )
+      this.#attached().subscribe(this.#tab as Tab, sub, topic, after, mode)
     })
+  }
+
+  sendVolatile(messages: OutgoingMessage[]): Promise<boolean> {
+    return guard(() => {
+      if (!Array.isArray(messages) || !messages.every(isOutgoing))
+        throw new TabwireError(
+          'invalid-argument',
+          'sendVolatile() takes [{ topic: non-empty string, body: JSON text or Uint8Array }]',
+        )
+      return this.#attached().sendVolatile(messages)
+    })
+  }
+
+  request(req: number, topic: string, body: string | Uint8Array, timeout: number): Promise<void> {
+    return guard(() => {
+      if (!Number.isSafeInteger(req)) throw new TabwireError('invalid-argument', 'req must be an integer')
+      if (!isOutgoing({ topic, body }))
+        throw new TabwireError(
+          'invalid-argument',
+          'request() takes a non-empty topic and a JSON text or Uint8Array body',
+        )
+      if (!(timeout > 0 && timeout <= MAX_REQUEST_TIMEOUT))
+        throw new TabwireError('invalid-argument', `timeout must be a number of ms from 1 to ${MAX_REQUEST_TIMEOUT}`)
+      this.#attached().request(this.#tab as Tab, req, topic, body, timeout)
+    })
+  }
+
+  cancelRequest(req: number): void {
+    if (this.#host && this.#tab) this.#host.cancelRequest(this.#tab, req)
   }
 
   unsubscribe(sub: number): Promise<void> {
     return guard(() => this.#attached().unsubscribe(this.#tab as Tab, sub))
+  }
+
+  presenceJoin(pid: number, topic: string, state: string): Promise<void> {
+    return guard(() => {
+      if (typeof topic !== 'string' || topic === '')
+        throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+      this.#attached().presenceJoin(this.#tab as Tab, pid, topic, parseState(state))
+    })
+  }
+
+  presenceUpdate(pid: number, state: string): Promise<void> {
+    return guard(() => this.#attached().presenceUpdate(this.#tab as Tab, pid, parseState(state)))
+  }
+
+  presenceLeave(pid: number): Promise<void> {
+    return guard(() => this.#attached().presenceLeave(this.#tab as Tab, pid))
   }
 
   pending(): Promise<number> {
@@ -110,6 +179,21 @@ export class PortApi implements WorkerPort {
     })
   }
 
+  outboxStatus(id: number): Promise<OutboxStatus> {
+    return guard(() => {
+      if (!Number.isSafeInteger(id) || id < 1) throw new TabwireError('invalid-argument', 'id must be an integer ≥ 1')
+      return this.#attached().outboxStatus(id)
+    })
+  }
+
+  outboxDead(limit: number): Promise<DeadLetter[]> {
+    return guard(() => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
+        throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
+      return this.#attached().outboxDead(limit)
+    })
+  }
+
   detach(): Promise<void> {
     return guard(() => {
       if (this.#host && this.#tab) this.#host.detach(this.#tab)
@@ -125,6 +209,18 @@ export class PortApi implements WorkerPort {
   }
 }
 
+const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean'
+
+/** The tab encoded the state (and checked its size); a port that hands anything else gets `invalid-argument`. */
+function parseState(text: unknown): Json {
+  if (typeof text !== 'string') throw new TabwireError('invalid-argument', 'presence state must be JSON text')
+  try {
+    return JSON.parse(text) as Json
+  } catch {
+    throw new TabwireError('invalid-argument', 'presence state must be JSON text')
+  }
+}
+
 function isOutgoing(m: unknown): m is OutgoingMessage {
   const o = m as OutgoingMessage
   return (
@@ -133,6 +229,20 @@ function isOutgoing(m: unknown): m is OutgoingMessage {
     typeof o.topic === 'string' &&
     o.topic !== '' &&
     (typeof o.body === 'string' || o.body instanceof Uint8Array)
+  )
+}
+
+function isSendCall(c: unknown): c is SendCall {
+  const o = c as SendCall
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    Number.isSafeInteger(o.n) &&
+    o.n >= 1 &&
+    Number.isSafeInteger(o.settledBelow) &&
+    o.settledBelow >= 0 &&
+    o.settledBelow <= o.n &&
+    typeof o.retry === 'boolean'
   )
 }
 

@@ -1,6 +1,9 @@
 import { encodeBinaryMessage } from '../protocol/binary.ts'
 import { batchText, pubFrameText } from '../protocol/encode.ts'
+import type { Refusal, WelcomeFrame } from '../protocol/frames.ts'
+import type { DeadLetter } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
+import { utf8Length } from './utf8.ts'
 import type { OutboxStore } from './outbox-store.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
@@ -23,8 +26,10 @@ export interface ResendHost {
   acked(upTo: number): void
   /** Cumulative: every id ≤ `upTo` is written to the current socket. */
   sent(upTo: number): void
-  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter`). */
+  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter` and `skipTo`). */
   renumbered(from: number, delta: number): void
+  /** The server refused these for good; they are in the dead letters now, and an `acked` covering them follows. */
+  refused(letters: DeadLetter[]): void
   /** The queue is in step with the server after a `welcome`: requests waiting for an open socket may go. */
   reconciled(): void
   log(message: string): void
@@ -43,6 +48,14 @@ export class Resender {
   #flushing = false
   /** Between a `welcome` and the queue's reconciliation with its `acked` (see `opened`). */
   #reconciling = false
+  /** The largest WebSocket message the server takes, as its `welcome` said (`maxBytes`). */
+  #serverLimit = Number.POSITIVE_INFINITY
+  /** …or as a 4413 taught us, from a server that does not say: below the largest message it refused. */
+  #learntLimit = Number.POSITIVE_INFINITY
+  /** Refusals are handled one after another, each buried before its id counts as done; acks wait behind them. */
+  #refusals: Promise<void> = Promise.resolve()
+  /** Refusals queued or being buried. */
+  #burying = 0
 
   readonly #outbox: OutboxStore
   readonly #socket: ResendSocket
@@ -63,9 +76,31 @@ export class Resender {
     } else void this.#flush()
   }
 
-  /** A `welcome` opened a connection; the server holds every id ≤ `acked`. */
-  async opened(acked: number): Promise<void> {
+  /** A `welcome` opened a connection; the server holds (or refused) every id ≤ `acked`. */
+  async opened(welcome: WelcomeFrame): Promise<void> {
+    const { acked } = welcome
     const gen = ++this.#openGen
+    this.#serverLimit = welcome.maxBytes ?? Number.POSITIVE_INFINITY
+    // Refusals we may not have heard of (their `nack` was lost with a connection) are buried before `acked`, which
+    // would otherwise count them as delivered. Queued now, before any await, so every ack read from here on waits
+    // behind the burial (it runs beside the reconciliation: the ids it moves are at or below `acked`, which neither
+    // a skip nor a renumbering touches).
+    const unheard = (welcome.refused ?? []).filter((r) => r.id > this.#outbox.counters.acked && r.id <= acked)
+    let burial: Promise<boolean> | undefined
+    if (unheard.length > 0) {
+      this.#burying++
+      burial = this.#refusals.then(async () => {
+        try {
+          return await this.#bury(unheard)
+        } finally {
+          this.#burying--
+        }
+      })
+      this.#refusals = burial.then(
+        () => undefined,
+        () => undefined,
+      )
+    }
     // Until the queue is reconciled with the server's counter nothing is written: a send committed meanwhile would
     // otherwise go out before `sentUpTo` is set from this `welcome`, and again in the resend.
     this.#reconciling = true
@@ -77,7 +112,11 @@ export class Resender {
       const last = this.#outbox.counters.last
       if (acked > last) {
         this.#host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
-        await this.#outbox.skipTo(acked)
+        const moved = await this.#outbox.skipTo(acked, last)
+        if (moved) {
+          this.#host.log(`resync: sends committed meanwhile move above the server's counter, from ${acked + 1}`)
+          this.#host.renumbered(moved.from, moved.delta)
+        }
       } else {
         const moved = await this.#outbox.renumberAfter(acked)
         if (moved) {
@@ -90,6 +129,8 @@ export class Resender {
     }
     if (gen !== this.#openGen) return
     this.#sentUpTo = acked
+    if (burial && !(await burial)) return
+    if (gen !== this.#openGen) return
     this.#ackTo(acked)
     this.#host.reconciled()
     void this.#flush()
@@ -103,8 +144,63 @@ export class Resender {
       this.#socket.protocolError(`ack ${id} is beyond the last id sent (${this.#sentUpTo})`)
       return false
     }
-    this.#ackTo(id)
+    // Behind a refusal being buried, so no `acked` covering a refused id reaches the tabs before its `dead`.
+    if (this.#burying === 0) this.#ackTo(id)
+    else this.#afterRefusals(() => this.#ackTo(id))
     return true
+  }
+
+  /**
+   * The server's `nack`: `id` is refused for good and its counter is at `id`; false when it broke the protocol. The
+   * ids before it are acked, the message is moved to the dead letters, and only then does its id count as done.
+   */
+  nack(r: Refusal): boolean {
+    if (r.id > this.#sentUpTo) {
+      this.#socket.protocolError(`nack ${r.id} is beyond the last id sent (${this.#sentUpTo})`)
+      return false
+    }
+    this.#burying++
+    this.#afterRefusals(async () => {
+      try {
+        if (r.id <= this.#outbox.counters.acked) return
+        this.#ackTo(r.id - 1)
+        if (await this.#bury([r])) this.#ackTo(r.id)
+      } finally {
+        this.#burying--
+      }
+    })
+    return true
+  }
+
+  /** A 4413 from a server that does not say its limit: `largest` was the largest message written on that connection. */
+  learnLimit(largest: number): void {
+    this.#learntLimit = Math.min(this.#learntLimit, largest - 1)
+    this.#host.log(`the server refused a message as too large: messages now stay under ${this.#learntLimit + 1} bytes`)
+  }
+
+  /** Runs `step` after the refusals before it, if the connection it belongs to is still the current one. */
+  #afterRefusals(step: () => void | Promise<void>): void {
+    const gen = this.#openGen
+    this.#refusals = this.#refusals
+      .then(() => (gen === this.#openGen ? step() : undefined))
+      .catch((e: unknown) => this.#host.log(`handling a refusal failed: ${String(e)}`))
+  }
+
+  /**
+   * Moves refused messages to the dead letters and tells the tabs; false when storage failed, which closes the
+   * connection: the ids stay unacked, and the next `welcome.refused` names them again.
+   */
+  async #bury(refusals: Refusal[]): Promise<boolean> {
+    const gen = this.#openGen
+    try {
+      const letters = await this.#outbox.bury(refusals)
+      if (letters.length > 0) this.#host.refused(letters)
+      return true
+    } catch (e) {
+      this.#host.log(`refused messages could not be moved to the dead letters: ${String(e)}`)
+      if (gen === this.#openGen) this.#socket.protocolError('a refused message could not be stored')
+      return false
+    }
   }
 
   #ackTo(id: number): void {
@@ -144,6 +240,9 @@ export class Resender {
    * most MAX_TEXT, each binary body as a binary message of its own.
    */
   #write(batch: OutboxBatch): void {
+    const limit = Math.min(this.#serverLimit, this.#learntLimit)
+    // Text of this many characters fits the limit in UTF-8 (at most 3 bytes each) with a batch's brackets.
+    const packChars = Math.max(1, Math.min(MAX_TEXT, Math.floor((limit - 2) / 3)))
     let texts: string[] = []
     let size = 0
     const flushText = (): boolean => {
@@ -159,17 +258,30 @@ export class Resender {
       const i = id - batch.first
       const topic = batch.topics[i] as string
       const body = batch.bodies[i] as string | Uint8Array
+      let text: string
       if (typeof body !== 'string') {
-        if (!flushText() || !this.#socket.send(encodeBinaryMessage([{ t: 'pub', id, topic, body }]))) return
-        this.#sentUpTo = id
-        continue
+        const data = encodeBinaryMessage([{ t: 'pub', id, topic, body }])
+        if (data.byteLength <= limit) {
+          if (!flushText() || !this.#socket.send(data)) return
+          this.#sentUpTo = id
+          continue
+        }
+        text = skipText(id)
+      } else {
+        text = pubFrameText(id, topic, body)
+        // Alone larger than the server takes: every resend would end the connection (4413). The server is told to
+        // count it as refused instead, so the queue behind it goes on.
+        if (text.length > packChars && utf8Length(text) > limit) text = skipText(id)
       }
-      const text = pubFrameText(id, topic, body)
-      if (texts.length > 0 && size + text.length > MAX_TEXT && !flushText()) return
+      if (texts.length > 0 && size + text.length > packChars && !flushText()) return
       texts.push(text)
       size += text.length + 1
       this.#sentUpTo = id
     }
     flushText()
   }
+}
+
+function skipText(id: number): string {
+  return JSON.stringify({ t: 'skip', id })
 }

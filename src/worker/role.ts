@@ -1,5 +1,19 @@
-import type { Delivery, DialInfo, ResetNotice, SessionConfig, StateInfo } from '../protocol/port.ts'
+import type { Json } from '../protocol/frames.ts'
+import type {
+  DeadLetter,
+  Delivery,
+  DialInfo,
+  OutgoingMessage,
+  RequestOutcome,
+  ResetNotice,
+  SessionConfig,
+  StateInfo,
+  SubscribeMode,
+  VolatileDelivery,
+} from '../protocol/port.ts'
+import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
+import type { Conflator } from './conflator.ts'
 import type { OutboxBatch } from './db.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database } from './platform.ts'
@@ -11,6 +25,25 @@ export interface HostSub {
   sub: number
   topic: string
   last: number
+  /** Whether the tab wants the topic's volatile messages too. */
+  volatile?: boolean
+  /** Asked to start at the newest message, and nothing has arrived yet: a new owner asks the server again. */
+  latest?: boolean
+  /** Set for `conflate: true`: what reaches the tab goes through it. */
+  conflator?: Conflator
+}
+
+/** How a subscription is to be served, as the owner's inbox is told (again, under each new owner). */
+export function modeOf(hs: HostSub): SubscribeMode {
+  return { latest: hs.latest === true, conflate: hs.conflator !== undefined }
+}
+
+/** A tab's presence handle as this worker tracks it; `state` is the last it set, for a new owner to join with. */
+export interface HostPresence {
+  tab: Tab
+  pid: number
+  topic: string
+  state: Json
 }
 
 /** What a role needs of the namespace host around it: its tabs, their subscriptions, the outbox and the bus. */
@@ -22,8 +55,13 @@ export interface RoleHost {
   readonly db: Database
   /** Key `<worker>/<tab>/<sub>` → subscription, for every tab of this worker. */
   readonly subs: ReadonlyMap<string, HostSub>
+  /** Key `<worker>/<tab>/p<pid>` → presence handle, for every tab of this worker. */
+  readonly presences: ReadonlyMap<string, HostPresence>
+  presenceEvent(hp: HostPresence, event: PresenceEvent): void
   /** The last online/offline signal of this worker's tabs, replayed to whoever owns the socket next. */
   readonly offline: boolean
+  /** The connection state as last reported by whoever owns the socket. */
+  readonly state: StateInfo
   readonly ended: boolean
   /** Whether any of this worker's tabs is shown (visible and not frozen). */
   localShown(): boolean
@@ -31,7 +69,10 @@ export interface RoleHost {
   setState(info: StateInfo): void
   deliver(hs: HostSub, msgs: Delivery[]): void
   reset(hs: HostSub, notice: ResetNotice): void
+  /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
+  deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
+  tabsDead(letters: DeadLetter[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
   log(message: string): void
@@ -47,6 +88,10 @@ export interface Role {
   /** Starts (or restarts, under a new owner) delivery of one of this worker's subscriptions. */
   route(key: string, hs: HostSub): void
   unroute(key: string): void
+  /** Presence handles: joined (or joined again under a new owner), a new state, left (`now`) or gone with the tab. */
+  presenceJoin(key: string, hp: HostPresence): void
+  presenceUpdate(key: string, state: Json): void
+  presenceLeave(key: string, now: boolean): void
   reconnect(): void
   online(online: boolean): void
   /** This worker's tabs changed visibility (or one left). */
@@ -54,6 +99,17 @@ export interface Role {
   /** New outbox records are on disk; `batch` when this worker wrote them. */
   committed(batch?: OutboxBatch): void
   cursors(): Record<string, number>
+  /** Volatile messages: false (dropped) unless the connection is open. */
+  sendVolatile(messages: OutgoingMessage[]): boolean
+  /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */
+  request(
+    key: string,
+    topic: string,
+    body: string | Uint8Array,
+    timeout: number,
+    done: (o: RequestOutcome) => void,
+  ): void
+  cancelRequest(key: string): void
   onBus(m: BusMessage): void
   /** This worker leaves the namespace. */
   leave(): void

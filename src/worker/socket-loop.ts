@@ -1,10 +1,11 @@
 import { CloseCode, closePolicy } from '../protocol/close-codes.ts'
 import { decodeServerMessage } from '../protocol/decode.ts'
 import { encodeFrames } from '../protocol/encode.ts'
-import type { Cursor, ServerFrame } from '../protocol/frames.ts'
+import type { Cursor, ServerFrame, WelcomeFrame } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { DialInfo, ReconnectOptions, StateInfo } from '../protocol/port.ts'
 import { backoffDelay, MAX_TIMER_DELAY, retryAfterDelay } from './backoff.ts'
+import { utf8Length } from './utf8.ts'
 import type { Clock, SocketFactory, TimerId } from './platform.ts'
 
 /** What the connection needs from the session that owns it. */
@@ -14,11 +15,13 @@ export interface SocketLoopHost {
   /** The identity and resume points sent in `hello`, read at the moment of each attempt. */
   hello(): { client: string; subs: Cursor[] }
   /** `welcome` arrived: the connection is open. */
-  opened(acked: number): void
+  opened(welcome: WelcomeFrame): void
   /** Every frame after `welcome`, one call per WebSocket message (a batch stays a batch). */
   frames(frames: ServerFrame[]): void
   /** The socket went away (any reason); in-flight requests on it are void. */
   dropped(): void
+  /** The server closed with 4413; `largest` is the largest message (UTF-8 bytes) written on that connection. */
+  tooLarge(largest: number): void
   state(info: StateInfo): void
   log(message: string): void
   /** Every WebSocket message in (`<-`) and out (`->`), when the app asked for `debug`; the token is redacted. */
@@ -53,6 +56,8 @@ export class SocketLoop {
   readonly #holds = new Set<Hold>()
   /** Bumped on every attempt: events of an abandoned socket compare it and fall silent. */
   #generation = 0
+  /** The largest message written on the current socket, bytes: what a 4413 teaches. */
+  #largestSent = 0
 
   readonly #opts: ReconnectOptions
   readonly #host: SocketLoopHost
@@ -74,6 +79,11 @@ export class SocketLoop {
     return this.#info.state === 'open'
   }
 
+  /** Bytes handed to the socket and not yet on the network. */
+  get buffered(): number {
+    return this.#ws?.bufferedAmount ?? 0
+  }
+
   start(): void {
     void this.#attempt()
   }
@@ -86,6 +96,9 @@ export class SocketLoop {
     if (this.#info.state !== 'open' || !this.#ws) return false
     // Our bytes always sit on a plain ArrayBuffer (built by encodeBinaryMessage), never a SharedArrayBuffer.
     this.#ws.send(data as string | Uint8Array<ArrayBuffer>)
+    // Measured only when it could be the largest yet (3 bytes per character at most).
+    if (typeof data !== 'string') this.#largestSent = Math.max(this.#largestSent, data.byteLength)
+    else if (data.length * 3 > this.#largestSent) this.#largestSent = Math.max(this.#largestSent, utf8Length(data))
     this.#host.trace?.('->', typeof data === 'string' ? data : `[binary ${data.byteLength} bytes]`)
     return true
   }
@@ -168,6 +181,7 @@ export class SocketLoop {
     // Binary bodies arrive as binary messages; an ArrayBuffer decodes synchronously, a Blob would not.
     ws.binaryType = 'arraybuffer'
     this.#ws = ws
+    this.#largestSent = 0
     this.#lastFrameAt = this.#clock.now()
     ws.onopen = () => {
       if (gen !== this.#generation) return
@@ -200,7 +214,7 @@ export class SocketLoop {
         this.#lost(new LocalClose(CloseCode.BadFrame, `expected welcome, got ${first?.t}`))
         return
       }
-      this.#welcomed(first.acked)
+      this.#welcomed(first)
       // The session may have refused the welcome itself (a counter it cannot follow).
       if (!this.isOpen) return
       frames = rest
@@ -208,14 +222,14 @@ export class SocketLoop {
     if (frames.length > 0) this.#host.frames(frames)
   }
 
-  #welcomed(acked: number): void {
+  #welcomed(welcome: WelcomeFrame): void {
     this.#clearTimer('connect')
     this.#set({ state: 'open', attempt: this.#info.attempt })
     this.#stableTimer = this.#clock.setTimeout(() => {
       if (this.#info.state === 'open') this.#set({ state: 'open', attempt: 0 })
     }, this.#opts.stableAfter)
     this.#startHeartbeat()
-    this.#host.opened(acked)
+    this.#host.opened(welcome)
   }
 
   /**
@@ -256,6 +270,8 @@ export class SocketLoop {
   }
 
   #lost(why: CloseEvent | LocalClose): void {
+    if (!(why instanceof LocalClose) && why.code === CloseCode.FrameTooLarge && this.#largestSent > 0)
+      this.#host.tooLarge(this.#largestSent)
     this.#abandon(why instanceof LocalClose ? why : new LocalClose(CloseCode.Normal, ''))
     const error: StateInfo['error'] = {
       // Our own 4400 means the server broke the protocol; anything else is the server's close code.

@@ -3,7 +3,8 @@ import type { DialInfo, TabEvents, TabInfo } from '../protocol/port.ts'
 
 /**
  * A tab attached to a session. Calls into it are fire-and-forget (`void`): a Comlink call to a closed tab never
- * settles, and the worker must never wait on one. The tab's death is learnt from its Web Lock, not from the port.
+ * settles, and the worker must never wait on one (a conflating subscription's `Conflator` waits for its own answers
+ * only, holding one message). The tab's death is learnt from its Web Lock, not from the port.
  */
 export class Tab {
   gone = false

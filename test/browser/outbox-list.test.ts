@@ -89,3 +89,47 @@ it('a message written to the socket and not yet acked is sent; when that socket 
   await expect.poll(() => wire.state, poll).toBe('reconnecting')
   expect(await wire.outbox.list()).toEqual([{ id: 1, topic, bytes: 7, queuedAt: expect.any(Number), state: 'queued' }])
 })
+
+it("onChange tells every tab when the queue changes (another tab's send while offline, then its ack), once per task; off() stops it", async () => {
+  const namespace = `outbox-change-${crypto.randomUUID()}`
+  const topic = `chat:${crypto.randomUUID()}`
+  const a = openWire(namespace)
+  const b = openWire(namespace)
+  await expect.poll(() => [a.state, b.state], poll).toEqual(['open', 'open'])
+  await commands.serverStop()
+  serverStopped = true
+  await expect.poll(() => [a.state, b.state], poll).toEqual(['reconnecting', 'reconnecting'])
+
+  // What B's display would show on each call: the queue as list() has it then.
+  const seen: number[][] = []
+  let calls = 0
+  const off = b.outbox.onChange(() => {
+    calls++
+    void b.outbox.list().then((l) => seen.push(l.map((e) => e.id)))
+  })
+  const sends = await Promise.all(Array.from({ length: 100 }, (_, n) => a.send(topic, { n })))
+  await expect.poll(() => seen.some((ids) => ids.length === 100), poll).toBe(true)
+  // One commit of 100 messages is one change, not 100.
+  expect(calls).toBe(1)
+
+  await commands.serverStart()
+  serverStopped = false
+  await Promise.all(sends.map((s) => s.acked))
+  await expect.poll(() => seen.at(-1), poll).toEqual([])
+  // Writes and acks of 100 messages arrive as a few events: far fewer calls than messages.
+  expect(calls).toBeGreaterThan(1)
+  expect(calls).toBeLessThan(20)
+
+  // After off(), B's listener hears nothing, while a listener still on (the control) hears the next change.
+  off()
+  const before = calls
+  let control = 0
+  a.outbox.onChange(() => control++)
+  const late = await a.send(topic, { n: 'late' })
+  await late.acked
+  await expect.poll(() => control, poll).toBeGreaterThan(0)
+  expect(calls).toBe(before)
+  expect(() => b.outbox.onChange('not a function' as never)).toThrow(
+    expect.objectContaining({ code: 'invalid-argument' }),
+  )
+})

@@ -60,3 +60,20 @@ it("the default 'keep' leaves the socket open while hidden", async () => {
   expect(kept.states).not.toContain('offline')
   expect((await kept.wire.stats()).state.state).toBe('open')
 })
+
+// Safari's back/forward cache: no `freeze`/`resume` (a Chromium API), only `pagehide`/`pageshow` with `persisted`, and
+// the page may still report itself visible. The tab counts as frozen until it is shown again; then it attaches anew
+// under a new lock (WebKit drops a cached page's locks: test/e2e/back-forward-cache.test.ts), so the worker reports
+// it `connecting` (the old attachment ended) before `open`.
+it("a page put in the back/forward cache counts as frozen (whenHidden 'disconnect') until pageshow restores it", async () => {
+  const { wire, states } = openWire({ whenHidden: 'disconnect', hiddenGrace: 100 })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))
+  await expect.poll(() => wire.state, poll).toBe('offline')
+  window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
+  await expect.poll(() => wire.state, poll).toBe('open')
+  expect(states.slice(states.indexOf('offline'))).toEqual(['offline', 'connecting', 'connecting', 'open'])
+  const tag = crypto.randomUUID()
+  await (await wire.send(`bfcache:${tag}`, { tag })).acked
+  expect((await commands.serverRead(`bfcache:${tag}`)).msgs.map((m) => m.body)).toEqual([{ tag }])
+})

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Json } from '../../src/protocol/frames.ts'
 import type { TabwireServer } from '../../src/server/types.ts'
-import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
+import { BROWSERS } from '../support/browser-paths.ts'
 import { receivedUpTo, useE2E, waitForState } from '../support/e2e.ts'
 import { startPublisher, stream } from '../support/publisher.ts'
 import type { Tab } from '../support/tab.ts'
@@ -39,13 +39,10 @@ async function chatByTab(tab: Tab, server: TabwireServer): Promise<{ total: numb
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
-// Not WebKit yet, for a tabwire gap WebKit exposes (issue 14): WebKit runs a site's SharedWorkers in the web process
-// of one window, so closing the old tabs here can also end the v2 worker the new tabs use (WebKit starts a fresh one
-// and reconnects their ports). A send in flight across that swap rejects with
-// worker-unavailable ("calls in flight may not have taken effect"; seen in 1 of 2 runs), and this test, which counts
-// every send exactly once, cannot tell stored from lost until send() carries an idempotency key the tab can check
-// with the new worker.
-describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
+// In WebKit too (issue 14): closing the old tabs can end the v2 worker under the new tabs as well (WebKit runs a
+// site's SharedWorkers in one window's web process); a send in flight then is made again on the next worker, which
+// stores it only if the dead one had not, so every send still counts exactly once.
+describe.each(BROWSERS)('%s', (name) => {
   const e2e = useE2E(name)
 
   it('old and new worker versions: one connection, every send once in its tab’s order; the new version takes over', async () => {
@@ -94,9 +91,15 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
     expect(second.total).toBe(160)
     for (const label of Object.keys(all)) expect(second.by[label]).toEqual(range(1, 40))
 
-    // The new version owns the socket now: one connection, and exactly one more was ever made.
+    // The new version owns the socket now: one connection, and exactly one more was ever made. WebKit may make one
+    // more: closing the old tabs' window can end the v2 worker (or its socket) under the new tabs after the v2 worker
+    // had taken over, and its successor connects again (seen in about 1 run in 3); never two at once.
     expect(s.server.connections()).toBe(1)
-    expect(s.proxy?.accepted()).toBe(2)
+    if (name === 'webkit') expect(s.proxy?.accepted()).toBeOneOf([2, 3])
+    else {
+      expect((await new1.call('stateInfos')).filter((i) => i.error?.message === 'worker restarted')).toEqual([])
+      expect(s.proxy?.accepted()).toBe(2)
+    }
     expect(s.server.subscribers('feed')).toBe(1)
   })
 })

@@ -59,6 +59,8 @@ function watch(inner: Store): Watched {
         if (w.holdAfter) await w.holdAfter
         return outcomes
       },
+      refuse: (user, client, refusal) => inner.refuse(user, client, refusal),
+      refusals: (user, client) => inner.refusals(user, client),
       append: (topic, body) => inner.append(topic, body),
       acked: (user, client) => inner.acked(user, client),
       read: (topic, after, limit) => inner.read(topic, after, limit),

@@ -30,7 +30,7 @@ import { launchBrowser, type TestContext } from '../support/browsers.ts'
 import type { AppGlobals, Tab } from '../support/tab.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { check, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
+import { check, emptyReport, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
 import { startHostileClients } from './hostile.ts'
 import { startApp } from '../support/vite-app.ts'
 import { until } from '../support/wait.ts'
@@ -286,30 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const context = await launched.browser.newContext()
     closers.push(() => context.close())
 
-    const report: ChaosReport = {
-      browser: options.browser,
-      seed: options.seed,
-      durationMs: 0,
-      steps: 0,
-      stepsByKind: {},
-      tabs: { opened: 0, reloads: 0, closes: 0, sessions: 0, maxOpen: 0 },
-      server: { kills: 0, inProcessRestarts: 0, gracefulProcessRestarts: 0 },
-      faults: { cut: 0, refused: 0, blackholed: 0, delayed: 0, throttled: 0, midFrame: 0, connectionsAccepted: 0 },
-      sent: 0,
-      resolved: 0,
-      rejected: {},
-      delivered: 0,
-      deliveredUnresolved: 0,
-      published: 0,
-      received: 0,
-      subscriptions: 0,
-      resets: 0,
-      lost: [],
-      duplicated: [],
-      misordered: [],
-      other: [],
-      notes: [],
-    }
+    const report = emptyReport(options.browser, options.seed)
 
     const tabs: ChaosTab[] = []
     let nextTab = 1

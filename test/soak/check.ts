@@ -63,6 +63,34 @@ export interface ChaosReport {
   hostile?: HostileCounts
 }
 
+/** A report with every count at zero, filled in as the soak runs. */
+export function emptyReport(browser: ChaosReport['browser'], seed: number): ChaosReport {
+  return {
+    browser,
+    seed,
+    durationMs: 0,
+    steps: 0,
+    stepsByKind: {},
+    tabs: { opened: 0, reloads: 0, closes: 0, sessions: 0, maxOpen: 0 },
+    server: { kills: 0, inProcessRestarts: 0, gracefulProcessRestarts: 0 },
+    faults: { cut: 0, refused: 0, blackholed: 0, delayed: 0, throttled: 0, midFrame: 0, connectionsAccepted: 0 },
+    sent: 0,
+    resolved: 0,
+    rejected: {},
+    delivered: 0,
+    deliveredUnresolved: 0,
+    published: 0,
+    received: 0,
+    subscriptions: 0,
+    resets: 0,
+    lost: [],
+    duplicated: [],
+    misordered: [],
+    other: [],
+    notes: [],
+  }
+}
+
 /** The guarantees, from the pages' records (`dump`), the server's logs and the sessions still open at the end. */
 export function check(
   report: ChaosReport,

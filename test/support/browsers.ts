@@ -10,9 +10,17 @@ import { onCleanup } from './cleanup.ts'
 import { PlaywrightTab, TEST_APP, type AppGlobals, type Tab } from './tab.ts'
 import { launchWebKit } from './webdriver-browser.ts'
 
+export interface ContextOptions {
+  /**
+   * A folder that keeps the context's storage across `close()` and the next `newContext` on it: a browser restart.
+   * WebKit only (scripts/webkit-launcher.py, which also gives each tab its own web process, as Safari does).
+   */
+  profile?: string
+}
+
 export interface TestBrowser {
   readonly name: BrowserName
-  newContext(): Promise<TestContext>
+  newContext(options?: ContextOptions): Promise<TestContext>
 }
 
 export interface TestContext {
@@ -31,7 +39,8 @@ export async function launchBrowser(name: BrowserName): Promise<{ browser: TestB
   const launched = await launchPlaywright(name)
   const browser: TestBrowser = {
     name,
-    async newContext() {
+    async newContext(options = {}) {
+      if (options.profile !== undefined) throw new Error('a persistent profile is wired for WebKit only')
       const context = await launched.browser.newContext()
       return {
         playwright: context,

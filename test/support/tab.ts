@@ -30,6 +30,11 @@ export interface Tab {
   callIn<K extends Method>(ns: string, method: K, ...args: Parameters<TestApi[K]>): Promise<Result<K>>
   /** Reloads the page and waits for the app in it to be ready again. */
   reload(): Promise<void>
+  /**
+   * Navigates to `url`, then back through the history (where the browser may restore the page from its back/forward
+   * cache), and waits for the app to be ready again.
+   */
+  awayAndBack(url: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -89,6 +94,12 @@ export class PlaywrightTab implements Tab {
 
   async reload(): Promise<void> {
     await this.page.reload()
+    await this.ready()
+  }
+
+  async awayAndBack(url: string): Promise<void> {
+    await this.page.goto(url)
+    await this.page.goBack()
     await this.ready()
   }
 

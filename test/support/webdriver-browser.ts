@@ -1,6 +1,7 @@
 /**
  * WebKit for the e2e harness over W3C WebDriver: a context is one WebDriver session of WebKitGTK's MiniBrowser (its
- * own throwaway storage, so its own IndexedDB and SharedWorkers), and a tab is one window of that session.
+ * own throwaway storage, so its own IndexedDB and SharedWorkers), and a tab is one window of that session. A context
+ * with a profile runs scripts/webkit-launcher.py instead: storage kept in the profile folder, a web process per window.
  *
  * WebKitWebDriver serves one session at a time, so each context runs its own driver (and display). The session's
  * first window stays on about:blank for the context's lifetime: closing the last window would end the session and
@@ -10,7 +11,7 @@
  * and each switches to its tab's window first. A tab call that waits long (`allAcked` against a server that is
  * down) therefore holds up the other tabs of its context.
  */
-import { WEBKIT_BROWSER_PATH } from './browser-paths.ts'
+import { WEBKIT_BROWSER_PATH, WEBKIT_LAUNCHER_PATH } from './browser-paths.ts'
 import type { TestBrowser, TestContext } from './browsers.ts'
 import { TEST_APP, type AppGlobals, type Method, type Result, type Tab } from './tab.ts'
 import { until } from './wait.ts'
@@ -24,8 +25,8 @@ export function launchWebKit(): TestBrowser & { close(): Promise<void> } {
   const contexts = new Set<WebDriverContext>()
   return {
     name: 'webkit',
-    async newContext() {
-      const context = await WebDriverContext.open()
+    async newContext(options = {}) {
+      const context = await WebDriverContext.open(options.profile)
       contexts.add(context)
       return {
         playwright: undefined,
@@ -57,7 +58,8 @@ class WebDriverContext {
     this.current = holder
   }
 
-  static async open(): Promise<WebDriverContext> {
+  /** MiniBrowser with throwaway storage, or with `profile` the launcher that keeps it there. */
+  static async open(profile?: string): Promise<WebDriverContext> {
     const driver = await startWebKitDriver()
     try {
       const created = (await request(
@@ -67,8 +69,18 @@ class WebDriverContext {
         {
           capabilities: {
             alwaysMatch: {
-              browserName: 'MiniBrowser',
-              'webkitgtk:browserOptions': { binary: WEBKIT_BROWSER_PATH, args: ['--automation'] },
+              ...(profile === undefined
+                ? {
+                    browserName: 'MiniBrowser',
+                    'webkitgtk:browserOptions': { binary: WEBKIT_BROWSER_PATH, args: ['--automation'] },
+                  }
+                : {
+                    browserName: 'safari',
+                    'webkitgtk:browserOptions': {
+                      binary: WEBKIT_LAUNCHER_PATH,
+                      args: ['--automation', `--profile=${profile}`, '--name=safari'],
+                    },
+                  }),
               timeouts: { script: SCRIPT_TIMEOUT_MS, pageLoad: PAGE_LOAD_TIMEOUT_MS },
             },
           },
@@ -209,6 +221,14 @@ class WebDriverTab implements Tab {
 
   async reload(): Promise<void> {
     await this.context.onWindow(this.handle, () => this.context.command('POST', '/refresh', {}))
+    await this.ready()
+  }
+
+  async awayAndBack(url: string): Promise<void> {
+    await this.context.onWindow(this.handle, async () => {
+      await this.context.command('POST', '/url', { url })
+      await this.context.command('POST', '/back', {})
+    })
     await this.ready()
   }
 

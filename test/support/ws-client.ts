@@ -20,6 +20,9 @@ export class TestClient {
   messages = 0
   /** Per frame in `frames`, the kind of WebSocket message that carried it, and that message's number (from 1). */
   readonly via: { kind: 'text' | 'binary'; message: number }[] = []
+  /** WebSocket message payload bytes each way (what the server's byte counters should match). */
+  bytesReceived = 0
+  bytesSent = 0
   /** Messages from the server that the protocol decoder rejected: any makes `waitFor` fail. */
   readonly invalid: string[] = []
   /** Settles when the socket closes, with the code and reason the server sent. */
@@ -30,6 +33,7 @@ export class TestClient {
     ws.on('message', (data, isBinary) => {
       const decoded = decodeServerMessage(isBinary ? data : data.toString())
       this.messages++
+      this.bytesReceived += Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength
       if (decoded.ok) {
         this.frames.push(...decoded.frames)
         for (const _ of decoded.frames) this.via.push({ kind: isBinary ? 'binary' : 'text', message: this.messages })
@@ -75,13 +79,16 @@ export class TestClient {
   send(raw: string | Uint8Array): void
   send(...args: unknown[]): void {
     const [first] = args
-    if (typeof first === 'string' || first instanceof Uint8Array) this.ws.send(first)
-    else this.ws.send(encodeFrames(args as ClientFrame[]))
+    const data = typeof first === 'string' || first instanceof Uint8Array ? first : encodeFrames(args as ClientFrame[])
+    this.bytesSent += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+    this.ws.send(data)
   }
 
   /** Sends frames as one binary message (see `protocol/binary.ts`), whatever their bodies. */
   sendBinary(...frames: ClientFrame[]): void {
-    this.ws.send(encodeBinaryMessage(frames))
+    const data = encodeBinaryMessage(frames)
+    this.bytesSent += data.byteLength
+    this.ws.send(data)
   }
 
   /** Resolves once `predicate(frames)` holds; rejects on timeout or if the socket closes first. */

@@ -3,7 +3,14 @@
  * fails if a line marked `@ts-expect-error` compiles or an `expectTypeOf` does not hold. Never executed.
  */
 import { expectTypeOf } from 'vitest'
-import { connect, type Message, type SendReceipt, type Wire } from '../../src/client/index.ts'
+import {
+  connect,
+  type Message,
+  type SendReceipt,
+  type VolatileMessage,
+  type VolatileReceipt,
+  type Wire,
+} from '../../src/client/index.ts'
 
 declare const options: Parameters<typeof connect>[0]
 
@@ -39,6 +46,54 @@ export function typed(wire: Wire<Topics>): void {
   void wire.subscribe('doc:x', (m) => expectTypeOf(m.body).toEqualTypeOf<Uint8Array>())
   // @ts-expect-error a topic the map does not name
   void wire.subscribe('metrics:mem', () => undefined)
+
+  // Latest values, conflation, an async handler (a conflating subscription waits for it) and an AbortSignal.
+  const signal = new AbortController().signal
+  void wire.subscribe('metrics:cpu', async (m) => expectTypeOf(m.body).toEqualTypeOf<number>(), {
+    after: 'latest',
+    conflate: true,
+    signal,
+  })
+  // @ts-expect-error after is a seq or 'latest'
+  void wire.subscribe('metrics:cpu', () => undefined, { after: 'newest' })
+  // @ts-expect-error conflate is a boolean
+  void wire.subscribe('metrics:cpu', () => undefined, { conflate: 'yes' })
+
+  // `for await` over a typed topic: the map's body, the topic's own name.
+  void (async () => {
+    for await (const m of wire.messages('metrics:cpu', { after: 'latest', signal, conflate: true })) {
+      expectTypeOf(m).toEqualTypeOf<Message<number, 'metrics:cpu'>>()
+    }
+    for await (const m of wire.messages('doc:1', { after: 3, buffer: 100, onReset: () => undefined })) {
+      expectTypeOf(m.body).toEqualTypeOf<Uint8Array>()
+    }
+  })()
+  // @ts-expect-error a topic the map does not name
+  void wire.messages('metrics:mem')
+  // @ts-expect-error buffer is a number
+  void wire.messages('metrics:cpu', { buffer: 'big' })
+
+  // Volatile: its own receipt; bodies checked like durable sends; only `{ volatile: true }` subscribers meet them.
+  expectTypeOf(wire.send('metrics:cpu', 0.5, { durable: false })).toEqualTypeOf<Promise<VolatileReceipt>>()
+  expectTypeOf(wire.send('metrics:cpu', 0.5, { durable: true })).toEqualTypeOf<Promise<SendReceipt>>()
+  // @ts-expect-error a volatile body is checked against the map too
+  void wire.send('metrics:cpu', 'high', { durable: false })
+  void wire.subscribe(
+    'metrics:cpu',
+    (m) => {
+      expectTypeOf(m).toEqualTypeOf<Message<number, 'metrics:cpu'> | VolatileMessage<number, 'metrics:cpu'>>()
+      if (m.volatile) expectTypeOf(m.seq).toEqualTypeOf<undefined>()
+      else expectTypeOf(m.seq).toEqualTypeOf<number>()
+    },
+    { volatile: true },
+  )
+
+  // Requests: the body is checked against the map; the answer's type is the caller's to name.
+  expectTypeOf(wire.request<{ hits: number }>('room:lobby', { text: 'q', from: 'ann' })).toEqualTypeOf<
+    Promise<{ hits: number }>
+  >()
+  // @ts-expect-error a request body is checked against the map
+  void wire.request('metrics:cpu', 'high')
 }
 
 interface Chat {
@@ -85,6 +140,7 @@ export function untyped(wire: Wire): void {
   )
   // Untyped callers name the body they expect, as before.
   void wire.subscribe<Chat>('t', (m) => expectTypeOf(m.body).toEqualTypeOf<Chat>())
+  expectTypeOf(wire.messages<Chat>('t')).toEqualTypeOf<AsyncIterableIterator<Message<Chat, string>>>()
 }
 
 /**

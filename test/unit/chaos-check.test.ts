@@ -4,34 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { StoredMessage } from '../../src/server/store.ts'
-import { check, FEED, UP, type ChaosReport } from '../soak/check.ts'
-
-function emptyReport(): ChaosReport {
-  return {
-    browser: 'chromium',
-    seed: 1,
-    durationMs: 0,
-    steps: 0,
-    stepsByKind: {},
-    tabs: { opened: 0, reloads: 0, closes: 0, sessions: 0, maxOpen: 0 },
-    server: { kills: 0, inProcessRestarts: 0, gracefulProcessRestarts: 0 },
-    faults: { cut: 0, refused: 0, blackholed: 0, delayed: 0, throttled: 0, midFrame: 0, connectionsAccepted: 0 },
-    sent: 0,
-    resolved: 0,
-    rejected: {},
-    delivered: 0,
-    deliveredUnresolved: 0,
-    published: 0,
-    received: 0,
-    subscriptions: 0,
-    resets: 0,
-    lost: [],
-    duplicated: [],
-    misordered: [],
-    other: [],
-    notes: [],
-  }
-}
+import { check, emptyReport, FEED, UP } from '../soak/check.ts'
 
 const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
   bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
@@ -67,14 +40,14 @@ const live = new Map([['1.1', [FEED]]])
 
 describe('chaos soak checker', () => {
   it('passes a clean run and counts it', () => {
-    const r = emptyReport()
+    const r = emptyReport('chromium', 1)
     check(r, records(), goodUp(), feed(4), live)
     expect([r.lost, r.duplicated, r.misordered, r.other]).toEqual([[], [], [], []])
     expect([r.sent, r.resolved, r.delivered, r.published, r.received]).toEqual([5, 5, 5, 4, 4])
   })
 
   it('reports a resolved send missing from the log as lost', () => {
-    const r = emptyReport()
+    const r = emptyReport('chromium', 1)
     check(
       r,
       records(),
@@ -86,7 +59,7 @@ describe('chaos soak checker', () => {
   })
 
   it('reports a body appearing twice as duplicated', () => {
-    const r = emptyReport()
+    const r = emptyReport('chromium', 1)
     check(
       r,
       records(),
@@ -98,7 +71,7 @@ describe('chaos soak checker', () => {
   })
 
   it("reports the log out of id order, and out of a session's send order, as misordered", () => {
-    const r = emptyReport()
+    const r = emptyReport('chromium', 1)
     check(r, records(), log(UP, [up('1.1', 2), up('1.1', 1), up('1.1', 3), up('2.1', 1), up('2.1', 2)]), feed(4), live)
     expect(r.misordered).toEqual([
       'session 1.1: n 1 at seq 2 after n 2 at seq 1',
@@ -107,7 +80,7 @@ describe('chaos soak checker', () => {
   })
 
   it('reports a delivery gap, a repeat and a subscription short of the head', () => {
-    const gap = emptyReport()
+    const gap = emptyReport('chromium', 1)
     check(
       gap,
       records({
@@ -121,7 +94,7 @@ describe('chaos soak checker', () => {
       live,
     )
     expect(gap.lost).toEqual([`session 1.1 ${FEED}: seqs 2..2 never delivered (next was 3)`])
-    const again = emptyReport()
+    const again = emptyReport('chromium', 1)
     check(
       again,
       records({
@@ -135,13 +108,13 @@ describe('chaos soak checker', () => {
       live,
     )
     expect(again.duplicated).toEqual([`session 1.1 ${FEED}: seqs 3..3 again (expected 4)`])
-    const short = emptyReport()
+    const short = emptyReport('chromium', 1)
     check(short, records({ [`cs:d:1.1:${FEED}`]: JSON.stringify([[1, 2]]) }), goodUp(), feed(4), live)
     expect(short.lost).toEqual([`session 1.1 ${FEED}: seqs 3..4 never delivered by the end (still open)`])
   })
 
   it('accepts a hole covered by a reset notice, and notes it', () => {
-    const r = emptyReport()
+    const r = emptyReport('chromium', 1)
     check(
       r,
       records({

@@ -18,6 +18,7 @@ describe('server bad input', () => {
     ['an unknown frame type', '{"t":"shout"}', 'type'],
     ['a pub missing its body', '{"t":"pub","id":1,"topic":"a"}', 'field'],
     ['a server frame', '{"t":"ack","id":1}', 'type'],
+    ['a sub whose latest is not a boolean', '{"t":"sub","topic":"a","after":0,"latest":1}', 'field'],
   ])(
     'answers %s after hello with an error frame and 4400, while another client keeps working',
     async (_n, raw, code) => {
@@ -27,7 +28,7 @@ describe('server bad input', () => {
       bad.send(raw)
       expect(await bad.closed).toEqual({ code: 4400, reason: code })
       expect(bad.frames).toEqual([
-        { t: 'welcome', v: 1, acked: 0 },
+        { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
         { t: 'error', code, message: expect.any(String) },
       ])
       await stillWorks(good, 1)

@@ -28,42 +28,100 @@ function authorizer() {
 const pub = (id: number, topic: string, body: unknown) => ({ t: 'pub' as const, id, topic, body: body as never })
 
 describe('authorize', () => {
-  it('a denied pub is neither appended nor acked: error forbidden, close 4403; earlier pubs of the message stand, other clients unharmed', async () => {
+  it('a denied pub is refused for good: nack forbidden, the counter moves past it, the pubs after it go on', async () => {
     const { calls, authorize } = authorizer()
     const { server, url } = await serve({ authenticate, authorize })
     const watcher = await hello(url, 'w', { token: 'bob', subs: [{ topic: 'room', after: 0 }] })
     const alice = await hello(url, 'a', { token: 'alice' })
-    alice.send(pub(1, 'room', 'a1'), pub(2, 'secret:plans', 'leak'), pub(3, 'room', 'a3'))
-    expect(await alice.closed).toEqual({ code: 4403, reason: 'forbidden' })
+    alice.send(pub(1, 'room', 'a1'), pub(2, 'secret:plans', 'leak'), pub(3, 'room', 'a3'), pub(4, 'secret:plans', 'x'))
+    await alice.waitFor((f) => f.some((x) => x.t === 'nack' && x.id === 4))
     expect(alice.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
       { t: 'ack', id: 1 },
-      { t: 'error', code: 'forbidden', message: 'not allowed to publish to secret:plans' },
+      { t: 'nack', id: 2, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
+      { t: 'ack', id: 3 },
+      { t: 'nack', id: 4, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
     ])
-    // Asked once per distinct topic of the message, in order, up to the denial.
+    // Asked once per distinct topic of the message.
     expect(calls.filter(([user]) => user === 'alice')).toEqual([
       ['alice', 'room', 'pub'],
       ['alice', 'secret:plans', 'pub'],
     ])
     expect((await server.store.head('secret:plans')).last).toBe(0)
-    expect(await server.store.acked('alice', 'a')).toBe(1)
-    await watcher.untilSeq('room', 1)
-    await watcher.quiet()
-    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1'])
-
-    // The denied id was not consumed: the client's next id is still 2 (its queue is intact, not silently skipped).
-    const again = await hello(url, 'a', { token: 'alice' })
-    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 1 }])
-    again.send(pub(2, 'room', 'a2'))
-    await again.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 2))
+    expect(await server.store.acked('alice', 'a')).toBe(4)
     await watcher.untilSeq('room', 2)
-    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1', 'a2'])
+    await watcher.quiet()
+    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1', 'a3'])
+    expect(server.connections()).toBe(2)
+
+    // A reconnecting client is told the refusals again (its nacks may have been lost with the connection); a
+    // refused id resent is refused again, never acked as if delivered.
+    const again = await hello(url, 'a', { token: 'alice' })
+    const refused = [
+      { id: 2, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
+      { id: 4, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
+    ]
+    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 4, maxBytes: 1048576, refused }])
+    again.send(pub(2, 'secret:plans', 'leak'), pub(5, 'room', 'a5'))
+    await again.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 5))
+    expect(again.frames.slice(1)).toEqual([
+      { t: 'nack', ...refused[0] },
+      { t: 'ack', id: 5 },
+    ])
+    await watcher.untilSeq('room', 3)
+    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['a1', 'a3', 'a5'])
 
     // The owner of the topic may publish to it.
     const root = await hello(url, 'r', { token: 'root' })
     root.send(pub(1, 'secret:plans', 'ok'))
     await root.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 1))
     expect((await server.store.read('secret:plans', 0, 10)).msgs.map((m) => m.body)).toEqual(['ok'])
+  })
+
+  it('validate refuses one body for good with its reason (or a default one); the rest of the message goes on', async () => {
+    const seen: [string, string, unknown][] = []
+    const { server, url } = await serve({
+      authenticate,
+      validate: async (user, topic, body) => {
+        seen.push([user, topic, body])
+        if (body === 'spam') return 'looks like spam'
+        return body !== 'bad'
+      },
+    })
+    const c = await hello(url, 'c', { token: 'ann', subs: [{ topic: 'room', after: 0 }] })
+    c.send(pub(1, 'room', 'ok1'), pub(2, 'room', 'spam'), pub(3, 'room', 'bad'), pub(4, 'room', 'ok4'))
+    await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 4))
+    expect(c.frames.filter((f) => f.t !== 'msg')).toEqual([
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
+      { t: 'ack', id: 1 },
+      { t: 'nack', id: 2, code: 'invalid', message: 'looks like spam' },
+      { t: 'nack', id: 3, code: 'invalid', message: 'refused by validation' },
+      { t: 'ack', id: 4 },
+    ])
+    expect(seen.map(([, , body]) => body)).toEqual(['ok1', 'spam', 'bad', 'ok4'])
+    expect(seen.every(([user, topic]) => user === 'ann' && topic === 'room')).toBe(true)
+    expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual(['ok1', 'ok4'])
+    expect(await server.store.refusals('ann', 'c')).toEqual([
+      { id: 2, code: 'invalid', message: 'looks like spam' },
+      { id: 3, code: 'invalid', message: 'refused by validation' },
+    ])
+  })
+
+  it('a skip stands for a pub too large to send: refused too-large, in its place in the id sequence', async () => {
+    const { server, url } = await serve({ authenticate, maxFrameBytes: 4096 })
+    const c = await hello(url, 'c', { token: 'ann' })
+    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 4096 })
+    c.send(pub(1, 'room', 'a'), { t: 'skip', id: 2 }, pub(3, 'room', 'c'))
+    await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 3))
+    expect(c.frames.slice(1)).toEqual([
+      { t: 'ack', id: 1 },
+      { t: 'nack', id: 2, code: 'too-large', message: 'pub 2 is larger than the server takes (4096 bytes)' },
+      { t: 'ack', id: 3 },
+    ])
+    // A skip out of order is the same protocol error as such a pub.
+    c.send({ t: 'skip', id: 9 })
+    expect(await c.closed).toEqual({ code: 4400, reason: 'out-of-order' })
+    expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual(['a', 'c'])
   })
 
   it('a denied sub (in hello or later) and fetch get error forbidden and no messages; the connection stays', async () => {
@@ -92,7 +150,7 @@ describe('authorize', () => {
     const isFetchReply = (f: unknown) => [fetchError, fetchAnswer].some((x) => JSON.stringify(x) === JSON.stringify(f))
     expect(c.frames.filter(isFetchReply)).toEqual([fetchError, fetchAnswer])
     expect(c.frames.filter((f) => !isFetchReply(f))).toEqual([
-      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:a' },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:b' },
       { t: 'pong', n: 1 },
@@ -102,22 +160,40 @@ describe('authorize', () => {
     expect(server.connections()).toBe(1)
   })
 
-  it('a throwing authorize denies (fails closed), and a sync boolean works too', async () => {
+  it('a throwing authorize or validate on a pub is no verdict: 1011, nothing of that message applied, no refusal', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
     try {
-      const { url } = await serve({
+      const { server, url } = await serve({
         authorize: (_user, topic) => {
           if (topic === 'boom') throw new Error('db down')
-          return topic === 'ok'
+          return topic !== 'no'
+        },
+        validate: (_user, _topic, body) => {
+          if (body === 'crash') throw new Error('validator down')
+          return true
         },
       })
       const c = await hello(url, 'c')
       c.send(pub(1, 'ok', 1))
       await c.waitFor((f) => f.some((x) => x.t === 'ack'))
-      c.send(pub(2, 'boom', 2))
-      expect(await c.closed).toEqual({ code: 4403, reason: 'forbidden' })
-      expect(c.frames.at(-1)).toEqual({ t: 'error', code: 'forbidden', message: 'not allowed to publish to boom' })
-      expect(errors).toHaveBeenCalledTimes(1)
+      c.send(pub(2, 'ok', 2), pub(3, 'boom', 3))
+      expect(await c.closed).toEqual({ code: 1011, reason: 'internal error' })
+      const d = await hello(url, 'c')
+      expect(d.frames).toEqual([{ t: 'welcome', v: 1, acked: 1, maxBytes: 1048576 }])
+      d.send(pub(2, 'ok', 'crash'))
+      expect(await d.closed).toEqual({ code: 1011, reason: 'internal error' })
+      // A sync boolean works too.
+      const e = await hello(url, 'c')
+      e.send(pub(2, 'no', 2), pub(3, 'ok', 3))
+      await e.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 3))
+      expect(e.frames.slice(1)).toEqual([
+        { t: 'nack', id: 2, code: 'forbidden', message: 'not allowed to publish to no' },
+        { t: 'ack', id: 3 },
+      ])
+      expect(await server.store.refusals('anonymous', 'c')).toEqual([
+        { id: 2, code: 'forbidden', message: 'not allowed to publish to no' },
+      ])
+      expect(errors).toHaveBeenCalledTimes(2)
     } finally {
       errors.mockRestore()
     }
@@ -140,7 +216,7 @@ describe('rateLimit', () => {
     c.send({ t: 'ping', n: 2 }) // over: 3 tokens short, 100 ms each
     expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=300' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
       { t: 'ack', id: 3 },
       { t: 'pong', n: 1 },
     ])
@@ -214,7 +290,7 @@ describe('maxSubscriptions', () => {
     c.send({ t: 'sub', topic: 'd', after: 0 })
     expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
       { t: 'pong', n: 1 },
       { t: 'error', code: 'too-many-subscriptions', message: 'at most 2 subscriptions per connection' },
     ])
@@ -232,7 +308,7 @@ describe('maxSubscriptions', () => {
     })
     expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
       { t: 'error', code: 'too-many-subscriptions', message: 'at most 1 subscriptions per connection' },
     ])
   })
@@ -277,7 +353,7 @@ describe('allowedOrigins', () => {
     await new Promise<void>((resolve) => ws.once('open', () => resolve()))
     ws.send(JSON.stringify({ t: 'hello', v: 1, client: 'o', subs: [] }))
     const first = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())))
-    expect(JSON.parse(first)).toEqual({ t: 'welcome', v: 1, acked: 0 })
+    expect(JSON.parse(first)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 })
     expect(server.connections()).toBe(1)
     ws.close()
   })

@@ -265,6 +265,59 @@ describe.each([memory, sqlite, redisSubject, redisClusterSubject])('$name store'
     expect(seqs(published(await store.accept('u', 'c', [pubs[2] as PubInput, pubs[1] as PubInput])))).toEqual([2, 3])
   })
 
+  it('refuses a pub for good: the counter moves past it with nothing appended, and the pubs after it go on', async () => {
+    const store = await subject.open()
+    await store.accept('u', 'c', [pubFor(1)])
+    const refusal = { id: 2, code: 'forbidden', message: 'not allowed to publish to secret' }
+    expect(await store.refuse('u', 'c', { id: 4, code: 'invalid', message: 'x' })).toEqual({
+      kind: 'out-of-order',
+      expected: 2,
+    })
+    expect(await store.refuse('u', 'c', refusal)).toEqual({ kind: 'refused' })
+    expect(await store.acked('u', 'c')).toBe(2)
+    expect(await store.refuse('u', 'c', refusal)).toEqual({ kind: 'duplicate' })
+    expect(await store.refuse('u', 'c', { id: 1, code: 'invalid', message: 'late' })).toEqual({ kind: 'duplicate' })
+    const after = await store.accept('u', 'c', [pubFor(2), pubFor(3)])
+    expect(after.map((o) => o.kind)).toEqual(['duplicate', 'published'])
+    expect(await store.acked('u', 'c')).toBe(3)
+    // Only ids 1 and 3 were appended (pubFor puts id 1 on side:1, 3 on hot).
+    expect((await store.read('side:1', 0, 10)).msgs.map((m) => m.body)).toEqual([{ id: 1 }])
+    expect((await store.read('side:0', 0, 10)).msgs).toEqual([])
+    expect((await store.read('hot', 0, 10)).msgs.map((m) => m.body)).toEqual([{ id: 3 }])
+    expect(await store.refusals('u', 'c')).toEqual([refusal])
+    expect(await store.refusals('u', 'other')).toEqual([])
+    expect(await store.refusals('v', 'c')).toEqual([])
+  })
+
+  it('keeps the latest 64 refusals of a client, oldest first', async () => {
+    const store = await subject.open()
+    for (const id of range(1, 70)) await store.refuse('u', 'c', { id, code: 'invalid', message: `m${id}` })
+    const kept = await store.refusals('u', 'c')
+    expect(kept.map((r) => r.id)).toEqual(range(7, 70))
+    expect(kept[0]).toEqual({ id: 7, code: 'invalid', message: 'm7' })
+    expect(await store.acked('u', 'c')).toBe(70)
+  })
+
+  it('gives each id one fate when refusals and accepts of it race', { timeout: 30_000 }, async () => {
+    const store = await subject.open()
+    const upTo = 60
+    const fates: string[][] = []
+    // Both claims of every id are in flight together, in an order that alternates, each waiting for the id before.
+    let before: Promise<unknown> = Promise.resolve()
+    for (const id of range(1, upTo)) {
+      const refuse = () => store.refuse('u', 'c', { id, code: 'invalid', message: 'no' }).then((o) => o.kind)
+      const accept = () => store.accept('u', 'c', [pubFor(id)]).then((o) => o[0]?.kind ?? 'none')
+      const claims = before.then(() => Promise.all(id % 2 ? [refuse(), accept()] : [accept(), refuse()]))
+      before = claims.then((kinds) => fates.push(kinds.sort()))
+    }
+    await before
+    expect(fates.map((f) => f.join('+'))).toEqual(
+      range(1, upTo).map((id) => (id % 2 ? 'duplicate+refused' : 'duplicate+published')),
+    )
+    expect(await store.acked('u', 'c')).toBe(upTo)
+    expect((await store.refusals('u', 'c')).map((r) => r.id)).toEqual(range(1, upTo).filter((id) => id % 2))
+  })
+
   it('keeps one counter per (user, client): the same client id of another user is independent', async () => {
     const store = await subject.open()
     await store.accept('alice', 'tab', [pubFor(1), pubFor(2)])
@@ -413,6 +466,18 @@ describe.each([sqlite, redisSubject, redisClusterSubject])('$name store across a
     const out = await reopened.accept('u', 'c', [pubFor(3), { id: 4, topic: 'hot', body: { id: 4 } }])
     expect(out.map((o) => (o.kind === 'published' ? o.msg.seq : o.kind))).toEqual(['duplicate', 2])
     expect((await reopened.read('hot', 0, 10)).msgs.map((m) => m.body as Json)).toEqual([{ id: 3 }, { id: 4 }])
+  })
+
+  it('keeps refusals and the counter moved past them', { timeout: 20_000 }, async () => {
+    const store = await subject.open()
+    await store.accept('u', 'c', [pubFor(1)])
+    await store.refuse('u', 'c', { id: 2, code: 'too-large', message: 'big' })
+    await store.close()
+    opened = opened.filter((s) => s !== store)
+    const reopened = await subject.reopen(store)
+    expect(await reopened.acked('u', 'c')).toBe(2)
+    expect(await reopened.refusals('u', 'c')).toEqual([{ id: 2, code: 'too-large', message: 'big' }])
+    expect((await reopened.accept('u', 'c', [pubFor(3)])).map((o) => o.kind)).toEqual(['published'])
   })
 
   it('reads topics nothing was appended to without writing anything, under the epoch their first append gets', async () => {

@@ -3,7 +3,15 @@
  * file names no DOM types: it is shared by the page (DOM tsconfig) and the Playwright tests (Node tsconfig).
  */
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, StateInfo, WireState } from '../../../src/protocol/port.ts'
+import type {
+  DeadLetter,
+  Delivery,
+  OutboxStatus,
+  ResetNotice,
+  StateInfo,
+  WireState,
+} from '../../../src/protocol/port.ts'
+import type { PresenceTestApi } from './presence-api.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
 export interface StoreDump {
@@ -22,7 +30,7 @@ export type StateRecord = StateInfo & { at: number }
 /** The outcome of a call whose rejection is what the test looks at. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string }
 
-export interface TestApi {
+export interface TestApi extends PresenceTestApi {
   /** Every state the wire reported, in order, starting with the state right after `connect()`. */
   states(): WireState[]
   /** Every state report in full (`attempt`, `nextRetryAt`, `error`), stamped with `Date.now()` when it arrived. */
@@ -30,12 +38,28 @@ export interface TestApi {
   state(): WireState
   /** Sends every body on `topic` at once, in call order; resolves with their ids once all are stored. */
   send(topic: string, bodies: Json[]): Promise<number[]>
+  /**
+   * Waits for every `acked` promise of this tab's sends on `topic` to settle; per send, in order: `acked`, or
+   * `<code>:<refusal code>` for a rejection (`refused:forbidden`, say).
+   */
+  ackOutcomes(topic: string): Promise<string[]>
+  /** `wire.outbox.status(id)`. */
+  status(id: number): Promise<OutboxStatus>
+  /** `wire.outbox.whenAcked(id)`: `acked`, or `<code>:<refusal code>` for a rejection. */
+  whenAcked(id: number): Promise<string>
+  /** `wire.outbox.dead()`. */
+  dead(): Promise<DeadLetter[]>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */
   subscribe(topic: string, after: number): Promise<void>
   unsubscribe(topic: string): Promise<void>
   received(topic: string): Delivery[]
+  /** A volatile send (`{ durable: false }`): whether it was written to an open socket. */
+  sendVolatile(topic: string, body: Json): Promise<boolean>
+  /** Follows `topic` with `{ volatile: true }`, recording volatile messages apart from `received`. */
+  subscribeVolatile(topic: string): Promise<void>
+  volatileReceived(topic: string): Json[]
   resets(topic: string): ResetNotice[]
   /** Like `send`, but a rejection comes back as its code and message instead of throwing. */
   trySend(topic: string, bodies: Json[]): Promise<Outcome<number[]>>
@@ -47,12 +71,19 @@ export interface TestApi {
   startSends(topic: string, bodies: Json[], key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
+  /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */
+  restoredFromCache(): number
   /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */
   resolvedSends(key: string): number[]
+  /** `startSends`' sends under `key` that rejected, as `index: code`. */
+  failedSends(key: string): string[]
   /** Dispatches a plain event (`online`, `offline`) on `window`, as the browser would. */
   dispatch(type: string): void
-  /** Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it. */
-  armWorkerKill(method: string): Promise<void>
+  /**
+   * Arms the killable test worker (`?worker=killable`): it dies on the next call of `method` that reaches it, or with
+   * `afterAnswering: n` when about to answer the n-th call of `method` from now (that call took effect, unanswered).
+   */
+  armWorkerKill(method: string, afterAnswering?: number): Promise<void>
   pending(): Promise<number>
   purge(): Promise<void>
   close(): void

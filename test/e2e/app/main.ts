@@ -13,6 +13,7 @@ import type { Json } from '../../../src/protocol/frames.ts'
 import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
+import { presenceApi } from './presence-app.ts'
 
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
@@ -69,6 +70,22 @@ function outcomeOf(err: unknown): { ok: false; code: string; message: string } {
 }
 
 let sendsStarted = 0
+/** `pageshow` events with `persisted`: the page came back from the back/forward cache, its scripts' state intact. */
+let restoredFromCache = 0
+window.addEventListener('pageshow', (ev) => {
+  if (ev.persisted) restoredFromCache++
+})
+
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel()
+    channel.port1.onmessage = () => {
+      channel.port1.close()
+      resolve()
+    }
+    channel.port2.postMessage(undefined)
+  })
+}
 
 function testApi(wire: Wire): TestApi {
   const states: WireState[] = [wire.state]
@@ -79,6 +96,7 @@ function testApi(wire: Wire): TestApi {
   })
   const acks: { topic: string; acked: Promise<void> }[] = []
   const received = new Map<string, Delivery[]>()
+  const volatileReceived = new Map<string, Json[]>()
   const resets = new Map<string, ResetNotice[]>()
   const stops = new Map<string, () => unknown>()
 
@@ -94,6 +112,7 @@ function testApi(wire: Wire): TestApi {
   }
 
   return {
+    ...presenceApi(wire),
     states: () => [...states],
     stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,
@@ -108,17 +127,20 @@ function testApi(wire: Wire): TestApi {
     startSends(topic: string, bodies: Json[], key: string) {
       void (async () => {
         for (const [i, body] of bodies.entries()) {
-          // Each send in its own task: many separate calls and transactions are in flight at any moment.
-          await new Promise((resolve) => setTimeout(resolve, 0))
+          // Each send in its own task: many separate calls and transactions are in flight at any moment. A message task,
+          // not a timer: WebKit throttles the timers of a window that is not in front to about one a second.
+          await nextTask()
           sendsStarted++
           wire.send(topic, body).then(
             () => localStorage.setItem(`${key}:${i}`, '1'),
-            () => undefined, // the tab is closing: a rejected send was not stored, and no one waits for it
+            // Recorded for a test that expects none; a tab that is closing has no one reading it.
+            (e: unknown) => localStorage.setItem(`${key}!failed:${i}`, String((e as { code?: unknown }).code)),
           )
         }
       })()
     },
     sendsStarted: () => sendsStarted,
+    restoredFromCache: () => restoredFromCache,
     resolvedSends(key: string) {
       const done: number[] = []
       for (let i = 0; i < localStorage.length; i++) {
@@ -127,10 +149,18 @@ function testApi(wire: Wire): TestApi {
       }
       return done.sort((a, b) => a - b)
     },
+    failedSends(key: string) {
+      const failed: string[] = []
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (k?.startsWith(`${key}!failed:`)) failed.push(`${k.slice(key.length + 8)}: ${localStorage.getItem(k)}`)
+      }
+      return failed.sort()
+    },
     dispatch(type: string) {
       window.dispatchEvent(new Event(type))
     },
-    armWorkerKill(method: string) {
+    armWorkerKill(method: string, afterAnswering?: number) {
       return new Promise<void>((resolve) => {
         const channel = new BroadcastChannel(KILL_CHANNEL)
         const ack = crypto.randomUUID()
@@ -139,9 +169,28 @@ function testApi(wire: Wire): TestApi {
           channel.close()
           resolve()
         }
-        channel.postMessage({ armOn: method, ack })
+        channel.postMessage({ armOn: method, ack, afterAnswering })
       })
     },
+    ackOutcomes(topic: string) {
+      return Promise.all(
+        acks
+          .filter((a) => a.topic === topic)
+          .map((a) =>
+            a.acked.then(
+              () => 'acked',
+              (e: unknown) => (isTabwireError(e) ? `${e.code}:${e.refusal?.code ?? ''}` : String(e)),
+            ),
+          ),
+      )
+    },
+    dead: () => wire.outbox.dead(),
+    status: (id: number) => wire.outbox.status(id),
+    whenAcked: (id: number) =>
+      wire.outbox.whenAcked(id).then(
+        () => 'acked',
+        (e: unknown) => (isTabwireError(e) ? `${e.code}:${e.refusal?.code ?? ''}` : String(e)),
+      ),
     async allAcked(topic?: string) {
       await Promise.all(acks.filter((a) => topic === undefined || a.topic === topic).map((a) => a.acked))
     },
@@ -163,6 +212,15 @@ function testApi(wire: Wire): TestApi {
       stops.delete(topic)
     },
     received: (topic: string) => [...(received.get(topic) ?? [])],
+    async sendVolatile(topic: string, body: Json) {
+      return (await wire.send(topic, body, { durable: false })).sent
+    },
+    async subscribeVolatile(topic: string) {
+      const log: Json[] = []
+      volatileReceived.set(topic, log)
+      await wire.subscribe(topic, (m) => void (m.volatile && log.push(m.body as Json)), { volatile: true })
+    },
+    volatileReceived: (topic: string) => [...(volatileReceived.get(topic) ?? [])],
     resets: (topic: string) => [...(resets.get(topic) ?? [])],
     pending: () => wire.pending(),
     purge: () => wire.purge(),

@@ -8,6 +8,7 @@ import 'fake-indexeddb/auto'
 import { decodeClientMessage } from '../../../src/protocol/decode.ts'
 import { encodeFrames } from '../../../src/protocol/encode.ts'
 import type { ClientFrame, ServerFrame } from '../../../src/protocol/frames.ts'
+import type { SessionConfig } from '../../../src/protocol/port.ts'
 import { DbHandle } from '../../../src/worker/db.ts'
 import type { Channel, Clock, Locks, Platform, TimerId } from '../../../src/worker/platform.ts'
 
@@ -84,6 +85,8 @@ export class FakeSocket {
   onclose: ((ev: { code: number; reason: string }) => void) | null = null
   /** Everything the client wrote, decoded. */
   readonly frames: ClientFrame[] = []
+  /** The size of each WebSocket message the client wrote, bytes. */
+  readonly sizes: number[] = []
   /** How the client closed it, if it did. */
   closedWith: { code: number; reason: string } | undefined
 
@@ -93,6 +96,7 @@ export class FakeSocket {
     const decoded = decodeClientMessage(typeof data === 'string' ? data : data.slice().buffer)
     if (!decoded.ok) throw new Error(`client sent a bad frame: ${decoded.error.message}`)
     this.frames.push(...decoded.frames)
+    this.sizes.push(typeof data === 'string' ? new TextEncoder().encode(data).byteLength : data.byteLength)
   }
 
   close(code: number, reason: string): void {
@@ -215,6 +219,35 @@ export class ChannelHub {
 
 let dbCount = 0
 /** A namespace name no other test uses, so each test starts from an empty database. */
+/** A namespace's session config for worker tests: short retry delays, no hidden-tab policy; `overrides` on top. */
+export function sessionConfig(
+  namespace: string,
+  overrides: Partial<Omit<SessionConfig, 'namespace' | 'reconnect'>> & {
+    reconnect?: Partial<SessionConfig['reconnect']>
+  } = {},
+): SessionConfig {
+  const { reconnect, ...rest } = overrides
+  return {
+    namespace,
+    reconnect: {
+      minDelay: 100,
+      maxDelay: 1_000,
+      maxRetries: Infinity,
+      connectTimeout: 10_000,
+      heartbeatInterval: 15_000,
+      heartbeatTimeout: 40_000,
+      stableAfter: 5_000,
+      ...reconnect,
+    },
+    maxMessageBytes: 256 * 1024,
+    inboxRetention: 100,
+    whenHidden: 'keep',
+    hiddenGrace: 0,
+    debug: false,
+    ...rest,
+  }
+}
+
 export function freshNamespace(): string {
   return `ns-${++dbCount}-${crypto.randomUUID()}`
 }

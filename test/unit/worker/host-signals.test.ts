@@ -4,31 +4,20 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type { BrowserSignal, SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
+import type { BrowserSignal, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { fakePlatform, freshNamespace, until } from './fakes.ts'
+import { fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
 const GRACE = 5_000
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 60_000,
-    heartbeatTimeout: 120_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'disconnect',
-  hiddenGrace: GRACE,
-  debug: false,
-})
+const config = (namespace: string) =>
+  sessionConfig(namespace, {
+    url: 'ws://server.test/',
+    reconnect: { heartbeatInterval: 60_000, heartbeatTimeout: 120_000 },
+    whenHidden: 'disconnect',
+    hiddenGrace: GRACE,
+  })
 
 function fakeTab(id: string) {
   const states: StateInfo[] = []
@@ -39,7 +28,12 @@ function fakeTab(id: string) {
     acked: () => undefined,
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
+    presence: () => undefined,
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }
 }
@@ -131,5 +125,32 @@ describe('NamespaceHost: page signals', () => {
     expect(t.tabs[0]!.states.at(-1)?.state).toBe('offline')
     t.host.signal(t.tabs[0]!.tab, 'online')
     await until(() => t.platform.sockets.all.length === 2, 'the socket after online')
+  })
+
+  // WebKit delivered a tab's signal after the tab's lock grant had detached it and ended the host (seen in the
+  // browser-mode visibility test): the host's bus was closed, and the signal threw from inside the worker.
+  it.each<BrowserSignal>(['hidden', 'visible', 'freeze', 'resume', 'offline', 'online'])(
+    'a %s signal from a tab that is gone is ignored, also once the host has ended',
+    async (signal) => {
+      const t = await openHost(1)
+      const { tab } = t.tabs[0]!
+      t.host.detach(tab)
+      expect(t.host.ended).toBe(true)
+      expect(() => t.host.signal(tab, signal)).not.toThrow()
+      expect([tab.visible, tab.frozen]).toEqual([true, false])
+    },
+  )
+
+  it('a tab detached after the storage failed to open (the attach is refused) detaches cleanly', async () => {
+    const platform = {
+      ...fakePlatform(),
+      database: () => ({ get: () => Promise.reject(new Error('disk gone')), destroy: async () => undefined }),
+    }
+    const host = new NamespaceHost(config(freshNamespace()), 'w1', () => undefined, platform)
+    const { tab } = fakeTab('t0')
+    host.attach(tab)
+    await expect(host.ready).rejects.toThrow('cannot read the outbox: Error: disk gone')
+    expect(() => host.detach(tab)).not.toThrow()
+    expect(tab.gone).toBe(true)
   })
 })

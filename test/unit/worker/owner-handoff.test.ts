@@ -5,30 +5,13 @@
  */
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
-import type { SessionConfig, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
+import type { StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { ownerLock, workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
 
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  url: 'ws://server.test/',
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 15_000,
-    heartbeatTimeout: 40_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
 const WORKER = { id: 'w', version: 'test', kind: 'dedicated' as const }
 
@@ -42,7 +25,12 @@ function fakeTab(id: string) {
     acked: (upTo) => void seen.acked.push(upTo),
     sent: () => undefined,
     renumbered: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
+    presence: () => undefined,
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
   return { tab, seen, lastState: () => seen.states.at(-1)?.state }

@@ -5,30 +5,12 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { PubFrame } from '../../../src/protocol/frames.ts'
-import type { Delivery, SessionConfig, StateInfo } from '../../../src/protocol/port.ts'
+import type { DeadLetter, Delivery, StateInfo } from '../../../src/protocol/port.ts'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
 import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { OwnerSession } from '../../../src/worker/owner-session.ts'
-import { FakeClock, FakeSockets, freshNamespace, until } from './fakes.ts'
-
-const config = (namespace: string): SessionConfig => ({
-  namespace,
-  reconnect: {
-    minDelay: 100,
-    maxDelay: 1_000,
-    maxRetries: Infinity,
-    connectTimeout: 10_000,
-    heartbeatInterval: 15_000,
-    heartbeatTimeout: 40_000,
-    stableAfter: 5_000,
-  },
-  maxMessageBytes: 256 * 1024,
-  inboxRetention: 100,
-  whenHidden: 'keep',
-  hiddenGrace: 0,
-  debug: false,
-})
+import { FakeClock, FakeSockets, freshNamespace, until, sessionConfig } from './fakes.ts'
 
 async function setup(queued: number, ackedBefore = 0) {
   const namespace = freshNamespace()
@@ -44,18 +26,25 @@ async function setup(queued: number, ackedBefore = 0) {
     sent: [] as number[],
     renumbered: [] as [number, number][],
     logs: [] as string[],
+    /** Every event to the tabs in order: `a<upTo>` acked, `d<id>` dead. */
+    order: [] as string[],
+    dead: [] as DeadLetter[],
   }
   const states: StateInfo[] = []
   session = new OwnerSession(
-    config(namespace),
+    sessionConfig(namespace),
     db,
     outbox,
     {
       dial: () => Promise.resolve({ url: 'ws://server.test/' }),
       state: (s) => states.push(s),
-      acked: (upTo) => events.acked.push(upTo),
+      acked: (upTo) => events.acked.push(upTo) && events.order.push(`a${upTo}`),
       sent: (upTo) => events.sent.push(upTo),
       renumbered: (from, delta) => events.renumbered.push([from, delta]),
+      refused: (letters) => {
+        events.dead.push(...letters)
+        events.order.push(...letters.map((l) => `d${l.id}`))
+      },
       log: (m) => events.logs.push(m),
     },
     { clock, socket: sockets.open },
@@ -69,7 +58,7 @@ async function setup(queued: number, ackedBefore = 0) {
     await until(() => states.some((x) => x.state === 'open'), 'open')
   }
   const pubs = () => sockets.last.sent('pub').map((p: PubFrame) => [p.id, p.body])
-  return { session, outbox, sockets, events, states, welcome, pubs, clock, db }
+  return { session, outbox, sockets, events, states, welcome, pubs, clock, db, namespace }
 }
 
 describe('OwnerSession: welcome reconciliation', () => {
@@ -111,6 +100,40 @@ describe('OwnerSession: welcome reconciliation', () => {
     expect(await t.outbox.send([{ topic: 't', body: '"new"' }])).toEqual([next])
     await until(() => t.pubs().length === resent.length + 1, 'the new send')
     expect(t.pubs().at(-1)).toEqual([next, 'new'])
+  })
+
+  it('a server ahead of everything stored: sends another worker commits while the owner catches up move above its counter and are sent', async () => {
+    const t = await setup(2)
+    // Another worker of the namespace (a second tab's dedicated worker, an older release) commits right after the
+    // owner read the stored counter; its commit notice has not reached the owner yet.
+    const other = await OutboxStore.load(new DbHandle(t.namespace), t.clock, () => undefined)
+    const syncLast = t.outbox.syncLast.bind(t.outbox)
+    let late: number[] = []
+    t.outbox.syncLast = async () => {
+      const last = await syncLast()
+      late = await other.send([
+        { topic: 't', body: '"late1"' },
+        { topic: 't', body: '"late2"' },
+        { topic: 't', body: '"late3"' },
+      ])
+      return last
+    }
+    await t.welcome(7)
+    await until(() => t.pubs().length === 3, 'the late sends')
+    // Committed as 3..5, all ≤ 7: pruned as acked without ever being sent, before the counter moved in one step.
+    expect(late).toEqual([3, 4, 5])
+    expect(t.pubs()).toEqual([
+      [8, 'late1'],
+      [9, 'late2'],
+      [10, 'late3'],
+    ])
+    expect(t.events.renumbered).toEqual([[3, -5]])
+    expect(t.events.acked).toEqual([7])
+    expect(t.events.logs.filter((l) => l.startsWith('resync:'))).toEqual([
+      'resync: server acked 7 but this client only ever stored 2',
+      "resync: sends committed meanwhile move above the server's counter, from 8",
+    ])
+    expect(await t.outbox.send([{ topic: 't', body: '"next"' }])).toEqual([11])
   })
 
   it('a server that lost its counter gets the queue renumbered to follow on from it, in order', async () => {
@@ -273,5 +296,104 @@ describe('OwnerSession: subscriptions between hello and welcome', () => {
     expect(t.sockets.last.frames).toEqual([
       { t: 'hello', v: 1, client: t.outbox.clientId, subs: [{ topic: 'kept', after: 0 }] },
     ])
+  })
+})
+
+describe('OwnerSession: refusals (dead letters)', () => {
+  const refusal = (id: number, code = 'forbidden') => ({ id, code, message: `no ${id}` })
+
+  it('a nack moves the message to the dead letters before any ack covers it; the queue behind goes on', async () => {
+    const t = await setup(5)
+    await t.welcome(0)
+    await until(() => t.pubs().length === 5, 'the resend')
+    t.sockets.last.receive({ t: 'ack', id: 2 }, { t: 'nack', ...refusal(3) }, { t: 'ack', id: 5 })
+    await until(() => t.events.acked.at(-1) === 5, 'the last ack')
+    expect(t.events.order).toEqual(['a2', 'd3', 'a3', 'a5'])
+    expect(t.events.dead).toEqual([
+      { topic: 't', bytes: 4, queuedAt: expect.any(Number), deadAt: expect.any(Number), ...refusal(3) },
+    ])
+    expect(await t.outbox.dead(10)).toEqual(t.events.dead)
+    expect(await t.outbox.list(10)).toEqual([])
+    expect(t.states.at(-1)?.state).toBe('open')
+    // A nack of an id never written is a protocol error, like such an ack.
+    t.sockets.last.receive({ t: 'nack', ...refusal(9) })
+    expect(t.sockets.last.closedWith).toEqual({ code: 4400, reason: 'nack 9 is beyond the last id sent (5)' })
+  })
+
+  it('welcome.refused names a refusal whose nack was lost: dead letter, not delivered', async () => {
+    const t = await setup(3)
+    const s = t.sockets.last
+    s.open()
+    s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2, 'invalid'), refusal(40)] })
+    await until(() => t.events.acked.at(-1) === 3, 'the ack')
+    expect(t.events.order).toEqual(['d2', 'a3'])
+    expect((await t.outbox.dead(10)).map((d) => [d.id, d.code])).toEqual([[2, 'invalid']])
+    expect(t.pubs()).toEqual([])
+  })
+
+  it('an ack arriving while welcome.refused is being buried waits behind it: no acked covers a refused id first', async () => {
+    const t = await setup(3)
+    const s = t.sockets.last
+    s.open()
+    // A server may ack again what welcome.acked already said, in the same message: it is read during the burial.
+    s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2)] }, { t: 'ack', id: 3 })
+    await until(() => t.events.acked.at(-1) === 3, 'the ack')
+    expect(t.events.order).toEqual(['d2', 'a3'])
+  })
+
+  it('skips a message alone larger than welcome.maxBytes: the server counts it refused, the rest is sent', async () => {
+    const t = await setup(0)
+    const big = `"${'é'.repeat(150)}"` // 302 bytes of UTF-8, 152 characters
+    await t.outbox.send([
+      { topic: 't', body: '"a"' },
+      { topic: 't', body: big },
+      { topic: 't', body: '"c"' },
+    ])
+    const s = t.sockets.last
+    s.open()
+    s.receive({ t: 'welcome', v: 1, acked: 0, maxBytes: 300 })
+    await until(() => s.frames.length >= 4, 'the resend')
+    expect(s.frames.slice(1).map((f) => [f.t, 'id' in f ? f.id : undefined])).toEqual([
+      ['pub', 1],
+      ['skip', 2],
+      ['pub', 3],
+    ])
+    expect(Math.max(...s.sizes)).toBeLessThanOrEqual(300)
+    s.receive({ t: 'ack', id: 1 }, { t: 'nack', ...refusal(2, 'too-large') }, { t: 'ack', id: 3 })
+    await until(() => t.events.acked.at(-1) === 3, 'the last ack')
+    expect(t.events.order).toEqual(['a1', 'd2', 'a2', 'a3'])
+    expect(t.events.dead.map((d) => [d.id, d.bytes, d.code])).toEqual([[2, 302, 'too-large']])
+  })
+
+  it('learns the limit from 4413s of a server that does not say it, and skips only what is alone too large', async () => {
+    const t = await setup(0)
+    const LIMIT = 1_000
+    const bodies = ['"a"', `"${'x'.repeat(3_000)}"`, '"c"', `"${'y'.repeat(600)}"`, `"${'z'.repeat(600)}"`]
+    await t.outbox.send(bodies.map((body) => ({ topic: 't', body })))
+    // A server that refuses any message over LIMIT with 4413 and acks the rest, as ws's maxPayload does.
+    for (let round = 1; ; round++) {
+      expect(round).toBeLessThan(10)
+      const s = t.sockets.last
+      t.states.length = 0
+      s.open()
+      s.receive({ t: 'welcome', v: 1, acked: 0 })
+      await until(() => (s.frames.at(-1) as { id?: number } | undefined)?.id === 5, 'the resend')
+      if (s.sizes.some((n) => n > LIMIT)) {
+        const count = t.sockets.all.length
+        s.serverClose(4413, 'Max payload size exceeded')
+        t.clock.advance(1_000)
+        await until(() => t.sockets.all.length === count + 1, 'the next socket')
+        continue
+      }
+      expect(s.frames.slice(1).map((f) => [f.t, 'id' in f ? f.id : undefined])).toEqual([
+        ['pub', 1],
+        ['skip', 2],
+        ['pub', 3],
+        ['pub', 4],
+        ['pub', 5],
+      ])
+      break
+    }
+    expect(t.events.logs.filter((l) => l.includes('refused a message as too large')).length).toBeGreaterThan(0)
   })
 })

@@ -32,9 +32,10 @@ function setup(opts: Partial<ReconnectOptions> = {}) {
     {
       dial: () => Promise.resolve({ url: 'ws://server.test/' }),
       hello: () => ({ client: 'c1', subs: [] }),
-      opened: (acked) => opened.push(acked),
+      opened: (welcome) => opened.push(welcome.acked),
       frames: (f) => frames.push(f),
       dropped: () => dropped++,
+      tooLarge: () => undefined,
       state: (info) => states.push(info),
       log: () => undefined,
     },

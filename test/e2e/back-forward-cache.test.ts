@@ -1,0 +1,33 @@
+/**
+ * Issue 14, the back/forward cache: a tab navigates away and comes back through the history, and WebKit restores it
+ * from its back/forward cache (`pageshow` with `persisted`: the same page, its scripts' state intact). WebKit let go
+ * of the page's Web Locks when it cached it, so the worker took the tab for gone and the tab stopped watching the
+ * worker: the tab must attach anew, with its subscription (no gap, no duplicate), and send.
+ *
+ * WebKit only: the same steps restore nothing in Chromium (Playwright starts it with the cache off) or Firefox ESR
+ * here (`pageshow` never had `persisted`: each came back as a fresh page load, which other tests cover).
+ */
+import { describe, expect, it } from 'vitest'
+import { receivedUpTo, useE2E, waitForState } from '../support/e2e.ts'
+import { stream } from '../support/publisher.ts'
+
+describe('webkit', () => {
+  const e2e = useE2E('webkit')
+
+  it('away and back, restored from the back/forward cache: the tab attaches anew, streams on and sends', async () => {
+    const s = await e2e.scenario()
+    const tab = await s.openTab()
+    await waitForState(tab, 'open')
+    await tab.call('subscribe', 'feed', 0)
+    for (let n = 1; n <= 5; n++) await s.server.publish('feed', { n })
+    await receivedUpTo(tab, 'feed', 5)
+    await tab.awayAndBack('about:blank')
+    expect(await tab.call('restoredFromCache')).toBe(1)
+    for (let n = 6; n <= 10; n++) await s.server.publish('feed', { n })
+    expect(await receivedUpTo(tab, 'feed', 10)).toEqual(stream('feed', 10))
+    expect(await tab.call('resets', 'feed')).toEqual([])
+    expect(await tab.call('send', 'chat', [{ n: 1 }])).toEqual([1])
+    await tab.call('allAcked', 'chat')
+    expect((await s.server.store.read('chat', 0, 10)).msgs.map((m) => m.body)).toEqual([{ n: 1 }])
+  })
+})
