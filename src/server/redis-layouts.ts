@@ -187,7 +187,22 @@ export function clusterLayout(options: LayoutOptions): Layout {
     let outcomes = await call('')
     if (outcomes[0]?.[0] === 'need-epoch') outcomes = await call(await options.currentEpoch())
     await waitForReplicas(options, keys[0] ?? '')
-    return outcomesOf(pubs, outcomes as ScriptOutcome[])
+    const fenced: ScriptOutcome[] = []
+    for (const [i, outcome] of (outcomes as (ScriptOutcome | ['fenced', string])[]).entries()) {
+      if (outcome[0] !== 'fenced') {
+        fenced.push(outcome)
+        continue
+      }
+      // A refusal closed the topic to this id and may not have been recorded yet (it is under way on another node,
+      // or its node died between its two steps): recorded here, so the watermark can move past it. The ids before it
+      // in this call are appended, so the watermark may move to the one before first.
+      const id = (pubs[i] as PubInput).id
+      await evalScript(link, RAISE_WATERMARK, [ackedKey(field)], [String(id - 1)])
+      const args = [String(id), outcome[1], String(KEPT_REFUSALS)]
+      await evalScript(link, REFUSE_IN_SLOT, [ackedKey(field), refusalsKey(field)], args)
+      fenced.push(['duplicate'])
+    }
+    return outcomesOf(pubs, fenced)
   }
 
   return {
@@ -236,8 +251,10 @@ export function clusterLayout(options: LayoutOptions): Layout {
      * appended first (another node took the pub while this one refuses it), the fence answers 'appended' and the pub
      * counts as accepted. Only then does `REFUSE_IN_SLOT` move the watermark and record the refusal in the client's
      * slot, which is what every node checks first (`accept` reads the watermark before it appends). A crash between
-     * the two steps leaves the watermark behind and the fence marked as a refusal's: the resend, refused again, finds
-     * the mark and completes the refusal. A pub without a topic (`skip`: over `maxFrameBytes`, never parsed) is
+     * the two steps leaves the watermark behind and the refusal kept beside the fence: the resend completes it,
+     * whether refused again (the fence answers 'fenced-before') or accepted (`APPEND_IN_SLOT` answers 'fenced', and
+     * `accept` records the refusal before it moves the watermark past the id). One fence call answers 'fenced', so
+     * one `refuse` answers 'refused' however an accept of the id races it. A pub without a topic (`skip`: over `maxFrameBytes`, never parsed) is
      * appended by no node, as nodes sharing a store take the same `maxFrameBytes`, so it needs no fence.
      */
     async refuse(field, refusal, topic) {
@@ -245,16 +262,22 @@ export function clusterLayout(options: LayoutOptions): Layout {
       const acked = Number((await link.send<string | null>(key, ['GET', key])) ?? 0)
       if (refusal.id <= acked) return { kind: 'duplicate' }
       if (refusal.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
+      const text = refusalText(refusal)
+      let fence = 'none'
       if (topic !== undefined) {
         const dedupKey = topicKeys(topic)[2] as string
-        const fence = await evalScript<string>(link, FENCE_REFUSAL, [dedupKey], [field, String(refusal.id)])
+        fence = await evalScript<string>(link, FENCE_REFUSAL, [dedupKey], [field, String(refusal.id), text])
         if (fence === 'appended') {
           await evalScript(link, RAISE_WATERMARK, [key], [String(refusal.id)])
           return { kind: 'duplicate' }
         }
       }
-      const args = [String(refusal.id), refusalText(refusal), String(KEPT_REFUSALS)]
-      return refuseOutcome(await evalScript<ScriptRefusal>(link, REFUSE_IN_SLOT, [key, refusalsKey(field)], args))
+      const args = [String(refusal.id), text, String(KEPT_REFUSALS)]
+      const outcome = refuseOutcome(
+        await evalScript<ScriptRefusal>(link, REFUSE_IN_SLOT, [key, refusalsKey(field)], args),
+      )
+      // This call's fence decided the pub's fate; an accept that met the fence may have recorded it first (above).
+      return fence === 'fenced' && outcome.kind === 'duplicate' ? { kind: 'refused' } : outcome
     },
     refusals: (field) => readRefusals(link, refusalsKey(field)),
     // One slot's channel for every volatile message, so a client's stay in order across its topics.

@@ -189,7 +189,8 @@ return out
  * `ACCEPT` (ARGV[4] the bucket's sharded channel), ARGV[5] the epoch a topic's first append takes: when it is '' and
  * some topic of the batch has none yet, nothing is done and `{{'need-epoch'}}` returned (the store's epoch key lives
  * in another slot: the node reads it and calls again). Then the topic names, then per message the quadruple of
- * `ACCEPT`. Returns per message `{'published', seq, epoch, at}` or `{'duplicate'}`.
+ * `ACCEPT`. Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}`, or `{'fenced', refusal}` for an
+ * id a refusal closed this topic to (see `FENCE_REFUSAL`), with the refusal's JSON text.
  */
 export const APPEND_IN_SLOT = script(`${appendLua('SPUBLISH')}
 local nTopics = #KEYS / 3
@@ -207,7 +208,12 @@ for i = 6 + nTopics, #ARGV, 4 do
   local id = tonumber(ARGV[i + 1])
   local dedupKey = KEYS[3 * j]
   if dedup and id <= tonumber(redis.call('HGET', dedupKey, field) or '0') then
-    out[#out + 1] = { 'duplicate' }
+    local mark = redis.call('HGET', dedupKey, 'refused:' .. field)
+    if mark and cjson.decode(mark).id == id then
+      out[#out + 1] = { 'fenced', mark }
+    else
+      out[#out + 1] = { 'duplicate' }
+    end
   else
     out[#out + 1] = appendTo(KEYS[3 * j - 2], KEYS[3 * j - 1], ARGV[5 + j], ARGV[i + 2], ARGV[i + 3], function()
       return epochIfNew
@@ -296,18 +302,19 @@ return { 'refused' }
 
 /**
  * Closes a topic to one pub id of a client before the Cluster records its refusal, in the topic's slot: KEYS[1] the
- * topic's dedup hash (see `APPEND_IN_SLOT`); ARGV[1] the (user, client) field, ARGV[2] the pub id. Moves the field to
- * the id, so `APPEND_IN_SLOT` takes that id for a duplicate from now on, and marks the move as a refusal's (field
- * `refused:<field>`). Returns 'fenced' (now, or by an earlier try of this refusal) or 'appended' (the id was appended
- * to the topic first: the pub was accepted, not refused).
+ * topic's dedup hash (see `APPEND_IN_SLOT`); ARGV[1] the (user, client) field, ARGV[2] the pub id, ARGV[3] the
+ * refusal as JSON text. Moves the field to the id, so `APPEND_IN_SLOT` no longer appends that id, and keeps the
+ * refusal beside it (field `refused:<field>`) for whoever completes it. Returns 'fenced' (by this call),
+ * 'fenced-before' (by an earlier try of this refusal) or 'appended' (the id was appended first: the pub was accepted).
  */
 export const FENCE_REFUSAL = script(`
 local mark = 'refused:' .. ARGV[1]
 local id = tonumber(ARGV[2])
 if id <= tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') then
-  if tonumber(redis.call('HGET', KEYS[1], mark) or '0') == id then return 'fenced' end
+  local kept = redis.call('HGET', KEYS[1], mark)
+  if kept and cjson.decode(kept).id == id then return 'fenced-before' end
   return 'appended'
 end
-redis.call('HSET', KEYS[1], ARGV[1], id, mark, id)
+redis.call('HSET', KEYS[1], ARGV[1], id, mark, ARGV[3])
 return 'fenced'
 `)

@@ -113,7 +113,7 @@ describe('redis store on a Cluster', () => {
     await store.accept('u', 'c', [pub(1, same[0]), pub(2, other), pub(3, same[1])])
     expect(await store.acked('u', 'c')).toBe(3)
     // The node died after the appends, before it raised the watermark: the client reconnects, is told 0, resends.
-    const watermark = `${prefix}acked:${JSON.stringify(['u', 'c'])}`
+    const watermark = `${prefix}{${JSON.stringify(['u', 'c'])}}:acked`
     await withAdmin((admin) => admin.del(watermark))
     expect(await store.acked('u', 'c')).toBe(0)
     const resent = await store.accept('u', 'c', [pub(1, same[0]), pub(2, other), pub(3, same[1]), pub(4, other)])
