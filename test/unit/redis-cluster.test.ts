@@ -8,7 +8,8 @@ import { createCluster } from '@redis/client'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import { bucketOf } from '../../src/server/redis-layouts.ts'
-import { createRedisStore, type RedisStoreOptions } from '../../src/server/redis-store.ts'
+import type { PresenceListFrame } from '../../src/protocol/presence-frames.ts'
+import { createRedisPresence, createRedisStore, type RedisStoreOptions } from '../../src/server/redis-store.ts'
 import type { PubInput, Store, StoredMessage } from '../../src/server/store.ts'
 import { startRedisCluster } from '../support/redis-cluster.ts'
 import { TestClient } from '../support/ws-client.ts'
@@ -145,6 +146,114 @@ describe('redis store on a Cluster', () => {
       expect(nodes.map((node) => node.connections())).toEqual([0, 1])
     } finally {
       await Promise.all([older.close(), newer.close()])
+      await Promise.all(nodes.map((node) => node.stop()))
+    }
+  })
+
+  it('relays volatile messages between two nodes on the sharded channel, in send order, bytes as bytes', async () => {
+    const prefix = `s${++serial}:`
+    const nodes = await Promise.all([1, 2].map(async () => createServer({ port: 0, store: await open(prefix) })))
+    const [a, b] = nodes.map((node) => `ws://127.0.0.1:${node.port}`) as [string, string]
+    const channel = `${prefix}{volatile}:relay`
+    // Both stores listen on the one sharded channel (and nothing on the plain one of one Redis).
+    const [sharded, plain] = await withAdmin(async (admin) => [
+      (await admin.sendCommand(channel, true, ['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number],
+      (await admin.sendCommand(undefined, true, ['PUBSUB', 'NUMSUB', `${prefix}volatile`])) as [string, number],
+    ])
+    expect([sharded[1], plain[1]]).toEqual([2, 0])
+    const onB = await TestClient.hello(b, 'watcher', { subs: [{ topic: 'cursor', after: 0 }] })
+    const sender = await TestClient.hello(a, 'sender')
+    try {
+      for (let i = 1; i <= 30; i++) sender.send({ t: 'vpub', topic: i % 2 ? 'cursor' : 'other', body: { i } })
+      sender.sendBinary({ t: 'vpub', topic: 'cursor', body: new Uint8Array([0, 10, 255]) })
+      const vmsgs = () => onB.frames.filter((f) => f.t === 'vmsg')
+      await onB.waitFor(() => vmsgs().length === 16)
+      expect(vmsgs()).toEqual([
+        ...range(1, 15).map((n) => ({ t: 'vmsg', topic: 'cursor', body: { i: 2 * n - 1 } })),
+        { t: 'vmsg', topic: 'cursor', body: new Uint8Array([0, 10, 255]) },
+      ])
+      expect((await nodes[1]?.store.head('cursor'))?.last).toBe(0)
+    } finally {
+      await Promise.all([onB.close(), sender.close()])
+      await Promise.all(nodes.map((node) => node.stop()))
+    }
+  })
+
+  it('shares presence between two nodes: a join and a leave on one are seen on the other', async () => {
+    const prefix = `s${++serial}:`
+    const nodes = await Promise.all(
+      [1, 2].map(async () => {
+        const presenceRegistry = await createRedisPresence({ url: cluster.url, cluster: true, prefix, nodeTtl: 600 })
+        return createServer({ port: 0, store: await open(prefix), presenceRegistry })
+      }),
+    )
+    const [a, b] = nodes.map((node) => `ws://127.0.0.1:${node.port}`) as [string, string]
+    const alice = await TestClient.hello(a, 'ca')
+    const bob = await TestClient.hello(b, 'cb')
+    const presence = (c: TestClient) => c.frames.filter((f) => f.t === 'presence' || f.t === 'pdiff')
+    try {
+      alice.send({ t: 'pjoin', topic: 'room', state: 'a' })
+      await alice.waitFor(() => presence(alice).length === 1)
+      bob.send({ t: 'pjoin', topic: 'room', state: 'b' })
+      await bob.waitFor(() => presence(bob).length === 1)
+      expect((presence(bob)[0] as PresenceListFrame).members.map((m) => [m.client, m.state])).toEqual([
+        ['ca', 'a'],
+        ['cb', 'b'],
+      ])
+      await alice.waitFor(() => presence(alice).length === 2)
+      expect(presence(alice)[1]).toMatchObject({ t: 'pdiff', joined: [{ client: 'cb', state: 'b' }], left: [] })
+      bob.send({ t: 'pleave', topic: 'room' })
+      await alice.waitFor(() => presence(alice).length === 3)
+      expect(presence(alice)[2]).toEqual({
+        t: 'pdiff',
+        topic: 'room',
+        joined: [],
+        left: [{ user: 'anonymous', client: 'cb' }],
+        updated: [],
+      })
+      expect((await nodes[0]?.presence('room'))?.map((m) => m.client)).toEqual(['ca'])
+    } finally {
+      await Promise.all([alice.close(), bob.close()])
+      await Promise.all(nodes.map((node) => node.close()))
+    }
+  })
+
+  it('refuses a pub for good on the Cluster, and the next one is appended and delivered in order', async () => {
+    const prefix = `s${++serial}:`
+    const authorize = (_user: string, topic: string) => !topic.startsWith('secret')
+    const nodes = await Promise.all(
+      [1, 2].map(async () => createServer({ port: 0, store: await open(prefix), authorize })),
+    )
+    const [a, b] = nodes.map((node) => `ws://127.0.0.1:${node.port}`) as [string, string]
+    const watcher = await TestClient.hello(b, 'w', { subs: [{ topic: 'room', after: 0 }] })
+    const alice = await TestClient.hello(a, 'ca')
+    const wire = (id: number, topic: string) => ({ t: 'pub' as const, id, topic, body: { id } })
+    try {
+      alice.send(wire(1, 'room'), wire(2, 'secret:plans'), wire(3, 'room'))
+      await alice.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 3))
+      const nack = { t: 'nack', id: 2, code: 'forbidden', message: 'not allowed to publish to secret:plans' }
+      expect(alice.frames.slice(1)).toEqual([{ t: 'ack', id: 1 }, nack, { t: 'ack', id: 3 }])
+      const msgs = () => watcher.frames.filter((f) => f.t === 'msg')
+      await watcher.waitFor(() => msgs().length === 2)
+      expect(msgs().map((m) => (m.t === 'msg' ? [m.seq, m.body] : []))).toEqual([
+        [1, { id: 1 }],
+        [2, { id: 3 }],
+      ])
+      const field = JSON.stringify(['anonymous', 'ca'])
+      // The refusal went through the topic's slot (its fence) and the client's (watermark and list).
+      const fence = await withAdmin((admin) =>
+        admin.hGet(`${prefix}{b${bucketOf('secret:plans')}}:dedup:secret:plans`, `refused:${field}`),
+      )
+      expect(JSON.parse(fence ?? 'null')).toEqual({ id: 2, code: 'forbidden', message: nack.message })
+      expect(await nodes[0]?.store.acked('anonymous', 'ca')).toBe(3)
+      expect((await nodes[0]?.store.head('secret:plans'))?.last).toBe(0)
+      // A reconnect on the other node learns of the refusal; the resend of 2 is answered with the same nack.
+      await alice.close()
+      const again = await TestClient.hello(b, 'ca')
+      expect(again.frames[0]).toMatchObject({ t: 'welcome', acked: 3, refused: [{ id: 2, code: 'forbidden' }] })
+      await again.close()
+    } finally {
+      await Promise.all([watcher.close(), alice.close()])
       await Promise.all(nodes.map((node) => node.stop()))
     }
   })
