@@ -133,6 +133,37 @@ describe('redis store on a Cluster', () => {
       expect(ids((await store.read(topic, 0, 10)).msgs)).toEqual(expected)
   })
 
+  it('a refusal whose node died between its fence and its record is completed by the resend, refused or accepted', async () => {
+    const prefix = `s${++serial}:`
+    const store = await open(prefix)
+    const refusal = { id: 2, code: 'forbidden', message: 'no' }
+    // What the dead node left: the topic closed to id 2 with the refusal beside it; watermark and list untouched.
+    const fence = (client: string) =>
+      withAdmin((admin) =>
+        admin.hSet(`${prefix}{b${bucketOf('t')}}:dedup:t`, {
+          [JSON.stringify(['u', client])]: '2',
+          [`refused:${JSON.stringify(['u', client])}`]: JSON.stringify(refusal),
+        }),
+      )
+    for (const client of ['again', 'changed']) {
+      await store.accept('u', client, [pub(1, 't')])
+      await fence(client)
+      expect(await store.acked('u', client)).toBe(1)
+    }
+    // Refused again on the resend: the fence is found, the refusal recorded once.
+    expect(await store.refuse('u', 'again', refusal, 't')).toEqual({ kind: 'refused' })
+    expect(await store.refusals('u', 'again')).toEqual([refusal])
+    // Accepted on the resend (the verdict changed meanwhile): not appended, the refusal recorded before id 3 goes on.
+    const outcomes = await store.accept('u', 'changed', [pub(2, 't'), pub(3, 't')])
+    expect(outcomes.map((o) => (o.kind === 'published' ? (o.msg.body as { id: number }).id : o.kind))).toEqual([
+      'duplicate',
+      3,
+    ])
+    expect(await store.refusals('u', 'changed')).toEqual([refusal])
+    expect(await store.acked('u', 'changed')).toBe(3)
+    expect(ids((await store.read('t', 0, 10)).msgs)).toEqual([1, 1, 3])
+  })
+
   it('closes the older socket of a client on another node with 4409', async () => {
     const prefix = `s${++serial}:`
     const nodes = await Promise.all([1, 2].map(async () => createServer({ port: 0, store: await open(prefix) })))
