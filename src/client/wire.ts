@@ -6,6 +6,7 @@ import type {
   AttachResult,
   DialInfo,
   DeadLetter,
+  DroppedMessage,
   OutboxEntry,
   OutboxStatus,
   ResetNotice,
@@ -22,7 +23,7 @@ import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
-import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
+import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
@@ -37,7 +38,7 @@ export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from '
 export type { RequestOptions } from './requests.ts'
 export type { VolatileReceipt } from './volatile-batcher.ts'
 
-/** `durable: false` makes a send volatile (see `Wire.send`). */
+/** `durable: false` makes a send volatile; `ttl` or `expiresAt` lets a durable one expire unsent (see `Wire.send`). */
 export interface SendOptions {
   /**
    * `false`: not stored, numbered nor resent: written to the socket if it is open (`{ sent: true }`), else dropped
@@ -45,6 +46,13 @@ export interface SendOptions {
    * @default true
    */
   durable?: boolean
+  /**
+   * Ms from now after which the message is dropped if it was not written to a socket by then: its `acked` rejects
+   * with code `expired` and `outbox.onExpired` reports it. Once written, it is delivered. Not with `expiresAt`.
+   */
+  ttl?: number
+  /** As `ttl`, as a time (ms since epoch, as `Date.now()`); must lie ahead. */
+  expiresAt?: number
 }
 
 /**
@@ -123,10 +131,23 @@ export interface WireOutbox {
    */
   whenAcked(id: number): Promise<void>
   /**
-   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked or refused), at
-   * most once per task however many changed together; `list()` then says how it stands. Returns the unsubscribe.
+   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked, refused,
+   * cancelled or expired), at most once per task however many changed together; `list()` then says how it stands.
+   * Returns the unsubscribe.
    */
   onChange(fn: () => void): () => void
+  /**
+   * Drops message `id` (any tab's, also one from before a reload) if it was not yet written to a socket: it never
+   * reaches the server, its `acked` rejects with code `cancelled`, and the messages after it keep their order.
+   * Rejects with `already-sent` if it was written (or acked, or refused): what was sent is delivered; `expired` if it
+   * expired first; `invalid-argument` for an id no message had. Cancelling it again resolves.
+   */
+  cancel(id: number): Promise<void>
+  /**
+   * Calls `fn` with the messages (any tab's) whose `ttl`/`expiresAt` passed before they were written, as they are
+   * dropped; their `acked` rejects with code `expired`. Returns the unsubscribe.
+   */
+  onExpired(fn: (messages: DroppedMessage[]) => void): () => void
 }
 
 const TOPIC_MAX = 256
@@ -160,6 +181,7 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #presences = new Map<number, PresenceHandle<any>>()
   #nextPid = 1
   readonly #outboxListeners = new Set<() => void>()
+  readonly #expiredListeners = new Set<(messages: DroppedMessage[]) => void>()
   #outboxChangePending = false
 
   readonly #options: ConnectOptions
@@ -275,8 +297,12 @@ export class Wire<Topics extends object = AnyTopics> {
     try {
       this.#assertOpen()
       checkTopic(topic)
+      const expiresAt = expiryOf(options)
       const encoded = this.#encode(body)
-      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded })
+      if (options.durable !== false)
+        return this.#sends.enqueue(
+          expiresAt === undefined ? { topic, body: encoded } : { topic, body: encoded, expiresAt },
+        )
       // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
       if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
       return this.#volatile.enqueue({ topic, body: encoded })
@@ -510,6 +536,9 @@ export class Wire<Topics extends object = AnyTopics> {
           return
         case 'dead':
           throw refusedError(status.refusal)
+        case 'cancelled':
+        case 'expired':
+          throw droppedError(id, status.state)
         case 'unknown':
           throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
         default:
@@ -520,6 +549,18 @@ export class Wire<Topics extends object = AnyTopics> {
       const limit = listLimit(options.limit)
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.dead', (r) => r.outboxDead(limit))
+    },
+    cancel: (id) => {
+      if (!Number.isSafeInteger(id) || id < 1)
+        return Promise.reject(
+          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
+        )
+      return this.#call('outbox.cancel', (r) => r.outboxCancel(id))
+    },
+    onExpired: (fn) => {
+      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onExpired needs a function')
+      this.#expiredListeners.add(fn)
+      return () => void this.#expiredListeners.delete(fn)
     },
   }
 
@@ -594,6 +635,19 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#outboxChanged()
       },
       queued: () => this.#outboxChanged(),
+      dropped: (messages) => {
+        this.#receipts.dropped(messages)
+        this.#outboxChanged()
+        const expired = messages.filter((m) => m.code === 'expired')
+        if (expired.length === 0 || this.#closed) return
+        for (const fn of [...this.#expiredListeners]) {
+          try {
+            fn(expired)
+          } catch (e) {
+            reportError(e)
+          }
+        }
+      },
       dial: () => this.#dial(),
       presence: (pid, event) => this.#presences.get(pid)?.event(event),
     }
@@ -700,4 +754,24 @@ function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
     'invalid-argument',
     `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
   )
+}
+
+/** The `expiresAt` a durable send's `ttl` or `expiresAt` option gives, checked. */
+function expiryOf(options: SendOptions): number | undefined {
+  const { ttl, expiresAt } = options
+  if (ttl === undefined && expiresAt === undefined) return undefined
+  if (ttl !== undefined && expiresAt !== undefined)
+    throw new TabwireError('invalid-argument', 'send() takes ttl or expiresAt, not both')
+  if (options.durable === false)
+    throw new TabwireError('invalid-argument', 'ttl and expiresAt are for durable sends (a volatile one never waits)')
+  const now = Date.now()
+  const at = ttl === undefined ? expiresAt : now + ttl
+  if (typeof at !== 'number' || !Number.isFinite(at) || at <= now)
+    throw new TabwireError(
+      'invalid-argument',
+      ttl === undefined
+        ? `expiresAt must be a time ahead (ms since epoch), got ${describeValue(expiresAt)}`
+        : `ttl must be a number of ms > 0, got ${describeValue(ttl)}`,
+    )
+  return at
 }

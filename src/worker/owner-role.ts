@@ -2,6 +2,7 @@ import type { BusMessage } from './bus.ts'
 import { workerLock } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
+import { OutboxExpiry } from './outbox-expiry.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
@@ -19,6 +20,7 @@ export class OwnerRole implements Role {
   readonly #session: OwnerSession
   readonly #policy: HoldPolicy
   readonly #watched = new Set<string>()
+  readonly #expiry: OutboxExpiry
 
   readonly #host: RoleHost
   readonly #platform: Platform
@@ -63,6 +65,7 @@ export class OwnerRole implements Role {
           host.tabsDead(letters)
           bus.post({ k: 'dead', letters })
         },
+        dropped: (messages) => host.outboxDropped(messages),
         log: (m) => host.log(m),
         volatile: (msgs) => {
           host.deliverVolatile(msgs)
@@ -78,6 +81,12 @@ export class OwnerRole implements Role {
       () => host.localShown(),
       (reason, on) => this.#session.hold(reason, on),
     )
+    this.#expiry = new OutboxExpiry(
+      host.outbox,
+      platform.clock,
+      (m) => host.outboxDropped(m),
+      (m) => host.log(m),
+    )
     this.ready = this.#session.ready
   }
 
@@ -92,6 +101,7 @@ export class OwnerRole implements Role {
     this.#policy.apply()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
     this.#session.committed()
+    this.#expiry.start()
   }
 
   route(key: string, hs: HostSub): void {
@@ -136,8 +146,9 @@ export class OwnerRole implements Role {
     this.#policy.apply()
   }
 
-  committed(batch?: OutboxBatch): void {
+  committed(batch?: OutboxBatch, exp?: number): void {
     this.#session.committed(batch)
+    for (const at of batch?.expiresAt ?? [exp]) this.#expiry.saw(at ?? undefined)
   }
 
   cursors(): Record<string, number> {
@@ -222,6 +233,7 @@ export class OwnerRole implements Role {
 
   leave(): void {
     this.#policy.stop()
+    this.#expiry.stop()
     this.#session.close()
   }
 

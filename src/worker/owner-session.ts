@@ -89,6 +89,7 @@ export class OwnerSession {
       sent: (upTo) => host.sent(upTo),
       renumbered: (from, delta) => host.renumbered(from, delta),
       refused: (letters) => host.refused(letters),
+      dropped: (messages) => host.dropped(messages),
       reconciled: () => {
         for (const w of this.#openWaiters.splice(0)) w()
       },

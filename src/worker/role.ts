@@ -2,6 +2,7 @@ import type { Json } from '../protocol/frames.ts'
 import type {
   DeadLetter,
   Delivery,
+  DroppedMessage,
   DialInfo,
   OutgoingMessage,
   RequestOutcome,
@@ -73,6 +74,8 @@ export interface RoleHost {
   deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
   tabsDead(letters: DeadLetter[]): void
+  /** Queued messages dropped unwritten: every worker's tabs hear it (through the bus). */
+  outboxDropped(messages: DroppedMessage[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
   log(message: string): void
@@ -96,8 +99,8 @@ export interface Role {
   online(online: boolean): void
   /** This worker's tabs changed visibility (or one left). */
   visibilityChanged(): void
-  /** New outbox records are on disk; `batch` when this worker wrote them. */
-  committed(batch?: OutboxBatch): void
+  /** New outbox records are on disk; `batch` when this worker wrote them, `exp` their earliest expiry otherwise. */
+  committed(batch?: OutboxBatch, exp?: number): void
   cursors(): Record<string, number>
   /** Volatile messages: false (dropped) unless the connection is open. */
   sendVolatile(messages: OutgoingMessage[]): boolean
