@@ -299,10 +299,7 @@ export class Wire<Topics extends object = AnyTopics> {
       checkTopic(topic)
       const expiresAt = expiryOf(options)
       const encoded = this.#encode(body)
-      if (options.durable !== false)
-        return this.#sends.enqueue(
-          expiresAt === undefined ? { topic, body: encoded } : { topic, body: encoded, expiresAt },
-        )
+      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded, expiresAt })
       // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
       if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
       return this.#volatile.enqueue({ topic, body: encoded })
@@ -516,18 +513,8 @@ export class Wire<Topics extends object = AnyTopics> {
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
     },
-    onChange: (fn) => {
-      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')
-      this.#outboxListeners.add(fn)
-      return () => void this.#outboxListeners.delete(fn)
-    },
-    status: (id) => {
-      if (!Number.isSafeInteger(id) || id < 1)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
-        )
-      return this.#call('outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>)
-    },
+    onChange: (fn) => listen(this.#outboxListeners, fn, 'onChange'),
+    status: (id) => this.#withId(id, 'outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>),
     whenAcked: async (id) => {
       // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
       const status = await this.outbox.status(id)
@@ -550,18 +537,8 @@ export class Wire<Topics extends object = AnyTopics> {
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.dead', (r) => r.outboxDead(limit))
     },
-    cancel: (id) => {
-      if (!Number.isSafeInteger(id) || id < 1)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
-        )
-      return this.#call('outbox.cancel', (r) => r.outboxCancel(id))
-    },
-    onExpired: (fn) => {
-      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onExpired needs a function')
-      this.#expiredListeners.add(fn)
-      return () => void this.#expiredListeners.delete(fn)
-    },
+    cancel: (id) => this.#withId(id, 'outbox.cancel', (r) => r.outboxCancel(id)),
+    onExpired: (fn) => listen(this.#expiredListeners, fn, 'onExpired'),
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
@@ -606,6 +583,13 @@ export class Wire<Topics extends object = AnyTopics> {
     if (this.#closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
+  /** A call about message `id`, which must be a message id. */
+  #withId<T>(id: number, what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    return Number.isSafeInteger(id) && id > 0
+      ? this.#call(what, fn)
+      : Promise.reject(new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`))
+  }
+
   async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
     this.#assertOpen()
     return this.#worker.call(what, fn)
@@ -639,14 +623,13 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#receipts.dropped(messages)
         this.#outboxChanged()
         const expired = messages.filter((m) => m.code === 'expired')
-        if (expired.length === 0 || this.#closed) return
-        for (const fn of [...this.#expiredListeners]) {
-          try {
-            fn(expired)
-          } catch (e) {
-            reportError(e)
-          }
-        }
+        if (expired[0] && !this.#closed)
+          for (const fn of [...this.#expiredListeners])
+            try {
+              fn(expired)
+            } catch (e) {
+              reportError(e)
+            }
       },
       dial: () => this.#dial(),
       presence: (pid, event) => this.#presences.get(pid)?.event(event),
@@ -757,21 +740,25 @@ function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
 }
 
 /** The `expiresAt` a durable send's `ttl` or `expiresAt` option gives, checked. */
-function expiryOf(options: SendOptions): number | undefined {
-  const { ttl, expiresAt } = options
+function expiryOf({ ttl, expiresAt, durable }: SendOptions): number | undefined {
   if (ttl === undefined && expiresAt === undefined) return undefined
-  if (ttl !== undefined && expiresAt !== undefined)
-    throw new TabwireError('invalid-argument', 'send() takes ttl or expiresAt, not both')
-  if (options.durable === false)
-    throw new TabwireError('invalid-argument', 'ttl and expiresAt are for durable sends (a volatile one never waits)')
-  const now = Date.now()
-  const at = ttl === undefined ? expiresAt : now + ttl
-  if (typeof at !== 'number' || !Number.isFinite(at) || at <= now)
+  const at = ttl === undefined ? expiresAt : Date.now() + ttl
+  if (
+    typeof at !== 'number' ||
+    !(at > Date.now() && at < Infinity) ||
+    durable === false ||
+    (ttl === undefined) === (expiresAt === undefined)
+  )
     throw new TabwireError(
       'invalid-argument',
-      ttl === undefined
-        ? `expiresAt must be a time ahead (ms since epoch), got ${describeValue(expiresAt)}`
-        : `ttl must be a number of ms > 0, got ${describeValue(ttl)}`,
+      `send() takes ttl (ms > 0) or expiresAt (ahead), not both, durable only: got ${describeValue(ttl)}, ${describeValue(expiresAt)}`,
     )
   return at
+}
+
+/** Adds `fn` to `set` until the returned function is called. */
+function listen<F>(set: Set<F>, fn: F, name: string): () => void {
+  if (typeof fn !== 'function') throw new TabwireError('invalid-argument', `${name} needs a function`)
+  set.add(fn)
+  return () => void set.delete(fn)
 }
