@@ -6,6 +6,8 @@ import type { Json } from '../../../src/protocol/frames.ts'
 import type {
   DeadLetter,
   Delivery,
+  DroppedMessage,
+  OutboxEntry,
   OutboxStatus,
   ResetNotice,
   StateInfo,
@@ -49,6 +51,18 @@ export interface TestApi extends PresenceTestApi {
   whenAcked(id: number): Promise<string>
   /** `wire.outbox.dead()`. */
   dead(): Promise<DeadLetter[]>
+  /** `wire.outbox.list()`. */
+  list(): Promise<OutboxEntry[]>
+  /** One durable send with `options` (`ttl`, `expiresAt`, `durable`); its `acked` joins `ackOutcomes`. */
+  sendWith(
+    topic: string,
+    body: Json,
+    options: { ttl?: number; expiresAt?: number; durable?: boolean },
+  ): Promise<Outcome<number>>
+  /** `wire.outbox.cancel(id)`: `ok`, or the rejection's code. */
+  cancel(id: number): Promise<string>
+  /** Everything `wire.outbox.onExpired` reported to this tab, in order. */
+  expired(): DroppedMessage[]
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */

@@ -10,7 +10,7 @@
  */
 import { connect, isTabwireError, type ConnectOptions, type Wire } from '../../../src/client/index.ts'
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
+import type { Delivery, DroppedMessage, ResetNotice, WireState } from '../../../src/protocol/port.ts'
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
 import { presenceApi } from './presence-app.ts'
@@ -95,6 +95,8 @@ function testApi(wire: Wire): TestApi {
     infos.push({ ...s, at: Date.now() })
   })
   const acks: { topic: string; acked: Promise<void> }[] = []
+  const expired: DroppedMessage[] = []
+  wire.outbox.onExpired((messages) => void expired.push(...messages))
   const received = new Map<string, Delivery[]>()
   const volatileReceived = new Map<string, Json[]>()
   const resets = new Map<string, ResetNotice[]>()
@@ -185,6 +187,22 @@ function testApi(wire: Wire): TestApi {
       )
     },
     dead: () => wire.outbox.dead(),
+    list: () => wire.outbox.list(),
+    async sendWith(topic, body, options) {
+      try {
+        const r = await wire.send(topic, body, options as { ttl?: number })
+        acks.push({ topic, acked: r.acked })
+        return { ok: true, value: r.id }
+      } catch (e) {
+        return outcomeOf(e)
+      }
+    },
+    cancel: (id: number) =>
+      wire.outbox.cancel(id).then(
+        () => 'ok',
+        (e: unknown) => (isTabwireError(e) ? e.code : String(e)),
+      ),
+    expired: () => [...expired],
     status: (id: number) => wire.outbox.status(id),
     whenAcked: (id: number) =>
       wire.outbox.whenAcked(id).then(
