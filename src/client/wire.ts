@@ -87,6 +87,14 @@ export interface SubscribeOptions {
   /** Aborting it ends the subscription, as `stop()` does; already aborted: nothing is subscribed. */
   signal?: AbortSignal
   /**
+   * `'one-tab'`: each message goes to one of the namespace's tabs subscribed to the topic this way (a visible one if
+   * any), for side effects that must happen once per browser profile (a notification, a sound). The next message waits
+   * until that tab's handler has finished (the promise it returned has settled); a tab that closes before that hands
+   * it to another. Not with `conflate` or `volatile`.
+   * @default 'every-tab'
+   */
+  deliver?: 'every-tab' | 'one-tab'
+  /**
    * Also hand the topic's volatile messages (`send(…, { durable: false })` by anyone) to `onMessage`, as
    * `{ topic, body, volatile: true }` without `seq`, while this subscription is live. Off by default, so a handler
    * written for the log never meets a message without a seq.
@@ -96,7 +104,7 @@ export interface SubscribeOptions {
 }
 
 /** `wire.messages()`: `SubscribeOptions` for a `for await` loop, and how many messages may wait for it. */
-export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile'> {
+export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile' | 'deliver'> {
   /** Aborting it ends the loop (`done`), as `break` does. */
   signal?: AbortSignal
   /**
@@ -703,7 +711,14 @@ function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { a
   const volatile = 'volatile' in options ? options.volatile : undefined
   if (volatile !== undefined && typeof volatile !== 'boolean')
     throw new TabwireError('invalid-argument', `volatile must be a boolean, got ${describeValue(volatile)}`)
+  const { deliver } = options as SubscribeOptions
+  if (deliver !== undefined && deliver !== 'every-tab' && (deliver !== 'one-tab' || options.conflate || volatile))
+    throw new TabwireError(
+      'invalid-argument',
+      `deliver must be 'every-tab' or 'one-tab' (not with conflate or volatile), got ${describeValue(deliver)}`,
+    )
   const mode: SubscribeMode = {}
+  if (deliver === 'one-tab') mode.oneTab = true
   if (latest) mode.latest = true
   if (options.conflate) mode.conflate = true
   if (volatile) mode.volatile = true

@@ -101,6 +101,8 @@ export interface SubscribeMode {
   conflate?: boolean
   /** Also hand the tab the topic's volatile messages (`send(..., { durable: false })`), without a seq. */
   volatile?: boolean
+  /** `deliver: 'one-tab'`: each message to one of the namespace's tabs subscribed so (see `OneTabGroup`). */
+  oneTab?: boolean
 }
 
 /** A volatile message as a subscriber receives it: never stored nor numbered, so no `seq`. */

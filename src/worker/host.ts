@@ -145,6 +145,7 @@ export class NamespaceHost implements RoleHost {
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true
+    if (mode.oneTab) hs.oneTab = true
     if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
@@ -336,14 +337,15 @@ export class NamespaceHost implements RoleHost {
     if (this.subs.delete(key)) this.#role.unroute(key)
   }
 
-  deliver(hs: HostSub, msgs: Delivery[]): void {
+  deliver(hs: HostSub, msgs: Delivery[]): unknown {
+    if (hs.tab.gone) return hs.oneTab ? Promise.reject(new TabwireError('closed', 'the tab is gone')) : undefined
     const fresh = msgs.filter((m) => m.seq > hs.last)
     const last = fresh[fresh.length - 1]
-    if (!last || hs.tab.gone) return
+    if (!last) return
     hs.last = last.seq
     hs.latest = false
     if (hs.conflator) hs.conflator.push(fresh)
-    else void hs.tab.events.messages(hs.sub, fresh)
+    else return hs.tab.events.messages(hs.sub, fresh)
   }
 
   reset(hs: HostSub, notice: ResetNotice): void {

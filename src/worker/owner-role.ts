@@ -20,6 +20,8 @@ export class OwnerRole implements Role {
   readonly #session: OwnerSession
   readonly #policy: HoldPolicy
   readonly #watched = new Set<string>()
+  /** Followers that reported a shown tab: their one-tab subscriptions are preferred. */
+  readonly #shownFollowers = new Set<string>()
   readonly #expiry: OutboxExpiry
 
   readonly #host: RoleHost
@@ -112,6 +114,7 @@ export class OwnerRole implements Role {
       {
         messages: (msgs) => this.#host.deliver(hs, msgs),
         reset: (notice) => this.#host.reset(hs, notice),
+        shown: () => hs.tab.shown,
       },
       modeOf(hs),
     )
@@ -188,6 +191,7 @@ export class OwnerRole implements Role {
           {
             messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
             reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+            shown: () => this.#shownFollowers.has(m.from),
           },
           m.mode,
         )
@@ -216,6 +220,8 @@ export class OwnerRole implements Role {
       case 'visible':
         this.#watch(m.from)
         this.#policy.report(m.from, m.visible)
+        if (m.visible) this.#shownFollowers.add(m.from)
+        else this.#shownFollowers.delete(m.from)
         break
       case 'vpub':
         this.#session.sendVolatile(m.msgs)
@@ -251,6 +257,7 @@ export class OwnerRole implements Role {
         this.#watched.delete(id)
         this.#session.unsubscribeAll(`${id}/`)
         this.#policy.forget(id)
+        this.#shownFollowers.delete(id)
       })
       .catch(() => undefined)
   }

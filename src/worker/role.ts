@@ -32,11 +32,13 @@ export interface HostSub {
   latest?: boolean
   /** Set for `conflate: true`: what reaches the tab goes through it. */
   conflator?: Conflator
+  /** `deliver: 'one-tab'` (see `OneTabGroup`). */
+  oneTab?: boolean
 }
 
 /** How a subscription is to be served, as the owner's inbox is told (again, under each new owner). */
 export function modeOf(hs: HostSub): SubscribeMode {
-  return { latest: hs.latest === true, conflate: hs.conflator !== undefined }
+  return { latest: hs.latest === true, conflate: hs.conflator !== undefined, oneTab: hs.oneTab === true }
 }
 
 /** A tab's presence handle as this worker tracks it; `state` is the last it set, for a new owner to join with. */
@@ -68,7 +70,8 @@ export interface RoleHost {
   localShown(): boolean
   dial(): Promise<DialInfo>
   setState(info: StateInfo): void
-  deliver(hs: HostSub, msgs: Delivery[]): void
+  /** The tab's answer, for a one-tab subscription: settles once its handlers ran; rejects for a tab that is gone. */
+  deliver(hs: HostSub, msgs: Delivery[]): unknown
   reset(hs: HostSub, notice: ResetNotice): void
   /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
   deliverVolatile(msgs: VolatileDelivery[]): void
