@@ -63,6 +63,13 @@ export interface TestApi extends PresenceTestApi {
   cancel(id: number): Promise<string>
   /** Everything `wire.outbox.onExpired` reported to this tab, in order. */
   expired(): DroppedMessage[]
+  /**
+   * `subscribe(topic, …, { deliver: 'one-tab' })` whose handler takes `handleMs` (a timer) and then records the seq in
+   * localStorage under `<key>:<seq>` (a count, so a seq handled twice shows), where the test reads it after tabs closed.
+   */
+  subscribeOneTab(topic: string, key: string, handleMs: number): Promise<void>
+  /** Every `<key>:<seq>` recorded by `subscribeOneTab` in this origin: seq → how many times it was handled. */
+  handledOnce(key: string): Record<number, number>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */

@@ -203,6 +203,25 @@ function testApi(wire: Wire): TestApi {
         (e: unknown) => (isTabwireError(e) ? e.code : String(e)),
       ),
     expired: () => [...expired],
+    async subscribeOneTab(topic: string, key: string, handleMs: number) {
+      await wire.subscribe(
+        topic,
+        async (m) => {
+          await new Promise((r) => setTimeout(r, handleMs))
+          const k = `${key}:${m.seq}`
+          localStorage.setItem(k, String(Number(localStorage.getItem(k) ?? 0) + 1))
+        },
+        { deliver: 'one-tab' },
+      )
+    },
+    handledOnce(key: string) {
+      const counts: Record<number, number> = {}
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (k?.startsWith(`${key}:`)) counts[Number(k.slice(key.length + 1))] = Number(localStorage.getItem(k))
+      }
+      return counts
+    },
     status: (id: number) => wire.outbox.status(id),
     whenAcked: (id: number) =>
       wire.outbox.whenAcked(id).then(
