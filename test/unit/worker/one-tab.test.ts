@@ -71,7 +71,7 @@ describe("deliver: 'one-tab'", () => {
     const s = await open(w)
     const [a, b, c] = w.tabs
     if (!a || !b || !c) throw new Error('no tabs')
-    w.tabs.forEach((t, i) => w.host.subscribe(t.tab, i + 1, 'note', 0, { oneTab: true }))
+    for (const [i, t] of w.tabs.entries()) w.host.subscribe(t.tab, i + 1, 'note', 0, { oneTab: true })
     w.host.signal(b.tab, 'visible')
     for (let seq = 1; seq <= 30; seq++) s.receive(msg(seq))
     await until(() => a.got.length + b.got.length + c.got.length === 30, 'all 30')
