@@ -343,7 +343,13 @@ export class Connection implements Session {
     for (const f of all) {
       if (f.t === 'skip') {
         refusals.push(
-          refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
+          f.why
+            ? refusal(
+                f.id,
+                f.why,
+                `pub ${f.id} ${f.why === 'cancelled' ? 'was cancelled' : 'expired'} before it was sent`,
+              )
+            : refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
         )
         continue
       }
