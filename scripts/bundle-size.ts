@@ -25,7 +25,7 @@ export type EntryName = 'client' | 'worker'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 8_600 },
+  client: { target: 3_000, ceiling: 8_750 },
   worker: { target: 8_000, ceiling: 19_850 },
 }
 
