@@ -20,6 +20,7 @@ import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
+import { registerSyncWhenHidden } from './background-sync.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
 import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
@@ -225,7 +226,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
       },
     )
-    this.#unlisten = relayPageEvents(
+    const unlistenPage = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
       () => {
@@ -234,6 +235,11 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#worker.restored(this.#lock.name, this.#lock.held)
       },
     )
+    const unlistenSync = registerSyncWhenHidden(this.#namespace, () => this.pending())
+    this.#unlisten = () => {
+      unlistenPage()
+      unlistenSync()
+    }
   }
 
   /** The connection state as last reported by the worker. */

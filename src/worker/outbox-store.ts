@@ -393,6 +393,16 @@ export class OutboxStore {
     return { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
   }
 
+  /**
+   * Deletes the acked records now instead of after the usual delay: for a drainer that ends right after its last ack
+   * (a service worker's event, `tabwire/sw`), whose timer might never fire.
+   */
+  async pruneNow(): Promise<void> {
+    this.#clock.clearTimeout(this.#pruneTimer)
+    this.#pruneTimer = undefined
+    await this.#deleteAcked()
+  }
+
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
   dispose(): void {
     this.#clock.clearTimeout(this.#pruneTimer)
