@@ -112,6 +112,8 @@ class Drain {
       }
     } finally {
       await this.outbox.pruneNow()
+      // What is queued now, sends of a tab opened meanwhile included.
+      await this.outbox.syncLast().catch(() => undefined)
       this.#result.pending = counters.pending()
     }
     return this.#result
