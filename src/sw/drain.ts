@@ -70,7 +70,10 @@ const utf8 = new TextEncoder()
  * answers an error worth retrying (5xx, 401 twice, 429, 403), everything not yet acked stays queued and the drain
  * rejects (`TabwireError` code `failed`): inside a `sync` event, the browser retries the sync later.
  */
-export async function drainOutbox(options: DrainOptions, platform = browserDrainPlatform()): Promise<DrainResult> {
+export async function drainOutbox(
+  options: DrainOptions,
+  platform: DrainPlatform = browserDrainPlatform(),
+): Promise<DrainResult> {
   const namespace = options.namespace ?? 'default'
   return platform.locks.request(ownerLock(namespace), { ifAvailable: true }, async (lock) => {
     if (!lock) return { busy: true, delivered: 0, refused: 0, pending: 0 }

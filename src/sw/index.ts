@@ -3,8 +3,9 @@
  * Worker-side code: it reads and settles the namespace's IndexedDB outbox as the SharedWorker does, and imports
  * nothing of the client.
  */
+import { TabwireError } from '../protocol/errors.ts'
 import { outboxSyncTag } from '../protocol/sync-tag.ts'
-import { drainOutbox, type DrainOptions, type DrainResult } from './drain.ts'
+import { drainOutbox, type DrainOptions, type DrainPlatform, type DrainResult } from './drain.ts'
 
 export { drainOutbox, outboxSyncTag }
 export type { DrainOptions, DrainPlatform, DrainResult } from './drain.ts'
@@ -12,6 +13,8 @@ export type { DrainOptions, DrainPlatform, DrainResult } from './drain.ts'
 /** A Background Sync event (Chromium; not in TypeScript's lib). */
 interface SyncEvent extends ExtendableEvent {
   readonly tag: string
+  /** The browser's last retry of this registration. */
+  readonly lastChance?: boolean
 }
 
 export interface DrainEventsOptions extends DrainOptions {
@@ -28,17 +31,23 @@ const FETCH_DRAIN_INTERVAL = 60_000
 
 /**
  * Wires the service worker's events to `drainOutbox`: the namespace's `sync` (registered by tabs that go away with
- * messages queued) drains, and a failed drain rejects the event so the browser retries the sync later; `activate`,
- * `push` and `fetch` drain too, unless turned off in `also`. One drain at a time. Call it once, at the top level of
- * the service worker script.
+ * messages queued) drains, and a failed drain rejects the event so the browser retries the sync later. So does a
+ * busy one (a live worker held the lock) unless it is the browser's last chance: a tab registers the sync as it is
+ * hidden, the browser may fire it at once while that tab still lives, and the queue must still be drained once the
+ * tab is closed. `activate`, `push` and `fetch` drain too (quietly), unless turned off in `also`. One drain at a
+ * time. Call it once, at the top level of the service worker script.
  */
-export function drainOnEvents(options: DrainEventsOptions, scope: ServiceWorkerGlobalScope = self as never): void {
+export function drainOnEvents(
+  options: DrainEventsOptions,
+  scope: ServiceWorkerGlobalScope = self as never,
+  platform?: DrainPlatform,
+): void {
   const tag = outboxSyncTag(options.namespace ?? 'default')
   const also = { activate: true, push: true, fetch: true, ...options.also }
   let running: Promise<DrainResult> | undefined
   let lastQuiet = Number.NEGATIVE_INFINITY
   const drain = (): Promise<DrainResult> => {
-    running ??= drainOutbox(options).finally(() => {
+    running ??= drainOutbox(options, platform).finally(() => {
       running = undefined
     })
     return running
@@ -49,7 +58,13 @@ export function drainOnEvents(options: DrainEventsOptions, scope: ServiceWorkerG
   }
   scope.addEventListener('sync', (event) => {
     const e = event as SyncEvent
-    if (e.tag === tag) e.waitUntil(drain())
+    if (e.tag !== tag) return
+    e.waitUntil(
+      drain().then((result) => {
+        if (result.busy && !e.lastChance)
+          throw new TabwireError('failed', 'a live worker owns the outbox now: the sync is retried later')
+      }),
+    )
   })
   if (also.activate) scope.addEventListener('activate', (e) => e.waitUntil(quiet()))
   if (also.push) scope.addEventListener('push', (e) => e.waitUntil(quiet()))

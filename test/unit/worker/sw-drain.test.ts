@@ -10,7 +10,7 @@ import { ownerLock } from '../../../src/worker/bus.ts'
 import { DbHandle } from '../../../src/worker/db.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { realClock } from '../../../src/worker/platform.ts'
-import { drainOutbox, type DrainPlatform } from '../../../src/sw/index.ts'
+import { drainOnEvents, drainOutbox, type DrainPlatform } from '../../../src/sw/index.ts'
 import { ChannelHub, FakeLocks, freshNamespace, until } from './fakes.ts'
 
 // The reference server needs Node's types, which this worker project's tsconfig does not load: imported by a computed
@@ -248,3 +248,76 @@ async function clientOf(namespace: string): Promise<string | undefined> {
   ;(await db.get()).close()
   return typeof client === 'string' ? client : undefined
 }
+
+/** A service worker's extendable event as the handlers see it; `done` settles as its `waitUntil` promise does. */
+class FakeEvent extends Event {
+  readonly waited: Promise<unknown>[] = []
+  constructor(
+    type: string,
+    readonly tag?: string,
+    readonly lastChance = false,
+  ) {
+    super(type)
+  }
+  waitUntil(p: Promise<unknown>): void {
+    this.waited.push(p)
+  }
+}
+
+describe('drainOnEvents', () => {
+  it("drains on its namespace's sync only; a busy drain rejects the sync (retried) unless it is the last chance", async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    await queue(namespace, 1, 3)
+    const { platform, fakeLocks, requests } = browser()
+    const scope = new EventTarget()
+    drainOnEvents({ url, namespace, also: { activate: false, push: false, fetch: false } }, scope as never, platform)
+
+    const other = new FakeEvent('sync', 'tabwire-outbox:another')
+    scope.dispatchEvent(other)
+    expect(other.waited).toEqual([])
+
+    let release = (): void => undefined
+    void fakeLocks.request(ownerLock(namespace), {}, () => new Promise<void>((r) => (release = r)))
+    const busy = new FakeEvent('sync', `tabwire-outbox:${namespace}`)
+    scope.dispatchEvent(busy)
+    await expect(busy.waited[0]).rejects.toMatchObject({
+      code: 'failed',
+      message: expect.stringContaining('retried later'),
+    })
+    const last = new FakeEvent('sync', `tabwire-outbox:${namespace}`, true)
+    scope.dispatchEvent(last)
+    await expect(last.waited[0]).resolves.toBeUndefined()
+    expect(requests).toEqual([])
+    release()
+
+    await until(() => !fakeLocks.isHeld(ownerLock(namespace)), 'the lock to go')
+    const sync = new FakeEvent('sync', `tabwire-outbox:${namespace}`)
+    scope.dispatchEvent(sync)
+    await sync.waited[0]
+    expect(await bodiesOf(server)).toEqual([1, 2, 3])
+  })
+
+  it('push, activate and fetch drain quietly: a server that is down waits for the next chance, nothing thrown or lost', async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    await queue(namespace, 1, 2)
+    const { platform } = browser()
+    const scope = new EventTarget()
+    drainOnEvents({ url, namespace }, scope as never, platform)
+    await server.stop()
+    const push = new FakeEvent('push')
+    scope.dispatchEvent(push)
+    await expect(push.waited[0]).resolves.toBeUndefined()
+    expect((await onDisk(namespace)).ids).toEqual([1, 2])
+    await server.start()
+    const activate = new FakeEvent('activate')
+    scope.dispatchEvent(activate)
+    await activate.waited[0]
+    expect(await bodiesOf(server)).toEqual([1, 2])
+    // A fetch right after a quiet drain does not start another (at most one a minute).
+    const fetchEvent = new FakeEvent('fetch')
+    scope.dispatchEvent(fetchEvent)
+    expect(fetchEvent.waited).toEqual([])
+  })
+})
