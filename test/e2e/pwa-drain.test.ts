@@ -79,9 +79,9 @@ describe('chromium', () => {
     )
 
     const tabUrl = `${origin}/test/e2e/app/guarded.html?${new URLSearchParams({ url: `ws://127.0.0.1:${server.port}`, ns: namespace })}`
-    const openTab = async () => {
+    const openTab = async (url = tabUrl) => {
       const page = await context.newPage()
-      await page.goto(tabUrl)
+      await page.goto(url)
       await page.waitForFunction(() => 'guarded' in globalThis)
       return page
     }
@@ -103,7 +103,9 @@ describe('chromium', () => {
       )
     const bodies = async () => (await server.store.read('room', 0, 1_000)).msgs.map((m) => (m.body as { n: number }).n)
     const ownerLock = () => pwa('ownerLock', namespace)
-    return { server, counts, openTab, sync, drains, queued, ownerGone, ownerLock, bodies }
+    /** A tab the service worker controls (inside its scope), as an installed app's pages are. */
+    const controlledTabUrl = tabUrl.replace('/test/e2e/app/guarded.html', '/test/fixtures/pwa-tab.html')
+    return { server, counts, openTab, controlledTabUrl, sync, drains, queued, ownerGone, ownerLock, bodies }
   }
 
   const call = <K extends keyof GuardedApi>(page: Page, k: K, ...args: Parameters<GuardedApi[K]>) =>
@@ -206,5 +208,28 @@ describe('chromium', () => {
     expect(await s.bodies()).toEqual([...ONE_TO_20, 21, 22])
     // Each id reached the store once: whatever the drain did not take, the tab's worker sent after the drain let go.
     expect(s.counts).toEqual({ published: 22, duplicate: 0, 'out-of-order': 0 })
+  })
+  it('a tab hidden with messages queued registers the sync, and the browser fires it', async () => {
+    const s = await setup()
+    const tab = await s.openTab(s.controlledTabUrl)
+    // The page's globals, typed here by what the test touches (this Node project has no DOM lib).
+    type PageGlobals = { navigator: { serviceWorker: { controller: unknown } }; document: EventTarget }
+    expect(
+      await tab.evaluate(() => (globalThis as unknown as PageGlobals).navigator.serviceWorker.controller !== null),
+    ).toBe(true)
+    expect(await call(tab, 'send', 'room', { n: 1 })).toEqual({ id: 1 })
+    // Hidden, as when the user switches away or closes the app (Chromium has no headless way to hide a page).
+    await tab.evaluate(() => {
+      const { document } = globalThis as unknown as PageGlobals
+      Object.defineProperty(document, 'hidden', { value: true, configurable: true })
+      document.dispatchEvent(new Event('visibilitychange'))
+    })
+    // The browser is online, so it fires the sync at once, while the tab's worker still owns the outbox.
+    await until('the sync', s.drains, (log) => log.length > 0)
+    expect((await s.drains())[0]).toEqual({
+      tag: expect.any(String),
+      result: { busy: true, delivered: 0, refused: 0, pending: 0 },
+    })
+    expect(s.counts).toEqual({ published: 0, duplicate: 0, 'out-of-order': 0 })
   })
 })
