@@ -21,6 +21,7 @@ import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
+import { registerSyncWhenHidden } from './background-sync.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
 import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
@@ -255,7 +256,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
       },
     )
-    this.#unlisten = relayPageEvents(
+    const unlistenPage = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
       () => {
@@ -264,6 +265,11 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#worker.restored(this.#lock.name, this.#lock.held)
       },
     )
+    const unlistenSync = registerSyncWhenHidden(this.#namespace, () => this.pending())
+    this.#unlisten = () => {
+      unlistenPage()
+      unlistenSync()
+    }
   }
 
   /** The connection state as last reported by the worker. */

@@ -419,6 +419,16 @@ export class OutboxStore {
     return part
   }
 
+  /**
+   * Deletes the acked records now instead of after the usual delay: for a drainer that ends right after its last ack
+   * (a service worker's event, `tabwire/sw`), whose timer might never fire.
+   */
+  async pruneNow(): Promise<void> {
+    this.#clock.clearTimeout(this.#pruneTimer)
+    this.#pruneTimer = undefined
+    await this.#deleteAcked()
+  }
+
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
   dispose(): void {
     this.#clock.clearTimeout(this.#pruneTimer)
