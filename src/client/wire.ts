@@ -102,9 +102,11 @@ export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'vola
 export interface WireOutbox {
   /**
    * The queued messages, oldest first (id order, which is the order they reach the server), at most `limit`
-   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
+   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size, unless
+   * `bodies` is true: then each entry has its `body` and an answer stops once 8 MiB of bodies are in (page on with
+   * `after`, the last id you got). `after` lists only ids above it, `topic` only that topic's messages.
    */
-  list(options?: { limit?: number }): Promise<OutboxEntry[]>
+  list(options?: { limit?: number; after?: number; topic?: string; bodies?: boolean }): Promise<OutboxEntry[]>
   /**
    * The messages the server refused for good (not authorised for the topic, too large, refused by its validation),
    * oldest first, at most `limit` (default 1,000, at most 10,000), each with the server's reason (`code`, `message`).
@@ -488,7 +490,25 @@ export class Wire<Topics extends object = AnyTopics> {
     list: (options = {}) => {
       const limit = listLimit(options.limit)
       if (limit instanceof TabwireError) return Promise.reject(limit)
-      return this.#call('outbox.list', (r) => r.outboxList(limit))
+      const { after, topic, bodies } = options
+      if (after !== undefined && !(Number.isSafeInteger(after) && after >= 0))
+        return Promise.reject(
+          new TabwireError('invalid-argument', `after must be an integer ≥ 0, got ${describeValue(after)}`),
+        )
+      if (topic !== undefined && typeof topic !== 'string')
+        return Promise.reject(
+          new TabwireError('invalid-argument', `topic must be a string, got ${describeValue(topic)}`),
+        )
+      if (bodies !== undefined && typeof bodies !== 'boolean')
+        return Promise.reject(
+          new TabwireError('invalid-argument', `bodies must be a boolean, got ${describeValue(bodies)}`),
+        )
+      const selection = {
+        ...(after === undefined ? {} : { after }),
+        ...(topic === undefined ? {} : { topic }),
+        bodies: bodies ?? false,
+      }
+      return this.#call('outbox.list', (r) => r.outboxList(limit, selection))
     },
     onChange: (fn) => {
       if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')

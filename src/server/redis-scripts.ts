@@ -190,6 +190,23 @@ return { head[1], first, last, entries }
 `)
 
 /**
+ * Drops a topic's messages below a seq, never its newest (`server.compact`): KEYS[1] the topic's meta hash, KEYS[2]
+ * its stream; ARGV[1] the seq to keep from (capped at 'last'). Atomic, so an append on another node cannot slip
+ * between reading 'last' and trimming. Returns `{first, last}` after it.
+ */
+export const TRIM = script(`
+local first = tonumber(redis.call('HGET', KEYS[1], 'first') or '1')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local keep = math.min(tonumber(ARGV[1]), last)
+if keep > first then
+  redis.call('XTRIM', KEYS[2], 'MINID', keep .. '-0')
+  redis.call('HSET', KEYS[1], 'first', keep)
+  first = keep
+end
+return { first, last }
+`)
+
+/**
  * Refuses one pub of a client for good: when its id is the counter + 1, moves the counter there and records the
  * refusal at the end of the client's list of refusals, trimmed to the latest ARGV[4], atomically (a script), so two
  * nodes cannot both move one counter. KEYS[1] the counters hash, KEYS[2] the client's refusals list; ARGV[1] the

@@ -3,7 +3,7 @@ import { createClient, type RedisClientType } from '@redis/client'
 import type { Body, Refusal } from '../protocol/frames.ts'
 import { startFanout } from './redis-fanout.ts'
 import { startRedisRelay } from './redis-volatile.ts'
-import { ACCEPT, READ, REFUSE, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
+import { ACCEPT, READ, REFUSE, TRIM, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
 import {
   KEPT_REFUSALS,
   ownBody,
@@ -238,6 +238,17 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     async head(topic: string): Promise<TopicHead> {
       const { epoch, first, last } = await read(topic, 0, 0)
+      return { epoch, first, last }
+    },
+
+    async trim(topic: string, before: number): Promise<TopicHead> {
+      const [first, last] = await evalScript<[number, number]>(
+        client,
+        TRIM,
+        [metaKey(topic), logKey(topic)],
+        [String(before)],
+      )
+      const { epoch } = await read(topic, 0, 0)
       return { epoch, first, last }
     },
 

@@ -1,7 +1,14 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
-import type { Refusal } from '../protocol/frames.ts'
-import type { DeadLetter, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
+import type { Body, Refusal } from '../protocol/frames.ts'
+import {
+  MAX_LIST_BODY_BYTES,
+  type DeadLetter,
+  type OutboxEntry,
+  type OutboxListOptions,
+  type OutgoingMessage,
+  type SendCall,
+} from '../protocol/port.ts'
 import {
   storageError,
   type DeadRecord,
@@ -496,18 +503,36 @@ export class OutboxStore {
     }
   }
 
-  /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
-  async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
+  /**
+   * The unacked messages after `options.after`, oldest first, at most `limit`, read a few records at a time: bodies
+   * are only measured unless `options.bodies`, and then the answer stops once `MAX_LIST_BODY_BYTES` of them are in.
+   */
+  async list(limit: number, options: OutboxListOptions = {}): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
-    let after = this.counters.acked
-    while (entries.length < limit) {
+    const { topic: only, bodies = false } = options
+    let bodyBytes = 0
+    let after = Math.max(this.counters.acked, options.after ?? 0)
+    const full = () => entries.length >= limit || bodyBytes >= MAX_LIST_BODY_BYTES
+    while (!full()) {
       const batches = await this.batchesAfter(after, LIST_RECORDS)
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
-          const bytes = sizeOf(part.bodies[i] as string | Uint8Array)
-          if (entries.length < limit)
-            entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
+          const id = part.first + i
+          const stored = part.bodies[i] as string | Uint8Array
+          if (id <= after || full() || (only !== undefined && topic !== only)) return
+          const bytes = sizeOf(stored)
+          const entry: Omit<OutboxEntry, 'state'> = {
+            id,
+            topic,
+            bytes,
+            ...(b.at === undefined ? {} : { queuedAt: b.at }),
+          }
+          if (bodies) {
+            entry.body = typeof stored === 'string' ? (JSON.parse(stored) as Body) : stored
+            bodyBytes += bytes
+          }
+          entries.push(entry)
         })
         after = b.last
       }

@@ -14,6 +14,7 @@ import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/por
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
 import { presenceApi } from './presence-app.ts'
+import { yjsApi } from './yjs-app.ts'
 
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
@@ -113,6 +114,7 @@ function testApi(wire: Wire): TestApi {
 
   return {
     ...presenceApi(wire),
+    ...yjsApi(wire),
     states: () => [...states],
     stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,
