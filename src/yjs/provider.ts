@@ -55,6 +55,8 @@ export class TabwireProvider {
   #destroyed = false
   /** Updates applied from the log (this provider's own echoes not counted). */
   applied = 0
+  /** Unsent updates read back from the outbox on load. */
+  restored = 0
 
   /** Resolves once the outbox's unsent updates are applied and the topic's subscription is registered. */
   readonly whenLoaded: Promise<void>
@@ -123,6 +125,7 @@ export class TabwireProvider {
         if (e.body instanceof Uint8Array) {
           this.#echoes.expect(e.body)
           Y.applyUpdate(this.doc, e.body, this)
+          this.restored++
         }
         after = e.id
       }

@@ -14,6 +14,16 @@ export interface YjsTestApi {
   yjsSetAwareness(topic: string, state: Json): void
   /** Every awareness state this tab knows (its own included), sorted by their JSON text. */
   yjsAwareness(topic: string): Json[]
-  /** The provider's counters and events: `applied` updates from the log, `echoes` skipped, resets by reason. */
-  yjsStats(topic: string): { applied: number; echoes: number; resets: string[]; synced: boolean; errors: string[] }
+  /**
+   * The provider's counters and events: `applied` updates from the log, `restored` from the outbox on load, `echoes`
+   * (its own updates back from the log) skipped, resets by reason.
+   */
+  yjsStats(topic: string): {
+    applied: number
+    restored: number
+    echoes: number
+    resets: string[]
+    synced: boolean
+    errors: string[]
+  }
 }

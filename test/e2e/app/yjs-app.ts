@@ -37,6 +37,7 @@ export function yjsApi(wire: Wire): YjsTestApi {
       const { provider, resets, errors } = open(topic)
       return {
         applied: provider.applied,
+        restored: provider.restored,
         echoes: provider.echoesSkipped,
         resets: [...resets],
         synced: provider.synced,
