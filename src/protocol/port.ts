@@ -229,11 +229,11 @@ export interface OutboxEntry {
 /** What `outboxList` selects beyond its limit (see `WireOutbox.list`). */
 export interface OutboxListOptions {
   /** Only ids above this one. */
-  after?: number
+  after?: number | undefined
   /** Only messages of this topic. */
-  topic?: string
+  topic?: string | undefined
   /** Include each body (and stop at `MAX_LIST_BODY_BYTES` of them). */
-  bodies?: boolean
+  bodies?: boolean | undefined
 }
 
 /** The most body bytes one `outboxList` answer with `bodies` carries (at least one entry, whatever its size). */

@@ -507,32 +507,25 @@ export class OutboxStore {
    * The unacked messages after `options.after`, oldest first, at most `limit`, read a few records at a time: bodies
    * are only measured unless `options.bodies`, and then the answer stops once `MAX_LIST_BODY_BYTES` of them are in.
    */
-  async list(limit: number, options: OutboxListOptions = {}): Promise<Omit<OutboxEntry, 'state'>[]> {
+  async list(
+    limit: number,
+    { after = 0, topic: only, bodies }: OutboxListOptions = {},
+  ): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
-    const { topic: only, bodies = false } = options
-    let bodyBytes = 0
-    let after = Math.max(this.counters.acked, options.after ?? 0)
-    const full = () => entries.length >= limit || bodyBytes >= MAX_LIST_BODY_BYTES
-    while (!full()) {
+    let room = MAX_LIST_BODY_BYTES
+    after = Math.max(this.counters.acked, after)
+    while (entries.length < limit && room > 0) {
       const batches = await this.batchesAfter(after, LIST_RECORDS)
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
           const id = part.first + i
           const stored = part.bodies[i] as string | Uint8Array
-          if (id <= after || full() || (only !== undefined && topic !== only)) return
+          if (id <= after || entries.length >= limit || room <= 0 || (only ?? topic) !== topic) return
           const bytes = sizeOf(stored)
-          const entry: Omit<OutboxEntry, 'state'> = {
-            id,
-            topic,
-            bytes,
-            ...(b.at === undefined ? {} : { queuedAt: b.at }),
-          }
-          if (bodies) {
-            entry.body = typeof stored === 'string' ? (JSON.parse(stored) as Body) : stored
-            bodyBytes += bytes
-          }
-          entries.push(entry)
+          const body = bodies ? { body: typeof stored === 'string' ? (JSON.parse(stored) as Body) : stored } : {}
+          if (bodies) room -= bytes
+          entries.push({ id, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }), ...body })
         })
         after = b.last
       }

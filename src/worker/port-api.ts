@@ -177,12 +177,17 @@ export class PortApi implements WorkerPort {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
       const { after = 0, topic, bodies = false } = options ?? {}
-      if (!Number.isSafeInteger(after) || after < 0)
-        throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      if (topic !== undefined && typeof topic !== 'string')
-        throw new TabwireError('invalid-argument', 'topic must be a string')
-      if (typeof bodies !== 'boolean') throw new TabwireError('invalid-argument', 'bodies must be a boolean')
-      return this.#attached().outboxList(limit, { after, ...(topic === undefined ? {} : { topic }), bodies })
+      if (
+        !Number.isSafeInteger(after) ||
+        after < 0 ||
+        !['string', 'undefined'].includes(typeof topic) ||
+        bodies !== !!bodies
+      )
+        throw new TabwireError(
+          'invalid-argument',
+          'list: after must be an integer ≥ 0, topic a string, bodies a boolean',
+        )
+      return this.#attached().outboxList(limit, { after, topic, bodies })
     })
   }
 
