@@ -27,8 +27,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_200 },
-  worker: { target: 8_000, ceiling: 21_700 },
-  sw: { target: 6_200, ceiling: 7_150 },
+  worker: { target: 8_000, ceiling: 21_800 },
+  sw: { target: 6_200, ceiling: 7_250 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {

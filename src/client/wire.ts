@@ -119,9 +119,11 @@ export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'vola
 export interface WireOutbox {
   /**
    * The queued messages, oldest first (id order, which is the order they reach the server), at most `limit`
-   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size.
+   * (default 1,000, at most 10,000; `pending()` gives the count). Bodies are not included, only their size, unless
+   * `bodies` is true: then each entry has its `body` and an answer stops once 8 MiB of bodies are in (page on with
+   * `after`, the last id you got). `after` lists only ids above it, `topic` only that topic's messages.
    */
-  list(options?: { limit?: number }): Promise<OutboxEntry[]>
+  list(options?: { limit?: number; after?: number; topic?: string; bodies?: boolean }): Promise<OutboxEntry[]>
   /**
    * The messages the server refused for good (not authorised for the topic, too large, refused by its validation),
    * oldest first, at most `limit` (default 1,000, at most 10,000), each with the server's reason (`code`, `message`).
@@ -525,7 +527,9 @@ export class Wire<Topics extends object = AnyTopics> {
     list: (options = {}) => {
       const limit = listLimit(options.limit)
       if (limit instanceof TabwireError) return Promise.reject(limit)
-      return this.#call('outbox.list', (r) => r.outboxList(limit))
+      // The worker checks the selection (it must anyway: a port is reachable without this client).
+      const { after, topic, bodies } = options
+      return this.#call('outbox.list', (r) => r.outboxList(limit, { after, topic, bodies }))
     },
     onChange: (fn) => listen(this.#outboxListeners, fn, 'onChange'),
     status: (id) => this.#withId(id, 'outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>),

@@ -242,7 +242,22 @@ export interface OutboxEntry {
   expiresAt?: number
   /** `sent`: written to the current connection, waiting for the server's ack; `queued`: waiting for a connection. */
   state: 'queued' | 'sent'
+  /** The body as sent (JSON, or bytes as a `Uint8Array`): only when `list()` was asked for `bodies`. */
+  body?: Body
 }
+
+/** What `outboxList` selects beyond its limit (see `WireOutbox.list`). */
+export interface OutboxListOptions {
+  /** Only ids above this one. */
+  after?: number | undefined
+  /** Only messages of this topic. */
+  topic?: string | undefined
+  /** Include each body (and stop at `MAX_LIST_BODY_BYTES` of them). */
+  bodies?: boolean | undefined
+}
+
+/** The most body bytes one `outboxList` answer with `bodies` carries (at least one entry, whatever its size). */
+export const MAX_LIST_BODY_BYTES = 8 << 20
 
 /** A message the server refused for good: out of the outbox, kept in `wire.outbox.dead()` until `purge()`. */
 export interface DeadLetter {
@@ -300,7 +315,7 @@ export interface WorkerPort {
   signal(signal: BrowserSignal): void
   stats(): Promise<WorkerStats>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
-  outboxList(limit: number): Promise<OutboxEntry[]>
+  outboxList(limit: number, options?: OutboxListOptions): Promise<OutboxEntry[]>
   /** Where the message `id` stands (see `OutboxStatus`). */
   outboxStatus(id: number): Promise<OutboxStatus>
   /** The namespace's dead letters, oldest first, at most `limit`. */

@@ -54,12 +54,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     if (closed) throw new Error('tabwire memory store is closed')
   }
 
-  function trim(log: Log, now: number): void {
+  /** Drops what retention no longer allows, and every seq below `before` (but never the newest message). */
+  function trim(log: Log, now: number, before = 0): void {
     const cutoff = now - maxAgeMs
+    const keep = Math.min(before, log.last)
     while (log.first <= log.last) {
       const oldest = log.msgs[log.start]
       if (oldest === undefined) break
-      if (log.last - log.first + 1 <= maxMessages && oldest.at >= cutoff) break
+      if (log.first >= keep && log.last - log.first + 1 <= maxMessages && oldest.at >= cutoff) break
       log.start++
       log.first++
     }
@@ -169,6 +171,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async head(topic: string): Promise<TopicHead> {
       open()
       return headOf(current(topic))
+    },
+
+    async trim(topic: string, before: number): Promise<TopicHead> {
+      open()
+      const log = logs.get(topic)
+      if (log) trim(log, Date.now(), before)
+      return headOf(log)
     },
 
     onAppend(listener: (msg: StoredMessage) => void): () => void {

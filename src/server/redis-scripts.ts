@@ -255,6 +255,7 @@ return { head[1], first, last, entries }
 `)
 
 /**
+/**
  * A session claim (see `SessionClaims`): counts the claims of one (user, client) and announces the new number on the
  * plain (cluster-wide) channel. KEYS[1] the claim counter (kept a day after the last claim: numbers only need to grow
  * while sockets of the client may be open); ARGV[1] the channel, ARGV[2] the (user, client) field. Publishes the JSON
@@ -265,6 +266,23 @@ local claim = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], 86400)
 redis.call('PUBLISH', ARGV[1], cjson.encode({ ARGV[2], claim }))
 return claim
+`)
+
+/**
+ * Drops a topic's messages below a seq, never its newest (`server.compact`): KEYS[1] the topic's meta hash, KEYS[2]
+ * its stream; ARGV[1] the seq to keep from (capped at 'last'). Atomic, so an append on another node cannot slip
+ * between reading 'last' and trimming. Returns `{first, last}` after it.
+ */
+export const TRIM = script(`
+local first = tonumber(redis.call('HGET', KEYS[1], 'first') or '1')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local keep = math.min(tonumber(ARGV[1]), last)
+if keep > first then
+  redis.call('XTRIM', KEYS[2], 'MINID', keep .. '-0')
+  redis.call('HSET', KEYS[1], 'first', keep)
+  first = keep
+end
+return { first, last }
 `)
 
 /**

@@ -4,7 +4,7 @@ import { AppendListeners } from './append-listeners.ts'
 import { startFanout } from './redis-fanout.ts'
 import { clusterLayout, singleLayout } from './redis-layouts.ts'
 import { connectRedis, describeError, type RedisLink } from './redis-link.ts'
-import { CLAIM_SESSION, READ, bodyFrom, evalScript } from './redis-scripts.ts'
+import { CLAIM_SESSION, READ, TRIM, bodyFrom, evalScript } from './redis-scripts.ts'
 import { startRedisRelay } from './redis-volatile.ts'
 import type {
   PubInput,
@@ -151,6 +151,14 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     async head(topic: string): Promise<TopicHead> {
       const { epoch, first, last } = await read(topic, 0, 0)
+      return { epoch, first, last }
+    },
+
+    async trim(topic: string, before: number): Promise<TopicHead> {
+      // The topic's meta hash and log: one slot on a Cluster.
+      const keys = layout.readKeys(topic).slice(0, 2)
+      const [first, last] = await evalScript<[number, number]>(link, TRIM, keys, [String(before)])
+      const { epoch } = await read(topic, 0, 0)
       return { epoch, first, last }
     },
 

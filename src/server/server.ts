@@ -233,6 +233,19 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
         throw new RangeError(`publish(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
       return store.append(topic, body)
     },
+    compact: async (topic, through, snapshot) => {
+      if (!Number.isSafeInteger(through) || through < 0)
+        throw new RangeError(`compact(${JSON.stringify(topic)}): through must be an integer ≥ 0`)
+      const trim = store.trim?.bind(store)
+      if (!trim) throw new TypeError(`compact(${JSON.stringify(topic)}): this store has no trim(topic, before)`)
+      const { last } = await store.head(topic)
+      if (through > last)
+        throw new RangeError(`compact(${JSON.stringify(topic)}): through ${through} is beyond the log's end (${last})`)
+      if (nestsDeeperThan(snapshot, MAX_BODY_DEPTH))
+        throw new RangeError(`compact(${JSON.stringify(topic)}): the body nests deeper than ${MAX_BODY_DEPTH} levels`)
+      const msg = await store.append(topic, snapshot)
+      return { msg, head: await trim(topic, through + 1) }
+    },
     handle: (topic, fn) => handlers.handle(topic, fn),
     outputBytes: () => ({ now: pendingBytes(), peak: context.meter.peak }),
     metrics: async () => {

@@ -144,6 +144,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return { topic, seq, epoch: row.epoch, body, at }
   }
 
+  const trimTx = db.transaction((topic: string, before: number): TopicHead => {
+    const row = selectTopic.get(topic)
+    if (!row) return { epoch: fileEpoch, first: 1, last: 0 }
+    const first = Math.min(before, row.last)
+    if (first <= row.first) return row
+    deleteBefore.run(topic, first)
+    updateTopic.run(first, row.last, topic)
+    return { epoch: row.epoch, first, last: row.last }
+  })
+
   const acceptTx = db.transaction((user: string, client: string, pubs: readonly PubInput[]): PubOutcome[] => {
     const start = selectAcked.get(user, client) ?? 0
     let acked = start
@@ -244,6 +254,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async head(topic: string): Promise<TopicHead> {
       const { epoch, first, last } = readTx(topic, 0, 0)
+      return { epoch, first, last }
+    },
+
+    async trim(topic: string, before: number): Promise<TopicHead> {
+      const { epoch, first, last } = trimTx.immediate(topic, before)
       return { epoch, first, last }
     },
 

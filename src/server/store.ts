@@ -98,6 +98,13 @@ export interface Store {
   read(topic: string, after: number, limit: number): Promise<ReadResult>
   head(topic: string): Promise<TopicHead>
   /**
+   * Drops the topic's messages with a seq below `before`, never its newest one (`before` is capped at `last`), and
+   * returns the head after it: `first` moves as a retention trim moves it, so a reader behind it gets a `retention`
+   * reset. What `server.compact` uses once the snapshot that replaces them is appended; optional, so stores written
+   * before it still work (without it `compact` rejects).
+   */
+  trim?(topic: string, before: number): Promise<TopicHead>
+  /**
    * Every message appended through this store by any server sharing it (this process included), in seq order per
    * topic. Returns the unsubscribe function.
    */

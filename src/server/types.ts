@@ -6,7 +6,7 @@ import type { Authorize, RateLimitOptions, Validate } from './guard.ts'
 import type { AdmissionOptions } from './admission.ts'
 import type { JwtOptions } from './jwt.ts'
 import type { RequestHandler } from './requests.ts'
-import type { Store, StoredMessage } from './store.ts'
+import type { Store, StoredMessage, TopicHead } from './store.ts'
 
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
 export interface Identity {
@@ -183,6 +183,15 @@ export interface TabwireServer {
    * `MAX_BODY_DEPTH` (100) rejects with a `RangeError`, as a client's `pub` would be refused.
    */
   publish(topic: string, body: Body): Promise<StoredMessage>
+  /**
+   * Compacts a topic's log: appends `snapshot` (as `publish` does) and then drops every message up to `through`, the
+   * last seq the snapshot stands for. Messages appended after `through` stay, so a snapshot built from a read that a
+   * newer pub overtook loses nothing. Subscribers following live just get the snapshot as a message; one behind
+   * `through` (or starting from 0) gets a `retention` reset, then the messages after `through`, the snapshot among
+   * them. Resolves with the snapshot's message and the log's head after the trim. `through` must be an integer ≥ 0
+   * below the snapshot's seq (a `RangeError` otherwise, and nothing is appended).
+   */
+  compact(topic: string, through: number, snapshot: Body): Promise<{ msg: StoredMessage; head: TopicHead }>
   /**
    * Answers requests for `topic` with `fn` (instead of `onRequest`); a later `handle` of the same topic replaces it.
    * Returns the function that removes it.

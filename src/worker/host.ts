@@ -6,6 +6,7 @@ import type {
   DroppedMessage,
   DialInfo,
   OutboxEntry,
+  OutboxListOptions,
   OutboxStatus,
   OutgoingMessage,
   ResetNotice,
@@ -251,8 +252,8 @@ export class NamespaceHost implements RoleHost {
     return this.outbox.dead(limit)
   }
 
-  async outboxList(limit: number): Promise<OutboxEntry[]> {
-    const entries = await this.outbox.list(limit)
+  async outboxList(limit: number, options?: OutboxListOptions): Promise<OutboxEntry[]> {
+    const entries = await this.outbox.list(limit, options)
     return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
   }
 

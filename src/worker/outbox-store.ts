@@ -1,7 +1,16 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
-import type { Refusal } from '../protocol/frames.ts'
-import type { DeadLetter, DropCode, DroppedMessage, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
+import type { Body, Refusal } from '../protocol/frames.ts'
+import {
+  MAX_LIST_BODY_BYTES,
+  type DeadLetter,
+  type DropCode,
+  type DroppedMessage,
+  type OutboxEntry,
+  type OutboxListOptions,
+  type OutgoingMessage,
+  type SendCall,
+} from '../protocol/port.ts'
 import {
   storageError,
   type DeadRecord,
@@ -541,24 +550,37 @@ export class OutboxStore {
     }
   }
 
-  /** The unacked messages, oldest first, at most `limit`, read a few records at a time (bodies are only measured). */
-  async list(limit: number): Promise<Omit<OutboxEntry, 'state'>[]> {
+  /**
+   * The unacked messages after `options.after`, oldest first, at most `limit`, read a few records at a time: bodies
+   * are only measured unless `options.bodies`, and then the answer stops once `MAX_LIST_BODY_BYTES` of them are in.
+   */
+  async list(
+    limit: number,
+    { after = 0, topic: only, bodies }: OutboxListOptions = {},
+  ): Promise<Omit<OutboxEntry, 'state'>[]> {
     const entries: Omit<OutboxEntry, 'state'>[] = []
-    let after = this.counters.acked
-    while (entries.length < limit) {
+    let room = MAX_LIST_BODY_BYTES
+    after = Math.max(this.counters.acked, after)
+    while (entries.length < limit && room > 0) {
       const batches = await this.batchesAfter(after, LIST_RECORDS)
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
-          if (entries.length >= limit || part.dropped?.[i]) return
-          const bytes = sizeOf(part.bodies[i] as string | Uint8Array)
+          const id = part.first + i
+          const stored = part.bodies[i] as string | Uint8Array
+          if (id <= after || entries.length >= limit || room <= 0 || part.dropped?.[i] || (only ?? topic) !== topic)
+            return
+          const bytes = sizeOf(stored)
+          const body = bodies ? { body: typeof stored === 'string' ? (JSON.parse(stored) as Body) : stored } : {}
+          if (bodies) room -= bytes
           const expiresAt = part.expiresAt?.[i]
           entries.push({
-            id: part.first + i,
+            id,
             topic,
             bytes,
             ...(b.at === undefined ? {} : { queuedAt: b.at }),
             ...(expiresAt == null ? {} : { expiresAt }),
+            ...body,
           })
         })
         after = b.last

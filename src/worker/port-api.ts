@@ -5,6 +5,7 @@ import type {
   BrowserSignal,
   DeadLetter,
   OutboxEntry,
+  OutboxListOptions,
   OutboxStatus,
   OutgoingMessage,
   SendCall,
@@ -171,11 +172,22 @@ export class PortApi implements WorkerPort {
     return guard(() => this.#attached().stats(this.#registry.worker))
   }
 
-  outboxList(limit: number): Promise<OutboxEntry[]> {
+  outboxList(limit: number, options: OutboxListOptions = {}): Promise<OutboxEntry[]> {
     return guard(() => {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
         throw new TabwireError('invalid-argument', `limit must be an integer from 1 to ${MAX_LIST}`)
-      return this.#attached().outboxList(limit)
+      const { after = 0, topic, bodies = false } = options ?? {}
+      if (
+        !Number.isSafeInteger(after) ||
+        after < 0 ||
+        !['string', 'undefined'].includes(typeof topic) ||
+        bodies !== !!bodies
+      )
+        throw new TabwireError(
+          'invalid-argument',
+          'list: after must be an integer ≥ 0, topic a string, bodies a boolean',
+        )
+      return this.#attached().outboxList(limit, { after, topic, bodies })
     })
   }
 

@@ -24,7 +24,7 @@ function openWire(namespace: string, options: Partial<ConnectOptions> = {}): Wir
   return open({ namespace, ...options })
 }
 
-it("lists every tab's queued messages, oldest first, with their stored size and time; limit cuts the list; acked ones leave it", async () => {
+it("lists every tab's queued messages, oldest first, with their stored size and time; limit cuts the list; bodies, topic and after select; acked ones leave it", async () => {
   const namespace = `outbox-list-${crypto.randomUUID()}`
   const [chat, bytes] = [`chat:${crypto.randomUUID()}`, `bytes:${crypto.randomUUID()}`]
   const a = openWire(namespace)
@@ -63,11 +63,32 @@ it("lists every tab's queued messages, oldest first, with their stored size and 
       message: `limit must be an integer from 1 to 10000, got ${typeof limit === 'string' ? `the string "${limit}"` : `the number ${String(limit)}`}`,
     })
 
+  // Bodies as sent (JSON parsed, bytes as a Uint8Array), one topic's, after an id: what a page reads back offline.
+  const withBodies = await b.outbox.list({ bodies: true })
+  expect(withBodies.map((e) => [e.id, e.body])).toEqual([
+    [1, { text: 'from A' }],
+    [2, new Uint8Array(5)],
+    [3, 'é'],
+  ])
+  expect(withBodies[1]?.body).toBeInstanceOf(Uint8Array)
+  expect((await a.outbox.list({ topic: chat, bodies: true })).map((e) => [e.id, e.body])).toEqual([
+    [1, { text: 'from A' }],
+    [3, 'é'],
+  ])
+  expect((await a.outbox.list({ topic: chat, after: 1 })).map((e) => [e.id, 'body' in e])).toEqual([[3, false]])
+  expect(await a.outbox.list({ after: 3 })).toEqual([])
+  for (const bad of [{ after: -1 }, { after: 1.5 }, { topic: 5 }, { bodies: 'yes' }] as unknown[])
+    await expect(a.outbox.list(bad as { after: number })).rejects.toMatchObject({
+      code: 'invalid-argument',
+      message: 'list: after must be an integer ≥ 0, topic a string, bodies a boolean',
+    })
+
   await commands.serverStart()
   serverStopped = false
   await Promise.all(sends.map((s) => s.acked))
   expect(await a.outbox.list()).toEqual([])
   expect(await b.outbox.list()).toEqual([])
+  expect(await b.outbox.list({ bodies: true })).toEqual([])
 })
 
 it('a message written to the socket and not yet acked is sent; when that socket goes, it is queued again', async () => {

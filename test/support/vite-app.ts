@@ -31,7 +31,7 @@ export async function startApp(): Promise<App> {
     server: { middlewareMode: true, hmr: { server }, watch: null },
     // Pre-bundle everything the page and the worker import up front, or Vite re-optimizes mid-test and reloads.
     optimizeDeps: {
-      include: ['comlink', 'idb'],
+      include: ['comlink', 'idb', 'yjs', 'y-protocols/awareness'],
       entries: ['test/e2e/app/index.html', 'test/fixtures/worker.ts'],
     },
     worker: { format: 'es' },

@@ -357,6 +357,23 @@ describe.each([memory, sqlite, redisSubject, redisClusterSubject])('$name store'
     })
   })
 
+  it('trims on demand below a seq, never the newest message; an unknown topic stays empty', async () => {
+    const store = await subject.open()
+    for (const n of range(1, 5)) await store.append('t', { n })
+    const { epoch } = await store.head('t')
+    expect(await store.trim!('t', 4)).toEqual({ epoch, first: 4, last: 5 })
+    expect(seqs((await store.read('t', 0, 10)).msgs)).toEqual([4, 5])
+    // Not backwards, and never past the newest.
+    expect(await store.trim!('t', 2)).toEqual({ epoch, first: 4, last: 5 })
+    expect(await store.trim!('t', 99)).toEqual({ epoch, first: 5, last: 5 })
+    expect((await store.read('t', 0, 10)).msgs.map((m) => m.body)).toEqual([{ n: 5 }])
+    // Appends go on after it.
+    expect((await store.append('t', { n: 6 })).seq).toBe(6)
+    expect(seqs((await store.read('t', 0, 10)).msgs)).toEqual([5, 6])
+    expect(await store.trim!('never appended', 10)).toMatchObject({ first: 1, last: 0 })
+    expect(await store.head('never appended')).toMatchObject({ first: 1, last: 0 })
+  })
+
   it('trims by age on append: messages older than maxAgeMs go, `first` moves', async () => {
     const store = await subject.open({ maxAgeMs: 600 })
     await store.append('t', 1)
@@ -476,6 +493,16 @@ describe.each([sqlite, redisSubject, redisClusterSubject])('$name store across a
     const out = await reopened.accept('u', 'c', [pubFor(3), { id: 4, topic: 'hot', body: { id: 4 } }])
     expect(out.map((o) => (o.kind === 'published' ? o.msg.seq : o.kind))).toEqual(['duplicate', 2])
     expect((await reopened.read('hot', 0, 10)).msgs.map((m) => m.body as Json)).toEqual([{ id: 3 }, { id: 4 }])
+  })
+
+  it('keeps a trim', { timeout: 20_000 }, async () => {
+    const store = await subject.open()
+    for (const n of range(1, 4)) await store.append('t', n)
+    await store.trim!('t', 3)
+    await store.close()
+    opened = opened.filter((s) => s !== store)
+    const reopened = await subject.reopen(store)
+    expect(await reopened.read('t', 0, 10)).toMatchObject({ first: 3, last: 4, msgs: [{ body: 3 }, { body: 4 }] })
   })
 
   it('keeps refusals and the counter moved past them', { timeout: 20_000 }, async () => {

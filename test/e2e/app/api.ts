@@ -14,6 +14,7 @@ import type {
   WireState,
 } from '../../../src/protocol/port.ts'
 import type { PresenceTestApi } from './presence-api.ts'
+import type { YjsTestApi } from './yjs-api.ts'
 
 /** One object store's content, each record rendered to text so a test can search it for markers. */
 export interface StoreDump {
@@ -32,7 +33,7 @@ export type StateRecord = StateInfo & { at: number }
 /** The outcome of a call whose rejection is what the test looks at. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string }
 
-export interface TestApi extends PresenceTestApi {
+export interface TestApi extends PresenceTestApi, YjsTestApi {
   /** Every state the wire reported, in order, starting with the state right after `connect()`. */
   states(): WireState[]
   /** Every state report in full (`attempt`, `nextRetryAt`, `error`), stamped with `Date.now()` when it arrived. */

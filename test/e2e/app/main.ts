@@ -14,6 +14,7 @@ import type { Delivery, DroppedMessage, ResetNotice, WireState } from '../../../
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
 import { presenceApi } from './presence-app.ts'
+import { yjsApi } from './yjs-app.ts'
 
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
@@ -115,6 +116,7 @@ function testApi(wire: Wire): TestApi {
 
   return {
     ...presenceApi(wire),
+    ...yjsApi(wire),
     states: () => [...states],
     stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,
