@@ -1,6 +1,8 @@
 /** What the registry needs from a connection: a way to end it when a newer one takes its session. */
 export interface Session {
   supersede(): void
+  /** Ends the session for the backend (`server.disconnect`). */
+  end(code: number, reason: string): void
 }
 
 /**
@@ -20,5 +22,15 @@ export class Sessions {
   release(user: string, client: string, session: Session): void {
     const key = JSON.stringify([user, client])
     if (this.live.get(key) === session) this.live.delete(key)
+  }
+
+  /** Ends every live session of `user` on this node; how many there were. A rare backend call: a scan is fine. */
+  endUser(user: string, code: number, reason: string): number {
+    const ended = [...this.live].filter(([key]) => (JSON.parse(key) as [string, string])[0] === user)
+    for (const [key, session] of ended) {
+      this.live.delete(key)
+      session.end(code, reason)
+    }
+    return ended.length
   }
 }
