@@ -17,7 +17,10 @@ export class Expiry {
     this.clear()
     if (expiresAt === undefined) return
     const wait = expiresAt - Date.now()
-    if (wait <= 0) return this.expired()
+    if (wait <= 0) {
+      this.expired()
+      return
+    }
     this.timer = setTimeout(
       () => (wait > MAX_TIMER_DELAY ? this.set(expiresAt) : this.expired()),
       Math.min(wait, MAX_TIMER_DELAY),
