@@ -1,0 +1,14 @@
+// Types of the token-lifecycle browser commands (test/support/token-commands.ts).
+import type { Json } from '../../src/protocol/frames.ts'
+
+declare module 'vitest/browser' {
+  interface BrowserCommands {
+    /** Starts the project's token server (tokens `user:ms`); resolves to its port. */
+    tokenServerStart: () => Promise<number>
+    tokenServerStats: () => Promise<{ sockets: number; tokens: string[]; connections: number }>
+    tokenServerPublish: (topic: string, body: Json) => Promise<void>
+    tokenServerRead: (topic: string) => Promise<Json[]>
+    tokenServerDisconnect: (user: string, code: 4401 | 4403) => Promise<void>
+    tokenServerStop: () => Promise<void>
+  }
+}
