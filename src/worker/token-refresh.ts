@@ -46,7 +46,7 @@ export class TokenRefresh {
   refused(message: string): void {
     if (!this.#awaiting) return
     this.#awaiting = false
-    this.#host.log(`token refresh refused: ${message}; the connection runs until its token expires`)
+    this.#host.log(`token refresh refused: ${message}`)
   }
 
   /** The connection went (or the session closes): no refresh belongs to the next one. */
@@ -67,7 +67,7 @@ export class TokenRefresh {
     }
     if (gen !== this.#generation) return
     if (token === undefined || token === '') {
-      this.#host.log('token refresh: the app gave no token; the connection runs until its token expires')
+      this.#host.log('token refresh: no token')
       return
     }
     this.#awaiting = this.#host.sendAuth(token)
