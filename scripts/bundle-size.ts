@@ -26,7 +26,7 @@ export type EntryName = 'client' | 'worker'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_600 },
-  worker: { target: 8_000, ceiling: 19_850 },
+  worker: { target: 8_000, ceiling: 20_150 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
