@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import type { Page } from 'playwright'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
@@ -41,16 +42,16 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
       .app()
       .pageUrl('ws://x', 'x')
       .replace(/index\.html\?.*$/, `guarded.html?${q}`)
-    const pages = []
+    const pages: Page[] = []
     for (let i = 0; i < TABS; i++) {
       const page = await context.newPage()
       await page.goto(pageUrl)
       await page.waitForFunction(() => 'guarded' in globalThis)
       pages.push(page)
     }
-    const call = <K extends keyof Api>(page: (typeof pages)[number], k: K) =>
+    const call = <K extends keyof Api>(page: Page, k: K) =>
       page.evaluate(
-        (k2) => (globalThis as unknown as { guarded: Record<string, () => unknown> }).guarded[k2]?.(),
+        (k2: string) => (globalThis as unknown as { guarded: Record<string, () => unknown> }).guarded[k2]?.(),
         k as string,
       ) as Promise<Awaited<ReturnType<Api[K]>>>
     const states = () => Promise.all(pages.map((p) => call(p, 'state')))
