@@ -6,7 +6,8 @@ declare module 'vitest/browser' {
     /** Starts the project's token server (tokens `user:ms`); resolves to its port. */
     tokenServerStart: () => Promise<number>
     tokenServerStats: () => Promise<{ sockets: number; tokens: string[]; connections: number }>
-    tokenServerPublish: (topic: string, body: Json) => Promise<void>
+    /** Publishes `{ n }` for n = first … first + count - 1. */
+    tokenServerPublish: (topic: string, first: number, count: number) => Promise<void>
     tokenServerRead: (topic: string) => Promise<Json[]>
     tokenServerDisconnect: (user: string, code: 4401 | 4403) => Promise<void>
     tokenServerStop: () => Promise<void>

@@ -11,7 +11,7 @@ import { openWire, poll, topicOf } from './fixture.ts'
 
 afterEach(() => commands.tokenServerStop())
 
-it('refreshes the token on the open connection while messages stream both ways: one socket, nothing lost or doubled', async () => {
+it('refreshes the token on the open connection while 1,000+ messages stream each way: one socket, nothing lost or doubled', async () => {
   const port = await commands.tokenServerStart()
   let fetched = 0
   const wire = openWire({
@@ -28,13 +28,15 @@ it('refreshes the token on the open connection while messages stream both ways: 
   await wire.subscribe(up, (m) => gotUp.push(m.body))
   await wire.subscribe(down, (m) => gotDown.push(m.body))
   await expect.poll(() => wire.state, poll).toBe('open')
-  // Stream until two refreshes have happened (the first fetch was the connect's), paced by the server's answers.
+  // At least 1,000 messages each way, and on until two refreshes have happened (the first fetch was the connect's),
+  // paced by the server's answers.
   let sent = 0
   let published = 0
-  while (fetched < 3) {
+  while (fetched < 3 || sent < 1_000) {
     const receipts = []
     for (let i = 0; i < 10; i++) receipts.push(await wire.send(up, { n: ++sent }))
-    await commands.tokenServerPublish(down, { n: ++published })
+    await commands.tokenServerPublish(down, published + 1, 10)
+    published += 10
     await receipts.at(-1)?.acked
   }
   await expect.poll(() => gotUp.length, poll).toBe(sent)

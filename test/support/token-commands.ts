@@ -49,8 +49,15 @@ const tokenServerStats: BrowserCommand<[]> = ({ project }) => {
   return { sockets: s.sockets.size, tokens: [...s.tokens], connections: s.server.connections() }
 }
 
-const tokenServerPublish: BrowserCommand<[topic: string, body: Json]> = async ({ project }, topic, body) => {
-  await tokenServer(project.name).server.publish(topic, body)
+/** Publishes `{ n }` for n = first … first + count - 1, in order. */
+const tokenServerPublish: BrowserCommand<[topic: string, first: number, count: number]> = async (
+  { project },
+  topic,
+  first,
+  count,
+) => {
+  const { server } = tokenServer(project.name)
+  for (let n = first; n < first + count; n++) await server.publish(topic, { n })
 }
 
 const tokenServerRead: BrowserCommand<[topic: string]> = async ({ project }, topic) =>
