@@ -11,6 +11,7 @@ export const USAGE = `Usage: tabwire-server [options]
   --port N                 port to listen on, 0-65535 (0: any free one)            [8080]
   --host HOST              address to bind                                          [127.0.0.1]
   --store STORE            memory | sqlite:PATH | redis://HOST:PORT                 [sqlite:./tabwire.db]
+                           | redis-cluster://HOST:PORT (any node of a Redis Cluster)
                            (sqlite needs the better-sqlite3 package, redis @redis/client)
   --max-messages N         keep at most N messages per topic
   --max-age-ms MS          drop messages older than MS
@@ -137,12 +138,14 @@ function admissionFrom(rate: string | undefined, burst: string | undefined): Adm
 }
 
 function checkStore(store: string): void {
-  if (store === 'memory' || store.startsWith('redis://')) return
+  if (store === 'memory' || store.startsWith('redis://') || store.startsWith('redis-cluster://')) return
   if (store.startsWith('sqlite:')) {
     if (store === 'sqlite:') throw new UsageError('--store sqlite: needs a file path, e.g. sqlite:./tabwire.db')
     return
   }
-  throw new UsageError(`--store "${store}" is not a store: memory, sqlite:PATH or redis://HOST:PORT`)
+  throw new UsageError(
+    `--store "${store}" is not a store: memory, sqlite:PATH, redis://HOST:PORT or redis-cluster://HOST:PORT`,
+  )
 }
 
 /** An origin exactly as browsers send it in the `Origin` header: scheme, host and port, nothing more. */

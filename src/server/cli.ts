@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `tabwire-server [--port 8080] [--store sqlite:PATH | memory | redis://HOST:PORT] [--jwt-secret-file PATH] ...`
+ * `tabwire-server [--port 8080] [--store sqlite:PATH | memory | redis://HOST:PORT | redis-cluster://HOST:PORT] [--jwt-secret-file PATH] ...`
  * (`tabwire-server --help` lists every option; in this repository: `npm run server -- ...`).
  *
  * The store defaults to `sqlite:./tabwire.db`: a server someone just starts should not forget its logs and dedup
@@ -46,9 +46,14 @@ async function main(config: CliConfig): Promise<void> {
   const jwt = config.jwt ? await jwtOptions(config.jwt) : undefined
   const store = await storeFromUrl(config.store, { retention: config.retention, isDefault: config.storeIsDefault })
   // Nodes sharing a Redis store share presence there too, so a client that moves between them is not seen leaving.
-  const presenceRegistry = config.store.startsWith('redis://')
-    ? await (await import('./redis-store.ts')).createRedisPresence({ url: config.store })
-    : undefined
+  const cluster = config.store.startsWith('redis-cluster://')
+  const presenceRegistry =
+    config.store.startsWith('redis://') || cluster
+      ? await (await import('./redis-store.ts')).createRedisPresence({
+          url: cluster ? `redis://${config.store.slice('redis-cluster://'.length)}` : config.store,
+          cluster,
+        })
+      : undefined
   let server: TabwireServer
   try {
     server = await createServer({

@@ -377,7 +377,7 @@ export class Connection implements Session {
       }
       if (run.length > 0 && !(await this.accept(run))) return
       run = []
-      if (refused && !(await this.refuse(refused))) return
+      if (refused && !(await this.refuse(refused, frame.t === 'pub' ? frame.topic : undefined))) return
     }
     if (run.length > 0) await this.accept(run)
   }
@@ -415,10 +415,10 @@ export class Connection implements Session {
   }
 
   /** Refuses one pub for good; false when the connection is being closed (an out-of-order id). */
-  private async refuse(r: Refusal): Promise<boolean> {
+  private async refuse(r: Refusal, topic: string | undefined): Promise<boolean> {
     if (!this.identity) return false
     const { user, client } = this.identity
-    const outcome = await this.ctx.store.refuse(user, client, r)
+    const outcome = await this.ctx.store.refuse(user, client, r, topic)
     if (this.ended) return false
     switch (outcome.kind) {
       case 'refused':

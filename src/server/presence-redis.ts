@@ -1,14 +1,20 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createClient, type RedisClientType } from '@redis/client'
 import type { Json } from '../protocol/frames.ts'
 import type { PresenceKey } from '../protocol/presence-frames.ts'
 import type { HeldMember, PresenceChange, PresenceRegistry } from './presence.ts'
 import { memberId } from './presence.ts'
+import { connectRedis, describeError } from './redis-link.ts'
 import { evalScript, type LuaScript } from './redis-scripts.ts'
 
 export interface RedisPresenceOptions {
   /** `redis://host:port`; the same Redis as the store, or another. */
   url: string
+  /**
+   * `url` is a node of a Redis Cluster: each script touches one key (a topic's members), node keys are read one by
+   * one, and changes are announced with plain PUBLISH, which every node of the Cluster relays.
+   * @default false
+   */
+  cluster?: boolean
   /** Put before every key and the channel. Default `tabwire:`. */
   prefix?: string
   /**
@@ -81,9 +87,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   const prefix = options.prefix ?? 'tabwire:'
   const ttl = options.nodeTtl ?? 15_000
   if (!(Number.isSafeInteger(ttl) && ttl >= 30)) throw new RangeError(`nodeTtl must be an integer ≥ 30, got ${ttl}`)
-  const onError =
-    options.onError ??
-    ((err: unknown) => console.error(`tabwire redis presence: ${err instanceof Error ? err.message : String(err)}`))
+  const onError = options.onError ?? ((err: unknown) => console.error(`tabwire redis presence: ${describeError(err)}`))
   const node = randomUUID()
   const channel = `${prefix}presence`
   const hashKey = (topic: string) => `${prefix}presence:${topic}`
@@ -94,13 +98,8 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   /** This node's sets not yet heard back on the channel, by nonce. */
   const heard = new Map<string, () => void>()
 
-  const client: RedisClientType = createClient({ url: options.url })
-  client.on('error', onError)
-  await client.connect()
-  const subscriber = client.duplicate()
-  subscriber.on('error', onError)
-  await subscriber.connect()
-  await subscriber.subscribe(channel, (payload) => {
+  const link = await connectRedis({ url: options.url, cluster: options.cluster ?? false, onError })
+  await link.subscribeEverywhere(channel, (payload) => {
     const cut = payload.indexOf('\n')
     const [kind, topic, nonce] = JSON.parse(payload.slice(0, cut)) as ['set' | 'remove', string, string?]
     const rest = payload.slice(cut + 1)
@@ -112,14 +111,16 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     if (nonce !== undefined) heard.get(nonce)?.()
   })
 
-  const alive = () => client.set(nodeKey(node), '1', { expiration: { type: 'PX', value: ttl } })
+  const alive = () => link.send(nodeKey(node), ['SET', nodeKey(node), '1', 'PX', String(ttl)])
   await alive()
 
   async function entries(topic: string): Promise<Entry[]> {
-    const all = Object.values(await client.hGetAll(hashKey(topic))).map(parseEntry)
+    const key = hashKey(topic)
+    const all = (await link.send<string[]>(key, ['HVALS', key])).map(parseEntry)
     const nodes = [...new Set(all.map((e) => e.node))]
     if (nodes.length === 0) return []
-    const live = await client.mGet(nodes.map(nodeKey))
+    // One GET per node (node keys sit in different slots of a Cluster, where MGET would be refused).
+    const live = await Promise.all(nodes.map((id) => link.send<string | null>(nodeKey(id), ['GET', nodeKey(id)])))
     const dead = new Set(nodes.filter((_, i) => live[i] === null))
     return all.map((e) => (dead.has(e.node) ? { ...e, node: '' } : e))
   }
@@ -127,7 +128,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   async function remove(topic: string, key: PresenceKey, owner?: string): Promise<void> {
     const header = JSON.stringify(['remove', topic])
     const keyJson = JSON.stringify({ user: key.user, client: key.client })
-    await evalScript(client, REMOVE, [hashKey(topic)], [memberId(key), owner ?? '', channel, header, keyJson])
+    await evalScript(link, REMOVE, [hashKey(topic)], [memberId(key), owner ?? '', channel, header, keyJson])
   }
 
   /** Removes the members of dead nodes from the topics this node watches. */
@@ -166,7 +167,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
       })
       const header = JSON.stringify(['set', topic, nonce])
       try {
-        await evalScript(client, SET, [hashKey(topic)], [memberId(member), String(since), value, channel, header])
+        await evalScript(link, SET, [hashKey(topic)], [memberId(member), String(since), value, channel, header])
         await back
       } finally {
         heard.delete(nonce)
@@ -191,8 +192,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     async close() {
       clearInterval(tick)
       listeners.clear()
-      await subscriber.close()
-      await client.close()
+      await link.close()
     },
   }
 }

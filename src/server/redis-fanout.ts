@@ -1,5 +1,5 @@
-import type { RedisClientType } from '@redis/client'
 import type { Json } from '../protocol/frames.ts'
+import type { RedisLink } from './redis-link.ts'
 import { bodyFrom } from './redis-scripts.ts'
 import type { ReadResult, StoredMessage } from './store.ts'
 
@@ -7,12 +7,10 @@ import type { ReadResult, StoredMessage } from './store.ts'
 const FILL_BATCH = 500
 
 export interface FanoutOptions {
-  /**
-   * A dedicated connection: a RESP2 connection in subscribe mode can issue no other command. Its owner listens for
-   * its connection errors.
-   */
-  subscriber: RedisClientType
-  channel: string
+  /** The store's connections: the fanout subscribes through them and learns from them when it may have missed some. */
+  link: RedisLink
+  /** Every channel the append scripts publish on (one on one Redis; one per bucket of topics on a Cluster). */
+  channels: readonly string[]
   /** The store's own read, used to fill gaps from the topic's stream. */
   read: (topic: string, after: number, limit: number) => Promise<ReadResult>
   deliver: (msg: StoredMessage) => void
@@ -21,6 +19,7 @@ export interface FanoutOptions {
 }
 
 export interface Fanout {
+  /** Stops delivering; waits for the delivery under way. The link is its owner's to close. */
   close(): Promise<void>
 }
 
@@ -49,15 +48,14 @@ export function parseNotification(payload: Buffer): StoredMessage {
  * Notifications come over pub/sub, published by the append script itself, so they arrive in append order; but
  * pub/sub is at-most-once: whatever was published while the subscriber's connection was down is lost. So each topic
  * keeps a cursor: a notification past `cursor + 1` first reads the missing range from the stream, one at or below it
- * is dropped, and after every reconnect each known topic is read from its cursor to its end. Work runs one item at a
+ * is dropped, and after every reconnect (or Cluster failover) each known topic is read from its cursor to its end. Work runs one item at a
  * time, so a gap read never lets a later message overtake an earlier one.
  */
 export async function startFanout(options: FanoutOptions): Promise<Fanout> {
-  const { subscriber, channel, read, deliver, onError } = options
+  const { link, channels, read, deliver, onError } = options
   const cursors = new Map<string, { epoch: string; seq: number }>()
   let queue = Promise.resolve()
   let closed = false
-  let readyBefore = false
 
   function enqueue(task: () => Promise<void>): void {
     queue = queue.then(() => (closed ? undefined : task())).catch(onError)
@@ -94,31 +92,22 @@ export async function startFanout(options: FanoutOptions): Promise<Fanout> {
     pass(msg)
   }
 
-  subscriber.on('ready', () => {
-    if (readyBefore) {
-      for (const topic of cursors.keys()) {
-        enqueue(async () => {
-          const seen = cursors.get(topic)
-          if (seen) await fill(topic, seen.seq, Infinity)
-        })
-      }
+  link.onGap(() => {
+    for (const topic of cursors.keys()) {
+      enqueue(async () => {
+        const seen = cursors.get(topic)
+        if (seen) await fill(topic, seen.seq, Infinity)
+      })
     }
-    readyBefore = true
   })
-  await subscriber.connect()
-  await subscriber.subscribe(
-    channel,
-    (payload) => {
-      const msg = parseNotification(payload)
-      enqueue(() => handle(msg))
-    },
-    true,
-  )
+  await link.subscribe(channels, (payload) => {
+    const msg = parseNotification(payload)
+    enqueue(() => handle(msg))
+  })
 
   return {
     async close() {
       closed = true
-      await subscriber.close()
       await queue
     },
   }

@@ -1,22 +1,22 @@
 import { randomUUID } from 'node:crypto'
-import { createClient, type RedisClientType } from '@redis/client'
 import type { Body, Refusal } from '../protocol/frames.ts'
-import { startFanout } from './redis-fanout.ts'
-import { startRedisRelay } from './redis-volatile.ts'
-import { ACCEPT, READ, REFUSE, bodyArgs, bodyFrom, evalScript } from './redis-scripts.ts'
-import {
-  KEPT_REFUSALS,
-  ownBody,
-  type RefuseOutcome,
-  type PubInput,
-  type PubOutcome,
-  type ReadResult,
-  type Retention,
-  type Store,
-  type StoredMessage,
-  type TopicHead,
-} from './store.ts'
 import { AppendListeners } from './append-listeners.ts'
+import { startFanout } from './redis-fanout.ts'
+import { clusterLayout, singleLayout } from './redis-layouts.ts'
+import { connectRedis, describeError, type RedisLink } from './redis-link.ts'
+import { CLAIM_SESSION, READ, bodyFrom, evalScript } from './redis-scripts.ts'
+import { startRedisRelay } from './redis-volatile.ts'
+import type {
+  PubInput,
+  PubOutcome,
+  ReadResult,
+  RefuseOutcome,
+  Retention,
+  SessionClaims,
+  Store,
+  StoredMessage,
+  TopicHead,
+} from './store.ts'
 
 // The Redis entry point (`tabwire/server/redis`) also carries presence for several nodes: one optional dependency.
 export { createRedisPresence } from './presence-redis.ts'
@@ -29,42 +29,25 @@ export interface RedisStoreOptions {
   /** Put before every key and the notification channel, so several apps can share one Redis. Default `tabwire:`. */
   prefix?: string
   /**
+   * `url` is a node of a Redis Cluster: keys carry hash tags so every script stays in one slot, appends are announced
+   * on sharded pub/sub, and the client follows failovers. Needs Redis 7 (sharded pub/sub). A store's data is laid out
+   * differently on a Cluster than on one Redis: pick one for a store's lifetime.
+   * @default false
+   */
+  cluster?: boolean
+  /**
+   * Hold each acknowledgement until this many replicas have the append (Redis `WAIT`, 2 s at most; an accept whose
+   * replicas do not confirm fails, and the client resends it). Replication is asynchronous otherwise: a primary that
+   * dies right after an append may take it along, ack and all, when its replica takes over.
+   * @default 0
+   */
+  replicas?: number
+  /**
    * A connection to Redis was lost (told once per outage, per connection; the client reconnects by itself), or a
    * notification could not be handled. Default: one line on stderr.
    */
   onError?: (err: unknown) => void
 }
-
-/** At startup Redis is tried this many times, this far apart, before `createRedisStore` gives up. */
-const STARTUP_TRIES = 10
-const STARTUP_RETRY_MS = 500
-/** Once Redis has been reached, a lost connection is retried forever, at most this far apart. */
-const RECONNECT_MAX_MS = 5_000
-
-function describeError(err: unknown): string {
-  return err instanceof Error ? err.message || err.name : String(err)
-}
-
-/**
- * Reports a connection's errors once per outage instead of once per reconnect attempt (every few hundred ms), and
- * none before it was first ready: `createRedisStore` fails then, with one message of its own.
- */
-function reportOutages(client: RedisClientType, onError: (err: unknown) => void): void {
-  let ready = false
-  let down = false
-  client.on('ready', () => {
-    ready = true
-    down = false
-  })
-  client.on('error', (err: unknown) => {
-    if (!ready || down) return
-    down = true
-    onError(err)
-  })
-}
-
-/** What the ACCEPT script returns per message. */
-type ScriptOutcome = ['published', number, string, number] | ['duplicate'] | ['out-of-order', number]
 
 /**
  * What the READ script returns, every string as bytes: epoch, first, last, and XRANGE's entries
@@ -74,8 +57,9 @@ type ScriptRead = [Buffer, number, number, [Buffer, [Buffer, Buffer, Buffer, Buf
 
 /**
  * The store for several server nodes: each topic's log is a Redis Stream whose entry ids are the seqs (`<seq>-0`),
- * beside a hash with its epoch, first and last seq; the dedup counters are one hash keyed by (user, client). Appends
- * and counter moves happen in one Lua script (see `ACCEPT`), atomic across every node. Every append is announced on
+ * beside a hash with its epoch, first and last seq. On one Redis the dedup counters are one hash keyed by (user,
+ * client), and appends and counter moves happen in one Lua script (see `ACCEPT`), atomic across every node; on a
+ * Cluster (`cluster: true`) each script stays within one slot (see `clusterLayout`). Every append is announced on
  * a pub/sub channel, and each store instance turns those announcements into `onAppend` calls in seq order per topic,
  * filling any gap from the stream (see `startFanout`), so a message appended on one node reaches subscribers on all.
  *
@@ -84,61 +68,43 @@ type ScriptRead = [Buffer, number, number, [Buffer, [Buffer, Buffer, Buffer, Buf
  */
 export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
   const prefix = options.prefix ?? 'tabwire:'
-  const maxMessages = String(options.retention?.maxMessages ?? 0)
-  const maxAgeMs = String(options.retention?.maxAgeMs ?? 0)
   const onError =
     options.onError ?? ((err: unknown) => console.error(`tabwire redis store: ${describeError(err)} (reconnecting)`))
-  const countersKey = `${prefix}clients`
   const epochKey = `${prefix}epoch`
-  const channel = `${prefix}appends`
-  const metaKey = (topic: string) => `${prefix}meta:${topic}`
-  const logKey = (topic: string) => `${prefix}log:${topic}`
   // JSON keeps every (user, client) pair distinct, whatever characters the two strings hold.
   const counterField = (user: string, client: string) => JSON.stringify([user, client])
-  const refusalsKey = (user: string, client: string) => `${prefix}refused:${counterField(user, client)}`
 
-  let reached = false
-  let lastFailure: unknown
-  const client: RedisClientType = createClient({
-    url: options.url,
-    socket: {
-      reconnectStrategy(retries, cause) {
-        // Jittered, so the nodes of a cluster do not all come back to a restarted Redis in the same millisecond.
-        if (reached) return Math.min(100 * 2 ** retries, RECONNECT_MAX_MS) + Math.floor(Math.random() * 100)
-        lastFailure = cause
-        return retries + 1 < STARTUP_TRIES ? STARTUP_RETRY_MS : cause
-      },
-    },
-  })
-  reportOutages(client, onError)
-  try {
-    await client.connect()
-  } catch (error) {
-    const tried = (STARTUP_TRIES * STARTUP_RETRY_MS) / 1000
-    throw new Error(
-      `cannot reach Redis at ${options.url} (tried for ${tried} s): ${describeError(lastFailure ?? error)}`,
-      {
-        cause: error,
-      },
-    )
+  const link = await connectRedis({ url: options.url, cluster: options.cluster ?? false, onError })
+  /** The store's epoch, drawn by whichever node comes first (again, should the data be deleted under running nodes). */
+  async function currentEpoch(): Promise<string> {
+    await link.send(epochKey, ['SET', epochKey, randomUUID(), 'NX'])
+    return (await link.send<string | null>(epochKey, ['GET', epochKey])) ?? randomUUID()
   }
-  reached = true
-  // One epoch for the store, drawn by whichever node comes first: what a topic nothing was appended to reports, and
-  // what its first append gives it (see READ and ACCEPT).
-  await client.set(epochKey, randomUUID(), { condition: 'NX' })
-  const storeEpoch = (await client.get(epochKey)) ?? randomUUID()
+  // What a topic nothing was appended to reports, and what its first append gives it (see READ and ACCEPT).
+  const storeEpoch = await currentEpoch()
+  const layoutOptions = {
+    link,
+    prefix,
+    maxMessages: String(options.retention?.maxMessages ?? 0),
+    maxAgeMs: String(options.retention?.maxAgeMs ?? 0),
+    epochKey,
+    currentEpoch,
+    replicas: options.replicas ?? 0,
+  }
+  const layout = link.cluster ? clusterLayout(layoutOptions) : singleLayout(layoutOptions)
   const listeners = new AppendListeners()
 
   async function read(topic: string, after: number, limit: number): Promise<ReadResult> {
     // As bytes: a binary body decoded as UTF-8 text would lose every byte that is not valid UTF-8.
-    const [epochBytes, first, last, entries] = await evalScript<ScriptRead>(
-      client,
-      READ,
-      [metaKey(topic), logKey(topic), epochKey],
-      [storeEpoch, String(after), String(Math.max(0, limit))],
-      { buffers: true },
-    )
-    const epoch = epochBytes.toString('utf8')
+    const keys = layout.readKeys(topic)
+    // On a Cluster the epoch key is not among the keys: '' comes back for a topic without one, and it is read apart.
+    const fallback = link.cluster ? '' : storeEpoch
+    const args = [fallback, String(after), String(Math.max(0, limit))]
+    const [epochBytes, first, last, entries] = await evalScript<ScriptRead>(link, READ, keys, args, { buffers: true })
+    const epoch =
+      epochBytes.length > 0
+        ? epochBytes.toString('utf8')
+        : ((await link.send<string | null>(epochKey, ['GET', epochKey])) ?? storeEpoch)
     const msgs = entries.map(([id, fields]) => ({
       topic,
       seq: Number.parseInt(id.toString('latin1'), 10),
@@ -147,38 +113,6 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       at: Number(fields[3].toString('latin1')),
     }))
     return { epoch, first, last, msgs }
-  }
-
-  /** Runs ACCEPT for messages with their pub ids (`field` '' for a producer's messages: no dedup, ids unused). */
-  async function run(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
-    const topics = [...new Set(pubs.map((p) => p.topic))]
-    const index = new Map(topics.map((topic, i) => [topic, i + 1]))
-    const keys = [countersKey, epochKey, ...topics.flatMap((topic) => [metaKey(topic), logKey(topic)])]
-    const args = [
-      field,
-      maxMessages,
-      maxAgeMs,
-      channel,
-      randomUUID(),
-      ...topics,
-      ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)]),
-    ]
-    const outcomes = await evalScript<ScriptOutcome[]>(client, ACCEPT, keys, args)
-    // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch is exhaustive over ScriptOutcome (tsc checks it)
-    return outcomes.map((outcome, i): PubOutcome => {
-      const pub = pubs[i]
-      if (!pub) throw new Error('tabwire redis store: more outcomes than pubs')
-      switch (outcome[0]) {
-        case 'published': {
-          const [, seq, epoch, at] = outcome
-          return { kind: 'published', msg: { topic: pub.topic, seq, epoch, body: ownBody(pub.body), at } }
-        }
-        case 'duplicate':
-          return { kind: 'duplicate' }
-        case 'out-of-order':
-          return { kind: 'out-of-order', expected: outcome[1] }
-      }
-    })
   }
 
   /** A listener that throws is the caller's bug: it must not stall delivery to the others, so it surfaces on its own. */
@@ -190,49 +124,28 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       })
   }
 
-  const subscriber = client.duplicate()
-  reportOutages(subscriber, onError)
-  const fanout = await startFanout({ subscriber, channel, read, deliver, onError })
-  const relaySubscriber = client.duplicate()
-  reportOutages(relaySubscriber, onError)
-  const relay = await startRedisRelay({
-    publisher: client,
-    subscriber: relaySubscriber,
-    channel: `${prefix}volatile`,
-    onError,
-  })
+  const fanout = await startFanout({ link, channels: layout.channels, read, deliver, onError })
+  const sessionClaims = await claimsOver(link, prefix, counterField, onError)
+  const relay = await startRedisRelay({ link, channel: layout.volatileChannel, onError })
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
-      return pubs.length === 0 ? Promise.resolve([]) : run(counterField(user, clientId), pubs)
+      return pubs.length === 0 ? Promise.resolve([]) : layout.accept(counterField(user, clientId), pubs)
     },
 
-    async refuse(user: string, clientId: string, refusal: Refusal): Promise<RefuseOutcome> {
-      const { id, code, message } = refusal
-      const outcome = await evalScript<['refused'] | ['duplicate'] | ['out-of-order', number]>(
-        client,
-        REFUSE,
-        [countersKey, refusalsKey(user, clientId)],
-        [counterField(user, clientId), String(id), JSON.stringify({ id, code, message }), String(KEPT_REFUSALS)],
-      )
-      return outcome[0] === 'out-of-order' ? { kind: 'out-of-order', expected: outcome[1] } : { kind: outcome[0] }
+    refuse(user: string, clientId: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome> {
+      return layout.refuse(counterField(user, clientId), refusal, topic)
     },
 
-    async refusals(user: string, clientId: string): Promise<Refusal[]> {
-      const kept = await client.lRange(refusalsKey(user, clientId), 0, -1)
-      return kept.map((text) => JSON.parse(text) as Refusal)
-    },
+    refusals: (user: string, clientId: string): Promise<Refusal[]> => layout.refusals(counterField(user, clientId)),
 
     async append(topic: string, body: Body): Promise<StoredMessage> {
-      const [outcome] = await run('', [{ id: 0, topic, body }])
+      const [outcome] = await layout.accept('', [{ id: 0, topic, body }])
       if (outcome?.kind !== 'published') throw new Error('tabwire redis store: a producer append was not published')
       return outcome.msg
     },
 
-    async acked(user: string, clientId: string): Promise<number> {
-      const value = await client.hGet(countersKey, counterField(user, clientId))
-      return value === null ? 0 : Number(value)
-    },
+    acked: (user: string, clientId: string): Promise<number> => layout.acked(counterField(user, clientId)),
 
     read,
 
@@ -245,13 +158,45 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return listeners.add(listener)
     },
 
+    sessionClaims,
     relay,
 
     async close(): Promise<void> {
       listeners.clear()
       await relay.close()
       await fanout.close()
-      await client.close()
+      await link.close()
+    },
+  }
+}
+
+/** Session claims over Redis: a counter per (user, client) and one plain channel every node subscribes to. */
+async function claimsOver(
+  link: RedisLink,
+  prefix: string,
+  fieldOf: (user: string, client: string) => string,
+  onError: (err: unknown) => void,
+): Promise<SessionClaims> {
+  const channel = `${prefix}sessions`
+  const listeners = new Set<(user: string, client: string, claim: number) => void>()
+  await link.subscribeEverywhere(channel, (payload) => {
+    try {
+      const [field, claim] = JSON.parse(payload) as [string, number]
+      const [user, client] = JSON.parse(field) as [string, string]
+      for (const listener of listeners) listener(user, client, claim)
+    } catch (error) {
+      onError(error)
+    }
+  })
+  return {
+    claim(user, client) {
+      const field = fieldOf(user, client)
+      const key = `${prefix}session:${field}`
+      return evalScript<number>(link, CLAIM_SESSION, [key], [channel, field])
+    },
+    onClaim(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
     },
   }
 }

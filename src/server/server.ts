@@ -98,7 +98,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const context = {
     store,
     topics,
-    sessions: new Sessions(),
+    sessions: new Sessions(store.sessionClaims),
     authenticate: authenticatorFor(options),
     maxFrameBytes,
     idleTimeout: options.idleTimeout ?? DEFAULTS.idleTimeout,
@@ -214,6 +214,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     await start()
   } catch (error) {
     unlisten()
+    context.sessions.close()
     presence.close()
     throw error
   }
@@ -247,6 +248,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     async close() {
       await stop()
       unlisten()
+      context.sessions.close()
       presence.close()
       await presence.registry.close()
       await store.close()

@@ -32,7 +32,7 @@ async function load<T>(pkg: string, what: string, isDefault: boolean, importer: 
 
 /**
  * Builds the store a CLI `--store` value names. One case per backend, so adding one (`sqlite:PATH`,
- * `redis://HOST:PORT`) is one more branch here. Async because a real backend connects before it is usable.
+ * `redis://HOST:PORT`, `redis-cluster://HOST:PORT`) is one more branch here. Async because a real backend connects before it is usable.
  */
 export async function storeFromUrl(spec: string, options: StoreFromUrlOptions = {}): Promise<Store> {
   const { isDefault = false, ...storeOptions } = options
@@ -46,14 +46,18 @@ export async function storeFromUrl(spec: string, options: StoreFromUrlOptions = 
     )
     return createSqliteStore({ ...storeOptions, path: spec.slice('sqlite:'.length) })
   }
-  if (spec.startsWith('redis://')) {
+  if (spec.startsWith('redis://') || spec.startsWith('redis-cluster://')) {
     const { createRedisStore } = await load(
       '@redis/client',
       `--store ${spec}`,
       isDefault,
       () => import('./redis-store.ts'),
     )
-    return createRedisStore({ ...storeOptions, url: spec })
+    const cluster = spec.startsWith('redis-cluster://')
+    const url = cluster ? `redis://${spec.slice('redis-cluster://'.length)}` : spec
+    return createRedisStore({ ...storeOptions, url, cluster })
   }
-  throw new Error(`unknown store "${spec}": supported stores are: memory, sqlite:PATH, redis://HOST:PORT`)
+  throw new Error(
+    `unknown store "${spec}": supported stores are: memory, sqlite:PATH, redis://HOST:PORT, redis-cluster://HOST:PORT`,
+  )
 }

@@ -64,6 +64,17 @@ export interface Retention {
 }
 
 /**
+ * What lets nodes sharing a store close a client's older socket on another node (4409 across nodes): each claim of
+ * (user, client) gets a number that grows across every node, and every node hears every claim.
+ */
+export interface SessionClaims {
+  /** Announces that (user, client) connected here; resolves with the claim's number. */
+  claim(user: string, client: string): Promise<number>
+  /** Every claim announced by any node sharing the store (this one included). Returns the unsubscribe function. */
+  onClaim(listener: (user: string, client: string, claim: number) => void): () => void
+}
+
+/**
  * Where the server keeps topic logs and the dedup counters of (user, client). Every implementation moves a
  * client's counter and appends the message in one atomic step, so a crash between the two cannot happen and two
  * servers sharing the store cannot both publish the same id.
@@ -74,9 +85,10 @@ export interface Store {
   /**
    * Refuses a client's pub for good (a dead letter): when its id is counter + 1, moves the counter to it without
    * appending anything and records the refusal among the latest `KEPT_REFUSALS` of (user, client), in one atomic
-   * step, so the pubs after it can be accepted.
+   * step, so the pubs after it can be accepted. `topic` is the pub's, when the server read it (a pub over
+   * `maxFrameBytes` has none): a store whose dedup is kept per topic (Redis Cluster) closes that topic to the id.
    */
-  refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome>
+  refuse(user: string, client: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome>
   /** The latest refusals of (user, client), oldest first: what `welcome.refused` tells a reconnecting client. */
   refusals(user: string, client: string): Promise<Refusal[]>
   /** A server-side producer's message: appended with the next seq. */
@@ -90,6 +102,8 @@ export interface Store {
    * topic. Returns the unsubscribe function.
    */
   onAppend(listener: (msg: StoredMessage) => void): () => void
+  /** Only for a store several nodes share (the Redis one): without it, a newer socket supersedes older ones per node. */
+  readonly sessionClaims?: SessionClaims
   /**
    * Carries volatile messages between the servers sharing this store (Redis: pub/sub). Optional: without one, the
    * servers of one process on the same store object share an in-process relay (see `relayOf`).

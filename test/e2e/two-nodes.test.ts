@@ -1,6 +1,6 @@
 /**
  * Several nodes: two tabwire servers (node A and node B, in process, each with its own Redis store and so its own
- * Redis connections) share one `redis-server`. Tabs reach them directly or through a fault proxy that moves them
+ * Redis connections) share one `redis-server`, or one Redis Cluster. Tabs reach them directly or through a fault proxy that moves them
  * from A to B (`retarget`, then `cutAll`). The proofs:
  * - a message published on A (by the server or by a tab on A) reaches a tab on B, in the one order of the log;
  * - a tab moved from A to B in the middle of a stream misses and repeats nothing, inbound or outbound;
@@ -20,7 +20,8 @@ import { onCleanup } from '../support/cleanup.ts'
 import { pageErrors, receivedUpTo, waitForState } from '../support/e2e.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { startRedis, type RedisServer } from '../support/redis.ts'
+import { startRedis } from '../support/redis.ts'
+import { startRedisCluster } from '../support/redis-cluster.ts'
 import { openTab, type Tab } from '../support/tab.ts'
 import { until } from '../support/wait.ts'
 
@@ -65,6 +66,7 @@ function watch(inner: Store): Watched {
       read: (topic, after, limit) => inner.read(topic, after, limit),
       head: (topic) => inner.head(topic),
       onAppend: (listener) => inner.onAppend(listener),
+      ...(inner.sessionClaims ? { sessionClaims: inner.sessionClaims } : {}),
       close: () => inner.close(),
     },
   }
@@ -89,11 +91,26 @@ interface Cluster {
   log(topic: string): Promise<[number, Body][]>
 }
 
-describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
-  let redis: RedisServer | undefined
+/**
+ * Every engine on one Redis; one engine on a Redis Cluster (three primaries with a replica each): the store's layout
+ * does not depend on the browser.
+ */
+const CASES = [
+  ...BROWSERS.map((name) => [name, 'one Redis'] as const),
+  ...BROWSERS.slice(0, 1).map((name) => [name, 'a Redis Cluster'] as const),
+]
+
+describe.each(CASES)('%s: two nodes on %s', (name, backend) => {
+  let redis: { url: string; cluster: boolean } | undefined
   const env = useBrowserApp(name, async (closers) => {
+    if (backend === 'a Redis Cluster') {
+      const c = await startRedisCluster()
+      redis = { url: c.url, cluster: true }
+      closers.push(onCleanup(() => c.stop()))
+      return
+    }
     const r = await startRedis()
-    redis = r
+    redis = { url: r.url, cluster: false }
     closers.push(onCleanup(() => r.stop()))
   })
 
@@ -102,7 +119,7 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
     if (!redis) throw new Error('beforeAll has not run')
     const pageApp = env.app()
     const liveBrowser = env.browser()
-    const redisUrl = redis.url
+    const { url: redisUrl, cluster: onCluster } = redis
     const prefix = `t-${randomUUID()}:`
     // Closed newest first: tabs, then the proxy, then the nodes, so no tab reconnects into a half-closed cluster.
     const closers: (() => Promise<void>)[] = []
@@ -110,7 +127,7 @@ describe.each(BROWSERS)('%s: two nodes on one Redis', (name) => {
       for (const close of closers.reverse()) await close()
     })
     const node = async (): Promise<Node> => {
-      const watched = watch(await createRedisStore({ url: redisUrl, prefix }))
+      const watched = watch(await createRedisStore({ url: redisUrl, prefix, cluster: onCluster }))
       const server = await createServer({ port: 0, store: watched.store })
       closers.push(onCleanup(() => server.close()))
       return { server, watched, url: `ws://127.0.0.1:${server.port}` }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /** The binary; `REDIS_SERVER` points elsewhere when it is not Debian's. */
-const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 const START_TIMEOUT_MS = 10_000
 
 export interface RedisServer {
@@ -17,10 +17,13 @@ export interface RedisServer {
   stop(): Promise<void>
 }
 
-/** A free loopback port: Redis has no `--port 0`, so one is borrowed from the OS and handed over. */
-async function freePort(): Promise<number> {
+/**
+ * A free loopback port: Redis has no `--port 0`, so one is borrowed from the OS and handed over. With `port`, checks
+ * that this one is free (rejects when it is not).
+ */
+export async function freePort(port = 0): Promise<number> {
   const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
   const address = server.address()
   await new Promise((resolve) => server.close(resolve))
   if (address === null || typeof address === 'string') throw new Error('no TCP address for the port probe')

@@ -6,7 +6,10 @@ import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { PubInput, Retention, Store } from '../../src/server/store.ts'
 
 /** How a child process opens the store under test: plain data, so it crosses the process boundary as JSON. */
-export type StoreSpec = ({ kind: 'sqlite'; path: string } | { kind: 'redis'; url: string; prefix: string }) & {
+export type StoreSpec = (
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'redis'; url: string; prefix: string; cluster?: boolean }
+) & {
   retention?: Retention | undefined
 }
 
@@ -14,7 +17,7 @@ export function openStore(spec: StoreSpec): Promise<Store> {
   const retention = spec.retention ?? {}
   return spec.kind === 'sqlite'
     ? Promise.resolve(createSqliteStore({ path: spec.path, retention }))
-    : createRedisStore({ url: spec.url, prefix: spec.prefix, retention })
+    : createRedisStore({ url: spec.url, prefix: spec.prefix, retention, cluster: spec.cluster ?? false })
 }
 
 export interface HammerOptions {

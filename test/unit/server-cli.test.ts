@@ -57,7 +57,10 @@ describe('server CLI', () => {
       [['--verbose'], 'unknown option --verbose'],
       [['serve'], 'unexpected argument "serve"'],
       [['--help=yes'], '--help takes no value'],
-      [['--store', 'mongodb://x'], '--store "mongodb://x" is not a store: memory, sqlite:PATH or redis://HOST:PORT'],
+      [
+        ['--store', 'mongodb://x'],
+        '--store "mongodb://x" is not a store: memory, sqlite:PATH, redis://HOST:PORT or redis-cluster://HOST:PORT',
+      ],
       [['--store', 'sqlite:'], '--store sqlite: needs a file path, e.g. sqlite:./tabwire.db'],
       [['--max-messages', '-5'], '--max-messages must be an integer ≥ 0, got "-5"'],
       [['--admission-rate', '10'], '--admission-rate and --admission-burst go together'],

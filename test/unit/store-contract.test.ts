@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient } from '@redis/client'
+import { createClient, createCluster } from '@redis/client'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import Database from 'better-sqlite3'
 import type { Body, Json } from '../../src/protocol/frames.ts'
@@ -10,6 +10,7 @@ import { createMemoryStore } from '../../src/server/memory-store.ts'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { PubInput, Retention, Store, StoredMessage } from '../../src/server/store.ts'
 import { startRedis, type RedisServer } from '../support/redis.ts'
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts'
 import {
   hammer,
   hammerInProcesses,
@@ -24,6 +25,9 @@ const dir = mkdtempSync(join(tmpdir(), 'tabwire-store-contract-'))
 let redisStarting: Promise<RedisServer> | undefined
 /** Started by the first Redis test, so a missing redis-server fails those tests (with how to install it), no others. */
 const redis = () => (redisStarting ??= startRedis())
+let clusterStarting: Promise<RedisCluster> | undefined
+/** Three primaries with a replica each, started by the first Cluster test and shared by all of them. */
+const redisCluster = () => (clusterStarting ??= startRedisCluster())
 let opened: Store[] = []
 let serial = 0
 
@@ -36,6 +40,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
   await redisStarting?.then(
     (server) => server.stop(),
+    () => undefined,
+  )
+  await clusterStarting?.then(
+    (cluster) => cluster.stop(),
     () => undefined,
   )
 })
@@ -128,6 +136,33 @@ const redisSubject: DurableSubject = {
   },
 }
 
+const redisClusterSubject: DurableSubject = {
+  name: 'redis cluster',
+  open: async (retention) =>
+    openSpec({ kind: 'redis', cluster: true, url: (await redisCluster()).url, prefix: `t${++serial}:`, retention }),
+  race: (store, options) => hammerInProcesses(specOf(store), options, 2),
+  // A Cluster is not restarted whole (its replicas are what keep it up): a new store instance on the same data.
+  reopen: (store) => openSpec(specOf(store)),
+  async footprint(store) {
+    const { prefix } = specOf(store) as { prefix: string }
+    const admin = createCluster({ rootNodes: [{ url: (await redisCluster()).url }] })
+    await admin.connect()
+    try {
+      const entries: [string, string][] = []
+      for (const primary of admin.masters) {
+        const node = await admin.nodeClient(primary)
+        for (const key of await node.keys(`${prefix}*`)) {
+          const value = String(await node.dump(key))
+          entries.push([key, createHash('sha1').update(value).digest('hex')])
+        }
+      }
+      return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : 1)))
+    } finally {
+      await admin.close()
+    }
+  },
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const seqs = (msgs: readonly StoredMessage[]) => msgs.map((m) => m.seq)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
@@ -155,7 +190,7 @@ function collect(store: Store) {
   return { byTopic, stop, count }
 }
 
-describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
+describe.each([memory, sqlite, redisSubject, redisClusterSubject])('$name store', (subject) => {
   it('appends with contiguous seqs per topic, from 1, under one epoch', async () => {
     const store = await subject.open()
     const a1 = await store.append('a', { n: 1 })
@@ -270,17 +305,27 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
     // Both claims of every id are in flight together, in an order that alternates, each waiting for the id before.
     let before: Promise<unknown> = Promise.resolve()
     for (const id of range(1, upTo)) {
-      const refuse = () => store.refuse('u', 'c', { id, code: 'invalid', message: 'no' }).then((o) => o.kind)
+      // With the pub's topic, as the server passes it: a store deduplicating per topic closes the topic to the id.
+      const refuse = () =>
+        store.refuse('u', 'c', { id, code: 'invalid', message: 'no' }, pubFor(id).topic).then((o) => o.kind)
       const accept = () => store.accept('u', 'c', [pubFor(id)]).then((o) => o[0]?.kind ?? 'none')
       const claims = before.then(() => Promise.all(id % 2 ? [refuse(), accept()] : [accept(), refuse()]))
       before = claims.then((kinds) => fates.push(kinds.sort()))
     }
     await before
-    expect(fates.map((f) => f.join('+'))).toEqual(
-      range(1, upTo).map((id) => (id % 2 ? 'duplicate+refused' : 'duplicate+published')),
-    )
+    // One Redis decides in one round trip, so the claim sent first wins; a Cluster's claims take two (watermark, then
+    // the topic's slot), so either may: what holds everywhere is one fate per id, and the log and refusals agree.
+    const sentFirst = range(1, upTo).map((id) => (id % 2 ? 'duplicate+refused' : 'duplicate+published'))
+    const joined = fates.map((f) => f.join('+'))
+    if (subject.name !== 'redis cluster') expect(joined).toEqual(sentFirst)
+    for (const fate of joined) expect(['duplicate+refused', 'duplicate+published']).toContain(fate)
+    const refused = range(1, upTo).filter((id) => joined[id - 1] === 'duplicate+refused')
     expect(await store.acked('u', 'c')).toBe(upTo)
-    expect((await store.refusals('u', 'c')).map((r) => r.id)).toEqual(range(1, upTo).filter((id) => id % 2))
+    expect((await store.refusals('u', 'c')).map((r) => r.id)).toEqual(refused)
+    const logged: number[] = []
+    for (const topic of ['hot', 'side:0', 'side:1'])
+      for (const msg of (await store.read(topic, 0, upTo)).msgs) logged.push((msg.body as { id: number }).id)
+    expect(logged.sort((a, b) => a - b)).toEqual(range(1, upTo).filter((id) => !refused.includes(id)))
   })
 
   it('keeps one counter per (user, client): the same client id of another user is independent', async () => {
@@ -414,7 +459,7 @@ describe.each([memory, sqlite, redisSubject])('$name store', (subject) => {
   })
 })
 
-describe.each([sqlite, redisSubject])('$name store across a restart', (subject) => {
+describe.each([sqlite, redisSubject, redisClusterSubject])('$name store across a restart', (subject) => {
   it('keeps logs, counters and epochs, and goes on from where it was', { timeout: 20_000 }, async () => {
     const store = await subject.open()
     await store.accept('u', 'c', [pubFor(1), pubFor(2), pubFor(3)])
