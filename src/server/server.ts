@@ -236,7 +236,7 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     handle: (topic, fn) => handlers.handle(topic, fn),
     disconnect: async (user, disconnectOptions = {}) => {
       const { code, reason } = disconnectCall(user, disconnectOptions)
-      context.sessions.endUser(user, code, reason)
+      await context.sessions.disconnect(user, code, reason)
     },
     outputBytes: () => ({ now: pendingBytes(), peak: context.meter.peak }),
     metrics: async () => {

@@ -25,10 +25,14 @@ interface Live {
  */
 export class Sessions {
   private readonly live = new Map<string, Live>()
-  private readonly unlisten: (() => void) | undefined
+  private readonly unlisten: (() => void)[] = []
 
   constructor(private readonly claims?: SessionClaims) {
-    this.unlisten = claims?.onClaim((user, client, claim) => this.heard(JSON.stringify([user, client]), claim))
+    if (!claims) return
+    this.unlisten.push(
+      claims.onClaim((user, client, claim) => this.heard(JSON.stringify([user, client]), claim)),
+      claims.onDisconnect((user, code, reason) => this.endUser(user, code, reason)),
+    )
   }
 
   claim(user: string, client: string, session: Session): void {
@@ -52,8 +56,18 @@ export class Sessions {
     if (this.live.get(key)?.session === session) this.live.delete(key)
   }
 
+  /**
+   * `server.disconnect`: this node's sessions of `user` end at once, and every node sharing the store is told on the
+   * claims' channel (this one hears it too, and ends what connected since). Rejects when the store cannot be reached:
+   * the other nodes were then not told.
+   */
+  async disconnect(user: string, code: number, reason: string): Promise<void> {
+    this.endUser(user, code, reason)
+    await this.claims?.disconnect(user, code, reason)
+  }
+
   close(): void {
-    this.unlisten?.()
+    for (const unlisten of this.unlisten.splice(0)) unlisten()
   }
 
   private heard(key: string, claim: number): void {
@@ -68,13 +82,12 @@ export class Sessions {
     entry.session.supersede()
   }
 
-  /** Ends every live session of `user` on this node; how many there were. A rare backend call: a scan is fine. */
-  endUser(user: string, code: number, reason: string): number {
-    const ended = [...this.live].filter(([key]) => (JSON.parse(key) as [string, string])[0] === user)
-    for (const [key, session] of ended) {
+  /** Ends every live session of `user` on this node. A rare backend call: a scan is fine. */
+  private endUser(user: string, code: number, reason: string): void {
+    for (const [key, entry] of [...this.live]) {
+      if ((JSON.parse(key) as [string, string])[0] !== user) continue
       this.live.delete(key)
-      session.end(code, reason)
+      entry.session.end(code, reason)
     }
-    return ended.length
   }
 }
