@@ -208,7 +208,7 @@ export interface TabwireServer {
    */
   outputBytes(): { now: number; peak: number }
   /**
-   * Ends every session of `user` on every node sharing the store (Redis: through its pub/sub), with close code
+   * Ends every session of `user` on every node sharing the store (Redis: on the channel of the session claims), with close code
    * `code`: 4403 (the client stops in `failed` until the app calls `wire.reconnect()`), or 4401 (the client asks its
    * app for a fresh token and reconnects; `authenticate` decides again). Connections still in their hello when the
    * call arrives are not reached. Resolves once this node's sessions are closing and the other nodes are told.
