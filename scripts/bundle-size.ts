@@ -4,6 +4,7 @@
  * - client: `src/client/index.ts` (what `import … from 'tabwire'` brings into the page), comlink left out (the app may
  *   share it; issue 5 measures without it).
  * - worker: `src/worker/index.ts` (what the app's one-line worker file becomes), comlink and idb inside.
+ * - sw: `src/sw/index.ts` (`tabwire/sw`, what an app's service worker imports), idb inside.
  *
  * Each is bundled by Vite's library mode (rolldown) in memory, then minified with Vite's own minifier (oxc, compress
  * and mangle: library mode keeps whitespace in ES output, an app's build does not), then gzipped (level 9).
@@ -16,7 +17,7 @@ import { build, minify, type Rolldown } from 'vite'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-export type EntryName = 'client' | 'worker'
+export type EntryName = 'client' | 'worker' | 'sw'
 
 /**
  * `target` is issue 5's budget. `ceiling` is the size that fails the check today: while an entry is over its target
@@ -25,13 +26,15 @@ export type EntryName = 'client' | 'worker'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 8_600 },
-  worker: { target: 8_000, ceiling: 20_150 },
+  client: { target: 3_000, ceiling: 9_200 },
+  worker: { target: 8_000, ceiling: 21_900 },
+  sw: { target: 6_200, ceiling: 7_150 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
   client: { entry: 'src/client/index.ts', external: ['comlink'], allowedDeps: [] },
   worker: { entry: 'src/worker/index.ts', external: [], allowedDeps: ['comlink', 'idb'] },
+  sw: { entry: 'src/sw/index.ts', external: [], allowedDeps: ['idb'] },
 }
 
 export interface ModuleSize {
@@ -115,7 +118,7 @@ export function gzipSize(text: string): number {
 
 export async function measureAll(): Promise<EntrySize[]> {
   // One after the other: two cores, and the builds are short.
-  return [await measureEntry('client'), await measureEntry('worker')]
+  return [await measureEntry('client'), await measureEntry('worker'), await measureEntry('sw')]
 }
 
 export function kB(bytes: number): string {

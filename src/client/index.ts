@@ -34,6 +34,8 @@ export type { ErrorCode } from '../protocol/errors.ts'
 export type { Body, Json } from '../protocol/frames.ts'
 export type {
   DeadLetter,
+  DropCode,
+  DroppedMessage,
   OutboxStatus,
   OutboxEntry,
   ReconnectOptions,

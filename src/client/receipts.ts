@@ -1,5 +1,5 @@
 import { TabwireError } from '../protocol/errors.ts'
-import type { DeadLetter } from '../protocol/port.ts'
+import type { DeadLetter, DropCode, DroppedMessage } from '../protocol/port.ts'
 import { Watermark } from './watermark.ts'
 
 /** Refusals remembered for receipts asked after the refusal arrived (a send's answer can trail its `nack`). */
@@ -14,9 +14,10 @@ export interface SendReceipt {
    */
   sent: Promise<void>
   /**
-   * Resolves when the server has acked the message. Rejects only with a `TabwireError` of code `refused` when the
-   * server refused it for good (see `error.refusal`; the message is then in `wire.outbox.dead()`). Stays pending if
-   * this tab closes first.
+   * Resolves when the server has acked the message. Rejects with a `TabwireError` of code `refused` when the server
+   * refused it for good (see `error.refusal`; the message is then in `wire.outbox.dead()`), `cancelled`
+   * (`wire.outbox.cancel(id)`) or `expired` (its `ttl` passed before it was written). Stays pending if this tab
+   * closes first.
    */
   acked: Promise<void>
 }
@@ -33,9 +34,9 @@ export class Receipts {
   }
 
   /** Refused for good: told before the `acked` that covers these ids, so their `acked` rejects instead. */
-  dead(letters: readonly DeadLetter[]): void {
+  dead(letters: readonly (DeadLetter | { id: number; error: TabwireError })[]): void {
     for (const l of letters) {
-      const error = refusedError(l)
+      const error = 'error' in l ? l.error : refusedError(l)
       this.#refused.set(l.id, error)
       this.#acks.fail(l.id, error)
     }
@@ -43,6 +44,11 @@ export class Receipts {
       if (this.#refused.size <= REMEMBERED_REFUSALS) break
       this.#refused.delete(id)
     }
+  }
+
+  /** Dropped unwritten (cancelled or expired): told before the `acked` that covers these ids (the server's `nack`). */
+  dropped(messages: readonly DroppedMessage[]): void {
+    this.dead(messages.map((m) => ({ id: m.id, error: droppedError(m.id, m.code) })))
   }
 
   /** An ack implies the write before it: both marks move. */
@@ -77,4 +83,14 @@ export function refusedError(r: { id: number; code: string; message: string }): 
   return new TabwireError('refused', `the server refused message ${r.id} (${r.code}): ${r.message}`, {
     refusal: { id: r.id, code: r.code, message: r.message },
   })
+}
+
+/** The rejection of a cancelled or expired message's `acked` (and of `whenAcked`). */
+export function droppedError(id: number, code: DropCode): TabwireError {
+  return new TabwireError(
+    code,
+    code === 'cancelled'
+      ? `message ${id} was cancelled before it was sent`
+      : `message ${id} expired before it was sent`,
+  )
 }

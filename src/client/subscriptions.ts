@@ -75,7 +75,10 @@ export class Subscriptions {
       s.mode.latest = false
       try {
         const result = s.onMessage(m)
-        if (s.mode.conflate && isThenable(result)) running = Promise.resolve(result).then(noop, reportError)
+        // Answered once the handlers finished: a conflating subscription gets the next, newest message only then,
+        // a one-tab one is counted as handled only then.
+        if ((s.mode.conflate || s.mode.oneTab) && isThenable(result))
+          running = Promise.all([running, Promise.resolve(result).then(noop, reportError)]).then(noop)
       } catch (e) {
         // One failing handler must not cost the others their messages: report it the way an event listener would.
         reportError(e)

@@ -6,6 +6,7 @@ import type {
   AttachResult,
   DialInfo,
   DeadLetter,
+  DroppedMessage,
   OutboxEntry,
   OutboxStatus,
   ResetNotice,
@@ -20,9 +21,10 @@ import { wsUrlProblem } from '../protocol/ws-url.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
 import { MessageStream } from './message-stream.ts'
 import { relayPageEvents } from './page-events.ts'
+import { registerSyncWhenHidden } from './background-sync.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
-import { Receipts, refusedError, type SendReceipt } from './receipts.ts'
+import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
@@ -37,7 +39,7 @@ export type { Presence, PresenceChange, PresenceMember, PresenceOptions } from '
 export type { RequestOptions } from './requests.ts'
 export type { VolatileReceipt } from './volatile-batcher.ts'
 
-/** `durable: false` makes a send volatile (see `Wire.send`). */
+/** `durable: false` makes a send volatile; `ttl` or `expiresAt` lets a durable one expire unsent (see `Wire.send`). */
 export interface SendOptions {
   /**
    * `false`: not stored, numbered nor resent: written to the socket if it is open (`{ sent: true }`), else dropped
@@ -45,6 +47,13 @@ export interface SendOptions {
    * @default true
    */
   durable?: boolean
+  /**
+   * Ms from now after which the message is dropped if it was not written to a socket by then: its `acked` rejects
+   * with code `expired` and `outbox.onExpired` reports it. Once written, it is delivered. Not with `expiresAt`.
+   */
+  ttl?: number
+  /** As `ttl`, as a time (ms since epoch, as `Date.now()`); must lie ahead. */
+  expiresAt?: number
 }
 
 /**
@@ -79,6 +88,14 @@ export interface SubscribeOptions {
   /** Aborting it ends the subscription, as `stop()` does; already aborted: nothing is subscribed. */
   signal?: AbortSignal
   /**
+   * `'one-tab'`: each message goes to one of the namespace's tabs subscribed to the topic this way (a visible one if
+   * any), for side effects that must happen once per browser profile (a notification, a sound). The next message waits
+   * until that tab's handler has finished (the promise it returned has settled); a tab that closes before that hands
+   * it to another. Not with `conflate` or `volatile`.
+   * @default 'every-tab'
+   */
+  deliver?: 'every-tab' | 'one-tab'
+  /**
    * Also hand the topic's volatile messages (`send(…, { durable: false })` by anyone) to `onMessage`, as
    * `{ topic, body, volatile: true }` without `seq`, while this subscription is live. Off by default, so a handler
    * written for the log never meets a message without a seq.
@@ -88,7 +105,7 @@ export interface SubscribeOptions {
 }
 
 /** `wire.messages()`: `SubscribeOptions` for a `for await` loop, and how many messages may wait for it. */
-export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile'> {
+export interface MessagesOptions extends Omit<SubscribeOptions, 'signal' | 'volatile' | 'deliver'> {
   /** Aborting it ends the loop (`done`), as `break` does. */
   signal?: AbortSignal
   /**
@@ -123,10 +140,23 @@ export interface WireOutbox {
    */
   whenAcked(id: number): Promise<void>
   /**
-   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked or refused), at
-   * most once per task however many changed together; `list()` then says how it stands. Returns the unsubscribe.
+   * Calls `fn` whenever the namespace's queue changes (a message stored by any tab, written, acked, refused,
+   * cancelled or expired), at most once per task however many changed together; `list()` then says how it stands.
+   * Returns the unsubscribe.
    */
   onChange(fn: () => void): () => void
+  /**
+   * Drops message `id` (any tab's, also one from before a reload) if it was not yet written to a socket: it never
+   * reaches the server, its `acked` rejects with code `cancelled`, and the messages after it keep their order.
+   * Rejects with `already-sent` if it was written (or acked, or refused): what was sent is delivered; `expired` if it
+   * expired first; `invalid-argument` for an id no message had. Cancelling it again resolves.
+   */
+  cancel(id: number): Promise<void>
+  /**
+   * Calls `fn` with the messages (any tab's) whose `ttl`/`expiresAt` passed before they were written, as they are
+   * dropped; their `acked` rejects with code `expired`. Returns the unsubscribe.
+   */
+  onExpired(fn: (messages: DroppedMessage[]) => void): () => void
 }
 
 const TOPIC_MAX = 256
@@ -160,6 +190,7 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #presences = new Map<number, PresenceHandle<any>>()
   #nextPid = 1
   readonly #outboxListeners = new Set<() => void>()
+  readonly #expiredListeners = new Set<(messages: DroppedMessage[]) => void>()
   #outboxChangePending = false
 
   readonly #options: ConnectOptions
@@ -225,7 +256,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
       },
     )
-    this.#unlisten = relayPageEvents(
+    const unlistenPage = relayPageEvents(
       (signal) => this.#worker.signal(signal),
       () => this.close(),
       () => {
@@ -234,6 +265,11 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#worker.restored(this.#lock.name, this.#lock.held)
       },
     )
+    const unlistenSync = registerSyncWhenHidden(this.#namespace, () => this.pending())
+    this.#unlisten = () => {
+      unlistenPage()
+      unlistenSync()
+    }
   }
 
   /** The connection state as last reported by the worker. */
@@ -275,8 +311,9 @@ export class Wire<Topics extends object = AnyTopics> {
     try {
       this.#assertOpen()
       checkTopic(topic)
+      const expiresAt = expiryOf(options)
       const encoded = this.#encode(body)
-      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded })
+      if (options.durable !== false) return this.#sends.enqueue({ topic, body: encoded, expiresAt })
       // Volatile: never waits for a connection, so with none known to be open it is dropped at once.
       if (this.#info.state !== 'open') return Promise.resolve({ sent: false })
       return this.#volatile.enqueue({ topic, body: encoded })
@@ -490,18 +527,8 @@ export class Wire<Topics extends object = AnyTopics> {
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.list', (r) => r.outboxList(limit))
     },
-    onChange: (fn) => {
-      if (typeof fn !== 'function') throw new TabwireError('invalid-argument', 'onChange needs a function')
-      this.#outboxListeners.add(fn)
-      return () => void this.#outboxListeners.delete(fn)
-    },
-    status: (id) => {
-      if (!Number.isSafeInteger(id) || id < 1)
-        return Promise.reject(
-          new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`),
-        )
-      return this.#call('outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>)
-    },
+    onChange: (fn) => listen(this.#outboxListeners, fn, 'onChange'),
+    status: (id) => this.#withId(id, 'outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>),
     whenAcked: async (id) => {
       // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
       const status = await this.outbox.status(id)
@@ -510,6 +537,9 @@ export class Wire<Topics extends object = AnyTopics> {
           return
         case 'dead':
           throw refusedError(status.refusal)
+        case 'cancelled':
+        case 'expired':
+          throw droppedError(id, status.state)
         case 'unknown':
           throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
         default:
@@ -521,6 +551,8 @@ export class Wire<Topics extends object = AnyTopics> {
       if (limit instanceof TabwireError) return Promise.reject(limit)
       return this.#call('outbox.dead', (r) => r.outboxDead(limit))
     },
+    cancel: (id) => this.#withId(id, 'outbox.cancel', (r) => r.outboxCancel(id)),
+    onExpired: (fn) => listen(this.#expiredListeners, fn, 'onExpired'),
   }
 
   /** How many messages of this namespace are stored but not yet acked by the server (all tabs together). */
@@ -565,6 +597,13 @@ export class Wire<Topics extends object = AnyTopics> {
     if (this.#closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
+  /** A call about message `id`, which must be a message id. */
+  #withId<T>(id: number, what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
+    return Number.isSafeInteger(id) && id > 0
+      ? this.#call(what, fn)
+      : Promise.reject(new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`))
+  }
+
   async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
     this.#assertOpen()
     return this.#worker.call(what, fn)
@@ -594,6 +633,18 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#outboxChanged()
       },
       queued: () => this.#outboxChanged(),
+      dropped: (messages) => {
+        this.#receipts.dropped(messages)
+        this.#outboxChanged()
+        const expired = messages.filter((m) => m.code === 'expired')
+        if (expired[0] && !this.#closed)
+          for (const fn of [...this.#expiredListeners])
+            try {
+              fn(expired)
+            } catch (e) {
+              reportError(e)
+            }
+      },
       dial: () => this.#dial(),
       presence: (pid, event) => this.#presences.get(pid)?.event(event),
     }
@@ -666,7 +717,14 @@ function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { a
   const volatile = 'volatile' in options ? options.volatile : undefined
   if (volatile !== undefined && typeof volatile !== 'boolean')
     throw new TabwireError('invalid-argument', `volatile must be a boolean, got ${describeValue(volatile)}`)
+  const { deliver } = options as SubscribeOptions
+  if (deliver !== undefined && deliver !== 'every-tab' && (deliver !== 'one-tab' || options.conflate || volatile))
+    throw new TabwireError(
+      'invalid-argument',
+      `deliver must be 'every-tab' or 'one-tab' (not with conflate or volatile), got ${describeValue(deliver)}`,
+    )
   const mode: SubscribeMode = {}
+  if (deliver === 'one-tab') mode.oneTab = true
   if (latest) mode.latest = true
   if (options.conflate) mode.conflate = true
   if (volatile) mode.volatile = true
@@ -700,4 +758,28 @@ function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
     'invalid-argument',
     `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
   )
+}
+
+/** The `expiresAt` a durable send's `ttl` or `expiresAt` option gives, checked. */
+function expiryOf({ ttl, expiresAt, durable }: SendOptions): number | undefined {
+  if (ttl === undefined && expiresAt === undefined) return undefined
+  const at = ttl === undefined ? expiresAt : Date.now() + ttl
+  if (
+    typeof at !== 'number' ||
+    !(at > Date.now() && at < Infinity) ||
+    durable === false ||
+    (ttl === undefined) === (expiresAt === undefined)
+  )
+    throw new TabwireError(
+      'invalid-argument',
+      `send() takes ttl (ms > 0) or expiresAt (ahead), not both, durable only: got ${describeValue(ttl)}, ${describeValue(expiresAt)}`,
+    )
+  return at
+}
+
+/** Adds `fn` to `set` until the returned function is called. */
+function listen<F>(set: Set<F>, fn: F, name: string): () => void {
+  if (typeof fn !== 'function') throw new TabwireError('invalid-argument', `${name} needs a function`)
+  set.add(fn)
+  return () => void set.delete(fn)
 }

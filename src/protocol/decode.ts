@@ -13,7 +13,7 @@ import type {
   WelcomeFrame,
 } from './frames.ts'
 import type { PresenceKey, PresenceMember } from './presence-frames.ts'
-import { PROTOCOL_VERSION } from './frames.ts'
+import { PROTOCOL_VERSION, SKIP_REASONS, type SkipReason } from './frames.ts'
 import type { DecodeErrorCode } from './server-errors.ts'
 
 /**
@@ -108,8 +108,14 @@ function clientFrame(f: Obj): ClientFrame {
         topic: str(f, 'topic', { nonEmpty: true }),
         body: requiredBody(f, 'body'),
       }
-    case 'skip':
-      return { t: 'skip', id: nat(f, 'id', 1) }
+    case 'skip': {
+      const id = nat(f, 'id', 1)
+      const why = optStr(f, 'why')
+      if (why === undefined) return { t: 'skip', id }
+      if (!(SKIP_REASONS as readonly string[]).includes(why))
+        fail('field', `skip.why must be one of ${SKIP_REASONS.join(', ')}`)
+      return { t: 'skip', id, why: why as SkipReason }
+    }
     case 'sub':
       return { t: 'sub', ...cursor(f, 'sub') }
     case 'unsub':

@@ -46,6 +46,12 @@ export type ErrorCode =
    * `wire.outbox.dead()`, and the messages after it went on.
    */
   | 'refused'
+  /** `wire.outbox.cancel(id)` dropped this message before it was written (`acked` rejects with it). */
+  | 'cancelled'
+  /** This message's `ttl` or `expiresAt` passed before it was written: it was dropped (`acked` rejects with it). */
+  | 'expired'
+  /** `wire.outbox.cancel(id)`: the message was written to a socket already (or acked): it will be delivered. */
+  | 'already-sent'
 
 export class TabwireError extends Error {
   override readonly name = 'TabwireError'

@@ -95,13 +95,19 @@ export interface RequestFrame {
 
 /**
  * The client gives up pub `id` before sending it: its message alone is larger than the server takes (`welcome.maxBytes`,
- * or learnt from a 4413). Stands in the id sequence where the pub would have: the server refuses it like a pub, moving
- * its counter past it, and answers `nack {id, code: 'too-large'}`.
+ * or learnt from a 4413), or, with `why`, the app cancelled it or it expired before it was ever written. Stands in the
+ * id sequence where the pub would have: the server refuses it like a pub, moving its counter past it, and answers
+ * `nack {id, code}` with `code` `too-large`, or `why`.
  */
 export interface SkipFrame {
   t: 'skip'
   id: number
+  why?: SkipReason
 }
+
+export const SKIP_REASONS = ['cancelled', 'expired'] as const
+
+export type SkipReason = (typeof SKIP_REASONS)[number]
 
 /**
  * A fresh token for the open connection (the old one is about to expire): answered by `authed` when the server

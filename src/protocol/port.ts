@@ -101,6 +101,8 @@ export interface SubscribeMode {
   conflate?: boolean
   /** Also hand the tab the topic's volatile messages (`send(..., { durable: false })`), without a seq. */
   volatile?: boolean
+  /** `deliver: 'one-tab'`: each message to one of the namespace's tabs subscribed so (see `OneTabGroup`). */
+  oneTab?: boolean
 }
 
 /** A volatile message as a subscriber receives it: never stored nor numbered, so no `seq`. */
@@ -123,6 +125,20 @@ export interface ResetNotice {
 export interface OutgoingMessage {
   topic: string
   body: string | Uint8Array
+  /** Dropped unsent once this passes, ms since epoch (`send(…, { ttl })` or `{ expiresAt }`). */
+  expiresAt?: number
+}
+
+/** Why a queued message was dropped before it was ever written: `cancel(id)`, or its `ttl`/`expiresAt` passed. */
+export type DropCode = 'cancelled' | 'expired'
+
+/** A queued message dropped before it was ever written (`TabEvents.dropped`); its `acked` rejects with `code`. */
+export interface DroppedMessage {
+  id: number
+  topic: string
+  code: DropCode
+  /** When it expired (code `expired`), ms since epoch. */
+  expiresAt?: number
 }
 
 /**
@@ -180,6 +196,8 @@ export interface TabEvents {
   dead(letters: DeadLetter[]): void
   /** Messages up to `last` are stored in the namespace's outbox (by any tab): the queue grew. */
   queued(last: number): void
+  /** Queued messages dropped before they were ever written (cancelled or expired): their `acked` rejects. */
+  dropped(messages: DroppedMessage[]): void
   /** Asked on every (re)connect of a tab that has a provider: the URL to use and the token; neither is stored. */
   dial(): Promise<DialInfo>
   /** News for presence handle `pid` of this tab. */
@@ -220,6 +238,8 @@ export interface OutboxEntry {
   bytes: number
   /** When it was stored, ms since epoch (absent for a message stored by a tabwire older than `outbox.list()`). */
   queuedAt?: number
+  /** When it expires unless written by then (`send(…, { ttl })` or `{ expiresAt }`), ms since epoch. */
+  expiresAt?: number
   /** `sent`: written to the current connection, waiting for the server's ack; `queued`: waiting for a connection. */
   state: 'queued' | 'sent'
 }
@@ -242,10 +262,11 @@ export interface DeadLetter {
 /**
  * Where one message of the namespace stands, by id (also an id from before a reload): `queued` (stored, waiting for
  * a connection), `sent` (written to the current connection, not yet acked), `acked`, `dead` (refused for good:
- * `refusal` says why) or `unknown` (no message of this namespace ever had this id).
+ * `refusal` says why), `cancelled` or `expired` (dropped before it was ever written) or `unknown` (no message of this
+ * namespace ever had this id).
  */
 export type OutboxStatus =
-  | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' }
+  | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' | DropCode }
   | { id: number; state: 'dead'; refusal: { id: number; code: string; message: string } }
 
 export interface WorkerPort {
@@ -284,6 +305,8 @@ export interface WorkerPort {
   outboxStatus(id: number): Promise<OutboxStatus>
   /** The namespace's dead letters, oldest first, at most `limit`. */
   outboxDead(limit: number): Promise<DeadLetter[]>
+  /** Drops queued message `id` unless it was written to a socket (`already-sent`); see `WireOutbox.cancel`. */
+  outboxCancel(id: number): Promise<void>
   /** This tab leaves; the session and its socket stay for the other tabs. */
   detach(): Promise<void>
   /**

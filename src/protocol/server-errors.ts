@@ -36,8 +36,9 @@ export type ReplyErrorCode = (typeof REPLY_ERROR_CODES)[number]
 /**
  * Why the reference server refused one pub for good (`nack {id, code}`), without closing the connection: `forbidden`
  * (`authorize` denied the topic), `too-large` (the client skipped it: alone it is over the server's `maxBytes`),
- * `invalid` (the server's `validate` hook refused the body). Listed in docs/PROTOCOL.md §9 too (a unit test checks).
+ * `invalid` (the server's `validate` hook refused the body), `cancelled` and `expired` (the client's `skip {id, why}`:
+ * dropped before it was ever written). Listed in docs/PROTOCOL.md §9 too (a unit test checks).
  */
-export const REFUSAL_CODES = ['forbidden', 'too-large', 'invalid'] as const
+export const REFUSAL_CODES = ['forbidden', 'too-large', 'invalid', 'cancelled', 'expired'] as const
 
 export type RefusalCode = (typeof REFUSAL_CODES)[number]

@@ -15,10 +15,11 @@ import type {
   VpubFrame,
 } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
-import type { RefusalCode, ServerErrorCode } from '../protocol/server-errors.ts'
+import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
 import { checkedIdentity, Expiry, expiresIn } from './expiry.ts'
 import { Feed } from './feed.ts'
+import { judge } from './judge.ts'
 import { latestStart } from './latest.ts'
 import type { Authorize, RateLimiter, TopicAction, Validate } from './guard.ts'
 import type { Observer } from './observer.ts'
@@ -43,9 +44,6 @@ const MAX_QUEUED_FETCHES = 32
 
 /** Internal failure (a store error): the client retries as after any drop; its unacked pubs are resent. */
 const INTERNAL_ERROR = 1011
-
-/** A refusal's message is cut to this many characters: it is stored (the latest 64 per client) and resent in `welcome`. */
-const MAX_REFUSAL_MESSAGE = 200
 
 /** The frames that take a place in a client's id sequence. */
 type Outgoing = PubFrame | SkipFrame
@@ -362,7 +360,7 @@ export class Connection implements Session {
     if (!this.identity) return
     let refusals: (Refusal | undefined)[]
     try {
-      refusals = await this.judge(all)
+      refusals = await judge(this.ctx, this.identity.user, all)
     } catch (error) {
       // A hook that fails is not a verdict: nothing of this message is applied, and the client resends it.
       return this.internal(error)
@@ -380,38 +378,6 @@ export class Connection implements Session {
       if (refused && !(await this.refuse(refused, frame.t === 'pub' ? frame.topic : undefined))) return
     }
     if (run.length > 0) await this.accept(run)
-  }
-
-  /** Each frame's refusal, if it gets one; `authorize` is asked once per distinct topic. Throws what a hook throws. */
-  private async judge(all: Outgoing[]): Promise<(Refusal | undefined)[]> {
-    const { authorize, validate, maxFrameBytes } = this.ctx
-    const user = this.identity?.user ?? ''
-    const verdicts = new Map<string, boolean>()
-    const refusals: (Refusal | undefined)[] = []
-    for (const f of all) {
-      if (f.t === 'skip') {
-        refusals.push(
-          refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
-        )
-        continue
-      }
-      let allowed = verdicts.get(f.topic)
-      if (allowed === undefined && authorize) {
-        allowed = (await authorize(user, f.topic, 'pub')) === true
-        verdicts.set(f.topic, allowed)
-      }
-      if (allowed === false) {
-        refusals.push(refusal(f.id, 'forbidden', `not allowed to publish to ${f.topic}`))
-        continue
-      }
-      const valid = validate ? await validate(user, f.topic, f.body) : true
-      refusals.push(
-        valid === true
-          ? undefined
-          : refusal(f.id, 'invalid', typeof valid === 'string' && valid !== '' ? valid : 'refused by validation'),
-      )
-    }
-    return refusals
   }
 
   /** Refuses one pub for good; false when the connection is being closed (an out-of-order id). */
@@ -565,14 +531,6 @@ export class Connection implements Session {
     if (this.ended) return
     console.error('tabwire: closing a connection after an internal error', error)
     this.close(INTERNAL_ERROR, 'internal error')
-  }
-}
-
-function refusal(id: number, code: RefusalCode, message: string): Refusal {
-  return {
-    id,
-    code,
-    message: message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE)}…` : message,
   }
 }
 

@@ -19,6 +19,8 @@ import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
 import type { DisconnectOptions, ServerOptions, TabwireServer } from './types.ts'
 import { Handlers } from './requests.ts'
+import { serveOutbox } from './http-outbox.ts'
+import { OUTBOX_PATH } from '../protocol/outbox-http.ts'
 import { relayOf } from './volatile-relay.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
@@ -43,8 +45,9 @@ const DISCONNECT_DEFAULTS = { code: CloseCode.Forbidden, reason: 'disconnected b
 const STOP_GRACE_MS = 1_000
 
 /**
- * The only HTTP this server speaks is a WebSocket handshake (a few hundred bytes) or the 426 answer: a peer that has
- * not sent its headers within 10 s is holding a socket, not making a request. Node checks every 2 s.
+ * The HTTP this server speaks is a WebSocket handshake (a few hundred bytes), metrics, the HTTP outbox (at most
+ * `maxFrameBytes` of body) or the 426 answer: a peer that has not sent its headers within 10 s, or a whole request
+ * within 10 s, is holding a socket, not making a request. Node checks every 2 s.
  */
 const HTTP_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 }
 
@@ -122,6 +125,8 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   if (options.rateLimit) checkRateLimit(options.rateLimit)
   checkMaxSubscriptions(options.maxSubscriptions)
   const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
+  const outboxPath = options.httpOutbox === true ? OUTBOX_PATH : options.httpOutbox || undefined
+  const outboxContext = { ...context, allowedOrigins }
   const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
   const unlistenAppends = store.onAppend((msg) => topics.dispatch(msg))
@@ -138,6 +143,13 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
       )
+      return
+    }
+    if (outboxPath !== undefined && req.url?.split('?')[0] === outboxPath) {
+      serveOutbox(req, res, outboxContext).catch((error: unknown) => {
+        console.error('tabwire: an outbox request failed', error)
+        if (!res.headersSent) res.writeHead(500).end()
+      })
       return
     }
     res.writeHead(426, { 'content-type': 'text/plain' }).end('tabwire: WebSocket only\n')

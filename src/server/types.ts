@@ -158,6 +158,14 @@ export interface ServerOptions {
    * default: the port is public, and the numbers describe the load.
    */
   metrics?: boolean | MetricsOptions
+  /**
+   * The HTTP outbox (docs/PROTOCOL.md §17): `true` takes `POST /outbox` on the server's own port, a string another
+   * path. A client's queued pubs in one request, for a drainer with no WebSocket (an app's service worker, through
+   * `tabwire/sw`), under the same rules as `pub` frames: `authenticate` (the `Authorization: Bearer` token, or what
+   * the hook reads from the request, such as a cookie), `authorize`, `validate`, `rateLimit`, `maxFrameBytes` for the
+   * body, and the (user, client, id) dedup atomic with the append. `allowedOrigins` applies too. Default: off.
+   */
+  httpOutbox?: boolean | string
 }
 
 export interface DisconnectOptions {

@@ -2,6 +2,7 @@ import type { Json } from '../protocol/frames.ts'
 import type {
   DeadLetter,
   Delivery,
+  DroppedMessage,
   OutgoingMessage,
   RequestOutcome,
   ResetNotice,
@@ -25,7 +26,8 @@ export type BusMessage =
   | { k: 'join'; from: string }
   | { k: 'sub'; from: string; key: string; topic: string; after: number; mode?: SubscribeMode }
   | { k: 'unsub'; from: string; key: string }
-  | { k: 'committed'; last: number }
+  /** `exp`: the earliest expiry among the committed messages (see `OutboxExpiry`). */
+  | { k: 'committed'; last: number; exp?: number }
   | { k: 'reconnect' }
   | { k: 'online'; online: boolean }
   /** Whether any tab of the sending worker is visible (for `whenHidden: 'disconnect'`). */
@@ -54,6 +56,8 @@ export type BusMessage =
   | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone
   | { k: 'purged' }
+  /** Queued messages dropped unwritten (cancelled by a tab of the sender, or expired at the owner). */
+  | { k: 'dropped'; messages: DroppedMessage[] }
 
 export const BUS_VERSION = 1
 

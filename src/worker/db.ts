@@ -1,7 +1,7 @@
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb'
 import type { Body, Epoch } from '../protocol/frames.ts'
 import { TabwireError } from '../protocol/errors.ts'
-import type { DeadLetter } from '../protocol/port.ts'
+import type { DeadLetter, DropCode } from '../protocol/port.ts'
 
 /**
  * Sends stored as batch records, one per group commit: keyed by the batch's last id, so every record wholly acked
@@ -16,7 +16,19 @@ export interface OutboxBatch {
   bodies: (string | Uint8Array)[]
   /** When the batch was committed, ms since epoch (absent in records of versions before `outbox.list()`). */
   at?: number
+  /** Per message, when it expires unsent (`send(…, { ttl })`), ms since epoch; null for none. Absent: none has one. */
+  expiresAt?: (number | null)[]
+  /** Per message, why it was dropped before it was ever written (its body is then emptied); null for kept ones. */
+  dropped?: (DropCode | null)[]
 }
+
+/** A dropped message remembered for `status(id)` once its record is pruned, under `['dropped', id]` in `meta`. */
+export interface DroppedRecord {
+  code: DropCode
+  at: number
+}
+
+export type DroppedKey = ['dropped', number]
 
 /** A message the server refused for good, with its body, kept until `purge()` (see `DeadLetter`). */
 export interface DeadRecord extends DeadLetter {
@@ -56,7 +68,11 @@ export interface StoredCall {
 export type StoredCallKey = ['send', string, number]
 
 export interface TabwireSchema extends DBSchema {
-  meta: { key: 'client' | 'lastId' | StoredCallKey; value: string | number | StoredCall }
+  /** `written`: every id ≤ it was (or is being) written to some socket: it can no longer be cancelled or expire. */
+  meta: {
+    key: 'client' | 'lastId' | 'written' | StoredCallKey | DroppedKey
+    value: string | number | StoredCall | DroppedRecord
+  }
   outbox: { key: number; value: OutboxBatch }
   cursors: { key: string; value: StoredCursor }
   inbox: { key: [string, number]; value: InboxBatch }

@@ -3,6 +3,7 @@ import type {
   BrowserSignal,
   DeadLetter,
   Delivery,
+  DroppedMessage,
   DialInfo,
   OutboxEntry,
   OutboxStatus,
@@ -79,7 +80,10 @@ export class NamespaceHost implements RoleHost {
       this.#role.committed(batch)
       this.#tabsQueued(batch.last)
       // Everyone keeps count (pending(), and a follower that becomes the owner resends from the right place).
-      this.bus.post({ k: 'committed', last: batch.last })
+      const exp = earliest(batch.expiresAt)
+      this.bus.post(
+        exp === undefined ? { k: 'committed', last: batch.last } : { k: 'committed', last: batch.last, exp },
+      )
     })
     if (this.#ended) return
     this.#platform.locks
@@ -141,6 +145,7 @@ export class NamespaceHost implements RoleHost {
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true
+    if (mode.oneTab) hs.oneTab = true
     if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
@@ -222,9 +227,24 @@ export class NamespaceHost implements RoleHost {
         return { id, state: id <= this.#sentUpTo ? 'sent' : 'queued' }
       case 'gone':
         return { id, state: 'acked' }
-      case 'unknown':
-        return { id, state: 'unknown' }
+      default:
+        return { id, state: found.kind }
     }
+  }
+
+  /** See `WireOutbox.cancel`: decided on disk against the owner's `written` mark, so any worker may do it. */
+  async outboxCancel(id: number): Promise<void> {
+    const dropped = await this.outbox.cancel(id)
+    if (dropped) this.outboxDropped([dropped])
+  }
+
+  outboxDropped(messages: DroppedMessage[]): void {
+    this.#tabsDropped(messages)
+    this.bus.post({ k: 'dropped', messages })
+  }
+
+  #tabsDropped(messages: DroppedMessage[]): void {
+    for (const tab of this.tabs) void tab.events.dropped(messages)
   }
 
   outboxDead(limit: number): Promise<DeadLetter[]> {
@@ -317,14 +337,15 @@ export class NamespaceHost implements RoleHost {
     if (this.subs.delete(key)) this.#role.unroute(key)
   }
 
-  deliver(hs: HostSub, msgs: Delivery[]): void {
+  deliver(hs: HostSub, msgs: Delivery[]): unknown {
+    if (hs.tab.gone) return hs.oneTab ? Promise.reject(new TabwireError('closed', 'the tab is gone')) : undefined
     const fresh = msgs.filter((m) => m.seq > hs.last)
     const last = fresh[fresh.length - 1]
-    if (!last || hs.tab.gone) return
+    if (!last) return
     hs.last = last.seq
     hs.latest = false
     if (hs.conflator) hs.conflator.push(fresh)
-    else void hs.tab.events.messages(hs.sub, fresh)
+    else return hs.tab.events.messages(hs.sub, fresh)
   }
 
   reset(hs: HostSub, notice: ResetNotice): void {
@@ -339,8 +360,11 @@ export class NamespaceHost implements RoleHost {
     switch (m.k) {
       case 'committed':
         this.#outbox?.counters.committed(m.last)
-        this.#role.committed()
+        this.#role.committed(undefined, m.exp)
         this.#tabsQueued(m.last)
+        return
+      case 'dropped':
+        this.#tabsDropped(m.messages)
         return
       case 'purged':
         this.#end()
@@ -406,4 +430,11 @@ export class NamespaceHost implements RoleHost {
   debug(message: string): void {
     if (this.config.debug) console.debug(`[tabwire:${this.config.namespace}] ${message}`)
   }
+}
+
+/** The earliest expiry among a batch's messages, if any has one. */
+function earliest(expiresAt: readonly (number | null)[] | undefined): number | undefined {
+  let at: number | undefined
+  for (const e of expiresAt ?? []) if (e !== null && (at === undefined || e < at)) at = e
+  return at
 }

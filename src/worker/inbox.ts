@@ -20,8 +20,11 @@ type InboxTx = IDBPTransaction<TabwireSchema, ['inbox', 'cursors'], 'readwrite'>
 
 /** Where a tab's subscription sends what it receives. Fire-and-forget: a dead tab must not stall a topic. */
 export interface SubTarget {
-  messages(msgs: Delivery[]): void
+  /** For a `deliver: 'one-tab'` subscription, settles once the tab handled them (see `OneTabGroup`). */
+  messages(msgs: Delivery[]): unknown
   reset(notice: ResetNotice): void
+  /** Whether the subscriber's tab is shown: `deliver: 'one-tab'` prefers those. */
+  shown?(): boolean
 }
 
 /** One tab subscription to a topic. `delivered` is the last seq handed to the tab. */

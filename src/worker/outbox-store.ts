@@ -1,10 +1,12 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
 import type { Refusal } from '../protocol/frames.ts'
-import type { DeadLetter, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
+import type { DeadLetter, DropCode, DroppedMessage, OutboxEntry, OutgoingMessage, SendCall } from '../protocol/port.ts'
 import {
   storageError,
   type DeadRecord,
+  type DroppedKey,
+  type DroppedRecord,
   type OutboxBatch,
   type StoredCall,
   type StoredCallKey,
@@ -44,6 +46,11 @@ const CALL_RETENTION = 60 * 60_000
 /** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
 const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
 
+/** How long `status(id)` still names a cancelled or expired message once its record is pruned. */
+const DROPPED_RETENTION = 24 * 60 * 60_000
+const allDropped = () => IDBKeyRange.bound(['dropped'], ['dropped', []])
+const droppedKey = (id: number): DroppedKey => ['dropped', id]
+
 function callKey(call: TabCall): StoredCallKey {
   return ['send', call.tab, call.n]
 }
@@ -65,6 +72,12 @@ export class OutboxStore {
   #pruneTimer: TimerId | undefined
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
+
+  /**
+   * Set by the owner's resend: whether a batch starting at `first`, once committed, goes straight to the socket
+   * (its commit then marks it `written`, see `takeForSending`).
+   */
+  writesAtOnce: ((first: number) => boolean) | undefined
 
   /** Ids are assigned only inside a commit, so a failed commit gives none away. */
   readonly #db: Database
@@ -102,6 +115,9 @@ export class OutboxStore {
       const expired = clock.now() - CALL_RETENTION
       for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
         if (!isStoredCall(c.value) || c.value.at < expired) await c.delete()
+      const forgotten = clock.now() - DROPPED_RETENTION
+      for (let c = await meta.openCursor(allDropped()); c; c = await c.continue())
+        if ((c.value as DroppedRecord).at < forgotten) await c.delete()
       await tx.done
       const last = typeof lastId === 'number' ? lastId : 0
       const counters = new OutboxCounters(last, oldest ? oldest.value.first - 1 : last)
@@ -229,6 +245,7 @@ export class OutboxStore {
         bodies: messages.map((m) => m.body),
         at,
       }
+      if (messages.some((m) => m.expiresAt !== undefined)) batch.expiresAt = messages.map((m) => m.expiresAt ?? null)
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
       const check = meta.get('lastId')
@@ -237,6 +254,10 @@ export class OutboxStore {
         .put(batch)
         .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
+      // The owner writes this batch to its socket as soon as it is committed: from then on it can no longer be
+      // cancelled. Marked in the same transaction, so no cancel can come between (a mark that turns out too high only
+      // refuses a cancel of a message that will be delivered anyway).
+      if (this.writesAtOnce?.(first)) meta.put(batch.last, 'written').catch(() => undefined)
       alsoWrite(tx, first, at)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
@@ -371,6 +392,8 @@ export class OutboxStore {
       const last = (batches[batches.length - 1] as OutboxBatch).last - delta
       const meta = tx.objectStore('meta')
       void meta.put(last, 'lastId')
+      const written = await meta.get('written')
+      if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
       // A remembered call answers a retry with its ids: they move with the queue.
       for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
         if (isStoredCall(c.value) && c.value.first >= oldest.first)
@@ -390,7 +413,20 @@ export class OutboxStore {
     const acked = this.counters.acked
     if (b.first > acked) return b
     const skip = acked + 1 - b.first
-    return { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+    const part: OutboxBatch = { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+    if (b.expiresAt) part.expiresAt = b.expiresAt.slice(skip)
+    if (b.dropped) part.dropped = b.dropped.slice(skip)
+    return part
+  }
+
+  /**
+   * Deletes the acked records now instead of after the usual delay: for a drainer that ends right after its last ack
+   * (a service worker's event, `tabwire/sw`), whose timer might never fire.
+   */
+  async pruneNow(): Promise<void> {
+    this.#clock.clearTimeout(this.#pruneTimer)
+    this.#pruneTimer = undefined
+    await this.#deleteAcked()
   }
 
   /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
@@ -443,6 +479,8 @@ export class OutboxStore {
         const [batch, known] = await Promise.all([outbox.get(IDBKeyRange.lowerBound(r.id)), dead.get(r.id)])
         if (known || !batch || batch.first > r.id) continue
         const i = r.id - batch.first
+        // Dropped here first: the server's answer to our `skip`, nothing to keep.
+        if (batch.dropped?.[i]) continue
         const body = batch.bodies[i] as string | Uint8Array
         const letter: DeadLetter = {
           id: r.id,
@@ -470,14 +508,21 @@ export class OutboxStore {
    * Where `id` stands on disk: `stored` (in the queue), `dead` (with its letter), `gone` (acked: only acked records
    * are ever deleted, after refused ones were buried) or `unknown` (beyond every id ever committed).
    */
-  async find(id: number): Promise<{ kind: 'stored' | 'gone' | 'unknown' } | { kind: 'dead'; letter: DeadLetter }> {
+  async find(
+    id: number,
+  ): Promise<{ kind: 'stored' | 'gone' | 'unknown' | DropCode } | { kind: 'dead'; letter: DeadLetter }> {
     try {
       const db = await this.#db.get()
-      const [dead, batch] = await Promise.all([db.get('dead', id), db.get('outbox', IDBKeyRange.lowerBound(id))])
+      const [dead, batch, dropped] = await Promise.all([
+        db.get('dead', id),
+        db.get('outbox', IDBKeyRange.lowerBound(id)),
+        db.get('meta', droppedKey(id)),
+      ])
       if (dead) {
         const { body: _body, ...letter } = dead
         return { kind: 'dead', letter }
       }
+      if (dropped) return { kind: (dropped as DroppedRecord).code }
       if (batch && batch.first <= id && id > this.counters.acked) return { kind: 'stored' }
       if (id > (await this.syncLast())) return { kind: 'unknown' }
       return { kind: 'gone' }
@@ -505,15 +550,124 @@ export class OutboxStore {
       for (const b of batches) {
         const part = this.#unackedPart(b)
         part.topics.forEach((topic, i) => {
+          if (entries.length >= limit || part.dropped?.[i]) return
           const bytes = sizeOf(part.bodies[i] as string | Uint8Array)
-          if (entries.length < limit)
-            entries.push({ id: part.first + i, topic, bytes, ...(b.at === undefined ? {} : { queuedAt: b.at }) })
+          const expiresAt = part.expiresAt?.[i]
+          entries.push({
+            id: part.first + i,
+            topic,
+            bytes,
+            ...(b.at === undefined ? {} : { queuedAt: b.at }),
+            ...(expiresAt == null ? {} : { expiresAt }),
+          })
         })
         after = b.last
       }
       if (batches.length < LIST_RECORDS) break
     }
     return entries
+  }
+
+  /**
+   * The owner's resend reads the batches after `after` to write them, in one transaction that also marks them
+   * `written` (from then on they can no longer be cancelled or expire: `cancel` reads the mark in a transaction of its
+   * own, which IndexedDB runs wholly before or after this one) and drops those whose expiry passed unwritten.
+   */
+  async takeForSending(after: number, limit: number): Promise<{ batches: OutboxBatch[]; expired: DroppedMessage[] }> {
+    try {
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite')
+      const store = tx.objectStore('outbox')
+      const meta = tx.objectStore('meta')
+      const [batches, written] = await Promise.all([
+        store.getAll(IDBKeyRange.lowerBound(after, true), limit),
+        meta.get('written'),
+      ])
+      const mark = typeof written === 'number' ? written : 0
+      const expired: DroppedMessage[] = []
+      const now = this.#clock.now()
+      for (const b of batches) if (expire(b, Math.max(after, mark), now, expired)) void store.put(b)
+      for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
+      const last = batches[batches.length - 1]?.last ?? 0
+      if (last > mark) void meta.put(last, 'written')
+      await tx.done
+      return { batches, expired }
+    } catch (e) {
+      throw storageError(e, 'cannot read the outbox')
+    }
+  }
+
+  /**
+   * Drops message `id` if it was never written to a socket: its body goes, its slot stays (the resend writes a
+   * `skip` there, so the server's counter moves past it). One strict transaction; throws `already-sent` (written,
+   * acked or refused: it is or will be delivered), `expired`, or `invalid-argument` (no message had this id).
+   * Cancelling a cancelled message again answers as the first time.
+   */
+  async cancel(id: number): Promise<DroppedMessage | undefined> {
+    let failure: TabwireError | undefined
+    let dropped: DroppedMessage | undefined
+    try {
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const store = tx.objectStore('outbox')
+      const meta = tx.objectStore('meta')
+      const [batch, written, known, last] = await Promise.all([
+        store.get(IDBKeyRange.lowerBound(id)),
+        meta.get('written'),
+        meta.get(droppedKey(id)),
+        meta.get('lastId'),
+      ])
+      const i = batch ? id - batch.first : -1
+      if (known) {
+        if ((known as DroppedRecord).code === 'expired')
+          failure = new TabwireError('expired', `message ${id} expired before it was sent`)
+      } else if (typeof last !== 'number' || id > last)
+        failure = new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
+      else if (!batch || i < 0 || id <= this.counters.acked || (typeof written === 'number' && id <= written))
+        failure = new TabwireError('already-sent', `message ${id} was written to the server already; it is delivered`)
+      else {
+        const at = this.#clock.now()
+        dropped = { id, topic: batch.topics[i] as string, code: 'cancelled' }
+        batch.dropped ??= batch.topics.map(() => null)
+        batch.dropped[i] = 'cancelled'
+        batch.bodies[i] = ''
+        void store.put(batch)
+        void meta.put({ code: 'cancelled', at }, droppedKey(id))
+      }
+      await tx.done
+    } catch (e) {
+      throw storageError(e, 'cannot cancel the message')
+    }
+    if (failure) throw failure
+    return dropped
+  }
+
+  /**
+   * Drops every queued message whose expiry passed and that was never written (also while offline), in one
+   * transaction; returns them and the next expiry still to come (Infinity for none).
+   */
+  async dropExpired(): Promise<{ expired: DroppedMessage[]; next: number }> {
+    try {
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const written = await meta.get('written')
+      const above = Math.max(this.counters.acked, typeof written === 'number' ? written : 0)
+      const now = this.#clock.now()
+      const expired: DroppedMessage[] = []
+      let next = Number.POSITIVE_INFINITY
+      let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
+      for (; c; c = await c.continue()) {
+        const b = c.value
+        if (!b.expiresAt) continue
+        if (expire(b, above, now, expired)) void c.update(b)
+        b.expiresAt.forEach((at, i) => {
+          if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
+        })
+      }
+      for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
+      await tx.done
+      return { expired, next }
+    } catch (e) {
+      throw storageError(e, 'cannot drop expired messages')
+    }
   }
 
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
@@ -529,4 +683,22 @@ export class OutboxStore {
 
 function sizeOf(body: string | Uint8Array): number {
   return typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
+}
+
+/**
+ * Drops the messages of `b` with ids above `above` whose expiry is at or before `now` (emptying their bodies, in
+ * place) and adds them to `out`; whether any was.
+ */
+function expire(b: OutboxBatch, above: number, now: number, out: DroppedMessage[]): boolean {
+  let changed = false
+  b.expiresAt?.forEach((at, i) => {
+    const id = b.first + i
+    if (at === null || at > now || id <= above || b.dropped?.[i]) return
+    b.dropped ??= b.topics.map(() => null)
+    b.dropped[i] = 'expired'
+    b.bodies[i] = ''
+    out.push({ id, topic: b.topics[i] as string, code: 'expired', expiresAt: at })
+    changed = true
+  })
+  return changed
 }

@@ -2,6 +2,7 @@ import type { BusMessage } from './bus.ts'
 import { workerLock } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
+import { OutboxExpiry } from './outbox-expiry.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
@@ -19,6 +20,9 @@ export class OwnerRole implements Role {
   readonly #session: OwnerSession
   readonly #policy: HoldPolicy
   readonly #watched = new Set<string>()
+  /** Followers that reported a shown tab: their one-tab subscriptions are preferred. */
+  readonly #shownFollowers = new Set<string>()
+  readonly #expiry: OutboxExpiry
 
   readonly #host: RoleHost
   readonly #platform: Platform
@@ -63,6 +67,7 @@ export class OwnerRole implements Role {
           host.tabsDead(letters)
           bus.post({ k: 'dead', letters })
         },
+        dropped: (messages) => host.outboxDropped(messages),
         log: (m) => host.log(m),
         volatile: (msgs) => {
           host.deliverVolatile(msgs)
@@ -78,6 +83,12 @@ export class OwnerRole implements Role {
       () => host.localShown(),
       (reason, on) => this.#session.hold(reason, on),
     )
+    this.#expiry = new OutboxExpiry(
+      host.outbox,
+      platform.clock,
+      (m) => host.outboxDropped(m),
+      (m) => host.log(m),
+    )
     this.ready = this.#session.ready
   }
 
@@ -92,6 +103,7 @@ export class OwnerRole implements Role {
     this.#policy.apply()
     // Followers may have committed while nobody owned the socket: send whatever is on disk.
     this.#session.committed()
+    this.#expiry.start()
   }
 
   route(key: string, hs: HostSub): void {
@@ -102,6 +114,7 @@ export class OwnerRole implements Role {
       {
         messages: (msgs) => this.#host.deliver(hs, msgs),
         reset: (notice) => this.#host.reset(hs, notice),
+        shown: () => hs.tab.shown,
       },
       modeOf(hs),
     )
@@ -136,8 +149,9 @@ export class OwnerRole implements Role {
     this.#policy.apply()
   }
 
-  committed(batch?: OutboxBatch): void {
+  committed(batch?: OutboxBatch, exp?: number): void {
     this.#session.committed(batch)
+    for (const at of batch?.expiresAt ?? [exp]) this.#expiry.saw(at ?? undefined)
   }
 
   cursors(): Record<string, number> {
@@ -177,6 +191,7 @@ export class OwnerRole implements Role {
           {
             messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
             reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
+            shown: () => this.#shownFollowers.has(m.from),
           },
           m.mode,
         )
@@ -205,6 +220,8 @@ export class OwnerRole implements Role {
       case 'visible':
         this.#watch(m.from)
         this.#policy.report(m.from, m.visible)
+        if (m.visible) this.#shownFollowers.add(m.from)
+        else this.#shownFollowers.delete(m.from)
         break
       case 'vpub':
         this.#session.sendVolatile(m.msgs)
@@ -222,6 +239,7 @@ export class OwnerRole implements Role {
 
   leave(): void {
     this.#policy.stop()
+    this.#expiry.stop()
     this.#session.close()
   }
 
@@ -239,6 +257,7 @@ export class OwnerRole implements Role {
         this.#watched.delete(id)
         this.#session.unsubscribeAll(`${id}/`)
         this.#policy.forget(id)
+        this.#shownFollowers.delete(id)
       })
       .catch(() => undefined)
   }

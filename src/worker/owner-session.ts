@@ -14,6 +14,7 @@ import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database, Platform } from './platform.ts'
+import { OneTabGroup } from './one-tab.ts'
 import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
@@ -45,6 +46,9 @@ export class OwnerSession {
   readonly #refresh: TokenRefresh
   #inbox!: Inbox
   readonly #subs = new Map<string, TopicSub>()
+  /** `deliver: 'one-tab'` subscriptions: one group per topic, and each member's key → its topic. */
+  readonly #oneTab = new Map<string, { group: OneTabGroup; sub: TopicSub }>()
+  readonly #oneTabKeys = new Map<string, string>()
   #openWaiters: (() => void)[] = []
   #closed = false
   /** The namespace's presence handles: one member per topic, whatever the number of tabs. */
@@ -104,6 +108,7 @@ export class OwnerSession {
       sent: (upTo) => host.sent(upTo),
       renumbered: (from, delta) => host.renumbered(from, delta),
       refused: (letters) => host.refused(letters),
+      dropped: (messages) => host.dropped(messages),
       reconciled: () => {
         for (const w of this.#openWaiters.splice(0)) w()
       },
@@ -143,10 +148,40 @@ export class OwnerSession {
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
   subscribe(key: string, topic: string, after: number, target: SubTarget, mode?: SubscribeMode): void {
     this.unsubscribe(key)
-    this.#subs.set(key, this.#inbox.subscribe(topic, after, target, mode))
+    if (mode?.oneTab) this.#joinOneTab(key, topic, after, target)
+    else this.#subs.set(key, this.#inbox.subscribe(topic, after, target, mode))
+  }
+
+  /**
+   * The topic's one-tab group follows it once, from where its first member stood (a member joining later, or again
+   * under a new owner, goes on from where the group is).
+   */
+  #joinOneTab(key: string, topic: string, after: number, target: SubTarget): void {
+    let g = this.#oneTab.get(topic)
+    if (!g) {
+      const group = new OneTabGroup()
+      g = { group, sub: this.#inbox.subscribe(topic, after, group) }
+      this.#oneTab.set(topic, g)
+    }
+    this.#oneTabKeys.set(key, topic)
+    g.group.add(key, {
+      messages: (m) => target.messages(m),
+      reset: (n) => target.reset(n),
+      shown: () => target.shown?.() === true,
+    })
   }
 
   unsubscribe(key: string): void {
+    const topic = this.#oneTabKeys.get(key)
+    const g = topic === undefined ? undefined : this.#oneTab.get(topic)
+    if (g) {
+      this.#oneTabKeys.delete(key)
+      g.group.remove(key)
+      if (g.group.size > 0) return
+      this.#oneTab.delete(topic as string)
+      this.#inbox.unsubscribe(g.sub)
+      return
+    }
     const s = this.#subs.get(key)
     if (!s) return
     this.#subs.delete(key)
@@ -155,7 +190,8 @@ export class OwnerSession {
 
   /** Drops every subscription whose key starts with `prefix` (a tab or a whole worker went away). */
   unsubscribeAll(prefix: string): void {
-    for (const key of [...this.#subs.keys()]) if (key.startsWith(prefix)) this.unsubscribe(key)
+    for (const key of [...this.#subs.keys(), ...this.#oneTabKeys.keys()])
+      if (key.startsWith(prefix)) this.unsubscribe(key)
     this.presence.dropAll(prefix)
   }
 

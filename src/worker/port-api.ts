@@ -186,6 +186,13 @@ export class PortApi implements WorkerPort {
     })
   }
 
+  outboxCancel(id: number): Promise<void> {
+    return guard(() => {
+      if (!Number.isSafeInteger(id) || id < 1) throw new TabwireError('invalid-argument', 'id must be an integer ≥ 1')
+      return this.#attached().outboxCancel(id)
+    })
+  }
+
   outboxDead(limit: number): Promise<DeadLetter[]> {
     return guard(() => {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST)
@@ -228,7 +235,8 @@ function isOutgoing(m: unknown): m is OutgoingMessage {
     o !== null &&
     typeof o.topic === 'string' &&
     o.topic !== '' &&
-    (typeof o.body === 'string' || o.body instanceof Uint8Array)
+    (typeof o.body === 'string' || o.body instanceof Uint8Array) &&
+    (o.expiresAt === undefined || Number.isFinite(o.expiresAt))
   )
 }
 

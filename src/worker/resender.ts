@@ -1,7 +1,7 @@
 import { encodeBinaryMessage } from '../protocol/binary.ts'
 import { batchText, pubFrameText } from '../protocol/encode.ts'
 import type { Refusal, WelcomeFrame } from '../protocol/frames.ts'
-import type { DeadLetter } from '../protocol/port.ts'
+import type { DeadLetter, DropCode, DroppedMessage } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { utf8Length } from './utf8.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -30,6 +30,8 @@ export interface ResendHost {
   renumbered(from: number, delta: number): void
   /** The server refused these for good; they are in the dead letters now, and an `acked` covering them follows. */
   refused(letters: DeadLetter[]): void
+  /** These expired unwritten and are dropped; their `skip` follows, then an `acked` covering them. */
+  dropped(messages: DroppedMessage[]): void
   /** The queue is in step with the server after a `welcome`: requests waiting for an open socket may go. */
   reconciled(): void
   log(message: string): void
@@ -65,6 +67,9 @@ export class Resender {
     this.#outbox = outbox
     this.#socket = socket
     this.#host = host
+    // The fast path of `committed`: such a batch is marked written in its own commit (see `takeForSending`).
+    outbox.writesAtOnce = (first) =>
+      this.#socket.isOpen && !this.#reconciling && !this.#flushing && this.#sentUpTo === first - 1
   }
 
   /** New outbox records are on disk (written by this worker or another): send what the connection has not had. */
@@ -222,7 +227,9 @@ export class Resender {
           gen === this.#openGen &&
           this.#sentUpTo < this.#outbox.counters.last
         ) {
-          const batches = await this.#outbox.batchesAfter(this.#sentUpTo, RESEND_RECORDS)
+          const { batches, expired } = await this.#outbox.takeForSending(this.#sentUpTo, RESEND_RECORDS)
+          // Told before their `skip` is written, so before any ack covering them.
+          if (expired.length > 0) this.#host.dropped(expired)
           if (gen !== this.#openGen || this.#reconciling || batches.length === 0) break
           for (const b of batches) this.#write(b)
           this.#host.sent(this.#sentUpTo)
@@ -258,8 +265,10 @@ export class Resender {
       const i = id - batch.first
       const topic = batch.topics[i] as string
       const body = batch.bodies[i] as string | Uint8Array
+      const dropped = batch.dropped?.[i]
       let text: string
-      if (typeof body !== 'string') {
+      if (dropped) text = skipText(id, dropped)
+      else if (typeof body !== 'string') {
         const data = encodeBinaryMessage([{ t: 'pub', id, topic, body }])
         if (data.byteLength <= limit) {
           if (!flushText() || !this.#socket.send(data)) return
@@ -282,6 +291,7 @@ export class Resender {
   }
 }
 
-function skipText(id: number): string {
-  return JSON.stringify({ t: 'skip', id })
+/** A `skip` in the place of pub `id`: too large to send (no `why`), or dropped by the app or its expiry. */
+function skipText(id: number, why?: DropCode): string {
+  return JSON.stringify(why ? { t: 'skip', id, why } : { t: 'skip', id })
 }

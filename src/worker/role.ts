@@ -2,6 +2,7 @@ import type { Json } from '../protocol/frames.ts'
 import type {
   DeadLetter,
   Delivery,
+  DroppedMessage,
   DialInfo,
   OutgoingMessage,
   RequestOutcome,
@@ -31,11 +32,13 @@ export interface HostSub {
   latest?: boolean
   /** Set for `conflate: true`: what reaches the tab goes through it. */
   conflator?: Conflator
+  /** `deliver: 'one-tab'` (see `OneTabGroup`). */
+  oneTab?: boolean
 }
 
 /** How a subscription is to be served, as the owner's inbox is told (again, under each new owner). */
 export function modeOf(hs: HostSub): SubscribeMode {
-  return { latest: hs.latest === true, conflate: hs.conflator !== undefined }
+  return { latest: hs.latest === true, conflate: hs.conflator !== undefined, oneTab: hs.oneTab === true }
 }
 
 /** A tab's presence handle as this worker tracks it; `state` is the last it set, for a new owner to join with. */
@@ -67,12 +70,15 @@ export interface RoleHost {
   localShown(): boolean
   dial(): Promise<DialInfo>
   setState(info: StateInfo): void
-  deliver(hs: HostSub, msgs: Delivery[]): void
+  /** The tab's answer, for a one-tab subscription: settles once its handlers ran; rejects for a tab that is gone. */
+  deliver(hs: HostSub, msgs: Delivery[]): unknown
   reset(hs: HostSub, notice: ResetNotice): void
   /** Volatile messages, each for every volatile subscription of its topic in this worker (one call per tab sub). */
   deliverVolatile(msgs: VolatileDelivery[]): void
   tabsAcked(upTo: number): void
   tabsDead(letters: DeadLetter[]): void
+  /** Queued messages dropped unwritten: every worker's tabs hear it (through the bus). */
+  outboxDropped(messages: DroppedMessage[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
   log(message: string): void
@@ -96,8 +102,8 @@ export interface Role {
   online(online: boolean): void
   /** This worker's tabs changed visibility (or one left). */
   visibilityChanged(): void
-  /** New outbox records are on disk; `batch` when this worker wrote them. */
-  committed(batch?: OutboxBatch): void
+  /** New outbox records are on disk; `batch` when this worker wrote them, `exp` their earliest expiry otherwise. */
+  committed(batch?: OutboxBatch, exp?: number): void
   cursors(): Record<string, number>
   /** Volatile messages: false (dropped) unless the connection is open. */
   sendVolatile(messages: OutgoingMessage[]): boolean

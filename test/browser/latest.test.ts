@@ -165,7 +165,7 @@ it('messages() with a small buffer and a slow loop: every seq once, in order (it
   await expect.poll(async () => (await wire.stats()).subscriptions.length, poll).toBe(0)
 })
 
-it('bad options: after, conflate, signal and buffer are refused with invalid-argument, and nothing is subscribed', async () => {
+it('bad options: after, conflate, signal, deliver and buffer are refused with invalid-argument, and nothing is subscribed', async () => {
   const wire = openWire()
   const topic = topicOf('bad-options')
   const refused = async (options: object) => {
@@ -185,6 +185,16 @@ it('bad options: after, conflate, signal and buffer are refused with invalid-arg
     'conflate must be a boolean, got the string "yes"',
   ])
   expect((await refused({ signal: {} }))[0]).toBe('invalid-argument')
+  const deliverRefused = `deliver must be 'every-tab' or 'one-tab' (not with conflate or volatile)`
+  expect(await refused({ deliver: 'two' })).toEqual(['invalid-argument', `${deliverRefused}, got the string "two"`])
+  expect(await refused({ deliver: 'one-tab', conflate: true })).toEqual([
+    'invalid-argument',
+    `${deliverRefused}, got the string "one-tab"`,
+  ])
+  expect(await refused({ deliver: 'one-tab', volatile: true })).toEqual([
+    'invalid-argument',
+    `${deliverRefused}, got the string "one-tab"`,
+  ])
   expect(() => wire.messages(topic, { buffer: 0 })).toThrow('buffer must be an integer ≥ 1, got the number 0')
   expect(() => wire.messages(topic, { after: 1.5 })).toThrow(`after must be an integer ≥ 0 or 'latest'`)
   expect((await wire.stats()).subscriptions).toEqual([])

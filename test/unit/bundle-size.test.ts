@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { allowedDependencies, dependenciesOf, kB, measureEntry, type EntryName } from '../../scripts/bundle-size.ts'
 
-describe.each<EntryName>(['client', 'worker'])('%s bundle', (name) => {
+describe.each<EntryName>(['client', 'worker', 'sw'])('%s bundle', (name) => {
   it('stays within its size ceiling and names only its browser dependencies', async () => {
     const size = await measureEntry(name)
     expect(dependenciesOf(size)).toEqual(allowedDependencies(name))

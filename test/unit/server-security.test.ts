@@ -124,6 +124,24 @@ describe('authorize', () => {
     expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual(['a', 'c'])
   })
 
+  it('a skip with why (cancelled, expired) is refused with that code: the counter moves past it, nothing published', async () => {
+    const { server, url } = await serve({ authenticate })
+    const c = await hello(url, 'c', { token: 'ann' })
+    c.send(pub(1, 'room', 'a'), { t: 'skip', id: 2, why: 'cancelled' }, { t: 'skip', id: 3, why: 'expired' })
+    c.send(pub(4, 'room', 'd'))
+    await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 4))
+    expect(c.frames.slice(1)).toEqual([
+      { t: 'ack', id: 1 },
+      { t: 'nack', id: 2, code: 'cancelled', message: 'pub 2 was cancelled before it was sent' },
+      { t: 'nack', id: 3, code: 'expired', message: 'pub 3 expired before it was sent' },
+      { t: 'ack', id: 4 },
+    ])
+    expect((await server.store.read('room', 0, 10)).msgs.map((m) => m.body)).toEqual(['a', 'd'])
+    // Any other reason is malformed.
+    c.send({ t: 'skip', id: 5, why: 'bored' } as never)
+    expect(await c.closed).toMatchObject({ code: 4400 })
+  })
+
   it('a denied sub (in hello or later) and fetch get error forbidden and no messages; the connection stays', async () => {
     const { authorize } = authorizer()
     const { server, url } = await serve({ authenticate, authorize })

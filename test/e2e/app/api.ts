@@ -6,6 +6,8 @@ import type { Json } from '../../../src/protocol/frames.ts'
 import type {
   DeadLetter,
   Delivery,
+  DroppedMessage,
+  OutboxEntry,
   OutboxStatus,
   ResetNotice,
   StateInfo,
@@ -49,6 +51,25 @@ export interface TestApi extends PresenceTestApi {
   whenAcked(id: number): Promise<string>
   /** `wire.outbox.dead()`. */
   dead(): Promise<DeadLetter[]>
+  /** `wire.outbox.list()`. */
+  list(): Promise<OutboxEntry[]>
+  /** One durable send with `options` (`ttl`, `expiresAt`, `durable`); its `acked` joins `ackOutcomes`. */
+  sendWith(
+    topic: string,
+    body: Json,
+    options: { ttl?: number; expiresAt?: number; durable?: boolean },
+  ): Promise<Outcome<number>>
+  /** `wire.outbox.cancel(id)`: `ok`, or the rejection's code. */
+  cancel(id: number): Promise<string>
+  /** Everything `wire.outbox.onExpired` reported to this tab, in order. */
+  expired(): DroppedMessage[]
+  /**
+   * `subscribe(topic, …, { deliver: 'one-tab' })` whose handler takes `handleMs` (a timer) and then records the seq in
+   * localStorage under `<key>:<seq>` (a count, so a seq handled twice shows), where the test reads it after tabs closed.
+   */
+  subscribeOneTab(topic: string, key: string, handleMs: number): Promise<void>
+  /** Every `<key>:<seq>` recorded by `subscribeOneTab` in this origin: seq → how many times it was handled. */
+  handledOnce(key: string): Record<number, number>
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */

@@ -10,7 +10,7 @@
  */
 import { connect, isTabwireError, type ConnectOptions, type Wire } from '../../../src/client/index.ts'
 import type { Json } from '../../../src/protocol/frames.ts'
-import type { Delivery, ResetNotice, WireState } from '../../../src/protocol/port.ts'
+import type { Delivery, DroppedMessage, ResetNotice, WireState } from '../../../src/protocol/port.ts'
 import type { AppGlobal, StateRecord, TestApi } from './api.ts'
 import { dumpIndexedDB } from './idb-dump.ts'
 import { presenceApi } from './presence-app.ts'
@@ -95,6 +95,8 @@ function testApi(wire: Wire): TestApi {
     infos.push({ ...s, at: Date.now() })
   })
   const acks: { topic: string; acked: Promise<void> }[] = []
+  const expired: DroppedMessage[] = []
+  wire.outbox.onExpired((messages) => void expired.push(...messages))
   const received = new Map<string, Delivery[]>()
   const volatileReceived = new Map<string, Json[]>()
   const resets = new Map<string, ResetNotice[]>()
@@ -185,6 +187,41 @@ function testApi(wire: Wire): TestApi {
       )
     },
     dead: () => wire.outbox.dead(),
+    list: () => wire.outbox.list(),
+    async sendWith(topic, body, options) {
+      try {
+        const r = await wire.send(topic, body, options as { ttl?: number })
+        acks.push({ topic, acked: r.acked })
+        return { ok: true, value: r.id }
+      } catch (e) {
+        return outcomeOf(e)
+      }
+    },
+    cancel: (id: number) =>
+      wire.outbox.cancel(id).then(
+        () => 'ok',
+        (e: unknown) => (isTabwireError(e) ? e.code : String(e)),
+      ),
+    expired: () => [...expired],
+    async subscribeOneTab(topic: string, key: string, handleMs: number) {
+      await wire.subscribe(
+        topic,
+        async (m) => {
+          await new Promise((r) => setTimeout(r, handleMs))
+          const k = `${key}:${m.seq}`
+          localStorage.setItem(k, String(Number(localStorage.getItem(k) ?? 0) + 1))
+        },
+        { deliver: 'one-tab' },
+      )
+    },
+    handledOnce(key: string) {
+      const counts: Record<number, number> = {}
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (k?.startsWith(`${key}:`)) counts[Number(k.slice(key.length + 1))] = Number(localStorage.getItem(k))
+      }
+      return counts
+    },
     status: (id: number) => wire.outbox.status(id),
     whenAcked: (id: number) =>
       wire.outbox.whenAcked(id).then(

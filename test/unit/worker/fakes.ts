@@ -8,7 +8,7 @@ import 'fake-indexeddb/auto'
 import { decodeClientMessage } from '../../../src/protocol/decode.ts'
 import { encodeFrames } from '../../../src/protocol/encode.ts'
 import type { ClientFrame, ServerFrame } from '../../../src/protocol/frames.ts'
-import type { SessionConfig } from '../../../src/protocol/port.ts'
+import type { SessionConfig, TabEvents } from '../../../src/protocol/port.ts'
 import { DbHandle } from '../../../src/worker/db.ts'
 import type { Channel, Clock, Locks, Platform, TimerId } from '../../../src/worker/platform.ts'
 
@@ -283,4 +283,24 @@ export async function until(check: () => boolean, what = 'condition'): Promise<v
     await new Promise((r) => setTimeout(r, 0))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A tab's events as the worker calls them: every one a no-op (`dial` refuses) except those `overrides` names. */
+export function fakeTabEvents(overrides: Partial<TabEvents> = {}): TabEvents {
+  return {
+    state: () => undefined,
+    messages: () => undefined,
+    reset: () => undefined,
+    volatile: () => undefined,
+    replied: () => undefined,
+    acked: () => undefined,
+    sent: () => undefined,
+    renumbered: () => undefined,
+    dead: () => undefined,
+    queued: () => undefined,
+    dropped: () => undefined,
+    dial: () => Promise.reject(new Error('no provider')),
+    presence: () => undefined,
+    ...overrides,
+  }
 }

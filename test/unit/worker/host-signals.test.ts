@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { BrowserSignal, StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
+import { fakePlatform, freshNamespace, until, sessionConfig, fakeTabEvents } from './fakes.ts'
 
 const GRACE = 5_000
 
@@ -21,20 +21,9 @@ const config = (namespace: string) =>
 
 function fakeTab(id: string) {
   const states: StateInfo[] = []
-  const events = {
+  const events = fakeTabEvents({
     state: (info: StateInfo) => void states.push(info),
-    messages: () => undefined,
-    reset: () => undefined,
-    acked: () => undefined,
-    sent: () => undefined,
-    renumbered: () => undefined,
-    volatile: () => undefined,
-    replied: () => undefined,
-    dead: () => undefined,
-    queued: () => undefined,
-    dial: () => Promise.reject(new Error('no provider')),
-    presence: () => undefined,
-  } satisfies TabEvents
+  })
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }
 }
 

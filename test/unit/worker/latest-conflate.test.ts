@@ -11,7 +11,7 @@ import { workerLock } from '../../../src/worker/bus.ts'
 import { Conflator } from '../../../src/worker/conflator.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig, fakeTabEvents } from './fakes.ts'
 
 const config = (namespace: string) =>
   sessionConfig(namespace, {
@@ -26,24 +26,14 @@ function fakeTab(id: string) {
   const resets: ResetNotice[] = []
   let busy = false
   const waiting: (() => void)[] = []
-  const events = {
-    state: () => undefined,
+  const events = fakeTabEvents({
     messages: (_sub: number, msgs: Delivery[]) => {
       got.push(msgs.map((m) => m.seq))
       bodies.push(...msgs.map((m) => m.body))
       return busy ? new Promise<void>((r) => waiting.push(r)) : Promise.resolve()
     },
     reset: (_sub: number, n: ResetNotice) => void resets.push(n),
-    acked: () => undefined,
-    sent: () => undefined,
-    renumbered: () => undefined,
-    dead: () => undefined,
-    queued: () => undefined,
-    presence: () => undefined,
-    volatile: () => undefined,
-    replied: () => undefined,
-    dial: () => Promise.reject(new Error('no provider')),
-  } satisfies TabEvents
+  })
   return {
     tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>),
     got,

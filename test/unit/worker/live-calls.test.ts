@@ -9,7 +9,16 @@ import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { MAX_PENDING_REQUESTS } from '../../../src/worker/requests.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, type FakeSocket, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
+import {
+  ChannelHub,
+  FakeLocks,
+  type FakeSocket,
+  fakePlatform,
+  freshNamespace,
+  until,
+  sessionConfig,
+  fakeTabEvents,
+} from './fakes.ts'
 
 const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
@@ -19,20 +28,11 @@ function fakeTab(id: string) {
     volatile: [] as [number, VolatileDelivery[]][],
     replies: [] as [number, RequestOutcome][],
   }
-  const events: TabEvents = {
+  const events = fakeTabEvents({
     state: (info) => void seen.states.push(info),
-    messages: () => undefined,
-    reset: () => undefined,
-    acked: () => undefined,
-    sent: () => undefined,
-    renumbered: () => undefined,
-    dead: () => undefined,
-    queued: () => undefined,
-    presence: () => undefined,
     volatile: (sub, msgs) => void seen.volatile.push([sub, msgs]),
     replied: (req, outcome) => void seen.replies.push([req, outcome]),
-    dial: () => Promise.reject(new Error('no provider')),
-  }
+  })
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
   return { tab, seen, lastState: () => seen.states.at(-1)?.state }
 }

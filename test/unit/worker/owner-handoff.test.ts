@@ -9,7 +9,7 @@ import type { StateInfo, TabEvents } from '../../../src/protocol/port.ts'
 import { ownerLock, workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig, fakeTabEvents } from './fakes.ts'
 
 const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
@@ -18,20 +18,11 @@ const WORKER = { id: 'w', version: 'test', kind: 'dedicated' as const }
 /** A tab as the worker sees it, recording every call the worker makes into it. */
 function fakeTab(id: string) {
   const seen = { states: [] as StateInfo[], seqs: [] as number[], acked: [] as number[] }
-  const events: TabEvents = {
+  const events: TabEvents = fakeTabEvents({
     state: (info) => void seen.states.push(info),
     messages: (_sub, msgs) => void seen.seqs.push(...msgs.map((m) => m.seq)),
-    reset: () => undefined,
     acked: (upTo) => void seen.acked.push(upTo),
-    sent: () => undefined,
-    renumbered: () => undefined,
-    volatile: () => undefined,
-    replied: () => undefined,
-    dead: () => undefined,
-    queued: () => undefined,
-    dial: () => Promise.reject(new Error('no provider')),
-    presence: () => undefined,
-  }
+  })
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
   return { tab, seen, lastState: () => seen.states.at(-1)?.state }
 }

@@ -45,6 +45,7 @@ async function setup(queued: number, ackedBefore = 0) {
         events.dead.push(...letters)
         events.order.push(...letters.map((l) => `d${l.id}`))
       },
+      dropped: (messages) => events.order.push(...messages.map((m) => `x${m.id}`)),
       log: (m) => events.logs.push(m),
     },
     { clock, socket: sockets.open },

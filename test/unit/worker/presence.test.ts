@@ -11,26 +11,15 @@ import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { PRESENCE_LINGER_MS } from '../../../src/worker/presence.ts'
 import { Tab } from '../../../src/worker/tab.ts'
-import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig } from './fakes.ts'
+import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig, fakeTabEvents } from './fakes.ts'
 
 const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
 function fakeTab(id: string) {
   const events: [number, PresenceEvent][] = []
-  const calls = {
-    state: () => undefined,
-    messages: () => undefined,
-    reset: () => undefined,
-    acked: () => undefined,
-    sent: () => undefined,
-    renumbered: () => undefined,
-    dead: () => undefined,
-    queued: () => undefined,
-    volatile: () => undefined,
-    replied: () => undefined,
-    dial: () => Promise.reject(new Error('no provider')),
+  const calls = fakeTabEvents({
     presence: (pid: number, event: PresenceEvent) => void events.push([pid, event]),
-  } satisfies TabEvents
+  })
   return { tab: new Tab({ id, lock: `tab-lock:${id}`, dials: false }, calls as unknown as Remote<TabEvents>), events }
 }
 

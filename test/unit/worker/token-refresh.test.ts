@@ -32,6 +32,7 @@ async function setup(options: { dial?: (n: number) => Promise<DialInfo> } = {}) 
       sent: () => undefined,
       renumbered: () => undefined,
       refused: () => undefined,
+      dropped: () => undefined,
       log: (m) => logs.push(m),
       debug: (m) => traces.push(m),
     },
