@@ -4,6 +4,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, FIREFOX_PATH } from './test/support/brows
 import { evilCommands } from './test/support/evil-server.ts'
 import { serverCommands } from './test/support/server-commands.ts'
 import { liveCommands } from './test/support/live-commands.ts'
+import { tokenCommands } from './test/support/token-commands.ts'
 import { webkit } from './test/support/webkit-provider.ts'
 
 export default defineConfig({
@@ -32,7 +33,7 @@ export default defineConfig({
             headless: true,
             // Failure screenshots go with the reports (git-ignored), not beside the tests.
             screenshotDirectory: 'test-results/screenshots',
-            commands: { ...serverCommands, ...evilCommands, ...liveCommands },
+            commands: { ...serverCommands, ...evilCommands, ...liveCommands, ...tokenCommands },
             // One provider per instance and none on the project: vitest refuses an instance whose provider differs
             // from the project's, and WebKit's is not Playwright.
             instances: [

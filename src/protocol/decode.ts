@@ -99,6 +99,8 @@ function clientFrame(f: Obj): ClientFrame {
       if (token !== undefined) hello.token = token
       return hello
     }
+    case 'auth':
+      return { t: 'auth', token: str(f, 'token', { nonEmpty: true }) }
     case 'pub':
       return {
         t: 'pub',
@@ -199,8 +201,11 @@ function serverFrame(f: Obj): ServerFrame {
         if (!Array.isArray(f.refused)) fail('field', 'welcome.refused must be an array')
         welcome.refused = f.refused.map((r, i) => refusal(r, `welcome.refused[${i}]`))
       }
+      if (f.expiresIn !== undefined) welcome.expiresIn = nat(f, 'expiresIn')
       return welcome
     }
+    case 'authed':
+      return f.expiresIn === undefined ? { t: 'authed' } : { t: 'authed', expiresIn: nat(f, 'expiresIn') }
     case 'ack':
       return { t: 'ack', id: nat(f, 'id') }
     case 'nack':

@@ -109,8 +109,19 @@ export const SKIP_REASONS = ['cancelled', 'expired'] as const
 
 export type SkipReason = (typeof SKIP_REASONS)[number]
 
+/**
+ * A fresh token for the open connection (the old one is about to expire): answered by `authed` when the server
+ * accepts it for the same user, by `error {code: 'auth-refused'}` when it does not (the connection goes on under the
+ * old token until it expires), and by `error {code: 'user-mismatch'}` and close 4403 when it names another user.
+ */
+export interface AuthFrame {
+  t: 'auth'
+  token: string
+}
+
 export type ClientFrame =
   | HelloFrame
+  | AuthFrame
   | PubFrame
   | SubFrame
   | UnsubFrame
@@ -134,6 +145,18 @@ export interface WelcomeFrame {
   acked: number
   maxBytes?: number
   refused?: Refusal[]
+  /**
+   * Ms until the connection's token expires, counted from when the server sent this frame (relative, so clock skew
+   * between the two sides does not matter). At that moment the server closes with 4401 unless an `auth` renewed it.
+   * Absent: the token does not expire on this connection.
+   */
+  expiresIn?: number
+}
+
+/** The answer to an accepted `auth`: the connection now runs on the new token; `expiresIn` as in `welcome`. */
+export interface AuthedFrame {
+  t: 'authed'
+  expiresIn?: number
 }
 
 /** A pub the server refused for good: never published, and the client's counter moved past it. */
@@ -231,6 +254,7 @@ export type ReplyFrame = { t: 'reply'; id: number; body: Body } | { t: 'reply'; 
 
 export type ServerFrame =
   | WelcomeFrame
+  | AuthedFrame
   | AckFrame
   | NackFrame
   | MsgFrame

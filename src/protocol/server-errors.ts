@@ -17,6 +17,8 @@ export const SERVER_ERROR_CODES = [
   'forbidden',
   'too-many-presences',
   'state-too-large',
+  'auth-refused',
+  'user-mismatch',
 ] as const
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]

@@ -4,6 +4,7 @@ import { WebSocket, type RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.ts'
 import { decodeClientMessage } from '../protocol/decode.ts'
 import type {
+  AuthFrame,
   ClientFrame,
   Cursor,
   FetchFrame,
@@ -16,6 +17,7 @@ import type {
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { ServerErrorCode } from '../protocol/server-errors.ts'
 import { AuthError } from './auth.ts'
+import { checkedIdentity, Expiry, expiresIn } from './expiry.ts'
 import { Feed } from './feed.ts'
 import { judge } from './judge.ts'
 import { latestStart } from './latest.ts'
@@ -100,6 +102,8 @@ export class Connection implements Session {
   /** We have started closing: nothing more is processed or sent. */
   private ending = false
   private readonly idle: NodeJS.Timeout
+  /** When the token runs out: close with 4401 (an accepted `auth` moves it). */
+  private readonly expiry = new Expiry(() => this.close(CloseCode.AuthExpired, 'token expired'))
   /** Settles once the socket has closed and this connection has let go of its session and feeds. */
   readonly done: Promise<void>
 
@@ -124,6 +128,7 @@ export class Connection implements Session {
       ws.on('close', () => {
         this.ending = true
         clearTimeout(this.idle)
+        this.expiry.clear()
         for (const feed of this.feeds.values()) this.drop(feed)
         this.seat?.close()
         this.requests.close()
@@ -235,7 +240,45 @@ export class Connection implements Session {
         return this.relayVolatile(frame)
       case 'request':
         return this.requests.accept(frame)
+      case 'auth':
+        return this.reauth(frame)
     }
+  }
+
+  /**
+   * A fresh token on the open connection. Refused (`auth-refused`): nothing changes, the old token still runs out
+   * when it was going to. Another user's: the session was bound to this one (its counter, its subscriptions' rights),
+   * so it ends (`user-mismatch`, 4403). Handled in the chain like any frame: one at a time per connection.
+   */
+  private async reauth(frame: AuthFrame): Promise<void> {
+    if (!this.identity) return
+    let identity: Identity
+    try {
+      identity = checkedIdentity(await this.ctx.authenticate(frame.token, this.req))
+    } catch (error) {
+      // Only an AuthError's message is meant for the client; anything else may leak internals.
+      const message = error instanceof AuthError ? error.message : 'refused'
+      if (!this.ended) this.out.push({ t: 'error', code: 'auth-refused', message })
+      return
+    }
+    if (this.ended) return
+    if (identity.user !== this.identity.user) {
+      this.out.push({ t: 'error', code: 'user-mismatch', message: 'the new token belongs to another user' })
+      return this.close(CloseCode.Forbidden, 'user-mismatch')
+    }
+    if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) {
+      this.out.push({ t: 'error', code: 'auth-refused', message: 'token expired' })
+      return
+    }
+    this.expiry.set(identity.expiresAt)
+    this.out.push(
+      identity.expiresAt === undefined ? { t: 'authed' } : { t: 'authed', expiresIn: expiresIn(identity.expiresAt) },
+    )
+  }
+
+  /** Ends this session from the backend (`server.disconnect`): 4401 or 4403, as it chose. */
+  end(code: number, reason: string): void {
+    this.close(code, reason)
   }
 
   /** Denied: dropped with `error forbidden`, the connection stays (nothing was promised to arrive). */
@@ -251,7 +294,7 @@ export class Connection implements Session {
   private async hello(hello: HelloFrame, frames: number): Promise<void> {
     let identity: Identity
     try {
-      identity = await this.ctx.authenticate(hello.token, this.req)
+      identity = checkedIdentity(await this.ctx.authenticate(hello.token, this.req))
     } catch (error) {
       const auth = error instanceof AuthError ? error : undefined
       // Only an AuthError's message is meant for the client; anything else may leak internals.
@@ -259,7 +302,8 @@ export class Connection implements Session {
       return this.close(CloseCode.Forbidden, auth?.message ?? 'forbidden')
     }
     if (this.ended) return
-    const { user } = identity
+    const { user, expiresAt } = identity
+    if (expiresAt !== undefined && expiresAt <= Date.now()) return this.close(CloseCode.AuthExpired, 'token expired')
     this.identity = { user, client: hello.client }
     this.limiter = this.ctx.rateLimits?.acquire(user, hello.client)
     if (!this.withinRate(frames)) return
@@ -270,12 +314,16 @@ export class Connection implements Session {
       this.ctx.store.refusals(user, hello.client),
     ])
     if (this.ended) return
+    // Armed with the welcome that announces it, so `expiresIn` and the close count from the same moment.
+    this.expiry.set(expiresAt)
+    if (this.ended) return
     this.out.push({
       t: 'welcome',
       v: PROTOCOL_VERSION,
       acked,
       maxBytes: this.ctx.maxFrameBytes,
       ...(refused.length > 0 ? { refused } : {}),
+      ...(expiresAt !== undefined ? { expiresIn: expiresIn(expiresAt) } : {}),
     })
     for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
   }

@@ -11,7 +11,7 @@ export type { Authenticate, JwtKeySource, JwtOptions } from './jwt.ts'
 export { Admission } from './admission.ts'
 export type { AdmissionOptions, AdmissionVerdict } from './admission.ts'
 export type { Authorize, RateLimitOptions, TopicAction, Validate } from './guard.ts'
-export type { Identity, ServerOptions, TabwireServer } from './types.ts'
+export type { DisconnectOptions, Identity, ServerOptions, TabwireServer } from './types.ts'
 export type { RequestContext, RequestHandler } from './requests.ts'
 export type { VolatileMessage, VolatileRelay } from './volatile-relay.ts'
 export type {

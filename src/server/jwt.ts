@@ -59,7 +59,9 @@ function keyFrom(options: JwtOptions): { key: Uint8Array | JWTVerifyGetKey; algo
  * Close codes: an expired token gives 4401 (the client asks the app for a fresh one and retries). So does a token
  * the server cannot check right now — the key set unreachable, or a key id it has not fetched yet (a rotation) —
  * since stopping every client for an outage of the identity provider would be worse than a retry. A missing token,
- * a bad signature, a wrong issuer or audience, or no `sub` give 4403 (the client stops).
+ * a bad signature, a wrong issuer or audience, or no `sub` give 4403 (the client stops). A token with `exp` makes
+ * the connection expire then (plus `clockToleranceSec`): the server closes it with 4401 unless the client sent a
+ * fresh token on it first.
  */
 export function jwtAuthenticate(options: JwtOptions): Authenticate {
   const { key, algorithms } = keyFrom(options)
@@ -72,16 +74,20 @@ export function jwtAuthenticate(options: JwtOptions): Authenticate {
   return async (token) => {
     if (token === undefined || token === '') throw new AuthError('a token is required')
     let sub: string | undefined
+    let exp: number | undefined
     try {
       // Two overloads (a key, or a key-set function): the union is narrowed here for the type checker.
       const { payload } =
         typeof key === 'function' ? await jwtVerify(token, key, verify) : await jwtVerify(token, key, verify)
       sub = payload.sub
+      exp = payload.exp
     } catch (error) {
       throw authErrorFrom(error)
     }
     if (typeof sub !== 'string' || sub === '') throw new AuthError('the token has no subject (sub)')
-    return { user: sub }
+    // jose accepted the token up to `clockTolerance` past `exp`: the connection may live as long.
+    if (exp === undefined) return { user: sub }
+    return { user: sub, expiresAt: (exp + (options.clockToleranceSec ?? 0)) * 1000 }
   }
 }
 

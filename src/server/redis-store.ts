@@ -178,7 +178,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   }
 }
 
-/** Session claims over Redis: a counter per (user, client) and one plain channel every node subscribes to. */
+/**
+ * Session claims over Redis: a counter per (user, client) and one plain channel every node subscribes to. The
+ * channel also carries `server.disconnect`: a claim is the array `[field, claim]`, a disconnect the object
+ * `{ end: [user, code, reason] }`.
+ */
 async function claimsOver(
   link: RedisLink,
   prefix: string,
@@ -187,9 +191,16 @@ async function claimsOver(
 ): Promise<SessionClaims> {
   const channel = `${prefix}sessions`
   const listeners = new Set<(user: string, client: string, claim: number) => void>()
+  const ends = new Set<(user: string, code: number, reason: string) => void>()
   await link.subscribeEverywhere(channel, (payload) => {
     try {
-      const [field, claim] = JSON.parse(payload) as [string, number]
+      const message = JSON.parse(payload) as [string, number] | { end: [string, number, string] }
+      if (!Array.isArray(message)) {
+        const [user, code, reason] = message.end
+        for (const listener of ends) listener(user, code, reason)
+        return
+      }
+      const [field, claim] = message
       const [user, client] = JSON.parse(field) as [string, string]
       for (const listener of listeners) listener(user, client, claim)
     } catch (error) {
@@ -205,6 +216,14 @@ async function claimsOver(
     onClaim(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
+    },
+    async disconnect(user, code, reason) {
+      // A plain PUBLISH: on a Cluster every node hears it, as it hears the claims.
+      await link.send(channel, ['PUBLISH', channel, JSON.stringify({ end: [user, code, reason] })])
+    },
+    onDisconnect(listener) {
+      ends.add(listener)
+      return () => ends.delete(listener)
     },
   }
 }

@@ -17,7 +17,7 @@ import { createMemoryPresence, PresenceHub } from './presence.ts'
 import { Sessions } from './sessions.ts'
 import { TabwireSocket } from './socket.ts'
 import { Topics } from './topics.ts'
-import type { ServerOptions, TabwireServer } from './types.ts'
+import type { DisconnectOptions, ServerOptions, TabwireServer } from './types.ts'
 import { Handlers } from './requests.ts'
 import { serveOutbox } from './http-outbox.ts'
 import { OUTBOX_PATH } from '../protocol/outbox-http.ts'
@@ -38,6 +38,9 @@ export const DEFAULTS = {
   maxReplyBytes: 1 << 20,
 }
 
+/** `DisconnectOptions`' `@default`s. */
+const DISCONNECT_DEFAULTS = { code: CloseCode.Forbidden, reason: 'disconnected by the server' }
+
 /** How long `stop()` lets clients answer the 1012 close before cutting their sockets. */
 const STOP_GRACE_MS = 1_000
 
@@ -56,6 +59,15 @@ function authenticatorFor(options: ServerOptions): NonNullable<ServerOptions['au
     throw new TypeError('createServer: give either `jwt` or `authenticate`, not both (`jwt` is an authenticate hook)')
   if (options.jwt) return jwtAuthenticate(options.jwt)
   return options.authenticate ?? anonymous
+}
+
+/** `server.disconnect`'s arguments, checked: a typo in a backend's call must not close with a code clients misread. */
+function disconnectCall(user: string, options: DisconnectOptions): { code: number; reason: string } {
+  if (typeof user !== 'string') throw new TypeError('disconnect(user): user must be a string')
+  const code = options.code ?? DISCONNECT_DEFAULTS.code
+  if (code !== CloseCode.AuthExpired && code !== CloseCode.Forbidden)
+    throw new RangeError(`disconnect: code must be 4401 or 4403, got ${String(code)}`)
+  return { code, reason: options.reason ?? DISCONNECT_DEFAULTS.reason }
 }
 
 /**
@@ -247,6 +259,10 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
       return { msg, head: await trim(topic, through + 1) }
     },
     handle: (topic, fn) => handlers.handle(topic, fn),
+    disconnect: async (user, disconnectOptions = {}) => {
+      const { code, reason } = disconnectCall(user, disconnectOptions)
+      await context.sessions.disconnect(user, code, reason)
+    },
     outputBytes: () => ({ now: pendingBytes(), peak: context.meter.peak }),
     metrics: async () => {
       if (!metrics) throw new TypeError('metrics are off: createServer({ metrics: true })')

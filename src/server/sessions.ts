@@ -3,6 +3,8 @@ import type { SessionClaims } from './store.ts'
 /** What the registry needs from a connection: a way to end it when a newer one takes its session. */
 export interface Session {
   supersede(): void
+  /** Ends the session for the backend (`server.disconnect`). */
+  end(code: number, reason: string): void
 }
 
 interface Live {
@@ -23,10 +25,14 @@ interface Live {
  */
 export class Sessions {
   private readonly live = new Map<string, Live>()
-  private readonly unlisten: (() => void) | undefined
+  private readonly unlisten: (() => void)[] = []
 
   constructor(private readonly claims?: SessionClaims) {
-    this.unlisten = claims?.onClaim((user, client, claim) => this.heard(JSON.stringify([user, client]), claim))
+    if (!claims) return
+    this.unlisten.push(
+      claims.onClaim((user, client, claim) => this.heard(JSON.stringify([user, client]), claim)),
+      claims.onDisconnect((user, code, reason) => this.endUser(user, code, reason)),
+    )
   }
 
   claim(user: string, client: string, session: Session): void {
@@ -50,8 +56,18 @@ export class Sessions {
     if (this.live.get(key)?.session === session) this.live.delete(key)
   }
 
+  /**
+   * `server.disconnect`: this node's sessions of `user` end at once, and every node sharing the store is told on the
+   * claims' channel (this one hears it too, and ends what connected since). Rejects when the store cannot be reached:
+   * the other nodes were then not told.
+   */
+  async disconnect(user: string, code: number, reason: string): Promise<void> {
+    this.endUser(user, code, reason)
+    await this.claims?.disconnect(user, code, reason)
+  }
+
   close(): void {
-    this.unlisten?.()
+    for (const unlisten of this.unlisten.splice(0)) unlisten()
   }
 
   private heard(key: string, claim: number): void {
@@ -64,5 +80,14 @@ export class Sessions {
   private supersede(key: string, entry: Live): void {
     if (this.live.get(key) === entry) this.live.delete(key)
     entry.session.supersede()
+  }
+
+  /** Ends every live session of `user` on this node. A rare backend call: a scan is fine. */
+  private endUser(user: string, code: number, reason: string): void {
+    for (const [key, entry] of [...this.live]) {
+      if ((JSON.parse(key) as [string, string])[0] !== user) continue
+      this.live.delete(key)
+      entry.session.end(code, reason)
+    }
   }
 }

@@ -72,6 +72,10 @@ export interface SessionClaims {
   claim(user: string, client: string): Promise<number>
   /** Every claim announced by any node sharing the store (this one included). Returns the unsubscribe function. */
   onClaim(listener: (user: string, client: string, claim: number) => void): () => void
+  /** Announces `server.disconnect(user)` on the same channel: every node ends that user's sessions. */
+  disconnect(user: string, code: number, reason: string): Promise<void>
+  /** Every disconnect announced by any node sharing the store (this one included). Returns the unsubscribe function. */
+  onDisconnect(listener: (user: string, code: number, reason: string) => void): () => void
 }
 
 /**

@@ -11,6 +11,12 @@ import type { Store, StoredMessage, TopicHead } from './store.ts'
 /** Who a connection belongs to: dedup and acks are bound to `user`, never to the client id alone. */
 export interface Identity {
   user: string
+  /**
+   * When the token stops being valid, ms since the Unix epoch (this server's clock). The connection is closed with
+   * 4401 then, unless the client sent a fresh token (`auth`) first; the client is told the time left in
+   * `welcome.expiresIn`. Absent: the connection's identity does not expire. `jwt` sets it from the token's `exp`.
+   */
+  expiresAt?: number
 }
 
 export interface ServerOptions {
@@ -25,7 +31,9 @@ export interface ServerOptions {
   store?: Store
   /**
    * Turns a hello's token into an identity. Throw `AuthError` with `expired: true` for 4401 (the client fetches a
-   * fresh token and retries) or without it for 4403 (the client stops). Default: everyone is user `anonymous`.
+   * fresh token and retries) or without it for 4403 (the client stops). Return `expiresAt` to have the connection
+   * closed with 4401 when the token runs out; before then the client sends a fresh token on the open connection
+   * (`auth`), which this hook checks too: it must name the same user. Default: everyone is user `anonymous`.
    */
   authenticate?: (token: string | undefined, req: IncomingMessage) => Identity | Promise<Identity>
   /**
@@ -160,6 +168,19 @@ export interface ServerOptions {
   httpOutbox?: boolean | string
 }
 
+export interface DisconnectOptions {
+  /**
+   * 4403 (forbidden: the client stops) or 4401 (token expired: the client fetches a fresh token and reconnects).
+   * @default 4403
+   */
+  code?: 4401 | 4403
+  /**
+   * The close reason the client sees (cut to 123 bytes).
+   * @default 'disconnected by the server'
+   */
+  reason?: string
+}
+
 export interface MetricsOptions {
   /** @default '/metrics' */
   path?: string | null
@@ -203,6 +224,13 @@ export interface TabwireServer {
    * for tests of the output bounds.
    */
   outputBytes(): { now: number; peak: number }
+  /**
+   * Ends every session of `user` on every node sharing the store (Redis: on the channel of the session claims), with close code
+   * `code`: 4403 (the client stops in `failed` until the app calls `wire.reconnect()`), or 4401 (the client asks its
+   * app for a fresh token and reconnects; `authenticate` decides again). Connections still in their hello when the
+   * call arrives are not reached. Resolves once this node's sessions are closing and the other nodes are told.
+   */
+  disconnect(user: string, options?: DisconnectOptions): Promise<void>
   /** The Prometheus text exposition of the server's metrics; rejects with a TypeError when `metrics` is off. */
   metrics(): Promise<string>
   /**

@@ -18,6 +18,7 @@ import { OneTabGroup } from './one-tab.ts'
 import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
+import { TokenRefresh } from './token-refresh.ts'
 import { RequestBook } from './requests.ts'
 import { VolatileSender } from './volatile-sender.ts'
 
@@ -42,6 +43,7 @@ export class OwnerSession {
   readonly #resender: Resender
   readonly #requests: RequestBook
   readonly #volatile: VolatileSender
+  readonly #refresh: TokenRefresh
   #inbox!: Inbox
   readonly #subs = new Map<string, TopicSub>()
   /** `deliver: 'one-tab'` subscriptions: one group per topic, and each member's key → its topic. */
@@ -74,6 +76,7 @@ export class OwnerSession {
         opened: (welcome) => this.#opened(welcome),
         frames: (frames) => this.#frames(frames),
         dropped: () => {
+          this.#refresh.stop()
           this.#inbox.dropped()
           this.#requests.dropped()
           this.#volatile.dropped()
@@ -85,6 +88,18 @@ export class OwnerSession {
       },
       platform.clock,
       platform.socket,
+    )
+    this.#refresh = new TokenRefresh(
+      {
+        // One tab, the one a reconnect would ask: `dial` answers with the URL too, which an open socket ignores.
+        token: async () => {
+          const dial = await host.dial()
+          return 'token' in dial ? dial.token : undefined
+        },
+        sendAuth: (token) => this.#socket.sendAuth(token),
+        log: (m) => host.log(m),
+      },
+      platform.clock,
     )
     this.#requests = new RequestBook(this.#socket, platform.clock)
     this.#volatile = new VolatileSender(this.#socket)
@@ -218,6 +233,7 @@ export class OwnerSession {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#refresh.stop()
     this.#requests.close()
     this.#socket.close()
     this.#inbox?.clear()
@@ -232,6 +248,7 @@ export class OwnerSession {
       this.#socket.protocolError(`welcome.acked ${acked} leaves no room for new ids`)
       return
     }
+    this.#refresh.expiresIn(welcome.expiresIn)
     this.#inbox.opened()
     void this.#resender.opened(welcome)
     this.presence.opened()
@@ -273,7 +290,11 @@ export class OwnerSession {
           this.#inbox.range(f)
           break
         case 'error':
-          this.#host.log(`server error ${f.code}: ${f.message}`)
+          if (f.code === 'auth-refused') this.#refresh.refused(f.message)
+          else this.#host.log(`server error ${f.code}: ${f.message}`)
+          break
+        case 'authed':
+          this.#refresh.expiresIn(f.expiresIn)
           break
         case 'presence':
         case 'pdiff':

@@ -103,6 +103,14 @@ export class SocketLoop {
     return true
   }
 
+  /** Sends `auth {token}` on the open connection, the token redacted in the trace; false when not open. */
+  sendAuth(token: string): boolean {
+    if (this.#info.state !== 'open' || !this.#ws) return false
+    this.#ws.send(encodeFrames([{ t: 'auth', token }]))
+    this.#host.trace?.('->', encodeFrames([{ t: 'auth', token: '[redacted]' }]))
+    return true
+  }
+
   /**
    * A frame that decoded fine but breaks the protocol in its context (an ack of ids never sent): closed with 4400
    * and retried, like a malformed frame, so the state shows error code `protocol`.

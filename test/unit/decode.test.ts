@@ -22,10 +22,15 @@ const validClient: ClientFrame[] = [
   { t: 'unsub', topic: 'room' },
   { t: 'fetch', req: 0, topic: 'room', after: 10, limit: 5 },
   { t: 'ping', n: 0 },
+  { t: 'auth', token: 'fresh' },
 ]
 
 const validServer: ServerFrame[] = [
   { t: 'welcome', v: 1, acked: 0 },
+  { t: 'welcome', v: 1, acked: 0, expiresIn: 0 },
+  { t: 'welcome', v: 1, acked: 3, expiresIn: 3_600_000 },
+  { t: 'authed' },
+  { t: 'authed', expiresIn: 60_000 },
   { t: 'ack', id: 12 },
   { t: 'msg', topic: 'room', seq: 1, epoch: 'e', body: 'x' },
   { t: 'reset', topic: 'room', seq: 0, epoch: 'e', reason: 'retention' },
@@ -84,6 +89,9 @@ describe('decodeClientMessage', () => {
     ['fetch with string after', { t: 'fetch', req: 1, topic: 'a', after: '0', limit: 1 }],
     ['ping without n', { t: 'ping' }],
     ['ping with unsafe n', { t: 'ping', n: 2 ** 60 }],
+    ['auth without token', { t: 'auth' }],
+    ['auth with an empty token', { t: 'auth', token: '' }],
+    ['auth with a numeric token', { t: 'auth', token: 7 }],
   ])('rejects %s with code field', (_name, frame) => {
     expect(client(frame)).toBe('field')
   })
@@ -145,6 +153,9 @@ describe('decodeServerMessage', () => {
 
   it.each([
     ['welcome without acked', { t: 'welcome', v: 1 }],
+    ['welcome with a negative expiresIn', { t: 'welcome', v: 1, acked: 0, expiresIn: -1 }],
+    ['welcome with a string expiresIn', { t: 'welcome', v: 1, acked: 0, expiresIn: '60' }],
+    ['authed with a fractional expiresIn', { t: 'authed', expiresIn: 1.5 }],
     ['ack with negative id', { t: 'ack', id: -1 }],
     ['ack without id', { t: 'ack' }],
     ['msg with seq 0', { t: 'msg', topic: 'a', seq: 0, epoch: 'e', body: 1 }],

@@ -54,7 +54,7 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
     alice.send({ t: 'pub', id: 1, topic: 't', body: 'a1' }, { t: 'pub', id: 2, topic: 't', body: 'a2' })
     await alice.waitFor((frames) => frames.some((f) => f.t === 'ack' && f.id === 2))
     const bob = await hello(url, 'tab', { token: await token(bytes(SECRET), { sub: 'bob' }) })
-    expect(bob.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 })
+    expect(bob.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, expiresIn: expect.any(Number) })
     bob.send({ t: 'pub', id: 1, topic: 't', body: 'b1' })
     await bob.waitFor((frames) => frames.some((f) => f.t === 'ack' && f.id === 1))
     expect([await server.store.acked('alice', 'tab'), await server.store.acked('bob', 'tab')]).toEqual([2, 1])
@@ -92,7 +92,13 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
   it('checks issuer and audience when given', async () => {
     const { url } = await serve({ jwt: { secret: SECRET, issuer: 'https://idp.example', audience: 'tabwire' } })
     const good = await token(bytes(SECRET), { sub: 'a', iss: 'https://idp.example', aud: 'tabwire' })
-    expect(await answer(url, 'c', good)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 })
+    expect(await answer(url, 'c', good)).toEqual({
+      t: 'welcome',
+      v: 1,
+      acked: 0,
+      maxBytes: 1048576,
+      expiresIn: expect.any(Number),
+    })
     const wrongIssuer = await token(bytes(SECRET), { sub: 'a', iss: 'https://evil.example', aud: 'tabwire' })
     expect(await answer(url, 'd', wrongIssuer)).toEqual({ code: 4403, reason: 'invalid token' })
     const noAudience = await token(bytes(SECRET), { sub: 'a', iss: 'https://idp.example' })
@@ -176,6 +182,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      expiresIn: expect.any(Number),
     })
     expect(await answer(fromFile.url, 'd', await token(bytes(SECRET), { sub: 'a', exp: past() }))).toMatchObject({
       code: 4401,
@@ -190,6 +197,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      expiresIn: expect.any(Number),
     })
     expect(await answer(fromEnv.url, 'd', await token(bytes(SECRET), { sub: 'a' }))).toMatchObject({ code: 4403 })
   })
@@ -205,6 +213,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      expiresIn: expect.any(Number),
     })
     expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({
       code: 4403,
