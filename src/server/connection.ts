@@ -302,6 +302,7 @@ export class Connection implements Session {
       },
       this.ctx.presence,
       this.ctx.presenceLimits,
+      this.ctx.observer,
     )
   }
 
