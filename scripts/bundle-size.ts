@@ -25,8 +25,8 @@ export type EntryName = 'client' | 'worker'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 8_600 },
-  worker: { target: 8_000, ceiling: 19_850 },
+  client: { target: 3_000, ceiling: 8_650 },
+  worker: { target: 8_000, ceiling: 20_850 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
