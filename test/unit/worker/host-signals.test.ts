@@ -34,6 +34,7 @@ function fakeTab(id: string) {
     queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
+    log: () => undefined,
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>), states }
 }

@@ -40,6 +40,7 @@ function fakeTab(id: string) {
     dead: () => undefined,
     queued: () => undefined,
     presence: () => undefined,
+    log: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),

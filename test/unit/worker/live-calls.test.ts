@@ -29,6 +29,7 @@ function fakeTab(id: string) {
     dead: () => undefined,
     queued: () => undefined,
     presence: () => undefined,
+    log: () => undefined,
     volatile: (sub, msgs) => void seen.volatile.push([sub, msgs]),
     replied: (req, outcome) => void seen.replies.push([req, outcome]),
     dial: () => Promise.reject(new Error('no provider')),

@@ -31,6 +31,7 @@ function fakeTab(id: string) {
     queued: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
+    log: () => undefined,
   }
   const tab = new Tab({ id, lock: `tab-lock:${id}`, dials: false }, events as unknown as Remote<TabEvents>)
   return { tab, seen, lastState: () => seen.states.at(-1)?.state }

@@ -30,6 +30,7 @@ function fakeTab(id: string) {
     replied: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: (pid: number, event: PresenceEvent) => void events.push([pid, event]),
+    log: () => undefined,
   } satisfies TabEvents
   return { tab: new Tab({ id, lock: `tab-lock:${id}`, dials: false }, calls as unknown as Remote<TabEvents>), events }
 }
