@@ -177,10 +177,19 @@ it('usePending and useOutbox follow outbox.onChange with no polling timer: sends
   // setInterval is wrapped before the hooks mount: a poll would be counted.
   const intervals = vi.spyOn(globalThis, 'setInterval')
   try {
-    // Nothing listens on port 1: two attempts fail and the state stays `failed`, so no state change refreshes them.
+    // Nothing listens on port 1 (WebKit may hang on it: each attempt gives up after 500 ms): two attempts fail and the
+    // state stays `failed`, so no state change refreshes them.
     const namespace = `react-${crypto.randomUUID()}`
-    const shown = openWire({ url: 'ws://127.0.0.1:1', namespace, reconnect: { maxRetries: 1, minDelay: 1 } })
-    const other = openWire({ url: 'ws://127.0.0.1:1', namespace, reconnect: { maxRetries: 1, minDelay: 1 } })
+    const shown = openWire({
+      url: 'ws://127.0.0.1:1',
+      namespace,
+      reconnect: { maxRetries: 1, minDelay: 1, connectTimeout: 500 },
+    })
+    const other = openWire({
+      url: 'ws://127.0.0.1:1',
+      namespace,
+      reconnect: { maxRetries: 1, minDelay: 1, connectTimeout: 500 },
+    })
     const el = render(createElement(WireProvider, { wire: shown }, createElement(Status)))
     await expect.poll(() => el.textContent, poll).toBe('failed 0 []')
     let states = 0
