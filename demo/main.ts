@@ -8,6 +8,7 @@ import { byId, el, plural } from './ui/dom.ts'
 import { tabIdentity } from './ui/identity.ts'
 import { LocalSends } from './ui/local-sends.ts'
 import { renderMessages } from './ui/messages-view.ts'
+import { followInspector } from './ui/inspector-view.ts'
 import { renderRooms } from './ui/rooms-view.ts'
 import { pollStats, setListening, type Stats } from './ui/server-api.ts'
 import { StateBadge } from './ui/state-badge.ts'
@@ -34,6 +35,7 @@ let queued: readonly OutboxEntry[] = []
 /** Enough for the demo's rooms; the chip still counts every one. */
 const LISTED = 200
 let refreshStats = (): void => undefined
+const refreshInspector = followInspector(byId<HTMLDetailsElement>('inspector'), byId('inspector-body'), () => wire)
 
 /** Connects this tab and follows every room (so unread counts and last seqs stay live). */
 function start(): void {
@@ -56,6 +58,7 @@ function start(): void {
     drawRetry()
     void refreshOutbox()
     refreshStats() // a socket that just opened or dropped changes the server's count
+    refreshInspector()
     drawControls()
   })
   for (const room of ROOMS) {
@@ -70,7 +73,10 @@ function start(): void {
     ).catch((e: unknown) => console.error(`subscribe #${room}`, e))
   }
   // The queue as every tab sees it: any tab's send, write, ack or refusal redraws it (at most once per task).
-  w.outbox.onChange(() => void refreshOutbox())
+  w.outbox.onChange(() => {
+    void refreshOutbox()
+    refreshInspector()
+  })
   draw()
 }
 

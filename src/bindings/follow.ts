@@ -54,37 +54,46 @@ export function follow<B>(wire: AnyWire, topic: string, after: number, handlers:
 }
 
 /**
- * Reads `read(wire)` now, on every state change and every `interval` ms until the returned function is called: the
- * namespace's queue is shared by every tab, so this tab's own sends are not the only thing that moves it.
+ * Reads `read(wire)` now, then again whenever the namespace's queue changes (`wire.outbox.onChange`: a send stored
+ * by any tab, written, acked or refused) and on every state change (a worker that restarted may have missed news),
+ * until the returned function is called. No timer: nothing runs while the queue stands still. One read at a time;
+ * changes during a read make one more read after it, so the last value shown is never older than the last change.
  */
-export function pollWire<T>(
-  wire: AnyWire,
-  read: (wire: AnyWire) => Promise<T>,
-  interval: number,
-  got: (v: T) => void,
-): () => void {
+export function followOutbox<T>(wire: AnyWire, read: (wire: AnyWire) => Promise<T>, got: (v: T) => void): () => void {
   let live = true
+  let reading = false
+  let again = false
   const refresh = (): void => {
-    read(wire).then(
-      (v) => {
-        if (live) got(v)
-      },
-      // A closed wire or a worker that restarts: the next tick or state change reads again.
-      () => undefined,
-    )
+    if (reading) {
+      again = true
+      return
+    }
+    reading = true
+    read(wire)
+      .then(
+        (v) => {
+          if (live && !again) got(v)
+        },
+        // A closed wire or a worker that restarts: the next change or state change reads again.
+        () => undefined,
+      )
+      .finally(() => {
+        reading = false
+        if (live && again) {
+          again = false
+          refresh()
+        }
+      })
   }
   refresh()
-  const timer = setInterval(refresh, interval)
-  const unlisten = wire.onState(refresh)
+  const offChange = wire.outbox.onChange(refresh)
+  const offState = wire.onState(refresh)
   return () => {
     live = false
-    clearInterval(timer)
-    unlisten()
+    offChange()
+    offState()
   }
 }
-
-/** The default of `interval` for the pending/outbox readers, ms. */
-export const POLL_INTERVAL = 1_000
 
 export const readPending = (wire: AnyWire): Promise<number> => wire.pending()
 export const readOutbox = (wire: AnyWire) => wire.outbox.list()

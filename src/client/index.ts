@@ -22,6 +22,7 @@ export type {
   SendBodyFor,
   SendReceipt,
   SubscribeOptions,
+  Inspection,
   WireOutbox,
   WireStats,
 } from './wire.ts'
@@ -41,7 +42,10 @@ export type {
   ReconnectOptions,
   ResetNotice,
   StateInfo,
+  StateRecord,
   WireState,
+  WorkerInspection,
+  WorkerLogLine,
   WorkerStats,
 } from '../protocol/port.ts'
 export { VERSION } from '../protocol/version.ts'

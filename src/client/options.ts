@@ -68,8 +68,8 @@ export interface ConnectOptions {
    */
   hiddenGrace?: number
   /**
-   * Logs state changes (page console) and every frame in and out (worker console; tokens redacted), prefixed
-   * `[tabwire:<namespace>]`.
+   * Logs state changes and every frame in and out (tokens redacted) in the worker's console and every attached tab's,
+   * tagged `[tabwire worker ns=<namespace> v=<version>]`. The worker's warnings and errors reach the tabs without it.
    * @default false
    */
   debug?: boolean

@@ -14,6 +14,7 @@ import type {
   SubscribeMode,
   TabEvents,
   WireState,
+  WorkerInspection,
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
@@ -68,6 +69,17 @@ export type ReceivedBodyFor<Topics, K extends string, B> =
   IsAnyTopics<Topics> extends true ? B : ReceivedBody<BodyOf<Topics, K>>
 
 export interface WireStats extends WorkerStats {
+  /** This tab's subscriptions and the last seq each has delivered. */
+  subscriptions: { topic: string; last: number }[]
+}
+
+/**
+ * What `wire.inspect()` gives: the namespace as the worker this tab is attached to sees it (`WorkerInspection`: owner,
+ * tabs, state history, outbox, topics and lag, presence, counters, recent errors), plus this tab's own part.
+ */
+export interface Inspection extends WorkerInspection {
+  /** This tab's id (as in `tabs.ids`). */
+  tab: string
   /** This tab's subscriptions and the last seq each has delivered. */
   subscriptions: { topic: string; last: number }[]
 }
@@ -522,6 +534,15 @@ export class Wire<Topics extends object = AnyTopics> {
     return { ...worker, subscriptions: this.#subs.snapshot() }
   }
 
+  /**
+   * A snapshot of the namespace for debugging and inspector panels (see `Inspection`). It reads the outbox and dead
+   * letters from IndexedDB (up to 10,000 each), so poll it every second or so, not in a tight loop.
+   */
+  async inspect(): Promise<Inspection> {
+    const worker = await this.#call('inspect', (r) => r.inspect())
+    return { ...worker, tab: this.#lock.name, subscriptions: this.#subs.snapshot() }
+  }
+
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
     list: (options = {}) => {
@@ -651,6 +672,9 @@ export class Wire<Topics extends object = AnyTopics> {
       },
       dial: () => this.#dial(),
       presence: (pid, event) => this.#presences.get(pid)?.event(event),
+      log: (lines) => {
+        for (const l of lines) console[l.level](l.text)
+      },
     }
   }
 

@@ -73,7 +73,7 @@ export interface SessionConfig {
   /** `keep` the socket while every tab is hidden, or `disconnect` after `hiddenGrace` ms (reconnects when one shows). */
   whenHidden: 'keep' | 'disconnect'
   hiddenGrace: number
-  /** Log state changes and every frame (token redacted) in the worker's console, prefixed `[tabwire:<namespace>]`. */
+  /** Log state changes and every frame (token redacted), in the worker's console and its tabs' (`TabEvents.log`). */
   debug: boolean
 }
 
@@ -202,6 +202,20 @@ export interface TabEvents {
   dial(): Promise<DialInfo>
   /** News for presence handle `pid` of this tab. */
   presence(pid: number, event: PresenceEvent): void
+  /**
+   * The worker's log lines, for the tab's console (a SharedWorker's own console is hard to find, in Safari and
+   * Firefox above all): `warn`/`error` always, `debug` only with the `debug` option. Batched per task, at most
+   * `LOG_LINES_PER_SECOND` lines a second, then one line says how many were dropped.
+   */
+  log(lines: WorkerLogLine[]): void
+}
+
+/** One line of the worker's log. `text` carries the worker's tag: `[tabwire worker ns=<namespace> v=<version>]`. */
+export interface WorkerLogLine {
+  level: 'debug' | 'warn' | 'error'
+  text: string
+  /** When it was logged, ms since epoch. */
+  at: number
 }
 
 export interface AttachResult {
@@ -228,7 +242,70 @@ export interface WorkerStats {
   worker: { id: string; version: string; kind: 'shared' | 'dedicated' }
 }
 
-/** Calls from a tab into the worker. */
+/** A state the worker went through, and when (ms since epoch). */
+export type StateRecord = StateInfo & { at: number }
+
+/**
+ * What `wire.inspect()` reports of the namespace, as the worker this tab is attached to sees it. Parts only the
+ * worker that owns the socket knows (`topics`, presence `members`) are empty or `null` on a follower.
+ */
+export interface WorkerInspection {
+  /** The worker this tab is attached to. */
+  worker: WorkerStats['worker']
+  /** `owner`: this worker holds the namespace's socket; `follower`: it relays to the worker that does. */
+  role: 'owner' | 'follower'
+  /** The worker that owns the socket (this one, or the last owner a follower heard of); `null` until one is known. */
+  owner: { id: string; version: string | null } | null
+  /** The tabs attached to this worker for the namespace. */
+  tabs: {
+    count: number
+    /** Each tab's id (one per `connect()`), in attach order. */
+    ids: string[]
+    /** How many are visible and not frozen. */
+    visible: number
+  }
+  /** The last `MAX_STATE_HISTORY` (20) states, oldest first, the current one last. */
+  states: StateRecord[]
+  outbox: {
+    /** Messages stored and not yet acked (every tab's). */
+    count: number
+    /** Age of the oldest stored message, ms; `null` when none is stored (or it predates `queuedAt`). */
+    oldestAge: number | null
+    /** Bytes of the stored bodies, summed over at most the oldest 10,000 messages (`complete` says if that is all). */
+    bytes: number
+    complete: boolean
+    /** Dead letters kept (the server refused them for good), counted up to 10,000. */
+    dead: number
+    /** Highest id acked by the server. */
+    acked: number
+  }
+  /**
+   * Per followed topic: `seq`, the last seq the worker took in; `head`, the newest seq the server has shown on this
+   * connection (`null` until it shows one); `lag`, `head - seq` (`null` while `head` is). Owner only.
+   */
+  topics: Record<string, { seq: number; head: number | null; lag: number | null }>
+  /**
+   * Per topic joined by a tab of this worker: `handles`, this worker's presence handles on it; `members`, the size of
+   * the list the server last sent (`null` before it came, and on a follower).
+   */
+  presence: Record<string, { handles: number; members: number | null }>
+  /** Since this worker took the namespace up, for this worker's tabs. */
+  counters: {
+    /** Volatile messages handed to the open socket (or its owner), and dropped because it was not open. */
+    volatileSent: number
+    volatileDropped: number
+    /** Volatile messages delivered to this worker's subscriptions (one per message and subscription). */
+    volatileDelivered: number
+    /** Requests asked; answered by the handler (`ok`); ended otherwise (error, timeout, disconnect); still waiting. */
+    requests: number
+    requestsOk: number
+    requestsFailed: number
+    requestsPending: number
+  }
+  /** The last `MAX_RECENT_ERRORS` (20) `warn` and `error` lines of the worker's log, oldest first. */
+  errors: WorkerLogLine[]
+}
+
 /** One message of the namespace's outbox: stored, not yet acked by the server. */
 export interface OutboxEntry {
   /** Its id, as `send()` resolved it. */
@@ -284,6 +361,7 @@ export type OutboxStatus =
   | { id: number; state: 'queued' | 'sent' | 'acked' | 'unknown' | DropCode }
   | { id: number; state: 'dead'; refusal: { id: number; code: string; message: string } }
 
+/** Calls from a tab into the worker. */
 export interface WorkerPort {
   attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
   /**
@@ -314,6 +392,8 @@ export interface WorkerPort {
   purge(): Promise<void>
   signal(signal: BrowserSignal): void
   stats(): Promise<WorkerStats>
+  /** A snapshot of the namespace as this worker sees it (see `WorkerInspection`). */
+  inspect(): Promise<WorkerInspection>
   /** The namespace's queued messages (every tab's), oldest first, at most `limit`. */
   outboxList(limit: number, options?: OutboxListOptions): Promise<OutboxEntry[]>
   /** Where the message `id` stands (see `OutboxStatus`). */

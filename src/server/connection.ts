@@ -348,6 +348,7 @@ export class Connection implements Session {
       },
       this.ctx.presence,
       this.ctx.presenceLimits,
+      this.ctx.observer,
     )
   }
 

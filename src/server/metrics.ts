@@ -13,7 +13,7 @@ export interface ServerMetrics {
 
 /**
  * The server's Prometheus series (`prefix` defaults to `tabwire_`): connections, frames and bytes each way, pubs
- * appended and deduplicated, closes by code, store latency. `outputBytes` is read at scrape time.
+ * appended and deduplicated, closes by code, store latency, presence totals. `outputBytes` is read at scrape time.
  */
 export function createMetrics(prefix: string, outputBytes: () => number): ServerMetrics {
   const registry = new Registry()
@@ -60,6 +60,35 @@ export function createMetrics(prefix: string, outputBytes: () => number): Server
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers,
   })
+  // Members per topic would be a label per topic: unbounded cardinality. Totals instead, from a count per topic.
+  const members = new Map<string, number>()
+  let memberCount = 0
+  new Gauge({
+    name: `${prefix}presence_members`,
+    help: "Presence memberships held by this node's connections, over all topics",
+    registers,
+    collect() {
+      this.set(memberCount)
+    },
+  })
+  new Gauge({
+    name: `${prefix}presence_topics`,
+    help: "Topics in which this node's connections hold at least one presence member",
+    registers,
+    collect() {
+      this.set(members.size)
+    },
+  })
+  const presenceJoins = new Counter({
+    name: `${prefix}presence_joins_total`,
+    help: "Presence memberships this node's connections started",
+    registers,
+  })
+  const presenceLeaves = new Counter({
+    name: `${prefix}presence_leaves_total`,
+    help: "Presence memberships this node's connections ended (a leave, or the connection closed)",
+    registers,
+  })
   new Gauge({
     name: `${prefix}output_bytes`,
     help: 'Bytes waiting to be sent, summed over connections',
@@ -82,6 +111,14 @@ export function createMetrics(prefix: string, outputBytes: () => number): Server
       },
       closed: (code) => closes.inc({ code: String(code) }),
       store: (op, seconds) => store.observe({ op }, seconds),
+      presence(topic, joined) {
+        const n = (members.get(topic) ?? 0) + (joined ? 1 : -1)
+        if (n > 0) members.set(topic, n)
+        else members.delete(topic)
+        memberCount += joined ? 1 : -1
+        if (joined) presenceJoins.inc()
+        else presenceLeaves.inc()
+      },
     },
   }
 }

@@ -21,6 +21,11 @@ export interface Observer {
   /** A connection this server closed, by close code (admission's 4429s included). */
   closed(code: number): void
   store(op: StoreOp, seconds: number): void
+  /**
+   * A connection of this node became a member of `topic`'s presence (`joined`), or stopped being one: it left, or
+   * it ended (its member may stay in the registry for the grace period, but no longer counts here).
+   */
+  presence(topic: string, joined: boolean): void
 }
 
 const nothing = (): void => undefined
@@ -34,6 +39,7 @@ export const NO_OBSERVER: Observer = {
   pubs: nothing,
   closed: nothing,
   store: nothing,
+  presence: nothing,
 }
 
 const TIMED: ReadonlySet<PropertyKey> = new Set<StoreOp>(['accept', 'append', 'acked', 'read', 'head'])

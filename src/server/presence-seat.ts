@@ -1,6 +1,7 @@
 import type { Json } from '../protocol/frames.ts'
 import type { PresenceClientFrame } from '../protocol/presence-frames.ts'
 import type { ServerErrorCode } from '../protocol/server-errors.ts'
+import type { Observer } from './observer.ts'
 import type { PresenceHub, PresenceWatcher } from './presence.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -50,6 +51,7 @@ export class PresenceSeat {
     private readonly host: SeatHost,
     private readonly hub: PresenceHub,
     private readonly limits: PresenceLimits,
+    private readonly observer: Pick<Observer, 'presence'>,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.#bucket = new TokenBucket(limits.maxPresences + limits.updatesPerSecond, limits.updatesPerSecond, now())
@@ -93,6 +95,7 @@ export class PresenceSeat {
     this.#closed = true
     clearTimeout(this.#timer)
     const { user, client, owner } = this.host
+    for (const topic of this.#joined.keys()) this.observer.presence(topic, false)
     for (const [topic, want] of this.#wanted) if (want === 'leave') this.#joined.delete(topic)
     this.#wanted.clear()
     for (const topic of this.#joined.keys()) {
@@ -130,11 +133,13 @@ export class PresenceSeat {
     const { registry } = this.hub
     if (want === 'leave') {
       if (!this.#joined.delete(topic)) return
+      this.observer.presence(topic, false)
       this.hub.unwatch(topic, watcher)
       return registry.remove(topic, { user, client }, owner)
     }
     const joining = !this.#joined.has(topic)
     this.#joined.set(topic, want.state)
+    if (joining) this.observer.presence(topic, true)
     await registry.set(topic, { user, client, state: want.state, since: Date.now(), owner })
     if (this.#closed) return
     // A repeated pjoin on one connection is answered like the first: with the full list.

@@ -4,7 +4,7 @@
  * last, so a store nobody reads holds no subscription. No import from svelte itself: the contract is an object with
  * `subscribe`.
  */
-import { type AnyWire, follow, POLL_INTERVAL, pollWire, readOutbox, readPending } from '../bindings/follow.ts'
+import { type AnyWire, follow, followOutbox, readOutbox, readPending } from '../bindings/follow.ts'
 import { joinPresence, type Membership } from '../bindings/presence.ts'
 import type { PresenceMember } from '../client/presence.ts'
 import { stateStoreOf } from '../bindings/state-store.ts'
@@ -92,19 +92,14 @@ export function subscription<B, S>(
   })
 }
 
-export interface OutboxStoreOptions {
-  /** How often to read the namespace's outbox again while subscribed, ms; also on every state change. @default 1000 */
-  interval?: number
-}
-
 /** How many messages of the namespace are stored and not yet acked (all tabs'). */
-export function pending(wire: AnyWire, options: OutboxStoreOptions = {}): Readable<number> {
-  return readable(0, (set) => pollWire(wire, readPending, options.interval ?? POLL_INTERVAL, set))
+export function pending(wire: AnyWire): Readable<number> {
+  return readable(0, (set) => followOutbox(wire, readPending, set))
 }
 
 /** The namespace's queued messages, oldest first. */
-export function outbox(wire: AnyWire, options: OutboxStoreOptions = {}): Readable<OutboxEntry[]> {
-  return readable<OutboxEntry[]>([], (set) => pollWire(wire, readOutbox, options.interval ?? POLL_INTERVAL, set))
+export function outbox(wire: AnyWire): Readable<OutboxEntry[]> {
+  return readable<OutboxEntry[]>([], (set) => followOutbox(wire, readOutbox, set))
 }
 
 /** A presence store: `$members` is everyone present; `update` sets this profile's state. */

@@ -16,7 +16,7 @@ import {
   toValue,
   watch,
 } from 'vue'
-import { type AnyWire, follow, POLL_INTERVAL, pollWire, readOutbox, readPending } from '../bindings/follow.ts'
+import { type AnyWire, follow, followOutbox, readOutbox, readPending } from '../bindings/follow.ts'
 import { joinPresence } from '../bindings/presence.ts'
 import type { PresenceMember } from '../client/presence.ts'
 import { stateStoreOf } from '../bindings/state-store.ts'
@@ -104,26 +104,29 @@ export function useSubscription<B, S>(
   return { value: readonly(value), error: readonly(error) }
 }
 
-function usePolled<T>(read: (wire: AnyWire) => Promise<T>, initial: T, options: UseOutboxOptions): Readonly<Ref<T>> {
+/** `read` again on every change of the namespace's queue (see `followOutbox`): no polling timer. */
+function useOutboxRead<T>(
+  read: (wire: AnyWire) => Promise<T>,
+  initial: T,
+  options: UseOutboxOptions,
+): Readonly<Ref<T>> {
   const value = shallowRef<T>(initial)
-  onEnd(pollWire(useWire(options.wire), read, options.interval ?? POLL_INTERVAL, (v) => (value.value = v)))
+  onEnd(followOutbox(useWire(options.wire), read, (v) => (value.value = v)))
   return readonly(value) as Readonly<Ref<T>>
 }
 
 export interface UseOutboxOptions {
   wire?: AnyWire
-  /** How often to read the namespace's outbox again, ms; it is also read on every state change. @default 1000 */
-  interval?: number
 }
 
 /** How many messages of the namespace are stored and not yet acked by the server (all tabs'). */
 export function usePending(options: UseOutboxOptions = {}): Readonly<Ref<number>> {
-  return usePolled(readPending, 0, options)
+  return useOutboxRead(readPending, 0, options)
 }
 
 /** The namespace's queued messages, oldest first. */
 export function useOutbox(options: UseOutboxOptions = {}): Readonly<Ref<OutboxEntry[]>> {
-  return usePolled(readOutbox, [], options)
+  return useOutboxRead(readOutbox, [], options)
 }
 
 /**

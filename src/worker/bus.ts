@@ -41,7 +41,8 @@ export type BusMessage =
   | { k: 'request'; from: string; key: string; topic: string; body: string | Uint8Array; timeout: number }
   | { k: 'cancel-request'; key: string }
   // owner → followers
-  | { k: 'owner'; id: string; state: StateInfo; acked: number }
+  // `version` (the owner's release) came with inspect(): absent from owners of releases before it.
+  | { k: 'owner'; id: string; version?: string; state: StateInfo; acked: number }
   | { k: 'state'; state: StateInfo }
   | { k: 'acked'; upTo: number }
   | { k: 'sent'; upTo: number }

@@ -2,7 +2,7 @@ import type { BusMessage } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
 import { FollowerRequests } from './follower-requests.ts'
-import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
+import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub, type RoleInspection } from './role.ts'
 
 /**
  * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
@@ -65,6 +65,10 @@ export class FollowerRole implements Role {
     // The owner sends; it heard of the commit on the bus.
   }
 
+  inspect(): RoleInspection {
+    return { topics: {}, members: {} }
+  }
+
   cursors(): Record<string, number> {
     return {}
   }
@@ -101,6 +105,7 @@ export class FollowerRole implements Role {
       case 'owner':
         // A new owner knows nothing of our tabs: subscribe them again from what each has already received.
         host.setState(m.state)
+        host.ownerIs(m.id, m.version)
         this.#requests.owner(m.id)
         void this.#followAck(m.acked, true)
         for (const [key, hs] of host.subs) this.route(key, hs)

@@ -13,9 +13,13 @@ import type {
   SessionConfig,
   StateInfo,
   SubscribeMode,
+  StateRecord,
   VolatileDelivery,
+  WorkerInspection,
+  WorkerLogLine,
   WorkerStats,
 } from '../protocol/port.ts'
+import { VERSION } from '../protocol/version.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
@@ -27,6 +31,12 @@ import type { Json } from '../protocol/frames.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { HostPresence, HostSub, Role, RoleHost } from './role.ts'
 import type { Tab } from './tab.ts'
+import { WorkerLog } from './worker-log.ts'
+
+/** States kept for `inspect()`. */
+export const MAX_STATE_HISTORY = 20
+/** Outbox records and dead letters `inspect()` reads at most. */
+const INSPECT_READ = 10_000
 
 /**
  * One namespace inside one worker: its tabs and their subscriptions, the shared outbox (every worker writes it
@@ -56,6 +66,20 @@ export class NamespaceHost implements RoleHost {
 
   readonly #onEnd: () => void
   readonly #platform: Platform
+  readonly #log: WorkerLog
+  readonly #states: StateRecord[] = []
+  #owner: WorkerInspection['owner'] = null
+  readonly #counters: WorkerInspection['counters'] = {
+    volatileSent: 0,
+    volatileDropped: 0,
+    volatileDelivered: 0,
+    requests: 0,
+    requestsOk: 0,
+    requestsFailed: 0,
+    requestsPending: 0,
+  }
+  /** Keys of this worker's requests not yet answered nor cancelled (each ends once: `done`, or a cancel before it). */
+  readonly #requestsWaiting = new Set<string>()
 
   constructor(
     readonly config: SessionConfig,
@@ -65,6 +89,10 @@ export class NamespaceHost implements RoleHost {
   ) {
     this.#onEnd = onEnd
     this.#platform = platform
+    this.#log = new WorkerLog(`[tabwire worker ns=${config.namespace} v=${VERSION}]`, platform.clock, (lines) =>
+      this.#tabsLog(lines),
+    )
+    this.#recordState(this.#info)
     this.db = platform.database(config.namespace)
     this.bus = new Bus(config.namespace, platform.channel, (m) => this.#onBus(m))
     this.ready = this.#load()
@@ -155,26 +183,41 @@ export class NamespaceHost implements RoleHost {
   /** Volatile messages (see `WorkerPort.sendVolatile`). */
   sendVolatile(messages: OutgoingMessage[]): boolean {
     this.#assertLive()
-    return this.#role.sendVolatile(messages)
+    const sent = this.#role.sendVolatile(messages)
+    if (sent) this.#counters.volatileSent += messages.length
+    else this.#counters.volatileDropped += messages.length
+    return sent
   }
 
   /** The answer goes to the tab that asked, whichever worker owns the socket. */
   request(tab: Tab, req: number, topic: string, body: string | Uint8Array, timeout: number): void {
     this.#assertLive()
-    this.#role.request(`${this.workerId}/${tab.info.id}/${req}`, topic, body, timeout, (outcome) => {
+    const key = `${this.workerId}/${tab.info.id}/${req}`
+    const counters = this.#counters
+    counters.requests++
+    this.#requestsWaiting.add(key)
+    this.#role.request(key, topic, body, timeout, (outcome) => {
+      this.#requestsWaiting.delete(key)
+      if (outcome.ok) counters.requestsOk++
+      else counters.requestsFailed++
       if (!tab.gone) void tab.events.replied(req, outcome)
     })
   }
 
+  /** A cancelled request gets no answer: it ends here, as failed. */
   cancelRequest(tab: Tab, req: number): void {
-    this.#role.cancelRequest(`${this.workerId}/${tab.info.id}/${req}`)
+    const key = `${this.workerId}/${tab.info.id}/${req}`
+    if (this.#requestsWaiting.delete(key)) this.#counters.requestsFailed++
+    this.#role.cancelRequest(key)
   }
 
   deliverVolatile(msgs: VolatileDelivery[]): void {
     for (const hs of this.subs.values()) {
       if (!hs.volatile || hs.tab.gone) continue
       const mine = msgs.filter((m) => m.topic === hs.topic)
-      if (mine.length > 0) void hs.tab.events.volatile(hs.sub, mine)
+      if (mine.length === 0) continue
+      this.#counters.volatileDelivered += mine.length
+      void hs.tab.events.volatile(hs.sub, mine)
     }
   }
 
@@ -269,6 +312,44 @@ export class NamespaceHost implements RoleHost {
     }
   }
 
+  async inspect(worker: WorkerStats['worker']): Promise<WorkerInspection> {
+    const now = this.#platform.clock.now()
+    const [stored, dead] = await Promise.all([this.outbox.list(INSPECT_READ), this.outbox.dead(INSPECT_READ)])
+    const count = this.outbox.counters.pending()
+    const oldest = stored[0]?.queuedAt
+    const { topics, members } = this.#role.inspect()
+    const presence: WorkerInspection['presence'] = {}
+    for (const hp of this.presences.values()) {
+      const p = (presence[hp.topic] ??= { handles: 0, members: members[hp.topic] ?? null })
+      p.handles++
+    }
+    const tabs = [...this.tabs]
+    return {
+      worker,
+      role: this.#role.owner ? 'owner' : 'follower',
+      owner: this.#owner,
+      tabs: { count: tabs.length, ids: tabs.map((t) => t.info.id), visible: tabs.filter((t) => t.shown).length },
+      states: [...this.#states],
+      outbox: {
+        count,
+        oldestAge: oldest === undefined ? null : Math.max(0, now - oldest),
+        bytes: stored.reduce((sum, e) => sum + e.bytes, 0),
+        complete: stored.length >= count,
+        dead: dead.length,
+        acked: this.outbox.counters.acked,
+      },
+      topics,
+      presence,
+      counters: { ...this.#counters, requestsPending: this.#requestsWaiting.size },
+      errors: this.#log.recent,
+    }
+  }
+
+  /** The worker that owns the socket, as announced on the bus (or this one). */
+  ownerIs(id: string, version: string | undefined): void {
+    this.#owner = { id, version: version ?? null }
+  }
+
   reconnect(): void {
     this.#role.reconnect()
   }
@@ -329,6 +410,7 @@ export class NamespaceHost implements RoleHost {
       return
     }
     this.#role = owner
+    this.ownerIs(this.workerId, VERSION)
     owner.start()
     this.#follower.handOver(owner)
     await released
@@ -376,10 +458,21 @@ export class NamespaceHost implements RoleHost {
 
   setState(info: StateInfo): void {
     this.#info = info
+    this.#recordState(info)
     // Written to a socket that is gone: queued again until the next connection resends it.
     if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
+  }
+
+  #recordState(info: StateInfo): void {
+    this.#states.push({ ...info, at: this.#platform.clock.now() })
+    if (this.#states.length > MAX_STATE_HISTORY) this.#states.shift()
+  }
+
+  #tabsLog(lines: WorkerLogLine[]): void {
+    // A tab of an older release has no `log`: its refusal is no news.
+    for (const tab of this.tabs) if (!tab.gone) Promise.resolve(tab.events.log(lines)).catch(() => undefined)
   }
 
   tabsRenumbered(from: number, delta: number): void {
@@ -417,6 +510,7 @@ export class NamespaceHost implements RoleHost {
     this.presences.clear()
     this.#outbox?.dispose()
     this.setState({ state: 'closed', attempt: 0 })
+    this.#log.close()
     this.tabs.clear()
     this.#releaseOwnership?.()
     this.#leave.abort()
@@ -424,12 +518,12 @@ export class NamespaceHost implements RoleHost {
     this.#onEnd()
   }
 
-  log(message: string): void {
-    console.warn(`[tabwire:${this.config.namespace}] ${message}`)
+  log(message: string, level: 'warn' | 'error' = 'warn'): void {
+    this.#log.line(level, message)
   }
 
   debug(message: string): void {
-    if (this.config.debug) console.debug(`[tabwire:${this.config.namespace}] ${message}`)
+    if (this.config.debug) this.#log.line('debug', message)
   }
 }
 

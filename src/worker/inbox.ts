@@ -51,6 +51,8 @@ interface TopicState {
   chain: Promise<void>
   /** A gap or stray epoch made us resubscribe; drop everything until the seq after the cursor (or a reset). */
   resyncing: boolean
+  /** The newest seq the server has shown for the topic (a `msg` or `reset`), for `inspect()`'s lag. */
+  head?: number
 }
 
 /** What the inbox needs from the session: the socket, and whether it is open right now. */
@@ -58,7 +60,7 @@ export interface InboxHost {
   /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
   sendFrame(frame: SubFrame | UnsubFrame | FetchFrame): boolean
   whenOpen(): Promise<void>
-  log(message: string): void
+  log(message: string, level?: 'warn' | 'error'): void
 }
 
 interface PendingFetch {
@@ -147,6 +149,18 @@ export class Inbox {
     return out
   }
 
+  /** Per followed topic: the cursor, the newest seq the server has shown, and the difference. */
+  topics(): Record<string, { seq: number; head: number | null; lag: number | null }> {
+    const out: Record<string, { seq: number; head: number | null; lag: number | null }> = {}
+    for (const [topic, st] of this.#topics) {
+      if (st.subs.size === 0) continue
+      const seq = st.cursor?.seq ?? 0
+      const head = st.head ?? null
+      out[topic] = { seq, head, lag: head === null ? null : Math.max(0, head - seq) }
+    }
+    return out
+  }
+
   /**
    * Adds a tab subscription; it first catches up from the local log (and the server for anything older). With
    * `latest`, it starts at the newest message: the server says where that is when nobody follows the topic yet (the
@@ -180,6 +194,8 @@ export class Inbox {
   receive(topic: string, msgs: MsgFrame[]): void {
     const st = this.#topics.get(topic)
     if (!st || st.subs.size === 0) return // an unsub crossed these on the wire
+    const last = msgs[msgs.length - 1]
+    if (last && last.seq > (st.head ?? 0)) st.head = last.seq
     this.#run(st, () => this.#accept(topic, st, msgs))
   }
 
@@ -190,6 +206,7 @@ export class Inbox {
       if (frame.reason !== 'latest') this.#host.log(`reset ${frame.topic} to ${frame.seq} (${frame.reason})`)
       const before = st.cursor?.epoch
       st.cursor = { topic: frame.topic, seq: frame.seq, epoch: frame.epoch }
+      st.head = frame.seq
       st.resyncing = false
       await this.#write((tx) => {
         void tx.objectStore('inbox').delete(IDBKeyRange.bound([frame.topic, 0], [frame.topic, Infinity]))
@@ -291,7 +308,7 @@ export class Inbox {
   }
 
   #run(st: TopicState, step: () => Promise<void>): void {
-    st.chain = st.chain.then(step).catch((e: unknown) => this.#host.log(`inbox: ${String(e)}`))
+    st.chain = st.chain.then(step).catch((e: unknown) => this.#host.log(`inbox: ${String(e)}`, 'error'))
   }
 
   async #accept(topic: string, st: TopicState, msgs: MsgFrame[]): Promise<void> {
@@ -453,7 +470,7 @@ export class Inbox {
           await tx.done
         } catch (e) {
           started()
-          this.#host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`)
+          this.#host.log(`inbox write failed: ${String(storageError(e, 'inbox'))}`, 'error')
         }
       })()
     })

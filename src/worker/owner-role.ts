@@ -1,3 +1,4 @@
+import { VERSION } from '../protocol/version.ts'
 import type { BusMessage } from './bus.ts'
 import { workerLock } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
@@ -7,7 +8,7 @@ import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
-import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost } from './role.ts'
+import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost, type RoleInspection } from './role.ts'
 
 /**
  * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
@@ -68,7 +69,7 @@ export class OwnerRole implements Role {
           bus.post({ k: 'dead', letters })
         },
         dropped: (messages) => host.outboxDropped(messages),
-        log: (m) => host.log(m),
+        log: (m, level) => host.log(m, level),
         volatile: (msgs) => {
           host.deliverVolatile(msgs)
           bus.post({ k: 'vmsg', msgs })
@@ -158,6 +159,10 @@ export class OwnerRole implements Role {
     return this.#session.cursors()
   }
 
+  inspect(): RoleInspection {
+    return { topics: this.#session.topics(), members: this.#session.presence.sizes() }
+  }
+
   sendVolatile(messages: OutgoingMessage[]): boolean {
     return this.#session.sendVolatile(messages)
   }
@@ -245,7 +250,13 @@ export class OwnerRole implements Role {
 
   #announce(): void {
     const host = this.#host
-    host.bus.post({ k: 'owner', id: host.workerId, state: this.#session.state, acked: host.outbox.counters.acked })
+    host.bus.post({
+      k: 'owner',
+      id: host.workerId,
+      version: VERSION,
+      state: this.#session.state,
+      acked: host.outbox.counters.acked,
+    })
   }
 
   /** A follower worker that dies takes its subscriptions with it: its lifetime lock tells us when. */

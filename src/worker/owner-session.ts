@@ -1,3 +1,4 @@
+import type { RoleInspection } from './role.ts'
 import { encodeFrames } from '../protocol/encode.ts'
 import type { MsgFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.ts'
 import type {
@@ -83,7 +84,7 @@ export class OwnerSession {
         },
         tooLarge: (largest) => this.#resender.learnLimit(largest),
         state: (info) => host.state(info),
-        log: (m) => host.log(m),
+        log: (m, level) => host.log(m, level),
         ...(host.debug ? { trace: (dir: '->' | '<-', text: string) => host.debug?.(`${dir} ${text}`) } : {}),
       },
       platform.clock,
@@ -112,7 +113,7 @@ export class OwnerSession {
       reconciled: () => {
         for (const w of this.#openWaiters.splice(0)) w()
       },
-      log: (m) => host.log(m),
+      log: (m, level) => host.log(m, level),
     })
     this.presence = new PresenceRelay(
       (f) => this.#socket.send(encodeFrames([f])),
@@ -128,7 +129,7 @@ export class OwnerSession {
       {
         sendFrame: (f) => this.#socket.send(encodeFrames([f])),
         whenOpen: () => this.#whenOpen(),
-        log: (m) => this.#host.log(m),
+        log: (m, level) => this.#host.log(m, level),
       },
       this.config.inboxRetention,
       // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
@@ -143,6 +144,11 @@ export class OwnerSession {
 
   cursors(): Record<string, number> {
     return this.#inbox.cursors()
+  }
+
+  /** Per followed topic, the worker's seq and the newest the server has shown (see `WorkerInspection.topics`). */
+  topics(): RoleInspection['topics'] {
+    return this.#inbox.topics()
   }
 
   /** `key` names the subscription across workers: `<worker>/<tab>/<sub>`. A repeated key replaces the old one. */
@@ -291,7 +297,7 @@ export class OwnerSession {
           break
         case 'error':
           if (f.code === 'auth-refused') this.#refresh.refused(f.message)
-          else this.#host.log(`server error ${f.code}: ${f.message}`)
+          else this.#host.log(`server error ${f.code}: ${f.message}`, 'error')
           break
         case 'authed':
           this.#refresh.expiresIn(f.expiresIn)

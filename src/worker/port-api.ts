@@ -13,6 +13,7 @@ import type {
   SubscribeMode,
   TabEvents,
   TabInfo,
+  WorkerInspection,
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
@@ -170,6 +171,10 @@ export class PortApi implements WorkerPort {
 
   stats(): Promise<WorkerStats> {
     return guard(() => this.#attached().stats(this.#registry.worker))
+  }
+
+  inspect(): Promise<WorkerInspection> {
+    return guard(() => this.#attached().inspect(this.#registry.worker))
   }
 
   outboxList(limit: number, options: OutboxListOptions = {}): Promise<OutboxEntry[]> {

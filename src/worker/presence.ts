@@ -44,6 +44,13 @@ export class PresenceRelay {
     this.#clock = clock
   }
 
+  /** Topic → the size of the server's last list for it (`null` before one came on this connection). */
+  sizes(): Record<string, number | null> {
+    const out: Record<string, number | null> = {}
+    for (const [topic, tp] of this.#topics) out[topic] = tp.members?.size ?? null
+    return out
+  }
+
   /** A repeated key moves the handle (a new owner hears every follower's handles again). */
   join(key: string, topic: string, state: Json, holder: PresenceHolder): void {
     if (this.#keys.has(key)) this.#drop(key, false)

@@ -34,7 +34,7 @@ export interface ResendHost {
   dropped(messages: DroppedMessage[]): void
   /** The queue is in step with the server after a `welcome`: requests waiting for an open socket may go. */
   reconciled(): void
-  log(message: string): void
+  log(message: string, level?: 'warn' | 'error'): void
 }
 
 /**
@@ -202,7 +202,7 @@ export class Resender {
       if (letters.length > 0) this.#host.refused(letters)
       return true
     } catch (e) {
-      this.#host.log(`refused messages could not be moved to the dead letters: ${String(e)}`)
+      this.#host.log(`refused messages could not be moved to the dead letters: ${String(e)}`, 'error')
       if (gen === this.#openGen) this.#socket.protocolError('a refused message could not be stored')
       return false
     }
@@ -236,7 +236,7 @@ export class Resender {
         }
       } while (gen !== this.#openGen && this.#socket.isOpen && !this.#reconciling)
     } catch (e) {
-      this.#host.log(`resend stopped: ${String(e)}`)
+      this.#host.log(`resend stopped: ${String(e)}`, 'error')
     } finally {
       this.#flushing = false
     }

@@ -11,6 +11,7 @@ import type {
   StateInfo,
   SubscribeMode,
   VolatileDelivery,
+  WorkerInspection,
 } from '../protocol/port.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
@@ -81,8 +82,19 @@ export interface RoleHost {
   outboxDropped(messages: DroppedMessage[]): void
   tabsSent(upTo: number): void
   tabsRenumbered(from: number, delta: number): void
-  log(message: string): void
+  /** A warning, or with `error` a failure (a bad frame, storage): the worker's console and every tab's. */
+  log(message: string, level?: 'warn' | 'error'): void
+  /** Only with the `debug` option. */
   debug(message: string): void
+  /** The worker that owns the socket, as it announced itself. */
+  ownerIs(id: string, version: string | undefined): void
+}
+
+/** What only a role knows for `inspect()`: the owner's topics and presence list sizes (a follower's are empty). */
+export interface RoleInspection {
+  topics: WorkerInspection['topics']
+  /** Topic → size of the server's last member list. */
+  members: Record<string, number | null>
 }
 
 /**
@@ -105,6 +117,7 @@ export interface Role {
   /** New outbox records are on disk; `batch` when this worker wrote them, `exp` their earliest expiry otherwise. */
   committed(batch?: OutboxBatch, exp?: number): void
   cursors(): Record<string, number>
+  inspect(): RoleInspection
   /** Volatile messages: false (dropped) unless the connection is open. */
   sendVolatile(messages: OutgoingMessage[]): boolean
   /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */

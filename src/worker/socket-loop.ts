@@ -23,7 +23,7 @@ export interface SocketLoopHost {
   /** The server closed with 4413; `largest` is the largest message (UTF-8 bytes) written on that connection. */
   tooLarge(largest: number): void
   state(info: StateInfo): void
-  log(message: string): void
+  log(message: string, level?: 'warn' | 'error'): void
   /** Every WebSocket message in (`<-`) and out (`->`), when the app asked for `debug`; the token is redacted. */
   trace?(direction: '->' | '<-', text: string): void
 }
@@ -117,7 +117,7 @@ export class SocketLoop {
    */
   protocolError(message: string): void {
     if (!this.#ws) return
-    this.#host.log(`bad frame from server (protocol): ${message}`)
+    this.#host.log(`bad frame from server (protocol): ${message}`, 'error')
     this.#lost(new LocalClose(CloseCode.BadFrame, message))
   }
 
@@ -211,7 +211,7 @@ export class SocketLoop {
     this.#host.trace?.('<-', typeof data === 'string' ? data : `[binary ${(data as ArrayBuffer).byteLength} bytes]`)
     const decoded = decodeServerMessage(data)
     if (!decoded.ok) {
-      this.#host.log(`bad frame from server (${decoded.error.code}): ${decoded.error.message}`)
+      this.#host.log(`bad frame from server (${decoded.error.code}): ${decoded.error.message}`, 'error')
       this.#lost(new LocalClose(CloseCode.BadFrame, decoded.error.message))
       return
     }

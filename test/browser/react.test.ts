@@ -5,7 +5,7 @@
  */
 import { createElement, type ReactNode, StrictMode } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
-import { afterEach, expect, it } from 'vitest'
+import { afterEach, expect, it, vi } from 'vitest'
 import { commands } from 'vitest/browser'
 import type { Message } from '../../src/client/index.ts'
 import {
@@ -48,8 +48,8 @@ function Subscriber(props: { topic: string; wire: AnyWire }): ReactNode {
 
 function Status(): ReactNode {
   const state = useWireState()
-  const pending = usePending({ interval: 50 })
-  const outbox = useOutbox({ interval: 50 })
+  const pending = usePending()
+  const outbox = useOutbox()
   return `${state.state} ${pending} [${outbox.map((e) => e.id).join(',')}]`
 }
 
@@ -171,6 +171,39 @@ it('useWireState follows the connection; usePending and useOutbox show the share
   }
   await expect.poll(() => el.textContent, poll).toBe('open 0 []')
   expect(await commands.serverReadBodies(topic)).toEqual([{ json: 1 }, { json: 2 }])
+})
+
+it('usePending and useOutbox follow outbox.onChange with no polling timer: sends of another tab show, no state change', async () => {
+  // setInterval is wrapped before the hooks mount: a poll would be counted.
+  const intervals = vi.spyOn(globalThis, 'setInterval')
+  try {
+    // Nothing listens on port 1 (WebKit may hang on it: each attempt gives up after 500 ms): two attempts fail and the
+    // state stays `failed`, so no state change refreshes them.
+    const namespace = `react-${crypto.randomUUID()}`
+    const shown = openWire({
+      url: 'ws://127.0.0.1:1',
+      namespace,
+      reconnect: { maxRetries: 1, minDelay: 1, connectTimeout: 500 },
+    })
+    const other = openWire({
+      url: 'ws://127.0.0.1:1',
+      namespace,
+      reconnect: { maxRetries: 1, minDelay: 1, connectTimeout: 500 },
+    })
+    const el = render(createElement(WireProvider, { wire: shown }, createElement(Status)))
+    await expect.poll(() => el.textContent, poll).toBe('failed 0 []')
+    let states = 0
+    shown.onState(() => states++)
+    const topic = topicOf('react-on-change')
+    await other.send(topic, 1)
+    await other.send(topic, 2)
+    await other.send(topic, 3)
+    await expect.poll(() => el.textContent, poll).toBe('failed 3 [1,2,3]')
+    expect(states).toBe(0)
+    expect(intervals).not.toHaveBeenCalled()
+  } finally {
+    intervals.mockRestore()
+  }
 })
 
 it('sharedWire: the same key gives the same wire (a hot reload opens no second one) until that wire is closed', async () => {

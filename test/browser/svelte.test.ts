@@ -33,7 +33,7 @@ it('wireState, pending and outbox stores: the queue while the server is down, em
   const wire = openWire()
   const topic = topicOf('svelte-outbox')
   const view = derived(
-    [wireState(wire), pending(wire, { interval: 50 }), outbox(wire, { interval: 50 })],
+    [wireState(wire), pending(wire), outbox(wire)],
     ([s, p, o]) => `${s.state} ${p} [${o.map((e) => e.id).join(',')}]`,
   )
   let text = ''

@@ -74,8 +74,8 @@ it('useWireState, usePending and useOutbox: the queue while the server is down, 
     defineComponent({
       setup() {
         const state = useWireState()
-        const pending = usePending({ interval: 50 })
-        const outbox = useOutbox({ interval: 50 })
+        const pending = usePending()
+        const outbox = useOutbox()
         return () => h('p', `${state.value.state} ${pending.value} [${outbox.value.map((e) => e.id).join(',')}]`)
       },
     }),

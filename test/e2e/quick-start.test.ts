@@ -181,7 +181,20 @@ it('two tabs chat: each message shows up once, in order, in both, over one conne
     ],
     60_000,
   )
-  expect([...a.errors, ...b.errors]).toEqual([])
+  // The worker tells each tab's console what the restarted memory store cost (an epoch reset, a renumbered queue):
+  // exactly that, in both tabs (in either order: the two come from separate frames), and nothing else from anyone.
+  const tag = '[tabwire worker ns=guest v='
+  const told = (errors: string[]) =>
+    errors
+      .filter((e) => e.startsWith(`console.warning: ${tag}`))
+      .map((e) => e.replace(/ v=[^\]]*\]/, ' v=…]'))
+      .sort()
+  const expected = [
+    'console.warning: [tabwire worker ns=guest v=…] reset room:lobby to 0 (epoch)',
+    "console.warning: [tabwire worker ns=guest v=…] resync: the server's counter (0) is behind our queue; renumbered it from 1",
+  ]
+  expect([told(a.errors), told(b.errors)]).toEqual([expected, expected])
+  expect([...a.errors, ...b.errors].filter((e) => !e.startsWith(`console.warning: ${tag}`))).toEqual([])
 })
 
 it('with the durable command: sends made while the server is stopped survive a reload and arrive once, in order, after its restart', async () => {

@@ -81,6 +81,56 @@ describe('metrics: true', () => {
   })
 })
 
+describe('presence sizes', () => {
+  /** Joins `topic` and waits for the member list that answers it. */
+  async function join(c: Awaited<ReturnType<typeof hello>>, topic: string): Promise<void> {
+    const mark = c.frames.length
+    c.send({ t: 'pjoin', topic, state: null })
+    await c.waitFor(() => c.since(mark).some((f) => f.t === 'presence' && f.topic === topic))
+  }
+
+  it('totals, not a series per topic: members and topics with presence, joins and leaves (a leave or a close)', async () => {
+    const { server, url } = await serve({ metrics: true })
+    const a = await hello(url, 'a')
+    const b = await hello(url, 'b')
+    await join(a, 'room')
+    await join(a, 'lobby')
+    await join(b, 'room')
+    // A repeated join of a topic already joined is no new member.
+    await join(b, 'room')
+    let s = samples((await scrape(server.port)).body)
+    expect(s.get('tabwire_presence_members')).toBe(3)
+    expect(s.get('tabwire_presence_topics')).toBe(2)
+    expect(s.get('tabwire_presence_joins_total')).toBe(3)
+    expect(s.get('tabwire_presence_leaves_total')).toBe(0)
+    expect([...s.keys()].filter((k) => k.includes('room') || k.includes('lobby'))).toEqual([])
+
+    const mark = b.frames.length
+    a.send({ t: 'pleave', topic: 'lobby' })
+    await until(
+      'the leave to count',
+      async () => samples((await scrape(server.port)).body).get('tabwire_presence_leaves_total'),
+      (n) => n === 1,
+    )
+    s = samples((await scrape(server.port)).body)
+    expect(s.get('tabwire_presence_members')).toBe(2)
+    expect(s.get('tabwire_presence_topics')).toBe(1)
+    // b is not in lobby: it hears nothing of that leave.
+    expect(b.since(mark).filter((f) => f.t === 'pdiff')).toEqual([])
+
+    await b.close()
+    await until(
+      'b to be gone',
+      async () => samples((await scrape(server.port)).body).get('tabwire_presence_members'),
+      (n) => n === 1,
+    )
+    s = samples((await scrape(server.port)).body)
+    expect(s.get('tabwire_presence_topics')).toBe(1)
+    expect(s.get('tabwire_presence_joins_total')).toBe(3)
+    expect(s.get('tabwire_presence_leaves_total')).toBe(2)
+  })
+})
+
 describe('where they are served', () => {
   it('a path of its own, a prefix; anything else on the port stays 426', async () => {
     const { server } = await serve({ metrics: { path: '/internal/m', prefix: 'chat_' } })

@@ -301,6 +301,7 @@ export function fakeTabEvents(overrides: Partial<TabEvents> = {}): TabEvents {
     dropped: () => undefined,
     dial: () => Promise.reject(new Error('no provider')),
     presence: () => undefined,
+    log: () => undefined,
     ...overrides,
   }
 }
