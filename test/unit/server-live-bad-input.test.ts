@@ -99,7 +99,7 @@ describe('server bad input: the live frames', () => {
           r1: ['watcher:"watching"'],
           r2: ['mallory:"final"', 'watcher:"watching"'],
         }),
-      20_000,
+      { timeout: 20_000 },
     )
     await watcher.waitFor((f) =>
       ['r0', 'r2'].every((t) =>
