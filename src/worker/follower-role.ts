@@ -1,6 +1,6 @@
 import type { BusMessage } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
-import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { FollowerRequests } from './follower-requests.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
@@ -66,6 +66,10 @@ export class FollowerRole implements Role {
   }
 
   cursors(): Record<string, number> {
+    return {}
+  }
+
+  presence(): WorkerStats['presence'] {
     return {}
   }
 

@@ -5,7 +5,7 @@ import { HoldPolicy } from './hold-policy.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
-import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost } from './role.ts'
 
 /**
@@ -142,6 +142,10 @@ export class OwnerRole implements Role {
 
   cursors(): Record<string, number> {
     return this.#session.cursors()
+  }
+
+  presence(): WorkerStats['presence'] {
+    return this.#session.presence.summary()
   }
 
   sendVolatile(messages: OutgoingMessage[]): boolean {

@@ -10,6 +10,7 @@ import type {
   StateInfo,
   SubscribeMode,
   VolatileDelivery,
+  WorkerStats,
 } from '../protocol/port.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
@@ -99,6 +100,8 @@ export interface Role {
   /** New outbox records are on disk; `batch` when this worker wrote them. */
   committed(batch?: OutboxBatch): void
   cursors(): Record<string, number>
+  /** See `WorkerStats.presence`: the owner's, {} on a follower. */
+  presence(): WorkerStats['presence']
   /** Volatile messages: false (dropped) unless the connection is open. */
   sendVolatile(messages: OutgoingMessage[]): boolean
   /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */
