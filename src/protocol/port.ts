@@ -235,6 +235,12 @@ export interface WorkerStats {
   acked: number
   /** Last seq per followed topic; known only to the worker that owns the socket (empty on a follower). */
   cursors: Record<string, number>
+  /**
+   * Per topic this namespace is present in: `tabs`, the presence handles joined (every worker's tabs); `members`, the
+   * members in the server's last list (0 until it came). Known only to the worker that owns the socket ({} on a
+   * follower).
+   */
+  presence: Record<string, { tabs: number; members: number }>
   /** Tabs attached to this worker for the namespace. */
   tabs: number
   /** Whether this worker owns the namespace's socket (others relay to it). */

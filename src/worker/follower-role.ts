@@ -1,6 +1,6 @@
 import type { BusMessage } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
-import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { FollowerRequests } from './follower-requests.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub, type RoleInspection } from './role.ts'
 
@@ -70,6 +70,10 @@ export class FollowerRole implements Role {
   }
 
   cursors(): Record<string, number> {
+    return {}
+  }
+
+  presence(): WorkerStats['presence'] {
     return {}
   }
 

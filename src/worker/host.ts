@@ -306,6 +306,7 @@ export class NamespaceHost implements RoleHost {
       pending: this.outbox.counters.pending(),
       acked: this.outbox.counters.acked,
       cursors: this.#role.cursors(),
+      presence: this.#role.presence(),
       tabs: this.tabs.size,
       owner: this.#role.owner,
       worker,

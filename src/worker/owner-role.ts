@@ -7,7 +7,7 @@ import { OutboxExpiry } from './outbox-expiry.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
-import type { OutgoingMessage, RequestOutcome } from '../protocol/port.ts'
+import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost, type RoleInspection } from './role.ts'
 
 /**
@@ -161,6 +161,10 @@ export class OwnerRole implements Role {
 
   inspect(): RoleInspection {
     return { topics: this.#session.topics(), members: this.#session.presence.sizes() }
+  }
+
+  presence(): WorkerStats['presence'] {
+    return this.#session.presence.summary()
   }
 
   sendVolatile(messages: OutgoingMessage[]): boolean {

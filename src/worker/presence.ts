@@ -51,6 +51,13 @@ export class PresenceRelay {
     return out
   }
 
+  /** Per topic: the handles joined, and the members of the server's last list (0 until it came). */
+  summary(): Record<string, { tabs: number; members: number }> {
+    const out: Record<string, { tabs: number; members: number }> = {}
+    for (const [topic, tp] of this.#topics) out[topic] = { tabs: tp.holders.size, members: tp.members?.size ?? 0 }
+    return out
+  }
+
   /** A repeated key moves the handle (a new owner hears every follower's handles again). */
   join(key: string, topic: string, state: Json, holder: PresenceHolder): void {
     if (this.#keys.has(key)) this.#drop(key, false)

@@ -12,6 +12,7 @@ import type {
   SubscribeMode,
   VolatileDelivery,
   WorkerInspection,
+  WorkerStats,
 } from '../protocol/port.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { Bus, BusMessage } from './bus.ts'
@@ -118,6 +119,8 @@ export interface Role {
   committed(batch?: OutboxBatch, exp?: number): void
   cursors(): Record<string, number>
   inspect(): RoleInspection
+  /** See `WorkerStats.presence`: the owner's, {} on a follower. */
+  presence(): WorkerStats['presence']
   /** Volatile messages: false (dropped) unless the connection is open. */
   sendVolatile(messages: OutgoingMessage[]): boolean
   /** `done` is called exactly once (answer, error, timeout, or the owner going away), unless cancelled first. */

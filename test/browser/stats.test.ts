@@ -6,7 +6,7 @@ import { openWire as open, poll, topicOf } from './fixture.ts'
 
 const openWire = (namespace: string) => open({ namespace })
 
-it('reports state, outbox, cursors, tabs, ownership and the worker version', async () => {
+it('reports state, outbox, cursors, presence, tabs, ownership and the worker version', async () => {
   const namespace = `stats-${crypto.randomUUID()}`
   const topic = topicOf('stats')
   const a = openWire(namespace)
@@ -33,6 +33,15 @@ it('reports state, outbox, cursors, tabs, ownership and the worker version', asy
   })
   // Both tabs are served by the same worker: one socket.
   expect((await b.stats()).worker.id).toBe(stats.worker.id)
+  // Presence: two tabs of the namespace joined are one member, as the server's list says.
+  expect(stats.presence).toEqual({})
+  const room = topicOf('stats-presence')
+  const pa = await a.presence(room, { state: 'a' })
+  const pb = await b.presence(room, { state: 'b' })
+  await expect.poll(async () => (await b.stats()).presence, poll).toEqual({ [room]: { tabs: 2, members: 1 } })
+  await pa.leave()
+  await pb.leave()
+  await expect.poll(async () => (await a.stats()).presence, poll).toEqual({})
 
   await commands.serverStop()
   try {

@@ -3,7 +3,9 @@
  * and open, the server is killed (kill -9) and restarted (in process and gracefully), the fault proxy injects every
  * fault and a producer publishes, while a client that never reads and one that floods fetches hammer the server;
  * at the end nothing whose send() resolved is lost, nothing is duplicated, order holds, and every subscription got
- * every seq once, in order. `CHAOS_SEED` picks another seed.
+ * every seq once, in order. Beside the durable sends the tabs send volatile messages, make requests and hold one
+ * presence: the durable checks hold exactly the same, every request of an open tab got its reply or a typed error,
+ * and the presence ends as one member, the same on the server and in every tab. `CHAOS_SEED` picks another seed.
  */
 import { describe, expect, it } from 'vitest'
 import { BROWSERS } from '../support/browser-paths.ts'
@@ -31,5 +33,17 @@ describe.each(BROWSERS)('%s', (name) => {
     // Beside the tabs ran a client that never read and one that flooded fetches, and the server served them too.
     expect(report.hostile?.nonReaderConnections).toBeGreaterThan(0)
     expect(report.hostile?.fetchesAnswered).toBeGreaterThan(0)
+    // The live traffic ran beside the durable one and was felt: volatile messages went out and came back, requests
+    // were answered (and some failed with a typed error: the faults cut them), and the presence agreed (checked in
+    // report.other, empty above).
+    const { volatile, requests, presence } = report.live
+    expect(volatile.sent).toBeGreaterThan(0)
+    expect(volatile.received).toBeGreaterThan(0)
+    expect(requests.answered).toBeGreaterThan(0)
+    expect(requests.wrong).toBe(0)
+    expect(Object.keys(requests.failed).filter((code) => code.startsWith('untyped'))).toEqual([])
+    expect(presence.server).toHaveLength(1)
+    expect(presence.views.length).toBeGreaterThan(0)
+    for (const view of presence.views) expect(view).toEqual(presence.server)
   }, 180_000)
 })

@@ -5,11 +5,15 @@
  * mid-frame cuts both ways) and a server-side producer publishes all the while; some tabs subscribe to the
  * producer's topic and to the tabs' own topic.
  *
+ * Beside the durable sends the tabs send volatile messages, make requests to an echo handler and join one presence.
+ *
  * At the end (faults off, server up, every tab drained) it checks the delivery guarantees of DESIGN.md:
  * - outbound: every body whose `send()` resolved is in the server's log exactly once; the log's order follows the
  *   ids the sends resolved with (one client id per namespace: one order for all tabs); no body appears twice;
  * - inbound: every subscription handed its app every seq exactly once, in order, from where it subscribed (an
- *   `onReset` notice may cover a hole); subscriptions still open at the end reached the topic's head.
+ *   `onReset` notice may cover a hole); subscriptions still open at the end reached the topic's head;
+ * - live: no volatile message in the log; every request of an open tab settled, with the echo or a typed error;
+ *   the presence is one member with the joined state, on the server and in every open tab alike.
  *
  * Used by test/e2e/chaos-soak.test.ts (short, inside `npm test`) and test/soak/run.ts (`npm run soak`).
  * Seeded (the order and timing of the driver's steps; the pages' send timing is seeded too, though browsers and
@@ -24,13 +28,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { StoredMessage } from '../../src/server/store.ts'
-import type { ChaosApi, ChaosGlobal, SessionInfo } from '../e2e/app/chaos-api.ts'
+import { PRESENCE, PRESENCE_STATE, type ChaosApi, type ChaosGlobal, type SessionInfo } from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import { launchBrowser, type TestContext } from '../support/browsers.ts'
 import type { AppGlobals, Tab } from '../support/tab.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { check, emptyReport, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
+import { check, checkLive, emptyReport, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
 import { startHostileClients } from './hostile.ts'
 import { startApp } from '../support/vite-app.ts'
 import { until } from '../support/wait.ts'
@@ -480,6 +484,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         ).catch((err: unknown) => report.other.push(String(err)))
       }
     }
+    // Requests: each open tab's settle (answer or error) within their 2 s timeout once the faults are off.
+    for (const t of tabs) {
+      await until(
+        `tab ${t.tab} (session ${t.session}) to settle its requests`,
+        () => t.call('live'),
+        (c) =>
+          c.requests.answered + c.requests.wrong + Object.values(c.requests.failed).reduce((a, b) => a + b, 0) >=
+          c.requests.started,
+        { timeout: 30_000, interval: 200 },
+      ).catch((err: unknown) => report.other.push(String(err)))
+    }
+    // Presence once the chaos settled: one member (every tab is one namespace client) with the state the tabs
+    // joined with, the same on the server and in every open tab, rebuilt from the server after every reconnect.
+    const presence = async () => ({
+      server: (await server.request<{ members: string[] }>({ cmd: 'presence', topic: PRESENCE })).members,
+      views: await Promise.all(tabs.map(async (t) => (await t.call('members')) ?? [])),
+    })
+    const agreed = (p: { server: string[]; views: string[][] }) =>
+      p.server.length === 1 &&
+      (p.server[0] ?? '').endsWith(`/${JSON.stringify(PRESENCE_STATE)}`) &&
+      p.views.every((v) => JSON.stringify(v) === JSON.stringify(p.server))
+    report.live.presence = await until('presence to settle', presence, agreed, {
+      timeout: 30_000,
+      interval: 200,
+    }).catch(async (err: unknown) => {
+      report.other.push(String(err))
+      return presence()
+    })
+    if (!agreed(report.live.presence)) report.other.push(`presence at the end: ${JSON.stringify(report.live.presence)}`)
     const first = tabs[0]
     if (!first) throw new Error('no tab left at the end')
     const dump = await first.call('dump')
@@ -503,6 +536,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await store.close()
 
     check(report, dump, upLog, feedLog, live)
+    checkLive(report, dump, live)
     return report
   } finally {
     await cleanup()

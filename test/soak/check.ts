@@ -4,7 +4,7 @@
  * hand-made records (test/unit/chaos-check.test.ts).
  */
 import type { StoredMessage } from '../../src/server/store.ts'
-import type { ChaosBody, DeliveryRun, SessionInfo } from '../e2e/app/chaos-api.ts'
+import type { ChaosBody, DeliveryRun, LiveCounts, SessionInfo } from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import type { FaultCounts } from '../support/fault-proxy.ts'
 import type { HostileCounts } from './hostile.ts'
@@ -61,6 +61,19 @@ export interface ChaosReport {
   notes: string[]
   /** The hostile clients beside the tabs (test/soak/hostile.ts), when they ran. */
   hostile?: HostileCounts
+  /** The live traffic beside the durable one: volatile sends, requests, presence. */
+  live: LiveReport
+}
+
+export interface LiveReport {
+  volatile: { sent: number; dropped: number; received: number; rejected: Record<string, number> }
+  /**
+   * Every request of a tab still open at the end got its reply (`answered`) or a typed error (`failed`, by code);
+   * `abandoned`: requests of page loads that went away (a reload, a close) before theirs settled.
+   */
+  requests: { started: number; answered: number; wrong: number; failed: Record<string, number>; abandoned: number }
+  /** The presence at the end: the server's members and each open tab's view, as `user/client/state` strings. */
+  presence: { server: string[]; views: string[][] }
 }
 
 /** A report with every count at zero, filled in as the soak runs. */
@@ -88,7 +101,49 @@ export function emptyReport(browser: ChaosReport['browser'], seed: number): Chao
     misordered: [],
     other: [],
     notes: [],
+    live: {
+      volatile: { sent: 0, dropped: 0, received: 0, rejected: {} },
+      requests: { started: 0, answered: 0, wrong: 0, failed: {}, abandoned: 0 },
+      presence: { server: [], views: [] },
+    },
   }
+}
+
+const add = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n
+}
+
+/** The live counts of every session (`cs:l:`): sums them, and lists what breaks the promises of requests. */
+export function checkLive(report: ChaosReport, dump: Record<string, string>, live: Map<string, string[]>): void {
+  const { volatile, requests } = report.live
+  for (const [k, v] of Object.entries(dump)) {
+    if (!k.startsWith('cs:l:')) continue
+    const session = k.slice('cs:l:'.length)
+    const c = JSON.parse(v) as LiveCounts
+    volatile.sent += c.volatile.sent
+    volatile.dropped += c.volatile.dropped
+    volatile.received += c.volatile.received
+    add(volatile.rejected, c.volatile.rejected)
+    requests.started += c.requests.started
+    requests.answered += c.requests.answered
+    requests.wrong += c.requests.wrong
+    add(requests.failed, c.requests.failed)
+    const settled = c.requests.answered + c.requests.wrong + Object.values(c.requests.failed).reduce((a, b) => a + b, 0)
+    if (settled > c.requests.started)
+      report.other.push(`session ${session}: ${settled} requests settled but ${c.requests.started} started`)
+    else if (live.has(session) && settled < c.requests.started)
+      report.other.push(`session ${session} (open): ${c.requests.started - settled} requests never settled`)
+    else requests.abandoned += c.requests.started - settled
+    if (c.requests.wrong > 0) report.other.push(`session ${session}: ${c.requests.wrong} replies were not the echo`)
+    if (live.has(session) && !c.presence.joined)
+      report.other.push(`session ${session} (open): presence never joined (${c.presence.error ?? 'no answer'})`)
+  }
+  for (const [what, codes] of [
+    ['request', requests.failed],
+    ['volatile send', volatile.rejected],
+  ] as const)
+    for (const code of Object.keys(codes))
+      if (code.startsWith('untyped')) report.other.push(`a ${what} failed with an untyped error: ${code}`)
 }
 
 /** The guarantees, from the pages' records (`dump`), the server's logs and the sessions still open at the end. */
@@ -223,6 +278,9 @@ export function formatReport(r: ChaosReport): string {
             `(${r.hostile.fetchesSent} fetches sent, ${r.hostile.fetchesAnswered} answered in full)`,
         ]
       : []),
+    `  volatile:         ${r.live.volatile.sent} sent, ${r.live.volatile.dropped} dropped (socket not open), ${r.live.volatile.received} received, rejected ${JSON.stringify(r.live.volatile.rejected)}`,
+    `  requests:         ${r.live.requests.started} started: ${r.live.requests.answered} answered, ${r.live.requests.wrong} wrong, failed ${JSON.stringify(r.live.requests.failed)}, ${r.live.requests.abandoned} abandoned with their page`,
+    `  presence:         server ${JSON.stringify(r.live.presence.server)}; ${r.live.presence.views.length} open tabs agree: ${r.live.presence.views.every((v) => JSON.stringify(v) === JSON.stringify(r.live.presence.server))}`,
     `  lost:             ${r.lost.length}`,
     `  duplicated:       ${r.duplicated.length}`,
     `  misordered:       ${r.misordered.length}`,

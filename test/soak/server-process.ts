@@ -7,12 +7,14 @@
  *
  * IPC (driver → child): `{ cmd: 'restart', downMs }` stops the listener (clients get 1012), waits, listens again on
  * the same port — the in-process restart; `{ cmd: 'produce', on }` starts/stops the producer; `{ cmd: 'heads',
- * topics }` answers the topics' heads. Every command is answered with `{ re: cmd, ... }`. The child says
+ * topics }` answers the topics' heads; `{ cmd: 'presence', topic }` the topic's members, as sorted
+ * `user/client/state` strings. Requests on `chaos:echo` are answered with their body. Every command is answered with `{ re: cmd, ... }`. The child says
  * `{ ready: true }` once listening. SIGTERM stops it gracefully (1012, store closed), SIGKILL is the crash.
  */
 import { parseArgs } from 'node:util'
 import { createServer } from '../../src/server/index.ts'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
+import { ECHO } from '../e2e/app/chaos-api.ts'
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +33,7 @@ const boot = Number(values.boot)
 
 const store = createSqliteStore({ path: values.db })
 const server = await createServer({ port: Number(values.port), store })
+server.handle(ECHO, ({ body }) => body)
 
 let producing = true
 let published = 0
@@ -45,7 +48,11 @@ void (async () => {
   }
 })()
 
-type Command = { cmd: 'restart'; downMs: number } | { cmd: 'produce'; on: boolean } | { cmd: 'heads'; topics: string[] }
+type Command =
+  | { cmd: 'restart'; downMs: number }
+  | { cmd: 'produce'; on: boolean }
+  | { cmd: 'heads'; topics: string[] }
+  | { cmd: 'presence'; topic: string }
 
 const reply = (msg: object) => process.send?.(msg)
 process.on('message', (raw) => {
@@ -66,6 +73,13 @@ process.on('message', (raw) => {
         const heads: Record<string, number> = {}
         for (const t of m.topics) heads[t] = (await store.head(t)).last
         reply({ re: 'heads', heads })
+        break
+      }
+      case 'presence': {
+        const members = (await server.presence(m.topic))
+          .map((x) => `${x.user}/${x.client}/${JSON.stringify(x.state)}`)
+          .sort()
+        reply({ re: 'presence', members })
         break
       }
     }

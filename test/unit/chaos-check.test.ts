@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { StoredMessage } from '../../src/server/store.ts'
-import { check, emptyReport, FEED, UP } from '../soak/check.ts'
+import type { LiveCounts } from '../e2e/app/chaos-api.ts'
+import { check, checkLive, emptyReport, FEED, UP } from '../soak/check.ts'
 
 const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
   bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
@@ -130,5 +131,44 @@ describe('chaos soak checker', () => {
     )
     expect([r.lost, r.duplicated]).toEqual([[], []])
     expect(r.resets).toBe(1)
+  })
+
+  it("sums the live counts and reports a volatile body in the log, an open tab's unsettled request, a wrong echo and an untyped error", () => {
+    const counts = (over: Partial<LiveCounts['requests']> = {}, joined = true): string =>
+      JSON.stringify({
+        volatile: { sent: 5, dropped: 1, received: 4, rejected: {} },
+        requests: { started: 4, answered: 2, wrong: 0, failed: { timeout: 1, disconnected: 1 }, ...over },
+        presence: { joined },
+      } satisfies LiveCounts)
+    const clean = emptyReport('chromium', 1)
+    // 2.1 is gone (not live): its one unsettled request went with its page.
+    checkLive(clean, records({ 'cs:l:1.1': counts(), 'cs:l:2.1': counts({ started: 5 }, false) }), live)
+    expect(clean.other).toEqual([])
+    expect(clean.live.volatile).toEqual({ sent: 10, dropped: 2, received: 8, rejected: {} })
+    expect(clean.live.requests).toEqual({
+      started: 9,
+      answered: 4,
+      wrong: 0,
+      failed: { timeout: 2, disconnected: 2 },
+      abandoned: 1,
+    })
+
+    const r = emptyReport('chromium', 1)
+    checkLive(r, records({ 'cs:l:1.1': counts({ started: 6, wrong: 1, failed: { 'untyped: boom': 1 } }, false) }), live)
+    expect(r.other).toEqual([
+      'session 1.1 (open): 2 requests never settled',
+      'session 1.1: 1 replies were not the echo',
+      'session 1.1 (open): presence never joined (no answer)',
+      'a request failed with an untyped error: untyped: boom',
+    ])
+    const v = emptyReport('chromium', 1)
+    check(
+      v,
+      records(),
+      [...goodUp(), ...log(UP, [{ t: 1, s: '1.1', v: 1 }]).map((m) => ({ ...m, seq: 6 }))],
+      feed(4),
+      live,
+    )
+    expect(v.other).toEqual([`seq 6 of ${UP} is not a chaos body: {"t":1,"s":"1.1","v":1}`])
   })
 })

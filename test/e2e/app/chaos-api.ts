@@ -8,7 +8,8 @@
  * - `cs:c:<session>`: how many `send()` calls the session made (its counter `n` runs 1..that);
  * - `cs:r:<session>:<chunk>`: JSON `[n, id][]`, the sends whose `send()` RESOLVED, with the id it resolved with;
  * - `cs:e:<session>`: JSON `Record<code, count>`, sends that rejected;
- * - `cs:d:<session>:<topic>`: JSON `DeliveryRun[]`, everything the subscription handed to the app, run-length encoded.
+ * - `cs:d:<session>:<topic>`: JSON `DeliveryRun[]`, everything the subscription handed to the app, run-length encoded;
+ * - `cs:l:<session>`: JSON `LiveCounts`, the session's volatile sends, requests and volatile messages received.
  */
 
 /** One page load of one tab: `<tab>.<load>`, the load counted in sessionStorage (a reload keeps the tab). */
@@ -31,6 +32,28 @@ export interface ChaosBody {
   n: number
 }
 
+/** A volatile body a chaos tab sends (no `n`: one in the durable log would be flagged as not a chaos body). */
+export interface VolatileBody {
+  t: number
+  s: string
+  v: number
+}
+
+/** The topic whose handler (the soak server's) echoes each request's body. */
+export const ECHO = 'chaos:echo'
+/** The topic every chaos tab joins the presence of, with `PRESENCE_STATE`. */
+export const PRESENCE = 'chaos:presence'
+export const PRESENCE_STATE = { app: 'chaos' }
+
+/** What a session did beside its durable sends. */
+export interface LiveCounts {
+  volatile: { sent: number; dropped: number; received: number; rejected: Record<string, number> }
+  /** `answered`: the reply equals the body asked; `wrong`: a reply that does not; `failed`: by error code. */
+  requests: { started: number; answered: number; wrong: number; failed: Record<string, number> }
+  /** The presence join: `joined` once it answered, else the error it failed with. */
+  presence: { joined: boolean; error?: string }
+}
+
 /** The page's `window.chaos`: methods without arguments, so the driver can call them by name. */
 export interface ChaosApi {
   /** This page load's session id. */
@@ -41,6 +64,10 @@ export interface ChaosApi {
   state(): string
   /** Last seq handed over per subscribed topic, 0 before any. */
   last(): Record<string, number>
+  /** This page's live counts (also in localStorage, `cs:l:`). */
+  live(): LiveCounts
+  /** The members this tab's presence handle holds, as sorted `user/client/state` strings; null before it joined. */
+  members(): string[] | null
   /** Every `cs:` localStorage entry of the origin (all tabs, live and gone). */
   dump(): Record<string, string>
 }

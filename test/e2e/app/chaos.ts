@@ -1,7 +1,9 @@
 /**
  * One tab of the chaos soak (test/soak/chaos.ts). It connects one wire, subscribes to the topics it is told to, and
  * sends `{ t, s, n }` bodies at random (bursts of 1–4 sends, each `send()` its own call) until paused, recording
- * every resolved send and every delivery in localStorage synchronously (see chaos-api.ts for the keys).
+ * every resolved send and every delivery in localStorage synchronously (see chaos-api.ts for the keys). Beside the
+ * durable traffic each burst sends a volatile message on the same topic and, every other burst, a request to the
+ * echo handler; the tab joins the presence of `PRESENCE` and the volatile messages of its subscription to `up`.
  *
  * Query: `url`, `ns`, `tab` (the driver's tab number), `seed`, `up` (topic to send on), `subs` (topics to subscribe,
  * comma-separated), `hbi`/`hbt` (heartbeat interval/timeout, ms), `cto` (connect timeout), `gap` (mean ms between
@@ -9,7 +11,18 @@
  */
 import { connect } from '../../../src/client/index.ts'
 import { seededRandom } from '../../support/seeded-random.ts'
-import type { ChaosApi, ChaosBody, ChaosGlobal, DeliveryRun, SessionInfo } from './chaos-api.ts'
+import {
+  ECHO,
+  PRESENCE,
+  PRESENCE_STATE,
+  type ChaosApi,
+  type ChaosBody,
+  type ChaosGlobal,
+  type DeliveryRun,
+  type LiveCounts,
+  type SessionInfo,
+  type VolatileBody,
+} from './chaos-api.ts'
 
 const g = globalThis as ChaosGlobal
 const q = new URLSearchParams(location.search)
@@ -68,6 +81,66 @@ try {
     localStorage.setItem(`cs:e:${session}`, JSON.stringify(errors))
   }
 
+  const live: LiveCounts = {
+    volatile: { sent: 0, dropped: 0, received: 0, rejected: {} },
+    requests: { started: 0, answered: 0, wrong: 0, failed: {} },
+    presence: { joined: false },
+  }
+  const saveLive = () => localStorage.setItem(`cs:l:${session}`, JSON.stringify(live))
+  saveLive()
+  const codeOf = (err: unknown): string => {
+    const code = (err as { code?: unknown } | null)?.code
+    // An error without a code is what the soak calls untyped: the check counts it as a failure.
+    return typeof code === 'string' ? code : `untyped: ${String(err).slice(0, 80)}`
+  }
+  let volatiles = 0
+  const sendVolatile = () => {
+    const body: VolatileBody = { t: tab, s: session, v: ++volatiles }
+    wire.send(up, body, { durable: false }).then(
+      (r) => {
+        if (r.sent) live.volatile.sent++
+        else live.volatile.dropped++
+        saveLive()
+      },
+      (err: unknown) => {
+        const code = codeOf(err)
+        live.volatile.rejected[code] = (live.volatile.rejected[code] ?? 0) + 1
+        saveLive()
+      },
+    )
+  }
+  let asked = 0
+  const ask = () => {
+    const body = { s: session, k: ++asked }
+    live.requests.started++
+    saveLive()
+    wire.request(ECHO, body, { timeout: 2_000 }).then(
+      (reply) => {
+        if (JSON.stringify(reply) === JSON.stringify(body)) live.requests.answered++
+        else live.requests.wrong++
+        saveLive()
+      },
+      (err: unknown) => {
+        const code = codeOf(err)
+        live.requests.failed[code] = (live.requests.failed[code] ?? 0) + 1
+        saveLive()
+      },
+    )
+  }
+  type Handle = Awaited<ReturnType<typeof wire.presence>>
+  let presence: Handle | undefined
+  wire.presence(PRESENCE, { state: PRESENCE_STATE }).then(
+    (p) => {
+      presence = p
+      live.presence.joined = true
+      saveLive()
+    },
+    (err: unknown) => {
+      live.presence.error = codeOf(err)
+      saveLive()
+    },
+  )
+
   let counter = 0
   let paused = false
   const sendOne = () => {
@@ -86,6 +159,8 @@ try {
       if (paused) break
       const burst = 1 + Math.floor(random() * 4)
       for (let i = 0; i < burst; i++) sendOne()
+      sendVolatile()
+      if (random() < 0.5) ask()
     }
   })()
 
@@ -104,6 +179,11 @@ try {
       .subscribe(
         topic,
         (m) => {
+          if (m.volatile) {
+            live.volatile.received++
+            saveLive()
+            return
+          }
           const tail = runs[runs.length - 1]
           if (tail !== undefined && tail[0] !== 'reset' && tail[1] + 1 === m.seq) tail[1] = m.seq
           else runs.push([m.seq, m.seq])
@@ -113,6 +193,7 @@ try {
         },
         {
           after,
+          volatile: true,
           onReset: (r) => {
             runs.push(['reset', r.seq, r.reason])
             save()
@@ -135,6 +216,9 @@ try {
     pending: () => wire.pending(),
     state: () => wire.state,
     last: () => ({ ...last }),
+    live: () => structuredClone(live),
+    members: () =>
+      presence ? presence.members.map((m) => `${m.user}/${m.client}/${JSON.stringify(m.state)}`).sort() : null,
     dump() {
       const out: Record<string, string> = {}
       for (let i = 0; i < localStorage.length; i++) {

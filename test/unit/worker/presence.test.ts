@@ -48,12 +48,15 @@ describe('worker presence', () => {
     w.host.presenceJoin(tabs[0]!.tab, 1, 'room', 'a')
     w.host.presenceJoin(tabs[1]!.tab, 1, 'room', 'a')
     expect(s.sent('pjoin')).toEqual([{ t: 'pjoin', topic: 'room', state: 'a' }])
+    const presenceStats = () => w.host.stats({ id: 'w1', version: 'test', kind: 'shared' }).presence
+    expect(presenceStats()).toEqual({ room: { tabs: 2, members: 0 } })
     s.receive({ t: 'presence', topic: 'room', members: [alice] })
     // A tab joining after the list came gets it from the worker; its new state is the member's.
     w.host.presenceJoin(tabs[2]!.tab, 7, 'room', 'a2')
     expect(s.sent('pjoin').length).toBe(1)
     expect(s.sent('pstate')).toEqual([{ t: 'pstate', topic: 'room', state: 'a2' }])
     s.receive({ t: 'pdiff', topic: 'room', joined: [bob], left: [], updated: [] })
+    expect(presenceStats()).toEqual({ room: { tabs: 3, members: 2 } })
     for (const [i, t] of tabs.entries())
       expect(t.events).toEqual([
         [i === 2 ? 7 : 1, { kind: 'sync', members: [alice] }],
@@ -64,6 +67,7 @@ describe('worker presence', () => {
     expect(s.sent('pleave')).toEqual([])
     w.host.presenceLeave(tabs[2]!.tab, 7)
     expect(s.sent('pleave')).toEqual([{ t: 'pleave', topic: 'room' }])
+    expect(presenceStats()).toEqual({})
   })
 
   it('a tab that goes away leaves the member lingering: a tab joining within the linger sends nothing; after it, pleave', async () => {
