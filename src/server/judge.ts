@@ -28,7 +28,11 @@ export async function judge(
     if (f.t === 'skip') {
       refusals.push(
         f.why
-          ? refusal(f.id, f.why, `pub ${f.id} ${f.why === 'cancelled' ? 'was cancelled' : 'expired'} before it was sent`)
+          ? refusal(
+              f.id,
+              f.why,
+              `pub ${f.id} ${f.why === 'cancelled' ? 'was cancelled' : 'expired'} before it was sent`,
+            )
           : refusal(f.id, 'too-large', `pub ${f.id} is larger than the server takes (${maxFrameBytes} bytes)`),
       )
       continue

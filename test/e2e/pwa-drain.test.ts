@@ -137,7 +137,7 @@ describe('chromium', () => {
     await s.sync()
     await until('the drain', s.drains, (log) => log.length === 1)
     expect(await s.drains()).toEqual([
-      { tag: expect.any(String), result: { busy: false, delivered: 20, refused: 0, pending: 0 } },
+      { tag: expect.any(String), result: { busy: false, delivered: 20, refused: 0, dropped: 0, pending: 0 } },
     ])
     expect(await s.bodies()).toEqual(ONE_TO_20)
     expect(s.counts).toEqual({ published: 20, duplicate: 0, 'out-of-order': 0 })
@@ -162,7 +162,7 @@ describe('chromium', () => {
     await until('the second drain', s.drains, (log) => log.length === 2)
     expect((await s.drains())[1]).toEqual({
       tag: expect.any(String),
-      result: { busy: false, delivered: 20, refused: 0, pending: 0 },
+      result: { busy: false, delivered: 20, refused: 0, dropped: 0, pending: 0 },
     })
     expect(await s.bodies()).toEqual(ONE_TO_20)
     expect(s.counts).toEqual({ published: 20, duplicate: 0, 'out-of-order': 0 })
@@ -228,7 +228,7 @@ describe('chromium', () => {
     await until('the sync', s.drains, (log) => log.length > 0)
     expect((await s.drains())[0]).toEqual({
       tag: expect.any(String),
-      result: { busy: true, delivered: 0, refused: 0, pending: 0 },
+      result: { busy: true, delivered: 0, refused: 0, dropped: 0, pending: 0 },
     })
     expect(s.counts).toEqual({ published: 0, duplicate: 0, 'out-of-order': 0 })
   })
