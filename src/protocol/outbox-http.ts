@@ -4,13 +4,14 @@
  * neither DOM nor Node types.
  *
  * A request is `{"client": "<client id>", "pubs": [{"id": 1, "topic": "t", "body": <JSON>}, …]}`, sent as
- * `application/json`; a batch holding a binary body is sent as `application/octet-stream` in the binary envelope of
+ * `application/json`; a slot whose message was dropped unsent (cancelled, or expired) is `{"id": 2, "skip": "cancelled"}`,
+ * the socket's `skip` frame, so the server's counter moves past it; a batch holding a binary body is sent as `application/octet-stream` in the binary envelope of
  * WebSocket messages (`binary.ts`: `[u32 header length][header][payload]`), the header being the same object with
  * every body wrapped (`{"$b":[offset,length]}` or `{"$j":value}`). Bodies are never base64.
  */
 import { openBinaryMessage } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
-import type { Body, Refusal } from './frames.ts'
+import { type Body, type Refusal, SKIP_REASONS, type SkipReason } from './frames.ts'
 
 /** Where the reference server takes outbox batches when `httpOutbox` is `true`. */
 export const OUTBOX_PATH = '/outbox'
@@ -51,9 +52,15 @@ export interface OutboxPub {
   body: Body
 }
 
+/** A slot whose message was dropped unsent: judged as the socket's `skip` frame, refused with `skip` as its code. */
+export interface OutboxSkip {
+  id: number
+  skip: SkipReason
+}
+
 export interface OutboxRequest {
   client: string
-  pubs: OutboxPub[]
+  pubs: (OutboxPub | OutboxSkip)[]
 }
 
 /**
@@ -87,12 +94,14 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  */
 export function encodeOutboxRequest(
   client: string,
-  pubs: readonly StoredPub[],
+  pubs: readonly (StoredPub | OutboxSkip)[],
 ): { type: typeof JSON_TYPE | typeof BINARY_TYPE; data: string | Uint8Array } {
-  const binary = pubs.some((p) => typeof p.body !== 'string')
+  const binary = pubs.some((p) => 'body' in p && typeof p.body !== 'string')
   const payloads: Uint8Array[] = []
   let offset = 0
-  const items = pubs.map(({ id, topic, body }) => {
+  const items = pubs.map((p) => {
+    if ('skip' in p) return `{"id":${p.id},"skip":${JSON.stringify(p.skip)}}`
+    const { id, topic, body } = p
     let text: string
     if (typeof body === 'string') text = binary ? `{"$j":${body}}` : body
     else {
@@ -165,11 +174,17 @@ function request(header: unknown, unwrap: (wrapped: unknown) => Body): OutboxReq
   if (pubs.length > MAX_OUTBOX_BATCH) throw new Invalid('shape', `at most ${MAX_OUTBOX_BATCH} pubs per request`)
   return {
     client,
-    pubs: pubs.map((p: unknown, i): OutboxPub => {
+    pubs: pubs.map((p: unknown, i): OutboxPub | OutboxSkip => {
       if (!isObj(p)) throw new Invalid('field', `pubs[${i}] must be an object`)
       const { id, topic } = p
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1)
         throw new Invalid('field', `pubs[${i}].id must be an integer ≥ 1`)
+      if ('skip' in p) {
+        if (!SKIP_REASONS.includes(p.skip as SkipReason))
+          throw new Invalid('field', `pubs[${i}].skip must be one of ${SKIP_REASONS.join(', ')}`)
+        if ('topic' in p || 'body' in p) throw new Invalid('field', `pubs[${i}] is a skip: it carries no topic or body`)
+        return { id, skip: p.skip as SkipReason }
+      }
       if (typeof topic !== 'string' || topic === '')
         throw new Invalid('field', `pubs[${i}].topic must be a non-empty string`)
       if (!('body' in p)) throw new Invalid('field', `pubs[${i}].body is missing`)

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { PubFrame, Refusal } from '../protocol/frames.ts'
+import type { PubFrame, Refusal, SkipFrame } from '../protocol/frames.ts'
 import {
   BINARY_TYPE,
   decodeOutboxRequest,
@@ -128,7 +128,10 @@ export async function serveOutbox(req: IncomingMessage, res: ServerResponse, ctx
  * stopping at the first out-of-order id. Throws what a hook or the store throws: nothing after what was applied.
  */
 async function apply(ctx: HttpOutboxContext, user: string, { client, pubs }: OutboxRequest): Promise<OutboxAnswer> {
-  const frames: PubFrame[] = pubs.map((p) => ({ t: 'pub', ...p }))
+  // A skip is the socket's `skip` frame: `judge` refuses it with its `why` as the code.
+  const frames = pubs.map((p): PubFrame | SkipFrame =>
+    'skip' in p ? { t: 'skip', id: p.id, why: p.skip } : { t: 'pub', ...p },
+  )
   const verdicts = await judge(ctx, user, frames)
   const answer: OutboxAnswer = { acked: 0, refused: [] }
   let run: PubFrame[] = []
@@ -154,7 +157,8 @@ async function apply(ctx: HttpOutboxContext, user: string, { client, pubs }: Out
   for (const [i, frame] of frames.entries()) {
     const refusal = verdicts[i]
     if (!refusal) {
-      run.push(frame)
+      // `judge` refuses every skip: what passes is a pub.
+      run.push(frame as PubFrame)
       continue
     }
     if (!(await flush())) return answer

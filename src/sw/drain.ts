@@ -1,5 +1,12 @@
 import { TabwireError } from '../protocol/errors.ts'
-import { encodeOutboxRequest, MAX_OUTBOX_BATCH, type OutboxAnswer, type StoredPub } from '../protocol/outbox-http.ts'
+import { SKIP_REASONS, type SkipReason } from '../protocol/frames.ts'
+import {
+  encodeOutboxRequest,
+  MAX_OUTBOX_BATCH,
+  type OutboxAnswer,
+  type OutboxSkip,
+  type StoredPub,
+} from '../protocol/outbox-http.ts'
 import { Bus, ownerLock } from '../worker/bus.ts'
 import { DbHandle, type OutboxBatch } from '../worker/db.ts'
 import { OutboxStore } from '../worker/outbox-store.ts'
@@ -22,8 +29,12 @@ export interface DrainOptions {
   maxBatchBytes?: number
 }
 
+/** A queued slot as the drain posts it: a pub, or the skip of one dropped unsent (cancelled, or expired). */
+type Slot = StoredPub | OutboxSkip
+
 /**
- * What a drain did. `busy`: the namespace's owner lock is held (a live worker owns the socket and delivers the queue
+ * What a drain did. `dropped`: slots of messages cancelled or expired unsent, skipped at the server (never dead
+ * letters: the tabs heard of them when they were dropped). `busy`: the namespace's owner lock is held (a live worker owns the socket and delivers the queue
  * itself, or another drain runs): nothing was sent. `stopped`: the server needs a socket's resync to go on (its
  * counter is behind the queue, `out-of-order`, or one pub alone is over its limit, `too-large`): the rest stays
  * queued for the next tab. `pending`: ids still queued when the drain ended.
@@ -32,6 +43,7 @@ export interface DrainResult {
   busy: boolean
   delivered: number
   refused: number
+  dropped: number
   pending: number
   stopped?: 'out-of-order' | 'too-large'
 }
@@ -76,7 +88,7 @@ export async function drainOutbox(
 ): Promise<DrainResult> {
   const namespace = options.namespace ?? 'default'
   return platform.locks.request(ownerLock(namespace), { ifAvailable: true }, async (lock) => {
-    if (!lock) return { busy: true, delivered: 0, refused: 0, pending: 0 }
+    if (!lock) return { busy: true, delivered: 0, refused: 0, dropped: 0, pending: 0 }
     const db = platform.database(namespace)
     const bus = new Bus(namespace, platform.channel, () => undefined)
     try {
@@ -90,7 +102,7 @@ export async function drainOutbox(
 }
 
 class Drain {
-  readonly #result: DrainResult = { busy: false, delivered: 0, refused: 0, pending: 0 }
+  readonly #result: DrainResult = { busy: false, delivered: 0, refused: 0, dropped: 0, pending: 0 }
   #token: string | undefined
   #maxBytes: number
 
@@ -122,13 +134,19 @@ class Drain {
     return this.#result
   }
 
-  /** The next pubs after the acked ones, in id order, up to `maxBatchBytes` (one at least) and `MAX_OUTBOX_BATCH`. */
-  async #nextBatch(): Promise<StoredPub[]> {
-    const pubs: StoredPub[] = []
+  /**
+   * The next slots after the acked ones, in id order, up to `maxBatchBytes` (one at least) and `MAX_OUTBOX_BATCH`.
+   * Taken as the owner's resend takes them: marked `written` in the transaction that reads them, so a `cancel` from
+   * then on answers `already-sent`, and those whose expiry passed unwritten are dropped there (the workers of open
+   * tabs hear it on the bus before their skip is posted).
+   */
+  async #nextBatch(): Promise<Slot[]> {
+    const pubs: Slot[] = []
     let bytes = 0
     let after = this.outbox.counters.acked
     for (;;) {
-      const batches = await this.outbox.batchesAfter(after, READ_RECORDS)
+      const { batches, expired } = await this.outbox.takeForSending(after, READ_RECORDS)
+      if (expired.length > 0) this.bus.post({ k: 'dropped', messages: expired })
       for (const b of batches) {
         for (const pub of pubsOf(b, after)) {
           const size = sizeOf(pub)
@@ -143,9 +161,9 @@ class Drain {
   }
 
   /** Posts one batch and applies the answer; false when the drain should stop (`stopped` says why). */
-  async #send(pubs: StoredPub[]): Promise<boolean> {
-    const first = pubs[0] as StoredPub
-    const last = pubs[pubs.length - 1] as StoredPub
+  async #send(pubs: Slot[]): Promise<boolean> {
+    const first = pubs[0] as Slot
+    const last = pubs[pubs.length - 1] as Slot
     let res = await this.#post(pubs)
     if (res.status === 401 && this.options.token) {
       this.#token = await this.options.token()
@@ -174,7 +192,7 @@ class Drain {
     )
   }
 
-  async #post(pubs: StoredPub[]): Promise<Response> {
+  async #post(pubs: Slot[]): Promise<Response> {
     const { type, data } = encodeOutboxRequest(this.outbox.clientId, pubs)
     const headers: Record<string, string> = { 'content-type': type }
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`
@@ -193,7 +211,10 @@ class Drain {
     }
   }
 
-  /** As the worker does on `nack`s and an `ack`: refused ones to the dead letters first, then the ids count as done. */
+  /**
+   * As the worker does on `nack`s and an `ack`: refused ones to the dead letters first (a skipped slot's refusal
+   * buries nothing: its message was dropped here), then the ids count as done.
+   */
   async #settle(answer: OutboxAnswer, first: number, last: number): Promise<void> {
     // Never beyond what this batch carried: an answer acking more would count unsent records as delivered.
     const acked = Math.min(answer.acked, last)
@@ -202,7 +223,9 @@ class Drain {
     if (refused.length > 0) {
       const letters = await this.outbox.bury(refused)
       if (letters.length > 0) this.bus.post({ k: 'dead', letters })
-      this.#result.refused += refused.length
+      const dropped = refused.filter((r) => SKIP_REASONS.includes(r.code as SkipReason)).length
+      this.#result.dropped += dropped
+      this.#result.refused += refused.length - dropped
     }
     const before = this.outbox.counters.acked
     if (this.outbox.ackFromServer(acked)) {
@@ -212,16 +235,20 @@ class Drain {
   }
 }
 
-/** The ids of a record after `after`, as pubs. */
-function pubsOf(b: OutboxBatch, after: number): StoredPub[] {
-  const pubs: StoredPub[] = []
+/** The ids of a record after `after`, as pubs, or skips where the message was dropped. */
+function pubsOf(b: OutboxBatch, after: number): Slot[] {
+  const pubs: Slot[] = []
   for (let id = Math.max(b.first, after + 1); id <= b.last; id++) {
     const i = id - b.first
-    pubs.push({ id, topic: b.topics[i] as string, body: b.bodies[i] as string | Uint8Array })
+    const dropped = b.dropped?.[i]
+    pubs.push(
+      dropped ? { id, skip: dropped } : { id, topic: b.topics[i] as string, body: b.bodies[i] as string | Uint8Array },
+    )
   }
   return pubs
 }
 
-function sizeOf(p: StoredPub): number {
+function sizeOf(p: Slot): number {
+  if ('skip' in p) return 32
   return (typeof p.body === 'string' ? utf8.encode(p.body).byteLength : p.body.byteLength) + p.topic.length + 32
 }

@@ -29,8 +29,11 @@ describe('chromium', () => {
   async function setup(options: Partial<ServerOptions> = {}) {
     const store = createMemoryStore()
     const counts = { published: 0, duplicate: 0, 'out-of-order': 0 }
+    /** The (user, client) that pubs came from. */
+    let sender: { user: string; client: string } | undefined
     const accept = store.accept.bind(store)
     store.accept = async (user, client, pubs) => {
+      sender = { user, client }
       const outcomes = await accept(user, client, pubs)
       for (const o of outcomes) counts[o.kind]++
       return outcomes
@@ -105,7 +108,19 @@ describe('chromium', () => {
     const ownerLock = () => pwa('ownerLock', namespace)
     /** A tab the service worker controls (inside its scope), as an installed app's pages are. */
     const controlledTabUrl = tabUrl.replace('/test/e2e/app/guarded.html', '/test/fixtures/pwa-tab.html')
-    return { server, counts, openTab, controlledTabUrl, sync, drains, queued, ownerGone, ownerLock, bodies }
+    return {
+      server,
+      counts,
+      sender: () => sender,
+      openTab,
+      controlledTabUrl,
+      sync,
+      drains,
+      queued,
+      ownerGone,
+      ownerLock,
+      bodies,
+    }
   }
 
   const call = <K extends keyof GuardedApi>(page: Page, k: K, ...args: Parameters<GuardedApi[K]>) =>
@@ -137,10 +152,33 @@ describe('chromium', () => {
     await s.sync()
     await until('the drain', s.drains, (log) => log.length === 1)
     expect(await s.drains()).toEqual([
-      { tag: expect.any(String), result: { busy: false, delivered: 20, refused: 0, pending: 0 } },
+      { tag: expect.any(String), result: { busy: false, delivered: 20, refused: 0, dropped: 0, pending: 0 } },
     ])
     expect(await s.bodies()).toEqual(ONE_TO_20)
     expect(s.counts).toEqual({ published: 20, duplicate: 0, 'out-of-order': 0 })
+    expect(await s.queued()).toEqual([])
+  })
+
+  it('a message cancelled among the 20 goes as a skip: the server holds the other 19 once, refuses 7 as cancelled', async () => {
+    const s = await setup()
+    const tab = await s.openTab()
+    for (let i = 1; i <= 20; i++) expect(await call(tab, 'send', 'room', { n: i })).toEqual({ id: i })
+    expect(await call(tab, 'cancel', 7)).toBeNull()
+    await tab.close({ runBeforeUnload: false })
+    await s.ownerGone()
+    // The slot stays queued (its body gone) until the server's answer covers it.
+    expect(await s.queued()).toEqual(ONE_TO_20)
+    await s.server.start()
+    await s.sync()
+    await until('the drain', s.drains, (log) => log.length === 1)
+    expect(await s.drains()).toEqual([
+      { tag: expect.any(String), result: { busy: false, delivered: 19, refused: 0, dropped: 1, pending: 0 } },
+    ])
+    expect(await s.bodies()).toEqual(ONE_TO_20.filter((n) => n !== 7))
+    expect(s.counts).toEqual({ published: 19, duplicate: 0, 'out-of-order': 0 })
+    const { user, client } = s.sender() ?? { user: '', client: '' }
+    expect((await s.server.store.refusals(user, client)).map((r) => [r.id, r.code])).toEqual([[7, 'cancelled']])
+    expect(await s.server.store.acked(user, client)).toBe(20)
     expect(await s.queued()).toEqual([])
   })
 
@@ -162,7 +200,7 @@ describe('chromium', () => {
     await until('the second drain', s.drains, (log) => log.length === 2)
     expect((await s.drains())[1]).toEqual({
       tag: expect.any(String),
-      result: { busy: false, delivered: 20, refused: 0, pending: 0 },
+      result: { busy: false, delivered: 20, refused: 0, dropped: 0, pending: 0 },
     })
     expect(await s.bodies()).toEqual(ONE_TO_20)
     expect(s.counts).toEqual({ published: 20, duplicate: 0, 'out-of-order': 0 })
@@ -228,7 +266,7 @@ describe('chromium', () => {
     await until('the sync', s.drains, (log) => log.length > 0)
     expect((await s.drains())[0]).toEqual({
       tag: expect.any(String),
-      result: { busy: true, delivered: 0, refused: 0, pending: 0 },
+      result: { busy: true, delivered: 0, refused: 0, dropped: 0, pending: 0 },
     })
     expect(s.counts).toEqual({ published: 0, duplicate: 0, 'out-of-order': 0 })
   })

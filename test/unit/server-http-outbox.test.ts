@@ -234,6 +234,63 @@ describe('HTTP outbox', () => {
     expect(await post(p, { client: 'c', pubs: pubs(1, 2) })).toMatchObject({ status: 200, json: { acked: 2 } })
   })
 
+  it('skips: a dropped slot is refused with its why (as a socket’s skip frame), answered in refused, the counter moves past it', async () => {
+    const { server, url } = await serve({ httpOutbox: true })
+    const batch = {
+      client: 'c',
+      pubs: [...pubs(1, 1), { id: 2, skip: 'cancelled' }, ...pubs(3, 3), { id: 4, skip: 'expired' }, ...pubs(5, 5)],
+    }
+    const refused = [
+      { id: 2, code: 'cancelled', message: 'pub 2 was cancelled before it was sent' },
+      { id: 4, code: 'expired', message: 'pub 4 expired before it was sent' },
+    ]
+    expect(await post(server.port, batch)).toEqual({
+      status: 200,
+      json: { acked: 5, refused },
+      headers: expect.anything(),
+    })
+    expect(await bodies(server)).toEqual([{ n: 1 }, { n: 3 }, { n: 5 }])
+    expect(await server.store.acked('anonymous', 'c')).toBe(5)
+    expect(await server.store.refusals('anonymous', 'c')).toEqual(refused)
+    // Again: answered as the first time, nothing appended twice.
+    expect(await post(server.port, batch)).toMatchObject({ status: 200, json: { acked: 5, refused } })
+    expect(await bodies(server)).toEqual([{ n: 1 }, { n: 3 }, { n: 5 }])
+    // A socket of the same client hears of them in its welcome.
+    const ws = await hello(url, 'c')
+    expect(ws.frames[0]).toMatchObject({ t: 'welcome', acked: 5, refused })
+
+    // In the binary envelope too, beside a binary body.
+    const bytes = new Uint8Array([7, 0, 7])
+    const { type, data } = encodeOutboxRequest('c', [
+      { id: 6, skip: 'cancelled' },
+      { id: 7, topic: 'room', body: bytes },
+    ])
+    expect(type).toBe('application/octet-stream')
+    expect(await post(server.port, data, { 'content-type': type })).toMatchObject({
+      status: 200,
+      json: { acked: 7, refused: [{ id: 6, code: 'cancelled' }] },
+    })
+    expect(await bodies(server)).toEqual([{ n: 1 }, { n: 3 }, { n: 5 }, bytes])
+  })
+
+  it('a bad skip (unknown why, or carrying a topic or body) is a clear 400 and applies nothing of the batch', async () => {
+    const { server } = await serve({ httpOutbox: true })
+    const cases: [unknown, string][] = [
+      [{ id: 2, skip: 'bored' }, 'pubs[1].skip must be one of cancelled, expired'],
+      [{ id: 2, skip: null }, 'pubs[1].skip must be one of cancelled, expired'],
+      [{ id: 2, skip: 'cancelled', body: { n: 2 } }, 'pubs[1] is a skip: it carries no topic or body'],
+      [{ id: 2, skip: 'expired', topic: 'room' }, 'pubs[1] is a skip: it carries no topic or body'],
+    ]
+    for (const [skip, message] of cases)
+      expect(await post(server.port, { client: 'c', pubs: [...pubs(1, 1), skip, ...pubs(3, 3)] })).toMatchObject({
+        status: 400,
+        json: { acked: 0, refused: [], error: { code: 'field', message } },
+      })
+    expect(await bodies(server)).toEqual([])
+    expect(await server.store.acked('anonymous', 'c')).toBe(0)
+    expect(await server.store.refusals('anonymous', 'c')).toEqual([])
+  })
+
   it('rateLimit: the batch draws one token per pub from the bucket of (user, client); over it, 429 with Retry-After', async () => {
     const { server } = await serve({ httpOutbox: true, rateLimit: { messagesPerSecond: 0.001, burst: 5 } })
     expect(await post(server.port, { client: 'c', pubs: pubs(1, 6) })).toMatchObject({

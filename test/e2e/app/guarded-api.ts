@@ -8,6 +8,8 @@ export interface GuardedApi {
   tokenCalls(): number
   /** Resolves with the id, or `{code, message}` of a rejection. */
   send(topic: string, body: Json): Promise<{ id: number } | { code: string; message: string }>
+  /** `wire.outbox.cancel(id)`: null once dropped, or `{code, message}` of a rejection. */
+  cancel(id: number): Promise<null | { code: string; message: string }>
   allAcked(): Promise<void>
   pending(): Promise<number>
   subscribe(topic: string): Promise<void>

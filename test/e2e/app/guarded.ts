@@ -53,6 +53,16 @@ const api: GuardedApi = {
         : { code: 'not-a-tabwire-error', message: String(e) }
     }
   },
+  async cancel(id: number): Promise<null | { code: string; message: string }> {
+    try {
+      await wire.outbox.cancel(id)
+      return null
+    } catch (e) {
+      return isTabwireError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'not-a-tabwire-error', message: String(e) }
+    }
+  },
   async allAcked(): Promise<void> {
     await Promise.all(acks)
   },

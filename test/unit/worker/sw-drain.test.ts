@@ -22,6 +22,7 @@ interface TabwireServer {
   store: {
     read(topic: string, after: number, limit: number): Promise<{ msgs: { body: unknown }[] }>
     acked(user: string, client: string): Promise<number>
+    refusals(user: string, client: string): Promise<{ id: number; code: string }[]>
   }
   stop(): Promise<void>
   start(): Promise<void>
@@ -54,6 +55,7 @@ function browser() {
   const fakeLocks = new FakeLocks()
   const hub = new ChannelHub()
   const requests: number[] = []
+  const sent: string[] = []
   const platform: DrainPlatform = {
     locks: {
       request: (name, _options, grant) =>
@@ -63,11 +65,12 @@ function browser() {
     channel: hub.channel,
     fetch: async (input, init) => {
       requests.push(String(init?.body ?? '').length)
+      sent.push(String(init?.body ?? ''))
       return fetch(input, init)
     },
     clock: realClock,
   }
-  return { platform, fakeLocks, hub, requests }
+  return { platform, fakeLocks, hub, requests, sent }
 }
 
 /** Stores `n` messages as a worker does (one call each), then lets the store go, as a closed tab's worker would. */
@@ -103,7 +106,7 @@ describe('drainOutbox', () => {
     listener.onmessage = (ev) => heard.push(ev.data as BusMessage)
 
     const result = await drainOutbox({ url, namespace }, platform)
-    expect(result).toEqual({ busy: false, delivered: 20, refused: 0, pending: 0 })
+    expect(result).toEqual({ busy: false, delivered: 20, refused: 0, dropped: 0, pending: 0 })
     expect(await bodiesOf(server)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
     expect(requests).toHaveLength(1)
     expect(await onDisk(namespace)).toEqual({ ids: [], dead: [], pending: 0 })
@@ -115,6 +118,7 @@ describe('drainOutbox', () => {
       busy: false,
       delivered: 0,
       refused: 0,
+      dropped: 0,
       pending: 0,
     })
     expect(requests).toHaveLength(1)
@@ -131,6 +135,7 @@ describe('drainOutbox', () => {
       busy: true,
       delivered: 0,
       refused: 0,
+      dropped: 0,
       pending: 0,
     })
     expect(requests).toEqual([])
@@ -169,12 +174,89 @@ describe('drainOutbox', () => {
       busy: false,
       delivered: 3,
       refused: 1,
+      dropped: 0,
       pending: 0,
     })
     expect(await bodiesOf(server)).toEqual([1, 2, 4])
     expect(await onDisk(namespace)).toEqual({ ids: [], dead: [[3, 'forbidden']], pending: 0 })
     await until(() => heard.length > 1, 'both bus messages')
     expect(heard.map((m) => m.k)).toEqual(['dead', 'acked'])
+  })
+
+  it('a cancelled and an expired message go as skips: the rest is delivered, their slots refused with their why, no dead letter', async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    const expiresAt = Date.now() + 60_000
+    const db = new DbHandle(namespace)
+    const tab = await OutboxStore.load(db, realClock, () => undefined)
+    for (let i = 1; i <= 5; i++)
+      await tab.send([{ topic: 'room', body: JSON.stringify({ n: i }), ...(i === 4 ? { expiresAt } : {}) }])
+    expect(await tab.cancel(2)).toEqual({ id: 2, topic: 'room', code: 'cancelled' })
+    tab.dispose()
+    ;(await db.get()).close()
+    const { platform, hub, sent } = browser()
+    // The drain runs after #4's expiry passed.
+    platform.clock = { ...realClock, now: () => Date.now() + 120_000 }
+    const heard: BusMessage[] = []
+    hub.channel(`tabwire-bus:${namespace}`).onmessage = (ev) => heard.push(ev.data as BusMessage)
+
+    expect(await drainOutbox({ url, namespace }, platform)).toEqual({
+      busy: false,
+      delivered: 3,
+      refused: 0,
+      dropped: 2,
+      pending: 0,
+    })
+    expect(await bodiesOf(server)).toEqual([1, 3, 5])
+    const client = (await clientOf(namespace)) as string
+    expect((await server.store.refusals('anonymous', client)).map((r) => [r.id, r.code])).toEqual([
+      [2, 'cancelled'],
+      [4, 'expired'],
+    ])
+    expect(await server.store.acked('anonymous', client)).toBe(5)
+    // One request, the two slots as skips in it.
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toContain('{"id":2,"skip":"cancelled"}')
+    expect(sent[0]).toContain('{"id":4,"skip":"expired"}')
+    expect(await onDisk(namespace)).toEqual({ ids: [], dead: [], pending: 0 })
+    // Open tabs' workers hear of the expiry before the ack covering it.
+    await until(() => heard.length > 1, 'both bus messages')
+    expect(heard).toEqual([
+      { k: 'dropped', messages: [{ id: 4, topic: 'room', code: 'expired', expiresAt }], v: 1 },
+      { k: 'acked', upTo: 5, v: 1 },
+    ])
+  })
+
+  it('a cancel of a message the drain has taken answers already-sent, and the message is delivered once', async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    await queue(namespace, 1, 3)
+    const { platform } = browser()
+    // A tab's worker beside the drain cancels #2 while the drain's request is on its way.
+    const db = new DbHandle(namespace)
+    const tab = await OutboxStore.load(db, realClock, () => undefined)
+    const post = platform.fetch
+    let cancelled: Promise<unknown> | undefined
+    platform.fetch = async (input, init) => {
+      cancelled ??= tab.cancel(2).then(
+        (dropped) => dropped,
+        (e: unknown) => e,
+      )
+      await cancelled
+      return post(input, init)
+    }
+    expect(await drainOutbox({ url, namespace }, platform)).toEqual({
+      busy: false,
+      delivered: 3,
+      refused: 0,
+      dropped: 0,
+      pending: 0,
+    })
+    expect(await cancelled).toMatchObject({ name: 'TabwireError', code: 'already-sent' })
+    expect(await bodiesOf(server)).toEqual([1, 2, 3])
+    expect(await server.store.refusals('anonymous', (await clientOf(namespace)) as string)).toEqual([])
+    tab.dispose()
+    ;(await db.get()).close()
   })
 
   it('asks token() for each drain and once more after a 401; the bearer reaches authenticate', async () => {
@@ -203,7 +285,7 @@ describe('drainOutbox', () => {
     await queue(namespace, 1, 40)
     const { platform, requests } = browser()
     const result = await drainOutbox({ url, namespace }, platform)
-    expect(result).toEqual({ busy: false, delivered: 40, refused: 0, pending: 0 })
+    expect(result).toEqual({ busy: false, delivered: 40, refused: 0, dropped: 0, pending: 0 })
     expect(await bodiesOf(server)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
     // The first request (all 40) was refused whole; later ones fit.
     expect(requests.length).toBeGreaterThan(2)
@@ -216,6 +298,7 @@ describe('drainOutbox', () => {
       busy: false,
       delivered: 0,
       refused: 0,
+      dropped: 0,
       pending: 1,
       stopped: 'too-large',
     })
@@ -234,6 +317,7 @@ describe('drainOutbox', () => {
       busy: false,
       delivered: 0,
       refused: 0,
+      dropped: 0,
       pending: 2,
       stopped: 'out-of-order',
     })
