@@ -2,7 +2,16 @@
  * tabwire demo: a chat whose every tab shares one durable WebSocket. Wires the views to one `connect()` handle.
  * Open it in several tabs, stop the server, keep typing, reload, start the server: nothing is lost.
  */
-import { connect, type Json, type OutboxEntry, type StateInfo, type Wire } from '../src/client/index.ts'
+import {
+  connect,
+  type DeadLetter,
+  type DroppedMessage,
+  type Json,
+  type OutboxEntry,
+  type StateInfo,
+  TabwireError,
+  type Wire,
+} from '../src/client/index.ts'
 import { ChatLog, type ChatBody } from './ui/chat-log.ts'
 import { byId, el, plural } from './ui/dom.ts'
 import { tabIdentity } from './ui/identity.ts'
@@ -32,6 +41,9 @@ let tabs = 1
 let outbox: number | undefined
 /** The shared outbox's entries (every tab's queued messages), as the worker lists them. */
 let queued: readonly OutboxEntry[] = []
+/** What will never arrive: messages that expired unsent (as this tab heard of them) and the server's dead letters. */
+let expired: DroppedMessage[] = []
+let dead: readonly DeadLetter[] = []
 /** Enough for the demo's rooms; the chip still counts every one. */
 const LISTED = 200
 let refreshStats = (): void => undefined
@@ -77,6 +89,10 @@ function start(): void {
     void refreshOutbox()
     refreshInspector()
   })
+  w.outbox.onExpired((dropped) => {
+    expired = [...expired, ...dropped].slice(-LISTED)
+    draw()
+  })
   draw()
 }
 
@@ -97,17 +113,26 @@ async function send(text: string): Promise<void> {
     await acked
     sends.update(local.key, { status: 'acked' })
   } catch (e) {
-    sends.update(local.key, { status: 'failed', error: e instanceof Error ? e.message : String(e) })
+    const error = e instanceof Error ? e.message : String(e)
+    const code = e instanceof TabwireError ? e.code : undefined
+    const status = code === 'cancelled' || code === 'expired' ? code : code === 'refused' ? 'dead' : 'failed'
+    sends.update(local.key, { status, error })
   }
+}
+
+function cancel(id: number): void {
+  // A message written meanwhile is delivered: cancel says so (already-sent), and the list shows it sent.
+  wire?.outbox.cancel(id).catch((e: unknown) => console.warn(`cancel #${id}:`, e instanceof Error ? e.message : e))
 }
 
 async function refreshOutbox(): Promise<void> {
   const w = wire
-  if (!w || w.state === 'closed') [outbox, queued] = [undefined, []]
+  if (!w || w.state === 'closed') [outbox, queued, dead] = [undefined, [], []]
   else
-    [outbox, queued] = await Promise.all([
+    [outbox, queued, dead] = await Promise.all([
       w.pending().catch(() => undefined),
       w.outbox.list({ limit: LISTED }).catch(() => []),
+      w.outbox.dead({ limit: LISTED }).catch(() => []),
     ])
   draw()
 }
@@ -123,6 +148,9 @@ function draw(): void {
     entries: log.entries(active),
     mine: sends.forRoom(active),
     outbox: queued.filter((q) => q.topic === topicOf(active)),
+    expired: expired.filter((x) => x.topic === topicOf(active)),
+    dead: dead.filter((d) => d.topic === topicOf(active)),
+    cancel,
     me: me.name,
     tabs,
   })

@@ -5,7 +5,10 @@
  * Entries are kept in sessionStorage once `send()` has resolved (the message is then in tabwire's IndexedDB outbox),
  * so a reloaded tab still shows its queued messages until the server has them.
  */
-export type SendStatus = 'saving' | 'queued' | 'sent' | 'acked' | 'failed'
+export type SendStatus = 'saving' | 'queued' | 'sent' | 'acked' | 'failed' | 'cancelled' | 'expired' | 'dead'
+
+/** Gone from the outbox without reaching the room: nothing to keep across a reload. */
+const GONE: readonly SendStatus[] = ['saving', 'failed', 'cancelled', 'expired', 'dead']
 
 export interface LocalSend {
   /** Random, carried in the message body: how the echo is matched to this entry. */
@@ -62,7 +65,7 @@ export class LocalSends {
 
   private changed(): void {
     // A `saving` entry is not stored yet; after a reload nobody could tell whether it ever was, so it is not kept.
-    const durable = [...this.items.values()].filter((s) => s.status !== 'saving' && s.status !== 'failed')
+    const durable = [...this.items.values()].filter((s) => !GONE.includes(s.status))
     sessionStorage.setItem(KEY, JSON.stringify(durable))
     this.onChange()
   }

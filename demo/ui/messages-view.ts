@@ -4,7 +4,7 @@
  * sends as the outbox lists them (id, size, status; their text stays in IndexedDB). Redrawn whole: a room shows a few
  * hundred messages at most.
  */
-import type { OutboxEntry } from '../../src/client/index.ts'
+import type { DeadLetter, DroppedMessage, OutboxEntry } from '../../src/client/index.ts'
 import type { Entry } from './chat-log.ts'
 import { el } from './dom.ts'
 import { colorOf } from './identity.ts'
@@ -17,6 +17,11 @@ export interface RoomView {
   mine: readonly LocalSend[]
   /** The room's queued messages of the shared outbox (every tab's). */
   outbox: readonly OutboxEntry[]
+  /** The room's messages that expired unsent, or that the server refused for good (any tab's). */
+  expired: readonly DroppedMessage[]
+  dead: readonly DeadLetter[]
+  /** Cancels a queued message (`wire.outbox.cancel`). */
+  cancel: (id: number) => void
   me: string
   /** Tabs of the demo open in this browser. */
   tabs: number
@@ -28,6 +33,9 @@ const STATUS_TEXT: Record<LocalSend['status'], string> = {
   sent: 'sent',
   acked: 'acked',
   failed: 'failed',
+  cancelled: 'cancelled',
+  expired: 'expired',
+  dead: 'refused',
 }
 
 const STATUS_TITLE: Record<LocalSend['status'], string> = {
@@ -36,6 +44,9 @@ const STATUS_TITLE: Record<LocalSend['status'], string> = {
   sent: 'on the socket, waiting for the server’s ack',
   acked: 'the server has it; waiting for its seq',
   failed: 'not stored',
+  cancelled: 'cancelled before it was sent: it never reaches the server',
+  expired: 'its ttl passed before it was sent: it never reaches the server',
+  dead: 'the server refused it for good (a dead letter); the messages after it went on',
 }
 
 export function renderMessages(list: HTMLElement, view: RoomView): void {
@@ -59,16 +70,31 @@ export function renderMessages(list: HTMLElement, view: RoomView): void {
     )
   }
   const queued = pendingInIdOrder(mine, view.outbox)
+  // Only a message not yet written can be cancelled: a sent one is delivered (cancel says `already-sent`).
+  const cancel = (id: number | undefined, state: string) =>
+    id !== undefined && state === 'queued' ? cancelButton(() => view.cancel(id)) : undefined
   for (const q of queued) {
     if ('key' in q) {
       const where = q.id === undefined ? 'no seq yet' : `outbox #${q.id}`
-      items.push(row(me, q.text, true, where, status(q.status, q.error ?? STATUS_TITLE[q.status]), q.status))
+      const badge = status(q.status, q.error ?? STATUS_TITLE[q.status])
+      items.push(row(me, q.text, true, where, badge, q.status, cancel(q.id, q.status)))
     } else {
       const text = `${q.bytes} bytes from another tab, waiting in the shared outbox`
-      items.push(
-        row('another tab', text, false, `outbox #${q.id}`, status(q.state, STATUS_TITLE[q.state]), `${q.state} other`),
-      )
+      const badge = status(q.state, STATUS_TITLE[q.state])
+      items.push(row('another tab', text, false, `outbox #${q.id}`, badge, `${q.state} other`, cancel(q.id, q.state)))
     }
+  }
+  // Other tabs' messages that will never arrive (this tab's own show above with their status).
+  const own = new Set(mine.map((s) => s.id))
+  for (const x of view.expired.filter((x) => !own.has(x.id))) {
+    const text = 'a message from another tab, dropped unsent: its ttl passed'
+    items.push(
+      row('another tab', text, false, `outbox #${x.id}`, status('expired', STATUS_TITLE.expired), 'expired other'),
+    )
+  }
+  for (const d of view.dead.filter((d) => !own.has(d.id))) {
+    const text = `${d.bytes} bytes from another tab, refused by the server: ${d.code} (${d.message})`
+    items.push(row('another tab', text, false, `outbox #${d.id}`, status('dead', STATUS_TITLE.dead), 'dead other'))
   }
   if (items.length === 0) items.push(el('li', 'empty', emptyHint(view)))
   list.replaceChildren(...items)
@@ -98,6 +124,7 @@ function row(
   where: string,
   badge?: HTMLElement,
   pending?: string,
+  action?: HTMLElement,
 ): HTMLElement {
   const li = el('li', `msg${mine ? ' mine' : ''}${pending ? ` pending ${pending}` : ''}`)
   const other = pending?.endsWith(' other') === true
@@ -106,10 +133,19 @@ function row(
   const meta = el('div', 'meta')
   meta.append(el('b', '', author), el('span', 'where', where))
   if (badge) meta.append(badge)
+  if (action) meta.append(action)
   const body = el('div', 'body')
   body.append(meta, el('p', 'text', text))
   li.append(avatar, body)
   return li
+}
+
+function cancelButton(onClick: () => void): HTMLElement {
+  const button = el('button', 'cancel', 'cancel')
+  button.type = 'button'
+  button.title = 'drop it from the outbox: it never reaches the server'
+  button.addEventListener('click', onClick)
+  return button
 }
 
 function status(s: LocalSend['status'], title: string): HTMLElement {
