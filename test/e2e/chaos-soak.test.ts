@@ -20,6 +20,7 @@ describe.each(BROWSERS)('%s', (name) => {
       seed: SEED,
       steps: 40,
       durationMs: name === 'chromium' ? 30_000 : 35_000,
+      log: process.env.CHAOS_LOG ? (line) => console.log(line) : undefined,
     })
     console.log(formatReport(report))
     // Every kind of step ran (the first steps go through all kinds once), and the faults were felt.

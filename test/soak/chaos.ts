@@ -6,10 +6,12 @@
  * producer's topic and to the tabs' own topic.
  *
  * Beside the durable sends the tabs send volatile messages, make requests to an echo handler and join one presence.
+ * Offline at times, a tab cancels one of its queued messages or sends some with a short and a long ttl.
  *
  * At the end (faults off, server up, every tab drained) it checks the delivery guarantees of DESIGN.md:
  * - outbound: every body whose `send()` resolved is in the server's log exactly once; the log's order follows the
  *   ids the sends resolved with (one client id per namespace: one order for all tabs); no body appears twice;
+ *   a message cancelled, or whose ttl passed unsent, is never in it, and one whose cancel said `already-sent` is;
  * - inbound: every subscription handed its app every seq exactly once, in order, from where it subscribed (an
  *   `onReset` notice may cover a hole); subscriptions still open at the end reached the topic's head;
  * - live: no volatile message in the log; every request of an open tab settled, with the echo or a typed error;
@@ -77,6 +79,8 @@ const WEIGHTS: Record<StepKind, number> = {
   kill9: 1,
   restart: 1,
   term: 0.4,
+  cancel: 1,
+  ttl: 1,
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -398,6 +402,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           report.server.inProcessRestarts++
           return `stop/start in process, down ${down} ms`
         }
+        case 'cancel':
+        case 'ttl': {
+          // Offline (new connections refused, the open ones cut), so what the tab sends now stays queued.
+          const down = between(0, 1_000)
+          proxy.refuse(true)
+          proxy.cutAll()
+          const t = pick(tabs)
+          const what = await t.call(kind === 'cancel' ? 'cancelOne' : 'sendTtl')
+          await sleep(down)
+          proxy.refuse(false)
+          return `tab ${t.tab}: ${what}, offline ${down} ms more`
+        }
         case 'term': {
           const down = between(0, 1_000)
           await server.term()
@@ -428,7 +444,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const started = Date.now()
     const deadline = started + options.durationMs
     let lastProgress = started
-    for (let step = 0; step < options.steps && Date.now() < deadline; step++) {
+    // The first round (every kind once) runs whatever the deadline: on a loaded machine a step takes seconds, and a
+    // short run must still inject every fault.
+    for (let step = 0; step < options.steps && (step < order.length || Date.now() < deadline); step++) {
       const kind = step < order.length ? (order[step] as StepKind) : weighted()
       const t0 = Date.now()
       const what = await withTimeout(run(kind), 90_000, `step ${step} (${kind})`)
@@ -515,6 +533,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (!agreed(report.live.presence)) report.other.push(`presence at the end: ${JSON.stringify(report.live.presence)}`)
     const first = tabs[0]
     if (!first) throw new Error('no tab left at the end')
+    await first.call('fates')
     const dump = await first.call('dump')
     const fs = proxy.stats()
     report.faults = { ...fs.faults, connectionsAccepted: fs.accepted }

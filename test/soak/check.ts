@@ -4,7 +4,7 @@
  * hand-made records (test/unit/chaos-check.test.ts).
  */
 import type { StoredMessage } from '../../src/server/store.ts'
-import type { ChaosBody, DeliveryRun, LiveCounts, SessionInfo } from '../e2e/app/chaos-api.ts'
+import type { CancelRecord, ChaosBody, DeliveryRun, LiveCounts, SessionInfo, TtlRecord } from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import type { FaultCounts } from '../support/fault-proxy.ts'
 import type { HostileCounts } from './hostile.ts'
@@ -27,6 +27,8 @@ export const STEP_KINDS = [
   'kill9',
   'restart',
   'term',
+  'cancel',
+  'ttl',
 ] as const
 export type StepKind = (typeof STEP_KINDS)[number]
 
@@ -63,6 +65,8 @@ export interface ChaosReport {
   hostile?: HostileCounts
   /** The live traffic beside the durable one: volatile sends, requests, presence. */
   live: LiveReport
+  /** The app's hands on the outbox: cancels by outcome, and the sends made with a ttl by fate. */
+  outbox: { cancels: Record<string, number>; ttl: { sent: number; expired: number; delivered: number } }
 }
 
 export interface LiveReport {
@@ -106,6 +110,7 @@ export function emptyReport(browser: ChaosReport['browser'], seed: number): Chao
       requests: { started: 0, answered: 0, wrong: 0, failed: {}, abandoned: 0 },
       presence: { server: [], views: [] },
     },
+    outbox: { cancels: {}, ttl: { sent: 0, expired: 0, delivered: 0 } },
   }
 }
 
@@ -157,9 +162,16 @@ export function check(
   const sessions = new Map<string, SessionInfo>()
   const counters = new Map<string, number>()
   const resolved: { key: string; session: string; n: number; id: number }[] = []
+  const cancels: { key: string; id: number; outcome: string }[] = []
+  const ttls: { key: string; id: number }[] = []
+  const fates = (dump['cs:f'] ? JSON.parse(dump['cs:f']) : {}) as Record<string, string>
   for (const [k, v] of Object.entries(dump)) {
     const [, kind, session = ''] = k.split(':')
     if (kind === 's') sessions.set(session, JSON.parse(v) as SessionInfo)
+    else if (kind === 'k')
+      for (const [n, id, outcome] of JSON.parse(v) as CancelRecord[])
+        cancels.push({ key: `${session}#${n}`, id, outcome })
+    else if (kind === 't') for (const [n, id] of JSON.parse(v) as TtlRecord[]) ttls.push({ key: `${session}#${n}`, id })
     else if (kind === 'c') counters.set(session, Number(v))
     else if (kind === 'r') {
       for (const [n, id] of JSON.parse(v) as [number, number][])
@@ -198,9 +210,11 @@ export function check(
   report.delivered = seqsOf.size
   const resolvedKeys = new Set(resolved.map((r) => r.key))
   report.deliveredUnresolved = [...seqsOf.keys()].filter((k) => !resolvedKeys.has(k)).length
+  const dropped = checkDropped(report, cancels, ttls, fates, seqsOf)
   const byId = new Map<number, string>()
   for (const r of resolved) {
-    if (!seqsOf.has(r.key)) report.lost.push(`${r.key} (send() resolved with id ${r.id}) is not in the server's log`)
+    if (!seqsOf.has(r.key) && !dropped.has(r.key))
+      report.lost.push(`${r.key} (send() resolved with id ${r.id}) is not in the server's log`)
     const other = byId.get(r.id)
     if (other !== undefined && other !== r.key)
       report.misordered.push(`id ${r.id} resolved for both ${other} and ${r.key}`)
@@ -256,6 +270,46 @@ export function check(
   }
 }
 
+/**
+ * The messages the app took back: a cancel that resolved, or a ttl that passed unsent, drops the message for good
+ * (never in the log; the outbox's status at the end agrees); a cancel answered `already-sent` leaves it to be
+ * delivered (the lost check holds it to that). Returns the keys dropped, which the lost check then passes over.
+ */
+function checkDropped(
+  report: ChaosReport,
+  cancels: { key: string; id: number; outcome: string }[],
+  ttls: { key: string; id: number }[],
+  fates: Record<string, string>,
+  seqsOf: Map<string, number[]>,
+): Set<string> {
+  const dropped = new Set<string>()
+  const fateOf = (id: number) => fates[String(id)] ?? 'not asked'
+  for (const c of cancels) {
+    report.outbox.cancels[c.outcome] = (report.outbox.cancels[c.outcome] ?? 0) + 1
+    if (c.outcome === 'cancelled' || c.outcome === 'expired') {
+      dropped.add(c.key)
+      if (seqsOf.has(c.key)) report.other.push(`${c.key} (id ${c.id}) was dropped (${c.outcome}) but is in the log`)
+      if (fateOf(c.id) !== c.outcome)
+        report.other.push(`${c.key} (id ${c.id}): its cancel ended ${c.outcome} but its status is ${fateOf(c.id)}`)
+    } else if (c.outcome === 'already-sent') {
+      if (!seqsOf.has(c.key)) report.lost.push(`${c.key} (id ${c.id}): cancel said already-sent, not in the log`)
+    } else report.other.push(`${c.key} (id ${c.id}): cancel failed with ${c.outcome}`)
+  }
+  for (const t of ttls) {
+    report.outbox.ttl.sent++
+    const fate = fateOf(t.id)
+    if (fate === 'expired') {
+      report.outbox.ttl.expired++
+      dropped.add(t.key)
+      if (seqsOf.has(t.key)) report.other.push(`${t.key} (id ${t.id}) expired but is in the log`)
+    } else if (fate === 'cancelled') {
+      if (!dropped.has(t.key)) report.other.push(`${t.key} (id ${t.id}) is cancelled, but no cancel of it ended so`)
+    } else if (seqsOf.has(t.key)) report.outbox.ttl.delivered++
+    // Neither expired nor in the log: the lost check reports it (its send resolved).
+  }
+  return dropped
+}
+
 /** Counts listed, for a report line: `a, b, c … (+N more)`. */
 function some(xs: string[], max = 50): string {
   return xs.length <= max ? xs.join('\n    ') : `${xs.slice(0, max).join('\n    ')}\n    … (+${xs.length - max} more)`
@@ -281,6 +335,7 @@ export function formatReport(r: ChaosReport): string {
     `  volatile:         ${r.live.volatile.sent} sent, ${r.live.volatile.dropped} dropped (socket not open), ${r.live.volatile.received} received, rejected ${JSON.stringify(r.live.volatile.rejected)}`,
     `  requests:         ${r.live.requests.started} started: ${r.live.requests.answered} answered, ${r.live.requests.wrong} wrong, failed ${JSON.stringify(r.live.requests.failed)}, ${r.live.requests.abandoned} abandoned with their page`,
     `  presence:         server ${JSON.stringify(r.live.presence.server)}; ${r.live.presence.views.length} open tabs agree: ${r.live.presence.views.every((v) => JSON.stringify(v) === JSON.stringify(r.live.presence.server))}`,
+    `  outbox:           cancels ${JSON.stringify(r.outbox.cancels)}; ${r.outbox.ttl.sent} sent with a ttl: ${r.outbox.ttl.expired} expired unsent, ${r.outbox.ttl.delivered} delivered`,
     `  lost:             ${r.lost.length}`,
     `  duplicated:       ${r.duplicated.length}`,
     `  misordered:       ${r.misordered.length}`,

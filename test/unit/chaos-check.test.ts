@@ -171,4 +171,60 @@ describe('chaos soak checker', () => {
     )
     expect(v.other).toEqual([`seq 6 of ${UP} is not a chaos body: {"t":1,"s":"1.1","v":1}`])
   })
+
+  describe('cancels and ttls', () => {
+    /** 1.1 cancelled #2 (id 2); 2.1 sent #1 (id 4) and #2 (id 5) with a ttl, and #1 expired. */
+    const dropRecords = (fates: Record<number, string>, cancelOutcome = 'cancelled') =>
+      records({
+        'cs:k:1.1': JSON.stringify([[2, 2, cancelOutcome]]),
+        'cs:t:2.1': JSON.stringify([
+          [1, 4, 200],
+          [2, 5, 120_000],
+        ]),
+        'cs:f': JSON.stringify(fates),
+      })
+    const withoutDropped = () => log(UP, [up('1.1', 1), up('1.1', 3), up('2.1', 2)])
+
+    it('passes a cancelled and an expired message missing from the log, and counts them', () => {
+      const r = emptyReport('chromium', 1)
+      check(r, dropRecords({ 2: 'cancelled', 4: 'expired', 5: 'acked' }), withoutDropped(), feed(4), live)
+      expect([r.lost, r.duplicated, r.misordered, r.other]).toEqual([[], [], [], []])
+      expect(r.outbox).toEqual({ cancels: { cancelled: 1 }, ttl: { sent: 2, expired: 1, delivered: 1 } })
+    })
+
+    it('reports a cancelled or expired message in the log, and a cancel its status contradicts', () => {
+      const r = emptyReport('chromium', 1)
+      check(r, dropRecords({ 2: 'acked', 4: 'expired', 5: 'acked' }), goodUp(), feed(4), live)
+      expect(r.other).toEqual([
+        '1.1#2 (id 2) was dropped (cancelled) but is in the log',
+        '1.1#2 (id 2): its cancel ended cancelled but its status is acked',
+        '2.1#1 (id 4) expired but is in the log',
+      ])
+      expect(r.lost).toEqual([])
+    })
+
+    it('reports as lost a message whose cancel said already-sent, and a ttl message that neither expired nor arrived', () => {
+      const r = emptyReport('chromium', 1)
+      const upLog = log(UP, [up('1.1', 1), up('1.1', 3), up('2.1', 1)])
+      check(r, dropRecords({ 2: 'acked', 4: 'acked', 5: 'acked' }, 'already-sent'), upLog, feed(4), live)
+      expect(r.lost).toEqual([
+        '1.1#2 (id 2): cancel said already-sent, not in the log',
+        "1.1#2 (send() resolved with id 2) is not in the server's log",
+        "2.1#2 (send() resolved with id 5) is not in the server's log",
+      ])
+      expect(r.outbox).toEqual({ cancels: { 'already-sent': 1 }, ttl: { sent: 2, expired: 0, delivered: 1 } })
+    })
+
+    it('reports a cancel that failed with another code', () => {
+      const r = emptyReport('chromium', 1)
+      check(
+        r,
+        dropRecords({ 2: 'acked', 4: 'expired', 5: 'acked' }, 'disconnected'),
+        goodUp().filter((m) => m.seq !== 4),
+        feed(4),
+        live,
+      )
+      expect(r.other).toEqual(['1.1#2 (id 2): cancel failed with disconnected'])
+    })
+  })
 })

@@ -9,7 +9,11 @@
  * - `cs:r:<session>:<chunk>`: JSON `[n, id][]`, the sends whose `send()` RESOLVED, with the id it resolved with;
  * - `cs:e:<session>`: JSON `Record<code, count>`, sends that rejected;
  * - `cs:d:<session>:<topic>`: JSON `DeliveryRun[]`, everything the subscription handed to the app, run-length encoded;
- * - `cs:l:<session>`: JSON `LiveCounts`, the session's volatile sends, requests and volatile messages received.
+ * - `cs:l:<session>`: JSON `LiveCounts`, the session's volatile sends, requests and volatile messages received;
+ * - `cs:k:<session>`: JSON `CancelRecord[]`, the `wire.outbox.cancel()` calls the session made and how each ended;
+ * - `cs:t:<session>`: JSON `TtlRecord[]`, the resolved sends the session made with a `ttl`;
+ * - `cs:f`: JSON `Record<id, state>`, `wire.outbox.status(id).state` of every id in `cs:k:`/`cs:t:`, asked at the end
+ *   (`fates()`): `cancelled` and `expired` say the message was dropped unsent, anything else that it went out.
  */
 
 /** One page load of one tab: `<tab>.<load>`, the load counted in sessionStorage (a reload keeps the tab). */
@@ -31,6 +35,12 @@ export interface ChaosBody {
   s: string
   n: number
 }
+
+/** `[n, id, outcome]`: the session's send `n` (resolved with `id`) was cancelled: `cancelled`, or the error's code. */
+export type CancelRecord = [number, number, string]
+
+/** `[n, id, ttl]`: the session's send `n` resolved with `id`, made with `{ ttl }` (ms). */
+export type TtlRecord = [number, number, number]
 
 /** A volatile body a chaos tab sends (no `n`: one in the durable log would be flagged as not a chaos body). */
 export interface VolatileBody {
@@ -68,6 +78,15 @@ export interface ChaosApi {
   live(): LiveCounts
   /** The members this tab's presence handle holds, as sorted `user/client/state` strings; null before it joined. */
   members(): string[] | null
+  /**
+   * Sends two messages, then cancels one of this session's messages the outbox lists (a queued one while the
+   * driver holds the tabs offline, at times one already written): records it in `cs:k:`; says what it did.
+   */
+  cancelOne(): Promise<string>
+  /** Sends four messages with a `ttl`, two short (200 ms) and two long (2 min), recorded in `cs:t:`. */
+  sendTtl(): Promise<string>
+  /** Asks the outbox the status of every id in `cs:k:` and `cs:t:` (any session's), into `cs:f`; returns how many. */
+  fates(): Promise<number>
   /** Every `cs:` localStorage entry of the origin (all tabs, live and gone). */
   dump(): Record<string, string>
 }

@@ -15,12 +15,14 @@ import {
   ECHO,
   PRESENCE,
   PRESENCE_STATE,
+  type CancelRecord,
   type ChaosApi,
   type ChaosBody,
   type ChaosGlobal,
   type DeliveryRun,
   type LiveCounts,
   type SessionInfo,
+  type TtlRecord,
   type VolatileBody,
 } from './chaos-api.ts'
 
@@ -143,22 +145,34 @@ try {
 
   let counter = 0
   let paused = false
-  const sendOne = () => {
+  /** This session's resolved sends, id → n, for the cancels. */
+  const nOf = new Map<number, number>()
+  const ttls: TtlRecord[] = []
+  const sendOne = (ttl?: number): Promise<void> => {
     const n = ++counter
     localStorage.setItem(`cs:c:${session}`, String(n))
     const body: ChaosBody = { t: tab, s: session, n }
-    wire.send(up, body).then((receipt) => {
+    return wire.send(up, body, ttl === undefined ? {} : { ttl }).then((receipt) => {
       recordResolved(n, receipt.id)
+      nOf.set(receipt.id, n)
+      if (ttl !== undefined) {
+        ttls.push([n, receipt.id, ttl])
+        localStorage.setItem(`cs:t:${session}`, JSON.stringify(ttls))
+      }
+      // Cancelled or expired: the check reads the outcome from the outbox's status at the end.
       receipt.acked.catch(() => undefined)
     }, recordError)
   }
+  const cancels: CancelRecord[] = []
+  // Its own sequence, so the driver's cancels do not shift the send loop's timing.
+  const pickRandom = seededRandom(num('seed', 1) * 7_919 + tab * 104_729 + load)
   const gap = num('gap', 200)
   void (async () => {
     while (!paused) {
       await new Promise((resolve) => setTimeout(resolve, random() * 2 * gap))
       if (paused) break
       const burst = 1 + Math.floor(random() * 4)
-      for (let i = 0; i < burst; i++) sendOne()
+      for (let i = 0; i < burst; i++) void sendOne()
       sendVolatile()
       if (random() < 0.5) ask()
     }
@@ -212,6 +226,36 @@ try {
     pause() {
       paused = true
       return counter
+    },
+    async cancelOne() {
+      await Promise.all([sendOne(), sendOne()])
+      const mine = (await wire.outbox.list()).filter((e) => nOf.has(e.id))
+      const e = mine[Math.floor(pickRandom() * mine.length)]
+      if (!e) return 'nothing of this session listed'
+      const n = nOf.get(e.id) as number
+      let outcome = 'cancelled'
+      await wire.outbox.cancel(e.id).catch((err: unknown) => {
+        outcome = codeOf(err)
+      })
+      cancels.push([n, e.id, outcome])
+      localStorage.setItem(`cs:k:${session}`, JSON.stringify(cancels))
+      return `${session}#${n} (id ${e.id}, ${e.state}) → ${outcome}`
+    },
+    async sendTtl() {
+      await Promise.all([sendOne(200), sendOne(200), sendOne(120_000), sendOne(120_000)])
+      return `${session}#${counter - 3}..${counter}`
+    },
+    async fates() {
+      const ids = new Set<number>()
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i)
+        if (!k?.startsWith('cs:k:') && !k?.startsWith('cs:t:')) continue
+        for (const [, id] of JSON.parse(localStorage.getItem(k) ?? '[]') as [number, number][]) ids.add(id)
+      }
+      const out: Record<number, string> = {}
+      for (const id of ids) out[id] = (await wire.outbox.status(id)).state
+      localStorage.setItem('cs:f', JSON.stringify(out))
+      return ids.size
     },
     pending: () => wire.pending(),
     state: () => wire.state,
