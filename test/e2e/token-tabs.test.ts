@@ -5,20 +5,23 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import type { Page } from 'playwright'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createServer } from '../../src/server/index.ts'
 import type { GuardedApi } from './app/guarded-api.ts'
-import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
+import { BROWSERS } from '../support/browser-paths.ts'
 import { onCleanup } from '../support/cleanup.ts'
-import { playwrightContext } from '../support/browsers.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
+import type { AppGlobals, Tab } from '../support/tab.ts'
 import { until } from '../support/wait.ts'
 
 type Api = GuardedApi
 const TABS = 10
+/** guarded.html sets `window.guarded` and no error global. */
+const GUARDED: AppGlobals = { api: 'guarded', error: 'guardedError' }
 
-describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
+// Every engine: the pages are driven through `Tab` (Playwright, or WebDriver windows for WebKit); nothing here needs
+// the console or DevTools.
+describe.each(BROWSERS)('%s', (name) => {
   const shared = useBrowserApp(name)
 
   it('ten tabs, two 4401s: three token fetches in all, three sockets', { timeout: 120_000 }, async () => {
@@ -31,7 +34,7 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
       },
     })
     const closeServer = onCleanup(() => server.close())
-    const context = playwrightContext(await shared.browser().newContext())
+    const context = await shared.browser().newContext()
     const closeContext = onCleanup(() => context.close())
     onTestFinished(async () => {
       await closeContext()
@@ -42,18 +45,11 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
       .app()
       .pageUrl('ws://x', 'x')
       .replace(/index\.html\?.*$/, `guarded.html?${q}`)
-    const pages: Page[] = []
-    for (let i = 0; i < TABS; i++) {
-      const page = await context.newPage()
-      await page.goto(pageUrl)
-      await page.waitForFunction(() => 'guarded' in globalThis)
-      pages.push(page)
-    }
-    const call = <K extends keyof Api>(page: Page, k: K) =>
-      page.evaluate(
-        (k2: string) => (globalThis as unknown as { guarded: Record<string, () => unknown> }).guarded[k2]?.(),
-        k as string,
-      ) as Promise<Awaited<ReturnType<Api[K]>>>
+    const pages: Tab[] = []
+    for (let i = 0; i < TABS; i++) pages.push(await context.newTab(pageUrl, GUARDED))
+    // `Tab.call` is typed for the e2e app's API; this page's is `GuardedApi` (methods without arguments here).
+    const call = <K extends 'state' | 'tokenCalls' | 'pending'>(tab: Tab, k: K) =>
+      (tab.call as unknown as (m: K) => Promise<Awaited<ReturnType<Api[K]>>>).call(tab, k)
     const states = () => Promise.all(pages.map((p) => call(p, 'state')))
     const fetches = async () => (await Promise.all(pages.map((p) => call(p, 'tokenCalls')))).reduce((a, b) => a + b)
     await until('every tab open', states, (s) => s.every((x) => x === 'open'))
