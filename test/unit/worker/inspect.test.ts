@@ -5,7 +5,7 @@
  */
 import type { Remote } from 'comlink'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { StateInfo, TabEvents, WorkerLogLine } from '../../../src/protocol/port.ts'
+import type { TabEvents, WorkerLogLine } from '../../../src/protocol/port.ts'
 import { VERSION } from '../../../src/protocol/version.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
