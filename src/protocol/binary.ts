@@ -40,11 +40,19 @@ export function encodeBinaryMessage(frames: readonly Frame[]): Uint8Array {
     if (f.t === 'range') return { ...f, msgs: f.msgs.map((m) => ({ ...m, body: ref(m.body) })) }
     return f
   })
-  const header = encoder.encode(JSON.stringify(wrapped.length === 1 ? wrapped[0] : wrapped))
-  const out = new Uint8Array(4 + header.byteLength + offset)
-  new DataView(out.buffer).setUint32(0, header.byteLength)
-  out.set(header, 4)
-  let at = 4 + header.byteLength
+  return binaryEnvelope(JSON.stringify(wrapped.length === 1 ? wrapped[0] : wrapped), payloads, offset)
+}
+
+/**
+ * The binary envelope: the header's byte length (4 bytes, big-endian), the JSON header, then the payloads its `$b`
+ * references point into (`bytes` of them in all). Shared by socket messages and the HTTP outbox's requests.
+ */
+export function binaryEnvelope(header: string, payloads: readonly Uint8Array[], bytes: number): Uint8Array {
+  const head = encoder.encode(header)
+  const out = new Uint8Array(4 + head.byteLength + bytes)
+  new DataView(out.buffer).setUint32(0, head.byteLength)
+  out.set(head, 4)
+  let at = 4 + head.byteLength
   for (const p of payloads) {
     out.set(p, at)
     at += p.byteLength

@@ -9,7 +9,7 @@
  * WebSocket messages (`binary.ts`: `[u32 header length][header][payload]`), the header being the same object with
  * every body wrapped (`{"$b":[offset,length]}` or `{"$j":value}`). Bodies are never base64.
  */
-import { openBinaryMessage } from './binary.ts'
+import { binaryEnvelope, openBinaryMessage } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
 import { type Body, type Refusal, SKIP_REASONS, type SkipReason } from './frames.ts'
 
@@ -85,7 +85,6 @@ export interface StoredPub {
   body: string | Uint8Array
 }
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
@@ -113,16 +112,7 @@ export function encodeOutboxRequest(
   })
   const header = `{"client":${JSON.stringify(client)},"pubs":[${items.join(',')}]}`
   if (!binary) return { type: JSON_TYPE, data: header }
-  const head = encoder.encode(header)
-  const out = new Uint8Array(4 + head.byteLength + offset)
-  new DataView(out.buffer).setUint32(0, head.byteLength)
-  out.set(head, 4)
-  let at = 4 + head.byteLength
-  for (const p of payloads) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return { type: BINARY_TYPE, data: out }
+  return { type: BINARY_TYPE, data: binaryEnvelope(header, payloads, offset) }
 }
 
 export type DecodedOutbox =
