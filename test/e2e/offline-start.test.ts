@@ -17,6 +17,7 @@ import type { BrowserName } from '../support/browser-paths.ts'
 import { launchPlaywright } from '../support/browsers.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { buildOfflineApp, serveStatic, type OfflineAppBuild } from '../support/offline-app.ts'
+import { pageApi } from '../support/page-api.ts'
 import { until } from '../support/wait.ts'
 
 let app: OfflineAppBuild | undefined
@@ -25,16 +26,8 @@ beforeAll(async () => {
 })
 afterAll(() => app?.remove())
 
-const call = <K extends keyof OfflineApi>(page: Page, k: K, ...args: Parameters<OfflineApi[K]>) =>
-  page.evaluate(
-    ([k2, a]) =>
-      (
-        (globalThis as unknown as { offline: Record<string, (...x: unknown[]) => unknown> }).offline[k2] as (
-          ...x: unknown[]
-        ) => unknown
-      )(...a),
-    [k, args] as [string, unknown[]],
-  ) as Promise<Awaited<ReturnType<OfflineApi[K]>>>
+const call = <K extends keyof OfflineApi & string>(page: Page, k: K, ...args: Parameters<OfflineApi[K]>) =>
+  pageApi<OfflineApi>(page, 'offline')(k, ...args)
 
 const N = 10
 const ONE_TO_N = Array.from({ length: N }, (_, i) => i + 1)

@@ -20,6 +20,7 @@ import type { PwaApi } from './app/pwa-api.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { playwrightContext } from '../support/browsers.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
+import { pageApi } from '../support/page-api.ts'
 import { until } from '../support/wait.ts'
 
 describe('chromium', () => {
@@ -53,16 +54,7 @@ describe('chromium', () => {
     const blank = await context.newPage()
     await blank.goto(`${origin}/test/e2e/app/blank.html`)
     await blank.waitForFunction(() => 'pwa' in globalThis)
-    const pwa = <K extends keyof PwaApi>(k: K, ...args: Parameters<PwaApi[K]>) =>
-      blank.evaluate(
-        ([k2, a]) =>
-          (
-            (globalThis as unknown as { pwa: Record<string, (...x: unknown[]) => unknown> }).pwa[k2] as (
-              ...x: unknown[]
-            ) => unknown
-          )(...a),
-        [k, args] as [string, unknown[]],
-      ) as Promise<Awaited<ReturnType<PwaApi[K]>>>
+    const pwa = pageApi<PwaApi>(blank, 'pwa')
 
     const cdp = await context.newCDPSession(blank)
     const registrations = new Map<string, string>()
@@ -123,16 +115,8 @@ describe('chromium', () => {
     }
   }
 
-  const call = <K extends keyof GuardedApi>(page: Page, k: K, ...args: Parameters<GuardedApi[K]>) =>
-    page.evaluate(
-      ([k2, a]) =>
-        (
-          (globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (
-            ...x: unknown[]
-          ) => unknown
-        )(...a),
-      [k, args] as [string, unknown[]],
-    ) as Promise<Awaited<ReturnType<GuardedApi[K]>>>
+  const call = <K extends keyof GuardedApi & string>(page: Page, k: K, ...args: Parameters<GuardedApi[K]>) =>
+    pageApi<GuardedApi>(page, 'guarded')(k, ...args)
 
   async function queueOffline(openTab: () => Promise<Page>, n: number): Promise<void> {
     const tab = await openTab()

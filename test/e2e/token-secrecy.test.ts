@@ -12,6 +12,7 @@ import { PLAYWRIGHT_BROWSERS } from '../support/browser-paths.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { playwrightContext } from '../support/browsers.ts'
 import { useBrowserApp } from '../support/e2e-browser-app.ts'
+import { pageApi } from '../support/page-api.ts'
 import { until } from '../support/wait.ts'
 
 type Api = GuardedApi
@@ -52,16 +53,7 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
         .replace(/index\.html\?.*$/, `guarded.html?${q}`)
       await page.goto(pageUrl)
       await page.waitForFunction(() => 'guarded' in globalThis)
-      const call = <K extends keyof Api>(k: K, ...args: Parameters<Api[K]>) =>
-        page.evaluate(
-          ([k2, a]) =>
-            (
-              (globalThis as unknown as { guarded: Record<string, (...x: unknown[]) => unknown> }).guarded[k2] as (
-                ...x: unknown[]
-              ) => unknown
-            )(...a),
-          [k, args] as [string, unknown[]],
-        ) as Promise<Awaited<ReturnType<Api[K]>>>
+      const call = pageApi<Api>(page, 'guarded')
 
       await until(
         'open',
