@@ -31,5 +31,6 @@ export async function until<T>(
 function describe(value: unknown): string {
   const text = JSON.stringify(value)
   if (text === undefined) return String(value)
-  return text.length > 2_000 ? `${text.slice(0, 2_000)}… (${text.length} chars)` : text
+  // Both ends: a stalled stream shows where it began and where it stopped.
+  return text.length > 2_000 ? `${text.slice(0, 1_000)} … ${text.slice(-1_000)} (${text.length} chars)` : text
 }
