@@ -465,7 +465,7 @@ async function main(): Promise<void> {
   if (writeDocs) {
     await writeFile(path.join(ROOT, 'bench/results.json'), `${JSON.stringify({ rows, details: results }, null, 2)}\n`)
     await writeFile(path.join(ROOT, 'bench/chart.svg'), renderChart(rows))
-    await writeBenchmarksMd(path.join(ROOT, 'BENCHMARKS.md'), results)
+    writeBenchmarksMd(results)
     log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')
     // The server-side figures: store throughput per store, and the reconnect-storm simulation. Each writes its own
     // section of BENCHMARKS.md.
