@@ -44,6 +44,8 @@ const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | '
   { id: 'recovery', label: 'recovery, 1,000 queued', unit: 'ms', better: 'lower' },
   { id: 'memory', label: 'worker heap, 100k queued', unit: 'MB', better: 'lower' },
   { id: 'presence-join-3', label: 'presence: a join seen by 3 clients (p50)', unit: 'ms', better: 'lower' },
+  { id: 'topics-1000', label: 'subscribe 1,000 topics (until live on the server)', unit: 'ms', better: 'lower' },
+  { id: 'topics-1000-resubscribe', label: 'resubscribe 1,000 topics after a reconnect', unit: 'ms', better: 'lower' },
   { id: 'size-client', label: 'client size', unit: 'B gzip', better: 'lower' },
   { id: 'size-worker', label: 'worker size', unit: 'B gzip', better: 'lower' },
 ]
