@@ -4,7 +4,7 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N  --only send,latency,live,fanout,recovery,memory,size,trap  --contenders raw,tabwire  --md
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap  --contenders raw,tabwire  --md
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -55,7 +55,7 @@ const N = quick
       memory: 100_000,
     }
 const FANOUT_TABS = [1, 5, 10] as const
-const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,size,trap').split(','))
+const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,topics,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
 const chunk = Number(flags.chunk)
 const writeDocs = !quick || flags.md === true
@@ -223,6 +223,26 @@ async function runPresenceJoin(env: Env, n: number): Promise<number> {
         `presence: the joiner's own presence() resolved in ${JSON.stringify(last.extra)}, per watcher ${times.map((t) => t.toFixed(1)).join(' ')}`,
       )
     return quantile(times, 0.5)
+  })
+}
+
+/** tabwire with 1,000 topics (bench/page/topics.ts): subscribe time, and resubscribe time after the server restarts. */
+async function runTopics(env: Env, n: number): Promise<{ subscribe: number; resubscribe: number }> {
+  const s = env.servers.tabwire
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', 'topics', s.url, n))
+    await env.hub.expect(job, 'ready', 120_000)
+    await s.stop()
+    try {
+      env.hub.signal(job, 'down')
+      await env.hub.expect(job, 'queued', 60_000)
+    } finally {
+      await s.start()
+    }
+    env.hub.signal(job, 'go')
+    const r = await env.hub.expect(job, 'result', 60_000)
+    if (r.kind !== 'result') throw new Error('unreachable')
+    return { subscribe: r.extra?.subscribeMs ?? NaN, resubscribe: r.ms }
   })
 }
 
@@ -407,6 +427,14 @@ async function main(): Promise<void> {
           log(`presence-join-3 tabwire: p50 ${v.toFixed(2)} ms`)
         }
       }
+      if (only.has('topics') && contenders.includes('tabwire')) {
+        const v = await attempt('topics-1000 tabwire', () => runTopics(env, 1_000))
+        if (v !== undefined) {
+          record(samples, 'topics-1000', 'tabwire', v.subscribe)
+          record(samples, 'topics-1000-resubscribe', 'tabwire', v.resubscribe)
+          log(`topics-1000 tabwire: subscribe ${v.subscribe.toFixed(1)} ms, resubscribe ${v.resubscribe.toFixed(1)} ms`)
+        }
+      }
       if (only.has('memory') && contenders.includes('tabwire')) {
         const v = await attempt('memory tabwire', () => runMemory(env, N.memory))
         if (v !== undefined) {
@@ -465,7 +493,7 @@ async function main(): Promise<void> {
   if (writeDocs) {
     await writeFile(path.join(ROOT, 'bench/results.json'), `${JSON.stringify({ rows, details: results }, null, 2)}\n`)
     await writeFile(path.join(ROOT, 'bench/chart.svg'), renderChart(rows))
-    await writeBenchmarksMd(path.join(ROOT, 'BENCHMARKS.md'), results)
+    writeBenchmarksMd(results)
     log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')
     // The server-side figures: store throughput per store, and the reconnect-storm simulation. Each writes its own
     // section of BENCHMARKS.md.
@@ -494,6 +522,8 @@ export const UNITS: Record<string, string> = {
   recovery: 'ms',
   memory: 'MB',
   'presence-join-3': 'ms',
+  'topics-1000': 'ms',
+  'topics-1000-resubscribe': 'ms',
   'size-client': 'B',
   'size-worker': 'B',
 }

@@ -24,6 +24,7 @@ export type Task =
   | 'volatile-latency'
   | 'request-latency'
   | 'presence'
+  | 'topics'
 
 /** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
 export const ECHO_TOPIC = 'bench-echo'

@@ -5,6 +5,7 @@
 import type { PageParams, Report } from '../shared.ts'
 import { createClient, TabwireClient } from './contenders.ts'
 import { runPresence } from './presence.ts'
+import { runTopics } from './topics.ts'
 
 const q = new URLSearchParams(location.search)
 const p: PageParams = {
@@ -35,6 +36,7 @@ function tabwireOnly(client: unknown): TabwireClient {
 
 async function run(): Promise<void> {
   if (p.task === 'presence') return runPresence(p, report)
+  if (p.task === 'topics') return runTopics(p, report, signal)
   const client = createClient(p.contender, p.url, p.ns, p.chunk)
   const tab = p.tab
   switch (p.task) {

@@ -13,6 +13,7 @@ import type { Delivery, ResetNotice, SubscribeMode } from '../protocol/port.ts'
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
 import { usableRange } from './catch-up-range.ts'
+import { cursorsThatFit } from './frame-room.ts'
 import { storageError, type InboxBatch, type StoredCursor, type TabwireSchema } from './db.ts'
 import type { Database } from './platform.ts'
 
@@ -59,6 +60,8 @@ interface TopicState {
 export interface InboxHost {
   /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
   sendFrame(frame: SubFrame | UnsubFrame | FetchFrame): boolean
+  /** Sends subscription changes on the open connection, in order, in as few messages as the server takes. */
+  sendFrames(frames: (SubFrame | UnsubFrame)[]): void
   whenOpen(): Promise<void>
   log(message: string, level?: 'warn' | 'error'): void
 }
@@ -122,24 +125,31 @@ export class Inbox {
   }
 
   /**
-   * Resume points of every followed topic, for `hello`. Remembered: a subscribe or unsubscribe between this `hello`
-   * and its `welcome` cannot go out on its own (the socket is not open yet), so `opened()` makes up the difference.
+   * Resume points of the followed topics for `hello`, as many as fit in `room` bytes (see `cursorsThatFit`).
+   * Remembered: what the `hello` left out, or a subscribe or unsubscribe between it and its `welcome`, cannot go out
+   * on its own (the socket is not open yet), so `opened()` makes up the difference.
    */
-  activeCursors(): Cursor[] {
-    const subs: Cursor[] = []
-    for (const [topic, st] of this.#topics) if (st.subs.size > 0) subs.push(this.#cursorFrame(topic, st))
+  activeCursors(room = Number.POSITIVE_INFINITY): Cursor[] {
+    const all: Cursor[] = []
+    for (const [topic, st] of this.#topics) if (st.subs.size > 0) all.push(this.#cursorFrame(topic, st))
+    const subs = all.slice(0, cursorsThatFit(all, room))
     this.#inHello = new Set(subs.map((c) => c.topic))
     return subs
   }
 
-  /** `welcome` arrived: subscribe what was followed after the `hello` was written, unsubscribe what was dropped. */
+  /**
+   * `welcome` arrived: subscribe what the `hello` left out or what was followed after it was written, unsubscribe
+   * what was dropped; all in one go, which the host packs into as few messages as the server takes.
+   */
   opened(): void {
     const inHello = this.#inHello
     this.#inHello = new Set()
+    const frames: (SubFrame | UnsubFrame)[] = []
     for (const [topic, st] of this.#topics) {
-      if (st.subs.size > 0 && !inHello.has(topic)) this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
-      else if (st.subs.size === 0 && inHello.has(topic)) this.#host.sendFrame({ t: 'unsub', topic })
+      if (st.subs.size > 0 && !inHello.has(topic)) frames.push({ t: 'sub', ...this.#cursorFrame(topic, st) })
+      else if (st.subs.size === 0 && inHello.has(topic)) frames.push({ t: 'unsub', topic })
     }
+    if (frames.length > 0) this.#host.sendFrames(frames)
   }
 
   /** Last seq per followed topic. */

@@ -11,6 +11,7 @@ import type {
   VolatileDelivery,
 } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
+import { packSubs } from './frame-room.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -73,7 +74,7 @@ export class OwnerSession {
       config.reconnect,
       {
         dial: () => host.dial(),
-        hello: () => ({ client: this.#outbox.clientId, subs: this.#inbox.activeCursors() }),
+        hello: () => ({ client: this.#outbox.clientId, subs: (room) => this.#inbox.activeCursors(room) }),
         opened: (welcome) => this.#opened(welcome),
         frames: (frames) => this.#frames(frames),
         dropped: () => {
@@ -128,6 +129,9 @@ export class OwnerSession {
       this.#db,
       {
         sendFrame: (f) => this.#socket.send(encodeFrames([f])),
+        sendFrames: (frames) => {
+          for (const message of packSubs(frames, this.#socket.messageLimit)) this.#socket.send(message)
+        },
         whenOpen: () => this.#whenOpen(),
         log: (m, level) => this.#host.log(m, level),
       },

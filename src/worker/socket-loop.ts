@@ -12,8 +12,11 @@ import type { Clock, SocketFactory, TimerId } from './platform.ts'
 export interface SocketLoopHost {
   /** The URL and token for the next attempt, asked of a live tab each time; never kept. */
   dial(): Promise<DialInfo>
-  /** The identity and resume points sent in `hello`, read at the moment of each attempt. */
-  hello(): { client: string; subs: Cursor[] }
+  /**
+   * The identity and resume points sent in `hello`, read at the moment of each attempt: `subs(room)` gives those that
+   * fit in `room` bytes, and the rest go as `sub` after `welcome`.
+   */
+  hello(): { client: string; subs(room: number): Cursor[] }
   /** `welcome` arrived: the connection is open. */
   opened(welcome: WelcomeFrame): void
   /** Every frame after `welcome`, one call per WebSocket message (a batch stays a batch). */
@@ -29,6 +32,12 @@ export interface SocketLoopHost {
 }
 
 export type Hold = 'offline' | 'hidden'
+
+/**
+ * The largest message a server takes until it names its own in `welcome.maxBytes`: the reference server's default.
+ * A smaller server closes a larger one with 4413, and the largest message written is then the bound (see `#lost`).
+ */
+export const ASSUMED_MAX_BYTES = 1 << 20
 
 /** A close we decide ourselves, with codes from the protocol so logs read the same on both sides. */
 class LocalClose {
@@ -58,6 +67,10 @@ export class SocketLoop {
   #generation = 0
   /** The largest message written on the current socket, bytes: what a 4413 teaches. */
   #largestSent = 0
+  /** The server's `welcome.maxBytes`, kept across connections: the next `hello` is sized by it. */
+  #namedLimit = ASSUMED_MAX_BYTES
+  /** Below the largest message a server closed with 4413 (a server that names no limit, or a smaller one). */
+  #learntLimit = Number.POSITIVE_INFINITY
 
   readonly #opts: ReconnectOptions
   readonly #host: SocketLoopHost
@@ -77,6 +90,11 @@ export class SocketLoop {
 
   get isOpen(): boolean {
     return this.#info.state === 'open'
+  }
+
+  /** The largest WebSocket message, in UTF-8 bytes, the server is known or assumed to take. */
+  get messageLimit(): number {
+    return Math.min(this.#namedLimit, this.#learntLimit)
   }
 
   /** Bytes handed to the socket and not yet on the network. */
@@ -194,9 +212,13 @@ export class SocketLoop {
     ws.onopen = () => {
       if (gen !== this.#generation) return
       const { client, subs } = this.#host.hello()
-      const hello = { t: 'hello' as const, v: PROTOCOL_VERSION, client, subs }
-      ws.send(encodeFrames([dial.token ? { ...hello, token: dial.token } : hello]))
-      this.#host.trace?.('->', encodeFrames([dial.token ? { ...hello, token: '[redacted]' } : hello]))
+      const hello = (cursors: Cursor[], token = dial.token) =>
+        encodeFrames([{ t: 'hello', v: PROTOCOL_VERSION, client, subs: cursors, ...(token ? { token } : {}) }])
+      const cursors = subs(this.messageLimit - utf8Length(hello([])))
+      const text = hello(cursors)
+      ws.send(text)
+      this.#largestSent = utf8Length(text)
+      this.#host.trace?.('->', hello(cursors, dial.token && '[redacted]'))
     }
     ws.onmessage = (ev: MessageEvent) => {
       if (gen === this.#generation) this.#receive(ev.data)
@@ -231,6 +253,7 @@ export class SocketLoop {
   }
 
   #welcomed(welcome: WelcomeFrame): void {
+    this.#namedLimit = welcome.maxBytes ?? ASSUMED_MAX_BYTES
     this.#clearTimer('connect')
     this.#set({ state: 'open', attempt: this.#info.attempt })
     this.#stableTimer = this.#clock.setTimeout(() => {
@@ -278,8 +301,10 @@ export class SocketLoop {
   }
 
   #lost(why: CloseEvent | LocalClose): void {
-    if (!(why instanceof LocalClose) && why.code === CloseCode.FrameTooLarge && this.#largestSent > 0)
+    if (!(why instanceof LocalClose) && why.code === CloseCode.FrameTooLarge && this.#largestSent > 0) {
+      this.#learntLimit = Math.min(this.#learntLimit, this.#largestSent - 1)
       this.#host.tooLarge(this.#largestSent)
+    }
     this.#abandon(why instanceof LocalClose ? why : new LocalClose(CloseCode.Normal, ''))
     const error: StateInfo['error'] = {
       // Our own 4400 means the server broke the protocol; anything else is the server's close code.

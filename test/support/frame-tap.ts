@@ -46,12 +46,17 @@ export class FrameTap {
   }
 }
 
-/** Frames counted by type, over every connection tapped. */
+/** Frames counted by type, over every connection tapped, and the topics each `hello` carried, in order. */
 export class FrameCounts {
   private readonly counts = new Map<ClientFrameType, number>()
+  /** Per `hello`, its cursors' topics: what a test of resubscribing checks the one `hello` against. */
+  readonly helloTopics: string[][] = []
 
   tap(): FrameTap {
-    return new FrameTap((frame) => this.counts.set(frame.t, this.of(frame.t) + 1))
+    return new FrameTap((frame) => {
+      this.counts.set(frame.t, this.of(frame.t) + 1)
+      if (frame.t === 'hello') this.helloTopics.push(frame.subs.map((c) => c.topic))
+    })
   }
 
   of(type: ClientFrameType): number {

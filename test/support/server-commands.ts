@@ -72,6 +72,13 @@ const serverTapFrames: BrowserCommand<[]> = ({ project }): Partial<Record<Client
   return proxy.framesUp.snapshot()
 }
 
+/** The topics of each `hello` clients sent through the tap since it started, in order. */
+const serverTapHellos: BrowserCommand<[]> = ({ project }): string[][] => {
+  const proxy = taps.get(project.name)
+  if (!proxy) throw new Error('serverTapHellos: no tap; call serverTapStart first')
+  return proxy.framesUp.helloTopics
+}
+
 /** Closes the tap and the connections through it. */
 const serverTapStop: BrowserCommand<[]> = async ({ project }) => {
   await taps.get(project.name)?.close()
@@ -81,6 +88,7 @@ const serverTapStop: BrowserCommand<[]> = async ({ project }) => {
 export const serverCommands = {
   serverTapStart,
   serverTapFrames,
+  serverTapHellos,
   serverTapStop,
   serverStop,
   serverStart,

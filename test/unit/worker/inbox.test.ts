@@ -25,6 +25,7 @@ async function setup(opts: { retention?: number; fetchTimeout?: number; namespac
         sent.push(f)
         return true
       },
+      sendFrames: (frames) => void sent.push(...frames),
       whenOpen: () => Promise.resolve(),
       log: (m) => logs.push(m),
     },

@@ -31,7 +31,7 @@ function setup(opts: Partial<ReconnectOptions> = {}) {
     { ...OPTS, ...opts },
     {
       dial: () => Promise.resolve({ url: 'ws://server.test/' }),
-      hello: () => ({ client: 'c1', subs: [] }),
+      hello: () => ({ client: 'c1', subs: () => [] }),
       opened: (welcome) => opened.push(welcome.acked),
       frames: (f) => frames.push(f),
       dropped: () => dropped++,
