@@ -58,7 +58,7 @@ export interface DrainPlatform {
   clock: Clock
 }
 
-const browserDrainPlatform = (): DrainPlatform => ({
+export const browserDrainPlatform = (): DrainPlatform => ({
   locks: navigator.locks as DrainPlatform['locks'],
   database: (namespace) => new DbHandle(namespace),
   channel: (name) => new BroadcastChannel(name),

@@ -68,9 +68,12 @@ export interface StoredCall {
 export type StoredCallKey = ['send', string, number]
 
 export interface TabwireSchema extends DBSchema {
-  /** `written`: every id ≤ it was (or is being) written to some socket: it can no longer be cancelled or expire. */
+  /**
+   * `written`: every id ≤ it was (or is being) written to some socket: it can no longer be cancelled or expire.
+   * `quietDrainAt`: when a service worker last started a quiet drain (`tabwire/sw`), ms since epoch.
+   */
   meta: {
-    key: 'client' | 'lastId' | 'written' | StoredCallKey | DroppedKey
+    key: 'client' | 'lastId' | 'written' | 'quietDrainAt' | StoredCallKey | DroppedKey
     value: string | number | StoredCall | DroppedRecord
   }
   outbox: { key: number; value: OutboxBatch }

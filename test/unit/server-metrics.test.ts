@@ -1,6 +1,7 @@
 /**
  * The server's Prometheus metrics, scraped over HTTP from a real server while raw clients talk to it: each series is
- * checked against what those clients sent and got (frames by type, pubs and duplicates, closes by code, bytes).
+ * checked against what those clients sent and got (frames by type, resets included, pubs and duplicates, closes by
+ * code, admission's and rateLimit's 4429s, bytes).
  */
 import { describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
@@ -69,6 +70,49 @@ describe('metrics: true', () => {
     expect(s.get('tabwire_store_seconds_count{op="accept"}')).toBe(2)
     expect(s.get('tabwire_store_seconds_count{op="acked"}')).toBe(2)
     expect(await server.metrics()).toContain('tabwire_pubs_total{outcome="duplicate"} 2')
+  })
+
+  it('counts resets sent by type, beside the msgs that follow them: one ahead, one of another epoch', async () => {
+    const { server, url } = await serve({ metrics: true })
+    const { epoch } = await server.publish('t', 'b1')
+    await server.publish('t', 'b2')
+    await server.publish('u', 'c1')
+    // A cursor past t's head, and one of an epoch u never had: each answered with a reset, then the retained msgs.
+    const c = await hello(url, 'c', {
+      subs: [
+        { topic: 't', after: 5, epoch },
+        { topic: 'u', after: 1, epoch: 'another-epoch' },
+      ],
+    })
+    await c.untilSeq('t', 2)
+    await c.untilSeq('u', 1)
+    expect(c.frames.filter((f) => f.t === 'reset').map((f) => [f.topic, f.seq, f.reason])).toEqual([
+      ['t', 0, 'ahead'],
+      ['u', 0, 'epoch'],
+    ])
+    const s = samples((await scrape(server.port)).body)
+    expect(s.get('tabwire_frames_sent_total{type="reset"}')).toBe(2)
+    expect(s.get('tabwire_frames_sent_total{type="msg"}')).toBe(3)
+    expect(s.get('tabwire_frames_sent_total{type="welcome"}')).toBe(1)
+    expect(s.get('tabwire_sent_bytes_total')).toBe(c.bytesReceived)
+  })
+
+  it('counts the 4429 of a connection over its rateLimit', async () => {
+    // A bucket of 3 that does not refill within the test: hello and two pings take it, the third ping is refused.
+    const { server, url } = await serve({ metrics: true, rateLimit: { messagesPerSecond: 0.001, burst: 3 } })
+    const c = await hello(url, 'c')
+    for (const n of [1, 2]) {
+      c.send({ t: 'ping', n })
+      await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === n))
+    }
+    c.send({ t: 'ping', n: 3 })
+    expect((await c.closed).code).toBe(4429)
+    expect(c.frames.filter((f) => f.t === 'pong').map((f) => f.n)).toEqual([1, 2])
+    const s = samples((await scrape(server.port)).body)
+    expect(s.get('tabwire_closes_total{code="4429"}')).toBe(1)
+    // The refused ping arrived (counted as received) but was not processed (no pong for it).
+    expect(s.get('tabwire_frames_received_total{type="ping"}')).toBe(3)
+    expect(s.get('tabwire_frames_sent_total{type="pong"}')).toBe(2)
   })
 
   it('counts 4429s of admission control', async () => {

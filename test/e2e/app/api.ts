@@ -39,6 +39,8 @@ export interface TestApi extends PresenceTestApi, YjsTestApi {
   /** Every state report in full (`attempt`, `nextRetryAt`, `error`), stamped with `Date.now()` when it arrived. */
   stateInfos(): StateRecord[]
   state(): WireState
+  /** How often this namespace's token provider was asked (the page was opened with `?token=`). */
+  tokenCalls(): number
   /** Sends every body on `topic` at once, in call order; resolves with their ids once all are stored. */
   send(topic: string, bodies: Json[]): Promise<number[]>
   /**

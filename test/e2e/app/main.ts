@@ -6,7 +6,7 @@
  * Query: `url` (tabwire server), `ns` (namespace, or several separated by commas), and optionally
  * `worker=v2|killable` (another worker script URL: a second version, or one a test can kill), `mode=dedicated`,
  * `minDelay`/`maxDelay`/`callTimeout` (ms), `nopagehide=1` (this page's `pagehide` never reaches tabwire, as when a
- * tab is killed without warning).
+ * tab is killed without warning), `token` (each namespace's token provider returns it, counting its calls).
  */
 import { connect, isTabwireError, type ConnectOptions, type Wire } from '../../../src/client/index.ts'
 import type { Json } from '../../../src/protocol/frames.ts'
@@ -19,6 +19,9 @@ import { yjsApi } from './yjs-app.ts'
 const app = globalThis as AppGlobal
 const params = new URLSearchParams(location.search)
 const url = params.get('url')
+const token = params.get('token')
+/** How often each namespace's token provider was asked. */
+const tokenCalls = new Map<string, number>()
 const namespaces = (params.get('ns') ?? '').split(',').filter((ns) => ns !== '')
 /** The killable worker's control channel (test/fixtures/killable-worker.ts). */
 const KILL_CHANNEL = 'tabwire-test-kill'
@@ -56,6 +59,11 @@ function options(namespace: string): ConnectOptions {
   const o: ConnectOptions = { url: url as string, namespace, reconnect }
   const callTimeout = numberParam('callTimeout')
   if (callTimeout !== undefined) o.callTimeout = callTimeout
+  if (token !== null)
+    o.token = async () => {
+      tokenCalls.set(namespace, (tokenCalls.get(namespace) ?? 0) + 1)
+      return token
+    }
   if (params.get('mode') === 'dedicated') {
     o.mode = 'dedicated'
     o.dedicatedWorker = () => new Worker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module' })
@@ -88,7 +96,7 @@ function nextTask(): Promise<void> {
   })
 }
 
-function testApi(wire: Wire): TestApi {
+function testApi(wire: Wire, namespace: string): TestApi {
   const states: WireState[] = [wire.state]
   const infos: StateRecord[] = [{ state: wire.state, attempt: 0, at: Date.now() }]
   wire.onState((s) => {
@@ -120,6 +128,7 @@ function testApi(wire: Wire): TestApi {
     states: () => [...states],
     stateInfos: () => infos.map((i) => ({ ...i })),
     state: () => wire.state,
+    tokenCalls: () => tokenCalls.get(namespace) ?? 0,
     send,
     async trySend(topic: string, bodies: Json[]) {
       try {
@@ -275,7 +284,7 @@ try {
     window.addEventListener('pagehide', (ev) => ev.stopImmediatePropagation(), { capture: true })
   }
   const apis: Record<string, TestApi> = {}
-  for (const ns of namespaces) apis[ns] = testApi(connect(options(ns)))
+  for (const ns of namespaces) apis[ns] = testApi(connect(options(ns)), ns)
   app.tabwireTestFor = apis
   app.tabwireTest = apis[namespaces[0] as string]
 } catch (err) {

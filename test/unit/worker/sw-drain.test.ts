@@ -56,10 +56,15 @@ function browser() {
   const hub = new ChannelHub()
   const requests: number[] = []
   const sent: string[] = []
+  /** Every `ifAvailable` lock request: its name, and whether it was held. */
+  const lockAsks: string[] = []
   const platform: DrainPlatform = {
     locks: {
-      request: (name, _options, grant) =>
-        fakeLocks.isHeld(name) ? grant(null) : (fakeLocks.request(name, {}, () => grant({})) as Promise<never>),
+      request: (name, _options, grant) => {
+        const held = fakeLocks.isHeld(name)
+        lockAsks.push(`${name} ${held ? 'held' : 'granted'}`)
+        return held ? grant(null) : (fakeLocks.request(name, {}, () => grant({})) as Promise<never>)
+      },
     },
     database: (namespace) => new DbHandle(namespace),
     channel: hub.channel,
@@ -70,7 +75,7 @@ function browser() {
     },
     clock: realClock,
   }
-  return { platform, fakeLocks, hub, requests, sent }
+  return { platform, fakeLocks, hub, requests, sent, lockAsks }
 }
 
 /** Stores `n` messages as a worker does (one call each), then lets the store go, as a closed tab's worker would. */
@@ -355,7 +360,11 @@ describe('drainOnEvents', () => {
     await queue(namespace, 1, 3)
     const { platform, fakeLocks, requests } = browser()
     const scope = new EventTarget()
-    drainOnEvents({ url, namespace, also: { activate: false, push: false, fetch: false } }, scope as never, platform)
+    drainOnEvents(
+      { url, namespace, also: { start: false, activate: false, push: false, fetch: false } },
+      scope as never,
+      platform,
+    )
 
     const other = new FakeEvent('sync', 'tabwire-outbox:another')
     scope.dispatchEvent(other)
@@ -388,7 +397,7 @@ describe('drainOnEvents', () => {
     await queue(namespace, 1, 2)
     const { platform } = browser()
     const scope = new EventTarget()
-    drainOnEvents({ url, namespace }, scope as never, platform)
+    drainOnEvents({ url, namespace, also: { start: false } }, scope as never, platform)
     await server.stop()
     const push = new FakeEvent('push')
     scope.dispatchEvent(push)
@@ -403,5 +412,68 @@ describe('drainOnEvents', () => {
     const fetchEvent = new FakeEvent('fetch')
     scope.dispatchEvent(fetchEvent)
     expect(fetchEvent.waited).toEqual([])
+  })
+
+  /**
+   * A start of the service worker (`drainOnEvents` called as its script is evaluated, here with a fresh scope each
+   * time, as a restarted worker has fresh globals) is awaited through the event that woke it: another namespace's
+   * sync, which drains nothing of this one.
+   */
+  async function start(url: string, namespace: string, platform: DrainPlatform): Promise<EventTarget> {
+    const scope = new EventTarget()
+    drainOnEvents({ url, namespace }, scope as never, platform)
+    const woke = new FakeEvent('sync', 'tabwire-outbox:another')
+    scope.dispatchEvent(woke)
+    expect(woke.waited).toHaveLength(1)
+    await Promise.all(woke.waited)
+    return scope
+  }
+
+  it('a start drains what is queued, once; a start within the minute does not drain again, a push still does', async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    const { platform, requests, lockAsks } = browser()
+
+    // Nothing queued: no drain (not even the lock asked), and no minute starts.
+    await start(url, namespace, platform)
+    expect([requests, lockAsks]).toEqual([[], []])
+
+    await queue(namespace, 1, 5)
+    await start(url, namespace, platform)
+    expect(await bodiesOf(server)).toEqual([1, 2, 3, 4, 5])
+    expect(requests).toHaveLength(1)
+    expect(lockAsks).toEqual([`${ownerLock(namespace)} granted`])
+    expect(await onDisk(namespace)).toEqual({ ids: [], dead: [], pending: 0 })
+
+    await queue(namespace, 6, 8)
+    const again = await start(url, namespace, platform)
+    expect([requests.length, lockAsks.length]).toEqual([1, 1])
+    expect(await onDisk(namespace)).toEqual({ ids: [6, 7, 8], dead: [], pending: 3 })
+    // Nor does a fetch of this worker's life: the start's minute is the fetches' too.
+    const fetchEvent = new FakeEvent('fetch')
+    again.dispatchEvent(fetchEvent)
+    expect(fetchEvent.waited).toEqual([])
+
+    const push = new FakeEvent('push')
+    again.dispatchEvent(push)
+    await Promise.all(push.waited)
+    expect(await bodiesOf(server)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    expect(requests).toHaveLength(2)
+    expect(await onDisk(namespace)).toEqual({ ids: [], dead: [], pending: 0 })
+  })
+
+  it('a start while a live worker holds the owner lock sends nothing and leaves the queue to it', async () => {
+    const { server, url } = await serve()
+    const namespace = freshNamespace()
+    await queue(namespace, 1, 3)
+    const { platform, fakeLocks, requests, lockAsks } = browser()
+    let release = (): void => undefined
+    void fakeLocks.request(ownerLock(namespace), {}, () => new Promise<void>((r) => (release = r)))
+    await start(url, namespace, platform)
+    expect(lockAsks).toEqual([`${ownerLock(namespace)} held`])
+    expect(requests).toEqual([])
+    expect(await bodiesOf(server)).toEqual([])
+    expect(await onDisk(namespace)).toEqual({ ids: [1, 2, 3], dead: [], pending: 3 })
+    release()
   })
 })
