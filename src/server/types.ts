@@ -51,8 +51,8 @@ export interface ServerOptions {
    * Offer permessage-deflate (RFC 7692) to clients that ask for it (browsers do): messages from 1 KiB up are
    * compressed, each on its own, with a 2 KiB window and zlib level 1. `maxFrameBytes` applies to the inflated
    * message, so a small compressed bomb still closes with 4413. Off by default: on chat JSON (BENCHMARKS.md) it cut
-   * ~2 KB messages to about half their bytes for about five times the server's CPU, left ~200 B ones as they were, and
-   * every socket whose client compresses (browsers do) holds zlib state: tens of KiB more per connection.
+   * ~2 KB messages to about half their bytes for four to five times the server's CPU, left ~200 B ones as they were,
+   * and every socket whose client compresses (browsers do) holds an inflate stream: 15–25 KB more per connection.
    * @default false
    */
   perMessageDeflate?: boolean
