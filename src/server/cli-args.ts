@@ -23,6 +23,7 @@ export const USAGE = `Usage: tabwire-server [options]
   --jwt-issuer ISS         ...whose iss claim is ISS
   --jwt-audience AUD       ...whose aud claim is AUD
   --metrics                serve Prometheus metrics at GET /metrics on the same port
+  --per-message-deflate    compress messages of 1 KiB and more for clients that offer it (costs CPU)
   --help                   print this and exit
 
 With a JWT option the user is the token's sub; without one, everyone is the same user and anyone who learns a
@@ -50,6 +51,7 @@ export interface CliConfig {
   allowedOrigins?: string[]
   jwt?: { source: JwtSource; issuer?: string; audience?: string }
   metrics: boolean
+  perMessageDeflate: boolean
 }
 
 export const DEFAULT_STORE = 'sqlite:./tabwire.db'
@@ -69,6 +71,7 @@ const OPTIONS = {
   'jwt-issuer': { type: 'string' },
   'jwt-audience': { type: 'string' },
   metrics: { type: 'boolean' },
+  'per-message-deflate': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const
 
@@ -213,6 +216,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     storeIsDefault: values.store === undefined,
     retention,
     metrics: values.metrics ?? false,
+    perMessageDeflate: values['per-message-deflate'] ?? false,
   }
   const admission = admissionFrom(values['admission-rate'], values['admission-burst'])
   if (admission) config.admission = admission

@@ -64,6 +64,7 @@ async function main(config: CliConfig): Promise<void> {
       ...(config.allowedOrigins && { allowedOrigins: config.allowedOrigins }),
       ...(jwt && { jwt }),
       ...(config.metrics && { metrics: true }),
+      ...(config.perMessageDeflate && { perMessageDeflate: true }),
       ...(presenceRegistry && { presenceRegistry }),
     })
   } catch (error) {

@@ -22,6 +22,7 @@ import { Handlers } from './requests.ts'
 import { serveOutbox } from './http-outbox.ts'
 import { OUTBOX_PATH } from '../protocol/outbox-http.ts'
 import { relayOf } from './volatile-relay.ts'
+import { deflateOptions } from './deflate.ts'
 
 /** The values of `ServerOptions`' `@default`s (docs/server.md's table is checked against both). */
 export const DEFAULTS = {
@@ -36,6 +37,7 @@ export const DEFAULTS = {
   requestTimeout: 30_000,
   maxConcurrentRequests: 16,
   maxReplyBytes: 1 << 20,
+  perMessageDeflate: false,
 }
 
 /** `DisconnectOptions`' `@default`s. */
@@ -136,7 +138,12 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
     unlistenVolatile()
   }
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, WebSocket: TabwireSocket })
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxFrameBytes,
+    WebSocket: TabwireSocket,
+    perMessageDeflate: (options.perMessageDeflate ?? DEFAULTS.perMessageDeflate) && deflateOptions(),
+  })
   const http = createHttpServer(HTTP_TIMEOUTS, (req, res) => {
     if (metrics && metricsPath !== undefined && req.method === 'GET' && req.url?.split('?')[0] === metricsPath) {
       metrics.registry.metrics().then(

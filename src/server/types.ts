@@ -48,6 +48,15 @@ export interface ServerOptions {
    */
   maxFrameBytes?: number
   /**
+   * Offer permessage-deflate (RFC 7692) to clients that ask for it (browsers do): messages from 1 KiB up are
+   * compressed, each on its own, with a 2 KiB window and zlib level 1. `maxFrameBytes` applies to the inflated
+   * message, so a small compressed bomb still closes with 4413. Off by default: on chat JSON (BENCHMARKS.md) it cut
+   * ~2 KB messages to about half their bytes for four to five times the server's CPU, left ~200 B ones as they were,
+   * and every socket whose client compresses (browsers do) holds an inflate stream: 15–25 KB more per connection.
+   * @default false
+   */
+  perMessageDeflate?: boolean
+  /**
    * May `user` publish to (`pub`) or follow (`sub`, also `fetch`) `topic`? Asked per topic of each pub message and
    * per sub. A pub it denies (`false`) is refused for good, that one message only: it is not appended, the client's
    * counter moves past it and the client is told `nack {id, code: 'forbidden'}` (its `acked` rejects, the message

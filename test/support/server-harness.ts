@@ -23,7 +23,8 @@ export function serverHarness() {
       servers.push(server)
       return { server, url: `ws://127.0.0.1:${server.port}` }
     },
-    open: async (url: string) => track(await TestClient.open(url)),
+    open: async (url: string, options?: Parameters<typeof TestClient.open>[1]) =>
+      track(await TestClient.open(url, options)),
     hello: async (url: string, client: string, options?: Parameters<typeof TestClient.hello>[2]) =>
       track(await TestClient.hello(url, client, options)),
   }

@@ -1,4 +1,5 @@
-import { WebSocket } from 'ws'
+import type { IncomingMessage } from 'node:http'
+import { type ClientOptions, WebSocket } from 'ws'
 import { encodeBinaryMessage } from '../../src/protocol/binary.ts'
 import { decodeServerMessage } from '../../src/protocol/decode.ts'
 import { encodeFrames } from '../../src/protocol/encode.ts'
@@ -29,7 +30,11 @@ export class TestClient {
   readonly closed: Promise<Closed>
   private readonly checks = new Set<() => void>()
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    /** The server's 101 answer: its headers (`sec-websocket-extensions`), and the TCP socket under the WebSocket. */
+    readonly handshake: IncomingMessage,
+  ) {
     ws.on('message', (data, isBinary) => {
       const decoded = decodeServerMessage(isBinary ? data : data.toString())
       this.messages++
@@ -50,23 +55,26 @@ export class TestClient {
     })
   }
 
-  static async open(url: string): Promise<TestClient> {
-    const ws = new WebSocket(url)
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
+  /** `options` go to ws's client (`perMessageDeflate`, say; ws offers it unless told `false`). */
+  static async open(url: string, options: ClientOptions = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, options)
+    const handshake = await new Promise<IncomingMessage>((resolve, reject) => {
+      let response: IncomingMessage | undefined
+      ws.once('upgrade', (res) => (response = res))
+      ws.once('open', () => resolve(response as IncomingMessage))
       ws.once('error', reject)
     })
     ws.on('error', () => {})
-    return new TestClient(ws)
+    return new TestClient(ws, handshake)
   }
 
   /** Opens, says hello and waits for `welcome`. */
   static async hello(
     url: string,
     client: string,
-    options: { token?: string; subs?: Cursor[] } = {},
+    options: { token?: string; subs?: Cursor[]; socket?: ClientOptions } = {},
   ): Promise<TestClient> {
-    const c = await TestClient.open(url)
+    const c = await TestClient.open(url, options.socket)
     const hello: ClientFrame = { t: 'hello', v: 1, client, subs: options.subs ?? [] }
     if (options.token !== undefined) hello.token = options.token
     c.send(hello)

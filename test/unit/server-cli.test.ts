@@ -93,6 +93,25 @@ describe('server CLI', () => {
     })
   })
 
+  it('offers permessage-deflate with --per-message-deflate only', { timeout: 60_000 }, async () => {
+    expect([parseCli([], {}).perMessageDeflate, parseCli(['--per-message-deflate'], {}).perMessageDeflate]).toEqual([
+      false,
+      true,
+    ])
+    const [on, off] = await Promise.all([
+      startCli(['--port', '0', '--store', 'memory', '--per-message-deflate']),
+      startCli(['--port', '0', '--store', 'memory']),
+    ])
+    running.push(on, off)
+    const offers = { perMessageDeflate: true }
+    const [a, b] = await Promise.all([TestClient.open(on.url, offers), TestClient.open(off.url, offers)])
+    expect([a.handshake.headers['sec-websocket-extensions'], b.handshake.headers['sec-websocket-extensions']]).toEqual([
+      'permessage-deflate; server_no_context_takeover; server_max_window_bits=11',
+      undefined,
+    ])
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('prints a command-line mistake as one line on stderr and exits 2', { timeout: 60_000 }, async () => {
     const hint = ' (tabwire-server --help lists the options)'
     const cases: [string[], string][] = [
@@ -118,6 +137,7 @@ describe('server CLI', () => {
       '--jwks-url',
       '--jwt-issuer',
       '--jwt-audience',
+      '--per-message-deflate',
     ])
       expect(out.stdout).toContain(`  ${flag} `)
   })
