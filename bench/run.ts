@@ -10,7 +10,7 @@
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +29,11 @@ import { CONTENDERS, type ContenderId, type Report, type Task } from './shared.t
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WORK = path.join(ROOT, 'node_modules/.bench')
+/**
+ * This run's page build: its own folder, because worktrees share one node_modules, and another checkout's run
+ * rebuilding a shared one (emptied first) would pull the page from under this run's tabs.
+ */
+const DIST = path.join(WORK, `dist-${process.pid}`)
 
 const { values: flags } = parseArgs({
   options: {
@@ -382,7 +387,7 @@ async function runTrap(hub: Hub, servers: Env['servers'], rounds: number): Promi
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true })
   log(`building the bench page (${quick ? 'quick' : 'full'} run, ${rounds} round(s))`)
-  await buildPage(ROOT, path.join(WORK, 'dist'))
+  await buildPage(ROOT, DIST)
 
   const sizes: Results['sizes'] = []
   if (only.has('size')) {
@@ -395,7 +400,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const hub = await startHub(path.join(WORK, 'dist'))
+  const hub = await startHub(DIST)
   const servers = {
     ws: await startWsServer(),
     'socket.io': await startSocketIoServer(),
@@ -419,6 +424,7 @@ async function main(): Promise<void> {
     await browser.quit().catch(() => undefined)
     log('browser closed')
     await hub.close().catch(() => undefined)
+    await rm(DIST, { recursive: true, force: true })
     log('hub closed')
     for (const link of Object.values(links ?? {})) await link.close()
     for (const [name, s] of Object.entries(servers)) {
