@@ -11,6 +11,7 @@ import type {
   VolatileDelivery,
 } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
+import type { HeadStart } from './head-start.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -65,6 +66,8 @@ export class OwnerSession {
     outbox: OutboxStore,
     host: OwnerSessionHost,
     platform: Pick<Platform, 'clock' | 'socket'>,
+    /** The first connection, begun while the storage was loading; taken by the first attempt, or dropped. */
+    head?: HeadStart,
   ) {
     this.#db = db
     this.#outbox = outbox
@@ -120,10 +123,10 @@ export class OwnerSession {
       () => this.#socket.isOpen,
       platform.clock,
     )
-    this.ready = this.#load()
+    this.ready = this.#load(head)
   }
 
-  async #load(): Promise<void> {
+  async #load(head: HeadStart | undefined): Promise<void> {
     this.#inbox = await Inbox.load(
       this.#db,
       {
@@ -134,8 +137,12 @@ export class OwnerSession {
       this.config.inboxRetention,
       // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
       this.config.reconnect.heartbeatTimeout,
-    )
-    if (!this.#closed) this.#socket.start()
+    ).catch((e: unknown) => {
+      head?.drop()
+      throw e
+    })
+    if (this.#closed) head?.drop()
+    else this.#socket.start(head)
   }
 
   get state(): StateInfo {
