@@ -24,7 +24,6 @@ import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
-import { HeadStart } from './head-start.ts'
 import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform } from './platform.ts'
@@ -100,15 +99,9 @@ export class NamespaceHost implements RoleHost {
     // A host whose storage cannot be opened is dropped, so the tab's next attach (`wire.reconnect()`) starts afresh.
     this.ready.catch(() => {
       this.#ended = true
-      this.#leave.abort()
       this.bus.close()
       this.#onEnd()
     })
-    // Asked for at once, not once the storage is open: a worker that gets it starts its connection while the storage
-    // loads (see `#own`).
-    this.#platform.locks
-      .request(ownerLock(config.namespace), { signal: this.#leave.signal }, () => this.#own())
-      .catch(() => undefined) // aborted: this host ended before it became the owner
   }
 
   async #load(): Promise<void> {
@@ -122,6 +115,9 @@ export class NamespaceHost implements RoleHost {
       )
     })
     if (this.#ended) return
+    this.#platform.locks
+      .request(ownerLock(this.config.namespace), { signal: this.#leave.signal }, () => this.#own())
+      .catch(() => undefined) // aborted: this host ended before it became the owner
     this.bus.post({ k: 'join', from: this.workerId })
   }
 
@@ -401,20 +397,7 @@ export class NamespaceHost implements RoleHost {
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
   async #own(): Promise<void> {
     if (this.#ended) return
-    // Offline, or no tab to ask for the URL yet: the session's first attempt dials as it always does.
-    const head =
-      this.#offline || this.tabs.size === 0 ? undefined : new HeadStart(() => this.dial(), this.#platform.socket)
-    try {
-      await this.ready
-    } catch {
-      head?.drop()
-      return
-    }
-    if (this.#ended) {
-      head?.drop()
-      return
-    }
-    const owner = new OwnerRole(this, this.#platform, this.#leave.signal, head)
+    const owner = new OwnerRole(this, this.#platform, this.#leave.signal)
     const released = new Promise<void>((resolve) => (this.#releaseOwnership = resolve))
     try {
       await owner.ready

@@ -2,7 +2,6 @@ import { VERSION } from '../protocol/version.ts'
 import type { BusMessage } from './bus.ts'
 import { workerLock } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
-import type { HeadStart } from './head-start.ts'
 import { HoldPolicy } from './hold-policy.ts'
 import { OutboxExpiry } from './outbox-expiry.ts'
 import { OwnerSession } from './owner-session.ts'
@@ -35,8 +34,6 @@ export class OwnerRole implements Role {
     platform: Platform,
     /** Aborted when the host ends: withdraws the watch on followers' locks. */
     leaving: AbortSignal,
-    /** The first connection, begun while the storage was loading (see `HeadStart`). */
-    head?: HeadStart,
   ) {
     this.#host = host
     this.#platform = platform
@@ -80,7 +77,6 @@ export class OwnerRole implements Role {
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },
       platform,
-      head,
     )
     this.#policy = new HoldPolicy(
       config,

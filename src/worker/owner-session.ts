@@ -11,7 +11,6 @@ import type {
   VolatileDelivery,
 } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
-import type { HeadStart } from './head-start.ts'
 import { Inbox, type SubTarget, type TopicSub } from './inbox.ts'
 import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
@@ -66,8 +65,6 @@ export class OwnerSession {
     outbox: OutboxStore,
     host: OwnerSessionHost,
     platform: Pick<Platform, 'clock' | 'socket'>,
-    /** The first connection, begun while the storage was loading; taken by the first attempt, or dropped. */
-    head?: HeadStart,
   ) {
     this.#db = db
     this.#outbox = outbox
@@ -123,10 +120,10 @@ export class OwnerSession {
       () => this.#socket.isOpen,
       platform.clock,
     )
-    this.ready = this.#load(head)
+    this.ready = this.#load()
   }
 
-  async #load(head: HeadStart | undefined): Promise<void> {
+  async #load(): Promise<void> {
     this.#inbox = await Inbox.load(
       this.#db,
       {
@@ -137,12 +134,8 @@ export class OwnerSession {
       this.config.inboxRetention,
       // A fetch with no answer for as long as a silent link is given is treated as unanswerable.
       this.config.reconnect.heartbeatTimeout,
-    ).catch((e: unknown) => {
-      head?.drop()
-      throw e
-    })
-    if (this.#closed) head?.drop()
-    else this.#socket.start(head)
+    )
+    if (!this.#closed) this.#socket.start()
   }
 
   get state(): StateInfo {

@@ -6,7 +6,6 @@ import { PROTOCOL_VERSION } from '../protocol/frames.ts'
 import type { DialInfo, ReconnectOptions, StateInfo } from '../protocol/port.ts'
 import { backoffDelay, MAX_TIMER_DELAY, retryAfterDelay } from './backoff.ts'
 import { utf8Length } from './utf8.ts'
-import type { HeadStart } from './head-start.ts'
 import type { Clock, SocketFactory, TimerId } from './platform.ts'
 
 /** What the connection needs from the session that owns it. */
@@ -85,9 +84,8 @@ export class SocketLoop {
     return this.#ws?.bufferedAmount ?? 0
   }
 
-  /** The first attempt; with `head`, it uses the dial and the socket begun while the storage was loading. */
-  start(head?: HeadStart): void {
-    void this.#attempt(head)
+  start(): void {
+    void this.#attempt()
   }
 
   /**
@@ -163,7 +161,7 @@ export class SocketLoop {
     this.#set({ state: 'closed', attempt: 0 })
   }
 
-  async #attempt(head?: HeadStart): Promise<void> {
+  async #attempt(): Promise<void> {
     const gen = ++this.#generation
     if (this.#info.state !== 'connecting') this.#set({ state: 'reconnecting', attempt: this.#info.attempt })
     this.#connectTimer = this.#clock.setTimeout(() => {
@@ -171,13 +169,11 @@ export class SocketLoop {
     }, this.#opts.connectTimeout)
     let dial: DialInfo
     try {
-      dial = await (head ? head.dial : this.#host.dial())
+      dial = await this.#host.dial()
     } catch (e) {
-      head?.drop()
       if (gen === this.#generation) this.#lost(new LocalClose(CloseCode.AuthExpired, `no URL or token: ${String(e)}`))
       return
     }
-    if (gen !== this.#generation || 'invalidUrl' in dial) head?.drop()
     if (gen !== this.#generation) return
     if ('invalidUrl' in dial) {
       this.#invalidUrl(dial.invalidUrl)
@@ -185,7 +181,7 @@ export class SocketLoop {
     }
     let ws: WebSocket
     try {
-      ws = head ? head.socket(dial.url, this.#openSocket) : this.#openSocket(dial.url)
+      ws = this.#openSocket(dial.url)
     } catch (e) {
       this.#invalidUrl(`the browser refused the URL ${JSON.stringify(dial.url)}: ${String(e)}`)
       return
