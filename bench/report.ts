@@ -46,9 +46,25 @@ const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | '
   { id: 'presence-join-3', label: 'presence: a join seen by 3 clients (p50)', unit: 'ms', better: 'lower' },
   { id: 'topics-1000', label: 'subscribe 1,000 topics (until live on the server)', unit: 'ms', better: 'lower' },
   { id: 'topics-1000-resubscribe', label: 'resubscribe 1,000 topics after a reconnect', unit: 'ms', better: 'lower' },
+  ...[50, 150].flatMap((rtt) =>
+    (
+      [
+        ['warm', 'a new tab beside an open one'],
+        ['cold', 'reload of the only tab'],
+        ['cold-extended', 'reload of the only tab, extendedLifetime'],
+      ] as const
+    ).map(([variant, what]) => ({
+      id: `first-message-${variant}-${rtt}ms`,
+      label: `first message shown, ${what}, ${rtt} ms RTT`,
+      unit: 'ms',
+      better: 'lower' as const,
+    })),
+  ),
   { id: 'size-client', label: 'client size', unit: 'B gzip', better: 'lower' },
   { id: 'size-worker', label: 'worker size', unit: 'B gzip', better: 'lower' },
 ]
+
+const FIRST_ROWS = WORKLOADS.map((w) => w.id).filter((id) => id.startsWith('first-message-'))
 
 function num(v: number): string {
   if (!Number.isFinite(v)) return '—'
@@ -108,6 +124,17 @@ export function renderSection(r: Results): string {
       `| ${w} | ${cols
         .filter((c) => c !== 'raw')
         .map((c) => (get(w, c) ? `${(med(w, c) / med(w, 'raw')).toFixed(2)}×` : '—'))
+        .join(' | ')} |`,
+    )
+  }
+  // First message shown: the ratio to raw's time; tabwire's extendedLifetime row against raw's own reload.
+  for (const w of FIRST_ROWS) {
+    const base = w.replace('-extended', '')
+    if (!get(base, 'raw') || !r.summaries.some((s) => s.workload === w)) continue
+    out.push(
+      `| ${w} | ${cols
+        .filter((c) => c !== 'raw')
+        .map((c) => (get(w, c) ? `${(med(w, c) / med(base, 'raw')).toFixed(2)}×` : '—'))
         .join(' | ')} |`,
     )
   }

@@ -4,18 +4,20 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap  --contenders raw,tabwire  --md
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first  --contenders raw,tabwire  --md
+ *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round)
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { chromium as playwright } from 'playwright'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/support/browser-paths.ts'
+import { createFaultProxy, type FaultProxy } from '../test/support/fault-proxy.ts'
 import { renderChart } from './chart.ts'
 import { bundleSize, buildPage, SIZE_ENTRIES } from './lib/build.ts'
 import { launchChromium, type Chromium } from './lib/chromium.ts'
@@ -27,6 +29,11 @@ import { CONTENDERS, type ContenderId, type Report, type Task } from './shared.t
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WORK = path.join(ROOT, 'node_modules/.bench')
+/**
+ * This run's page build: its own folder, because worktrees share one node_modules, and another checkout's run
+ * rebuilding a shared one (emptied first) would pull the page from under this run's tabs.
+ */
+const DIST = path.join(WORK, `dist-${process.pid}`)
 
 const { values: flags } = parseArgs({
   options: {
@@ -86,19 +93,45 @@ const started = performance.now()
 let jobCounter = 0
 const runId = Date.now().toString(36)
 
+type ServerId = 'ws' | 'socket.io' | 'tabwire'
+
 interface Env {
   hub: Hub
   browser: Chromium
-  servers: Record<'ws' | 'socket.io' | 'tabwire', BenchServer>
+  servers: Record<ServerId, BenchServer>
+  /** Fault proxies in front of each server, for the workloads that need a real round trip (`first`). */
+  links: Record<ServerId, FaultProxy> | undefined
+}
+
+function serverId(c: ContenderId): ServerId {
+  if (c === 'tabwire') return 'tabwire'
+  if (c === 'socket.io') return 'socket.io'
+  return 'ws'
 }
 
 function serverFor(env: Env, c: ContenderId): BenchServer {
-  if (c === 'tabwire') return env.servers.tabwire
-  if (c === 'socket.io') return env.servers['socket.io']
-  return env.servers.ws
+  return env.servers[serverId(c)]
 }
 
-function pageUrl(env: Env, job: string, c: ContenderId, task: Task, url: string, n: number, tab = 0): string {
+/** The contender's server URL, through its fault proxy. */
+function linkUrl(env: Env, c: ContenderId): string {
+  const link = env.links?.[serverId(c)]
+  if (!link) throw new Error('no fault proxies: start them with the first-message workload')
+  const u = new URL(serverFor(env, c).url)
+  u.port = String(link.port)
+  return String(u)
+}
+
+function pageUrl(
+  env: Env,
+  job: string,
+  c: ContenderId,
+  task: Task,
+  url: string,
+  n: number,
+  tab = 0,
+  extra: Record<string, string> = {},
+): string {
   const q = new URLSearchParams({
     job,
     contender: c,
@@ -108,6 +141,7 @@ function pageUrl(env: Env, job: string, c: ContenderId, task: Task, url: string,
     ns: `${runId}-${job}`,
     chunk: String(chunk),
     tab: String(tab),
+    ...extra,
   })
   return `${env.hub.origin}/bench/page/index.html?${q}`
 }
@@ -263,6 +297,52 @@ async function runRecovery(env: Env, c: ContenderId, n: number): Promise<number>
   }
 }
 
+/** Round trips the first-message workload runs over (the fault proxy delays each direction by half). */
+const FIRST_RTTS = [50, 150] as const
+const FIRST_VARIANTS = ['warm', 'cold', 'cold-extended'] as const
+type FirstVariant = (typeof FIRST_VARIANTS)[number]
+const FIRST_CONTENDERS: readonly ContenderId[] = ['raw', 'partysocket', 'socket.io', 'tabwire']
+/** Messages on the topic before the page starts; the page waits for the newest (see bench/page/first.ts). */
+const FIRST_BACKLOG = 20
+
+/**
+ * Navigation start to the topic's newest message shown (ms), through the fault proxy. `warm`: a second tab (opened
+ * beforehand on a holding page, see bench/page/main.ts) navigates to the app while a first one follows the topic;
+ * `cold`: the only tab reloads (tabwire's worker dies with it, or with `cold-extended` may outlive it); the reloaded
+ * page is the one measured.
+ */
+async function runFirstMessage(env: Env, c: ContenderId, variant: FirstVariant): Promise<number> {
+  return withJob(env, async (job, open) => {
+    const topic = `${runId}-${job}`
+    await serverFor(env, c).publish(topic, FIRST_BACKLOG, false)
+    const url = linkUrl(env, c)
+    const extended: Record<string, string> = variant === 'cold-extended' ? { extended: '1' } : {}
+    if (variant === 'warm') {
+      await open(pageUrl(env, job, c, 'first', url, FIRST_BACKLOG, 1, { hold: '1' }))
+      await env.hub.expect(job, 'ready', 30_000, 1)
+      await open(pageUrl(env, job, c, 'first', url, FIRST_BACKLOG, 0))
+      await env.hub.expect(job, 'result', 30_000, 0)
+      await sleep(FIRST_IDLE)
+      env.hub.signal(job, 'go')
+      return firstMs(await env.hub.expect(job, 'result', 30_000, 1), 1)
+    }
+    await open(pageUrl(env, job, c, 'first', url, FIRST_BACKLOG, 0, { after: 'reload', ...extended }))
+    await env.hub.expect(job, 'result', 30_000, 0)
+    await sleep(FIRST_IDLE)
+    env.hub.signal(job, 'reload')
+    return firstMs(await env.hub.expect(job, 'result', 30_000, 0), 2)
+  })
+}
+
+/** How long the first tab has been open when the next one opens or it reloads: its writes are done, as in use. */
+const FIRST_IDLE = 500
+
+function firstMs(r: Report, visit: number): number {
+  if (r.kind !== 'result' || r.extra?.visit !== visit)
+    throw new Error(`expected visit ${visit}, got ${JSON.stringify(r)}`)
+  return r.ms
+}
+
 async function heap(env: Env): Promise<number> {
   const worker = (await env.browser.targets()).find((t) => t.type === 'shared_worker')
   if (!worker) throw new Error('no shared worker target')
@@ -327,7 +407,7 @@ async function runTrap(hub: Hub, servers: Env['servers'], rounds: number): Promi
 async function main(): Promise<void> {
   await mkdir(WORK, { recursive: true })
   log(`building the bench page (${quick ? 'quick' : 'full'} run, ${rounds} round(s))`)
-  await buildPage(ROOT, path.join(WORK, 'dist'))
+  await buildPage(ROOT, DIST)
 
   const sizes: Results['sizes'] = []
   if (only.has('size')) {
@@ -340,20 +420,33 @@ async function main(): Promise<void> {
     }
   }
 
-  const hub = await startHub(path.join(WORK, 'dist'))
+  const hub = await startHub(DIST)
   const servers = {
     ws: await startWsServer(),
     'socket.io': await startSocketIoServer(),
     tabwire: await startTabwireServer(),
   }
+  const links = only.has('first')
+    ? {
+        ws: await createFaultProxy({ target: { host: '127.0.0.1', port: Number(new URL(servers.ws.url).port) } }),
+        'socket.io': await createFaultProxy({
+          target: { host: '127.0.0.1', port: Number(new URL(servers['socket.io'].url).port) },
+        }),
+        tabwire: await createFaultProxy({
+          target: { host: '127.0.0.1', port: Number(new URL(servers.tabwire.url).port) },
+        }),
+      }
+    : undefined
   const browser = await launchChromium(WORK)
-  const env: Env = { hub, browser, servers }
+  const env: Env = { hub, browser, servers, links }
   log(`${browser.version}, servers on loopback`)
   const stop = async () => {
     await browser.quit().catch(() => undefined)
     log('browser closed')
     await hub.close().catch(() => undefined)
+    await rm(DIST, { recursive: true, force: true })
     log('hub closed')
+    for (const link of Object.values(links ?? {})) await link.close()
     for (const [name, s] of Object.entries(servers)) {
       await s.close().catch(() => undefined)
       log(`${name} closed`)
@@ -419,6 +512,20 @@ async function main(): Promise<void> {
           if (v === undefined) continue
           record(samples, 'recovery', c, v)
           log(`recovery ${c}: ${v.toFixed(1)} ms`)
+        }
+      if (only.has('first'))
+        for (const rtt of FIRST_RTTS) {
+          for (const link of Object.values(links ?? {})) link.latency(rtt / 2)
+          for (const variant of FIRST_VARIANTS)
+            for (const c of order) {
+              if (!FIRST_CONTENDERS.includes(c) || (variant === 'cold-extended' && c !== 'tabwire')) continue
+              const w = `first-message-${variant}-${rtt}ms`
+              const v = await attempt(`${w} ${c}`, () => runFirstMessage(env, c, variant))
+              if (v === undefined) continue
+              record(samples, w, c, v)
+              log(`${w} ${c}: ${v.toFixed(1)} ms`)
+            }
+          for (const link of Object.values(links ?? {})) link.latency(0)
         }
       if (only.has('presence') && contenders.includes('tabwire')) {
         const v = await attempt('presence tabwire', () => runPresenceJoin(env, quick ? 10 : 30))
@@ -524,6 +631,9 @@ export const UNITS: Record<string, string> = {
   'presence-join-3': 'ms',
   'topics-1000': 'ms',
   'topics-1000-resubscribe': 'ms',
+  ...Object.fromEntries(
+    FIRST_RTTS.flatMap((rtt) => FIRST_VARIANTS.map((v) => [`first-message-${v}-${rtt}ms`, 'ms'] as const)),
+  ),
   'size-client': 'B',
   'size-worker': 'B',
 }

@@ -25,6 +25,7 @@ export type Task =
   | 'request-latency'
   | 'presence'
   | 'topics'
+  | 'first'
 
 /** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
 export const ECHO_TOPIC = 'bench-echo'
@@ -44,7 +45,7 @@ export interface PageParams {
   task: Task
   /** ws:// URL of the contender's server (for socket.io: http:// of the socket.io server). */
   url: string
-  /** Messages: sent (send, latency, recovery, memory) or expected (fanout). */
+  /** Messages: sent (send, latency, recovery, memory), expected (fanout), or the topic's newest seq (first). */
   n: number
   /** tabwire namespace / fan-out topic: unique per job. */
   ns: string
@@ -52,6 +53,8 @@ export interface PageParams {
   chunk: number
   /** Tab index in a fan-out. */
   tab: number
+  /** tabwire only: the SharedWorker is created with `extendedLifetime: true` (it outlives its last tab briefly). */
+  extended: boolean
 }
 
 /** What a page posts to `/report/<job>`. */

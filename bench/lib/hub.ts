@@ -103,7 +103,11 @@ export async function startHub(root: string): Promise<Hub> {
         }
         const timer = setTimeout(() => {
           j.listeners.delete(check)
-          reject(new Error(`page ${id}: no '${kind}' report within ${timeoutMs} ms`))
+          reject(
+            new Error(
+              `page ${id}${tab === undefined ? '' : ` tab ${tab}`}: no '${kind}' report within ${timeoutMs} ms`,
+            ),
+          )
         }, timeoutMs)
         if (!check()) j.listeners.add(check)
       })

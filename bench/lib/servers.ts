@@ -1,11 +1,14 @@
 /**
  * The servers the contenders talk to, all on loopback in the runner's process, behind one interface:
  * - `ws`: a plain `ws` server for raw, raw-batch100, reconnecting-websocket and partysocket: an `ack {id}` per
- *   one-message frame and one per array frame (its last id); `sub` joins a topic; publish sends one frame per message
- *   (or 100 per frame for the batch contender).
- * - `socket.io`: a socket.io server, WebSocket transport only, ack callback per emit.
+ *   one-message frame and one per array frame (its last id); `sub` joins a topic and is answered with the topic's
+ *   newest message, if any (what a live-data app's server sends a new subscriber); publish sends one frame per
+ *   message (or 100 per frame for the batch contender).
+ * - `socket.io`: a socket.io server, WebSocket transport only, ack callback per emit; `sub` is answered with the
+ *   topic's newest message too.
  * - `tabwire`: the reference server with the memory store.
- * None of the bench servers stores anything; tabwire's does (in memory), with dedup and per-topic seqs.
+ * The bench servers keep only each topic's newest message; tabwire's stores every message (in memory), with dedup
+ * and per-topic seqs.
  */
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -74,6 +77,8 @@ export async function startWsServer(): Promise<BenchServer> {
   const server = http.createServer((_req, res) => res.writeHead(426).end())
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
   const topics = new Map<string, Set<WebSocket>>()
+  /** Topic → the frame of its newest message. */
+  const newest = new Map<string, string>()
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws)))
   wss.on('connection', (ws: WebSocket) => {
     ws.on('message', (data) => {
@@ -87,6 +92,8 @@ export async function startWsServer(): Promise<BenchServer> {
           if (!subs) topics.set(f.topic, (subs = new Set()))
           subs.add(ws)
           ws.send(JSON.stringify({ t: 'subscribed', topic: f.topic }))
+          const last = newest.get(f.topic)
+          if (last !== undefined) ws.send(last)
         }
       }
       if (last > 0) ws.send(`{"t":"ack","id":${last}}`)
@@ -125,6 +132,7 @@ export async function startWsServer(): Promise<BenchServer> {
             for (const ws of subs()) ws.send(text)
           }
         }
+        newest.set(topic, JSON.stringify({ t: 'msg', topic, seq, epoch: 'e', body: body(seq) }))
         await turn()
       }
     },
@@ -141,11 +149,15 @@ export async function startWsServer(): Promise<BenchServer> {
 export async function startSocketIoServer(): Promise<BenchServer> {
   const server = http.createServer()
   const io = new SocketIoServer(server, { transports: ['websocket'], serveClient: false })
+  /** Topic → its newest message. */
+  const newest = new Map<string, { topic: string; seq: number; epoch: string; body: ReturnType<typeof body> }>()
   io.on('connection', (socket) => {
     socket.on('pub', (_msg: unknown, ack: () => void) => ack())
     socket.on('sub', (topic: string, ack: () => void) => {
       void socket.join(topic)
       ack()
+      const last = newest.get(topic)
+      if (last) socket.emit('msg', last)
     })
   })
   const life = restartable(server)
@@ -164,6 +176,7 @@ export async function startSocketIoServer(): Promise<BenchServer> {
           seq++
           io.to(topic).emit('msg', { topic, seq, epoch: 'e', body: body(seq) })
         }
+        newest.set(topic, { topic, seq, epoch: 'e', body: body(seq) })
         await turn()
       }
     },

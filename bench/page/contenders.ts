@@ -17,7 +17,12 @@ export interface Client {
   /** One send; resolves at its ack. */
   roundTrip(): Promise<void>
   /** Follows the fan-out topic; resolves once the server has the subscription. */
-  subscribe(topic: string, onMessage: () => void): Promise<void>
+  subscribe(topic: string, onMessage: (seq: number, body: unknown) => void): Promise<void>
+  /**
+   * What an app showing live data does at page load: connects and follows `topic` as early as the library allows,
+   * asking for the topic's newest message first (the bench servers send it on `sub`; tabwire: `after: 'latest'`).
+   */
+  follow(topic: string, onMessage: (seq: number, body: unknown) => void): void
   /** Sends `n` while the server is down (each contender queues them its own way); resolves once they are queued. */
   queue(n: number): Promise<void>
   /** The server is back: reconnect now; resolves at the ack of the last queued message. */
@@ -28,6 +33,8 @@ interface Frame {
   t: string
   id?: number
   topic?: string
+  seq?: number
+  body?: unknown
 }
 
 /** A text socket: raw WebSocket, reconnecting-websocket or partysocket. */
@@ -69,7 +76,7 @@ class SocketClient implements Client {
   private pipe: Pipe | undefined
   private nextId = 1
   private readonly acks = new Acks()
-  private onMsg: (() => void) | undefined
+  private onMsg: ((seq: number, body: unknown) => void) | undefined
   private subscribed: (() => void) | undefined
   /** raw only: the app's own in-memory queue while there is no socket. */
   private offline: string[] = []
@@ -97,7 +104,7 @@ class SocketClient implements Client {
     const data = JSON.parse(text) as Frame | Frame[]
     for (const f of Array.isArray(data) ? data : [data]) {
       if (f.t === 'ack') this.acks.ack(f.id ?? 0)
-      else if (f.t === 'msg') this.onMsg?.()
+      else if (f.t === 'msg') this.onMsg?.(f.seq ?? 0, f.body)
       else if (f.t === 'subscribed') this.subscribed?.()
     }
   }
@@ -131,12 +138,18 @@ class SocketClient implements Client {
     return this.burst(1)
   }
 
-  subscribe(topic: string, onMessage: () => void): Promise<void> {
+  subscribe(topic: string, onMessage: (seq: number, body: unknown) => void): Promise<void> {
     this.onMsg = onMessage
     return new Promise((resolve) => {
       this.subscribed = resolve
       this.pipe?.send(JSON.stringify({ t: 'sub', topic }))
     })
+  }
+
+  follow(topic: string, onMessage: (seq: number, body: unknown) => void): void {
+    // A WebSocket cannot send before it is open: the `sub` goes out from `onopen` (what partysocket does with a send
+    // made while connecting, too).
+    void this.open().then(() => this.subscribe(topic, onMessage))
   }
 
   async queue(n: number): Promise<void> {
@@ -199,10 +212,16 @@ class SocketIoClient implements Client {
     return this.burst(1)
   }
 
-  subscribe(topic: string, onMessage: () => void): Promise<void> {
+  subscribe(topic: string, onMessage: (seq: number, body: unknown) => void): Promise<void> {
     const socket = this.socket as Socket
-    socket.on('msg', () => onMessage())
+    socket.on('msg', (m: { seq: number; body: unknown }) => onMessage(m.seq, m.body))
     return new Promise((resolve) => socket.emit('sub', topic, () => resolve()))
+  }
+
+  follow(topic: string, onMessage: (seq: number, body: unknown) => void): void {
+    // socket.io buffers an emit made before `connect` and sends it once connected: no need to wait.
+    this.make()
+    void this.subscribe(topic, onMessage)
   }
 
   private queued: Promise<void> | undefined
@@ -227,12 +246,22 @@ class TabwireClient implements Client {
     url: string,
     namespace: string,
     private readonly chunk: number,
+    extended: boolean,
   ) {
     this.wire = connect({
       url,
       namespace,
-      worker: () =>
-        new SharedWorker(new URL('./bench.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
+      // Two literal constructor calls: Vite finds a worker only when its options are written in place. Another name
+      // for the extended one: a worker still lingering after its last tab would otherwise be handed to the next job,
+      // whose options do not match.
+      worker: extended
+        ? () =>
+            new SharedWorker(new URL('./bench.worker.ts', import.meta.url), {
+              type: 'module',
+              name: 'tabwire-extended',
+              extendedLifetime: true,
+            })
+        : () => new SharedWorker(new URL('./bench.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
     })
   }
 
@@ -276,8 +305,13 @@ class TabwireClient implements Client {
     await acked
   }
 
-  async subscribe(topic: string, onMessage: () => void): Promise<void> {
-    await this.wire.subscribe(topic, () => onMessage())
+  async subscribe(topic: string, onMessage: (seq: number, body: unknown) => void): Promise<void> {
+    await this.wire.subscribe(topic, (m) => onMessage(m.seq, m.body))
+  }
+
+  follow(topic: string, onMessage: (seq: number, body: unknown) => void): void {
+    // No waiting for the socket: the worker serves the newest from its local log when it has it.
+    void this.wire.subscribe(topic, (m) => onMessage(m.seq, m.body), { after: 'latest' })
   }
 
   async queue(n: number): Promise<void> {
@@ -349,7 +383,7 @@ class TabwireClient implements Client {
   }
 }
 
-export function createClient(id: ContenderId, url: string, namespace: string, chunk: number): Client {
+export function createClient(id: ContenderId, url: string, namespace: string, chunk: number, extended = false): Client {
   const partyHost = new URL(url).host
   switch (id) {
     case 'raw':
@@ -371,7 +405,7 @@ export function createClient(id: ContenderId, url: string, namespace: string, ch
     case 'socket.io':
       return new SocketIoClient(url)
     case 'tabwire':
-      return new TabwireClient(url, namespace, chunk)
+      return new TabwireClient(url, namespace, chunk, extended)
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type { PageParams, Report } from '../shared.ts'
 import { createClient, TabwireClient } from './contenders.ts'
+import { runFirst } from './first.ts'
 import { runPresence } from './presence.ts'
 import { runTopics } from './topics.ts'
 
@@ -17,6 +18,7 @@ const p: PageParams = {
   ns: q.get('ns') ?? 'bench',
   chunk: Number(q.get('chunk') ?? 100),
   tab: Number(q.get('tab') ?? 0),
+  extended: q.get('extended') === '1',
 }
 
 async function report(r: Report): Promise<void> {
@@ -34,12 +36,28 @@ function tabwireOnly(client: unknown): TabwireClient {
   return client
 }
 
+/**
+ * `hold=1`: a tab opened ahead of its measurement; it loads nothing of the contenders, and on `go` navigates to the
+ * page it stands for, so that page's clock (from its own navigation start) leaves out opening a window and starting
+ * its renderer process, which costs every contender the same and varies by seconds on a loaded machine.
+ */
+async function hold(): Promise<void> {
+  await report({ kind: 'ready', tab: p.tab })
+  await signal('go')
+  const rest = new URLSearchParams(location.search)
+  rest.delete('hold')
+  location.replace(`${location.pathname}?${rest}`)
+}
+
 async function run(): Promise<void> {
+  if (q.get('hold') === '1') return hold()
   if (p.task === 'presence') return runPresence(p, report)
   if (p.task === 'topics') return runTopics(p, report, signal)
-  const client = createClient(p.contender, p.url, p.ns, p.chunk)
+  const client = createClient(p.contender, p.url, p.ns, p.chunk, p.extended)
   const tab = p.tab
   switch (p.task) {
+    case 'first':
+      return runFirst(p, client, report, signal)
     case 'send': {
       await client.open()
       await client.burst(200) // warm-up: JIT, socket, IndexedDB open
