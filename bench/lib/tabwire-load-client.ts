@@ -20,7 +20,10 @@ function connect(
     ws.on('message', (data: Buffer) => {
       if (!welcomed) {
         welcomed = data.toString().includes('"welcome"')
-        if (welcomed) resolve(ws)
+        if (welcomed) {
+          keepAlive(ws)
+          resolve(ws)
+        }
         return
       }
       if (!tally) return
@@ -36,6 +39,15 @@ function connect(
       }
     })
   })
+}
+
+/** The worker's heartbeat: the server closes a connection that sent nothing for its idle timeout (60 s). */
+const PING_EVERY_MS = 15_000
+
+function keepAlive(ws: WebSocket): void {
+  let n = 0
+  const timer = setInterval(() => ws.send(JSON.stringify({ t: 'ping', n: ++n })), PING_EVERY_MS)
+  ws.once('close', () => clearInterval(timer))
 }
 
 /** Publishes `rate` messages/s for `seconds` from one producer client, each body carrying its send time. */
