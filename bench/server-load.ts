@@ -13,18 +13,26 @@
  * process. The package script raises `ulimit -n` to the hard limit first: 10,000 sockets need 10,000 descriptors on
  * each side.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import WebSocket from 'ws'
 import { startRedis } from '../test/support/redis.ts'
 import { startRedisCluster } from '../test/support/redis-cluster.ts'
-import { quantile } from './lib/stats.ts'
+import {
+  CONNECT_CONCURRENCY,
+  cpuSeconds,
+  type LoadNode,
+  now,
+  openMany,
+  rssBytes,
+  settle,
+  sleep,
+  startNodeProcess,
+  type Tally,
+} from './lib/load.ts'
 import { writeBenchmarksSection } from './lib/md-section.ts'
+import { quantile } from './lib/stats.ts'
+import { openTabwire, produceTabwire } from './lib/tabwire-load-client.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const { values: flags } = parseArgs({
   options: {
     clients: { type: 'string', default: '10000' },
@@ -39,139 +47,10 @@ const { values: flags } = parseArgs({
 const CLIENTS = Number(flags.clients)
 const RATE = Number(flags.rate)
 const SECONDS = Number(flags.seconds)
-/** Hellos in flight at once while clients connect. */
-const CONNECT_CONCURRENCY = 200
 const HEADING = 'Server: many clients per node, several nodes'
-const TICKS_PER_SECOND = 100
 
-interface Node {
-  url: string
-  pid: number
-  stop(): Promise<void>
-}
-
-async function startNode(store: string): Promise<Node> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/server/cli.ts', '--port', '0', '--store', store],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /listening on (ws:\/\/\S+)/.exec(out)
-      if (match?.[1]) resolve(match[1])
-    })
-    child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${out}`)))
-  })
-  return {
-    url,
-    pid: child.pid ?? 0,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    },
-  }
-}
-
-const rssBytes = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-}
-const now = () => performance.timeOrigin + performance.now()
-
-/** Every tenth client times its deliveries; the others only count them (cheap: no JSON parse per delivery). */
-const TIMED_EVERY = 10
-
-interface Tally {
-  delivered: number
-  latencies: number[]
-}
-
-/** A protocol client: hello with one subscription; counts (and maybe times) every `msg` it receives. */
-function connect(
-  url: string,
-  topic: string,
-  client: string,
-  tally: Tally | undefined,
-  timed = false,
-): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.once('error', reject)
-    ws.once('open', () => ws.send(JSON.stringify({ t: 'hello', v: 1, client, subs: [{ topic, after: 0 }] })))
-    let welcomed = false
-    ws.on('message', (data: Buffer) => {
-      if (!welcomed) {
-        welcomed = data.toString().includes('"welcome"')
-        if (welcomed) resolve(ws)
-        return
-      }
-      if (!tally) return
-      const text = data.toString()
-      if (!timed) {
-        tally.delivered += text.split('"t":"msg"').length - 1
-        return
-      }
-      for (const frame of [JSON.parse(text)].flat() as { t: string; body?: { at?: number } }[]) {
-        if (frame.t !== 'msg') continue
-        tally.delivered++
-        if (typeof frame.body?.at === 'number') tally.latencies.push(now() - frame.body.at)
-      }
-    })
-  })
-}
-
-async function connectMany(urls: readonly string[], topic: string, count: number, tally: Tally): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = []
-  let next = 0
-  const worker = async () => {
-    while (next < count) {
-      const i = next++
-      sockets.push(
-        await connect(urls[i % urls.length] as string, topic, `${topic}-c${i}`, tally, i % TIMED_EVERY === 0),
-      )
-    }
-  }
-  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, worker))
-  return sockets
-}
-
-/** Publishes `rate` messages/s for `seconds` from one producer client, each body carrying its send time. */
-async function produce(url: string, topic: string, rate: number, seconds: number): Promise<void> {
-  const producer = await connect(url, topic, `${topic}-producer`, undefined)
-  const total = Math.round(rate * seconds)
-  const start = now()
-  for (let id = 1; id <= total; id++) {
-    const due = start + ((id - 1) * 1000) / rate
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - now())))
-    producer.send(JSON.stringify({ t: 'pub', id, topic, body: { at: now() } }))
-  }
-  // Closed only once the last pub is acked: a socket closed first may take its unaccepted pubs along.
-  await new Promise<void>((resolve) =>
-    producer.on('message', (data: Buffer) => {
-      if (data.toString().includes(`"t":"ack","id":${total}`)) resolve()
-    }),
-  )
-  producer.close()
-}
-
-/** Waits until every delivery arrived, or 30 s: returns when the last one came. */
-async function settle(tally: Tally, expected: number): Promise<number> {
-  const deadline = now() + 30_000
-  let last = now()
-  let seen = tally.delivered
-  while (tally.delivered < expected && now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    if (tally.delivered !== seen) [seen, last] = [tally.delivered, now()]
-  }
-  return tally.delivered < expected ? last : now()
-}
+const startNode = (store: string): Promise<LoadNode> =>
+  startNodeProcess('src/server/cli.ts', ['--port', '0', '--store', store])
 
 const ms = (value: number) => `${value.toFixed(1)} ms`
 const lines: string[] = []
@@ -179,17 +58,17 @@ const say = (line: string) => (console.log(line), lines.push(line))
 
 async function oneNode(): Promise<void> {
   const node = await startNode('memory')
-  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  await sleep(1_000)
   const before = rssBytes(node.pid)
   const tally: Tally = { delivered: 0, latencies: [] }
   const t0 = now()
-  const sockets = await connectMany([node.url], 'one', CLIENTS, tally)
+  const sockets = await openMany(openTabwire, [node.url], 'one', CLIENTS, tally)
   const connectSeconds = (now() - t0) / 1000
-  await new Promise((resolve) => setTimeout(resolve, 2_000))
+  await sleep(2_000)
   const after = rssBytes(node.pid)
   const cpu0 = cpuSeconds(node.pid)
   const w0 = now()
-  await produce(node.url, 'one', RATE, SECONDS)
+  await produceTabwire(node.url, 'one', RATE, SECONDS)
   const end = await settle(tally, CLIENTS * Math.round(RATE * SECONDS))
   const cpu = (cpuSeconds(node.pid) - cpu0) / ((end - w0) / 1000)
   const { latencies } = tally
@@ -217,10 +96,11 @@ async function scale(label: string, store: string): Promise<void> {
   for (const count of (flags.nodes ?? '1,2,3').split(',').map(Number)) {
     // A topic per run: a run's clients must not replay the previous run's log.
     const topic = `scale-${label.replace(/\W/g, '')}-${count}`
-    const nodes: Node[] = []
+    const nodes: LoadNode[] = []
     for (let i = 0; i < count; i++) nodes.push(await startNode(store))
     const tally: Tally = { delivered: 0, latencies: [] }
-    const sockets = await connectMany(
+    const sockets = await openMany(
+      openTabwire,
       nodes.map((n) => n.url),
       topic,
       clients,
@@ -228,7 +108,7 @@ async function scale(label: string, store: string): Promise<void> {
     )
     const cpu0 = nodes.map((n) => cpuSeconds(n.pid))
     const w0 = now()
-    await produce(nodes[0]?.url as string, topic, rate, SECONDS)
+    await produceTabwire(nodes[0]?.url as string, topic, rate, SECONDS)
     const expected = clients * Math.round(rate * SECONDS)
     const wall = ((await settle(tally, expected)) - w0) / 1000
     const { latencies } = tally
