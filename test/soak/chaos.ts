@@ -15,6 +15,7 @@
  *   ids the sends resolved with (one client id per namespace: one order for all tabs); no body appears twice;
  *   a message cancelled, or whose ttl passed unsent, is never in it, and one whose cancel said `already-sent` is;
  *   a refused one is never in it, its `acked` rejected `refused` and its status is dead; no wire went `failed`;
+ * - one-tab: every seq of the producer's `ONCE` topic was handled by some tab (more than once is counted);
  * - tokens: the providers were asked at most once per connection attempt and per refresh (plus slack), not per tab;
  * - inbound: every subscription handed its app every seq exactly once, in order, from where it subscribed (an
  *   `onReset` notice may cover a hole); subscriptions still open at the end reached the topic's head;
@@ -34,7 +35,14 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { StoredMessage } from '../../src/server/store.ts'
-import { PRESENCE, PRESENCE_STATE, type ChaosApi, type ChaosGlobal, type SessionInfo } from '../e2e/app/chaos-api.ts'
+import {
+  ONCE,
+  PRESENCE,
+  PRESENCE_STATE,
+  type ChaosApi,
+  type ChaosGlobal,
+  type SessionInfo,
+} from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import { launchBrowser, type TestContext } from '../support/browsers.ts'
 import type { AppGlobals, Tab } from '../support/tab.ts'
@@ -43,6 +51,7 @@ import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
 import {
   check,
   checkLive,
+  checkOneTab,
   checkTokens,
   emptyReport,
   FEED,
@@ -527,6 +536,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await drained()
     await server.request({ cmd: 'produce', on: false })
     const { heads } = await server.request<{ heads: Record<string, number> }>({ cmd: 'heads', topics: [FEED, UP] })
+    const onceHead = (await server.request<{ heads: Record<string, number> }>({ cmd: 'heads', topics: [ONCE] })).heads[
+      ONCE
+    ]
+    const firstTab = tabs[0]
+    if (firstTab)
+      await until(
+        `the tabs to handle ${ONCE} up to seq ${onceHead} (deliver: 'one-tab')`,
+        async () => Number((await firstTab.call('dump'))['cs:o-last'] ?? '0'),
+        (last) => last >= (onceHead ?? 0),
+        { timeout: 60_000, interval: 500 },
+      ).catch((err: unknown) => report.other.push(String(err)))
     const live = new Map<string, string[]>()
     for (const t of tabs) {
       const info = await t.call('dump')
@@ -595,9 +615,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const upLog = await readAll(UP)
     const feedLog = await readAll(FEED)
+    const onceLog = await readAll(ONCE)
     await store.close()
 
     check(report, dump, upLog, feedLog, live)
+    checkOneTab(report, dump, onceLog.at(-1)?.seq ?? 0)
     checkLive(report, dump, live)
     return report
   } finally {

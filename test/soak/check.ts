@@ -91,6 +91,8 @@ export interface ChaosReport {
    * `refreshes`: the tokens the server checked (hello, `auth` on an open connection).
    */
   tokens: { fetched: number; bound: number; hellos: number; refreshes: number }
+  /** `ONCE`, followed with `deliver: 'one-tab'` by every tab: seqs published, handled once, handled more than once. */
+  oneTab: { published: number; once: number; again: number }
 }
 
 export interface LiveReport {
@@ -140,6 +142,7 @@ export function emptyReport(browser: ChaosReport['browser'], seed: number): Chao
       refusals: { marked: 0, refused: 0, unsettled: 0 },
     },
     tokens: { fetched: 0, bound: 0, hellos: 0, refreshes: 0 },
+    oneTab: { published: 0, once: 0, again: 0 },
   }
 }
 
@@ -197,6 +200,27 @@ export function checkTokens(report: ChaosReport, dump: Record<string, string>, r
   if (fetched > report.tokens.bound)
     report.other.push(
       `token provider asked ${fetched} times: more than ${report.tokens.bound} (${connections} connections + ${refreshes} refreshes in ${runMs} ms + slack)`,
+    )
+}
+
+/**
+ * `deliver: 'one-tab'` promises at least once across a tab's (or the worker's) death, one tab at a time otherwise
+ * (docs/api.md): every seq up to the head was handled by some tab (else **lost**); those handled more than once are
+ * counted, not failed.
+ */
+export function checkOneTab(report: ChaosReport, dump: Record<string, string>, head: number): void {
+  const counts = report.oneTab
+  counts.published = head
+  const missing: number[] = []
+  for (let seq = 1; seq <= head; seq++) {
+    const n = Number(dump[`cs:o:${seq}`] ?? '0')
+    if (n === 0) missing.push(seq)
+    else if (n === 1) counts.once++
+    else counts.again++
+  }
+  if (missing.length > 0)
+    report.lost.push(
+      `one-tab: ${missing.length} of ${head} seqs never handled by any tab: ${missing.slice(0, 20).join(', ')}`,
     )
 }
 
@@ -422,6 +446,7 @@ export function formatReport(r: ChaosReport): string {
     `  outbox:           cancels ${JSON.stringify(r.outbox.cancels)}; ${r.outbox.ttl.sent} sent with a ttl: ${r.outbox.ttl.expired} expired unsent, ${r.outbox.ttl.delivered} delivered`,
     `  refusals:         ${r.outbox.refusals.marked} sends marked refuse: ${r.outbox.refusals.refused} refused (acked rejected, status dead:invalid), ${r.outbox.refusals.unsettled} whose page went before acked settled`,
     `  tokens:           ${r.tokens.fetched} provider calls (bound ${r.tokens.bound}); the server checked ${r.tokens.hellos} in hellos, ${r.tokens.refreshes} refreshed on open connections`,
+    `  one-tab:          ${r.oneTab.published} published, ${r.oneTab.once} handled once, ${r.oneTab.again} more than once`,
     `  lost:             ${r.lost.length}`,
     `  duplicated:       ${r.duplicated.length}`,
     `  misordered:       ${r.misordered.length}`,

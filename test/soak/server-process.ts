@@ -1,7 +1,7 @@
 /**
  * The soak's tabwire server, run as a child process so the driver can `kill -9` it: the reference server on a fixed
  * port with a durable SQLite store (it survives the kill), and a server-side producer publishing `{ b, p }` on the
- * feed topic (`b` the boot number, `p` its count in this boot) every `--every` ms, through stops and starts alike.
+ * feed topic and on `ONCE` (`b` the boot number, `p` its count in this boot) every `--every` ms, through stops and starts alike.
  *
  * `node --import tsx test/soak/server-process.ts --port P --db PATH --feed TOPIC --every MS --boot B --life MIN-MAX`
  *
@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 import { createServer } from '../../src/server/index.ts'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { IncomingMessage } from 'node:http'
-import { ECHO, REFUSE_REASON } from '../e2e/app/chaos-api.ts'
+import { ECHO, ONCE, REFUSE_REASON } from '../e2e/app/chaos-api.ts'
 
 const { values } = parseArgs({
   options: {
@@ -62,6 +62,7 @@ void (async () => {
   for (;;) {
     if (producing) {
       await server.publish(feed, { b: boot, p: published + 1 })
+      await server.publish(ONCE, { b: boot, p: published + 1 })
       published++
     }
     await sleep(every)

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import type { StoredMessage } from '../../src/server/store.ts'
 import type { LiveCounts } from '../e2e/app/chaos-api.ts'
-import { check, checkLive, checkTokens, emptyReport, FEED, UP } from '../soak/check.ts'
+import { check, checkLive, checkOneTab, checkTokens, emptyReport, FEED, UP } from '../soak/check.ts'
 
 const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
   bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
@@ -314,6 +314,22 @@ describe('chaos soak checker', () => {
       expect(r.other).toEqual([
         'token provider asked 375 times: more than 148 (100 connections + 25 refreshes in 60000 ms + slack)',
       ])
+    })
+  })
+
+  describe("deliver: 'one-tab'", () => {
+    it('passes every seq handled, counting the ones handled twice', () => {
+      const r = emptyReport('chromium', 1)
+      checkOneTab(r, { 'cs:o:1': '1', 'cs:o:2': '2', 'cs:o:3': '1', 'cs:o-last': '3' }, 3)
+      expect(r.lost).toEqual([])
+      expect(r.oneTab).toEqual({ published: 3, once: 2, again: 1 })
+    })
+
+    it('reports as lost the seqs no tab handled, the tail too', () => {
+      const r = emptyReport('chromium', 1)
+      checkOneTab(r, { 'cs:o:1': '1', 'cs:o:3': '1', 'cs:o-last': '3' }, 4)
+      expect(r.lost).toEqual(['one-tab: 2 of 4 seqs never handled by any tab: 2, 4'])
+      expect(r.oneTab).toEqual({ published: 4, once: 2, again: 0 })
     })
   })
 })

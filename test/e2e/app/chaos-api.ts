@@ -16,6 +16,8 @@
  *   `acked` ended;
  * - `cs:a:<session>`: how many times the session's token provider was asked;
  * - `cs:q:<session>`: JSON `string[]`, the errors the wire went `failed` with (none expected);
+ * - `cs:o:<seq>`: how many times a tab's `deliver: 'one-tab'` handler ran for `ONCE`'s `seq` (any tab); `cs:o-last`:
+ *   the highest such seq, where a new tab's subscription starts (`after`);
  * - `cs:f`: JSON `Record<id, state>`, `wire.outbox.status(id).state` of every id in `cs:k:`/`cs:t:`/`cs:m:`, asked at
  *   the end (`fates()`), a dead letter as `dead:<refusal code>`: `cancelled` and `expired` say the message was
  *   dropped unsent, `dead:invalid` that the server's `validate` refused it, anything else that it went out.
@@ -64,6 +66,9 @@ export interface VolatileBody {
   s: string
   v: number
 }
+
+/** The producer's second topic, which every tab follows with `deliver: 'one-tab'`. */
+export const ONCE = 'chaos:once'
 
 /** The topic whose handler (the soak server's) echoes each request's body. */
 export const ECHO = 'chaos:echo'

@@ -4,7 +4,7 @@
  * every resolved send and every delivery in localStorage synchronously (see chaos-api.ts for the keys). Beside the
  * durable traffic each burst sends a volatile message on the same topic and, every other burst, a request to the
  * echo handler; the tab joins the presence of `PRESENCE` and the volatile messages of its subscription to `up`.
- * Its token provider counts its calls (the server's tokens run out every few seconds), and the page records every
+ * Every tab follows `ONCE` with `deliver: 'one-tab'`. Its token provider counts its calls (the server's tokens run out every few seconds), and the page records every
  * time the wire went `failed`.
  *
  * Query: `url`, `ns`, `tab` (the driver's tab number), `seed`, `up` (topic to send on), `subs` (topics to subscribe,
@@ -15,6 +15,7 @@ import { connect } from '../../../src/client/index.ts'
 import { seededRandom } from '../../support/seeded-random.ts'
 import {
   ECHO,
+  ONCE,
   PRESENCE,
   PRESENCE_STATE,
   type CancelRecord,
@@ -252,6 +253,22 @@ try {
         localStorage.setItem(`cs:x:${session}:${topic}`, String(err))
       })
   }
+
+  // One tab of the namespace handles each message (at least once across a tab's death): each handling counted per
+  // seq in the origin's localStorage; a new tab starts after the highest seq any tab handled.
+  void wire
+    .subscribe(
+      ONCE,
+      (m) => {
+        const key = `cs:o:${m.seq}`
+        localStorage.setItem(key, String(Number(localStorage.getItem(key) ?? '0') + 1))
+        if (m.seq > Number(localStorage.getItem('cs:o-last') ?? '0')) localStorage.setItem('cs:o-last', String(m.seq))
+      },
+      { after: Number(localStorage.getItem('cs:o-last') ?? '0'), deliver: 'one-tab' },
+    )
+    .catch((err: unknown) => {
+      localStorage.setItem(`cs:x:${session}:${ONCE}`, String(err))
+    })
 
   const api: ChaosApi = {
     session: () => session,
