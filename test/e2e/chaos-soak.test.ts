@@ -5,7 +5,9 @@
  * at the end nothing whose send() resolved is lost, nothing is duplicated, order holds, and every subscription got
  * every seq once, in order. Beside the durable sends the tabs send volatile messages, make requests and hold one
  * presence: the durable checks hold exactly the same, every request of an open tab got its reply or a typed error,
- * and the presence ends as one member, the same on the server and in every tab. `CHAOS_SEED` picks another seed.
+ * and the presence ends as one member, the same on the server and in every tab. Tabs send messages the server
+ * refuses for good (dead letters), tokens run out every 3–5 s (refreshed on the open connection, provider calls
+ * bounded), and a `deliver: 'one-tab'` topic is handled at least once. `CHAOS_SEED` picks another seed.
  */
 import { describe, expect, it } from 'vitest'
 import { BROWSERS } from '../support/browser-paths.ts'
@@ -43,6 +45,11 @@ describe.each(BROWSERS)('%s', (name) => {
     expect(requests.answered).toBeGreaterThan(0)
     expect(requests.wrong).toBe(0)
     expect(Object.keys(requests.failed).filter((code) => code.startsWith('untyped'))).toEqual([])
+    // The dead letters and token refreshes ran (their checks are in report.other and report.lost, empty above), and
+    // the producer fed the one-tab group.
+    expect(report.outbox.refusals.marked).toBeGreaterThan(0)
+    expect(report.tokens.fetched).toBeGreaterThan(0)
+    expect(report.oneTab.published).toBeGreaterThan(0)
     expect(presence.server).toHaveLength(1)
     expect(presence.views.length).toBeGreaterThan(0)
     for (const view of presence.views) expect(view).toEqual(presence.server)

@@ -6,12 +6,17 @@
  * producer's topic and to the tabs' own topic.
  *
  * Beside the durable sends the tabs send volatile messages, make requests to an echo handler and join one presence.
- * Offline at times, a tab cancels one of its queued messages or sends some with a short and a long ttl.
+ * Offline at times, a tab cancels one of its queued messages or sends some with a short and a long ttl; offline or
+ * online, a tab sends messages the server's `validate` refuses for good (dead letters) among others. The server's
+ * tokens run out every 3–5 s, so the worker refreshes them on the open connection all along.
  *
  * At the end (faults off, server up, every tab drained) it checks the delivery guarantees of DESIGN.md:
  * - outbound: every body whose `send()` resolved is in the server's log exactly once; the log's order follows the
  *   ids the sends resolved with (one client id per namespace: one order for all tabs); no body appears twice;
  *   a message cancelled, or whose ttl passed unsent, is never in it, and one whose cancel said `already-sent` is;
+ *   a refused one is never in it, its `acked` rejected `refused` and its status is dead; no wire went `failed`;
+ * - one-tab: every seq of the producer's `ONCE` topic was handled by some tab (more than once is counted);
+ * - tokens: the providers were asked at most once per connection attempt and per refresh (plus slack), not per tab;
  * - inbound: every subscription handed its app every seq exactly once, in order, from where it subscribed (an
  *   `onReset` notice may cover a hole); subscriptions still open at the end reached the topic's head;
  * - live: no volatile message in the log; every request of an open tab settled, with the echo or a typed error;
@@ -30,13 +35,32 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { StoredMessage } from '../../src/server/store.ts'
-import { PRESENCE, PRESENCE_STATE, type ChaosApi, type ChaosGlobal, type SessionInfo } from '../e2e/app/chaos-api.ts'
+import {
+  ONCE,
+  PRESENCE,
+  PRESENCE_STATE,
+  type ChaosApi,
+  type ChaosGlobal,
+  type SessionInfo,
+} from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import { launchBrowser, type TestContext } from '../support/browsers.ts'
 import type { AppGlobals, Tab } from '../support/tab.ts'
 import { onCleanup } from '../support/cleanup.ts'
 import { createFaultProxy, type FaultProxy } from '../support/fault-proxy.ts'
-import { check, checkLive, emptyReport, FEED, STEP_KINDS, UP, type ChaosReport, type StepKind } from './check.ts'
+import {
+  check,
+  checkLive,
+  checkOneTab,
+  checkTokens,
+  emptyReport,
+  FEED,
+  STEP_KINDS,
+  TOKEN_LIFE,
+  UP,
+  type ChaosReport,
+  type StepKind,
+} from './check.ts'
 import { startHostileClients } from './hostile.ts'
 import { startApp } from '../support/vite-app.ts'
 import { until } from '../support/wait.ts'
@@ -81,6 +105,7 @@ const WEIGHTS: Record<StepKind, number> = {
   term: 0.4,
   cancel: 1,
   ttl: 1,
+  deadLetter: 1,
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -110,6 +135,8 @@ async function freePort(): Promise<number> {
 class ServerProcess {
   private child: ChildProcess | undefined
   private boot = 0
+  /** Tokens the server checked, over every process: in a hello, and refreshed on an open connection. */
+  readonly auths = { hellos: 0, refreshes: 0 }
   constructor(
     private readonly port: number,
     private readonly db: string,
@@ -125,7 +152,13 @@ class ServerProcess {
     this.boot++
     const args = ['--import', 'tsx', SERVER_SCRIPT, '--port', String(this.port), '--db', this.db, '--feed', FEED]
     args.push('--every', String(this.every), '--boot', String(this.boot))
+    args.push('--life', `${TOKEN_LIFE.min}-${TOKEN_LIFE.max}`)
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    child.on('message', (m) => {
+      const auth = (m as { auth?: string }).auth
+      if (auth === 'hello') this.auths.hellos++
+      else if (auth === 'refresh') this.auths.refreshes++
+    })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
@@ -311,6 +344,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await t.close()
       report.tabs.closes++
     }
+    const tabsFrom = Date.now()
     for (let i = 0; i < 3; i++) await openOne()
 
     const pendingCuts: Promise<void>[] = []
@@ -414,6 +448,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           proxy.refuse(false)
           return `tab ${t.tab}: ${what}, offline ${down} ms more`
         }
+        case 'deadLetter': {
+          // Half the time offline (the marked ones wait in the queue behind others), half online.
+          const offline = random() < 0.5
+          const down = between(0, 1_000)
+          if (offline) {
+            proxy.refuse(true)
+            proxy.cutAll()
+          }
+          const t = pick(tabs)
+          const what = await t.call('sendRefused')
+          if (!offline) return `tab ${t.tab}: ${what}, online`
+          await sleep(down)
+          proxy.refuse(false)
+          return `tab ${t.tab}: ${what}, offline ${down} ms more`
+        }
         case 'term': {
           const down = between(0, 1_000)
           await server.term()
@@ -487,6 +536,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await drained()
     await server.request({ cmd: 'produce', on: false })
     const { heads } = await server.request<{ heads: Record<string, number> }>({ cmd: 'heads', topics: [FEED, UP] })
+    const onceHead = (await server.request<{ heads: Record<string, number> }>({ cmd: 'heads', topics: [ONCE] })).heads[
+      ONCE
+    ]
+    const firstTab = tabs[0]
+    if (firstTab)
+      await until(
+        `the tabs to handle ${ONCE} up to seq ${onceHead} (deliver: 'one-tab')`,
+        async () => Number((await firstTab.call('dump'))['cs:o-last'] ?? '0'),
+        (last) => last >= (onceHead ?? 0),
+        { timeout: 60_000, interval: 500 },
+      ).catch((err: unknown) => report.other.push(String(err)))
     const live = new Map<string, string[]>()
     for (const t of tabs) {
       const info = await t.call('dump')
@@ -537,6 +597,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const dump = await first.call('dump')
     const fs = proxy.stats()
     report.faults = { ...fs.faults, connectionsAccepted: fs.accepted }
+    report.tokens.hellos = server.auths.hellos
+    report.tokens.refreshes = server.auths.refreshes
+    checkTokens(report, dump, Date.now() - tabsFrom)
 
     await stopHostile()
     // The server's logs, read from the store file after a graceful stop.
@@ -552,9 +615,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const upLog = await readAll(UP)
     const feedLog = await readAll(FEED)
+    const onceLog = await readAll(ONCE)
     await store.close()
 
     check(report, dump, upLog, feedLog, live)
+    checkOneTab(report, dump, onceLog.at(-1)?.seq ?? 0)
     checkLive(report, dump, live)
     return report
   } finally {

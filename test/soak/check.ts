@@ -4,13 +4,25 @@
  * hand-made records (test/unit/chaos-check.test.ts).
  */
 import type { StoredMessage } from '../../src/server/store.ts'
-import type { CancelRecord, ChaosBody, DeliveryRun, LiveCounts, SessionInfo, TtlRecord } from '../e2e/app/chaos-api.ts'
+import type {
+  CancelRecord,
+  ChaosBody,
+  DeliveryRun,
+  LiveCounts,
+  RefusalRecord,
+  SessionInfo,
+  TtlRecord,
+} from '../e2e/app/chaos-api.ts'
 import type { BrowserName } from '../support/browser-paths.ts'
 import type { FaultCounts } from '../support/fault-proxy.ts'
 import type { HostileCounts } from './hostile.ts'
 
 export const UP = 'chaos:up'
 export const FEED = 'chaos:feed'
+/** The soak server's token lifetime, ms: each token runs out a random span in min–max after it was checked. */
+export const TOKEN_LIFE = { min: 3_000, max: 5_000 }
+/** The worker refreshes a token at this fraction of its lifetime (docs/api.md, `token`). */
+const REFRESH_AT = 0.8
 
 export const STEP_KINDS = [
   'reload',
@@ -29,6 +41,7 @@ export const STEP_KINDS = [
   'term',
   'cancel',
   'ttl',
+  'deadLetter',
 ] as const
 export type StepKind = (typeof STEP_KINDS)[number]
 
@@ -66,7 +79,20 @@ export interface ChaosReport {
   /** The live traffic beside the durable one: volatile sends, requests, presence. */
   live: LiveReport
   /** The app's hands on the outbox: cancels by outcome, and the sends made with a ttl by fate. */
-  outbox: { cancels: Record<string, number>; ttl: { sent: number; expired: number; delivered: number } }
+  outbox: {
+    cancels: Record<string, number>
+    ttl: { sent: number; expired: number; delivered: number }
+    /** Sends marked `refuse: true`: how many, how many came back `refused` with their status `dead:invalid`. */
+    refusals: { marked: number; refused: number; unsettled: number }
+  }
+  /**
+   * Token provider calls (all sessions) against their bound: one per connection the proxy accepted (every attempt
+   * asks one tab), one per refresh the run's length allows at the shortest lifetime, and slack. `hellos` and
+   * `refreshes`: the tokens the server checked (hello, `auth` on an open connection).
+   */
+  tokens: { fetched: number; bound: number; hellos: number; refreshes: number }
+  /** `ONCE`, followed with `deliver: 'one-tab'` by every tab: seqs published, handled once, handled more than once. */
+  oneTab: { published: number; once: number; again: number }
 }
 
 export interface LiveReport {
@@ -110,7 +136,13 @@ export function emptyReport(browser: ChaosReport['browser'], seed: number): Chao
       requests: { started: 0, answered: 0, wrong: 0, failed: {}, abandoned: 0 },
       presence: { server: [], views: [] },
     },
-    outbox: { cancels: {}, ttl: { sent: 0, expired: 0, delivered: 0 } },
+    outbox: {
+      cancels: {},
+      ttl: { sent: 0, expired: 0, delivered: 0 },
+      refusals: { marked: 0, refused: 0, unsettled: 0 },
+    },
+    tokens: { fetched: 0, bound: 0, hellos: 0, refreshes: 0 },
+    oneTab: { published: 0, once: 0, again: 0 },
   }
 }
 
@@ -151,6 +183,47 @@ export function checkLive(report: ChaosReport, dump: Record<string, string>, liv
       if (code.startsWith('untyped')) report.other.push(`a ${what} failed with an untyped error: ${code}`)
 }
 
+/**
+ * Token fetches stay bounded: each connection attempt asks one tab's provider once, and each refresh (at 80 % of the
+ * lifetime) once, however many tabs are open. `runMs`: how long tabs were open; `connections`: the attempts (the
+ * proxy's accepted connections, refused ones included). A worker that asked every tab (a stampede) fetches about as
+ * many times more as there are tabs (3–4), well past the slack (10 % + 10).
+ */
+export function checkTokens(report: ChaosReport, dump: Record<string, string>, runMs: number): void {
+  let fetched = 0
+  for (const [k, v] of Object.entries(dump)) if (k.startsWith('cs:a:')) fetched += Number(v)
+  const connections = report.faults.connectionsAccepted
+  const refreshes = Math.ceil(runMs / (TOKEN_LIFE.min * REFRESH_AT))
+  const base = connections + refreshes
+  report.tokens.fetched = fetched
+  report.tokens.bound = base + Math.ceil(base / 10) + 10
+  if (fetched > report.tokens.bound)
+    report.other.push(
+      `token provider asked ${fetched} times: more than ${report.tokens.bound} (${connections} connections + ${refreshes} refreshes in ${runMs} ms + slack)`,
+    )
+}
+
+/**
+ * `deliver: 'one-tab'` promises at least once across a tab's (or the worker's) death, one tab at a time otherwise
+ * (docs/api.md): every seq up to the head was handled by some tab (else **lost**); those handled more than once are
+ * counted, not failed.
+ */
+export function checkOneTab(report: ChaosReport, dump: Record<string, string>, head: number): void {
+  const counts = report.oneTab
+  counts.published = head
+  const missing: number[] = []
+  for (let seq = 1; seq <= head; seq++) {
+    const n = Number(dump[`cs:o:${seq}`] ?? '0')
+    if (n === 0) missing.push(seq)
+    else if (n === 1) counts.once++
+    else counts.again++
+  }
+  if (missing.length > 0)
+    report.lost.push(
+      `one-tab: ${missing.length} of ${head} seqs never handled by any tab: ${missing.slice(0, 20).join(', ')}`,
+    )
+}
+
 /** The guarantees, from the pages' records (`dump`), the server's logs and the sessions still open at the end. */
 export function check(
   report: ChaosReport,
@@ -164,6 +237,7 @@ export function check(
   const resolved: { key: string; session: string; n: number; id: number }[] = []
   const cancels: { key: string; id: number; outcome: string }[] = []
   const ttls: { key: string; id: number }[] = []
+  const refusals: { key: string; session: string; id: number; outcome: string }[] = []
   const fates = (dump['cs:f'] ? JSON.parse(dump['cs:f']) : {}) as Record<string, string>
   for (const [k, v] of Object.entries(dump)) {
     const [, kind, session = ''] = k.split(':')
@@ -172,6 +246,10 @@ export function check(
       for (const [n, id, outcome] of JSON.parse(v) as CancelRecord[])
         cancels.push({ key: `${session}#${n}`, id, outcome })
     else if (kind === 't') for (const [n, id] of JSON.parse(v) as TtlRecord[]) ttls.push({ key: `${session}#${n}`, id })
+    else if (kind === 'm')
+      for (const [n, id, outcome] of JSON.parse(v) as RefusalRecord[])
+        refusals.push({ key: `${session}#${n}`, session, id, outcome })
+    else if (kind === 'q') report.other.push(`session ${session}: the wire went failed: ${v}`)
     else if (kind === 'c') counters.set(session, Number(v))
     else if (kind === 'r') {
       for (const [n, id] of JSON.parse(v) as [number, number][])
@@ -211,6 +289,7 @@ export function check(
   const resolvedKeys = new Set(resolved.map((r) => r.key))
   report.deliveredUnresolved = [...seqsOf.keys()].filter((k) => !resolvedKeys.has(k)).length
   const dropped = checkDropped(report, cancels, ttls, fates, seqsOf)
+  for (const key of checkRefused(report, refusals, fates, seqsOf, live)) dropped.add(key)
   const byId = new Map<number, string>()
   for (const r of resolved) {
     if (!seqsOf.has(r.key) && !dropped.has(r.key))
@@ -310,6 +389,35 @@ function checkDropped(
   return dropped
 }
 
+/**
+ * The sends marked `refuse: true`: the server's `validate` refuses each for good, so it is never in the log, its
+ * `acked` rejected `refused` (a session still open must have seen that; one that went away may not have) and its
+ * status at the end is `dead:invalid`. The messages behind it are held to the lost and order checks like any other.
+ * Returns the marked keys, which the lost check passes over.
+ */
+function checkRefused(
+  report: ChaosReport,
+  refusals: { key: string; session: string; id: number; outcome: string }[],
+  fates: Record<string, string>,
+  seqsOf: Map<string, number[]>,
+  live: Map<string, string[]>,
+): Set<string> {
+  const marked = new Set<string>()
+  const counts = report.outbox.refusals
+  for (const r of refusals) {
+    marked.add(r.key)
+    counts.marked++
+    const fate = fates[String(r.id)] ?? 'not asked'
+    if (seqsOf.has(r.key)) report.other.push(`${r.key} (id ${r.id}) is marked refuse but is in the log`)
+    if (fate !== 'dead:invalid') report.other.push(`${r.key} (id ${r.id}) is marked refuse but its status is ${fate}`)
+    if (r.outcome === 'refused') {
+      if (fate === 'dead:invalid') counts.refused++
+    } else if (r.outcome === 'pending' && !live.has(r.session)) counts.unsettled++
+    else report.other.push(`${r.key} (id ${r.id}) is marked refuse but its acked ended ${r.outcome}`)
+  }
+  return marked
+}
+
 /** Counts listed, for a report line: `a, b, c … (+N more)`. */
 function some(xs: string[], max = 50): string {
   return xs.length <= max ? xs.join('\n    ') : `${xs.slice(0, max).join('\n    ')}\n    … (+${xs.length - max} more)`
@@ -336,6 +444,9 @@ export function formatReport(r: ChaosReport): string {
     `  requests:         ${r.live.requests.started} started: ${r.live.requests.answered} answered, ${r.live.requests.wrong} wrong, failed ${JSON.stringify(r.live.requests.failed)}, ${r.live.requests.abandoned} abandoned with their page`,
     `  presence:         server ${JSON.stringify(r.live.presence.server)}; ${r.live.presence.views.length} open tabs agree: ${r.live.presence.views.every((v) => JSON.stringify(v) === JSON.stringify(r.live.presence.server))}`,
     `  outbox:           cancels ${JSON.stringify(r.outbox.cancels)}; ${r.outbox.ttl.sent} sent with a ttl: ${r.outbox.ttl.expired} expired unsent, ${r.outbox.ttl.delivered} delivered`,
+    `  refusals:         ${r.outbox.refusals.marked} sends marked refuse: ${r.outbox.refusals.refused} refused (acked rejected, status dead:invalid), ${r.outbox.refusals.unsettled} whose page went before acked settled`,
+    `  tokens:           ${r.tokens.fetched} provider calls (bound ${r.tokens.bound}); the server checked ${r.tokens.hellos} in hellos, ${r.tokens.refreshes} refreshed on open connections`,
+    `  one-tab:          ${r.oneTab.published} published, ${r.oneTab.once} handled once, ${r.oneTab.again} more than once`,
     `  lost:             ${r.lost.length}`,
     `  duplicated:       ${r.duplicated.length}`,
     `  misordered:       ${r.misordered.length}`,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import type { StoredMessage } from '../../src/server/store.ts'
 import type { LiveCounts } from '../e2e/app/chaos-api.ts'
-import { check, checkLive, emptyReport, FEED, UP } from '../soak/check.ts'
+import { check, checkLive, checkOneTab, checkTokens, emptyReport, FEED, UP } from '../soak/check.ts'
 
 const log = (topic: string, bodies: unknown[]): StoredMessage[] =>
   bodies.map((body, i) => ({ topic, seq: i + 1, epoch: 'e', body: body as StoredMessage['body'], at: 0 }))
@@ -189,7 +189,11 @@ describe('chaos soak checker', () => {
       const r = emptyReport('chromium', 1)
       check(r, dropRecords({ 2: 'cancelled', 4: 'expired', 5: 'acked' }), withoutDropped(), feed(4), live)
       expect([r.lost, r.duplicated, r.misordered, r.other]).toEqual([[], [], [], []])
-      expect(r.outbox).toEqual({ cancels: { cancelled: 1 }, ttl: { sent: 2, expired: 1, delivered: 1 } })
+      expect(r.outbox).toEqual({
+        cancels: { cancelled: 1 },
+        ttl: { sent: 2, expired: 1, delivered: 1 },
+        refusals: { marked: 0, refused: 0, unsettled: 0 },
+      })
     })
 
     it('reports a cancelled or expired message in the log, and a cancel its status contradicts', () => {
@@ -212,7 +216,11 @@ describe('chaos soak checker', () => {
         "1.1#2 (send() resolved with id 2) is not in the server's log",
         "2.1#2 (send() resolved with id 5) is not in the server's log",
       ])
-      expect(r.outbox).toEqual({ cancels: { 'already-sent': 1 }, ttl: { sent: 2, expired: 0, delivered: 1 } })
+      expect(r.outbox).toEqual({
+        cancels: { 'already-sent': 1 },
+        ttl: { sent: 2, expired: 0, delivered: 1 },
+        refusals: { marked: 0, refused: 0, unsettled: 0 },
+      })
     })
 
     it('reports a cancel that failed with another code', () => {
@@ -225,6 +233,103 @@ describe('chaos soak checker', () => {
         live,
       )
       expect(r.other).toEqual(['1.1#2 (id 2): cancel failed with disconnected'])
+    })
+  })
+
+  describe('refusals', () => {
+    /** 1.1's #2 (id 2) was marked refuse; 2.1 (gone at the end) marked #1 (id 4). */
+    const refusalRecords = (outcomes: [string, string], fates: Record<number, string>) =>
+      records({
+        'cs:m:1.1': JSON.stringify([[2, 2, outcomes[0]]]),
+        'cs:m:2.1': JSON.stringify([[1, 4, outcomes[1]]]),
+        'cs:f': JSON.stringify(fates),
+      })
+    const withoutMarked = () => log(UP, [up('1.1', 1), up('1.1', 3), up('2.1', 2)])
+
+    it('passes refused messages missing from the log, dead with their acked rejected, and counts them', () => {
+      const r = emptyReport('chromium', 1)
+      check(
+        r,
+        refusalRecords(['refused', 'pending'], { 2: 'dead:invalid', 4: 'dead:invalid' }),
+        withoutMarked(),
+        feed(4),
+        live,
+      )
+      expect([r.lost, r.duplicated, r.misordered, r.other]).toEqual([[], [], [], []])
+      expect(r.outbox.refusals).toEqual({ marked: 2, refused: 1, unsettled: 1 })
+    })
+
+    it('reports a marked message in the log, one not dead, and an acked that resolved or never settled in an open tab', () => {
+      const r = emptyReport('chromium', 1)
+      check(r, refusalRecords(['pending', 'acked'], { 2: 'acked', 4: 'dead:invalid' }), goodUp(), feed(4), live)
+      expect(r.other).toEqual([
+        '1.1#2 (id 2) is marked refuse but is in the log',
+        '1.1#2 (id 2) is marked refuse but its status is acked',
+        '1.1#2 (id 2) is marked refuse but its acked ended pending',
+        '2.1#1 (id 4) is marked refuse but is in the log',
+        '2.1#1 (id 4) is marked refuse but its acked ended acked',
+      ])
+      expect(r.outbox.refusals).toEqual({ marked: 2, refused: 0, unsettled: 0 })
+    })
+
+    it('reports a refusal whose acked rejected with another code, one dead for another reason, and a failed wire', () => {
+      const r = emptyReport('chromium', 1)
+      check(
+        r,
+        {
+          ...refusalRecords(['closed', 'refused'], { 2: 'dead:invalid', 4: 'dead:forbidden' }),
+          'cs:q:2.1': JSON.stringify(['close: forbidden']),
+        },
+        withoutMarked(),
+        feed(4),
+        live,
+      )
+      expect(r.other).toEqual([
+        'session 2.1: the wire went failed: ["close: forbidden"]',
+        '1.1#2 (id 2) is marked refuse but its acked ended closed',
+        '2.1#1 (id 4) is marked refuse but its status is dead:forbidden',
+      ])
+      expect(r.lost).toEqual([])
+    })
+  })
+
+  describe('token fetches', () => {
+    const tokenReport = (connections: number) => {
+      const r = emptyReport('chromium', 1)
+      r.faults.connectionsAccepted = connections
+      return r
+    }
+
+    it('passes one fetch per connection and per refresh, the bound being connections + run / (0.8 × 3 s) + slack', () => {
+      const r = tokenReport(100)
+      // 60 s of tabs: 25 refreshes at the shortest lifetime; 125 + 13 + 10.
+      checkTokens(r, { 'cs:a:1.1': '70', 'cs:a:2.1': '50', 'cs:a:3.1': '5' }, 60_000)
+      expect(r.other).toEqual([])
+      expect(r.tokens).toEqual({ fetched: 125, bound: 148, hellos: 0, refreshes: 0 })
+    })
+
+    it('reports a stampede: every one of three tabs asked on every connection and refresh', () => {
+      const r = tokenReport(100)
+      checkTokens(r, { 'cs:a:1.1': '125', 'cs:a:2.1': '125', 'cs:a:3.1': '125' }, 60_000)
+      expect(r.other).toEqual([
+        'token provider asked 375 times: more than 148 (100 connections + 25 refreshes in 60000 ms + slack)',
+      ])
+    })
+  })
+
+  describe("deliver: 'one-tab'", () => {
+    it('passes every seq handled, counting the ones handled twice', () => {
+      const r = emptyReport('chromium', 1)
+      checkOneTab(r, { 'cs:o:1': '1', 'cs:o:2': '2', 'cs:o:3': '1', 'cs:o-last': '3' }, 3)
+      expect(r.lost).toEqual([])
+      expect(r.oneTab).toEqual({ published: 3, once: 2, again: 1 })
+    })
+
+    it('reports as lost the seqs no tab handled, the tail too', () => {
+      const r = emptyReport('chromium', 1)
+      checkOneTab(r, { 'cs:o:1': '1', 'cs:o:3': '1', 'cs:o-last': '3' }, 4)
+      expect(r.lost).toEqual(['one-tab: 2 of 4 seqs never handled by any tab: 2, 4'])
+      expect(r.oneTab).toEqual({ published: 4, once: 2, again: 0 })
     })
   })
 })

@@ -12,8 +12,15 @@
  * - `cs:l:<session>`: JSON `LiveCounts`, the session's volatile sends, requests and volatile messages received;
  * - `cs:k:<session>`: JSON `CancelRecord[]`, the `wire.outbox.cancel()` calls the session made and how each ended;
  * - `cs:t:<session>`: JSON `TtlRecord[]`, the resolved sends the session made with a `ttl`;
- * - `cs:f`: JSON `Record<id, state>`, `wire.outbox.status(id).state` of every id in `cs:k:`/`cs:t:`, asked at the end
- *   (`fates()`): `cancelled` and `expired` say the message was dropped unsent, anything else that it went out.
+ * - `cs:m:<session>`: JSON `RefusalRecord[]`, the resolved sends the session marked `refuse: true` and how their
+ *   `acked` ended;
+ * - `cs:a:<session>`: how many times the session's token provider was asked;
+ * - `cs:q:<session>`: JSON `string[]`, the errors the wire went `failed` with (none expected);
+ * - `cs:o:<seq>`: how many times a tab's `deliver: 'one-tab'` handler ran for `ONCE`'s `seq` (any tab); `cs:o-last`:
+ *   the highest such seq, where a new tab's subscription starts (`after`);
+ * - `cs:f`: JSON `Record<id, state>`, `wire.outbox.status(id).state` of every id in `cs:k:`/`cs:t:`/`cs:m:`, asked at
+ *   the end (`fates()`), a dead letter as `dead:<refusal code>`: `cancelled` and `expired` say the message was
+ *   dropped unsent, `dead:invalid` that the server's `validate` refused it, anything else that it went out.
  */
 
 /** One page load of one tab: `<tab>.<load>`, the load counted in sessionStorage (a reload keeps the tab). */
@@ -34,7 +41,18 @@ export interface ChaosBody {
   t: number
   s: string
   n: number
+  /** The soak server's `validate` refuses the body for good (`REFUSE_REASON`): a dead letter. */
+  refuse?: true
 }
+
+/** What the soak server's `validate` answers for a body marked `refuse: true`. */
+export const REFUSE_REASON = 'marked refuse'
+
+/**
+ * `[n, id, outcome]`: the session's send `n` (resolved with `id`) marked `refuse: true`; `outcome` is how its `acked`
+ * ended: `pending` until it does, `acked`, or the rejection's code (`refused` expected).
+ */
+export type RefusalRecord = [number, number, string]
 
 /** `[n, id, outcome]`: the session's send `n` (resolved with `id`) was cancelled: `cancelled`, or the error's code. */
 export type CancelRecord = [number, number, string]
@@ -48,6 +66,9 @@ export interface VolatileBody {
   s: string
   v: number
 }
+
+/** The producer's second topic, which every tab follows with `deliver: 'one-tab'`. */
+export const ONCE = 'chaos:once'
 
 /** The topic whose handler (the soak server's) echoes each request's body. */
 export const ECHO = 'chaos:echo'
@@ -85,7 +106,12 @@ export interface ChaosApi {
   cancelOne(): Promise<string>
   /** Sends four messages with a `ttl`, two short (200 ms) and two long (2 min), recorded in `cs:t:`. */
   sendTtl(): Promise<string>
-  /** Asks the outbox the status of every id in `cs:k:` and `cs:t:` (any session's), into `cs:f`; returns how many. */
+  /**
+   * Sends four messages of which one or two (not the last) are marked `refuse: true`, recorded in `cs:m:`; says
+   * which.
+   */
+  sendRefused(): Promise<string>
+  /** Asks the outbox the status of every id in `cs:k:`, `cs:t:` and `cs:m:` (any session's), into `cs:f`; returns how many. */
   fates(): Promise<number>
   /** Every `cs:` localStorage entry of the origin (all tabs, live and gone). */
   dump(): Record<string, string>

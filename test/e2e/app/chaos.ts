@@ -4,6 +4,8 @@
  * every resolved send and every delivery in localStorage synchronously (see chaos-api.ts for the keys). Beside the
  * durable traffic each burst sends a volatile message on the same topic and, every other burst, a request to the
  * echo handler; the tab joins the presence of `PRESENCE` and the volatile messages of its subscription to `up`.
+ * Every tab follows `ONCE` with `deliver: 'one-tab'`. Its token provider counts its calls (the server's tokens run out every few seconds), and the page records every
+ * time the wire went `failed`.
  *
  * Query: `url`, `ns`, `tab` (the driver's tab number), `seed`, `up` (topic to send on), `subs` (topics to subscribe,
  * comma-separated), `hbi`/`hbt` (heartbeat interval/timeout, ms), `cto` (connect timeout), `gap` (mean ms between
@@ -13,6 +15,7 @@ import { connect } from '../../../src/client/index.ts'
 import { seededRandom } from '../../support/seeded-random.ts'
 import {
   ECHO,
+  ONCE,
   PRESENCE,
   PRESENCE_STATE,
   type CancelRecord,
@@ -21,6 +24,7 @@ import {
   type ChaosGlobal,
   type DeliveryRun,
   type LiveCounts,
+  type RefusalRecord,
   type SessionInfo,
   type TtlRecord,
   type VolatileBody,
@@ -48,9 +52,14 @@ try {
   const saveInfo = () => localStorage.setItem(`cs:s:${session}`, JSON.stringify(info))
   saveInfo()
 
+  let tokens = 0
   const wire = connect({
     url,
     namespace: ns,
+    token: () => {
+      localStorage.setItem(`cs:a:${session}`, String(++tokens))
+      return `chaos-token-${session}-${tokens}`
+    },
     worker: () =>
       new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' }),
     reconnect: {
@@ -61,6 +70,13 @@ try {
       heartbeatInterval: num('hbi', 300),
       heartbeatTimeout: num('hbt', 1_000),
     },
+  })
+
+  const failures: string[] = []
+  wire.onState((st) => {
+    if (st.state !== 'failed') return
+    failures.push(st.error ? `${st.error.code}: ${st.error.message}` : 'no error')
+    localStorage.setItem(`cs:q:${session}`, JSON.stringify(failures))
   })
 
   // Resolved sends, in chunks so each synchronous write stays small.
@@ -148,11 +164,28 @@ try {
   /** This session's resolved sends, id → n, for the cancels. */
   const nOf = new Map<number, number>()
   const ttls: TtlRecord[] = []
-  const sendOne = (ttl?: number): Promise<void> => {
+  const refusals: RefusalRecord[] = []
+  const saveRefusals = () => localStorage.setItem(`cs:m:${session}`, JSON.stringify(refusals))
+  const sendOne = (ttl?: number, refuse = false): Promise<void> => {
     const n = ++counter
     localStorage.setItem(`cs:c:${session}`, String(n))
-    const body: ChaosBody = { t: tab, s: session, n }
+    const body: ChaosBody = refuse ? { t: tab, s: session, n, refuse } : { t: tab, s: session, n }
     return wire.send(up, body, ttl === undefined ? {} : { ttl }).then((receipt) => {
+      if (refuse) {
+        const record: RefusalRecord = [n, receipt.id, 'pending']
+        refusals.push(record)
+        saveRefusals()
+        receipt.acked.then(
+          () => {
+            record[2] = 'acked'
+            saveRefusals()
+          },
+          (err: unknown) => {
+            record[2] = codeOf(err)
+            saveRefusals()
+          },
+        )
+      }
       recordResolved(n, receipt.id)
       nOf.set(receipt.id, n)
       if (ttl !== undefined) {
@@ -221,6 +254,22 @@ try {
       })
   }
 
+  // One tab of the namespace handles each message (at least once across a tab's death): each handling counted per
+  // seq in the origin's localStorage; a new tab starts after the highest seq any tab handled.
+  void wire
+    .subscribe(
+      ONCE,
+      (m) => {
+        const key = `cs:o:${m.seq}`
+        localStorage.setItem(key, String(Number(localStorage.getItem(key) ?? '0') + 1))
+        if (m.seq > Number(localStorage.getItem('cs:o-last') ?? '0')) localStorage.setItem('cs:o-last', String(m.seq))
+      },
+      { after: Number(localStorage.getItem('cs:o-last') ?? '0'), deliver: 'one-tab' },
+    )
+    .catch((err: unknown) => {
+      localStorage.setItem(`cs:x:${session}:${ONCE}`, String(err))
+    })
+
   const api: ChaosApi = {
     session: () => session,
     pause() {
@@ -245,15 +294,25 @@ try {
       await Promise.all([sendOne(200), sendOne(200), sendOne(120_000), sendOne(120_000)])
       return `${session}#${counter - 3}..${counter}`
     },
+    async sendRefused() {
+      const marked = new Set([Math.floor(pickRandom() * 3)])
+      if (pickRandom() < 0.3) marked.add(Math.floor(pickRandom() * 3))
+      const first = counter + 1
+      await Promise.all([0, 1, 2, 3].map((i) => sendOne(undefined, marked.has(i))))
+      return `${session}#${first}..${counter}, refuse ${[...marked].map((i) => `#${first + i}`).join(' ')}`
+    },
     async fates() {
       const ids = new Set<number>()
       for (let i = 0; i < localStorage.length; i++) {
         const k = localStorage.key(i)
-        if (!k?.startsWith('cs:k:') && !k?.startsWith('cs:t:')) continue
+        if (!k?.startsWith('cs:k:') && !k?.startsWith('cs:t:') && !k?.startsWith('cs:m:')) continue
         for (const [, id] of JSON.parse(localStorage.getItem(k) ?? '[]') as [number, number][]) ids.add(id)
       }
       const out: Record<number, string> = {}
-      for (const id of ids) out[id] = (await wire.outbox.status(id)).state
+      for (const id of ids) {
+        const st = await wire.outbox.status(id)
+        out[id] = st.state === 'dead' ? `dead:${st.refusal.code}` : st.state
+      }
       localStorage.setItem('cs:f', JSON.stringify(out))
       return ids.size
     },
