@@ -5,7 +5,7 @@
 import { StrictMode } from 'react'
 import { createRoot } from 'react-dom/client'
 import { App } from './App.tsx'
-import type { HmrGlobal } from './hmr-global.ts'
+import type { HmrGlobal } from '../../support/hmr-global.ts'
 
 ;(globalThis as HmrGlobal).loadedAt = `${performance.timeOrigin}:${Math.random()}`
 

@@ -4,7 +4,7 @@
  */
 import { connect } from '../../../src/client/index.ts'
 import { sharedWire } from '../../../src/react/index.ts'
-import type { HmrGlobal } from './hmr-global.ts'
+import type { HmrGlobal } from '../../support/hmr-global.ts'
 
 export const WIRE_LABEL = 'wire v1'
 
