@@ -16,6 +16,8 @@ import { createServer as createVite, type PluginOption } from 'vite'
 import { onCleanup } from './cleanup.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** Code every fixture imports (as `../hmr-shared/…`), copied beside it. */
+const SHARED = 'hmr-shared'
 
 export interface HmrApp {
   /** The app's page with `query` (the tabwire server's `url`, the namespace `ns`, …). */
@@ -39,7 +41,8 @@ export async function startHmrApp({ fixture, plugin, deps }: HmrAppOptions): Pro
   const run = await mkdtemp(join(ROOT, '.hmr-apps', 'run-'))
   const removeRun = onCleanup(() => rm(run, { recursive: true, force: true }))
   const root = join(run, fixture)
-  await cp(join(ROOT, 'test', 'e2e', fixture), root, { recursive: true })
+  for (const folder of [fixture, SHARED])
+    await cp(join(ROOT, 'test', 'e2e', folder), join(run, folder), { recursive: true })
 
   const server = http.createServer()
   const vite = await createVite({

@@ -7,4 +7,6 @@ export type HmrGlobal = typeof globalThis & {
   loadedAt?: string
   /** The wire each evaluation of wire.ts got, in order: a hot update of wire.ts adds one. */
   wireEvaluations?: { inspect(): Promise<{ tabs: { count: number } }> }[]
+  /** The page's subscriptions made and not yet stopped (see hmr-shared/count-subscriptions.ts). */
+  liveSubscriptions?: number
 }

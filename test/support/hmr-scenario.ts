@@ -88,6 +88,7 @@ export async function checkHotUpdates(name: Exclude<BrowserName, 'webkit'>, opti
       loadedAt: g.loadedAt,
       evaluations: evaluations.length,
       sameWire: evaluations.every((w) => w === evaluations[0]),
+      liveSubscriptions: g.liveSubscriptions,
       tabsInWorker: (await evaluations[0]?.inspect())?.tabs.count,
     }
   })
@@ -101,6 +102,7 @@ export async function checkHotUpdates(name: Exclude<BrowserName, 'webkit'>, opti
     loadedAt,
     evaluations: 2,
     sameWire: true,
+    liveSubscriptions: 1,
     tabsInWorker: 1,
     folded: '[1,2,3,4,5,6]',
     serverConnections: 1,
