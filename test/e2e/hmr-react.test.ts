@@ -15,7 +15,17 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
         fixture: 'hmr-react',
         plugin: react(),
         deps: ['react', 'react/jsx-dev-runtime', 'react-dom/client'],
-        component: 'App.tsx',
+        componentEdits: [
+          // Fast Refresh keeps Feed, its state and its effects (the subscription goes on)…
+          { file: 'App.tsx', from: "'Feed v1'", to: "'Feed v2'", label: 'Feed v2' },
+          // …unless the file asks for a reset: Feed is unmounted (its subscription must end) and mounted again.
+          {
+            file: 'App.tsx',
+            from: "const LABEL = 'Feed v2'",
+            to: "// @refresh reset\nconst LABEL = 'Feed v3'",
+            label: 'Feed v3',
+          },
+        ],
       }),
     HOT_UPDATE_DEADLINE,
   )

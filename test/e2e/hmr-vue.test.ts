@@ -11,7 +11,13 @@ import { checkHotUpdates, HOT_UPDATE_DEADLINE } from '../support/hmr-scenario.ts
 describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
   it(
     'hot updates of a component and of the sharedWire module keep one wire, one subscription, each message once',
-    () => checkHotUpdates(name, { fixture: 'hmr-vue', plugin: vue(), deps: ['vue'], component: 'Feed.vue' }),
+    () =>
+      checkHotUpdates(name, {
+        fixture: 'hmr-vue',
+        plugin: vue(),
+        deps: ['vue'],
+        componentEdits: [{ file: 'Feed.vue', from: "'Feed v1'", to: "'Feed v2'", label: 'Feed v2' }],
+      }),
     HOT_UPDATE_DEADLINE,
   )
 })

@@ -4,7 +4,7 @@
  * one wire: one socket at the server (and one ever accepted), one subscription on the topic, one tab attached in the
  * worker, and every message folded into the rendered state exactly once.
  *
- * A fixture renders `#state` (the wire's state), `#label` (the text `Feed v1` written once in `component`),
+ * A fixture renders `#state` (the wire's state), `#label` (the component's label, which `componentEdits` change),
  * `#wire-label` (wire.ts's `WIRE_LABEL`, `'wire v1'`) and `#folded` (the JSON list of every message's `n` folded in).
  */
 import type { Page } from 'playwright'
@@ -27,8 +27,12 @@ const TOPIC = 'feed'
 export const HOT_UPDATE_DEADLINE = 300_000
 
 export interface HotUpdateOptions extends HmrAppOptions {
-  /** The fixture file that renders the label, edited first. */
-  component: string
+  /**
+   * Edits of the component, in order, each followed by two messages: `to` must make `#label` show `label`. The
+   * framework decides whether an edit keeps the component (and its subscription) or replaces it: a fixture lists
+   * one edit of each kind its framework has.
+   */
+  componentEdits: { file: string; from: string; to: string; label: string }[]
 }
 
 export async function checkHotUpdates(name: Exclude<BrowserName, 'webkit'>, options: HotUpdateOptions): Promise<void> {
@@ -70,10 +74,13 @@ export async function checkHotUpdates(name: Exclude<BrowserName, 'webkit'>, opti
   }
   expect(await publishAndSee(2)).toBe('[1,2]')
 
-  // A component edit, hot-updated in place (same page load).
-  await app.edit(options.component, 'Feed v1', 'Feed v2')
-  await text(page, '#label', 'Feed v2')
-  expect(await publishAndSee(2)).toBe('[1,2,3,4]')
+  // Component edits, hot-updated in place (same page load): kept or replaced, the list is each message once.
+  for (const edit of options.componentEdits) {
+    await app.edit(edit.file, edit.from, edit.to)
+    await text(page, '#label', edit.label)
+    const want = oneTo(published + 2)
+    expect(await publishAndSee(2)).toBe(want)
+  }
 
   // An edit of the module that calls sharedWire: Vite evaluates it again (a second entry in wireEvaluations).
   await app.edit('wire.ts', "'wire v1'", "'wire v2'")
@@ -104,12 +111,17 @@ export async function checkHotUpdates(name: Exclude<BrowserName, 'webkit'>, opti
     sameWire: true,
     liveSubscriptions: 1,
     tabsInWorker: 1,
-    folded: '[1,2,3,4,5,6]',
+    folded: oneTo(published),
     serverConnections: 1,
     acceptedByProxy: 1,
     serverSubscribers: 1,
   })
   expect(errors).toEqual([])
+}
+
+/** The folded list of messages 1..n, each once, as the page shows it. */
+function oneTo(n: number): string {
+  return JSON.stringify(Array.from({ length: n }, (_, i) => i + 1))
 }
 
 /** Waits until `selector`'s text is `want` (or passes it); returns the text. */
