@@ -18,11 +18,11 @@ describe.each(PLAYWRIGHT_BROWSERS)('%s', (name) => {
         componentEdits: [
           // Fast Refresh keeps Feed, its state and its effects (the subscription goes on)…
           { file: 'App.tsx', from: "'Feed v1'", to: "'Feed v2'", label: 'Feed v2' },
-          // …unless the file asks for a reset: Feed is unmounted (its subscription must end) and mounted again.
+          // …unless its hooks change: Feed is unmounted (its subscription must end) and mounted again.
           {
             file: 'App.tsx',
-            from: "const LABEL = 'Feed v2'",
-            to: "// @refresh reset\nconst LABEL = 'Feed v3'",
+            from: "useMemo(() => 'Feed v2', [])",
+            to: "useWireState() && 'Feed v3'",
             label: 'Feed v3',
           },
         ],
