@@ -13,6 +13,7 @@ import type { Body, Json } from '../protocol/frames.ts'
 import type { OutboxEntry, ResetNotice, StateInfo } from '../protocol/port.ts'
 
 export type { AnyWire } from '../bindings/follow.ts'
+export { sharedWire } from '../bindings/shared-wire.ts'
 
 /** Svelte's store contract (what `$store` reads). */
 export interface Readable<T> {

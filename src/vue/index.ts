@@ -1,7 +1,8 @@
 /**
  * `tabwire/vue`: composables over a wire. Provide the wire once (`provideWire` in the root component's setup, or
  * `app.provide(WIRE_KEY, wire)`), then read it with the composables; each follows its component's (or effect
- * scope's) lifetime and ends with it.
+ * scope's) lifetime and ends with it. Make the wire with `sharedWire` in its own module, so a hot update that
+ * evaluates that module again gets the same wire back instead of attaching a second one.
  */
 import {
   getCurrentScope,
@@ -25,6 +26,7 @@ import type { Body, Json } from '../protocol/frames.ts'
 import type { OutboxEntry, ResetNotice, StateInfo } from '../protocol/port.ts'
 
 export type { AnyWire } from '../bindings/follow.ts'
+export { sharedWire } from '../bindings/shared-wire.ts'
 
 export const WIRE_KEY: InjectionKey<AnyWire> = Symbol('tabwire')
 

@@ -1,4 +1,4 @@
-import type { AnyWire } from '../bindings/follow.ts'
+import type { AnyWire } from './follow.ts'
 
 /** Kept on globalThis, not in this module: a hot-reloaded module is evaluated again, globalThis is not. */
 const REGISTRY = Symbol.for('tabwire.sharedWires')

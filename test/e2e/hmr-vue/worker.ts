@@ -1,0 +1,2 @@
+import { serve } from '../../../src/worker/index.ts'
+serve()
