@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { chatBodies } from './lib/chat-bodies.ts'
 import { writeBenchmarksSection } from './lib/md-section.ts'
-import { type ServerChild, startServerChild } from './lib/server-child.ts'
+import { cpuSeconds, type LoadNode, rssBytes, sleep, startNodeProcess } from './lib/load.ts'
 import { median } from './lib/stats.ts'
 
 const { values: flags } = parseArgs({
@@ -41,7 +41,6 @@ const SIZES = [200, 2000] as const
 const TOPIC = 'room:general'
 const HEADING = 'Server: per-message deflate'
 const CONNECT_CONCURRENCY = 50
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Peer {
   ws: WebSocket
@@ -106,34 +105,36 @@ interface Run {
 }
 
 async function run(deflate: boolean, size: number): Promise<Run> {
-  const server: ServerChild = await startServerChild([
+  const server: LoadNode = await startNodeProcess('src/server/cli.ts', [
+    '--port',
+    '0',
     '--store',
     'memory',
     ...(deflate ? ['--per-message-deflate'] : []),
   ])
   try {
     await sleep(1_000)
-    const rssBase = server.rss()
+    const rssBase = rssBytes(server.pid)
     const subs = await connectMany(server.url, CLIENTS)
     const publisher = await connect(server.url, 'publisher', false)
     await sleep(2_000)
-    const rssIdle = server.rss()
+    const rssIdle = rssBytes(server.pid)
     const bodies = chatBodies(MESSAGES, size)
     const readBefore = subs.map((p) => p.socket.bytesRead)
     const writtenBefore = publisher.socket.bytesWritten
-    const cpuBefore = server.cpuSeconds()
+    const cpuBefore = cpuSeconds(server.pid)
     const started = performance.now()
     for (let i = 0; i < MESSAGES; i++) {
       publisher.ws.send(JSON.stringify({ t: 'pub', id: i + 1, topic: TOPIC, body: bodies[i] }))
       await sleep(1_000 / RATE)
     }
     while (subs.some((p) => p.delivered < MESSAGES)) await sleep(20)
-    const cpuMs = (server.cpuSeconds() - cpuBefore) * 1_000
+    const cpuMs = (cpuSeconds(server.pid) - cpuBefore) * 1_000
     const seconds = (performance.now() - started) / 1_000
     const wire = subs.reduce((sum, p, i) => sum + p.socket.bytesRead - (readBefore[i] as number), 0)
     const payload = subs.reduce((sum, p) => sum + p.payloadBytes, 0)
     await sleep(2_000)
-    const rssAfter = server.rss()
+    const rssAfter = rssBytes(server.pid)
     const deliveries = CLIENTS * MESSAGES
     for (const p of [...subs, publisher]) p.ws.close()
     return {
