@@ -181,7 +181,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 /**
  * Session claims over Redis: a counter per (user, client) and one plain channel every node subscribes to. The
  * channel also carries `server.disconnect`: a claim is the array `[field, claim]`, a disconnect the object
- * `{ end: [user, code, reason] }`.
+ * `{ end: [user, code, reason], from }`. The node that announced a disconnect has already ended its own sessions, so it
+ * skips its echo: a late echo (Cluster pub/sub lags under load) would otherwise end a session that opened after the
+ * call, such as the user's reconnect with a fresh token after a 4401.
  */
 async function claimsOver(
   link: RedisLink,
@@ -192,10 +194,12 @@ async function claimsOver(
   const channel = `${prefix}sessions`
   const listeners = new Set<(user: string, client: string, claim: number) => void>()
   const ends = new Set<(user: string, code: number, reason: string) => void>()
+  const self = randomUUID()
   await link.subscribeEverywhere(channel, (payload) => {
     try {
-      const message = JSON.parse(payload) as [string, number] | { end: [string, number, string] }
+      const message = JSON.parse(payload) as [string, number] | { end: [string, number, string]; from: string }
       if (!Array.isArray(message)) {
+        if (message.from === self) return
         const [user, code, reason] = message.end
         for (const listener of ends) listener(user, code, reason)
         return
@@ -219,7 +223,7 @@ async function claimsOver(
     },
     async disconnect(user, code, reason) {
       // A plain PUBLISH: on a Cluster every node hears it, as it hears the claims.
-      await link.send(channel, ['PUBLISH', channel, JSON.stringify({ end: [user, code, reason] })])
+      await link.send(channel, ['PUBLISH', channel, JSON.stringify({ end: [user, code, reason], from: self })])
     },
     onDisconnect(listener) {
       ends.add(listener)

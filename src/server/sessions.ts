@@ -57,9 +57,9 @@ export class Sessions {
   }
 
   /**
-   * `server.disconnect`: this node's sessions of `user` end at once, and every node sharing the store is told on the
-   * claims' channel (this one hears it too, and ends what connected since). Rejects when the store cannot be reached:
-   * the other nodes were then not told.
+   * `server.disconnect`: this node's sessions of `user` end at once, and every other node sharing the store is told on
+   * the claims' channel. A session that opens here after the call is not ended. Rejects when the store cannot be
+   * reached: the other nodes were then not told.
    */
   async disconnect(user: string, code: number, reason: string): Promise<void> {
     this.endUser(user, code, reason)

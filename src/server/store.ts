@@ -74,7 +74,10 @@ export interface SessionClaims {
   onClaim(listener: (user: string, client: string, claim: number) => void): () => void
   /** Announces `server.disconnect(user)` on the same channel: every node ends that user's sessions. */
   disconnect(user: string, code: number, reason: string): Promise<void>
-  /** Every disconnect announced by any node sharing the store (this one included). Returns the unsubscribe function. */
+  /**
+   * Every disconnect announced by another node sharing the store (not this one's own: it ended its sessions when it
+   * announced). Returns the unsubscribe function.
+   */
   onDisconnect(listener: (user: string, code: number, reason: string) => void): () => void
 }
 

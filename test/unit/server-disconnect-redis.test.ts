@@ -3,7 +3,7 @@
  * A ends the user's sessions on both nodes, with the code and reason it chose, through the channel that carries the
  * session claims, and leaves other users' sessions alone on both.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createServer, type TabwireServer } from '../../src/server/index.ts'
 import { createRedisStore } from '../../src/server/redis-store.ts'
 import { startRedis } from '../support/redis.ts'
@@ -57,4 +57,32 @@ describe.each([
       await Promise.all([bobA.close(), bobB.close()])
     },
   )
+
+  it("a reconnect on the calling node after the call is not ended by the call's echo", async () => {
+    const first = await on(a, 'a1', 'alice')
+    await a.disconnect('alice', { code: 4401, reason: 'token revoked' })
+    expect(await first.closed).toEqual({ code: 4401, reason: 'token revoked' })
+    const again = await on(a, 'a1', 'alice')
+    const bobA = await on(a, 'b1', 'bob')
+    // Both announcements go through the channel's one Redis node, in this order: once node A has heard B's, it has
+    // had every chance to hear its own.
+    await b.disconnect('bob', { code: 4403, reason: 'gone' })
+    expect(await bobA.closed).toEqual({ code: 4403, reason: 'gone' })
+    await answers(again, 3)
+    expect([a.connections(), b.connections()]).toEqual([1, 0])
+    await again.close()
+  })
+
+  it('a node hears the disconnects of the others and skips its own echo', async () => {
+    const options = { url: redis.url, cluster, prefix: 'echo:', onError: () => {} }
+    const [one, two] = await Promise.all([createRedisStore(options), createRedisStore(options)])
+    const heard: Record<'one' | 'two', unknown[]> = { one: [], two: [] }
+    one.sessionClaims.onDisconnect((...end) => heard.one.push(end))
+    two.sessionClaims.onDisconnect((...end) => heard.two.push(end))
+    await one.sessionClaims.disconnect('alice', 4401, 'first')
+    await two.sessionClaims.disconnect('bob', 4403, 'second')
+    await vi.waitFor(() => expect(heard.one.length + heard.two.length).toBe(2))
+    expect(heard).toEqual({ one: [['bob', 4403, 'second']], two: [['alice', 4401, 'first']] })
+    await Promise.all([one.close(), two.close()])
+  })
 })
