@@ -76,11 +76,12 @@ describe.each([
   it('a node hears the disconnects of the others and skips its own echo', async () => {
     const options = { url: redis.url, cluster, prefix: 'echo:', onError: () => {} }
     const [one, two] = await Promise.all([createRedisStore(options), createRedisStore(options)])
+    const claims = (store: typeof one) => store.sessionClaims ?? expect.unreachable('a Redis store has session claims')
     const heard: Record<'one' | 'two', unknown[]> = { one: [], two: [] }
-    one.sessionClaims.onDisconnect((...end) => heard.one.push(end))
-    two.sessionClaims.onDisconnect((...end) => heard.two.push(end))
-    await one.sessionClaims.disconnect('alice', 4401, 'first')
-    await two.sessionClaims.disconnect('bob', 4403, 'second')
+    claims(one).onDisconnect((...end) => heard.one.push(end))
+    claims(two).onDisconnect((...end) => heard.two.push(end))
+    await claims(one).disconnect('alice', 4401, 'first')
+    await claims(two).disconnect('bob', 4403, 'second')
     await vi.waitFor(() => expect(heard.one.length + heard.two.length).toBe(2))
     expect(heard).toEqual({ one: [['bob', 4403, 'second']], two: [['alice', 4401, 'first']] })
     await Promise.all([one.close(), two.close()])
