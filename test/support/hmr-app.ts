@@ -4,16 +4,14 @@
  *
  * The copy sits at the fixture's depth below the repository root (.hmr-apps/<run>/<app>), so the fixture's relative
  * imports of src/ resolve the same from both, and react/vue resolve from the repository's node_modules. Not under
- * test-results/: Vite's watcher ignores that folder. As in vite-app.ts, Vite runs in middleware mode behind our own
- * HTTP server, so its SIGTERM handler never exits the process before cleanup.
+ * test-results/: Vite's watcher ignores that folder.
  */
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createServer as createVite, type PluginOption } from 'vite'
+import type { PluginOption } from 'vite'
 import { onCleanup } from './cleanup.ts'
+import { serveVite } from './vite-behind-http.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** Code every fixture imports (as `../hmr-shared/…`), copied beside it. */
@@ -44,29 +42,17 @@ export async function startHmrApp({ fixture, plugin, deps }: HmrAppOptions): Pro
   for (const folder of [fixture, SHARED])
     await cp(join(ROOT, 'test', 'e2e', folder), join(run, folder), { recursive: true })
 
-  const server = http.createServer()
-  const vite = await createVite({
+  const { port, close: closeServer } = await serveVite((server) => ({
     configFile: false,
     root,
     appType: 'mpa',
     logLevel: 'warn',
     cacheDir: join(ROOT, 'node_modules', `.vite-${fixture}`),
     plugins: [plugin],
-    server: { middlewareMode: true, hmr: { server }, fs: { allow: [ROOT] } },
+    server: { hmr: { server }, fs: { allow: [ROOT] } },
     optimizeDeps: { include: ['comlink', 'idb', ...deps], entries: ['index.html', 'worker.ts'] },
     worker: { format: 'es' },
-  })
-  server.on('request', vite.middlewares)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  const closeServer = onCleanup(async () => {
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    await vite.close()
-  })
+  }))
   return {
     pageUrl: (query) => `http://127.0.0.1:${port}/index.html?${new URLSearchParams(query)}`,
     async edit(file, from, to) {
