@@ -20,6 +20,8 @@ export interface StormTally {
   attempts: number
   /** Attempts that never reached a WebSocket: refused while the node was down, or timed out. */
   failed: number
+  /** ...of which no 101 came within the worker's connect timeout. */
+  timedOut: number
   /** Attempts the node's admission control closed with 4429. */
   rateLimited: number
   /** When each welcome arrived (clock ms); one per admitted hello. */
@@ -39,6 +41,7 @@ export interface StormTally {
 export const emptyTally = (): StormTally => ({
   attempts: 0,
   failed: 0,
+  timedOut: 0,
   rateLimited: 0,
   welcomes: [],
   connected: 0,
@@ -103,7 +106,10 @@ export class StormClient {
     let opened = false
     const ws = new WebSocket(this.url, { handshakeTimeout: RECONNECT.connectTimeout, perMessageDeflate: false })
     this.#ws = ws
-    ws.on('error', () => undefined)
+    ws.on('error', (error: Error) => {
+      // ws words its own handshake timeout this way; refusals and resets carry an errno code instead.
+      if (!opened && error.message === 'Opening handshake has timed out') this.tally.timedOut++
+    })
     ws.once('open', () => {
       opened = true
       const sub = { topic: this.topic, after: this.#lastSeq, ...(this.#epoch !== undefined && { epoch: this.#epoch }) }
