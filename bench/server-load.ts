@@ -4,10 +4,10 @@
  *   one node    N clients (default 10,000) open, say hello and subscribe to one topic; the node's RSS per idle
  *               connection; then a producer publishes `--rate` messages/s to the topic for `--seconds` (10,000
  *               deliveries/s at 1 msg/s): the node's CPU and the delivery latency (publish to receipt).
- *   scale       1, 2, 3 nodes on one Redis, then on a Redis Cluster, `--scale-clients` clients spread evenly, the same producer rate:
- *               deliveries/s, latency and CPU per node.
+ *   scale       1, 2, 4 nodes on one Redis, then on a Redis Cluster, `--scale-clients` clients spread evenly, the same
+ *               producer rate: deliveries/s, latency and CPU per node, and the machine's load average at each row.
  *
- *   --clients N  --rate R  --seconds S  --scale-clients M  --scale-rate R  --nodes 1,2,3  --md (writes BENCHMARKS.md)
+ *   --clients N  --rate R  --seconds S  --scale-clients M  --scale-rate R  --nodes 1,2,4  --md (writes BENCHMARKS.md)
  *
  * Each node is a child process (`src/server/cli.ts`), so its memory and CPU are its own; every client lives in this
  * process. The package script raises `ulimit -n` to the hard limit first: 10,000 sockets need 10,000 descriptors on
@@ -38,9 +38,9 @@ const { values: flags } = parseArgs({
     clients: { type: 'string', default: '10000' },
     rate: { type: 'string', default: '1' },
     seconds: { type: 'string', default: '10' },
-    'scale-clients': { type: 'string', default: '3000' },
-    'scale-rate': { type: 'string', default: '10' },
-    nodes: { type: 'string', default: '1,2,3' },
+    'scale-clients': { type: 'string', default: '2000' },
+    'scale-rate': { type: 'string', default: '5' },
+    nodes: { type: 'string', default: '1,2,4' },
     md: { type: 'boolean', default: false },
   },
 })
@@ -93,7 +93,7 @@ async function oneNode(): Promise<void> {
 async function scale(label: string, store: string): Promise<void> {
   const clients = Number(flags['scale-clients'])
   const rate = Number(flags['scale-rate'])
-  for (const count of (flags.nodes ?? '1,2,3').split(',').map(Number)) {
+  for (const count of (flags.nodes ?? '1,2,4').split(',').map(Number)) {
     // A topic per run: a run's clients must not replay the previous run's log.
     const topic = `scale-${label.replace(/\W/g, '')}-${count}`
     const nodes: LoadNode[] = []
@@ -107,14 +107,17 @@ async function scale(label: string, store: string): Promise<void> {
       tally,
     )
     const cpu0 = nodes.map((n) => cpuSeconds(n.pid))
+    const bench0 = process.cpuUsage()
     const w0 = now()
     await produceTabwire(nodes[0]?.url as string, topic, rate, SECONDS)
     const expected = clients * Math.round(rate * SECONDS)
     const wall = ((await settle(tally, expected)) - w0) / 1000
     const { latencies } = tally
     const cpu = nodes.map((n, i) => (((cpuSeconds(n.pid) - (cpu0[i] ?? 0)) / wall) * 100).toFixed(0))
+    const bench = process.cpuUsage(bench0)
+    const benchCpu = ((bench.user + bench.system) / 1e6 / wall) * 100
     say(
-      `| ${label} | ${count} | ${clients} | ${rate} msg/s | ${Math.round(tally.delivered / wall)} | ${tally.delivered} / ${expected} | ${ms(quantile(latencies, 0.5))} | ${ms(quantile(latencies, 0.99))} | ${cpu.join(' + ')} % |`,
+      `| ${label} | ${count} | ${clients} | ${rate} msg/s | ${Math.round(tally.delivered / wall)} | ${tally.delivered} / ${expected} | ${ms(quantile(latencies, 0.5))} | ${ms(quantile(latencies, 0.99))} | ${cpu.join(' + ')} % | ${benchCpu.toFixed(0)} % | ${os.loadavg()[0]?.toFixed(1)} |`,
     )
     for (const ws of sockets) ws.terminate()
     await Promise.all(nodes.map((n) => n.stop()))
@@ -129,8 +132,10 @@ say('| one node, memory store | figure |')
 say('|---|---|')
 await oneNode()
 say('')
-say('| store | nodes | clients | producer | deliveries/s | delivered / expected | p50 | p99 | node CPU |')
-say('|---|---|---|---|---|---|---|---|---|')
+say(
+  '| store | nodes | clients | producer | deliveries/s | delivered / expected | p50 | p99 | node CPU | bench process CPU | load avg |',
+)
+say('|---|---|---|---|---|---|---|---|---|---|---|')
 const redis = await startRedis()
 try {
   await scale('one Redis', redis.url)
@@ -155,8 +160,10 @@ say(
     "send time, every tenth client subtracts it on receipt (one clock: one process; the others only count), so it includes the producer's pub, the",
     "store append, the fan-out and the bench process's own event loop, which receives every delivery. Several",
     'nodes: clients spread round-robin, the producer on the first node, so every delivery on the others crossed',
-    'Redis pub/sub. On a shared 2-core machine the nodes, Redis and the clients compete for the same cores: read the',
-    'scale rows as "what adding a node costs and carries here", not as a ceiling.',
+    'Redis pub/sub. "Bench process CPU": the one process that runs every client and the producer, over the same',
+    'window; "load avg": the 1-minute load average when the row ended. On a shared 2-core machine the nodes (up to',
+    'four), Redis (or the six cluster processes) and the clients compete for the same two cores: adding a node adds',
+    'a process, not a core, so read the scale rows as "what adding a node costs and carries here", not as a ceiling.',
   ].join('\n'),
 )
 if (flags.md) writeBenchmarksSection(HEADING, [`## ${HEADING}`, '', ...lines].join('\n'))

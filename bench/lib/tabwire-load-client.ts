@@ -50,9 +50,19 @@ function keepAlive(ws: WebSocket): void {
   ws.once('close', () => clearInterval(timer))
 }
 
-/** Publishes `rate` messages/s for `seconds` from one producer client, each body carrying its send time. */
-export async function produceTabwire(url: string, topic: string, rate: number, seconds: number): Promise<void> {
-  const producer = await connect(url, topic, `${topic}-producer`, undefined)
+/**
+ * Publishes `rate` messages/s for `seconds` from one producer client, each body carrying its send time. Its pub ids
+ * start at 1, so a second producer on the same store needs its own `client` id, or the server drops its pubs as
+ * resends.
+ */
+export async function produceTabwire(
+  url: string,
+  topic: string,
+  rate: number,
+  seconds: number,
+  client = `${topic}-producer`,
+): Promise<void> {
+  const producer = await connect(url, topic, client, undefined)
   const total = Math.round(rate * seconds)
   // Closed only once the last pub is acked: a socket closed first may take its unaccepted pubs along.
   const lastAck = new Promise<void>((resolve) =>
