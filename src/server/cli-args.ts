@@ -17,6 +17,7 @@ export const USAGE = `Usage: tabwire-server [options]
   --max-age-ms MS          drop messages older than MS
   --admission-rate R       admit at most R new connections per second (with --admission-burst)
   --admission-burst N      ...and N at once
+  --admission-max-hellos N ...and turn new ones away while N hellos are being answered (needs the two above)
   --allowed-origin ORIGIN  only pages of this origin may connect (repeat for several), e.g. https://app.example
   --jwt-secret-file PATH   require JWTs signed with the HS256 secret in this file (or env TABWIRE_JWT_SECRET)
   --jwks-url URL           require JWTs signed with a key of this JSON Web Key Set
@@ -65,6 +66,7 @@ const OPTIONS = {
   'max-age-ms': { type: 'string' },
   'admission-rate': { type: 'string' },
   'admission-burst': { type: 'string' },
+  'admission-max-hellos': { type: 'string' },
   'allowed-origin': { type: 'string', multiple: true },
   'jwt-secret-file': { type: 'string' },
   'jwks-url': { type: 'string' },
@@ -130,14 +132,24 @@ function integer(
 }
 
 /** Both flags or neither: a rate without a burst (or the reverse) is a typo, not a choice. */
-function admissionFrom(rate: string | undefined, burst: string | undefined): AdmissionOptions | undefined {
-  if (rate === undefined && burst === undefined) return undefined
+function admissionFrom(
+  rate: string | undefined,
+  burst: string | undefined,
+  maxHellos: string | undefined,
+): AdmissionOptions | undefined {
+  if (rate === undefined && burst === undefined) {
+    if (maxHellos !== undefined)
+      throw new UsageError('--admission-max-hellos needs --admission-rate and --admission-burst')
+    return undefined
+  }
   if (rate === undefined || burst === undefined)
     throw new UsageError('--admission-rate and --admission-burst go together')
   const ratePerSecond = Number(rate)
   if (!(Number.isFinite(ratePerSecond) && ratePerSecond > 0))
     throw new UsageError(`--admission-rate must be a number > 0, got "${rate}"`)
-  return { ratePerSecond, burst: integer('admission-burst', burst, 1) as number }
+  const admission: AdmissionOptions = { ratePerSecond, burst: integer('admission-burst', burst, 1) as number }
+  if (maxHellos !== undefined) admission.maxHellos = integer('admission-max-hellos', maxHellos, 1) as number
+  return admission
 }
 
 function checkStore(store: string): void {
@@ -218,7 +230,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     metrics: values.metrics ?? false,
     perMessageDeflate: values['per-message-deflate'] ?? false,
   }
-  const admission = admissionFrom(values['admission-rate'], values['admission-burst'])
+  const admission = admissionFrom(values['admission-rate'], values['admission-burst'], values['admission-max-hellos'])
   if (admission) config.admission = admission
   if (values['allowed-origin']) config.allowedOrigins = values['allowed-origin'].map(checkOrigin)
   const jwt = jwtFrom(values, env)

@@ -71,6 +71,8 @@ export interface ConnectionContext {
   relay: VolatileRelay
   handlers: Handlers
   requestLimits: RequestLimits
+  /** Counts the hellos under way for admission control (`AdmissionOptions.maxHellos`). */
+  hellos?: { helloStarted(): () => void } | undefined
 }
 
 /**
@@ -193,7 +195,12 @@ export class Connection implements Session {
     if (!this.identity) {
       const [first, ...rest] = frames
       if (first?.t !== 'hello') return this.reject('hello-expected', 'the first frame must be hello')
-      await this.hello(first, frames.length)
+      const helloEnded = this.ctx.hellos?.helloStarted()
+      try {
+        await this.hello(first, frames.length, helloEnded)
+      } finally {
+        helloEnded?.()
+      }
       frames = rest
     } else if (!this.withinRate(frames.length)) return
     // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
@@ -290,8 +297,12 @@ export class Connection implements Session {
     if (!this.ended) this.ctx.relay.publish({ topic: frame.topic, body: frame.body })
   }
 
-  /** `frames`: how many frames the message holding this hello has, all paid for from the client's rate budget. */
-  private async hello(hello: HelloFrame, frames: number): Promise<void> {
+  /**
+   * `frames`: how many frames the message holding this hello has, all paid for from the client's rate budget.
+   * `answered`: admission's count of hellos under way ends at the welcome; the subscriptions after it wait on the
+   * client's reading, which must not hold a place others need.
+   */
+  private async hello(hello: HelloFrame, frames: number, answered?: () => void): Promise<void> {
     let identity: Identity
     try {
       identity = checkedIdentity(await this.ctx.authenticate(hello.token, this.req))
@@ -325,6 +336,7 @@ export class Connection implements Session {
       ...(refused.length > 0 ? { refused } : {}),
       ...(expiresAt !== undefined ? { expiresIn: expiresIn(expiresAt) } : {}),
     })
+    answered?.()
     for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
   }
 

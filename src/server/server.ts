@@ -100,7 +100,9 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   // The store as given, not its timing proxy: servers sharing one store object share its in-process relay.
   const relay = relayOf(ownStore)
   const handlers = new Handlers(options.onRequest)
+  const admission = options.admission ? new Admission(options.admission) : undefined
   const context = {
+    hellos: admission,
     store,
     topics,
     sessions: new Sessions(store.sessionClaims),
@@ -129,7 +131,6 @@ export async function createServer(options: ServerOptions): Promise<TabwireServe
   const allowedOrigins = options.allowedOrigins ? [...options.allowedOrigins] : undefined
   const outboxPath = options.httpOutbox === true ? OUTBOX_PATH : options.httpOutbox || undefined
   const outboxContext = { ...context, allowedOrigins }
-  const admission = options.admission ? new Admission(options.admission) : undefined
   // Fan-out comes from the store only, so every node sharing it delivers the same messages the same way.
   const unlistenAppends = store.onAppend((msg) => topics.dispatch(msg))
   const unlistenVolatile = relay.listen((msg) => topics.relay(msg))

@@ -78,6 +78,49 @@ describe('admission control (server)', () => {
     expect(a.msgs('t').map((m) => [m.seq, m.body])).toEqual([[1, 'from b']])
   })
 
+  it('maxHellos: while that many hellos wait on authenticate, a new connection gets 4429; once one is answered, the next is let in', async () => {
+    const waiting: (() => void)[] = []
+    const { server, url } = await h.serve({
+      admission: { ratePerSecond: 1_000, burst: 100, maxHellos: 2 },
+      authenticate: (token) => new Promise((resolve) => waiting.push(() => resolve({ user: token ?? 'u' }))),
+    })
+    const a = await h.open(url)
+    const b = await h.open(url)
+    // A socket that has not said hello holds no place: a third one is admitted.
+    const idle = await h.open(url)
+    a.send({ t: 'hello', v: 1, client: 'a', subs: [] })
+    b.send({ t: 'hello', v: 1, client: 'b', subs: [] })
+    await vi.waitFor(() => expect(waiting).toHaveLength(2))
+    // Two hellos under way: the gate takes no token and books a slot one interval (1 ms) on.
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=1', frames: 0 })
+    expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=2', frames: 0 })
+    waiting[0]?.()
+    await a.waitFor((frames) => frames.some((f) => f.t === 'welcome'))
+    // One answered: one place free.
+    const c = await h.open(url)
+    c.send({ t: 'hello', v: 1, client: 'c', subs: [] })
+    await vi.waitFor(() => expect(waiting).toHaveLength(3))
+    expect((await rejected(url)).code).toBe(4429)
+    waiting[1]?.()
+    waiting[2]?.()
+    await b.waitFor((frames) => frames.some((f) => f.t === 'welcome'))
+    await c.waitFor((frames) => frames.some((f) => f.t === 'welcome'))
+    expect(server.connections()).toBe(4)
+    await idle.close()
+  })
+
+  it('maxHellos: a hello refused by authenticate frees its place too', async () => {
+    const { url } = await h.serve({
+      admission: { ratePerSecond: 1_000, burst: 100, maxHellos: 1 },
+      authenticate: () => Promise.reject(new Error('no')),
+    })
+    for (const client of ['a', 'b', 'c']) {
+      const s = await h.open(url)
+      s.send({ t: 'hello', v: 1, client, subs: [] })
+      expect((await s.closed).code).toBe(4403)
+    }
+  })
+
   it('without the option every connection is admitted', async () => {
     const { server, url } = await h.serve()
     const clients: TestClient[] = []
@@ -90,6 +133,9 @@ describe('admission control (server)', () => {
     await expect(createServer({ port: 0, admission: { ratePerSecond: 5, burst: 0 } })).rejects.toThrow(RangeError)
     await expect(createServer({ port: 0, admission: { ratePerSecond: Number.NaN, burst: 5 } })).rejects.toThrow(
       /ratePerSecond/,
+    )
+    await expect(createServer({ port: 0, admission: { ratePerSecond: 5, burst: 5, maxHellos: 0 } })).rejects.toThrow(
+      'admission.maxHellos must be an integer ≥ 1, got 0',
     )
   })
 })
@@ -108,6 +154,28 @@ describe('Admission (the bucket on a virtual clock)', () => {
     now += 125
     expect(gate.take()).toEqual({ admit: false, retryAfterMs: 875 })
     now += 125
+    expect(gate.take()).toEqual({ admit: true })
+  })
+
+  it('with maxHellos under way it admits nobody and takes no token; each hello that ends frees one place', () => {
+    let now = 0
+    const gate = new Admission({ ratePerSecond: 4, burst: 3, maxHellos: 2 }, () => now)
+    expect(gate.take()).toEqual({ admit: true })
+    const first = gate.helloStarted()
+    expect(gate.take()).toEqual({ admit: true })
+    const second = gate.helloStarted()
+    expect([gate.take(), gate.take()]).toEqual([
+      { admit: false, retryAfterMs: 250 },
+      { admit: false, retryAfterMs: 500 },
+    ])
+    first()
+    first()
+    // The one token left in the bucket is still there, and only one place is free.
+    expect(gate.take()).toEqual({ admit: true })
+    gate.helloStarted()
+    expect(gate.take().admit).toBe(false)
+    second()
+    now += 1_000
     expect(gate.take()).toEqual({ admit: true })
   })
 

@@ -65,6 +65,11 @@ describe('server CLI', () => {
       [['--max-messages', '-5'], '--max-messages must be an integer ≥ 0, got "-5"'],
       [['--admission-rate', '10'], '--admission-rate and --admission-burst go together'],
       [['--admission-rate', 'x', '--admission-burst', '3'], '--admission-rate must be a number > 0, got "x"'],
+      [['--admission-max-hellos', '50'], '--admission-max-hellos needs --admission-rate and --admission-burst'],
+      [
+        ['--admission-rate', '10', '--admission-burst', '3', '--admission-max-hellos', '0'],
+        '--admission-max-hellos must be an integer ≥ 1, got "0"',
+      ],
       [
         ['--allowed-origin', 'https://app.example/'],
         '--allowed-origin "https://app.example/" is not an origin: scheme://host[:port], e.g. https://app.example',
@@ -90,6 +95,13 @@ describe('server CLI', () => {
       store: 'sqlite:./tabwire.db',
       storeIsDefault: true,
       allowedOrigins: ['https://a.example', 'http://localhost:5173'],
+    })
+    expect(
+      parseCli(['--admission-rate', '500', '--admission-burst', '100', '--admission-max-hellos', '200'], {}).admission,
+    ).toEqual({ ratePerSecond: 500, burst: 100, maxHellos: 200 })
+    expect(parseCli(['--admission-rate', '500', '--admission-burst', '100'], {}).admission).toEqual({
+      ratePerSecond: 500,
+      burst: 100,
     })
   })
 
