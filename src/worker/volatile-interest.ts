@@ -7,32 +7,26 @@ import type { VolatileDelivery } from '../protocol/port.ts'
  */
 export class VolatileInterest {
   readonly #topicOf = new Map<string, string>()
-  readonly #keys = new Map<string, number>()
 
-  /** A follower's subscription, new or replaced: counted when volatile, forgotten otherwise. */
+  /** A follower's subscription, new or replaced: kept when volatile, forgotten otherwise. */
   set(key: string, topic: string, volatile: boolean): void {
-    this.delete(key)
-    if (!volatile) return
-    this.#topicOf.set(key, topic)
-    this.#keys.set(topic, (this.#keys.get(topic) ?? 0) + 1)
+    if (volatile) this.#topicOf.set(key, topic)
+    else this.#topicOf.delete(key)
   }
 
   delete(key: string): void {
-    const topic = this.#topicOf.get(key)
-    if (topic === undefined) return
     this.#topicOf.delete(key)
-    const left = (this.#keys.get(topic) ?? 1) - 1
-    if (left > 0) this.#keys.set(topic, left)
-    else this.#keys.delete(topic)
   }
 
   /** A follower worker went away with every subscription of its tabs. */
   deleteAll(prefix: string): void {
-    for (const key of [...this.#topicOf.keys()]) if (key.startsWith(prefix)) this.delete(key)
+    for (const key of [...this.#topicOf.keys()]) if (key.startsWith(prefix)) this.#topicOf.delete(key)
   }
 
   /** The messages some follower wants, in order. */
   wanted(msgs: readonly VolatileDelivery[]): VolatileDelivery[] {
-    return this.#keys.size === 0 ? [] : msgs.filter((m) => this.#keys.has(m.topic))
+    if (this.#topicOf.size === 0) return []
+    const topics = new Set(this.#topicOf.values())
+    return msgs.filter((m) => topics.has(m.topic))
   }
 }
