@@ -26,6 +26,8 @@ export interface BindingEvents {
 interface Binding {
   remote: Comlink.Remote<WorkerPort>
   attached: Promise<void>
+  /** `attached` has resolved: calls skip waiting for it (a timer and a few turns on every call, volatile ones too). */
+  ready: boolean
   /** The attach was refused (storage could not be opened): `reconnect()` attaches again. */
   failed: boolean
   /** Rejects when the worker dies: every call races it. */
@@ -98,7 +100,7 @@ export class WorkerBinding {
    */
   async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
     const b = this.#binding
-    await workerCall(Promise.race([b.attached, b.died]), this.#callTimeout, 'attach')
+    if (!b.ready) await workerCall(Promise.race([b.attached, b.died]), this.#callTimeout, 'attach')
     return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
   }
 
@@ -196,6 +198,7 @@ export class WorkerBinding {
     const b: Binding = {
       remote: Comlink.wrap<WorkerPort>(worker.endpoint),
       attached: Promise.resolve(),
+      ready: false,
       failed: false,
       died: new Promise<never>((_, reject) => (died = reject)),
       dead: false,
@@ -209,10 +212,12 @@ export class WorkerBinding {
     this.#binding = b
     for (const wake of this.#swapped.splice(0)) wake()
     b.attached = this.#attach(b, died, attachTimeout)
-    b.attached.catch((e: unknown) => {
-      b.failed = true
-      if (this.#binding === b && reportFailure) this.#events.failed(e)
-    })
+    b.attached
+      .then(() => (b.ready = true))
+      .catch((e: unknown) => {
+        b.failed = true
+        if (this.#binding === b && reportFailure) this.#events.failed(e)
+      })
     return b
   }
 

@@ -170,11 +170,14 @@ export class Connection implements Session {
     this.idle.refresh()
     const bytes = byteLength(data)
     this.ctx.observer.received(bytes)
+    // Nothing in flight means every earlier message is handled: this one starts now, not a turn later (a volatile
+    // or request round trip pays each turn).
+    const idle = this.queued === 0
     this.queued++
     this.queuedBytes += bytes
     if (this.queued >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES) this.ws.pause()
-    this.chain = this.chain
-      .then(() => this.handle(isBinary ? data : data.toString()))
+    const message = isBinary ? data : data.toString()
+    this.chain = (idle ? this.handle(message) : this.chain.then(() => this.handle(message)))
       // Replies the client does not read: stop reading it until they drain (its pongs and acks coalesce meanwhile).
       .then(() => (this.out.overloaded ? this.out.room() : undefined))
       .catch((error: unknown) => this.internal(error))
@@ -206,7 +209,15 @@ export class Connection implements Session {
     // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
     // the store in one call each and get one ack.
     const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip')
+    // Consecutive vpubs are relayed as one run: a burst of cursor moves in one message costs no turn per frame.
+    const volatile: VpubFrame[] = []
     for (const frame of frames) {
+      if (this.ended) return
+      if (frame.t === 'vpub') {
+        volatile.push(frame)
+        continue
+      }
+      if (volatile.length > 0) await this.relayVolatile(volatile.splice(0))
       if (this.ended) return
       if (frame.t === 'pub' || frame.t === 'skip') {
         if (frame === pubs[0]) await this.publish(pubs)
@@ -214,9 +225,10 @@ export class Connection implements Session {
         await this.control(frame)
       }
     }
+    if (volatile.length > 0 && !this.ended) await this.relayVolatile(volatile)
   }
 
-  private async control(frame: Exclude<ClientFrame, Outgoing>): Promise<void> {
+  private async control(frame: Exclude<ClientFrame, Outgoing | VpubFrame>): Promise<void> {
     switch (frame.t) {
       case 'hello':
         return this.reject('hello-repeated', 'hello may only be the first frame')
@@ -243,8 +255,6 @@ export class Connection implements Session {
       case 'pstate':
       case 'pleave':
         return this.seat?.receive(frame)
-      case 'vpub':
-        return this.relayVolatile(frame)
       case 'request':
         return this.requests.accept(frame)
       case 'auth':
@@ -288,13 +298,24 @@ export class Connection implements Session {
     this.close(code, reason)
   }
 
-  /** Denied: dropped with `error forbidden`, the connection stays (nothing was promised to arrive). */
-  private async relayVolatile(frame: VpubFrame): Promise<void> {
-    if (!(await this.allowed(frame.topic, 'pub'))) {
-      this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${frame.topic}` })
-      return
+  /**
+   * A run of vpubs, in order. `authorize` is asked once per topic of the run (not at all without it); a denied one is
+   * dropped with `error forbidden` and the connection stays (nothing was promised to arrive).
+   */
+  private async relayVolatile(run: readonly VpubFrame[]): Promise<void> {
+    const denied = this.ctx.authorize ? await this.deniedTopics(run) : undefined
+    for (const { topic, body } of run) {
+      if (this.ended) return
+      if (denied?.has(topic))
+        this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to publish to ${topic}` })
+      else this.ctx.relay.publish({ topic, body })
     }
-    if (!this.ended) this.ctx.relay.publish({ topic: frame.topic, body: frame.body })
+  }
+
+  private async deniedTopics(run: readonly VpubFrame[]): Promise<Set<string>> {
+    const topics = [...new Set(run.map((f) => f.topic))]
+    const verdicts = await Promise.all(topics.map((topic) => this.allowed(topic, 'pub')))
+    return new Set(topics.filter((_, i) => !verdicts[i]))
   }
 
   /**

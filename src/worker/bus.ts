@@ -24,6 +24,7 @@ import type { Channel } from './platform.ts'
 export type BusMessage =
   // follower → owner
   | { k: 'join'; from: string }
+  /** `mode.volatile` (absent from releases before it: taken as true) decides whether `vmsg`s of the topic are sent. */
   | { k: 'sub'; from: string; key: string; topic: string; after: number; mode?: SubscribeMode }
   | { k: 'unsub'; from: string; key: string }
   /** `exp`: the earliest expiry among the committed messages (see `OutboxExpiry`). */
@@ -52,7 +53,10 @@ export type BusMessage =
   | { k: 'msgs'; to: string; key: string; msgs: Delivery[] }
   | { k: 'reset'; to: string; key: string; notice: ResetNotice }
   | { k: 'pevent'; to: string; key: string; event: PresenceEvent }
-  /** A volatile message from the server: each worker hands it to its own subscriptions of the topic. */
+  /**
+   * Volatile messages from the server, only of topics some follower's tab follows with `volatile: true`: each worker
+   * hands them to its own subscriptions of the topic.
+   */
   | { k: 'vmsg'; msgs: VolatileDelivery[] }
   | { k: 'reply'; to: string; key: string; outcome: RequestOutcome }
   // anyone → everyone

@@ -9,6 +9,7 @@ import type { Platform } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost, type RoleInspection } from './role.ts'
+import { VolatileInterest } from './volatile-interest.ts'
 
 /**
  * The worker that holds the namespace's owner lock: it runs the `OwnerSession` (the socket), serves its own tabs'
@@ -23,6 +24,7 @@ export class OwnerRole implements Role {
   readonly #watched = new Set<string>()
   /** Followers that reported a shown tab: their one-tab subscriptions are preferred. */
   readonly #shownFollowers = new Set<string>()
+  readonly #followersVolatile = new VolatileInterest()
   readonly #expiry: OutboxExpiry
 
   readonly #host: RoleHost
@@ -72,7 +74,8 @@ export class OwnerRole implements Role {
         log: (m, level) => host.log(m, level),
         volatile: (msgs) => {
           host.deliverVolatile(msgs)
-          bus.post({ k: 'vmsg', msgs })
+          const theirs = this.#followersVolatile.wanted(msgs)
+          if (theirs.length > 0) bus.post({ k: 'vmsg', msgs: theirs })
         },
         ...(config.debug ? { debug: (m: string) => host.debug(m) } : {}),
       },
@@ -193,6 +196,8 @@ export class OwnerRole implements Role {
         break
       case 'sub':
         this.#watch(m.from)
+        // Followers of releases before `mode.volatile` was sent do not say: they may want the topic's.
+        this.#followersVolatile.set(m.key, m.topic, m.mode?.volatile !== false)
         this.#session.subscribe(
           m.key,
           m.topic,
@@ -206,6 +211,7 @@ export class OwnerRole implements Role {
         )
         break
       case 'unsub':
+        this.#followersVolatile.delete(m.key)
         this.#session.unsubscribe(m.key)
         break
       case 'pjoin':
@@ -271,6 +277,7 @@ export class OwnerRole implements Role {
       .request(workerLock(id), { signal: this.#leaving }, () => {
         this.#watched.delete(id)
         this.#session.unsubscribeAll(`${id}/`)
+        this.#followersVolatile.deleteAll(`${id}/`)
         this.#policy.forget(id)
         this.#shownFollowers.delete(id)
       })

@@ -40,7 +40,12 @@ export interface HostSub {
 
 /** How a subscription is to be served, as the owner's inbox is told (again, under each new owner). */
 export function modeOf(hs: HostSub): SubscribeMode {
-  return { latest: hs.latest === true, conflate: hs.conflator !== undefined, oneTab: hs.oneTab === true }
+  return {
+    latest: hs.latest === true,
+    conflate: hs.conflator !== undefined,
+    oneTab: hs.oneTab === true,
+    volatile: hs.volatile === true,
+  }
 }
 
 /** A tab's presence handle as this worker tracks it; `state` is the last it set, for a new owner to join with. */

@@ -93,6 +93,41 @@ describe('volatile sends', () => {
     expect(watcher.frames.filter((f) => f.t === 'vmsg')).toEqual([])
   })
 
+  it('a run of vpubs in one message: authorize asked once per topic, a denied one dropped in place, the rest relayed in order in one message', async () => {
+    const asked: string[] = []
+    const { url } = await serve({
+      authorize: (_user, topic, action) => {
+        asked.push(`${action} ${topic}`)
+        return topic !== 'secret' || action === 'sub'
+      },
+    })
+    const watcher = await hello(url, 'w', {
+      subs: ['a', 'secret', 'b'].map((topic) => ({ topic, after: 0 })),
+    })
+    await watcher.quiet()
+    const seen = watcher.frames.length
+    asked.length = 0
+    const sender = await hello(url, 's')
+    sender.send(vpub('a', 1), vpub('secret', 'x'), vpub('a', 2), vpub('b', 1), vpub('a', 3), { t: 'ping', n: 9 })
+    await sender.waitFor((f) => f.some((x) => x.t === 'pong'))
+    expect(sender.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576 },
+      { t: 'error', code: 'forbidden', message: 'not allowed to publish to secret' },
+      { t: 'pong', n: 9 },
+    ])
+    expect(asked).toEqual(['pub a', 'pub secret', 'pub b'])
+    await watcher.waitFor((f) => f.filter((x) => x.t === 'vmsg').length === 4)
+    await watcher.quiet()
+    expect(watcher.frames.slice(seen)).toEqual([
+      { t: 'vmsg', topic: 'a', body: 1 },
+      { t: 'vmsg', topic: 'a', body: 2 },
+      { t: 'vmsg', topic: 'b', body: 1 },
+      { t: 'vmsg', topic: 'a', body: 3 },
+    ])
+    // Relayed in one turn, so the four share one WebSocket message.
+    expect(new Set(watcher.via.slice(seen).map((v) => v.message)).size).toBe(1)
+  })
+
   it('a vpub or request body nested deeper than 100 levels closes 4400 depth, and nothing of it is relayed', async () => {
     const { url } = await serve()
     const watcher = await hello(url, 'w', { subs: [{ topic: 'deep', after: 0 }] })

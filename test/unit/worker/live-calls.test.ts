@@ -69,8 +69,21 @@ async function ownerAndFollower() {
   await until(() => a.lastState() === 'open', 'open')
   const b = await worker('wB', namespace, shared)
   await until(() => b.lastState() === 'open', "the follower hears 'open'")
-  return { a, b, socket }
+  return { a, b, socket, namespace, hub: shared.hub }
 }
+
+/** The volatile messages put on the namespace's bus, each post as one list, heard by a third channel. */
+function busVmsgs(hub: ChannelHub, namespace: string): VolatileDelivery[][] {
+  const posts: VolatileDelivery[][] = []
+  hub.channel(`tabwire-bus:${namespace}`).onmessage = (ev) => {
+    const m = ev.data as { k: string; msgs?: VolatileDelivery[] }
+    if (m.k === 'vmsg' && m.msgs) posts.push(m.msgs)
+  }
+  return posts
+}
+
+/** Lets the bus (which delivers on a timer) carry anything posted so far. */
+const busTurn = () => new Promise((r) => setTimeout(r, 20))
 
 describe('volatile sends in the worker', () => {
   it('one task of volatile sends is one WebSocket message; a follower hands its own to the owner', async () => {
@@ -120,6 +133,8 @@ describe('volatile sends in the worker', () => {
     a.host.subscribe(a.tab, 2, 'cursor', 0)
     b.host.subscribe(b.tab, 7, 'cursor', 0, { volatile: true })
     b.host.subscribe(b.tab, 8, 'other', 0, { volatile: true })
+    // The follower's subscriptions reach the owner over the bus: only then does it pass the topic's volatile on.
+    await busTurn()
     socket.receive({ t: 'vmsg', topic: 'cursor', body: { x: 5 } }, { t: 'vmsg', topic: 'cursor', body: { x: 6 } })
     await until(() => b.seen.volatile.length === 1, 'the follower tab')
     // One WebSocket message: one call into each tab's subscription, holding both, in order.
@@ -129,6 +144,37 @@ describe('volatile sends in the worker', () => {
     ]
     expect(a.seen.volatile).toEqual([[1, both]])
     expect(b.seen.volatile).toEqual([[7, both]])
+  })
+
+  it('the owner puts a vmsg on the bus only for topics a follower tab follows with volatile: true', async () => {
+    const { a, b, socket, namespace, hub } = await ownerAndFollower()
+    const posted = busVmsgs(hub, namespace)
+    a.host.subscribe(a.tab, 1, 'cursor', 0, { volatile: true })
+    b.host.subscribe(b.tab, 7, 'other', 0)
+    await until(() => socket.sent('sub').some((f) => f.topic === 'other'), "the follower's durable sub")
+    socket.receive({ t: 'vmsg', topic: 'cursor', body: 1 }, { t: 'vmsg', topic: 'other', body: 2 })
+    await until(() => a.seen.volatile.length === 1, "the owner's tab")
+    await busTurn()
+    expect(posted).toEqual([])
+
+    b.host.subscribe(b.tab, 8, 'pointer', 0, { volatile: true })
+    await until(() => socket.sent('sub').some((f) => f.topic === 'pointer'), "the follower's volatile sub")
+    socket.receive(
+      { t: 'vmsg', topic: 'cursor', body: 3 },
+      { t: 'vmsg', topic: 'pointer', body: 4 },
+      { t: 'vmsg', topic: 'other', body: 5 },
+    )
+    await until(() => b.seen.volatile.length === 1, 'the follower tab')
+    expect(b.seen.volatile).toEqual([[8, [{ topic: 'pointer', body: 4 }]]])
+    expect(posted).toEqual([[{ topic: 'pointer', body: 4 }]])
+
+    b.host.unsubscribe(b.tab, 8)
+    await until(() => socket.sent('unsub').some((f) => f.topic === 'pointer'), "the follower's unsub")
+    socket.receive({ t: 'vmsg', topic: 'pointer', body: 6 }, { t: 'vmsg', topic: 'cursor', body: 7 })
+    await until(() => a.seen.volatile.length === 3, "the owner's tab again")
+    await busTurn()
+    expect(posted).toHaveLength(1)
+    expect(a.seen.volatile.map(([, msgs]) => msgs.map((m) => m.body))).toEqual([[1], [3], [7]])
   })
 })
 
