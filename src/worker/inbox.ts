@@ -182,7 +182,8 @@ export class Inbox {
     const first = st.subs.size === 0
     const waiting =
       (mode.latest === true || (mode.conflate === true && first)) && (first || [...st.subs].some((s) => s.waiting))
-    const start = mode.latest && !waiting ? Math.max(0, (st.cursor?.seq ?? 0) - 1) : mode.latest ? 0 : after
+    const fromLog = mode.latest === true && !waiting
+    const start = mode.latest ? 0 : after
     const sub: TopicSub = { topic, target, delivered: start, live: false, conflate: mode.conflate === true, waiting }
     st.subs.add(sub)
     if (first) {
@@ -190,7 +191,12 @@ export class Inbox {
       st.resyncing = false
       this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
     }
-    this.#run(st, () => this.#catchUp(st, sub))
+    this.#run(st, () => {
+      // The newest is read on the chain, after the batches that arrived before this call are taken in: otherwise a
+      // batch still being stored would make the tab's "newest" one of several.
+      if (fromLog) sub.delivered = Math.max(0, (st.cursor?.seq ?? 0) - 1)
+      return this.#catchUp(st, sub)
+    })
     return sub
   }
 
