@@ -152,6 +152,8 @@ export class NamespaceHost implements RoleHost {
   attach(tab: Tab): void {
     this.#assertLive()
     this.tabs.add(tab)
+    // Into a grace: the hold policy last decided with no tab shown (`whenHidden: 'disconnect'` may hold the socket).
+    if (this.#graceTimer !== undefined) this.#role.visibilityChanged()
   }
 
   /**

@@ -100,6 +100,32 @@ describe('lastTabGrace', () => {
     expect(other.host.stats({ id: 'wB', version: 't', kind: 'shared' }).owner).toBe(true)
   })
 
+  it("under whenHidden: 'disconnect', a tab attaching within the grace lifts the hold the tabless grace set", async () => {
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const platform = fakePlatform(shared)
+    const config = sessionConfig(freshNamespace(), {
+      url: 'ws://server.test/',
+      lastTabGrace: GRACE,
+      whenHidden: 'disconnect',
+      hiddenGrace: 100,
+    })
+    const host = new NamespaceHost(config, 'wA', () => undefined, platform)
+    await host.ready
+    const first = fakeTab('wA-t1')
+    host.attach(first.tab)
+    await until(() => platform.sockets.all.length === 1, 'the socket')
+    platform.sockets.last.open()
+    platform.sockets.last.receive({ t: 'welcome', v: 1, acked: 0 })
+    await until(() => host.state.state === 'open', 'open')
+
+    host.detach(first.tab)
+    platform.clock.advance(100)
+    expect(host.state.state).toBe('offline')
+    host.attach(fakeTab('wA-t2').tab)
+    await until(() => platform.sockets.all.length === 2, 'a new socket once a shown tab is back')
+    expect(host.state.state).toBe('reconnecting')
+  })
+
   it('a grace of 0 ends the namespace with its last tab, as before', async () => {
     const w = await openWithNews(0)
     w.host.detach(w.first.tab)
