@@ -203,6 +203,8 @@ export class NamespaceHost implements RoleHost {
   subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
+    // The same tab back from the back/forward cache (same id) within the grace: this subscription replaces its own.
+    if (this.#lingering.delete(key)) this.#unsubscribeKey(key)
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true

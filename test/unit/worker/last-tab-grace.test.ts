@@ -126,6 +126,22 @@ describe('lastTabGrace', () => {
     expect(host.state.state).toBe('reconnecting')
   })
 
+  it('the same tab back within the grace (back/forward cache, same id) resubscribes in place of its lingering sub', async () => {
+    const w = await openWithNews(GRACE)
+    w.host.detach(w.first.tab)
+    const back = fakeTab('wA-t1')
+    w.host.attach(back.tab)
+    w.host.subscribe(back.tab, 1, 'news', 3)
+    w.socket.receive({ t: 'msg', topic: 'news', seq: 4, epoch: 'e1', body: 'm4' })
+    await until(() => back.seen.length === 1, 'the next message')
+    expect(back.seen).toEqual([{ topic: 'news', seq: 4, body: 'm4' }])
+    w.platform.clock.advance(GRACE)
+    expect(w.host.ended).toBe(false)
+    w.socket.receive({ t: 'msg', topic: 'news', seq: 5, epoch: 'e1', body: 'm5' })
+    await until(() => back.seen.length === 2, 'still followed after the grace')
+    expect(back.seen.map((m) => m.seq)).toEqual([4, 5])
+  })
+
   it('a grace of 0 ends the namespace with its last tab, as before', async () => {
     const w = await openWithNews(0)
     w.host.detach(w.first.tab)
