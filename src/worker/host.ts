@@ -500,6 +500,13 @@ export class NamespaceHost implements RoleHost {
     if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
+    // The grace keeps a live socket: one lost meanwhile is not dialled again for nobody (no tab to ask for a token).
+    const lost = info.state === 'reconnecting' || info.state === 'failed'
+    if (lost && this.tabs.size === 0 && this.#graceTimer !== undefined)
+      // After the role's report of this state is done (it goes on to post it on the bus this ends).
+      queueMicrotask(() => {
+        if (this.tabs.size === 0) this.#end()
+      })
   }
 
   #recordState(info: StateInfo): void {

@@ -142,6 +142,16 @@ describe('lastTabGrace', () => {
     expect(back.seen.map((m) => m.seq)).toEqual([4, 5])
   })
 
+  it('a socket lost during the grace ends the namespace instead of being dialled again for nobody', async () => {
+    const w = await openWithNews(GRACE)
+    w.host.detach(w.first.tab)
+    w.socket.serverClose(1006)
+    await until(() => w.ended() === 1, 'the namespace ended')
+    w.platform.clock.advance(GRACE)
+    await until(() => !w.shared.locks.isHeld(ownerLock(w.namespace)), 'the owner lock released')
+    expect(w.platform.sockets.all).toHaveLength(1)
+  })
+
   it('a grace of 0 ends the namespace with its last tab, as before', async () => {
     const w = await openWithNews(0)
     w.host.detach(w.first.tab)
