@@ -68,6 +68,14 @@ export interface ConnectOptions {
    */
   hiddenGrace?: number
   /**
+   * ms the worker keeps the namespace's socket (and the last tab's subscriptions) after its last tab of the namespace
+   * leaves, when the worker itself lives on: a SharedWorker created with `extendedLifetime: true` (Chromium), or one
+   * that other namespaces' tabs keep running. A reload within it shows data without a new connection. At most 60000;
+   * 0 closes the socket with the last tab.
+   * @default 3000
+   */
+  lastTabGrace?: number
+  /**
    * Logs state changes and every frame in and out (tokens redacted) in the worker's console and every attached tab's,
    * tagged `[tabwire worker ns=<namespace> v=<version>]`. The worker's warnings and errors reach the tabs without it.
    * @default false
@@ -92,7 +100,11 @@ export const DEFAULTS = {
   inboxRetention: 1_000,
   whenHidden: 'keep',
   hiddenGrace: 30_000,
+  lastTabGrace: 3_000,
 } as const
+
+/** A grace longer than this would let a closed page hold a connection for no one. */
+export const MAX_LAST_TAB_GRACE = 60_000
 
 const invalid = (message: string) => new TabwireError('invalid-argument', message)
 
@@ -221,10 +233,13 @@ export function resolveOptions(options: ConnectOptions, hasSharedWorker: boolean
     inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
     whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
     hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
+    lastTabGrace: resolveNumber('lastTabGrace', options.lastTabGrace, DEFAULTS.lastTabGrace),
     debug: options.debug === true,
   }
   if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
     throw invalid(`whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
+  if (config.lastTabGrace > MAX_LAST_TAB_GRACE)
+    throw invalid(`lastTabGrace must be at most ${MAX_LAST_TAB_GRACE} ms, got ${config.lastTabGrace}`)
   if (typeof options.url === 'string') config.url = options.url
   const maxPresenceStateBytes = resolveNumber(
     'maxPresenceStateBytes',

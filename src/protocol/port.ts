@@ -73,6 +73,11 @@ export interface SessionConfig {
   /** `keep` the socket while every tab is hidden, or `disconnect` after `hiddenGrace` ms (reconnects when one shows). */
   whenHidden: 'keep' | 'disconnect'
   hiddenGrace: number
+  /**
+   * ms the namespace (socket, owner lock, the last tab's subscriptions) outlives its last tab in a worker that keeps
+   * running, so a reload or the next tab attaches to a live connection; 0 ends it with the tab.
+   */
+  lastTabGrace: number
   /** Log state changes and every frame (token redacted), in the worker's console and its tabs' (`TabEvents.log`). */
   debug: boolean
 }

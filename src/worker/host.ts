@@ -26,7 +26,7 @@ import { dialFromTabs } from './dial.ts'
 import { FollowerRole } from './follower-role.ts'
 import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
-import { browserPlatform, type Database, type Platform } from './platform.ts'
+import { browserPlatform, type Database, type Platform, type TimerId } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import type { HostPresence, HostSub, Role, RoleHost } from './role.ts'
@@ -80,6 +80,13 @@ export class NamespaceHost implements RoleHost {
   }
   /** Keys of this worker's requests not yet answered nor cancelled (each ends once: `done`, or a cancel before it). */
   readonly #requestsWaiting = new Set<string>()
+  /**
+   * Subscriptions of a last tab that left, still routed while `lastTabGrace` runs: the server keeps sending their
+   * topics into the local log, so a reload that attaches in time replays the newest from there, as a warm tab does.
+   */
+  readonly #lingering = new Set<string>()
+  /** Runs from the last tab's detach for `lastTabGrace` ms: then the lingering subscriptions go, and with no tab the namespace. */
+  #graceTimer: TimerId | undefined
 
   constructor(
     readonly config: SessionConfig,
@@ -145,22 +152,47 @@ export class NamespaceHost implements RoleHost {
   attach(tab: Tab): void {
     this.#assertLive()
     this.tabs.add(tab)
+    // Into a grace: the hold policy last decided with no tab shown (`whenHidden: 'disconnect'` may hold the socket).
+    if (this.#graceTimer !== undefined) this.#role.visibilityChanged()
   }
 
-  /** Forgets a tab (closed, navigated away, or `close()`d); the last tab ends this worker's part in the namespace. */
+  /**
+   * Forgets a tab (closed, navigated away, or `close()`d). The last tab ends this worker's part in the namespace,
+   * after `lastTabGrace` ms: until then the socket, the owner lock and that tab's subscriptions stay, for a reload
+   * that finds this worker still running (see `#linger`).
+   */
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
     tab.gone = true
     // Not before the storage is open: a tab detached because it failed has stored no call.
     void this.#outbox?.forgetCalls(tab.info.id)
-    for (const [key, hs] of this.subs) if (hs.tab === tab) this.#unsubscribeKey(key)
+    const linger = this.tabs.size === 0 && this.config.lastTabGrace > 0 && !this.#ended
+    for (const [key, hs] of this.subs)
+      if (hs.tab !== tab) continue
+      // A one-tab message must be handled by a live tab: it cannot wait in a gone one.
+      else if (linger && !hs.oneTab) this.#lingering.add(key)
+      else this.#unsubscribeKey(key)
     for (const [key, hp] of this.presences)
       if (hp.tab === tab) {
         this.presences.delete(key)
         this.#role.presenceLeave(key, false)
       }
-    if (this.tabs.size === 0) this.#end()
-    else this.#role.visibilityChanged()
+    if (linger) this.#linger()
+    else if (this.tabs.size === 0) this.#end()
+    if (!this.#ended) this.#role.visibilityChanged()
+  }
+
+  /** Starts (again) the last tab's grace; a tab that attaches meanwhile keeps the namespace, not the gone tab's subs. */
+  #linger(): void {
+    const clock = this.#platform.clock
+    clock.clearTimeout(this.#graceTimer)
+    this.#graceTimer = clock.setTimeout(() => {
+      this.#graceTimer = undefined
+      if (this.#ended) return
+      for (const key of this.#lingering) this.#unsubscribeKey(key)
+      this.#lingering.clear()
+      if (this.tabs.size === 0) this.#end()
+    }, this.config.lastTabGrace)
   }
 
   send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
@@ -171,6 +203,8 @@ export class NamespaceHost implements RoleHost {
   subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
     this.#assertLive()
     const key = `${this.workerId}/${tab.info.id}/${sub}`
+    // The same tab back from the back/forward cache (same id) within the grace: this subscription replaces its own.
+    if (this.#lingering.delete(key)) this.#unsubscribeKey(key)
     if (this.subs.has(key)) throw new TabwireError('invalid-argument', `subscription ${sub} already exists`)
     const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true
@@ -396,6 +430,8 @@ export class NamespaceHost implements RoleHost {
 
   /** Runs while this worker holds the owner lock; resolving releases it to the next worker in line. */
   async #own(): Promise<void> {
+    // No tab left, only their grace running: opening a socket now would serve nobody.
+    if (this.#graceTimer !== undefined && this.tabs.size === 0) this.#end()
     if (this.#ended) return
     const owner = new OwnerRole(this, this.#platform, this.#leave.signal)
     const released = new Promise<void>((resolve) => (this.#releaseOwnership = resolve))
@@ -464,6 +500,13 @@ export class NamespaceHost implements RoleHost {
     if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
     for (const tab of this.tabs) void tab.events.state(info)
+    // The grace keeps a live socket: one lost meanwhile is not dialled again for nobody (no tab to ask for a token).
+    const lost = info.state === 'reconnecting' || info.state === 'failed'
+    if (lost && this.tabs.size === 0 && this.#graceTimer !== undefined)
+      // After the role's report of this state is done (it goes on to post it on the bus this ends).
+      queueMicrotask(() => {
+        if (this.tabs.size === 0) this.#end()
+      })
   }
 
   #recordState(info: StateInfo): void {
@@ -504,6 +547,8 @@ export class NamespaceHost implements RoleHost {
   #end(): void {
     if (this.#ended) return
     this.#ended = true
+    this.#platform.clock.clearTimeout(this.#graceTimer)
+    this.#lingering.clear()
     this.#role.leave()
     // What is left of this worker after its end acts as a follower of nobody, as it did before it owned anything.
     this.#role = this.#follower

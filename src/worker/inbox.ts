@@ -182,7 +182,8 @@ export class Inbox {
     const first = st.subs.size === 0
     const waiting =
       (mode.latest === true || (mode.conflate === true && first)) && (first || [...st.subs].some((s) => s.waiting))
-    const start = mode.latest && !waiting ? Math.max(0, (st.cursor?.seq ?? 0) - 1) : mode.latest ? 0 : after
+    const fromLog = mode.latest === true && !waiting
+    const start = mode.latest ? 0 : after
     const sub: TopicSub = { topic, target, delivered: start, live: false, conflate: mode.conflate === true, waiting }
     st.subs.add(sub)
     if (first) {
@@ -190,7 +191,13 @@ export class Inbox {
       st.resyncing = false
       this.#host.sendFrame({ t: 'sub', ...this.#cursorFrame(topic, st) })
     }
-    this.#run(st, () => this.#catchUp(st, sub))
+    this.#run(st, async () => {
+      // The newest is read on the chain, after the batches that arrived before this call are taken in: otherwise a
+      // batch still being stored would make the tab's "newest" one of several.
+      if (fromLog) sub.delivered = Math.max(0, (st.cursor?.seq ?? 0) - 1)
+      else if (mode.latest && waiting) await this.#paintHeld(st, sub)
+      return this.#catchUp(st, sub)
+    })
     return sub
   }
 
@@ -242,6 +249,11 @@ export class Inbox {
     for (const sub of st.subs) {
       if (sub.waiting) {
         sub.waiting = false
+        // It was shown a message of the epoch the server no longer has (see `#paintHeld`).
+        if (foreign && sub.delivered > 0) {
+          sub.target.reset({ topic: frame.topic, seq: frame.seq, reason: 'epoch' })
+          sub.delivered = frame.seq
+        }
         sub.delivered = Math.max(sub.delivered, frame.seq)
         sub.live = true
       } else if (foreign) {
@@ -379,6 +391,20 @@ export class Inbox {
     if (fresh.length === 0) return
     sub.delivered += fresh.length
     sub.target.messages(fresh)
+  }
+
+  /**
+   * A subscription waiting for the server's newest is shown the newest this worker holds meanwhile (a cold worker's
+   * socket is several round trips away). It stays waiting: the server's `reset {reason: 'latest'}` moves it on to a
+   * newer message, or finds it already there, so nothing repeats.
+   */
+  async #paintHeld(st: TopicState, sub: TopicSub): Promise<void> {
+    const cursor = st.cursor
+    if (!cursor || cursor.seq === 0 || cursor.epoch === undefined) return
+    const [held] = await this.#readLocal(sub.topic, cursor.seq, cursor.seq, cursor.epoch)
+    if (!held || !sub.waiting || !st.subs.has(sub)) return
+    sub.delivered = held.seq - 1
+    this.#deliver(sub, [held])
   }
 
   /**

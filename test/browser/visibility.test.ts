@@ -63,8 +63,9 @@ it("the default 'keep' leaves the socket open while hidden", async () => {
 
 // Safari's back/forward cache: no `freeze`/`resume` (a Chromium API), only `pagehide`/`pageshow` with `persisted`, and
 // the page may still report itself visible. The tab counts as frozen until it is shown again; then it attaches anew
-// under a new lock (WebKit drops a cached page's locks: test/e2e/back-forward-cache.test.ts), so the worker reports
-// it `connecting` (the old attachment ended) before `open`.
+// under a new lock (WebKit drops a cached page's locks: test/e2e/back-forward-cache.test.ts). Within `lastTabGrace`
+// its namespace is still there with the socket held down, so that attach lifts the hold: `reconnecting` (the
+// worker's state event, then the attach's answer) before `open`.
 it("a page put in the back/forward cache counts as frozen (whenHidden 'disconnect') until pageshow restores it", async () => {
   const { wire, states } = openWire({ whenHidden: 'disconnect', hiddenGrace: 100 })
   await expect.poll(() => wire.state, poll).toBe('open')
@@ -72,7 +73,13 @@ it("a page put in the back/forward cache counts as frozen (whenHidden 'disconnec
   await expect.poll(() => wire.state, poll).toBe('offline')
   window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
   await expect.poll(() => wire.state, poll).toBe('open')
-  expect(states.slice(states.indexOf('offline'))).toEqual(['offline', 'connecting', 'connecting', 'open'])
+  expect(states.slice(states.indexOf('offline'))).toEqual([
+    'offline',
+    'connecting',
+    'reconnecting',
+    'reconnecting',
+    'open',
+  ])
   const tag = crypto.randomUUID()
   await (await wire.send(`bfcache:${tag}`, { tag })).acked
   expect((await commands.serverRead(`bfcache:${tag}`)).msgs.map((m) => m.body)).toEqual([{ tag }])

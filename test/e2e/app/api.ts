@@ -76,7 +76,7 @@ export interface TestApi extends PresenceTestApi, YjsTestApi {
   /** Resolves once every `acked` promise of this tab's sends so far (on `topic`, if given) has resolved. */
   allAcked(topic?: string): Promise<void>
   /** Subscribes and records deliveries (and resets) for `topic`. */
-  subscribe(topic: string, after: number): Promise<void>
+  subscribe(topic: string, after: number | 'latest'): Promise<void>
   unsubscribe(topic: string): Promise<void>
   received(topic: string): Delivery[]
   /** A volatile send (`{ durable: false }`): whether it was written to an open socket. */

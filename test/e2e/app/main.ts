@@ -5,6 +5,7 @@
  *
  * Query: `url` (tabwire server), `ns` (namespace, or several separated by commas), and optionally
  * `worker=v2|killable` (another worker script URL: a second version, or one a test can kill), `mode=dedicated`,
+ * `worker=extended` (the default script with Chromium's `extendedLifetime`), `lastTabGrace`,
  * `minDelay`/`maxDelay`/`callTimeout` (ms), `nopagehide=1` (this page's `pagehide` never reaches tabwire, as when a
  * tab is killed without warning), `token` (each namespace's token provider returns it, counting its calls).
  */
@@ -43,6 +44,13 @@ function sharedWorker(): () => SharedWorker {
           type: 'module',
           name: 'tabwire',
         })
+    case 'extended':
+      return () =>
+        new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), {
+          type: 'module',
+          name: 'tabwire',
+          extendedLifetime: true,
+        })
     default:
       return () =>
         new SharedWorker(new URL('../../fixtures/worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })
@@ -59,6 +67,8 @@ function options(namespace: string): ConnectOptions {
   const o: ConnectOptions = { url: url as string, namespace, reconnect }
   const callTimeout = numberParam('callTimeout')
   if (callTimeout !== undefined) o.callTimeout = callTimeout
+  const lastTabGrace = numberParam('lastTabGrace')
+  if (lastTabGrace !== undefined) o.lastTabGrace = lastTabGrace
   if (token !== null)
     o.token = async () => {
       tokenCalls.set(namespace, (tokenCalls.get(namespace) ?? 0) + 1)
@@ -242,7 +252,7 @@ function testApi(wire: Wire, namespace: string): TestApi {
     async allAcked(topic?: string) {
       await Promise.all(acks.filter((a) => topic === undefined || a.topic === topic).map((a) => a.acked))
     },
-    async subscribe(topic: string, after: number) {
+    async subscribe(topic: string, after: number | 'latest') {
       const log: Delivery[] = received.get(topic) ?? []
       received.set(topic, log)
       const stop = await wire.subscribe(topic, (m) => log.push({ topic: m.topic, seq: m.seq, body: m.body }), {

@@ -243,6 +243,7 @@ export function sessionConfig(
     inboxRetention: 100,
     whenHidden: 'keep',
     hiddenGrace: 0,
+    lastTabGrace: 0,
     debug: false,
     ...rest,
   }
