@@ -10,7 +10,7 @@
  * back, the new node's peak RSS and CPU; then, right after, a producer publishes `--rate` msg/s for `--seconds` and
  * every client must receive exactly those messages, each the seq after the last (nothing lost, nothing doubled).
  *
- *   --clients N  --rate R  --seconds S  --admission 1000:200,250:50 (rate:burst per gated row)  --md (writes BENCHMARKS.md)
+ *   --clients N  --rate R  --seconds S  --admission 1000:200,250:50 (rate:burst[:maxHellos] per gated row)  --md (writes BENCHMARKS.md)
  *
  * The simulation of the same storm on a virtual clock is bench/storm-sim.ts ("Reconnect storm" in BENCHMARKS.md).
  */
@@ -58,14 +58,20 @@ interface Scenario {
   args: string[]
 }
 
-/** Off first, then each `rate:burst` of `--admission`. */
+/** Off first, then each `rate:burst[:maxHellos]` of `--admission`. */
 const scenarios: Scenario[] = [
   { label: 'off', args: [] },
   ...(flags.admission ?? '').split(',').map((gate) => {
-    const [rate, burst] = gate.split(':')
+    const [rate, burst, hellos] = gate.split(':')
     return {
-      label: `${rate}/s, burst ${burst}`,
-      args: ['--admission-rate', `${rate}`, '--admission-burst', `${burst}`],
+      label: `${rate}/s, burst ${burst}${hellos ? `, ≤ ${hellos} hellos` : ''}`,
+      args: [
+        '--admission-rate',
+        `${rate}`,
+        '--admission-burst',
+        `${burst}`,
+        ...(hellos ? ['--admission-max-hellos', hellos] : []),
+      ],
     }
   }),
 ]
