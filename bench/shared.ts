@@ -26,6 +26,7 @@ export type Task =
   | 'presence'
   | 'topics'
   | 'first'
+  | 'idle'
 
 /** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
 export const ECHO_TOPIC = 'bench-echo'
@@ -63,3 +64,9 @@ export type Report =
   | { kind: 'queued'; tab: number; pending?: number }
   | { kind: 'result'; tab: number; ms: number; samples?: number[]; extra?: Record<string, number> }
   | { kind: 'error'; tab: number; message: string }
+
+/** Timer callbacks a scope ran (bench/page/wakeups.ts): per kind and requested delay (`interval:15000`, `raf`). */
+export interface WakeupCounts {
+  byKind: Record<string, number>
+  total: number
+}
