@@ -4,9 +4,10 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N   --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first,idle  --contenders raw,tabwire  --md
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first,idle,soak  --contenders raw,tabwire  --md
  *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round;
- *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round)
+ *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round; and `soak`,
+ *   50 durable msg/s for `--soak-seconds` (300) with the worker's heap and IndexedDB sampled)
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -26,7 +27,7 @@ import { startHub, type Hub } from './lib/hub.ts'
 import { startSocketIoServer, startTabwireServer, startWsServer, type BenchServer } from './lib/servers.ts'
 import { quantile, summarize } from './lib/stats.ts'
 import { writeBenchmarksMd, type Results } from './report.ts'
-import { CONTENDERS, type ContenderId, type Report, type Task, type WakeupCounts } from './shared.ts'
+import { CONTENDERS, type ContenderId, type Report, type SoakSample, type Task, type WakeupCounts } from './shared.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WORK = path.join(ROOT, 'node_modules/.bench')
@@ -47,6 +48,8 @@ const { values: flags } = parseArgs({
     chunk: { type: 'string', default: '100' },
     /** The idle workload's counted window per contender, seconds (figures are scaled per minute). */
     'idle-seconds': { type: 'string', default: '60' },
+    /** How long the soak runs, seconds. */
+    'soak-seconds': { type: 'string', default: '300' },
     /** Fan-out to 5 and 10 tabs with 20,000 messages too (page sockets at 10 tabs run ~1.4k msg/s: minutes per round). */
     'full-fanout': { type: 'boolean', default: false },
   },
@@ -386,6 +389,64 @@ async function runIdleWakeups(env: Env, c: ContenderId, seconds: number): Promis
   }
 }
 
+/** The soak's steady rate (msg/s) and how often it is sampled. */
+const SOAK_RATE = 50
+const SOAK_EVERY = 15_000
+
+interface SoakPoint extends SoakSample {
+  at: number
+  /** Used heap after a forced GC, MB: the shared worker's and the page's. */
+  workerHeap: number
+  pageHeap: number
+}
+
+/** Least-squares slope of `y` over `x`. */
+function slope(xs: number[], ys: number[]): number {
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length
+  let num = 0
+  let den = 0
+  xs.forEach((x, i) => {
+    num += (x - mx) * ((ys[i] ?? my) - my)
+    den += (x - mx) ** 2
+  })
+  return den === 0 ? 0 : num / den
+}
+
+/**
+ * A compressed long session (tabwire only): one tab sends `SOAK_RATE` durable msg/s to a topic it follows, for
+ * `seconds`; every `SOAK_EVERY` the worker's and page's heaps (after a forced GC) and the namespace's IndexedDB are
+ * sampled. Returns every sample; the caller judges flatness from the samples after the first minute.
+ */
+async function runSoak(env: Env, seconds: number): Promise<SoakPoint[]> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', 'soak', env.servers.tabwire.url, SOAK_RATE))
+    await env.hub.expect(job, 'ready', 60_000)
+    const page = (await env.browser.targets()).find((t) => t.type === 'page' && t.url.includes(`job=${job}&`))
+    if (!page) throw new Error('no soak page target')
+    const points: SoakPoint[] = []
+    const t0 = performance.now()
+    for (let next = 0; next <= seconds * 1000; next += SOAK_EVERY) {
+      await sleep(Math.max(0, next - (performance.now() - t0)))
+      const at = (performance.now() - t0) / 1000
+      const sample = await env.browser.withSession(page.targetId, async (send) => {
+        const r = await send('Runtime.evaluate', {
+          expression: 'globalThis.__soakSample()',
+          awaitPromise: true,
+          returnByValue: true,
+        })
+        return (r.result as { value: SoakSample }).value
+      })
+      const point = { at, ...sample, workerHeap: await heap(env), pageHeap: await targetHeap(env, page.targetId) }
+      points.push(point)
+      log(
+        `soak t=${at.toFixed(0)} s: sent ${point.sent}, acked ${point.acked}, received ${point.received}, pending ${point.pending}; worker heap ${point.workerHeap.toFixed(2)} MB, page heap ${point.pageHeap.toFixed(2)} MB; IndexedDB ${JSON.stringify(point.records)}, usage ${(point.usage / 2 ** 20).toFixed(2)} MB; load ${os.loadavg()[0]?.toFixed(2)}`,
+      )
+    }
+    return points
+  })
+}
+
 /** Round trips the first-message workload runs over (the fault proxy delays each direction by half). */
 const FIRST_RTTS = [50, 150] as const
 const FIRST_VARIANTS = ['warm', 'cold', 'cold-extended'] as const
@@ -435,7 +496,12 @@ function firstMs(r: Report, visit: number): number {
 async function heap(env: Env): Promise<number> {
   const worker = (await env.browser.targets()).find((t) => t.type === 'shared_worker')
   if (!worker) throw new Error('no shared worker target')
-  return env.browser.withSession(worker.targetId, async (send) => {
+  return targetHeap(env, worker.targetId)
+}
+
+/** Used JS heap of a target after a forced GC, MB. */
+async function targetHeap(env: Env, targetId: string): Promise<number> {
+  return env.browser.withSession(targetId, async (send) => {
     await send('HeapProfiler.collectGarbage')
     const usage = await send('Runtime.getHeapUsage')
     return Number(usage.usedSize) / 2 ** 20
@@ -634,6 +700,48 @@ async function main(): Promise<void> {
               .join(' ')}`,
           )
         }
+      if (only.has('soak') && contenders.includes('tabwire')) {
+        const points = await attempt('soak tabwire', () => runSoak(env, Number(flags['soak-seconds'])))
+        // The first minute is the warm-up: the local log and outbox fill to their steady size.
+        const steady = points?.filter((p) => p.at >= 60) ?? []
+        const last = steady.at(-1)
+        if (last) {
+          const xs = steady.map((p) => p.at / 60)
+          const records = (p: SoakPoint) => Object.values(p.records).reduce((a, b) => a + b, 0)
+          record(samples, 'soak-worker-heap', 'tabwire', last.workerHeap)
+          record(
+            samples,
+            'soak-worker-heap-slope',
+            'tabwire',
+            slope(
+              xs,
+              steady.map((p) => p.workerHeap),
+            ),
+          )
+          record(samples, 'soak-idb-records', 'tabwire', records(last))
+          record(samples, 'soak-idb-records-slope', 'tabwire', slope(xs, steady.map(records)))
+          record(
+            extras,
+            'soak-page-heap-slope',
+            'tabwire',
+            slope(
+              xs,
+              steady.map((p) => p.pageHeap),
+            ),
+          )
+          log(
+            `soak tabwire after the first minute: worker heap ${Math.min(...steady.map((p) => p.workerHeap)).toFixed(2)}–${Math.max(...steady.map((p) => p.workerHeap)).toFixed(2)} MB (slope ${slope(
+              xs,
+              steady.map((p) => p.workerHeap),
+            ).toFixed(
+              3,
+            )} MB/min), IndexedDB records ${Math.min(...steady.map(records))}–${Math.max(...steady.map(records))} (slope ${slope(xs, steady.map(records)).toFixed(1)}/min), page heap slope ${slope(
+              xs,
+              steady.map((p) => p.pageHeap),
+            ).toFixed(3)} MB/min`,
+          )
+        }
+      }
       if (only.has('presence') && contenders.includes('tabwire')) {
         const v = await attempt('presence tabwire', () => runPresenceJoin(env, quick ? 10 : 30))
         if (v !== undefined) {
@@ -740,6 +848,10 @@ export const UNITS: Record<string, string> = {
   'topics-1000-resubscribe': 'ms',
   'idle-wakeups': 'callbacks/min',
   'idle-cpu': 'ms/min',
+  'soak-worker-heap': 'MB',
+  'soak-worker-heap-slope': 'MB/min',
+  'soak-idb-records': 'records',
+  'soak-idb-records-slope': 'records/min',
   ...Object.fromEntries(
     FIRST_RTTS.flatMap((rtt) => FIRST_VARIANTS.map((v) => [`first-message-${v}-${rtt}ms`, 'ms'] as const)),
   ),

@@ -27,6 +27,7 @@ export type Task =
   | 'topics'
   | 'first'
   | 'idle'
+  | 'soak'
 
 /** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
 export const ECHO_TOPIC = 'bench-echo'
@@ -69,4 +70,17 @@ export type Report =
 export interface WakeupCounts {
   byKind: Record<string, number>
   total: number
+}
+
+/** What the soak page reports at each sample (bench/page/soak.ts). */
+export interface SoakSample {
+  sent: number
+  acked: number
+  received: number
+  /** The outbox's count of messages not yet acked (`wire.pending()`). */
+  pending: number
+  /** Records per object store of the namespace's IndexedDB. */
+  records: Record<string, number>
+  /** `navigator.storage.estimate().usage`, bytes. */
+  usage: number
 }

@@ -7,6 +7,7 @@ import { createClient, TabwireClient } from './contenders.ts'
 import { runFirst } from './first.ts'
 import { runIdle } from './idle.ts'
 import { runPresence } from './presence.ts'
+import { runSoak } from './soak.ts'
 import { runTopics } from './topics.ts'
 import { countWakeups } from './wakeups.ts'
 
@@ -60,6 +61,7 @@ async function run(): Promise<void> {
   if (p.task === 'presence') return runPresence(p, report)
   if (p.task === 'topics') return runTopics(p, report, signal)
   if (p.task === 'idle') return runIdle(p, report)
+  if (p.task === 'soak') return runSoak(p, report)
   const client = createClient(p.contender, p.url, p.ns, p.chunk, p.extended)
   const tab = p.tab
   switch (p.task) {
