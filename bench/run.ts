@@ -303,7 +303,7 @@ async function runRecovery(env: Env, c: ContenderId, n: number): Promise<number>
   }
 }
 
-/** Hidden tabs of the idle workload, and how long each contender's connection sits idle while it is counted. */
+/** Hidden tabs of the idle workload, and the contenders it runs (each as it would keep an idle connection). */
 const IDLE_TABS = 10
 const IDLE_CONTENDERS: readonly ContenderId[] = ['raw', 'partysocket', 'socket.io', 'tabwire']
 /** After the tabs are ready, before counting: connection setup done, tabwire's `stableAfter` (5 s) timer spent. */
@@ -326,7 +326,7 @@ async function wakeupsIn(browser: Chromium, targetId: string): Promise<WakeupCou
     const r = await send('Runtime.evaluate', { expression: 'globalThis.__wakeups', returnByValue: true })
     const counts = (r.result as { value?: WakeupCounts }).value
     if (!counts) throw new Error(`no wake-up counter in target ${targetId}`)
-    return structuredClone(counts)
+    return counts
   })
 }
 
