@@ -4,8 +4,10 @@
  *   npm run bench                      full run (3 rounds), writes BENCHMARKS.md, bench/results.json, bench/chart.svg
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
- *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first  --contenders raw,tabwire  --md
- *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round)
+ *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first,idle,soak  --contenders raw,tabwire  --md
+ *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round;
+ *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round; and `soak`,
+ *   50 durable msg/s for `--soak-seconds` (300) with the worker's heap and IndexedDB sampled)
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -25,7 +27,7 @@ import { startHub, type Hub } from './lib/hub.ts'
 import { startSocketIoServer, startTabwireServer, startWsServer, type BenchServer } from './lib/servers.ts'
 import { quantile, summarize } from './lib/stats.ts'
 import { writeBenchmarksMd, type Results } from './report.ts'
-import { CONTENDERS, type ContenderId, type Report, type Task } from './shared.ts'
+import { CONTENDERS, type ContenderId, type Report, type SoakSample, type Task, type WakeupCounts } from './shared.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WORK = path.join(ROOT, 'node_modules/.bench')
@@ -44,6 +46,10 @@ const { values: flags } = parseArgs({
     contenders: { type: 'string' },
     md: { type: 'boolean', default: false },
     chunk: { type: 'string', default: '100' },
+    /** The idle workload's counted window per contender, seconds (figures are scaled per minute). */
+    'idle-seconds': { type: 'string', default: '60' },
+    /** How long the soak runs, seconds. */
+    'soak-seconds': { type: 'string', default: '300' },
     /** Fan-out to 5 and 10 tabs with 20,000 messages too (page sockets at 10 tabs run ~1.4k msg/s: minutes per round). */
     'full-fanout': { type: 'boolean', default: false },
   },
@@ -297,6 +303,150 @@ async function runRecovery(env: Env, c: ContenderId, n: number): Promise<number>
   }
 }
 
+/** Hidden tabs of the idle workload, and the contenders it runs (each as it would keep an idle connection). */
+const IDLE_TABS = 10
+const IDLE_CONTENDERS: readonly ContenderId[] = ['raw', 'partysocket', 'socket.io', 'tabwire']
+/** After the tabs are ready, before counting: connection setup done, tabwire's `stableAfter` (5 s) timer spent. */
+const IDLE_SETTLE = 8_000
+
+interface IdleFigures {
+  /** Timer callbacks per minute: in all tabs together, and in the worker (tabwire only). */
+  tabs: number
+  worker: number
+  /** Chromium's CPU time per minute, all processes, and the renderers (tabs and worker) alone, ms. */
+  cpu: number
+  rendererCpu: number
+  connections: number
+  /** Callbacks per minute by kind and delay, tabs and worker, to name whatever fires. */
+  kinds: Record<string, number>
+}
+
+async function wakeupsIn(browser: Chromium, targetId: string): Promise<WakeupCounts> {
+  return browser.withSession(targetId, async (send) => {
+    const r = await send('Runtime.evaluate', { expression: 'globalThis.__wakeups', returnByValue: true })
+    const counts = (r.result as { value?: WakeupCounts }).value
+    if (!counts) throw new Error(`no wake-up counter in target ${targetId}`)
+    return counts
+  })
+}
+
+/**
+ * `IDLE_TABS` hidden tabs (background tabs of one window in a browser with the usual throttling of hidden pages) follow
+ * one topic and then sit idle for `seconds`; timer callbacks in the tabs and the worker (bench/page/wakeups.ts) and
+ * Chromium's CPU time over that window, per minute.
+ */
+async function runIdleWakeups(env: Env, c: ContenderId, seconds: number): Promise<IdleFigures> {
+  const browser = await launchChromium(WORK, { throttleHidden: true })
+  const job = `j${++jobCounter}`
+  try {
+    const s = serverFor(env, c)
+    const tabs: string[] = []
+    for (let tab = 0; tab < IDLE_TABS; tab++)
+      tabs.push(await browser.open(pageUrl(env, job, c, 'idle', s.url, 0, tab), { hidden: true }))
+    for (let tab = 0; tab < IDLE_TABS; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
+    await sleep(IDLE_SETTLE)
+    const worker = c === 'tabwire' ? (await browser.targets()).find((t) => t.type === 'shared_worker') : undefined
+    if (c === 'tabwire' && !worker) throw new Error('no shared worker target')
+    const counters = async () => ({
+      tabs: await Promise.all(tabs.map((t) => wakeupsIn(browser, t))),
+      worker: worker ? await wakeupsIn(browser, worker.targetId) : undefined,
+    })
+    // CPU read inside the counters' reads, so attaching to the eleven targets is outside the CPU window.
+    const before = await counters()
+    const cpuBefore = await browser.processCpu()
+    await sleep(seconds * 1000)
+    const cpuAfter = await browser.processCpu()
+    const after = await counters()
+    const perMinute = 60 / seconds
+    const kinds: Record<string, number> = {}
+    const diff = (a: WakeupCounts | undefined, b: WakeupCounts | undefined, where: string) => {
+      for (const [k, v] of Object.entries(b?.byKind ?? {})) {
+        const d = v - (a?.byKind[k] ?? 0)
+        if (d > 0) kinds[`${where} ${k}`] = (kinds[`${where} ${k}`] ?? 0) + d * perMinute
+      }
+      return ((b?.total ?? 0) - (a?.total ?? 0)) * perMinute
+    }
+    const tabWakeups = after.tabs.reduce((sum, b, i) => sum + diff(before.tabs[i], b, 'tab'), 0)
+    const workerWakeups = diff(before.worker, after.worker, 'worker')
+    let cpu = 0
+    let rendererCpu = 0
+    for (const [id, p] of cpuAfter) {
+      const used = p.cpuTime - (cpuBefore.get(id)?.cpuTime ?? 0)
+      cpu += used
+      if (p.type === 'renderer') rendererCpu += used
+    }
+    return {
+      tabs: tabWakeups,
+      worker: workerWakeups,
+      cpu: cpu * 1000 * perMinute,
+      rendererCpu: rendererCpu * 1000 * perMinute,
+      connections: s.connections(),
+      kinds,
+    }
+  } finally {
+    env.hub.forget(job)
+    await browser.quit()
+  }
+}
+
+/** The soak's steady rate (msg/s) and how often it is sampled. */
+const SOAK_RATE = 50
+const SOAK_EVERY = 15_000
+
+interface SoakPoint extends SoakSample {
+  at: number
+  /** Used heap after a forced GC, MB: the shared worker's and the page's. */
+  workerHeap: number
+  pageHeap: number
+}
+
+/** Least-squares slope of `y` over `x`. */
+function slope(xs: number[], ys: number[]): number {
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length
+  let num = 0
+  let den = 0
+  xs.forEach((x, i) => {
+    num += (x - mx) * ((ys[i] ?? my) - my)
+    den += (x - mx) ** 2
+  })
+  return den === 0 ? 0 : num / den
+}
+
+/**
+ * A compressed long session (tabwire only): one tab sends `SOAK_RATE` durable msg/s to a topic it follows, for
+ * `seconds`; every `SOAK_EVERY` the worker's and page's heaps (after a forced GC) and the namespace's IndexedDB are
+ * sampled. Returns every sample; the caller judges flatness from the samples after the first minute.
+ */
+async function runSoak(env: Env, seconds: number): Promise<SoakPoint[]> {
+  return withJob(env, async (job, open) => {
+    await open(pageUrl(env, job, 'tabwire', 'soak', env.servers.tabwire.url, SOAK_RATE))
+    await env.hub.expect(job, 'ready', 60_000)
+    const page = (await env.browser.targets()).find((t) => t.type === 'page' && t.url.includes(`job=${job}&`))
+    if (!page) throw new Error('no soak page target')
+    const points: SoakPoint[] = []
+    const t0 = performance.now()
+    for (let next = 0; next <= seconds * 1000; next += SOAK_EVERY) {
+      await sleep(Math.max(0, next - (performance.now() - t0)))
+      const at = (performance.now() - t0) / 1000
+      const sample = await env.browser.withSession(page.targetId, async (send) => {
+        const r = await send('Runtime.evaluate', {
+          expression: 'globalThis.__soakSample()',
+          awaitPromise: true,
+          returnByValue: true,
+        })
+        return (r.result as { value: SoakSample }).value
+      })
+      const point = { at, ...sample, workerHeap: await heap(env), pageHeap: await targetHeap(env, page.targetId) }
+      points.push(point)
+      log(
+        `soak t=${at.toFixed(0)} s: sent ${point.sent}, acked ${point.acked}, received ${point.received}, pending ${point.pending}; worker heap ${point.workerHeap.toFixed(2)} MB, page heap ${point.pageHeap.toFixed(2)} MB; IndexedDB ${JSON.stringify(point.records)}, usage ${(point.usage / 2 ** 20).toFixed(2)} MB; load ${os.loadavg()[0]?.toFixed(2)}`,
+      )
+    }
+    return points
+  })
+}
+
 /** Round trips the first-message workload runs over (the fault proxy delays each direction by half). */
 const FIRST_RTTS = [50, 150] as const
 const FIRST_VARIANTS = ['warm', 'cold', 'cold-extended'] as const
@@ -346,7 +496,12 @@ function firstMs(r: Report, visit: number): number {
 async function heap(env: Env): Promise<number> {
   const worker = (await env.browser.targets()).find((t) => t.type === 'shared_worker')
   if (!worker) throw new Error('no shared worker target')
-  return env.browser.withSession(worker.targetId, async (send) => {
+  return targetHeap(env, worker.targetId)
+}
+
+/** Used JS heap of a target after a forced GC, MB. */
+async function targetHeap(env: Env, targetId: string): Promise<number> {
+  return env.browser.withSession(targetId, async (send) => {
     await send('HeapProfiler.collectGarbage')
     const usage = await send('Runtime.getHeapUsage')
     return Number(usage.usedSize) / 2 ** 20
@@ -527,6 +682,66 @@ async function main(): Promise<void> {
             }
           for (const link of Object.values(links ?? {})) link.latency(0)
         }
+      if (only.has('idle'))
+        for (const c of order) {
+          if (!IDLE_CONTENDERS.includes(c)) continue
+          const seconds = Number(flags['idle-seconds'])
+          const v = await attempt(`idle-wakeups ${c}`, () => runIdleWakeups(env, c, seconds))
+          if (v === undefined) continue
+          record(samples, 'idle-wakeups', c, v.tabs + v.worker)
+          record(samples, 'idle-cpu', c, v.cpu)
+          record(extras, 'idle-wakeups-tabs', c, v.tabs)
+          record(extras, 'idle-wakeups-worker', c, v.worker)
+          record(extras, 'idle-cpu-renderers', c, v.rendererCpu)
+          log(
+            `idle-wakeups ${c} (${IDLE_TABS} hidden tabs, ${seconds} s, per minute): ${v.tabs + v.worker} timer callbacks (tabs ${v.tabs}, worker ${v.worker}), CPU ${v.cpu.toFixed(0)} ms (renderers ${v.rendererCpu.toFixed(0)} ms), ${v.connections} server connections; ${JSON.stringify(v.kinds)}; load ${os
+              .loadavg()
+              .map((l) => l.toFixed(2))
+              .join(' ')}`,
+          )
+        }
+      if (only.has('soak') && contenders.includes('tabwire')) {
+        const points = await attempt('soak tabwire', () => runSoak(env, Number(flags['soak-seconds'])))
+        // The first minute is the warm-up: the local log and outbox fill to their steady size.
+        const steady = points?.filter((p) => p.at >= 60) ?? []
+        const last = steady.at(-1)
+        if (last) {
+          const xs = steady.map((p) => p.at / 60)
+          const records = (p: SoakPoint) => Object.values(p.records).reduce((a, b) => a + b, 0)
+          record(samples, 'soak-worker-heap', 'tabwire', last.workerHeap)
+          record(
+            samples,
+            'soak-worker-heap-slope',
+            'tabwire',
+            slope(
+              xs,
+              steady.map((p) => p.workerHeap),
+            ),
+          )
+          record(samples, 'soak-idb-records', 'tabwire', records(last))
+          record(samples, 'soak-idb-records-slope', 'tabwire', slope(xs, steady.map(records)))
+          record(
+            extras,
+            'soak-page-heap-slope',
+            'tabwire',
+            slope(
+              xs,
+              steady.map((p) => p.pageHeap),
+            ),
+          )
+          log(
+            `soak tabwire after the first minute: worker heap ${Math.min(...steady.map((p) => p.workerHeap)).toFixed(2)}–${Math.max(...steady.map((p) => p.workerHeap)).toFixed(2)} MB (slope ${slope(
+              xs,
+              steady.map((p) => p.workerHeap),
+            ).toFixed(
+              3,
+            )} MB/min), IndexedDB records ${Math.min(...steady.map(records))}–${Math.max(...steady.map(records))} (slope ${slope(xs, steady.map(records)).toFixed(1)}/min), page heap slope ${slope(
+              xs,
+              steady.map((p) => p.pageHeap),
+            ).toFixed(3)} MB/min`,
+          )
+        }
+      }
       if (only.has('presence') && contenders.includes('tabwire')) {
         const v = await attempt('presence tabwire', () => runPresenceJoin(env, quick ? 10 : 30))
         if (v !== undefined) {
@@ -631,6 +846,12 @@ export const UNITS: Record<string, string> = {
   'presence-join-3': 'ms',
   'topics-1000': 'ms',
   'topics-1000-resubscribe': 'ms',
+  'idle-wakeups': 'callbacks/min',
+  'idle-cpu': 'ms/min',
+  'soak-worker-heap': 'MB',
+  'soak-worker-heap-slope': 'MB/min',
+  'soak-idb-records': 'records',
+  'soak-idb-records-slope': 'records/min',
   ...Object.fromEntries(
     FIRST_RTTS.flatMap((rtt) => FIRST_VARIANTS.map((v) => [`first-message-${v}-${rtt}ms`, 'ms'] as const)),
   ),

@@ -26,6 +26,8 @@ export type Task =
   | 'presence'
   | 'topics'
   | 'first'
+  | 'idle'
+  | 'soak'
 
 /** The topic the bench server answers requests on (echo), for tabwire's request round trip. */
 export const ECHO_TOPIC = 'bench-echo'
@@ -63,3 +65,22 @@ export type Report =
   | { kind: 'queued'; tab: number; pending?: number }
   | { kind: 'result'; tab: number; ms: number; samples?: number[]; extra?: Record<string, number> }
   | { kind: 'error'; tab: number; message: string }
+
+/** Timer callbacks a scope ran (bench/page/wakeups.ts): per kind and requested delay (`interval:15000`, `raf`). */
+export interface WakeupCounts {
+  byKind: Record<string, number>
+  total: number
+}
+
+/** What the soak page reports at each sample (bench/page/soak.ts). */
+export interface SoakSample {
+  sent: number
+  acked: number
+  received: number
+  /** The outbox's count of messages not yet acked (`wire.pending()`). */
+  pending: number
+  /** Records per object store of the namespace's IndexedDB. */
+  records: Record<string, number>
+  /** `navigator.storage.estimate().usage`, bytes. */
+  usage: number
+}

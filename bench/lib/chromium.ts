@@ -19,9 +19,12 @@ interface CdpTarget {
 
 export interface Chromium {
   version: string
-  open(url: string): Promise<string>
+  /** Opens `url` in a new window, or with `hidden` as a background tab of the first window (a hidden page). */
+  open(url: string, options?: { hidden?: boolean }): Promise<string>
   close(targetId: string): Promise<void>
   targets(): Promise<CdpTarget[]>
+  /** CPU seconds each of the browser's processes has used so far, by process id (`SystemInfo.getProcessInfo`). */
+  processCpu(): Promise<Map<number, { type: string; cpuTime: number }>>
   /** Runs `fn` with a flat CDP session attached to `targetId`, then detaches. */
   withSession<T>(targetId: string, fn: (send: Send) => Promise<T>): Promise<T>
   quit(): Promise<void>
@@ -29,17 +32,27 @@ export interface Chromium {
 
 export type Send = (method: string, params?: Record<string, unknown>) => Promise<Record<string, unknown>>
 
-export async function launchChromium(profileRoot: string): Promise<Chromium> {
+/**
+ * `throttleHidden`: hidden tabs get the timer throttling and backgrounding users' browsers apply (the idle workload);
+ * otherwise every tab is a foreground tab for the scheduler, as in the fan-out each tab is a window the user looks at.
+ */
+export async function launchChromium(
+  profileRoot: string,
+  options: { throttleHidden?: boolean } = {},
+): Promise<Chromium> {
   const profile = await mkdtemp(path.join(profileRoot, 'profile-'))
   const args = [
     ...CHROMIUM_ARGS,
     '--headless',
     `--user-data-dir=${profile}`,
     '--remote-debugging-port=0',
-    // Every tab is a foreground tab for the scheduler, as in the fan-out each tab is a window the user looks at.
-    '--disable-background-timer-throttling',
-    '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows',
+    ...(options.throttleHidden
+      ? []
+      : [
+          '--disable-background-timer-throttling',
+          '--disable-renderer-backgrounding',
+          '--disable-backgrounding-occluded-windows',
+        ]),
     '--no-default-browser-check',
     ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
     'about:blank',
@@ -87,8 +100,11 @@ export async function launchChromium(profileRoot: string): Promise<Chromium> {
 
   return {
     version,
-    async open(url) {
-      const r = await send('Target.createTarget', { url, newWindow: true })
+    async open(url, options) {
+      const r = await send(
+        'Target.createTarget',
+        options?.hidden ? { url, background: true } : { url, newWindow: true },
+      )
       return String(r.targetId)
     },
     async close(targetId) {
@@ -96,6 +112,12 @@ export async function launchChromium(profileRoot: string): Promise<Chromium> {
     },
     async targets() {
       return (await send('Target.getTargets')).targetInfos as CdpTarget[]
+    },
+    async processCpu() {
+      const { processInfo } = (await send('SystemInfo.getProcessInfo')) as {
+        processInfo: { id: number; type: string; cpuTime: number }[]
+      }
+      return new Map(processInfo.map((p) => [p.id, { type: p.type, cpuTime: p.cpuTime }]))
     },
     async withSession(targetId, fn) {
       const { sessionId } = (await send('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string }

@@ -87,6 +87,7 @@ export async function startWsServer(): Promise<BenchServer> {
       let last = 0
       for (const f of frames) {
         if (f.t === 'pub') last = f.id ?? 0
+        else if (f.t === 'ping') ws.send('{"t":"pong"}')
         else if (f.t === 'sub' && f.topic) {
           let subs = topics.get(f.topic)
           if (!subs) topics.set(f.topic, (subs = new Set()))

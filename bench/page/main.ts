@@ -5,8 +5,11 @@
 import type { PageParams, Report } from '../shared.ts'
 import { createClient, TabwireClient } from './contenders.ts'
 import { runFirst } from './first.ts'
+import { runIdle } from './idle.ts'
 import { runPresence } from './presence.ts'
+import { runSoak } from './soak.ts'
 import { runTopics } from './topics.ts'
+import { countWakeups } from './wakeups.ts'
 
 const q = new URLSearchParams(location.search)
 const p: PageParams = {
@@ -20,6 +23,10 @@ const p: PageParams = {
   tab: Number(q.get('tab') ?? 0),
   extended: q.get('extended') === '1',
 }
+
+// Before any contender is constructed (none arms a timer while its module loads; engine.io-client reads
+// `globalThis.setTimeout` when a socket is made, unless told to use native timers).
+if (p.task === 'idle') countWakeups(globalThis)
 
 async function report(r: Report): Promise<void> {
   await fetch(`/report/${p.job}`, { method: 'POST', body: JSON.stringify(r) })
@@ -53,6 +60,8 @@ async function run(): Promise<void> {
   if (q.get('hold') === '1') return hold()
   if (p.task === 'presence') return runPresence(p, report)
   if (p.task === 'topics') return runTopics(p, report, signal)
+  if (p.task === 'idle') return runIdle(p, report)
+  if (p.task === 'soak') return runSoak(p, report)
   const client = createClient(p.contender, p.url, p.ns, p.chunk, p.extended)
   const tab = p.tab
   switch (p.task) {

@@ -1,6 +1,7 @@
 import * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type { AttachResult, BrowserSignal, SessionConfig, TabEvents, TabInfo, WorkerPort } from '../protocol/port.ts'
+import { DeathWatch } from './death-watch.ts'
 import { checkWorkerInstance, type ConnectOptions } from './options.ts'
 import { workerCall } from './worker-call.ts'
 
@@ -30,12 +31,10 @@ interface Binding {
   ready: boolean
   /** The attach was refused (storage could not be opened): `reconnect()` attaches again. */
   failed: boolean
-  /** Rejects when the worker dies: every call races it. */
-  died: Promise<never>
+  /** Every call goes through it, so a call to this worker fails once the worker died. */
+  watch: DeathWatch
   /** The worker is gone for good (its lifetime lock was granted): nothing posted to it will take effect any more. */
   dead: boolean
-  /** Rejects `died`. */
-  kill(e: TabwireError): void
   release(): void
 }
 
@@ -100,8 +99,8 @@ export class WorkerBinding {
    */
   async call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
     const b = this.#binding
-    if (!b.ready) await workerCall(Promise.race([b.attached, b.died]), this.#callTimeout, 'attach')
-    return workerCall(Promise.race([fn(b.remote), b.died]), this.#callTimeout, what)
+    if (!b.ready) await workerCall(b.watch.orDeath(b.attached), this.#callTimeout, 'attach')
+    return workerCall(b.watch.orDeath(fn(b.remote)), this.#callTimeout, what)
   }
 
   /**
@@ -118,9 +117,9 @@ export class WorkerBinding {
       const b = this.#binding
       let reached = false
       try {
-        await workerCall(Promise.race([b.attached, b.died]), Math.max(1, deadline - Date.now()), 'attach')
+        await workerCall(b.watch.orDeath(b.attached), Math.max(1, deadline - Date.now()), 'attach')
         reached = true
-        return await workerCall(Promise.race([fn(b.remote, retry), b.died]), this.#callTimeout, what)
+        return await workerCall(b.watch.orDeath(fn(b.remote, retry)), this.#callTimeout, what)
       } catch (e) {
         // Not attached while rebinding: that attempt failed before the call was posted, the next one may answer.
         const again = b.dead || (!reached && this.#rebinding)
@@ -158,7 +157,7 @@ export class WorkerBinding {
     if (this.#rebinding || this.#events.closed) return
     const b = this.#binding
     b.dead = true
-    b.kill(new TabwireError('worker-unavailable', 'the page was restored from the back/forward cache'))
+    b.watch.kill(new TabwireError('worker-unavailable', 'the page was restored from the back/forward cache'))
     b.release()
     this.#events.died()
     void this.#rebind()
@@ -194,24 +193,21 @@ export class WorkerBinding {
 
   /** Attaches to a worker; when that worker dies, attaches to a new one. */
   #bind(worker: WorkerHandle, attachTimeout = this.#callTimeout, reportFailure = true): Binding {
-    let died!: (e: TabwireError) => void
     const b: Binding = {
       remote: Comlink.wrap<WorkerPort>(worker.endpoint),
       attached: Promise.resolve(),
       ready: false,
       failed: false,
-      died: new Promise<never>((_, reject) => (died = reject)),
+      watch: new DeathWatch(),
       dead: false,
-      kill: (e) => died(e),
       release: () => {
         b.remote[Comlink.releaseProxy]()
         worker.terminate()
       },
     }
-    b.died.catch(() => undefined)
     this.#binding = b
     for (const wake of this.#swapped.splice(0)) wake()
-    b.attached = this.#attach(b, died, attachTimeout)
+    b.attached = this.#attach(b, attachTimeout)
     b.attached
       .then(() => (b.ready = true))
       .catch((e: unknown) => {
@@ -221,10 +217,10 @@ export class WorkerBinding {
     return b
   }
 
-  async #attach(b: Binding, died: (e: TabwireError) => void, timeout: number): Promise<void> {
+  async #attach(b: Binding, timeout: number): Promise<void> {
     await this.#lockHeld
     const result = await workerCall(
-      Promise.race([b.remote.attach(this.#config, this.#tab, Comlink.proxy(this.#events.tabEvents())), b.died]),
+      b.watch.orDeath(b.remote.attach(this.#config, this.#tab, Comlink.proxy(this.#events.tabEvents()))),
       timeout,
       'attach',
     )
@@ -234,7 +230,9 @@ export class WorkerBinding {
       .request(`tabwire-worker:${result.worker}`, () => {
         b.dead = true
         if (this.#binding !== b || this.#events.closed) return
-        died(new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'))
+        b.watch.kill(
+          new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'),
+        )
         this.#events.died()
         void this.#rebind()
       })
