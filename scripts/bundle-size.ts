@@ -26,7 +26,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 9_300 },
+  client: { target: 3_000, ceiling: 9_400 },
   worker: { target: 8_000, ceiling: 23_800 },
   sw: { target: 6_200, ceiling: 7_600 },
 }
