@@ -69,28 +69,29 @@ describe.each(BROWSERS)('%s', (name) => {
     expect(await keeper.call('state')).toBe('open')
     expect(s.proxy?.accepted()).toBe(2)
   })
+})
 
-  // Only where the worker surely outlives the reloaded page: Chromium with `extendedLifetime`. Firefox and WebKit may
-  // keep or restart it (docs/api.md, "Reload into a live worker"); the test above covers them.
-  it.runIf(name === 'chromium')(
-    'the only tab reloads into an extendedLifetime worker: one connection, one hello, the newest from the log',
-    async () => {
-      const s = await e2e.scenario({ proxy: true })
-      const tab = await s.openTab(s.namespace, { worker: 'extended', lastTabGrace: GRACE })
-      await followThree(s, tab)
+// Only where the worker surely outlives the reloaded page: Chromium with `extendedLifetime`. Firefox and WebKit may
+// keep or restart it (docs/api.md, "Reload into a live worker"); the test above covers them.
+describe('chromium, extendedLifetime', () => {
+  const e2e = useE2E('chromium')
 
-      await tab.reload()
-      await expectServedByLiveSocket(s, tab, 1)
-      expect(s.server.connections()).toBe(1)
+  it('the only tab reloads into an extendedLifetime worker: one connection, one hello, the newest from the log', async () => {
+    const s = await e2e.scenario({ proxy: true })
+    const tab = await s.openTab(s.namespace, { worker: 'extended', lastTabGrace: GRACE })
+    await followThree(s, tab)
 
-      await tab.close()
-      await until(
-        'the socket to close after the grace',
-        () => s.server.connections(),
-        (n) => n === 0,
-        { timeout: 90_000 },
-      )
-      expect(s.proxy?.accepted()).toBe(1)
-    },
-  )
+    await tab.reload()
+    await expectServedByLiveSocket(s, tab, 1)
+    expect(s.server.connections()).toBe(1)
+
+    await tab.close()
+    await until(
+      'the socket to close after the grace',
+      () => s.server.connections(),
+      (n) => n === 0,
+      { timeout: 90_000 },
+    )
+    expect(s.proxy?.accepted()).toBe(1)
+  })
 })
