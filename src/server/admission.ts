@@ -68,7 +68,8 @@ export class Admission {
   }
 
   /**
-   * A hello is being answered; call the returned function once it is (welcome sent, or refused, or the socket gone). Counted from the hello's arrival, not the upgrade: a socket that never says hello
+   * A hello is being answered; call the returned function once it is (welcome sent, or refused, or the socket gone;
+   * calling it again does nothing). Counted from the hello's arrival, not the upgrade: a socket that never says hello
    * holds no place (the idle timeout ends it), so idle sockets cannot lock everyone out.
    */
   helloStarted(): () => void {
