@@ -1,8 +1,5 @@
-import { MAX_TIMER_DELAY } from './backoff.ts'
 import type { Clock, TimerId } from './platform.ts'
-
-/** The share of a token's lifetime after which a fresh one is asked for: 80 % (at 48 min of an hour's token). */
-export const REFRESH_AT = 0.8
+import { refreshDelay } from './refresh-delay.ts'
 
 export interface TokenRefreshHost {
   /** A fresh token, asked of one live tab exactly as for a connect; undefined when the app gives none. */
@@ -38,8 +35,7 @@ export class TokenRefresh {
     this.stop()
     if (ms === undefined) return
     const gen = this.#generation
-    const wait = Math.min(Math.floor(ms * REFRESH_AT), MAX_TIMER_DELAY)
-    this.#timer = this.#clock.setTimeout(() => void this.#refresh(gen), wait)
+    this.#timer = this.#clock.setTimeout(() => void this.#refresh(gen), refreshDelay(ms))
   }
 
   /** The server refused the fresh token (`error auth-refused`). */

@@ -4,6 +4,7 @@
  * hand-made records (test/unit/chaos-check.test.ts).
  */
 import type { StoredMessage } from '../../src/server/store.ts'
+import { refreshDelay } from '../../src/worker/refresh-delay.ts'
 import type {
   CancelRecord,
   ChaosBody,
@@ -21,8 +22,6 @@ export const UP = 'chaos:up'
 export const FEED = 'chaos:feed'
 /** The soak server's token lifetime, ms: each token runs out a random span in min–max after it was checked. */
 export const TOKEN_LIFE = { min: 3_000, max: 5_000 }
-/** The worker refreshes a token at this fraction of its lifetime (docs/api.md, `token`). */
-const REFRESH_AT = 0.8
 
 export const STEP_KINDS = [
   'reload',
@@ -184,8 +183,8 @@ export function checkLive(report: ChaosReport, dump: Record<string, string>, liv
 }
 
 /**
- * Token fetches stay bounded: each connection attempt asks one tab's provider once, and each refresh (at 80 % of the
- * lifetime) once, however many tabs are open. `runMs`: how long tabs were open; `connections`: the attempts (the
+ * Token fetches stay bounded: each connection attempt asks one tab's provider once, and each refresh (`refreshDelay`
+ * into the lifetime) once, however many tabs are open. `runMs`: how long tabs were open; `connections`: the attempts (the
  * proxy's accepted connections, refused ones included). A worker that asked every tab (a stampede) fetches about as
  * many times more as there are tabs (3–4), well past the slack (10 % + 10).
  */
@@ -193,7 +192,7 @@ export function checkTokens(report: ChaosReport, dump: Record<string, string>, r
   let fetched = 0
   for (const [k, v] of Object.entries(dump)) if (k.startsWith('cs:a:')) fetched += Number(v)
   const connections = report.faults.connectionsAccepted
-  const refreshes = Math.ceil(runMs / (TOKEN_LIFE.min * REFRESH_AT))
+  const refreshes = Math.ceil(runMs / refreshDelay(TOKEN_LIFE.min))
   const base = connections + refreshes
   report.tokens.fetched = fetched
   report.tokens.bound = base + Math.ceil(base / 10) + 10

@@ -1,6 +1,6 @@
 /**
- * The token's renewal on the open connection, on a scripted socket and a fake clock: at 80 % of `welcome.expiresIn`
- * one dial (one tab's token provider) and one `auth` frame on the same socket, again after each `authed`; nothing
+ * The token's renewal on the open connection, on a scripted socket and a fake clock: at 80 % of `welcome.expiresIn` (half of a
+ * short one, see `refreshDelay`) one dial (one tab's token provider) and one `auth` frame on the same socket, again after each `authed`; nothing
  * when the token has no expiry, when the socket went meanwhile, or after `auth-refused` (the server's 4401 then leads
  * to a normal reconnect, with one more dial).
  */
@@ -49,20 +49,26 @@ async function setup(options: { dial?: (n: number) => Promise<DialInfo> } = {}) 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0))
 
 describe('token refresh on the open connection', () => {
-  it('asks one dial and sends auth on the same socket at 80 % of welcome.expiresIn, then again after authed', async () => {
+  it('asks one dial and sends auth on the same socket at 80 % of welcome.expiresIn, then again after authed, a short token at half its life', async () => {
     const { sockets, clock, dials, traces } = await setup()
     const socket = sockets.last
     expect(socket.sent('hello')[0]?.token).toBe('t1')
-    socket.receive({ t: 'welcome', v: 1, acked: 0, expiresIn: 10_000 })
-    clock.advance(7_999)
+    socket.receive({ t: 'welcome', v: 1, acked: 0, expiresIn: 60_000 })
+    // 47 s of a live connection (the server answers each second, so the heartbeat is content), then 999 ms.
+    for (let s = 0; s < 47; s++) {
+      clock.advance(1_000)
+      socket.receive({ t: 'pong', n: 0 })
+    }
+    clock.advance(999)
     await settle()
     expect([dials(), socket.sent('auth')]).toEqual([1, []])
     clock.advance(1)
     await settle()
     expect([dials(), socket.sent('auth')]).toEqual([2, [{ t: 'auth', token: 't2' }]])
-    // The next deadline comes from `authed`, not from the welcome.
-    socket.receive({ t: 'authed', expiresIn: 5_000 })
-    clock.advance(3_999)
+    // The next deadline comes from `authed`, not from the welcome. 80 % of 15 s would leave 3 s, under
+    // REFRESH_MARGIN: the refresh starts at half the lifetime instead (the margin would put it at 5 s, before half).
+    socket.receive({ t: 'authed', expiresIn: 15_000 })
+    clock.advance(7_499)
     await settle()
     expect(socket.sent('auth')).toHaveLength(1)
     clock.advance(1)
