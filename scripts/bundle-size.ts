@@ -27,7 +27,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_400 },
-  worker: { target: 8_000, ceiling: 23_800 },
+  worker: { target: 8_000, ceiling: 23_850 },
   sw: { target: 6_200, ceiling: 7_600 },
 }
 
