@@ -5,9 +5,11 @@
  *   npm run bench -- --json FILE       also writes { rows: [{ workload, contender, value, unit }] } (medians)
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
  *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first,idle,soak  --contenders raw,tabwire  --md
+ *   (--only and --contenders, like --quick, write BENCHMARKS.md and the rest only with --md)
  *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round;
  *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round; and `soak`,
- *   50 durable msg/s for `--soak-seconds` (300) with the worker's heap and IndexedDB sampled)
+ *   3 tabs, 50 durable msg/s with volatile sends, requests and presence beside, for `--soak-seconds` (300) with the
+ *   worker's heap and IndexedDB sampled)
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -71,7 +73,9 @@ const FANOUT_TABS = [1, 5, 10] as const
 const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,topics,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
 const chunk = Number(flags.chunk)
-const writeDocs = !quick || flags.md === true
+// A partial run (--quick, --only, --contenders) would replace the full run's Results with a few rows: it writes only
+// when asked with --md.
+const writeDocs = (!quick && flags.only === undefined && flags.contenders === undefined) || flags.md === true
 
 const samples = new Map<string, number[]>()
 const failures: string[] = []
@@ -392,6 +396,7 @@ async function runIdleWakeups(env: Env, c: ContenderId, seconds: number): Promis
 /** The soak's steady rate (msg/s) and how often it is sampled. */
 const SOAK_RATE = 50
 const SOAK_EVERY = 15_000
+const SOAK_TABS = 3
 
 interface SoakPoint extends SoakSample {
   at: number
@@ -414,15 +419,20 @@ function slope(xs: number[], ys: number[]): number {
 }
 
 /**
- * A compressed long session (tabwire only): one tab sends `SOAK_RATE` durable msg/s to a topic it follows, for
- * `seconds`; every `SOAK_EVERY` the worker's and page's heaps (after a forced GC) and the namespace's IndexedDB are
- * sampled. Returns every sample; the caller judges flatness from the samples after the first minute.
+ * A compressed long session (tabwire only), `SOAK_TABS` tabs of one namespace: tab 0 sends `SOAK_RATE` durable
+ * msg/s to a topic they all follow; every tab also sends volatile messages, asks requests and holds a presence
+ * (bench/page/soak.ts), for `seconds`. Every `SOAK_EVERY` the worker's and tab 0's heaps (after a forced GC) and the
+ * namespace's IndexedDB are sampled. Returns every sample; the caller judges flatness from the samples after the
+ * first minute.
  */
 async function runSoak(env: Env, seconds: number): Promise<SoakPoint[]> {
   return withJob(env, async (job, open) => {
-    await open(pageUrl(env, job, 'tabwire', 'soak', env.servers.tabwire.url, SOAK_RATE))
-    await env.hub.expect(job, 'ready', 60_000)
-    const page = (await env.browser.targets()).find((t) => t.type === 'page' && t.url.includes(`job=${job}&`))
+    for (let tab = 0; tab < SOAK_TABS; tab++)
+      await open(pageUrl(env, job, 'tabwire', 'soak', env.servers.tabwire.url, SOAK_RATE, tab))
+    for (let tab = 0; tab < SOAK_TABS; tab++) await env.hub.expect(job, 'ready', 60_000, tab)
+    const page = (await env.browser.targets()).find(
+      (t) => t.type === 'page' && t.url.includes(`job=${job}&`) && t.url.includes('&tab=0'),
+    )
     if (!page) throw new Error('no soak page target')
     const points: SoakPoint[] = []
     const t0 = performance.now()
@@ -440,7 +450,7 @@ async function runSoak(env: Env, seconds: number): Promise<SoakPoint[]> {
       const point = { at, ...sample, workerHeap: await heap(env), pageHeap: await targetHeap(env, page.targetId) }
       points.push(point)
       log(
-        `soak t=${at.toFixed(0)} s: sent ${point.sent}, acked ${point.acked}, received ${point.received}, pending ${point.pending}; worker heap ${point.workerHeap.toFixed(2)} MB, page heap ${point.pageHeap.toFixed(2)} MB; IndexedDB ${JSON.stringify(point.records)}, usage ${(point.usage / 2 ** 20).toFixed(2)} MB; load ${os.loadavg()[0]?.toFixed(2)}`,
+        `soak t=${at.toFixed(0)} s: sent ${point.sent}, acked ${point.acked}, received ${point.received}, pending ${point.pending}; volatile sent ${point.volatileSent}, received ${point.volatileReceived}; requests answered ${point.requestsOk}; members ${point.members}; worker heap ${point.workerHeap.toFixed(2)} MB, page heap ${point.pageHeap.toFixed(2)} MB; IndexedDB ${JSON.stringify(point.records)}, usage ${(point.usage / 2 ** 20).toFixed(2)} MB; load ${os.loadavg()[0]?.toFixed(2)}`,
       )
     }
     return points

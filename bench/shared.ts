@@ -74,9 +74,15 @@ export interface WakeupCounts {
 
 /** What the soak page reports at each sample (bench/page/soak.ts). */
 export interface SoakSample {
+  /** Durable messages of tab 0 (the only one that sends them) and the ones it received back. */
   sent: number
   acked: number
   received: number
+  /** Tab 0's volatile messages sent, and every tab's it received; its requests answered; its presence's members. */
+  volatileSent: number
+  volatileReceived: number
+  requestsOk: number
+  members: number
   /** The outbox's count of messages not yet acked (`wire.pending()`). */
   pending: number
   /** Records per object store of the namespace's IndexedDB. */
