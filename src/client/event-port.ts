@@ -19,7 +19,8 @@ export function openEventChannel(events: TabEvents): EventChannel {
   port1.addEventListener('message', (ev: MessageEvent<unknown>) => {
     if (isEventPost(ev.data)) for (const event of ev.data.oneWay) handle(events, event)
   })
-  Comlink.expose(events, callsOnly(port1))
+  // Comlink's own listener passes over an `EventPost` (it has no `type`): it answers only Comlink's calls.
+  Comlink.expose(events, port1)
   return { port: port2, close: () => port1.close() }
 }
 
@@ -36,26 +37,4 @@ function handle(events: TabEvents, [name, ...args]: EventPost['oneWay'][number])
 
 function isEventPost(data: unknown): data is EventPost {
   return Array.isArray((data as Partial<EventPost> | null)?.oneWay)
-}
-
-/** The port as Comlink's `expose` sees it: without the one-way posts, which it would answer. */
-function callsOnly(port: MessagePort): Comlink.Endpoint {
-  const wrapped = new Map<unknown, EventListener>()
-  return {
-    postMessage: (message: unknown, transfer?: Transferable[]) => port.postMessage(message, transfer ?? []),
-    addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
-      const call = typeof listener === 'function' ? listener : (e: Event) => listener.handleEvent(e)
-      const filtered = (e: Event) => {
-        if (!isEventPost((e as MessageEvent<unknown>).data)) call(e)
-      }
-      wrapped.set(listener, filtered)
-      port.addEventListener(type, filtered)
-    },
-    removeEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
-      const filtered = wrapped.get(listener)
-      if (filtered) port.removeEventListener(type, filtered)
-      wrapped.delete(listener)
-    },
-    start: () => port.start(),
-  }
 }
