@@ -2,6 +2,7 @@ import * as Comlink from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type { AttachResult, BrowserSignal, SessionConfig, TabEvents, TabInfo, WorkerPort } from '../protocol/port.ts'
 import { DeathWatch } from './death-watch.ts'
+import { openEventChannel, type EventChannel } from './event-port.ts'
 import { checkWorkerInstance, type ConnectOptions } from './options.ts'
 import { workerCall } from './worker-call.ts'
 
@@ -35,6 +36,8 @@ interface Binding {
   watch: DeathWatch
   /** The worker is gone for good (its lifetime lock was granted): nothing posted to it will take effect any more. */
   dead: boolean
+  /** Where this worker sends the tab's events. */
+  events: EventChannel
   release(): void
 }
 
@@ -200,8 +203,10 @@ export class WorkerBinding {
       failed: false,
       watch: new DeathWatch(),
       dead: false,
+      events: openEventChannel(this.#events.tabEvents()),
       release: () => {
         b.remote[Comlink.releaseProxy]()
+        b.events.close()
         worker.terminate()
       },
     }
@@ -219,8 +224,11 @@ export class WorkerBinding {
 
   async #attach(b: Binding, timeout: number): Promise<void> {
     await this.#lockHeld
+    // The proxy serves a worker of an older release, which ignores the port (see `WorkerPort.attach`).
+    const events = Comlink.proxy(this.#events.tabEvents())
+    const port = Comlink.transfer(b.events.port, [b.events.port])
     const result = await workerCall(
-      b.watch.orDeath(b.remote.attach(this.#config, this.#tab, Comlink.proxy(this.#events.tabEvents()))),
+      b.watch.orDeath(b.remote.attach(this.#config, this.#tab, events, port)),
       timeout,
       'attach',
     )
@@ -229,6 +237,7 @@ export class WorkerBinding {
     navigator.locks
       .request(`tabwire-worker:${result.worker}`, () => {
         b.dead = true
+        b.events.close()
         if (this.#binding !== b || this.#events.closed) return
         b.watch.kill(
           new TabwireError('worker-unavailable', 'the worker stopped; calls in flight may not have taken effect'),

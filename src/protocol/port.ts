@@ -171,7 +171,11 @@ export type DialInfo = { url: string; token?: string } | { invalidUrl: string }
  */
 export type BrowserSignal = 'online' | 'offline' | 'visible' | 'hidden' | 'freeze' | 'resume'
 
-/** Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. */
+/**
+ * Calls from the worker into a tab. All but `dial` are fire-and-forget: a dead tab never blocks the worker. A tab
+ * that hands `attach` an event port gets them one-way there (`EventPost`), except the ones the worker awaits
+ * (`dial`, and `messages` of a conflating or one-tab subscription), which stay Comlink calls on that same port.
+ */
 export interface TabEvents {
   state(info: StateInfo): void
   /**
@@ -213,6 +217,29 @@ export interface TabEvents {
    * `LOG_LINES_PER_SECOND` lines a second, then one line says how many were dropped.
    */
   log(lines: WorkerLogLine[]): void
+}
+
+/** The events the worker posts one-way on a tab's event port: every `TabEvents` call but `dial`. */
+export type OneWayEventName = Exclude<keyof TabEvents, 'dial'>
+
+/** One event as posted: its name and its arguments, as the `TabEvents` method takes them. */
+export type OneWayEvent = { [K in OneWayEventName]: [K, ...Parameters<TabEvents[K]>] }[OneWayEventName]
+
+/**
+ * One message on a tab's event port that needs no answer: the one-way events of one task of the worker, in the order
+ * they happened. Comlink's own messages (the awaited calls) share the port, so the order holds across both kinds.
+ */
+export interface EventPost {
+  oneWay: OneWayEvent[]
+}
+
+/**
+ * The tab's end of its event channel as `attach` receives it: a `MessagePort` (named by shape: this file names no DOM
+ * or worker types). A worker of an older release ignores it and calls the `events` proxy instead.
+ */
+export interface EventPort {
+  postMessage(message: unknown): void
+  close(): void
 }
 
 /** One line of the worker's log. `text` carries the worker's tag: `[tabwire worker ns=<namespace> v=<version>]`. */
@@ -374,7 +401,12 @@ export type OutboxStatus =
 
 /** Calls from a tab into the worker. */
 export interface WorkerPort {
-  attach(config: SessionConfig, tab: TabInfo, events: TabEvents): Promise<AttachResult>
+  /**
+   * `events` serves a worker of an older release (and is let go of by this one); `eventPort` is where this worker
+   * sends every `TabEvents` call, one-way where nobody awaits the answer. A tab of an older release hands no port:
+   * it gets Comlink calls on `events`, as before.
+   */
+  attach(config: SessionConfig, tab: TabInfo, events: TabEvents, eventPort?: EventPort): Promise<AttachResult>
   /**
    * Stores the messages (one strict transaction) and returns their ids, in order. With `call`, the worker remembers
    * the call until the tab says it is settled, and a `retry` of a call already stored answers with the stored ids.

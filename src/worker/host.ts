@@ -163,7 +163,7 @@ export class NamespaceHost implements RoleHost {
    */
   detach(tab: Tab): void {
     if (!this.tabs.delete(tab)) return
-    tab.gone = true
+    tab.close()
     // Not before the storage is open: a tab detached because it failed has stored no call.
     void this.#outbox?.forgetCalls(tab.info.id)
     const linger = this.tabs.size === 0 && this.config.lastTabGrace > 0 && !this.#ended
@@ -209,7 +209,7 @@ export class NamespaceHost implements RoleHost {
     const hs: HostSub = { tab, sub, topic, last: mode.latest ? 0 : after, volatile: mode.volatile === true }
     if (mode.latest) hs.latest = true
     if (mode.oneTab) hs.oneTab = true
-    if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.events.messages(sub, msgs), !tab.shown)
+    if (mode.conflate) hs.conflator = new Conflator((msgs) => tab.handled(sub, msgs), !tab.shown)
     this.subs.set(key, hs)
     this.#role.route(key, hs)
   }
@@ -234,7 +234,7 @@ export class NamespaceHost implements RoleHost {
       this.#requestsWaiting.delete(key)
       if (outcome.ok) counters.requestsOk++
       else counters.requestsFailed++
-      if (!tab.gone) void tab.events.replied(req, outcome)
+      if (!tab.gone) tab.events.replied(req, outcome)
     })
   }
 
@@ -251,7 +251,7 @@ export class NamespaceHost implements RoleHost {
       const mine = msgs.filter((m) => m.topic === hs.topic)
       if (mine.length === 0) continue
       this.#counters.volatileDelivered += mine.length
-      void hs.tab.events.volatile(hs.sub, mine)
+      hs.tab.events.volatile(hs.sub, mine)
     }
   }
 
@@ -283,7 +283,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   presenceEvent(hp: HostPresence, event: PresenceEvent): void {
-    if (!hp.tab.gone) void hp.tab.events.presence(hp.pid, event)
+    if (!hp.tab.gone) hp.tab.events.presence(hp.pid, event)
   }
 
   #presenceKey(tab: Tab, pid: number): string {
@@ -322,7 +322,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   #tabsDropped(messages: DroppedMessage[]): void {
-    for (const tab of this.tabs) void tab.events.dropped(messages)
+    for (const tab of this.tabs) tab.events.dropped(messages)
   }
 
   outboxDead(limit: number): Promise<DeadLetter[]> {
@@ -464,15 +464,17 @@ export class NamespaceHost implements RoleHost {
     if (!last) return
     hs.last = last.seq
     hs.latest = false
+    // Only a one-tab group waits for the tab's handlers; a conflator waits through `handled` itself.
     if (hs.conflator) hs.conflator.push(fresh)
-    else return hs.tab.events.messages(hs.sub, fresh)
+    else if (hs.oneTab) return hs.tab.handled(hs.sub, fresh)
+    else hs.tab.events.messages(hs.sub, fresh)
   }
 
   reset(hs: HostSub, notice: ResetNotice): void {
     if (hs.tab.gone) return
     hs.last = notice.seq
     hs.latest = false
-    void hs.tab.events.reset(hs.sub, notice)
+    hs.tab.events.reset(hs.sub, notice)
   }
 
   #onBus(m: BusMessage): void {
@@ -499,7 +501,7 @@ export class NamespaceHost implements RoleHost {
     // Written to a socket that is gone: queued again until the next connection resends it.
     if (info.state !== 'open') this.#sentUpTo = 0
     this.debug(`state ${JSON.stringify(info)}`)
-    for (const tab of this.tabs) void tab.events.state(info)
+    for (const tab of this.tabs) tab.events.state(info)
     // The grace keeps a live socket: one lost meanwhile is not dialled again for nobody (no tab to ask for a token).
     const lost = info.state === 'reconnecting' || info.state === 'failed'
     if (lost && this.tabs.size === 0 && this.#graceTimer !== undefined)
@@ -515,29 +517,28 @@ export class NamespaceHost implements RoleHost {
   }
 
   #tabsLog(lines: WorkerLogLine[]): void {
-    // A tab of an older release has no `log`: its refusal is no news.
-    for (const tab of this.tabs) if (!tab.gone) Promise.resolve(tab.events.log(lines)).catch(() => undefined)
+    for (const tab of this.tabs) if (!tab.gone) tab.events.log(lines)
   }
 
   tabsRenumbered(from: number, delta: number): void {
-    for (const tab of this.tabs) void tab.events.renumbered(from, delta)
+    for (const tab of this.tabs) tab.events.renumbered(from, delta)
   }
 
   #tabsQueued(last: number): void {
-    for (const tab of this.tabs) void tab.events.queued(last)
+    for (const tab of this.tabs) tab.events.queued(last)
   }
 
   tabsDead(letters: DeadLetter[]): void {
-    for (const tab of this.tabs) void tab.events.dead(letters)
+    for (const tab of this.tabs) tab.events.dead(letters)
   }
 
   tabsAcked(upTo: number): void {
-    for (const tab of this.tabs) void tab.events.acked(upTo)
+    for (const tab of this.tabs) tab.events.acked(upTo)
   }
 
   tabsSent(upTo: number): void {
     this.#sentUpTo = Math.max(this.#sentUpTo, upTo)
-    for (const tab of this.tabs) void tab.events.sent(upTo)
+    for (const tab of this.tabs) tab.events.sent(upTo)
   }
 
   #assertLive(): void {

@@ -1,9 +1,10 @@
-import type * as Comlink from 'comlink'
+import { releaseProxy, type Remote } from 'comlink'
 import { TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
   DeadLetter,
+  EventPort,
   OutboxEntry,
   OutboxListOptions,
   OutboxStatus,
@@ -46,11 +47,15 @@ export class PortApi implements WorkerPort {
     this.#registry = registry
   }
 
-  async attach(config: SessionConfig, info: TabInfo, events: TabEvents): Promise<AttachResult> {
+  async attach(config: SessionConfig, info: TabInfo, events: TabEvents, eventPort?: EventPort): Promise<AttachResult> {
     return guard(async () => {
       if (this.#tab) throw new TabwireError('invalid-argument', 'this port is already attached')
       const host = this.#registry.host(config)
-      const tab = new Tab(info, events as Comlink.Remote<TabEvents>)
+      const remote = events as Remote<TabEvents>
+      const port = eventPort instanceof MessagePort ? eventPort : undefined
+      // The proxy is there for workers of older releases: this one sends everything on the port.
+      if (port) remote[releaseProxy]()
+      const tab = new Tab(info, remote, port)
       host.attach(tab)
       this.#tab = tab
       this.#host = host
