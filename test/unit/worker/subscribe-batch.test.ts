@@ -168,13 +168,28 @@ describe('WorkerPort.subscriptions', () => {
     await expect(a.port.subscriptions([{ sub: 1, topic: 't', after: 0 }])).rejects.toMatchObject({ code: 'closed' })
   })
 
-  it("through a follower: the follower's tab gets its topics' messages, and a handoff resubscribes them all", async () => {
+  it("through a follower: one bus post and one WebSocket message; the follower's tab gets its topics' messages, and a handoff resubscribes them all", async () => {
     const { a, socket, config, shared } = await openOwner()
     const b = await worker('wB', config, shared)
     await until(() => b.host.state.state === 'open', "the follower hears 'open'")
+    const posts = busPosts(shared.hub, config.namespace)
+    const count = countMessages(socket)
     const outcomes = await b.port.subscriptions(topics(50).map((topic, i) => ({ sub: i + 1, topic, after: 0 })))
     expect(outcomes).toEqual(Array(50).fill(null))
     await until(() => socket.sent('sub').length === 50, "the follower's 50 subs")
+    expect(posts.map((m) => [m.k, m.subs?.length])).toEqual([['subs', 50]])
+    expect(count.messages).toBe(1)
+    // An unsubscribe in the same task as a subscribe reaches the owner after it.
+    await b.port.subscriptions([
+      { sub: 51, topic: 'fleeting', after: 0 },
+      { sub: 51, unsubscribe: true },
+    ])
+    await until(() => socket.sent('unsub').length === 1, 'the unsub')
+    expect(posts.slice(1).map((m) => m.k)).toEqual(['subs', 'unsub'])
+    expect(socket.frames.slice(-2)).toEqual([
+      { t: 'sub', topic: 'fleeting', after: 0 },
+      { t: 'unsub', topic: 'fleeting' },
+    ])
     socket.receive({ t: 'msg', topic: 't50', seq: 1, epoch: 'e', body: 1 })
     await until(() => b.got.get(50)?.length === 1, 'relayed to the follower')
 
@@ -192,7 +207,37 @@ describe('WorkerPort.subscriptions', () => {
     await until(() => b.got.get(50)?.length === 2, 'served by the new owner')
     expect(b.got.get(50)).toEqual([1, 2])
   })
+
+  it('an owner of a release before `subs` lists gets one `sub` post per subscription', async () => {
+    const namespace = freshNamespace()
+    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+    const config = sessionConfig(namespace, { url: 'ws://server.test/' })
+    // The old owner holds the owner lock, so this worker stays a follower; it announces itself without `subs`.
+    void shared.locks.request(`tabwire-owner:${namespace}`, {}, () => new Promise(() => undefined))
+    const old = shared.hub.channel(`tabwire-bus:${namespace}`)
+    const b = await worker('wB', config, shared)
+    const posts = busPosts(shared.hub, namespace)
+    old.postMessage({ k: 'owner', id: 'old', state: { state: 'open', attempt: 0 }, acked: 0, v: 1 })
+    await until(() => b.host.state.state === 'open', "the follower hears the old owner's 'open'")
+    await b.port.subscriptions(topics(3).map((topic, i) => ({ sub: i + 1, topic, after: 0 })))
+    await until(() => posts.length === 3, 'three posts')
+    expect(posts.map((m) => [m.k, m.topic])).toEqual([
+      ['sub', 't1'],
+      ['sub', 't2'],
+      ['sub', 't3'],
+    ])
+  })
 })
+
+/** What workers post on the namespace's bus, heard by a channel of its own. */
+function busPosts(hub: ChannelHub, namespace: string): { k: string; topic?: string; subs?: unknown[] }[] {
+  const posts: { k: string; topic?: string; subs?: unknown[] }[] = []
+  hub.channel(`tabwire-bus:${namespace}`).onmessage = (ev) => {
+    const m = ev.data as { k: string; topic?: string; subs?: unknown[] }
+    if (['sub', 'subs', 'unsub'].includes(m.k)) posts.push(m)
+  }
+  return posts
+}
 
 describe('SubFrames', () => {
   const socket = (open: { isOpen: boolean }, limit = 1 << 20) => {
