@@ -28,6 +28,7 @@ import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from
 import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import { Requests, type RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
+import { SubscribeBatcher } from './subscribe-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
 import { Subscriptions, type Message, type VolatileMessage } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
@@ -193,6 +194,7 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #subs = new Subscriptions()
   readonly #receipts = new Receipts()
   readonly #sends: SendBatcher
+  readonly #subscribing: SubscribeBatcher
   readonly #volatile: VolatileBatcher
   readonly #requests: Requests
   readonly #unlisten: () => void
@@ -224,6 +226,7 @@ export class Wire<Topics extends object = AnyTopics> {
       this.#assertOpen()
       return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
     }, this.#receipts)
+    this.#subscribing = new SubscribeBatcher((changes) => this.#call('subscribe', (r) => r.subscriptions(changes)))
     this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
     this.#requests = new Requests(
       (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
@@ -260,9 +263,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
         rebound: () => {
           for (const [id, topic, last, mode] of this.#subs.resumePoints())
-            void this.#call('subscribe', (r) => r.subscribe(id, topic, last, mode)).catch((e: unknown) =>
-              reportError(e),
-            )
+            void this.#subscribing.enqueue({ sub: id, topic, after: last, mode }).catch((e: unknown) => reportError(e))
           for (const h of this.#presences.values())
             void this.#call('presence', (r) => r.presenceJoin(h.pid, h.topic, h.stateText)).catch((e: unknown) =>
               reportError(e),
@@ -407,7 +408,7 @@ export class Wire<Topics extends object = AnyTopics> {
       mode,
     )
     try {
-      await this.#call('subscribe', (r) => r.subscribe(id, topic, after, mode))
+      await this.#subscribing.enqueue({ sub: id, topic, after, mode })
     } catch (e) {
       this.#subs.delete(id)
       throw e
@@ -415,7 +416,7 @@ export class Wire<Topics extends object = AnyTopics> {
     const stop = async () => {
       signal?.removeEventListener('abort', onAbort)
       if (!this.#subs.delete(id) || this.#closed) return
-      await this.#call('unsubscribe', (r) => r.unsubscribe(id))
+      await this.#unsubscribe(id)
     }
     const onAbort = () => void stop().catch(() => undefined)
     if (signal?.aborted) onAbort()
@@ -451,14 +452,14 @@ export class Wire<Topics extends object = AnyTopics> {
           start.mode,
         )
         try {
-          await this.#call('subscribe', (r) => r.subscribe(id, topic, start.after, start.mode))
+          await this.#subscribing.enqueue({ sub: id, topic, after: start.after, mode: start.mode })
         } catch (e) {
           this.#subs.delete(id)
           throw e
         }
         return async () => {
           if (!this.#subs.delete(id) || this.#closed) return
-          await this.#call('unsubscribe', (r) => r.unsubscribe(id))
+          await this.#unsubscribe(id)
         }
       },
       {
@@ -627,6 +628,15 @@ export class Wire<Topics extends object = AnyTopics> {
     return Number.isSafeInteger(id) && id > 0
       ? this.#call(what, fn)
       : Promise.reject(new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`))
+  }
+
+  /** A stop made in the task that closes the wire is no failure: the worker forgets a closed tab's subscriptions. */
+  async #unsubscribe(sub: number): Promise<void> {
+    try {
+      await this.#subscribing.enqueue({ sub, unsubscribe: true })
+    } catch (e) {
+      if (!this.#closed) throw e
+    }
   }
 
   async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {

@@ -110,6 +110,20 @@ export interface SubscribeMode {
   oneTab?: boolean
 }
 
+/**
+ * One change of a tab's subscriptions, as `WorkerPort.subscriptions` takes them: a `subscribe` (the arguments of
+ * `WorkerPort.subscribe`) or an `unsubscribe` of `sub`.
+ */
+export type SubscriptionChange =
+  | { sub: number; topic: string; after: number; mode?: SubscribeMode }
+  | { sub: number; unsubscribe: true }
+
+/** How one change of a batch ended: `null` when it took effect, else the error it alone raised. */
+export type ChangeOutcome = { code: ErrorCode; message: string } | null
+
+/** The most changes one `WorkerPort.subscriptions` call takes: an answer stays bounded however many a task makes. */
+export const MAX_SUBSCRIPTION_CHANGES = 10_000
+
 /** A volatile message as a subscriber receives it: never stored nor numbered, so no `seq`. */
 export interface VolatileDelivery {
   topic: string
@@ -418,6 +432,12 @@ export interface WorkerPort {
    */
   subscribe(sub: number, topic: string, after: number, mode?: SubscribeMode): Promise<void>
   unsubscribe(sub: number): Promise<void>
+  /**
+   * The subscribes and unsubscribes a tab made in one task, in one call, applied in order: the answer has one
+   * outcome per change, so a bad one fails alone. At most `MAX_SUBSCRIPTION_CHANGES`; a call that is no such list, or
+   * made by a tab that is not attached, rejects as a whole.
+   */
+  subscriptions(changes: SubscriptionChange[]): Promise<ChangeOutcome[]>
   /**
    * Volatile messages: written to the open socket at once, never stored. Resolves `true` when the connection is open
    * (they are written, or handed to the owning worker), `false` when not (they are dropped).

@@ -12,6 +12,7 @@ import type {
   PubFrame,
   Refusal,
   SkipFrame,
+  SubFrame,
   VpubFrame,
 } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
@@ -41,6 +42,12 @@ const MAX_QUEUED_MESSAGES = 64
 const MAX_QUEUED_BYTES = 4 << 20
 /** Fetches waiting for their turn before the connection stops reading: a flood of `fetch` frames waits too. */
 const MAX_QUEUED_FETCHES = 32
+
+/**
+ * `authorize` calls asked at once for the subscriptions of one message or `hello`: a client resubscribing 1,000 topics
+ * waits for 1,000 / 32 lookups in a row, not 1,000, and a message full of subs starts no more than this many.
+ */
+const AUTHORIZE_AHEAD = 32
 
 /** Internal failure (a store error): the client retries as after any drop; its unacked pubs are resent. */
 const INTERNAL_ERROR = 1011
@@ -209,6 +216,7 @@ export class Connection implements Session {
     // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
     // the store in one call each and get one ack.
     const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip')
+    const subs = this.verdicts(frames.filter((f): f is SubFrame => f.t === 'sub'))
     // Consecutive vpubs are relayed as one run: a burst of cursor moves in one message costs no turn per frame.
     const volatile: VpubFrame[] = []
     for (const frame of frames) {
@@ -222,18 +230,22 @@ export class Connection implements Session {
       if (frame.t === 'pub' || frame.t === 'skip') {
         if (frame === pubs[0]) await this.publish(pubs)
       } else {
-        await this.control(frame)
+        await this.control(frame, subs)
       }
     }
     if (volatile.length > 0 && !this.ended) await this.relayVolatile(volatile)
   }
 
-  private async control(frame: Exclude<ClientFrame, Outgoing | VpubFrame>): Promise<void> {
+  /** `subs`: the verdicts on the message's `sub` frames, taken in their order. */
+  private async control(
+    frame: Exclude<ClientFrame, Outgoing | VpubFrame>,
+    subs: { next(): Promise<boolean> },
+  ): Promise<void> {
     switch (frame.t) {
       case 'hello':
         return this.reject('hello-repeated', 'hello may only be the first frame')
       case 'sub':
-        return void (await this.subscribe(frame))
+        return void (await this.subscribe(frame, await subs.next()))
       case 'unsub': {
         const feed = this.feeds.get(frame.topic)
         if (feed) this.drop(feed)
@@ -358,7 +370,24 @@ export class Connection implements Session {
       ...(expiresAt !== undefined ? { expiresIn: expiresIn(expiresAt) } : {}),
     })
     answered?.()
-    for (const cursor of hello.subs) if (!(await this.subscribe(cursor))) return
+    const verdicts = this.verdicts(hello.subs)
+    for (const cursor of hello.subs) if (!(await this.subscribe(cursor, await verdicts.next()))) return
+  }
+
+  /**
+   * `authorize`'s verdicts on the topics of `cursors` (a message's subs), in order, one `next()` each: each asked
+   * `AUTHORIZE_AHEAD` ahead of the one taken, so the lookups overlap instead of waiting one after another.
+   */
+  private verdicts(cursors: readonly Cursor[]): { next(): Promise<boolean> } {
+    const asked: Promise<boolean>[] = []
+    let taken = 0
+    return {
+      next: () => {
+        while (asked.length < Math.min(cursors.length, taken + AUTHORIZE_AHEAD))
+          asked.push(this.allowed((cursors[asked.length] as Cursor).topic, 'sub'))
+        return asked[taken++] as Promise<boolean>
+      },
+    }
   }
 
   private presenceSeat(user: string, client: string): PresenceSeat {
@@ -471,12 +500,12 @@ export class Connection implements Session {
     return true
   }
 
-  /** Returns false when the connection is being closed (over `maxSubscriptions`). */
-  private async subscribe(cursor: Cursor): Promise<boolean> {
+  /** Returns false when the connection is being closed (over `maxSubscriptions`). `allowed`: authorize's verdict. */
+  private async subscribe(cursor: Cursor, allowed: boolean): Promise<boolean> {
     // A replay starts only with room to send it: subs sent faster than the client reads (re-subscribing one topic
     // over and over) wait here, never stacking replays.
     await this.out.room()
-    if (!(await this.allowed(cursor.topic, 'sub'))) {
+    if (!allowed) {
       this.out.push({ t: 'error', code: 'forbidden', message: `not allowed to subscribe to ${cursor.topic}` })
       return true
     }

@@ -27,6 +27,8 @@ export type BusMessage =
   /** `mode.volatile` (absent from releases before it: taken as true) decides whether `vmsg`s of the topic are sent. */
   | { k: 'sub'; from: string; key: string; topic: string; after: number; mode?: SubscribeMode }
   | { k: 'unsub'; from: string; key: string }
+  /** Many `sub`s of one task in one post: only to an owner that announced `subs` (see `owner`). */
+  | { k: 'subs'; from: string; subs: BusSub[] }
   /** `exp`: the earliest expiry among the committed messages (see `OutboxExpiry`). */
   | { k: 'committed'; last: number; exp?: number }
   | { k: 'reconnect' }
@@ -42,8 +44,9 @@ export type BusMessage =
   | { k: 'request'; from: string; key: string; topic: string; body: string | Uint8Array; timeout: number }
   | { k: 'cancel-request'; key: string }
   // owner → followers
-  // `version` (the owner's release) came with inspect(): absent from owners of releases before it.
-  | { k: 'owner'; id: string; version?: string; state: StateInfo; acked: number }
+  // `version` (the owner's release) came with inspect(): absent from owners of releases before it. `subs`: it takes
+  // `subs` lists (owners of releases before them get one `sub` per subscription).
+  | { k: 'owner'; id: string; version?: string; state: StateInfo; acked: number; subs?: true }
   | { k: 'state'; state: StateInfo }
   | { k: 'acked'; upTo: number }
   | { k: 'sent'; upTo: number }
@@ -63,6 +66,9 @@ export type BusMessage =
   | { k: 'purged' }
   /** Queued messages dropped unwritten (cancelled by a tab of the sender, or expired at the owner). */
   | { k: 'dropped'; messages: DroppedMessage[] }
+
+/** One follower subscription for the owner to serve, as `sub` carries it. */
+export type BusSub = { key: string; topic: string; after: number; mode?: SubscribeMode }
 
 export const BUS_VERSION = 1
 

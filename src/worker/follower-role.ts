@@ -1,4 +1,4 @@
-import type { BusMessage } from './bus.ts'
+import type { BusMessage, BusSub } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { FollowerRequests } from './follower-requests.ts'
@@ -12,6 +12,9 @@ import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub, type
  */
 export class FollowerRole implements Role {
   readonly owner = false
+  /** The owner takes `subs` lists: a task's subscriptions reach it in one post, kept here until the task ends. */
+  #ownerTakesLists = false
+  #subs: BusSub[] = []
   /** What this worker last told the owner about its tabs' visibility; a new owner is told again. */
   #lastReportedVisible: boolean | undefined
 
@@ -25,11 +28,27 @@ export class FollowerRole implements Role {
 
   route(key: string, hs: HostSub): void {
     const { bus, workerId } = this.#host
-    bus.post({ k: 'sub', from: workerId, key, topic: hs.topic, after: hs.last, mode: modeOf(hs) })
+    const sub = { key, topic: hs.topic, after: hs.last, mode: modeOf(hs) }
+    if (!this.#ownerTakesLists) {
+      bus.post({ k: 'sub', from: workerId, ...sub })
+      return
+    }
+    if (this.#subs.length === 0) queueMicrotask(() => this.#postSubs())
+    this.#subs.push(sub)
   }
 
   unroute(key: string): void {
+    // After the subscriptions routed before it, as the owner must see them.
+    this.#postSubs()
     this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
+  }
+
+  /** The task's subscriptions, as one `subs` post. */
+  #postSubs(): void {
+    const subs = this.#subs
+    this.#subs = []
+    // Ended, its bus closed: nobody is left to tell.
+    if (subs.length > 0 && !this.#host.ended) this.#host.bus.post({ k: 'subs', from: this.#host.workerId, subs })
   }
 
   presenceJoin(key: string, hp: HostPresence): void {
@@ -100,6 +119,8 @@ export class FollowerRole implements Role {
 
   /** This worker won the socket: its relayed requests go to `owner` (see `FollowerRequests.handOver`). */
   handOver(owner: Role): void {
+    // The owner routes every subscription itself.
+    this.#subs = []
     this.#requests.handOver((key, topic, body, timeout, done) => owner.request(key, topic, body, timeout, done))
   }
 
@@ -112,6 +133,9 @@ export class FollowerRole implements Role {
         host.ownerIs(m.id, m.version)
         this.#requests.owner(m.id)
         void this.#followAck(m.acked, true)
+        // Routed before under the last owner's terms: all of them go again below.
+        this.#subs = []
+        this.#ownerTakesLists = m.subs === true
         for (const [key, hs] of host.subs) this.route(key, hs)
         for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
         if (host.offline) this.online(false)

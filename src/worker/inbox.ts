@@ -58,7 +58,10 @@ interface TopicState {
 
 /** What the inbox needs from the session: the socket, and whether it is open right now. */
 export interface InboxHost {
-  /** Sends one control frame on the open connection; false when not open (a `hello` will carry the cursor). */
+  /**
+   * Sends one control frame on the open connection (a `sub` or `unsub` at the end of the task, with the task's
+   * others); false when not open (a `hello` will carry the cursor).
+   */
   sendFrame(frame: SubFrame | UnsubFrame | FetchFrame): boolean
   /** Sends subscription changes on the open connection, in order, in as few messages as the server takes. */
   sendFrames(frames: (SubFrame | UnsubFrame)[]): void

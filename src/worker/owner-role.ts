@@ -1,5 +1,5 @@
 import { VERSION } from '../protocol/version.ts'
-import type { BusMessage } from './bus.ts'
+import type { BusMessage, BusSub } from './bus.ts'
 import { workerLock } from './bus.ts'
 import type { OutboxBatch } from './db.ts'
 import { HoldPolicy } from './hold-policy.ts'
@@ -195,20 +195,11 @@ export class OwnerRole implements Role {
         this.#announce()
         break
       case 'sub':
-        this.#watch(m.from)
-        // Followers of releases before `mode.volatile` was sent do not say: they may want the topic's.
-        this.#followersVolatile.set(m.key, m.topic, m.mode?.volatile !== false)
-        this.#session.subscribe(
-          m.key,
-          m.topic,
-          m.after,
-          {
-            messages: (msgs) => bus.post({ k: 'msgs', to: m.from, key: m.key, msgs }),
-            reset: (notice) => bus.post({ k: 'reset', to: m.from, key: m.key, notice }),
-            shown: () => this.#shownFollowers.has(m.from),
-          },
-          m.mode,
-        )
+        this.#follow(m.from, m)
+        break
+      case 'subs':
+        // One task: their `sub` frames leave in one WebSocket message.
+        for (const sub of m.subs) this.#follow(m.from, sub)
         break
       case 'unsub':
         this.#followersVolatile.delete(m.key)
@@ -252,6 +243,25 @@ export class OwnerRole implements Role {
     }
   }
 
+  /** Serves a follower's subscription, as `route` does this worker's own. */
+  #follow(from: string, { key, topic, after, mode }: BusSub): void {
+    const { bus } = this.#host
+    this.#watch(from)
+    // Followers of releases before `mode.volatile` was sent do not say: they may want the topic's.
+    this.#followersVolatile.set(key, topic, mode?.volatile !== false)
+    this.#session.subscribe(
+      key,
+      topic,
+      after,
+      {
+        messages: (msgs) => bus.post({ k: 'msgs', to: from, key, msgs }),
+        reset: (notice) => bus.post({ k: 'reset', to: from, key, notice }),
+        shown: () => this.#shownFollowers.has(from),
+      },
+      mode,
+    )
+  }
+
   leave(): void {
     this.#policy.stop()
     this.#expiry.stop()
@@ -266,6 +276,7 @@ export class OwnerRole implements Role {
       version: VERSION,
       state: this.#session.state,
       acked: host.outbox.counters.acked,
+      subs: true,
     })
   }
 

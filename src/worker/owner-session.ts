@@ -20,6 +20,7 @@ import { OneTabGroup } from './one-tab.ts'
 import { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
+import { SubFrames } from './sub-frames.ts'
 import { TokenRefresh } from './token-refresh.ts'
 import { RequestBook } from './requests.ts'
 import { VolatileSender } from './volatile-sender.ts'
@@ -47,6 +48,7 @@ export class OwnerSession {
   readonly #volatile: VolatileSender
   readonly #refresh: TokenRefresh
   #inbox!: Inbox
+  readonly #subFrames: SubFrames
   readonly #subs = new Map<string, TopicSub>()
   /** `deliver: 'one-tab'` subscriptions: one group per topic, and each member's key → its topic. */
   readonly #oneTab = new Map<string, { group: OneTabGroup; sub: TopicSub }>()
@@ -103,6 +105,7 @@ export class OwnerSession {
       },
       platform.clock,
     )
+    this.#subFrames = new SubFrames(this.#socket)
     this.#requests = new RequestBook(this.#socket, platform.clock)
     this.#volatile = new VolatileSender(this.#socket)
     this.#resender = new Resender(outbox, this.#socket, {
@@ -128,7 +131,7 @@ export class OwnerSession {
     this.#inbox = await Inbox.load(
       this.#db,
       {
-        sendFrame: (f) => this.#socket.send(encodeFrames([f])),
+        sendFrame: (f) => (f.t === 'fetch' ? this.#socket.send(encodeFrames([f])) : this.#subFrames.queue(f)),
         sendFrames: (frames) => {
           for (const message of packSubs(frames, this.#socket.messageLimit)) this.#socket.send(message)
         },

@@ -1,8 +1,9 @@
 import { releaseProxy, type Remote } from 'comlink'
-import { TabwireError } from '../protocol/errors.ts'
+import { type ErrorCode, TabwireError } from '../protocol/errors.ts'
 import type {
   AttachResult,
   BrowserSignal,
+  ChangeOutcome,
   DeadLetter,
   EventPort,
   OutboxEntry,
@@ -12,12 +13,14 @@ import type {
   SendCall,
   SessionConfig,
   SubscribeMode,
+  SubscriptionChange,
   TabEvents,
   TabInfo,
   WorkerInspection,
   WorkerPort,
   WorkerStats,
 } from '../protocol/port.ts'
+import { MAX_SUBSCRIPTION_CHANGES } from '../protocol/port.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
@@ -89,24 +92,51 @@ export class PortApi implements WorkerPort {
   }
 
   subscribe(sub: number, topic: string, after: number, mode: SubscribeMode = {}): Promise<void> {
+    return guard(() => this.#subscribe(this.#attached(), sub, topic, after, mode))
+  }
+
+  subscriptions(changes: SubscriptionChange[]): Promise<ChangeOutcome[]> {
     return guard(() => {
-      if (typeof topic !== 'string' || topic === '')
-        throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
-      if (!Number.isSafeInteger(after) || after < 0)
-        throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
-      if (
-        typeof mode !== 'object' ||
-        mode === null ||
-        !isFlag(mode.latest) ||
-        !isFlag(mode.conflate) ||
-        !isFlag(mode.volatile)
-      )
+      if (!Array.isArray(changes) || changes.length > MAX_SUBSCRIPTION_CHANGES)
         throw new TabwireError(
           'invalid-argument',
-          'mode must be { latest?: boolean, conflate?: boolean, volatile?: boolean }',
+          `subscriptions() takes a list of at most ${MAX_SUBSCRIPTION_CHANGES} changes`,
         )
-      this.#attached().subscribe(this.#tab as Tab, sub, topic, after, mode)
+      const host = this.#attached()
+      return changes.map((c): ChangeOutcome => {
+        try {
+          if (typeof c !== 'object' || c === null)
+            throw new TabwireError(
+              'invalid-argument',
+              'a change is { sub, topic, after, mode? } or { sub, unsubscribe }',
+            )
+          if ('unsubscribe' in c) host.unsubscribe(this.#tab as Tab, c.sub)
+          else this.#subscribe(host, c.sub, c.topic, c.after, c.mode)
+          return null
+        } catch (e) {
+          return errorRecord(e)
+        }
+      })
     })
+  }
+
+  #subscribe(host: NamespaceHost, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {
+    if (typeof topic !== 'string' || topic === '')
+      throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw new TabwireError('invalid-argument', 'after must be an integer ≥ 0')
+    if (
+      typeof mode !== 'object' ||
+      mode === null ||
+      !isFlag(mode.latest) ||
+      !isFlag(mode.conflate) ||
+      !isFlag(mode.volatile)
+    )
+      throw new TabwireError(
+        'invalid-argument',
+        'mode must be { latest?: boolean, conflate?: boolean, volatile?: boolean }',
+      )
+    host.subscribe(this.#tab as Tab, sub, topic, after, mode)
   }
 
   sendVolatile(messages: OutgoingMessage[]): Promise<boolean> {
@@ -280,7 +310,11 @@ async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (e) {
-    const err = e instanceof TabwireError ? e : new TabwireError('storage', String(e), { cause: e })
-    throw { name: 'TabwireError', code: err.code, message: err.message }
+    throw { name: 'TabwireError', ...errorRecord(e) }
   }
+}
+
+function errorRecord(e: unknown): { code: ErrorCode; message: string } {
+  const err = e instanceof TabwireError ? e : new TabwireError('storage', String(e), { cause: e })
+  return { code: err.code, message: err.message }
 }

@@ -13,15 +13,18 @@ export type ClientFrameType = ClientFrame['t']
 
 const HEADER_END = Buffer.from('\r\n\r\n')
 
-/** One client → server byte stream. Feed it every chunk in order; frames that decode are handed to `onFrame`. */
+/**
+ * One client → server byte stream. Feed it every chunk in order; the frames of each WebSocket message that decodes
+ * are handed to `onMessage` together.
+ */
 export class FrameTap {
   private head: Buffer | undefined = Buffer.alloc(0)
   private readonly receiver = new Receiver({ isServer: true })
 
-  constructor(onFrame: (frame: ClientFrame) => void) {
+  constructor(onMessage: (frames: ClientFrame[]) => void) {
     this.receiver.on('message', (data: Buffer, isBinary: boolean) => {
       const decoded = decodeClientMessage(isBinary ? data : data.toString())
-      if (decoded.ok) for (const frame of decoded.frames) onFrame(frame)
+      if (decoded.ok) onMessage(decoded.frames)
     })
     // A stream cut mid-frame (a fault, a closed tab) is the end of this tap, not an error of the test.
     this.receiver.on('error', () => this.receiver.removeAllListeners('message'))
@@ -46,16 +49,23 @@ export class FrameTap {
   }
 }
 
-/** Frames counted by type, over every connection tapped, and the topics each `hello` carried, in order. */
+/**
+ * Frames counted by type, over every connection tapped; the WebSocket messages that carried each type (a batch of
+ * 1,000 `sub`s is one); and the topics each `hello` carried, in order.
+ */
 export class FrameCounts {
   private readonly counts = new Map<ClientFrameType, number>()
+  private readonly messages = new Map<ClientFrameType, number>()
   /** Per `hello`, its cursors' topics: what a test of resubscribing checks the one `hello` against. */
   readonly helloTopics: string[][] = []
 
   tap(): FrameTap {
-    return new FrameTap((frame) => {
-      this.counts.set(frame.t, this.of(frame.t) + 1)
-      if (frame.t === 'hello') this.helloTopics.push(frame.subs.map((c) => c.topic))
+    return new FrameTap((frames) => {
+      for (const frame of frames) {
+        this.counts.set(frame.t, this.of(frame.t) + 1)
+        if (frame.t === 'hello') this.helloTopics.push(frame.subs.map((c) => c.topic))
+      }
+      for (const t of new Set(frames.map((f) => f.t))) this.messages.set(t, (this.messages.get(t) ?? 0) + 1)
     })
   }
 
@@ -65,5 +75,10 @@ export class FrameCounts {
 
   snapshot(): Partial<Record<ClientFrameType, number>> {
     return Object.fromEntries(this.counts)
+  }
+
+  /** How many WebSocket messages carried at least one frame of each type. */
+  messageSnapshot(): Partial<Record<ClientFrameType, number>> {
+    return Object.fromEntries(this.messages)
   }
 }

@@ -72,6 +72,13 @@ const serverTapFrames: BrowserCommand<[]> = ({ project }): Partial<Record<Client
   return proxy.framesUp.snapshot()
 }
 
+/** WebSocket messages the clients sent through the tap since it started, by the frame types each carried. */
+const serverTapMessages: BrowserCommand<[]> = ({ project }): Partial<Record<ClientFrameType, number>> => {
+  const proxy = taps.get(project.name)
+  if (!proxy) throw new Error('serverTapMessages: no tap; call serverTapStart first')
+  return proxy.framesUp.messageSnapshot()
+}
+
 /** The topics of each `hello` clients sent through the tap since it started, in order. */
 const serverTapHellos: BrowserCommand<[]> = ({ project }): string[][] => {
   const proxy = taps.get(project.name)
@@ -88,6 +95,7 @@ const serverTapStop: BrowserCommand<[]> = async ({ project }) => {
 export const serverCommands = {
   serverTapStart,
   serverTapFrames,
+  serverTapMessages,
   serverTapHellos,
   serverTapStop,
   serverStop,

@@ -31,6 +31,8 @@ declare module 'vitest/browser' {
     serverTapStart: () => Promise<number>
     /** Frames clients sent through the tap since it started, by type. */
     serverTapFrames: () => Promise<Partial<Record<ClientFrame['t'], number>>>
+    /** WebSocket messages clients sent through the tap since it started, by the frame types each carried. */
+    serverTapMessages: () => Promise<Partial<Record<ClientFrame['t'], number>>>
     /** The topics of each `hello` clients sent through the tap since it started, in order. */
     serverTapHellos: () => Promise<string[][]>
     /** Closes the tap and its connections. */

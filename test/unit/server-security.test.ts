@@ -178,6 +178,39 @@ describe('authorize', () => {
     expect(server.connections()).toBe(1)
   })
 
+  it('the subs of a hello or a message are authorized 32 ahead, not one after another; verdicts and errors stay in order', async () => {
+    let inFlight = 0
+    let most = 0
+    const asked: string[] = []
+    const authorize = async (_user: string, topic: string) => {
+      asked.push(topic)
+      most = Math.max(most, ++inFlight)
+      await new Promise((r) => setTimeout(r, 1)) // an async lookup
+      inFlight--
+      return !topic.startsWith('secret')
+    }
+    const { server, url } = await serve({ authenticate, authorize })
+    const topics = (from: number) =>
+      Array.from({ length: 100 }, (_, i) => (i === 50 ? `secret:${from}` : `t${from + i}`))
+    const c = await hello(url, 'c', { token: 'eve', subs: topics(0).map((topic) => ({ topic, after: 0 })) })
+    c.send({ t: 'ping', n: 1 })
+    await c.waitFor((f) => f.some((x) => x.t === 'pong'))
+    expect(most).toBe(32)
+    most = 0
+    c.send(...topics(100).map((topic) => ({ t: 'sub' as const, topic, after: 0 })), { t: 'ping', n: 2 })
+    await c.waitFor((f) => f.some((x) => x.t === 'pong' && x.n === 2))
+    expect(most).toBe(32)
+    expect(asked).toEqual([...topics(0), ...topics(100)])
+    expect(c.frames).toEqual([
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 },
+      { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:0' },
+      { t: 'pong', n: 1 },
+      { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:100' },
+      { t: 'pong', n: 2 },
+    ])
+    expect([server.subscribers('t0'), server.subscribers('t199'), server.subscribers('secret:0')]).toEqual([1, 1, 0])
+  })
+
   it('a throwing authorize or validate on a pub is no verdict: 1011, nothing of that message applied, no refusal', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
     try {

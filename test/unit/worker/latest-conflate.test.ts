@@ -74,6 +74,8 @@ describe('subscribe with latest', () => {
     const [a] = tabs
     if (!a) throw new Error('no tab')
     host.subscribe(a.tab, 1, 'cpu', 0, { latest: true })
+    // A task's subscription frames leave at its end.
+    await Promise.resolve()
     expect(socket().sent('sub')).toEqual([{ t: 'sub', topic: 'cpu', after: 0, latest: true }])
     socket().receive({ t: 'reset', topic: 'cpu', seq: 41, epoch: EPOCH, reason: 'latest' }, msg('cpu', 42))
     socket().receive(msg('cpu', 43))
@@ -146,6 +148,8 @@ describe('subscribe with conflate', () => {
     if (!a) throw new Error('no tab')
     a.busy(true)
     host.subscribe(a.tab, 1, 'cpu', 0, { conflate: true })
+    // A task's subscription frames leave at its end.
+    await Promise.resolve()
     expect(socket().sent('sub')).toEqual([{ t: 'sub', topic: 'cpu', after: 0, latest: true }])
     socket().receive({ t: 'reset', topic: 'cpu', seq: 0, epoch: EPOCH, reason: 'latest' }, msg('cpu', 1))
     await until(() => a.seqs().length === 1, 'the first message')

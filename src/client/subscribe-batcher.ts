@@ -1,0 +1,53 @@
+import { TabwireError } from '../protocol/errors.ts'
+import { type ChangeOutcome, MAX_SUBSCRIPTION_CHANGES, type SubscriptionChange } from '../protocol/port.ts'
+
+interface QueuedChange {
+  change: SubscriptionChange
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
+/**
+ * Subscribes and unsubscribes made in the same task travel to the worker as one call (`WorkerPort.subscriptions`),
+ * in the order they were made: a page that follows 1,000 topics pays one round trip, not 1,000. Each change still
+ * settles on its own: the worker answers with one outcome per change.
+ */
+export class SubscribeBatcher {
+  #queue: QueuedChange[] = []
+
+  readonly #apply: (changes: SubscriptionChange[]) => Promise<ChangeOutcome[]>
+
+  constructor(apply: (changes: SubscriptionChange[]) => Promise<ChangeOutcome[]>) {
+    this.#apply = apply
+  }
+
+  enqueue(change: SubscriptionChange): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#queue.length === 0) queueMicrotask(() => this.#flush())
+      this.#queue.push({ change, resolve, reject })
+    })
+  }
+
+  #flush(): void {
+    const queue = this.#queue
+    this.#queue = []
+    // The worker takes a bounded list per call; calls are posted in order, and it applies them in that order.
+    for (let i = 0; i < queue.length; i += MAX_SUBSCRIPTION_CHANGES)
+      void this.#call(queue.slice(i, i + MAX_SUBSCRIPTION_CHANGES))
+  }
+
+  async #call(batch: QueuedChange[]): Promise<void> {
+    let outcomes: ChangeOutcome[]
+    try {
+      outcomes = await this.#apply(batch.map((q) => q.change))
+    } catch (e) {
+      for (const q of batch) q.reject(e)
+      return
+    }
+    batch.forEach((q, i) => {
+      const outcome = outcomes[i]
+      if (outcome) q.reject(new TabwireError(outcome.code, outcome.message))
+      else q.resolve()
+    })
+  }
+}
