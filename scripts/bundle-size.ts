@@ -26,8 +26,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 9_700 },
-  worker: { target: 8_000, ceiling: 24_150 },
+  client: { target: 3_000, ceiling: 9_850 },
+  worker: { target: 8_000, ceiling: 24_500 },
   sw: { target: 6_200, ceiling: 7_600 },
 }
 
