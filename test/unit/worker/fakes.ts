@@ -124,6 +124,17 @@ export class FakeSocket {
   }
 }
 
+/** Counts the WebSocket messages the worker writes, beside the frames the fake decodes. */
+export function countMessages(s: FakeSocket): { messages: number } {
+  const count = { messages: 0 }
+  const send = s.send.bind(s)
+  s.send = (data) => {
+    count.messages++
+    send(data)
+  }
+  return count
+}
+
 export class FakeSockets {
   readonly all: FakeSocket[] = []
   readonly open = (url: string): WebSocket => {

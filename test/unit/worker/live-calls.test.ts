@@ -12,7 +12,7 @@ import { Tab } from '../../../src/worker/tab.ts'
 import {
   ChannelHub,
   FakeLocks,
-  type FakeSocket,
+  countMessages,
   fakePlatform,
   freshNamespace,
   until,
@@ -45,17 +45,6 @@ async function worker(name: string, namespace: string, shared: { locks: FakeLock
   const t = fakeTab(`${name}-tab`)
   host.attach(t.tab)
   return { host, platform, ...t }
-}
-
-/** Counts the WebSocket messages the worker writes, beside the frames the fake decodes. */
-function countMessages(s: FakeSocket): { messages: number } {
-  const count = { messages: 0 }
-  const send = s.send.bind(s)
-  s.send = (data) => {
-    count.messages++
-    send(data)
-  }
-  return count
 }
 
 async function ownerAndFollower() {

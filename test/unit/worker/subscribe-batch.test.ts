@@ -16,7 +16,7 @@ import { SubFrames } from '../../../src/worker/sub-frames.ts'
 import {
   ChannelHub,
   FakeLocks,
-  type FakeSocket,
+  countMessages,
   fakePlatform,
   fakeTabEvents,
   freshNamespace,
@@ -44,17 +44,6 @@ async function worker(name: string, config: SessionConfig, shared: { locks: Fake
   const port = new PortApi({ worker: { id: name, version: 'test', kind: 'shared' }, host: () => host })
   await port.attach(config, { id: `${name}-tab`, lock: `lock:${name}`, dials: false }, events as Remote<TabEvents>)
   return { host, platform, port, got }
-}
-
-/** Counts the WebSocket messages the owner writes, beside the frames the fake decodes. */
-function countMessages(s: FakeSocket): { messages: number } {
-  const count = { messages: 0 }
-  const send = s.send.bind(s)
-  s.send = (data) => {
-    count.messages++
-    send(data)
-  }
-  return count
 }
 
 async function openOwner() {
