@@ -76,12 +76,11 @@ function isStoredCall(v: unknown): v is StoredCall {
 export class OutboxStore {
   #waiting: Waiting[] = []
   #committing = false
-  #deleting = false
+  #tidying = false
   #deletedUpTo: number
-  #pruneTimer: TimerId | undefined
+  #tidyTimer: TimerId | undefined
   /** Per tab, the call number below which its tab has settled every call: those records may go (see `#settle`). */
   readonly #settled = new Map<string, number>()
-  #forgetTimer: TimerId | undefined
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
 
@@ -229,23 +228,7 @@ export class OutboxStore {
   #settle(tab: string, n: number): void {
     if (n <= (this.#settled.get(tab) ?? 0)) return
     this.#settled.set(tab, n)
-    this.#forgetTimer ??= this.#clock.setTimeout(() => {
-      this.#forgetTimer = undefined
-      void this.#forgetSettled()
-    }, PRUNE_DELAY)
-  }
-
-  async #forgetSettled(): Promise<void> {
-    const settled = [...this.#settled]
-    this.#settled.clear()
-    try {
-      const tx = (await this.#db.get()).transaction('meta', 'readwrite')
-      for (const [tab, n] of settled)
-        tx.store.delete(IDBKeyRange.bound(['send', tab, 0], ['send', tab, n], false, true)).catch(() => undefined)
-      await tx.done
-    } catch {
-      // Left for `forgetCalls` when the tab goes, or the retention sweep when the next worker starts.
-    }
+    this.#tidyLater()
   }
 
   /** A tab is gone for good: the calls it had not settled need no answer any more. */
@@ -318,13 +301,19 @@ export class OutboxStore {
    */
   ackFromServer(id: number): boolean {
     if (!this.counters.ack(id)) return false
-    // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
-    // store and add a transaction to every send's latency.
-    this.#pruneTimer ??= this.#clock.setTimeout(() => {
-      this.#pruneTimer = undefined
-      void this.#deleteAcked()
-    }, PRUNE_DELAY)
+    this.#tidyLater()
     return true
+  }
+
+  /**
+   * Deferred and coalesced: a delete right after each ack or call would queue ahead of the next send's commit on the
+   * same stores and add a transaction to every send's latency. Acked records and settled calls go in one transaction.
+   */
+  #tidyLater(): void {
+    this.#tidyTimer ??= this.#clock.setTimeout(() => {
+      this.#tidyTimer = undefined
+      void this.#tidy()
+    }, PRUNE_DELAY)
   }
 
   /**
@@ -461,34 +450,45 @@ export class OutboxStore {
    * (a service worker's event, `tabwire/sw`), whose timer might never fire.
    */
   async pruneNow(): Promise<void> {
-    this.#clock.clearTimeout(this.#pruneTimer)
-    this.#pruneTimer = undefined
-    await this.#deleteAcked()
+    this.#clock.clearTimeout(this.#tidyTimer)
+    this.#tidyTimer = undefined
+    await this.#tidy()
   }
 
-  /** Stops background work (the deferred prunes), so nothing reopens a database that is being deleted. */
+  /** Stops background work (the deferred tidy), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    this.#clock.clearTimeout(this.#pruneTimer)
-    this.#pruneTimer = undefined
-    this.#clock.clearTimeout(this.#forgetTimer)
-    this.#forgetTimer = undefined
+    this.#clock.clearTimeout(this.#tidyTimer)
+    this.#tidyTimer = undefined
   }
 
-  async #deleteAcked(): Promise<void> {
-    if (this.#deleting) return
-    this.#deleting = true
+  /**
+   * Deletes the acked records and the settled calls, in relaxed transactions: losing one to a crash only means a
+   * resend the server answers as a duplicate, or a settled call left for `forgetCalls` or the next worker's sweep.
+   */
+  async #tidy(): Promise<void> {
+    if (this.#tidying) return
+    this.#tidying = true
     try {
-      while (this.#deletedUpTo < this.#prunable()) {
+      while (this.#deletedUpTo < this.#prunable() || this.#settled.size > 0) {
         const upTo = this.#prunable()
-        const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
-        await tx.store.delete(IDBKeyRange.upperBound(upTo))
+        const settled = [...this.#settled]
+        this.#settled.clear()
+        const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
+        const meta = tx.objectStore('meta')
+        const prune = upTo > this.#deletedUpTo
+        if (prune)
+          tx.objectStore('outbox')
+            .delete(IDBKeyRange.upperBound(upTo))
+            .catch(() => undefined)
+        for (const [tab, n] of settled)
+          meta.delete(IDBKeyRange.bound(['send', tab, 0], ['send', tab, n], false, true)).catch(() => undefined)
         await tx.done
-        this.#deletedUpTo = upTo
+        if (prune) this.#deletedUpTo = upTo
       }
     } catch {
-      // Left for the next ack: a record that outlives its ack is resent and deduplicated by the server.
+      // Acked records are left for the next ack; settled calls as above.
     } finally {
-      this.#deleting = false
+      this.#tidying = false
     }
   }
 

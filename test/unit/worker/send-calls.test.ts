@@ -100,6 +100,8 @@ describe('send calls across a worker restart', () => {
       ['tab-a', 3, 4, 1],
       ['tab-b', 1, 3, 1],
     ])
+    // An ack meanwhile shares the timer, and the transaction: acked records and settled calls go together.
+    outbox.ackFromServer(2)
     expect(clock.pending()).toEqual([1_000])
     clock.advance(1_000)
     await expect
@@ -109,6 +111,8 @@ describe('send calls across a worker restart', () => {
         ['tab-a', 3, 4, 1],
         ['tab-b', 1, 3, 1],
       ])
+    expect((await stored(db)).map(([id]) => id)).toEqual([3, 4])
+    expect(clock.pending()).toEqual([])
     // A retry of a call its tab has not settled is still answered, not stored again.
     expect(await outbox.send([msg(4)], call(3, true, 2))).toEqual([4])
     expect(outbox.counters.last).toBe(4)
