@@ -54,6 +54,8 @@ const CALL_RETENTION = 60 * 60_000
 
 /** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
 const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
+/** A tab's remembered calls numbered below `n`; below `[]`, all of them (`['send', tab]` sorts before each). */
+const callsBelow = (tab: string, n: number | []) => IDBKeyRange.bound(['send', tab], ['send', tab, n], false, true)
 
 /** How long `status(id)` still names a cancelled or expired message once its record is pruned. */
 const DROPPED_RETENTION = 24 * 60 * 60_000
@@ -221,22 +223,21 @@ export class OutboxStore {
   }
 
   /**
-   * The tab has settled its calls below `n`: their records are deleted later, together, outside any send's commit (a
-   * range delete inside the strict commit cost every lone send about 0.3 ms). A settled record that outlives a crash
-   * answers nothing: a retry names a call its tab has not settled, and the next worker's load sweeps old records.
+   * The tab has settled its calls below `n` (a tab's `settledBelow` never goes down): their records are deleted
+   * later, together, outside any send's commit (a range delete inside the strict commit cost every lone send about
+   * 0.3 ms). A settled record that outlives a crash answers nothing: a retry names a call its tab has not settled, and
+   * `forgetCalls` or the next worker's load sweeps it.
    */
   #settle(tab: string, n: number): void {
-    if (n <= (this.#settled.get(tab) ?? 0)) return
     this.#settled.set(tab, n)
     this.#tidyLater()
   }
 
   /** A tab is gone for good: the calls it had not settled need no answer any more. */
   async forgetCalls(tab: string): Promise<void> {
-    this.#settled.delete(tab)
     try {
       const db = await this.#db.get()
-      await db.delete('meta', IDBKeyRange.bound(['send', tab], ['send', tab, []]))
+      await db.delete('meta', callsBelow(tab, []))
     } catch {
       // Left for the retention sweep when the next worker starts.
     }
@@ -469,21 +470,16 @@ export class OutboxStore {
     if (this.#tidying) return
     this.#tidying = true
     try {
-      while (this.#deletedUpTo < this.#prunable() || this.#settled.size > 0) {
+      while (this.#deletedUpTo < this.#prunable() || this.#settled.size) {
         const upTo = this.#prunable()
-        const settled = [...this.#settled]
-        this.#settled.clear()
         const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
-        const meta = tx.objectStore('meta')
-        const prune = upTo > this.#deletedUpTo
-        if (prune)
-          tx.objectStore('outbox')
-            .delete(IDBKeyRange.upperBound(upTo))
-            .catch(() => undefined)
-        for (const [tab, n] of settled)
-          meta.delete(IDBKeyRange.bound(['send', tab, 0], ['send', tab, n], false, true)).catch(() => undefined)
+        await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
+        for (const [tab, n] of this.#settled) {
+          this.#settled.delete(tab)
+          await tx.objectStore('meta').delete(callsBelow(tab, n))
+        }
         await tx.done
-        if (prune) this.#deletedUpTo = upTo
+        this.#deletedUpTo = upTo
       }
     } catch {
       // Acked records are left for the next ack; settled calls as above.
