@@ -79,7 +79,6 @@ export class OutboxStore {
   #waiting: Waiting[] = []
   #committing = false
   #tidying = false
-  #deletedUpTo: number
   #tidyTimer: TimerId | undefined
   /** Per tab, the call number below which its tab has settled every call: those records may go (see `#settle`). */
   readonly #settled = new Map<string, number>()
@@ -107,7 +106,6 @@ export class OutboxStore {
     this.#db = db
     this.#clock = clock
     this.#onCommitted = onCommitted
-    this.#deletedUpTo = counters.acked
   }
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
@@ -333,7 +331,6 @@ export class OutboxStore {
    */
   async followRenumber(from: number, delta: number): Promise<void> {
     this.counters.renumbered(from - delta - 1)
-    this.#deletedUpTo = this.counters.acked
     try {
       const stored = await (await this.#db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.followDisk(stored)
@@ -428,7 +425,6 @@ export class OutboxStore {
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)
-      this.#deletedUpTo = acked
       return { from: oldest.first, delta }
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
@@ -463,24 +459,24 @@ export class OutboxStore {
   }
 
   /**
-   * Deletes the acked records and the settled calls, in relaxed transactions: losing one to a crash only means a
+   * Deletes the acked records and the settled calls, in one relaxed transaction: losing it to a crash only means a
    * resend the server answers as a duplicate, or a settled call left for `forgetCalls` or the next worker's sweep.
+   * One pass per timer: what arrives meanwhile waits for the next, so steady traffic gets one transaction a second,
+   * not one behind every ack.
    */
   async #tidy(): Promise<void> {
     if (this.#tidying) return
     this.#tidying = true
+    const upTo = this.#prunable()
     try {
-      while (this.#deletedUpTo < this.#prunable() || this.#settled.size) {
-        const upTo = this.#prunable()
-        const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
-        await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
-        for (const [tab, n] of this.#settled) {
-          this.#settled.delete(tab)
-          await tx.objectStore('meta').delete(callsBelow(tab, n))
-        }
-        await tx.done
-        this.#deletedUpTo = upTo
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
+      await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
+      for (const [tab, n] of this.#settled) {
+        this.#settled.delete(tab)
+        await tx.objectStore('meta').delete(callsBelow(tab, n))
       }
+      await tx.done
+      if (upTo < this.#prunable() || this.#settled.size) this.#tidyLater()
     } catch {
       // Acked records are left for the next ack; settled calls as above.
     } finally {
