@@ -54,6 +54,8 @@ const CALL_RETENTION = 60 * 60_000
 
 /** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
 const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
+/** A tab's remembered calls numbered below `n`; below `[]`, all of them (`['send', tab]` sorts before each). */
+const callsBelow = (tab: string, n: number | []) => IDBKeyRange.bound(['send', tab], ['send', tab, n], false, true)
 
 /** How long `status(id)` still names a cancelled or expired message once its record is pruned. */
 const DROPPED_RETENTION = 24 * 60 * 60_000
@@ -76,9 +78,10 @@ function isStoredCall(v: unknown): v is StoredCall {
 export class OutboxStore {
   #waiting: Waiting[] = []
   #committing = false
-  #deleting = false
-  #deletedUpTo: number
-  #pruneTimer: TimerId | undefined
+  #tidying = false
+  #tidyTimer: TimerId | undefined
+  /** Per tab, the call number below which its tab has settled every call: those records may go (see `#settle`). */
+  readonly #settled = new Map<string, number>()
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
 
@@ -103,7 +106,6 @@ export class OutboxStore {
     this.#db = db
     this.#clock = clock
     this.#onCommitted = onCommitted
-    this.#deletedUpTo = counters.acked
   }
 
   /** Reads the client id (creating it on first use) and where the queue stands. */
@@ -201,8 +203,8 @@ export class OutboxStore {
   }
 
   /**
-   * Inside the commit's transaction: remembers each call of `group` under its key and forgets the calls its tab has
-   * settled. Requests are issued without awaiting, as the commit's own puts are.
+   * Inside the commit's transaction: remembers each call of `group` under its key. Requests are issued without
+   * awaiting, as the commit's own puts are.
    */
   #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): void {
     const meta = tx.objectStore('meta')
@@ -212,20 +214,28 @@ export class OutboxStore {
       if (call) {
         const record: StoredCall = { first: id, count: w.messages.length, at }
         meta.put(record, callKey(call)).catch(() => undefined)
-        if (call.settledBelow > 0)
-          meta
-            .delete(IDBKeyRange.bound(['send', call.tab, 0], ['send', call.tab, call.settledBelow], false, true))
-            .catch(() => undefined)
+        this.#settle(call.tab, call.settledBelow)
       }
       id += w.messages.length
     }
+  }
+
+  /**
+   * The tab has settled its calls below `n` (a tab's `settledBelow` never goes down): their records are deleted
+   * later, together, outside any send's commit (a range delete inside the strict commit cost every lone send about
+   * 0.3 ms). A settled record that outlives a crash answers nothing: a retry names a call its tab has not settled, and
+   * `forgetCalls` or the next worker's load sweeps it.
+   */
+  #settle(tab: string, n: number): void {
+    this.#settled.set(tab, n)
+    this.#tidyLater()
   }
 
   /** A tab is gone for good: the calls it had not settled need no answer any more. */
   async forgetCalls(tab: string): Promise<void> {
     try {
       const db = await this.#db.get()
-      await db.delete('meta', IDBKeyRange.bound(['send', tab], ['send', tab, []]))
+      await db.delete('meta', callsBelow(tab, []))
     } catch {
       // Left for the retention sweep when the next worker starts.
     }
@@ -290,13 +300,19 @@ export class OutboxStore {
    */
   ackFromServer(id: number): boolean {
     if (!this.counters.ack(id)) return false
-    // Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
-    // store and add a transaction to every send's latency.
-    this.#pruneTimer ??= this.#clock.setTimeout(() => {
-      this.#pruneTimer = undefined
-      void this.#deleteAcked()
-    }, PRUNE_DELAY)
+    this.#tidyLater()
     return true
+  }
+
+  /**
+   * Deferred and coalesced: a delete right after each ack or call would queue ahead of the next send's commit on the
+   * same stores and add a transaction to every send's latency. Acked records and settled calls go in one transaction.
+   */
+  #tidyLater(): void {
+    this.#tidyTimer ??= this.#clock.setTimeout(() => {
+      this.#tidyTimer = undefined
+      void this.#tidy()
+    }, PRUNE_DELAY)
   }
 
   /**
@@ -315,7 +331,6 @@ export class OutboxStore {
    */
   async followRenumber(from: number, delta: number): Promise<void> {
     this.counters.renumbered(from - delta - 1)
-    this.#deletedUpTo = this.counters.acked
     try {
       const stored = await (await this.#db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.followDisk(stored)
@@ -410,7 +425,6 @@ export class OutboxStore {
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)
-      this.#deletedUpTo = acked
       return { from: oldest.first, delta }
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
@@ -433,32 +447,40 @@ export class OutboxStore {
    * (a service worker's event, `tabwire/sw`), whose timer might never fire.
    */
   async pruneNow(): Promise<void> {
-    this.#clock.clearTimeout(this.#pruneTimer)
-    this.#pruneTimer = undefined
-    await this.#deleteAcked()
+    this.#clock.clearTimeout(this.#tidyTimer)
+    this.#tidyTimer = undefined
+    await this.#tidy()
   }
 
-  /** Stops background work (the deferred prune), so nothing reopens a database that is being deleted. */
+  /** Stops background work (the deferred tidy), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    this.#clock.clearTimeout(this.#pruneTimer)
-    this.#pruneTimer = undefined
+    this.#clock.clearTimeout(this.#tidyTimer)
+    this.#tidyTimer = undefined
   }
 
-  async #deleteAcked(): Promise<void> {
-    if (this.#deleting) return
-    this.#deleting = true
+  /**
+   * Deletes the acked records and the settled calls, in one relaxed transaction: losing it to a crash only means a
+   * resend the server answers as a duplicate, or a settled call left for `forgetCalls` or the next worker's sweep.
+   * One pass per timer: what arrives meanwhile waits for the next, so steady traffic gets one transaction a second,
+   * not one behind every ack.
+   */
+  async #tidy(): Promise<void> {
+    if (this.#tidying) return
+    this.#tidying = true
+    const upTo = this.#prunable()
     try {
-      while (this.#deletedUpTo < this.#prunable()) {
-        const upTo = this.#prunable()
-        const tx = (await this.#db.get()).transaction('outbox', 'readwrite')
-        await tx.store.delete(IDBKeyRange.upperBound(upTo))
-        await tx.done
-        this.#deletedUpTo = upTo
+      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
+      await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
+      for (const [tab, n] of this.#settled) {
+        this.#settled.delete(tab)
+        await tx.objectStore('meta').delete(callsBelow(tab, n))
       }
+      await tx.done
+      if (upTo < this.#prunable() || this.#settled.size) this.#tidyLater()
     } catch {
-      // Left for the next ack: a record that outlives its ack is resent and deduplicated by the server.
+      // Acked records are left for the next ack; settled calls as above.
     } finally {
-      this.#deleting = false
+      this.#tidying = false
     }
   }
 

@@ -74,6 +74,23 @@ describe('OutboxStore', () => {
     await expect.poll(async () => (await stored(db)).map(([id]) => id)).toEqual([4])
   })
 
+  it('an ack during a prune waits for the next pass, a second later, instead of a transaction right behind it', async () => {
+    const { outbox, db, clock } = await open()
+    await fill(outbox, 3)
+    outbox.ackFromServer(1)
+    clock.advance(1_000)
+    // The pass has begun (it prunes up to 1); this ack comes while it runs.
+    outbox.ackFromServer(2)
+    await expect.poll(async () => (await stored(db)).map(([id]) => id)).toEqual([2, 3])
+    expect(clock.pending()).toEqual([1_000])
+    // Nothing more before that timer: a record acked meanwhile stays until the next pass.
+    await new Promise((r) => setTimeout(r, 20))
+    expect((await stored(db)).map(([id]) => id)).toEqual([2, 3])
+    clock.advance(1_000)
+    await expect.poll(async () => (await stored(db)).map(([id]) => id)).toEqual([3])
+    expect(clock.pending()).toEqual([])
+  })
+
   it('a relayed ack above this worker’s counter is checked against the stored one', async () => {
     const namespace = freshNamespace()
     const a = await open(namespace)

@@ -88,16 +88,34 @@ describe('send calls across a worker restart', () => {
   })
 
   it('a call is forgotten once its tab settles it, and every call of a tab that is gone', async () => {
-    const { outbox, db } = await open()
+    const { outbox, db, clock } = await open()
     await outbox.send([msg(1)], call(1, false, 1))
     await outbox.send([msg(2)], call(2, false, 1))
     await outbox.send([msg(3)], call(1, false, 1, 'tab-b'))
     await outbox.send([msg(4)], call(3, false, 2))
+    // Settled calls are not deleted in the sends' commits, which stay a put or two, but a second later, together.
     expect(await calls(db)).toEqual([
+      ['tab-a', 1, 1, 1],
       ['tab-a', 2, 2, 1],
       ['tab-a', 3, 4, 1],
       ['tab-b', 1, 3, 1],
     ])
+    // An ack meanwhile shares the timer, and the transaction: acked records and settled calls go together.
+    outbox.ackFromServer(2)
+    expect(clock.pending()).toEqual([1_000])
+    clock.advance(1_000)
+    await expect
+      .poll(() => calls(db))
+      .toEqual([
+        ['tab-a', 2, 2, 1],
+        ['tab-a', 3, 4, 1],
+        ['tab-b', 1, 3, 1],
+      ])
+    expect((await stored(db)).map(([id]) => id)).toEqual([3, 4])
+    expect(clock.pending()).toEqual([])
+    // A retry of a call its tab has not settled is still answered, not stored again.
+    expect(await outbox.send([msg(4)], call(3, true, 2))).toEqual([4])
+    expect(outbox.counters.last).toBe(4)
     await outbox.forgetCalls('tab-a')
     expect(await calls(db)).toEqual([['tab-b', 1, 3, 1]])
   })
