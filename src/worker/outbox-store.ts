@@ -84,6 +84,14 @@ export class OutboxStore {
   readonly #settled = new Map<string, number>()
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
+  /**
+   * The highest id this worker's own server acked. Only those records are pruned: a follower's acks are relayed and
+   * may be stale by a renumbering its owner committed (the records then under those ids are unacked ones).
+   */
+  #serverAcked = 0
+  /** Renumbering transactions (`renumberAfter`, `skipTo`) under way, and begun in all: no prune runs behind one. */
+  #renumbering = 0
+  #renumberings = 0
 
   /**
    * Set by the owner's resend: whether a batch starting at `first`, once committed, goes straight to the socket
@@ -299,7 +307,9 @@ export class OutboxStore {
    * a duplicate.
    */
   ackFromServer(id: number): boolean {
-    if (!this.counters.ack(id)) return false
+    const moved = this.counters.ack(id)
+    this.#serverAcked = Math.max(this.#serverAcked, Math.min(id, this.counters.acked))
+    if (!moved) return false
     this.#tidyLater()
     return true
   }
@@ -331,6 +341,7 @@ export class OutboxStore {
    */
   async followRenumber(from: number, delta: number): Promise<void> {
     this.counters.renumbered(from - delta - 1)
+    this.#serverAcked = Math.min(this.#serverAcked, from - delta - 1)
     try {
       const stored = await (await this.#db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.followDisk(stored)
@@ -350,6 +361,8 @@ export class OutboxStore {
    * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
    */
   async skipTo(acked: number, seen: number): Promise<{ from: number; delta: number } | undefined> {
+    this.#renumbering++
+    this.#renumberings++
     try {
       const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
@@ -374,6 +387,8 @@ export class OutboxStore {
       return { from: seen + 1, delta }
     } catch (e) {
       throw storageError(e, 'cannot move the outbox counter')
+    } finally {
+      this.#renumbering--
     }
   }
 
@@ -398,6 +413,8 @@ export class OutboxStore {
    * nothing had to move.
    */
   async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
+    this.#renumbering++
+    this.#renumberings++
     try {
       const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const store = tx.objectStore('outbox')
@@ -425,9 +442,12 @@ export class OutboxStore {
       await tx.done
       this.counters.followDisk(last)
       this.counters.renumbered(acked)
+      this.#serverAcked = Math.min(this.#serverAcked, acked)
       return { from: oldest.first, delta }
     } catch (e) {
       throw storageError(e, 'cannot renumber the outbox')
+    } finally {
+      this.#renumbering--
     }
   }
 
@@ -468,8 +488,16 @@ export class OutboxStore {
     if (this.#tidying) return
     this.#tidying = true
     const upTo = this.#prunable()
+    const renumberings = this.#renumberings
     try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
+      const db = await this.#db.get()
+      // A transaction begun behind a renumbering would run after it, deleting by ids it has just given to unacked
+      // messages; one begun since the bound was taken may have lowered the ack: wait for the next pass.
+      if (this.#renumbering > 0 || renumberings !== this.#renumberings) {
+        this.#tidyLater()
+        return
+      }
+      const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
       await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
       for (const [tab, n] of this.#settled) {
         this.#settled.delete(tab)
@@ -484,9 +512,9 @@ export class OutboxStore {
     }
   }
 
-  /** Acked records may go up to here: not a refused one still being copied into the dead letters. */
+  /** Acked records may go up to here: acked by this worker's server, not a refused one still being buried. */
   #prunable(): number {
-    let upTo = this.counters.acked
+    let upTo = Math.min(this.counters.acked, this.#serverAcked)
     for (const id of this.#burying) upTo = Math.min(upTo, id - 1)
     return upTo
   }

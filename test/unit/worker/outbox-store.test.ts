@@ -180,6 +180,42 @@ describe('OutboxStore', () => {
     expect(await follower.outbox.send([msg(7)])).toEqual([4])
   })
 
+  it('a prune begun while a renumbering is under way never deletes the renumbered messages', async () => {
+    const { outbox, db } = await open()
+    await fill(outbox, 6)
+    outbox.ackFromServer(3)
+    // The server lost its counter: 4..6 become 1..3. A prune that bound itself to the old ack (3) and ran right
+    // behind the renumbering would delete them.
+    const renumbering = outbox.renumberAfter(0)
+    const prune = outbox.pruneNow()
+    expect(await renumbering).toEqual({ from: 4, delta: 3 })
+    await prune
+    expect(await stored(db)).toEqual([
+      [1, '4'],
+      [2, '5'],
+      [3, '6'],
+    ])
+    await outbox.pruneNow()
+    expect((await stored(db)).map(([id]) => id)).toEqual([1, 2, 3])
+  })
+
+  it('a follower prunes no message by a relayed ack: its owner may have renumbered the queue under it', async () => {
+    const namespace = freshNamespace()
+    const owner = await open(namespace)
+    const follower = await open(namespace)
+    await fill(owner.outbox, 6)
+    owner.outbox.ackFromServer(3)
+    await follower.outbox.ackRelayed(3)
+    // The owner renumbers (4..6 → 1..3); the follower has not heard of it yet when its prune runs.
+    await owner.outbox.renumberAfter(0)
+    await follower.outbox.pruneNow()
+    expect(await stored(follower.db)).toEqual([
+      [1, '4'],
+      [2, '5'],
+      [3, '6'],
+    ])
+  })
+
   it('reloading reads the counter and the oldest unacked record back from disk', async () => {
     const namespace = freshNamespace()
     const first = await open(namespace)
