@@ -27,8 +27,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_850 },
-  worker: { target: 8_000, ceiling: 24_550 },
-  sw: { target: 6_200, ceiling: 7_600 },
+  worker: { target: 8_000, ceiling: 24_650 },
+  sw: { target: 6_200, ceiling: 7_700 },
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
