@@ -92,6 +92,7 @@ it('a tab answers none of the events it gets: volatile and durable batches, acks
   expect(bodies('volatile').filter((b) => b !== 'warm-up')).toEqual(volatile.filter(numbered).map((m) => m.body))
   expect(bodies('messages')).toEqual(durable.map((m) => m.body))
   expect(events.filter((e) => e[0] === 'acked').at(-1)).toEqual(['acked', 20])
-  // Batched: fewer posts than events (a volatile burst arrives in few WebSocket messages).
-  expect(counts.eventPosts.length).toBeLessThan(events.length)
+  // No empty post. How many events share a post depends on how the server's messages fall into the worker's tasks
+  // (Firefox under load: one each), so the batching per task is proven in test/unit/worker/tab-events instead.
+  expect(counts.eventPosts.filter((p) => p.oneWay.length === 0)).toEqual([])
 })
