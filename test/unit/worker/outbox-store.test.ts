@@ -24,6 +24,17 @@ async function fill(outbox: OutboxStore, n: number): Promise<number[]> {
   return ids
 }
 
+/** Two workers of one namespace: the owner stored 1..6 and its server acked 3, relayed to the follower. */
+async function ownerAndFollower() {
+  const namespace = freshNamespace()
+  const owner = await open(namespace)
+  const follower = await open(namespace)
+  await fill(owner.outbox, 6)
+  owner.outbox.ackFromServer(3)
+  await follower.outbox.ackRelayed(3)
+  return { owner, follower }
+}
+
 /** What is stored, as ids with their bodies. */
 async function stored(db: DbHandle): Promise<[number, string][]> {
   const out: [number, string][] = []
@@ -167,12 +178,7 @@ describe('OutboxStore', () => {
   })
 
   it('a follower follows the owner’s renumbering, also where the stored counter went backwards', async () => {
-    const namespace = freshNamespace()
-    const owner = await open(namespace)
-    const follower = await open(namespace)
-    await fill(owner.outbox, 6)
-    owner.outbox.ackFromServer(3)
-    await follower.outbox.ackRelayed(3)
+    const { owner, follower } = await ownerAndFollower()
     const moved = await owner.outbox.renumberAfter(0)
     expect(moved).toEqual({ from: 4, delta: 3 })
     await follower.outbox.followRenumber(4, 3)
@@ -200,12 +206,7 @@ describe('OutboxStore', () => {
   })
 
   it('a follower prunes no message by a relayed ack: its owner may have renumbered the queue under it', async () => {
-    const namespace = freshNamespace()
-    const owner = await open(namespace)
-    const follower = await open(namespace)
-    await fill(owner.outbox, 6)
-    owner.outbox.ackFromServer(3)
-    await follower.outbox.ackRelayed(3)
+    const { owner, follower } = await ownerAndFollower()
     // The owner renumbers (4..6 → 1..3); the follower has not heard of it yet when its prune runs.
     await owner.outbox.renumberAfter(0)
     await follower.outbox.pruneNow()
