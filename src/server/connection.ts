@@ -127,7 +127,7 @@ export class Connection implements Session {
       limits: ctx.requestLimits,
       out: this.out,
       identity: () => this.identity,
-      allowed: (topic) => this.allowed(topic, 'request'),
+      allowed: (topic) => (this.ctx.authorize ? this.allowed(topic, 'request') : true),
     })
     this.idle = setTimeout(() => this.close(CloseCode.HeartbeatTimeout, 'idle timeout'), ctx.idleTimeout)
     ws.on('message', (data, isBinary) => this.receive(data, isBinary))

@@ -57,7 +57,8 @@ export interface RequestsHost {
   limits: RequestLimits
   out: Outbox
   identity(): { user: string; client: string } | undefined
-  allowed(topic: string): Promise<boolean>
+  /** `true` without waiting when the server has no `authorize`. */
+  allowed(topic: string): boolean | Promise<boolean>
 }
 
 /**
@@ -70,7 +71,7 @@ export interface RequestsHost {
 export class ConnectionRequests {
   private running = 0
   private readonly slots: (() => void)[] = []
-  private readonly aborts = new Set<AbortController>()
+  private readonly aborts = new Set<HandlerSignal>()
   private closed = false
 
   constructor(private readonly host: RequestsHost) {}
@@ -96,27 +97,41 @@ export class ConnectionRequests {
   private async answer(frame: RequestFrame): Promise<void> {
     const identity = this.host.identity()
     if (!identity) return
-    if (!(await this.host.allowed(frame.topic)))
+    const verdict = this.host.allowed(frame.topic)
+    if (verdict !== true && !(verdict !== false && (await verdict)))
       return this.fail(frame.id, 'forbidden', `not allowed to request ${frame.topic}`)
     const handler = this.host.handlers.find(frame.topic)
     if (!handler) return this.fail(frame.id, 'not-found', `no handler for ${frame.topic}`)
-    const abort = new AbortController()
+    const abort = new HandlerSignal()
     this.aborts.add(abort)
-    const { timeout } = this.host.limits
+    const context: RequestContext = {
+      ...identity,
+      topic: frame.topic,
+      body: frame.body,
+      get signal() {
+        return abort.signal
+      },
+    }
     let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeout)
-    })
     try {
-      const context = { ...identity, topic: frame.topic, body: frame.body, signal: abort.signal }
-      const result = await Promise.race([Promise.resolve().then(() => handler(context)), expired])
-      if (result === 'timeout') {
-        abort.abort(new Error('request timeout'))
-        return this.fail(frame.id, 'timeout', `the handler of ${frame.topic} did not answer within ${timeout} ms`)
+      let result = handler(context)
+      // An answer given at once needs no timer: only a pending one can outlive `timeout`.
+      if (isThenable(result)) {
+        const { timeout } = this.host.limits
+        const expired = new Promise<typeof TIMED_OUT>((resolve) => {
+          timer = setTimeout(() => resolve(TIMED_OUT), timeout)
+        })
+        const settled = await Promise.race([result, expired])
+        if (settled === TIMED_OUT) {
+          abort.abort(new Error('request timeout'))
+          return this.fail(frame.id, 'timeout', `the handler of ${frame.topic} did not answer within ${timeout} ms`)
+        }
+        result = settled
       }
+      abort.answered()
       await this.reply(frame.id, result)
     } catch (error) {
-      if (abort.signal.aborted) return
+      if (abort.aborted) return
       this.fail(frame.id, 'remote', error instanceof Error ? error.message : String(error))
     } finally {
       clearTimeout(timer)
@@ -130,7 +145,7 @@ export class ConnectionRequests {
     const { maxReplyBytes } = this.host.limits
     if (size > maxReplyBytes)
       return this.fail(id, 'too-large', `the answer is ${size} bytes; at most ${maxReplyBytes} are sent`)
-    await this.host.out.room()
+    if (this.host.out.congested) await this.host.out.room()
     this.host.out.push({ t: 'reply', id, body: body as Body })
   }
 
@@ -138,6 +153,45 @@ export class ConnectionRequests {
     const error: ReplyError = { code, message }
     this.host.out.push({ t: 'reply', id, error })
   }
+}
+
+const TIMED_OUT = Symbol('timed out')
+
+/**
+ * A handler's `signal`, made on first read: most handlers never read it, and an AbortController (an EventTarget)
+ * costs more than the rest of a request. Read after its request timed out or its connection closed, it is born
+ * aborted; once the handler has answered, it never aborts.
+ */
+class HandlerSignal {
+  #controller: AbortController | undefined
+  #reason: Error | undefined
+  #answered = false
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#reason) this.#controller.abort(this.#reason)
+    }
+    return this.#controller.signal
+  }
+
+  get aborted(): boolean {
+    return this.#reason !== undefined
+  }
+
+  abort(reason: Error): void {
+    if (this.#reason || this.#answered) return
+    this.#reason = reason
+    this.#controller?.abort(reason)
+  }
+
+  answered(): void {
+    this.#answered = true
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<Body> {
+  return typeof (value as PromiseLike<Body> | null)?.then === 'function'
 }
 
 /** The size a body will have on the wire, or undefined when it cannot travel (a function, a cycle, too deep). */

@@ -2,7 +2,7 @@
  * Requests (`request` → `reply`) against the real server with raw ws clients: handlers by topic or `onRequest`,
  * errors by code, `authorize`, and the per-connection bounds (concurrent handlers, reply size, handler timeout).
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { ClientFrame, Json, ReplyFrame, ServerFrame } from '../../src/protocol/frames.ts'
 import type { RequestContext } from '../../src/server/index.ts'
 import { serverHarness } from '../support/server-harness.ts'
@@ -175,5 +175,68 @@ describe('requests', () => {
     // Let the freed slots be taken, if anything would take them.
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(signals.length).toBe(2)
+  })
+
+  it('a signal first read after its request timed out or its connection closed is born aborted; after an answer it never aborts', async () => {
+    const late: Record<string, AbortSignal> = {}
+    const { server, url } = await serve({ requestTimeout: 100 })
+    const readLater = (name: string, ctx: RequestContext, ms: number) =>
+      setTimeout(() => {
+        late[name] = ctx.signal
+      }, ms)
+    server.handle('slow', (ctx) => {
+      readLater(String(ctx.body), ctx, 200)
+      return new Promise(() => {})
+    })
+    server.handle('quick', (ctx) => {
+      readLater('answered', ctx, 0)
+      return 'done'
+    })
+    const c = await hello(url, 'c')
+    c.send(request(1, 'slow', 'timed-out'), request(2, 'quick', null))
+    await c.waitFor((f) => replies(f).length === 2)
+    const d = await hello(url, 'd')
+    d.send(request(1, 'slow', 'closed'))
+    await until(
+      'the handler to run',
+      () => server.connections(),
+      (n) => n === 2,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await d.close()
+    await until(
+      'every signal read',
+      () => Object.keys(late).length,
+      (n) => n === 3,
+    )
+    const state = (signal: AbortSignal) => (signal.aborted ? (signal.reason as Error).message : 'not aborted')
+    expect(Object.fromEntries(Object.entries(late).map(([name, signal]) => [name, state(signal)]))).toEqual({
+      'timed-out': 'request timeout',
+      closed: 'the connection closed',
+      answered: 'not aborted',
+    })
+    await c.close()
+  })
+
+  it('a handler that answers at once arms no timeout timer; one that returns a promise arms one', async () => {
+    const { server, url } = await serve({ requestTimeout: 4_321 })
+    server.handle('now', ({ body }) => body as Json)
+    server.handle('later', async ({ body }) => body as Json)
+    const armed = vi.spyOn(globalThis, 'setTimeout')
+    try {
+      const c = await hello(url, 'c')
+      c.send(...Array.from({ length: 20 }, (_, i) => request(i, 'now', i)))
+      await c.waitFor((f) => replies(f).length === 20)
+      const timeouts = () => armed.mock.calls.filter(([, ms]) => ms === 4_321).length
+      expect(timeouts()).toBe(0)
+      c.send(request(20, 'later', 20))
+      await c.waitFor((f) => replies(f).length === 21)
+      expect(timeouts()).toBe(1)
+      expect(replies(c.frames).map((r) => ('body' in r ? r.body : r.error.code))).toEqual(
+        Array.from({ length: 21 }, (_, i) => i),
+      )
+    } finally {
+      armed.mockRestore()
+    }
   })
 })
