@@ -26,6 +26,16 @@ export interface Results {
   extras: Summary[]
   sizes: { contender: string; workload: string; gzip: number; raw: number; note: string }[]
   failures: string[]
+  /** Partial runs folded in with `--merge`: which workloads each one measured (the rest are the main run's). */
+  parts?: RunPart[]
+}
+
+/** One partial run merged into the results. */
+export interface RunPart {
+  date: string
+  rounds: number
+  quick: boolean
+  workloads: string[]
 }
 
 const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | 'lower' | '' }[] = [
@@ -60,6 +70,8 @@ const WORKLOADS: { id: string; label: string; unit: string; better: 'higher' | '
       better: 'lower' as const,
     })),
   ),
+  { id: 'idle-wakeups', label: 'idle: timer callbacks, 10 hidden tabs', unit: 'callbacks/min', better: 'lower' },
+  { id: 'idle-cpu', label: 'idle: CPU, 10 hidden tabs', unit: 'ms/min', better: 'lower' },
   { id: 'size-client', label: 'client size', unit: 'B gzip', better: 'lower' },
   { id: 'size-worker', label: 'worker size', unit: 'B gzip', better: 'lower' },
 ]
@@ -95,6 +107,10 @@ export function renderSection(r: Results): string {
       `${r.rounds} round(s), contenders alternating in a rotated order each round; **median** of the rounds, ` +
       `(min–max) beside it. Sizes are built once (deterministic).`,
     '',
+    ...(r.parts ?? []).flatMap((p) => [
+      `Rows of ${p.workloads.join(', ')}: from the run of ${p.date.slice(0, 16).replace('T', ' ')} UTC (${p.rounds} round(s)${p.quick ? ', quick' : ''}), merged in.`,
+      '',
+    ]),
     `| workload | unit | ${cols.join(' | ')} |`,
     `| --- | --- | ${cols.map(() => '---:').join(' | ')} |`,
   )

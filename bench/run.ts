@@ -6,6 +6,8 @@
  *   npm run bench -- --quick           fewer messages, 1 round, writes nothing unless --json/--md is given
  *   --rounds N  --only send,latency,live,fanout,recovery,memory,presence,topics,size,trap,first,idle,soak  --contenders raw,tabwire  --md
  *   (--only and --contenders, like --quick, write BENCHMARKS.md and the rest only with --md)
+ *   --merge  the run's workloads replace only theirs in the committed bench/results.json, and BENCHMARKS.md's Results
+ *   is rebuilt from the merged file: `--only first,idle --merge` after a full run puts every workload in the JSON
  *   (`first` is left out of the default set: its pages wait on a 50 and 150 ms round trip, a few minutes per round;
  *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round; and `soak`,
  *   3 tabs, 50 durable msg/s with volatile sends, requests and presence beside, for `--soak-seconds` (300) with the
@@ -14,7 +16,7 @@
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,6 +30,7 @@ import { launchChromium, type Chromium } from './lib/chromium.ts'
 import { startHub, type Hub } from './lib/hub.ts'
 import { startSocketIoServer, startTabwireServer, startWsServer, type BenchServer } from './lib/servers.ts'
 import { quantile, summarize } from './lib/stats.ts'
+import { mergeResults } from './lib/merge-results.ts'
 import { writeBenchmarksMd, type Results } from './report.ts'
 import { CONTENDERS, type ContenderId, type Report, type SoakSample, type Task, type WakeupCounts } from './shared.ts'
 
@@ -47,6 +50,8 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     contenders: { type: 'string' },
     md: { type: 'boolean', default: false },
+    /** Fold this run's workloads into the committed results instead of replacing them (implies --md). */
+    merge: { type: 'boolean', default: false },
     chunk: { type: 'string', default: '100' },
     /** The idle workload's counted window per contender, seconds (figures are scaled per minute). */
     'idle-seconds': { type: 'string', default: '60' },
@@ -75,7 +80,8 @@ const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as Contende
 const chunk = Number(flags.chunk)
 // A partial run (--quick, --only, --contenders) would replace the full run's Results with a few rows: it writes only
 // when asked with --md.
-const writeDocs = (!quick && flags.only === undefined && flags.contenders === undefined) || flags.md === true
+const writeDocs =
+  (!quick && flags.only === undefined && flags.contenders === undefined) || flags.md === true || flags.merge === true
 
 const samples = new Map<string, number[]>()
 const failures: string[] = []
@@ -789,7 +795,7 @@ async function main(): Promise<void> {
     await stop()
   }
 
-  const results: Results = {
+  const run: Results = {
     date: new Date().toISOString(),
     quick,
     rounds,
@@ -815,6 +821,7 @@ async function main(): Promise<void> {
     sizes,
     failures,
   }
+  const results = flags.merge ? mergeResults(await committedResults(), run) : run
   const rows = results.summaries.map((s) => ({
     workload: s.workload,
     contender: s.contender,
@@ -828,14 +835,20 @@ async function main(): Promise<void> {
     writeBenchmarksMd(results)
     log('wrote BENCHMARKS.md, bench/results.json, bench/chart.svg')
     // The server-side figures: store throughput per store, and the reconnect-storm simulation. Each writes its own
-    // section of BENCHMARKS.md.
-    for (const script of ['bench/store-bench.ts', 'bench/storm-sim.ts']) {
-      const run = spawnSync('npx', ['tsx', script, '--write'], { cwd: ROOT, stdio: 'inherit' })
-      if (run.status !== 0) throw new Error(`${script} failed with status ${run.status}`)
-    }
+    // section of BENCHMARKS.md (a merged partial run leaves them as they are).
+    if (!flags.merge)
+      for (const script of ['bench/store-bench.ts', 'bench/storm-sim.ts']) {
+        const run = spawnSync('npx', ['tsx', script, '--write'], { cwd: ROOT, stdio: 'inherit' })
+        if (run.status !== 0) throw new Error(`${script} failed with status ${run.status}`)
+      }
   }
   printTable(rows)
   log('done')
+}
+
+async function committedResults(): Promise<Results> {
+  const text = await readFile(path.join(ROOT, 'bench/results.json'), 'utf8')
+  return (JSON.parse(text) as { details: Results }).details
 }
 
 export const UNITS: Record<string, string> = {
