@@ -7,6 +7,7 @@ import type {
   DialInfo,
   DeadLetter,
   DroppedMessage,
+  Delivery,
   OutboxEntry,
   OutboxStatus,
   ResetNotice,
@@ -238,7 +239,7 @@ export class Wire<Topics extends object = AnyTopics> {
       options,
       kind,
       config,
-      { id: this.#lock.name, lock: this.#lock.name, dials },
+      { id: this.#lock.name, lock: this.#lock.name, dials, jsonMessages: true },
       this.#lock.held,
       callTimeout,
       {
@@ -648,6 +649,7 @@ export class Wire<Topics extends object = AnyTopics> {
     return {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
+      messagesJson: (sub, json) => this.#subs.deliver(sub, JSON.parse(json) as Delivery[]),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
       volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
       replied: (req, outcome) => this.#requests.replied(req, outcome),

@@ -89,6 +89,8 @@ export interface TabInfo {
   lock: string
   /** Whether the tab has a `url` or `token` provider to ask on each (re)connect (see `TabEvents.dial`). */
   dials: boolean
+  /** The tab takes `messagesJson` (a tab of an older release leaves this out, and is sent `messages` only). */
+  jsonMessages?: true
 }
 
 /** One message as a subscriber receives it. */
@@ -197,6 +199,12 @@ export interface TabEvents {
    * gets one message at a time and whose answer (once its handler has finished) the worker awaits before the next.
    */
   messages(sub: number, msgs: Delivery[]): void | Promise<void>
+  /**
+   * `messages` as the JSON text of the `Delivery[]`, on a tab's event port when the tab said it takes it: the worker
+   * serializes a batch that several tabs get once, and posts each the same text, instead of one structured clone of
+   * the objects per tab. Batches with a binary body still come as `messages`.
+   */
+  messagesJson(sub: number, json: string): void
   reset(sub: number, notice: ResetNotice): void
   /** Volatile messages for subscription `sub`, in the order the server sent them. */
   volatile(sub: number, msgs: VolatileDelivery[]): void

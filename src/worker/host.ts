@@ -461,7 +461,8 @@ export class NamespaceHost implements RoleHost {
 
   deliver(hs: HostSub, msgs: Delivery[]): unknown {
     if (hs.tab.gone) return hs.oneTab ? Promise.reject(new TabwireError('closed', 'the tab is gone')) : undefined
-    const fresh = msgs.filter((m) => m.seq > hs.last)
+    // Kept as given when nothing is filtered out: an array shared by several tabs is serialized once.
+    const fresh = (msgs[0]?.seq ?? 0) > hs.last ? msgs : msgs.filter((m) => m.seq > hs.last)
     const last = fresh[fresh.length - 1]
     if (!last) return
     hs.last = last.seq

@@ -375,7 +375,18 @@ export class Inbox {
       void tx.objectStore('cursors').put(next)
     })
     st.cursor = next
-    for (const sub of st.subs) if (sub.live) this.#deliver(sub, taken)
+    // Subscribers that stand where this batch begins (all of them, mostly) share one array: a tab post serializes
+    // a shared array once, however many tabs it goes to (see `tab-events.ts`).
+    let shared: Delivery[] | undefined
+    for (const sub of st.subs) {
+      if (!sub.live) continue
+      if (sub.delivered + 1 !== first.seq) this.#deliver(sub, taken)
+      else {
+        shared ??= taken.map((r) => ({ topic, seq: r.seq, body: r.body }))
+        sub.delivered += shared.length
+        sub.target.messages(shared)
+      }
+    }
     await written
   }
 

@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
 import type { EventPost, OneWayEvent, OneWayEventName, TabEvents } from '../protocol/port.ts'
+import { jsonOnce } from './json-once.ts'
 
 /** The tab's events the worker never awaits: each call returns at once, whatever becomes of the tab. */
 export type TabNotices = { [K in OneWayEventName]: (...args: Parameters<TabEvents[K]>) => void }
@@ -17,6 +18,7 @@ export interface TabLink {
 const NAMES = [
   'state',
   'messages',
+  'messagesJson',
   'reset',
   'volatile',
   'replied',
@@ -38,7 +40,7 @@ void everyName
  * awaited calls are Comlink calls on the same port, made after the events queued before them are posted, so the tab
  * sees everything in the order the worker did it (a `reset` never overtaken by later `messages`, say).
  */
-export function portLink(port: MessagePort): TabLink {
+export function portLink(port: MessagePort, jsonMessages: boolean): TabLink {
   const remote = Comlink.wrap<TabEvents>(port)
   let queued: OneWayEvent[] = []
   let closed = false
@@ -48,17 +50,20 @@ export function portLink(port: MessagePort): TabLink {
     queued = []
     if (!closed) port.postMessage(post)
   }
+  const queue = (event: OneWayEvent): void => {
+    if (closed) return
+    // The queue lives for one task at most: it is posted at this task's microtask checkpoint.
+    if (queued.length === 0) queueMicrotask(flush)
+    queued.push(event)
+  }
   const notices = Object.fromEntries(
-    NAMES.map((name) => [
-      name,
-      (...args: unknown[]) => {
-        if (closed) return
-        // The queue lives for one task at most: it is posted at this task's microtask checkpoint.
-        if (queued.length === 0) queueMicrotask(flush)
-        queued.push([name, ...args] as OneWayEvent)
-      },
-    ]),
+    NAMES.map((name) => [name, (...args: unknown[]) => queue([name, ...args] as OneWayEvent)]),
   ) as unknown as TabNotices
+  if (jsonMessages)
+    notices.messages = (sub, msgs) => {
+      const json = jsonOnce(msgs)
+      queue(json === undefined ? ['messages', sub, msgs] : ['messagesJson', sub, json])
+    }
   return {
     notices,
     handled: (sub, msgs) => {

@@ -90,9 +90,44 @@ it('a tab answers none of the events it gets: volatile and durable batches, acks
   const bodies = (name: 'volatile' | 'messages') =>
     events.flatMap((e) => (e[0] === name ? e[2].map((m: { body: Body }) => m.body) : []))
   expect(bodies('volatile').filter((b) => b !== 'warm-up')).toEqual(volatile.filter(numbered).map((m) => m.body))
-  expect(bodies('messages')).toEqual(durable.map((m) => m.body))
+  // Durable batches come as JSON text (one text serves every tab that gets the batch), never as objects.
+  expect(bodies('messages')).toEqual([])
+  const texts = events.flatMap((e) => (e[0] === 'messagesJson' ? (JSON.parse(e[2]) as { body: Body }[]) : []))
+  expect(texts.map((m) => m.body)).toEqual(durable.map((m) => m.body))
   expect(events.filter((e) => e[0] === 'acked').at(-1)).toEqual(['acked', 20])
   // No empty post. How many events share a post depends on how the server's messages fall into the worker's tasks
   // (Firefox under load: one each), so the batching per task is proven in test/unit/worker/tab-events instead.
   expect(counts.eventPosts.filter((p) => p.oneWay.length === 0)).toEqual([])
+})
+
+it('three tabs that follow a topic are each posted the same JSON text of each batch', async () => {
+  const counts = countPorts()
+  const topic = topicOf('json-text')
+  const sender = openWire()
+  const tabs = [openWire(), openWire(), openWire()]
+  const got: Message[][] = tabs.map(() => [])
+  for (const [i, tab] of tabs.entries()) await tab.subscribe(topic, (m) => void got[i]?.push(m))
+  // Once each tab has the first message, all three stand at the same seq, caught up and live.
+  await (await sender.send(topic, { n: 0 })).acked
+  await expect.poll(() => got.map((g) => g.length), poll).toEqual([1, 1, 1])
+  const from = counts.eventPosts.length
+  const sends = []
+  for (let n = 1; n <= 30; n++) sends.push(await sender.send(topic, { n, text: `é ${n} "quoted"` }))
+  await Promise.all(sends.map((s) => s.acked))
+  await expect.poll(() => got.map((g) => g.length), poll).toEqual([31, 31, 31])
+  const expected = Array.from({ length: 31 }, (_, n) => (n === 0 ? { n } : { n, text: `é ${n} "quoted"` }))
+  for (const g of got) {
+    expect(g.map((m) => m.body)).toEqual(expected)
+    expect(g.map((m) => m.seq)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1))
+  }
+  const events = counts.eventPosts.slice(from).flatMap((p) => p.oneWay)
+  const texts = events.flatMap((e) => (e[0] === 'messagesJson' ? [e[2]] : []))
+  expect(events.filter((e) => e[0] === 'messages')).toEqual([])
+  // Each batch's text went to the three tabs: every distinct text was posted exactly three times.
+  const times = new Map<string, number>()
+  for (const t of texts) times.set(t, (times.get(t) ?? 0) + 1)
+  expect(new Set(times.values())).toEqual(new Set([3]))
+  expect([...times.keys()].flatMap((t) => (JSON.parse(t) as { body: Body }[]).map((m) => m.body))).toEqual(
+    expected.slice(1),
+  )
 })

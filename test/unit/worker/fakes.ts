@@ -302,6 +302,7 @@ export function fakeTabEvents(overrides: Partial<TabEvents> = {}): TabEvents {
   return {
     state: () => undefined,
     messages: () => undefined,
+    messagesJson: () => undefined,
     reset: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,

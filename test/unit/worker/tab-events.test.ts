@@ -4,7 +4,7 @@
  * what the worker awaits, in the order the worker made them; a tab of an older release (no port) gets Comlink calls.
  */
 import type { Remote } from 'comlink'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openEventChannel, type EventChannel } from '../../../src/client/event-port.ts'
 import type { MsgFrame } from '../../../src/protocol/frames.ts'
 import type { Delivery, TabEvents } from '../../../src/protocol/port.ts'
@@ -31,7 +31,7 @@ afterEach(() => {
  * posted on the port; `answers` every message the tab posted back; `proxied` the calls that came through the Comlink
  * proxy a worker of an older release would use instead.
  */
-function portTab(id: string) {
+function portTab(id: string, jsonMessages = false) {
   const heard: string[] = []
   const proxied: string[] = []
   let answer: Promise<void> = Promise.resolve()
@@ -41,6 +41,10 @@ function portTab(id: string) {
     messages: (sub, msgs: Delivery[]) => {
       heard.push(`messages ${sub}: ${msgs.map((m) => m.seq).join(' ')}`)
       return answer
+    },
+    messagesJson: (sub, json) => {
+      const msgs = JSON.parse(json) as Delivery[]
+      heard.push(`messages ${sub}: ${msgs.map((m) => `${m.seq}=${JSON.stringify(m.body)}`).join(' ')}`)
     },
     reset: (sub, n) => void heard.push(`reset ${sub}: ${n.seq}`),
     acked: (upTo) => void heard.push(`acked ${upTo}`),
@@ -67,7 +71,8 @@ function portTab(id: string) {
       },
     },
   ) as Remote<TabEvents>
-  const tab = new Tab({ id, lock: `lock:${id}`, dials: false }, proxy, port)
+  const info = { id, lock: `lock:${id}`, dials: false, ...(jsonMessages ? { jsonMessages: true as const } : {}) }
+  const tab = new Tab(info, proxy, port)
   return {
     tab,
     heard,
@@ -95,6 +100,79 @@ async function openHost() {
 
 /** A few turns of the event loop: whatever was posted has arrived. */
 const settle = () => new Promise((r) => setTimeout(r, 20))
+
+describe('messages to tabs that take JSON text', () => {
+  it('a batch that three tabs get is serialized once and posted to each as the same text; an old tab gets objects', async () => {
+    const platform = fakePlatform()
+    const host = new NamespaceHost(config(freshNamespace()), 'w1', () => undefined, platform)
+    await host.ready
+    const tabs = [portTab('j1', true), portTab('j2', true), portTab('j3', true), portTab('old')]
+    for (const t of tabs) host.attach(t.tab)
+    await until(() => platform.sockets.all.length === 1, 'the socket')
+    const socket = platform.sockets.last
+    socket.open()
+    socket.receive({ t: 'welcome', v: 1, acked: 0 })
+    for (const t of tabs) host.subscribe(t.tab, 5, 'room', 0)
+    await settle()
+    const before = tabs.map((t) => t.posts.length)
+    const stringify = vi.spyOn(JSON, 'stringify')
+    try {
+      socket.receive(msg('room', 1), { t: 'msg', topic: 'room', seq: 2, epoch: EPOCH, body: { n: [1, 'two'] } })
+      await until(() => tabs.every((t) => t.heard.some((h) => h.startsWith('messages 5'))), 'every tab')
+      // The fake socket's own encoding of the frames is a call too: only arrays of deliveries (no `t`) count.
+      const batches = stringify.mock.calls.filter(([v]) => Array.isArray(v) && v[0]?.seq === 1 && !('t' in v[0]))
+      expect(batches).toHaveLength(1)
+    } finally {
+      stringify.mockRestore()
+    }
+    const text = '[{"topic":"room","seq":1,"body":"b1"},{"topic":"room","seq":2,"body":{"n":[1,"two"]}}]'
+    for (const [i, t] of tabs.entries()) {
+      expect(t.heard.filter((h) => h.startsWith('messages'))).toEqual(
+        i < 3 ? ['messages 5: 1="b1" 2={"n":[1,"two"]}'] : ['messages 5: 1 2'],
+      )
+      expect(t.posts.slice(before[i])).toEqual([
+        {
+          oneWay: [
+            i < 3
+              ? ['messagesJson', 5, text]
+              : [
+                  'messages',
+                  5,
+                  [
+                    { topic: 'room', seq: 1, body: 'b1' },
+                    { topic: 'room', seq: 2, body: { n: [1, 'two'] } },
+                  ],
+                ],
+          ],
+        },
+      ])
+    }
+  })
+
+  it('a batch with a binary body goes as objects: JSON cannot carry bytes', async () => {
+    const { tab, heard, posts } = portTab('j4', true)
+    const bytes = new Uint8Array([1, 2, 3])
+    tab.events.messages(6, [
+      { topic: 'bin', seq: 1, body: 'text' },
+      { topic: 'bin', seq: 2, body: bytes },
+    ])
+    await until(() => heard.length === 1, 'the batch')
+    expect(posts).toEqual([
+      {
+        oneWay: [
+          [
+            'messages',
+            6,
+            [
+              { topic: 'bin', seq: 1, body: 'text' },
+              { topic: 'bin', seq: 2, body: bytes },
+            ],
+          ],
+        ],
+      },
+    ])
+  })
+})
 
 describe('events to a tab with an event port', () => {
   it('each delivered batch is one post on the port and the tab answers none of them; nothing goes through the proxy', async () => {
