@@ -27,7 +27,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_850 },
-  worker: { target: 8_000, ceiling: 24_650 },
+  worker: { target: 8_000, ceiling: 24_800 },
   sw: { target: 6_200, ceiling: 7_700 },
 }
 
