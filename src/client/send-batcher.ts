@@ -1,4 +1,5 @@
 import type { OutgoingMessage, SendCall } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 import type { Receipts, SendReceipt } from './receipts.ts'
 
 interface QueuedSend {
@@ -16,7 +17,7 @@ export type StoreCall = (messages: OutgoingMessage[], call: () => Omit<SendCall,
  * whose worker died can be asked about on the next worker (`SendCall`), and says which calls are settled.
  */
 export class SendBatcher {
-  #queue: QueuedSend[] = []
+  readonly #queue = new TaskBatch<QueuedSend>((batch) => void this.#flush(batch))
   #calls = 0
   /** Calls not yet answered, in call order (so the first is the lowest). */
   readonly #open = new Set<number>()
@@ -30,20 +31,15 @@ export class SendBatcher {
   }
 
   enqueue(message: OutgoingMessage): Promise<SendReceipt> {
-    return new Promise((resolve, reject) => {
-      if (this.#queue.length === 0) queueMicrotask(() => void this.#flush())
-      this.#queue.push({ message, resolve, reject })
-    })
+    return new Promise((resolve, reject) => this.#queue.push({ message, resolve, reject }))
   }
 
   /** The wire closed: sends not yet handed over are refused (nothing of them was stored). */
   rejectQueued(e: unknown): void {
-    for (const q of this.#queue.splice(0)) q.reject(e)
+    for (const q of this.#queue.take()) q.reject(e)
   }
 
-  async #flush(): Promise<void> {
-    const batch = this.#queue
-    this.#queue = []
+  async #flush(batch: QueuedSend[]): Promise<void> {
     const n = ++this.#calls
     this.#open.add(n)
     try {

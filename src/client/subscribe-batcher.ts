@@ -1,5 +1,6 @@
 import { TabwireError } from '../protocol/errors.ts'
 import { type ChangeOutcome, MAX_SUBSCRIPTION_CHANGES, type SubscriptionChange } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 
 interface QueuedChange {
   change: SubscriptionChange
@@ -13,7 +14,7 @@ interface QueuedChange {
  * settles on its own: the worker answers with one outcome per change.
  */
 export class SubscribeBatcher {
-  #queue: QueuedChange[] = []
+  readonly #queue = new TaskBatch<QueuedChange>((queue) => this.#flush(queue))
 
   readonly #apply: (changes: SubscriptionChange[]) => Promise<ChangeOutcome[]>
 
@@ -22,15 +23,10 @@ export class SubscribeBatcher {
   }
 
   enqueue(change: SubscriptionChange): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#queue.length === 0) queueMicrotask(() => this.#flush())
-      this.#queue.push({ change, resolve, reject })
-    })
+    return new Promise((resolve, reject) => this.#queue.push({ change, resolve, reject }))
   }
 
-  #flush(): void {
-    const queue = this.#queue
-    this.#queue = []
+  #flush(queue: QueuedChange[]): void {
     // The worker takes a bounded list per call; calls are posted in order, and it applies them in that order.
     for (let i = 0; i < queue.length; i += MAX_SUBSCRIPTION_CHANGES)
       void this.#call(queue.slice(i, i + MAX_SUBSCRIPTION_CHANGES))

@@ -1,4 +1,5 @@
 import type { OutgoingMessage } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 
 /** What a volatile send resolves: whether it was written to the open connection (it is never stored or resent). */
 export interface VolatileReceipt {
@@ -6,6 +7,7 @@ export interface VolatileReceipt {
 }
 
 interface Queued {
+  message: OutgoingMessage
   resolve: (r: VolatileReceipt) => void
   reject: (e: unknown) => void
 }
@@ -15,8 +17,7 @@ interface Queued {
  * what makes a stream of cursor moves cheap.
  */
 export class VolatileBatcher {
-  #messages: OutgoingMessage[] = []
-  #waiting: Queued[] = []
+  readonly #batch = new TaskBatch<Queued>((queued) => void this.#flush(queued))
 
   readonly #write: (messages: OutgoingMessage[]) => Promise<boolean>
 
@@ -25,20 +26,12 @@ export class VolatileBatcher {
   }
 
   enqueue(message: OutgoingMessage): Promise<VolatileReceipt> {
-    return new Promise((resolve, reject) => {
-      if (this.#messages.length === 0) queueMicrotask(() => void this.#flush())
-      this.#messages.push(message)
-      this.#waiting.push({ resolve, reject })
-    })
+    return new Promise((resolve, reject) => this.#batch.push({ message, resolve, reject }))
   }
 
-  async #flush(): Promise<void> {
-    const messages = this.#messages
-    const waiting = this.#waiting
-    this.#messages = []
-    this.#waiting = []
+  async #flush(waiting: Queued[]): Promise<void> {
     try {
-      const sent = await this.#write(messages)
+      const sent = await this.#write(waiting.map((w) => w.message))
       for (const w of waiting) w.resolve({ sent })
     } catch (e) {
       for (const w of waiting) w.reject(e)

@@ -1,6 +1,7 @@
 import type { BusMessage, BusSub } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 import { FollowerRequests } from './follower-requests.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub, type RoleInspection } from './role.ts'
 
@@ -14,7 +15,7 @@ export class FollowerRole implements Role {
   readonly owner = false
   /** The owner takes `subs` lists: a task's subscriptions reach it in one post, kept here until the task ends. */
   #ownerTakesLists = false
-  #subs: BusSub[] = []
+  readonly #subs = new TaskBatch<BusSub>((subs) => this.#postSubs(subs))
   /** What this worker last told the owner about its tabs' visibility; a new owner is told again. */
   #lastReportedVisible: boolean | undefined
 
@@ -33,22 +34,19 @@ export class FollowerRole implements Role {
       bus.post({ k: 'sub', from: workerId, ...sub })
       return
     }
-    if (this.#subs.length === 0) queueMicrotask(() => this.#postSubs())
     this.#subs.push(sub)
   }
 
   unroute(key: string): void {
     // After the subscriptions routed before it, as the owner must see them.
-    this.#postSubs()
+    this.#subs.flush()
     this.#host.bus.post({ k: 'unsub', from: this.#host.workerId, key })
   }
 
   /** The task's subscriptions, as one `subs` post. */
-  #postSubs(): void {
-    const subs = this.#subs
-    this.#subs = []
+  #postSubs(subs: BusSub[]): void {
     // Ended, its bus closed: nobody is left to tell.
-    if (subs.length > 0 && !this.#host.ended) this.#host.bus.post({ k: 'subs', from: this.#host.workerId, subs })
+    if (!this.#host.ended) this.#host.bus.post({ k: 'subs', from: this.#host.workerId, subs })
   }
 
   presenceJoin(key: string, hp: HostPresence): void {
@@ -120,7 +118,7 @@ export class FollowerRole implements Role {
   /** This worker won the socket: its relayed requests go to `owner` (see `FollowerRequests.handOver`). */
   handOver(owner: Role): void {
     // The owner routes every subscription itself.
-    this.#subs = []
+    this.#subs.take()
     this.#requests.handOver((key, topic, body, timeout, done) => owner.request(key, topic, body, timeout, done))
   }
 
@@ -134,7 +132,7 @@ export class FollowerRole implements Role {
         this.#requests.owner(m.id)
         void this.#followAck(m.acked, true)
         // Routed before under the last owner's terms: all of them go again below.
-        this.#subs = []
+        this.#subs.take()
         this.#ownerTakesLists = m.subs === true
         for (const [key, hs] of host.subs) this.route(key, hs)
         for (const [key, hp] of host.presences) this.presenceJoin(key, hp)

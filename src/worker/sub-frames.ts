@@ -1,4 +1,5 @@
 import type { SubFrame, UnsubFrame } from '../protocol/frames.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 import { packSubs } from './frame-room.ts'
 
 /** The open connection, as far as subscription frames need it. */
@@ -15,7 +16,7 @@ export interface SubFrameSocket {
  * `hello` (or what `welcome` makes up for) carries the topic's cursor. A task holds at most what its callers made.
  */
 export class SubFrames {
-  #queue: (SubFrame | UnsubFrame)[] = []
+  readonly #queue = new TaskBatch<SubFrame | UnsubFrame>((frames) => this.#flush(frames))
 
   readonly #socket: SubFrameSocket
 
@@ -26,14 +27,11 @@ export class SubFrames {
   /** False when the connection is not open (the frame is dropped). */
   queue(frame: SubFrame | UnsubFrame): boolean {
     if (!this.#socket.isOpen) return false
-    if (this.#queue.length === 0) queueMicrotask(() => this.#flush())
     this.#queue.push(frame)
     return true
   }
 
-  #flush(): void {
-    const frames = this.#queue
-    this.#queue = []
+  #flush(frames: (SubFrame | UnsubFrame)[]): void {
     // Closed later in the task: that connection's successor subscribes from the cursors in its `hello`.
     if (!this.#socket.isOpen) return
     for (const message of packSubs(frames, this.#socket.messageLimit)) this.#socket.send(message)

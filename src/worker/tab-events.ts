@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink'
 import type { EventPost, OneWayEvent, OneWayEventName, TabEvents } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 import { jsonOnce } from './json-once.ts'
 
 /** The tab's events the worker never awaits: each call returns at once, whatever becomes of the tab. */
@@ -42,19 +43,13 @@ void everyName
  */
 export function portLink(port: MessagePort, jsonMessages: boolean): TabLink {
   const remote = Comlink.wrap<TabEvents>(port)
-  let queued: OneWayEvent[] = []
   let closed = false
-  const flush = (): void => {
-    if (queued.length === 0) return
-    const post: EventPost = { oneWay: queued }
-    queued = []
+  const events = new TaskBatch<OneWayEvent>((oneWay) => {
+    const post: EventPost = { oneWay }
     if (!closed) port.postMessage(post)
-  }
+  })
   const queue = (event: OneWayEvent): void => {
-    if (closed) return
-    // The queue lives for one task at most: it is posted at this task's microtask checkpoint.
-    if (queued.length === 0) queueMicrotask(flush)
-    queued.push(event)
+    if (!closed) events.push(event)
   }
   const notices = Object.fromEntries(
     NAMES.map((name) => [name, (...args: unknown[]) => queue([name, ...args] as OneWayEvent)]),
@@ -67,16 +62,16 @@ export function portLink(port: MessagePort, jsonMessages: boolean): TabLink {
   return {
     notices,
     handled: (sub, msgs) => {
-      flush()
+      events.flush()
       return remote.messages(sub, msgs) as Promise<unknown>
     },
     dial: () => {
-      flush()
+      events.flush()
       return remote.dial()
     },
     close: () => {
       // What the tab was told before it went still goes, as each event went at once before it was batched per task.
-      flush()
+      events.flush()
       closed = true
       port.close()
     },

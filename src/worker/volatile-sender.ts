@@ -1,6 +1,7 @@
 import { encodeBinaryMessage } from '../protocol/binary.ts'
 import { batchText, vpubFrameText } from '../protocol/encode.ts'
 import type { OutgoingMessage } from '../protocol/port.ts'
+import { TaskBatch } from '../protocol/task-batch.ts'
 
 /**
  * Bytes the socket may hold unsent before volatile messages are dropped (`sent: false`): a tab sending faster than the
@@ -23,7 +24,7 @@ export interface VolatileSocket {
  * holds too much already.
  */
 export class VolatileSender {
-  #queue: OutgoingMessage[] = []
+  readonly #queue = new TaskBatch<OutgoingMessage>((queue) => this.#flush(queue))
   readonly #socket: VolatileSocket
 
   constructor(socket: VolatileSocket) {
@@ -32,19 +33,16 @@ export class VolatileSender {
 
   send(messages: readonly OutgoingMessage[]): boolean {
     if (!this.#socket.isOpen || this.#socket.buffered > MAX_VOLATILE_BUFFERED) return false
-    if (this.#queue.length === 0) queueMicrotask(() => this.#flush())
-    this.#queue.push(...messages)
+    for (const m of messages) this.#queue.push(m)
     return true
   }
 
   /** What is queued when the connection drops is lost, as the messages on the wire are. */
   dropped(): void {
-    this.#queue = []
+    this.#queue.take()
   }
 
-  #flush(): void {
-    const queue = this.#queue
-    this.#queue = []
+  #flush(queue: OutgoingMessage[]): void {
     let texts: string[] = []
     let chars = 0
     const flushText = () => {
