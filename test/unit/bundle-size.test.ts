@@ -21,3 +21,13 @@ describe.each<EntryName>(['client', 'worker', 'sw'])('%s bundle', (name) => {
     }
   })
 })
+
+describe('chunks loaded on first use', () => {
+  it('keeps presence, requests and the messages() stream out of the core a page always loads', async () => {
+    const size = await measureEntry('client')
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(['client/message-stream', 'client/presence', 'client/requests'])
+    const core = size.modules.map((m) => m.id)
+    for (const moved of ['src/client/presence.ts', 'src/client/requests.ts', 'src/client/message-stream.ts'])
+      expect(core).not.toContain(moved)
+  })
+})
