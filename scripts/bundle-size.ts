@@ -32,7 +32,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_900 },
-  worker: { target: 10_000, ceiling: 24_650 },
+  worker: { target: 10_000, ceiling: 24_350 },
   sw: { target: 6_200, ceiling: 7_700 },
 }
 
@@ -41,6 +41,8 @@ export const LAZY_CEILINGS: Record<string, number> = {
   'client/presence': 1_050,
   'client/message-stream': 800,
   'client/requests': 700,
+  'worker/presence': 920,
+  'worker/requests': 850,
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {

@@ -30,4 +30,11 @@ describe('chunks loaded on first use', () => {
     for (const moved of ['src/client/presence.ts', 'src/client/requests.ts', 'src/client/message-stream.ts'])
       expect(core).not.toContain(moved)
   })
+
+  it('keeps presence and requests out of the worker core', async () => {
+    const size = await measureEntry('worker')
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(['worker/presence', 'worker/requests'])
+    const core = size.modules.map((m) => m.id)
+    for (const moved of ['src/worker/presence.ts', 'src/worker/requests.ts']) expect(core).not.toContain(moved)
+  })
 })
