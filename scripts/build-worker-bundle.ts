@@ -33,6 +33,9 @@ const result = await build({
     target: 'es2022',
     minify: true,
     lib: { entry: ENTRY, formats: ['es'], fileName: 'tabwire.worker' },
+    // One file, the features tabwire/worker loads on first use inside: a page without a bundler copies and serves
+    // this file alone.
+    rolldownOptions: { output: { codeSplitting: false } },
   },
 })
 const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[]

@@ -9,6 +9,10 @@
  * Each is bundled by Vite's library mode (rolldown) in memory, then minified with Vite's own minifier (oxc, compress
  * and mangle: library mode keeps whitespace in ES output, an app's build does not), then gzipped (level 9).
  * Bytes are decimal: 3 kB = 3,000 bytes.
+ *
+ * An entry's figure is its core: the chunk a page (or the worker) always loads, with what it imports statically.
+ * Features loaded on first use with `import()` come out as chunks of their own; each is measured alone, named after
+ * its module (`client/presence`), and has a ceiling of its own.
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,15 +24,25 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export type EntryName = 'client' | 'worker' | 'sw'
 
 /**
- * `target` is issue 5's budget. `ceiling` is the size that fails the check today: while an entry is over its target
- * the ceiling sits just above the measured size, so growth fails the test, and `npm run size` shows the gap. Lower
- * the ceiling to the target once the entry fits. Raise it only in a commit of its own that names the features that
+ * `target` is the issues' budget: issue 5's, and for the worker issue 18 §3's (its core ≤ 10 kB with comlink and
+ * idb, the features not every app uses loaded on demand). `ceiling` is the size that fails the check today: while an
+ * entry is over its target the ceiling sits just above the measured size, so growth fails the test, and
+ * `npm run size` shows the gap. Lower the ceiling to the target once the entry fits. Raise it only in a commit of its own that names the features that
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 9_850 },
-  worker: { target: 8_000, ceiling: 24_800 },
+  client: { target: 3_000, ceiling: 8_900 },
+  worker: { target: 10_000, ceiling: 24_350 },
   sw: { target: 6_200, ceiling: 7_700 },
+}
+
+/** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
+export const LAZY_CEILINGS: Record<string, number> = {
+  'client/presence': 1_050,
+  'client/message-stream': 800,
+  'client/requests': 700,
+  'worker/presence': 920,
+  'worker/requests': 850,
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {
@@ -44,6 +58,14 @@ export interface ModuleSize {
   gzip: number
 }
 
+export interface LazyChunkSize {
+  /** `<entry>/<module the chunk is made for>`, the key of its ceiling in `LAZY_CEILINGS`. */
+  name: string
+  gzip: number
+  /** Undefined when `LAZY_CEILINGS` names none. */
+  ceiling: number | undefined
+}
+
 export interface EntrySize {
   name: EntryName
   /** Minified bytes. */
@@ -54,7 +76,10 @@ export interface EntrySize {
   ceiling: number
   /** Imports left outside the bundle (for the client: comlink). */
   imports: string[]
+  /** The core's modules. */
   modules: ModuleSize[]
+  /** The chunks loaded on first use, largest first. */
+  lazy: LazyChunkSize[]
 }
 
 export async function measureEntry(name: EntryName): Promise<EntrySize> {
@@ -73,28 +98,56 @@ export async function measureEntry(name: EntryName): Promise<EntrySize> {
   })
   const outputs = (Array.isArray(result) ? result : [result]) as Rolldown.RolldownOutput[]
   const chunks = outputs.flatMap((o) => o.output).filter((c): c is Rolldown.OutputChunk => c.type === 'chunk')
-  if (chunks.length !== 1)
-    throw new Error(`${name}: expected one chunk, got ${chunks.map((c) => c.fileName).join(', ')}`)
-  const chunk = chunks[0]!
-  const minified = await minify(`${name}.js`, chunk.code, { compress: true, mangle: true, module: true })
-  if (minified.errors.length)
-    throw new Error(`${name}: minify failed: ${minified.errors.map((e) => e.message).join('; ')}`)
+  const byFile = new Map(chunks.map((c) => [c.fileName, c]))
+  const entryChunk = chunks.find((c) => c.isEntry)
+  if (!entryChunk) throw new Error(`${name}: no entry chunk among ${[...byFile.keys()].join(', ')}`)
+  // The core: the entry chunk and every chunk it imports statically (shared code the bundler split out).
+  const core: Rolldown.OutputChunk[] = []
+  const visit = (c: Rolldown.OutputChunk) => {
+    if (core.includes(c)) return
+    core.push(c)
+    for (const i of c.imports) {
+      const next = byFile.get(i)
+      if (next) visit(next)
+    }
+  }
+  visit(entryChunk)
+  const coreMin = (await Promise.all(core.map((c) => minifyChunk(name, c)))).join('\n')
 
   const modules: ModuleSize[] = []
-  for (const [id, info] of Object.entries(chunk.modules)) {
-    if (!info.code) continue
-    const alone = await minify('m.js', info.code, { compress: false, mangle: false, module: true })
-    modules.push({ id: path.relative(ROOT, id), gzip: gzipSize(alone.code) })
-  }
+  for (const c of core)
+    for (const [id, info] of Object.entries(c.modules)) {
+      if (!info.code) continue
+      const alone = await minify('m.js', info.code, { compress: false, mangle: false, module: true })
+      modules.push({ id: path.relative(ROOT, id), gzip: gzipSize(alone.code) })
+    }
   modules.sort((a, b) => b.gzip - a.gzip)
+
+  const lazy: LazyChunkSize[] = []
+  for (const c of chunks) {
+    if (core.includes(c)) continue
+    const module = c.facadeModuleId ? path.basename(c.facadeModuleId).replace(/\.ts$/, '') : c.name
+    const chunkName = `${name}/${module}`
+    lazy.push({ name: chunkName, gzip: gzipSize(await minifyChunk(name, c)), ceiling: LAZY_CEILINGS[chunkName] })
+  }
+  lazy.sort((a, b) => b.gzip - a.gzip)
+  const files = new Set(byFile.keys())
   return {
     name,
-    min: Buffer.byteLength(minified.code),
-    gzip: gzipSize(minified.code),
+    min: Buffer.byteLength(coreMin),
+    gzip: gzipSize(coreMin),
     ...BUDGETS[name],
-    imports: [...chunk.imports, ...chunk.dynamicImports],
+    imports: [...new Set(chunks.flatMap((c) => [...c.imports, ...c.dynamicImports]))].filter((i) => !files.has(i)),
     modules,
+    lazy,
   }
+}
+
+async function minifyChunk(name: EntryName, chunk: Rolldown.OutputChunk): Promise<string> {
+  const minified = await minify(chunk.fileName, chunk.code, { compress: true, mangle: true, module: true })
+  if (minified.errors.length)
+    throw new Error(`${name}: minify failed: ${minified.errors.map((e) => e.message).join('; ')}`)
+  return minified.code
 }
 
 /** Bare package names a bundle's modules come from (`comlink`, `idb`, …): the browser entries must name no Node dep. */
@@ -132,6 +185,10 @@ export function formatTable(sizes: EntrySize[]): string {
     const status =
       s.gzip > s.ceiling ? 'OVER CEILING' : s.gzip > s.target ? `over target by ${kB(s.gzip - s.target)}` : 'ok'
     rows.push([s.name, kB(s.min), kB(s.gzip), kB(s.target), kB(s.ceiling), status])
+    for (const l of s.lazy) {
+      const lazyStatus = l.ceiling === undefined ? 'NO CEILING' : l.gzip > l.ceiling ? 'OVER CEILING' : 'ok'
+      rows.push([`  ${l.name}`, '', kB(l.gzip), '', l.ceiling === undefined ? '' : kB(l.ceiling), lazyStatus])
+    }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows

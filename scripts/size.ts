@@ -12,4 +12,5 @@ if (process.argv.includes('--json')) {
   console.log(formatTable(sizes))
   for (const s of sizes) console.log(`\n${formatModules(s)}`)
 }
-if (sizes.some((s) => s.gzip > s.ceiling)) process.exitCode = 1
+if (sizes.some((s) => s.gzip > s.ceiling || s.lazy.some((l) => l.ceiling === undefined || l.gzip > l.ceiling)))
+  process.exitCode = 1

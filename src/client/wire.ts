@@ -20,14 +20,15 @@ import type {
   WorkerStats,
 } from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
+import { lazy } from '../protocol/lazy.ts'
 import { binaryBody, checkBinarySize, checkSize, encodeBody } from './body.ts'
-import { MessageStream } from './message-stream.ts'
+import { LazyStream } from './lazy-stream.ts'
 import { relayPageEvents } from './page-events.ts'
 import { registerSyncWhenHidden } from './background-sync.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
-import { encodeState, PresenceHandle, type Presence, type PresenceOptions } from './presence.ts'
+import type { PresenceHandle, Presence, PresenceOptions } from './presence.ts'
 import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
-import { Requests, type RequestOptions } from './requests.ts'
+import type { Requests, RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { SubscribeBatcher } from './subscribe-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
@@ -197,7 +198,11 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #sends: SendBatcher
   readonly #subscribing: SubscribeBatcher
   readonly #volatile: VolatileBatcher
-  readonly #requests: Requests
+  /** Made on the first `request()`, with its code (requests.ts is a chunk of its own). */
+  #requests: Requests | undefined
+  readonly #loadRequests = lazy('request', () => import('./requests.ts'))
+  readonly #loadPresence = lazy('presence', () => import('./presence.ts'))
+  readonly #loadStream = lazy('messages', () => import('./message-stream.ts'))
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
   /** Ends each open `messages()` stream when the wire closes. */
@@ -229,10 +234,6 @@ export class Wire<Topics extends object = AnyTopics> {
     }, this.#receipts)
     this.#subscribing = new SubscribeBatcher((changes) => this.#call('subscribe', (r) => r.subscriptions(changes)))
     this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
-    this.#requests = new Requests(
-      (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
-      (req) => this.#worker.cancelRequest(req),
-    )
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
     this.#worker = new WorkerBinding(
@@ -253,7 +254,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
         failed: (e) => this.#setState({ state: 'failed', attempt: 0, error: errorInfo(e) }),
         died: () => {
-          this.#requests.rejectAll(
+          this.#requests?.rejectAll(
             new TabwireError('disconnected', 'the worker stopped; the request may or may not have run'),
           )
           this.#setState({
@@ -354,7 +355,16 @@ export class Wire<Topics extends object = AnyTopics> {
     try {
       this.#assertOpen()
       checkTopic(topic)
-      return this.#requests.request(topic, this.#encode(body), options) as Promise<R>
+      const encoded = this.#encode(body)
+      // Requests are taken in call order: each waits for the same load, and then runs in the order it was made.
+      return this.#loadRequests().then(({ Requests }) => {
+        this.#assertOpen()
+        this.#requests ??= new Requests(
+          (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
+          (req) => this.#worker.cancelRequest(req),
+        )
+        return this.#requests.request(topic, encoded, options)
+      }) as Promise<R>
     } catch (e) {
       return Promise.reject(e)
     }
@@ -442,7 +452,8 @@ export class Wire<Topics extends object = AnyTopics> {
     if (!Number.isSafeInteger(buffer) || buffer < 1)
       throw new TabwireError('invalid-argument', `buffer must be an integer ≥ 1, got ${describeValue(buffer)}`)
     type M = Message<ReceivedBodyFor<Topics, K, B>, K>
-    return new MessageStream<M>(
+    return new LazyStream<M>(
+      this.#loadStream,
       async (from, onMessage, onReset) => {
         const start = from === 'latest' ? { after: 0, mode } : { after: from, mode: { ...mode, latest: false } }
         const id = this.#subs.add(
@@ -490,6 +501,9 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#assertOpen()
     checkTopic(topic)
     const { signal } = options
+    signal?.throwIfAborted()
+    const { encodeState, PresenceHandle } = await this.#loadPresence()
+    this.#assertOpen()
     signal?.throwIfAborted()
     const text = encodeState(options.state, this.#maxPresenceStateBytes)
     const pid = this.#nextPid++
@@ -652,7 +666,7 @@ export class Wire<Topics extends object = AnyTopics> {
       messagesJson: (sub, json) => this.#subs.deliver(sub, JSON.parse(json) as Delivery[]),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
       volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
-      replied: (req, outcome) => this.#requests.replied(req, outcome),
+      replied: (req, outcome) => this.#requests?.replied(req, outcome),
       acked: (upTo) => {
         this.#receipts.acked(upTo)
         this.#outboxChanged()
@@ -737,7 +751,7 @@ export class Wire<Topics extends object = AnyTopics> {
     for (const h of this.#presences.values()) h.end()
     this.#presences.clear()
     this.#receipts.clear()
-    this.#requests.rejectAll(new TabwireError('closed', 'the wire was closed before the answer came'))
+    this.#requests?.rejectAll(new TabwireError('closed', 'the wire was closed before the answer came'))
     // The port stays usable: a call already in flight (purge's own answer among them) still gets its reply.
     this.#sends.rejectQueued(new TabwireError('closed', 'the wire was closed before this send was stored'))
   }

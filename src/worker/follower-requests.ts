@@ -1,5 +1,5 @@
 import type { RequestOutcome } from '../protocol/port.ts'
-import { MAX_PENDING_REQUESTS } from './requests.ts'
+import { MAX_PENDING_REQUESTS } from './request-limit.ts'
 import type { RoleHost } from './role.ts'
 
 /** The owner answers within the timeout; past it plus this, the owner is taken to be gone with the request. */

@@ -6,6 +6,7 @@ import { HoldPolicy } from './hold-policy.ts'
 import { OutboxExpiry } from './outbox-expiry.ts'
 import { OwnerSession } from './owner-session.ts'
 import type { Platform } from './platform.ts'
+import type { PresenceHolder } from './presence.ts'
 import type { Json } from '../protocol/frames.ts'
 import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
 import { type HostPresence, type HostSub, modeOf, type Role, type RoleHost, type RoleInspection } from './role.ts'
@@ -129,16 +130,26 @@ export class OwnerRole implements Role {
   }
 
   presenceJoin(key: string, hp: HostPresence): void {
-    this.#session.presence.join(key, hp.topic, hp.state, (event) => this.#host.presenceEvent(hp, event))
+    this.#joinPresence(key, hp.topic, hp.state, (event) => this.#host.presenceEvent(hp, event))
+  }
+
+  /**
+   * A local tab's join comes after its port call loaded presence.ts, so it runs at once; a follower's may wait for
+   * this worker to load it, and if that fails the member is not joined: logged, as the bus has no answer to give.
+   */
+  #joinPresence(key: string, topic: string, state: Json, holder: PresenceHolder): void {
+    this.#session.presence.use(
+      (p) => p.join(key, topic, state, holder),
+      (e) => this.#host.log(`presence of ${topic} not joined: ${e.message}`, 'error'),
+    )
   }
 
   presenceUpdate(key: string, state: Json): void {
-    this.#session.presence.update(key, state)
+    this.#session.presence.ifUsed((p) => p.update(key, state))
   }
 
   presenceLeave(key: string, now: boolean): void {
-    if (now) this.#session.presence.leave(key)
-    else this.#session.presence.gone(key)
+    this.#session.presence.ifUsed((p) => (now ? p.leave(key) : p.gone(key)))
   }
 
   reconnect(): void {
@@ -163,11 +174,11 @@ export class OwnerRole implements Role {
   }
 
   inspect(): RoleInspection {
-    return { topics: this.#session.topics(), members: this.#session.presence.sizes() }
+    return { topics: this.#session.topics(), members: this.#session.presence.made?.sizes() ?? {} }
   }
 
   presence(): WorkerStats['presence'] {
-    return this.#session.presence.summary()
+    return this.#session.presence.made?.summary() ?? {}
   }
 
   sendVolatile(messages: OutgoingMessage[]): boolean {
@@ -207,12 +218,10 @@ export class OwnerRole implements Role {
         break
       case 'pjoin':
         this.#watch(m.from)
-        this.#session.presence.join(m.key, m.topic, m.state, (event) =>
-          bus.post({ k: 'pevent', to: m.from, key: m.key, event }),
-        )
+        this.#joinPresence(m.key, m.topic, m.state, (event) => bus.post({ k: 'pevent', to: m.from, key: m.key, event }))
         break
       case 'pstate':
-        this.#session.presence.update(m.key, m.state)
+        this.presenceUpdate(m.key, m.state)
         break
       case 'pleave':
         this.presenceLeave(m.key, m.now)

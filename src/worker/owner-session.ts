@@ -1,5 +1,6 @@
 import type { RoleInspection } from './role.ts'
 import { encodeFrames } from '../protocol/encode.ts'
+import { TabwireError } from '../protocol/errors.ts'
 import type { MsgFrame, ServerFrame, WelcomeFrame } from '../protocol/frames.ts'
 import type {
   DialInfo,
@@ -17,13 +18,19 @@ import { MAX_OUTBOX_ID } from './outbox-counters.ts'
 import type { OutboxStore } from './outbox-store.ts'
 import type { Database, Platform } from './platform.ts'
 import { OneTabGroup } from './one-tab.ts'
-import { PresenceRelay } from './presence.ts'
+import { presenceCode, requestsCode } from './features.ts'
+import { Gate } from './lazy-code.ts'
+import type { PresenceRelay } from './presence.ts'
 import { Resender, type ResendHost } from './resender.ts'
 import { SocketLoop, type Hold } from './socket-loop.ts'
 import { SubFrames } from './sub-frames.ts'
 import { TokenRefresh } from './token-refresh.ts'
-import { RequestBook } from './requests.ts'
+import type { RequestBook } from './requests.ts'
+import { MAX_PENDING_REQUESTS } from './request-limit.ts'
 import { VolatileSender } from './volatile-sender.ts'
+
+/** Presence calls that may wait for presence.ts at once (joins, updates and leaves, every tab's and follower's). */
+const MAX_PRESENCE_WAITING = 10_000
 
 /** What the owning session needs from the role around it. */
 export interface OwnerSessionHost extends Omit<ResendHost, 'reconciled'> {
@@ -44,7 +51,8 @@ export class OwnerSession {
   readonly ready: Promise<void>
   readonly #socket: SocketLoop
   readonly #resender: Resender
-  readonly #requests: RequestBook
+  /** Made on the first request (requests.ts is loaded then). */
+  readonly #requests: Gate<typeof import('./requests.ts'), RequestBook>
   readonly #volatile: VolatileSender
   readonly #refresh: TokenRefresh
   #inbox!: Inbox
@@ -55,8 +63,11 @@ export class OwnerSession {
   readonly #oneTabKeys = new Map<string, string>()
   #openWaiters: (() => void)[] = []
   #closed = false
-  /** The namespace's presence handles: one member per topic, whatever the number of tabs. */
-  readonly presence: PresenceRelay
+  /**
+   * The namespace's presence handles: one member per topic, whatever the number of tabs. Made on the first join
+   * (presence.ts is loaded then).
+   */
+  readonly presence: Gate<typeof import('./presence.ts'), PresenceRelay>
 
   readonly #db: Database
   readonly #outbox: OutboxStore
@@ -82,7 +93,7 @@ export class OwnerSession {
         dropped: () => {
           this.#refresh.stop()
           this.#inbox.dropped()
-          this.#requests.dropped()
+          this.#requests.ifUsed((book) => book.dropped())
           this.#volatile.dropped()
         },
         tooLarge: (largest) => this.#resender.learnLimit(largest),
@@ -106,7 +117,11 @@ export class OwnerSession {
       platform.clock,
     )
     this.#subFrames = new SubFrames(this.#socket)
-    this.#requests = new RequestBook(this.#socket, platform.clock)
+    this.#requests = new Gate(
+      requestsCode,
+      ({ RequestBook }) => new RequestBook(this.#socket, platform.clock),
+      MAX_PENDING_REQUESTS,
+    )
     this.#volatile = new VolatileSender(this.#socket)
     this.#resender = new Resender(outbox, this.#socket, {
       acked: (upTo) => host.acked(upTo),
@@ -119,10 +134,15 @@ export class OwnerSession {
       },
       log: (m, level) => host.log(m, level),
     })
-    this.presence = new PresenceRelay(
-      (f) => this.#socket.send(encodeFrames([f])),
-      () => this.#socket.isOpen,
-      platform.clock,
+    this.presence = new Gate(
+      presenceCode,
+      ({ PresenceRelay }) =>
+        new PresenceRelay(
+          (f) => this.#socket.send(encodeFrames([f])),
+          () => this.#socket.isOpen,
+          platform.clock,
+        ),
+      MAX_PRESENCE_WAITING,
     )
     this.ready = this.#load()
   }
@@ -205,7 +225,7 @@ export class OwnerSession {
   unsubscribeAll(prefix: string): void {
     for (const key of [...this.#subs.keys(), ...this.#oneTabKeys.keys()])
       if (key.startsWith(prefix)) this.unsubscribe(key)
-    this.presence.dropAll(prefix)
+    this.presence.ifUsed((p) => p.dropAll(prefix))
   }
 
   /** Try now. An explicit request overrides the browser's offline flag, which is often wrong (captive portals, VPNs). */
@@ -236,21 +256,27 @@ export class OwnerSession {
     timeout: number,
     done: (o: RequestOutcome) => void,
   ): void {
-    this.#requests.ask(key, topic, body, timeout, done)
+    this.#requests.use(
+      (book) => book.ask(key, topic, body, timeout, done),
+      (e) => done({ ok: false, code: e.code, message: e.message }),
+      key,
+    )
   }
 
   cancelRequest(key: string): void {
-    this.#requests.cancel(key)
+    if (!this.#requests.cancel(key)) this.#requests.ifUsed((book) => book.cancel(key))
   }
 
   close(): void {
     if (this.#closed) return
     this.#closed = true
     this.#refresh.stop()
-    this.#requests.close()
+    this.#requests.close(new TabwireError('disconnected', 'the worker that owned the connection left'), (book) =>
+      book.close(),
+    )
     this.#socket.close()
     this.#inbox?.clear()
-    this.presence.close()
+    this.presence.close(new TabwireError('closed', 'the worker left the connection'), (p) => p.close())
   }
 
   /** A `welcome` opened a connection; the server holds (or refused) every id ≤ `acked`. */
@@ -264,8 +290,8 @@ export class OwnerSession {
     this.#refresh.expiresIn(welcome.expiresIn)
     this.#inbox.opened()
     void this.#resender.opened(welcome)
-    this.presence.opened()
-    this.#requests.opened()
+    this.presence.ifUsed((p) => p.opened())
+    this.#requests.ifUsed((book) => book.opened())
   }
 
   #whenOpen(): Promise<void> {
@@ -311,13 +337,13 @@ export class OwnerSession {
           break
         case 'presence':
         case 'pdiff':
-          this.presence.receive(f)
+          this.presence.ifUsed((p) => p.receive(f))
           break
         case 'vmsg':
           volatile.push({ topic: f.topic, body: f.body })
           break
         case 'reply':
-          this.#requests.reply(f)
+          this.#requests.ifUsed((book) => book.reply(f))
           break
         case 'pong':
         case 'welcome':

@@ -22,6 +22,7 @@ import type {
 } from '../protocol/port.ts'
 import { MAX_SUBSCRIPTION_CHANGES } from '../protocol/port.ts'
 import type { Json } from '../protocol/frames.ts'
+import { presenceCode } from './features.ts'
 import type { NamespaceHost } from './host.ts'
 import { Tab } from './tab.ts'
 
@@ -173,10 +174,14 @@ export class PortApi implements WorkerPort {
   }
 
   presenceJoin(pid: number, topic: string, state: string): Promise<void> {
-    return guard(() => {
+    return guard(async () => {
       if (typeof topic !== 'string' || topic === '')
         throw new TabwireError('invalid-argument', 'topic must be a non-empty string')
-      this.#attached().presenceJoin(this.#tab as Tab, pid, topic, parseState(state))
+      const parsed = parseState(state)
+      // The first join of this worker fetches presence.ts: a failure rejects this call (`load-failed`), and
+      // the join itself then runs at once, as it always did.
+      await presenceCode.load()
+      this.#attached().presenceJoin(this.#tab as Tab, pid, topic, parsed)
     })
   }
 

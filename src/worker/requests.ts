@@ -4,9 +4,7 @@ import type { ErrorCode } from '../protocol/errors.ts'
 import type { ReplyFrame } from '../protocol/frames.ts'
 import type { RequestOutcome } from '../protocol/port.ts'
 import type { Clock, TimerId } from './platform.ts'
-
-/** Requests of a namespace waiting for an answer at once (every tab's, followers' included); more are refused. */
-export const MAX_PENDING_REQUESTS = 1_000
+import { MAX_PENDING_REQUESTS } from './request-limit.ts'
 
 /** What the book needs of the socket. */
 export interface RequestSocket {

@@ -92,6 +92,8 @@ const ready = wire.subscribe(topic, (m) => { received.push(m.body) })
   acked: async (body: unknown) => { const r = await wire.send(topic, body as never); await r.acked; return r.id },
   pending: () => wire.pending(),
   received: () => received,
+  request: (t: string, body: unknown) => wire.request(t, body as never),
+  presence: async (t: string) => (await wire.presence(t, { state: 'here' })).members.map((m) => m.state),
 }
 `,
 }
@@ -103,6 +105,8 @@ interface AppApi {
   acked(body: unknown): Promise<number>
   pending(): Promise<number>
   received(): unknown[]
+  request(topic: string, body: unknown): Promise<unknown>
+  presence(topic: string): Promise<unknown[]>
 }
 
 /** Calls `window.app[name](...args)` in the page. */
@@ -232,6 +236,31 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
         (n) => n === 1,
         { timeout: 5_000 },
       )
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('the built app fetches the request and presence chunks on first use, and both work', async () => {
+    const ns = `lazy-${name}`
+    server.handle(`${ns}-echo`, ({ body }) => ({ echo: body as number }))
+    const context = await browser.newContext()
+    try {
+      const page = await open(ns, context)
+      await until(
+        'tab open',
+        () => call(page, 'state'),
+        (s) => s === 'open',
+      )
+      // The page's chunks are named after their module (Vite: assets/<name>-<hash>.js).
+      const chunks: string[] = []
+      page.on('request', (r) => {
+        const m = /\/assets\/(presence|requests|message-stream)-[\w-]+\.js$/.exec(r.url())
+        if (m?.[1]) chunks.push(m[1])
+      })
+      expect(await call(page, 'request', `${ns}-echo`, 7)).toEqual({ echo: 7 })
+      expect(await call(page, 'presence', `${ns}-room`)).toEqual(['here'])
+      expect(chunks).toEqual(['requests', 'presence'])
     } finally {
       await context.close()
     }

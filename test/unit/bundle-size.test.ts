@@ -1,6 +1,7 @@
 /**
  * Size budget of the browser entries (gzip; see scripts/bundle-size.ts for how they are built and measured, and
- * `npm run size` for the table and the per-module breakdown). Also checks that neither pulls a Node dependency.
+ * `npm run size` for the table and the per-module breakdown): each entry's core and each chunk it loads on first use.
+ * Also checks that neither pulls a Node dependency.
  */
 import { describe, expect, it } from 'vitest'
 import { allowedDependencies, dependenciesOf, kB, measureEntry, type EntryName } from '../../scripts/bundle-size.ts'
@@ -10,9 +11,30 @@ describe.each<EntryName>(['client', 'worker', 'sw'])('%s bundle', (name) => {
     const size = await measureEntry(name)
     expect(dependenciesOf(size)).toEqual(allowedDependencies(name))
     if (size.gzip > size.target)
-      console.warn(`[size] ${name}: ${kB(size.gzip)} gzip, over issue 5's target of ${kB(size.target)} (npm run size)`)
+      console.warn(`[size] ${name}: ${kB(size.gzip)} gzip, over its target of ${kB(size.target)} (npm run size)`)
     expect(size.gzip, `${name} is ${kB(size.gzip)} gzip, over its ceiling of ${kB(size.ceiling)}`).toBeLessThanOrEqual(
       size.ceiling,
     )
+    for (const l of size.lazy) {
+      expect(l.ceiling, `${l.name} (${kB(l.gzip)} gzip) has no ceiling in LAZY_CEILINGS`).toBeTypeOf('number')
+      expect(l.gzip, `${l.name} is ${kB(l.gzip)} gzip, over its ceiling`).toBeLessThanOrEqual(l.ceiling ?? 0)
+    }
+  })
+})
+
+describe('chunks loaded on first use', () => {
+  it('keeps presence, requests and the messages() stream out of the core a page always loads', async () => {
+    const size = await measureEntry('client')
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(['client/message-stream', 'client/presence', 'client/requests'])
+    const core = size.modules.map((m) => m.id)
+    for (const moved of ['src/client/presence.ts', 'src/client/requests.ts', 'src/client/message-stream.ts'])
+      expect(core).not.toContain(moved)
+  })
+
+  it('keeps presence and requests out of the worker core', async () => {
+    const size = await measureEntry('worker')
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(['worker/presence', 'worker/requests'])
+    const core = size.modules.map((m) => m.id)
+    for (const moved of ['src/worker/presence.ts', 'src/worker/requests.ts']) expect(core).not.toContain(moved)
   })
 })

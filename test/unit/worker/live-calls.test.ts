@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import type { RequestOutcome, StateInfo, TabEvents, VolatileDelivery } from '../../../src/protocol/port.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
-import { MAX_PENDING_REQUESTS } from '../../../src/worker/requests.ts'
+import { MAX_PENDING_REQUESTS } from '../../../src/worker/request-limit.ts'
 import { Tab } from '../../../src/worker/tab.ts'
 import {
   ChannelHub,

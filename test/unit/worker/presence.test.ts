@@ -4,10 +4,11 @@
  * tab went away), every topic joined again after a reconnect, and the server's list passed to every handle.
  */
 import type { Remote } from 'comlink'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { TabEvents } from '../../../src/protocol/port.ts'
 import type { PresenceEvent } from '../../../src/protocol/presence-port.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
+import { presenceCode } from '../../../src/worker/features.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { PRESENCE_LINGER_MS } from '../../../src/worker/presence.ts'
 import { Tab } from '../../../src/worker/tab.ts'
@@ -35,6 +36,10 @@ const alice = { user: 'alice', client: 'ca', state: 'a', since: 1 }
 const bob = { user: 'bob', client: 'cb', state: 'b', since: 2 }
 
 describe('worker presence', () => {
+  // What the port call does before a tab's first join (port-api.ts): these tests call the host directly.
+  // A join that waits for the code is test/unit/worker/lazy-code.test.ts's.
+  beforeAll(() => presenceCode.load())
+
   it('three tabs joining one topic make one pjoin; each gets the list and the diffs; the last leave() sends pleave', async () => {
     const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
     const w = await worker('w1', freshNamespace(), shared)

@@ -1,0 +1,101 @@
+/**
+ * Code loaded on first use: the page's presence, request and `messages()` code and the worker's presence and request
+ * code are fetched only when a call first needs them, and the feature works then. Counted from the page's and the
+ * worker's resource timing (Vite's dev server serves each source module as its own file), in a worker of its own so
+ * no other test file has loaded anything into it. The count rising at first use is the proof: a module already in
+ * the worker's module map (say, imported statically again) is not fetched a second time, so the count stays 0.
+ * The worker also says whether each feature's code is in. Polled: an observer hears of a fetch in a task of its own.
+ */
+import { expect, it } from 'vitest'
+import { commands, server } from 'vitest/browser'
+import type { Probe } from '../fixtures/probe.ts'
+import { openWire, poll, topicOf } from './fixture.ts'
+
+const pageFetched: string[] = []
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) pageFetched.push(e.name)
+}).observe({ type: 'resource', buffered: true })
+
+/** How often the page fetched each of `modules` (paths under /src/). */
+const pageFetches = (modules: string[]) => modules.map((m) => pageFetched.filter((u) => isModule(u, m)).length)
+
+const isModule = (url: string, module: string) => new URL(url).pathname === `/src/${module}`
+
+/**
+ * What the worker loaded of `modules`, as `[fetches, loaded]` per module: how often its resource timing saw it
+ * fetched, and whether its code is in (`LazyCode.code`). WebKitGTK leaves out of a worker's resource timing what its
+ * memory cache served (code another test file's worker fetched before): there the fetch count is not asked for.
+ */
+async function workerLoaded(name: string): Promise<[number, boolean][]> {
+  const probe = new BroadcastChannel(`probe:${name}`)
+  try {
+    const { fetched, loaded } = await new Promise<Probe>((resolve) => {
+      probe.onmessage = (e: MessageEvent<Probe>) => resolve(e.data)
+      probe.postMessage('loaded?')
+    })
+    return (['presence', 'requests'] as const).map((m) => {
+      const fetches = fetched.filter((u) => isModule(u, `worker/${m}.ts`)).length
+      return [WEBKIT ? -1 : fetches, loaded[m]]
+    })
+  } finally {
+    probe.close()
+  }
+}
+
+const WEBKIT = server.browser === 'safari'
+const worker = (presence: 0 | 1, requests: 0 | 1): [number, boolean][] => [
+  [WEBKIT ? -1 : presence, presence === 1],
+  [WEBKIT ? -1 : requests, requests === 1],
+]
+
+const PAGE = ['client/presence.ts', 'client/requests.ts', 'client/message-stream.ts']
+
+// First in the file: nothing has loaded message-stream.ts into this page yet.
+it('a messages() loop ended before its first step (return, or the wire closing) never fetches its code', async () => {
+  const wire = openWire()
+  const returned = wire.messages(topicOf('never'))
+  expect(await returned.return?.()).toEqual({ done: true, value: undefined })
+  expect(await returned.next()).toEqual({ done: true, value: undefined })
+  const closedUnder = wire.messages(topicOf('never'))
+  wire.close()
+  expect(await closedUnder.next()).toEqual({ done: true, value: undefined })
+  expect(pageFetches(['client/message-stream.ts'])).toEqual([0])
+})
+
+it('fetches presence, requests and messages() code on first use only, and each then works', async () => {
+  const name = `tabwire-lazy-${crypto.randomUUID()}`
+  const wire = openWire({
+    worker: () => new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name }),
+  })
+  await expect.poll(() => wire.state, poll).toBe('open')
+  // The first message path: a send, a subscription and its message, with none of the three features.
+  const topic = topicOf('lazy')
+  const got: unknown[] = []
+  const stop = await wire.subscribe(topic, (m) => void got.push(m.body))
+  await (await wire.send(topic, 'core')).acked
+  await expect.poll(() => got, poll).toEqual(['core'])
+  const stream = wire.messages(topic, { after: 0 })
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0])
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+
+  const echo = topicOf('echo')
+  await commands.serverHandle(echo, 'echo')
+  // Two requests made in the same task wait for the same load: both answered, the code fetched once.
+  const answers = await Promise.all([wire.request(echo, 1), wire.request(echo, 2)])
+  expect(answers).toEqual([{ echo: 1 }, { echo: 2 }])
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 1, 0])
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 1))
+
+  const presence = await wire.presence(topicOf('room'), { state: 'here' })
+  expect(presence.members.map((m) => m.state)).toEqual(['here'])
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 0])
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+
+  const first = await stream.next()
+  expect(first).toMatchObject({ done: false, value: { seq: 1, body: 'core' } })
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 1])
+  await stream.return?.()
+  await stop()
+  await presence.leave()
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+})
