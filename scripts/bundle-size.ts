@@ -32,7 +32,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_900 },
-  worker: { target: 10_000, ceiling: 24_350 },
+  worker: { target: 10_000, ceiling: 24_500 },
   sw: { target: 6_200, ceiling: 7_700 },
 }
 
