@@ -30,6 +30,7 @@ import { launchChromium, type Chromium } from './lib/chromium.ts'
 import { startHub, type Hub } from './lib/hub.ts'
 import { startSocketIoServer, startTabwireServer, startWsServer, type BenchServer } from './lib/servers.ts'
 import { quantile, summarize } from './lib/stats.ts'
+import { measureEntry } from '../scripts/bundle-size.ts'
 import { mergeResults } from './lib/merge-results.ts'
 import { writeBenchmarksMd, type Results } from './report.ts'
 import { CONTENDERS, type ContenderId, type Report, type SoakSample, type Task, type WakeupCounts } from './shared.ts'
@@ -589,6 +590,13 @@ async function main(): Promise<void> {
       record(samples, e.workload, e.contender, s.gzip)
       log(`${e.workload} ${e.contender}: ${s.gzip} B gz (${s.raw} B min)`)
     }
+    // What a page and its worker always load (the lazy chunks apart), as `npm run size` measures and enforces it.
+    if (contenders.includes('tabwire'))
+      for (const name of ['client', 'worker'] as const) {
+        const core = await measureEntry(name)
+        record(samples, `size-${name}-core`, 'tabwire', core.gzip)
+        log(`size-${name}-core tabwire: ${core.gzip} B gz (${core.min} B min)`)
+      }
   }
 
   const hub = await startHub(DIST)
@@ -880,6 +888,8 @@ export const UNITS: Record<string, string> = {
   ),
   'size-client': 'B',
   'size-worker': 'B',
+  'size-client-core': 'B',
+  'size-worker-core': 'B',
 }
 
 function round(v: number): number {
