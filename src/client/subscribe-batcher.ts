@@ -1,5 +1,10 @@
 import { TabwireError } from '../protocol/errors.ts'
-import { type ChangeOutcome, MAX_SUBSCRIPTION_CHANGES, type SubscriptionChange } from '../protocol/port.ts'
+import {
+  type ChangeOutcome,
+  MAX_SUBSCRIPTION_CHANGES,
+  type SubscriptionChange,
+  type WorkerPort,
+} from '../protocol/port.ts'
 import { TaskBatch } from '../protocol/task-batch.ts'
 
 interface QueuedChange {
@@ -46,4 +51,27 @@ export class SubscribeBatcher {
       else q.resolve()
     })
   }
+}
+
+/**
+ * A batch of changes for a worker of an older release, which has no `subscriptions`: one call per change, each made
+ * once the one before has answered, so they take effect in order. A refusal (a `{ code, message }` record) is that
+ * change's outcome; anything else fails the batch, as a failed `subscriptions` call does.
+ */
+export async function changeByChange(
+  port: Pick<WorkerPort, 'subscribe' | 'unsubscribe'>,
+  changes: SubscriptionChange[],
+): Promise<ChangeOutcome[]> {
+  const outcomes: ChangeOutcome[] = []
+  for (const c of changes)
+    outcomes.push(
+      await ('unsubscribe' in c ? port.unsubscribe(c.sub) : port.subscribe(c.sub, c.topic, c.after, c.mode)).then(
+        () => null,
+        (e: ChangeOutcome) => {
+          if (typeof e?.code !== 'string') throw e
+          return { code: e.code, message: e.message }
+        },
+      ),
+    )
+  return outcomes
 }

@@ -30,7 +30,7 @@ import type { PresenceHandle, Presence, PresenceOptions } from './presence.ts'
 import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
 import type { Requests, RequestOptions } from './requests.ts'
 import { SendBatcher } from './send-batcher.ts'
-import { SubscribeBatcher } from './subscribe-batcher.ts'
+import { changeByChange, SubscribeBatcher } from './subscribe-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
 import { Subscriptions, type Message, type VolatileMessage } from './subscriptions.ts'
 import { TabLock } from './tab-lock.ts'
@@ -197,6 +197,8 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #receipts = new Receipts()
   readonly #sends: SendBatcher
   readonly #subscribing: SubscribeBatcher
+  /** The attached worker takes a batch of subscription changes in one call (one of an older release does not). */
+  #batchedSubscriptions = false
   readonly #volatile: VolatileBatcher
   /** Made on the first `request()`, with its code (requests.ts is a chunk of its own). */
   #requests: Requests | undefined
@@ -232,7 +234,11 @@ export class Wire<Topics extends object = AnyTopics> {
       this.#assertOpen()
       return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
     }, this.#receipts)
-    this.#subscribing = new SubscribeBatcher((changes) => this.#call('subscribe', (r) => r.subscriptions(changes)))
+    this.#subscribing = new SubscribeBatcher((changes) =>
+      this.#call('subscribe', (r) =>
+        this.#batchedSubscriptions ? r.subscriptions(changes) : changeByChange(r, changes),
+      ),
+    )
     this.#volatile = new VolatileBatcher((messages) => this.#call('send', (r) => r.sendVolatile(messages)))
     const dials = typeof options.url === 'function' || options.token !== undefined
     const wire = this
@@ -249,6 +255,7 @@ export class Wire<Topics extends object = AnyTopics> {
         },
         tabEvents: () => this.#events(),
         attached: (result: AttachResult) => {
+          this.#batchedSubscriptions = result.subscriptions === true
           this.#receipts.acked(result.acked)
           this.#setState(result.state)
         },

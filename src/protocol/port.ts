@@ -278,6 +278,11 @@ export interface AttachResult {
   acked: number
   /** The worker's id: it holds the Web Lock `tabwire-worker:<id>` for its lifetime, so a tab learns of its death. */
   worker: string
+  /**
+   * The worker takes `WorkerPort.subscriptions`. A worker of an older release (c886ca9 and before) has no such method
+   * and leaves this out: the tab then makes one `subscribe` or `unsubscribe` call per change.
+   */
+  subscriptions?: true
 }
 
 /** What `wire.stats()` reports, as the worker this tab is attached to sees it. */

@@ -71,7 +71,7 @@ export class PortApi implements WorkerPort {
         host.detach(tab)
         throw e
       }
-      return { state: host.state, acked: host.acked, worker: this.#registry.worker.id }
+      return { state: host.state, acked: host.acked, worker: this.#registry.worker.id, subscriptions: true }
     })
   }
 

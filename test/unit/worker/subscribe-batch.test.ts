@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { SubFrame, UnsubFrame } from '../../../src/protocol/frames.ts'
 import type { Delivery, SessionConfig, TabEvents } from '../../../src/protocol/port.ts'
 import { MAX_SUBSCRIPTION_CHANGES } from '../../../src/protocol/port.ts'
+import { changeByChange } from '../../../src/client/subscribe-batcher.ts'
 import { workerLock } from '../../../src/worker/bus.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { PortApi } from '../../../src/worker/port-api.ts'
@@ -42,8 +43,12 @@ async function worker(name: string, config: SessionConfig, shared: { locks: Fake
   // The port watches the tab's lock; the fake one is never granted while the test runs.
   vi.stubGlobal('navigator', { locks: { request: () => new Promise(() => undefined) } })
   const port = new PortApi({ worker: { id: name, version: 'test', kind: 'shared' }, host: () => host })
-  await port.attach(config, { id: `${name}-tab`, lock: `lock:${name}`, dials: false }, events as Remote<TabEvents>)
-  return { host, platform, port, got }
+  const attached = await port.attach(
+    config,
+    { id: `${name}-tab`, lock: `lock:${name}`, dials: false },
+    events as Remote<TabEvents>,
+  )
+  return { host, platform, port, got, attached }
 }
 
 async function openOwner() {
@@ -215,6 +220,50 @@ describe('WorkerPort.subscriptions', () => {
       ['sub', 't2'],
       ['sub', 't3'],
     ])
+  })
+
+  it('a tab on a worker without `subscriptions` (before b9ffe9b) makes one call per change: the same outcomes and frames', async () => {
+    const { a, socket } = await openOwner()
+    // This release's worker says it takes the batch; the tab falls back only where the attach does not say so.
+    expect(a.attached.subscriptions).toBe(true)
+    const calls: string[] = []
+    const older = {
+      subscribe: (...args: Parameters<typeof a.port.subscribe>) => {
+        calls.push(`subscribe ${args[0]}`)
+        return a.port.subscribe(...args)
+      },
+      unsubscribe: (sub: number) => {
+        calls.push(`unsubscribe ${sub}`)
+        return a.port.unsubscribe(sub)
+      },
+    }
+    const outcomes = await changeByChange(older, [
+      { sub: 1, topic: 'ok', after: 0 },
+      { sub: 2, topic: '', after: 0 },
+      { sub: 1, topic: 'again', after: 0 },
+      { sub: 5, topic: 'fleeting', after: 0 },
+      { sub: 5, unsubscribe: true },
+      { sub: 6, topic: 'kept', after: 3 },
+    ])
+    expect(calls).toEqual(['subscribe 1', 'subscribe 2', 'subscribe 1', 'subscribe 5', 'unsubscribe 5', 'subscribe 6'])
+    expect(outcomes).toEqual([
+      null,
+      { code: 'invalid-argument', message: 'topic must be a non-empty string' },
+      { code: 'invalid-argument', message: 'subscription 1 already exists' },
+      null,
+      null,
+      null,
+    ])
+    await until(() => socket.sent('unsub').length === 1, 'the unsub')
+    expect(socket.frames.filter((f) => f.t === 'sub' || f.t === 'unsub')).toEqual([
+      { t: 'sub', topic: 'ok', after: 0 },
+      { t: 'sub', topic: 'fleeting', after: 0 },
+      { t: 'unsub', topic: 'fleeting' },
+      { t: 'sub', topic: 'kept', after: 3 },
+    ])
+    // What is not a refusal (the worker has no such method, say) fails the batch, as a failed `subscriptions` does.
+    const broken = { subscribe: () => Promise.reject(new TypeError('no such method')), unsubscribe: older.unsubscribe }
+    await expect(changeByChange(broken, [{ sub: 9, topic: 'x', after: 0 }])).rejects.toThrow('no such method')
   })
 })
 
