@@ -7,7 +7,8 @@
  * port's one-way posts or Comlink calls; `messagesJson` only between two tabs and workers of this release).
  *
  * The older releases: 50cebd3 (event port, no `messagesJson`, nothing loaded lazily) and c886ca9 (before the event
- * port: every event a Comlink call). They are built from git (see test/support/skew-builds.ts).
+ * port: every event a Comlink call). They are built from their fixtures in test/fixtures/releases (see
+ * test/support/skew-builds.ts and scripts/release-fixture.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Json } from '../../src/protocol/frames.ts'

@@ -2,9 +2,9 @@
  * Builds of the version-skew page (test/e2e/app/skew.ts) and of the worker for this release and older commits, and a
  * static server for them on one origin, so a page of one release can start a SharedWorker of another.
  *
- * An older release's `src` comes from git (`git archive <commit> src`), so the test needs a clone with history: a
- * shallow clone fails here with the command that fixes it. Each release is built once per test file run (Vite's
- * library mode, not minified) into a temporary folder removed afterwards.
+ * An older release's browser code comes from its fixture, `test/fixtures/releases/<commit>.tar.gz` (written from git
+ * by `scripts/release-fixture.ts`), so a checkout without history runs the test too. Each release is built once per
+ * test file run (Vite's library mode, not minified) into a temporary folder removed afterwards.
  */
 import { execFile } from 'node:child_process'
 import { createReadStream } from 'node:fs'
@@ -74,19 +74,16 @@ export async function buildSkewSite(releases: Release[]): Promise<SkewSite> {
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript' }
 
-/** The folder whose `src` is `release`'s: this checkout, or the commit's `src` unpacked beside a node_modules link. */
+/**
+ * The folder whose `src` is `release`'s: this checkout, or the commit's browser code unpacked from its fixture
+ * (`scripts/release-fixture.ts` writes it from git; CI may check out without history) beside a node_modules link.
+ */
 async function sources(dir: string, release: Release): Promise<string> {
   if (release === 'current') return ROOT
-  try {
-    await run('git', ['-C', ROOT, 'cat-file', '-e', `${release}^{commit}`])
-  } catch {
-    throw new Error(
-      `commit ${release} is not in this clone (a shallow clone?): run \`git fetch --unshallow\` or clone with history`,
-    )
-  }
+  const fixture = join(ROOT, 'test/fixtures/releases', `${release}.tar.gz`)
   const tree = join(dir, 'src', release)
   await mkdir(tree, { recursive: true })
-  await run('sh', ['-c', `git -C "$1" archive --format=tar "$2" src | tar -x -C "$3"`, 'sh', ROOT, release, tree])
+  await run('tar', ['-xzf', fixture, '-C', tree])
   // The older src imports comlink and idb by name: they resolve from this checkout's packages.
   await symlink(await realpath(join(ROOT, 'node_modules')), join(tree, 'node_modules'), 'dir')
   return tree
