@@ -43,6 +43,9 @@ afterEach(() => vi.restoreAllMocks())
 describe('NamespaceHost.inspect()', () => {
   it('owner, tabs, a topic cursor and head, outbox while down, and a bad frame as an error line in both tabs', async () => {
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    // The backoff's full jitter may draw a retry under the 250 ms this test moves the clock (one run in ~20 under
+    // load: a second 'reconnecting' in the history): the draw is pinned to half the window, a 30 s wait.
+    vi.spyOn(Math, 'random').mockReturnValue(0.5)
     const { host, platform, tabs, tag } = await openHost()
     host.signal((tabs[1] as ReturnType<typeof fakeTab>).tab, 'hidden')
     host.subscribe((tabs[0] as ReturnType<typeof fakeTab>).tab, 1, 'room', 0)
