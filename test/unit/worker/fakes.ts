@@ -89,6 +89,8 @@ export class FakeSocket {
   readonly sizes: number[] = []
   /** How the client closed it, if it did. */
   closedWith: { code: number; reason: string } | undefined
+  /** As a browser's: each send adds its bytes (UTF-8 for text), and all is transmitted when the task ends. */
+  bufferedAmount = 0
 
   constructor(readonly url: string) {}
 
@@ -96,7 +98,10 @@ export class FakeSocket {
     const decoded = decodeClientMessage(typeof data === 'string' ? data : data.slice().buffer)
     if (!decoded.ok) throw new Error(`client sent a bad frame: ${decoded.error.message}`)
     this.frames.push(...decoded.frames)
-    this.sizes.push(typeof data === 'string' ? new TextEncoder().encode(data).byteLength : data.byteLength)
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data).byteLength : data.byteLength
+    this.sizes.push(bytes)
+    if (this.bufferedAmount === 0) setTimeout(() => (this.bufferedAmount = 0))
+    this.bufferedAmount += bytes
   }
 
   close(code: number, reason: string): void {
