@@ -46,6 +46,8 @@ export class TabwireProvider {
   readonly #awarenessTopic: string
   #remote = new Map<number, Json>()
   #presence: Presence<AwarenessPresence | null> | undefined
+  #joining = false
+  #changedWhileJoining = false
   #stopPresence: (() => void) | undefined
   #stopSubscription: (() => Promise<void>) | undefined
   #offState: () => void
@@ -193,14 +195,20 @@ export class TabwireProvider {
   }
 
   async #joinPresence(): Promise<void> {
+    this.#joining = true
+    this.#changedWhileJoining = false
     const presence = await this.#wire.presence<AwarenessPresence | null>(this.#awarenessTopic, {
       state: this.#localPresence(),
     })
+    this.#joining = false
     if (this.#destroyed) {
       await presence.leave()
       return
     }
     this.#presence = presence
+    // A change to the local awareness while the join was under way (the presence code may load on first use) found
+    // no handle to update: the member would keep the state it joined with.
+    if (this.#changedWhileJoining) presence.update(this.#localPresence()).catch((e: unknown) => this.#emit('error', e))
     this.#stopPresence = presence.onChange(({ members }) => {
       const diff = awarenessOf(members, this.#profile, this.#remote)
       this.#setRemote(diff.next, diff)
@@ -226,6 +234,7 @@ export class TabwireProvider {
     if (origin === this) return
     const own = this.awareness.clientID
     if (![...added, ...updated, ...removed].includes(own)) return
+    if (this.#joining) this.#changedWhileJoining = true
     this.#presence?.update(this.#localPresence()).catch((e: unknown) => this.#emit('error', e))
   }
 

@@ -4,6 +4,7 @@
  * DOM tsconfig (tsconfig.json): the provider is page code.
  */
 import { describe, expect, it } from 'vitest'
+import { until } from '../support/wait.ts'
 import * as Y from 'yjs'
 import type { AnyWire } from '../../src/bindings/follow.ts'
 import type { Message } from '../../src/client/subscriptions.ts'
@@ -102,6 +103,45 @@ describe('TabwireProvider', () => {
       expect(textOf(rebuilt)).toBe('kept')
     }
     expect(resets).toEqual(['retention', 'epoch', 'ahead'])
+    provider.destroy()
+  })
+
+  it('an awareness change made while the presence join is under way reaches the member once the join resolves', async () => {
+    const { wire } = recordingWire()
+    const joined: unknown[] = []
+    const updates: unknown[] = []
+    let resolveJoin = (): void => undefined
+    ;(wire as unknown as { presence: unknown }).presence = (_topic: string, options: { state: unknown }) => {
+      joined.push(options.state)
+      return new Promise((resolve) => {
+        resolveJoin = () =>
+          resolve({
+            members: [],
+            onChange: () => () => undefined,
+            update: async (state: unknown) => void updates.push(state),
+            leave: async () => {},
+          })
+      })
+    }
+    const doc = new Y.Doc()
+    const provider = new TabwireProvider(wire, 'doc', doc)
+    await provider.whenLoaded
+    await until(
+      'the join',
+      () => joined.length,
+      (n) => n === 1,
+    )
+    provider.awareness.setLocalStateField('user', 'Bob')
+    expect(updates).toEqual([])
+    resolveJoin()
+    await until(
+      'the update',
+      () => updates.length,
+      (n) => n > 0,
+    )
+    const id = provider.awareness.clientID
+    expect(joined).toEqual([{ profile: expect.any(String), clientID: id, state: {} }])
+    expect(updates).toEqual([{ profile: expect.any(String), clientID: id, state: { user: 'Bob' } }])
     provider.destroy()
   })
 })
