@@ -203,6 +203,17 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     return page
   }
 
+  /** `open`, then until the tab's wire is open. */
+  async function openConnected(ns: string, context: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {
+    const page = await open(ns, context)
+    await until(
+      'tab open',
+      () => call(page, 'state'),
+      (s) => s === 'open',
+    )
+    return page
+  }
+
   it('two tabs of the built app share one server connection', async () => {
     const ns = `two-tabs-${name}`
     const context = await browser.newContext()
@@ -246,12 +257,7 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     server.handle(`${ns}-echo`, ({ body }) => ({ echo: body as number }))
     const context = await browser.newContext()
     try {
-      const page = await open(ns, context)
-      await until(
-        'tab open',
-        () => call(page, 'state'),
-        (s) => s === 'open',
-      )
+      const page = await openConnected(ns, context)
       // The page's chunks are named after their module (Vite: assets/<name>-<hash>.js).
       const chunks: string[] = []
       page.on('request', (r) => {
@@ -270,12 +276,7 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     const ns = `queued-${name}`
     const context = await browser.newContext()
     try {
-      const page = await open(ns, context)
-      await until(
-        'tab open',
-        () => call(page, 'state'),
-        (s) => s === 'open',
-      )
+      const page = await openConnected(ns, context)
       await server.stop()
       await until(
         'tab notices the server is gone',
