@@ -31,6 +31,10 @@ export default defineConfig({
           browser: {
             enabled: true,
             headless: true,
+            // Vitest's 30 s default failed a CI run: all three engines start at once beside the unit and e2e projects'
+            // first files, and on a loaded 2-core machine Chromium's page took longer to call back. A miss drops
+            // every file of the project, so the wait is long; a browser that never connects still fails.
+            connectTimeout: 180_000,
             // Failure screenshots go with the reports (git-ignored), not beside the tests.
             screenshotDirectory: 'test-results/screenshots',
             commands: { ...serverCommands, ...evilCommands, ...liveCommands, ...tokenCommands },
