@@ -93,6 +93,11 @@ export interface TestApi extends PresenceTestApi, YjsTestApi {
    * can tell, after this tab is gone, which sends had resolved.
    */
   startSends(topic: string, bodies: Json[], key: string): void
+  /**
+   * `startSends` of `count` bodies `{ n: 1.., tag }` (the support's `bodies(count, tag)`), made in the page: a burst
+   * too long to finish costs nothing to hand over.
+   */
+  startSeries(topic: string, count: number, tag: string, key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
   /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */

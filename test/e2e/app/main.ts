@@ -106,6 +106,23 @@ function nextTask(): Promise<void> {
   })
 }
 
+/** `TestApi.startSends`: each send in its own task, each resolution recorded in localStorage at once. */
+function startSends(wire: Wire, topic: string, bodies: Iterable<[number, Json]>, key: string): void {
+  void (async () => {
+    for (const [i, body] of bodies) {
+      // Each send in its own task: many separate calls and transactions are in flight at any moment. A message task,
+      // not a timer: WebKit throttles the timers of a window that is not in front to about one a second.
+      await nextTask()
+      sendsStarted++
+      wire.send(topic, body).then(
+        () => localStorage.setItem(`${key}:${i}`, '1'),
+        // Recorded for a test that expects none; a tab that is closing has no one reading it.
+        (e: unknown) => localStorage.setItem(`${key}!failed:${i}`, String((e as { code?: unknown }).code)),
+      )
+    }
+  })()
+}
+
 function testApi(wire: Wire, namespace: string): TestApi {
   const states: WireState[] = [wire.state]
   const infos: StateRecord[] = [{ state: wire.state, attempt: 0, at: Date.now() }]
@@ -148,19 +165,17 @@ function testApi(wire: Wire, namespace: string): TestApi {
       }
     },
     startSends(topic: string, bodies: Json[], key: string) {
-      void (async () => {
-        for (const [i, body] of bodies.entries()) {
-          // Each send in its own task: many separate calls and transactions are in flight at any moment. A message task,
-          // not a timer: WebKit throttles the timers of a window that is not in front to about one a second.
-          await nextTask()
-          sendsStarted++
-          wire.send(topic, body).then(
-            () => localStorage.setItem(`${key}:${i}`, '1'),
-            // Recorded for a test that expects none; a tab that is closing has no one reading it.
-            (e: unknown) => localStorage.setItem(`${key}!failed:${i}`, String((e as { code?: unknown }).code)),
-          )
-        }
-      })()
+      startSends(wire, topic, bodies.entries(), key)
+    },
+    startSeries(topic: string, count: number, tag: string, key: string) {
+      startSends(
+        wire,
+        topic,
+        (function* () {
+          for (let i = 0; i < count; i++) yield [i, { n: i + 1, tag }] as [number, Json]
+        })(),
+        key,
+      )
     },
     sendsStarted: () => sendsStarted,
     restoredFromCache: () => restoredFromCache,
