@@ -31,16 +31,17 @@ export type EntryName = 'client' | 'worker' | 'sw'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 9_000 },
+  client: { target: 3_000, ceiling: 8_550 },
   worker: { target: 10_000, ceiling: 24_500 },
   sw: { target: 6_200, ceiling: 7_700 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
 export const LAZY_CEILINGS: Record<string, number> = {
-  'client/presence': 1_050,
+  'client/presence': 1_400,
   'client/message-stream': 800,
   'client/requests': 700,
+  'client/outbox': 700,
   'worker/presence': 920,
   'worker/requests': 850,
 }

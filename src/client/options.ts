@@ -1,5 +1,5 @@
 import { describeValue } from '../protocol/describe.ts'
-import { TabwireError } from '../protocol/errors.ts'
+import { invalid } from './invalid.ts'
 import type { ReconnectOptions, SessionConfig } from '../protocol/port.ts'
 import { wsUrlProblem } from '../protocol/ws-url.ts'
 
@@ -106,8 +106,6 @@ export const DEFAULTS = {
 /** A grace longer than this would let a closed page hold a connection for no one. */
 export const MAX_LAST_TAB_GRACE = 60_000
 
-const invalid = (message: string) => new TabwireError('invalid-argument', message)
-
 const SHARED_EXAMPLE =
   "() => new SharedWorker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module', name: 'tabwire' })"
 const DEDICATED_EXAMPLE = "() => new Worker(new URL('./tabwire.worker.ts', import.meta.url), { type: 'module' })"
@@ -207,13 +205,20 @@ export function resolveNumber(name: string, given: number | undefined, fallback:
   return given === undefined ? fallback : nonNegative(name, given)
 }
 
-/** Everything `connect()` derives from its options, checked. */
-export interface ResolvedOptions {
+/** The options that take a number ≥ 0 (a duration in ms, or a size), each checked the same way. */
+const NUMBERS = [
+  'callTimeout',
+  'maxMessageBytes',
+  'inboxRetention',
+  'hiddenGrace',
+  'lastTabGrace',
+  'maxPresenceStateBytes',
+] as const
+
+/** Everything `connect()` derives from its options, checked: the worker's part (`config`) and the tab's. */
+export interface ResolvedOptions extends Record<(typeof NUMBERS)[number], number> {
   config: SessionConfig
   kind: 'shared' | 'dedicated'
-  callTimeout: number
-  maxMessageBytes: number
-  maxPresenceStateBytes: number
 }
 
 /** Checks every option of `connect()` up front and fills in the defaults; throws `invalid-argument` naming the option. */
@@ -224,27 +229,23 @@ export function resolveOptions(options: ConnectOptions, hasSharedWorker: boolean
     throw invalid(`namespace must be a non-empty string, got ${describeValue(namespace)}`)
   checkUrlOption(options.url)
   const kind = workerKind(options, hasSharedWorker)
-  const callTimeout = resolveNumber('callTimeout', options.callTimeout, DEFAULTS.callTimeout)
-  const maxMessageBytes = resolveNumber('maxMessageBytes', options.maxMessageBytes, DEFAULTS.maxMessageBytes)
+  const n = {} as Record<(typeof NUMBERS)[number], number>
+  for (const name of NUMBERS) n[name] = resolveNumber(name, options[name], DEFAULTS[name])
+  const whenHidden = options.whenHidden ?? DEFAULTS.whenHidden
+  if (whenHidden !== 'keep' && whenHidden !== 'disconnect')
+    throw invalid(`whenHidden must be 'keep' or 'disconnect', got ${describeValue(whenHidden)}`)
+  if (n.lastTabGrace > MAX_LAST_TAB_GRACE)
+    throw invalid(`lastTabGrace must be at most ${MAX_LAST_TAB_GRACE} ms, got ${n.lastTabGrace}`)
   const config: SessionConfig = {
     namespace,
     reconnect: resolveReconnect(options.reconnect),
-    maxMessageBytes,
-    inboxRetention: resolveNumber('inboxRetention', options.inboxRetention, DEFAULTS.inboxRetention),
-    whenHidden: options.whenHidden ?? DEFAULTS.whenHidden,
-    hiddenGrace: resolveNumber('hiddenGrace', options.hiddenGrace, DEFAULTS.hiddenGrace),
-    lastTabGrace: resolveNumber('lastTabGrace', options.lastTabGrace, DEFAULTS.lastTabGrace),
+    maxMessageBytes: n.maxMessageBytes,
+    inboxRetention: n.inboxRetention,
+    whenHidden,
+    hiddenGrace: n.hiddenGrace,
+    lastTabGrace: n.lastTabGrace,
     debug: options.debug === true,
   }
-  if (config.whenHidden !== 'keep' && config.whenHidden !== 'disconnect')
-    throw invalid(`whenHidden must be 'keep' or 'disconnect', got ${describeValue(config.whenHidden)}`)
-  if (config.lastTabGrace > MAX_LAST_TAB_GRACE)
-    throw invalid(`lastTabGrace must be at most ${MAX_LAST_TAB_GRACE} ms, got ${config.lastTabGrace}`)
   if (typeof options.url === 'string') config.url = options.url
-  const maxPresenceStateBytes = resolveNumber(
-    'maxPresenceStateBytes',
-    options.maxPresenceStateBytes,
-    DEFAULTS.maxPresenceStateBytes,
-  )
-  return { config, kind, callTimeout, maxMessageBytes, maxPresenceStateBytes }
+  return { config, kind, ...n }
 }

@@ -3,6 +3,7 @@ import type { Json } from '../protocol/frames.ts'
 import type { PresenceMember as WireMember } from '../protocol/presence-frames.ts'
 import type { PresenceEvent } from '../protocol/presence-port.ts'
 import { encodeBody } from './body.ts'
+import type { WireParts } from './wire-parts.ts'
 
 /** A member of a topic's presence: one browser profile (client id) of one user, however many of its tabs joined. */
 export interface PresenceMember<S = Json> {
@@ -60,11 +61,45 @@ export function encodeState(state: unknown, max: number): string {
   return text
 }
 
-/** What a handle needs of its wire. */
-export interface HandleHost {
-  update(pid: number, text: string): Promise<void>
-  leave(pid: number): Promise<void>
-  encode(state: unknown): string
+/** Unique in the page, so in each wire: the worker tells a tab's handles apart by it. */
+let nextPid = 1
+
+/** `wire.presence()` once its code is in: see `Wire.presence`. */
+export async function joinPresence<S>(
+  host: WireParts,
+  topic: string,
+  options: PresenceOptions<S>,
+): Promise<Presence<S>> {
+  const { signal } = options
+  signal?.throwIfAborted()
+  const { wire } = host
+  const text = encodeState(options.state, host.maxPresenceStateBytes)
+  const pid = nextPid++
+  const handle = new PresenceHandle<S>(pid, topic, text, host)
+  host.presences.set(pid, handle)
+  // While open, the list is a round trip away; a connection that drops meanwhile brings it after the reconnect.
+  let off: () => void = () => undefined
+  const dropped = new Promise<void>((resolve) => {
+    off = wire.onState((s) => {
+      if (s.state !== 'open') resolve()
+    })
+  })
+  try {
+    await host.call('presence', (r) => r.presenceJoin(pid, topic, text))
+    if (wire.state === 'open') await Promise.race([handle.first, dropped])
+  } catch (e) {
+    host.presences.delete(pid)
+    handle.end()
+    throw e
+  } finally {
+    off()
+  }
+  if (signal?.aborted) {
+    await handle.leave()
+    signal.throwIfAborted()
+  }
+  signal?.addEventListener('abort', () => void handle.leave().catch((e: unknown) => reportError(e)), { once: true })
+  return handle
 }
 
 /** A tab's presence handle: keeps the list from the worker's sync and diff events, and calls the listeners. */
@@ -82,7 +117,7 @@ export class PresenceHandle<S = Json> implements Presence<S> {
     readonly topic: string,
     /** The state last set, JSON text: a new worker is joined with it. */
     public stateText: string,
-    private readonly host: HandleHost,
+    private readonly host: WireParts,
   ) {
     this.first = new Promise((resolve, reject) => {
       this.#settleFirst = (error) => (error ? reject(error) : resolve())
@@ -112,15 +147,25 @@ export class PresenceHandle<S = Json> implements Presence<S> {
 
   async update(state: S): Promise<void> {
     if (this.#left) throw new TabwireError('closed', `this presence of ${this.topic} has left`)
-    const text = this.host.encode(state)
+    const text = encodeState(state, this.host.maxPresenceStateBytes)
     this.stateText = text
-    await this.host.update(this.pid, text)
+    await this.host.call('presence.update', (r) => r.presenceUpdate(this.pid, text))
   }
 
   async leave(): Promise<void> {
     if (this.#left) return
     this.end()
-    await this.host.leave(this.pid)
+    const { host, pid } = this
+    host.presences.delete(pid)
+    if (host.wire.state !== 'closed') await host.call('presence.leave', (r) => r.presenceLeave(pid))
+  }
+
+  /** Joins the new worker after the old one died, with the state last set. */
+  rejoin(): void {
+    const { host, pid } = this
+    void host
+      .call('presence', (r) => r.presenceJoin(pid, this.topic, this.stateText))
+      .catch((e: unknown) => reportError(e))
   }
 
   /** Stops the handle without telling the worker (the wire closed, or `leave()`). */

@@ -1,6 +1,7 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { Body } from '../protocol/frames.ts'
 import type { RequestOutcome } from '../protocol/port.ts'
+import type { WireParts } from './wire-parts.ts'
 
 export interface RequestOptions {
   /**
@@ -33,15 +34,10 @@ export class Requests {
   readonly #pending = new Map<number, Pending>()
   #nextId = 1
 
-  readonly #ask: (req: number, topic: string, body: string | Uint8Array, timeout: number) => Promise<void>
-  readonly #cancel: (req: number) => void
+  readonly #wire: WireParts
 
-  constructor(
-    ask: (req: number, topic: string, body: string | Uint8Array, timeout: number) => Promise<void>,
-    cancel: (req: number) => void,
-  ) {
-    this.#ask = ask
-    this.#cancel = cancel
+  constructor(wire: WireParts) {
+    this.#wire = wire
   }
 
   request(topic: string, body: string | Uint8Array, options: RequestOptions): Promise<Body> {
@@ -56,7 +52,7 @@ export class Requests {
     return new Promise<Body>((resolve, reject) => {
       const onAbort = () => {
         if (this.#settle(req)) {
-          this.#cancel(req)
+          this.#wire.cancelRequest(req)
           reject(aborted(topic))
         }
       }
@@ -65,9 +61,11 @@ export class Requests {
       }, timeout)
       this.#pending.set(req, { resolve, reject, timer, signal, onAbort })
       signal?.addEventListener('abort', onAbort, { once: true })
-      this.#ask(req, topic, body, timeout).catch((e: unknown) => {
-        if (this.#settle(req)) reject(e as TabwireError)
-      })
+      this.#wire
+        .call('request', (r) => r.request(req, topic, body, timeout))
+        .catch((e: unknown) => {
+          if (this.#settle(req)) reject(e as TabwireError)
+        })
     })
   }
 

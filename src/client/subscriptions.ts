@@ -56,11 +56,6 @@ export class Subscriptions {
     return [...this.#subs].map(([id, s]) => [id, s.topic, s.last, { ...s.mode }])
   }
 
-  /** Each subscription's topic and last seq delivered, for `stats()`. */
-  snapshot(): { topic: string; last: number }[] {
-    return [...this.#subs.values()].map((s) => ({ topic: s.topic, last: s.last }))
-  }
-
   /**
    * Hands the messages to the subscription's handler. For a conflating subscription it answers once the handler has
    * finished (the promise it returned has settled): the worker sends the next, newest message only then.

@@ -27,8 +27,9 @@ import { relayPageEvents } from './page-events.ts'
 import { registerSyncWhenHidden } from './background-sync.ts'
 import { resolveOptions, warnIfUnencrypted, type ConnectOptions, type Provider } from './options.ts'
 import type { PresenceHandle, Presence, PresenceOptions } from './presence.ts'
-import { droppedError, Receipts, refusedError, type SendReceipt } from './receipts.ts'
+import { Receipts, type SendReceipt } from './receipts.ts'
 import type { Requests, RequestOptions } from './requests.ts'
+import type { WireParts } from './wire-parts.ts'
 import { SendBatcher } from './send-batcher.ts'
 import { changeByChange, SubscribeBatcher } from './subscribe-batcher.ts'
 import { VolatileBatcher, type VolatileReceipt } from './volatile-batcher.ts'
@@ -36,6 +37,7 @@ import { Subscriptions, type Message, type VolatileMessage } from './subscriptio
 import { TabLock } from './tab-lock.ts'
 import type { AnyTopics, BodyOf, IsAnyTopics, ReceivedBody, SendBody, Sendable, TopicOf } from './topics.ts'
 import { WorkerBinding } from './worker-binding.ts'
+import { invalid } from './invalid.ts'
 
 export type { Message, VolatileMessage } from './subscriptions.ts'
 export type { SendReceipt } from './receipts.ts'
@@ -178,14 +180,19 @@ export interface WireOutbox {
 
 const TOPIC_MAX = 256
 const BUFFER_DEFAULT = 1_000
-const LIST_DEFAULT = 1_000
-const LIST_MAX = 10_000
+
+type OutboxCode = typeof import('./outbox.ts')
+
+type Handler = (m: Message | VolatileMessage) => unknown
 
 /**
  * One tab's handle on the shared connection of a namespace. Every method is safe to call before the worker has
  * answered the attach: calls wait for it. The parts each have a home: option checks (options.ts), the tab's lifetime
  * lock (tab-lock.ts), the worker and its replacement (worker-binding.ts), send batching (send-batcher.ts) and
- * receipts (receipts.ts), subscriptions (subscriptions.ts), and what the page sees (page-events.ts).
+ * receipts (receipts.ts), subscriptions (subscriptions.ts), and what the page sees (page-events.ts). What no app
+ * needs on the way to its first message is loaded on first use, each its own chunk reaching the wire through
+ * `WireParts`: presence (presence.ts), requests (requests.ts), the `messages()` stream (message-stream.ts), and the
+ * outbox's calls with `stats()` and `inspect()` (outbox.ts).
  */
 export class Wire<Topics extends object = AnyTopics> {
   #info: StateInfo = { state: 'connecting', attempt: 0 }
@@ -205,14 +212,15 @@ export class Wire<Topics extends object = AnyTopics> {
   readonly #loadRequests = lazy('request', () => import('./requests.ts'))
   readonly #loadPresence = lazy('presence', () => import('./presence.ts'))
   readonly #loadStream = lazy('messages', () => import('./message-stream.ts'))
+  readonly #loadOutbox = lazy('outbox', () => import('./outbox.ts'))
+  /** What the code loaded on first use (outbox.ts, presence.ts, requests.ts) reaches of this wire. */
+  readonly #parts: WireParts
   readonly #unlisten: () => void
   readonly #maxMessageBytes: number
   /** Ends each open `messages()` stream when the wire closes. */
   readonly #onClose = new Set<() => void>()
-  readonly #maxPresenceStateBytes: number
   // biome-ignore lint/suspicious/noExplicitAny: each handle keeps the state type its caller named
   readonly #presences = new Map<number, PresenceHandle<any>>()
-  #nextPid = 1
   readonly #outboxListeners = new Set<() => void>()
   readonly #expiredListeners = new Set<(messages: DroppedMessage[]) => void>()
   #outboxChangePending = false
@@ -225,11 +233,20 @@ export class Wire<Topics extends object = AnyTopics> {
       options,
       typeof SharedWorker !== 'undefined',
     )
-    this.#maxPresenceStateBytes = maxPresenceStateBytes
     this.#namespace = config.namespace
     this.#maxMessageBytes = maxMessageBytes
     // Only after the options passed: a lock taken for a wire that throws would never be released.
     this.#lock = new TabLock()
+    this.#parts = {
+      call: (what, fn) => this.#call(what, fn),
+      cancelRequest: (req) => this.#worker.cancelRequest(req),
+      receipts: this.#receipts,
+      subs: this.#subs,
+      tab: () => this.#lock.name,
+      presences: this.#presences,
+      maxPresenceStateBytes,
+      wire: this,
+    }
     this.#sends = new SendBatcher((messages, call) => {
       this.#assertOpen()
       return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
@@ -273,10 +290,7 @@ export class Wire<Topics extends object = AnyTopics> {
         rebound: () => {
           for (const [id, topic, last, mode] of this.#subs.resumePoints())
             void this.#subscribing.enqueue({ sub: id, topic, after: last, mode }).catch((e: unknown) => reportError(e))
-          for (const h of this.#presences.values())
-            void this.#call('presence', (r) => r.presenceJoin(h.pid, h.topic, h.stateText)).catch((e: unknown) =>
-              reportError(e),
-            )
+          for (const h of this.#presences.values()) h.rejoin()
         },
       },
     )
@@ -366,10 +380,7 @@ export class Wire<Topics extends object = AnyTopics> {
       // Requests are taken in call order: each waits for the same load, and then runs in the order it was made.
       return this.#loadRequests().then(({ Requests }) => {
         this.#assertOpen()
-        this.#requests ??= new Requests(
-          (req, topic, body, timeout) => this.#call('request', (r) => r.request(req, topic, body, timeout)),
-          (req) => this.#worker.cancelRequest(req),
-        )
+        this.#requests ??= new Requests(this.#parts)
         return this.#requests.request(topic, encoded, options)
       }) as Promise<R>
     } catch (e) {
@@ -415,26 +426,13 @@ export class Wire<Topics extends object = AnyTopics> {
     this.#assertOpen()
     checkTopic(topic)
     const { after, mode } = checkSubscribeOptions(options)
-    if (typeof onMessage !== 'function') throw new TabwireError('invalid-argument', 'onMessage must be a function')
+    if (typeof onMessage !== 'function') throw invalid('onMessage must be a function')
     const { signal } = options
     if (signal?.aborted) return async () => undefined
-    const id = this.#subs.add(
-      topic,
-      onMessage as (m: Message | VolatileMessage) => unknown,
-      options.onReset,
-      after,
-      mode,
-    )
-    try {
-      await this.#subscribing.enqueue({ sub: id, topic, after, mode })
-    } catch (e) {
-      this.#subs.delete(id)
-      throw e
-    }
-    const stop = async () => {
+    const unsubscribe = await this.#follow(topic, onMessage as Handler, options.onReset, after, mode)
+    const stop = () => {
       signal?.removeEventListener('abort', onAbort)
-      if (!this.#subs.delete(id) || this.#closed) return
-      await this.#unsubscribe(id)
+      return unsubscribe()
     }
     const onAbort = () => void stop().catch(() => undefined)
     if (signal?.aborted) onAbort()
@@ -457,30 +455,14 @@ export class Wire<Topics extends object = AnyTopics> {
     const { after, mode } = checkSubscribeOptions(options)
     const buffer = options.buffer ?? BUFFER_DEFAULT
     if (!Number.isSafeInteger(buffer) || buffer < 1)
-      throw new TabwireError('invalid-argument', `buffer must be an integer ≥ 1, got ${describeValue(buffer)}`)
+      throw invalid(`buffer must be an integer ≥ 1, got ${describeValue(buffer)}`)
     type M = Message<ReceivedBodyFor<Topics, K, B>, K>
     return new LazyStream<M>(
       this.#loadStream,
-      async (from, onMessage, onReset) => {
-        const start = from === 'latest' ? { after: 0, mode } : { after: from, mode: { ...mode, latest: false } }
-        const id = this.#subs.add(
-          topic,
-          onMessage as (m: Message | VolatileMessage) => unknown,
-          onReset,
-          start.after,
-          start.mode,
-        )
-        try {
-          await this.#subscribing.enqueue({ sub: id, topic, after: start.after, mode: start.mode })
-        } catch (e) {
-          this.#subs.delete(id)
-          throw e
-        }
-        return async () => {
-          if (!this.#subs.delete(id) || this.#closed) return
-          await this.#unsubscribe(id)
-        }
-      },
+      (from, onMessage, onReset) =>
+        from === 'latest'
+          ? this.#follow(topic, onMessage as Handler, onReset, 0, mode)
+          : this.#follow(topic, onMessage as Handler, onReset, from, { ...mode, latest: false }),
       {
         after: mode.latest ? 'latest' : after,
         conflate: mode.conflate === true,
@@ -507,99 +489,36 @@ export class Wire<Topics extends object = AnyTopics> {
   async presence<S = Json>(topic: TopicOf<Topics>, options: PresenceOptions<S> = {}): Promise<Presence<S>> {
     this.#assertOpen()
     checkTopic(topic)
-    const { signal } = options
-    signal?.throwIfAborted()
-    const { encodeState, PresenceHandle } = await this.#loadPresence()
+    options.signal?.throwIfAborted()
+    const { joinPresence } = await this.#loadPresence()
     this.#assertOpen()
-    signal?.throwIfAborted()
-    const text = encodeState(options.state, this.#maxPresenceStateBytes)
-    const pid = this.#nextPid++
-    const handle = new PresenceHandle<S>(pid, topic, text, {
-      update: (id, t) => this.#call('presence.update', (r) => r.presenceUpdate(id, t)),
-      leave: (id) => {
-        this.#presences.delete(id)
-        return this.#closed ? Promise.resolve() : this.#call('presence.leave', (r) => r.presenceLeave(id))
-      },
-      encode: (state) => encodeState(state, this.#maxPresenceStateBytes),
-    })
-    this.#presences.set(pid, handle)
-    // While open, the list is a round trip away; a connection that drops meanwhile brings it after the reconnect.
-    let off: () => void = () => undefined
-    const dropped = new Promise<void>((resolve) => {
-      off = this.onState((s) => {
-        if (s.state !== 'open') resolve()
-      })
-    })
-    try {
-      await this.#call('presence', (r) => r.presenceJoin(pid, topic, text))
-      if (this.state === 'open') await Promise.race([handle.first, dropped])
-    } catch (e) {
-      this.#presences.delete(pid)
-      handle.end()
-      throw e
-    } finally {
-      off()
-    }
-    if (signal?.aborted) {
-      await handle.leave()
-      signal.throwIfAborted()
-    }
-    signal?.addEventListener('abort', () => void handle.leave().catch((e: unknown) => reportError(e)), { once: true })
-    return handle
+    return joinPresence<S>(this.#parts, topic, options)
   }
 
   /**
    * A snapshot for debugging and status displays: connection state, outbox size, cursors, tabs attached, which
    * worker (and version) serves this tab and whether it owns the socket, plus this tab's own subscriptions.
    */
-  async stats(): Promise<WireStats> {
-    const worker = await this.#call('stats', (r) => r.stats())
-    return { ...worker, subscriptions: this.#subs.snapshot() }
+  stats(): Promise<WireStats> {
+    return this.#outboxCall((c, w) => c.stats(w))
   }
 
   /**
    * A snapshot of the namespace for debugging and inspector panels (see `Inspection`). It reads the outbox and dead
    * letters from IndexedDB (up to 10,000 each), so poll it every second or so, not in a tight loop.
    */
-  async inspect(): Promise<Inspection> {
-    const worker = await this.#call('inspect', (r) => r.inspect())
-    return { ...worker, tab: this.#lock.name, subscriptions: this.#subs.snapshot() }
+  inspect(): Promise<Inspection> {
+    return this.#outboxCall((c, w) => c.inspect(w))
   }
 
   /** The namespace's outbox, shared by every tab: see `WireOutbox`. */
   readonly outbox: WireOutbox = {
-    list: (options = {}) => {
-      const limit = listLimit(options.limit)
-      if (limit instanceof TabwireError) return Promise.reject(limit)
-      // The worker checks the selection (it must anyway: a port is reachable without this client).
-      const { after, topic, bodies } = options
-      return this.#call('outbox.list', (r) => r.outboxList(limit, { after, topic, bodies }))
-    },
+    list: (options) => this.#outboxCall((c, w) => c.list(w, options)),
     onChange: (fn) => listen(this.#outboxListeners, fn, 'onChange'),
-    status: (id) => this.#withId(id, 'outbox.status', (r) => r.outboxStatus(id) as Promise<OutboxStatus>),
-    whenAcked: async (id) => {
-      // Asked first, then waited on: acks and refusals that arrive meanwhile are already in the receipts' marks.
-      const status = await this.outbox.status(id)
-      switch (status.state) {
-        case 'acked':
-          return
-        case 'dead':
-          throw refusedError(status.refusal)
-        case 'cancelled':
-        case 'expired':
-          throw droppedError(id, status.state)
-        case 'unknown':
-          throw new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
-        default:
-          return this.#receipts.receipt(id).acked
-      }
-    },
-    dead: (options = {}) => {
-      const limit = listLimit(options.limit)
-      if (limit instanceof TabwireError) return Promise.reject(limit)
-      return this.#call('outbox.dead', (r) => r.outboxDead(limit))
-    },
-    cancel: (id) => this.#withId(id, 'outbox.cancel', (r) => r.outboxCancel(id)),
+    status: (id) => this.#outboxCall((c, w) => c.status(w, id)),
+    whenAcked: (id) => this.#outboxCall((c, w) => c.whenAcked(w, id)),
+    dead: (options) => this.#outboxCall((c, w) => c.dead(w, options)),
+    cancel: (id) => this.#outboxCall((c, w) => c.cancel(w, id)),
     onExpired: (fn) => listen(this.#expiredListeners, fn, 'onExpired'),
   }
 
@@ -645,20 +564,35 @@ export class Wire<Topics extends object = AnyTopics> {
     if (this.#closed) throw new TabwireError('closed', 'this wire is closed; connect() again')
   }
 
-  /** A call about message `id`, which must be a message id. */
-  #withId<T>(id: number, what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
-    return Number.isSafeInteger(id) && id > 0
-      ? this.#call(what, fn)
-      : Promise.reject(new TabwireError('invalid-argument', `id must be an integer ≥ 1, got ${describeValue(id)}`))
+  /** Registers a subscription with the worker; resolves with the function that ends it. */
+  async #follow(
+    topic: string,
+    onMessage: Handler,
+    onReset: ((notice: ResetNotice) => void) | undefined,
+    after: number,
+    mode: SubscribeMode,
+  ): Promise<() => Promise<void>> {
+    const sub = this.#subs.add(topic, onMessage, onReset, after, mode)
+    try {
+      await this.#subscribing.enqueue({ sub, topic, after, mode })
+    } catch (e) {
+      this.#subs.delete(sub)
+      throw e
+    }
+    return async () => {
+      if (!this.#subs.delete(sub) || this.#closed) return
+      try {
+        await this.#subscribing.enqueue({ sub, unsubscribe: true })
+      } catch (e) {
+        // A stop made in the task that closes the wire is no failure: the worker forgets a closed tab's subscriptions.
+        if (!this.#closed) throw e
+      }
+    }
   }
 
-  /** A stop made in the task that closes the wire is no failure: the worker forgets a closed tab's subscriptions. */
-  async #unsubscribe(sub: number): Promise<void> {
-    try {
-      await this.#subscribing.enqueue({ sub, unsubscribe: true })
-    } catch (e) {
-      if (!this.#closed) throw e
-    }
+  /** Calls made while the code loads wait for the same load, and then run in the order they were made. */
+  #outboxCall<T>(fn: (code: OutboxCode, wire: WireParts) => Promise<T>): Promise<T> {
+    return this.#loadOutbox().then((code) => fn(code, this.#parts))
   }
 
   async #call<T>(what: string, fn: (r: Comlink.Remote<WorkerPort>) => Promise<T>): Promise<T> {
@@ -769,19 +703,18 @@ function checkSubscribeOptions(options: SubscribeOptions | MessagesOptions): { a
   const after = options.after ?? 0
   const latest = after === 'latest'
   if (!latest && (!Number.isSafeInteger(after) || (after as number) < 0))
-    throw new TabwireError('invalid-argument', `after must be an integer ≥ 0 or 'latest', got ${describeValue(after)}`)
+    throw invalid(`after must be an integer ≥ 0 or 'latest', got ${describeValue(after)}`)
   if (options.conflate !== undefined && typeof options.conflate !== 'boolean')
-    throw new TabwireError('invalid-argument', `conflate must be a boolean, got ${describeValue(options.conflate)}`)
+    throw invalid(`conflate must be a boolean, got ${describeValue(options.conflate)}`)
   const { signal } = options
   if (signal !== undefined && !isAbortSignal(signal))
-    throw new TabwireError('invalid-argument', `signal must be an AbortSignal, got ${describeValue(signal)}`)
+    throw invalid(`signal must be an AbortSignal, got ${describeValue(signal)}`)
   const volatile = 'volatile' in options ? options.volatile : undefined
   if (volatile !== undefined && typeof volatile !== 'boolean')
-    throw new TabwireError('invalid-argument', `volatile must be a boolean, got ${describeValue(volatile)}`)
+    throw invalid(`volatile must be a boolean, got ${describeValue(volatile)}`)
   const { deliver } = options as SubscribeOptions
   if (deliver !== undefined && deliver !== 'every-tab' && (deliver !== 'one-tab' || options.conflate || volatile))
-    throw new TabwireError(
-      'invalid-argument',
+    throw invalid(
       `deliver must be 'every-tab' or 'one-tab' (not with conflate or volatile), got ${describeValue(deliver)}`,
     )
   const mode: SubscribeMode = {}
@@ -801,7 +734,7 @@ function isAbortSignal(v: unknown): v is AbortSignal {
 
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > TOPIC_MAX)
-    throw new TabwireError('invalid-argument', `topic must be a string of 1 to ${TOPIC_MAX} characters`)
+    throw invalid(`topic must be a string of 1 to ${TOPIC_MAX} characters`)
 }
 
 async function provide<T>(p: Provider<T>): Promise<T> {
@@ -811,14 +744,6 @@ async function provide<T>(p: Provider<T>): Promise<T> {
 function errorInfo(e: unknown): StateInfo['error'] {
   const err = e instanceof TabwireError ? e : new TabwireError('worker-unavailable', String(e))
   return { code: err.code, message: err.message }
-}
-
-function listLimit(limit: number = LIST_DEFAULT): number | TabwireError {
-  if (Number.isSafeInteger(limit) && limit >= 1 && limit <= LIST_MAX) return limit
-  return new TabwireError(
-    'invalid-argument',
-    `limit must be an integer from 1 to ${LIST_MAX}, got ${describeValue(limit)}`,
-  )
 }
 
 /** The `expiresAt` a durable send's `ttl` or `expiresAt` option gives, checked. */
@@ -831,8 +756,7 @@ function expiryOf({ ttl, expiresAt, durable }: SendOptions): number | undefined 
     durable === false ||
     (ttl === undefined) === (expiresAt === undefined)
   )
-    throw new TabwireError(
-      'invalid-argument',
+    throw invalid(
       `send() takes ttl (ms > 0) or expiresAt (ahead), not both, durable only: got ${describeValue(ttl)}, ${describeValue(expiresAt)}`,
     )
   return at
@@ -840,7 +764,7 @@ function expiryOf({ ttl, expiresAt, durable }: SendOptions): number | undefined 
 
 /** Adds `fn` to `set` until the returned function is called. */
 function listen<F>(set: Set<F>, fn: F, name: string): () => void {
-  if (typeof fn !== 'function') throw new TabwireError('invalid-argument', `${name} needs a function`)
+  if (typeof fn !== 'function') throw invalid(`${name} needs a function`)
   set.add(fn)
   return () => void set.delete(fn)
 }

@@ -53,7 +53,7 @@ export type ErrorCode =
   /** `wire.outbox.cancel(id)`: the message was written to a socket already (or acked): it will be delivered. */
   | 'already-sent'
   /**
-   * A part of tabwire loaded on first use (presence, requests, `messages()`, …) could not be fetched: the call did
+   * A part of tabwire loaded on first use (presence, requests, `messages()`, the outbox's calls, …) could not be fetched: the call did
    * nothing. The next call tries to load it again.
    */
   | 'load-failed'

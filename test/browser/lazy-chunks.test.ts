@@ -1,6 +1,7 @@
 /**
- * Code loaded on first use: the page's presence, request and `messages()` code and the worker's presence and request
- * code are fetched only when a call first needs them, and the feature works then. Counted from the page's and the
+ * Code loaded on first use: the page's presence, request, `messages()` and outbox code (the outbox's queries and
+ * `cancel`, `stats()`, `inspect()`) and the worker's presence and request code are fetched only when a call first
+ * needs them, and the feature works then. Counted from the page's and the
  * worker's resource timing (Vite's dev server serves each source module as its own file), in a worker of its own so
  * no other test file has loaded anything into it. The count rising at first use is the proof: a module already in
  * the worker's module map (say, imported statically again) is not fetched a second time, so the count stays 0.
@@ -48,7 +49,7 @@ const worker = (presence: 0 | 1, requests: 0 | 1): [number, boolean][] => [
   [WEBKIT ? -1 : requests, requests === 1],
 ]
 
-const PAGE = ['client/presence.ts', 'client/requests.ts', 'client/message-stream.ts']
+const PAGE = ['client/presence.ts', 'client/requests.ts', 'client/message-stream.ts', 'client/outbox.ts']
 
 // First in the file: nothing has loaded message-stream.ts into this page yet.
 it('a messages() loop ended before its first step (return, or the wire closing) never fetches its code', async () => {
@@ -62,38 +63,71 @@ it('a messages() loop ended before its first step (return, or the wire closing) 
   expect(pageFetches(['client/message-stream.ts'])).toEqual([0])
 })
 
-it('fetches presence, requests and messages() code on first use only, and each then works', async () => {
+it('fetches presence, requests, messages() and outbox code on first use only, and each then works', async () => {
   const name = `tabwire-lazy-${crypto.randomUUID()}`
   const wire = openWire({
     worker: () => new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name }),
   })
   await expect.poll(() => wire.state, poll).toBe('open')
-  // The first message path: a send, a subscription and its message, with none of the three features.
+  // The first message path: a send, a subscription and its message, with none of the features; the outbox's
+  // listeners are set up without its code too.
   const topic = topicOf('lazy')
   const got: unknown[] = []
   const stop = await wire.subscribe(topic, (m) => void got.push(m.body))
-  await (await wire.send(topic, 'core')).acked
+  const offChange = wire.outbox.onChange(() => undefined)
+  const { id, acked } = await wire.send(topic, 'core')
+  await acked
   await expect.poll(() => got, poll).toEqual(['core'])
   const stream = wire.messages(topic, { after: 0 })
-  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0])
+  expect(await wire.pending()).toBe(0)
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0, 0])
   await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+
+  // The outbox's calls, stats() and inspect() share one chunk: made in the same task, they wait for one fetch.
+  const [listed, status, stats, inspection, badLimit, badId] = await Promise.all([
+    wire.outbox.list(),
+    wire.outbox.status(id),
+    wire.stats(),
+    wire.inspect(),
+    wire.outbox.dead({ limit: 0 }).catch((e: unknown) => e),
+    wire.outbox.cancel(0).catch((e: unknown) => e),
+  ])
+  expect(listed).toEqual([])
+  expect(status).toEqual({ id, state: 'acked' })
+  expect(stats.subscriptions).toEqual([{ topic, last: 1 }])
+  expect(inspection.subscriptions).toEqual([{ topic, last: 1 }])
+  expect(inspection.tabs.ids).toContain(inspection.tab)
+  // Bad input gets the same clear error as before the code moved.
+  expect(badLimit).toMatchObject({
+    code: 'invalid-argument',
+    message: 'limit must be an integer from 1 to 10000, got the number 0',
+  })
+  expect(badId).toMatchObject({ code: 'invalid-argument', message: 'id must be an integer ≥ 1, got the number 0' })
+  await wire.outbox.whenAcked(id)
+  await expect(wire.outbox.whenAcked(id + 1000)).rejects.toMatchObject({
+    code: 'invalid-argument',
+    message: `no message of this namespace has id ${id + 1000}`,
+  })
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0, 1])
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+  offChange()
 
   const echo = topicOf('echo')
   await commands.serverHandle(echo, 'echo')
   // Two requests made in the same task wait for the same load: both answered, the code fetched once.
   const answers = await Promise.all([wire.request(echo, 1), wire.request(echo, 2)])
   expect(answers).toEqual([{ echo: 1 }, { echo: 2 }])
-  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 1, 0])
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 1, 0, 1])
   await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 1))
 
   const presence = await wire.presence(topicOf('room'), { state: 'here' })
   expect(presence.members.map((m) => m.state)).toEqual(['here'])
-  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 0])
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 0, 1])
   await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
 
   const first = await stream.next()
   expect(first).toMatchObject({ done: false, value: { seq: 1, body: 'core' } })
-  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 1])
+  await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 1, 1])
   await stream.return?.()
   await stop()
   await presence.leave()

@@ -94,6 +94,7 @@ const ready = wire.subscribe(topic, (m) => { received.push(m.body) })
   received: () => received,
   request: (t: string, body: unknown) => wire.request(t, body as never),
   presence: async (t: string) => (await wire.presence(t, { state: 'here' })).members.map((m) => m.state),
+  outbox: async () => [(await wire.outbox.list()).length, (await wire.stats()).subscriptions.length],
 }
 `,
 }
@@ -107,6 +108,7 @@ interface AppApi {
   received(): unknown[]
   request(topic: string, body: unknown): Promise<unknown>
   presence(topic: string): Promise<unknown[]>
+  outbox(): Promise<[number, number]>
 }
 
 /** Calls `window.app[name](...args)` in the page. */
@@ -252,7 +254,7 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
     }
   })
 
-  it('the built app fetches the request and presence chunks on first use, and both work', async () => {
+  it('the built app fetches the request, presence and outbox chunks on first use, and each works', async () => {
     const ns = `lazy-${name}`
     server.handle(`${ns}-echo`, ({ body }) => ({ echo: body as number }))
     const context = await browser.newContext()
@@ -261,12 +263,14 @@ describe.each(CONSUMER_BROWSERS)('%s', (name) => {
       // The page's chunks are named after their module (Vite: assets/<name>-<hash>.js).
       const chunks: string[] = []
       page.on('request', (r) => {
-        const m = /\/assets\/(presence|requests|message-stream)-[\w-]+\.js$/.exec(r.url())
+        const m = /\/assets\/(presence|requests|message-stream|outbox)-[\w-]+\.js$/.exec(r.url())
         if (m?.[1]) chunks.push(m[1])
       })
       expect(await call(page, 'request', `${ns}-echo`, 7)).toEqual({ echo: 7 })
       expect(await call(page, 'presence', `${ns}-room`)).toEqual(['here'])
-      expect(chunks).toEqual(['requests', 'presence'])
+      // Nothing queued; one subscription (the app's own).
+      expect(await call(page, 'outbox')).toEqual([0, 1])
+      expect(chunks).toEqual(['requests', 'presence', 'outbox'])
     } finally {
       await context.close()
     }

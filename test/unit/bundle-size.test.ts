@@ -23,12 +23,17 @@ describe.each<EntryName>(['client', 'worker', 'sw'])('%s bundle', (name) => {
 })
 
 describe('chunks loaded on first use', () => {
-  it('keeps presence, requests and the messages() stream out of the core a page always loads', async () => {
+  it('keeps presence, requests, the messages() stream and the outbox calls out of the core a page always loads', async () => {
     const size = await measureEntry('client')
-    expect(size.lazy.map((l) => l.name).sort()).toEqual(['client/message-stream', 'client/presence', 'client/requests'])
+    expect(size.lazy.map((l) => l.name).sort()).toEqual([
+      'client/message-stream',
+      'client/outbox',
+      'client/presence',
+      'client/requests',
+    ])
     const core = size.modules.map((m) => m.id)
-    for (const moved of ['src/client/presence.ts', 'src/client/requests.ts', 'src/client/message-stream.ts'])
-      expect(core).not.toContain(moved)
+    for (const moved of ['presence', 'requests', 'message-stream', 'outbox'])
+      expect(core).not.toContain(`src/client/${moved}.ts`)
   })
 
   it('keeps presence and requests out of the worker core', async () => {
