@@ -32,8 +32,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_000 },
-  worker: { target: 10_000, ceiling: 24_500 },
-  sw: { target: 6_200, ceiling: 7_700 },
+  worker: { target: 10_000, ceiling: 23_900 },
+  sw: { target: 6_200, ceiling: 7_050 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
@@ -43,6 +43,7 @@ export const LAZY_CEILINGS: Record<string, number> = {
   'client/requests': 700,
   'worker/presence': 920,
   'worker/requests': 850,
+  'worker/outbox-queries': 1_280,
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {

@@ -8,7 +8,7 @@
  */
 import { expect, it } from 'vitest'
 import { commands, server } from 'vitest/browser'
-import type { Probe } from '../fixtures/probe.ts'
+import { LAZY_MODULES, type LazyModule, type Probe } from '../fixtures/probe.ts'
 import { openWire, poll, topicOf } from './fixture.ts'
 
 const pageFetched: string[] = []
@@ -33,7 +33,7 @@ async function workerLoaded(name: string): Promise<[number, boolean][]> {
       probe.onmessage = (e: MessageEvent<Probe>) => resolve(e.data)
       probe.postMessage('loaded?')
     })
-    return (['presence', 'requests'] as const).map((m) => {
+    return LAZY_MODULES.map((m) => {
       const fetches = fetched.filter((u) => isModule(u, `worker/${m}.ts`)).length
       return [WEBKIT ? -1 : fetches, loaded[m]]
     })
@@ -43,10 +43,12 @@ async function workerLoaded(name: string): Promise<[number, boolean][]> {
 }
 
 const WEBKIT = server.browser === 'safari'
-const worker = (presence: 0 | 1, requests: 0 | 1): [number, boolean][] => [
-  [WEBKIT ? -1 : presence, presence === 1],
-  [WEBKIT ? -1 : requests, requests === 1],
-]
+/** What `workerLoaded` should answer when the modules in `loaded` were fetched once each, and no other. */
+const worker = (...loaded: LazyModule[]): [number, boolean][] =>
+  LAZY_MODULES.map((m) => {
+    const once = loaded.includes(m)
+    return [WEBKIT ? -1 : once ? 1 : 0, once]
+  })
 
 const PAGE = ['client/presence.ts', 'client/requests.ts', 'client/message-stream.ts']
 
@@ -62,7 +64,7 @@ it('a messages() loop ended before its first step (return, or the wire closing) 
   expect(pageFetches(['client/message-stream.ts'])).toEqual([0])
 })
 
-it('fetches presence, requests and messages() code on first use only, and each then works', async () => {
+it('fetches presence, requests, messages() and outbox query code on first use only, and each then works', async () => {
   const name = `tabwire-lazy-${crypto.randomUUID()}`
   const wire = openWire({
     worker: () => new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name }),
@@ -76,7 +78,7 @@ it('fetches presence, requests and messages() code on first use only, and each t
   await expect.poll(() => got, poll).toEqual(['core'])
   const stream = wire.messages(topic, { after: 0 })
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker())
 
   const echo = topicOf('echo')
   await commands.serverHandle(echo, 'echo')
@@ -84,12 +86,12 @@ it('fetches presence, requests and messages() code on first use only, and each t
   const answers = await Promise.all([wire.request(echo, 1), wire.request(echo, 2)])
   expect(answers).toEqual([{ echo: 1 }, { echo: 2 }])
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 1, 0])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 1))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests'))
 
   const presence = await wire.presence(topicOf('room'), { state: 'here' })
   expect(presence.members.map((m) => m.state)).toEqual(['here'])
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 0])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests', 'presence'))
 
   const first = await stream.next()
   expect(first).toMatchObject({ done: false, value: { seq: 1, body: 'core' } })
@@ -97,5 +99,13 @@ it('fetches presence, requests and messages() code on first use only, and each t
   await stream.return?.()
   await stop()
   await presence.leave()
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests', 'presence'))
+
+  // The outbox's questions and inspect() share one chunk: the first fetches it, the rest find it in.
+  expect(await wire.outbox.list()).toEqual([])
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests', 'presence', 'outbox-queries'))
+  expect(await wire.outbox.status(1)).toMatchObject({ id: 1, state: 'acked' })
+  expect(await wire.outbox.dead()).toEqual([])
+  expect((await wire.inspect()).outbox).toMatchObject({ count: 0, dead: 0, acked: 1 })
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests', 'presence', 'outbox-queries'))
 })

@@ -31,10 +31,17 @@ describe('chunks loaded on first use', () => {
       expect(core).not.toContain(moved)
   })
 
-  it('keeps presence and requests out of the worker core', async () => {
+  it('keeps presence, requests and the outbox queries out of the worker core', async () => {
     const size = await measureEntry('worker')
-    expect(size.lazy.map((l) => l.name).sort()).toEqual(['worker/presence', 'worker/requests'])
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(['worker/outbox-queries', 'worker/presence', 'worker/requests'])
     const core = size.modules.map((m) => m.id)
-    for (const moved of ['src/worker/presence.ts', 'src/worker/requests.ts']) expect(core).not.toContain(moved)
+    for (const moved of ['src/worker/presence.ts', 'src/worker/requests.ts', 'src/worker/outbox-queries.ts'])
+      expect(core).not.toContain(moved)
+  })
+
+  it('keeps the outbox queries out of the service worker (it cannot import() at all)', async () => {
+    const size = await measureEntry('sw')
+    expect(size.lazy).toEqual([])
+    expect(size.modules.map((m) => m.id)).not.toContain('src/worker/outbox-queries.ts')
   })
 })
