@@ -32,7 +32,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 9_000 },
-  worker: { target: 10_000, ceiling: 23_900 },
+  worker: { target: 10_000, ceiling: 23_400 },
   sw: { target: 6_200, ceiling: 7_050 },
 }
 
@@ -44,6 +44,7 @@ export const LAZY_CEILINGS: Record<string, number> = {
   'worker/presence': 920,
   'worker/requests': 850,
   'worker/outbox-queries': 1_280,
+  'worker/follower-role': 1_450,
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {

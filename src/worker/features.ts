@@ -8,3 +8,4 @@ import { LazyCode } from './lazy-code.ts'
 export const presenceCode = new LazyCode('presence', () => import('./presence.ts'))
 export const requestsCode = new LazyCode('request', () => import('./requests.ts'))
 export const outboxQueriesCode = new LazyCode('outbox query', () => import('./outbox-queries.ts'))
+export const followerCode = new LazyCode('follower', () => import('./follower-role.ts'))

@@ -24,7 +24,7 @@ import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { outboxQueriesCode } from './features.ts'
-import { FollowerRole } from './follower-role.ts'
+import { FollowerSlot } from './follower-slot.ts'
 import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform, type TimerId } from './platform.ts'
@@ -54,7 +54,7 @@ export class NamespaceHost implements RoleHost {
   readonly presences = new Map<string, HostPresence>()
   #offline = false
   #ended = false
-  readonly #follower: FollowerRole = new FollowerRole(this)
+  readonly #follower = new FollowerSlot(this)
   #role: Role = this.#follower
   #info: StateInfo = { state: 'connecting', attempt: 0 }
   /** Highest outbox id written to the owner's current connection (for `outboxList`; 0 while not open). */
@@ -433,6 +433,8 @@ export class NamespaceHost implements RoleHost {
       owner.leave()
       return
     }
+    // A follower whose code is loading first handles what waits for it, as it would have before this worker owned.
+    await this.#follower.settled()
     if (this.#ended) {
       owner.leave()
       return

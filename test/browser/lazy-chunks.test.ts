@@ -109,3 +109,38 @@ it('fetches presence, requests, messages() and outbox query code on first use on
   expect((await wire.inspect()).outbox).toMatchObject({ count: 0, dead: 0, acked: 1 })
   await expect.poll(() => workerLoaded(name), poll).toEqual(worker('requests', 'presence', 'outbox-queries'))
 })
+
+it('a worker alone in its namespace never fetches the follower code; a second worker that follows it does, once', async () => {
+  const namespace = `test-${crypto.randomUUID()}`
+  const owner = `tabwire-lazy-${crypto.randomUUID()}`
+  const follower = `tabwire-lazy-${crypto.randomUUID()}`
+  const first = openWire({
+    namespace,
+    worker: () =>
+      new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name: owner }),
+  })
+  await expect.poll(() => first.state, poll).toBe('open')
+  const topic = topicOf('follow')
+  const got: unknown[] = []
+  await first.subscribe(topic, (m) => void got.push(m.body))
+  await (await first.send(topic, 'owner')).acked
+  await expect.poll(() => got, poll).toEqual(['owner'])
+  await expect.poll(() => workerLoaded(owner), poll).toEqual(worker())
+
+  // A dedicated worker of the same namespace (as where there is no SharedWorker): it relays to the owner above.
+  const second = openWire({
+    namespace,
+    mode: 'dedicated',
+    dedicatedWorker: () =>
+      new Worker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name: follower }),
+  })
+  await expect.poll(() => second.state, poll).toBe('open')
+  const relayed: unknown[] = []
+  await second.subscribe(topic, (m) => void relayed.push(m.body), { after: 0 })
+  await (await second.send(topic, 'follower')).acked
+  await expect.poll(() => relayed, poll).toEqual(['owner', 'follower'])
+  await expect.poll(() => got, poll).toEqual(['owner', 'follower'])
+  expect((await second.inspect()).role).toBe('follower')
+  await expect.poll(() => workerLoaded(follower), poll).toEqual(worker('follower-role', 'outbox-queries'))
+  await expect.poll(() => workerLoaded(owner), poll).toEqual(worker())
+})
