@@ -3,6 +3,7 @@ import type { Json } from '../protocol/frames.ts'
 import type { RequestOutcome } from '../protocol/port.ts'
 import { TaskBatch } from '../protocol/task-batch.ts'
 import { FollowerRequests } from './follower-requests.ts'
+import { ackRelayed, followRenumber } from './outbox-store.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
@@ -117,7 +118,7 @@ export class FollowerRole {
         void this.#followAck(m.upTo, false)
         break
       case 'renumbered':
-        void host.outbox.followRenumber(m.from, m.delta)
+        void followRenumber(host.outbox, m.from, m.delta)
         host.tabsRenumbered(m.from, m.delta)
         break
       case 'sent':
@@ -163,7 +164,7 @@ export class FollowerRole {
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
   async #followAck(upTo: number, settle: boolean): Promise<void> {
     const { outbox } = this.#host
-    const moved = await outbox.ackRelayed(upTo)
+    const moved = await ackRelayed(outbox, upTo)
     if (!moved && upTo > outbox.counters.last)
       this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} stored`)
     if (moved || settle) this.#host.tabsAcked(outbox.counters.acked)

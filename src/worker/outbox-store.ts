@@ -306,6 +306,25 @@ export class OutboxStore {
     return true
   }
 
+  /** A renumbering moved what the server acked down to `acked` (`followRenumber`, `renumberAfter`): no prune past it. */
+  serverAckedDown(acked: number): void {
+    this.#serverAcked = Math.min(this.#serverAcked, acked)
+  }
+
+  /**
+   * Runs a renumbering transaction (`skipTo`, `renumberAfter`): no prune starts while one runs, nor on a bound taken
+   * before it.
+   */
+  async renumbering<T>(run: () => Promise<T>): Promise<T> {
+    this.#renumbering++
+    this.#renumberings++
+    try {
+      return await run()
+    } finally {
+      this.#renumbering--
+    }
+  }
+
   /**
    * Deferred and coalesced: a delete right after each ack or call would queue ahead of the next send's commit on the
    * same stores and add a transaction to every send's latency. Acked records and settled calls go in one transaction.
@@ -315,73 +334,6 @@ export class OutboxStore {
       this.#tidyTimer = undefined
       void this.#tidy()
     }, PRUNE_DELAY)
-  }
-
-  /**
-   * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so
-   * an ack above its counter is checked against the stored one; an ack beyond even that (an owner of an older
-   * release that trusted a bad server) is refused. Returns whether it moved.
-   */
-  async ackRelayed(id: number): Promise<boolean> {
-    if (id > this.counters.last) await this.syncLast().catch(() => undefined)
-    return this.counters.ack(id)
-  }
-
-  /**
-   * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
-   * is what came before the new first id. The stored counter went backwards with it; follow it.
-   */
-  async followRenumber(from: number, delta: number): Promise<void> {
-    this.counters.renumbered(from - delta - 1)
-    this.#serverAcked = Math.min(this.#serverAcked, from - delta - 1)
-    try {
-      const stored = await (await this.db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.counters.followDisk(stored)
-    } catch {
-      // The next commit reads the stored counter anyway and follows it.
-    }
-  }
-
-  /**
-   * The server claims more than this client ever committed (its counter for our client id is ahead: another
-   * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
-   * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
-   *
-   * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
-   * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
-   * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
-   * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
-   */
-  async skipTo(acked: number, seen: number): Promise<{ from: number; delta: number } | undefined> {
-    this.#renumbering++
-    this.#renumberings++
-    try {
-      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const meta = tx.objectStore('meta')
-      const store = tx.objectStore('outbox')
-      const stored = await meta.get('lastId')
-      const last = typeof stored === 'number' ? stored : 0
-      if (last <= seen) {
-        if (last < acked) await meta.put(acked, 'lastId')
-        await tx.done
-        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-        this.counters.committed(Math.max(acked, last))
-        return undefined
-      }
-      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
-      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
-      const delta = seen - acked
-      await store.delete(IDBKeyRange.lowerBound(seen, true))
-      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
-      void meta.put(last - delta, 'lastId')
-      await tx.done
-      this.counters.followDisk(last - delta)
-      return { from: seen + 1, delta }
-    } catch (e) {
-      throw storageError(e, 'cannot move the outbox counter')
-    } finally {
-      this.#renumbering--
-    }
   }
 
   /**
@@ -395,51 +347,6 @@ export class OutboxStore {
       return this.counters.last
     } catch (e) {
       throw storageError(e, 'cannot read the outbox counter')
-    }
-  }
-
-  /**
-   * The server's counter is behind the oldest message we still hold (it lost state: a memory store restarted, a
-   * backup was restored), so resending our ids would be refused as out of order forever. Renumber the queue to start
-   * right after the server's counter, in one transaction, keeping the order. Returns the shift, or undefined when
-   * nothing had to move.
-   */
-  async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
-    this.#renumbering++
-    this.#renumberings++
-    try {
-      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const store = tx.objectStore('outbox')
-      // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll())
-        .filter((b) => b.last > this.counters.acked)
-        .map((b) => unackedPart(b, this.counters.acked))
-      const oldest = batches[0]
-      if (!oldest || oldest.first <= acked + 1) {
-        await tx.done
-        return undefined
-      }
-      const delta = oldest.first - (acked + 1)
-      void store.clear()
-      for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
-      const last = (batches[batches.length - 1] as OutboxBatch).last - delta
-      const meta = tx.objectStore('meta')
-      void meta.put(last, 'lastId')
-      const written = await meta.get('written')
-      if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
-      // A remembered call answers a retry with its ids: they move with the queue.
-      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
-        if (isStoredCall(c.value) && c.value.first >= oldest.first)
-          await c.update({ ...c.value, first: c.value.first - delta })
-      await tx.done
-      this.counters.followDisk(last)
-      this.counters.renumbered(acked)
-      this.#serverAcked = Math.min(this.#serverAcked, acked)
-      return { from: oldest.first, delta }
-    } catch (e) {
-      throw storageError(e, 'cannot renumber the outbox')
-    } finally {
-      this.#renumbering--
     }
   }
 
@@ -572,36 +479,6 @@ export class OutboxStore {
     }
   }
 
-  /**
-   * Drops every queued message whose expiry passed and that was never written (also while offline), in one
-   * transaction; returns them and the next expiry still to come (Infinity for none).
-   */
-  async dropExpired(): Promise<{ expired: DroppedMessage[]; next: number }> {
-    try {
-      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const meta = tx.objectStore('meta')
-      const written = await meta.get('written')
-      const above = Math.max(this.counters.acked, typeof written === 'number' ? written : 0)
-      const now = this.clock.now()
-      const expired: DroppedMessage[] = []
-      let next = Number.POSITIVE_INFINITY
-      let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
-      for (; c; c = await c.continue()) {
-        const b = c.value
-        if (!b.expiresAt) continue
-        if (expire(b, above, now, expired)) void c.update(b)
-        b.expiresAt.forEach((at, i) => {
-          if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
-        })
-      }
-      for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
-      await tx.done
-      return { expired, next }
-    } catch (e) {
-      throw storageError(e, 'cannot drop expired messages')
-    }
-  }
-
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
   async batchesAfter(after: number, limit: number): Promise<OutboxBatch[]> {
     try {
@@ -610,6 +487,154 @@ export class OutboxStore {
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')
     }
+  }
+}
+
+// The outbox's rarer steps, as functions rather than methods: a bundle that never calls them (the service worker's
+// drain, `tabwire/sw`) leaves them out.
+
+/**
+ * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so
+ * an ack above its counter is checked against the stored one; an ack beyond even that (an owner of an older
+ * release that trusted a bad server) is refused. Returns whether it moved.
+ */
+export async function ackRelayed(outbox: OutboxStore, id: number): Promise<boolean> {
+  if (id > outbox.counters.last) await outbox.syncLast().catch(() => undefined)
+  return outbox.counters.ack(id)
+}
+
+/**
+ * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
+ * is what came before the new first id. The stored counter went backwards with it; follow it.
+ */
+export async function followRenumber(outbox: OutboxStore, from: number, delta: number): Promise<void> {
+  outbox.counters.renumbered(from - delta - 1)
+  outbox.serverAckedDown(from - delta - 1)
+  try {
+    const stored = await (await outbox.db.get()).get('meta', 'lastId')
+    if (typeof stored === 'number') outbox.counters.followDisk(stored)
+  } catch {
+    // The next commit reads the stored counter anyway and follows it.
+  }
+}
+
+/**
+ * The server claims more than this client ever committed (its counter for our client id is ahead: another
+ * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
+ * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
+ *
+ * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
+ * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
+ * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
+ * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
+ */
+export async function skipTo(
+  outbox: OutboxStore,
+  acked: number,
+  seen: number,
+): Promise<{ from: number; delta: number } | undefined> {
+  return outbox.renumbering(async () => {
+    try {
+      const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const store = tx.objectStore('outbox')
+      const stored = await meta.get('lastId')
+      const last = typeof stored === 'number' ? stored : 0
+      if (last <= seen) {
+        if (last < acked) await meta.put(acked, 'lastId')
+        await tx.done
+        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
+        outbox.counters.committed(Math.max(acked, last))
+        return undefined
+      }
+      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
+      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
+      const delta = seen - acked
+      await store.delete(IDBKeyRange.lowerBound(seen, true))
+      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      void meta.put(last - delta, 'lastId')
+      await tx.done
+      outbox.counters.followDisk(last - delta)
+      return { from: seen + 1, delta }
+    } catch (e) {
+      throw storageError(e, 'cannot move the outbox counter')
+    }
+  })
+}
+
+/**
+ * The server's counter is behind the oldest message we still hold (it lost state: a memory store restarted, a
+ * backup was restored), so resending our ids would be refused as out of order forever. Renumber the queue to start
+ * right after the server's counter, in one transaction, keeping the order. Returns the shift, or undefined when
+ * nothing had to move.
+ */
+export async function renumberAfter(
+  outbox: OutboxStore,
+  acked: number,
+): Promise<{ from: number; delta: number } | undefined> {
+  return outbox.renumbering(async () => {
+    try {
+      const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const store = tx.objectStore('outbox')
+      // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
+      const batches = (await store.getAll())
+        .filter((b) => b.last > outbox.counters.acked)
+        .map((b) => unackedPart(b, outbox.counters.acked))
+      const oldest = batches[0]
+      if (!oldest || oldest.first <= acked + 1) {
+        await tx.done
+        return undefined
+      }
+      const delta = oldest.first - (acked + 1)
+      void store.clear()
+      for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      const last = (batches[batches.length - 1] as OutboxBatch).last - delta
+      const meta = tx.objectStore('meta')
+      void meta.put(last, 'lastId')
+      const written = await meta.get('written')
+      if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
+      // A remembered call answers a retry with its ids: they move with the queue.
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (isStoredCall(c.value) && c.value.first >= oldest.first)
+          await c.update({ ...c.value, first: c.value.first - delta })
+      await tx.done
+      outbox.counters.followDisk(last)
+      outbox.counters.renumbered(acked)
+      outbox.serverAckedDown(acked)
+      return { from: oldest.first, delta }
+    } catch (e) {
+      throw storageError(e, 'cannot renumber the outbox')
+    }
+  })
+}
+
+/**
+ * Drops every queued message whose expiry passed and that was never written (also while offline), in one
+ * transaction; returns them and the next expiry still to come (Infinity for none).
+ */
+export async function dropExpired(outbox: OutboxStore): Promise<{ expired: DroppedMessage[]; next: number }> {
+  try {
+    const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+    const meta = tx.objectStore('meta')
+    const written = await meta.get('written')
+    const above = Math.max(outbox.counters.acked, typeof written === 'number' ? written : 0)
+    const now = outbox.clock.now()
+    const expired: DroppedMessage[] = []
+    let next = Number.POSITIVE_INFINITY
+    let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
+    for (; c; c = await c.continue()) {
+      const b = c.value
+      if (!b.expiresAt) continue
+      if (expire(b, above, now, expired)) void c.update(b)
+      b.expiresAt.forEach((at, i) => {
+        if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
+      })
+    }
+    for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
+    await tx.done
+    return { expired, next }
+  } catch (e) {
+    throw storageError(e, 'cannot drop expired messages')
   }
 }
 
