@@ -32,8 +32,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_550 },
-  worker: { target: 10_000, ceiling: 24_500 },
-  sw: { target: 6_200, ceiling: 7_700 },
+  worker: { target: 10_000, ceiling: 23_500 },
+  sw: { target: 6_200, ceiling: 6_450 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
@@ -44,6 +44,8 @@ export const LAZY_CEILINGS: Record<string, number> = {
   'client/outbox': 700,
   'worker/presence': 920,
   'worker/requests': 850,
+  'worker/outbox-queries': 1_280,
+  'worker/follower-role': 1_450,
 }
 
 const ENTRIES: Record<EntryName, { entry: string; external: string[]; allowedDeps: string[] }> = {

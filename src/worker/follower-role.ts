@@ -1,18 +1,20 @@
 import type { BusMessage, BusSub } from './bus.ts'
 import type { Json } from '../protocol/frames.ts'
-import type { OutgoingMessage, RequestOutcome, WorkerStats } from '../protocol/port.ts'
+import type { RequestOutcome } from '../protocol/port.ts'
 import { TaskBatch } from '../protocol/task-batch.ts'
 import { FollowerRequests } from './follower-requests.ts'
-import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub, type RoleInspection } from './role.ts'
+import { ackRelayed, followRenumber } from './outbox-store.ts'
+import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**
  * A worker of the namespace that does not own the socket (a second worker version after a deploy, or the dedicated
  * worker of one of several tabs): it relays its tabs' subscriptions and requests to the owner over the bus and
  * passes the owner's deliveries, state and acks on to its tabs. Sends never cross the bus: it writes the shared
  * outbox itself.
+ *
+ * Loaded on first use (see `FollowerSlot`, the host's role around it, which answers the rest of `Role` itself).
  */
-export class FollowerRole implements Role {
-  readonly owner = false
+export class FollowerRole {
   /** The owner takes `subs` lists: a task's subscriptions reach it in one post, kept here until the task ends. */
   #ownerTakesLists = false
   readonly #subs = new TaskBatch<BusSub>((subs) => this.#postSubs(subs))
@@ -62,43 +64,12 @@ export class FollowerRole implements Role {
     this.#host.bus.post({ k: 'pleave', key, now })
   }
 
-  reconnect(): void {
-    this.#host.bus.post({ k: 'reconnect' })
-  }
-
-  online(online: boolean): void {
-    this.#host.bus.post({ k: 'online', online })
-  }
-
   /** Reports whether any of this worker's tabs is shown, whenever that changes (or a new owner asks). */
   visibilityChanged(): void {
     const mine = this.#host.localShown()
     if (mine === this.#lastReportedVisible) return
     this.#lastReportedVisible = mine
     this.#host.bus.post({ k: 'visible', from: this.#host.workerId, visible: mine })
-  }
-
-  committed(): void {
-    // The owner sends; it heard of the commit on the bus.
-  }
-
-  inspect(): RoleInspection {
-    return { topics: {}, members: {} }
-  }
-
-  cursors(): Record<string, number> {
-    return {}
-  }
-
-  presence(): WorkerStats['presence'] {
-    return {}
-  }
-
-  /** Handed to the owner while the connection is open; the owner writes them (or drops them if it closed since). */
-  sendVolatile(messages: OutgoingMessage[]): boolean {
-    if (this.#host.state.state !== 'open') return false
-    this.#host.bus.post({ k: 'vpub', msgs: messages })
-    return true
   }
 
   request(
@@ -136,7 +107,7 @@ export class FollowerRole implements Role {
         this.#ownerTakesLists = m.subs === true
         for (const [key, hs] of host.subs) this.route(key, hs)
         for (const [key, hp] of host.presences) this.presenceJoin(key, hp)
-        if (host.offline) this.online(false)
+        if (host.offline) host.bus.post({ k: 'online', online: false })
         this.#lastReportedVisible = undefined
         this.visibilityChanged()
         break
@@ -147,7 +118,7 @@ export class FollowerRole implements Role {
         void this.#followAck(m.upTo, false)
         break
       case 'renumbered':
-        void host.outbox.followRenumber(m.from, m.delta)
+        void followRenumber(host.outbox, m.from, m.delta)
         host.tabsRenumbered(m.from, m.delta)
         break
       case 'sent':
@@ -193,7 +164,7 @@ export class FollowerRole implements Role {
   /** The owner's word on what the server acked; `settle` tells the tabs even when it moved nothing (a new owner). */
   async #followAck(upTo: number, settle: boolean): Promise<void> {
     const { outbox } = this.#host
-    const moved = await outbox.ackRelayed(upTo)
+    const moved = await ackRelayed(outbox, upTo)
     if (!moved && upTo > outbox.counters.last)
       this.#host.log(`ignored the owner's ack of ${upTo}: only ${outbox.counters.last} stored`)
     if (moved || settle) this.#host.tabsAcked(outbox.counters.acked)

@@ -23,7 +23,8 @@ import { VERSION } from '../protocol/version.ts'
 import { Bus, ownerLock, type BusMessage } from './bus.ts'
 import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
-import { FollowerRole } from './follower-role.ts'
+import { outboxQueriesCode } from './features.ts'
+import { FollowerSlot } from './follower-slot.ts'
 import { OutboxStore, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform, type TimerId } from './platform.ts'
@@ -35,8 +36,6 @@ import { WorkerLog } from './worker-log.ts'
 
 /** States kept for `inspect()`. */
 export const MAX_STATE_HISTORY = 20
-/** Outbox records and dead letters `inspect()` reads at most. */
-const INSPECT_READ = 10_000
 
 /**
  * One namespace inside one worker: its tabs and their subscriptions, the shared outbox (every worker writes it
@@ -55,7 +54,7 @@ export class NamespaceHost implements RoleHost {
   readonly presences = new Map<string, HostPresence>()
   #offline = false
   #ended = false
-  readonly #follower: FollowerRole = new FollowerRole(this)
+  readonly #follower = new FollowerSlot(this)
   #role: Role = this.#follower
   #info: StateInfo = { state: 'connecting', attempt: 0 }
   /** Highest outbox id written to the owner's current connection (for `outboxList`; 0 while not open). */
@@ -297,7 +296,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   async outboxStatus(id: number): Promise<OutboxStatus> {
-    const found = await this.outbox.find(id)
+    const found = await (await outboxQueriesCode.load()).find(this.outbox, id)
     switch (found.kind) {
       case 'dead': {
         const { code, message } = found.letter
@@ -314,7 +313,7 @@ export class NamespaceHost implements RoleHost {
 
   /** See `WireOutbox.cancel`: decided on disk against the owner's `written` mark, so any worker may do it. */
   async outboxCancel(id: number): Promise<void> {
-    const dropped = await this.outbox.cancel(id)
+    const dropped = await (await outboxQueriesCode.load()).cancel(this.outbox, id)
     if (dropped) this.outboxDropped([dropped])
   }
 
@@ -327,12 +326,12 @@ export class NamespaceHost implements RoleHost {
     for (const tab of this.tabs) tab.events.dropped(messages)
   }
 
-  outboxDead(limit: number): Promise<DeadLetter[]> {
-    return this.outbox.dead(limit)
+  async outboxDead(limit: number): Promise<DeadLetter[]> {
+    return (await outboxQueriesCode.load()).dead(this.outbox, limit)
   }
 
   async outboxList(limit: number, options?: OutboxListOptions): Promise<OutboxEntry[]> {
-    const entries = await this.outbox.list(limit, options)
+    const entries = await (await outboxQueriesCode.load()).list(this.outbox, limit, options)
     return entries.map((e) => ({ ...e, state: e.id <= this.#sentUpTo ? 'sent' : 'queued' }))
   }
 
@@ -350,10 +349,7 @@ export class NamespaceHost implements RoleHost {
   }
 
   async inspect(worker: WorkerStats['worker']): Promise<WorkerInspection> {
-    const now = this.#platform.clock.now()
-    const [stored, dead] = await Promise.all([this.outbox.list(INSPECT_READ), this.outbox.dead(INSPECT_READ)])
-    const count = this.outbox.counters.pending()
-    const oldest = stored[0]?.queuedAt
+    const outbox = await (await outboxQueriesCode.load()).inspectOutbox(this.outbox, this.#platform.clock.now())
     const { topics, members } = this.#role.inspect()
     const presence: WorkerInspection['presence'] = {}
     for (const hp of this.presences.values()) {
@@ -367,14 +363,7 @@ export class NamespaceHost implements RoleHost {
       owner: this.#owner,
       tabs: { count: tabs.length, ids: tabs.map((t) => t.info.id), visible: tabs.filter((t) => t.shown).length },
       states: [...this.#states],
-      outbox: {
-        count,
-        oldestAge: oldest === undefined ? null : Math.max(0, now - oldest),
-        bytes: stored.reduce((sum, e) => sum + e.bytes, 0),
-        complete: stored.length >= count,
-        dead: dead.length,
-        acked: this.outbox.counters.acked,
-      },
+      outbox,
       topics,
       presence,
       counters: { ...this.#counters, requestsPending: this.#requestsWaiting.size },
@@ -444,6 +433,8 @@ export class NamespaceHost implements RoleHost {
       owner.leave()
       return
     }
+    // A follower whose code is loading first handles what waits for it, as it would have before this worker owned.
+    await this.#follower.settled()
     if (this.#ended) {
       owner.leave()
       return

@@ -34,7 +34,7 @@ export class Gate<C, T> {
   #made: T | undefined
   readonly #waiting: Waiting<T>[] = []
   #closed = false
-  #loading = false
+  #loading: Promise<void> | undefined
   readonly #code: LazyCode<C>
   readonly #make: (code: C) => T
   readonly #max: number
@@ -67,7 +67,12 @@ export class Gate<C, T> {
       return
     }
     this.#waiting.push({ run, fail, key })
-    if (!this.#loading) void this.#load()
+    this.#loading ??= this.#load()
+  }
+
+  /** Resolves once no load is under way and the work that waited for it has run (or failed). */
+  async settled(): Promise<void> {
+    while (this.#loading) await this.#loading
   }
 
   /**
@@ -97,12 +102,11 @@ export class Gate<C, T> {
   }
 
   async #load(): Promise<void> {
-    this.#loading = true
     let code: C
     try {
       code = await this.#code.load()
     } catch (e) {
-      this.#loading = false
+      this.#loading = undefined
       for (const w of this.#waiting.splice(0)) w.fail(e as TabwireError)
       return
     }
@@ -112,7 +116,7 @@ export class Gate<C, T> {
       // One by one from the front: work a piece adds while running goes after what waited before it.
       for (let w = this.#waiting.shift(); w; w = this.#waiting.shift()) w.run(this.#made)
     } finally {
-      this.#loading = false
+      this.#loading = undefined
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { DroppedMessage } from '../protocol/port.ts'
-import type { OutboxStore } from './outbox-store.ts'
+import { dropExpired, type OutboxStore } from './outbox-store.ts'
 import type { Clock, TimerId } from './platform.ts'
 
 /** Timers are set at most this far ahead (setTimeout overflows past 2³¹ − 1 ms); a later expiry is looked at again. */
@@ -68,7 +68,7 @@ export class OutboxExpiry {
     try {
       do {
         this.#again = false
-        const { expired, next } = await this.#outbox.dropExpired()
+        const { expired, next } = await dropExpired(this.#outbox)
         if (this.#stopped) return
         if (expired.length > 0) this.#expired(expired)
         if (next < this.#at) this.#schedule(next)

@@ -1,16 +1,7 @@
 import { TabwireError } from '../protocol/errors.ts'
 import type { IDBPTransaction } from 'idb'
-import type { Body, Refusal } from '../protocol/frames.ts'
-import {
-  MAX_LIST_BODY_BYTES,
-  type DeadLetter,
-  type DropCode,
-  type DroppedMessage,
-  type OutboxEntry,
-  type OutboxListOptions,
-  type OutgoingMessage,
-  type SendCall,
-} from '../protocol/port.ts'
+import type { Refusal } from '../protocol/frames.ts'
+import type { DeadLetter, DroppedMessage, OutgoingMessage, SendCall } from '../protocol/port.ts'
 import {
   storageError,
   type DeadRecord,
@@ -36,8 +27,6 @@ interface Waiting {
   reject: (e: unknown) => void
 }
 
-/** Outbox records read per step of `list()`. */
-const LIST_RECORDS = 16
 const utf8 = new TextEncoder()
 
 /** The commit's transaction, which `#rememberCalls` writes into. */
@@ -60,7 +49,7 @@ const callsBelow = (tab: string, n: number | []) => IDBKeyRange.bound(['send', t
 /** How long `status(id)` still names a cancelled or expired message once its record is pruned. */
 const DROPPED_RETENTION = 24 * 60 * 60_000
 const allDropped = () => IDBKeyRange.bound(['dropped'], ['dropped', []])
-const droppedKey = (id: number): DroppedKey => ['dropped', id]
+export const droppedKey = (id: number): DroppedKey => ['dropped', id]
 
 function callKey(call: TabCall): StoredCallKey {
   return ['send', call.tab, call.n]
@@ -99,9 +88,12 @@ export class OutboxStore {
    */
   writesAtOnce: ((first: number) => boolean) | undefined
 
-  /** Ids are assigned only inside a commit, so a failed commit gives none away. */
-  readonly #db: Database
-  readonly #clock: Clock
+  /**
+   * Ids are assigned only inside a commit, so a failed commit gives none away. The database and the clock also serve
+   * the outbox's queries (outbox-queries.ts, loaded on first use).
+   */
+  readonly db: Database
+  readonly clock: Clock
   readonly #onCommitted: (batch: OutboxBatch) => void
 
   private constructor(
@@ -111,8 +103,8 @@ export class OutboxStore {
     readonly counters: OutboxCounters,
     onCommitted: (batch: OutboxBatch) => void,
   ) {
-    this.#db = db
-    this.#clock = clock
+    this.db = db
+    this.clock = clock
     this.#onCommitted = onCommitted
   }
 
@@ -192,7 +184,7 @@ export class OutboxStore {
   async #answerStored(group: Waiting[]): Promise<Waiting[]> {
     const retried = group.filter((w) => w.call?.retry)
     if (retried.length === 0) return group
-    const tx = (await this.#db.get()).transaction(['meta', 'outbox'], 'readwrite')
+    const tx = (await this.db.get()).transaction(['meta', 'outbox'], 'readwrite')
     const meta = tx.objectStore('meta')
     const [stored, ...found] = await Promise.all([
       meta.get('lastId'),
@@ -242,7 +234,7 @@ export class OutboxStore {
   /** A tab is gone for good: the calls it had not settled need no answer any more. */
   async forgetCalls(tab: string): Promise<void> {
     try {
-      const db = await this.#db.get()
+      const db = await this.db.get()
       await db.delete('meta', callsBelow(tab, []))
     } catch {
       // Left for the retention sweep when the next worker starts.
@@ -259,12 +251,12 @@ export class OutboxStore {
     messages: OutgoingMessage[],
     alsoWrite: (tx: WriteTx, first: number, at: number) => void,
   ): Promise<OutboxBatch> {
-    const db = await this.#db.get()
+    const db = await this.db.get()
     for (;;) {
       const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
       const meta = tx.objectStore('meta')
       const first = this.counters.last + 1
-      const at = this.#clock.now()
+      const at = this.clock.now()
       const batch: OutboxBatch = {
         first,
         last: first + messages.length - 1,
@@ -314,82 +306,34 @@ export class OutboxStore {
     return true
   }
 
+  /** A renumbering moved what the server acked down to `acked` (`followRenumber`, `renumberAfter`): no prune past it. */
+  serverAckedDown(acked: number): void {
+    this.#serverAcked = Math.min(this.#serverAcked, acked)
+  }
+
+  /**
+   * Runs a renumbering transaction (`skipTo`, `renumberAfter`): no prune starts while one runs, nor on a bound taken
+   * before it.
+   */
+  async renumbering<T>(run: () => Promise<T>): Promise<T> {
+    this.#renumbering++
+    this.#renumberings++
+    try {
+      return await run()
+    } finally {
+      this.#renumbering--
+    }
+  }
+
   /**
    * Deferred and coalesced: a delete right after each ack or call would queue ahead of the next send's commit on the
    * same stores and add a transaction to every send's latency. Acked records and settled calls go in one transaction.
    */
   #tidyLater(): void {
-    this.#tidyTimer ??= this.#clock.setTimeout(() => {
+    this.#tidyTimer ??= this.clock.setTimeout(() => {
       this.#tidyTimer = undefined
       void this.#tidy()
     }, PRUNE_DELAY)
-  }
-
-  /**
-   * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so
-   * an ack above its counter is checked against the stored one; an ack beyond even that (an owner of an older
-   * release that trusted a bad server) is refused. Returns whether it moved.
-   */
-  async ackRelayed(id: number): Promise<boolean> {
-    if (id > this.counters.last) await this.syncLast().catch(() => undefined)
-    return this.counters.ack(id)
-  }
-
-  /**
-   * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
-   * is what came before the new first id. The stored counter went backwards with it; follow it.
-   */
-  async followRenumber(from: number, delta: number): Promise<void> {
-    this.counters.renumbered(from - delta - 1)
-    this.#serverAcked = Math.min(this.#serverAcked, from - delta - 1)
-    try {
-      const stored = await (await this.#db.get()).get('meta', 'lastId')
-      if (typeof stored === 'number') this.counters.followDisk(stored)
-    } catch {
-      // The next commit reads the stored counter anyway and follows it.
-    }
-  }
-
-  /**
-   * The server claims more than this client ever committed (its counter for our client id is ahead: another
-   * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
-   * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
-   *
-   * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
-   * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
-   * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
-   * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
-   */
-  async skipTo(acked: number, seen: number): Promise<{ from: number; delta: number } | undefined> {
-    this.#renumbering++
-    this.#renumberings++
-    try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const meta = tx.objectStore('meta')
-      const store = tx.objectStore('outbox')
-      const stored = await meta.get('lastId')
-      const last = typeof stored === 'number' ? stored : 0
-      if (last <= seen) {
-        if (last < acked) await meta.put(acked, 'lastId')
-        await tx.done
-        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
-        this.counters.committed(Math.max(acked, last))
-        return undefined
-      }
-      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
-      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
-      const delta = seen - acked
-      await store.delete(IDBKeyRange.lowerBound(seen, true))
-      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
-      void meta.put(last - delta, 'lastId')
-      await tx.done
-      this.counters.followDisk(last - delta)
-      return { from: seen + 1, delta }
-    } catch (e) {
-      throw storageError(e, 'cannot move the outbox counter')
-    } finally {
-      this.#renumbering--
-    }
   }
 
   /**
@@ -398,7 +342,7 @@ export class OutboxStore {
    */
   async syncLast(): Promise<number> {
     try {
-      const stored = await (await this.#db.get()).get('meta', 'lastId')
+      const stored = await (await this.db.get()).get('meta', 'lastId')
       if (typeof stored === 'number') this.counters.committed(stored)
       return this.counters.last
     } catch (e) {
@@ -407,74 +351,18 @@ export class OutboxStore {
   }
 
   /**
-   * The server's counter is behind the oldest message we still hold (it lost state: a memory store restarted, a
-   * backup was restored), so resending our ids would be refused as out of order forever. Renumber the queue to start
-   * right after the server's counter, in one transaction, keeping the order. Returns the shift, or undefined when
-   * nothing had to move.
-   */
-  async renumberAfter(acked: number): Promise<{ from: number; delta: number } | undefined> {
-    this.#renumbering++
-    this.#renumberings++
-    try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const store = tx.objectStore('outbox')
-      // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
-      const batches = (await store.getAll())
-        .filter((b) => b.last > this.counters.acked)
-        .map((b) => this.#unackedPart(b))
-      const oldest = batches[0]
-      if (!oldest || oldest.first <= acked + 1) {
-        await tx.done
-        return undefined
-      }
-      const delta = oldest.first - (acked + 1)
-      void store.clear()
-      for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
-      const last = (batches[batches.length - 1] as OutboxBatch).last - delta
-      const meta = tx.objectStore('meta')
-      void meta.put(last, 'lastId')
-      const written = await meta.get('written')
-      if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
-      // A remembered call answers a retry with its ids: they move with the queue.
-      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
-        if (isStoredCall(c.value) && c.value.first >= oldest.first)
-          await c.update({ ...c.value, first: c.value.first - delta })
-      await tx.done
-      this.counters.followDisk(last)
-      this.counters.renumbered(acked)
-      this.#serverAcked = Math.min(this.#serverAcked, acked)
-      return { from: oldest.first, delta }
-    } catch (e) {
-      throw storageError(e, 'cannot renumber the outbox')
-    } finally {
-      this.#renumbering--
-    }
-  }
-
-  /** The part of a record after the known ack: a batch acked halfway keeps only its tail. */
-  #unackedPart(b: OutboxBatch): OutboxBatch {
-    const acked = this.counters.acked
-    if (b.first > acked) return b
-    const skip = acked + 1 - b.first
-    const part: OutboxBatch = { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
-    if (b.expiresAt) part.expiresAt = b.expiresAt.slice(skip)
-    if (b.dropped) part.dropped = b.dropped.slice(skip)
-    return part
-  }
-
-  /**
    * Deletes the acked records now instead of after the usual delay: for a drainer that ends right after its last ack
    * (a service worker's event, `tabwire/sw`), whose timer might never fire.
    */
   async pruneNow(): Promise<void> {
-    this.#clock.clearTimeout(this.#tidyTimer)
+    this.clock.clearTimeout(this.#tidyTimer)
     this.#tidyTimer = undefined
     await this.#tidy()
   }
 
   /** Stops background work (the deferred tidy), so nothing reopens a database that is being deleted. */
   dispose(): void {
-    this.#clock.clearTimeout(this.#tidyTimer)
+    this.clock.clearTimeout(this.#tidyTimer)
     this.#tidyTimer = undefined
   }
 
@@ -490,7 +378,7 @@ export class OutboxStore {
     const upTo = this.#prunable()
     const renumberings = this.#renumberings
     try {
-      const db = await this.#db.get()
+      const db = await this.db.get()
       // A transaction begun behind a renumbering would run after it, deleting by ids it has just given to unacked
       // messages; one begun since the bound was taken may have lowered the ack: wait for the next pass.
       if (this.#renumbering > 0 || renumberings !== this.#renumberings) {
@@ -528,11 +416,11 @@ export class OutboxStore {
   async bury(refusals: readonly Refusal[]): Promise<DeadLetter[]> {
     for (const r of refusals) this.#burying.add(r.id)
     try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'dead'], 'readwrite', { durability: 'strict' })
+      const tx = (await this.db.get()).transaction(['outbox', 'dead'], 'readwrite', { durability: 'strict' })
       const outbox = tx.objectStore('outbox')
       const dead = tx.objectStore('dead')
       const letters: DeadLetter[] = []
-      const deadAt = this.#clock.now()
+      const deadAt = this.clock.now()
       for (const r of refusals) {
         // Records are keyed by their last id: the first at or after `id` is the one that may hold it.
         const [batch, known] = await Promise.all([outbox.get(IDBKeyRange.lowerBound(r.id)), dead.get(r.id)])
@@ -564,90 +452,13 @@ export class OutboxStore {
   }
 
   /**
-   * Where `id` stands on disk: `stored` (in the queue), `dead` (with its letter), `gone` (acked: only acked records
-   * are ever deleted, after refused ones were buried) or `unknown` (beyond every id ever committed).
-   */
-  async find(
-    id: number,
-  ): Promise<{ kind: 'stored' | 'gone' | 'unknown' | DropCode } | { kind: 'dead'; letter: DeadLetter }> {
-    try {
-      const db = await this.#db.get()
-      const [dead, batch, dropped] = await Promise.all([
-        db.get('dead', id),
-        db.get('outbox', IDBKeyRange.lowerBound(id)),
-        db.get('meta', droppedKey(id)),
-      ])
-      if (dead) {
-        const { body: _body, ...letter } = dead
-        return { kind: 'dead', letter }
-      }
-      if (dropped) return { kind: (dropped as DroppedRecord).code }
-      if (batch && batch.first <= id && id > this.counters.acked) return { kind: 'stored' }
-      if (id > (await this.syncLast())) return { kind: 'unknown' }
-      return { kind: 'gone' }
-    } catch (e) {
-      throw storageError(e, 'cannot read the outbox')
-    }
-  }
-
-  /** The dead letters, oldest first, at most `limit` (bodies are only measured). */
-  async dead(limit: number): Promise<DeadLetter[]> {
-    try {
-      const records = await (await this.#db.get()).getAll('dead', undefined, limit)
-      return records.map(({ body: _body, ...letter }) => letter)
-    } catch (e) {
-      throw storageError(e, 'cannot read the dead letters')
-    }
-  }
-
-  /**
-   * The unacked messages after `options.after`, oldest first, at most `limit`, read a few records at a time: bodies
-   * are only measured unless `options.bodies`, and then the answer stops once `MAX_LIST_BODY_BYTES` of them are in.
-   */
-  async list(
-    limit: number,
-    { after = 0, topic: only, bodies }: OutboxListOptions = {},
-  ): Promise<Omit<OutboxEntry, 'state'>[]> {
-    const entries: Omit<OutboxEntry, 'state'>[] = []
-    let room = MAX_LIST_BODY_BYTES
-    after = Math.max(this.counters.acked, after)
-    while (entries.length < limit && room > 0) {
-      const batches = await this.batchesAfter(after, LIST_RECORDS)
-      for (const b of batches) {
-        const part = this.#unackedPart(b)
-        part.topics.forEach((topic, i) => {
-          const id = part.first + i
-          const stored = part.bodies[i] as string | Uint8Array
-          if (id <= after || entries.length >= limit || room <= 0 || part.dropped?.[i] || (only ?? topic) !== topic)
-            return
-          const bytes = sizeOf(stored)
-          const body = bodies ? { body: typeof stored === 'string' ? (JSON.parse(stored) as Body) : stored } : {}
-          if (bodies) room -= bytes
-          const expiresAt = part.expiresAt?.[i]
-          entries.push({
-            id,
-            topic,
-            bytes,
-            ...(b.at === undefined ? {} : { queuedAt: b.at }),
-            ...(expiresAt == null ? {} : { expiresAt }),
-            ...body,
-          })
-        })
-        after = b.last
-      }
-      if (batches.length < LIST_RECORDS) break
-    }
-    return entries
-  }
-
-  /**
    * The owner's resend reads the batches after `after` to write them, in one transaction that also marks them
    * `written` (from then on they can no longer be cancelled or expire: `cancel` reads the mark in a transaction of its
    * own, which IndexedDB runs wholly before or after this one) and drops those whose expiry passed unwritten.
    */
   async takeForSending(after: number, limit: number): Promise<{ batches: OutboxBatch[]; expired: DroppedMessage[] }> {
     try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite')
+      const tx = (await this.db.get()).transaction(['outbox', 'meta'], 'readwrite')
       const store = tx.objectStore('outbox')
       const meta = tx.objectStore('meta')
       const [batches, written] = await Promise.all([
@@ -656,7 +467,7 @@ export class OutboxStore {
       ])
       const mark = typeof written === 'number' ? written : 0
       const expired: DroppedMessage[] = []
-      const now = this.#clock.now()
+      const now = this.clock.now()
       for (const b of batches) if (expire(b, Math.max(after, mark), now, expired)) void store.put(b)
       for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
       const last = batches[batches.length - 1]?.last ?? 0
@@ -668,84 +479,10 @@ export class OutboxStore {
     }
   }
 
-  /**
-   * Drops message `id` if it was never written to a socket: its body goes, its slot stays (the resend writes a
-   * `skip` there, so the server's counter moves past it). One strict transaction; throws `already-sent` (written,
-   * acked or refused: it is or will be delivered), `expired`, or `invalid-argument` (no message had this id).
-   * Cancelling a cancelled message again answers as the first time.
-   */
-  async cancel(id: number): Promise<DroppedMessage | undefined> {
-    let failure: TabwireError | undefined
-    let dropped: DroppedMessage | undefined
-    try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const store = tx.objectStore('outbox')
-      const meta = tx.objectStore('meta')
-      const [batch, written, known, last] = await Promise.all([
-        store.get(IDBKeyRange.lowerBound(id)),
-        meta.get('written'),
-        meta.get(droppedKey(id)),
-        meta.get('lastId'),
-      ])
-      const i = batch ? id - batch.first : -1
-      if (known) {
-        if ((known as DroppedRecord).code === 'expired')
-          failure = new TabwireError('expired', `message ${id} expired before it was sent`)
-      } else if (typeof last !== 'number' || id > last)
-        failure = new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
-      else if (!batch || i < 0 || id <= this.counters.acked || (typeof written === 'number' && id <= written))
-        failure = new TabwireError('already-sent', `message ${id} was written to the server already; it is delivered`)
-      else {
-        const at = this.#clock.now()
-        dropped = { id, topic: batch.topics[i] as string, code: 'cancelled' }
-        batch.dropped ??= batch.topics.map(() => null)
-        batch.dropped[i] = 'cancelled'
-        batch.bodies[i] = ''
-        void store.put(batch)
-        void meta.put({ code: 'cancelled', at }, droppedKey(id))
-      }
-      await tx.done
-    } catch (e) {
-      throw storageError(e, 'cannot cancel the message')
-    }
-    if (failure) throw failure
-    return dropped
-  }
-
-  /**
-   * Drops every queued message whose expiry passed and that was never written (also while offline), in one
-   * transaction; returns them and the next expiry still to come (Infinity for none).
-   */
-  async dropExpired(): Promise<{ expired: DroppedMessage[]; next: number }> {
-    try {
-      const tx = (await this.#db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
-      const meta = tx.objectStore('meta')
-      const written = await meta.get('written')
-      const above = Math.max(this.counters.acked, typeof written === 'number' ? written : 0)
-      const now = this.#clock.now()
-      const expired: DroppedMessage[] = []
-      let next = Number.POSITIVE_INFINITY
-      let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
-      for (; c; c = await c.continue()) {
-        const b = c.value
-        if (!b.expiresAt) continue
-        if (expire(b, above, now, expired)) void c.update(b)
-        b.expiresAt.forEach((at, i) => {
-          if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
-        })
-      }
-      for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
-      await tx.done
-      return { expired, next }
-    } catch (e) {
-      throw storageError(e, 'cannot drop expired messages')
-    }
-  }
-
   /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
   async batchesAfter(after: number, limit: number): Promise<OutboxBatch[]> {
     try {
-      const db = await this.#db.get()
+      const db = await this.db.get()
       return await db.getAll('outbox', IDBKeyRange.lowerBound(after, true), limit)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')
@@ -753,7 +490,165 @@ export class OutboxStore {
   }
 }
 
-function sizeOf(body: string | Uint8Array): number {
+// The outbox's rarer steps, as functions rather than methods: a bundle that never calls them (the service worker's
+// drain, `tabwire/sw`) leaves them out.
+
+/**
+ * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so
+ * an ack above its counter is checked against the stored one; an ack beyond even that (an owner of an older
+ * release that trusted a bad server) is refused. Returns whether it moved.
+ */
+export async function ackRelayed(outbox: OutboxStore, id: number): Promise<boolean> {
+  if (id > outbox.counters.last) await outbox.syncLast().catch(() => undefined)
+  return outbox.counters.ack(id)
+}
+
+/**
+ * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
+ * is what came before the new first id. The stored counter went backwards with it; follow it.
+ */
+export async function followRenumber(outbox: OutboxStore, from: number, delta: number): Promise<void> {
+  outbox.counters.renumbered(from - delta - 1)
+  outbox.serverAckedDown(from - delta - 1)
+  try {
+    const stored = await (await outbox.db.get()).get('meta', 'lastId')
+    if (typeof stored === 'number') outbox.counters.followDisk(stored)
+  } catch {
+    // The next commit reads the stored counter anyway and follows it.
+  }
+}
+
+/**
+ * The server claims more than this client ever committed (its counter for our client id is ahead: another
+ * installation reused the id, or the server restored newer state). Resync by moving our ids past it, so new sends
+ * are not swallowed as duplicates; queued ids ≤ `seen` count as delivered, as the server says.
+ *
+ * `seen` is the stored counter the caller compared with `acked`. Sends committed since (by any worker: tabs keep
+ * sending while the owner reconciles) were never on any socket, so the server cannot hold them even where their ids
+ * are ≤ `acked`: they move above `acked`, in the same transaction that moves the counter, and the shift is returned
+ * like `renumberAfter`'s (a negative delta: ids ≥ `from` now go by `id - delta`).
+ */
+export async function skipTo(
+  outbox: OutboxStore,
+  acked: number,
+  seen: number,
+): Promise<{ from: number; delta: number } | undefined> {
+  return outbox.renumbering(async () => {
+    try {
+      const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const meta = tx.objectStore('meta')
+      const store = tx.objectStore('outbox')
+      const stored = await meta.get('lastId')
+      const last = typeof stored === 'number' ? stored : 0
+      if (last <= seen) {
+        if (last < acked) await meta.put(acked, 'lastId')
+        await tx.done
+        // Only the counter moves here; the caller's ack of `acked` then settles every tab's waiting `acked` promises.
+        outbox.counters.committed(Math.max(acked, last))
+        return undefined
+      }
+      // Records are whole commits, and `seen` was a committed counter: no record straddles it.
+      const late = await store.getAll(IDBKeyRange.lowerBound(seen, true))
+      const delta = seen - acked
+      await store.delete(IDBKeyRange.lowerBound(seen, true))
+      for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      void meta.put(last - delta, 'lastId')
+      await tx.done
+      outbox.counters.followDisk(last - delta)
+      return { from: seen + 1, delta }
+    } catch (e) {
+      throw storageError(e, 'cannot move the outbox counter')
+    }
+  })
+}
+
+/**
+ * The server's counter is behind the oldest message we still hold (it lost state: a memory store restarted, a
+ * backup was restored), so resending our ids would be refused as out of order forever. Renumber the queue to start
+ * right after the server's counter, in one transaction, keeping the order. Returns the shift, or undefined when
+ * nothing had to move.
+ */
+export async function renumberAfter(
+  outbox: OutboxStore,
+  acked: number,
+): Promise<{ from: number; delta: number } | undefined> {
+  return outbox.renumbering(async () => {
+    try {
+      const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+      const store = tx.objectStore('outbox')
+      // Records wholly acked may still be on disk (pruning is deferred); the queue starts after what was acked.
+      const batches = (await store.getAll())
+        .filter((b) => b.last > outbox.counters.acked)
+        .map((b) => unackedPart(b, outbox.counters.acked))
+      const oldest = batches[0]
+      if (!oldest || oldest.first <= acked + 1) {
+        await tx.done
+        return undefined
+      }
+      const delta = oldest.first - (acked + 1)
+      void store.clear()
+      for (const b of batches) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
+      const last = (batches[batches.length - 1] as OutboxBatch).last - delta
+      const meta = tx.objectStore('meta')
+      void meta.put(last, 'lastId')
+      const written = await meta.get('written')
+      if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
+      // A remembered call answers a retry with its ids: they move with the queue.
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+        if (isStoredCall(c.value) && c.value.first >= oldest.first)
+          await c.update({ ...c.value, first: c.value.first - delta })
+      await tx.done
+      outbox.counters.followDisk(last)
+      outbox.counters.renumbered(acked)
+      outbox.serverAckedDown(acked)
+      return { from: oldest.first, delta }
+    } catch (e) {
+      throw storageError(e, 'cannot renumber the outbox')
+    }
+  })
+}
+
+/**
+ * Drops every queued message whose expiry passed and that was never written (also while offline), in one
+ * transaction; returns them and the next expiry still to come (Infinity for none).
+ */
+export async function dropExpired(outbox: OutboxStore): Promise<{ expired: DroppedMessage[]; next: number }> {
+  try {
+    const tx = (await outbox.db.get()).transaction(['outbox', 'meta'], 'readwrite', { durability: 'strict' })
+    const meta = tx.objectStore('meta')
+    const written = await meta.get('written')
+    const above = Math.max(outbox.counters.acked, typeof written === 'number' ? written : 0)
+    const now = outbox.clock.now()
+    const expired: DroppedMessage[] = []
+    let next = Number.POSITIVE_INFINITY
+    let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
+    for (; c; c = await c.continue()) {
+      const b = c.value
+      if (!b.expiresAt) continue
+      if (expire(b, above, now, expired)) void c.update(b)
+      b.expiresAt.forEach((at, i) => {
+        if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
+      })
+    }
+    for (const m of expired) void meta.put({ code: 'expired', at: now }, droppedKey(m.id))
+    await tx.done
+    return { expired, next }
+  } catch (e) {
+    throw storageError(e, 'cannot drop expired messages')
+  }
+}
+
+/** The part of a record after `acked`: a batch acked halfway keeps only its tail. */
+export function unackedPart(b: OutboxBatch, acked: number): OutboxBatch {
+  if (b.first > acked) return b
+  const skip = acked + 1 - b.first
+  const part: OutboxBatch = { ...b, first: acked + 1, topics: b.topics.slice(skip), bodies: b.bodies.slice(skip) }
+  if (b.expiresAt) part.expiresAt = b.expiresAt.slice(skip)
+  if (b.dropped) part.dropped = b.dropped.slice(skip)
+  return part
+}
+
+export function sizeOf(body: string | Uint8Array): number {
   return typeof body === 'string' ? utf8.encode(body).byteLength : body.byteLength
 }
 

@@ -4,7 +4,7 @@ import type { Refusal, WelcomeFrame } from '../protocol/frames.ts'
 import type { DeadLetter, DropCode, DroppedMessage } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { utf8Length } from './utf8.ts'
-import type { OutboxStore } from './outbox-store.ts'
+import { renumberAfter, skipTo, type OutboxStore } from './outbox-store.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
@@ -117,13 +117,13 @@ export class Resender {
       const last = this.#outbox.counters.last
       if (acked > last) {
         this.#host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
-        const moved = await this.#outbox.skipTo(acked, last)
+        const moved = await skipTo(this.#outbox, acked, last)
         if (moved) {
           this.#host.log(`resync: sends committed meanwhile move above the server's counter, from ${acked + 1}`)
           this.#host.renumbered(moved.from, moved.delta)
         }
       } else {
-        const moved = await this.#outbox.renumberAfter(acked)
+        const moved = await renumberAfter(this.#outbox, acked)
         if (moved) {
           this.#host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
           this.#host.renumbered(moved.from, moved.delta)

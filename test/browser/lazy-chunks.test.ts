@@ -9,7 +9,7 @@
  */
 import { expect, it } from 'vitest'
 import { commands, server } from 'vitest/browser'
-import type { Probe } from '../fixtures/probe.ts'
+import { LAZY_MODULES, type LazyModule, type Probe } from '../fixtures/probe.ts'
 import { openWire, poll, topicOf } from './fixture.ts'
 
 const pageFetched: string[] = []
@@ -34,7 +34,7 @@ async function workerLoaded(name: string): Promise<[number, boolean][]> {
       probe.onmessage = (e: MessageEvent<Probe>) => resolve(e.data)
       probe.postMessage('loaded?')
     })
-    return (['presence', 'requests'] as const).map((m) => {
+    return LAZY_MODULES.map((m) => {
       const fetches = fetched.filter((u) => isModule(u, `worker/${m}.ts`)).length
       return [WEBKIT ? -1 : fetches, loaded[m]]
     })
@@ -44,10 +44,12 @@ async function workerLoaded(name: string): Promise<[number, boolean][]> {
 }
 
 const WEBKIT = server.browser === 'safari'
-const worker = (presence: 0 | 1, requests: 0 | 1): [number, boolean][] => [
-  [WEBKIT ? -1 : presence, presence === 1],
-  [WEBKIT ? -1 : requests, requests === 1],
-]
+/** What `workerLoaded` should answer when the modules in `loaded` were fetched once each, and no other. */
+const worker = (...loaded: LazyModule[]): [number, boolean][] =>
+  LAZY_MODULES.map((m) => {
+    const once = loaded.includes(m)
+    return [WEBKIT ? -1 : once ? 1 : 0, once]
+  })
 
 const PAGE = ['client/presence.ts', 'client/requests.ts', 'client/message-stream.ts', 'client/outbox.ts']
 
@@ -63,7 +65,7 @@ it('a messages() loop ended before its first step (return, or the wire closing) 
   expect(pageFetches(['client/message-stream.ts'])).toEqual([0])
 })
 
-it('fetches presence, requests, messages() and outbox code on first use only, and each then works', async () => {
+it("fetches presence, requests, messages(), the outbox calls and the worker's outbox queries on first use only, and each then works", async () => {
   const name = `tabwire-lazy-${crypto.randomUUID()}`
   const wire = openWire({
     worker: () => new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name }),
@@ -81,7 +83,7 @@ it('fetches presence, requests, messages() and outbox code on first use only, an
   const stream = wire.messages(topic, { after: 0 })
   expect(await wire.pending()).toBe(0)
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0, 0])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker())
 
   // The outbox's calls, stats() and inspect() share one chunk: made in the same task, they wait for one fetch.
   const [listed, status, stats, inspection, badLimit, badId] = await Promise.all([
@@ -109,7 +111,7 @@ it('fetches presence, requests, messages() and outbox code on first use only, an
     message: `no message of this namespace has id ${id + 1000}`,
   })
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 0, 0, 1])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 0))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('outbox-queries'))
   offChange()
 
   const echo = topicOf('echo')
@@ -118,12 +120,12 @@ it('fetches presence, requests, messages() and outbox code on first use only, an
   const answers = await Promise.all([wire.request(echo, 1), wire.request(echo, 2)])
   expect(answers).toEqual([{ echo: 1 }, { echo: 2 }])
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([0, 1, 0, 1])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(0, 1))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('outbox-queries', 'requests'))
 
   const presence = await wire.presence(topicOf('room'), { state: 'here' })
   expect(presence.members.map((m) => m.state)).toEqual(['here'])
   await expect.poll(() => pageFetches(PAGE), poll).toEqual([1, 1, 0, 1])
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('outbox-queries', 'requests', 'presence'))
 
   const first = await stream.next()
   expect(first).toMatchObject({ done: false, value: { seq: 1, body: 'core' } })
@@ -131,5 +133,42 @@ it('fetches presence, requests, messages() and outbox code on first use only, an
   await stream.return?.()
   await stop()
   await presence.leave()
-  await expect.poll(() => workerLoaded(name), poll).toEqual(worker(1, 1))
+  // The worker's outbox queries answer inspect()'s outbox part too, from the chunk already in: nothing fetched again.
+  expect((await wire.inspect()).outbox).toMatchObject({ count: 0, dead: 0, acked: 1 })
+  await expect.poll(() => workerLoaded(name), poll).toEqual(worker('outbox-queries', 'requests', 'presence'))
+})
+
+it('a worker alone in its namespace never fetches the follower code; a second worker that follows it does, once', async () => {
+  const namespace = `test-${crypto.randomUUID()}`
+  const owner = `tabwire-lazy-${crypto.randomUUID()}`
+  const follower = `tabwire-lazy-${crypto.randomUUID()}`
+  const first = openWire({
+    namespace,
+    worker: () =>
+      new SharedWorker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name: owner }),
+  })
+  await expect.poll(() => first.state, poll).toBe('open')
+  const topic = topicOf('follow')
+  const got: unknown[] = []
+  await first.subscribe(topic, (m) => void got.push(m.body))
+  await (await first.send(topic, 'owner')).acked
+  await expect.poll(() => got, poll).toEqual(['owner'])
+  await expect.poll(() => workerLoaded(owner), poll).toEqual(worker())
+
+  // A dedicated worker of the same namespace (as where there is no SharedWorker): it relays to the owner above.
+  const second = openWire({
+    namespace,
+    mode: 'dedicated',
+    dedicatedWorker: () =>
+      new Worker(new URL('../fixtures/probed-worker.ts', import.meta.url), { type: 'module', name: follower }),
+  })
+  await expect.poll(() => second.state, poll).toBe('open')
+  const relayed: unknown[] = []
+  await second.subscribe(topic, (m) => void relayed.push(m.body), { after: 0 })
+  await (await second.send(topic, 'follower')).acked
+  await expect.poll(() => relayed, poll).toEqual(['owner', 'follower'])
+  await expect.poll(() => got, poll).toEqual(['owner', 'follower'])
+  expect((await second.inspect()).role).toBe('follower')
+  await expect.poll(() => workerLoaded(follower), poll).toEqual(worker('follower-role', 'outbox-queries'))
+  await expect.poll(() => workerLoaded(owner), poll).toEqual(worker())
 })

@@ -36,10 +36,17 @@ describe('chunks loaded on first use', () => {
       expect(core).not.toContain(`src/client/${moved}.ts`)
   })
 
-  it('keeps presence and requests out of the worker core', async () => {
+  it('keeps presence, requests, the outbox queries and the follower role out of the worker core', async () => {
     const size = await measureEntry('worker')
-    expect(size.lazy.map((l) => l.name).sort()).toEqual(['worker/presence', 'worker/requests'])
+    const moved = ['follower-role', 'outbox-queries', 'presence', 'requests']
+    expect(size.lazy.map((l) => l.name).sort()).toEqual(moved.map((m) => `worker/${m}`))
     const core = size.modules.map((m) => m.id)
-    for (const moved of ['src/worker/presence.ts', 'src/worker/requests.ts']) expect(core).not.toContain(moved)
+    for (const m of [...moved, 'follower-requests']) expect(core).not.toContain(`src/worker/${m}.ts`)
+  })
+
+  it('keeps the outbox queries out of the service worker (it cannot import() at all)', async () => {
+    const size = await measureEntry('sw')
+    expect(size.lazy).toEqual([])
+    expect(size.modules.map((m) => m.id)).not.toContain('src/worker/outbox-queries.ts')
   })
 })

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
-import { OutboxStore } from '../../../src/worker/outbox-store.ts'
+import { ackRelayed, followRenumber, OutboxStore, renumberAfter, skipTo } from '../../../src/worker/outbox-store.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number) => ({ topic: 't', body: JSON.stringify(n) })
@@ -31,7 +31,7 @@ async function ownerAndFollower() {
   const follower = await open(namespace)
   await fill(owner.outbox, 6)
   owner.outbox.ackFromServer(3)
-  await follower.outbox.ackRelayed(3)
+  await ackRelayed(follower.outbox, 3)
   return { owner, follower }
 }
 
@@ -109,10 +109,10 @@ describe('OutboxStore', () => {
     await fill(a.outbox, 3)
     // b has not heard of a's commits: the ack is believed once the disk shows them…
     expect(b.outbox.counters.last).toBe(0)
-    expect(await b.outbox.ackRelayed(2)).toBe(true)
+    expect(await ackRelayed(b.outbox, 2)).toBe(true)
     expect(b.outbox.counters.acked).toBe(2)
     // …and refused beyond anything ever stored.
-    expect(await b.outbox.ackRelayed(9)).toBe(false)
+    expect(await ackRelayed(b.outbox, 9)).toBe(false)
     expect(b.outbox.counters.acked).toBe(2)
   })
 
@@ -135,7 +135,7 @@ describe('OutboxStore', () => {
     const { outbox, db } = await open()
     await fill(outbox, 6)
     outbox.ackFromServer(3)
-    expect(await outbox.renumberAfter(server)).toEqual(moved)
+    expect(await renumberAfter(outbox, server)).toEqual(moved)
     const left = await stored(db)
     // Acked records may still be on disk (pruning waits): only the unacked tail counts, renumbered, in order.
     expect(left.filter(([id]) => moved || id > 3).map(([id]) => id)).toEqual(ids)
@@ -152,7 +152,7 @@ describe('OutboxStore', () => {
     const { outbox, db } = await open()
     await outbox.send([msg(1), msg(2), msg(3), msg(4)])
     outbox.ackFromServer(2)
-    expect(await outbox.renumberAfter(0)).toEqual({ from: 3, delta: 2 })
+    expect(await renumberAfter(outbox, 0)).toEqual({ from: 3, delta: 2 })
     expect(await stored(db)).toEqual([
       [1, '3'],
       [2, '4'],
@@ -162,7 +162,7 @@ describe('OutboxStore', () => {
   it('skipTo moves the counter past a server that is ahead; the next send follows it', async () => {
     const { outbox } = await open()
     await fill(outbox, 2)
-    expect(await outbox.skipTo(10, 2)).toBeUndefined()
+    expect(await skipTo(outbox, 10, 2)).toBeUndefined()
     expect(outbox.counters.last).toBe(10)
     expect(await outbox.send([msg(3)])).toEqual([11])
   })
@@ -172,16 +172,16 @@ describe('OutboxStore', () => {
     const a = await open(namespace)
     const b = await open(namespace)
     await fill(a.outbox, 5)
-    expect(await b.outbox.skipTo(3, 5)).toBeUndefined()
+    expect(await skipTo(b.outbox, 3, 5)).toBeUndefined()
     expect(b.outbox.counters.last).toBe(5)
     expect(await b.outbox.send([msg(6)])).toEqual([6])
   })
 
   it('a follower follows the owner’s renumbering, also where the stored counter went backwards', async () => {
     const { owner, follower } = await ownerAndFollower()
-    const moved = await owner.outbox.renumberAfter(0)
+    const moved = await renumberAfter(owner.outbox, 0)
     expect(moved).toEqual({ from: 4, delta: 3 })
-    await follower.outbox.followRenumber(4, 3)
+    await followRenumber(follower.outbox, 4, 3)
     expect([follower.outbox.counters.acked, follower.outbox.counters.last]).toEqual([0, 3])
     expect(await follower.outbox.send([msg(7)])).toEqual([4])
   })
@@ -192,7 +192,7 @@ describe('OutboxStore', () => {
     outbox.ackFromServer(3)
     // The server lost its counter: 4..6 become 1..3. A prune that bound itself to the old ack (3) and ran right
     // behind the renumbering would delete them.
-    const renumbering = outbox.renumberAfter(0)
+    const renumbering = renumberAfter(outbox, 0)
     const prune = outbox.pruneNow()
     expect(await renumbering).toEqual({ from: 4, delta: 3 })
     await prune
@@ -208,7 +208,7 @@ describe('OutboxStore', () => {
   it('a follower prunes no message by a relayed ack: its owner may have renumbered the queue under it', async () => {
     const { owner, follower } = await ownerAndFollower()
     // The owner renumbers (4..6 → 1..3); the follower has not heard of it yet when its prune runs.
-    await owner.outbox.renumberAfter(0)
+    await renumberAfter(owner.outbox, 0)
     await follower.outbox.pruneNow()
     expect(await stored(follower.db)).toEqual([
       [1, '4'],

@@ -11,6 +11,7 @@ import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { OwnerSession } from '../../../src/worker/owner-session.ts'
 import { FakeClock, FakeSockets, freshNamespace, until, sessionConfig } from './fakes.ts'
+import { dead, list } from '../../../src/worker/outbox-queries.ts'
 
 async function setup(queued: number, ackedBefore = 0) {
   const namespace = freshNamespace()
@@ -313,8 +314,8 @@ describe('OwnerSession: refusals (dead letters)', () => {
     expect(t.events.dead).toEqual([
       { topic: 't', bytes: 4, queuedAt: expect.any(Number), deadAt: expect.any(Number), ...refusal(3) },
     ])
-    expect(await t.outbox.dead(10)).toEqual(t.events.dead)
-    expect(await t.outbox.list(10)).toEqual([])
+    expect(await dead(t.outbox, 10)).toEqual(t.events.dead)
+    expect(await list(t.outbox, 10)).toEqual([])
     expect(t.states.at(-1)?.state).toBe('open')
     // A nack of an id never written is a protocol error, like such an ack.
     t.sockets.last.receive({ t: 'nack', ...refusal(9) })
@@ -328,7 +329,7 @@ describe('OwnerSession: refusals (dead letters)', () => {
     s.receive({ t: 'welcome', v: 1, acked: 3, refused: [refusal(2, 'invalid'), refusal(40)] })
     await until(() => t.events.acked.at(-1) === 3, 'the ack')
     expect(t.events.order).toEqual(['d2', 'a3'])
-    expect((await t.outbox.dead(10)).map((d) => [d.id, d.code])).toEqual([[2, 'invalid']])
+    expect((await dead(t.outbox, 10)).map((d) => [d.id, d.code])).toEqual([[2, 'invalid']])
     expect(t.pubs()).toEqual([])
   })
 

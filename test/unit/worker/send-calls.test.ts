@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
-import { OutboxStore, type TabCall } from '../../../src/worker/outbox-store.ts'
+import { OutboxStore, renumberAfter, type TabCall } from '../../../src/worker/outbox-store.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number | string) => ({ topic: 't', body: JSON.stringify(n) })
@@ -137,7 +137,7 @@ describe('send calls across a worker restart', () => {
     await outbox.send([msg(1), msg(2)], call(1))
     await outbox.send([msg(3)], call(2, false, 1))
     outbox.ackFromServer(1)
-    expect(await outbox.renumberAfter(0)).toEqual({ from: 2, delta: 1 })
+    expect(await renumberAfter(outbox, 0)).toEqual({ from: 2, delta: 1 })
     // Call 2 moved with the queue, and its retry answers with the new id (call 1 began in the acked part: it stays).
     expect(await calls(db)).toEqual([
       ['tab-a', 1, 1, 2],

@@ -12,6 +12,7 @@ import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { realClock } from '../../../src/worker/platform.ts'
 import { drainOnEvents, drainOutbox, type DrainPlatform } from '../../../src/sw/index.ts'
 import { ChannelHub, FakeLocks, freshNamespace, until } from './fakes.ts'
+import { cancel, dead, list } from '../../../src/worker/outbox-queries.ts'
 
 // The reference server needs Node's types, which this worker project's tsconfig does not load: imported by a computed
 // path, tsc leaves it to vitest (as docs-options.test.ts does with the client's options), and it is typed here by
@@ -90,11 +91,11 @@ async function queue(namespace: string, from: number, to: number, topic = 'room'
 async function onDisk(namespace: string) {
   const db = new DbHandle(namespace)
   const outbox = await OutboxStore.load(db, realClock, () => undefined)
-  const left = await outbox.list(1_000)
-  const dead = await outbox.dead(100)
+  const left = await list(outbox, 1_000)
+  const letters = await dead(outbox, 100)
   const pending = outbox.counters.pending()
   ;(await db.get()).close()
-  return { ids: left.map((e) => e.id), dead: dead.map((d) => [d.id, d.code]), pending }
+  return { ids: left.map((e) => e.id), dead: letters.map((d) => [d.id, d.code]), pending }
 }
 
 const bodiesOf = async (server: TabwireServer, topic = 'room') =>
@@ -196,7 +197,7 @@ describe('drainOutbox', () => {
     const tab = await OutboxStore.load(db, realClock, () => undefined)
     for (let i = 1; i <= 5; i++)
       await tab.send([{ topic: 'room', body: JSON.stringify({ n: i }), ...(i === 4 ? { expiresAt } : {}) }])
-    expect(await tab.cancel(2)).toEqual({ id: 2, topic: 'room', code: 'cancelled' })
+    expect(await cancel(tab, 2)).toEqual({ id: 2, topic: 'room', code: 'cancelled' })
     tab.dispose()
     ;(await db.get()).close()
     const { platform, hub, sent } = browser()
@@ -243,7 +244,7 @@ describe('drainOutbox', () => {
     const post = platform.fetch
     let cancelled: Promise<unknown> | undefined
     platform.fetch = async (input, init) => {
-      cancelled ??= tab.cancel(2).then(
+      cancelled ??= cancel(tab, 2).then(
         (dropped) => dropped,
         (e: unknown) => e,
       )
