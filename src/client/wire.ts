@@ -7,7 +7,6 @@ import type {
   DialInfo,
   DeadLetter,
   DroppedMessage,
-  Delivery,
   OutboxEntry,
   OutboxStatus,
   ResetNotice,
@@ -263,7 +262,7 @@ export class Wire<Topics extends object = AnyTopics> {
       options,
       kind,
       config,
-      { id: this.#lock.name, lock: this.#lock.name, dials, jsonMessages: true },
+      { id: this.#lock.name, lock: this.#lock.name, dials, jsonBodies: true },
       this.#lock.held,
       callTimeout,
       {
@@ -604,7 +603,11 @@ export class Wire<Topics extends object = AnyTopics> {
     return {
       state: (info) => this.#setState(info),
       messages: (sub, msgs) => this.#subs.deliver(sub, msgs),
-      messagesJson: (sub, json) => this.#subs.deliver(sub, JSON.parse(json) as Delivery[]),
+      bodiesJson: (sub, topic, first, json) =>
+        this.#subs.deliver(
+          sub,
+          (JSON.parse(json) as Body[]).map((body, i) => ({ topic, seq: first + i, body })),
+        ),
       reset: (sub, notice) => this.#subs.reset(sub, notice),
       volatile: (sub, msgs) => this.#subs.volatile(sub, msgs),
       replied: (req, outcome) => this.#requests?.replied(req, outcome),

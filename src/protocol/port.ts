@@ -89,8 +89,8 @@ export interface TabInfo {
   lock: string
   /** Whether the tab has a `url` or `token` provider to ask on each (re)connect (see `TabEvents.dial`). */
   dials: boolean
-  /** The tab takes `messagesJson` (a tab of an older release leaves this out, and is sent `messages` only). */
-  jsonMessages?: true
+  /** The tab takes `bodiesJson` (a tab of an older release leaves this out, and is sent `messages` only). */
+  jsonBodies?: true
 }
 
 /** One message as a subscriber receives it. */
@@ -200,11 +200,13 @@ export interface TabEvents {
    */
   messages(sub: number, msgs: Delivery[]): void | Promise<void>
   /**
-   * `messages` as the JSON text of the `Delivery[]`, on a tab's event port when the tab said it takes it: the worker
-   * serializes a batch that several tabs get once, and posts each the same text, instead of one structured clone of
-   * the objects per tab. Batches with a binary body still come as `messages`.
+   * `messages` of `topic` with seqs `first`, `first + 1`, …, one per body of `json` (the JSON text of the bodies), on
+   * a tab's event port when the tab said it takes it: the worker serializes a batch that several tabs get once, and
+   * posts each the same text, instead of one structured clone of the objects per tab; the topic and the seqs, which
+   * a contiguous batch of one topic implies, are not repeated per message. Batches with a binary body, or that are not
+   * such a run, still come as `messages`.
    */
-  messagesJson(sub: number, json: string): void
+  bodiesJson(sub: number, topic: string, first: number, json: string): void
   reset(sub: number, notice: ResetNotice): void
   /** Volatile messages for subscription `sub`, in the order the server sent them. */
   volatile(sub: number, msgs: VolatileDelivery[]): void

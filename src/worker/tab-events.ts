@@ -19,7 +19,7 @@ export interface TabLink {
 const NAMES = [
   'state',
   'messages',
-  'messagesJson',
+  'bodiesJson',
   'reset',
   'volatile',
   'replied',
@@ -41,7 +41,7 @@ void everyName
  * awaited calls are Comlink calls on the same port, made after the events queued before them are posted, so the tab
  * sees everything in the order the worker did it (a `reset` never overtaken by later `messages`, say).
  */
-export function portLink(port: MessagePort, jsonMessages: boolean): TabLink {
+export function portLink(port: MessagePort, jsonBodies: boolean): TabLink {
   const remote = Comlink.wrap<TabEvents>(port)
   let closed = false
   const events = new TaskBatch<OneWayEvent>((oneWay) => {
@@ -54,10 +54,10 @@ export function portLink(port: MessagePort, jsonMessages: boolean): TabLink {
   const notices = Object.fromEntries(
     NAMES.map((name) => [name, (...args: unknown[]) => queue([name, ...args] as OneWayEvent)]),
   ) as unknown as TabNotices
-  if (jsonMessages)
+  if (jsonBodies)
     notices.messages = (sub, msgs) => {
-      const json = jsonOnce(msgs)
-      queue(json === undefined ? ['messages', sub, msgs] : ['messagesJson', sub, json])
+      const run = jsonOnce(msgs)
+      queue(run === undefined ? ['messages', sub, msgs] : ['bodiesJson', sub, run.topic, run.first, run.json])
     }
   return {
     notices,

@@ -27,7 +27,7 @@ export class Tab {
     remote: Remote<TabEvents>,
     port?: MessagePort,
   ) {
-    this.#link = port ? portLink(port, info.jsonMessages === true) : remoteLink(remote)
+    this.#link = port ? portLink(port, info.jsonBodies === true) : remoteLink(remote)
     this.events = this.#link.notices
   }
 

@@ -92,8 +92,8 @@ it('a tab answers none of the events it gets: volatile and durable batches, acks
   expect(bodies('volatile').filter((b) => b !== 'warm-up')).toEqual(volatile.filter(numbered).map((m) => m.body))
   // Durable batches come as JSON text (one text serves every tab that gets the batch), never as objects.
   expect(bodies('messages')).toEqual([])
-  const texts = events.flatMap((e) => (e[0] === 'messagesJson' ? (JSON.parse(e[2]) as { body: Body }[]) : []))
-  expect(texts.map((m) => m.body)).toEqual(durable.map((m) => m.body))
+  const texts = events.flatMap((e) => (e[0] === 'bodiesJson' ? (JSON.parse(e[4]) as Body[]) : []))
+  expect(texts).toEqual(durable.map((m) => m.body))
   expect(events.filter((e) => e[0] === 'acked').at(-1)).toEqual(['acked', 20])
   // No empty post. How many events share a post depends on how the server's messages fall into the worker's tasks
   // (Firefox under load: one each), so the batching per task is proven in test/unit/worker/tab-events instead.
@@ -121,13 +121,17 @@ it('three tabs that follow a topic are each posted the same JSON text of each ba
     expect(g.map((m) => m.seq)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1))
   }
   const events = counts.eventPosts.slice(from).flatMap((p) => p.oneWay)
-  const texts = events.flatMap((e) => (e[0] === 'messagesJson' ? [e[2]] : []))
+  const runs = events.flatMap((e) => (e[0] === 'bodiesJson' ? [e] : []))
+  // Each run names the topic and its first seq once; its seqs follow one another from the first message's (seq 2).
+  expect(new Set(runs.map((e) => e[2]))).toEqual(new Set([topic]))
+  const firsts = [...new Set(runs.map((e) => e[3]))]
+  const lengths = firsts.map((f) => (JSON.parse(runs.find((e) => e[3] === f)?.[4] ?? '[]') as Body[]).length)
+  expect(firsts).toEqual(lengths.map((_, i) => 2 + lengths.slice(0, i).reduce((a, b) => a + b, 0)))
+  const texts = runs.map((e) => e[4])
   expect(events.filter((e) => e[0] === 'messages')).toEqual([])
   // Each batch's text went to the three tabs: every distinct text was posted exactly three times.
   const times = new Map<string, number>()
   for (const t of texts) times.set(t, (times.get(t) ?? 0) + 1)
   expect(new Set(times.values())).toEqual(new Set([3]))
-  expect([...times.keys()].flatMap((t) => (JSON.parse(t) as { body: Body }[]).map((m) => m.body))).toEqual(
-    expected.slice(1),
-  )
+  expect([...times.keys()].flatMap((t) => JSON.parse(t) as Body[])).toEqual(expected.slice(1))
 })

@@ -65,7 +65,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 /** The route counts a pairing must show for 50 durable messages, and nothing else (volatile, state, acked… aside). */
 function expectedRoute(page: Release, worker: Release): PortTraffic {
   if (page === COMLINK_ONLY || worker === COMLINK_ONLY) return { 'items:call:messages': 50 }
-  if (page === 'current' && worker === 'current') return { 'items:post:messagesJson': 50 }
+  if (page === 'current' && worker === 'current') return { 'items:post:bodiesJson': 50 }
   return { 'items:post:messages': 50 }
 }
 
@@ -74,7 +74,7 @@ it('the builds are the releases they claim', async () => {
   const pages = await Promise.all(RELEASES.map((r) => skewSite().code(r, 'page')))
   const workers = await Promise.all(RELEASES.map((r) => skewSite().code(r, 'worker')))
   const has = (code: string[], word: string) => code.map((c) => c.includes(word))
-  expect(has(pages, 'jsonMessages: true')).toEqual([true, false, false])
+  expect(has(pages, 'jsonBodies: true')).toEqual([true, false, false])
   expect(has(pages, 'function openEventChannel(')).toEqual([true, true, false])
   expect(has(workers, 'function jsonOnce(')).toEqual([true, false, false])
   expect(has(workers, 'function portLink(')).toEqual([true, true, false])

@@ -9,7 +9,7 @@ import type { Json } from '../../../src/protocol/frames.ts'
  * What reached the page on its MessagePorts from the worker, by kind: `post:<event>` for each event inside a one-way
  * `EventPost` (`{ oneWay }`, the event port of this release and 50cebd3), `call:<method>` for each Comlink call the
  * worker made on the page's exposed events (a worker or a tab from before the event port), and `items:<route>` the
- * durable messages each `messages`/`messagesJson` route carried.
+ * durable messages each `messages`/`bodiesJson` route carried.
  */
 export type PortTraffic = Record<string, number>
 

@@ -34,10 +34,10 @@ function countPortTraffic(): void {
         seen.add(ev)
         const data = (ev as MessageEvent<unknown>).data as Partial<Record<string, unknown>> | null
         if (Array.isArray(data?.oneWay))
-          for (const [name, , batch] of data.oneWay as [string, unknown, unknown][]) {
+          for (const [name, , batch, , json] of data.oneWay as [string, unknown, unknown, unknown, unknown][]) {
             count(`post:${name}`)
             if (name === 'messages') count('items:post:messages', (batch as unknown[]).length)
-            if (name === 'messagesJson') count('items:post:messagesJson', (JSON.parse(batch as string) as []).length)
+            if (name === 'bodiesJson') count('items:post:bodiesJson', (JSON.parse(json as string) as []).length)
           }
         else if (data?.type === 'APPLY' && Array.isArray(data.path)) {
           const name = data.path.join('.')

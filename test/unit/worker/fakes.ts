@@ -307,7 +307,7 @@ export function fakeTabEvents(overrides: Partial<TabEvents> = {}): TabEvents {
   return {
     state: () => undefined,
     messages: () => undefined,
-    messagesJson: () => undefined,
+    bodiesJson: () => undefined,
     reset: () => undefined,
     volatile: () => undefined,
     replied: () => undefined,

@@ -31,7 +31,7 @@ afterEach(() => {
  * posted on the port; `answers` every message the tab posted back; `proxied` the calls that came through the Comlink
  * proxy a worker of an older release would use instead.
  */
-function portTab(id: string, jsonMessages = false) {
+function portTab(id: string, jsonBodies = false) {
   const heard: string[] = []
   const proxied: string[] = []
   let answer: Promise<void> = Promise.resolve()
@@ -42,9 +42,9 @@ function portTab(id: string, jsonMessages = false) {
       heard.push(`messages ${sub}: ${msgs.map((m) => m.seq).join(' ')}`)
       return answer
     },
-    messagesJson: (sub, json) => {
-      const msgs = JSON.parse(json) as Delivery[]
-      heard.push(`messages ${sub}: ${msgs.map((m) => `${m.seq}=${JSON.stringify(m.body)}`).join(' ')}`)
+    bodiesJson: (sub, topic, first, json) => {
+      const bodies = JSON.parse(json) as unknown[]
+      heard.push(`messages ${sub}: ${topic} ${bodies.map((b, i) => `${first + i}=${JSON.stringify(b)}`).join(' ')}`)
     },
     reset: (sub, n) => void heard.push(`reset ${sub}: ${n.seq}`),
     acked: (upTo) => void heard.push(`acked ${upTo}`),
@@ -71,7 +71,7 @@ function portTab(id: string, jsonMessages = false) {
       },
     },
   ) as Remote<TabEvents>
-  const info = { id, lock: `lock:${id}`, dials: false, ...(jsonMessages ? { jsonMessages: true as const } : {}) }
+  const info = { id, lock: `lock:${id}`, dials: false, ...(jsonBodies ? { jsonBodies: true as const } : {}) }
   const tab = new Tab(info, proxy, port)
   return {
     tab,
@@ -119,22 +119,23 @@ describe('messages to tabs that take JSON text', () => {
     try {
       socket.receive(msg('room', 1), { t: 'msg', topic: 'room', seq: 2, epoch: EPOCH, body: { n: [1, 'two'] } })
       await until(() => tabs.every((t) => t.heard.some((h) => h.startsWith('messages 5'))), 'every tab')
-      // The fake socket's own encoding of the frames is a call too: only arrays of deliveries (no `t`) count.
-      const batches = stringify.mock.calls.filter(([v]) => Array.isArray(v) && v[0]?.seq === 1 && !('t' in v[0]))
+      // The fake socket's own encoding of the frames is a call too: only arrays of bodies count.
+      const batches = stringify.mock.calls.filter(([v]) => Array.isArray(v) && v[0] === 'b1')
       expect(batches).toHaveLength(1)
     } finally {
       stringify.mockRestore()
     }
-    const text = '[{"topic":"room","seq":1,"body":"b1"},{"topic":"room","seq":2,"body":{"n":[1,"two"]}}]'
+    // The bodies only: the topic and the seqs, the same for the whole run, go once beside the text.
+    const text = '["b1",{"n":[1,"two"]}]'
     for (const [i, t] of tabs.entries()) {
       expect(t.heard.filter((h) => h.startsWith('messages'))).toEqual(
-        i < 3 ? ['messages 5: 1="b1" 2={"n":[1,"two"]}'] : ['messages 5: 1 2'],
+        i < 3 ? ['messages 5: room 1="b1" 2={"n":[1,"two"]}'] : ['messages 5: 1 2'],
       )
       expect(t.posts.slice(before[i])).toEqual([
         {
           oneWay: [
             i < 3
-              ? ['messagesJson', 5, text]
+              ? ['bodiesJson', 5, 'room', 1, text]
               : [
                   'messages',
                   5,
@@ -168,6 +169,35 @@ describe('messages to tabs that take JSON text', () => {
               { topic: 'bin', seq: 2, body: bytes },
             ],
           ],
+        ],
+      },
+    ])
+  })
+  it('a batch that is not one run of one topic goes as objects: its seqs and topics are not implied', async () => {
+    const { tab, heard, posts } = portTab('j5', true)
+    const gap = [
+      { topic: 'a', seq: 1, body: 1 },
+      { topic: 'a', seq: 3, body: 3 },
+    ]
+    const mixed = [
+      { topic: 'a', seq: 4, body: 4 },
+      { topic: 'b', seq: 5, body: 5 },
+    ]
+    const run = [
+      { topic: 'a', seq: 6, body: 6 },
+      { topic: 'a', seq: 7, body: 7 },
+    ]
+    tab.events.messages(7, gap)
+    tab.events.messages(7, mixed)
+    tab.events.messages(7, run)
+    await until(() => heard.length === 3, 'the batches')
+    expect(heard).toEqual(['messages 7: 1 3', 'messages 7: 4 5', 'messages 7: a 6=6 7=7'])
+    expect(posts).toEqual([
+      {
+        oneWay: [
+          ['messages', 7, gap],
+          ['messages', 7, mixed],
+          ['bodiesJson', 7, 'a', 6, '[6,7]'],
         ],
       },
     ])
