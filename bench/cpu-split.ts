@@ -1,9 +1,10 @@
 /**
- * The fan-out's CPU, not its wall time: tabwire and raw-batch100 (ten hand-batched sockets) alternating, each round
- * the CPU every browser process and this process (the servers) used from the first publish to the last tab's report,
- * by process kind (`SystemInfo.getProcessInfo`, 10 ms steps per process).
+ * A workload's CPU, not its wall time: tabwire and raw-batch100 (hand-batched sockets) alternating, each round the
+ * CPU every browser process and this process (the servers) used, by process kind (`SystemInfo.getProcessInfo`, 10 ms
+ * steps per process). `fanout`: from the first publish to the last tab's report; `send` (one tab, durable for
+ * tabwire): from the burst's start (after the page's warm-up) to its report.
  *
- *   npx tsx bench/cpu-split.ts [messages] [tabs] [rounds]
+ *   npx tsx bench/cpu-split.ts [messages] [tabs] [rounds] [fanout|send]
  *
  * On a loaded machine the wall-time rate of `npm run bench` swings by ±40 % from round to round; the CPU a fan-out
  * costs moves far less, so a change's effect on cost shows here when the rate cannot resolve it.
@@ -21,6 +22,8 @@ const WORK = path.join(ROOT, 'node_modules/.bench')
 const n = Number(process.argv[2] ?? 10_000)
 const tabs = Number(process.argv[3] ?? 10)
 const rounds = Number(process.argv[4] ?? 2)
+const task = process.argv[5] ?? 'fanout'
+if (task !== 'fanout' && task !== 'send') throw new Error(`task is fanout or send, not ${task}`)
 const dist = path.join(WORK, `dist-cpu-${process.pid}`)
 await buildPage(ROOT, dist)
 const hub = await startHub(dist)
@@ -43,12 +46,13 @@ try {
         const q = new URLSearchParams({
           job,
           contender: c,
-          task: 'fanout',
+          task,
           url: s.url,
           n: String(n),
           ns,
           chunk: '100',
           tab: String(tab),
+          sync: '1',
         })
         targets.push(await browser.open(`${hub.origin}/bench/page/index.html?${q}`))
       }
@@ -57,7 +61,8 @@ try {
       const node0 = process.cpuUsage()
       const t0 = performance.now()
       const results = Array.from({ length: tabs }, (_, tab) => hub.expect(job, 'result', 300_000, tab))
-      await s.publish(ns, n, c === 'raw-batch100')
+      if (task === 'fanout') await s.publish(ns, n, c === 'raw-batch100')
+      else hub.signal(job, 'go')
       const done = await Promise.all(results)
       const wall = performance.now() - t0
       const nodeCpu = process.cpuUsage(node0)

@@ -4,8 +4,9 @@
  *
  *   npx tsx bench/profile.ts [send|latency|fanout] [messages] [tabs (fanout)] [contender (fanout)]
  *
- * The fan-out profiles tab 0 and the server (this process) beside the worker, and can run another contender's
- * tabs against its own server (`raw-batch100`, say: no worker then), to compare like with like.
+ * Tab 0 and the server (this process) are profiled beside the worker (a durable send costs the tab more CPU than the
+ * worker: `bench/cpu-split.ts … send`); the fan-out can run another contender's tabs against its own server
+ * (`raw-batch100`, say: no worker then), to compare like with like.
  *
  * Builds the bench page first (minified, as `npm run bench` does).
  */
@@ -72,8 +73,7 @@ try {
     throw new Error('target not found')
   }
   const worker = contender === 'tabwire' ? await found((t) => t.type === 'shared_worker') : undefined
-  // The fan-out's time is mostly the tabs' and the server's: their profiles are taken beside the worker's.
-  const tab0 = task === 'fanout' ? await found((t) => t.type === 'page' && t.url.includes('&tab=0')) : undefined
+  const tab0 = await found((t) => t.type === 'page' && t.url.includes('&tab=0'))
   const node = new inspector.Session()
   node.connect()
   const nodePost = (method: string, params?: object) =>

@@ -70,6 +70,11 @@ async function run(): Promise<void> {
     case 'send': {
       await client.open()
       await client.burst(200) // warm-up: JIT, socket, IndexedDB open
+      // `sync=1` (bench/cpu-split.ts): the runner reads every process's CPU between these two signals.
+      if (q.get('sync') === '1') {
+        await report({ kind: 'ready', tab })
+        await signal('go')
+      }
       const t0 = performance.now()
       await client.burst(p.n)
       return report({ kind: 'result', tab, ms: performance.now() - t0 })
