@@ -355,8 +355,7 @@ export class OutboxStore {
    * (a service worker's event, `tabwire/sw`), whose timer might never fire.
    */
   async pruneNow(): Promise<void> {
-    this.clock.clearTimeout(this.#tidyTimer)
-    this.#tidyTimer = undefined
+    this.dispose()
     await this.#tidy()
   }
 
@@ -474,16 +473,6 @@ export class OutboxStore {
       if (last > mark) void meta.put(last, 'written')
       await tx.done
       return { batches, expired }
-    } catch (e) {
-      throw storageError(e, 'cannot read the outbox')
-    }
-  }
-
-  /** Committed batches holding ids after `after`, oldest first, `limit` records at a time. */
-  async batchesAfter(after: number, limit: number): Promise<OutboxBatch[]> {
-    try {
-      const db = await this.db.get()
-      return await db.getAll('outbox', IDBKeyRange.lowerBound(after, true), limit)
     } catch (e) {
       throw storageError(e, 'cannot read the outbox')
     }
