@@ -92,7 +92,7 @@ export async function drainOutbox(
     const db = platform.database(namespace)
     const bus = new Bus(namespace, platform.channel, () => undefined)
     try {
-      const outbox = await OutboxStore.load(db, platform.clock, () => undefined)
+      const outbox = await OutboxStore.load(db, platform.clock)
       return await new Drain(options, platform, outbox, bus).run()
     } finally {
       bus.close()
