@@ -32,8 +32,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_550 },
-  worker: { target: 10_000, ceiling: 23_500 },
-  sw: { target: 6_200, ceiling: 6_450 },
+  worker: { target: 10_000, ceiling: 23_490 },
+  sw: { target: 6_200, ceiling: 5_690 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
@@ -75,6 +75,8 @@ export interface EntrySize {
   min: number
   /** Minified, gzipped bytes. */
   gzip: number
+  /** The core's minified code, for tests that check what a bundle leaves out. */
+  code: string
   target: number
   ceiling: number
   /** Imports left outside the bundle (for the client: comlink). */
@@ -139,6 +141,7 @@ export async function measureEntry(name: EntryName): Promise<EntrySize> {
     name,
     min: Buffer.byteLength(coreMin),
     gzip: gzipSize(coreMin),
+    code: coreMin,
     ...BUDGETS[name],
     imports: [...new Set(chunks.flatMap((c) => [...c.imports, ...c.dynamicImports]))].filter((i) => !files.has(i)),
     modules,

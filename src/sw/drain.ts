@@ -9,7 +9,7 @@ import {
 } from '../protocol/outbox-http.ts'
 import { Bus, ownerLock } from '../worker/bus.ts'
 import { DbHandle, type OutboxBatch } from '../worker/db.ts'
-import { OutboxStore } from '../worker/outbox-store.ts'
+import { OutboxStore, sizeOf as bodySize } from '../worker/outbox-store.ts'
 import { realClock, type Channel, type Clock, type Database } from '../worker/platform.ts'
 
 export interface DrainOptions {
@@ -69,7 +69,6 @@ export const browserDrainPlatform = (): DrainPlatform => ({
 const DEFAULT_BATCH_BYTES = 256 * 1024
 /** Outbox records read per step. */
 const READ_RECORDS = 16
-const utf8 = new TextEncoder()
 
 /**
  * Sends the namespace's queued messages to the server's HTTP outbox, in id order, and removes what the server acked
@@ -92,7 +91,7 @@ export async function drainOutbox(
     const db = platform.database(namespace)
     const bus = new Bus(namespace, platform.channel, () => undefined)
     try {
-      const outbox = await OutboxStore.load(db, platform.clock, () => undefined)
+      const outbox = await OutboxStore.load(db, platform.clock)
       return await new Drain(options, platform, outbox, bus).run()
     } finally {
       bus.close()
@@ -250,5 +249,5 @@ function pubsOf(b: OutboxBatch, after: number): Slot[] {
 
 function sizeOf(p: Slot): number {
   if ('skip' in p) return 32
-  return (typeof p.body === 'string' ? utf8.encode(p.body).byteLength : p.body.byteLength) + p.topic.length + 32
+  return bodySize(p.body) + p.topic.length + 32
 }

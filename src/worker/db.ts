@@ -170,10 +170,6 @@ export function openTabwireDB(namespace: string, onLost: () => void): Promise<Ta
   })
 }
 
-export async function deleteTabwireDB(namespace: string): Promise<void> {
-  await deleteDB(dbName(namespace))
-}
-
 /** Maps IndexedDB failures to the stable codes apps branch on. */
 export function storageError(e: unknown, what: string): TabwireError {
   if (e instanceof TabwireError) return e
@@ -205,6 +201,6 @@ export class DbHandle {
     const pending = this.#open
     this.#open = undefined
     if (pending) (await pending.catch(() => undefined))?.close()
-    await deleteTabwireDB(this.namespace)
+    await deleteDB(dbName(this.namespace))
   }
 }

@@ -25,7 +25,7 @@ import { Conflator } from './conflator.ts'
 import { dialFromTabs } from './dial.ts'
 import { outboxQueriesCode } from './features.ts'
 import { FollowerSlot } from './follower-slot.ts'
-import { OutboxStore, type TabCall } from './outbox-store.ts'
+import { OutboxStore, OutboxWriter, type TabCall } from './outbox-store.ts'
 import { OwnerRole } from './owner-role.ts'
 import { browserPlatform, type Database, type Platform, type TimerId } from './platform.ts'
 import type { Json } from '../protocol/frames.ts'
@@ -50,6 +50,7 @@ export class NamespaceHost implements RoleHost {
   readonly db: Database
   readonly bus: Bus
   #outbox: OutboxStore | undefined
+  #writer: OutboxWriter | undefined
   readonly subs = new Map<string, HostSub>()
   readonly presences = new Map<string, HostPresence>()
   #offline = false
@@ -111,7 +112,8 @@ export class NamespaceHost implements RoleHost {
   }
 
   async #load(): Promise<void> {
-    this.#outbox = await OutboxStore.load(this.db, this.#platform.clock, (batch) => {
+    this.#outbox = await OutboxStore.load(this.db, this.#platform.clock)
+    this.#writer = new OutboxWriter(this.#outbox, (batch) => {
       this.#role.committed(batch)
       // Written at once (the owner's usual case): the tabs were just told `sent` up to it, which says as much, and one
       // event less per send is one port message less on each tab's way to its `send()` answer.
@@ -166,7 +168,7 @@ export class NamespaceHost implements RoleHost {
     if (!this.tabs.delete(tab)) return
     tab.close()
     // Not before the storage is open: a tab detached because it failed has stored no call.
-    void this.#outbox?.forgetCalls(tab.info.id)
+    void this.#writer?.forgetCalls(tab.info.id)
     const linger = this.tabs.size === 0 && this.config.lastTabGrace > 0 && !this.#ended
     for (const [key, hs] of this.subs)
       if (hs.tab !== tab) continue
@@ -198,7 +200,7 @@ export class NamespaceHost implements RoleHost {
 
   send(messages: OutgoingMessage[], call?: TabCall): Promise<number[]> {
     this.#assertLive()
-    return this.outbox.send(messages, call)
+    return (this.#writer as OutboxWriter).send(messages, call)
   }
 
   subscribe(tab: Tab, sub: number, topic: string, after: number, mode: SubscribeMode = {}): void {

@@ -9,7 +9,7 @@ import {
   type OutboxListOptions,
   type WorkerInspection,
 } from '../protocol/port.ts'
-import { storageError, type DroppedRecord } from './db.ts'
+import { storageError, type DroppedRecord, type OutboxBatch } from './db.ts'
 import { droppedKey, sizeOf, unackedPart, type OutboxStore } from './outbox-store.ts'
 
 /**
@@ -58,6 +58,16 @@ export async function dead(outbox: OutboxStore, limit: number): Promise<DeadLett
   }
 }
 
+/** Committed batches holding ids after `after`, oldest first, `LIST_RECORDS` records at a time. */
+async function batchesAfter(outbox: OutboxStore, after: number): Promise<OutboxBatch[]> {
+  try {
+    const db = await outbox.db.get()
+    return await db.getAll('outbox', IDBKeyRange.lowerBound(after, true), LIST_RECORDS)
+  } catch (e) {
+    throw storageError(e, 'cannot read the outbox')
+  }
+}
+
 /**
  * The unacked messages after `options.after`, oldest first, at most `limit`, read a few records at a time: bodies
  * are only measured unless `options.bodies`, and then the answer stops once `MAX_LIST_BODY_BYTES` of them are in.
@@ -71,7 +81,7 @@ export async function list(
   let room = MAX_LIST_BODY_BYTES
   after = Math.max(outbox.counters.acked, after)
   while (entries.length < limit && room > 0) {
-    const batches = await outbox.batchesAfter(after, LIST_RECORDS)
+    const batches = await batchesAfter(outbox, after)
     for (const b of batches) {
       const part = unackedPart(b, outbox.counters.acked)
       part.topics.forEach((topic, i) => {

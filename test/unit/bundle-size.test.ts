@@ -44,6 +44,24 @@ describe('chunks loaded on first use', () => {
     for (const m of [...moved, 'follower-requests']) expect(core).not.toContain(`src/worker/${m}.ts`)
   })
 
+  it("leaves the outbox's write path and its rare steps out of the service worker, which only reads and settles the queue", async () => {
+    // An error message each of them raises, and nothing else in either bundle does.
+    const only = {
+      'OutboxWriter (group commit)': 'send() was not stored',
+      'OutboxWriter (a counter gone)': 'the outbox counter is gone from IndexedDB',
+      skipTo: 'cannot move the outbox counter',
+      renumberAfter: 'cannot renumber the outbox',
+      dropExpired: 'cannot drop expired messages',
+    }
+    const [worker, sw] = [await measureEntry('worker'), await measureEntry('sw')]
+    for (const [what, text] of Object.entries(only)) {
+      expect(worker.code, `${what} in the worker`).toContain(text)
+      expect(sw.code, `${what} in the service worker`).not.toContain(text)
+    }
+    // What the drain does use is there.
+    expect(sw.code).toContain('cannot keep a refused message')
+  })
+
   it('keeps the outbox queries out of the service worker (it cannot import() at all)', async () => {
     const size = await measureEntry('sw')
     expect(size.lazy).toEqual([])

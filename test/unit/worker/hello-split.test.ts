@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { ClientFrame, Cursor } from '../../../src/protocol/frames.ts'
-import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
+import { DbHandle } from '../../../src/worker/db.ts'
 import { cursorsThatFit, packSubs } from '../../../src/worker/frame-room.ts'
 import { OutboxStore } from '../../../src/worker/outbox-store.ts'
 import { OwnerSession } from '../../../src/worker/owner-session.ts'
@@ -20,9 +20,8 @@ async function following(topics: string[]) {
   const db = new DbHandle(namespace)
   const clock = new FakeClock()
   const sockets = new FakeSockets()
-  let session: OwnerSession | undefined
-  const outbox = await OutboxStore.load(db, clock, (b: OutboxBatch) => session?.committed(b))
-  session = new OwnerSession(
+  const outbox = await OutboxStore.load(db, clock)
+  const session = new OwnerSession(
     sessionConfig(namespace),
     db,
     outbox,

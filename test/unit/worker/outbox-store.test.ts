@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
-import { ackRelayed, followRenumber, OutboxStore, renumberAfter, skipTo } from '../../../src/worker/outbox-store.ts'
+import {
+  ackRelayed,
+  followRenumber,
+  OutboxStore,
+  OutboxWriter,
+  renumberAfter,
+  skipTo,
+} from '../../../src/worker/outbox-store.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number) => ({ topic: 't', body: JSON.stringify(n) })
@@ -13,14 +20,15 @@ async function open(namespace = freshNamespace()) {
   const db = new DbHandle(namespace)
   const clock = new FakeClock()
   const committed: OutboxBatch[] = []
-  const outbox = await OutboxStore.load(db, clock, (b) => committed.push(b))
-  return { db, clock, outbox, committed, namespace }
+  const outbox = await OutboxStore.load(db, clock)
+  const writer = new OutboxWriter(outbox, (b) => committed.push(b))
+  return { db, clock, outbox, writer, committed, namespace }
 }
 
 /** Sends `n` messages one call each, in order: ids 1..n on a fresh queue. */
-async function fill(outbox: OutboxStore, n: number): Promise<number[]> {
+async function fill(writer: OutboxWriter, n: number): Promise<number[]> {
   const ids: number[] = []
-  for (let i = 1; i <= n; i++) ids.push(...(await outbox.send([msg(i)])))
+  for (let i = 1; i <= n; i++) ids.push(...(await writer.send([msg(i)])))
   return ids
 }
 
@@ -29,7 +37,7 @@ async function ownerAndFollower() {
   const namespace = freshNamespace()
   const owner = await open(namespace)
   const follower = await open(namespace)
-  await fill(owner.outbox, 6)
+  await fill(owner.writer, 6)
   owner.outbox.ackFromServer(3)
   await ackRelayed(follower.outbox, 3)
   return { owner, follower }
@@ -47,9 +55,9 @@ async function stored(db: DbHandle): Promise<[number, string][]> {
 
 describe('OutboxStore', () => {
   it('sends in one task share a commit; ids follow in order across commits', async () => {
-    const { outbox, committed } = await open()
-    const [a, b] = await Promise.all([outbox.send([msg(1)]), outbox.send([msg(2), msg(3)])])
-    const c = await outbox.send([msg(4)])
+    const { outbox, writer, committed } = await open()
+    const [a, b] = await Promise.all([writer.send([msg(1)]), writer.send([msg(2), msg(3)])])
+    const c = await writer.send([msg(4)])
     expect([a, b, c]).toEqual([[1], [2, 3], [4]])
     // The first send's commit is in flight when the second arrives, so the second waits and commits alone.
     expect(committed.map((x) => [x.first, x.last])).toEqual([
@@ -68,16 +76,16 @@ describe('OutboxStore', () => {
     // Never beyond what was stored: the counter in memory would run ahead of the one on disk.
     { ack: 6, moved: false, acked: 0 },
   ])('ackFromServer($ack) on 5 stored: moved $moved, acked $acked', async ({ ack, moved, acked }) => {
-    const { outbox } = await open()
-    await fill(outbox, 5)
+    const { outbox, writer } = await open()
+    await fill(writer, 5)
     expect(outbox.ackFromServer(ack)).toBe(moved)
     expect(outbox.counters.acked).toBe(acked)
     expect(outbox.counters.pending()).toBe(5 - acked)
   })
 
   it('prunes acked records a second later, in one delete', async () => {
-    const { outbox, db, clock } = await open()
-    await fill(outbox, 4)
+    const { outbox, writer, db, clock } = await open()
+    await fill(writer, 4)
     outbox.ackFromServer(2)
     outbox.ackFromServer(3)
     expect((await stored(db)).map(([id]) => id)).toEqual([1, 2, 3, 4])
@@ -86,8 +94,8 @@ describe('OutboxStore', () => {
   })
 
   it('an ack during a prune waits for the next pass, a second later, instead of a transaction right behind it', async () => {
-    const { outbox, db, clock } = await open()
-    await fill(outbox, 3)
+    const { outbox, writer, db, clock } = await open()
+    await fill(writer, 3)
     outbox.ackFromServer(1)
     clock.advance(1_000)
     // The pass has begun (it prunes up to 1); this ack comes while it runs.
@@ -106,7 +114,7 @@ describe('OutboxStore', () => {
     const namespace = freshNamespace()
     const a = await open(namespace)
     const b = await open(namespace)
-    await fill(a.outbox, 3)
+    await fill(a.writer, 3)
     // b has not heard of a's commits: the ack is believed once the disk shows them…
     expect(b.outbox.counters.last).toBe(0)
     expect(await ackRelayed(b.outbox, 2)).toBe(true)
@@ -120,7 +128,7 @@ describe('OutboxStore', () => {
     const namespace = freshNamespace()
     const a = await open(namespace)
     const b = await open(namespace)
-    const ids = (await Promise.all([fill(a.outbox, 3), fill(b.outbox, 3)])).flat()
+    const ids = (await Promise.all([fill(a.writer, 3), fill(b.writer, 3)])).flat()
     expect([...ids].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6])
     expect((await stored(a.db)).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 6])
   })
@@ -132,8 +140,8 @@ describe('OutboxStore', () => {
     { server: 0, moved: { from: 4, delta: 3 }, ids: [1, 2, 3] },
     { server: 1, moved: { from: 4, delta: 2 }, ids: [2, 3, 4] },
   ])('renumberAfter($server) with 4..6 unacked: $moved', async ({ server, moved, ids }) => {
-    const { outbox, db } = await open()
-    await fill(outbox, 6)
+    const { outbox, writer, db } = await open()
+    await fill(writer, 6)
     outbox.ackFromServer(3)
     expect(await renumberAfter(outbox, server)).toEqual(moved)
     const left = await stored(db)
@@ -144,13 +152,13 @@ describe('OutboxStore', () => {
       expect(outbox.counters.last).toBe(server + 3)
       expect(outbox.counters.acked).toBe(server)
       // New sends continue after the renumbered queue.
-      expect(await outbox.send([msg(7)])).toEqual([server + 4])
+      expect(await writer.send([msg(7)])).toEqual([server + 4])
     }
   })
 
   it('renumbering keeps only the unacked part of a record acked halfway', async () => {
-    const { outbox, db } = await open()
-    await outbox.send([msg(1), msg(2), msg(3), msg(4)])
+    const { outbox, writer, db } = await open()
+    await writer.send([msg(1), msg(2), msg(3), msg(4)])
     outbox.ackFromServer(2)
     expect(await renumberAfter(outbox, 0)).toEqual({ from: 3, delta: 2 })
     expect(await stored(db)).toEqual([
@@ -160,21 +168,21 @@ describe('OutboxStore', () => {
   })
 
   it('skipTo moves the counter past a server that is ahead; the next send follows it', async () => {
-    const { outbox } = await open()
-    await fill(outbox, 2)
+    const { outbox, writer } = await open()
+    await fill(writer, 2)
     expect(await skipTo(outbox, 10, 2)).toBeUndefined()
     expect(outbox.counters.last).toBe(10)
-    expect(await outbox.send([msg(3)])).toEqual([11])
+    expect(await writer.send([msg(3)])).toEqual([11])
   })
 
   it('skipTo never moves the stored counter backwards', async () => {
     const namespace = freshNamespace()
     const a = await open(namespace)
     const b = await open(namespace)
-    await fill(a.outbox, 5)
+    await fill(a.writer, 5)
     expect(await skipTo(b.outbox, 3, 5)).toBeUndefined()
     expect(b.outbox.counters.last).toBe(5)
-    expect(await b.outbox.send([msg(6)])).toEqual([6])
+    expect(await b.writer.send([msg(6)])).toEqual([6])
   })
 
   it('a follower follows the owner’s renumbering, also where the stored counter went backwards', async () => {
@@ -183,12 +191,12 @@ describe('OutboxStore', () => {
     expect(moved).toEqual({ from: 4, delta: 3 })
     await followRenumber(follower.outbox, 4, 3)
     expect([follower.outbox.counters.acked, follower.outbox.counters.last]).toEqual([0, 3])
-    expect(await follower.outbox.send([msg(7)])).toEqual([4])
+    expect(await follower.writer.send([msg(7)])).toEqual([4])
   })
 
   it('a prune begun while a renumbering is under way never deletes the renumbered messages', async () => {
-    const { outbox, db } = await open()
-    await fill(outbox, 6)
+    const { outbox, writer, db } = await open()
+    await fill(writer, 6)
     outbox.ackFromServer(3)
     // The server lost its counter: 4..6 become 1..3. A prune that bound itself to the old ack (3) and ran right
     // behind the renumbering would delete them.
@@ -220,7 +228,7 @@ describe('OutboxStore', () => {
   it('reloading reads the counter and the oldest unacked record back from disk', async () => {
     const namespace = freshNamespace()
     const first = await open(namespace)
-    await fill(first.outbox, 5)
+    await fill(first.writer, 5)
     first.outbox.ackFromServer(2)
     first.clock.advance(1_000)
     await expect.poll(async () => (await stored(first.db)).length).toBe(3)

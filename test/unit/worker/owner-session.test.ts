@@ -8,7 +8,7 @@ import type { PubFrame } from '../../../src/protocol/frames.ts'
 import type { DeadLetter, Delivery, StateInfo } from '../../../src/protocol/port.ts'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
 import { MAX_OUTBOX_ID } from '../../../src/worker/outbox-counters.ts'
-import { OutboxStore } from '../../../src/worker/outbox-store.ts'
+import { OutboxStore, OutboxWriter } from '../../../src/worker/outbox-store.ts'
 import { OwnerSession } from '../../../src/worker/owner-session.ts'
 import { FakeClock, FakeSockets, freshNamespace, until, sessionConfig } from './fakes.ts'
 import { dead, list } from '../../../src/worker/outbox-queries.ts'
@@ -19,8 +19,9 @@ async function setup(queued: number, ackedBefore = 0) {
   const clock = new FakeClock()
   const sockets = new FakeSockets()
   let session: OwnerSession | undefined
-  const outbox = await OutboxStore.load(db, clock, (b: OutboxBatch) => session?.committed(b))
-  for (let i = 1; i <= queued; i++) await outbox.send([{ topic: 't', body: `"m${i}"` }])
+  const outbox = await OutboxStore.load(db, clock)
+  const writer = new OutboxWriter(outbox, (b: OutboxBatch) => session?.committed(b))
+  for (let i = 1; i <= queued; i++) await writer.send([{ topic: 't', body: `"m${i}"` }])
   outbox.ackFromServer(ackedBefore)
   const events = {
     acked: [] as number[],
@@ -60,7 +61,7 @@ async function setup(queued: number, ackedBefore = 0) {
     await until(() => states.some((x) => x.state === 'open'), 'open')
   }
   const pubs = () => sockets.last.sent('pub').map((p: PubFrame) => [p.id, p.body])
-  return { session, outbox, sockets, events, states, welcome, pubs, clock, db, namespace }
+  return { session, outbox, writer, sockets, events, states, welcome, pubs, clock, db, namespace }
 }
 
 describe('OwnerSession: welcome reconciliation', () => {
@@ -99,7 +100,7 @@ describe('OwnerSession: welcome reconciliation', () => {
     expect(t.pubs()).toEqual(resent)
     expect(t.events.acked).toEqual(acked)
     expect(t.events.renumbered).toEqual(renumbered)
-    expect(await t.outbox.send([{ topic: 't', body: '"new"' }])).toEqual([next])
+    expect(await t.writer.send([{ topic: 't', body: '"new"' }])).toEqual([next])
     await until(() => t.pubs().length === resent.length + 1, 'the new send')
     expect(t.pubs().at(-1)).toEqual([next, 'new'])
   })
@@ -108,7 +109,7 @@ describe('OwnerSession: welcome reconciliation', () => {
     const t = await setup(2)
     // Another worker of the namespace (a second tab's dedicated worker, an older release) commits right after the
     // owner read the stored counter; its commit notice has not reached the owner yet.
-    const other = await OutboxStore.load(new DbHandle(t.namespace), t.clock, () => undefined)
+    const other = new OutboxWriter(await OutboxStore.load(new DbHandle(t.namespace), t.clock), () => undefined)
     const syncLast = t.outbox.syncLast.bind(t.outbox)
     let late: number[] = []
     t.outbox.syncLast = async () => {
@@ -135,7 +136,7 @@ describe('OwnerSession: welcome reconciliation', () => {
       'resync: server acked 7 but this client only ever stored 2',
       "resync: sends committed meanwhile move above the server's counter, from 8",
     ])
-    expect(await t.outbox.send([{ topic: 't', body: '"next"' }])).toEqual([11])
+    expect(await t.writer.send([{ topic: 't', body: '"next"' }])).toEqual([11])
   })
 
   it('a server that lost its counter gets the queue renumbered to follow on from it, in order', async () => {
@@ -231,7 +232,7 @@ describe('OwnerSession: a welcome.acked with no room for new ids', () => {
     await until(() => t.events.acked.length === 1, 'the skip')
     expect(t.events.acked).toEqual([MAX_OUTBOX_ID])
     expect(t.sockets.last.closedWith).toBeUndefined()
-    expect(await t.outbox.send([{ topic: 't', body: '"next"' }])).toEqual([MAX_OUTBOX_ID + 1])
+    expect(await t.writer.send([{ topic: 't', body: '"next"' }])).toEqual([MAX_OUTBOX_ID + 1])
     await until(() => t.pubs().length === 1, 'the new send')
     expect(t.pubs()).toEqual([[MAX_OUTBOX_ID + 1, 'next']])
   })
@@ -242,7 +243,7 @@ describe('OwnerSession: records another worker committed', () => {
     const t = await setup(0)
     await t.welcome(0)
     // Another worker of the namespace (a second version, a dedicated worker) writes the same queue.
-    const other = await OutboxStore.load(t.db, t.clock, () => undefined)
+    const other = new OutboxWriter(await OutboxStore.load(t.db, t.clock), () => undefined)
     expect(await other.send([{ topic: 't', body: '"m1"' }])).toEqual([1])
     expect(await other.send([{ topic: 't', body: '"m2"' }])).toEqual([2])
     // Its bus notice of id 1 arrives; the one of id 2 has not yet. The resend reads both from disk.
@@ -346,7 +347,7 @@ describe('OwnerSession: refusals (dead letters)', () => {
   it('skips a message alone larger than welcome.maxBytes: the server counts it refused, the rest is sent', async () => {
     const t = await setup(0)
     const big = `"${'é'.repeat(150)}"` // 302 bytes of UTF-8, 152 characters
-    await t.outbox.send([
+    await t.writer.send([
       { topic: 't', body: '"a"' },
       { topic: 't', body: big },
       { topic: 't', body: '"c"' },
@@ -371,7 +372,7 @@ describe('OwnerSession: refusals (dead letters)', () => {
     const t = await setup(0)
     const LIMIT = 1_000
     const bodies = ['"a"', `"${'x'.repeat(3_000)}"`, '"c"', `"${'y'.repeat(600)}"`, `"${'z'.repeat(600)}"`]
-    await t.outbox.send(bodies.map((body) => ({ topic: 't', body })))
+    await t.writer.send(bodies.map((body) => ({ topic: 't', body })))
     // A server that refuses any message over LIMIT with 4413 and acks the rest, as ws's maxPayload does.
     for (let round = 1; ; round++) {
       expect(round).toBeLessThan(10)

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { BusMessage } from '../../../src/worker/bus.ts'
 import { ownerLock } from '../../../src/worker/bus.ts'
 import { DbHandle } from '../../../src/worker/db.ts'
-import { OutboxStore } from '../../../src/worker/outbox-store.ts'
+import { OutboxStore, OutboxWriter } from '../../../src/worker/outbox-store.ts'
 import { realClock } from '../../../src/worker/platform.ts'
 import { drainOnEvents, drainOutbox, type DrainPlatform } from '../../../src/sw/index.ts'
 import { ChannelHub, FakeLocks, freshNamespace, until } from './fakes.ts'
@@ -82,15 +82,16 @@ function browser() {
 /** Stores `n` messages as a worker does (one call each), then lets the store go, as a closed tab's worker would. */
 async function queue(namespace: string, from: number, to: number, topic = 'room'): Promise<void> {
   const db = new DbHandle(namespace)
-  const outbox = await OutboxStore.load(db, realClock, () => undefined)
-  for (let i = from; i <= to; i++) await outbox.send([{ topic, body: JSON.stringify({ n: i }) }])
+  const outbox = await OutboxStore.load(db, realClock)
+  const writer = new OutboxWriter(outbox, () => undefined)
+  for (let i = from; i <= to; i++) await writer.send([{ topic, body: JSON.stringify({ n: i }) }])
   outbox.dispose()
   ;(await db.get()).close()
 }
 
 async function onDisk(namespace: string) {
   const db = new DbHandle(namespace)
-  const outbox = await OutboxStore.load(db, realClock, () => undefined)
+  const outbox = await OutboxStore.load(db, realClock)
   const left = await list(outbox, 1_000)
   const letters = await dead(outbox, 100)
   const pending = outbox.counters.pending()
@@ -194,9 +195,10 @@ describe('drainOutbox', () => {
     const namespace = freshNamespace()
     const expiresAt = Date.now() + 60_000
     const db = new DbHandle(namespace)
-    const tab = await OutboxStore.load(db, realClock, () => undefined)
+    const tab = await OutboxStore.load(db, realClock)
+    const writer = new OutboxWriter(tab, () => undefined)
     for (let i = 1; i <= 5; i++)
-      await tab.send([{ topic: 'room', body: JSON.stringify({ n: i }), ...(i === 4 ? { expiresAt } : {}) }])
+      await writer.send([{ topic: 'room', body: JSON.stringify({ n: i }), ...(i === 4 ? { expiresAt } : {}) }])
     expect(await cancel(tab, 2)).toEqual({ id: 2, topic: 'room', code: 'cancelled' })
     tab.dispose()
     ;(await db.get()).close()
@@ -240,7 +242,7 @@ describe('drainOutbox', () => {
     const { platform } = browser()
     // A tab's worker beside the drain cancels #2 while the drain's request is on its way.
     const db = new DbHandle(namespace)
-    const tab = await OutboxStore.load(db, realClock, () => undefined)
+    const tab = await OutboxStore.load(db, realClock)
     const post = platform.fetch
     let cancelled: Promise<unknown> | undefined
     platform.fetch = async (input, init) => {
@@ -297,8 +299,9 @@ describe('drainOutbox', () => {
     expect(requests.length).toBeGreaterThan(2)
 
     const db = new DbHandle(namespace)
-    const outbox = await OutboxStore.load(db, realClock, () => undefined)
-    await outbox.send([{ topic: 'room', body: JSON.stringify('x'.repeat(2_000)) }])
+    await new OutboxWriter(await OutboxStore.load(db, realClock), () => undefined).send([
+      { topic: 'room', body: JSON.stringify('x'.repeat(2_000)) },
+    ])
     ;(await db.get()).close()
     expect(await drainOutbox({ url, namespace }, platform)).toEqual({
       busy: false,

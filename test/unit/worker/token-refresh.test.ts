@@ -16,7 +16,7 @@ async function setup(options: { dial?: (n: number) => Promise<DialInfo> } = {}) 
   const db = new DbHandle(namespace)
   const clock = new FakeClock()
   const sockets = new FakeSockets()
-  const outbox = await OutboxStore.load(db, clock, () => undefined)
+  const outbox = await OutboxStore.load(db, clock)
   const logs: string[] = []
   const traces: string[] = []
   let dials = 0
