@@ -1,8 +1,9 @@
 /**
  * A workload's CPU, not its wall time: tabwire and raw-batch100 (hand-batched sockets) alternating, each round the
  * CPU every browser process and this process (the servers) used, by process kind (`SystemInfo.getProcessInfo`, 10 ms
- * steps per process). `fanout`: from the first publish to the last tab's report; `send` (one tab, durable for
- * tabwire): from the burst's start (after the page's warm-up) to its report.
+ * steps per process). `fanout`: from the first publish to the last tab's report, and when the tabs saw their first
+ * message (the pipeline's fill); `send` (one tab, durable for tabwire): from the burst's start (after the page's
+ * warm-up) to its report.
  *
  *   npx tsx bench/cpu-split.ts [messages] [tabs] [rounds] [fanout|send]
  *
@@ -68,12 +69,15 @@ try {
       const nodeCpu = process.cpuUsage(node0)
       const after = byType(await browser.processCpu())
       const slowest = Math.max(...done.map((d) => (d.kind === 'result' ? d.ms : 0)))
+      // Fan-out: when the tabs saw their first message, from the publish's start (both clocks read the system's).
+      const firsts = done.flatMap((d) => (d.kind === 'result' && d.extra?.firstAt ? [d.extra.firstAt] : []))
+      const fill = firsts.map((at) => at - (performance.timeOrigin + t0))
       const cpu = Object.fromEntries(
         Object.entries(after).map(([k, v]) => [k, Math.round((v - (before[k] ?? 0)) * 1000)]),
       )
       const total = Object.values(cpu).reduce((a, b) => a + b, 0) + Math.round((nodeCpu.user + nodeCpu.system) / 1000)
       console.log(
-        `${c.padEnd(13)} total ${total} ms; wall ${wall.toFixed(0)} ms (${Math.round(n / (wall / 1000))} msg/s/tab), slowest page ${slowest.toFixed(0)} ms; cpu ms: node ${Math.round((nodeCpu.user + nodeCpu.system) / 1000)} ${JSON.stringify(cpu)}`,
+        `${c.padEnd(13)} total ${total} ms; wall ${wall.toFixed(0)} ms (${Math.round(n / (wall / 1000))} msg/s/tab), slowest page ${slowest.toFixed(0)} ms${fill.length > 0 ? `; first message in a tab after ${Math.min(...fill).toFixed(1)} ms, in every tab after ${Math.max(...fill).toFixed(1)}` : ''}; cpu ms: node ${Math.round((nodeCpu.user + nodeCpu.system) / 1000)} ${JSON.stringify(cpu)}`,
       )
       for (const t of targets) await browser.close(t)
       hub.forget(job)
