@@ -4,12 +4,12 @@ import type { Refusal } from '../protocol/frames.ts'
 import type { DeadLetter, DroppedMessage, OutgoingMessage, SendCall } from '../protocol/port.ts'
 import {
   storageError,
+  type CallEntry,
   type DeadRecord,
   type DroppedKey,
   type DroppedRecord,
   type OutboxBatch,
   type StoredCall,
-  type StoredCallKey,
   type TabwireSchema,
 } from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
@@ -41,19 +41,22 @@ const PRUNE_DELAY = 1_000
  */
 const CALL_RETENTION = 60 * 60_000
 
+/**
+ * Unsettled calls one tab's record holds at most; past it the oldest go (a retry of one of those would be stored a
+ * second time). A tab settles a call as soon as its answer arrives, so only a tab making thousands of calls while one
+ * commit runs comes near it; the record is rewritten whole in each commit, so it stays small.
+ */
+const MAX_REMEMBERED_CALLS = 1_000
+
 /** Every remembered call: array keys sort after strings, so `['send', []]` is above every `['send', tab, n]`. */
 const allCalls = () => IDBKeyRange.bound(['send'], ['send', []])
-/** A tab's remembered calls numbered below `n`; below `[]`, all of them (`['send', tab]` sorts before each). */
-const callsBelow = (tab: string, n: number | []) => IDBKeyRange.bound(['send', tab], ['send', tab, n], false, true)
+/** All of a tab's remembered calls, old-style and per writer (`['send', tab]` sorts before each). */
+const tabCalls = (tab: string) => IDBKeyRange.bound(['send', tab], ['send', tab, []], false, true)
 
 /** How long `status(id)` still names a cancelled or expired message once its record is pruned. */
 const DROPPED_RETENTION = 24 * 60 * 60_000
 const allDropped = () => IDBKeyRange.bound(['dropped'], ['dropped', []])
 export const droppedKey = (id: number): DroppedKey => ['dropped', id]
-
-function callKey(call: TabCall): StoredCallKey {
-  return ['send', call.tab, call.n]
-}
 
 function isStoredCall(v: unknown): v is StoredCall {
   return typeof v === 'object' && v !== null && typeof (v as StoredCall).first === 'number'
@@ -67,8 +70,11 @@ function isStoredCall(v: unknown): v is StoredCall {
 export class OutboxStore {
   #tidying = false
   #tidyTimer: TimerId | undefined
-  /** Per tab, the call number below which its tab has settled every call: those records may go (see `settle`). */
-  readonly #settled = new Map<string, number>()
+  /**
+   * Per tab, the calls this worker's writer has stored and the tab has not settled, as its record on disk holds them:
+   * here so that a renumbering moves them with the queue (`shiftRemembered`).
+   */
+  readonly remembered = new Map<string, CallEntry[]>()
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
   /**
@@ -131,17 +137,6 @@ export class OutboxStore {
   }
 
   /**
-   * The tab has settled its calls below `n` (a tab's `settledBelow` never goes down): their records are deleted
-   * later, together, outside any send's commit (a range delete inside the strict commit cost every lone send about
-   * 0.3 ms). A settled record that outlives a crash answers nothing: a retry names a call its tab has not settled, and
-   * `forgetCalls` or the next worker's load sweeps it.
-   */
-  settle(tab: string, n: number): void {
-    this.#settled.set(tab, n)
-    this.#tidyLater()
-  }
-
-  /**
    * The server's cumulative ack (this worker owns the socket); returns whether it moved. The acked records are then
    * deleted in the background by key range: losing that delete to a crash only means a resend the server answers as
    * a duplicate.
@@ -174,8 +169,8 @@ export class OutboxStore {
   }
 
   /**
-   * Deferred and coalesced: a delete right after each ack or call would queue ahead of the next send's commit on the
-   * same stores and add a transaction to every send's latency. Acked records and settled calls go in one transaction.
+   * Deferred and coalesced: a delete right after each ack would queue ahead of the next send's commit on the same
+   * store and add a transaction to every send's latency.
    */
   #tidyLater(): void {
     this.#tidyTimer ??= this.clock.setTimeout(() => {
@@ -214,10 +209,9 @@ export class OutboxStore {
   }
 
   /**
-   * Deletes the acked records and the settled calls, in one relaxed transaction: losing it to a crash only means a
-   * resend the server answers as a duplicate, or a settled call left for `forgetCalls` or the next worker's sweep.
-   * One pass per timer: what arrives meanwhile waits for the next, so steady traffic gets one transaction a second,
-   * not one behind every ack.
+   * Deletes the acked records, in one relaxed transaction: losing it to a crash only means a resend the server
+   * answers as a duplicate. One pass per timer: what arrives meanwhile waits for the next, so steady traffic gets one
+   * transaction a second, not one behind every ack.
    */
   async #tidy(): Promise<void> {
     if (this.#tidying) return
@@ -232,16 +226,12 @@ export class OutboxStore {
         this.#tidyLater()
         return
       }
-      const tx = db.transaction(['outbox', 'meta'], 'readwrite', { durability: 'relaxed' })
-      await tx.objectStore('outbox').delete(IDBKeyRange.upperBound(upTo))
-      for (const [tab, n] of this.#settled) {
-        this.#settled.delete(tab)
-        await tx.objectStore('meta').delete(callsBelow(tab, n))
-      }
+      const tx = db.transaction('outbox', 'readwrite', { durability: 'relaxed' })
+      await tx.store.delete(IDBKeyRange.upperBound(upTo))
       await tx.done
-      if (upTo < this.#prunable() || this.#settled.size) this.#tidyLater()
+      if (upTo < this.#prunable()) this.#tidyLater()
     } catch {
-      // Acked records are left for the next ack; settled calls as above.
+      // Acked records are left for the next ack.
     } finally {
       this.#tidying = false
     }
@@ -342,6 +332,13 @@ export class OutboxWriter {
   #committing = false
   readonly #outbox: OutboxStore
   readonly #onCommitted: (batch: OutboxBatch) => void
+  /** Names this writer's call records: a later worker writes its own and never overwrites what this one stored. */
+  readonly #id = crypto.randomUUID()
+  /**
+   * Tabs forgotten while commits ran: a commit under way may hold one of their last calls, and must not bring their
+   * calls back into memory. Emptied whenever the writer has nothing left to commit.
+   */
+  readonly #gone = new Set<string>()
 
   /** Ids are assigned only inside a commit, so a failed commit gives none away. */
   constructor(outbox: OutboxStore, onCommitted: (batch: OutboxBatch) => void) {
@@ -381,6 +378,7 @@ export class OutboxWriter {
       }
     } finally {
       this.#committing = false
+      this.#gone.clear()
     }
   }
 
@@ -394,45 +392,62 @@ export class OutboxWriter {
     if (retried.length === 0) return group
     const tx = (await this.#outbox.db.get()).transaction(['meta', 'outbox'], 'readwrite')
     const meta = tx.objectStore('meta')
-    const [stored, ...found] = await Promise.all([
-      meta.get('lastId'),
-      ...retried.map((w) => meta.get(callKey(w.call as TabCall))),
-    ])
+    // A tab's records: one per writer (with `calls`), or one per call from earlier builds (keyed by its number).
+    const find = async ({ tab, n }: TabCall): Promise<CallEntry | undefined> => {
+      for (let c = await meta.openCursor(tabCalls(tab)); c; c = await c.continue()) {
+        const v = c.value
+        const entry = isStoredCall(v) && (v.calls ?? [[c.key[2] as number, v.first, v.count]]).find(([m]) => m === n)
+        if (entry) return entry
+      }
+    }
+    const [stored, ...found] = await Promise.all([meta.get('lastId'), ...retried.map((w) => find(w.call as TabCall))])
     await tx.done
     if (typeof stored === 'number') this.#outbox.counters.committed(stored)
     const answered = new Set<Waiting>()
     retried.forEach((w, i) => {
-      const call = found[i]
-      if (!isStoredCall(call) || call.count !== w.messages.length) return
-      w.resolve(Array.from({ length: call.count }, (_, k) => call.first + k))
+      const entry = found[i]
+      if (!entry || entry[2] !== w.messages.length) return
+      const [, first, count] = entry
+      w.resolve(Array.from({ length: count }, (_, k) => first + k))
       answered.add(w)
     })
     return answered.size === 0 ? group : group.filter((w) => !answered.has(w))
   }
 
   /**
-   * Inside the commit's transaction: remembers each call of `group` under its key. Requests are issued without
-   * awaiting, as the commit's own puts are.
+   * Inside the commit's transaction: rewrites this writer's record of each tab with a call in `group`, holding the
+   * calls its tab has not settled (a tab's `settledBelow` never goes down) and the new ones. Requests are issued
+   * without awaiting, as the commit's own puts are. Returns the records written, for memory once the commit lands.
    */
-  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): void {
-    const meta = tx.objectStore('meta')
+  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): Map<string, CallEntry[]> {
+    const lists = new Map<string, CallEntry[]>()
     let id = first
     for (const w of group) {
       const call = w.call
       if (call) {
-        const record: StoredCall = { first: id, count: w.messages.length, at }
-        meta.put(record, callKey(call)).catch(() => undefined)
-        this.#outbox.settle(call.tab, call.settledBelow)
+        const had = lists.get(call.tab) ?? this.#outbox.remembered.get(call.tab) ?? []
+        const kept = had.filter(([n]) => n >= call.settledBelow)
+        kept.push([call.n, id, w.messages.length])
+        lists.set(call.tab, kept.slice(-MAX_REMEMBERED_CALLS))
       }
       id += w.messages.length
     }
+    const meta = tx.objectStore('meta')
+    for (const [tab, calls] of lists) {
+      const [, newest, count] = calls[calls.length - 1] as CallEntry
+      const record: StoredCall = { first: newest, count, at, calls }
+      meta.put(record, ['send', tab, this.#id]).catch(() => undefined)
+    }
+    return lists
   }
 
   /** A tab is gone for good: the calls it had not settled need no answer any more. */
   async forgetCalls(tab: string): Promise<void> {
+    this.#outbox.remembered.delete(tab)
+    if (this.#committing) this.#gone.add(tab)
     try {
       const db = await this.#outbox.db.get()
-      await db.delete('meta', callsBelow(tab, []))
+      await db.delete('meta', tabCalls(tab))
     } catch {
       // Left for the retention sweep when the next worker starts.
     }
@@ -474,10 +489,11 @@ export class OutboxWriter {
       // cancelled. Marked in the same transaction, so no cancel can come between (a mark that turns out too high only
       // refuses a cancel of a message that will be delivered anyway).
       if (this.#outbox.writesAtOnce?.(first)) meta.put(batch.last, 'written').catch(() => undefined)
-      this.#rememberCalls(tx, group, first, at)
+      const calls = this.#rememberCalls(tx, group, first, at)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
+        for (const [tab, list] of calls) if (!this.#gone.has(tab)) this.#outbox.remembered.set(tab, list)
         return batch
       }
       tx.abort()
@@ -504,11 +520,22 @@ export async function ackRelayed(outbox: OutboxStore, id: number): Promise<boole
   return outbox.counters.ack(id)
 }
 
+/** Calls whose ids are ≥ `from` now go by `id - delta`. */
+function shiftCalls(calls: CallEntry[], from: number, delta: number): CallEntry[] {
+  return calls.map(([n, first, count]) => [n, first >= from ? first - delta : first, count])
+}
+
+/** The queue was renumbered: the calls this worker's writer remembers move with it, as their records on disk did. */
+function shiftRemembered(outbox: OutboxStore, from: number, delta: number): void {
+  for (const [tab, calls] of outbox.remembered) outbox.remembered.set(tab, shiftCalls(calls, from, delta))
+}
+
 /**
  * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
  * is what came before the new first id. The stored counter went backwards with it; follow it.
  */
 export async function followRenumber(outbox: OutboxStore, from: number, delta: number): Promise<void> {
+  shiftRemembered(outbox, from, delta)
   outbox.counters.renumbered(from - delta - 1)
   outbox.serverAckedDown(from - delta - 1)
   try {
@@ -594,11 +621,18 @@ export async function renumberAfter(
       void meta.put(last, 'lastId')
       const written = await meta.get('written')
       if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
-      // A remembered call answers a retry with its ids: they move with the queue.
-      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
-        if (isStoredCall(c.value) && c.value.first >= oldest.first)
-          await c.update({ ...c.value, first: c.value.first - delta })
+      // A remembered call answers a retry with its ids: they move with the queue, on disk and in memory.
+      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue()) {
+        const v = c.value
+        if (isStoredCall(v) && v.first >= oldest.first)
+          await c.update({
+            ...v,
+            first: v.first - delta,
+            ...(v.calls && { calls: shiftCalls(v.calls, oldest.first, delta) }),
+          })
+      }
       await tx.done
+      shiftRemembered(outbox, oldest.first, delta)
       outbox.counters.followDisk(last)
       outbox.counters.renumbered(acked)
       outbox.serverAckedDown(acked)

@@ -1,12 +1,18 @@
 /**
- * Issue 14, a send across a worker restart: each `send` call of a tab is remembered under (tab, call number) in the
- * commit that stores it, so a tab whose worker died can make the call again on the next worker (`retry`) and have it
- * stored only if the dead worker had not. A second `OutboxStore` and `OutboxWriter` on the same database play the next
- * worker.
+ * Issue 14, a send across a worker restart: each `send` call of a tab is remembered in the commit that stores it (in
+ * the writer's one record for that tab), so a tab whose worker died can make the call again on the next worker
+ * (`retry`) and have it stored only if the dead worker had not. A second `OutboxStore` and `OutboxWriter` on the same
+ * database play the next worker.
  */
 import { describe, expect, it } from 'vitest'
-import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
-import { OutboxStore, OutboxWriter, renumberAfter, type TabCall } from '../../../src/worker/outbox-store.ts'
+import { DbHandle, type OutboxBatch, type StoredCall, type StoredCallKey } from '../../../src/worker/db.ts'
+import {
+  followRenumber,
+  OutboxStore,
+  OutboxWriter,
+  renumberAfter,
+  type TabCall,
+} from '../../../src/worker/outbox-store.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number | string) => ({ topic: 't', body: JSON.stringify(n) })
@@ -30,16 +36,22 @@ async function stored(db: DbHandle): Promise<[number, string][]> {
   return out
 }
 
-/** The remembered calls, as [tab, n, first, count]. */
+/** The call records: their keys, in key order. */
+async function callKeys(db: DbHandle): Promise<StoredCallKey[]> {
+  return (await (await db.get()).getAllKeys('meta', IDBKeyRange.bound(['send'], ['send', []]))) as StoredCallKey[]
+}
+
+/** The remembered calls, as [tab, n, first, count], by tab and call number. */
 async function calls(db: DbHandle): Promise<[string, number, number, number][]> {
   const meta = (await db.get()).transaction('meta').store
   const out: [string, number, number, number][] = []
   for (let c = await meta.openCursor(IDBKeyRange.bound(['send'], ['send', []])); c; c = await c.continue()) {
-    const [, tab, n] = c.key as [string, string, number]
-    const v = c.value as { first: number; count: number }
-    out.push([tab, n, v.first, v.count])
+    const [, tab, n] = c.key as StoredCallKey
+    const v = c.value as StoredCall
+    if (typeof n === 'number') out.push([tab, n, v.first, v.count])
+    for (const [m, first, count] of v.calls ?? []) out.push([tab, m, first, count])
   }
-  return out
+  return out.sort((a, b) => a[0].localeCompare(b[0]) || a[1] - b[1])
 }
 
 describe('send calls across a worker restart', () => {
@@ -89,37 +101,84 @@ describe('send calls across a worker restart', () => {
     expect(await stored(next.db)).toEqual([])
   })
 
-  it('a call is forgotten once its tab settles it, and every call of a tab that is gone', async () => {
+  it('a call is forgotten once its tab settles it, in its next commit, and every call of a tab that is gone', async () => {
     const { outbox, writer, db, clock } = await open()
     await writer.send([msg(1)], call(1, false, 1))
     await writer.send([msg(2)], call(2, false, 1))
     await writer.send([msg(3)], call(1, false, 1, 'tab-b'))
-    await writer.send([msg(4)], call(3, false, 2))
-    // Settled calls are not deleted in the sends' commits, which stay a put or two, but a second later, together.
     expect(await calls(db)).toEqual([
       ['tab-a', 1, 1, 1],
+      ['tab-a', 2, 2, 1],
+      ['tab-b', 1, 3, 1],
+    ])
+    // Call 3 says call 1 has its answer: the commit that stores call 3 rewrites tab-a's record without call 1.
+    await writer.send([msg(4)], call(3, false, 2))
+    expect(await calls(db)).toEqual([
       ['tab-a', 2, 2, 1],
       ['tab-a', 3, 4, 1],
       ['tab-b', 1, 3, 1],
     ])
-    // An ack meanwhile shares the timer, and the transaction: acked records and settled calls go together.
+    // One record per tab for this writer, whatever the number of calls: a commit adds no key and deletes none.
+    expect((await callKeys(db)).map(([, tab]) => tab)).toEqual(['tab-a', 'tab-b'])
+    // The ack's prune deletes acked messages only, a second later; the calls stay until their tabs settle them.
     outbox.ackFromServer(2)
     expect(clock.pending()).toEqual([1_000])
     clock.advance(1_000)
-    await expect
-      .poll(() => calls(db))
-      .toEqual([
-        ['tab-a', 2, 2, 1],
-        ['tab-a', 3, 4, 1],
-        ['tab-b', 1, 3, 1],
-      ])
-    expect((await stored(db)).map(([id]) => id)).toEqual([3, 4])
+    await expect.poll(async () => (await stored(db)).map(([id]) => id)).toEqual([3, 4])
     expect(clock.pending()).toEqual([])
     // A retry of a call its tab has not settled is still answered, not stored again.
     expect(await writer.send([msg(4)], call(3, true, 2))).toEqual([4])
     expect(outbox.counters.last).toBe(4)
     await writer.forgetCalls('tab-a')
     expect(await calls(db)).toEqual([['tab-b', 1, 3, 1]])
+    // Nor does memory bring a forgotten tab's calls back: its next record starts afresh.
+    await writer.send([msg(5)], call(4, false, 4))
+    expect(await calls(db)).toEqual([
+      ['tab-a', 4, 5, 1],
+      ['tab-b', 1, 3, 1],
+    ])
+  })
+
+  it('each worker keeps its own records: a later one never overwrites what a dead one stored', async () => {
+    const namespace = freshNamespace()
+    const first = await open(namespace)
+    await first.writer.send([msg(1)], call(1))
+    // The tab goes on with a second worker, which has not heard of call 1 (its retry may still come).
+    const second = await open(namespace)
+    await second.writer.send([msg(2)], call(2, false, 1))
+    expect(await callKeys(second.db)).toHaveLength(2)
+    const third = await open(namespace)
+    expect(await third.writer.send([msg(1)], call(1, true, 1))).toEqual([1])
+    expect(await third.writer.send([msg(2)], call(2, true, 1))).toEqual([2])
+    expect(third.committed).toEqual([])
+    // A retry whose message count differs from the stored call's is a different call: stored, not answered.
+    expect(await third.writer.send([msg(2), msg(3)], call(2, true, 1))).toEqual([3, 4])
+  })
+
+  it('a retry finds a call stored by an earlier build, one record per call', async () => {
+    const { db, namespace } = await open()
+    const record: StoredCall = { first: 1, count: 2, at: Date.now() }
+    const conn = await db.get()
+    await conn.put('outbox', { first: 1, last: 2, topics: ['t', 't'], bodies: ['1', '2'], at: record.at })
+    await conn.put('meta', 2, 'lastId')
+    await conn.put('meta', record, ['send', 'tab-a', 7])
+    const next = await open(namespace)
+    expect(await next.writer.send([msg(1), msg(2)], call(7, true, 7))).toEqual([1, 2])
+    expect(await stored(next.db)).toHaveLength(2)
+    await next.writer.forgetCalls('tab-a')
+    expect(await callKeys(next.db)).toEqual([])
+  })
+
+  it('a tab forgotten while its last call commits is not brought back into memory by that commit', async () => {
+    const { writer, db } = await open()
+    await writer.send([msg(1)], call(1, false, 1))
+    const last = writer.send([msg(2)], call(2, false, 1))
+    await writer.forgetCalls('tab-a')
+    await last
+    // The commit that held call 2 landed after the forgetting and wrote its record again, but the writer no longer
+    // carries call 1 or 2 into the tab's next record, which replaces it.
+    await writer.send([msg(3)], call(3, false, 1))
+    expect(await calls(db)).toEqual([['tab-a', 3, 3, 1]])
   })
 
   it('the next worker drops calls older than an hour (a tab that died with its worker never settles them)', async () => {
@@ -146,5 +205,39 @@ describe('send calls across a worker restart', () => {
       ['tab-a', 2, 2, 1],
     ])
     expect(await writer.send([msg(3)], call(2, true))).toEqual([2])
+    // And in memory: the next commit rewrites the tab's record with call 2 at its new id.
+    expect(await writer.send([msg(4)], call(3, false, 2))).toEqual([3])
+    expect(await calls(db)).toEqual([
+      ['tab-a', 2, 2, 1],
+      ['tab-a', 3, 3, 1],
+    ])
+  })
+
+  it("a follower's writer moves its remembered ids when it follows the owner's renumbering", async () => {
+    const namespace = freshNamespace()
+    const owner = await open(namespace)
+    const follower = await open(namespace)
+    await follower.writer.send([msg(1), msg(2)], call(1, false, 1, 'tab-f'))
+    await follower.writer.send([msg(3)], call(2, false, 1, 'tab-f'))
+    owner.outbox.ackFromServer(0)
+    await owner.outbox.syncLast()
+    owner.outbox.counters.ack(1)
+    const moved = await renumberAfter(owner.outbox, 0)
+    expect(moved).toEqual({ from: 2, delta: 1 })
+    await followRenumber(follower.outbox, 2, 1)
+    expect(await follower.writer.send([msg(4)], call(3, false, 2, 'tab-f'))).toEqual([3])
+    expect(await calls(follower.db)).toEqual([
+      ['tab-f', 2, 2, 1],
+      ['tab-f', 3, 3, 1],
+    ])
+  })
+
+  it('a record holds at most the newest 1,000 calls its tab has not settled', async () => {
+    const { writer, db } = await open()
+    await Promise.all(Array.from({ length: 1_001 }, (_, i) => writer.send([msg(i)], call(i + 1, false, 1))))
+    const held = await calls(db)
+    expect(held).toHaveLength(1_000)
+    expect(held[0]).toEqual(['tab-a', 2, 2, 1])
+    expect(held[999]).toEqual(['tab-a', 1_001, 1_001, 1])
   })
 })
