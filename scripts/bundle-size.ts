@@ -32,8 +32,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_550 },
-  worker: { target: 10_000, ceiling: 23_490 },
-  sw: { target: 6_200, ceiling: 5_690 },
+  worker: { target: 10_000, ceiling: 23_710 },
+  sw: { target: 6_200, ceiling: 5_630 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
