@@ -411,7 +411,7 @@ export class OutboxWriter {
       w.resolve(Array.from({ length: count }, (_, k) => first + k))
       answered.add(w)
     })
-    return answered.size === 0 ? group : group.filter((w) => !answered.has(w))
+    return group.filter((w) => !answered.has(w))
   }
 
   /**
@@ -520,6 +520,18 @@ export async function ackRelayed(outbox: OutboxStore, id: number): Promise<boole
   return outbox.counters.ack(id)
 }
 
+/**
+ * Inside a renumbering's transaction: a remembered call answers a retry with its ids, so they move with the queue
+ * (the caller moves this worker's memory of them once the transaction lands, `shiftRemembered`).
+ */
+async function moveCalls(tx: WriteTx, from: number, delta: number): Promise<void> {
+  for (let c = await tx.objectStore('meta').openCursor(allCalls()); c; c = await c.continue()) {
+    const v = c.value
+    if (isStoredCall(v) && v.first >= from)
+      await c.update({ ...v, first: v.first - delta, ...(v.calls && { calls: shiftCalls(v.calls, from, delta) }) })
+  }
+}
+
 /** Calls whose ids are ≥ `from` now go by `id - delta`. */
 function shiftCalls(calls: CallEntry[], from: number, delta: number): CallEntry[] {
   return calls.map(([n, first, count]) => [n, first >= from ? first - delta : first, count])
@@ -581,7 +593,9 @@ export async function skipTo(
       await store.delete(IDBKeyRange.lowerBound(seen, true))
       for (const b of late) void store.put({ ...b, first: b.first - delta, last: b.last - delta })
       void meta.put(last - delta, 'lastId')
+      await moveCalls(tx, seen + 1, delta)
       await tx.done
+      shiftRemembered(outbox, seen + 1, delta)
       outbox.counters.followDisk(last - delta)
       return { from: seen + 1, delta }
     } catch (e) {
@@ -621,16 +635,7 @@ export async function renumberAfter(
       void meta.put(last, 'lastId')
       const written = await meta.get('written')
       if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
-      // A remembered call answers a retry with its ids: they move with the queue, on disk and in memory.
-      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue()) {
-        const v = c.value
-        if (isStoredCall(v) && v.first >= oldest.first)
-          await c.update({
-            ...v,
-            first: v.first - delta,
-            ...(v.calls && { calls: shiftCalls(v.calls, oldest.first, delta) }),
-          })
-      }
+      await moveCalls(tx, oldest.first, delta)
       await tx.done
       shiftRemembered(outbox, oldest.first, delta)
       outbox.counters.followDisk(last)

@@ -11,6 +11,7 @@ import {
   OutboxStore,
   OutboxWriter,
   renumberAfter,
+  skipTo,
   type TabCall,
 } from '../../../src/worker/outbox-store.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
@@ -239,5 +240,23 @@ describe('send calls across a worker restart', () => {
     expect(held).toHaveLength(1_000)
     expect(held[0]).toEqual(['tab-a', 2, 2, 1])
     expect(held[999]).toEqual(['tab-a', 1_001, 1_001, 1])
+  })
+
+  it('a server ahead of the queue (skipTo) moves the remembered ids of the calls committed since, with the queue', async () => {
+    const { outbox, writer, db } = await open()
+    await writer.send([msg(1)], call(1))
+    await writer.send([msg(2)], call(2, false, 1))
+    // The server says 5 where this worker had compared 1: call 2, committed since, moves above 5.
+    expect(await skipTo(outbox, 5, 1)).toEqual({ from: 2, delta: -4 })
+    expect(await stored(db)).toEqual([
+      [1, '1'],
+      [6, '2'],
+    ])
+    expect(await writer.send([msg(2)], call(2, true, 1))).toEqual([6])
+    expect(await writer.send([msg(3)], call(3, false, 2))).toEqual([7])
+    expect(await calls(db)).toEqual([
+      ['tab-a', 2, 6, 1],
+      ['tab-a', 3, 7, 1],
+    ])
   })
 })
