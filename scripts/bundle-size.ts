@@ -32,7 +32,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_550 },
-  worker: { target: 10_000, ceiling: 23_710 },
+  worker: { target: 10_000, ceiling: 23_440 },
   sw: { target: 6_200, ceiling: 5_630 },
 }
 
@@ -45,6 +45,7 @@ export const LAZY_CEILINGS: Record<string, number> = {
   'worker/presence': 920,
   'worker/requests': 850,
   'worker/outbox-queries': 1_280,
+  'worker/outbox-renumber': 900,
   'worker/follower-role': 1_450,
 }
 

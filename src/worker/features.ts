@@ -9,3 +9,5 @@ export const presenceCode = new LazyCode('presence', () => import('./presence.ts
 export const requestsCode = new LazyCode('request', () => import('./requests.ts'))
 export const outboxQueriesCode = new LazyCode('outbox query', () => import('./outbox-queries.ts'))
 export const followerCode = new LazyCode('follower', () => import('./follower-role.ts'))
+/** Moving the queue's ids after a server that lost its counter or is ahead of it (see `behindQueue`). */
+export const outboxRenumberCode = new LazyCode('outbox renumbering', () => import('./outbox-renumber.ts'))

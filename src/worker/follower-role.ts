@@ -3,7 +3,8 @@ import type { Json } from '../protocol/frames.ts'
 import type { RequestOutcome } from '../protocol/port.ts'
 import { TaskBatch } from '../protocol/task-batch.ts'
 import { FollowerRequests } from './follower-requests.ts'
-import { ackRelayed, followRenumber } from './outbox-store.ts'
+import { followRenumber } from './outbox-renumber.ts'
+import { ackRelayed } from './outbox-store.ts'
 import { type HostPresence, modeOf, type Role, type RoleHost, type HostSub } from './role.ts'
 
 /**

@@ -4,7 +4,8 @@ import type { Refusal, WelcomeFrame } from '../protocol/frames.ts'
 import type { DeadLetter, DropCode, DroppedMessage } from '../protocol/port.ts'
 import type { OutboxBatch } from './db.ts'
 import { utf8Length } from './utf8.ts'
-import { renumberAfter, skipTo, type OutboxStore } from './outbox-store.ts'
+import { outboxRenumberCode } from './features.ts'
+import { behindQueue, type OutboxStore } from './outbox-store.ts'
 
 /** A WebSocket text message stays below this many characters, well under a server's 1 MiB frame limit. */
 const MAX_TEXT = 256 * 1024
@@ -18,6 +19,8 @@ export interface ResendSocket {
   send(data: string | Uint8Array): boolean
   /** The server broke the protocol: close the socket with 4400 and retry. */
   protocolError(message: string): void
+  /** This side cannot go on with the connection (its queue could not be reconciled): close it and retry later. */
+  retryLater(message: string): void
 }
 
 /** What the resend reports to the owner around it. */
@@ -26,7 +29,7 @@ export interface ResendHost {
   acked(upTo: number): void
   /** Cumulative: every id ≤ `upTo` is written to the current socket. */
   sent(upTo: number): void
-  /** Queued ids ≥ `from` now go by `id - delta` (see `OutboxStore.renumberAfter` and `skipTo`). */
+  /** Queued ids ≥ `from` now go by `id - delta` (see `renumberAfter` and `skipTo` in outbox-renumber.ts). */
   renumbered(from: number, delta: number): void
   /** The server refused these for good; they are in the dead letters now, and an `acked` covering them follows. */
   refused(letters: DeadLetter[]): void
@@ -117,18 +120,24 @@ export class Resender {
       const last = this.#outbox.counters.last
       if (acked > last) {
         this.#host.log(`resync: server acked ${acked} but this client only ever stored ${last}`)
-        const moved = await skipTo(this.#outbox, acked, last)
+        const moved = await (await outboxRenumberCode.load()).skipTo(this.#outbox, acked, last)
         if (moved) {
           this.#host.log(`resync: sends committed meanwhile move above the server's counter, from ${acked + 1}`)
           this.#host.renumbered(moved.from, moved.delta)
         }
-      } else {
-        const moved = await renumberAfter(this.#outbox, acked)
+      } else if (await behindQueue(this.#outbox, acked)) {
+        const moved = await (await outboxRenumberCode.load()).renumberAfter(this.#outbox, acked)
         if (moved) {
           this.#host.log(`resync: the server's counter (${acked}) is behind our queue; renumbered it from ${acked + 1}`)
           this.#host.renumbered(moved.from, moved.delta)
         }
       }
+    } catch (e) {
+      // The disk, or the renumbering code's chunk, failed us: writing now would send ids the server does not expect.
+      // A later connection reconciles again.
+      if (gen === this.#openGen)
+        this.#socket.retryLater(`the queue could not be reconciled with the server: ${String(e)}`)
+      return
     } finally {
       if (gen === this.#openGen) this.#reconciling = false
     }

@@ -143,6 +143,13 @@ export class SocketLoop {
     this.#lost(new LocalClose(CloseCode.BadFrame, message))
   }
 
+  /** This side cannot go on with the connection: closed (1000: a script may not send 1001) and retried with backoff. */
+  retryLater(message: string): void {
+    if (!this.#ws) return
+    this.#host.log(message, 'error')
+    this.#lost(new LocalClose(CloseCode.Normal, message))
+  }
+
   /** Try now: after `failed`, or to skip a backoff wait. Does nothing while an attempt is running or open. */
   reconnectNow(): void {
     if (this.#info.state === 'closed' || this.#holds.size > 0) return

@@ -2,16 +2,10 @@
  * The durable send queue on fake-indexeddb: ids, acks against the counters, renumbering after a server that lost its
  * counter, skipping past one that is ahead, and following what another worker of the namespace did to the disk.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { DbHandle, type OutboxBatch } from '../../../src/worker/db.ts'
-import {
-  ackRelayed,
-  followRenumber,
-  OutboxStore,
-  OutboxWriter,
-  renumberAfter,
-  skipTo,
-} from '../../../src/worker/outbox-store.ts'
+import { ackRelayed, behindQueue, OutboxStore, OutboxWriter } from '../../../src/worker/outbox-store.ts'
+import { followRenumber, renumberAfter, skipTo } from '../../../src/worker/outbox-renumber.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number) => ({ topic: 't', body: JSON.stringify(n) })
@@ -154,6 +148,44 @@ describe('OutboxStore', () => {
       // New sends continue after the renumbered queue.
       expect(await writer.send([msg(7)])).toEqual([server + 4])
     }
+  })
+
+  it('behindQueue, asked on every welcome, reads the head of the queue, not the queue', async () => {
+    const { outbox, writer } = await open()
+    await fill(writer, 50)
+    outbox.ackFromServer(3)
+    const getAll = vi.spyOn(IDBObjectStore.prototype, 'getAll')
+    const cursors = vi.spyOn(IDBObjectStore.prototype, 'openCursor')
+    try {
+      // The server holds 3 or more (or ids past our queue: skipTo's case): nothing to move.
+      expect(await behindQueue(outbox, 3)).toBe(false)
+      expect(await behindQueue(outbox, 40)).toBe(false)
+      // It lost its counter: the queue, starting at 4, must move.
+      expect(await behindQueue(outbox, 2)).toBe(true)
+      expect(await behindQueue(outbox, 0)).toBe(true)
+      expect(getAll).not.toHaveBeenCalled()
+      // One cursor per question: the record holding the first unacked id (4) answers it.
+      expect(cursors).toHaveBeenCalledTimes(4)
+    } finally {
+      getAll.mockRestore()
+      cursors.mockRestore()
+    }
+  })
+
+  it('behindQueue skips records wholly acked but not pruned yet, and sees a record acked halfway', async () => {
+    const { outbox, writer } = await open()
+    await writer.send([msg(1), msg(2)])
+    await writer.send([msg(3), msg(4), msg(5)])
+    outbox.ackFromServer(2)
+    // Record 1..2 is acked and still on disk: the head is record 3..5, first unacked id 3.
+    expect(await behindQueue(outbox, 2)).toBe(false)
+    expect(await behindQueue(outbox, 1)).toBe(true)
+    outbox.ackFromServer(3)
+    // Record 3..5 is acked halfway: its unacked part starts at 4.
+    expect(await behindQueue(outbox, 3)).toBe(false)
+    expect(await behindQueue(outbox, 2)).toBe(true)
+    outbox.ackFromServer(5)
+    expect(await behindQueue(outbox, 0)).toBe(false)
   })
 
   it('renumbering keeps only the unacked part of a record acked halfway', async () => {

@@ -6,14 +6,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { DbHandle, type OutboxBatch, type StoredCall, type StoredCallKey } from '../../../src/worker/db.ts'
-import {
-  followRenumber,
-  OutboxStore,
-  OutboxWriter,
-  renumberAfter,
-  skipTo,
-  type TabCall,
-} from '../../../src/worker/outbox-store.ts'
+import { OutboxStore, OutboxWriter, type TabCall } from '../../../src/worker/outbox-store.ts'
+import { followRenumber, renumberAfter, skipTo } from '../../../src/worker/outbox-renumber.ts'
 import { FakeClock, freshNamespace } from './fakes.ts'
 
 const msg = (n: number | string) => ({ topic: 't', body: JSON.stringify(n) })

@@ -137,6 +137,23 @@ describe('SocketLoop: after a close', () => {
     expect(t.sockets.all[0]?.closedWith).toEqual({ code: 4400, reason: 'expected welcome, got pong' })
     expect(t.last()).toMatchObject({ state: 'reconnecting', error: { code: 'protocol', closeCode: 4400 } })
   })
+
+  it('retryLater (this side cannot go on) closes with 1000 and its reason, and retries after the backoff', async () => {
+    const t = setup()
+    t.loop.start()
+    await t.connect()
+    t.loop.retryLater('the queue could not be reconciled')
+    expect(t.sockets.all[0]?.closedWith).toEqual({ code: 1000, reason: 'the queue could not be reconciled' })
+    expect(t.last()).toMatchObject({
+      state: 'reconnecting',
+      attempt: 1,
+      error: { code: 'close', closeCode: 1000, message: 'the queue could not be reconciled' },
+    })
+    expect(t.dropped()).toBe(1)
+    t.toRetry()
+    await t.connect()
+    expect(t.opened).toEqual([0, 0])
+  })
 })
 
 describe('SocketLoop: holds', () => {
