@@ -12,6 +12,8 @@
  *   `idle` too: 10 hidden tabs sit idle for `--idle-seconds` (60) per contender, over 4 minutes per round; and `soak`,
  *   3 tabs, 50 durable msg/s with volatile sends, requests and presence beside, for `--soak-seconds` (300) with the
  *   worker's heap and IndexedDB sampled)
+ *   --recovery-messages N  the recovery workload with N queued instead of 1,000 (a big backlog's reconnect); such a
+ *   run cannot write BENCHMARKS.md, whose recovery row is for 1,000
  *
  * See BENCHMARKS.md ("Method") for what each workload does and why it is measured that way.
  */
@@ -58,6 +60,8 @@ const { values: flags } = parseArgs({
     'idle-seconds': { type: 'string', default: '60' },
     /** How long the soak runs, seconds. */
     'soak-seconds': { type: 'string', default: '300' },
+    /** Messages queued offline before the recovery workload's server returns (a big backlog's reconnect, say). */
+    'recovery-messages': { type: 'string', default: '1000' },
     /** Fan-out to 5 and 10 tabs with 20,000 messages too (page sockets at 10 tabs run ~1.4k msg/s: minutes per round). */
     'full-fanout': { type: 'boolean', default: false },
   },
@@ -72,9 +76,11 @@ const N = quick
       latency: 1_000,
       fanout: 20_000,
       fanoutMany: flags['full-fanout'] ? 20_000 : 10_000,
-      recovery: 1_000,
+      recovery: Number(flags['recovery-messages']),
       memory: 100_000,
     }
+if (flags['recovery-messages'] !== '1000' && (flags.md || flags.merge))
+  throw new Error('--recovery-messages cannot go with --md or --merge: the recovery row of BENCHMARKS.md is for 1,000')
 const FANOUT_TABS = [1, 5, 10] as const
 const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,topics,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
