@@ -523,16 +523,14 @@ export async function ackRelayed(outbox: OutboxStore, id: number): Promise<boole
 /**
  * Whether the server's counter (`acked`, from its welcome) is behind the oldest unacked message we hold, so the queue
  * must be renumbered (outbox-renumber.ts, loaded then). Asked on every welcome, so it reads the queue's head alone,
- * not the queue (100,000 messages, say): the record holding the first unacked id, or the first record after it.
- * Records wholly acked may still be on disk (pruning is deferred).
+ * not the queue (100,000 messages, say): records are keyed by their last id, so the first one above our own acked
+ * counter is the one holding the first unacked id (records wholly acked may still be on disk: pruning is deferred).
  */
 export async function behindQueue(outbox: OutboxStore, acked: number): Promise<boolean> {
   try {
     const store = (await outbox.db.get()).transaction('outbox').store
     const mine = outbox.counters.acked
-    const before = (await store.openCursor(IDBKeyRange.upperBound(mine + 1), 'prev'))?.value
-    const head =
-      before && before.last > mine ? before : (await store.openCursor(IDBKeyRange.lowerBound(mine + 1, true)))?.value
+    const head = (await store.openCursor(IDBKeyRange.lowerBound(mine, true)))?.value
     return head !== undefined && Math.max(head.first, mine + 1) > acked + 1
   } catch (e) {
     throw storageError(e, 'cannot read the outbox')

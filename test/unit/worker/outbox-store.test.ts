@@ -164,7 +164,7 @@ describe('OutboxStore', () => {
       expect(await behindQueue(outbox, 2)).toBe(true)
       expect(await behindQueue(outbox, 0)).toBe(true)
       expect(getAll).not.toHaveBeenCalled()
-      // One cursor per question: the record holding the first unacked id (4) answers it.
+      // One cursor per question: the record holding the first unacked id (4), the first keyed above 3, answers it.
       expect(cursors).toHaveBeenCalledTimes(4)
     } finally {
       getAll.mockRestore()
@@ -186,6 +186,11 @@ describe('OutboxStore', () => {
     expect(await behindQueue(outbox, 2)).toBe(true)
     outbox.ackFromServer(5)
     expect(await behindQueue(outbox, 0)).toBe(false)
+    // A record of one message right after the acked counter is the head, not the record after it.
+    await writer.send([msg(6)])
+    await writer.send([msg(7), msg(8)])
+    expect(await behindQueue(outbox, 5)).toBe(false)
+    expect(await behindQueue(outbox, 4)).toBe(true)
   })
 
   it('renumbering keeps only the unacked part of a record acked halfway', async () => {
