@@ -62,7 +62,11 @@ export interface InboxBatch {
  * call, `['send', tab id, call number]`, without `calls`: still read, never written.
  */
 export interface StoredCall {
-  /** The ids of the newest call in `calls` (the whole record, for an old-style one). */
+  /**
+   * The ids of the newest call in `calls` (the whole record, for an old-style one): kept beside `calls` because
+   * earlier builds' start-up sweep deletes any call record without a numeric `first`, and a renumbering moves a
+   * record only when its newest call moves.
+   */
   first: number
   count: number
   /** When it was stored, ms since epoch: calls of tabs that died with their worker are dropped after a while. */

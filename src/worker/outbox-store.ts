@@ -427,8 +427,9 @@ export class OutboxWriter {
       if (call) {
         const had = lists.get(call.tab) ?? this.#outbox.remembered.get(call.tab) ?? []
         const kept = had.filter(([n]) => n >= call.settledBelow)
-        kept.push([call.n, id, w.messages.length])
-        lists.set(call.tab, kept.slice(-MAX_REMEMBERED_CALLS))
+        // `filter` copied: the list in memory stays as it is until this commit lands.
+        if (kept.push([call.n, id, w.messages.length]) > MAX_REMEMBERED_CALLS) kept.shift()
+        lists.set(call.tab, kept)
       }
       id += w.messages.length
     }
