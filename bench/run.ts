@@ -68,19 +68,24 @@ const { values: flags } = parseArgs({
 })
 
 const quick = flags.quick === true
+const recoveryMessages = Number(flags['recovery-messages'])
+if (!Number.isSafeInteger(recoveryMessages) || recoveryMessages < 1)
+  throw new Error(
+    `--recovery-messages must be a whole number of messages, at least 1: got ${flags['recovery-messages']}`,
+  )
+if (recoveryMessages !== 1_000 && (flags.md || flags.merge))
+  throw new Error('--recovery-messages cannot go with --md or --merge: the recovery row of BENCHMARKS.md is for 1,000')
 const rounds = Number(flags.rounds ?? (quick ? 1 : 3))
 const N = quick
-  ? { send: 5_000, latency: 200, fanout: 5_000, fanoutMany: 2_000, recovery: 1_000, memory: 20_000 }
+  ? { send: 5_000, latency: 200, fanout: 5_000, fanoutMany: 2_000, recovery: recoveryMessages, memory: 20_000 }
   : {
       send: 20_000,
       latency: 1_000,
       fanout: 20_000,
       fanoutMany: flags['full-fanout'] ? 20_000 : 10_000,
-      recovery: Number(flags['recovery-messages']),
+      recovery: recoveryMessages,
       memory: 100_000,
     }
-if (flags['recovery-messages'] !== '1000' && (flags.md || flags.merge))
-  throw new Error('--recovery-messages cannot go with --md or --merge: the recovery row of BENCHMARKS.md is for 1,000')
 const FANOUT_TABS = [1, 5, 10] as const
 const only = new Set((flags.only ?? 'send,latency,live,fanout,recovery,memory,presence,topics,size,trap').split(','))
 const contenders = (flags.contenders?.split(',') ?? [...CONTENDERS]) as ContenderId[]
