@@ -1,5 +1,12 @@
 import { storageError, type CallEntry, type OutboxBatch } from './db.ts'
-import { allCalls, isStoredCall, type OutboxStore, unackedPart, type WriteTx } from './outbox-store.ts'
+import {
+  allCalls,
+  isStoredCall,
+  type OutboxStore,
+  reloadRemembered,
+  unackedPart,
+  type WriteTx,
+} from './outbox-store.ts'
 
 /**
  * Moving the queue's ids: after a server that lost its counter (`renumberAfter`) or one that is ahead of it
@@ -32,17 +39,18 @@ function shiftRemembered(outbox: OutboxStore, from: number, delta: number): void
 
 /**
  * The owner renumbered the queue (`renumberAfter`): ids ≥ `from` now go by `id - delta`, and what the server acked
- * is what came before the new first id. The stored counter went backwards with it; follow it.
+ * is what came before the new first id. The stored counter went backwards with it; follow it. The renumbering moved
+ * this worker's call records too: memory is read back from them.
  */
 export async function followRenumber(outbox: OutboxStore, from: number, delta: number): Promise<void> {
-  shiftRemembered(outbox, from, delta)
   outbox.counters.renumbered(from - delta - 1)
   outbox.serverAckedDown(from - delta - 1)
   try {
     const stored = await (await outbox.db.get()).get('meta', 'lastId')
     if (typeof stored === 'number') outbox.counters.followDisk(stored)
+    await reloadRemembered(outbox)
   } catch {
-    // The next commit reads the stored counter anyway and follows it.
+    // A disk that fails these reads fails the next commit too; that commit reads the counter and memory again.
   }
 }
 

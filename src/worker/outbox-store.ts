@@ -72,9 +72,12 @@ export class OutboxStore {
   #tidyTimer: TimerId | undefined
   /**
    * Per tab, the calls this worker's writer has stored and the tab has not settled, as its record on disk holds them:
-   * here so that a renumbering moves them with the queue (`shiftRemembered`).
+   * here so that a renumbering moves them with the queue (`shiftRemembered`), or reads them back once another worker's
+   * moved them on disk (`reloadRemembered`).
    */
   readonly remembered = new Map<string, CallEntry[]>()
+  /** The id of that writer's records (`['send', tab, writerId]`); unset in a drainer that has no writer. */
+  writerId: string | undefined
   /** Refused ids whose copy into the dead letters is under way: the prune of acked records stops below them. */
   readonly #burying = new Set<number>()
   /**
@@ -333,7 +336,7 @@ export class OutboxWriter {
   readonly #outbox: OutboxStore
   readonly #onCommitted: (batch: OutboxBatch) => void
   /** Names this writer's call records: a later worker writes its own and never overwrites what this one stored. */
-  readonly #id = crypto.randomUUID()
+  readonly #id: string
   /**
    * Tabs forgotten while commits ran: a commit under way may hold one of their last calls, and must not bring their
    * calls back into memory. Emptied whenever the writer has nothing left to commit.
@@ -344,6 +347,7 @@ export class OutboxWriter {
   constructor(outbox: OutboxStore, onCommitted: (batch: OutboxBatch) => void) {
     this.#outbox = outbox
     this.#onCommitted = onCommitted
+    this.#id = outbox.writerId = crypto.randomUUID()
   }
 
   /** Stores `messages`; with `call`, remembers the call, and a retried call that was stored is answered, not stored. */
@@ -502,14 +506,33 @@ export class OutboxWriter {
       if (typeof stored !== 'number')
         throw new TabwireError('storage', 'the outbox counter is gone from IndexedDB (was site data cleared?)')
       // The disk is the truth, also when it is behind: the owner renumbered the queue after a server that lost its
-      // counter. Redoing from a counter the disk does not hold would abort forever.
+      // counter. Redoing from a counter the disk does not hold would abort forever. That renumbering moved this
+      // writer's records too, and the redo rewrites them from memory: read them back first.
       counters.followDisk(stored)
+      await reloadRemembered(this.#outbox)
     }
   }
 }
 
 // The outbox's rarer steps, as functions rather than methods: a bundle that never calls them (the service worker's
 // drain, `tabwire/sw`) leaves them out.
+
+/**
+ * Reads this worker's memory of its calls back from its records, which another worker moved with the queue (its
+ * owner's renumbering): moving memory by the same shift instead could move it twice, as the writer may have read the
+ * moved records already (`OutboxWriter`'s redo). A tab whose record is gone was forgotten.
+ */
+export async function reloadRemembered(outbox: OutboxStore): Promise<void> {
+  const { remembered, writerId } = outbox
+  const meta = (await outbox.db.get()).transaction('meta').store
+  for (const tab of [...remembered.keys()]) {
+    const record = await meta.get(['send', tab, writerId as string])
+    // Forgotten meanwhile (`forgetCalls`): not brought back.
+    if (!remembered.has(tab)) continue
+    if (isStoredCall(record) && record.calls) remembered.set(tab, record.calls)
+    else remembered.delete(tab)
+  }
+}
 
 /**
  * An ack relayed by the namespace's owner. This worker may not have heard of other workers' latest commits yet, so

@@ -227,6 +227,33 @@ describe('send calls across a worker restart', () => {
     ])
   })
 
+  it("a follower that commits before it hears of the owner's renumbering keeps the moved ids of its older calls", async () => {
+    const namespace = freshNamespace()
+    const owner = await open(namespace)
+    const follower = await open(namespace)
+    await follower.writer.send([msg(1), msg(2)], call(1, false, 1, 'tab-f'))
+    await follower.writer.send([msg(3)], call(2, false, 1, 'tab-f'))
+    owner.outbox.ackFromServer(0)
+    await owner.outbox.syncLast()
+    owner.outbox.counters.ack(1)
+    expect(await renumberAfter(owner.outbox, 0)).toEqual({ from: 2, delta: 1 })
+    // The follower's commit finds the counter moved, redoes itself on the stored one, and must not write call 2's
+    // old id (3) back over the one the owner moved it to (2).
+    expect(await follower.writer.send([msg(4)], call(3, false, 2, 'tab-f'))).toEqual([3])
+    const moved: [string, number, number, number][] = [
+      ['tab-f', 2, 2, 1],
+      ['tab-f', 3, 3, 1],
+    ]
+    expect(await calls(follower.db)).toEqual(moved)
+    // Hearing of the renumbering afterwards moves nothing a second time, on disk or in memory.
+    await followRenumber(follower.outbox, 2, 1)
+    expect(await follower.writer.send([msg(5)], call(4, false, 2, 'tab-f'))).toEqual([4])
+    expect(await calls(follower.db)).toEqual([...moved, ['tab-f', 4, 4, 1]])
+    // A worker started after the follower died answers its retried call 2 with the moved id.
+    const next = await open(namespace)
+    expect(await next.writer.send([msg(3)], call(2, true, 2, 'tab-f'))).toEqual([2])
+  })
+
   it('a record holds at most the newest 1,000 calls its tab has not settled', async () => {
     const { writer, db } = await open()
     await Promise.all(Array.from({ length: 1_001 }, (_, i) => writer.send([msg(i)], call(i + 1, false, 1))))
