@@ -2,10 +2,12 @@ import { openBinaryMessage, type BinaryEnvelope } from './binary.ts'
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './depth.ts'
 import type {
   Body,
+  CallTag,
   ClientFrame,
   Cursor,
   Frame,
   Json,
+  PubFrame,
   RangeMsg,
   Refusal,
   ResetReason,
@@ -82,6 +84,20 @@ function cursor(f: Obj, where: string): Cursor {
   return c
 }
 
+/** A tab id in `pub.call` is at most this long (tabwire's are UUIDs: 36). */
+const MAX_TAB_ID = 64
+function callTag(v: unknown, id: number): CallTag {
+  if (!Array.isArray(v) || v.length !== 4) fail('field', 'pub.call must be [tab, n, count, stored]')
+  const [tab, n, count, stored] = v as unknown[]
+  if (typeof tab !== 'string' || tab.length === 0 || tab.length > MAX_TAB_ID)
+    fail('field', `pub.call's tab must be a non-empty string of at most ${MAX_TAB_ID} characters`)
+  const whole = (x: unknown, min: number) => typeof x === 'number' && Number.isSafeInteger(x) && x >= min
+  if (!whole(n, 1) || !whole(count, 1)) fail('field', "pub.call's n and count must be integers ≥ 1")
+  if (!whole(stored, 0) || (stored as number) >= id)
+    fail('field', "pub.call's stored must be an integer ≥ 0 below pub.id")
+  return [tab, n as number, count as number, stored as number]
+}
+
 const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead', 'latest']
 
 function clientFrame(f: Obj): ClientFrame {
@@ -101,13 +117,20 @@ function clientFrame(f: Obj): ClientFrame {
     }
     case 'auth':
       return { t: 'auth', token: str(f, 'token', { nonEmpty: true }) }
-    case 'pub':
-      return {
+    case 'pub': {
+      const pub: PubFrame = {
         t: 'pub',
         id: nat(f, 'id', 1),
         topic: str(f, 'topic', { nonEmpty: true }),
         body: requiredBody(f, 'body'),
       }
+      if (f.call !== undefined) pub.call = callTag(f.call, pub.id)
+      return pub
+    }
+    case 'void': {
+      const from = nat(f, 'from', 1)
+      return { t: 'void', from, to: nat(f, 'to', from) }
+    }
     case 'skip': {
       const id = nat(f, 'id', 1)
       const why = optStr(f, 'why')

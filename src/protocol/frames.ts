@@ -44,13 +44,26 @@ export interface HelloFrame {
   subs: Cursor[]
 }
 
-/** `id` is the client's own counter (1, 2, 3…), persisted with the message so a resend carries the same id. */
+/**
+ * `id` is the client's own counter (1, 2, 3…), persisted with the message so a resend carries the same id. `call`:
+ * on the first pub of a send call that the client sent before it had stored it (see `VoidFrame`).
+ */
 export interface PubFrame {
   t: 'pub'
   id: number
   topic: string
   body: Body
+  call?: CallTag
 }
+
+/**
+ * Names the send call a pub opens, for a client that sends before it has stored (`welcome.early`): the call's tab and
+ * its number there, how many pubs it holds (this one and the `count - 1` ids after it), and `stored`: every id ≤ it is
+ * in the client's durable outbox, so the server forgets the calls it keeps at or below it. A server that takes the pub
+ * keeps the call with the pub's id until then, at most `welcome.early` of them, so that a client which died before
+ * storing the call can learn, through `void`, which of its ids the server took, and answer the call's retry with them.
+ */
+export type CallTag = [tab: string, n: number, count: number, stored: number]
 
 export interface SubFrame extends Cursor {
   t: 'sub'
@@ -107,6 +120,19 @@ export interface SkipFrame {
 
 export const SKIP_REASONS = ['cancelled', 'expired'] as const
 
+/**
+ * Ids `from`..`to` were reserved by a client that sends pubs before it has stored them, and it cannot tell which of
+ * them went out (it died, or a store failed after the pub was sent): those the server already took stand, the rest
+ * carry nothing. Stands in the id sequence at `from`, like a pub (out of order when the counter is below `from - 1`);
+ * the counter moves to `to`, never back, and `voided` answers with what the server had taken. Only to a server whose
+ * `welcome` has `early`.
+ */
+export interface VoidFrame {
+  t: 'void'
+  from: number
+  to: number
+}
+
 export type SkipReason = (typeof SKIP_REASONS)[number]
 
 /**
@@ -131,6 +157,7 @@ export type ClientFrame =
   | RequestFrame
   | PresenceClientFrame
   | SkipFrame
+  | VoidFrame
 
 // ── server → client ──────────────────────────────────────────────────────────
 
@@ -151,6 +178,11 @@ export interface WelcomeFrame {
    * Absent: the token does not expire on this connection.
    */
   expiresIn?: number
+  /**
+   * The server takes `void` and keeps the calls of pubs sent before they were stored (`pub.call`), at most this many
+   * per (user, client), the oldest forgotten first. Absent: it does neither, and a client sends only what it stored.
+   */
+  early?: number
 }
 
 /** The answer to an accepted `auth`: the connection now runs on the new token; `expiresIn` as in `welcome`. */
@@ -165,6 +197,19 @@ export interface Refusal {
   /** The reference server sends a `RefusalCode` (`forbidden`, `too-large`, `invalid`); other servers may send others. */
   code: string
   message: string
+}
+
+/**
+ * The answer to `void {from, to}`: `was` is the counter before it (the ids from..`was` the server had taken stand), and
+ * `calls` the kept calls (`pub.call`) among them, as [id of the call's first pub, tab, n, count], by id. An `ack` of
+ * the counter follows.
+ */
+export interface VoidedFrame {
+  t: 'voided'
+  from: number
+  to: number
+  was: number
+  calls: [id: number, tab: string, n: number, count: number][]
 }
 
 /** Cumulative: every pub id ≤ `id` is durably accepted. */
@@ -265,5 +310,6 @@ export type ServerFrame =
   | PresenceServerFrame
   | VmsgFrame
   | ReplyFrame
+  | VoidedFrame
 
 export type Frame = ClientFrame | ServerFrame

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import type { Body, Refusal } from '../protocol/frames.ts'
+import type { Body, CallTag, Refusal } from '../protocol/frames.ts'
 import {
+  type EarlyCall,
   KEPT_REFUSALS,
+  keepCall,
   ownBody,
   type RefuseOutcome,
   type PubInput,
@@ -11,6 +13,7 @@ import {
   type Store,
   type StoredMessage,
   type TopicHead,
+  type VoidOutcome,
 } from './store.ts'
 import { AppendListeners } from './append-listeners.ts'
 
@@ -45,6 +48,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const counters = new Map<string, number>()
   /** The latest refusals per (user, client), oldest first. */
   const refused = new Map<string, Refusal[]>()
+  const early = new Map<string, EarlyCall[]>()
   const listeners = new AppendListeners()
   let closed = false
 
@@ -116,6 +120,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           outcomes.push({ kind: 'duplicate' })
         } else if (pub.id === acked + 1) {
           counters.set(key, pub.id)
+          if (pub.call) early.set(key, keepCall(early.get(key) ?? [], pub.id, pub.call))
           outcomes.push({ kind: 'published', msg: appendNow(pub.topic, pub.body) })
         } else {
           outcomes.push({ kind: 'out-of-order', expected: acked + 1 })
@@ -126,18 +131,35 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return outcomes
     },
 
-    async refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome> {
+    async refuse(
+      user: string,
+      client: string,
+      refusal: Refusal,
+      _topic?: string,
+      call?: CallTag,
+    ): Promise<RefuseOutcome> {
       open()
       const key = counterKey(user, client)
       const acked = counters.get(key) ?? 0
       if (refusal.id <= acked) return { kind: 'duplicate' }
       if (refusal.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
       counters.set(key, refusal.id)
+      if (call) early.set(key, keepCall(early.get(key) ?? [], refusal.id, call))
       const kept = refused.get(key) ?? []
       kept.push({ ...refusal })
       if (kept.length > KEPT_REFUSALS) kept.splice(0, kept.length - KEPT_REFUSALS)
       refused.set(key, kept)
       return { kind: 'refused' }
+    },
+
+    async void(user: string, client: string, from: number, to: number): Promise<VoidOutcome> {
+      open()
+      const key = counterKey(user, client)
+      const was = counters.get(key) ?? 0
+      if (was < from - 1) return { kind: 'out-of-order', expected: was + 1 }
+      if (to > was) counters.set(key, to)
+      const calls = (early.get(key) ?? []).filter((c) => c.id >= from && c.id <= to).map((c) => ({ ...c }))
+      return { kind: 'voided', was, calls }
     },
 
     async refusals(user: string, client: string): Promise<Refusal[]> {

@@ -1,4 +1,4 @@
-import type { Body, Epoch, Refusal } from '../protocol/frames.ts'
+import type { Body, CallTag, Epoch, Refusal } from '../protocol/frames.ts'
 import type { VolatileRelay } from './volatile-relay.ts'
 
 /** A message as a topic's log holds it. */
@@ -20,7 +20,40 @@ export interface PubInput {
   id: number
   topic: string
   body: Body
+  /** The send call this pub opens, sent before the client stored it: kept by a store with `void` (see `EarlyCall`). */
+  call?: CallTag
 }
+
+/**
+ * A send call whose first pub (`id`) a client sent before storing it, kept per (user, client) by a store with `void`:
+ * taking such a pub (published or refused) drops the kept calls at or below its tag's `stored` and keeps this one,
+ * in the same atomic step as the counter's move, at most `EARLY_CALLS` of them (the oldest go).
+ */
+export interface EarlyCall {
+  id: number
+  tab: string
+  n: number
+  count: number
+}
+
+/** How many early calls a store keeps per (user, client) (`welcome.early`): a client sends no more before storing. */
+export const EARLY_CALLS = 256
+
+/** `kept` after a pub with `tag` at `id` was taken: the calls at or below its `stored` go, the newest `EARLY_CALLS` stay. */
+export function keepCall(kept: readonly EarlyCall[], id: number, [tab, n, count, stored]: CallTag): EarlyCall[] {
+  const next = kept.filter((c) => c.id > stored)
+  next.push({ id, tab, n, count })
+  return next.length > EARLY_CALLS ? next.slice(-EARLY_CALLS) : next
+}
+
+/**
+ * What became of `void {from, to}`: `voided` (the counter moved to `to` unless it was past it, in one atomic step;
+ * `was` is where it stood, `calls` the kept calls with ids from..`to`, by id), or `out-of-order` (the counter is below
+ * `from - 1`; nothing moved).
+ */
+export type VoidOutcome =
+  | { kind: 'voided'; was: number; calls: EarlyCall[] }
+  | { kind: 'out-of-order'; expected: number }
 
 /**
  * What became of one `pub`: `published` (appended, and the client's counter moved to its id in the same atomic
@@ -94,8 +127,14 @@ export interface Store {
    * appending anything and records the refusal among the latest `KEPT_REFUSALS` of (user, client), in one atomic
    * step, so the pubs after it can be accepted. `topic` is the pub's, when the server read it (a pub over
    * `maxFrameBytes` has none): a store whose dedup is kept per topic (Redis Cluster) closes that topic to the id.
+   * `call`: the pub's, kept as `accept` keeps it.
    */
-  refuse(user: string, client: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome>
+  refuse(user: string, client: string, refusal: Refusal, topic?: string, call?: CallTag): Promise<RefuseOutcome>
+  /**
+   * `void {from, to}` of (user, client) (see `VoidOutcome`). Optional: a store without it (one whose dedup is kept per
+   * topic cannot move every counter at once) keeps no early calls, and its server offers no `welcome.early`.
+   */
+  void?(user: string, client: string, from: number, to: number): Promise<VoidOutcome>
   /** The latest refusals of (user, client), oldest first: what `welcome.refused` tells a reconnecting client. */
   refusals(user: string, client: string): Promise<Refusal[]>
   /** A server-side producer's message: appended with the next seq. */

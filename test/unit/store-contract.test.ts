@@ -476,6 +476,105 @@ describe.each([memory, sqlite, redisSubject, redisClusterSubject])('$name store'
   })
 })
 
+/** A pub opening send call `n` of tab `tab` (`count` pubs), sent early with `stored` as the client's watermark. */
+function early(id: number, tab: string, n: number, count: number, stored: number): PubInput {
+  return { id, topic: 'hot', body: { id }, call: [tab, n, count, stored] }
+}
+
+/** The stores that keep early calls and take `void`: every one but the Cluster (its dedup is kept per topic). */
+describe.each([memory, sqlite, redisSubject])('$name store: early calls and void', (subject) => {
+  async function voidable(): Promise<Store & Required<Pick<Store, 'void'>>> {
+    const store = await subject.open()
+    if (!store.void) throw new Error(`the ${subject.name} store has no void`)
+    return store as Store & Required<Pick<Store, 'void'>>
+  }
+
+  it('keeps the call a taken pub opens; void answers those in its range and moves the counter to its end', async () => {
+    const store = await voidable()
+    await store.accept('u', 'c', [early(1, 'tab-a', 1, 2, 0), pubFor(2), early(3, 'tab-b', 7, 1, 0)])
+    expect(await store.void('u', 'c', 2, 6)).toEqual({
+      kind: 'voided',
+      was: 3,
+      calls: [{ id: 3, tab: 'tab-b', n: 7, count: 1 }],
+    })
+    expect(await store.acked('u', 'c')).toBe(6)
+    // Asked again (a client that died before it stored the answer): the same calls, the counter where it is.
+    expect(await store.void('u', 'c', 1, 6)).toEqual({
+      kind: 'voided',
+      was: 6,
+      calls: [
+        { id: 1, tab: 'tab-a', n: 1, count: 2 },
+        { id: 3, tab: 'tab-b', n: 7, count: 1 },
+      ],
+    })
+    // The ids void closed are duplicates now: a late copy of a pub sent before the void publishes nothing.
+    expect((await store.accept('u', 'c', [early(4, 'tab-a', 2, 1, 0)])).map((o) => o.kind)).toEqual(['duplicate'])
+    expect(seqs((await store.read('hot', 0, 10)).msgs)).toEqual([1, 2])
+    expect((await store.void('u', 'c', 4, 6)).calls).toEqual([])
+  })
+
+  it("forgets the calls at or below a later call's stored watermark, and keeps the newest 256", async () => {
+    const store = await voidable()
+    await store.accept('u', 'c', [early(1, 't', 1, 1, 0), early(2, 't', 2, 1, 0), early(3, 't', 3, 1, 2)])
+    expect((await store.void('u', 'c', 1, 3)).calls.map((c) => c.id)).toEqual([3])
+    const many = range(4, 303).map((id) => early(id, 't', id, 1, 3))
+    await store.accept('u', 'c', many)
+    const kept = await store.void('u', 'c', 1, 303)
+    expect(kept).toMatchObject({ kind: 'voided', was: 303 })
+    expect(kept.kind === 'voided' && kept.calls.map((c) => c.id)).toEqual(range(48, 303))
+  })
+
+  it('keeps the call of a refused pub, keeps nothing for a duplicate, and keeps calls per (user, client)', async () => {
+    const store = await voidable()
+    const refusal = { id: 1, code: 'forbidden', message: 'no' }
+    expect(await store.refuse('u', 'c', refusal, 'hot', ['tab-a', 1, 2, 0])).toEqual({ kind: 'refused' })
+    await store.accept('u', 'c', [pubFor(2), early(2, 'tab-x', 9, 1, 0)])
+    await store.accept('v', 'c', [early(1, 'tab-v', 1, 1, 0)])
+    expect(await store.void('u', 'c', 1, 2)).toEqual({
+      kind: 'voided',
+      was: 2,
+      calls: [{ id: 1, tab: 'tab-a', n: 1, count: 2 }],
+    })
+    expect(await store.void('v', 'c', 1, 1)).toEqual({
+      kind: 'voided',
+      was: 1,
+      calls: [{ id: 1, tab: 'tab-v', n: 1, count: 1 }],
+    })
+    expect(await store.void('u', 'other', 1, 1)).toEqual({ kind: 'voided', was: 0, calls: [] })
+  })
+
+  it('refuses a void that starts past the next id, moving nothing', async () => {
+    const store = await voidable()
+    await store.accept('u', 'c', [pubFor(1)])
+    expect(await store.void('u', 'c', 3, 5)).toEqual({ kind: 'out-of-order', expected: 2 })
+    expect(await store.acked('u', 'c')).toBe(1)
+    expect((await store.accept('u', 'c', [pubFor(2)])).map((o) => o.kind)).toEqual(['published'])
+  })
+})
+
+describe.each([sqlite, redisSubject])('$name store: early calls across a restart', (subject) => {
+  it('keeps the early calls and the counter a void moved', { timeout: 20_000 }, async () => {
+    const store = await subject.open()
+    await store.accept('u', 'c', [early(1, 'tab-a', 1, 1, 0)])
+    await store.void?.('u', 'c', 2, 4)
+    await store.close()
+    opened = opened.filter((s) => s !== store)
+    const reopened = await subject.reopen(store)
+    expect(await reopened.acked('u', 'c')).toBe(4)
+    expect(await reopened.void?.('u', 'c', 1, 4)).toEqual({
+      kind: 'voided',
+      was: 4,
+      calls: [{ id: 1, tab: 'tab-a', n: 1, count: 1 }],
+    })
+  })
+})
+
+describe('redis cluster store', () => {
+  it('offers no void: its dedup is kept per topic', async () => {
+    expect((await redisClusterSubject.open()).void).toBeUndefined()
+  })
+})
+
 describe.each([sqlite, redisSubject, redisClusterSubject])('$name store across a restart', (subject) => {
   it('keeps logs, counters and epochs, and goes on from where it was', { timeout: 20_000 }, async () => {
     const store = await subject.open()
