@@ -12,6 +12,7 @@ import type {
   Refusal,
   ResetReason,
   ServerFrame,
+  VoidedFrame,
   WelcomeFrame,
 } from './frames.ts'
 import type { PresenceKey, PresenceMember } from './presence-frames.ts'
@@ -215,7 +216,25 @@ function refusal(r: unknown, where: string): Refusal {
   return { id: nat(r, 'id', 1), code: str(r, 'code', { nonEmpty: true }), message: str(r, 'message') }
 }
 
-function serverFrame(f: Obj): ServerFrame {
+/**
+ * Server frames that only a client which asks for them takes (it passes their decoders to `decodeServerMessage`), so
+ * a bundle that never uses them leaves their checks out: `voided` answers only a `void`.
+ */
+export type MoreServerFrames = Readonly<Record<string, (f: Obj) => ServerFrame>>
+
+/** The answer to `void` (see `VoidFrame`), for `decodeServerMessage`'s `more`. */
+export function voidedFrame(f: Obj): VoidedFrame {
+  if (!Array.isArray(f.calls)) fail('field', 'voided.calls must be an array')
+  const calls = f.calls.map((c: unknown, i): VoidedFrame['calls'][number] => {
+    const [id, tab, n, count] = Array.isArray(c) ? (c as unknown[]) : []
+    const whole = [id, n, count].every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 1)
+    if (!whole || typeof tab !== 'string') fail('field', `voided.calls[${i}] must be [id, tab, n, count]`)
+    return [id as number, tab as string, n as number, count as number]
+  })
+  return { t: 'voided', from: nat(f, 'from', 1), to: nat(f, 'to', 1), was: nat(f, 'was'), calls }
+}
+
+function serverFrame(f: Obj, more?: MoreServerFrames): ServerFrame {
   switch (f.t) {
     case 'welcome': {
       const welcome: WelcomeFrame = { t: 'welcome', v: version(f), acked: nat(f, 'acked') }
@@ -225,6 +244,7 @@ function serverFrame(f: Obj): ServerFrame {
         welcome.refused = f.refused.map((r, i) => refusal(r, `welcome.refused[${i}]`))
       }
       if (f.expiresIn !== undefined) welcome.expiresIn = nat(f, 'expiresIn')
+      if (f.early !== undefined) welcome.early = nat(f, 'early')
       return welcome
     }
     case 'authed':
@@ -287,8 +307,11 @@ function serverFrame(f: Obj): ServerFrame {
       return { t: 'vmsg', topic: str(f, 'topic', { nonEmpty: true }), body: requiredBody(f, 'body') }
     case 'reply':
       return replyFrame(f)
-    default:
-      return fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
+    default: {
+      // Own keys only: `t: "constructor"` must not reach Object.prototype's.
+      const one = more && typeof f.t === 'string' && Object.hasOwn(more, f.t) ? more[f.t] : undefined
+      return one ? one(f) : fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
+    }
   }
 }
 
@@ -347,9 +370,12 @@ function unwrapBodies<F extends Frame>(f: F, env: BinaryEnvelope): F {
   return f
 }
 
-/** Validates a message from the server. Never throws: anything malformed comes back as a `DecodeError`. */
-export function decodeServerMessage(data: unknown, maxBytes = Infinity): Decoded<ServerFrame> {
-  return decodeWith(data, maxBytes, serverFrame)
+/**
+ * Validates a message from the server. Never throws: anything malformed comes back as a `DecodeError`. `more`: the
+ * decoders of the frames this client asks for beyond the core ones (`MoreServerFrames`).
+ */
+export function decodeServerMessage(data: unknown, maxBytes = Infinity, more?: MoreServerFrames): Decoded<ServerFrame> {
+  return decodeWith(data, maxBytes, (f) => serverFrame(f, more))
 }
 
 /**

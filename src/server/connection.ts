@@ -13,6 +13,7 @@ import type {
   Refusal,
   SkipFrame,
   SubFrame,
+  VoidFrame,
   VpubFrame,
 } from '../protocol/frames.ts'
 import { PROTOCOL_VERSION } from '../protocol/frames.ts'
@@ -30,7 +31,7 @@ import { PresenceSeat, type PresenceLimits } from './presence-seat.ts'
 import type { RateLimits } from './rate-limits.ts'
 import { ReadSizer } from './read-sizer.ts'
 import type { Session, Sessions } from './sessions.ts'
-import type { Store } from './store.ts'
+import { EARLY_CALLS, type PubInput, type Store } from './store.ts'
 import type { Topics } from './topics.ts'
 import type { Identity } from './types.ts'
 import { ConnectionRequests, type Handlers, type RequestLimits } from './requests.ts'
@@ -53,7 +54,8 @@ const AUTHORIZE_AHEAD = 32
 const INTERNAL_ERROR = 1011
 
 /** The frames that take a place in a client's id sequence. */
-type Outgoing = PubFrame | SkipFrame
+/** The frames that stand in the client's id sequence, handled in order. */
+type Outgoing = PubFrame | SkipFrame | VoidFrame
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {
@@ -215,7 +217,7 @@ export class Connection implements Session {
     } else if (!this.withinRate(frames.length)) return
     // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
     // the store in one call each and get one ack.
-    const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip')
+    const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip' || f.t === 'void')
     const subs = this.verdicts(frames.filter((f): f is SubFrame => f.t === 'sub'))
     // Consecutive vpubs are relayed as one run: a burst of cursor moves in one message costs no turn per frame.
     const volatile: VpubFrame[] = []
@@ -227,7 +229,7 @@ export class Connection implements Session {
       }
       if (volatile.length > 0) await this.relayVolatile(volatile.splice(0))
       if (this.ended) return
-      if (frame.t === 'pub' || frame.t === 'skip') {
+      if (frame.t === 'pub' || frame.t === 'skip' || frame.t === 'void') {
         if (frame === pubs[0]) await this.publish(pubs)
       } else {
         await this.control(frame, subs)
@@ -368,6 +370,7 @@ export class Connection implements Session {
       maxBytes: this.ctx.maxFrameBytes,
       ...(refused.length > 0 ? { refused } : {}),
       ...(expiresAt !== undefined ? { expiresIn: expiresIn(expiresAt) } : {}),
+      ...(this.ctx.store.void ? { early: EARLY_CALLS } : {}),
     })
     answered?.()
     const verdicts = this.verdicts(hello.subs)
@@ -438,16 +441,21 @@ export class Connection implements Session {
       }
       if (run.length > 0 && !(await this.accept(run))) return
       run = []
-      if (refused && !(await this.refuse(refused, frame.t === 'pub' ? frame.topic : undefined))) return
+      if (frame.t === 'void') {
+        if (!(await this.voidIds(frame))) return
+      } else if (refused && !(await this.refuse(refused, frame.t === 'pub' ? frame : undefined))) return
     }
     if (run.length > 0) await this.accept(run)
   }
 
-  /** Refuses one pub for good; false when the connection is being closed (an out-of-order id). */
-  private async refuse(r: Refusal, topic: string | undefined): Promise<boolean> {
+  /**
+   * Refuses one pub (or `skip`: no `pub`) for good, keeping the pub's call; false when the connection is being closed
+   * (an out-of-order id).
+   */
+  private async refuse(r: Refusal, pub: PubFrame | undefined): Promise<boolean> {
     if (!this.identity) return false
     const { user, client } = this.identity
-    const outcome = await this.ctx.store.refuse(user, client, r, topic)
+    const outcome = await this.ctx.store.refuse(user, client, r, pub?.topic, pub?.call)
     if (this.ended) return false
     switch (outcome.kind) {
       case 'refused':
@@ -465,6 +473,29 @@ export class Connection implements Session {
     }
   }
 
+  /**
+   * `void {from, to}`: answered with `voided` and an ack of the counter; false when the connection is being closed (an
+   * out-of-order `from`, or a store without `void`: this server's welcome offered no `early`).
+   */
+  private async voidIds({ from, to }: VoidFrame): Promise<boolean> {
+    const { store } = this.ctx
+    if (!this.identity) return false
+    if (!store.void) {
+      this.reject('type', 'void is not taken here: the welcome offered no early')
+      return false
+    }
+    const outcome = await store.void(this.identity.user, this.identity.client, from, to)
+    if (this.ended) return false
+    if (outcome.kind === 'out-of-order') {
+      this.reject('out-of-order', `void.from ${from} is out of order: expected at most ${outcome.expected}`)
+      return false
+    }
+    const calls = outcome.calls.map(({ id, tab, n, count }): [number, string, number, number] => [id, tab, n, count])
+    this.out.push({ t: 'voided', from, to, was: outcome.was, calls })
+    this.out.push({ t: 'ack', id: Math.max(outcome.was, to) })
+    return true
+  }
+
   private async allowed(topic: string, action: TopicAction): Promise<boolean> {
     const { authorize } = this.ctx
     if (!authorize || !this.identity) return true
@@ -479,7 +510,9 @@ export class Connection implements Session {
   /** Returns false when the connection is being closed (an out-of-order id). */
   private async accept(pubs: PubFrame[]): Promise<boolean> {
     if (!this.identity) return false
-    const inputs = pubs.map(({ id, topic, body }) => ({ id, topic, body }))
+    const inputs = pubs.map(
+      ({ id, topic, body, call }): PubInput => (call ? { id, topic, body, call } : { id, topic, body }),
+    )
     const outcomes = await this.ctx.store.accept(this.identity.user, this.identity.client, inputs)
     let acked = 0
     let published = 0

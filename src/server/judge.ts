@@ -1,4 +1,4 @@
-import type { PubFrame, Refusal, SkipFrame } from '../protocol/frames.ts'
+import type { PubFrame, Refusal, SkipFrame, VoidFrame } from '../protocol/frames.ts'
 import type { RefusalCode } from '../protocol/server-errors.ts'
 import type { Authorize, Validate } from './guard.ts'
 
@@ -13,18 +13,22 @@ export interface Judges {
 }
 
 /**
- * Each pub's refusal, if it gets one (`authorize`, then `validate`; a `skip` is its `why`, or `too-large`); `authorize` is asked
- * once per distinct topic. Throws what a hook throws: a failing hook is no verdict, and the caller applies nothing.
+ * Each pub's refusal, if it gets one (`authorize`, then `validate`; a `skip` is its `why`, or `too-large`; a `void` gets
+ * none); `authorize` is asked once per distinct topic. Throws what a hook throws: a failing hook is no verdict, and the caller applies nothing.
  */
 export async function judge(
   judges: Judges,
   user: string,
-  all: readonly (PubFrame | SkipFrame)[],
+  all: readonly (PubFrame | SkipFrame | VoidFrame)[],
 ): Promise<(Refusal | undefined)[]> {
   const { authorize, validate, maxFrameBytes } = judges
   const verdicts = new Map<string, boolean>()
   const refusals: (Refusal | undefined)[] = []
   for (const f of all) {
+    if (f.t === 'void') {
+      refusals.push(undefined)
+      continue
+    }
     if (f.t === 'skip') {
       refusals.push(
         f.why

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
-import type { Body, Json, Refusal } from '../protocol/frames.ts'
+import type { Body, CallTag, Json, Refusal } from '../protocol/frames.ts'
 import {
+  EARLY_CALLS,
+  type EarlyCall,
   KEPT_REFUSALS,
   ownBody,
   type RefuseOutcome,
@@ -12,6 +14,7 @@ import {
   type Store,
   type StoredMessage,
   type TopicHead,
+  type VoidOutcome,
 } from './store.ts'
 import { AppendListeners } from './append-listeners.ts'
 
@@ -27,7 +30,8 @@ const BUSY_TIMEOUT_MS = 15_000
 /**
  * `messages.body` holds a JSON body as TEXT and a binary body as a BLOB of its bytes: SQLite keeps the storage class of
  * each value (a TEXT column converts numbers, never blobs), so the value's own type is the flag. Files written before
- * binary bodies existed hold only TEXT and read unchanged, with no migration.
+ * binary bodies existed hold only TEXT and read unchanged, with no migration. Every table is created IF NOT EXISTS, so
+ * a file written before a table existed (refusals, early calls) gains it, empty, when opened.
  */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS topics (
@@ -44,6 +48,10 @@ const SCHEMA = `
     PRIMARY KEY (user, client, id)
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS early_calls (
+    user TEXT NOT NULL, client TEXT NOT NULL, id INTEGER NOT NULL, tab TEXT NOT NULL, n INTEGER NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (user, client, id)
+  ) WITHOUT ROWID;
 `
 
 interface TopicRow {
@@ -154,6 +162,27 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return { epoch: row.epoch, first, last: row.last }
   })
 
+  const dropCalls = db.prepare<[string, string, number]>(
+    'DELETE FROM early_calls WHERE user = ? AND client = ? AND id <= ?',
+  )
+  const insertCall = db.prepare<[string, string, number, string, number, number]>(
+    'INSERT INTO early_calls (user, client, id, tab, n, count) VALUES (?, ?, ?, ?, ?, ?)',
+  )
+  const trimCalls = db.prepare<[string, string, string, string, number]>(
+    `DELETE FROM early_calls WHERE user = ? AND client = ? AND id <= (
+       SELECT id FROM early_calls WHERE user = ? AND client = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+  )
+  const selectCalls = db.prepare<[string, string, number, number], EarlyCall>(
+    'SELECT id, tab, n, count FROM early_calls WHERE user = ? AND client = ? AND id BETWEEN ? AND ? ORDER BY id',
+  )
+
+  /** What `keepCall` does to the kept calls, within the transaction that takes the pub `id`. */
+  function keepCallRow(user: string, client: string, id: number, [tab, n, count, stored]: CallTag): void {
+    dropCalls.run(user, client, stored)
+    insertCall.run(user, client, id, tab, n, count)
+    trimCalls.run(user, client, user, client, EARLY_CALLS)
+  }
+
   const acceptTx = db.transaction((user: string, client: string, pubs: readonly PubInput[]): PubOutcome[] => {
     const start = selectAcked.get(user, client) ?? 0
     let acked = start
@@ -164,6 +193,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         outcomes.push({ kind: 'duplicate' })
       } else if (pub.id === acked + 1) {
         outcomes.push({ kind: 'published', msg: appendRow(pub.topic, pub.body, at) })
+        if (pub.call) keepCallRow(user, client, pub.id, pub.call)
         acked = pub.id
       } else {
         outcomes.push({ kind: 'out-of-order', expected: acked + 1 })
@@ -186,14 +216,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   )
 
   /** The counter check, the move and the record in one IMMEDIATE transaction, like `acceptTx`. */
-  const refuseTx = db.transaction((user: string, client: string, r: Refusal): RefuseOutcome => {
+  const refuseTx = db.transaction((user: string, client: string, r: Refusal, call?: CallTag): RefuseOutcome => {
     const acked = selectAcked.get(user, client) ?? 0
     if (r.id <= acked) return { kind: 'duplicate' }
     if (r.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
     upsertAcked.run(user, client, r.id)
     insertRefusal.run(user, client, r.id, r.code, r.message)
     trimRefusals.run(user, client, user, client, KEPT_REFUSALS)
+    if (call) keepCallRow(user, client, r.id, call)
     return { kind: 'refused' }
+  })
+
+  /** The counter check and move and the read of the kept calls in one IMMEDIATE transaction, like `refuseTx`. */
+  const voidTx = db.transaction((user: string, client: string, from: number, to: number): VoidOutcome => {
+    const was = selectAcked.get(user, client) ?? 0
+    if (was < from - 1) return { kind: 'out-of-order', expected: was + 1 }
+    if (to > was) upsertAcked.run(user, client, to)
+    return { kind: 'voided', was, calls: selectCalls.all(user, client, from, to) }
   })
 
   const appendTx = db.transaction((topic: string, body: Body) => appendRow(topic, body, Date.now()))
@@ -230,8 +269,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return outcomes
     },
 
-    async refuse(user: string, client: string, refusal: Refusal): Promise<RefuseOutcome> {
-      return refuseTx.immediate(user, client, refusal)
+    async refuse(
+      user: string,
+      client: string,
+      refusal: Refusal,
+      _topic?: string,
+      call?: CallTag,
+    ): Promise<RefuseOutcome> {
+      return refuseTx.immediate(user, client, refusal, call)
+    },
+
+    async void(user: string, client: string, from: number, to: number): Promise<VoidOutcome> {
+      return voidTx.immediate(user, client, from, to)
     },
 
     async refusals(user: string, client: string): Promise<Refusal[]> {

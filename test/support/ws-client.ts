@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { type ClientOptions, WebSocket } from 'ws'
 import { encodeBinaryMessage } from '../../src/protocol/binary.ts'
-import { decodeServerMessage } from '../../src/protocol/decode.ts'
+import { decodeServerMessage, voidedFrame } from '../../src/protocol/decode.ts'
 import { encodeFrames } from '../../src/protocol/encode.ts'
 import type { ClientFrame, Cursor, MsgFrame, ServerFrame } from '../../src/protocol/frames.ts'
 
@@ -36,7 +36,7 @@ export class TestClient {
     readonly handshake: IncomingMessage,
   ) {
     ws.on('message', (data, isBinary) => {
-      const decoded = decodeServerMessage(isBinary ? data : data.toString())
+      const decoded = decodeServerMessage(isBinary ? data : data.toString(), Infinity, { voided: voidedFrame })
       this.messages++
       this.bytesReceived += Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength
       if (decoded.ok) {

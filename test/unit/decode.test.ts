@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeClientMessage, decodeServerMessage, type DecodeError } from '../../src/protocol/decode.ts'
+import { decodeClientMessage, decodeServerMessage, voidedFrame, type DecodeError } from '../../src/protocol/decode.ts'
 import { encodeFrames } from '../../src/protocol/encode.ts'
 import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.ts'
 
@@ -17,6 +17,9 @@ const validClient: ClientFrame[] = [
   },
   { t: 'pub', id: 1, topic: 'room', body: { text: 'hi', n: [1, null, true] } },
   { t: 'pub', id: 7, topic: 'room', body: null },
+  { t: 'pub', id: 9, topic: 'room', body: 1, call: ['tab-a', 3, 2, 8] },
+  { t: 'void', from: 4, to: 4 },
+  { t: 'void', from: 4, to: 260 },
   { t: 'sub', topic: 'room', after: 0 },
   { t: 'sub', topic: 'room', after: 41, epoch: 'e' },
   { t: 'unsub', topic: 'room' },
@@ -29,6 +32,7 @@ const validServer: ServerFrame[] = [
   { t: 'welcome', v: 1, acked: 0 },
   { t: 'welcome', v: 1, acked: 0, expiresIn: 0 },
   { t: 'welcome', v: 1, acked: 3, expiresIn: 3_600_000 },
+  { t: 'welcome', v: 1, acked: 3, early: 256 },
   { t: 'authed' },
   { t: 'authed', expiresIn: 60_000 },
   { t: 'ack', id: 12 },
@@ -172,6 +176,7 @@ describe('decodeServerMessage', () => {
     ['pong without n', { t: 'pong' }],
     ['error without message', { t: 'error', code: 'x' }],
     ['error with numeric code', { t: 'error', code: 1, message: 'x' }],
+    ['welcome with a fractional early', { t: 'welcome', v: 1, acked: 0, early: 2.5 }],
   ])('rejects %s with code field', (_name, frame) => {
     expect(server(frame)).toBe('field')
   })
@@ -190,5 +195,35 @@ describe('decodeServerMessage', () => {
     expect(errorOf(decodeServerMessage(new Uint8Array([1]))).code).toBe('binary')
     expect(errorOf(decodeServerMessage('[]')).code).toBe('shape')
     expect(errorOf(decodeServerMessage('"msg"')).code).toBe('shape')
+  })
+})
+
+describe('decodeServerMessage with more frames (voided)', () => {
+  const more = { voided: voidedFrame }
+  const withMore = (frame: unknown) => decodeServerMessage(JSON.stringify(frame), Infinity, more)
+
+  it.each([
+    { t: 'voided', from: 2, to: 9, was: 4, calls: [[3, 'tab-a', 1, 2]] },
+    { t: 'voided', from: 2, to: 2, was: 1, calls: [] },
+  ])('takes %j only when asked', (frame) => {
+    expect(withMore(frame)).toEqual({ ok: true, frames: [frame] })
+    expect(server(frame)).toBe('type')
+  })
+
+  it.each([
+    ['voided without calls', { t: 'voided', from: 1, to: 2, was: 0 }],
+    ['voided with a call of three parts', { t: 'voided', from: 1, to: 2, was: 1, calls: [[1, 't', 1]] }],
+    ['voided with a call id 0', { t: 'voided', from: 1, to: 2, was: 1, calls: [[0, 't', 1, 1]] }],
+    ['voided with a numeric tab', { t: 'voided', from: 1, to: 2, was: 1, calls: [[1, 7, 1, 1]] }],
+    ['voided with from 0', { t: 'voided', from: 0, to: 2, was: 1, calls: [] }],
+  ])('rejects %s with code field', (_name, frame) => {
+    expect(errorOf(withMore(frame)).code).toBe('field')
+  })
+
+  it('never takes a name of Object.prototype for a decoder', () => {
+    expect(errorOf(withMore({ t: 'constructor' }))).toEqual({
+      code: 'type',
+      message: 'unknown server frame type "constructor"',
+    })
   })
 })

@@ -54,7 +54,14 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
     alice.send({ t: 'pub', id: 1, topic: 't', body: 'a1' }, { t: 'pub', id: 2, topic: 't', body: 'a2' })
     await alice.waitFor((frames) => frames.some((f) => f.t === 'ack' && f.id === 2))
     const bob = await hello(url, 'tab', { token: await token(bytes(SECRET), { sub: 'bob' }) })
-    expect(bob.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, expiresIn: expect.any(Number) })
+    expect(bob.frames[0]).toEqual({
+      t: 'welcome',
+      v: 1,
+      acked: 0,
+      maxBytes: 1048576,
+      early: 256,
+      expiresIn: expect.any(Number),
+    })
     bob.send({ t: 'pub', id: 1, topic: 't', body: 'b1' })
     await bob.waitFor((frames) => frames.some((f) => f.t === 'ack' && f.id === 1))
     expect([await server.store.acked('alice', 'tab'), await server.store.acked('bob', 'tab')]).toEqual([2, 1])
@@ -97,6 +104,7 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      early: 256,
       expiresIn: expect.any(Number),
     })
     const wrongIssuer = await token(bytes(SECRET), { sub: 'a', iss: 'https://evil.example', aud: 'tabwire' })
@@ -182,6 +190,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      early: 256,
       expiresIn: expect.any(Number),
     })
     expect(await answer(fromFile.url, 'd', await token(bytes(SECRET), { sub: 'a', exp: past() }))).toMatchObject({
@@ -197,6 +206,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      early: 256,
       expiresIn: expect.any(Number),
     })
     expect(await answer(fromEnv.url, 'd', await token(bytes(SECRET), { sub: 'a' }))).toMatchObject({ code: 4403 })
@@ -213,6 +223,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
+      early: 256,
       expiresIn: expect.any(Number),
     })
     expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({

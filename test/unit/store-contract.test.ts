@@ -510,13 +510,17 @@ describe.each([memory, sqlite, redisSubject])('$name store: early calls and void
     // The ids void closed are duplicates now: a late copy of a pub sent before the void publishes nothing.
     expect((await store.accept('u', 'c', [early(4, 'tab-a', 2, 1, 0)])).map((o) => o.kind)).toEqual(['duplicate'])
     expect(seqs((await store.read('hot', 0, 10)).msgs)).toEqual([1, 2])
-    expect((await store.void('u', 'c', 4, 6)).calls).toEqual([])
+    expect(await store.void('u', 'c', 4, 6)).toEqual({ kind: 'voided', was: 6, calls: [] })
   })
 
   it("forgets the calls at or below a later call's stored watermark, and keeps the newest 256", async () => {
     const store = await voidable()
     await store.accept('u', 'c', [early(1, 't', 1, 1, 0), early(2, 't', 2, 1, 0), early(3, 't', 3, 1, 2)])
-    expect((await store.void('u', 'c', 1, 3)).calls.map((c) => c.id)).toEqual([3])
+    expect(await store.void('u', 'c', 1, 3)).toEqual({
+      kind: 'voided',
+      was: 3,
+      calls: [{ id: 3, tab: 't', n: 3, count: 1 }],
+    })
     const many = range(4, 303).map((id) => early(id, 't', id, 1, 3))
     await store.accept('u', 'c', many)
     const kept = await store.void('u', 'c', 1, 303)
@@ -673,6 +677,13 @@ describe('sqlite store on a file written before binary bodies', () => {
       [2, 'two'],
       [3, ['bytes', ...NOT_UTF8]],
     ])
+    // A file from before early calls gains their table: a pub's call is kept, and void answers with it.
+    await store.accept('u', 'c', [early(3, 'tab-a', 1, 1, 2)])
+    expect(await store.void?.('u', 'c', 1, 4)).toEqual({
+      kind: 'voided',
+      was: 3,
+      calls: [{ id: 3, tab: 'tab-a', n: 1, count: 1 }],
+    })
   })
 })
 
