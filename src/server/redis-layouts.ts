@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { RedisArgument } from '@redis/client'
-import type { Refusal } from '../protocol/frames.ts'
+import type { CallTag, Refusal } from '../protocol/frames.ts'
 import type { RedisLink } from './redis-link.ts'
 import {
   ACCEPT,
@@ -11,8 +11,17 @@ import {
   RAISE_WATERMARK,
   REFUSE,
   REFUSE_IN_SLOT,
+  VOID,
 } from './redis-scripts.ts'
-import { KEPT_REFUSALS, ownBody, type PubInput, type PubOutcome, type RefuseOutcome } from './store.ts'
+import {
+  type EarlyCall,
+  KEPT_REFUSALS,
+  ownBody,
+  type PubInput,
+  type PubOutcome,
+  type RefuseOutcome,
+  type VoidOutcome,
+} from './store.ts'
 
 /** Where a store keeps what, and how it appends: one Redis, or a Cluster (every script within one hash slot). */
 export interface Layout {
@@ -22,8 +31,13 @@ export interface Layout {
   accept(field: string, pubs: readonly PubInput[]): Promise<PubOutcome[]>
   /** The highest pub id of `field` known to be appended or refused. */
   acked(field: string): Promise<number>
-  /** Refuses a pub of `field` for good (see `Store.refuse`); `topic` is the pub's, when the server read one. */
-  refuse(field: string, refusal: Refusal, topic: string | undefined): Promise<RefuseOutcome>
+  /**
+   * Refuses a pub of `field` for good (see `Store.refuse`); `topic` is the pub's, when the server read one, `call` the
+   * call it opens.
+   */
+  refuse(field: string, refusal: Refusal, topic: string | undefined, call: CallTag | undefined): Promise<RefuseOutcome>
+  /** `void` of `field` (see `Store.void`): only where a client's counter is one key, so not on a Cluster. */
+  readonly void?: (field: string, from: number, to: number) => Promise<VoidOutcome>
   /** The latest refusals of `field`, oldest first. */
   refusals(field: string): Promise<Refusal[]>
   /** The channel volatile messages travel on. */
@@ -62,6 +76,25 @@ async function readRefusals(link: RedisLink, key: string): Promise<Refusal[]> {
   return kept.map((text) => JSON.parse(text) as Refusal)
 }
 
+/** The arguments `ACCEPT` and `REFUSE` take for the call a pub at `id` opens: its `stored` and its member. */
+function callArgs(id: number, call: CallTag | undefined): [string, string] {
+  if (!call) return ['', '']
+  const [tab, n, count, stored] = call
+  return [String(stored), JSON.stringify([id, tab, n, count])]
+}
+
+/** What `VOID` returns (calls as the members `callArgs` wrote). */
+type ScriptVoid = ['voided', number, string[]] | ['out-of-order', number]
+
+function voidOutcome(outcome: ScriptVoid): VoidOutcome {
+  if (outcome[0] === 'out-of-order') return { kind: 'out-of-order', expected: outcome[1] }
+  const calls = outcome[2].map((text): EarlyCall => {
+    const [id, tab, n, count] = JSON.parse(text) as [number, string, number, number]
+    return { id, tab, n, count }
+  })
+  return { kind: 'voided', was: outcome[1], calls }
+}
+
 /** What an append script returns per message. */
 type ScriptOutcome = ['published', number, string, number] | ['duplicate'] | ['out-of-order', number]
 
@@ -86,12 +119,18 @@ function outcomesOf(pubs: readonly PubInput[], outcomes: readonly ScriptOutcome[
   })
 }
 
-/** The script's argument list after the first five: topic names, then per pub its topic index, id, field and body. */
-function pubArgs(pubs: readonly PubInput[]): { topics: string[]; args: RedisArgument[] } {
+/**
+ * The script's argument list after the first five: topic names, then per pub its topic index, id, field and body,
+ * and what `more` adds.
+ */
+function pubArgs(
+  pubs: readonly PubInput[],
+  more: (pub: PubInput) => string[] = () => [],
+): { topics: string[]; args: RedisArgument[] } {
   const topics = [...new Set(pubs.map((p) => p.topic))]
   const index = new Map(topics.map((topic, i) => [topic, i + 1]))
-  const args = [...topics, ...pubs.flatMap((p) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body)])]
-  return { topics, args }
+  const perPub = (p: PubInput) => [String(index.get(p.topic)), String(p.id), ...bodyArgs(p.body), ...more(p)]
+  return { topics, args: [...topics, ...pubs.flatMap(perPub)] }
 }
 
 /** Blocks until `replicas` replicas have this connection's writes so far; throws when they do not in time. */
@@ -106,18 +145,21 @@ async function waitForReplicas(options: LayoutOptions, key: string): Promise<voi
 
 /**
  * One Redis, the layout every version so far wrote: `<prefix>meta:<topic>` and `<prefix>log:<topic>` per topic, one
- * `<prefix>clients` hash of counters, one `<prefix>appends` channel; a batch is one `ACCEPT` call.
+ * `<prefix>clients` hash of counters, `<prefix>refused:<field>` and `<prefix>early:<field>` per (user, client), one
+ * `<prefix>appends` channel; a batch is one `ACCEPT` call.
  */
 export function singleLayout(options: LayoutOptions): Layout {
   const { link, prefix, maxMessages, maxAgeMs, epochKey } = options
   const countersKey = `${prefix}clients`
   const refusalsKey = (field: string) => `${prefix}refused:${field}`
+  const earlyKey = (field: string) => `${prefix}early:${field}`
   const channel = `${prefix}appends`
   return {
     channels: [channel],
     async accept(field, pubs) {
-      const { topics, args } = pubArgs(pubs)
-      const keys = [countersKey, epochKey, ...topics.flatMap((t) => [`${prefix}meta:${t}`, `${prefix}log:${t}`])]
+      const { topics, args } = pubArgs(pubs, (p) => callArgs(p.id, p.call))
+      const topicKeys = topics.flatMap((t) => [`${prefix}meta:${t}`, `${prefix}log:${t}`])
+      const keys = [countersKey, epochKey, earlyKey(field), ...topicKeys]
       const head = [field, maxMessages, maxAgeMs, channel, randomUUID()]
       const outcomes = outcomesOf(pubs, await evalScript<ScriptOutcome[]>(link, ACCEPT, keys, [...head, ...args]))
       await waitForReplicas(options, countersKey)
@@ -128,10 +170,20 @@ export function singleLayout(options: LayoutOptions): Layout {
       return value === null ? 0 : Number(value)
     },
     readKeys: (topic) => [`${prefix}meta:${topic}`, `${prefix}log:${topic}`, epochKey],
-    async refuse(field, refusal) {
-      const keys = [countersKey, refusalsKey(field)]
-      const args = [field, String(refusal.id), refusalText(refusal), String(KEPT_REFUSALS)]
+    async refuse(field, refusal, _topic, call) {
+      const keys = [countersKey, refusalsKey(field), earlyKey(field)]
+      const args = [
+        field,
+        String(refusal.id),
+        refusalText(refusal),
+        String(KEPT_REFUSALS),
+        ...callArgs(refusal.id, call),
+      ]
       return refuseOutcome(await evalScript<ScriptRefusal>(link, REFUSE, keys, args))
+    },
+    async void(field, from, to) {
+      const keys = [countersKey, earlyKey(field)]
+      return voidOutcome(await evalScript<ScriptVoid>(link, VOID, keys, [field, String(from), String(to)]))
     },
     refusals: (field) => readRefusals(link, refusalsKey(field)),
     volatileChannel: `${prefix}volatile`,
@@ -156,7 +208,7 @@ export function bucketOf(topic: string): number {
  * `…:dedup:<topic>` — and its appends go out on the bucket's sharded channel `<prefix>{b<n>}:appends`, so one
  * script touches one slot. A client's acked watermark is a key of its own, `<prefix>acked:<user, client>`, in
  * whatever slot that lands. Why appending and deduplicating this way loses and doubles nothing: docs/server.md,
- * "Redis Cluster".
+ * "Redis Cluster". It has no `void` and keeps no early calls: no one step can move a client's dedup in every topic.
  */
 export function clusterLayout(options: LayoutOptions): Layout {
   const { link, prefix, maxMessages, maxAgeMs } = options

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { RedisArgument } from '@redis/client'
 import type { Body, Json } from '../protocol/frames.ts'
 import type { RedisLink } from './redis-link.ts'
+import { EARLY_CALLS } from './store.ts'
 
 /** A Lua script with its SHA1, sent with EVALSHA and, once per script cache, as EVAL. */
 export interface LuaScript {
@@ -123,6 +124,20 @@ end
 }
 
 /**
+ * The Lua the scripts that move a client's counter on one Redis share: `keepCall` keeps the early call a taken pub
+ * opened (see `EarlyCall`) in the client's sorted set (score: the pub id; member: the JSON text `[id, tab, n,
+ * count]`, whose id keeps every member distinct), dropping those at or below the call's `stored` and all but the
+ * newest `EARLY_CALLS`. Every argument is the string the script was given, so no id goes through a Lua number.
+ */
+const KEEP_CALL = `
+local function keepCall(key, id, stored, call)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', stored)
+  redis.call('ZADD', key, id, call)
+  redis.call('ZREMRANGEBYRANK', key, 0, -${EARLY_CALLS + 1})
+end
+`
+
+/**
  * Appends a batch to topic streams, each message with the entry id `<seq>-0`, and moves the client's dedup counter,
  * all in one script: Redis runs a script atomically, so two servers accepting the same pub id cannot both append it
  * and two servers appending to one topic cannot reuse a seq. Every append is PUBLISHed from inside the script, so
@@ -132,20 +147,21 @@ end
  * A topic's first append gives it the store's epoch (the string at KEYS[2]), the one `READ` reported for it while it
  * had no meta hash. Only when that key is missing too (the data was deleted) is a fresh epoch drawn and stored there.
  *
- * KEYS[1] the counters hash; KEYS[2] the store's epoch; for the j-th topic of the batch KEYS[2j+1] its meta hash
- * (epoch, first, last) and KEYS[2j+2] its stream.
+ * KEYS[1] the counters hash; KEYS[2] the store's epoch; KEYS[3] the client's early calls (see `KEEP_CALL`); for the
+ * j-th topic of the batch KEYS[2j+2] its meta hash (epoch, first, last) and KEYS[2j+3] its stream.
  * ARGV[1] the counters field of (user, client), or '' for a producer's append (no dedup); ARGV[2] max messages and
  * ARGV[3] max age in ms (0: no limit); ARGV[4] the notification channel; ARGV[5] a fresh epoch for a store that has
- * none; then per topic j its name; then per message a quadruple: topic index j, pub id, body field (see `BodyField`:
- * 'b' JSON text, 'r' raw bytes) and the body. The stream entry is `{<field>, body, 'a', at}`.
+ * none; then per topic j its name; then per message six: topic index j, pub id, body field (see `BodyField`: 'b'
+ * JSON text, 'r' raw bytes), the body, and the call it opens as its `stored` and its member ('' and '' for none),
+ * kept when the pub is published. The stream entry is `{<field>, body, 'a', at}`.
  *
  * Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}` or `{'out-of-order', expected}`, stopping
  * at the first out-of-order one. On the channel, a JSON body's message is the JSON text `[topic, seq, epoch, at,
  * body]` (body as a JSON string); a binary one's is the JSON text `[topic, seq, epoch, at]`, a newline, then the
  * body's bytes as they are (cjson escapes every newline inside JSON, so the first one ends the header).
  */
-export const ACCEPT = script(`${appendLua('PUBLISH')}
-local nTopics = (#KEYS - 2) / 2
+export const ACCEPT = script(`${appendLua('PUBLISH')}${KEEP_CALL}
+local nTopics = (#KEYS - 3) / 2
 local field = ARGV[1]
 local dedup = field ~= ''
 local start = 0
@@ -161,7 +177,7 @@ local function storeEpoch()
   return epoch
 end
 
-for i = 6 + nTopics, #ARGV, 4 do
+for i = 6 + nTopics, #ARGV, 6 do
   local j = tonumber(ARGV[i])
   local id = tonumber(ARGV[i + 1])
   if dedup and id <= acked then
@@ -170,8 +186,11 @@ for i = 6 + nTopics, #ARGV, 4 do
     out[#out + 1] = { 'out-of-order', acked + 1 }
     break
   else
-    out[#out + 1] = appendTo(KEYS[2 * j + 1], KEYS[2 * j + 2], ARGV[5 + j], ARGV[i + 2], ARGV[i + 3], storeEpoch)
-    if dedup then acked = id end
+    out[#out + 1] = appendTo(KEYS[2 * j + 2], KEYS[2 * j + 3], ARGV[5 + j], ARGV[i + 2], ARGV[i + 3], storeEpoch)
+    if dedup then
+      acked = id
+      if ARGV[i + 4] ~= '' then keepCall(KEYS[3], ARGV[i + 1], ARGV[i + 4], ARGV[i + 5]) end
+    end
   end
 end
 if acked ~= start then redis.call('HSET', KEYS[1], field, acked) end
@@ -188,9 +207,10 @@ return out
  * client) pair, value: the last id appended). ARGV[1] the dedup field ('' for a producer's append), ARGV[2..4] as in
  * `ACCEPT` (ARGV[4] the bucket's sharded channel), ARGV[5] the epoch a topic's first append takes: when it is '' and
  * some topic of the batch has none yet, nothing is done and `{{'need-epoch'}}` returned (the store's epoch key lives
- * in another slot: the node reads it and calls again). Then the topic names, then per message the quadruple of
- * `ACCEPT`. Returns per message `{'published', seq, epoch, at}`, `{'duplicate'}`, or `{'fenced', refusal}` for an
- * id a refusal closed this topic to (see `FENCE_REFUSAL`), with the refusal's JSON text.
+ * in another slot: the node reads it and calls again). Then the topic names, then per message the first four of
+ * `ACCEPT` (no call: a Cluster keeps no early calls). Returns per message `{'published', seq, epoch, at}`,
+ * `{'duplicate'}`, or `{'fenced', refusal}` for an id a refusal closed this topic to (see `FENCE_REFUSAL`), with the
+ * refusal's JSON text.
  */
 export const APPEND_IN_SLOT = script(`${appendLua('SPUBLISH')}
 local nTopics = #KEYS / 3
@@ -255,7 +275,6 @@ return { head[1], first, last, entries }
 `)
 
 /**
-/**
  * A session claim (see `SessionClaims`): counts the claims of one (user, client) and announces the new number on the
  * plain (cluster-wide) channel. KEYS[1] the claim counter (kept a day after the last claim: numbers only need to grow
  * while sockets of the client may be open); ARGV[1] the channel, ARGV[2] the (user, client) field. Publishes the JSON
@@ -287,12 +306,13 @@ return { first, last }
 
 /**
  * Refuses one pub of a client for good: when its id is the counter + 1, moves the counter there and records the
- * refusal at the end of the client's list of refusals, trimmed to the latest ARGV[4], atomically (a script), so two
- * nodes cannot both move one counter. KEYS[1] the counters hash, KEYS[2] the client's refusals list; ARGV[1] the
- * counters field of (user, client), ARGV[2] the pub id, ARGV[3] the refusal as JSON text, ARGV[4] how many to keep.
- * Returns `{'refused'}`, `{'duplicate'}` or `{'out-of-order', expected}`.
+ * refusal at the end of the client's list of refusals, trimmed to the latest ARGV[4], and keeps the early call the pub
+ * opened, atomically (a script), so two nodes cannot both move one counter. KEYS[1] the counters hash, KEYS[2] the
+ * client's refusals list, KEYS[3] its early calls; ARGV[1] the counters field of (user, client), ARGV[2] the pub id,
+ * ARGV[3] the refusal as JSON text, ARGV[4] how many to keep, ARGV[5] and ARGV[6] the call as `ACCEPT` takes it
+ * ('' and '' for none). Returns `{'refused'}`, `{'duplicate'}` or `{'out-of-order', expected}`.
  */
-export const REFUSE = script(`
+export const REFUSE = script(`${KEEP_CALL}
 local acked = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local id = tonumber(ARGV[2])
 if id <= acked then return { 'duplicate' } end
@@ -300,7 +320,21 @@ if id ~= acked + 1 then return { 'out-of-order', acked + 1 } end
 redis.call('HSET', KEYS[1], ARGV[1], id)
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+if ARGV[5] ~= '' then keepCall(KEYS[3], ARGV[2], ARGV[5], ARGV[6]) end
 return { 'refused' }
+`)
+
+/**
+ * `void {from, to}` of a client (see `VoidOutcome`), atomically: KEYS[1] the counters hash, KEYS[2] the client's early
+ * calls; ARGV[1] the counters field of (user, client), ARGV[2] from, ARGV[3] to. Returns `{'out-of-order', expected}`
+ * when the counter is below from - 1 (nothing moves), else moves it to `to` unless it is past it and returns
+ * `{'voided', was, calls}`, the members of the calls from..to by id. The calls stay: the client may ask again.
+ */
+export const VOID = script(`
+local was = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if was < tonumber(ARGV[2]) - 1 then return { 'out-of-order', was + 1 } end
+if tonumber(ARGV[3]) > was then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return { 'voided', was, redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[3]) }
 `)
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Body, Refusal } from '../protocol/frames.ts'
+import type { Body, CallTag, Refusal } from '../protocol/frames.ts'
 import { AppendListeners } from './append-listeners.ts'
 import { startFanout } from './redis-fanout.ts'
 import { clusterLayout, singleLayout } from './redis-layouts.ts'
@@ -16,6 +16,7 @@ import type {
   Store,
   StoredMessage,
   TopicHead,
+  VoidOutcome,
 } from './store.ts'
 
 // The Redis entry point (`tabwire/server/redis`) also carries presence for several nodes: one optional dependency.
@@ -127,15 +128,22 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   const fanout = await startFanout({ link, channels: layout.channels, read, deliver, onError })
   const sessionClaims = await claimsOver(link, prefix, counterField, onError)
   const relay = await startRedisRelay({ link, channel: layout.volatileChannel, onError })
+  const voidIn = layout.void
 
   return {
     accept(user: string, clientId: string, pubs: readonly PubInput[]): Promise<PubOutcome[]> {
       return pubs.length === 0 ? Promise.resolve([]) : layout.accept(counterField(user, clientId), pubs)
     },
 
-    refuse(user: string, clientId: string, refusal: Refusal, topic?: string): Promise<RefuseOutcome> {
-      return layout.refuse(counterField(user, clientId), refusal, topic)
+    refuse(user: string, clientId: string, refusal: Refusal, topic?: string, call?: CallTag): Promise<RefuseOutcome> {
+      return layout.refuse(counterField(user, clientId), refusal, topic, call)
     },
+
+    // Absent on a Cluster (see `Store.void`): its server then offers no `welcome.early`.
+    ...(voidIn && {
+      void: (user: string, clientId: string, from: number, to: number): Promise<VoidOutcome> =>
+        voidIn(counterField(user, clientId), from, to),
+    }),
 
     refusals: (user: string, clientId: string): Promise<Refusal[]> => layout.refusals(counterField(user, clientId)),
 
