@@ -37,7 +37,7 @@ export interface EarlyCall {
 }
 
 /** How many early calls a store keeps per (user, client) (`welcome.early`): a client sends no more before storing. */
-export const EARLY_CALLS = 256
+export const EARLY_CALLS = 64
 
 /** `kept` after a pub with `tag` at `id` was taken: the calls at or below its `stored` go, the newest `EARLY_CALLS` stay. */
 export function keepCall(kept: readonly EarlyCall[], id: number, [tab, n, count, stored]: CallTag): EarlyCall[] {

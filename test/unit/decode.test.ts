@@ -32,7 +32,7 @@ const validServer: ServerFrame[] = [
   { t: 'welcome', v: 1, acked: 0 },
   { t: 'welcome', v: 1, acked: 0, expiresIn: 0 },
   { t: 'welcome', v: 1, acked: 3, expiresIn: 3_600_000 },
-  { t: 'welcome', v: 1, acked: 3, early: 256 },
+  { t: 'welcome', v: 1, acked: 3, early: 64 },
   { t: 'authed' },
   { t: 'authed', expiresIn: 60_000 },
   { t: 'ack', id: 12 },

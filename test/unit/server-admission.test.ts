@@ -47,7 +47,7 @@ describe('admission control (server)', () => {
 
     vi.advanceTimersByTime(100)
     const c = await h.hello(url, 'c')
-    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 })
+    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 })
     // The slots at 100 and 200 were handed out already: the next one is 300 (200 ms from now).
     expect(await rejected(url)).toEqual({ code: 4429, reason: 'retry-after=200', frames: 0 })
     expect(server.connections()).toBe(3)

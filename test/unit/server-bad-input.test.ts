@@ -28,7 +28,7 @@ describe('server bad input', () => {
       bad.send(raw)
       expect(await bad.closed).toEqual({ code: 4400, reason: code })
       expect(bad.frames).toEqual([
-        { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+        { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
         { t: 'error', code, message: expect.any(String) },
       ])
       await stillWorks(good, 1)

@@ -18,7 +18,7 @@ function storeWithoutVoid(): Store {
 describe('server: pubs sent before they were stored, and void', () => {
   it('offers early in its welcome when its store takes void, and not otherwise', async () => {
     const { url } = await serve()
-    expect((await hello(url, 'c1')).frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 }])
+    expect((await hello(url, 'c1')).frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 }])
     const without = await serve({ store: storeWithoutVoid() })
     expect((await hello(without.url, 'c1')).frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 }])
   })
@@ -35,7 +35,7 @@ describe('server: pubs sent before they were stored, and void', () => {
     next.send({ t: 'void', from: 1, to: 8 })
     await next.waitFor((f) => f.length === 3)
     expect(next.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 3, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 3, maxBytes: 1048576, early: 64 },
       {
         t: 'voided',
         from: 1,

@@ -59,7 +59,7 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
-      early: 256,
+      early: 64,
       expiresIn: expect.any(Number),
     })
     bob.send({ t: 'pub', id: 1, topic: 't', body: 'b1' })
@@ -104,7 +104,7 @@ describe('HS256 secret (`jwt: { secret }`)', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
-      early: 256,
+      early: 64,
       expiresIn: expect.any(Number),
     })
     const wrongIssuer = await token(bytes(SECRET), { sub: 'a', iss: 'https://evil.example', aud: 'tabwire' })
@@ -190,7 +190,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
-      early: 256,
+      early: 64,
       expiresIn: expect.any(Number),
     })
     expect(await answer(fromFile.url, 'd', await token(bytes(SECRET), { sub: 'a', exp: past() }))).toMatchObject({
@@ -206,7 +206,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
-      early: 256,
+      early: 64,
       expiresIn: expect.any(Number),
     })
     expect(await answer(fromEnv.url, 'd', await token(bytes(SECRET), { sub: 'a' }))).toMatchObject({ code: 4403 })
@@ -223,7 +223,7 @@ describe('the CLI with JWT', () => {
       v: 1,
       acked: 0,
       maxBytes: 1048576,
-      early: 256,
+      early: 64,
       expiresIn: expect.any(Number),
     })
     expect(await answer(cli.url, 'd', await token(privateKey, { sub: 'a', iss: 'other' }, header))).toMatchObject({

@@ -28,7 +28,7 @@ describe('server: subscriptions that start at the newest message', () => {
     await c.untilSeq('t', 8)
     await c.quiet()
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 64 },
       { t: 'reset', topic: 't', seq: 6, epoch, reason: 'latest' },
       msg('t', 7, epoch),
       msg('t', 8, epoch),

@@ -17,7 +17,7 @@ describe('server publish', () => {
     c.send(pub(4), pub(5))
     await c.waitFor((f) => f.length === 3)
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 3 },
       { t: 'ack', id: 5 },
     ])
@@ -46,7 +46,7 @@ describe('server publish', () => {
     await c.close()
 
     const again = await hello(url, 'c1')
-    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 2, maxBytes: 1048576, early: 256 }])
+    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 2, maxBytes: 1048576, early: 64 }])
     again.send(pub(1, 'resent'), pub(2, 'resent'), pub(3))
     await again.waitFor((f) => f.length === 2)
     expect(again.frames[1]).toEqual({ t: 'ack', id: 3 })
@@ -80,7 +80,7 @@ describe('server publish', () => {
     c.send(pub(1), pub(3), pub(4))
     expect(await c.closed).toEqual({ code: 4400, reason: 'out-of-order' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 1 },
       { t: 'error', code: 'out-of-order', message: 'pub.id 3 is out of order: expected 2' },
     ])
@@ -106,7 +106,7 @@ describe('server publish', () => {
     await alice.waitFor((f) => f.length === 2)
 
     const bob = await hello(url, 'shared-id', { token: 'bob' })
-    expect(bob.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 }])
+    expect(bob.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 }])
     bob.send(pub(1, 'b1'))
     await bob.waitFor((f) => f.length === 2)
     expect(bob.frames[1]).toEqual({ t: 'ack', id: 1 })
@@ -114,7 +114,7 @@ describe('server publish', () => {
     alice.send(pub(3, 'a3'))
     await alice.waitFor((f) => f.length === 3)
     expect(alice.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 2 },
       { t: 'ack', id: 3 },
     ])

@@ -25,7 +25,7 @@ describe('server replay', () => {
     await c.untilSeq('t', 11)
     await c.quiet()
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       ...range(7, 11).map((s) => msg('t', s, epoch)),
     ])
   })
@@ -63,7 +63,7 @@ describe('server replay', () => {
     await c.untilSeq('t', 12)
     await c.quiet()
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'reset', topic: 't', seq: 7, epoch, reason: 'retention' },
       ...range(8, 12).map((s) => msg('t', s, epoch)),
     ])
@@ -76,7 +76,7 @@ describe('server replay', () => {
     await c.untilSeq('t', 3)
     await c.quiet()
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'reset', topic: 't', seq: 0, epoch, reason: 'epoch' },
       ...range(1, 3).map((s) => msg('t', s, epoch)),
     ])
@@ -102,7 +102,7 @@ describe('server replay', () => {
     await c.untilSeq('t', 5)
     await c.quiet()
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'reset', topic: 't', seq: 2, epoch, reason: 'ahead' },
       ...range(3, 5).map((s) => msg('t', s, epoch)),
     ])
@@ -149,7 +149,7 @@ describe('server replay', () => {
     expect(racedReads()).toBeGreaterThan(0)
     expect(c.msgs('t').map((m) => m.seq)).toEqual(range(1, N))
     expect(c.frames.filter((f) => f.t !== 'msg')).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
     ])
     expect(publisher.msgs('t').map((m) => m.seq)).toEqual(range(1, N))
   })

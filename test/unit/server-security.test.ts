@@ -36,7 +36,7 @@ describe('authorize', () => {
     alice.send(pub(1, 'room', 'a1'), pub(2, 'secret:plans', 'leak'), pub(3, 'room', 'a3'), pub(4, 'secret:plans', 'x'))
     await alice.waitFor((f) => f.some((x) => x.t === 'nack' && x.id === 4))
     expect(alice.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 1 },
       { t: 'nack', id: 2, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
       { t: 'ack', id: 3 },
@@ -61,7 +61,7 @@ describe('authorize', () => {
       { id: 2, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
       { id: 4, code: 'forbidden', message: 'not allowed to publish to secret:plans' },
     ]
-    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 4, maxBytes: 1048576, refused, early: 256 }])
+    expect(again.frames).toEqual([{ t: 'welcome', v: 1, acked: 4, maxBytes: 1048576, refused, early: 64 }])
     again.send(pub(2, 'secret:plans', 'leak'), pub(5, 'room', 'a5'))
     await again.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 5))
     expect(again.frames.slice(1)).toEqual([
@@ -92,7 +92,7 @@ describe('authorize', () => {
     c.send(pub(1, 'room', 'ok1'), pub(2, 'room', 'spam'), pub(3, 'room', 'bad'), pub(4, 'room', 'ok4'))
     await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 4))
     expect(c.frames.filter((f) => f.t !== 'msg')).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 1 },
       { t: 'nack', id: 2, code: 'invalid', message: 'looks like spam' },
       { t: 'nack', id: 3, code: 'invalid', message: 'refused by validation' },
@@ -110,7 +110,7 @@ describe('authorize', () => {
   it('a skip stands for a pub too large to send: refused too-large, in its place in the id sequence', async () => {
     const { server, url } = await serve({ authenticate, maxFrameBytes: 4096 })
     const c = await hello(url, 'c', { token: 'ann' })
-    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 4096, early: 256 })
+    expect(c.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 4096, early: 64 })
     c.send(pub(1, 'room', 'a'), { t: 'skip', id: 2 }, pub(3, 'room', 'c'))
     await c.waitFor((f) => f.some((x) => x.t === 'ack' && x.id === 3))
     expect(c.frames.slice(1)).toEqual([
@@ -168,7 +168,7 @@ describe('authorize', () => {
     const isFetchReply = (f: unknown) => [fetchError, fetchAnswer].some((x) => JSON.stringify(x) === JSON.stringify(f))
     expect(c.frames.filter(isFetchReply)).toEqual([fetchError, fetchAnswer])
     expect(c.frames.filter((f) => !isFetchReply(f))).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:a' },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:b' },
       { t: 'pong', n: 1 },
@@ -202,7 +202,7 @@ describe('authorize', () => {
     expect(most).toBe(32)
     expect(asked).toEqual([...topics(0), ...topics(100)])
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:0' },
       { t: 'pong', n: 1 },
       { t: 'error', code: 'forbidden', message: 'not allowed to subscribe to secret:100' },
@@ -230,7 +230,7 @@ describe('authorize', () => {
       c.send(pub(2, 'ok', 2), pub(3, 'boom', 3))
       expect(await c.closed).toEqual({ code: 1011, reason: 'internal error' })
       const d = await hello(url, 'c')
-      expect(d.frames).toEqual([{ t: 'welcome', v: 1, acked: 1, maxBytes: 1048576, early: 256 }])
+      expect(d.frames).toEqual([{ t: 'welcome', v: 1, acked: 1, maxBytes: 1048576, early: 64 }])
       d.send(pub(2, 'ok', 'crash'))
       expect(await d.closed).toEqual({ code: 1011, reason: 'internal error' })
       // A sync boolean works too.
@@ -267,7 +267,7 @@ describe('rateLimit', () => {
     c.send({ t: 'ping', n: 2 }) // over: 3 tokens short, 100 ms each
     expect(await c.closed).toEqual({ code: 4429, reason: 'retry-after=300' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'ack', id: 3 },
       { t: 'pong', n: 1 },
     ])
@@ -341,7 +341,7 @@ describe('maxSubscriptions', () => {
     c.send({ t: 'sub', topic: 'd', after: 0 })
     expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'pong', n: 1 },
       { t: 'error', code: 'too-many-subscriptions', message: 'at most 2 subscriptions per connection' },
     ])
@@ -359,7 +359,7 @@ describe('maxSubscriptions', () => {
     })
     expect(await c.closed).toEqual({ code: 4400, reason: 'too-many-subscriptions' })
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'error', code: 'too-many-subscriptions', message: 'at most 1 subscriptions per connection' },
     ])
   })
@@ -404,7 +404,7 @@ describe('allowedOrigins', () => {
     await new Promise<void>((resolve) => ws.once('open', () => resolve()))
     ws.send(JSON.stringify({ t: 'hello', v: 1, client: 'o', subs: [] }))
     const first = await new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())))
-    expect(JSON.parse(first)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 })
+    expect(JSON.parse(first)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 })
     expect(server.connections()).toBe(1)
     ws.close()
   })

@@ -18,7 +18,7 @@ describe('server session', () => {
     const { url } = await serve()
     const c = await hello(url, 'c1')
     await c.quiet()
-    expect(c.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 }])
+    expect(c.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 }])
   })
 
   it('closes 4400 when the first frame is not hello', async () => {
@@ -63,7 +63,7 @@ describe('server session', () => {
     c.send({ t: 'hello', v: 1, client: 'c1', subs: [] }, { t: 'ping', n: 1 })
     await c.waitFor((f) => f.length === 2)
     expect(c.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 },
       { t: 'pong', n: 1 },
     ])
   })
@@ -142,7 +142,7 @@ describe('server session', () => {
     expect(server.port).toBe(port)
     const again = await hello(url, 'a', { subs: [{ topic: 't', after: 0 }] })
     await again.untilSeq('t', 1)
-    expect(again.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 1, maxBytes: 1048576, early: 256 })
+    expect(again.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 1, maxBytes: 1048576, early: 64 })
     expect(again.msgs('t').map((m) => m.body)).toEqual(['kept'])
     expect(server.connections()).toBe(1)
   })

@@ -85,7 +85,7 @@ describe('a peer that resets the connection while its origin is refused', () => 
       })
       expect(cli.child.exitCode, `exited in round ${round}:\n${cli.stderr()}`).toBe(null)
     }
-    expect(await served(cli.url)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 })
+    expect(await served(cli.url)).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 })
     expect(cli.child.exitCode).toBe(null)
     expect(cli.stderr()).toBe('')
   })
@@ -122,7 +122,7 @@ describe('graceful stop with sockets that never became a WebSocket', () => {
     expect((await client.closed).code).toBe(1012)
     await server.start()
     const again = await TestClient.hello(url, 'c')
-    expect(again.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 })
+    expect(again.frames[0]).toEqual({ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 })
     await again.close()
   })
 

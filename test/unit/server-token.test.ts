@@ -42,7 +42,7 @@ describe('token expiry', () => {
   it('sends no expiresIn and never expires a connection whose identity has no expiresAt', async () => {
     const { url } = await serve({ authenticate })
     const c = await hello(url, 'c1', { token: 'alice' })
-    expect(c.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 256 }])
+    expect(c.frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 }])
   })
 
   it('closes 4401 at hello when expiresAt has already passed', async () => {

@@ -36,7 +36,7 @@ describe('volatile sends', () => {
     elsewhere.send({ t: 'ping', n: 1 })
     await elsewhere.waitFor((f) => f.some((x) => x.t === 'pong'))
     expect(elsewhere.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 64 },
       { t: 'pong', n: 1 },
     ])
   })
@@ -47,7 +47,7 @@ describe('volatile sends', () => {
     sender.send(vpub('room', 'typing'), { t: 'pub', id: 1, topic: 'room', body: 'hello' }, vpub('room', 'stopped'))
     await sender.waitFor((f) => f.some((x) => x.t === 'ack'))
     expect(sender.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 64 },
       { t: 'ack', id: 1 },
     ])
     const head = await server.store.head('room')
@@ -84,7 +84,7 @@ describe('volatile sends', () => {
     sender.send(vpub('secret', 1), { t: 'ping', n: 7 })
     await sender.waitFor((f) => f.some((x) => x.t === 'pong'))
     expect(sender.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 64 },
       { t: 'error', code: 'forbidden', message: 'not allowed to publish to secret' },
       { t: 'pong', n: 7 },
     ])
@@ -111,7 +111,7 @@ describe('volatile sends', () => {
     sender.send(vpub('a', 1), vpub('secret', 'x'), vpub('a', 2), vpub('b', 1), vpub('a', 3), { t: 'ping', n: 9 })
     await sender.waitFor((f) => f.some((x) => x.t === 'pong'))
     expect(sender.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 256 },
+      { t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576, early: 64 },
       { t: 'error', code: 'forbidden', message: 'not allowed to publish to secret' },
       { t: 'pong', n: 9 },
     ])

@@ -513,7 +513,7 @@ describe.each([memory, sqlite, redisSubject])('$name store: early calls and void
     expect(await store.void('u', 'c', 4, 6)).toEqual({ kind: 'voided', was: 6, calls: [] })
   })
 
-  it("forgets the calls at or below a later call's stored watermark, and keeps the newest 256", async () => {
+  it("forgets the calls at or below a later call's stored watermark, and keeps the newest 64", async () => {
     const store = await voidable()
     await store.accept('u', 'c', [early(1, 't', 1, 1, 0), early(2, 't', 2, 1, 0), early(3, 't', 3, 1, 2)])
     expect(await store.void('u', 'c', 1, 3)).toEqual({
@@ -521,11 +521,11 @@ describe.each([memory, sqlite, redisSubject])('$name store: early calls and void
       was: 3,
       calls: [{ id: 3, tab: 't', n: 3, count: 1 }],
     })
-    const many = range(4, 303).map((id) => early(id, 't', id, 1, 3))
+    const many = range(4, 103).map((id) => early(id, 't', id, 1, 3))
     await store.accept('u', 'c', many)
-    const kept = await store.void('u', 'c', 1, 303)
-    expect(kept).toMatchObject({ kind: 'voided', was: 303 })
-    expect(kept.kind === 'voided' && kept.calls.map((c) => c.id)).toEqual(range(48, 303))
+    const kept = await store.void('u', 'c', 1, 103)
+    expect(kept).toMatchObject({ kind: 'voided', was: 103 })
+    expect(kept.kind === 'voided' && kept.calls.map((c) => c.id)).toEqual(range(40, 103))
   })
 
   it('keeps the call of a refused pub, keeps nothing for a duplicate, and keeps calls per (user, client)', async () => {
