@@ -1,10 +1,38 @@
-import { describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { CallTag, PubFrame } from '../../src/protocol/frames.ts'
 import { createMemoryStore } from '../../src/server/memory-store.ts'
+import { createRedisStore } from '../../src/server/redis-store.ts'
+import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { Store } from '../../src/server/store.ts'
+import { startRedis, type RedisServer } from '../support/redis.ts'
 import { serverHarness } from '../support/server-harness.ts'
 
 const { serve, hello } = serverHarness()
+
+const dir = mkdtempSync(join(tmpdir(), 'tabwire-server-early-'))
+let redisStarting: Promise<RedisServer> | undefined
+let serial = 0
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true })
+  await redisStarting?.then(
+    (server) => server.stop(),
+    () => undefined,
+  )
+})
+
+/** The stores that take `void`, each through a real server. */
+const stores: { name: string; open: () => Promise<Store> }[] = [
+  { name: 'memory', open: async () => createMemoryStore() },
+  { name: 'sqlite', open: async () => createSqliteStore({ path: join(dir, `s${++serial}.db`) }) },
+  {
+    name: 'redis',
+    open: async () => createRedisStore({ url: (await (redisStarting ??= startRedis())).url, prefix: `e${++serial}:` }),
+  },
+]
 
 const pub = (id: number, call?: CallTag, topic = 'room'): PubFrame =>
   call ? { t: 'pub', id, topic, body: `m${id}`, call } : { t: 'pub', id, topic, body: `m${id}` }
@@ -16,51 +44,54 @@ function storeWithoutVoid(): Store {
 }
 
 describe('server: pubs sent before they were stored, and void', () => {
+  it.each(stores)(
+    "answers a void with the ids it had taken and the calls they opened, then acks the void's end ($name store)",
+    async ({ open }) => {
+      const { server, url } = await serve({ store: await open() })
+      const watcher = await hello(url, 'w', { subs: [{ topic: 'room', after: 0 }] })
+      const dying = await hello(url, 'c1')
+      // A worker sends calls 1 (two pubs) and 2 before they were stored, and dies.
+      dying.send(pub(1, ['tab-a', 1, 2, 0]), pub(2), pub(3, ['tab-b', 4, 1, 0]))
+      await dying.waitFor((f) => f.length === 2)
+      await dying.close()
+      const next = await hello(url, 'c1')
+      next.send({ t: 'void', from: 1, to: 8 })
+      await next.waitFor((f) => f.length === 3)
+      expect(next.frames).toEqual([
+        { t: 'welcome', v: 1, acked: 3, maxBytes: 1048576, early: 64 },
+        {
+          t: 'voided',
+          from: 1,
+          to: 8,
+          was: 3,
+          calls: [
+            [1, 'tab-a', 1, 2],
+            [3, 'tab-b', 4, 1],
+          ],
+        },
+        { t: 'ack', id: 8 },
+      ])
+      // A late copy of a voided id publishes nothing; the next id goes on.
+      next.send(pub(5), pub(9, ['tab-a', 2, 1, 8]))
+      await next.waitFor((f) => f.length === 4)
+      expect(next.frames[3]).toEqual({ t: 'ack', id: 9 })
+      await watcher.untilSeq('room', 4)
+      await watcher.quiet()
+      expect(watcher.msgs('room').map((m) => m.body)).toEqual(['m1', 'm2', 'm3', 'm9'])
+      // Call 9's stored watermark (8) let the server forget the calls at or below it.
+      expect(await server.store.void?.('anonymous', 'c1', 1, 9)).toEqual({
+        kind: 'voided',
+        was: 9,
+        calls: [{ id: 9, tab: 'tab-a', n: 2, count: 1 }],
+      })
+    },
+  )
+
   it('offers early in its welcome when its store takes void, and not otherwise', async () => {
     const { url } = await serve()
     expect((await hello(url, 'c1')).frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576, early: 64 }])
     const without = await serve({ store: storeWithoutVoid() })
     expect((await hello(without.url, 'c1')).frames).toEqual([{ t: 'welcome', v: 1, acked: 0, maxBytes: 1048576 }])
-  })
-
-  it("answers a void with the ids it had taken and the calls they opened, then acks the void's end", async () => {
-    const { server, url } = await serve()
-    const watcher = await hello(url, 'w', { subs: [{ topic: 'room', after: 0 }] })
-    const dying = await hello(url, 'c1')
-    // A worker sends calls 1 (two pubs) and 2 before they were stored, and dies.
-    dying.send(pub(1, ['tab-a', 1, 2, 0]), pub(2), pub(3, ['tab-b', 4, 1, 0]))
-    await dying.waitFor((f) => f.length === 2)
-    await dying.close()
-    const next = await hello(url, 'c1')
-    next.send({ t: 'void', from: 1, to: 8 })
-    await next.waitFor((f) => f.length === 3)
-    expect(next.frames).toEqual([
-      { t: 'welcome', v: 1, acked: 3, maxBytes: 1048576, early: 64 },
-      {
-        t: 'voided',
-        from: 1,
-        to: 8,
-        was: 3,
-        calls: [
-          [1, 'tab-a', 1, 2],
-          [3, 'tab-b', 4, 1],
-        ],
-      },
-      { t: 'ack', id: 8 },
-    ])
-    // A late copy of a voided id publishes nothing; the next id goes on.
-    next.send(pub(5), pub(9, ['tab-a', 2, 1, 8]))
-    await next.waitFor((f) => f.length === 4)
-    expect(next.frames[3]).toEqual({ t: 'ack', id: 9 })
-    await watcher.untilSeq('room', 4)
-    await watcher.quiet()
-    expect(watcher.msgs('room').map((m) => m.body)).toEqual(['m1', 'm2', 'm3', 'm9'])
-    // Call 9's stored watermark (8) let the server forget the calls at or below it.
-    expect(await server.store.void?.('anonymous', 'c1', 1, 9)).toEqual({
-      kind: 'voided',
-      was: 9,
-      calls: [{ id: 9, tab: 'tab-a', n: 2, count: 1 }],
-    })
   })
 
   it('keeps the call of a pub it refused, and answers void in order with the pubs around it', async () => {
