@@ -479,7 +479,10 @@ export class Connection implements Session {
    */
   private async voidIds({ from, to }: VoidFrame): Promise<boolean> {
     const { store } = this.ctx
-    if (!this.identity) return false
+    // Each answer can carry every kept call: answered only with room to send it, as a replay starts, so a client that
+    // sends voids without reading holds one answer's worth here, not one per void.
+    await this.out.room()
+    if (!this.identity || this.ended) return false
     if (!store.void) {
       this.reject('type', 'void is not taken here: the welcome offered no early')
       return false

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws'
-import { decodeServerMessage } from '../../src/protocol/decode.ts'
+import { decodeServerMessage, voidedFrame } from '../../src/protocol/decode.ts'
 import type { ServerFrame } from '../../src/protocol/frames.ts'
 
 /**
@@ -25,7 +25,7 @@ export class WireCounter {
       this.messages++
       this.bytes += data.byteLength
       this.maxMessageBytes = Math.max(this.maxMessageBytes, data.byteLength)
-      const decoded = decodeServerMessage(isBinary ? data : data.toString())
+      const decoded = decodeServerMessage(isBinary ? data : data.toString(), Infinity, { voided: voidedFrame })
       if (!decoded.ok) this.invalid.push(decoded.error.message)
       else for (const frame of decoded.frames) this.frames++, onFrame(frame)
       for (const check of this.checks) check()

@@ -237,6 +237,41 @@ describe('a client that never reads', () => {
   })
 })
 
+describe('void answers', () => {
+  it('20,000 voids in one message, each answered with 64 calls, from a client that never reads: answered only while there is room', async () => {
+    const closes = vi.spyOn(Connection.prototype, 'close')
+    try {
+      const { server, url } = await serve({ idleTimeout: 1_500 })
+      let voided = 0
+      const c = await WireCounter.open(url, (f) => {
+        if (f.t === 'voided') voided++
+      })
+      await c.send(text({ t: 'hello', v: 1, client: 'c', subs: [] }))
+      await c.until(() => c.frames === 1, 'welcome')
+      // 64 kept calls with the longest tab ids: each `voided` answering them is about 6 kB.
+      const tab = 'x'.repeat(64)
+      const pubs = Array.from({ length: 64 }, (_, i): ClientFrame => {
+        const id = i + 1
+        return { t: 'pub', id, topic: 'room', body: id, call: [tab, id, 1, 0] }
+      })
+      await c.send(text(...pubs))
+      await c.until(() => c.frames === 2, 'the ack')
+      c.pause()
+      // About 120 MB of answers if the server wrote them all at once.
+      await c.send(text(...Array.from({ length: 20_000 }, (): ClientFrame => ({ t: 'void', from: 1, to: 64 }))))
+      await until('the idle timeout', () => closes.mock.calls.some(([code]) => code === 4408), Boolean)
+      c.resume()
+      expect(await c.closed).toEqual({ code: 4408, reason: 'idle timeout' })
+      expect(server.outputBytes().peak).toBeLessThan(HIGH_WATER_BYTES + 2 * MESSAGE_BYTES)
+      expect(voided).toBeGreaterThan(0)
+      expect(voided).toBeLessThan(20_000)
+      expect(c.invalid).toEqual([])
+    } finally {
+      closes.mockRestore()
+    }
+  })
+})
+
 describe('fetch is always answered', () => {
   it('a denied fetch: error forbidden, then an empty range with its req and done', async () => {
     const { url } = await serve({ authorize: (_user, topic) => topic !== 'secret' })
