@@ -120,6 +120,8 @@ export interface SkipFrame {
 
 export const SKIP_REASONS = ['cancelled', 'expired'] as const
 
+export type SkipReason = (typeof SKIP_REASONS)[number]
+
 /**
  * Ids `from`..`to` were reserved by a client that sends pubs before it has stored them, and it cannot tell which of
  * them went out (it died, or a store failed after the pub was sent): those the server already took stand, the rest
@@ -132,8 +134,6 @@ export interface VoidFrame {
   from: number
   to: number
 }
-
-export type SkipReason = (typeof SKIP_REASONS)[number]
 
 /**
  * A fresh token for the open connection (the old one is about to expire): answered by `authed` when the server

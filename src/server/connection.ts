@@ -54,7 +54,6 @@ const AUTHORIZE_AHEAD = 32
 const INTERNAL_ERROR = 1011
 
 /** The frames that take a place in a client's id sequence. */
-/** The frames that stand in the client's id sequence, handled in order. */
 type Outgoing = PubFrame | SkipFrame | VoidFrame
 
 /** What every connection of one server shares. */
@@ -215,8 +214,8 @@ export class Connection implements Session {
       }
       frames = rest
     } else if (!this.withinRate(frames.length)) return
-    // All pubs (and skips) of one message are handled together, where the first of them stands: accepted runs go to
-    // the store in one call each and get one ack.
+    // All pubs (and skips and voids) of one message are handled together, where the first of them stands: accepted
+    // runs go to the store in one call each and get one ack.
     const pubs = frames.filter((f): f is Outgoing => f.t === 'pub' || f.t === 'skip' || f.t === 'void')
     const subs = this.verdicts(frames.filter((f): f is SubFrame => f.t === 'sub'))
     // Consecutive vpubs are relayed as one run: a burst of cursor moves in one message costs no turn per frame.

@@ -14,7 +14,8 @@ export interface Judges {
 
 /**
  * Each pub's refusal, if it gets one (`authorize`, then `validate`; a `skip` is its `why`, or `too-large`; a `void` gets
- * none); `authorize` is asked once per distinct topic. Throws what a hook throws: a failing hook is no verdict, and the caller applies nothing.
+ * none); `authorize` is asked once per distinct topic. Throws what a hook throws: a failing hook is no verdict, and the
+ * caller applies nothing.
  */
 export async function judge(
   judges: Judges,
