@@ -53,11 +53,12 @@ function str(f: Obj, k: string, opts: { nonEmpty?: boolean } = {}): string {
   return v
 }
 
+const isNat = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min
+
 /** A non-negative safe integer: seqs, ids and counters. */
 function nat(f: Obj, k: string, min = 0): number {
   const v = f[k]
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-    fail('field', `${String(f.t)}.${k} must be an integer ≥ ${min}`)
+  if (!isNat(v, min)) fail('field', `${String(f.t)}.${k} must be an integer ≥ ${min}`)
   return v
 }
 
@@ -92,11 +93,9 @@ function callTag(v: unknown, id: number): CallTag {
   const [tab, n, count, stored] = v as unknown[]
   if (typeof tab !== 'string' || tab.length === 0 || tab.length > MAX_TAB_ID)
     fail('field', `pub.call's tab must be a non-empty string of at most ${MAX_TAB_ID} characters`)
-  const whole = (x: unknown, min: number) => typeof x === 'number' && Number.isSafeInteger(x) && x >= min
-  if (!whole(n, 1) || !whole(count, 1)) fail('field', "pub.call's n and count must be integers ≥ 1")
-  if (!whole(stored, 0) || (stored as number) >= id)
-    fail('field', "pub.call's stored must be an integer ≥ 0 below pub.id")
-  return [tab, n as number, count as number, stored as number]
+  if (!isNat(n, 1) || !isNat(count, 1)) fail('field', "pub.call's n and count must be integers ≥ 1")
+  if (!isNat(stored, 0) || stored >= id) fail('field', "pub.call's stored must be an integer ≥ 0 below pub.id")
+  return [tab, n, count, stored]
 }
 
 const RESET_REASONS: readonly ResetReason[] = ['retention', 'epoch', 'ahead', 'latest']
@@ -227,9 +226,9 @@ export function voidedFrame(f: Obj): VoidedFrame {
   if (!Array.isArray(f.calls)) fail('field', 'voided.calls must be an array')
   const calls = f.calls.map((c: unknown, i): VoidedFrame['calls'][number] => {
     const [id, tab, n, count] = Array.isArray(c) ? (c as unknown[]) : []
-    const whole = [id, n, count].every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 1)
-    if (!whole || typeof tab !== 'string') fail('field', `voided.calls[${i}] must be [id, tab, n, count]`)
-    return [id as number, tab as string, n as number, count as number]
+    if (!isNat(id, 1) || typeof tab !== 'string' || !isNat(n, 1) || !isNat(count, 1))
+      fail('field', `voided.calls[${i}] must be [id, tab, n, count]`)
+    return [id, tab, n, count]
   })
   return { t: 'voided', from: nat(f, 'from', 1), to: nat(f, 'to', 1), was: nat(f, 'was'), calls }
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Body, CallTag, Refusal } from '../protocol/frames.ts'
 import {
+  EARLY_CALLS,
   type EarlyCall,
   KEPT_REFUSALS,
-  keepCall,
   ownBody,
   type RefuseOutcome,
   type PubInput,
@@ -48,6 +48,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const counters = new Map<string, number>()
   /** The latest refusals per (user, client), oldest first. */
   const refused = new Map<string, Refusal[]>()
+  /** The early calls per (user, client), by id (see `EarlyCall`). */
   const early = new Map<string, EarlyCall[]>()
   const listeners = new AppendListeners()
   let closed = false
@@ -100,6 +101,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return msg
   }
 
+  /** A pub at `id` opening `call` was taken: the calls at or below its `stored` go, the newest `EARLY_CALLS` stay. */
+  function keepCall(key: string, id: number, [tab, n, count, stored]: CallTag): void {
+    const kept = (early.get(key) ?? []).filter((c) => c.id > stored)
+    kept.push({ id, tab, n, count })
+    early.set(key, kept.slice(-EARLY_CALLS))
+  }
+
   /**
    * Tells every listener after the write, in seq order: the rule of every store. A throwing listener does not keep
    * the others from seeing the messages; the first error reaches the caller afterwards (the write stands).
@@ -120,7 +128,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
           outcomes.push({ kind: 'duplicate' })
         } else if (pub.id === acked + 1) {
           counters.set(key, pub.id)
-          if (pub.call) early.set(key, keepCall(early.get(key) ?? [], pub.id, pub.call))
+          if (pub.call) keepCall(key, pub.id, pub.call)
           outcomes.push({ kind: 'published', msg: appendNow(pub.topic, pub.body) })
         } else {
           outcomes.push({ kind: 'out-of-order', expected: acked + 1 })
@@ -144,7 +152,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       if (refusal.id <= acked) return { kind: 'duplicate' }
       if (refusal.id !== acked + 1) return { kind: 'out-of-order', expected: acked + 1 }
       counters.set(key, refusal.id)
-      if (call) early.set(key, keepCall(early.get(key) ?? [], refusal.id, call))
+      if (call) keepCall(key, refusal.id, call)
       const kept = refused.get(key) ?? []
       kept.push({ ...refusal })
       if (kept.length > KEPT_REFUSALS) kept.splice(0, kept.length - KEPT_REFUSALS)

@@ -176,7 +176,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     'SELECT id, tab, n, count FROM early_calls WHERE user = ? AND client = ? AND id BETWEEN ? AND ? ORDER BY id',
   )
 
-  /** What `keepCall` does to the kept calls, within the transaction that takes the pub `id`. */
+  /** Keeps the call a pub at `id` opened (see `EarlyCall`), within the transaction that takes the pub. */
   function keepCallRow(user: string, client: string, id: number, [tab, n, count, stored]: CallTag): void {
     dropCalls.run(user, client, stored)
     insertCall.run(user, client, id, tab, n, count)

@@ -39,13 +39,6 @@ export interface EarlyCall {
 /** How many early calls a store keeps per (user, client) (`welcome.early`): a client sends no more before storing. */
 export const EARLY_CALLS = 64
 
-/** `kept` after a pub with `tag` at `id` was taken: the calls at or below its `stored` go, the newest `EARLY_CALLS` stay. */
-export function keepCall(kept: readonly EarlyCall[], id: number, [tab, n, count, stored]: CallTag): EarlyCall[] {
-  const next = kept.filter((c) => c.id > stored)
-  next.push({ id, tab, n, count })
-  return next.length > EARLY_CALLS ? next.slice(-EARLY_CALLS) : next
-}
-
 /**
  * What became of `void {from, to}`: `voided` (the counter moved to `to` unless it was past it, in one atomic step;
  * `was` is where it stood, `calls` the kept calls with ids from..`to`, by id), or `out-of-order` (the counter is below

@@ -1,13 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Body, ClientFrame, Json, RangeFrame, ServerFrame } from '../../src/protocol/frames.ts'
-import { createMemoryStore, type Store } from '../../src/server/index.ts'
-import { createRedisStore } from '../../src/server/redis-store.ts'
-import { createSqliteStore } from '../../src/server/sqlite-store.ts'
-import { startRedis, type RedisServer } from '../support/redis.ts'
 import { serverHarness } from '../support/server-harness.ts'
+import { storeKinds } from '../support/server-stores.ts'
 import type { TestClient } from '../support/ws-client.ts'
 
 /**
@@ -17,29 +11,10 @@ import type { TestClient } from '../support/ws-client.ts'
 
 const { serve, hello, open } = serverHarness()
 
-const dir = mkdtempSync(join(tmpdir(), 'tabwire-server-binary-'))
-let redisStarting: Promise<RedisServer> | undefined
-let serial = 0
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  await redisStarting?.then(
-    (server) => server.stop(),
-    () => undefined,
-  )
-})
-
 /** Bytes that are not valid UTF-8: any text round trip would change them. */
 const NOT_UTF8 = [0xff, 0x00, 0xfe]
 
-const stores: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'memory', open: async () => createMemoryStore() },
-  { name: 'sqlite', open: async () => createSqliteStore({ path: join(dir, `s${++serial}.db`) }) },
-  {
-    name: 'redis',
-    open: async () => createRedisStore({ url: (await (redisStarting ??= startRedis())).url, prefix: `b${++serial}:` }),
-  },
-]
+const stores = storeKinds('server-binary')
 
 /** A body in a form `toEqual` compares exactly: bytes tagged (and checked to be a Uint8Array), JSON as-is. */
 function shown(body: Body): Json {

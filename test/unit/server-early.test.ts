@@ -1,38 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { CallTag, PubFrame } from '../../src/protocol/frames.ts'
 import { createMemoryStore } from '../../src/server/memory-store.ts'
-import { createRedisStore } from '../../src/server/redis-store.ts'
-import { createSqliteStore } from '../../src/server/sqlite-store.ts'
 import type { Store } from '../../src/server/store.ts'
-import { startRedis, type RedisServer } from '../support/redis.ts'
 import { serverHarness } from '../support/server-harness.ts'
+import { storeKinds } from '../support/server-stores.ts'
 
 const { serve, hello } = serverHarness()
 
-const dir = mkdtempSync(join(tmpdir(), 'tabwire-server-early-'))
-let redisStarting: Promise<RedisServer> | undefined
-let serial = 0
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true })
-  await redisStarting?.then(
-    (server) => server.stop(),
-    () => undefined,
-  )
-})
-
 /** The stores that take `void`, each through a real server. */
-const stores: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'memory', open: async () => createMemoryStore() },
-  { name: 'sqlite', open: async () => createSqliteStore({ path: join(dir, `s${++serial}.db`) }) },
-  {
-    name: 'redis',
-    open: async () => createRedisStore({ url: (await (redisStarting ??= startRedis())).url, prefix: `e${++serial}:` }),
-  },
-]
+const stores = storeKinds('server-early')
 
 const pub = (id: number, call?: CallTag, topic = 'room'): PubFrame =>
   call ? { t: 'pub', id, topic, body: `m${id}`, call } : { t: 'pub', id, topic, body: `m${id}` }

@@ -208,26 +208,11 @@ describe('send calls across a worker restart', () => {
     ])
   })
 
-  it("a follower's writer moves its remembered ids when it follows the owner's renumbering", async () => {
-    const namespace = freshNamespace()
-    const owner = await open(namespace)
-    const follower = await open(namespace)
-    await follower.writer.send([msg(1), msg(2)], call(1, false, 1, 'tab-f'))
-    await follower.writer.send([msg(3)], call(2, false, 1, 'tab-f'))
-    owner.outbox.ackFromServer(0)
-    await owner.outbox.syncLast()
-    owner.outbox.counters.ack(1)
-    const moved = await renumberAfter(owner.outbox, 0)
-    expect(moved).toEqual({ from: 2, delta: 1 })
-    await followRenumber(follower.outbox, 2, 1)
-    expect(await follower.writer.send([msg(4)], call(3, false, 2, 'tab-f'))).toEqual([3])
-    expect(await calls(follower.db)).toEqual([
-      ['tab-f', 2, 2, 1],
-      ['tab-f', 3, 3, 1],
-    ])
-  })
-
-  it("a follower that commits before it hears of the owner's renumbering keeps the moved ids of its older calls", async () => {
+  /**
+   * A follower's tab stores calls 1 (ids 1–2) and 2 (id 3); the owner, whose server acked id 1 and then lost its
+   * counter, renumbers the queue from 2 down by 1. The follower has not heard of it yet.
+   */
+  async function followerBehindRenumbering() {
     const namespace = freshNamespace()
     const owner = await open(namespace)
     const follower = await open(namespace)
@@ -237,6 +222,21 @@ describe('send calls across a worker restart', () => {
     await owner.outbox.syncLast()
     owner.outbox.counters.ack(1)
     expect(await renumberAfter(owner.outbox, 0)).toEqual({ from: 2, delta: 1 })
+    return { namespace, follower }
+  }
+
+  it("a follower's writer moves its remembered ids when it follows the owner's renumbering", async () => {
+    const { follower } = await followerBehindRenumbering()
+    await followRenumber(follower.outbox, 2, 1)
+    expect(await follower.writer.send([msg(4)], call(3, false, 2, 'tab-f'))).toEqual([3])
+    expect(await calls(follower.db)).toEqual([
+      ['tab-f', 2, 2, 1],
+      ['tab-f', 3, 3, 1],
+    ])
+  })
+
+  it("a follower that commits before it hears of the owner's renumbering keeps the moved ids of its older calls", async () => {
+    const { namespace, follower } = await followerBehindRenumbering()
     // The follower's commit finds the counter moved, redoes itself on the stored one, and must not write call 2's
     // old id (3) back over the one the owner moved it to (2).
     expect(await follower.writer.send([msg(4)], call(3, false, 2, 'tab-f'))).toEqual([3])
