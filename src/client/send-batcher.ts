@@ -1,6 +1,10 @@
 import type { OutgoingMessage, SendCall } from '../protocol/port.ts'
+import { TabwireError } from '../protocol/errors.ts'
 import { TaskBatch } from '../protocol/task-batch.ts'
 import type { Receipts, SendReceipt } from './receipts.ts'
+
+const CUT_SHORT =
+  'an earlier send was stopped by the browser before it reached the worker (a closing page): later sends are refused'
 
 interface QueuedSend {
   message: OutgoingMessage
@@ -8,7 +12,10 @@ interface QueuedSend {
   reject: (e: unknown) => void
 }
 
-/** Hands one call to the worker; `call()` names it as it stands when (re)made. */
+/**
+ * Hands one call to the worker; `call()` names it as it stands when (re)made. Posts before it returns when the worker
+ * is attached (otherwise waits for the attach in order with the calls before it), and never throws: it rejects.
+ */
 export type StoreCall = (messages: OutgoingMessage[], call: () => Omit<SendCall, 'retry'>) => Promise<number[]>
 
 /**
@@ -19,6 +26,13 @@ export type StoreCall = (messages: OutgoingMessage[], call: () => Omit<SendCall,
 export class SendBatcher {
   readonly #queue = new TaskBatch<QueuedSend>((batch) => void this.#flush(batch))
   #calls = 0
+  /**
+   * The last call whose hand-over ran to its end: posted, or waiting for the attach. A browser may stop a page's
+   * script in the middle of a task and still run the page's next tasks (Firefox does so to a page being closed): a
+   * call stopped that way was never posted, and the next one would reach the server without it. So a call whose
+   * predecessor was cut short is refused, and so is every later one: this number stays behind for good.
+   */
+  #handed = 0
   /** Calls not yet answered, in call order (so the first is the lowest). */
   readonly #open = new Set<number>()
 
@@ -41,12 +55,19 @@ export class SendBatcher {
 
   async #flush(batch: QueuedSend[]): Promise<void> {
     const n = ++this.#calls
+    if (this.#handed !== n - 1) {
+      const cut = new TabwireError('closed', CUT_SHORT)
+      for (const q of batch) q.reject(cut)
+      return
+    }
     this.#open.add(n)
     try {
-      const ids = await this.#store(
+      const stored = this.#store(
         batch.map((q) => q.message),
         () => ({ n, settledBelow: this.#open.values().next().value ?? n }),
       )
+      this.#handed = n
+      const ids = await stored
       batch.forEach((q, i) => {
         q.resolve(this.#receipts.receipt(ids[i] as number))
       })

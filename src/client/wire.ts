@@ -246,7 +246,7 @@ export class Wire<Topics extends object = AnyTopics> {
       maxPresenceStateBytes,
       wire: this,
     }
-    this.#sends = new SendBatcher((messages, call) => {
+    this.#sends = new SendBatcher(async (messages, call) => {
       this.#assertOpen()
       return this.#worker.repeatable('send', (r, retry) => r.send(messages, { ...call(), retry }))
     }, this.#receipts)

@@ -120,7 +120,11 @@ export class WorkerBinding {
       const b = this.#binding
       let reached = false
       try {
-        await workerCall(b.watch.orDeath(b.attached), Math.max(1, deadline - Date.now()), 'attach')
+        // Posted in the caller's own turn once attached, never after an await: the send batcher tells a call the
+        // browser stopped half-way (Firefox stops a closing page's script) by its hand-over not having ended, which
+        // holds only if the post is part of that hand-over.
+        if (!b.ready || b.dead)
+          await workerCall(b.watch.orDeath(b.attached), Math.max(1, deadline - Date.now()), 'attach')
         reached = true
         return await workerCall(b.watch.orDeath(fn(b.remote, retry)), this.#callTimeout, what)
       } catch (e) {

@@ -55,6 +55,10 @@ describe.each(BROWSERS)('%s', (name) => {
     // Exactly a prefix of the series, each once and in send order: sends stored without their answer reaching the
     // tab may follow, but nothing is missing, repeated or reordered.
     expect(delivered).toEqual(all.slice(0, delivered.length))
+    // A send refused in the closing tab (the wire closed, or one before it was stopped short of its post: see
+    // send-cut-short) comes after every delivered one.
+    const failed = await keeper.call('failedSends', key)
+    for (const f of failed) expect(Number(f.split(':')[0]), f).toBeGreaterThanOrEqual(delivered.length)
     // Every resolved send is in it.
     const lastResolved = resolved.at(-1) ?? -1
     expect(delivered.length).toBeGreaterThan(lastResolved)
