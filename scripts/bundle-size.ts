@@ -31,8 +31,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 8_640 },
-  worker: { target: 10_000, ceiling: 23_600 },
+  client: { target: 3_000, ceiling: 8_690 },
+  worker: { target: 10_000, ceiling: 23_580 },
   sw: { target: 6_200, ceiling: 5_630 },
 }
 
