@@ -87,11 +87,8 @@ export class PortApi implements WorkerPort {
           'invalid-argument',
           'a send call is { n: integer ≥ 1, settledBelow: integer from 0 to n, retry: boolean }',
         )
-      // The browser grants us a closing tab's lock (its `gone`) before it hands over the last sends the tab posted:
-      // made while it was open, they are stored. Without their call: no retry will come from a tab that is gone.
-      const host = this.#attached(true)
-      const tab = this.#tab as Tab
-      return host.send(messages, call && !tab.gone ? { ...call, tab: tab.info.id } : undefined)
+      const host = this.#attached()
+      return host.send(messages, call && { ...call, tab: (this.#tab as Tab).info.id })
     })
   }
 
@@ -269,9 +266,8 @@ export class PortApi implements WorkerPort {
     })
   }
 
-  /** The host of this port's tab; `evenGone` takes a tab whose lock was granted to us (see `send`). */
-  #attached(evenGone = false): NamespaceHost {
-    if (!this.#host || !this.#tab || (this.#tab.gone && !evenGone))
+  #attached(): NamespaceHost {
+    if (!this.#host || !this.#tab || this.#tab.gone)
       throw new TabwireError('closed', 'this tab is not attached to a session (closed, purged or never attached)')
     return this.#host
   }
