@@ -24,7 +24,13 @@ export type StoreCall = (messages: OutgoingMessage[], call: () => Omit<SendCall,
  * whose worker died can be asked about on the next worker (`SendCall`), and says which calls are settled.
  */
 export class SendBatcher {
-  readonly #queue = new TaskBatch<QueuedSend>((batch) => void this.#flush(batch))
+  readonly #queue = new TaskBatch<QueuedSend>((batch) => {
+    const flush = this.#flush(batch)
+    this.#inFlight.add(flush)
+    void flush.finally(() => this.#inFlight.delete(flush))
+  })
+  /** Calls handed over and not yet answered (a flush never rejects). */
+  readonly #inFlight = new Set<Promise<void>>()
   #calls = 0
   /**
    * The last call whose hand-over ran to its end: posted, or waiting for the attach. A browser may stop a page's
@@ -46,6 +52,11 @@ export class SendBatcher {
 
   enqueue(message: OutgoingMessage): Promise<SendReceipt> {
     return new Promise((resolve, reject) => this.#queue.push({ message, resolve, reject }))
+  }
+
+  /** Resolves once every call handed over so far is answered. */
+  async answered(): Promise<void> {
+    await Promise.all(this.#inFlight)
   }
 
   /** The wire closed: sends not yet handed over are refused (nothing of them was stored). */

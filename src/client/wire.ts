@@ -544,6 +544,7 @@ export class Wire<Topics extends object = AnyTopics> {
       await this.#call('purge', (r) => r.purge())
     } finally {
       this.#shutdown()
+      this.#lock.release()
       this.#worker.release()
     }
   }
@@ -552,7 +553,10 @@ export class Wire<Topics extends object = AnyTopics> {
   close(): void {
     if (this.#closed) return
     this.#shutdown()
-    this.#worker.detach()
+    // Sends handed over are stored: the port is let go once they are answered (the detach, answered at once, would
+    // overtake them), and the lock only once the worker has read the detach (the worker takes the lock's grant for
+    // the tab's end, refusing what the tab posted that it has not read yet, and the browser may grant it first).
+    void this.#sends.answered().then(() => this.#worker.detach(() => this.#lock.release()))
   }
 
   get #closed(): boolean {
@@ -680,7 +684,10 @@ export class Wire<Topics extends object = AnyTopics> {
     if (this.#options.debug) console.debug(`[tabwire:${this.#namespace}] state`, info)
     this.#info = info
     for (const fn of this.#listeners) fn(info)
-    if (info.state === 'closed') this.#shutdown()
+    if (info.state === 'closed') {
+      this.#shutdown()
+      this.#lock.release()
+    }
   }
 
   #shutdown(): void {
@@ -689,7 +696,6 @@ export class Wire<Topics extends object = AnyTopics> {
       for (const fn of this.#listeners) fn(this.#info)
     }
     this.#unlisten()
-    this.#lock.release()
     this.#subs.clear()
     for (const end of [...this.#onClose]) end()
     for (const h of this.#presences.values()) h.end()

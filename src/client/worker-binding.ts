@@ -186,12 +186,15 @@ export class WorkerBinding {
     void this.#binding.attached.then(() => this.#binding.remote.cancelRequest(req)).catch(() => undefined)
   }
 
-  /** Leaves the worker, then lets go of it; the port stays usable until the detach is answered. */
-  detach(): void {
+  /** Leaves the worker, then lets go of it and calls `then`; the port stays usable until the detach is answered. */
+  detach(then: () => void): void {
     const { remote, release } = this.#binding
     void workerCall(remote.detach(), this.#callTimeout, 'detach')
       .catch(() => undefined)
-      .finally(release)
+      .finally(() => {
+        release()
+        then()
+      })
   }
 
   release(): void {

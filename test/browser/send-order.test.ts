@@ -5,6 +5,7 @@
  * calls are refused rather than reaching the server without it (`e2e/send-cut-short`).
  */
 import { afterEach, expect, it } from 'vitest'
+import { commands } from 'vitest/browser'
 import { openWire, poll, topicOf } from './fixture.ts'
 
 const originalPost = MessagePort.prototype.postMessage
@@ -45,4 +46,34 @@ it('each send is posted to the worker in the microtask that hands it over, befor
   // Call 1 was the warm-up: calls 2 to 5+1 each posted within their own turn, in order, once.
   expect(seen).toEqual([[2], [2, 3], [2, 3, 4], [2, 3, 4, 5], [2, 3, 4, 5, 6]])
   expect(posted).toEqual([2, 3, 4, 5, 6])
+})
+
+it('close() right after sends were handed over: every one of them is stored, each once, in order', async () => {
+  const topic = topicOf('close-after-hand-over')
+  const wire = openWire()
+  await expect.poll(() => wire.state, poll).toBe('open')
+  await (await wire.send(topic, 0)).acked
+  const posted = countSendPosts()
+  // Twenty calls, each handed over in its own microtask, all posted before close() and none answered yet. The worker
+  // takes the grant of the tab's lock for the tab's end: were the lock let go at once, the browser could grant it
+  // before the worker read the port's last calls, and those would be refused.
+  const sends = []
+  for (let n = 1; n <= 20; n++) {
+    sends.push(wire.send(topic, n))
+    await Promise.resolve()
+  }
+  expect(posted).toHaveLength(20)
+  wire.close()
+  const outcomes = await Promise.all(
+    sends.map((p) =>
+      p.then(
+        (r) => r.id,
+        (e: { code?: string }) => e.code,
+      ),
+    ),
+  )
+  expect(outcomes).toEqual(Array.from({ length: 20 }, (_, i) => i + 2))
+  await expect
+    .poll(async () => (await commands.serverRead(topic)).msgs.map((m) => m.body), poll)
+    .toEqual(Array.from({ length: 21 }, (_, i) => i))
 })
