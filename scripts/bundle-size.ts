@@ -32,8 +32,8 @@ export type EntryName = 'client' | 'worker' | 'sw'
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
   client: { target: 3_000, ceiling: 8_690 },
-  worker: { target: 10_000, ceiling: 23_580 },
-  sw: { target: 6_200, ceiling: 5_630 },
+  worker: { target: 10_000, ceiling: 23_620 },
+  sw: { target: 6_200, ceiling: 5_640 },
 }
 
 /** Ceilings of the chunks loaded on first use (gzip), by `<entry>/<module>`; a lazy chunk without one fails the test. */
