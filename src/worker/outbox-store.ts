@@ -1,4 +1,4 @@
-import type { IDBPTransaction } from 'idb'
+import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb'
 import { TabwireError } from '../protocol/errors.ts'
 import type { Refusal } from '../protocol/frames.ts'
 import type { DeadLetter, DroppedMessage, OutgoingMessage, SendCall } from '../protocol/port.ts'
@@ -36,8 +36,9 @@ export type WriteTx = IDBPTransaction<TabwireSchema, ['outbox', 'meta'], 'readwr
 const PRUNE_DELAY = 1_000
 
 /**
- * How long a remembered call outlives a tab that never settled it: a tab forgets its calls as their answers arrive and
- * the worker forgets a tab's calls when the tab goes, so only a tab that died together with its worker leaves some.
+ * How long a remembered call outlives a tab that never settled it: a tab settles its calls as their answers arrive, so
+ * what is left is the unanswered calls of a tab that went (kept for a page restored from the back/forward cache) or
+ * that died together with its worker.
  */
 const CALL_RETENTION = 60 * 60_000
 
@@ -124,9 +125,7 @@ export class OutboxStore {
         clientId = crypto.randomUUID()
         await meta.put(clientId, 'client')
       }
-      const expired = clock.now() - CALL_RETENTION
-      for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
-        if (!isStoredCall(c.value) || c.value.at < expired) await c.delete()
+      await dropExpiredCalls(meta, clock.now())
       const forgotten = clock.now() - DROPPED_RETENTION
       for (let c = await meta.openCursor(allDropped()); c; c = await c.continue())
         if ((c.value as DroppedRecord).at < forgotten) await c.delete()
@@ -446,15 +445,21 @@ export class OutboxWriter {
     return lists
   }
 
-  /** A tab is gone for good: the calls it had not settled need no answer any more. */
+  /**
+   * A tab is gone: the calls it had not settled leave memory, and their record stays on disk for `CALL_RETENTION`.
+   * A page restored from the back/forward cache keeps its tab id and makes its unanswered calls again (WebKit lets go
+   * of a cached page's locks, which is how we hear of a tab's end): those must be answered, not stored twice. Records
+   * past their retention, of any tab, go here, so they do not pile up in a worker that lives long.
+   */
   async forgetCalls(tab: string): Promise<void> {
     this.#outbox.remembered.delete(tab)
     if (this.#committing) this.#gone.add(tab)
     try {
-      const db = await this.#outbox.db.get()
-      await db.delete('meta', tabCalls(tab))
+      const tx = (await this.#outbox.db.get()).transaction('meta', 'readwrite')
+      await dropExpiredCalls(tx.store, this.#outbox.clock.now())
+      await tx.done
     } catch {
-      // Left for the retention sweep when the next worker starts.
+      // Left for the retention sweep of the next tab to go, or of the next worker's start.
     }
   }
 
@@ -512,6 +517,16 @@ export class OutboxWriter {
       await reloadRemembered(this.#outbox)
     }
   }
+}
+
+/** Deletes the call records older than `CALL_RETENTION` (and any that is not one), in `meta`'s transaction. */
+async function dropExpiredCalls<S extends ArrayLike<StoreNames<TabwireSchema>>>(
+  meta: IDBPObjectStore<TabwireSchema, S, 'meta', 'readwrite'>,
+  now: number,
+): Promise<void> {
+  const expired = now - CALL_RETENTION
+  for (let c = await meta.openCursor(allCalls()); c; c = await c.continue())
+    if (!isStoredCall(c.value) || c.value.at < expired) await c.delete()
 }
 
 // The outbox's rarer steps, as functions rather than methods: a bundle that never calls them (the service worker's

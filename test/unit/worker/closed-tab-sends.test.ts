@@ -1,10 +1,10 @@
 /**
  * A tab's sends still on their way when the worker hears that the tab closed. The worker learns of it from the tab's
  * lock, which the browser may grant before it hands over the last messages the tab posted (seen in Firefox: sends read
- * after the grant). Those are refused, not stored: the worker forgot the tab's calls, and a page that comes back from
- * the back/forward cache under the same tab id (WebKit frees a cached page's locks) makes its unanswered calls again,
- * so storing them too would store them twice. Real PortApi and NamespaceHost on fake locks, fake IndexedDB and a
- * scripted socket.
+ * after the grant). Those are refused, not stored: a page that comes back from the back/forward cache under the same
+ * tab id (WebKit frees a cached page's locks) makes its unanswered calls again, and a call stored without its record
+ * would then be stored twice. The calls the worker stored before the grant keep their record, and are answered.
+ * Real PortApi and NamespaceHost on fake locks, fake IndexedDB and a scripted socket.
  */
 import type { Remote } from 'comlink'
 import { afterEach, expect, it, vi } from 'vitest'
@@ -74,6 +74,19 @@ it('a send read after its tab’s lock was granted is refused; the same call mad
     [1, { n: 1 }],
     [2, { n: 2 }],
   ])
+})
+
+it('a call stored just before its tab’s lock was granted, made again by the page restored under that tab id, is answered, not stored twice', async () => {
+  const { closing, attach, socket, close } = await twoTabs()
+  expect(await closing.send([msg(1)], call(1))).toEqual([1])
+  // The page enters the back/forward cache before call 1's answer reaches it; WebKit lets go of its locks.
+  close('closing')
+  const restored = await attach('closing')
+  expect(await restored.send([msg(1)], { ...call(1), retry: true })).toEqual([1])
+  expect(await restored.send([msg(2)], call(2))).toEqual([2])
+  await until(() => socket.sent('pub').length === 2, 'two pubs')
+  await new Promise((r) => setTimeout(r, 20))
+  expect(socket.sent('pub').map((p) => p.id)).toEqual([1, 2])
 })
 
 it('after the tab let go of its port itself, a send on it is refused and nothing is stored', async () => {

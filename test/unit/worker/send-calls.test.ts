@@ -96,7 +96,7 @@ describe('send calls across a worker restart', () => {
     expect(await stored(next.db)).toEqual([])
   })
 
-  it('a call is forgotten once its tab settles it, in its next commit, and every call of a tab that is gone', async () => {
+  it('a call is forgotten once its tab settles it, in its next commit; a gone tab leaves memory, its record stays', async () => {
     const { outbox, writer, db, clock } = await open()
     await writer.send([msg(1)], call(1, false, 1))
     await writer.send([msg(2)], call(2, false, 1))
@@ -124,8 +124,15 @@ describe('send calls across a worker restart', () => {
     // A retry of a call its tab has not settled is still answered, not stored again.
     expect(await writer.send([msg(4)], call(3, true, 2))).toEqual([4])
     expect(outbox.counters.last).toBe(4)
+    // A tab that is gone leaves memory, but its record stays until it expires: a page restored from the
+    // back/forward cache under the same tab id makes its unanswered calls again, and they are answered.
     await writer.forgetCalls('tab-a')
-    expect(await calls(db)).toEqual([['tab-b', 1, 3, 1]])
+    expect(await calls(db)).toEqual([
+      ['tab-a', 2, 2, 1],
+      ['tab-a', 3, 4, 1],
+      ['tab-b', 1, 3, 1],
+    ])
+    expect(await writer.send([msg(4)], call(3, true, 2))).toEqual([4])
     // Nor does memory bring a forgotten tab's calls back: its next record starts afresh.
     await writer.send([msg(5)], call(4, false, 4))
     expect(await calls(db)).toEqual([
@@ -152,7 +159,7 @@ describe('send calls across a worker restart', () => {
 
   it('a retry finds a call stored by an earlier build, one record per call', async () => {
     const { db, namespace } = await open()
-    const record: StoredCall = { first: 1, count: 2, at: Date.now() }
+    const record: StoredCall = { first: 1, count: 2, at: new FakeClock().now() }
     const conn = await db.get()
     await conn.put('outbox', { first: 1, last: 2, topics: ['t', 't'], bodies: ['1', '2'], at: record.at })
     await conn.put('meta', 2, 'lastId')
@@ -160,7 +167,11 @@ describe('send calls across a worker restart', () => {
     const next = await open(namespace)
     expect(await next.writer.send([msg(1), msg(2)], call(7, true, 7))).toEqual([1, 2])
     expect(await stored(next.db)).toHaveLength(2)
+    // Forgetting the tab keeps its record until it expires; a later forgetting, of any tab, deletes it then.
     await next.writer.forgetCalls('tab-a')
+    expect(await callKeys(next.db)).toEqual([['send', 'tab-a', 7]])
+    next.clock.advance(60 * 60_000 + 1)
+    await next.writer.forgetCalls('tab-b')
     expect(await callKeys(next.db)).toEqual([])
   })
 
