@@ -544,6 +544,7 @@ export class Wire<Topics extends object = AnyTopics> {
       await this.#call('purge', (r) => r.purge())
     } finally {
       this.#shutdown()
+      this.#lock.release()
       this.#worker.release()
     }
   }
@@ -551,7 +552,7 @@ export class Wire<Topics extends object = AnyTopics> {
   /** This tab leaves: its subscriptions end; the worker and its socket stay for the other tabs. */
   close(): void {
     if (this.#closed) return
-    this.#shutdown(true)
+    this.#shutdown()
     // Sends handed over are stored: the port is let go once they are answered (the detach, answered at once, would
     // overtake them), and the lock only once the worker has read the detach (the worker takes the lock's grant for
     // the tab's end, refusing what the tab posted that it has not read yet, and the browser may grant it first).
@@ -683,17 +684,18 @@ export class Wire<Topics extends object = AnyTopics> {
     if (this.#options.debug) console.debug(`[tabwire:${this.#namespace}] state`, info)
     this.#info = info
     for (const fn of this.#listeners) fn(info)
-    if (info.state === 'closed') this.#shutdown()
+    if (info.state === 'closed') {
+      this.#shutdown()
+      this.#lock.release()
+    }
   }
 
-  /** `keepLock`: the caller lets go of the tab's lock itself, later (`close`). */
-  #shutdown(keepLock = false): void {
+  #shutdown(): void {
     if (this.#info.state !== 'closed') {
       this.#info = { state: 'closed', attempt: 0 }
       for (const fn of this.#listeners) fn(this.#info)
     }
     this.#unlisten()
-    if (!keepLock) this.#lock.release()
     this.#subs.clear()
     for (const end of [...this.#onClose]) end()
     for (const h of this.#presences.values()) h.end()
