@@ -20,6 +20,11 @@ export interface OutboxBatch {
   expiresAt?: (number | null)[]
   /** Per message, why it was dropped before it was ever written (its body is then emptied); null for kept ones. */
   dropped?: (DropCode | null)[]
+  /**
+   * Set by the commit itself when the owner writes the batch to its socket as soon as it lands (meta's `written` mark
+   * covers the rest): a put of its own in each lone send's strict commit cost about 0.1 ms p50 (Chromium).
+   */
+  written?: true
 }
 
 /** A dropped message remembered for `status(id)` once its record is pruned, under `['dropped', id]` in `meta`. */
@@ -81,7 +86,8 @@ export type StoredCallKey = ['send', string, number | string]
 
 export interface TabwireSchema extends DBSchema {
   /**
-   * `written`: every id ≤ it was (or is being) written to some socket: it can no longer be cancelled or expire.
+   * `written`: every id ≤ it was (or is being) written to some socket: it can no longer be cancelled or expire; so
+   * was every message of a batch marked `written`.
    * `quietDrainAt`: when a service worker last started a quiet drain (`tabwire/sw`), ms since epoch.
    */
   meta: {

@@ -134,7 +134,13 @@ export async function cancel(outbox: OutboxStore, id: number): Promise<DroppedMe
         failure = new TabwireError('expired', `message ${id} expired before it was sent`)
     } else if (typeof last !== 'number' || id > last)
       failure = new TabwireError('invalid-argument', `no message of this namespace has id ${id}`)
-    else if (!batch || i < 0 || id <= outbox.counters.acked || (typeof written === 'number' && id <= written))
+    else if (
+      !batch ||
+      i < 0 ||
+      batch.written ||
+      id <= outbox.counters.acked ||
+      (typeof written === 'number' && id <= written)
+    )
       failure = new TabwireError('already-sent', `message ${id} was written to the server already; it is delivered`)
     else {
       const at = outbox.clock.now()

@@ -487,6 +487,10 @@ export class OutboxWriter {
         at,
       }
       if (messages.some((m) => m.expiresAt !== undefined)) batch.expiresAt = messages.map((m) => m.expiresAt ?? null)
+      // The owner writes this batch to its socket as soon as it is committed: from then on it can no longer be
+      // cancelled. Marked in the record itself, so no cancel can come between (a mark that turns out too high only
+      // refuses a cancel of a message that will be delivered anyway).
+      if (this.#outbox.writesAtOnce?.(first)) batch.written = true
       // Issued in this order and without awaiting in between: the read runs first, and awaiting anything but these
       // requests would let the transaction commit.
       const check = meta.get('lastId')
@@ -495,10 +499,6 @@ export class OutboxWriter {
         .put(batch)
         .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
-      // The owner writes this batch to its socket as soon as it is committed: from then on it can no longer be
-      // cancelled. Marked in the same transaction, so no cancel can come between (a mark that turns out too high only
-      // refuses a cancel of a message that will be delivered anyway).
-      if (this.#outbox.writesAtOnce?.(first)) meta.put(batch.last, 'written').catch(() => undefined)
       const calls = this.#rememberCalls(tx, group, first, at)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
@@ -592,7 +592,7 @@ export async function dropExpired(outbox: OutboxStore): Promise<{ expired: Dropp
     let c = await tx.objectStore('outbox').openCursor(IDBKeyRange.lowerBound(above, true))
     for (; c; c = await c.continue()) {
       const b = c.value
-      if (!b.expiresAt) continue
+      if (!b.expiresAt || b.written) continue
       if (expire(b, above, now, expired)) void c.update(b)
       b.expiresAt.forEach((at, i) => {
         if (at !== null && !b.dropped?.[i] && b.first + i > above) next = Math.min(next, at)
@@ -628,7 +628,7 @@ function expire(b: OutboxBatch, above: number, now: number, out: DroppedMessage[
   let changed = false
   b.expiresAt?.forEach((at, i) => {
     const id = b.first + i
-    if (at === null || at > now || id <= above || b.dropped?.[i]) return
+    if (at === null || at > now || id <= above || b.written || b.dropped?.[i]) return
     b.dropped ??= b.topics.map(() => null)
     b.dropped[i] = 'expired'
     b.bodies[i] = ''

@@ -212,6 +212,26 @@ describe('send expiry (ttl / expiresAt)', () => {
     expect(w.dropped.map((m) => [m.id, m.code])).toEqual([[1, 'expired']])
   })
 
+  it('written at its commit, it never expires: offline past its expiry, it goes out again as a pub', async () => {
+    const w = await worker('w1', freshNamespace())
+    const s = await opened(w, 0)
+    await w.host.send([msg(1)])
+    await until(() => outboxFrames(s).length === 1, 'the first write')
+    const now = w.platform.clock.now()
+    await w.host.send([msg(2, now + 5_000)])
+    await until(() => outboxFrames(s).length === 2, 'the write at its commit')
+    s.serverClose(1006)
+    await until(() => w.host.state.state !== 'open', 'the drop')
+    // Past its expiry while offline (a timer would drop it), then back after the machine slept (the resend would).
+    w.platform.clock.advance(6_000)
+    w.platform.clock.jump(60_000)
+    const s2 = await opened(w, 1, 2)
+    await until(() => outboxFrames(s2).length === 1, 'the resend')
+    expect(outboxFrames(s2)).toEqual(['pub 2'])
+    expect(w.dropped).toEqual([])
+    expect(await w.host.outboxStatus(2)).toMatchObject({ id: 2, state: 'sent' })
+  })
+
   it('a new owner drops what expired while no worker ran', async () => {
     const namespace = freshNamespace()
     const w = await worker('w1', namespace)

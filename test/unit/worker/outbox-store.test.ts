@@ -77,6 +77,35 @@ describe('OutboxStore', () => {
     expect(outbox.counters.pending()).toBe(5 - acked)
   })
 
+  it("a lone send's commit is three puts: the record (marked written when the owner writes it at once), the counter, the tab's calls", async () => {
+    const { outbox, writer, db } = await open()
+    const puts = vi.spyOn(IDBObjectStore.prototype, 'put')
+    try {
+      outbox.writesAtOnce = (first) => first === 2
+      await writer.send([msg(1)], { tab: 'tab-a', n: 1, settledBelow: 1, retry: false })
+      await writer.send([msg(2)], { tab: 'tab-a', n: 2, settledBelow: 2, retry: false })
+      const written = (await (await db.get()).getAll('outbox')).map((b) => [b.first, b.written])
+      expect(written).toEqual([
+        [1, undefined],
+        [2, true],
+      ])
+      // No `written` key: the record carries the mark, one request less in the strict commit.
+      const keys = puts.mock.calls.map(([value, key]) =>
+        key === undefined ? `outbox ${(value as OutboxBatch).last}` : JSON.stringify(key),
+      )
+      expect(keys).toEqual([
+        'outbox 1',
+        '"lastId"',
+        '["send","tab-a","' + outbox.writerId + '"]',
+        'outbox 2',
+        '"lastId"',
+        '["send","tab-a","' + outbox.writerId + '"]',
+      ])
+    } finally {
+      puts.mockRestore()
+    }
+  })
+
   it('prunes acked records a second later, in one delete', async () => {
     const { outbox, writer, db, clock } = await open()
     await fill(writer, 4)
