@@ -10,6 +10,7 @@ import {
   type DroppedRecord,
   type OutboxBatch,
   type StoredCall,
+  type StoredCallKey,
   type TabwireSchema,
 } from './db.ts'
 import { OutboxCounters } from './outbox-counters.ts'
@@ -420,14 +421,21 @@ export class OutboxWriter {
   /**
    * Inside the commit's transaction: rewrites this writer's record of each tab with a call in `group`, holding the
    * calls its tab has not settled (a tab's `settledBelow` never goes down) and the new ones. Requests are issued
-   * without awaiting, as the commit's own puts are. Returns the records written, for memory once the commit lands.
+   * without awaiting, as the commit's own puts are. Resolves to the records written, for memory once the commit lands.
+   *
+   * A tab this writer holds nothing of in memory may still have a record of its own on disk: a page restored from the
+   * back/forward cache (WebKit let go of its locks, so `forgetCalls` ran) comes back under the same tab id, and its
+   * new calls can reach the worker before the calls it makes again. That record is read and kept in the new one, or
+   * those calls would be stored a second time.
    */
-  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): Map<string, CallEntry[]> {
+  #rememberCalls(tx: WriteTx, group: Waiting[], first: number, at: number): Promise<Map<string, CallEntry[]>> {
     const lists = new Map<string, CallEntry[]>()
+    const below = new Map<string, number>()
     let id = first
     for (const w of group) {
       const call = w.call
       if (call) {
+        below.set(call.tab, call.settledBelow)
         const had = lists.get(call.tab) ?? this.#outbox.remembered.get(call.tab) ?? []
         const kept = had.filter(([n]) => n >= call.settledBelow)
         // `filter` copied: the list in memory stays as it is until this commit lands.
@@ -437,12 +445,19 @@ export class OutboxWriter {
       id += w.messages.length
     }
     const meta = tx.objectStore('meta')
-    for (const [tab, calls] of lists) {
+    const written = [...lists].map(async ([tab, calls]) => {
+      const key: StoredCallKey = ['send', tab, this.#id]
+      if (!this.#outbox.remembered.has(tab)) {
+        const old = await meta.get(key)
+        const settled = below.get(tab) as number
+        if (isStoredCall(old) && old.calls)
+          lists.set(tab, (calls = [...old.calls.filter(([n]) => n >= settled), ...calls].slice(-MAX_REMEMBERED_CALLS)))
+      }
       const [, newest, count] = calls[calls.length - 1] as CallEntry
       const record: StoredCall = { first: newest, count, at, calls }
-      meta.put(record, ['send', tab, this.#id]).catch(() => undefined)
-    }
-    return lists
+      meta.put(record, key).catch(() => undefined)
+    })
+    return Promise.all(written).then(() => lists)
   }
 
   /**
@@ -500,10 +515,12 @@ export class OutboxWriter {
         .catch(() => undefined)
       meta.put(batch.last, 'lastId').catch(() => undefined)
       const calls = this.#rememberCalls(tx, group, first, at)
+      // A clash aborts the transaction under the record's read: its failure is the abort's.
+      calls.catch(() => undefined)
       const stored = await check
       if (stored === first - 1 || (stored === undefined && first === 1)) {
         await tx.done
-        for (const [tab, list] of calls) if (!this.#gone.has(tab)) this.#outbox.remembered.set(tab, list)
+        for (const [tab, list] of await calls) if (!this.#gone.has(tab)) this.#outbox.remembered.set(tab, list)
         return batch
       }
       tx.abort()

@@ -8,8 +8,9 @@
  * here (`pageshow` never had `persisted`: each came back as a fresh page load, which other tests cover).
  */
 import { describe, expect, it } from 'vitest'
-import { receivedUpTo, useE2E, waitForState } from '../support/e2e.ts'
+import { bodies, receivedUpTo, useE2E, waitForState } from '../support/e2e.ts'
 import { stream } from '../support/publisher.ts'
+import { until } from '../support/wait.ts'
 
 describe('webkit', () => {
   const e2e = useE2E('webkit')
@@ -29,5 +30,42 @@ describe('webkit', () => {
     expect(await tab.call('send', 'chat', [{ n: 1 }])).toEqual([1])
     await tab.call('allAcked', 'chat')
     expect((await s.server.store.read('chat', 0, 10)).msgs.map((m) => m.body)).toEqual([{ n: 1 }])
+  })
+
+  it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
+    const s = await e2e.scenario()
+    // Far beyond the test's waits: a call cut off by the restore is made again, never timed out.
+    const tab = await s.openTab(undefined, { callTimeout: '100000' })
+    await waitForState(tab, 'open')
+    const COUNT = 400
+    await tab.call('startSeries', 'chat', COUNT, 'bf', 'bf')
+    await until(
+      'sends under way',
+      () => tab.call('sendsStarted'),
+      (n) => n >= 40,
+    )
+    // Cached with calls posted and unanswered: WebKit lets go of the page's locks, so the worker takes the tab for
+    // gone, and the restored page makes those calls again under the same tab id, after or before its next ones. Those
+    // the worker had stored are answered from its record of them, not stored a second time.
+    await tab.awayAndBack('about:blank')
+    expect(await tab.call('restoredFromCache')).toBe(1)
+    const cut = await tab.call('sendsStarted')
+    expect(cut).toBeLessThan(COUNT)
+    // The series goes on after the restore, or stays where it was cut: WebKit may drop the message task it waits
+    // for (a MessageChannel of the page's own) when caching the page.
+    const done = await until(
+      'the sends settled',
+      async () => ({
+        started: await tab.call('sendsStarted'),
+        ok: await tab.call('resolvedSends', 'bf'),
+        failed: await tab.call('failedSends', 'bf'),
+      }),
+      ({ started, ok, failed }) => ok.length + failed.length === started && (started === cut || started === COUNT),
+    )
+    expect(done.failed).toEqual([])
+    const sent = bodies(done.started + 1, 'bf')
+    expect(await tab.call('send', 'chat', sent.slice(done.started))).toEqual([done.started + 1])
+    await tab.call('allAcked', 'chat')
+    expect((await s.server.store.read('chat', 0, 1_000)).msgs.map((m) => m.body)).toEqual(sent)
   })
 })

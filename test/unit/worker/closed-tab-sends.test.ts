@@ -96,3 +96,23 @@ it('after the tab let go of its port itself, a send on it is refused and nothing
   await new Promise((r) => setTimeout(r, 20))
   expect(socket.sent('pub')).toEqual([])
 })
+
+it('the restored page’s new call committed before its retries leaves the calls stored before the grant answerable', async () => {
+  const { closing, attach, socket, close } = await twoTabs()
+  expect(await closing.send([msg(1)], call(1))).toEqual([1])
+  expect(await closing.send([msg(2)], { ...call(2), settledBelow: 1 })).toEqual([2])
+  // Both answers are lost to the back/forward cache; WebKit lets go of the page's locks.
+  close('closing')
+  const restored = await attach('closing')
+  // The page's next call overtakes its retries (all wait for the same attach): calls 1 and 2 are still open.
+  expect(await restored.send([msg(3)], { ...call(3), settledBelow: 1 })).toEqual([3])
+  expect(await restored.send([msg(1)], { ...call(1), retry: true })).toEqual([1])
+  expect(await restored.send([msg(2)], { ...call(2), settledBelow: 1, retry: true })).toEqual([2])
+  await until(() => socket.sent('pub').length === 3, 'three pubs')
+  await new Promise((r) => setTimeout(r, 20))
+  expect(socket.sent('pub').map((p) => [p.id, p.body])).toEqual([
+    [1, { n: 1 }],
+    [2, { n: 2 }],
+    [3, { n: 3 }],
+  ])
+})

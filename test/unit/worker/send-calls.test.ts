@@ -133,7 +133,7 @@ describe('send calls across a worker restart', () => {
       ['tab-b', 1, 3, 1],
     ])
     expect(await writer.send([msg(4)], call(3, true, 2))).toEqual([4])
-    // Nor does memory bring a forgotten tab's calls back: its next record starts afresh.
+    // Its next call reads that record back, less what the tab has settled (here, everything before it).
     await writer.send([msg(5)], call(4, false, 4))
     expect(await calls(db)).toEqual([
       ['tab-a', 4, 5, 1],
@@ -176,15 +176,22 @@ describe('send calls across a worker restart', () => {
   })
 
   it('a tab forgotten while its last call commits is not brought back into memory by that commit', async () => {
-    const { writer, db } = await open()
+    const { outbox, writer, db } = await open()
     await writer.send([msg(1)], call(1, false, 1))
     const last = writer.send([msg(2)], call(2, false, 1))
     await writer.forgetCalls('tab-a')
     await last
-    // The commit that held call 2 landed after the forgetting and wrote its record again, but the writer no longer
-    // carries call 1 or 2 into the tab's next record, which replaces it.
+    expect(outbox.remembered.has('tab-a')).toBe(false)
+    // The commit that held call 2 landed after the forgetting and wrote its record again. The tab's next call (a page
+    // restored under its id) keeps what it has not settled from that record on disk, and the settled calls leave.
     await writer.send([msg(3)], call(3, false, 1))
-    expect(await calls(db)).toEqual([['tab-a', 3, 3, 1]])
+    expect(await calls(db)).toEqual([
+      ['tab-a', 1, 1, 1],
+      ['tab-a', 2, 2, 1],
+      ['tab-a', 3, 3, 1],
+    ])
+    await writer.send([msg(4)], call(4, false, 4))
+    expect(await calls(db)).toEqual([['tab-a', 4, 4, 1]])
   })
 
   it('the next worker drops calls older than an hour (a tab that died with its worker never settles them)', async () => {
