@@ -445,7 +445,7 @@ export class OutboxWriter {
       id += w.messages.length
     }
     const meta = tx.objectStore('meta')
-    const written = [...lists].map(async ([tab, calls]) => {
+    const records = [...lists].map(async ([tab, calls]) => {
       const key: StoredCallKey = ['send', tab, this.#id]
       if (!this.#outbox.remembered.has(tab)) {
         const old = await meta.get(key)
@@ -457,7 +457,7 @@ export class OutboxWriter {
       const record: StoredCall = { first: newest, count, at, calls }
       meta.put(record, key).catch(() => undefined)
     })
-    return Promise.all(written).then(() => lists)
+    return Promise.all(records).then(() => lists)
   }
 
   /**
