@@ -98,10 +98,14 @@ window.addEventListener('pageshow', (ev) => {
 function nextTask(): Promise<void> {
   return new Promise((resolve) => {
     const channel = new MessageChannel()
-    channel.port1.onmessage = () => {
+    const next = () => {
       channel.port1.close()
+      removeEventListener('pageshow', next)
       resolve()
     }
+    channel.port1.onmessage = next
+    // WebKit may drop this message when it puts the page in its back/forward cache: being shown again moves on.
+    addEventListener('pageshow', next)
     channel.port2.postMessage(undefined)
   })
 }
