@@ -131,9 +131,12 @@ export async function renumberAfter(
       void meta.put(last, 'lastId')
       const written = await meta.get('written')
       if (typeof written === 'number' && written >= oldest.first) void meta.put(written - delta, 'written')
-      await moveCalls(tx, oldest.first, delta)
+      // Every call moves, also those that began in the acked part: a call straddling `oldest.first` keeps its
+      // unacked messages' new ids, and the acked ids before them land at or below `acked` (0 or less, it may be), so
+      // a retry of the call waits for nothing the new numbering gives to another message.
+      await moveCalls(tx, Number.NEGATIVE_INFINITY, delta)
       await tx.done
-      shiftRemembered(outbox, oldest.first, delta)
+      shiftRemembered(outbox, Number.NEGATIVE_INFINITY, delta)
       outbox.counters.followDisk(last)
       outbox.counters.renumbered(acked)
       outbox.serverAckedDown(acked)

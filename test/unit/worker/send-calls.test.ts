@@ -212,15 +212,22 @@ describe('send calls across a worker restart', () => {
     await writer.send([msg(3)], call(2, false, 1))
     outbox.ackFromServer(1)
     expect(await renumberAfter(outbox, 0)).toEqual({ from: 2, delta: 1 })
-    // Call 2 moved with the queue, and its retry answers with the new id (call 1 began in the acked part: it stays).
+    // Call 2 moved with the queue, and its retry answers with the new id. Call 1 straddled the acked boundary: its
+    // unacked message 2 is id 1 now, and its acked message 1 went to id 0, which the new numbering never reaches.
     expect(await calls(db)).toEqual([
-      ['tab-a', 1, 1, 2],
+      ['tab-a', 1, 0, 2],
       ['tab-a', 2, 2, 1],
     ])
+    expect(await stored(db)).toEqual([
+      [1, '2'],
+      [2, '3'],
+    ])
+    expect(await writer.send([msg(1), msg(2)], call(1, true))).toEqual([0, 1])
     expect(await writer.send([msg(3)], call(2, true))).toEqual([2])
-    // And in memory: the next commit rewrites the tab's record with call 2 at its new id.
-    expect(await writer.send([msg(4)], call(3, false, 2))).toEqual([3])
+    // And in memory: the next commit rewrites the tab's record with calls 1 and 2 at their new ids.
+    expect(await writer.send([msg(4)], call(3, false, 1))).toEqual([3])
     expect(await calls(db)).toEqual([
+      ['tab-a', 1, 0, 2],
       ['tab-a', 2, 2, 1],
       ['tab-a', 3, 3, 1],
     ])
