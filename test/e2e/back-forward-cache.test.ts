@@ -32,6 +32,29 @@ describe('webkit', () => {
     expect((await s.server.store.read('chat', 0, 10)).msgs.map((m) => m.body)).toEqual([{ n: 1 }])
   })
 
+  for (const others of [0, 1])
+    it(`messages published while the page sits in the cache reach it once it is back, ${others} other tab${others ? '' : 's'} open: none missed, none twice`, async () => {
+      const s = await e2e.scenario()
+      const tab = await s.openTab()
+      const stay = others ? await s.openTab() : undefined
+      await waitForState(tab, 'open')
+      await tab.call('subscribe', 'feed', 0)
+      await stay?.call('subscribe', 'feed', 0)
+      for (let n = 1; n <= 5; n++) await s.server.publish('feed', { n })
+      await receivedUpTo(tab, 'feed', 5)
+      // The cached page runs no script: 6 to 10 do not reach it (the worker goes on for the other tab, or ends with
+      // its only one). The restored page asks for what came after its last seq.
+      await tab.awayAndBack('about:blank', async () => {
+        for (let n = 6; n <= 10; n++) await s.server.publish('feed', { n })
+        if (stay) await receivedUpTo(stay, 'feed', 10)
+      })
+      expect(await tab.call('restoredFromCache')).toBe(1)
+      for (let n = 11; n <= 15; n++) await s.server.publish('feed', { n })
+      expect(await receivedUpTo(tab, 'feed', 15)).toEqual(stream('feed', 15))
+      expect(await tab.call('resets', 'feed')).toEqual([])
+      if (stay) expect(await receivedUpTo(stay, 'feed', 15)).toEqual(stream('feed', 15))
+    })
+
   it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
     const s = await e2e.scenario()
     // Far beyond the test's waits: a call cut off by the restore is made again, never timed out.

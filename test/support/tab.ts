@@ -32,9 +32,9 @@ export interface Tab {
   reload(): Promise<void>
   /**
    * Navigates to `url`, then back through the history (where the browser may restore the page from its back/forward
-   * cache), and waits for the app to be ready again.
+   * cache), and waits for the app to be ready again. `whileAway` runs between the two, while the page is not shown.
    */
-  awayAndBack(url: string): Promise<void>
+  awayAndBack(url: string, whileAway?: () => Promise<void>): Promise<void>
   close(): Promise<void>
 }
 
@@ -97,8 +97,9 @@ export class PlaywrightTab implements Tab {
     await this.ready()
   }
 
-  async awayAndBack(url: string): Promise<void> {
+  async awayAndBack(url: string, whileAway?: () => Promise<void>): Promise<void> {
     await this.page.goto(url)
+    await whileAway?.()
     await this.page.goBack()
     await this.ready()
   }

@@ -224,11 +224,11 @@ class WebDriverTab implements Tab {
     await this.ready()
   }
 
-  async awayAndBack(url: string): Promise<void> {
-    await this.context.onWindow(this.handle, async () => {
-      await this.context.command('POST', '/url', { url })
-      await this.context.command('POST', '/back', {})
-    })
+  async awayAndBack(url: string, whileAway?: () => Promise<void>): Promise<void> {
+    await this.context.onWindow(this.handle, () => this.context.command('POST', '/url', { url }))
+    // Outside the window's turn: `whileAway` may call into other windows, each of which takes its own.
+    await whileAway?.()
+    await this.context.onWindow(this.handle, () => this.context.command('POST', '/back', {}))
     await this.ready()
   }
 
