@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest'
 import { bodies, receivedUpTo, useE2E, waitForState } from '../support/e2e.ts'
 import { stream } from '../support/publisher.ts'
+import type { Tab } from '../support/tab.ts'
 import { until } from '../support/wait.ts'
 
 describe('webkit', () => {
@@ -54,6 +55,69 @@ describe('webkit', () => {
       expect(await tab.call('resets', 'feed')).toEqual([])
       if (stay) expect(await receivedUpTo(stay, 'feed', 15)).toEqual(stream('feed', 15))
     })
+
+  /**
+   * A cached page is not there for anyone: WebKit lets go of its lock, so the worker takes the tab for gone and its
+   * presences leave. That takes a worker that runs: WebKit suspends a SharedWorker whose every page is cached (its
+   * socket stays open, silent, until the server's idle timeout), so a profile's only page leaves only then
+   * (docs/api.md, Presence). Here another page of the profile keeps the worker running.
+   */
+  it("a page's presence leaves while it sits in the cache, and joins again once it is back", async () => {
+    const s = await e2e.scenario()
+    const tab = await s.openTab()
+    const sameProfile = await s.openTab()
+    const other = await (await s.profile()).openTab()
+    for (const t of [tab, sameProfile, other]) await waitForState(t, 'open')
+    await tab.call('presenceJoin', 'room', { who: 'cached' })
+    await other.call('presenceJoin', 'room', { who: 'other' })
+    const states = (t: Tab, count: number) =>
+      until(
+        () => `${count} members`,
+        () => t.call('presenceMembers', 'room'),
+        (m) => m.length === count,
+      ).then((m) => m.map(([, state]) => state))
+    await states(other, 2)
+    await tab.awayAndBack('about:blank', async () => {
+      expect(await states(other, 1)).toEqual([{ who: 'other' }])
+      expect((await s.server.presence('room')).map((m) => m.state)).toEqual([{ who: 'other' }])
+    })
+    expect(await tab.call('restoredFromCache')).toBe(1)
+    expect(await states(other, 2)).toContainEqual({ who: 'cached' })
+    expect(await states(tab, 2)).toContainEqual({ who: 'other' })
+    expect((await s.server.presence('room')).length).toBe(2)
+  })
+
+  it("restored after the server closed its suspended worker's silent socket: it gets what it missed, once, and is present again", async () => {
+    // WebKit suspends the worker of a profile whose every page is cached; its socket stays open and silent until the
+    // server's idle timeout (short here, with pings often enough to keep a live worker's socket open).
+    const s = await e2e.scenario({ server: { idleTimeout: 1_500, presenceGrace: 500 } })
+    const tab = await s.openTab(undefined, { heartbeatInterval: '300' })
+    await waitForState(tab, 'open')
+    await tab.call('subscribe', 'feed', 0)
+    await tab.call('presenceJoin', 'room', { who: 'cached' })
+    for (let n = 1; n <= 3; n++) await s.server.publish('feed', { n })
+    await receivedUpTo(tab, 'feed', 3)
+    await tab.awayAndBack('about:blank', async () => {
+      await until(
+        'the member of the suspended worker gone',
+        () => s.server.presence('room'),
+        (m) => m.length === 0,
+      )
+      expect(s.server.connections()).toBe(0)
+      for (let n = 4; n <= 6; n++) await s.server.publish('feed', { n })
+    })
+    expect(await tab.call('restoredFromCache')).toBe(1)
+    for (let n = 7; n <= 9; n++) await s.server.publish('feed', { n })
+    expect(await receivedUpTo(tab, 'feed', 9)).toEqual(stream('feed', 9))
+    expect(await tab.call('resets', 'feed')).toEqual([])
+    const back = await until(
+      'the member back',
+      () => s.server.presence('room'),
+      (m) => m.length === 1,
+    )
+    expect(back.map((m) => m.state)).toEqual([{ who: 'cached' }])
+    expect(s.server.connections()).toBe(1)
+  })
 
   it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
     const s = await e2e.scenario()

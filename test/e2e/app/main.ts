@@ -64,6 +64,8 @@ function options(namespace: string): ConnectOptions {
     maxDelay: numberParam('maxDelay') ?? 250,
     maxRetries: Infinity,
   }
+  const heartbeatInterval = numberParam('heartbeatInterval')
+  if (heartbeatInterval !== undefined) reconnect.heartbeatInterval = heartbeatInterval
   const o: ConnectOptions = { url: url as string, namespace, reconnect }
   const callTimeout = numberParam('callTimeout')
   if (callTimeout !== undefined) o.callTimeout = callTimeout
