@@ -119,6 +119,32 @@ describe('webkit', () => {
     expect(s.server.connections()).toBe(1)
   })
 
+  for (const others of [0, 1])
+    it(`sends made in pagehide as the page enters the cache, ${others} other tab${others ? '' : 's'} open: each stored once, in order, and resolved`, async () => {
+      const s = await e2e.scenario()
+      const tab = await s.openTab(undefined, { callTimeout: '100000' })
+      const stay = others ? await s.openTab() : undefined
+      await waitForState(tab, 'open')
+      if (stay) await waitForState(stay, 'open')
+      expect(await tab.call('send', 'drafts', [{ n: 0 }])).toEqual([1])
+      await tab.call('sendOnPagehide', 'drafts', [{ n: 1 }, { n: 2 }, { n: 3 }], 'hide')
+      await tab.awayAndBack('about:blank')
+      expect(await tab.call('restoredFromCache')).toBe(1)
+      const done = await until(
+        'the sends made in pagehide settled',
+        async () => ({ ok: await tab.call('resolvedSends', 'hide'), failed: await tab.call('failedSends', 'hide') }),
+        ({ ok, failed }) => ok.length + failed.length === 3,
+      )
+      expect(done).toEqual({ ok: [0, 1, 2], failed: [] })
+      await tab.call('allAcked', 'drafts')
+      expect((await s.server.store.read('drafts', 0, 10)).msgs.map((m) => m.body)).toEqual([
+        { n: 0 },
+        { n: 1 },
+        { n: 2 },
+        { n: 3 },
+      ])
+    })
+
   it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
     const s = await e2e.scenario()
     // Far beyond the test's waits: a call cut off by the restore is made again, never timed out.

@@ -98,6 +98,11 @@ export interface TestApi extends PresenceTestApi, YjsTestApi {
    * too long to finish costs nothing to hand over.
    */
   startSeries(topic: string, count: number, tag: string, key: string): void
+  /**
+   * At the next `pagehide`, sends each of `bodies` (one call each, in that event's turn, as an app saving a draft
+   * does), recorded under `key` as `startSends`' are.
+   */
+  sendOnPagehide(topic: string, bodies: Json[], key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
   /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */

@@ -120,13 +120,17 @@ function startSends(wire: Wire, topic: string, bodies: Iterable<[number, Json]>,
       // not a timer: WebKit throttles the timers of a window that is not in front to about one a second.
       await nextTask()
       sendsStarted++
-      wire.send(topic, body).then(
-        () => localStorage.setItem(`${key}:${i}`, '1'),
-        // Recorded for a test that expects none; a tab that is closing has no one reading it.
-        (e: unknown) => localStorage.setItem(`${key}!failed:${i}`, String((e as { code?: unknown }).code)),
-      )
+      recordSend(wire, topic, body, key, i)
     }
   })()
+}
+
+function recordSend(wire: Wire, topic: string, body: Json, key: string, i: number): void {
+  wire.send(topic, body).then(
+    () => localStorage.setItem(`${key}:${i}`, '1'),
+    // Recorded for a test that expects none; a tab that is closing has no one reading it.
+    (e: unknown) => localStorage.setItem(`${key}!failed:${i}`, String((e as { code?: unknown }).code)),
+  )
 }
 
 function testApi(wire: Wire, namespace: string): TestApi {
@@ -182,6 +186,11 @@ function testApi(wire: Wire, namespace: string): TestApi {
         })(),
         key,
       )
+    },
+    sendOnPagehide(topic: string, bodies: Json[], key: string) {
+      window.addEventListener('pagehide', () => bodies.forEach((body, i) => recordSend(wire, topic, body, key, i)), {
+        once: true,
+      })
     },
     sendsStarted: () => sendsStarted,
     restoredFromCache: () => restoredFromCache,
