@@ -188,9 +188,10 @@ function testApi(wire: Wire, namespace: string): TestApi {
       )
     },
     sendOnPagehide(topic: string, bodies: Json[], key: string) {
-      window.addEventListener('pagehide', () => bodies.forEach((body, i) => recordSend(wire, topic, body, key, i)), {
-        once: true,
-      })
+      const sendAll = () => {
+        for (const [i, body] of bodies.entries()) recordSend(wire, topic, body, key, i)
+      }
+      window.addEventListener('pagehide', sendAll, { once: true })
     },
     sendsStarted: () => sendsStarted,
     restoredFromCache: () => restoredFromCache,
