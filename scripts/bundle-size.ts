@@ -31,7 +31,7 @@ export type EntryName = 'client' | 'worker' | 'sw'
  * paid for the bytes — never to make unexplained growth pass.
  */
 export const BUDGETS: Record<EntryName, { target: number; ceiling: number }> = {
-  client: { target: 3_000, ceiling: 8_690 },
+  client: { target: 3_000, ceiling: 8_720 },
   worker: { target: 10_000, ceiling: 23_700 },
   sw: { target: 6_200, ceiling: 5_640 },
 }
