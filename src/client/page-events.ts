@@ -3,13 +3,14 @@ import type { BrowserSignal } from '../protocol/port.ts'
 /**
  * Relays what the page sees to the worker, which cannot see it (Chrome fires no online/offline events inside workers,
  * and visibility and the Page Lifecycle's freeze/resume belong to the page), and reports a page that goes away for
- * good, or comes back from the back/forward cache (`restored`). `forward` takes the signal as a function: it is read
- * once the worker is attached. Returns the function that stops listening.
+ * good, goes into the back/forward cache (`cached`) or comes back from it (`restored`). `forward` takes the signal as
+ * a function: it is read once the worker is attached. Returns the function that stops listening.
  */
 export function relayPageEvents(
   forward: (signal: () => BrowserSignal) => void,
   pageGone: () => void,
   restored: () => void,
+  cached: () => void,
 ): () => void {
   if (typeof window === 'undefined') return () => undefined
   const unlisten: (() => void)[] = []
@@ -28,8 +29,9 @@ export function relayPageEvents(
   // the back/forward cache runs no code until it is shown again: Safari sends no `freeze`/`resume` for it, only
   // these, so they stand in for them.
   listen(window, 'pagehide', (ev) => {
-    if ((ev as PageTransitionEvent).persisted) forward(() => 'freeze')
-    else pageGone()
+    if (!(ev as PageTransitionEvent).persisted) return pageGone()
+    forward(() => 'freeze')
+    cached()
   })
   listen(window, 'pageshow', (ev) => {
     if (!(ev as PageTransitionEvent).persisted) return

@@ -301,6 +301,7 @@ export class Wire<Topics extends object = AnyTopics> {
         this.#lock.renew()
         this.#worker.restored(this.#lock.name, this.#lock.held)
       },
+      () => this.#worker.cached(),
     )
     const unlistenSync = registerSyncWhenHidden(this.#namespace, () => this.pending())
     this.#unlisten = () => {

@@ -39,6 +39,8 @@ interface Binding {
   /** Where this worker sends the tab's events. */
   events: EventChannel
   release(): void
+  /** Ends the worker, as `release` does, and nothing else: the calls in flight are left to the next binding. */
+  stop(): void
 }
 
 interface WorkerHandle {
@@ -170,6 +172,16 @@ export class WorkerBinding {
     void this.#rebind()
   }
 
+  /**
+   * The page goes into the back/forward cache. A dedicated worker is ended with it: WebKit suspends it with the page,
+   * the namespace's socket and owner lock held, and the other tabs' workers would relay to it in vain until the page
+   * is shown again. Ended, it lets go of both, another tab's worker takes the socket over, and `restored` starts a
+   * new one, which the calls cut off here are made on again.
+   */
+  cached(): void {
+    if (this.#kind === 'dedicated') this.#binding.stop()
+  }
+
   /** Fire-and-forget, once attached; `signal` is read then. */
   signal(signal: () => BrowserSignal): void {
     void this.#binding.attached
@@ -216,6 +228,7 @@ export class WorkerBinding {
         b.events.close()
         worker.terminate()
       },
+      stop: () => worker.terminate(),
     }
     this.#binding = b
     for (const wake of this.#swapped.splice(0)) wake()

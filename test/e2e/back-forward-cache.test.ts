@@ -145,6 +145,31 @@ describe('webkit', () => {
       ])
     })
 
+  it("dedicated workers: the leader's page goes into the cache, another page's worker takes the socket over, streams on and sends", async () => {
+    const s = await e2e.scenario({ proxy: true })
+    // The first tab's worker is the first to ask for the owner lock: it leads.
+    const leader = await s.openTab(undefined, { mode: 'dedicated' })
+    await waitForState(leader, 'open')
+    const other = await s.openTab(undefined, { mode: 'dedicated' })
+    await waitForState(other, 'open')
+    await other.call('subscribe', 'feed', 0)
+    for (let n = 1; n <= 3; n++) await s.server.publish('feed', { n })
+    await receivedUpTo(other, 'feed', 3)
+    expect(s.proxy?.accepted()).toBe(1)
+    await leader.awayAndBack('about:blank', async () => {
+      for (let n = 4; n <= 6; n++) await s.server.publish('feed', { n })
+      expect(await receivedUpTo(other, 'feed', 6)).toEqual(stream('feed', 6))
+      expect(await other.call('send', 'chat', [{ n: 1 }])).toEqual([1])
+      await other.call('allAcked', 'chat')
+    })
+    expect(await leader.call('restoredFromCache')).toBe(1)
+    expect(await leader.call('send', 'chat', [{ n: 2 }])).toEqual([2])
+    await leader.call('allAcked', 'chat')
+    expect((await s.server.store.read('chat', 0, 10)).msgs.map((m) => m.body)).toEqual([{ n: 1 }, { n: 2 }])
+    expect(await other.call('resets', 'feed')).toEqual([])
+    expect(s.server.connections()).toBe(1)
+  })
+
   it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
     const s = await e2e.scenario()
     // Far beyond the test's waits: a call cut off by the restore is made again, never timed out.
