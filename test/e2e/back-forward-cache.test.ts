@@ -170,32 +170,35 @@ describe('webkit', () => {
     expect(s.server.connections()).toBe(1)
   })
 
-  it('away with send calls in flight: back, each is stored once, in order, and every send() resolves', async () => {
-    const s = await e2e.scenario()
-    // Far beyond the test's waits: a call cut off by the restore is made again, never timed out.
-    const tab = await s.openTab(undefined, { callTimeout: '100000' })
-    await waitForState(tab, 'open')
-    const COUNT = 400
-    await tab.call('startSeries', 'chat', COUNT, 'bf', 'bf')
-    await until(
-      'sends under way',
-      () => tab.call('sendsStarted'),
-      (n) => n >= 40,
-    )
-    // Cached with calls posted and unanswered: WebKit lets go of the page's locks, so the worker takes the tab for
-    // gone, and the restored page makes those calls again under the same tab id, after or before its next ones. Those
-    // the worker had stored are answered from its record of them, not stored a second time.
-    await tab.awayAndBack('about:blank')
-    expect(await tab.call('restoredFromCache')).toBe(1)
-    const cut = await tab.call('sendsStarted')
-    expect(cut).toBeLessThan(COUNT)
-    const done = await until(
-      `${COUNT} sends settled`,
-      async () => ({ ok: await tab.call('resolvedSends', 'bf'), failed: await tab.call('failedSends', 'bf') }),
-      ({ ok, failed }) => ok.length + failed.length === COUNT,
-    )
-    expect(done.failed).toEqual([])
-    await tab.call('allAcked', 'chat')
-    expect((await s.server.store.read('chat', 0, 1_000)).msgs.map((m) => m.body)).toEqual(bodies(COUNT, 'bf'))
-  })
+  for (const mode of ['shared', 'dedicated'])
+    it(`away with send calls in flight, ${mode} worker: back, each is stored once, in order, and every send() resolves`, async () => {
+      const s = await e2e.scenario()
+      // Far beyond the test's waits: a call cut off by the restore is made again, never timed out. A dedicated worker
+      // is ended as the page goes into the cache, mid-commit it may be.
+      const tab = await s.openTab(undefined, { callTimeout: '100000', mode })
+      await waitForState(tab, 'open')
+      const COUNT = 400
+      await tab.call('startSeries', 'chat', COUNT, 'bf', 'bf')
+      await until(
+        'sends under way',
+        () => tab.call('sendsStarted'),
+        (n) => n >= 40,
+      )
+      // Cached with calls posted and unanswered: WebKit lets go of the page's locks, so the worker takes the tab for
+      // gone, and the restored page makes those calls again under the same tab id, after or before its next ones. Those
+      // the worker had stored are answered from its record of them, not stored a second time.
+      await tab.awayAndBack('about:blank')
+      expect(await tab.call('restoredFromCache')).toBe(1)
+      const cut = await tab.call('sendsStartedAtPagehide')
+      expect(cut).toBeGreaterThanOrEqual(40)
+      expect(cut).toBeLessThan(COUNT)
+      const done = await until(
+        `${COUNT} sends settled`,
+        async () => ({ ok: await tab.call('resolvedSends', 'bf'), failed: await tab.call('failedSends', 'bf') }),
+        ({ ok, failed }) => ok.length + failed.length === COUNT,
+      )
+      expect(done.failed).toEqual([])
+      await tab.call('allAcked', 'chat')
+      expect((await s.server.store.read('chat', 0, 1_000)).msgs.map((m) => m.body)).toEqual(bodies(COUNT, 'bf'))
+    })
 })

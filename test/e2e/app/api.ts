@@ -105,6 +105,8 @@ export interface TestApi extends PresenceTestApi, YjsTestApi {
   sendOnPagehide(topic: string, bodies: Json[], key: string): void
   /** How many of `startSends`' sends were called so far. */
   sendsStarted(): number
+  /** `sendsStarted` when the page last saw `pagehide` (null before any). */
+  sendsStartedAtPagehide(): number | null
   /** How many times this page was shown again from the back/forward cache (`pageshow` with `persisted`). */
   restoredFromCache(): number
   /** The indexes (into `startSends`' bodies) recorded under `key` by any tab of this origin, ascending. */

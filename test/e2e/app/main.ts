@@ -91,6 +91,11 @@ function outcomeOf(err: unknown): { ok: false; code: string; message: string } {
 }
 
 let sendsStarted = 0
+/** `sendsStarted` at the last `pagehide`. */
+let sendsStartedAtPagehide: number | undefined
+window.addEventListener('pagehide', () => {
+  sendsStartedAtPagehide = sendsStarted
+})
 /** `pageshow` events with `persisted`: the page came back from the back/forward cache, its scripts' state intact. */
 let restoredFromCache = 0
 window.addEventListener('pageshow', (ev) => {
@@ -194,6 +199,7 @@ function testApi(wire: Wire, namespace: string): TestApi {
       window.addEventListener('pagehide', sendAll, { once: true })
     },
     sendsStarted: () => sendsStarted,
+    sendsStartedAtPagehide: () => sendsStartedAtPagehide ?? null,
     restoredFromCache: () => restoredFromCache,
     resolvedSends(key: string) {
       const done: number[] = []
