@@ -119,11 +119,17 @@ describe('webkit', () => {
     expect(s.server.connections()).toBe(1)
   })
 
-  for (const others of [0, 1])
-    it(`sends made in pagehide as the page enters the cache, ${others} other tab${others ? '' : 's'} open: each stored once, in order, and resolved`, async () => {
+  for (const [mode, others] of [
+    ['shared', 0],
+    ['shared', 1],
+    ['dedicated', 1],
+  ] as const)
+    it(`sends made in pagehide as the page enters the cache, ${mode} workers, ${others} other tab${others ? '' : 's'} open: each stored once, in order, and resolved`, async () => {
       const s = await e2e.scenario()
-      const tab = await s.openTab(undefined, { callTimeout: '100000' })
-      const stay = others ? await s.openTab() : undefined
+      // In dedicated mode the page's worker leads, and is ended before these sends are made (tabwire's listener
+      // comes first): they wait for the restored page's new worker.
+      const tab = await s.openTab(undefined, { callTimeout: '100000', mode })
+      const stay = others ? await s.openTab(undefined, { mode }) : undefined
       await waitForState(tab, 'open')
       if (stay) await waitForState(stay, 'open')
       expect(await tab.call('send', 'drafts', [{ n: 0 }])).toEqual([1])
