@@ -488,7 +488,10 @@ export class NamespaceHost implements RoleHost {
         this.#end()
         return
     }
-    this.#role.onBus(m)
+    // The bus is open before the storage is (a worker starting beside an owner hears it at once), and the owner's word
+    // moves the outbox's counters. Dropped until then: the `join` this worker posts once its storage is open makes
+    // the owner announce itself, its state and acks, again.
+    if (this.#outbox) this.#role.onBus(m)
   }
 
   setState(info: StateInfo): void {

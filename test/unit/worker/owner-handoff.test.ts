@@ -6,7 +6,8 @@
 import type { Remote } from 'comlink'
 import { describe, expect, it } from 'vitest'
 import type { StateInfo, TabEvents } from '../../../src/protocol/port.ts'
-import { ownerLock, workerLock } from '../../../src/worker/bus.ts'
+import { BUS_VERSION, type BusMessage, ownerLock, workerLock } from '../../../src/worker/bus.ts'
+import type { Channel } from '../../../src/worker/platform.ts'
 import { NamespaceHost } from '../../../src/worker/host.ts'
 import { Tab } from '../../../src/worker/tab.ts'
 import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConfig, fakeTabEvents } from './fakes.ts'
@@ -14,6 +15,11 @@ import { ChannelHub, FakeLocks, fakePlatform, freshNamespace, until, sessionConf
 const config = (namespace: string) => sessionConfig(namespace, { url: 'ws://server.test/' })
 
 const WORKER = { id: 'w', version: 'test', kind: 'dedicated' as const }
+
+interface NodeEvents {
+  on(event: 'unhandledRejection', listener: (reason: unknown) => void): void
+  off(event: 'unhandledRejection', listener: (reason: unknown) => void): void
+}
 
 /** A tab as the worker sees it, recording every call the worker makes into it. */
 function fakeTab(id: string) {
@@ -123,6 +129,51 @@ describe('owner handoff', () => {
     await until(() => b.seen.seqs.length === 2)
     expect(b.seen.seqs).toEqual([1, 2])
     expect(b.host.stats(WORKER).owner).toBe(false)
+  })
+
+  it("the owner's word that reaches a worker before its storage is open is dropped, not thrown on; its join brings it anew", async () => {
+    const thrown: unknown[] = []
+    const onUnhandled = (e: unknown) => void thrown.push(e)
+    // Node's, which this project's worker types leave out.
+    const { process } = globalThis as unknown as { process: NodeEvents }
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const namespace = freshNamespace()
+      const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+      const a = await worker('wA', namespace, shared)
+      await until(() => a.platform.sockets.all.length === 1)
+      const sa = a.platform.sockets.last
+      sa.open()
+      sa.receive({ t: 'welcome', v: 1, acked: 0 })
+      expect(await a.host.send([{ topic: 'chat', body: '1' }])).toEqual([1])
+      await until(() => sa.sent('pub').length === 1)
+      sa.receive({ t: 'ack', id: 1 })
+      await until(() => a.seen.acked.includes(1))
+
+      // B starts; before its storage opens, the bus brings it the owner's announcement, an ack and a renumbering
+      // (each needs B's outbox), and its tab is attached already, as a port's attach does before it waits.
+      const platform = fakePlatform(shared)
+      const open = platform.channel
+      let bus: Channel | undefined
+      platform.channel = (name) => (bus = open(name))
+      const b = new NamespaceHost(config(namespace), 'wB', () => undefined, platform)
+      const t = fakeTab('wB-tab')
+      b.attach(t.tab)
+      const arrive = (m: BusMessage) => bus?.onmessage?.({ data: { ...m, v: BUS_VERSION } } as MessageEvent)
+      arrive({ k: 'owner', id: 'wA', state: { state: 'open', attempt: 0 }, acked: 1 })
+      arrive({ k: 'acked', upTo: 1 })
+      arrive({ k: 'renumbered', from: 5, delta: 1 })
+      await b.ready
+      // The join B posts once its storage is open makes the owner announce itself again: B follows it then.
+      await until(() => t.lastState() === 'open', "B's tab hears the owner's state")
+      await until(() => b.outbox.counters.acked === 1, 'B follows the owner’s ack')
+      expect(t.seen.acked).toContain(1)
+      expect(b.stats(WORKER).owner).toBe(false)
+      await new Promise((r) => setTimeout(r, 20))
+      expect(thrown).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('a follower whose worker dies loses its subscriptions at the owner', async () => {
