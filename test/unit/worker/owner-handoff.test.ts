@@ -44,15 +44,21 @@ async function worker(name: string, namespace: string, shared: { locks: FakeLock
   return { host, platform, ...t }
 }
 
+/** Worker A with one tab, owning the socket of a fresh namespace: open, and welcomed with nothing acked. */
+async function openOwner() {
+  const namespace = freshNamespace()
+  const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
+  const a = await worker('wA', namespace, shared)
+  await until(() => a.platform.sockets.all.length === 1, "A's socket")
+  const sa = a.platform.sockets.last
+  sa.open()
+  sa.receive({ t: 'welcome', v: 1, acked: 0 })
+  return { namespace, shared, a, sa }
+}
+
 describe('owner handoff', () => {
   it('the follower relays through the owner, then takes over from where its tab stands', async () => {
-    const namespace = freshNamespace()
-    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
-    const a = await worker('wA', namespace, shared)
-    await until(() => a.platform.sockets.all.length === 1, "A's socket")
-    const sa = a.platform.sockets.last
-    sa.open()
-    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    const { namespace, shared, a, sa } = await openOwner()
     const b = await worker('wB', namespace, shared)
     expect(shared.locks.isHeld(ownerLock(namespace))).toBe(true)
     await until(() => b.lastState() === 'open', "B's tab hears the owner's state")
@@ -99,13 +105,7 @@ describe('owner handoff', () => {
   })
 
   it('a follower resubscribes at a new owner from where its tab stands', async () => {
-    const namespace = freshNamespace()
-    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
-    const a = await worker('wA', namespace, shared)
-    await until(() => a.platform.sockets.all.length === 1)
-    const sa = a.platform.sockets.last
-    sa.open()
-    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    const { namespace, shared, a, sa } = await openOwner()
     // C queues for the lock before B, so C is the next owner and B stays a follower throughout.
     const c = await worker('wC', namespace, shared)
     const b = await worker('wB', namespace, shared)
@@ -138,13 +138,7 @@ describe('owner handoff', () => {
     const { process } = globalThis as unknown as { process: NodeEvents }
     process.on('unhandledRejection', onUnhandled)
     try {
-      const namespace = freshNamespace()
-      const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
-      const a = await worker('wA', namespace, shared)
-      await until(() => a.platform.sockets.all.length === 1)
-      const sa = a.platform.sockets.last
-      sa.open()
-      sa.receive({ t: 'welcome', v: 1, acked: 0 })
+      const { namespace, shared, a, sa } = await openOwner()
       expect(await a.host.send([{ topic: 'chat', body: '1' }])).toEqual([1])
       await until(() => sa.sent('pub').length === 1)
       sa.receive({ t: 'ack', id: 1 })
@@ -177,13 +171,7 @@ describe('owner handoff', () => {
   })
 
   it('a follower whose worker dies loses its subscriptions at the owner', async () => {
-    const namespace = freshNamespace()
-    const shared = { locks: new FakeLocks(), hub: new ChannelHub() }
-    const a = await worker('wA', namespace, shared)
-    await until(() => a.platform.sockets.all.length === 1)
-    const sa = a.platform.sockets.last
-    sa.open()
-    sa.receive({ t: 'welcome', v: 1, acked: 0 })
+    const { namespace, shared, a, sa } = await openOwner()
     // C never takes its lifetime lock: the owner's watch is granted at once, as for a worker that just died.
     const platform = fakePlatform(shared)
     const c = new NamespaceHost(config(namespace), 'wC', () => undefined, platform)
