@@ -23,7 +23,7 @@ import type { DecodeErrorCode } from './server-errors.ts'
  * Why a message was rejected. `code` is stable: `json` (not JSON), `shape` (not an object or array of objects),
  * `type` (unknown `t`), `field` (a field missing or of the wrong type), `binary` (a binary message that is not a
  * well-formed envelope, or a kind of data that is neither text nor bytes), `too-large`, `version` (unsupported `v`),
- * `depth` (a `pub` body nested deeper than `MAX_BODY_DEPTH`).
+ * `depth` (a body or presence state nested deeper than `MAX_BODY_DEPTH`, or a value nested too deep to read).
  */
 export interface DecodeError {
   code: DecodeErrorCode
@@ -71,8 +71,18 @@ function requiredBody(f: Obj, k: string): Body {
   return f[k] as Body
 }
 
+/**
+ * A value from the message, for an error: never `String()` or `JSON.stringify` of an array or object, which recurse and
+ * overflow the stack on a value nested thousands of levels deep (JSON.parse takes any depth).
+ */
+function show(v: unknown): string {
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object'
+  const text = JSON.stringify(v) ?? String(v)
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text
+}
+
 function version(f: Obj): typeof PROTOCOL_VERSION {
-  if (f.v !== PROTOCOL_VERSION) fail('version', `${String(f.t)}.v must be ${PROTOCOL_VERSION}, got ${String(f.v)}`)
+  if (f.v !== PROTOCOL_VERSION) fail('version', `${String(f.t)}.v must be ${PROTOCOL_VERSION}, got ${show(f.v)}`)
   return PROTOCOL_VERSION
 }
 
@@ -168,7 +178,7 @@ function clientFrame(f: Obj): ClientFrame {
         body: requiredBody(f, 'body'),
       }
     default:
-      return fail('type', `unknown client frame type ${JSON.stringify(f.t)}`)
+      return fail('type', `unknown client frame type ${show(f.t)}`)
   }
 }
 
@@ -309,7 +319,7 @@ function serverFrame(f: Obj, more?: MoreServerFrames): ServerFrame {
     default: {
       // Own keys only: `t: "constructor"` must not reach Object.prototype's.
       const one = more && typeof f.t === 'string' && Object.hasOwn(more, f.t) ? more[f.t] : undefined
-      return one ? one(f) : fail('type', `unknown server frame type ${JSON.stringify(f.t)}`)
+      return one ? one(f) : fail('type', `unknown server frame type ${show(f.t)}`)
     }
   }
 }
@@ -359,6 +369,8 @@ function validate<F>(parsed: unknown, one: (f: Obj) => F): Decoded<F> {
     }
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, error: e.error }
+    // The stack overflowing on a value nested thousands of levels deep where no check expected one.
+    if (e instanceof RangeError) return { ok: false, error: { code: 'depth', message: 'message nests too deep' } }
     throw e
   }
 }
@@ -374,7 +386,28 @@ function unwrapBodies<F extends Frame>(f: F, env: BinaryEnvelope): F {
  * decoders of the frames this client asks for beyond the core ones (`MoreServerFrames`).
  */
 export function decodeServerMessage(data: unknown, maxBytes = Infinity, more?: MoreServerFrames): Decoded<ServerFrame> {
-  return decodeWith(data, maxBytes, (f) => serverFrame(f, more))
+  const decoded = decodeWith(data, maxBytes, (f) => serverFrame(f, more))
+  const deep = decoded.ok ? decoded.frames.find(tooDeep) : undefined
+  if (deep)
+    return { ok: false, error: { code: 'depth', message: `${deep.t}: a body nests over ${MAX_BODY_DEPTH} levels` } }
+  return decoded
+}
+
+/**
+ * Whether a server frame holds a body or presence state nested deeper than `MAX_BODY_DEPTH`: no honest server sends
+ * one (it refuses them from clients), and one would overflow the stack of the worker's `JSON.stringify` and of
+ * `postMessage` to the tabs, in the middle of a delivery.
+ */
+function tooDeep(f: ServerFrame): boolean {
+  const values =
+    f.t === 'range'
+      ? f.msgs.map((m) => m.body)
+      : f.t === 'presence'
+        ? f.members.map((m) => m.state)
+        : f.t === 'pdiff'
+          ? [...f.joined, ...f.updated].map((m) => m.state)
+          : ['body' in f ? f.body : 0]
+  return values.some((v) => nestsDeeperThan(v, MAX_BODY_DEPTH))
 }
 
 /**

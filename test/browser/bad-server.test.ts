@@ -139,6 +139,17 @@ const MALFORMED: [string, EvilPayload, string][] = [
   ['a range without done', { text: '{"t":"range","req":1,"topic":"x","msgs":[]}' }, 'range.done must be a boolean'],
   ['a welcome of another protocol version', { text: '{"t":"welcome","v":2,"acked":0}' }, 'welcome.v must be 1, got 2'],
   [
+    // Taken, it would overflow the stack of the worker's JSON.stringify and of postMessage to the tabs mid-delivery.
+    'a msg whose body nests 20,000 levels deep',
+    { text: `{"t":"msg","topic":"x","seq":1,"epoch":"e","body":${'['.repeat(20_000)}${']'.repeat(20_000)}}` },
+    'msg: a body nests over 100 levels',
+  ],
+  [
+    'a t nested 20,000 levels deep',
+    { text: `{"t":${'['.repeat(20_000)}${']'.repeat(20_000)}}` },
+    'unknown server frame type an array',
+  ],
+  [
     'a batch with one bad frame among good ones',
     { text: '[{"t":"pong","n":1},{"t":"ack","id":-1}]' },
     'ack.id must be an integer ≥ 0',

@@ -190,6 +190,62 @@ describe('decodeServerMessage', () => {
     expect(server({ t: 'pub', id: 1, topic: 'a', body: 1 })).toBe('type')
   })
 
+  /** `depth` levels of arrays around 0: what `JSON.parse` reads at any depth, and `String`/`JSON.stringify` cannot. */
+  const nested = (depth: number) => `${'['.repeat(depth)}0${']'.repeat(depth)}`
+
+  it.each([
+    ['msg', (b: string) => `{"t":"msg","topic":"a","seq":1,"epoch":"e","body":${b}}`, 'msg'],
+    ['vmsg', (b: string) => `{"t":"vmsg","topic":"a","body":${b}}`, 'vmsg'],
+    ['reply', (b: string) => `{"t":"reply","id":3,"body":${b}}`, 'reply'],
+    [
+      'range',
+      (b: string) =>
+        `{"t":"range","req":1,"topic":"a","msgs":[{"seq":1,"epoch":"e","body":1},{"seq":2,"epoch":"e","body":${b}}],"done":true}`,
+      'range',
+    ],
+    [
+      'presence',
+      (b: string) => `{"t":"presence","topic":"a","members":[{"user":"u","client":"c","state":${b},"since":0}]}`,
+      'presence',
+    ],
+    [
+      'pdiff',
+      (b: string) =>
+        `{"t":"pdiff","topic":"a","joined":[],"left":[],"updated":[{"user":"u","client":"c","state":${b},"since":0}]}`,
+      'pdiff',
+    ],
+  ])('rejects a %s whose body nests deeper than 100 levels with code depth, and takes one of 100', (_t, frame, t) => {
+    expect(decodeServerMessage(frame(nested(100))).ok).toBe(true)
+    expect(errorOf(decodeServerMessage(frame(nested(101))))).toEqual({
+      code: 'depth',
+      message: `${t}: a body nests over 100 levels`,
+    })
+    // Deep enough to overflow the stack of the worker's JSON.stringify and of postMessage, had it been taken.
+    expect(errorOf(decodeServerMessage(`[{"t":"ack","id":1},${frame(nested(20_000))}]`)).code).toBe('depth')
+  })
+
+  it('names a t or v nested thousands of levels deep without recursing into it (no stack overflow)', () => {
+    expect(errorOf(decodeServerMessage(`{"t":${nested(20_000)}}`))).toEqual({
+      code: 'type',
+      message: 'unknown server frame type an array',
+    })
+    expect(errorOf(decodeServerMessage(`{"t":"welcome","v":${nested(20_000)},"acked":0}`))).toEqual({
+      code: 'version',
+      message: 'welcome.v must be 1, got an array',
+    })
+    expect(errorOf(decodeClientMessage(`{"t":{"a":${nested(20_000)}}}`))).toEqual({
+      code: 'type',
+      message: 'unknown client frame type an object',
+    })
+    expect(errorOf(decodeClientMessage(`{"t":"hello","v":${nested(20_000)},"client":"c","subs":[]}`))).toEqual({
+      code: 'version',
+      message: 'hello.v must be 1, got an array',
+    })
+    expect(errorOf(decodeClientMessage(`{"t":"${'x'.repeat(1_000)}"}`)).message).toBe(
+      `unknown client frame type "${'x'.repeat(63)}…`,
+    )
+  })
+
   it('rejects invalid JSON, binary, an empty batch and a non-object frame', () => {
     expect(errorOf(decodeServerMessage('not json')).code).toBe('json')
     expect(errorOf(decodeServerMessage(new Uint8Array([1]))).code).toBe('binary')
