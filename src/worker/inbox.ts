@@ -71,6 +71,8 @@ export interface InboxHost {
 
 interface PendingFetch {
   topic: string
+  /** The most messages its `range` frames may hold together: the fetch's `limit`. */
+  limit: number
   msgs: RangeMsg[]
   resolve: (msgs: RangeMsg[]) => void
   reject: (e: unknown) => void
@@ -273,16 +275,20 @@ export class Inbox {
     }
   }
 
-  range(frame: RangeFrame): void {
+  /** Collects a `range` for its fetch; false when it breaks the protocol (more messages than the fetch asked for). */
+  range(frame: RangeFrame): boolean {
     const f = this.#fetches.get(frame.req)
     // Late (the fetch timed out), unknown, or about another topic: nothing waits for it.
-    if (!f || f.topic !== frame.topic) return
-    f.msgs.push(...frame.msgs)
+    if (!f || f.topic !== frame.topic) return true
+    // Else a server could grow a fetch without end, one `range` with `done: false` after another.
+    if (f.msgs.length + frame.msgs.length > f.limit) return false
+    for (const m of frame.msgs) f.msgs.push(m)
     if (frame.done) {
       this.#fetches.delete(frame.req)
       f.resolve(f.msgs)
     }
     this.#armFetchTimer()
+    return true
   }
 
   /** The socket went away: fetches in flight on it will never be answered. */
@@ -488,7 +494,7 @@ export class Inbox {
       await this.#host.whenOpen()
       const req = this.#nextReq++
       const answer = new Promise<RangeMsg[]>((resolve, reject) =>
-        this.#fetches.set(req, { topic, msgs: [], resolve, reject }),
+        this.#fetches.set(req, { topic, limit, msgs: [], resolve, reject }),
       )
       if (!this.#host.sendFrame({ t: 'fetch', req, topic, after, limit })) {
         this.#fetches.delete(req)

@@ -326,8 +326,9 @@ export class OwnerSession {
           this.#inbox.reset(f)
           break
         case 'range':
-          this.#inbox.range(f)
-          break
+          if (this.#inbox.range(f)) break
+          this.#socket.protocolError(`range ${f.req} holds more messages than its fetch asked for`)
+          return
         case 'error':
           if (f.code === 'auth-refused') this.#refresh.refused(f.message)
           else this.#host.log(`server error ${f.code}: ${f.message}`, 'error')

@@ -238,6 +238,47 @@ describe('OwnerSession: a welcome.acked with no room for new ids', () => {
   })
 })
 
+describe('OwnerSession: answers to fetches are bounded', () => {
+  it('a range holding more messages than its fetch asked for is a protocol error (4400): nothing of it is delivered, and the fetch is asked again on the next connection', async () => {
+    const t = await setup(0)
+    const follower = (seqs: number[]) => ({
+      messages: (m: Delivery[]) => seqs.push(...m.map((d) => d.seq)),
+      reset: () => undefined,
+    })
+    const first: number[] = []
+    const late: number[] = []
+    const msg = (seq: number) => ({ seq, epoch: 'e1', body: `m${seq}` })
+    t.session.subscribe('w/1/1', 'room', 2, follower(first))
+    await t.welcome(0)
+    t.sockets.last.receive({ t: 'msg', topic: 'room', ...msg(3) })
+    await until(() => first.length === 1, 'm3')
+    // The worker's log starts at 3: what a tab following from 0 misses is fetched.
+    t.session.subscribe('w/1/2', 'room', 0, follower(late))
+    const s1 = t.sockets.last
+    await until(() => s1.sent('fetch').length === 1, 'the fetch')
+    const [fetch] = s1.sent('fetch')
+    expect(fetch).toMatchObject({ topic: 'room', after: 0, limit: 2 })
+    const req = fetch?.req ?? -1
+    s1.receive({ t: 'range', req, topic: 'room', msgs: [msg(1)], done: false })
+    expect(s1.closedWith).toBeUndefined()
+    // A server could grow a fetch without end this way, one `range` after another.
+    s1.receive({ t: 'range', req, topic: 'room', msgs: [msg(2), msg(3)], done: false })
+    expect(s1.closedWith).toEqual({ code: 4400, reason: `range ${req} holds more messages than its fetch asked for` })
+    t.clock.advance(1_000)
+    await until(() => t.sockets.all.length === 2, 'the next socket')
+    const s2 = t.sockets.last
+    s2.open()
+    s2.receive({ t: 'welcome', v: 1, acked: 0 })
+    await until(() => s2.sent('fetch').length === 1, 'the fetch again')
+    const [again] = s2.sent('fetch')
+    expect(again).toMatchObject({ topic: 'room', after: 0, limit: 2 })
+    s2.receive({ t: 'range', req: again?.req ?? -1, topic: 'room', msgs: [msg(1), msg(2)], done: true })
+    await until(() => late.length === 3, 'the catch-up')
+    expect(late).toEqual([1, 2, 3])
+    expect(first).toEqual([3])
+  })
+})
+
 describe('OwnerSession: records another worker committed', () => {
   it('a resend that reads past what this worker heard of notes the stored counter, so their ack is not refused', async () => {
     const t = await setup(0)
