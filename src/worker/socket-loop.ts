@@ -255,6 +255,13 @@ export class SocketLoop {
         this.#lost(new LocalClose(CloseCode.BadFrame, `expected welcome, got ${first?.t}`))
         return
       }
+      // The server took the hello: a limit below it contradicts itself, and would turn every queued pub into a skip.
+      if (first.maxBytes !== undefined && first.maxBytes < this.#largestSent) {
+        this.#lost(
+          new LocalClose(CloseCode.BadFrame, `welcome.maxBytes ${first.maxBytes} is below the hello it answers`),
+        )
+        return
+      }
       this.#welcomed(first)
       // The session may have refused the welcome itself (a counter it cannot follow).
       if (!this.isOpen) return
@@ -265,6 +272,8 @@ export class SocketLoop {
 
   #welcomed(welcome: WelcomeFrame): void {
     this.#namedLimit = welcome.maxBytes ?? ASSUMED_MAX_BYTES
+    // The hello was taken: a 4413 from now on is about a message sent after it.
+    this.#largestSent = 0
     this.#clearTimer('connect')
     this.#set({ state: 'open', attempt: this.#info.attempt })
     this.#stableTimer = this.#clock.setTimeout(() => {
@@ -314,7 +323,8 @@ export class SocketLoop {
   #lost(why: CloseEvent | LocalClose): void {
     if (!(why instanceof LocalClose) && why.code === CloseCode.FrameTooLarge && this.#largestSent > 0) {
       this.#learntLimit = Math.min(this.#learntLimit, this.#largestSent - 1)
-      this.#host.tooLarge(this.#largestSent)
+      // Before the welcome only the hello was sent: it teaches nothing about pubs, which would be skipped for good.
+      if (this.isOpen) this.#host.tooLarge(this.#largestSent)
     }
     this.#abandon(why instanceof LocalClose ? why : new LocalClose(CloseCode.Normal, ''))
     const error: StateInfo['error'] = {

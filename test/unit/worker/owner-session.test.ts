@@ -409,6 +409,44 @@ describe('OwnerSession: refusals (dead letters)', () => {
     expect(t.events.dead.map((d) => [d.id, d.bytes, d.code])).toEqual([[2, 302, 'too-large']])
   })
 
+  it('a 4413 before any welcome was about the hello: pubs keep their size, and a later honest server gets them as pubs', async () => {
+    const t = await setup(0)
+    const body = `"${'x'.repeat(200)}"`
+    await t.writer.send([{ topic: 't', body }])
+    const s1 = t.sockets.last
+    s1.open()
+    const hello = s1.sizes[0] ?? 0
+    expect(hello).toBeLessThan(200)
+    s1.serverClose(4413, 'Max payload size exceeded')
+    t.clock.advance(1_000)
+    await until(() => t.sockets.all.length === 2, 'the next socket')
+    const s2 = t.sockets.last
+    s2.open()
+    s2.receive({ t: 'welcome', v: 1, acked: 0, maxBytes: 1_048_576 })
+    await until(() => s2.frames.length === 2, 'the resend')
+    expect(s2.frames.slice(1)).toEqual([{ t: 'pub', id: 1, topic: 't', body: 'x'.repeat(200) }])
+    expect(t.events.logs.filter((l) => l.includes('refused a message as too large'))).toEqual([])
+  })
+
+  it('a welcome.maxBytes below the hello it answers is a protocol error (4400): nothing queued is skipped', async () => {
+    const t = await setup(2)
+    const s1 = t.sockets.last
+    s1.open()
+    const hello = s1.sizes[0] ?? 0
+    s1.receive({ t: 'welcome', v: 1, acked: 0, maxBytes: hello - 1 })
+    expect(s1.closedWith).toEqual({ code: 4400, reason: `welcome.maxBytes ${hello - 1} is below the hello it answers` })
+    expect(s1.frames.map((f) => f.t)).toEqual(['hello'])
+    t.clock.advance(1_000)
+    await until(() => t.sockets.all.length === 2, 'the next socket')
+    await t.welcome(0)
+    await until(() => t.pubs().length === 2, 'the resend')
+    expect(t.sockets.last.frames.slice(1).map((f) => f.t)).toEqual(['pub', 'pub'])
+    expect(t.pubs()).toEqual([
+      [1, 'm1'],
+      [2, 'm2'],
+    ])
+  })
+
   it('learns the limit from 4413s of a server that does not say it, and skips only what is alone too large', async () => {
     const t = await setup(0)
     const LIMIT = 1_000
