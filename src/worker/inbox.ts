@@ -252,6 +252,12 @@ export class Inbox {
    */
   #atLatest(st: TopicState, frame: ResetFrame, foreign: boolean): void {
     for (const sub of st.subs) {
+      // Past the newest the server holds (`seq + 1`) in its own epoch: seqs it no longer has (an earlier reset, or a
+      // server that lost them). Left there, every message up to that seq would be taken for a repeat.
+      if (!foreign && sub.delivered > frame.seq + 1) {
+        sub.target.reset({ topic: frame.topic, seq: frame.seq, reason: 'ahead' })
+        sub.delivered = frame.seq
+      }
       if (sub.waiting) {
         sub.waiting = false
         // It was shown a message of the epoch the server no longer has (see `#paintHeld`).

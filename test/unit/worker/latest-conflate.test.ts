@@ -206,6 +206,39 @@ describe('subscribe with conflate', () => {
     expect(a.resets).toEqual([])
   })
 
+  it.each([
+    { mode: { latest: true }, why: 'a latest subscription', seqs: [4, 5] },
+    // Both came in one message: a conflating tab is handed the newer.
+    { mode: { conflate: true }, why: 'a conflating one', seqs: [5] },
+  ])(
+    '$why past the newest the server holds (a reset far ahead before): an ahead reset at the latest one, then it flows',
+    async ({ mode, seqs }) => {
+      const { host, tabs, socket, platform, welcome } = await openHost(1)
+      const [a] = tabs
+      if (!a) throw new Error('no tab')
+      host.subscribe(a.tab, 1, 'cpu', 0, mode)
+      // A server that put the topic a million seqs on, then went away.
+      socket().receive({ t: 'reset', topic: 'cpu', seq: 1_000_000, epoch: EPOCH, reason: 'ahead' })
+      await until(() => a.resets.length === 1, 'the first reset')
+      socket().serverClose(1012)
+      platform.clock.advance(1_000)
+      await until(() => platform.sockets.all.length === 2, 'the second socket')
+      await welcome()
+      expect(socket().sent('hello')[0]?.subs).toEqual([{ topic: 'cpu', after: 1_000_000, epoch: EPOCH, latest: true }])
+      socket().receive(
+        { t: 'reset', topic: 'cpu', seq: 3, epoch: EPOCH, reason: 'latest' },
+        msg('cpu', 4),
+        msg('cpu', 5),
+      )
+      await until(() => a.seqs().at(-1) === 5, 'the messages after the reset')
+      expect(a.resets).toEqual([
+        { topic: 'cpu', seq: 1_000_000, reason: 'ahead' },
+        { topic: 'cpu', seq: 3, reason: 'ahead' },
+      ])
+      expect(a.seqs()).toEqual(seqs)
+    },
+  )
+
   it('a conflating tab beside a full-history one: the server replays everything, the conflating tab skips', async () => {
     const { host, tabs, socket } = await openHost(2)
     const [a, b] = tabs
