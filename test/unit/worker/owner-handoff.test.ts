@@ -171,7 +171,7 @@ describe('owner handoff', () => {
   })
 
   it('a follower whose worker dies loses its subscriptions at the owner', async () => {
-    const { namespace, shared, a, sa } = await openOwner()
+    const { namespace, shared, sa } = await openOwner()
     // C never takes its lifetime lock: the owner's watch is granted at once, as for a worker that just died.
     const platform = fakePlatform(shared)
     const c = new NamespaceHost(config(namespace), 'wC', () => undefined, platform)
