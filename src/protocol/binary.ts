@@ -75,6 +75,9 @@ export function openBinaryMessage(data: ArrayBuffer | ArrayBufferView): BinaryEn
   if (4 + n > bytes.byteLength) throw new RangeError('binary header longer than the message')
   const header: unknown = JSON.parse(decoder.decode(bytes.subarray(4, 4 + n)))
   const payload = bytes.subarray(4 + n)
+  // Each body is a copy: references reading the same bytes again would let one message of 1 MiB ask for gigabytes.
+  // An encoder's references cover disjoint slices, so together they never read more than the payload holds.
+  let unread = payload.byteLength
   return {
     header,
     body(wrapped) {
@@ -86,6 +89,7 @@ export function openBinaryMessage(data: ArrayBuffer | ArrayBufferView): BinaryEn
         throw new TypeError('a binary body reference must be {"$b":[offset,length]}')
       if ((o as number) + (l as number) > payload.byteLength)
         throw new RangeError('a binary body reaches past the payload')
+      if ((unread -= l as number) < 0) throw new RangeError('the binary bodies read more bytes than the payload holds')
       // A copy, so the body does not keep the whole message's buffer alive (or share it with other bodies).
       return payload.slice(o as number, (o as number) + (l as number))
     },

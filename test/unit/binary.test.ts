@@ -80,9 +80,48 @@ describe('binary messages', () => {
     ['an unwrapped body', envelope('{"t":"pub","id":1,"topic":"t","body":"raw"}')],
     ['a reference past the payload', envelope('{"t":"pub","id":1,"topic":"t","body":{"$b":[0,4]}}', bytes(1, 2))],
     ['a negative reference', envelope('{"t":"pub","id":1,"topic":"t","body":{"$b":[-1,1]}}', bytes(1, 2))],
+    // Each body is a copy: 4,000 references to one 300 kB payload would ask for 1.2 GB.
+    [
+      'references reading the same bytes twice',
+      envelope(
+        '[{"t":"vpub","topic":"t","body":{"$b":[0,2]}},{"t":"vpub","topic":"t","body":{"$b":[1,1]}}]',
+        bytes(1, 2),
+      ),
+    ],
   ])('rejects %s with code binary', (_what, data) => {
     const decoded = decodeClientMessage(data)
     expect(decoded.ok ? 'accepted' : decoded.error.code).toBe('binary')
+  })
+
+  it('takes references that cover the payload once between them, in any order, and copies each body', () => {
+    const data = envelope(
+      '[{"t":"vpub","topic":"t","body":{"$b":[2,1]}},{"t":"vpub","topic":"t","body":{"$b":[0,2]}},{"t":"vpub","topic":"t","body":{"$b":[3,0]}}]',
+      bytes(1, 2, 3),
+    )
+    const decoded = decodeClientMessage(data)
+    expect(decoded).toEqual({
+      ok: true,
+      frames: [
+        { t: 'vpub', topic: 't', body: bytes(3) },
+        { t: 'vpub', topic: 't', body: bytes(1, 2) },
+        { t: 'vpub', topic: 't', body: bytes() },
+      ],
+    })
+    expect(decodeServerMessage(envelope('{"t":"vmsg","topic":"t","body":{"$b":[0,1]}}', bytes(7, 8))).ok).toBe(true)
+    expect(
+      decodeServerMessage(
+        envelope(
+          '[{"t":"vmsg","topic":"t","body":{"$b":[0,2]}},{"t":"vmsg","topic":"t","body":{"$b":[0,2]}}]',
+          bytes(7, 8),
+        ),
+      ),
+    ).toEqual({
+      ok: false,
+      error: {
+        code: 'binary',
+        message: 'malformed binary message: the binary bodies read more bytes than the payload holds',
+      },
+    })
   })
 
   it('still validates the frames inside: a pub without id is a field error', () => {

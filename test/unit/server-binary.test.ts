@@ -147,6 +147,14 @@ describe('server with malformed binary messages', () => {
     ['a body reference past the payload', envelope({ t: 'pub', id: 1, topic: 't', body: { $b: [0, 4] } }, [1, 2])],
     ['an unwrapped body', envelope({ t: 'pub', id: 1, topic: 't', body: 'bare' })],
     ['a negative reference', envelope({ t: 'pub', id: 1, topic: 't', body: { $b: [-1, 1] } }, [1])],
+    [
+      // Each body is a copy: 4,000 such references to a 300 kB payload asked the server for 1.2 GB.
+      'references reading the same payload bytes again',
+      envelope(
+        Array.from({ length: 3 }, (_, i) => ({ t: 'pub', id: i + 1, topic: 't', body: { $b: [0, 2] } })),
+        [1, 2],
+      ),
+    ],
   ])('closes 4400 (binary) on %s and appends nothing, while other clients keep working', async (_what, data) => {
     const { server, url } = await serve()
     const good = await hello(url, 'good', { subs: [{ topic: 't', after: 0 }] })
