@@ -132,7 +132,7 @@ export class ConnectionRequests {
       await this.reply(frame.id, result)
     } catch (error) {
       if (abort.aborted) return
-      this.fail(frame.id, 'remote', error instanceof Error ? error.message : String(error))
+      this.fail(frame.id, 'remote', thrownMessage(error))
     } finally {
       clearTimeout(timer)
       this.aborts.delete(abort)
@@ -153,6 +153,21 @@ export class ConnectionRequests {
     const error: ReplyError = { code, message }
     this.host.out.push({ t: 'reply', id, error })
   }
+}
+
+/**
+ * What a handler threw, as its reply's message. Never throws itself: `String()` of an object without a callable
+ * `toString` (one made with `Object.create(null)`, or a client's own body thrown back) throws a TypeError, which here
+ * would reject a promise nobody handles and end the server's process.
+ */
+function thrownMessage(error: unknown): string {
+  try {
+    const text: unknown = error instanceof Error ? error.message : String(error)
+    if (typeof text === 'string') return text
+  } catch {
+    // Named below.
+  }
+  return 'the handler threw a value with no message'
 }
 
 const TIMED_OUT = Symbol('timed out')

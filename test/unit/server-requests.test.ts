@@ -53,6 +53,41 @@ describe('requests', () => {
     await c.waitFor((f) => f.some((x) => x.t === 'pong'))
   })
 
+  it('a handler that throws what String() cannot name (no toString): remote, and the server lives on', async () => {
+    const { server, url } = await serve({
+      // A plausible handler: it throws back a body it does not like.
+      onRequest: ({ body }) => {
+        throw body
+      },
+    })
+    server.handle('null-proto', () => {
+      throw Object.create(null)
+    })
+    server.handle('odd-message', () => {
+      const e = new Error('x')
+      Object.defineProperty(e, 'message', { value: { not: 'a string' } })
+      throw e
+    })
+    const c = await hello(url, 'c')
+    c.send(
+      request(1, 'anything', { toString: 1 }),
+      request(2, 'null-proto', null),
+      request(3, 'odd-message', null),
+      request(4, 'anything', 'plain'),
+    )
+    await c.waitFor((f) => replies(f).length === 4)
+    const nameless = 'the handler threw a value with no message'
+    expect(replies(c.frames).sort((x, y) => x.id - y.id)).toEqual([
+      { t: 'reply', id: 1, error: { code: 'remote', message: nameless } },
+      { t: 'reply', id: 2, error: { code: 'remote', message: nameless } },
+      { t: 'reply', id: 3, error: { code: 'remote', message: nameless } },
+      { t: 'reply', id: 4, error: { code: 'remote', message: 'plain' } },
+    ])
+    const d = await hello(url, 'd')
+    d.send({ t: 'ping', n: 1 })
+    await d.waitFor((f) => f.some((x) => x.t === 'pong'))
+  })
+
   it('a topic the user may not request: forbidden, and the handler never runs', async () => {
     let ran = 0
     const { server, url } = await serve({
